@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * regbuf - umbrella header: includes every layer's header, nothing else.
+ * Each header is self-contained; include only the layers you use.
+ */
+#ifndef REGBUF_REGBUF_H
+#define REGBUF_REGBUF_H
+
+#include <regbuf/compiler.h>
+#include <regbuf/seg.h>
+
+#endif /* REGBUF_REGBUF_H */

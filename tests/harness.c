@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: MIT
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+
+static char t_reason[512];
+static uint64_t t_state = 0x5eed5eed5eedULL;
+static uint64_t t_initial_seed;
+
+static void t_vreason(const char *prefix, const char *fmt, va_list ap)
+{
+	size_t n = (size_t)snprintf(t_reason, sizeof(t_reason), "%s", prefix);
+
+	if (n < sizeof(t_reason))
+		vsnprintf(t_reason + n, sizeof(t_reason) - n, fmt, ap);
+}
+
+int t_fail(const char *file, int line, const char *fmt, ...)
+{
+	char prefix[128];
+	va_list ap;
+
+	snprintf(prefix, sizeof(prefix), "%s:%d: ", file, line);
+	va_start(ap, fmt);
+	t_vreason(prefix, fmt, ap);
+	va_end(ap);
+	return T_FAIL;
+}
+
+int t_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	t_vreason("", fmt, ap);
+	va_end(ap);
+	return T_SKIP;
+}
+
+int t_broken(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	t_vreason("broken setup: ", fmt, ap);
+	va_end(ap);
+	return T_BROKEN;
+}
+
+void t_srand(uint64_t seed)
+{
+	t_state = seed;
+	t_initial_seed = seed;
+}
+
+uint64_t t_seed(void)
+{
+	return t_initial_seed;
+}
+
+uint64_t t_rand(void)
+{
+	uint64_t z = (t_state += UINT64_C(0x9E3779B97F4A7C15));
+
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+void t_pattern_fill(void *buf, size_t len, uint64_t pos, uint64_t salt)
+{
+	uint8_t *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = t_pattern(pos + i, salt);
+}
+
+long long t_pattern_check(const void *buf, size_t len, uint64_t pos, uint64_t salt)
+{
+	const uint8_t *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != t_pattern(pos + i, salt))
+			return (long long)i;
+	return -1;
+}
+
+int t_sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	if (st == -1 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+static bool t_selected(const char *name, int argc, char **argv)
+{
+	int i;
+
+	if (argc <= 1)
+		return true;
+	for (i = 1; i < argc; i++)
+		if (!strcmp(argv[i], name))
+			return true;
+	return false;
+}
+
+int t_main(const char *area, const struct t_case *cases, size_t nr, int argc, char **argv)
+{
+	unsigned int passed = 0, failed = 0, skipped = 0, broken = 0;
+	const char *seed = getenv("REGBUF_TEST_SEED");
+	size_t i;
+
+	t_srand(seed ? strtoull(seed, NULL, 0) : 0x5eed5eed5eedULL);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (i = 0; i < nr; i++) {
+		int ret;
+
+		if (!t_selected(cases[i].name, argc, argv))
+			continue;
+		t_reason[0] = '\0';
+		ret = cases[i].fn();
+		switch (ret) {
+		case T_PASS:
+			printf("ok %s\n", cases[i].name);
+			passed++;
+			break;
+		case T_SKIP:
+			printf("SKIP %s: %s\n", cases[i].name, t_reason);
+			skipped++;
+			break;
+		case T_BROKEN:
+			printf("FAIL %s: %s\n", cases[i].name, t_reason);
+			broken++;
+			break;
+		default:
+			printf("FAIL %s: %s (seed 0x%" PRIx64 ")\n", cases[i].name,
+			       t_reason[0] ? t_reason : "failed", t_seed());
+			failed++;
+			break;
+		}
+	}
+	printf("%s: %u passed, %u failed, %u skipped\n", area, passed, failed + broken, skipped);
+	if (failed)
+		return T_FAIL;
+	if (broken)
+		return T_BROKEN;
+	if (!passed && skipped)
+		return T_SKIP;
+	return T_PASS;
+}

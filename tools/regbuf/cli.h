@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * regbuf CLI: each sub-command lives in its own file and registers here.
+ */
+#ifndef REGBUF_CLI_H
+#define REGBUF_CLI_H
+
+#include <stdio.h>
+
+/* Print a one-line error for the user, "regbuf: <cmd>: <message>". */
+void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif /* REGBUF_CLI_H */
