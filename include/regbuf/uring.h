@@ -69,6 +69,10 @@ enum regbuf_uring_reg_state {
  * @needed: bytes the kernel will add to the user's locked_vm
  * @pinned: bytes this process already has pinned (VmPin; the kernel's counter is
  *          per user across processes, so other processes of the user are not seen)
+ * @rings: bytes already charged for the pool's own rings: since the ring
+ *         memory moved to io_create_region() (kernel 6.14) each ring's SQ/CQ
+ *         and SQE array are charged to the same per-user counter, not shown
+ *         in VmPin
  * @soft: RLIMIT_MEMLOCK soft limit (the one the kernel checks), RLIM_INFINITY as UINT64_MAX
  * @hard: RLIMIT_MEMLOCK hard limit
  * @charges: how many rings pay (1 with clone, N when registering again)
@@ -79,6 +83,7 @@ enum regbuf_uring_reg_state {
 struct regbuf_uring_memlock {
 	uint64_t needed;
 	uint64_t pinned;
+	uint64_t rings;
 	uint64_t soft;
 	uint64_t hard;
 	uint32_t charges;

@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "uring/compat.h"
@@ -53,8 +54,10 @@ static int read_vmas(struct vma **out, size_t *nr)
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%llx-%llx ", &a, &b) == 2 && strchr(line, '-') &&
-		    line[0] != ' ' && !strchr(line, ':')) {
+		int used = 0;
+
+		/* A VMA header: "start-end perms offset dev inode path". */
+		if (sscanf(line, "%llx-%llx%n", &a, &b, &used) == 2 && line[used] == ' ') {
 			if (n == cap) {
 				cap = cap ? cap * 2 : 64;
 				nv = realloc(v, cap * sizeof(*v));
@@ -224,7 +227,7 @@ bool regbuf_uring_memlock_fits(const struct regbuf_uring_memlock *ml)
 	/* Kernel __io_account_mem(): new = cur + nr_pages; new > limit -> -ENOMEM,
 	 * with limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT. */
 	limit_pages = ml->soft / PG;
-	return (ml->pinned + ml->needed) / PG <= limit_pages;
+	return (ml->pinned + ml->rings + ml->needed) / PG <= limit_pages;
 }
 
 static void human(char *buf, size_t len, uint64_t v)
@@ -239,25 +242,59 @@ static void human(char *buf, size_t len, uint64_t v)
 
 int regbuf_uring_memlock_explain(const struct regbuf_uring_memlock *ml, char *buf, size_t len)
 {
-	char need[64], pin[64], soft[64], hard[64];
+	char need[64], pin[64], rings[64], soft[64], hard[64];
 	uint64_t want_kib;
 
 	human(need, sizeof(need), ml->needed);
 	human(pin, sizeof(pin), ml->pinned);
+	human(rings, sizeof(rings), ml->rings);
 	human(soft, sizeof(soft), ml->soft);
 	human(hard, sizeof(hard), ml->hard);
 	if (!ml->charged)
 		return snprintf(buf, len, "memlock: not charged (CAP_IPC_LOCK): %s would be "
 				"registered", need);
-	want_kib = (ml->pinned + ml->needed + 1023) / 1024;
+	want_kib = (ml->pinned + ml->rings + ml->needed + 1023) / 1024;
 	return snprintf(buf, len,
 			"memlock: registration needs %s of locked memory%s (%u ring%s charged%s; "
-			"%s already pinned by this process) but RLIMIT_MEMLOCK is soft %s, "
+			"%s already pinned by this process, %s by its rings) but RLIMIT_MEMLOCK is soft %s, "
 			"hard %s. Fix: 'ulimit -l %" PRIu64 "' (KiB; above the hard limit needs "
 			"root), '<user> - memlock %" PRIu64 "' in /etc/security/limits.conf, "
 			"LimitMEMLOCK=%" PRIu64 " in the systemd unit, or CAP_IPC_LOCK",
 			need, ml->huge ? " (huge pages are charged whole)" : "", ml->charges,
 			ml->charges == 1 ? "" : "s",
 			ml->charges > 1 ? ": no kernel clone, each ring registers again" : "",
-			pin, soft, hard, want_kib, want_kib, want_kib * 1024);
+			pin, rings, soft, hard, want_kib, want_kib, want_kib * 1024);
+}
+
+/* Kernel version as major * 1000 + minor. */
+static int kernel_version(void)
+{
+	static int ver = -1;
+	struct utsname u;
+	int maj = 0, min = 0;
+
+	if (ver < 0) {
+		if (!uname(&u))
+			sscanf(u.release, "%d.%d", &maj, &min);
+		ver = maj * 1000 + min;
+	}
+	return ver;
+}
+
+uint64_t uring_ring_charge(const struct io_uring *ring)
+{
+	uint64_t rings, sqes;
+
+	/*
+	 * io_allocate_scq_urings(): the SQ/CQ rings (struct io_rings + CQEs + SQ
+	 * index array, liburing's ring_sz) and the SQE array are two regions made
+	 * by io_create_region(), which charges ctx->user for whole pages.  Before
+	 * the region API took over the rings (6.14) ring memory was not charged.
+	 */
+	if (kernel_version() < 6014)
+		return 0;
+	rings = ring->sq.ring_sz > ring->cq.ring_sz ? ring->sq.ring_sz : ring->cq.ring_sz;
+	sqes = (uint64_t)*ring->sq.kring_entries *
+	       ((ring->flags & IORING_SETUP_SQE128) ? 128 : 64);
+	return ((rings + PG - 1) & ~(PG - 1)) + ((sqes + PG - 1) & ~(PG - 1));
 }

@@ -22,6 +22,7 @@ struct regbuf_uring_pool {
 	bool rwv_fixed;			/* IORING_OP_READV_FIXED (6.15+) */
 	bool charged;			/* rings are charged against RLIMIT_MEMLOCK */
 	bool registered;		/* a kernel table exists in the open rings */
+	uint64_t ring_bytes;		/* memlock charged for the rings themselves */
 	struct regbuf_uring_ring *rings;
 	bool *closed;
 	/* The slot table as registered: base/len per kernel buffer. */
@@ -153,6 +154,7 @@ int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp, uint32_t nr_rings
 		pool->rings[i].pool = pool;
 		pool->rings[i].idx = i;
 	}
+	pool->ring_bytes = pool->charged ? uring_ring_charge(&pool->rings[0].ring) * nr_rings : 0;
 	probe_clone(pool);
 	pool->rwv_fixed = !(flags & REGBUF_URING_POOL_F_NO_RWV_FIXED) &&
 			  probe_rwv_fixed(&pool->rings[0].ring);
@@ -420,6 +422,7 @@ int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iove
 	if (ret)
 		goto out_fail;
 	pool->st.memlock.charged = pool->charged;
+	pool->st.memlock.rings = pool->ring_bytes;
 	if (!pool->charged)
 		pool->st.memlock.needed = 0;
 	if (!(pool->flags & REGBUF_URING_POOL_F_NO_PREFLIGHT) &&
@@ -537,6 +540,7 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 	if (ret)
 		return ret;
 	ml.charged = pool->charged;
+	ml.rings = pool->ring_bytes;
 	if (!pool->charged)
 		ml.needed = 0;
 	if (!(pool->flags & REGBUF_URING_POOL_F_NO_PREFLIGHT) && !regbuf_uring_memlock_fits(&ml)) {

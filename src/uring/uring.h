@@ -16,4 +16,7 @@ bool uring_memlock_charged(void);
 
 uint64_t uring_now_ns(void);
 
+/* Bytes of RLIMIT_MEMLOCK a ring like @ring was charged at creation. */
+uint64_t uring_ring_charge(const struct io_uring *ring);
+
 #endif /* REGBUF_SRC_URING_URING_H */
