@@ -422,7 +422,16 @@ static inline int64_t regbuf_uring_find(const struct regbuf_uring_ring *r, uint6
 	return -EFAULT;
 }
 
-/* Checks an I/O against the file's O_DIRECT alignment: 0 or -EINVAL. */
+/**
+ * regbuf_uring_check_align() - check an I/O against the file's O_DIRECT alignment
+ * @f: the file
+ * @addr: memory address
+ * @len: length
+ * @off: file offset
+ *
+ * Return: 0, or -EINVAL when @addr is not a multiple of mem_align or @len or
+ * @off is not a multiple of off_align.
+ */
 static inline int regbuf_uring_check_align(const struct regbuf_uring_file *f, uint64_t addr,
 					   uint64_t len, uint64_t off)
 {
