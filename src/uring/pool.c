@@ -418,9 +418,15 @@ int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iove
 
 	/* Memlock preflight (kernel io_account_mem()). */
 	charges = pool->clone_ok ? 1 : pool->nr_rings;
-	ret = regbuf_uring_memlock_estimate(&pool->st.memlock, kiov, knr, charges);
-	if (ret)
-		goto out_fail;
+	if (pool->charged) {
+		ret = regbuf_uring_memlock_estimate(&pool->st.memlock, kiov, knr, charges);
+		if (ret)
+			goto out_fail;
+	} else {
+		/* CAP_IPC_LOCK: nothing is charged, nothing to predict. */
+		memset(&pool->st.memlock, 0, sizeof(pool->st.memlock));
+		pool->st.memlock.charges = charges;
+	}
 	pool->st.memlock.charged = pool->charged;
 	pool->st.memlock.rings = pool->ring_bytes;
 	if (!pool->charged)
@@ -535,10 +541,13 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 			return -EINVAL;
 	src = src_ring(pool);
 
-	ret = regbuf_uring_memlock_estimate(&ml, iov, nr,
-					    pool->clone_ok ? 1 : pool->nr_rings);
-	if (ret)
-		return ret;
+	memset(&ml, 0, sizeof(ml));
+	if (pool->charged) {
+		ret = regbuf_uring_memlock_estimate(&ml, iov, nr,
+						    pool->clone_ok ? 1 : pool->nr_rings);
+		if (ret)
+			return ret;
+	}
 	ml.charged = pool->charged;
 	ml.rings = pool->ring_bytes;
 	if (!pool->charged)

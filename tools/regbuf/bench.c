@@ -1,0 +1,733 @@
+// SPDX-License-Identifier: MIT
+/*
+ * regbuf bench - the experiments of the seeds this machine can reproduce,
+ * measured side by side in one run (medians over repetitions; absolute times
+ * mean nothing across runs or machines):
+ *   reg    kernel registration time per GiB by memory tier (4K, THP, 2M, 1G)
+ *   clone  register again vs kernel clone (seed 003) for 1..16384 buffers
+ *   io     O_DIRECT fixed vs unfixed I/O through a ring pool, next to fio
+ *   map    per-I/O descriptor cost (tools/regbuf/bench_map.c, dma layer)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <regbuf/uring.h>
+
+#include "bench.h"
+#include "cli.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef MAP_HUGE_SHIFT
+#define MAP_HUGE_SHIFT 26
+#endif
+#define MAP_HUGE_2M_FLAG (21U << MAP_HUGE_SHIFT)
+#define MAP_HUGE_1G_FLAG (30U << MAP_HUGE_SHIFT)
+
+const char *const bench_tier_name[TIER_NR] = { "4K", "THP", "2M", "1G" };
+
+/* ---- small utilities ---- */
+
+uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+double bench_median(double *v, int n)
+{
+	if (n <= 0)
+		return NAN;
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+void bench_progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("bench: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- JSON ---- */
+
+static void jput(struct json *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void jput(struct json *j, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(j->buf + j->len, j->cap - j->len, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t)n < j->cap - j->len)
+			break;
+		j->cap = j->cap ? j->cap * 2 + (size_t)n : 4096;
+		j->buf = realloc(j->buf, j->cap);
+		if (!j->buf)
+			abort();
+	}
+	j->len += (size_t)n;
+}
+
+static void jkey(struct json *j, const char *key)
+{
+	if (!j->first[j->depth])
+		jput(j, ",");
+	j->first[j->depth] = false;
+	jput(j, "\n%*s", 2 * j->depth, "");
+	if (key)
+		jput(j, "\"%s\": ", key);
+}
+
+void json_open(struct json *j, const char *key, char kind)
+{
+	if (j->depth || j->len)
+		jkey(j, key);
+	jput(j, "%c", kind);
+	j->depth++;
+	j->first[j->depth] = true;
+}
+
+void json_close(struct json *j, char kind)
+{
+	j->depth--;
+	jput(j, "\n%*s%c", 2 * j->depth, "", kind == '{' ? '}' : ']');
+}
+
+void json_str(struct json *j, const char *key, const char *val)
+{
+	const char *p;
+
+	jkey(j, key);
+	jput(j, "\"");
+	for (p = val; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			jput(j, "\\%c", *p);
+		else if ((unsigned char)*p < 0x20)
+			jput(j, "\\u%04x", *p);
+		else
+			jput(j, "%c", *p);
+	}
+	jput(j, "\"");
+}
+
+void json_num(struct json *j, const char *key, double val)
+{
+	jkey(j, key);
+	if (isnan(val) || isinf(val))
+		jput(j, "null");
+	else
+		jput(j, "%.6g", val);
+}
+
+void json_int(struct json *j, const char *key, int64_t val)
+{
+	jkey(j, key);
+	jput(j, "%" PRId64, val);
+}
+
+void json_bool(struct json *j, const char *key, bool val)
+{
+	jkey(j, key);
+	jput(j, val ? "true" : "false");
+}
+
+void json_null(struct json *j, const char *key)
+{
+	jkey(j, key);
+	jput(j, "null");
+}
+
+/* ---- memory tiers ---- */
+
+static const char *const nr_path[TIER_NR] = {
+	[TIER_2M] = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
+	[TIER_1G] = "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages",
+};
+static const char *const free_path[TIER_NR] = {
+	[TIER_2M] = "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",
+	[TIER_1G] = "/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages",
+};
+static long huge_added[TIER_NR];
+
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static int write_long(const char *path, long v)
+{
+	FILE *f = fopen(path, "w");
+	int ok;
+
+	if (!f)
+		return -errno;
+	ok = fprintf(f, "%ld\n", v) > 0;
+	if (fclose(f) || !ok)
+		return -EIO;
+	return 0;
+}
+
+void bench_hugepages_restore(void)
+{
+	int t;
+	long cur;
+
+	for (t = 0; t < TIER_NR; t++) {
+		if (!huge_added[t])
+			continue;
+		cur = read_long(nr_path[t]);
+		if (cur >= huge_added[t])
+			(void)write_long(nr_path[t], cur - huge_added[t]);
+		huge_added[t] = 0;
+	}
+}
+
+/* Make sure @need pages of the tier are free: reserve the difference as root. */
+static int reserve(enum bench_tier t, long need, char *why, size_t wlen)
+{
+	long free_pages = read_long(free_path[t]), cur, now;
+
+	if (free_pages >= need)
+		return 0;
+	cur = read_long(nr_path[t]);
+	if (cur < 0 || geteuid()) {
+		snprintf(why, wlen, "%ld of %ld free %s hugetlb pages; as root regbuf reserves "
+			 "them (%s)", free_pages < 0 ? 0 : free_pages, need, bench_tier_name[t],
+			 nr_path[t]);
+		return -ENOMEM;
+	}
+	(void)write_long(nr_path[t], cur + need - free_pages);
+	now = read_long(nr_path[t]);
+	if (now > cur)
+		huge_added[t] += now - cur;
+	if (read_long(free_path[t]) < need) {
+		snprintf(why, wlen, "reserved only %ld of %ld %s pages (memory fragmented: %s)",
+			 read_long(free_path[t]), need, bench_tier_name[t], nr_path[t]);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* AnonHugePages of the VMA at @addr (smaps), in bytes. */
+static uint64_t thp_bytes(void *addr)
+{
+	unsigned long long a, b, kb;
+	uint64_t ret = 0;
+	char line[512];
+	bool in = false;
+	int used;
+	FILE *f = fopen("/proc/self/smaps", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		used = 0;
+		if (sscanf(line, "%llx-%llx%n", &a, &b, &used) == 2 && line[used] == ' ')
+			in = (uintptr_t)addr >= a && (uintptr_t)addr < b;
+		else if (in && sscanf(line, "AnonHugePages: %llu kB", &kb) == 1)
+			ret = kb * 1024;
+	}
+	fclose(f);
+	return ret;
+}
+
+int bench_mem_map(struct bench_mem *m, uint64_t len, enum bench_tier tier)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+	uint8_t *p, *al;
+	uint64_t got;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	m->tier = tier;
+	switch (tier) {
+	case TIER_4K:
+	case TIER_THP:
+		p = mmap(NULL, len + 2 * MiB, PROT_READ | PROT_WRITE, flags, -1, 0);
+		if (p == MAP_FAILED) {
+			ret = -errno;
+			snprintf(m->why, sizeof(m->why), "mmap: %s", strerror(errno));
+			return ret;
+		}
+		/* Folio-aligned start, so THPs can back the whole range. */
+		al = (uint8_t *)(((uintptr_t)p + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1));
+		if (al > p)
+			munmap(p, (size_t)(al - p));
+		if (al + len < p + len + 2 * MiB)
+			munmap(al + len, (size_t)(p + len + 2 * MiB - (al + len)));
+		madvise(al, len, tier == TIER_THP ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+		if (madvise(al, len, MADV_POPULATE_WRITE))
+			memset(al, 0, len);
+		m->addr = al;
+		m->len = len;
+		if (tier == TIER_THP) {
+			got = thp_bytes(al);
+			if (got < len) {
+				snprintf(m->why, sizeof(m->why), "only %" PRIu64 " of %" PRIu64
+					 " MiB backed by THP (transparent_hugepage/enabled, "
+					 "defrag)", got >> 20, len >> 20);
+				munmap(al, len);
+				m->addr = NULL;
+				return -ENOMEM;
+			}
+		}
+		return 0;
+	case TIER_2M:
+	case TIER_1G:
+		len = tier == TIER_2M ? (len + 2 * MiB - 1) & ~(2 * MiB - 1)
+				      : (len + GiB - 1) & ~(GiB - 1);
+		ret = reserve(tier, (long)(len >> (tier == TIER_2M ? 21 : 30)), m->why,
+			      sizeof(m->why));
+		if (ret)
+			return ret;
+		flags |= MAP_HUGETLB | MAP_POPULATE |
+			 (int)(tier == TIER_2M ? MAP_HUGE_2M_FLAG : MAP_HUGE_1G_FLAG);
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+		if (p == MAP_FAILED) {
+			ret = -errno;
+			snprintf(m->why, sizeof(m->why), "mmap MAP_HUGETLB: %s", strerror(errno));
+			return ret;
+		}
+		m->addr = p;
+		m->len = len;
+		return 0;
+	case TIER_NR:
+		break;
+	}
+	return -EINVAL;
+}
+
+void bench_mem_unmap(struct bench_mem *m)
+{
+	if (m->addr)
+		munmap(m->addr, m->len);
+	m->addr = NULL;
+}
+
+/* Consecutive <= 1 GiB iovecs over [addr, addr + len): the kernel's per-buffer limit. */
+static uint32_t chunk_iov(struct iovec *iov, uint32_t max, void *addr, uint64_t len,
+			  uint64_t chunk)
+{
+	uint32_t n = 0;
+	uint64_t off;
+
+	for (off = 0; off < len && n < max; off += chunk, n++) {
+		iov[n].iov_base = (uint8_t *)addr + off;
+		iov[n].iov_len = len - off < chunk ? len - off : chunk;
+	}
+	return n;
+}
+
+/* ---- reg ---- */
+
+int bench_reg(const struct bench_opts *o, int argc, char **argv)
+{
+	uint64_t size = o->quick ? 256 * MiB : GiB;
+	double ms_gib[TIER_NR], pool_ms_gib[TIER_NR], v[32], w[32];
+	bool ok[TIER_NR];
+	char why[TIER_NR][160];
+	struct iovec iov[64];
+	int t, r, reps = o->reps, i;
+	uint32_t n;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--size-mb") && i + 1 < argc)
+			size = strtoull(argv[++i], NULL, 0) * MiB;
+		else {
+			cli_err("bench reg", "unknown option '%s' (--size-mb N, --reps N)", argv[i]);
+			return 2;
+		}
+	}
+	if (reps > 32)
+		reps = 32;
+	for (t = 0; t < TIER_NR; t++) {
+		struct bench_mem m;
+		struct io_uring ring;
+
+		ok[t] = false;
+		ms_gib[t] = pool_ms_gib[t] = NAN;
+		why[t][0] = '\0';
+		bench_progress("reg: %s: mapping and prefaulting %" PRIu64 " MiB", bench_tier_name[t],
+			       size >> 20);
+		if (bench_mem_map(&m, size, (enum bench_tier)t)) {
+			snprintf(why[t], sizeof(why[t]), "%s", m.why);
+			bench_progress("reg: %s: not available: %s", bench_tier_name[t], m.why);
+			continue;
+		}
+		n = chunk_iov(iov, 64, m.addr, m.len, GiB);
+		if (io_uring_queue_init(8, &ring, 0)) {
+			bench_mem_unmap(&m);
+			continue;
+		}
+		for (r = 0; r < reps; r++) {
+			struct regbuf_uring_pool *pool;
+			uint64_t t0 = bench_now_ns();
+			int ret = io_uring_register_buffers(&ring, iov, n);
+
+			v[r] = (double)(bench_now_ns() - t0) / 1e6;
+			if (ret) {
+				snprintf(why[t], sizeof(why[t]), "register: %s", strerror(-ret));
+				break;
+			}
+			io_uring_unregister_buffers(&ring);
+			/* regbuf's pool, one ring: memlock preflight + registration. */
+			if (regbuf_uring_pool_create(&pool, 1, 8, 0, 0) == 0) {
+				struct iovec whole = { m.addr, m.len };
+
+				t0 = bench_now_ns();
+				if (regbuf_uring_pool_register(pool, &whole, 1, 0) == 0)
+					w[r] = (double)(bench_now_ns() - t0) / 1e6;
+				else
+					w[r] = NAN;
+				regbuf_uring_pool_destroy(pool);
+			}
+		}
+		io_uring_queue_exit(&ring);
+		if (r == reps) {
+			ok[t] = true;
+			ms_gib[t] = bench_median(v, reps) / ((double)m.len / GiB);
+			pool_ms_gib[t] = bench_median(w, reps) / ((double)m.len / GiB);
+		}
+		bench_mem_unmap(&m);
+		bench_hugepages_restore();
+	}
+
+	if (o->j) {
+		json_open(o->j, "reg", '{');
+		json_int(o->j, "size_bytes", (int64_t)size);
+		json_int(o->j, "reps", reps);
+		json_open(o->j, "tiers", '[');
+		for (t = 0; t < TIER_NR; t++) {
+			json_open(o->j, NULL, '{');
+			json_str(o->j, "tier", bench_tier_name[t]);
+			json_bool(o->j, "available", ok[t]);
+			json_num(o->j, "kernel_register_ms_per_gib", ms_gib[t]);
+			json_num(o->j, "regbuf_pool_register_ms_per_gib", pool_ms_gib[t]);
+			json_null(o->j, "regbuf_layout_discovery_ms_per_gib");
+			json_null(o->j, "regbuf_segments");
+			if (!ok[t])
+				json_str(o->j, "why", why[t]);
+			json_close(o->j, '{');
+		}
+		json_close(o->j, '[');
+		json_num(o->j, "ratio_4k_over_2m", ms_gib[TIER_4K] / ms_gib[TIER_2M]);
+		json_str(o->j, "layout_discovery", "not measured: the table layer is not merged");
+		json_close(o->j, '{');
+		return 0;
+	}
+	printf("\n== reg: io_uring buffer registration, %" PRIu64 " MiB prefaulted, median of %d\n",
+	       size >> 20, reps);
+	printf("%-5s %16s %22s   %s\n", "tier", "kernel ms/GiB", "regbuf pool ms/GiB", "note");
+	for (t = 0; t < TIER_NR; t++) {
+		if (ok[t])
+			printf("%-5s %16.2f %22.2f   %s\n", bench_tier_name[t], ms_gib[t],
+			       pool_ms_gib[t], "pool = memlock preflight + register");
+		else
+			printf("%-5s %16s %22s   %s\n", bench_tier_name[t], "-", "-", why[t]);
+	}
+	if (ok[TIER_4K] && ok[TIER_2M])
+		printf("4K/2M registration time ratio: %.1fx (goal >= 15x)\n",
+		       ms_gib[TIER_4K] / ms_gib[TIER_2M]);
+	printf("regbuf layout discovery and segment counts: not measured (table layer not merged)\n");
+	return 0;
+}
+
+/* ---- clone ---- */
+
+int bench_clone(const struct bench_opts *o, int argc, char **argv)
+{
+	static const uint32_t nrs[] = { 1, 64, 1024, 16384 };
+	enum { NR_ROWS = 5 };
+	double reg_us[NR_ROWS], again_us[NR_ROWS], clone_us[NR_ROWS], v[32], w[32], x[32];
+	uint64_t bytes[NR_ROWS], max_gib = o->quick ? 1 : 4;
+	uint32_t rows_n[NR_ROWS];
+	const char *tier_used[NR_ROWS];
+	struct iovec *iov = calloc(16384, sizeof(*iov));
+	int row, r, reps = o->reps > 32 ? 32 : o->reps, i, nrows = 0;
+	long avail;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--max-gib") && i + 1 < argc)
+			max_gib = strtoull(argv[++i], NULL, 0);
+		else {
+			cli_err("bench clone", "unknown option '%s' (--max-gib N, --reps N)", argv[i]);
+			free(iov);
+			return 2;
+		}
+	}
+	/* The largest arena: leave most memory to everyone else on the machine. */
+	avail = sysconf(_SC_AVPHYS_PAGES) * sysconf(_SC_PAGESIZE) / 4 / (long)GiB;
+	if ((uint64_t)avail < max_gib)
+		max_gib = avail > 1 ? (uint64_t)avail : 1;
+
+	for (row = 0; row < NR_ROWS; row++) {
+		struct bench_mem m;
+		struct io_uring a, b, c;
+		uint32_t nr;
+		uint64_t len, each;
+
+		if (row < 4) {
+			nr = nrs[row];
+			each = 64 * KiB;
+			len = (uint64_t)nr * each;
+		} else {
+			nr = (uint32_t)max_gib;
+			each = GiB;
+			len = max_gib * GiB;
+		}
+		bench_progress("clone: %u buffers, %" PRIu64 " MiB", nr, len >> 20);
+		if (bench_mem_map(&m, len, TIER_2M) && bench_mem_map(&m, len, TIER_4K))
+			continue;
+		tier_used[nrows] = bench_tier_name[m.tier];
+		nr = chunk_iov(iov, 16384, m.addr, len, each);
+		if (io_uring_queue_init(8, &a, 0) || io_uring_queue_init(8, &b, 0) ||
+		    io_uring_queue_init(8, &c, 0))
+			break;
+		for (r = 0; r < reps; r++) {
+			uint64_t t0 = bench_now_ns();
+
+			if (io_uring_register_buffers(&a, iov, nr))
+				break;
+			v[r] = (double)(bench_now_ns() - t0) / 1e3;
+			t0 = bench_now_ns();
+			if (io_uring_register_buffers(&b, iov, nr))
+				break;
+			w[r] = (double)(bench_now_ns() - t0) / 1e3;
+			t0 = bench_now_ns();
+			if (regbuf_uring_clone_buffers(&c, &a, 0, 0, 0, 0))
+				break;
+			x[r] = (double)(bench_now_ns() - t0) / 1e3;
+			io_uring_unregister_buffers(&a);
+			io_uring_unregister_buffers(&b);
+			io_uring_unregister_buffers(&c);
+		}
+		io_uring_queue_exit(&a);
+		io_uring_queue_exit(&b);
+		io_uring_queue_exit(&c);
+		bench_mem_unmap(&m);
+		bench_hugepages_restore();
+		if (r < reps)
+			continue;
+		rows_n[nrows] = nr;
+		bytes[nrows] = len;
+		reg_us[nrows] = bench_median(v, reps);
+		again_us[nrows] = bench_median(w, reps);
+		clone_us[nrows] = bench_median(x, reps);
+		nrows++;
+	}
+	free(iov);
+
+	if (o->j) {
+		json_open(o->j, "clone", '{');
+		json_int(o->j, "reps", reps);
+		json_open(o->j, "rows", '[');
+		for (row = 0; row < nrows; row++) {
+			json_open(o->j, NULL, '{');
+			json_int(o->j, "nr_buffers", rows_n[row]);
+			json_int(o->j, "bytes", (int64_t)bytes[row]);
+			json_str(o->j, "tier", tier_used[row]);
+			json_num(o->j, "register_us", reg_us[row]);
+			json_num(o->j, "register_again_us", again_us[row]);
+			json_num(o->j, "kernel_clone_us", clone_us[row]);
+			json_null(o->j, "regbuf_table_clone_us");
+			json_num(o->j, "ratio_register_again_over_clone", again_us[row] / clone_us[row]);
+			json_close(o->j, '{');
+		}
+		json_close(o->j, '[');
+		json_str(o->j, "regbuf_table_clone", "not measured: the table layer is not merged");
+		json_close(o->j, '{');
+		return 0;
+	}
+	printf("\n== clone: a second ring gets the buffers (seed 003), median of %d\n", reps);
+	printf("%8s %10s %5s %14s %16s %14s %14s\n", "buffers", "MiB", "tier", "register us",
+	       "register-again us", "kernel clone us", "again/clone");
+	for (row = 0; row < nrows; row++)
+		printf("%8u %10" PRIu64 " %5s %14.1f %16.1f %14.1f %13.0fx\n", rows_n[row],
+		       bytes[row] >> 20, tier_used[row], reg_us[row], again_us[row], clone_us[row],
+		       again_us[row] / clone_us[row]);
+	printf("regbuf table clone: not measured (table layer not merged)\n");
+	return 0;
+}
+
+/* ---- dispatcher ---- */
+
+static void header(const struct bench_opts *o)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct utsname u;
+	const char *path = "unknown";
+	struct iovec iov;
+	static uint8_t page[4096] __attribute__((aligned(4096)));
+
+	uname(&u);
+	iov = (struct iovec){ page, sizeof(page) };
+	if (regbuf_uring_pool_create(&pool, 2, 8, 0, 0) == 0) {
+		if (regbuf_uring_pool_register(pool, &iov, 1, 0) == 0) {
+			regbuf_uring_pool_status(pool, &st);
+			path = regbuf_uring_path_name(st.path);
+		}
+		regbuf_uring_pool_destroy(pool);
+	}
+	if (o->j) {
+		json_str(o->j, "regbuf version", REGBUF_VERSION);
+		json_int(o->j, "timestamp", (int64_t)time(NULL));
+		json_str(o->j, "kernel", u.release);
+		json_int(o->j, "cpus", sysconf(_SC_NPROCESSORS_ONLN));
+		json_str(o->j, "pool_path", path);
+		return;
+	}
+	printf("regbuf bench %s: kernel %s, %ld CPUs, ring pool path: %s\n", REGBUF_VERSION,
+	       u.release, sysconf(_SC_NPROCESSORS_ONLN), path);
+	printf("(ratios are side by side in this run; never compare absolute numbers across runs)\n");
+}
+
+static int bench_map_step(const struct bench_opts *o, int argc, char **argv)
+{
+	if (bench_map) {
+		if (o->j)
+			return 0;	/* bench_map prints its own report */
+		return bench_map(argc, argv);
+	}
+	if (o->j) {
+		json_open(o->j, "map", '{');
+		json_str(o->j, "skipped", "bench_map is not built yet (dma layer not merged)");
+		json_close(o->j, '{');
+	} else {
+		printf("\n== map: skipped: bench_map is not built yet (the dma layer, "
+		       "tools/regbuf/bench_map.c, is not merged)\n");
+	}
+	return 0;
+}
+
+static void usage(void)
+{
+	printf("usage: regbuf bench [--json] [--quick] [--reps N] [reg|clone|io|map [options]]\n"
+	       "  no sub-command: every experiment on the embedded default (a temporary\n"
+	       "  O_DIRECT file in the current directory, hugepages reserved as root and\n"
+	       "  restored after); progress goes to stderr.\n"
+	       "  reg   [--size-mb N]                 registration time per GiB by tier\n"
+	       "  clone [--max-gib N]                 register again vs kernel clone\n"
+	       "  io    [--rw R] [--bs N] [--qd N] [--threads N] [--runtime S] [--size-mb N]\n"
+	       "        [--file PATH] [--no-fio] [--unfixed]\n"
+	       "                                      O_DIRECT I/O, fixed vs unfixed vs fio\n"
+	       "  map                                 per-I/O descriptor cost (dma layer)\n");
+}
+
+int cmd_bench(int argc, char **argv)
+{
+	struct bench_opts o = { .reps = 5 };
+	struct json j = { 0 };
+	const char *sub = NULL;
+	int i, ret = 0, sub_argc = 0;
+	char **sub_argv = NULL;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			o.json = true;
+		else if (!strcmp(argv[i], "--quick"))
+			o.quick = true;
+		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+			o.reps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage();
+			return 0;
+		} else if (argv[i][0] != '-') {
+			sub = argv[i];
+			sub_argc = argc - i;
+			sub_argv = argv + i;
+			break;
+		} else {
+			cli_err("bench", "unknown option '%s' (try 'regbuf bench --help')", argv[i]);
+			return 2;
+		}
+	}
+	/* Options after the sub-command that belong to bench itself. */
+	for (i = 1; i < sub_argc; i++) {
+		if (!strcmp(sub_argv[i], "--reps") && i + 1 < sub_argc) {
+			o.reps = atoi(sub_argv[i + 1]);
+			memmove(&sub_argv[i], &sub_argv[i + 2],
+				(size_t)(sub_argc - i - 2) * sizeof(char *));
+			sub_argc -= 2;
+			i--;
+			continue;
+		}
+		if (!strcmp(sub_argv[i], "--json") || !strcmp(sub_argv[i], "--quick")) {
+			if (sub_argv[i][2] == 'j')
+				o.json = true;
+			else
+				o.quick = true;
+			memmove(&sub_argv[i], &sub_argv[i + 1], (size_t)(sub_argc - i - 1) * sizeof(char *));
+			sub_argc--;
+			i--;
+		}
+	}
+	if (o.reps < 1)
+		o.reps = 1;
+	if (o.json) {
+		o.j = &j;
+		json_open(&j, NULL, '{');
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	header(&o);
+	if (!sub) {
+		ret |= bench_reg(&o, 1, argv);
+		ret |= bench_clone(&o, 1, argv);
+		ret |= bench_io(&o, 1, argv);
+		ret |= bench_map_step(&o, 1, argv);
+	} else if (!strcmp(sub, "reg")) {
+		ret = bench_reg(&o, sub_argc, sub_argv);
+	} else if (!strcmp(sub, "clone")) {
+		ret = bench_clone(&o, sub_argc, sub_argv);
+	} else if (!strcmp(sub, "io")) {
+		ret = bench_io(&o, sub_argc, sub_argv);
+	} else if (!strcmp(sub, "map")) {
+		ret = bench_map_step(&o, sub_argc, sub_argv);
+	} else {
+		cli_err("bench", "unknown experiment '%s' (reg, clone, io, map)", sub);
+		ret = 2;
+	}
+	bench_hugepages_restore();
+	if (o.json) {
+		json_close(&j, '{');
+		fwrite(j.buf, 1, j.len, stdout);
+		fputc('\n', stdout);
+		free(j.buf);
+	}
+	return ret;
+}
