@@ -39,6 +39,7 @@ bool uring_memlock_charged(void)
 
 struct vma {
 	uint64_t start, end, pagesize;
+	uint64_t anon_huge;	/* AnonHugePages: THP-backed bytes somewhere in it */
 };
 
 /* VMAs and their KernelPageSize from /proc/self/smaps (hugetlb: 2M or 1G). */
@@ -71,9 +72,12 @@ static int read_vmas(struct vma **out, size_t *nr)
 			v[n].start = a;
 			v[n].end = b;
 			v[n].pagesize = PG;
+			v[n].anon_huge = 0;
 			n++;
 		} else if (n && sscanf(line, "KernelPageSize: %llu kB", &kb) == 1) {
 			v[n - 1].pagesize = kb * 1024;
+		} else if (n && sscanf(line, "AnonHugePages: %llu kB", &kb) == 1) {
+			v[n - 1].anon_huge = kb * 1024;
 		}
 	}
 	fclose(f);
@@ -196,6 +200,10 @@ int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct 
 			e = v[j].end < b ? v[j].end : b;
 			if (v[j].pagesize > PG)
 				charge_huge_range(&ac, s, e, v[j].pagesize);
+			else if (pm_fd < 0 && v[j].anon_huge)
+				/* No pagemap (non-dumpable task): assume THP throughout;
+				 * over-charging is safe, under-charging is not. */
+				charge_huge_range(&ac, s, e, THP_SIZE);
 			else
 				charge_small(&ac, pm_fd, s, e);
 			s = e;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -822,6 +823,7 @@ struct ml_case {
 	uint64_t map_len;
 	uint64_t off, len;	/* registered range inside the mapping */
 	bool huge;		/* 2 MiB hugetlb */
+	bool thp;		/* THP, mapped by the child itself (fork would split it on COW) */
 	uint32_t rings;
 	unsigned int flags;
 	bool fits;		/* expected preflight verdict, confirmed by the kernel */
@@ -829,16 +831,35 @@ struct ml_case {
 };
 
 static const struct ml_case ml_cases[] = {
-	{ "4k-exact-limit", MiB, 2 * MiB, 0, MiB, false, 1, 0, true, MiB },
-	{ "4k-one-page-over", MiB, 2 * MiB, 0, MiB + 4 * KiB, false, 1, 0, false, MiB + 4 * KiB },
-	{ "4k-unaligned-spills-a-page", MiB, 2 * MiB, 100, MiB, false, 1, 0, false,
+	{ "4k-exact-limit", MiB, 2 * MiB, 0, MiB, false, false, 1, 0, true, MiB },
+	{ "4k-one-page-over", MiB, 2 * MiB, 0, MiB + 4 * KiB, false, false, 1, 0, false, MiB + 4 * KiB },
+	{ "4k-unaligned-spills-a-page", MiB, 2 * MiB, 100, MiB, false, false, 1, 0, false,
 	  MiB + 4 * KiB },
-	{ "clone-4-rings-charged-once", MiB, 2 * MiB, 0, MiB, false, 4, 0, true, MiB },
-	{ "register-again-4-rings", 2 * MiB, 2 * MiB, 0, MiB, false, 4,
+	{ "clone-4-rings-charged-once", MiB, 2 * MiB, 0, MiB, false, false, 4, 0, true, MiB },
+	{ "register-again-4-rings", 2 * MiB, 2 * MiB, 0, MiB, false, false, 4,
 	  REGBUF_URING_POOL_F_NO_CLONE, false, 4 * MiB },
-	{ "huge-4k-slice-charged-2m", MiB, 2 * MiB, 4 * KiB, 4 * KiB, true, 1, 0, false, 2 * MiB },
-	{ "huge-2-pages-limit-4m", 4 * MiB, 4 * MiB, 4 * KiB, 3 * MiB, true, 1, 0, true, 4 * MiB },
+	{ "huge-4k-slice-charged-2m", MiB, 2 * MiB, 4 * KiB, 4 * KiB, true, false, 1, 0, false, 2 * MiB },
+	{ "huge-2-pages-limit-4m", 4 * MiB, 4 * MiB, 4 * KiB, 3 * MiB, true, false, 1, 0, true, 4 * MiB },
+	{ "thp-4k-slice-charged-2m", MiB, 4 * MiB, 4 * KiB, 4 * KiB, false, true, 1, 0, false,
+	  2 * MiB },
+	{ "thp-2-folios-limit-4m", 4 * MiB, 4 * MiB, 2 * MiB - 4 * KiB, 8 * KiB, false, true, 1, 0,
+	  true, 4 * MiB },
 };
+
+/* A prefaulted, 2 MiB-aligned THP mapping (NULL when THP did not back it). */
+static uint8_t *map_thp(uint64_t len)
+{
+	uint8_t *p = mmap(NULL, len + 2 * MiB, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *al;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	al = (uint8_t *)(((uintptr_t)p + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1));
+	if (madvise(al, len, MADV_HUGEPAGE))
+		return NULL;
+	memset(al, 1, len);
+	return al;
+}
 
 /* Children cannot hand the harness their reason: they print it. */
 #define CK_FAILF(...) (fprintf(stderr, "  child: " __VA_ARGS__), fputc('\n', stderr), T_FAIL)
@@ -889,7 +910,9 @@ static int drop_to_nobody(uint64_t limit)
 	if (setrlimit(RLIMIT_MEMLOCK, &rl) || setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
 	    setresuid(uid, uid, uid))
 		return -1;
-	return 0;
+	/* A uid change makes the task non-dumpable and /proc/self/pagemap root's;
+	 * a process started as that user (setpriv, runuser) is dumpable. */
+	return prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 }
 
 /* In the child: preflight verdict, reason text, kernel verdict, degraded mode. */
@@ -897,10 +920,13 @@ static int ml_child(const struct ml_case *c, uint8_t *mem, int fd)
 {
 	struct regbuf_uring_pool *pool;
 	struct regbuf_uring_status st;
-	struct iovec iov = { mem + c->off, c->len };
+	struct iovec iov;
 	char num[32];
 	int ret;
 
+	if (c->thp && !(mem = map_thp(c->map_len)))
+		return T_SKIP;
+	iov = (struct iovec){ mem + c->off, c->len };
 	if (drop_to_nobody(c->limit + c->rings * ring_charge8()))
 		return CK_FAILF("cannot become nobody");
 	/* Preflight. */
@@ -931,9 +957,12 @@ static int ml_child(const struct ml_case *c, uint8_t *mem, int fd)
 static int ml_child_kernel(const struct ml_case *c, uint8_t *mem)
 {
 	struct regbuf_uring_pool *pool;
-	struct iovec iov = { mem + c->off, c->len };
+	struct iovec iov;
 	int ret;
 
+	if (c->thp && !(mem = map_thp(c->map_len)))
+		return T_SKIP;
+	iov = (struct iovec){ mem + c->off, c->len };
 	if (drop_to_nobody(c->limit + c->rings * ring_charge8()))
 		return CK_FAILF("cannot become nobody");
 	CK_OK(regbuf_uring_pool_create(&pool, c->rings, 8, 0,
@@ -1024,7 +1053,11 @@ static int memlock_unprivileged_preflight_matches_kernel(void)
 		const struct ml_case *c = &ml_cases[i];
 		uint8_t *mem = c->huge ? map_huge2m(c->map_len) : map_anon(c->map_len);
 
-		if (!mem) {
+		if (c->thp && mem) {
+			munmap(mem, c->map_len);	/* the child maps its own */
+			mem = NULL;
+		}
+		if (!mem && !c->thp) {
 			fprintf(stderr, "  %s: skipped (no 2 MiB hugetlb pages: %s)\n", c->name,
 				NR_2M);
 			skipped++;
@@ -1033,7 +1066,14 @@ static int memlock_unprivileged_preflight_matches_kernel(void)
 		ret = in_child(ml_child, c, mem, fd);
 		if (ret == T_PASS)
 			ret = in_child(kernel_fn, c, mem, fd);
-		munmap(mem, c->map_len);
+		if (mem)
+			munmap(mem, c->map_len);
+		if (ret == T_SKIP) {
+			fprintf(stderr, "  %s: skipped (THP did not back the mapping: "
+				"/sys/kernel/mm/transparent_hugepage/enabled)\n", c->name);
+			skipped++;
+			continue;
+		}
 		if (ret != T_PASS) {
 			fprintf(stderr, "  case %s\n", c->name);
 			huge_release();
