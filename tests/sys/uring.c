@@ -905,7 +905,7 @@ static unsigned int uid_seq;
 static int drop_to_nobody(uint64_t limit)
 {
 	struct rlimit rl = { limit, limit };
-	uid_t uid = 200000 + ((unsigned int)getppid() % 50000) * 16 + uid_seq % 16;
+	uid_t uid = 200000 + ((unsigned int)getppid() % 30000) * 64 + uid_seq % 64;
 
 	if (setrlimit(RLIMIT_MEMLOCK, &rl) || setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
 	    setresuid(uid, uid, uid))
