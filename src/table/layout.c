@@ -93,7 +93,9 @@ static int add_aligned(struct table_layout *l, uint64_t va, uint64_t end, unsign
 
 	while (va < end) {
 		uint64_t base = va & ~(fsize - 1);
-		uint64_t stop = base + fsize < end ? base + fsize : end;
+		/* No base + fsize: the top folio of the address space would wrap. */
+		uint64_t room = fsize - (va - base);
+		uint64_t stop = end - va > room ? va + room : end;
 
 		ret = table_layout_add(l, shift == TABLE_PAGE_SHIFT ? va : base,
 				       (uint32_t)((va - base) >> TABLE_PAGE_SHIFT),
