@@ -8,6 +8,7 @@
 
 #include <regbuf/compiler.h>
 #include <regbuf/seg.h>
+#include <regbuf/mem.h>
 #include <regbuf/table.h>
 
 #endif /* REGBUF_REGBUF_H */
