@@ -252,10 +252,11 @@ REGBUF_MUST_CHECK int regbuf_table_clone(struct regbuf_table *dst, struct regbuf
 					 unsigned int flags);
 
 /**
- * regbuf_table_nr() - number of slots (0 when unregistered)
+ * regbuf_table_nr() - number of slots
  * @t: table
  *
  * Context: lock-free; the value may be stale as soon as it is returned.
+ * Return: the number of slots, 0 when nothing is registered.
  */
 uint32_t regbuf_table_nr(const struct regbuf_table *t);
 
