@@ -14,7 +14,6 @@ headers = sorted((root / 'include' / 'regbuf').glob('*.h'))
 # A function declaration or definition at file scope (kernel style: one per statement).
 func_re = re.compile(r'^(?:static\s+inline\s+)?(?:[A-Za-z_][\w\s\*]*?)\b(\w+)\s*\(([^;{]*?)\)\s*'
                      r'(?:__attribute__\s*\(\(.*?\)\)\s*)*[;{]', re.S | re.M)
-doc_re = re.compile(r'/\*\*(.*?)\*/\s*$', re.S)
 
 passed = failed = 0
 for h in headers:
@@ -29,11 +28,11 @@ for h in headers:
         before = body[:decl_start].rstrip()
         # Skip lines of the same declaration (return type on its own line, REGBUF_MUST_CHECK).
         problems = []
-        dm = doc_re.search(before)
-        if not dm or dm.end() != len(before):
+        start = before.rfind('/**')
+        if start < 0 or not before.endswith('*/') or '*/' in before[start:-2]:
             problems.append('no kernel-doc comment')
         else:
-            doc = dm.group(1)
+            doc = before[start + 3:-2]
             if not re.search(r'^\s*\*?\s*' + re.escape(name) + r'\(\)\s+-\s+\S', doc, re.M):
                 problems.append("doc does not start with '%s() - summary'" % name)
             for p in params.split(','):
