@@ -30,6 +30,7 @@
 #include <regbuf/compiler.h>
 
 struct regbuf_uring_pool;
+struct regbuf_table;
 
 /* user_data bit 63 marks regbuf's buffer tags: a tag CQE reports a released slot. */
 #define REGBUF_URING_TAG_BIT		(UINT64_C(1) << 63)
@@ -261,6 +262,27 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool
  */
 REGBUF_MUST_CHECK int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 					       const struct iovec *iov, uint32_t nr);
+
+/**
+ * regbuf_uring_pool_mirror() - make every ring's kernel table follow a regbuf table
+ * @pool: the pool
+ * @t: a registered regbuf table (slots <= 1 GiB, so slot i is kernel slot i)
+ * @flags: 0
+ *
+ * The first call registers the table's buffers (empty slots stay empty) like
+ * regbuf_uring_pool_register().  Later calls compare each slot's buffer object
+ * with the one mirrored and update the runs that changed with
+ * regbuf_uring_pool_update() (tag CQEs then tell when the old memory is
+ * released); a table that grew is registered afresh.  The pool holds a
+ * reference on every mirrored buffer.
+ *
+ * Context: as regbuf_uring_pool_update().
+ * Return: slots registered or updated (0 when nothing changed), or -EINVAL bad
+ * argument; -ENXIO @t has no slots; -EIO a partial kernel update; any error of
+ * regbuf_uring_pool_register() or regbuf_uring_pool_update().
+ */
+REGBUF_MUST_CHECK int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool,
+					       struct regbuf_table *t, unsigned int flags);
 
 /**
  * regbuf_uring_pool_unregister() - drop the table from every ring

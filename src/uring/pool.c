@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <regbuf/table.h>
+
 #include "uring/compat.h"
 #include "uring/uring.h"
 
@@ -33,6 +35,9 @@ struct regbuf_uring_pool {
 	struct regbuf_uring_map **old_maps;
 	uint32_t nr_old_maps;
 	struct regbuf_uring_status st;
+	/* regbuf_uring_pool_mirror(): the table buffer each slot mirrors (a reference). */
+	struct regbuf_buf **mirror;
+	uint32_t mirror_nr;
 };
 
 uint64_t uring_now_ns(void)
@@ -183,6 +188,9 @@ void regbuf_uring_pool_destroy(struct regbuf_uring_pool *pool)
 	for (i = 0; i < pool->nr_rings; i++)
 		if (!pool->closed[i])
 			io_uring_queue_exit(&pool->rings[i].ring);
+	for (i = 0; i < pool->mirror_nr; i++)
+		regbuf_buf_put(pool->mirror[i]);
+	free(pool->mirror);
 	for (i = 0; i < pool->nr_old_maps; i++)
 		free(pool->old_maps[i]);
 	free(pool->old_maps);
@@ -614,6 +622,7 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool)
 {
 	struct regbuf_uring_ring *src;
+	uint32_t i;
 	int ret;
 
 	if (!pool)
@@ -627,6 +636,11 @@ int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool)
 	src = src_ring(pool);
 	ret = src ? io_uring_unregister_buffers(&src->ring) : 0;
 	unregister_all(pool);
+	for (i = 0; i < pool->mirror_nr; i++)
+		regbuf_buf_put(pool->mirror[i]);
+	free(pool->mirror);
+	pool->mirror = NULL;
+	pool->mirror_nr = 0;
 	pool->st.state = REGBUF_URING_REG_NONE;
 	pool->st.path = REGBUF_URING_PATH_NONE;
 	publish_map(pool, false);
@@ -637,4 +651,113 @@ void regbuf_uring_pool_status(const struct regbuf_uring_pool *pool,
 			      struct regbuf_uring_status *st)
 {
 	*st = pool->st;
+}
+
+/* The table's current buffers: a reference and an iovec per slot ({NULL, 0} if empty). */
+static int snapshot_table(struct regbuf_table *t, uint32_t nr, struct regbuf_buf **bufs,
+			  struct iovec *iov)
+{
+	struct regbuf_buf_info info;
+	uint32_t i;
+
+	for (i = 0; i < nr; i++) {
+		iov[i] = (struct iovec){ NULL, 0 };
+		if (regbuf_table_buf_get(t, i, &bufs[i])) {
+			bufs[i] = NULL;	/* empty slot (io_find_buf_node(): -EFAULT) */
+			continue;
+		}
+		if (regbuf_buf_info(bufs[i], &info))
+			return -EINVAL;
+		iov[i] = (struct iovec){ (void *)(uintptr_t)info.ubuf, info.len };
+	}
+	return 0;
+}
+
+static void put_all(struct regbuf_buf **bufs, uint32_t nr)
+{
+	uint32_t i;
+
+	for (i = 0; i < nr; i++)
+		regbuf_buf_put(bufs[i]);
+}
+
+int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table *t,
+			     unsigned int flags)
+{
+	struct regbuf_buf **bufs;
+	struct iovec *iov;
+	uint32_t nr, i, run;
+	int ret, done = 0;
+
+	if (!pool || !t || flags)
+		return -EINVAL;
+	nr = regbuf_table_nr(t);
+	if (!nr)
+		return -ENXIO;
+	bufs = calloc(nr, sizeof(*bufs));
+	iov = calloc(nr, sizeof(*iov));
+	if (!bufs || !iov) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	ret = snapshot_table(t, nr, bufs, iov);
+	if (ret)
+		goto out_put;
+
+	if (pool->mirror && nr > pool->mirror_nr && pool->registered) {
+		/* The kernel cannot grow a table by update: register it afresh.
+		 * In-flight I/O keeps its buffers (nodes are refcounted). */
+		ret = regbuf_uring_pool_unregister(pool);
+		if (ret)
+			goto out_put;
+		put_all(pool->mirror, pool->mirror_nr);
+		free(pool->mirror);
+		pool->mirror = NULL;
+		pool->mirror_nr = 0;
+	}
+	if (!pool->mirror) {
+		ret = regbuf_uring_pool_register(pool, iov, nr, 0);
+		if (ret)
+			goto out_put;
+		pool->mirror = bufs;
+		pool->mirror_nr = nr;
+		free(iov);
+		return (int)nr;
+	}
+	/* Update runs of slots whose buffer object changed (not just the address:
+	 * the same address may now be different memory). */
+	for (i = 0; i < pool->mirror_nr; i += run) {
+		uint32_t j;
+
+		run = 1;
+		if (i < nr && bufs[i] == pool->mirror[i])
+			continue;
+		while (i + run < pool->mirror_nr &&
+		       !(i + run < nr && bufs[i + run] == pool->mirror[i + run]))
+			run++;
+		for (j = i; j < i + run; j++)
+			if (j >= nr)
+				iov[j] = (struct iovec){ NULL, 0 };
+		ret = regbuf_uring_pool_update(pool, i, iov + i, run);
+		if (ret < 0)
+			goto out_put;
+		for (j = i; j < i + (uint32_t)ret; j++) {
+			regbuf_buf_put(pool->mirror[j]);
+			pool->mirror[j] = j < nr ? bufs[j] : NULL;
+			if (j < nr)
+				bufs[j] = NULL;	/* reference moved to the mirror */
+		}
+		done += ret;
+		if ((uint32_t)ret < run) {
+			ret = -EIO;
+			goto out_put;
+		}
+	}
+	ret = done;
+out_put:
+	put_all(bufs, nr);
+out_free:
+	free(bufs);
+	free(iov);
+	return ret;
 }

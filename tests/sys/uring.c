@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <regbuf/table.h>
 #include <regbuf/uring.h>
 
 #include "harness.h"
@@ -671,6 +672,58 @@ static int update_while_in_flight(void)
 	return T_PASS;
 }
 
+/* A regbuf table mirrored into a 4-ring pool; a table update reaches every ring. */
+static int mirror_table_follows_updates(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_file f;
+	struct regbuf_table *t;
+	uint8_t *mem = map_anon(10 * MiB);
+	struct iovec iov[4], repl;
+	int fd = scratch_file(FILE_SIZE);
+	uint32_t i, slot;
+
+	t_check(mem && fd >= 0);
+	t_ok(regbuf_uring_file_init(&f, fd));
+	for (i = 0; i < 4; i++)
+		iov[i] = (struct iovec){ mem + i * 2 * MiB, 2 * MiB };
+	iov[2] = (struct iovec){ NULL, 0 };	/* an empty slot stays empty */
+	t_ok(regbuf_table_create(&t, 0));
+	t_ok(regbuf_table_register(t, iov, 4, 0));
+	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, 0));
+	t_check_eq(regbuf_uring_pool_mirror(pool, t, 0), 4);
+	t_check_eq(regbuf_uring_pool_mirror(pool, t, 0), 0);
+	for (i = 0; i < 4; i++) {
+		struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, i);
+
+		t_check_eq(regbuf_uring_find(r, (uintptr_t)mem + 6 * MiB + 4096, 4096, &slot), 4096);
+		t_check_eq(slot, 3);
+		t_check_eq(regbuf_uring_find(r, (uintptr_t)mem + 4 * MiB, 1, &slot), -EFAULT);
+		t_pattern_fill(mem + 6 * MiB, MiB, i * MiB, 40);
+		t_check_eq(regbuf_uring_rw(r, true, &f, mem + 6 * MiB, MiB, i * MiB), MiB);
+		t_check_eq(plain_check(fd, i * MiB, MiB, 40), -1);
+	}
+	/* Slot 1 now holds other memory: one slot updated in every ring. */
+	repl = (struct iovec){ mem + 8 * MiB, 2 * MiB };
+	t_check_eq(regbuf_table_update(t, 1, &repl, 1), 1);
+	t_check_eq(regbuf_uring_pool_mirror(pool, t, 0), 1);
+	for (i = 0; i < 4; i++) {
+		struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, i);
+
+		t_check_eq(regbuf_uring_find(r, (uintptr_t)mem + 2 * MiB, 1, &slot), -EFAULT);
+		t_check_eq(regbuf_uring_find(r, (uintptr_t)mem + 8 * MiB, 1, &slot), 1);
+		t_check_eq(slot, 1);
+		t_check_eq(plain_fill(fd, 8 * MiB + i * MiB, MiB, 41), 0);
+		t_check_eq(regbuf_uring_rw(r, false, &f, mem + 8 * MiB, MiB, 8 * MiB + i * MiB), MiB);
+		t_check_eq(t_pattern_check(mem + 8 * MiB, MiB, 8 * MiB + i * MiB, 41), -1);
+	}
+	regbuf_uring_pool_destroy(pool);
+	regbuf_table_destroy(t);
+	close(fd);
+	munmap(mem, 10 * MiB);
+	return T_PASS;
+}
+
 /* ---- vectored fixed I/O (§6 item 22) ---- */
 
 static int rwv_fixed_native_and_split(void)
@@ -1131,6 +1184,7 @@ static const struct t_case cases[] = {
 	T_CASE(register_errors_unchanged),
 	T_CASE(sparse_then_update),
 	T_CASE(update_while_in_flight),
+	T_CASE(mirror_table_follows_updates),
 	T_CASE(rwv_fixed_native_and_split),
 	T_CASE(arena_over_1g_io_across_boundary),
 	T_CASE(misaligned_odirect_rejected_nothing_written),
