@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <regbuf/table.h>
 #include <regbuf/uring.h>
 
 #include "bench.h"
@@ -358,7 +359,10 @@ static uint32_t chunk_iov(struct iovec *iov, uint32_t max, void *addr, uint64_t 
 int bench_reg(const struct bench_opts *o, int argc, char **argv)
 {
 	uint64_t size = o->quick ? 256 * MiB : GiB;
-	double ms_gib[TIER_NR], pool_ms_gib[TIER_NR], v[32], w[32];
+	double ms_gib[TIER_NR], pool_ms_gib[TIER_NR], disc_ms_gib[TIER_NR], hint_ms_gib[TIER_NR];
+	double v[32], w[32], dv[32], hv[32];
+	static const uint8_t tier_shift[TIER_NR] = { 12, 21, 21, 30 };
+	uint64_t segs[TIER_NR], ksegs[TIER_NR];
 	bool ok[TIER_NR];
 	char why[TIER_NR][160];
 	struct iovec iov[64];
@@ -380,7 +384,8 @@ int bench_reg(const struct bench_opts *o, int argc, char **argv)
 		struct io_uring ring;
 
 		ok[t] = false;
-		ms_gib[t] = pool_ms_gib[t] = NAN;
+		ms_gib[t] = pool_ms_gib[t] = disc_ms_gib[t] = hint_ms_gib[t] = NAN;
+		segs[t] = ksegs[t] = 0;
 		why[t][0] = '\0';
 		bench_progress("reg: %s: mapping and prefaulting %" PRIu64 " MiB", bench_tier_name[t],
 			       size >> 20);
@@ -416,12 +421,49 @@ int bench_reg(const struct bench_opts *o, int argc, char **argv)
 					w[r] = NAN;
 				regbuf_uring_pool_destroy(pool);
 			}
+			dv[r] = hv[r] = NAN;
+			/* regbuf's own layout discovery + coalescing, and with the arena's hint. */
+			{
+				struct regbuf_table *tb;
+				uint8_t shifts[64];
+				uint32_t k;
+
+				memset(shifts, tier_shift[t], sizeof(shifts));
+				if (!regbuf_table_create(&tb, 0)) {
+					t0 = bench_now_ns();
+					if (!regbuf_table_register(tb, iov, n, 0))
+						dv[r] = (double)(bench_now_ns() - t0) / 1e6;
+					if (r == 0) {
+						for (k = 0; k < n; k++) {
+							struct regbuf_buf *b;
+							struct regbuf_buf_info bi;
+
+							if (regbuf_table_buf_get(tb, k, &b))
+								continue;
+							if (!regbuf_buf_info(b, &bi)) {
+								segs[t] += bi.nr_segs;
+								ksegs[t] += bi.kernel_nr_segs;
+							}
+							regbuf_buf_put(b);
+						}
+					}
+					regbuf_table_destroy(tb);
+				}
+				if (!regbuf_table_create(&tb, 0)) {
+					t0 = bench_now_ns();
+					if (!regbuf_table_register_hinted(tb, iov, shifts, n, 0))
+						hv[r] = (double)(bench_now_ns() - t0) / 1e6;
+					regbuf_table_destroy(tb);
+				}
+			}
 		}
 		io_uring_queue_exit(&ring);
 		if (r == reps) {
 			ok[t] = true;
 			ms_gib[t] = bench_median(v, reps) / ((double)m.len / GiB);
 			pool_ms_gib[t] = bench_median(w, reps) / ((double)m.len / GiB);
+			disc_ms_gib[t] = bench_median(dv, reps) / ((double)m.len / GiB);
+			hint_ms_gib[t] = bench_median(hv, reps) / ((double)m.len / GiB);
 		}
 		bench_mem_unmap(&m);
 		bench_hugepages_restore();
@@ -438,32 +480,40 @@ int bench_reg(const struct bench_opts *o, int argc, char **argv)
 			json_bool(o->j, "available", ok[t]);
 			json_num(o->j, "kernel_register_ms_per_gib", ms_gib[t]);
 			json_num(o->j, "regbuf_pool_register_ms_per_gib", pool_ms_gib[t]);
-			json_null(o->j, "regbuf_layout_discovery_ms_per_gib");
-			json_null(o->j, "regbuf_segments");
+			json_num(o->j, "regbuf_table_register_ms_per_gib", disc_ms_gib[t]);
+			json_num(o->j, "regbuf_table_register_hinted_ms_per_gib", hint_ms_gib[t]);
+			json_int(o->j, "regbuf_segments", (int64_t)segs[t]);
+			json_int(o->j, "kernel_bvecs", (int64_t)ksegs[t]);
 			if (!ok[t])
 				json_str(o->j, "why", why[t]);
 			json_close(o->j, '{');
 		}
 		json_close(o->j, '[');
 		json_num(o->j, "ratio_4k_over_2m", ms_gib[TIER_4K] / ms_gib[TIER_2M]);
-		json_str(o->j, "layout_discovery", "not measured: the table layer is not merged");
 		json_close(o->j, '{');
 		return 0;
 	}
 	printf("\n== reg: io_uring buffer registration, %" PRIu64 " MiB prefaulted, median of %d\n",
 	       size >> 20, reps);
-	printf("%-5s %16s %22s   %s\n", "tier", "kernel ms/GiB", "regbuf pool ms/GiB", "note");
+	printf("%-5s %14s %14s %14s %14s %10s %10s\n", "tier", "kernel", "regbuf pool",
+	       "regbuf layout", "regbuf hinted", "segments", "kernel");
+	printf("%-5s %14s %14s %14s %14s %10s %10s\n", "", "ms/GiB", "ms/GiB", "ms/GiB", "ms/GiB",
+	       "(regbuf)", "bvecs");
 	for (t = 0; t < TIER_NR; t++) {
 		if (ok[t])
-			printf("%-5s %16.2f %22.2f   %s\n", bench_tier_name[t], ms_gib[t],
-			       pool_ms_gib[t], "pool = memlock preflight + register");
+			printf("%-5s %14.2f %14.2f %14.3f %14.4f %10" PRIu64 " %10" PRIu64 "\n",
+			       bench_tier_name[t], ms_gib[t], pool_ms_gib[t], disc_ms_gib[t],
+			       hint_ms_gib[t], segs[t], ksegs[t]);
 		else
-			printf("%-5s %16s %22s   %s\n", bench_tier_name[t], "-", "-", why[t]);
+			printf("%-5s %14s %14s %14s %14s %10s %10s   %s\n", bench_tier_name[t], "-",
+			       "-", "-", "-", "-", "-", why[t]);
 	}
+	printf("kernel = IORING_REGISTER_BUFFERS (pin + account + coalesce); regbuf pool = memlock\n"
+	       "preflight + kernel registration; regbuf layout = regbuf_table_register() (layout\n"
+	       "discovery + coalescing, no pinning); hinted = with the arena's folio size (no walk)\n");
 	if (ok[TIER_4K] && ok[TIER_2M])
 		printf("4K/2M registration time ratio: %.1fx (goal >= 15x)\n",
 		       ms_gib[TIER_4K] / ms_gib[TIER_2M]);
-	printf("regbuf layout discovery and segment counts: not measured (table layer not merged)\n");
 	return 0;
 }
 
@@ -473,7 +523,8 @@ int bench_clone(const struct bench_opts *o, int argc, char **argv)
 {
 	static const uint32_t nrs[] = { 1, 64, 1024, 16384 };
 	enum { NR_ROWS = 5 };
-	double reg_us[NR_ROWS], again_us[NR_ROWS], clone_us[NR_ROWS], v[32], w[32], x[32];
+	double reg_us[NR_ROWS], again_us[NR_ROWS], clone_us[NR_ROWS], tclone_us[NR_ROWS];
+	double v[32], w[32], x[32], y[32];
 	uint64_t bytes[NR_ROWS], max_gib = o->quick ? 1 : 4;
 	uint32_t rows_n[NR_ROWS];
 	const char *tier_used[NR_ROWS];
@@ -535,6 +586,22 @@ int bench_clone(const struct bench_opts *o, int argc, char **argv)
 			io_uring_unregister_buffers(&a);
 			io_uring_unregister_buffers(&b);
 			io_uring_unregister_buffers(&c);
+			/* regbuf's table clone: a whole-table clone shares the snapshot. */
+			y[r] = NAN;
+			{
+				struct regbuf_table *ta, *tb;
+
+				if (!regbuf_table_create(&ta, 0)) {
+					if (!regbuf_table_register(ta, iov, nr, 0) &&
+					    !regbuf_table_create(&tb, 0)) {
+						t0 = bench_now_ns();
+						if (!regbuf_table_clone(tb, ta, 0, 0, 0, 0))
+							y[r] = (double)(bench_now_ns() - t0) / 1e3;
+						regbuf_table_destroy(tb);
+					}
+					regbuf_table_destroy(ta);
+				}
+			}
 		}
 		io_uring_queue_exit(&a);
 		io_uring_queue_exit(&b);
@@ -548,6 +615,7 @@ int bench_clone(const struct bench_opts *o, int argc, char **argv)
 		reg_us[nrows] = bench_median(v, reps);
 		again_us[nrows] = bench_median(w, reps);
 		clone_us[nrows] = bench_median(x, reps);
+		tclone_us[nrows] = bench_median(y, reps);
 		nrows++;
 	}
 	free(iov);
@@ -564,23 +632,25 @@ int bench_clone(const struct bench_opts *o, int argc, char **argv)
 			json_num(o->j, "register_us", reg_us[row]);
 			json_num(o->j, "register_again_us", again_us[row]);
 			json_num(o->j, "kernel_clone_us", clone_us[row]);
-			json_null(o->j, "regbuf_table_clone_us");
+			json_num(o->j, "regbuf_table_clone_us", tclone_us[row]);
 			json_num(o->j, "ratio_register_again_over_clone", again_us[row] / clone_us[row]);
 			json_close(o->j, '{');
 		}
 		json_close(o->j, '[');
-		json_str(o->j, "regbuf_table_clone", "not measured: the table layer is not merged");
 		json_close(o->j, '{');
 		return 0;
 	}
 	printf("\n== clone: a second ring gets the buffers (seed 003), median of %d\n", reps);
-	printf("%8s %10s %5s %14s %16s %14s %14s\n", "buffers", "MiB", "tier", "register us",
-	       "register-again us", "kernel clone us", "again/clone");
+	printf("%8s %7s %5s %12s %14s %13s %13s %12s %13s\n", "buffers", "MiB", "tier",
+	       "register us", "reg-again us", "k-clone us", "table-clone us", "again/clone",
+	       "again/table");
 	for (row = 0; row < nrows; row++)
-		printf("%8u %10" PRIu64 " %5s %14.1f %16.1f %14.1f %13.0fx\n", rows_n[row],
-		       bytes[row] >> 20, tier_used[row], reg_us[row], again_us[row], clone_us[row],
-		       again_us[row] / clone_us[row]);
-	printf("regbuf table clone: not measured (table layer not merged)\n");
+		printf("%8u %7" PRIu64 " %5s %12.1f %14.1f %13.1f %13.2f %11.0fx %12.0fx\n",
+		       rows_n[row], bytes[row] >> 20, tier_used[row], reg_us[row], again_us[row],
+		       clone_us[row], tclone_us[row], again_us[row] / clone_us[row],
+		       again_us[row] / tclone_us[row]);
+	printf("reg-again = the same memory registered in a second ring (pinned and charged\n"
+	       "again); k-clone = IORING_REGISTER_CLONE_BUFFERS; table-clone = regbuf_table_clone()\n");
 	return 0;
 }
 

@@ -689,6 +689,27 @@ int bench_io(const struct bench_opts *o, int argc, char **argv)
 		}
 	}
 
+	/* O_DIRECT alignment (statx STATX_DIOALIGN): say what is needed, not just EINVAL. */
+	{
+		struct regbuf_uring_file f;
+
+		ret = regbuf_uring_file_init(&f, env.fd);
+		if (ret) {
+			cli_err("bench io", "%s: O_DIRECT not supported here (statx "
+				"STATX_DIOALIGN reports 0)", env.path);
+			goto out;
+		}
+		for (i = 0; i < nrows; i++) {
+			if (rows[i].cfg.bs % f.off_align) {
+				cli_err("bench io", "%s needs O_DIRECT offsets and lengths aligned to "
+					"%u bytes and memory to %u bytes (statx STATX_DIOALIGN); "
+					"--bs %u is not", env.path, f.off_align, f.mem_align,
+					rows[i].cfg.bs);
+				goto out;
+			}
+		}
+	}
+
 	/* Buffers: hugetlb 2M (as fio's mmaphuge), else THP, else 4K. */
 	arena = 0;
 	for (i = 0; i < nrows; i++) {
