@@ -809,7 +809,7 @@ int bench_io(const struct bench_opts *o, int argc, char **argv)
 				       " (goal: IOPS >= 1.0x, CPU <= 1.0x)" : "");
 		}
 		if (!env.fio)
-			printf("fio not installed: no side-by-side comparison (apt-get install fio)\n");
+			printf("fio not run (--no-fio, or not installed: apt-get install fio)\n");
 	}
 out:
 	bench_mem_unmap(&env.mem);
