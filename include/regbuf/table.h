@@ -44,7 +44,7 @@ extern "C" {
 /* Kernel MAX_RW_COUNT: INT_MAX & PAGE_MASK, the largest single I/O. */
 #define REGBUF_MAX_RW_COUNT		(UINT64_C(0x7fffffff) & ~UINT64_C(4095))
 
-/* regbuf_table_clone(): replace slots of an existing destination table (IORING_REGISTER_DST_REPLACE). */
+/* regbuf_table_clone(): replace slots of an existing destination (IORING_REGISTER_DST_REPLACE). */
 #define REGBUF_TABLE_F_CLONE_REPLACE	(1u << 0)
 
 /*
@@ -82,7 +82,7 @@ extern "C" {
 enum regbuf_layout_source {
 	REGBUF_LAYOUT_HINT,		/* the caller's folio shift (own arenas): no walk */
 	REGBUF_LAYOUT_PAGEMAP_SCAN,	/* PAGEMAP_SCAN ioctl (+ PROCMAP_QUERY for hugetlb sizes) */
-	REGBUF_LAYOUT_KPAGEFLAGS,	/* /proc/self/pagemap + /proc/kpageflags: exact, with pfns */
+	REGBUF_LAYOUT_KPAGEFLAGS,	/* pagemap + kpageflags: exact, with pfns */
 	REGBUF_LAYOUT_4K,		/* nothing known: 4 KiB pages */
 	REGBUF_LAYOUT_SYNTHETIC,	/* a test-provided layout */
 };
@@ -95,7 +95,7 @@ struct regbuf_buf;
  * @ubuf: user virtual address given at registration
  * @len: length in bytes
  * @folio_shift: log2 of the segment granule: the folio size when coalesced,
- *               12 when per page; for %REGBUF_BUF_F_MIXED the largest folio
+ *               12 when per page, and for %REGBUF_BUF_F_MIXED (as the kernel would)
  * @nr_segs: entries in @segs
  * @flags: %REGBUF_BUF_F_*
  * @seg0_off: byte offset of @ubuf inside the first folio (kernel bvec[0].bv_offset;

@@ -224,8 +224,9 @@ static int find_folio(int kpf, uint64_t pfn, uint64_t *head, uint64_t *nr)
 	h = pfn;
 	if (flags[0] & (UINT64_C(1) << TABLE_KPF_COMPOUND_TAIL)) {
 		/* Entries [from, p) per read, newest first, until the head. */
-		for (p = pfn; p > 0 && pfn - p < (UINT64_C(1) << (TABLE_MAX_FOLIO_SHIFT -
-								  TABLE_PAGE_SHIFT)); p -= (uint64_t)got) {
+		const uint64_t max = UINT64_C(1) << (TABLE_MAX_FOLIO_SHIFT - TABLE_PAGE_SHIFT);
+
+		for (p = pfn; p > 0 && pfn - p < max; p -= (uint64_t)got) {
 			uint64_t from = p >= KPF_BATCH ? p - KPF_BATCH : 0;
 
 			got = (int)(p - from);

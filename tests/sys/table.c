@@ -132,7 +132,7 @@ static int check_against_kernel(const struct regbuf_buf_info *in)
 		folio_of(first, &head, &nr);
 		if (last < first || last >= head + nr ||
 		    last - first != (lastva / PG) - (in->segs[i].addr / PG))
-			return T_FAILF("seg %u [%#llx +%llu] leaves folio %#llx+%llu or skips frames",
+			return T_FAILF("seg %u [%#llx +%llu] leaves folio %#llx+%llu or skips",
 				       i, (unsigned long long)in->segs[i].addr,
 				       (unsigned long long)in->segs[i].len,
 				       (unsigned long long)head, (unsigned long long)nr);
@@ -339,7 +339,8 @@ static int sys_4k_pages(void)
 	if (!p)
 		return t_broken("mmap");
 	/* 100 bytes in, 1000 short of the end: per page, like the kernel. */
-	r = discover_both(p + 100, len - 1100, 12, (uint32_t)(len / PG), REGBUF_LAYOUT_PAGEMAP_SCAN);
+	r = discover_both(p + 100, len - 1100, 12, (uint32_t)(len / PG),
+			  REGBUF_LAYOUT_PAGEMAP_SCAN);
 	munmap(p, len);
 	return r;
 }
@@ -360,7 +361,8 @@ static int sys_thp_madvise(void)
 			munmap(p, len);
 			return t_skip("no THP at +%llu MiB: set "
 				      "/sys/kernel/mm/transparent_hugepage/enabled to madvise or "
-				      "always, and defrag to madvise", (unsigned long long)(i >> 20));
+				      "always, and defrag to madvise",
+				      (unsigned long long)(i >> 20));
 		}
 	/* Starting 3 pages + 5 bytes into the first THP: 4 segments, bv_offset > 4 KiB. */
 	r = discover_both(p + 3 * PG + 5, len - 3 * PG - 5 - 7, 21, 4, REGBUF_LAYOUT_PAGEMAP_SCAN);
@@ -783,7 +785,8 @@ static int measure_clone(void)
 
 	for (i = 0; i < 16384; i++) {
 		/* Made-up addresses, hinted: registration cost is not what is measured. */
-		iov[i].iov_base = (void *)(uintptr_t)(UINT64_C(0x7e0000000000) + (uint64_t)i * 2 * MiB);
+		iov[i].iov_base = (void *)(uintptr_t)(UINT64_C(0x7e0000000000) +
+						      (uint64_t)i * 2 * MiB);
 		iov[i].iov_len = 2 * MiB;
 		shifts[i] = 21;
 	}

@@ -86,12 +86,13 @@ static int check_within_folios(const struct regbuf_buf *b, const struct pg *p)
 	t_ok(regbuf_buf_info(b, &in));
 	in_page = in.ubuf & (PG - 1);
 	for (i = 0; i < in.nr_segs; i++) {
-		uint64_t first = (in_page + pos) / PG, last = (in_page + pos + in.segs[i].len - 1) / PG;
+		uint64_t first = (in_page + pos) / PG;
+		uint64_t last = (in_page + pos + in.segs[i].len - 1) / PG;
 		uint64_t k;
 
 		for (k = first + 1; k <= last; k++)
 			if (p[k].folio != p[first].folio || p[k].idx != p[first].idx + (k - first))
-				return T_FAILF("seg %u spans page %llu not consecutive with page %llu",
+				return T_FAILF("seg %u: page %llu does not follow page %llu",
 					       i, (unsigned long long)k, (unsigned long long)first);
 		pos += in.segs[i].len;
 	}
@@ -683,7 +684,8 @@ static int ref_check(const struct regbuf_buf *b, uint64_t off, uint64_t len)
 			       (unsigned long long)len);
 	if (regbuf_seg_iter_seek(&ref, in.segs, in.nr_segs, off, len))
 		return T_FAILF("reference seek failed");
-	if (fast.count != ref.count || (len && (fast.segs != ref.segs || fast.offset != ref.offset)))
+	if (fast.count != ref.count ||
+	    (len && (fast.segs != ref.segs || fast.offset != ref.offset)))
 		return T_FAILF("off %llu len %llu: fast seg %td+%llu, ref seg %td+%llu",
 			       (unsigned long long)off, (unsigned long long)len,
 			       fast.segs - in.segs, (unsigned long long)fast.offset,
@@ -797,8 +799,9 @@ static int make_table(struct regbuf_table **tp, uint32_t nr, uint32_t empty_mask
 
 	t_ok(regbuf_table_create(tp, 0));
 	for (i = 0; i < nr; i++) {
-		iov[i].iov_base = (empty_mask >> i) & 1 ? NULL :
-							  (void *)(uintptr_t)(VA + (uint64_t)i * 4 * MiB);
+		iov[i].iov_base = (void *)(uintptr_t)(VA + (uint64_t)i * 4 * MiB);
+		if ((empty_mask >> i) & 1)
+			iov[i].iov_base = NULL;
 		iov[i].iov_len = (empty_mask >> i) & 1 ? 0 : 2 * MiB;
 		shifts[i] = 21;
 	}
