@@ -156,9 +156,9 @@ void regbuf_table_destroy(struct regbuf_table *t);
  *
  * Return: 0 on success;
  * -EBUSY the table is already registered;
- * -EINVAL @nr is 0 or above %REGBUF_TABLE_MAX_BUFS, @iov is NULL, unknown @flags;
- * -EFAULT a buffer has NULL base and non-zero length, length 0 or above 1 GiB,
- * or covers unmapped addresses;
+ * -EINVAL @nr is 0 or above %REGBUF_TABLE_MAX_BUFS, unknown @flags;
+ * -EFAULT @iov is NULL, or a buffer has NULL base and non-zero length, length 0
+ * or above 1 GiB, or covers unmapped addresses;
  * -EOVERFLOW base + PAGE_ALIGN(len) wraps;
  * -EPERM %REGBUF_TABLE_F_LAYOUT_PFN without the privilege to read pfns;
  * -ENOMEM.
@@ -178,7 +178,8 @@ REGBUF_MUST_CHECK int regbuf_table_register(struct regbuf_table *t, const struct
  *
  * No page-table walk at all: the layout follows from the address and the shift.
  *
- * Return: as regbuf_table_register(); also -EINVAL for a shift outside 12..30.
+ * Return: as regbuf_table_register(); also -EFAULT when @folio_shift is NULL,
+ * -EINVAL for a shift outside 12..30.
  */
 REGBUF_MUST_CHECK int regbuf_table_register_hinted(struct regbuf_table *t, const struct iovec *iov,
 						   const uint8_t *folio_shift, uint32_t nr,
@@ -205,9 +206,9 @@ REGBUF_MUST_CHECK int regbuf_table_register_sparse(struct regbuf_table *t, uint3
  * descriptions live until the last holder lets go.
  *
  * Return: the number of slots updated (> 0, possibly less than @nr), or when
- * none was: -EINVAL @nr is 0, @iov is NULL or @off + @nr exceeds the table;
- * -EOVERFLOW @off + @nr wraps; -ENXIO no table registered; or the first
- * entry's error as regbuf_table_register().
+ * none was: -EINVAL @nr is 0 or @off + @nr exceeds the table; -EOVERFLOW
+ * @off + @nr wraps; -ENXIO no table registered; -EFAULT @iov is NULL; or the
+ * first entry's error as regbuf_table_register().
  */
 REGBUF_MUST_CHECK int regbuf_table_update(struct regbuf_table *t, uint32_t off,
 					  const struct iovec *iov, uint32_t nr);

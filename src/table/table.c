@@ -216,8 +216,9 @@ out_unlock:
 int regbuf_table_register(struct regbuf_table *t, const struct iovec *iov, uint32_t nr,
 			  unsigned int flags)
 {
+	/* IORING_REGISTER_BUFFERS with a NULL array: -EFAULT, before anything else. */
 	if (!iov)
-		return -EINVAL;
+		return -EFAULT;
 	return do_register(t, iov, NULL, nr, flags);
 }
 
@@ -225,7 +226,7 @@ int regbuf_table_register_hinted(struct regbuf_table *t, const struct iovec *iov
 				 const uint8_t *folio_shift, uint32_t nr, unsigned int flags)
 {
 	if (!iov || !folio_shift)
-		return -EINVAL;
+		return -EFAULT;
 	return do_register(t, iov, folio_shift, nr, flags);
 }
 
@@ -242,10 +243,13 @@ int regbuf_table_update(struct regbuf_table *t, uint32_t off, const struct iovec
 	int ret;
 
 	/* io_register_rsrc_update() / __io_sqe_buffers_update() check order. */
-	if (!nr || !iov)
+	if (!nr)
 		return -EINVAL;
 	if (__builtin_add_overflow(off, nr, &end))
 		return -EOVERFLOW;
+	/* The kernel's copy_from_user() of the first entry would fail. */
+	if (!iov)
+		return -EFAULT;
 	table_lock(t);
 	old = table_cur_locked(t);
 	ret = -ENXIO;

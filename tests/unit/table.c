@@ -500,6 +500,7 @@ static int item2_nr_limits_busy_enxio(void)
 	t_check_eq(regbuf_table_unregister(t), -ENXIO);
 	t_check_eq(regbuf_table_nr(t), 0);
 	t_check_eq(regbuf_table_register(t, &iov, 1, 0x100), -EINVAL);
+	t_check_eq(regbuf_table_register(t, NULL, 1, 0), -EFAULT);
 	regbuf_table_destroy(t);
 	return T_PASS;
 }
