@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -820,6 +821,64 @@ static int measure_clone(void)
 	return T_PASS;
 }
 
+struct imp_arg {
+	struct regbuf_table *t;
+	long n;
+	double ns;
+};
+
+static void *import_loop(void *arg)
+{
+	struct imp_arg *a = arg;
+	uint64_t x = 88172645463325252ULL, sum = 0;
+	struct regbuf_seg_iter it;
+	double t0 = now_us();
+	long i;
+
+	for (i = 0; i < a->n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		if (!regbuf_table_import(a->t, (uint32_t)(x & 7),
+					 UINT64_C(0x7e0000000000) + (x & 7) * GiB + (x >> 40) % GiB
+					 / 2, 65536, &it))
+			sum += it.nr_segs;
+	}
+	a->ns = (now_us() - t0) * 1000 / a->n + (double)(sum == 0);
+	return NULL;
+}
+
+/* regbuf_table_import() cost, one thread and two threads on the same table. */
+static int measure_import(void)
+{
+	struct iovec iov[8];
+	uint8_t shifts[8];
+	struct imp_arg a[2];
+	pthread_t th;
+	struct regbuf_table *t;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		iov[i].iov_base = (void *)(uintptr_t)(UINT64_C(0x7e0000000000) + (uint64_t)i * GiB);
+		iov[i].iov_len = GiB;
+		shifts[i] = 21;
+	}
+	t_ok(regbuf_table_create(&t, 0));
+	t_ok(regbuf_table_register_hinted(t, iov, shifts, 8, 0));
+	a[0] = (struct imp_arg){ t, 5000000, 0 };
+	import_loop(&a[0]);
+	printf("  measure: import 64 KiB from 1 GiB/2M buffers: %.1f ns (1 thread)\n", a[0].ns);
+	a[1] = a[0];
+	if (pthread_create(&th, NULL, import_loop, &a[1]) == 0) {
+		import_loop(&a[0]);
+		pthread_join(th, NULL);
+		printf("  measure: import: %.1f / %.1f ns (2 threads, same table)\n", a[0].ns,
+		       a[1].ns);
+	}
+	regbuf_table_destroy(t);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(sys_4k_pages),
 	T_CASE(sys_thp_madvise),
@@ -833,6 +892,7 @@ static const struct t_case cases[] = {
 	T_CASE(measure_register_1g_2m),
 	T_CASE(measure_register_1g_1g),
 	T_CASE(measure_clone),
+	T_CASE(measure_import),
 };
 
 int main(int argc, char **argv)
