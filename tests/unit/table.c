@@ -789,6 +789,137 @@ static int import_fast_seek_matches_reference(void)
 	return T_PASS;
 }
 
+/*
+ * The kernel's io_check_coalesce_buffer() decision, transcribed page by page
+ * from the rules (kernel-rules.md §1.4), as the slow reference for the
+ * extent-based check in src/table/coalesce.c.  A "page" is (folio, idx);
+ * pages[i] == pages[i-1] + 1 means same folio and idx + 1.
+ */
+static bool ref_kernel_coalesce(const struct pg *p, uint32_t n, uint32_t *nr_folios,
+				uint32_t *first_idx, unsigned int *shift)
+{
+	uint64_t mid = UINT64_C(1) << (p[0].shift - 12), count = 1, head = 0;
+	uint32_t i, folios = 1;
+
+	for (i = 1; i < n; i++) {
+		if (p[i].folio == p[i - 1].folio && p[i].idx == p[i - 1].idx + 1) {
+			count++;
+			continue;
+		}
+		if (folios == 1) {
+			if (p[i - 1].idx != mid - 1)
+				return false;
+			head = count;
+		} else if (count != mid) {
+			return false;
+		}
+		if (p[i].shift != p[0].shift || p[i].idx != 0)
+			return false;
+		count = 1;
+		folios++;
+	}
+	(void)head;
+	*nr_folios = folios;
+	*first_idx = p[0].idx;
+	*shift = p[0].shift;
+	/* io_sqe_buffer_register(): more than one page, folios bigger than a page. */
+	return n > 1 && p[0].shift > 12;
+}
+
+/* Random layouts built from the shapes that matter: partial, full, repeated, shuffled. */
+static uint32_t random_layout(struct pg *p, uint32_t max)
+{
+	static const uint8_t shifts[] = { 12, 13, 14, 15 };
+	uint32_t n = 0, folio = 1;
+	uint8_t base = shifts[t_rand() % 4];
+
+	while (n < max) {
+		uint8_t s = t_rand() % 4 ? base : shifts[t_rand() % 4];
+		uint32_t fp = 1u << (s - 12), start = 0, cnt = fp, k;
+		uint32_t kind = (uint32_t)(t_rand() % 8);
+
+		if (kind == 0 || !n)
+			start = (uint32_t)(t_rand() % fp);	/* entered mid-folio */
+		if (kind == 1 || n + fp > max)
+			cnt = 1 + (uint32_t)(t_rand() % fp);	/* stops early */
+		if (start + cnt > fp)
+			cnt = fp - start;
+		if (cnt > max - n)
+			cnt = max - n;
+		for (k = 0; k < cnt; k++)
+			p[n + k] = (struct pg){ folio, start + k, s, 0 };
+		if (kind == 2 && cnt > 1)	/* a page repeated */
+			p[n + 1 + t_rand() % (cnt - 1)].idx = p[n].idx;
+		if (kind == 3 && cnt > 1) {	/* two pages swapped */
+			uint32_t a = (uint32_t)(t_rand() % cnt), b = (uint32_t)(t_rand() % cnt);
+			uint32_t x = p[n + a].idx;
+
+			p[n + a].idx = p[n + b].idx;
+			p[n + b].idx = x;
+		}
+		n += cnt;
+		if (kind != 4)	/* kind 4: the same folio again next */
+			folio++;
+	}
+	return n;
+}
+
+static int coalesce_matches_page_by_page_reference(void)
+{
+	struct pg p[48];
+	uint32_t iter, n;
+
+	for (iter = 0; iter < 20000; iter++) {
+		struct regbuf_buf_info in;
+		struct regbuf_buf *b;
+		uint32_t folios = 0, first = 0;
+		unsigned int shift = 12, flags = t_rand() % 2 ? REGBUF_TABLE_F_KERNEL_EXACT : 0;
+		uint64_t in_page = t_rand() % PG, len, tail;
+		bool want;
+		int r;
+
+		n = 1 + random_layout(p, 1 + (uint32_t)(t_rand() % 47)) - 1;
+		tail = t_rand() % PG;
+		len = (uint64_t)n * PG - in_page - (n > 1 || tail < PG - in_page ? tail : 0);
+		if (!len)
+			len = 1;
+		want = ref_kernel_coalesce(p, n, &folios, &first, &shift);
+		t_ok(build_pages(&b, VA + 0x7000 + in_page, len, p, n, flags));
+		regbuf_buf_info(b, &in);
+		r = T_PASS;
+		if (want != !!(in.flags & REGBUF_BUF_F_COALESCED))
+			r = T_FAILF("iter %u: reference says %d, table flags %#x", iter, want,
+				    in.flags);
+		else if (want && (in.nr_segs != folios || in.folio_shift != shift ||
+				  in.seg0_off != (uint64_t)first * PG + in_page))
+			r = T_FAILF("iter %u: segs %u shift %u off0 %llu; reference %u %u %llu",
+				    iter, in.nr_segs, in.folio_shift,
+				    (unsigned long long)in.seg0_off, folios, shift,
+				    (unsigned long long)((uint64_t)first * PG + in_page));
+		else if (!want && (flags & REGBUF_TABLE_F_KERNEL_EXACT) && in.nr_segs != n)
+			r = T_FAILF("iter %u: kernel-exact layout has %u segs for %u pages", iter,
+				    in.nr_segs, n);
+		if (r == T_PASS)
+			r = check_tiling(b);
+		if (r == T_PASS && !want)
+			r = check_within_folios(b, p);
+		if (r == T_PASS && !(in.flags & REGBUF_BUF_F_COALESCED) &&
+		    in.seg0_off != in_page)
+			r = T_FAILF("per-page seg0_off %llu", (unsigned long long)in.seg0_off);
+		if (r == T_PASS)
+			r = ref_check(b, t_rand() % len, 0);
+		if (r == T_PASS) {
+			uint64_t off = t_rand() % len;
+
+			r = ref_check(b, off, t_rand() % (len - off + 1));
+		}
+		regbuf_buf_put(b);
+		if (r != T_PASS)
+			return r;
+	}
+	return T_PASS;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Clone (items 24-27, 29). */
 
@@ -1113,6 +1244,7 @@ static const struct t_case cases[] = {
 	T_CASE(item20_import_offsets),
 	T_CASE(item21_nr_segs_counts_first_offset),
 	T_CASE(import_fast_seek_matches_reference),
+	T_CASE(coalesce_matches_page_by_page_reference),
 	T_CASE(item24_25_clone_error_codes),
 	T_CASE(item26_clone_replace_layout),
 	T_CASE(item27_self_clone),
