@@ -833,8 +833,11 @@ static uint32_t random_layout(struct pg *p, uint32_t max)
 	uint32_t n = 0, folio = 1;
 	uint8_t base = shifts[t_rand() % 4];
 
+	uint8_t same = 0;
+
 	while (n < max) {
-		uint8_t s = t_rand() % 4 ? base : shifts[t_rand() % 4];
+		/* A folio seen again keeps its size: one folio, one size. */
+		uint8_t s = same ? same : t_rand() % 4 ? base : shifts[t_rand() % 4];
 		uint32_t fp = 1u << (s - 12), start = 0, cnt = fp, k;
 		uint32_t kind = (uint32_t)(t_rand() % 8);
 
@@ -858,7 +861,10 @@ static uint32_t random_layout(struct pg *p, uint32_t max)
 			p[n + b].idx = x;
 		}
 		n += cnt;
-		if (kind != 4)	/* kind 4: the same folio again next */
+		same = 0;
+		if (kind == 4)	/* the same folio again next */
+			same = s;
+		else
 			folio++;
 	}
 	return n;
