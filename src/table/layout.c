@@ -249,9 +249,14 @@ static int find_folio(int kpf, uint64_t pfn, uint64_t *head, uint64_t *nr)
 found:
 	/* Count the tails after the head. */
 	for (n = 1;; ) {
-		ret = pread_all(kpf, flags, sizeof(flags), (h + n) * 8);
-		if (ret)
-			return ret;
+		ssize_t got_bytes = pread(kpf, flags, sizeof(flags), (off_t)((h + n) * 8));
+
+		if (got_bytes < 0)
+			return -errno;
+		/* Past the last frame: nothing more is a tail. */
+		if ((size_t)got_bytes < sizeof(flags))
+			memset((char *)flags + got_bytes / 8 * 8, 0,
+			       sizeof(flags) - (size_t)got_bytes / 8 * 8);
 		for (i = 0; i < KPF_BATCH; i++, n++)
 			if (!(flags[i] & (UINT64_C(1) << TABLE_KPF_COMPOUND_TAIL)))
 				goto counted;
