@@ -1216,6 +1216,45 @@ static int concurrent_import_vs_clone_update_unregister(void)
 	return T_PASS;
 }
 
+struct xclone {
+	struct regbuf_table *dst, *src;
+	int ret;
+};
+
+static void *xclone_loop(void *arg)
+{
+	struct xclone *x = arg;
+	int i;
+
+	for (i = 0; i < 2000 && !x->ret; i++)
+		x->ret = regbuf_table_clone(x->dst, x->src, 0, 1, 2, REGBUF_TABLE_F_CLONE_REPLACE);
+	return NULL;
+}
+
+/* Item 28: A->B and B->A at once cannot deadlock (only the destination is locked). */
+static int item28_crossed_clones_no_deadlock(void)
+{
+	struct regbuf_table *a, *b;
+	struct xclone x[2];
+	pthread_t th;
+
+	if (make_table(&a, 4, 0) != T_PASS || make_table(&b, 4, 0) != T_PASS)
+		return T_FAIL;
+	x[0] = (struct xclone){ b, a, 0 };
+	x[1] = (struct xclone){ a, b, 0 };
+	if (pthread_create(&th, NULL, xclone_loop, &x[1]))
+		return t_broken("pthread_create");
+	xclone_loop(&x[0]);
+	pthread_join(th, NULL);
+	t_ok(x[0].ret);
+	t_ok(x[1].ret);
+	t_check_eq(regbuf_table_nr(a), 4);
+	t_check_eq(regbuf_table_nr(b), 4);
+	regbuf_table_destroy(a);
+	regbuf_table_destroy(b);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(item1_validation_table),
 	T_CASE(item2_nr_limits_busy_enxio),
@@ -1255,6 +1294,7 @@ static const struct t_case cases[] = {
 	T_CASE(item26_clone_replace_layout),
 	T_CASE(item27_self_clone),
 	T_CASE(clone_whole_table_shares_then_diverges),
+	T_CASE(item28_crossed_clones_no_deadlock),
 	T_CASE(concurrent_import_vs_clone_update_unregister),
 };
 
