@@ -272,6 +272,8 @@ uint32_t regbuf_table_nr(const struct regbuf_table *t);
  * position inside that folio (the fix for Nitesh Shetty's undercount).
  * %REGBUF_BUF_F_MIXED buffers use a binary search instead.
  *
+ * Context: any thread; no lock, no allocation, no system call.
+ *
  * Return: 0 (an empty iterator for @len 0); -EFAULT the range wraps, is not
  * inside the buffer, or @len exceeds %REGBUF_MAX_RW_COUNT.
  */
@@ -289,6 +291,9 @@ int regbuf_buf_import(const struct regbuf_buf *buf, uint64_t addr, uint64_t len,
  * Takes no lock and no reference: @it points into the buffer's segments, so
  * it is valid while the buffer is known to stay registered (the caller does
  * not change this slot concurrently, or holds regbuf_table_buf_get()).
+ *
+ * Context: lock-free; safe against concurrent register, update, clone and
+ * unregister of @t (not against regbuf_table_destroy()).
  *
  * Return: as regbuf_buf_import(); also -EFAULT for a slot out of range or empty.
  */
