@@ -216,9 +216,15 @@ out:
 /* ---------------------------------------------------------------------- */
 /* hugetlb reservation, restored afterwards. */
 
+/*
+ * Other programs (other test suites) may reserve pages of the same size at
+ * the same time: give back exactly what was added, relative to the current
+ * count, instead of writing the old count over theirs.
+ */
 struct hpres {
 	char path[128];
 	long old;
+	long added;
 	bool changed;
 };
 
@@ -252,6 +258,15 @@ static int write_long(const char *path, long v)
 	return 0;
 }
 
+static void hp_restore(struct hpres *r)
+{
+	long cur = read_long(r->path);
+
+	if (r->changed && r->added > 0 && cur >= 0)
+		write_long(r->path, cur > r->added ? cur - r->added : 0);
+	r->changed = false;
+}
+
 /* Make @pages free pages of @kb available; 0 or T_SKIP naming the sysctl. */
 static int hp_reserve(struct hpres *r, unsigned long kb, long pages)
 {
@@ -269,23 +284,16 @@ static int hp_reserve(struct hpres *r, unsigned long kb, long pages)
 		return t_skip("no %lu kB hugepages on this kernel", kb);
 	if (fr >= pages)
 		return 0;
-	if (write_long(r->path, r->old + pages - fr) == 0)
+	if (write_long(r->path, r->old + pages - fr) == 0) {
 		r->changed = true;
+		r->added = read_long(r->path) - r->old;
+	}
 	if (read_long(free_path) < pages) {
-		if (r->changed)
-			write_long(r->path, r->old);
-		r->changed = false;
+		hp_restore(r);
 		return t_skip("could not reserve %ld x %lu kB hugepages: set %s (as root) to "
 			      "%ld or more", pages, kb, r->path, r->old + pages);
 	}
 	return 0;
-}
-
-static void hp_restore(struct hpres *r)
-{
-	if (r->changed)
-		write_long(r->path, r->old);
-	r->changed = false;
 }
 
 static void *map_huge(uint64_t len, int flag)
