@@ -559,7 +559,7 @@ static int register_errors_unchanged(void)
 }
 
 /* items 4, 5: sparse table, updates: count, bounds, overflow, I/O on the new slot. */
-static int sparse_then_update(void)
+static int sparse_then_update_path(unsigned int flags)
 {
 	struct regbuf_uring_pool *pool;
 	struct regbuf_uring_file f;
@@ -569,7 +569,7 @@ static int sparse_then_update(void)
 	uint32_t i;
 
 	t_ok(regbuf_uring_file_init(&f, fd));
-	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, 0));
+	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, flags));
 	t_check_eq(regbuf_uring_pool_update(pool, 0, iov, 1), -ENXIO);
 	t_ok(regbuf_uring_pool_register_sparse(pool, 8));
 	t_check_eq(regbuf_uring_rw(regbuf_uring_pool_ring(pool, 1), true, &f, mem, 4096, 0),
@@ -600,6 +600,22 @@ static int sparse_then_update(void)
 	return T_PASS;
 }
 
+/* Through every path: clone ranges (6.13+), whole-table re-clone (6.12), update per ring. */
+static int sparse_then_update(void)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
+		ret = sparse_then_update_path(path_cases[i].flags);
+		if (ret != T_PASS) {
+			fprintf(stderr, "  path %s\n", path_cases[i].name);
+			return ret;
+		}
+	}
+	return T_PASS;
+}
+
 /*
  * item 5: an update of a slot while a read into it is in flight.  The read
  * waits on an empty pipe; the slot is replaced and the old buffer's registered
@@ -607,7 +623,7 @@ static int sparse_then_update(void)
  * them (seen through a second mapping of the same memfd), and only then does
  * the old slot's tag CQE arrive.
  */
-static int update_while_in_flight(void)
+static int update_while_in_flight_path(unsigned int flags)
 {
 	struct regbuf_uring_pool *pool;
 	struct regbuf_uring_file pf;
@@ -627,7 +643,7 @@ static int update_while_in_flight(void)
 	t_check_eq(pipe(pfd), 0);
 	pf = (struct regbuf_uring_file){ pfd[0], 1, 1 };
 	iov = (struct iovec){ a, 64 * KiB };
-	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, 0));
+	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, flags));
 	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
 	r0 = regbuf_uring_pool_ring(pool, 0);
 	memset(a, 0, 64 * KiB);
@@ -721,6 +737,21 @@ static int mirror_table_follows_updates(void)
 	regbuf_table_destroy(t);
 	close(fd);
 	munmap(mem, 10 * MiB);
+	return T_PASS;
+}
+
+static int update_while_in_flight(void)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
+		ret = update_while_in_flight_path(path_cases[i].flags);
+		if (ret != T_PASS) {
+			fprintf(stderr, "  path %s\n", path_cases[i].name);
+			return ret;
+		}
+	}
 	return T_PASS;
 }
 
