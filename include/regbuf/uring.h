@@ -414,7 +414,8 @@ static inline bool regbuf_uring_cqe_is_tag(struct regbuf_uring_ring *r,
  * @len: length wanted
  * @slot: the slot
  *
- * Context: hot path; no lock, binary search in the published map.
+ * Context: hot path; no lock, binary search in the published map; not
+ * concurrently with register, update, mirror or unregister of the pool.
  * Return: bytes of the range inside that slot (<= @len: the rest is in the next
  * slot), or -EFAULT when @addr is not registered.
  */

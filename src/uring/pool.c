@@ -31,9 +31,6 @@ struct regbuf_uring_pool {
 	uint32_t nr_slots;
 	struct iovec *slots;
 	uint64_t gen;			/* tag generation, bumped per update */
-	/* Maps replaced while readers may still hold them; freed at destroy. */
-	struct regbuf_uring_map **old_maps;
-	uint32_t nr_old_maps;
 	struct regbuf_uring_status st;
 	/* regbuf_uring_pool_mirror(): the table buffer each slot mirrors (a reference). */
 	struct regbuf_buf **mirror;
@@ -191,9 +188,6 @@ void regbuf_uring_pool_destroy(struct regbuf_uring_pool *pool)
 	for (i = 0; i < pool->mirror_nr; i++)
 		regbuf_buf_put(pool->mirror[i]);
 	free(pool->mirror);
-	for (i = 0; i < pool->nr_old_maps; i++)
-		free(pool->old_maps[i]);
-	free(pool->old_maps);
 	if (pool->nr_rings)
 		free(pool->rings[0].map);
 	free(pool->slots);
@@ -239,7 +233,7 @@ static int cmp_slotref(const void *a, const void *b)
 /* Publish a new pointer -> slot map to every ring (NULL when not fixed). */
 static int publish_map(struct regbuf_uring_pool *pool, bool fixed)
 {
-	struct regbuf_uring_map *m = NULL, *old, **olds;
+	struct regbuf_uring_map *m = NULL, *old;
 	uint32_t i, n = 0;
 
 	if (fixed) {
@@ -258,20 +252,13 @@ static int publish_map(struct regbuf_uring_pool *pool, bool fixed)
 		qsort(m->e, n, sizeof(m->e[0]), cmp_slotref);
 	}
 	old = pool->rings[0].map;
-	if (old) {
-		/* A reader on another thread may still be searching it. */
-		olds = realloc(pool->old_maps, (pool->nr_old_maps + 1) * sizeof(*olds));
-		if (!olds) {
-			free(m);
-			return -ENOMEM;
-		}
-		pool->old_maps = olds;
-		olds[pool->nr_old_maps++] = old;
-	}
 	for (i = 0; i < pool->nr_rings; i++) {
 		__atomic_store_n(&pool->rings[i].map, m, __ATOMIC_RELEASE);
 		pool->rings[i].fixed = fixed;
 	}
+	/* No reader can hold @old: preparing I/O concurrently with register,
+	 * update or mirror is excluded by their Context. */
+	free(old);
 	return 0;
 }
 
