@@ -29,6 +29,10 @@
 
 #include <regbuf/compiler.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct regbuf_uring_pool;
 struct regbuf_table;
 
@@ -464,28 +468,72 @@ static inline int regbuf_uring_check_align(const struct regbuf_uring_file *f, ui
 	return 0;
 }
 
+/* Kernel MAX_RW_COUNT (INT_MAX & PAGE_MASK): the longest single read or write. */
+#define REGBUF_URING_MAX_RW	(0x7fffffffu & ~4095u)
+
+/**
+ * __regbuf_uring_prep_rw() - regbuf_uring_prep_rw() for every case
+ * @r: the calling thread's ring
+ * @write: true for a write
+ * @f: the file
+ * @buf: memory
+ * @len: bytes
+ * @off: file offset
+ * @user_data: copied to every CQE
+ *
+ * The out-of-line path behind regbuf_uring_prep_rw(): splitting at kernel-buffer
+ * boundaries, unregistered (degraded or disabled) I/O, and every error.
+ *
+ * Return: as regbuf_uring_prep_rw().
+ */
+int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
+			   const struct regbuf_uring_file *f, void *buf, uint32_t len,
+			   uint64_t off, uint64_t user_data);
+
 /**
  * regbuf_uring_prep_rw() - queue one read or write of registered memory
  * @r: the calling thread's ring
  * @write: true for a write
  * @f: the file
- * @buf: memory inside a registered region (any region in degraded mode)
- * @len: bytes, <= 2 GiB - 4 KiB (MAX_RW_COUNT)
+ * @buf: memory inside a registered region (any memory in degraded or disabled mode)
+ * @len: bytes, at most %REGBUF_URING_MAX_RW
  * @off: file offset
  * @user_data: copied to every CQE of this I/O (bit 63 must be clear)
  *
  * Uses READ_FIXED/WRITE_FIXED with the slot found from @buf; an I/O crossing a
  * kernel-buffer (1 GiB) boundary is queued as one SQE per slot.  In degraded
  * or disabled mode plain READ/WRITE is used.  Alignment is checked first: a
- * misaligned request queues nothing.
+ * misaligned request queues nothing.  The common case (one slot) is inline;
+ * everything else goes to __regbuf_uring_prep_rw().
  *
+ * Context: hot path; the thread owning @r.
  * Return: number of SQEs queued (= CQEs to expect), or -EINVAL (misaligned,
- * too long, user_data bit 63 set), -EFAULT (@buf not registered), -EBUSY (SQ full;
- * nothing queued).
+ * too long, user_data bit 63 set), -EFAULT (@buf not registered), -EBUSY (SQ
+ * full; nothing queued).
  */
-int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
-			 const struct regbuf_uring_file *f, void *buf, uint32_t len,
-			 uint64_t off, uint64_t user_data);
+static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
+				       const struct regbuf_uring_file *f, void *buf,
+				       uint32_t len, uint64_t off, uint64_t user_data)
+{
+	struct io_uring_sqe *sqe;
+	uint32_t slot;
+
+	if (REGBUF_UNLIKELY(!r->fixed || !len || len > REGBUF_URING_MAX_RW ||
+			    (user_data & REGBUF_URING_TAG_BIT) ||
+			    regbuf_uring_check_align(f, (uint64_t)(uintptr_t)buf, len, off) ||
+			    regbuf_uring_find(r, (uint64_t)(uintptr_t)buf, len, &slot) !=
+			    (int64_t)len))
+		return __regbuf_uring_prep_rw(r, write, f, buf, len, off, user_data);
+	sqe = io_uring_get_sqe(&r->ring);
+	if (REGBUF_UNLIKELY(!sqe))
+		return -EBUSY;
+	if (write)
+		io_uring_prep_write_fixed(sqe, f->fd, buf, len, off, (int)slot);
+	else
+		io_uring_prep_read_fixed(sqe, f->fd, buf, len, off, (int)slot);
+	io_uring_sqe_set_data64(sqe, user_data);
+	return 1;
+}
 
 /**
  * regbuf_uring_prep_rwv() - queue a vectored read or write of registered memory
@@ -509,7 +557,7 @@ int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 			  uint32_t nr, uint64_t off, uint64_t user_data);
 
 /**
- * regbuf_uring_rw() - synchronous regbuf_uring_prep_rw(): submit and wait
+ * regbuf_uring_rw_wait() - synchronous regbuf_uring_prep_rw(): submit and wait
  * @r: the ring (no other I/O of the caller in flight on it)
  * @write: true for a write
  * @f: the file
@@ -520,11 +568,11 @@ int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
  * Tag CQEs seen while waiting are counted on the ring.
  * Return: bytes transferred, or the first CQE's -errno unchanged, or a prep error.
  */
-int64_t regbuf_uring_rw(struct regbuf_uring_ring *r, bool write,
+int64_t regbuf_uring_rw_wait(struct regbuf_uring_ring *r, bool write,
 			const struct regbuf_uring_file *f, void *buf, uint32_t len, uint64_t off);
 
 /**
- * regbuf_uring_rwv() - synchronous regbuf_uring_prep_rwv()
+ * regbuf_uring_rwv_wait() - synchronous regbuf_uring_prep_rwv()
  * @r: the ring
  * @write: true for a write
  * @f: the file
@@ -534,7 +582,7 @@ int64_t regbuf_uring_rw(struct regbuf_uring_ring *r, bool write,
  *
  * Return: bytes transferred, or the first -errno.
  */
-int64_t regbuf_uring_rwv(struct regbuf_uring_ring *r, bool write,
+int64_t regbuf_uring_rwv_wait(struct regbuf_uring_ring *r, bool write,
 			 const struct regbuf_uring_file *f, const struct iovec *iov,
 			 uint32_t nr, uint64_t off);
 
@@ -548,5 +596,9 @@ static inline uint64_t regbuf_uring_tags_seen(const struct regbuf_uring_ring *r)
 {
 	return r->tags_seen;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* REGBUF_URING_H */

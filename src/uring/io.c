@@ -15,8 +15,7 @@
 #include "uring/compat.h"
 #include "uring/uring.h"
 
-/* Kernel MAX_RW_COUNT: INT_MAX & PAGE_MASK. */
-#define MAX_RW_COUNT	(0x7fffffffu & ~4095u)
+#define MAX_RW_COUNT	REGBUF_URING_MAX_RW
 /* A request of <= MAX_RW_COUNT crosses at most two 1 GiB boundaries. */
 #define MAX_PIECES	3
 
@@ -113,9 +112,9 @@ static void prep_fixed(struct io_uring_sqe *sqe, bool write, int fd, const struc
 	io_uring_sqe_set_data64(sqe, user_data);
 }
 
-int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
-			 const struct regbuf_uring_file *f, void *buf, uint32_t len,
-			 uint64_t off, uint64_t user_data)
+int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
+			   const struct regbuf_uring_file *f, void *buf, uint32_t len,
+			   uint64_t off, uint64_t user_data)
 {
 	struct piece p[MAX_PIECES];
 	struct io_uring_sqe *sqe;
@@ -246,7 +245,7 @@ static int64_t wait_n(struct regbuf_uring_ring *r, int n)
 	return err ? err : total;
 }
 
-int64_t regbuf_uring_rw(struct regbuf_uring_ring *r, bool write,
+int64_t regbuf_uring_rw_wait(struct regbuf_uring_ring *r, bool write,
 			const struct regbuf_uring_file *f, void *buf, uint32_t len, uint64_t off)
 {
 	int n = regbuf_uring_prep_rw(r, write, f, buf, len, off, 0);
@@ -254,7 +253,7 @@ int64_t regbuf_uring_rw(struct regbuf_uring_ring *r, bool write,
 	return n < 0 ? n : wait_n(r, n);
 }
 
-int64_t regbuf_uring_rwv(struct regbuf_uring_ring *r, bool write,
+int64_t regbuf_uring_rwv_wait(struct regbuf_uring_ring *r, bool write,
 			 const struct regbuf_uring_file *f, const struct iovec *iov,
 			 uint32_t nr, uint64_t off)
 {

@@ -197,7 +197,7 @@ static int integrity_on_fd(int fd, unsigned int flags, enum regbuf_uring_path wa
 		uint64_t off = i * MiB;
 
 		t_pattern_fill(b, MiB, off, 11);
-		t_check_eq(regbuf_uring_rw(r, true, &f, b, MiB, off), MiB);
+		t_check_eq(regbuf_uring_rw_wait(r, true, &f, b, MiB, off), MiB);
 		if (plain_check(fd, off, MiB, 11) != -1) {
 			ret = T_FAILF("ring %u: plain pread disagrees with fixed write", i);
 			goto out;
@@ -210,7 +210,7 @@ static int integrity_on_fd(int fd, unsigned int flags, enum regbuf_uring_path wa
 
 		t_check_eq(plain_fill(fd, off, MiB, 23 + i), 0);
 		memset(b, 0, MiB);
-		t_check_eq(regbuf_uring_rw(r, false, &f, b, MiB, off), MiB);
+		t_check_eq(regbuf_uring_rw_wait(r, false, &f, b, MiB, off), MiB);
 		if (t_pattern_check(b, MiB, off, 23 + i) != -1) {
 			ret = T_FAILF("ring %u: fixed read disagrees with plain pwrite", (i + 1) % 4);
 			goto out;
@@ -498,10 +498,10 @@ static int io_on_clone_after_source_closed(void)
 	t_check(regbuf_uring_pool_ring(pool, 0) == NULL);
 	r = regbuf_uring_pool_ring(pool, 2);
 	t_pattern_fill(mem, MiB, 0, 5);
-	t_check_eq(regbuf_uring_rw(r, true, &f, mem, MiB, 0), MiB);
+	t_check_eq(regbuf_uring_rw_wait(r, true, &f, mem, MiB, 0), MiB);
 	t_check_eq(plain_check(fd, 0, MiB, 5), -1);
 	memset(mem + MiB, 0, MiB);
-	t_check_eq(regbuf_uring_rw(r, false, &f, mem + MiB, MiB, 0), MiB);
+	t_check_eq(regbuf_uring_rw_wait(r, false, &f, mem + MiB, MiB, 0), MiB);
 	t_check_eq(t_pattern_check(mem + MiB, MiB, 0, 5), -1);
 	regbuf_uring_pool_destroy(pool);
 	close(fd);
@@ -572,7 +572,7 @@ static int sparse_then_update_path(unsigned int flags)
 	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, flags));
 	t_check_eq(regbuf_uring_pool_update(pool, 0, iov, 1), -ENXIO);
 	t_ok(regbuf_uring_pool_register_sparse(pool, 8));
-	t_check_eq(regbuf_uring_rw(regbuf_uring_pool_ring(pool, 1), true, &f, mem, 4096, 0),
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, mem, 4096, 0),
 		   -EFAULT);
 	t_check_eq(regbuf_uring_pool_update(pool, 7, iov, 2), -EINVAL);
 	t_check_eq(regbuf_uring_pool_update(pool, UINT32_MAX, iov, 2), -EOVERFLOW);
@@ -716,7 +716,7 @@ static int mirror_table_follows_updates(void)
 		t_check_eq(slot, 3);
 		t_check_eq(regbuf_uring_find(r, (uintptr_t)mem + 4 * MiB, 1, &slot), -EFAULT);
 		t_pattern_fill(mem + 6 * MiB, MiB, i * MiB, 40);
-		t_check_eq(regbuf_uring_rw(r, true, &f, mem + 6 * MiB, MiB, i * MiB), MiB);
+		t_check_eq(regbuf_uring_rw_wait(r, true, &f, mem + 6 * MiB, MiB, i * MiB), MiB);
 		t_check_eq(plain_check(fd, i * MiB, MiB, 40), -1);
 	}
 	/* Slot 1 now holds other memory: one slot updated in every ring. */
@@ -730,7 +730,7 @@ static int mirror_table_follows_updates(void)
 		t_check_eq(regbuf_uring_find(r, (uintptr_t)mem + 8 * MiB, 1, &slot), 1);
 		t_check_eq(slot, 1);
 		t_check_eq(plain_fill(fd, 8 * MiB + i * MiB, MiB, 41), 0);
-		t_check_eq(regbuf_uring_rw(r, false, &f, mem + 8 * MiB, MiB, 8 * MiB + i * MiB), MiB);
+		t_check_eq(regbuf_uring_rw_wait(r, false, &f, mem + 8 * MiB, MiB, 8 * MiB + i * MiB), MiB);
 		t_check_eq(t_pattern_check(mem + 8 * MiB, MiB, 8 * MiB + i * MiB, 41), -1);
 	}
 	regbuf_uring_pool_destroy(pool);
@@ -782,7 +782,7 @@ static int rwv_fixed_native_and_split(void)
 		t_pattern_fill(mem + 8 * KiB, 4 * KiB, 0, 3);
 		t_pattern_fill(mem + 64 * KiB, 12 * KiB, 4 * KiB, 3);
 		t_pattern_fill(mem + 1 * MiB, 16 * KiB, 16 * KiB, 3);
-		t_check_eq(regbuf_uring_rwv(r, true, &f, v, 3, 0), 32 * KiB);
+		t_check_eq(regbuf_uring_rwv_wait(r, true, &f, v, 3, 0), 32 * KiB);
 		t_check_eq(plain_check(fd, 0, 32 * KiB, 3), -1);
 		/* Across slots 0 and 1: always split into fixed reads. */
 		rv[0] = (struct iovec){ mem + 2 * MiB - 8 * KiB, 16 * KiB };
@@ -851,11 +851,11 @@ static int arena_over_1g_io_across_boundary(void)
 				     &slot), 1);
 	t_check_eq(slot, 1);
 	t_pattern_fill(cross, MiB, 4 * MiB, 8);
-	t_check_eq(regbuf_uring_rw(regbuf_uring_pool_ring(pool, 1), true, &f, cross, MiB, 4 * MiB),
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, cross, MiB, 4 * MiB),
 		   MiB);
 	t_check_eq(plain_check(fd, 4 * MiB, MiB, 8), -1);
 	t_check_eq(plain_fill(fd, 8 * MiB, MiB, 9), 0);
-	t_check_eq(regbuf_uring_rw(regbuf_uring_pool_ring(pool, 0), false, &f, cross, MiB, 8 * MiB),
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 0), false, &f, cross, MiB, 8 * MiB),
 		   MiB);
 	t_check_eq(t_pattern_check(cross, MiB, 8 * MiB, 9), -1);
 	regbuf_uring_pool_destroy(pool);
@@ -883,14 +883,14 @@ static int misaligned_odirect_rejected_nothing_written(void)
 	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
 	r = regbuf_uring_pool_ring(pool, 0);
 	if (f.mem_align > 1)
-		t_check_eq(regbuf_uring_rw(r, true, &f, mem + f.mem_align / 2, 4096, 0), -EINVAL);
-	t_check_eq(regbuf_uring_rw(r, true, &f, mem, f.off_align + 1, 0), -EINVAL);
-	t_check_eq(regbuf_uring_rw(r, true, &f, mem, f.off_align, f.off_align / 2), -EINVAL);
+		t_check_eq(regbuf_uring_rw_wait(r, true, &f, mem + f.mem_align / 2, 4096, 0), -EINVAL);
+	t_check_eq(regbuf_uring_rw_wait(r, true, &f, mem, f.off_align + 1, 0), -EINVAL);
+	t_check_eq(regbuf_uring_rw_wait(r, true, &f, mem, f.off_align, f.off_align / 2), -EINVAL);
 	t_check_eq(io_uring_sq_ready(&r->ring), 0);
 	t_check_eq(fstat(fd, &sb), 0);
 	t_check_eq(sb.st_size, 0);
 	/* Control: the aligned request is written. */
-	t_check_eq(regbuf_uring_rw(r, true, &f, mem, f.off_align, 0), f.off_align);
+	t_check_eq(regbuf_uring_rw_wait(r, true, &f, mem, f.off_align, 0), f.off_align);
 	t_check_eq(fstat(fd, &sb), 0);
 	t_check_eq(sb.st_size, f.off_align);
 	regbuf_uring_pool_destroy(pool);
@@ -1087,10 +1087,10 @@ static int ml_child_degraded(uint8_t *mem, int fd)
 					"registration disabled"));
 		}
 		t_pattern_fill(mem, MiB, MiB * m, 31);
-		CK_EQ(regbuf_uring_rw(regbuf_uring_pool_ring(pool, 1), true, &f, mem, MiB,
+		CK_EQ(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, mem, MiB,
 					   MiB * m), MiB);
 		memset(mem + MiB, 0, MiB);
-		CK_EQ(regbuf_uring_rw(regbuf_uring_pool_ring(pool, 0), false, &f, mem + MiB,
+		CK_EQ(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 0), false, &f, mem + MiB,
 					   MiB, MiB * m), MiB);
 		CK_EQ(t_pattern_check(mem + MiB, MiB, MiB * m, 31), -1);
 		regbuf_uring_pool_destroy(pool);
@@ -1155,7 +1155,7 @@ static int ml_child_shared_hugepage(uint8_t *huge, int fd)
 		"(the other buffer still pins the page)\n", (unsigned long long)pin);
 	/* Buffer 1 still works, through the clone in ring 1. */
 	t_pattern_fill(huge + 64 * KiB, 4 * KiB, 0, 51);
-	CK_EQ(regbuf_uring_rw(regbuf_uring_pool_ring(pool, 1), true, &f, huge + 64 * KiB,
+	CK_EQ(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, huge + 64 * KiB,
 			      4 * KiB, 0), 4 * KiB);
 	CK_EQ(plain_check(fd, 0, 4 * KiB, 51), -1);
 	regbuf_uring_pool_destroy(pool);
