@@ -30,6 +30,7 @@ void json_num(struct json *j, const char *key, double val);	/* NaN -> null */
 void json_int(struct json *j, const char *key, int64_t val);
 void json_bool(struct json *j, const char *key, bool val);
 void json_null(struct json *j, const char *key);
+void json_raw(struct json *j, const char *key, const char *text);	/* a JSON value as is */
 
 /* ---- options shared by the sub-commands ---- */
 struct bench_opts {
