@@ -241,6 +241,12 @@ static int reserve(enum bench_tier t, long need, char *why, size_t wlen)
 	}
 	(void)write_long(nr_path[t], cur + need - free_pages);
 	now = read_long(nr_path[t]);
+	if (read_long(free_path[t]) < need) {
+		/* Fragmented: compact once and ask again for the rest. */
+		(void)write_long("/proc/sys/vm/compact_memory", 1);
+		(void)write_long(nr_path[t], cur + need - free_pages);
+		now = read_long(nr_path[t]);
+	}
 	if (now > cur)
 		huge_added[t] += now - cur;
 	if (read_long(free_path[t]) < need) {
@@ -369,7 +375,7 @@ int bench_reg(const struct bench_opts *o, int argc, char **argv)
 	double ms_gib[TIER_NR], pool_ms_gib[TIER_NR], disc_ms_gib[TIER_NR], hint_ms_gib[TIER_NR];
 	double v[32], w[32], dv[32], hv[32];
 	static const uint8_t tier_shift[TIER_NR] = { 12, 21, 21, 30 };
-	uint64_t segs[TIER_NR], ksegs[TIER_NR];
+	uint64_t segs[TIER_NR], ksegs[TIER_NR], got_len[TIER_NR], try_len;
 	bool ok[TIER_NR];
 	char why[TIER_NR][160];
 	struct iovec iov[64];
@@ -389,18 +395,28 @@ int bench_reg(const struct bench_opts *o, int argc, char **argv)
 	for (t = 0; t < TIER_NR; t++) {
 		struct bench_mem m;
 		struct io_uring ring;
+		int ret;
 
 		ok[t] = false;
 		ms_gib[t] = pool_ms_gib[t] = disc_ms_gib[t] = hint_ms_gib[t] = NAN;
-		segs[t] = ksegs[t] = 0;
+		segs[t] = ksegs[t] = got_len[t] = 0;
 		why[t][0] = '\0';
 		bench_progress("reg: %s: mapping and prefaulting %" PRIu64 " MiB", bench_tier_name[t],
 			       size >> 20);
-		if (bench_mem_map(&m, size, (enum bench_tier)t)) {
+		ret = bench_mem_map(&m, size, (enum bench_tier)t);
+		/* Fewer huge pages than asked: measure on what can be had (>= 128 MiB,
+		 * or one 1 GiB page); the result is per GiB anyway. */
+		for (try_len = size / 2; ret && t == TIER_2M && try_len >= 128 * MiB; try_len /= 2) {
+			bench_hugepages_restore();
+			ret = bench_mem_map(&m, try_len, (enum bench_tier)t);
+		}
+		if (ret) {
 			snprintf(why[t], sizeof(why[t]), "%s", m.why);
 			bench_progress("reg: %s: not available: %s", bench_tier_name[t], m.why);
+			bench_hugepages_restore();
 			continue;
 		}
+		got_len[t] = m.len;
 		n = chunk_iov(iov, 64, m.addr, m.len, GiB);
 		if (io_uring_queue_init(8, &ring, 0)) {
 			bench_mem_unmap(&m);
@@ -485,6 +501,7 @@ int bench_reg(const struct bench_opts *o, int argc, char **argv)
 			json_open(o->j, NULL, '{');
 			json_str(o->j, "tier", bench_tier_name[t]);
 			json_bool(o->j, "available", ok[t]);
+			json_int(o->j, "bytes", (int64_t)got_len[t]);
 			json_num(o->j, "kernel_register_ms_per_gib", ms_gib[t]);
 			json_num(o->j, "regbuf_pool_register_ms_per_gib", pool_ms_gib[t]);
 			json_num(o->j, "regbuf_table_register_ms_per_gib", disc_ms_gib[t]);
@@ -508,9 +525,10 @@ int bench_reg(const struct bench_opts *o, int argc, char **argv)
 	       "(regbuf)", "bvecs");
 	for (t = 0; t < TIER_NR; t++) {
 		if (ok[t])
-			printf("%-5s %14.2f %14.2f %14.3f %14.4f %10" PRIu64 " %10" PRIu64 "\n",
+			printf("%-5s %14.2f %14.2f %14.3f %14.4f %10" PRIu64 " %10" PRIu64 "%s\n",
 			       bench_tier_name[t], ms_gib[t], pool_ms_gib[t], disc_ms_gib[t],
-			       hint_ms_gib[t], segs[t], ksegs[t]);
+			       hint_ms_gib[t], segs[t], ksegs[t],
+			       got_len[t] != size ? "   (on fewer MiB: huge pages short)" : "");
 		else
 			printf("%-5s %14s %14s %14s %14s %10s %10s   %s\n", bench_tier_name[t], "-",
 			       "-", "-", "-", "-", "-", why[t]);
