@@ -9,5 +9,6 @@
 #include <regbuf/compiler.h>
 #include <regbuf/seg.h>
 #include <regbuf/mem.h>
+#include <regbuf/alloc.h>
 
 #endif /* REGBUF_REGBUF_H */
