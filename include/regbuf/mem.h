@@ -116,10 +116,20 @@ int regbuf_mem_create(struct regbuf_mem **memp, size_t len, const struct regbuf_
  */
 void regbuf_mem_destroy(struct regbuf_mem *mem);
 
-/** regbuf_mem_addr() - first byte of the arena (aligned to its folio size) */
+/**
+ * regbuf_mem_addr() - first byte of the arena
+ * @mem: arena
+ *
+ * Return: the arena's start, aligned to its folio size.
+ */
 void *regbuf_mem_addr(const struct regbuf_mem *mem);
 
-/** regbuf_mem_len() - usable bytes: the requested length rounded up to the page size */
+/**
+ * regbuf_mem_len() - usable bytes of the arena
+ * @mem: arena
+ *
+ * Return: the requested length rounded up to the arena's page size.
+ */
 size_t regbuf_mem_len(const struct regbuf_mem *mem);
 
 /**
@@ -131,7 +141,12 @@ size_t regbuf_mem_len(const struct regbuf_mem *mem);
  */
 unsigned int regbuf_mem_folio_shift(const struct regbuf_mem *mem);
 
-/** regbuf_mem_tier() - the tier obtained */
+/**
+ * regbuf_mem_tier() - the tier obtained
+ * @mem: arena
+ *
+ * Return: the memory tier backing the whole arena.
+ */
 enum regbuf_mem_tier regbuf_mem_tier(const struct regbuf_mem *mem);
 
 /**
@@ -165,7 +180,12 @@ int regbuf_mem_tier_status(const struct regbuf_mem *mem, enum regbuf_mem_tier ti
  */
 int regbuf_mem_fd(const struct regbuf_mem *mem);
 
-/** regbuf_mem_tier_name() - "1G", "2M", "THP", "4K", or "?" */
+/**
+ * regbuf_mem_tier_name() - short name of a tier
+ * @tier: tier
+ *
+ * Return: "1G", "2M", "THP", "4K", or "?" for an unknown value.
+ */
 const char *regbuf_mem_tier_name(enum regbuf_mem_tier tier);
 
 #ifdef __cplusplus

@@ -10,5 +10,6 @@
 #include <regbuf/seg.h>
 #include <regbuf/mem.h>
 #include <regbuf/alloc.h>
+#include <regbuf/table.h>
 
 #endif /* REGBUF_REGBUF_H */

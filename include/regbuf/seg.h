@@ -111,6 +111,8 @@ static inline void regbuf_seg_iter_init(struct regbuf_seg_iter *it, const struct
 /**
  * regbuf_seg_iter_done() - whether the iterator has no bytes left
  * @it: iterator
+ *
+ * Return: true when every byte of the range has been consumed.
  */
 static inline bool regbuf_seg_iter_done(const struct regbuf_seg_iter *it)
 {
