@@ -178,7 +178,7 @@ static bool split_segs(const struct regbuf_limits *lim, const struct regbuf_seg 
 int64_t regbuf_seg_split(const struct regbuf_seg_iter *it, const struct regbuf_limits *lim,
 			 uint32_t *nr_segs, unsigned int flags)
 {
-	uint64_t max_bytes, bytes = 0;
+	uint64_t max_bytes, bytes = 0, aligned;
 	uint64_t vmask = lim->virt_boundary_mask;
 	struct regbuf_seg bv, prev = { 0, 0 };
 	bool have_prev = false;
@@ -214,10 +214,11 @@ split:
 	if (flags & REGBUF_SEG_SPLIT_F_NOWAIT)
 		return -EAGAIN;
 	/* bio_split_alignment(): pieces end on a logical block. */
-	bytes &= ~(uint64_t)(lim->logical_block_size - 1);
-	if (!bytes)
+	aligned = bytes & ~(uint64_t)(lim->logical_block_size - 1);
+	if (!aligned)
 		return -EINVAL;
+	/* Cutting the tail off may drop segments: count again (the kernel does not). */
 	if (nr_segs)
-		*nr_segs = (uint32_t)count_bytes(it, lim, bytes);
-	return (int64_t)bytes;
+		*nr_segs = aligned == bytes ? nsegs : (uint32_t)count_bytes(it, lim, aligned);
+	return (int64_t)aligned;
 }
