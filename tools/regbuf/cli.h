@@ -10,6 +10,9 @@
 /* Print a one-line error for the user, "regbuf: <cmd>: <message>". */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* regbuf info [--json] [--path P] (info.c) */
+int cmd_info(int argc, char **argv);
+
 /* regbuf bench (bench.c): every experiment, or one with options. */
 int cmd_bench(int argc, char **argv);
 
