@@ -36,6 +36,13 @@ extern "C" {
 struct regbuf_uring_pool;
 struct regbuf_table;
 
+/*
+ * Largest kernel buffer (io_buffer_validate(): SZ_1G).  A longer registered
+ * entry becomes consecutive slots of this size: it is the slot_len to give
+ * regbuf_alloc_create() for an arena registered as one entry.
+ */
+#define REGBUF_URING_BUF_MAX_LEN	(UINT64_C(1) << 30)
+
 /* user_data bit 63 marks regbuf's buffer tags: a tag CQE reports a released slot. */
 #define REGBUF_URING_TAG_BIT		(UINT64_C(1) << 63)
 

@@ -22,6 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <regbuf/alloc.h>
+#include <regbuf/mem.h>
 #include <regbuf/table.h>
 #include <regbuf/uring.h>
 
@@ -864,6 +866,122 @@ static int arena_over_1g_io_across_boundary(void)
 	return T_PASS;
 }
 
+/* ---- the sub-allocator over a registered arena ---- */
+
+struct alloc_worker {
+	pthread_t tid;
+	struct regbuf_uring_ring *ring;
+	struct regbuf_alloc *a;
+	const struct regbuf_uring_file *f;
+	int fd;
+	uint32_t idx;
+	char err[160];
+};
+
+/* Each thread: buffers of varied sizes, fixed-written from its own ring, checked. */
+static void *alloc_worker_fn(void *arg)
+{
+	struct alloc_worker *w = arg;
+	uint64_t base = w->idx * 4 * MiB, off = 0;
+	uint32_t k, slot = UINT32_MAX;
+	int64_t n;
+
+	for (k = 0; k < 48; k++) {
+		struct regbuf_iobuf b;
+		size_t len = (size_t)4096 << (k % 7);	/* 4 KiB .. 256 KiB */
+
+		if (regbuf_alloc_acquire(w->a, len, &b)) {
+			snprintf(w->err, sizeof(w->err), "acquire %zu", len);
+			return NULL;
+		}
+		n = regbuf_uring_find(w->ring, (uintptr_t)b.addr, len, &slot);
+		if (n != (int64_t)len || slot != b.slot) {
+			snprintf(w->err, sizeof(w->err), "buffer %p slot %u, pool says %u (%lld)",
+				 b.addr, b.slot, slot, (long long)n);
+			return NULL;
+		}
+		if (off + len > 4 * MiB)
+			off = 0;
+		t_pattern_fill(b.addr, len, base + off, 60 + w->idx);
+		n = regbuf_uring_rw_wait(w->ring, true, w->f, b.addr, (uint32_t)len, base + off);
+		if (n != (int64_t)len || plain_check(w->fd, base + off, len, 60 + w->idx) != -1) {
+			snprintf(w->err, sizeof(w->err), "write of %zu at %llu: %lld", len,
+				 (unsigned long long)(base + off), (long long)n);
+			return NULL;
+		}
+		off += len;
+		regbuf_alloc_release(w->a, &b);
+	}
+	return NULL;
+}
+
+/*
+ * regbuf_mem arena over 1 GiB, registered as one entry (two kernel slots),
+ * regbuf_alloc on top with slot_len = REGBUF_URING_BUF_MAX_LEN: every buffer's
+ * slot is the one the pool finds, and fixed I/O with it is correct from four
+ * threads, each on its own ring.  Filling the first GiB makes buffers come
+ * from slot 1 too.
+ */
+static int alloc_buffers_through_every_ring(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_file f;
+	struct regbuf_alloc *a;
+	struct regbuf_mem *mem;
+	struct alloc_worker w[4];
+	struct regbuf_iobuf *big;
+	struct iovec iov;
+	int fd = scratch_file(FILE_SIZE);
+	uint32_t i, nbig = 0, in_slot1 = 0;
+	int ret = T_PASS;
+
+	t_check(fd >= 0);
+	t_ok(regbuf_uring_file_init(&f, fd));
+	if (regbuf_mem_create(&mem, GiB + 64 * MiB, NULL))
+		return t_skip("cannot map a 1 GiB + 64 MiB arena");
+	iov = (struct iovec){ regbuf_mem_addr(mem), regbuf_mem_len(mem) };
+	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, 0));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	t_ok(regbuf_alloc_create(&a, mem, 0, REGBUF_URING_BUF_MAX_LEN, f.mem_align, 0));
+	for (i = 0; i < 4; i++) {
+		w[i] = (struct alloc_worker){ .ring = regbuf_uring_pool_ring(pool, i), .a = a,
+					      .f = &f, .fd = fd, .idx = i };
+		pthread_create(&w[i].tid, NULL, alloc_worker_fn, &w[i]);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(w[i].tid, NULL);
+		if (w[i].err[0] && ret == T_PASS)
+			ret = T_FAILF("thread %u: %s", i, w[i].err);
+	}
+	/* Fill the first GiB with 1 MiB buffers: later ones come from slot 1. */
+	big = calloc(1200, sizeof(*big));
+	while (ret == T_PASS && nbig < 1200 && !regbuf_alloc_acquire(a, MiB, &big[nbig])) {
+		if (big[nbig].slot == 1 && in_slot1++ < 4) {
+			struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, in_slot1 % 4);
+			uint32_t slot = UINT32_MAX;
+
+			if (regbuf_uring_find(r, (uintptr_t)big[nbig].addr, MiB, &slot) != (int64_t)MiB ||
+			    slot != 1)
+				ret = T_FAILF("slot-1 buffer %p not found in slot 1", big[nbig].addr);
+			t_pattern_fill(big[nbig].addr, MiB, 0, 70);
+			if (regbuf_uring_rw_wait(r, true, &f, big[nbig].addr, MiB, 0) != (int64_t)MiB ||
+			    plain_check(fd, 0, MiB, 70) != -1)
+				ret = T_FAILF("fixed write from slot 1 failed");
+		}
+		nbig++;
+	}
+	if (ret == T_PASS && !in_slot1)
+		ret = T_FAILF("%u MiB acquired, none from slot 1", nbig);
+	for (i = 0; i < nbig; i++)
+		regbuf_alloc_release(a, &big[i]);
+	free(big);
+	regbuf_alloc_destroy(a);
+	regbuf_uring_pool_destroy(pool);
+	regbuf_mem_destroy(mem);
+	close(fd);
+	return ret;
+}
+
 /* ---- O_DIRECT alignment ---- */
 
 static int misaligned_odirect_rejected_nothing_written(void)
@@ -1304,6 +1422,7 @@ static const struct t_case cases[] = {
 	T_CASE(mirror_table_follows_updates),
 	T_CASE(rwv_fixed_native_and_split),
 	T_CASE(arena_over_1g_io_across_boundary),
+	T_CASE(alloc_buffers_through_every_ring),
 	T_CASE(misaligned_odirect_rejected_nothing_written),
 	T_CASE(memlock_unprivileged_preflight_matches_kernel),
 	T_CASE(status_reports_path_and_cost),
