@@ -257,6 +257,14 @@ static int reserve(enum bench_tier t, long need, char *why, size_t wlen)
 	return 0;
 }
 
+int bench_hugepages_reserve(enum bench_tier tier, uint64_t len, char *why, size_t wlen)
+{
+	if (tier != TIER_2M && tier != TIER_1G)
+		return -EINVAL;
+	return reserve(tier, (long)((len + (tier == TIER_2M ? 2 * MiB : GiB) - 1) >>
+				    (tier == TIER_2M ? 21 : 30)), why, wlen);
+}
+
 /* AnonHugePages of the VMA at @addr (smaps), in bytes. */
 static uint64_t thp_bytes(void *addr)
 {

@@ -62,6 +62,8 @@ struct bench_mem {
 int bench_mem_map(struct bench_mem *m, uint64_t len, enum bench_tier tier);
 void bench_mem_unmap(struct bench_mem *m);
 void bench_hugepages_restore(void);
+/* As root, make @len bytes of @tier hugetlb pages free (restored as above). */
+int bench_hugepages_reserve(enum bench_tier tier, uint64_t len, char *why, size_t wlen);
 
 /* The experiments. */
 int bench_reg(const struct bench_opts *o, int argc, char **argv);

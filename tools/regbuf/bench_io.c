@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <regbuf/alloc.h>
+#include <regbuf/mem.h>
 #include <regbuf/uring.h>
 
 #include "bench.h"
@@ -89,7 +91,8 @@ struct worker {
 	const struct io_cfg *cfg;
 	struct regbuf_uring_ring *ring;
 	struct regbuf_uring_file file;
-	uint8_t *buf;			/* qd * bs bytes */
+	struct regbuf_alloc *alloc;	/* qd buffers of bs bytes come from here */
+	struct regbuf_iobuf *bufs;
 	uint64_t file_size;
 	uint64_t region_off, region_len;	/* sequential: this thread's part */
 	uint64_t seed;
@@ -131,9 +134,22 @@ static void *worker_fn(void *arg)
 	int ret;
 
 	ts = calloc(c->qd, sizeof(*ts));
-	if (!ts) {
+	w->bufs = calloc(c->qd, sizeof(*w->bufs));
+	if (!ts || !w->bufs) {
+		free(ts);
 		w->err = -ENOMEM;
 		return NULL;
+	}
+	for (i = 0; i < c->qd; i++) {
+		ret = regbuf_alloc_acquire(w->alloc, c->bs, &w->bufs[i]);
+		if (ret) {
+			w->err = ret;
+			while (i--)
+				regbuf_alloc_release(w->alloc, &w->bufs[i]);
+			free(ts);
+			free(w->bufs);
+			return NULL;
+		}
 	}
 	if (w->enable && io_uring_register(w->ring->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS,
 					     NULL, 0) < 0) {
@@ -149,8 +165,8 @@ static void *worker_fn(void *arg)
 #define NEXT_OFF() (rnd ? (xorshift(&w->seed) % blocks) * c->bs \
 			: w->region_off + (seq++ % blocks) * c->bs)
 	for (i = 0; i < c->qd; i++) {
-		ret = regbuf_uring_prep_rw(w->ring, write, &w->file, w->buf + (uint64_t)i * c->bs,
-					   c->bs, NEXT_OFF(), i);
+		ret = regbuf_uring_prep_rw(w->ring, write, &w->file, w->bufs[i].addr, c->bs,
+					   NEXT_OFF(), i);
 		if (ret != 1) {
 			w->err = ret < 0 ? ret : -EINVAL;
 			goto out;
@@ -183,8 +199,8 @@ static void *worker_fn(void *arg)
 				inflight--;
 				continue;
 			}
-			ret = regbuf_uring_prep_rw(w->ring, write, &w->file,
-						   w->buf + (uint64_t)i * c->bs, c->bs, NEXT_OFF(), i);
+			ret = regbuf_uring_prep_rw(w->ring, write, &w->file, w->bufs[i].addr,
+						   c->bs, NEXT_OFF(), i);
 			if (ret != 1) {
 				inflight--;
 				if (!w->err)
@@ -202,6 +218,11 @@ out:
 	getrusage(RUSAGE_THREAD, &ru1);
 	w->usr_ns = tv_ns(&ru1.ru_utime) - tv_ns(&ru0.ru_utime);
 	w->sys_ns = tv_ns(&ru1.ru_stime) - tv_ns(&ru0.ru_stime);
+	/* Stop the clock before giving the buffers back (may reap late CQEs: none left). */
+	for (i = 0; i < c->qd; i++)
+		regbuf_alloc_release(w->alloc, &w->bufs[i]);
+	regbuf_alloc_flush(w->alloc);
+	free(w->bufs);
 	free(ts);
 	return NULL;
 }
@@ -211,7 +232,8 @@ struct io_env {
 	int fd;
 	bool own_file;
 	uint64_t file_size;
-	struct bench_mem mem;		/* I/O buffers for every thread */
+	struct regbuf_mem *mem;		/* the arena every thread's buffers come from */
+	const char *mem_tier;
 	bool fio;
 	bool fio_huge;
 	struct regbuf_uring_status st;	/* last pool's status */
@@ -224,7 +246,8 @@ static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res 
 	uint64_t hist[HIST_NR], usr = 0, sys = 0, el = 0, ios = 0, errs = 0;
 	unsigned int setup = IORING_SETUP_R_DISABLED | IORING_SETUP_SINGLE_ISSUER |
 			     IORING_SETUP_DEFER_TASKRUN;
-	struct iovec iov = { env->mem.addr, env->mem.len };
+	struct iovec iov = { regbuf_mem_addr(env->mem), regbuf_mem_len(env->mem) };
+	struct regbuf_alloc *alloc = NULL;
 	uint32_t t, i;
 	int ret, err = 0;
 
@@ -251,15 +274,18 @@ static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res 
 	}
 	for (t = 0; t < c->threads; t++) {
 		memset(&w[t], 0, sizeof(w[t]));
-		w[t].cfg = c;
-		w[t].ring = regbuf_uring_pool_ring(pool, t);
 		ret = regbuf_uring_file_init(&w[t].file, env->fd);
+		if (!ret && !alloc)
+			ret = regbuf_alloc_create(&alloc, env->mem, 0, REGBUF_URING_BUF_MAX_LEN,
+						  w[t].file.mem_align, 0);
 		if (ret) {
-			snprintf(res->err, sizeof(res->err), "statx: %s", strerror(-ret));
+			snprintf(res->err, sizeof(res->err), "statx/alloc: %s", strerror(-ret));
 			regbuf_uring_pool_destroy(pool);
 			return ret;
 		}
-		w[t].buf = (uint8_t *)env->mem.addr + (uint64_t)t * c->qd * c->bs;
+		w[t].alloc = alloc;
+		w[t].cfg = c;
+		w[t].ring = regbuf_uring_pool_ring(pool, t);
 		w[t].file_size = env->file_size;
 		w[t].region_len = env->file_size / c->threads / c->bs * c->bs;
 		w[t].region_off = w[t].region_len * t;
@@ -281,6 +307,7 @@ static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res 
 		if (w[t].err && !err)
 			err = w[t].err;
 	}
+	regbuf_alloc_destroy(alloc);
 	regbuf_uring_pool_destroy(pool);
 	res->ios = ios;
 	res->errors = errs;
@@ -710,7 +737,9 @@ int bench_io(const struct bench_opts *o, int argc, char **argv)
 		}
 	}
 
-	/* Buffers: hugetlb 2M (as fio's mmaphuge), else THP, else 4K. */
+	/* Buffers: a regbuf_mem arena (2M hugetlb as fio's mmaphuge, else THP, else 4K)
+	 * and regbuf_alloc on top, as an application would.  Twice the need: the
+	 * allocator keeps per-thread magazines and size classes. */
 	arena = 0;
 	for (i = 0; i < nrows; i++) {
 		uint64_t need = (uint64_t)rows[i].cfg.bs * rows[i].cfg.qd * rows[i].cfg.threads;
@@ -718,11 +747,17 @@ int bench_io(const struct bench_opts *o, int argc, char **argv)
 		if (need > arena)
 			arena = need;
 	}
-	arena = (arena + 2 * MiB - 1) & ~(2 * MiB - 1);
-	if (bench_mem_map(&env.mem, arena, TIER_2M) && bench_mem_map(&env.mem, arena, TIER_THP) &&
-	    bench_mem_map(&env.mem, arena, TIER_4K)) {
-		cli_err("bench io", "cannot map %" PRIu64 " bytes of I/O buffers", arena);
-		goto out;
+	arena = (2 * arena + 4 * MiB - 1) & ~(2 * MiB - 1);
+	{
+		struct regbuf_mem_opts mo = { .tier = REGBUF_MEM_TIER_2M };
+		char why[160];
+
+		(void)bench_hugepages_reserve(TIER_2M, arena, why, sizeof(why));
+		if (regbuf_mem_create(&env.mem, arena, &mo)) {
+			cli_err("bench io", "cannot map %" PRIu64 " bytes of I/O buffers", arena);
+			goto out;
+		}
+		env.mem_tier = regbuf_mem_tier_name(regbuf_mem_tier(env.mem));
 	}
 	/* fio --iomem=mmaphuge: one 2 MiB-rounded buffer per job (plus alignment slack). */
 	if (env.fio) {
@@ -737,7 +772,7 @@ int bench_io(const struct bench_opts *o, int argc, char **argv)
 				per = need;
 		}
 		/* Reserve by mapping once (as root) and keep the pages free for fio. */
-		if (env.mem.tier == TIER_2M &&
+		if (regbuf_mem_tier(env.mem) == REGBUF_MEM_TIER_2M &&
 		    !bench_mem_map(&fm, per * c.threads * 2 + 4 * MiB, TIER_2M)) {
 			bench_mem_unmap(&fm);
 			env.fio_huge = true;
@@ -752,7 +787,7 @@ int bench_io(const struct bench_opts *o, int argc, char **argv)
 		json_open(o->j, "io", '{');
 		json_str(o->j, "file", env.path);
 		json_int(o->j, "file_size", (int64_t)env.file_size);
-		json_str(o->j, "buffer_memory", bench_tier_name[env.mem.tier]);
+		json_str(o->j, "buffer_memory", env.mem_tier);
 		json_str(o->j, "fio_memory", env.fio_huge ? "mmaphuge" : (env.fio ? "malloc" : "none"));
 		json_str(o->j, "pool_path", regbuf_uring_path_name(env.st.path));
 		json_int(o->j, "reps", reps);
@@ -785,7 +820,7 @@ int bench_io(const struct bench_opts *o, int argc, char **argv)
 	} else {
 		printf("\n== io: O_DIRECT on %s (%" PRIu64 " MiB), buffers %s, fio memory %s, "
 		       "pool: %s, median of %d\n", env.path, env.file_size >> 20,
-		       bench_tier_name[env.mem.tier],
+		       env.mem_tier,
 		       env.fio_huge ? "mmaphuge" : (env.fio ? "malloc" : "(fio not installed)"),
 		       regbuf_uring_path_name(env.st.path), reps);
 		printf("(first job: median of %d; CPU = usr+sys of the submitting threads, "
@@ -812,7 +847,7 @@ int bench_io(const struct bench_opts *o, int argc, char **argv)
 			printf("fio not run (--no-fio, or not installed: apt-get install fio)\n");
 	}
 out:
-	bench_mem_unmap(&env.mem);
+	regbuf_mem_destroy(env.mem);
 	if (env.fd >= 0)
 		close(env.fd);
 	if (env.own_file)
