@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <regbuf/mem.h>
 #include <regbuf/table.h>
 #include <regbuf/uring.h>
 
@@ -377,12 +378,37 @@ static uint32_t chunk_iov(struct iovec *iov, uint32_t max, void *addr, uint64_t 
 
 /* ---- reg ---- */
 
+/*
+ * One tier exactly, through regbuf_mem (REGBUF_MEM_F_REQUIRE): the arena an
+ * application would get, prefaulted, with its folio size known (the hint).
+ */
+static int reg_map(struct bench_mem *m, struct regbuf_mem **rm, uint64_t len, enum bench_tier t)
+{
+	struct regbuf_mem_opts mo = { .flags = REGBUF_MEM_F_REQUIRE };
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	m->tier = t;
+	mo.tier = (enum regbuf_mem_tier)(TIER_1G - t);	/* 4K THP 2M 1G <-> 1G 2M THP 4K */
+	if ((t == TIER_2M || t == TIER_1G) &&
+	    bench_hugepages_reserve(t, len, m->why, sizeof(m->why)))
+		return -ENOMEM;
+	ret = regbuf_mem_create(rm, len, &mo);
+	if (ret) {
+		snprintf(m->why, sizeof(m->why), "regbuf_mem_create(%s required): %s",
+			 bench_tier_name[t], strerror(-ret));
+		return ret;
+	}
+	m->addr = regbuf_mem_addr(*rm);
+	m->len = regbuf_mem_len(*rm);
+	return 0;
+}
+
 int bench_reg(const struct bench_opts *o, int argc, char **argv)
 {
 	uint64_t size = o->quick ? 256 * MiB : GiB;
 	double ms_gib[TIER_NR], pool_ms_gib[TIER_NR], disc_ms_gib[TIER_NR], hint_ms_gib[TIER_NR];
 	double v[32], w[32], dv[32], hv[32];
-	static const uint8_t tier_shift[TIER_NR] = { 12, 21, 21, 30 };
 	uint64_t segs[TIER_NR], ksegs[TIER_NR], got_len[TIER_NR], try_len;
 	bool ok[TIER_NR];
 	char why[TIER_NR][160];
@@ -402,6 +428,7 @@ int bench_reg(const struct bench_opts *o, int argc, char **argv)
 		reps = 32;
 	for (t = 0; t < TIER_NR; t++) {
 		struct bench_mem m;
+		struct regbuf_mem *rm = NULL;
 		struct io_uring ring;
 		int ret;
 
@@ -411,12 +438,12 @@ int bench_reg(const struct bench_opts *o, int argc, char **argv)
 		why[t][0] = '\0';
 		bench_progress("reg: %s: mapping and prefaulting %" PRIu64 " MiB", bench_tier_name[t],
 			       size >> 20);
-		ret = bench_mem_map(&m, size, (enum bench_tier)t);
+		ret = reg_map(&m, &rm, size, (enum bench_tier)t);
 		/* Fewer huge pages than asked: measure on what can be had (>= 128 MiB,
 		 * or one 1 GiB page); the result is per GiB anyway. */
 		for (try_len = size / 2; ret && t == TIER_2M && try_len >= 128 * MiB; try_len /= 2) {
 			bench_hugepages_restore();
-			ret = bench_mem_map(&m, try_len, (enum bench_tier)t);
+			ret = reg_map(&m, &rm, try_len, (enum bench_tier)t);
 		}
 		if (ret) {
 			snprintf(why[t], sizeof(why[t]), "%s", m.why);
@@ -427,7 +454,7 @@ int bench_reg(const struct bench_opts *o, int argc, char **argv)
 		got_len[t] = m.len;
 		n = chunk_iov(iov, 64, m.addr, m.len, GiB);
 		if (io_uring_queue_init(8, &ring, 0)) {
-			bench_mem_unmap(&m);
+			regbuf_mem_destroy(rm);
 			continue;
 		}
 		for (r = 0; r < reps; r++) {
@@ -459,7 +486,7 @@ int bench_reg(const struct bench_opts *o, int argc, char **argv)
 				uint8_t shifts[64];
 				uint32_t k;
 
-				memset(shifts, tier_shift[t], sizeof(shifts));
+				memset(shifts, (int)regbuf_mem_folio_shift(rm), sizeof(shifts));
 				if (!regbuf_table_create(&tb, 0)) {
 					t0 = bench_now_ns();
 					if (!regbuf_table_register(tb, iov, n, 0))
@@ -496,7 +523,7 @@ int bench_reg(const struct bench_opts *o, int argc, char **argv)
 			disc_ms_gib[t] = bench_median(dv, reps) / ((double)m.len / GiB);
 			hint_ms_gib[t] = bench_median(hv, reps) / ((double)m.len / GiB);
 		}
-		bench_mem_unmap(&m);
+		regbuf_mem_destroy(rm);
 		bench_hugepages_restore();
 	}
 
