@@ -411,7 +411,7 @@ int bench_reg(const struct bench_opts *o, int argc, char **argv)
 	double v[32], w[32], dv[32], hv[32];
 	uint64_t segs[TIER_NR], ksegs[TIER_NR], got_len[TIER_NR], try_len;
 	bool ok[TIER_NR];
-	char why[TIER_NR][160];
+	char why[TIER_NR][640];
 	struct iovec iov[64];
 	int t, r, reps = o->reps, i;
 	uint32_t n;
@@ -464,7 +464,13 @@ int bench_reg(const struct bench_opts *o, int argc, char **argv)
 
 			v[r] = (double)(bench_now_ns() - t0) / 1e6;
 			if (ret) {
+				struct regbuf_uring_memlock ml;
+
 				snprintf(why[t], sizeof(why[t]), "register: %s", strerror(-ret));
+				/* The usual cause, with the numbers and the fix. */
+				if (ret == -ENOMEM && !regbuf_uring_memlock_estimate(&ml, iov, n, 1) &&
+				    !regbuf_uring_memlock_fits(&ml))
+					regbuf_uring_memlock_explain(&ml, why[t], sizeof(why[t]));
 				break;
 			}
 			io_uring_unregister_buffers(&ring);
@@ -565,9 +571,12 @@ int bench_reg(const struct bench_opts *o, int argc, char **argv)
 			       hint_ms_gib[t], segs[t], ksegs[t],
 			       got_len[t] != size ? "   (on fewer MiB: huge pages short)" : "");
 		else
-			printf("%-5s %14s %14s %14s %14s %10s %10s   %s\n", bench_tier_name[t], "-",
-			       "-", "-", "-", "-", "-", why[t]);
+			printf("%-5s %14s %14s %14s %14s %10s %10s   (see below)\n",
+			       bench_tier_name[t], "-", "-", "-", "-", "-", "-");
 	}
+	for (t = 0; t < TIER_NR; t++)
+		if (!ok[t])
+			printf("%s: %s\n", bench_tier_name[t], why[t]);
 	printf("kernel = IORING_REGISTER_BUFFERS (pin + account + coalesce); regbuf pool = memlock\n"
 	       "preflight + kernel registration; regbuf layout = regbuf_table_register() (layout\n"
 	       "discovery + coalescing, no pinning); hinted = with the arena's folio size (no walk)\n");

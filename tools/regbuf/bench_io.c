@@ -46,7 +46,7 @@ struct io_res {
 	double cpu_ns_per_io;
 	double p50_ns, p99_ns, p999_ns;
 	bool ok;
-	char err[200];
+	char err[640];
 };
 
 /* Log-linear latency histogram: exact below 128 ns, then 64 buckets per power of 2. */
@@ -268,7 +268,7 @@ static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res 
 	if (c->fixed)
 		regbuf_uring_pool_status(pool, &env->st);
 	if (ret) {
-		snprintf(res->err, sizeof(res->err), "register: %.180s", env->st.reason);
+		snprintf(res->err, sizeof(res->err), "register: %s", env->st.reason);
 		regbuf_uring_pool_destroy(pool);
 		return ret;
 	}
@@ -439,7 +439,7 @@ struct job_row {
 	bool run[ENG_NR];
 	struct io_res med[ENG_NR];
 	int reps_ok[ENG_NR];
-	char err[ENG_NR][200];
+	char err[ENG_NR][640];
 };
 
 static void median_res(struct io_res *r, int n, struct io_res *out)
@@ -557,7 +557,7 @@ static bool have_fio(void)
 static void print_res_row(const char *eng, const struct io_res *r, int reps, const char *err)
 {
 	if (!reps) {
-		printf("  %-15s failed: %s\n", eng, err);
+		printf("  %-15s failed:\n    %s\n", eng, err);
 		return;
 	}
 	printf("  %-15s %10.0f %9.1f %9.2f %9.2f %9.0f %9.1f %9.1f %9.1f\n", eng, r->iops,
@@ -821,7 +821,7 @@ int bench_io(const struct bench_opts *o, int argc, char **argv)
 		printf("\n== io: O_DIRECT on %s (%" PRIu64 " MiB), buffers %s, fio memory %s, "
 		       "pool: %s, median of %d\n", env.path, env.file_size >> 20,
 		       env.mem_tier,
-		       env.fio_huge ? "mmaphuge" : (env.fio ? "malloc" : "(fio not installed)"),
+		       env.fio_huge ? "mmaphuge" : (env.fio ? "malloc" : "(fio not run)"),
 		       regbuf_uring_path_name(env.st.path), reps);
 		printf("(first job: median of %d; CPU = usr+sys of the submitting threads, "
 		       "RUSAGE_THREAD as fio; latency = submit batch to reap)\n", head_reps);
