@@ -1123,13 +1123,15 @@ static int ml_child(const struct ml_case *c, uint8_t *mem, int fd)
 	struct regbuf_uring_pool *pool;
 	struct regbuf_uring_status st;
 	struct iovec iov;
+	uint64_t rc8;
 	char num[32];
 	int ret;
 
 	if (c->thp && !(mem = map_thp(c->map_len)))
 		return T_SKIP;
 	iov = (struct iovec){ mem + c->off, c->len };
-	if (drop_to_nobody(c->limit + c->rings * ring_charge8()))
+	rc8 = ring_charge8();	/* as root: a ring closed as the user stays charged a while */
+	if (drop_to_nobody(c->limit + c->rings * rc8))
 		return CK_FAILF("cannot become nobody");
 	/* Preflight. */
 	CK_OK(regbuf_uring_pool_create(&pool, c->rings, 8, 0, c->flags));
@@ -1145,7 +1147,7 @@ static int ml_child(const struct ml_case *c, uint8_t *mem, int fd)
 		if (!strstr(st.reason, num))
 			return CK_FAILF("reason lacks '%s': %s", num, st.reason);
 		snprintf(num, sizeof(num), "soft %llu bytes",
-			 (unsigned long long)(c->limit + c->rings * ring_charge8()));
+			 (unsigned long long)(c->limit + c->rings * rc8));
 		if (!strstr(st.reason, num) || !strstr(st.reason, "ulimit -l") ||
 		    !strstr(st.reason, "LimitMEMLOCK") || !strstr(st.reason, "limits.conf"))
 			return CK_FAILF("reason lacks limits or fix: %s", st.reason);
@@ -1382,6 +1384,69 @@ static int memlock_unprivileged_preflight_matches_kernel(void)
 	return T_PASS;
 }
 
+/*
+ * The same through the real tools: prlimit + setpriv exec this binary with
+ * REGBUF_URING_MEMLOCK_CHILD set; main() then runs memlock_exec_child().  One
+ * pool, one ring: the preflight refuses one page over the limit, the kernel
+ * refuses the same registration (raw, on the pool's ring), and exactly the
+ * limit is accepted by both.
+ */
+#define EXEC_LIMIT (UINT64_C(1) << 20)
+
+static int memlock_exec_child(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	uint8_t *mem = map_anon(2 * MiB);
+	struct iovec over, exact;
+	uint64_t fit;
+	int ret;
+
+	if (!mem || geteuid() == 0)
+		return CK_FAILF("child: no memory, or still root");
+	/* Only this pool's ring may be charged: a ring closed as this user stays
+	 * charged until the kernel's deferred teardown runs. */
+	CK_OK(regbuf_uring_pool_create(&pool, 1, 8, 0, 0));
+	fit = EXEC_LIMIT - uring_ring_charge(&regbuf_uring_pool_ring(pool, 0)->ring);
+	over = (struct iovec){ mem, fit + 4 * KiB };
+	exact = (struct iovec){ mem, fit };
+	CK_EQ(regbuf_uring_pool_register(pool, &over, 1, 0), -ENOMEM);
+	regbuf_uring_pool_status(pool, &st);
+	CK(strstr(st.reason, "soft 1048576 bytes") != NULL);
+	ret = io_uring_register_buffers(&regbuf_uring_pool_ring(pool, 0)->ring, &over, 1);
+	CK_EQ(ret, -ENOMEM);
+	ret = regbuf_uring_pool_register(pool, &exact, 1, 0);
+	regbuf_uring_pool_status(pool, &st);
+	if (ret)
+		return CK_FAILF("exact limit: %d: %s", ret, st.reason);
+	regbuf_uring_pool_destroy(pool);
+	return T_PASS;
+}
+
+static int memlock_prlimit_setpriv_exec(void)
+{
+	char exe[512];
+	ssize_t n;
+	int rc;
+
+	if (geteuid())
+		return t_skip("needs root to switch user with setpriv (run as root)");
+	if (t_sh("command -v setpriv >/dev/null && command -v prlimit >/dev/null"))
+		return t_skip("setpriv/prlimit missing (Debian package util-linux)");
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return t_broken("readlink /proc/self/exe");
+	exe[n] = '\0';
+	uid_seq++;
+	rc = t_sh("REGBUF_URING_MEMLOCK_CHILD=1 prlimit --memlock=%llu:%llu setpriv "
+		  "--reuid=%u --regid=65534 --clear-groups --inh-caps=-all %s",
+		  (unsigned long long)EXEC_LIMIT, (unsigned long long)EXEC_LIMIT,
+		  200000 + ((unsigned int)getpid() % 30000) * 64 + 63, exe);
+	if (rc)
+		return T_FAILF("the setpriv/prlimit child failed (%d)", rc);
+	return T_PASS;
+}
+
 /* The clone probe and fallbacks report the path taken and its cost. */
 static int status_reports_path_and_cost(void)
 {
@@ -1425,10 +1490,13 @@ static const struct t_case cases[] = {
 	T_CASE(alloc_buffers_through_every_ring),
 	T_CASE(misaligned_odirect_rejected_nothing_written),
 	T_CASE(memlock_unprivileged_preflight_matches_kernel),
+	T_CASE(memlock_prlimit_setpriv_exec),
 	T_CASE(status_reports_path_and_cost),
 };
 
 int main(int argc, char **argv)
 {
+	if (getenv("REGBUF_URING_MEMLOCK_CHILD"))
+		return memlock_exec_child();
 	return t_main("uring", cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
 }
