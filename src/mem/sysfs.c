@@ -9,9 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "sys/compat.h"
+#include "sys/pagemap.h"
 #include "mem.h"
 
 int mem_read_u64(const char *path, uint64_t *val)
@@ -60,68 +61,26 @@ int mem_read_mode(const char *path, char *out, size_t len)
 	return 0;
 }
 
-/*
- * PAGEMAP_SCAN (linux/fs.h, 6.7): Debian 12's 6.1 headers lack it, so the
- * uapi layout is spelled out here; the ioctl number encodes its size.
- */
-struct mem_pm_scan_arg {
-	uint64_t size;
-	uint64_t flags;
-	uint64_t start;
-	uint64_t end;
-	uint64_t walk_end;
-	uint64_t vec;
-	uint64_t vec_len;
-	uint64_t max_pages;
-	uint64_t category_inverted;
-	uint64_t category_mask;
-	uint64_t category_anyof_mask;
-	uint64_t return_mask;
-};
+static int huge_bytes_add(void *arg, uint64_t start, uint64_t end, uint64_t categories)
+{
+	uint64_t *total = arg;
 
-struct mem_page_region {
-	uint64_t start;
-	uint64_t end;
-	uint64_t categories;
-};
+	if (categories & PAGE_IS_HUGE)
+		*total += end - start;
+	return 0;
+}
 
-#define MEM_PAGEMAP_SCAN	_IOWR('f', 16, struct mem_pm_scan_arg)
-#define MEM_PAGE_IS_HUGE	(1u << 6)
-
+/* PMD/hugetlb-mapped bytes of the range: PAGEMAP_SCAN for PAGE_IS_HUGE only. */
 static int huge_bytes_scan(uintptr_t addr, size_t len, uint64_t *huge)
 {
-	struct mem_page_region vec[64];
-	struct mem_pm_scan_arg arg;
-	uint64_t total = 0, start = addr, end = addr + len;
-	int fd, err = 0;
+	uint64_t total = 0;
+	int fd, err;
 
-	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	fd = sys_pagemap_open();
 	if (fd < 0)
-		return -errno;
-	while (start < end) {
-		int n, i;
-
-		memset(&arg, 0, sizeof(arg));
-		arg.size = sizeof(arg);
-		arg.start = start;
-		arg.end = end;
-		arg.vec = (uintptr_t)vec;
-		arg.vec_len = sizeof(vec) / sizeof(vec[0]);
-		arg.category_mask = MEM_PAGE_IS_HUGE;
-		arg.return_mask = MEM_PAGE_IS_HUGE;
-		n = ioctl(fd, MEM_PAGEMAP_SCAN, &arg);
-		if (n < 0) {
-			err = -errno;
-			break;
-		}
-		for (i = 0; i < n; i++)
-			total += vec[i].end - vec[i].start;
-		if (arg.walk_end <= start) {
-			err = -EIO;
-			break;
-		}
-		start = arg.walk_end;
-	}
+		return fd;
+	err = sys_pagemap_scan(fd, addr, (uint64_t)addr + len, PAGE_IS_HUGE, PAGE_IS_HUGE,
+			       huge_bytes_add, &total);
 	close(fd);
 	if (!err)
 		*huge = total;

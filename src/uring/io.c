@@ -12,7 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "uring/compat.h"
+#include "sys/compat.h"
 #include "uring/uring.h"
 
 #define MAX_RW_COUNT	REGBUF_URING_MAX_RW

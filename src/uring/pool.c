@@ -11,7 +11,7 @@
 
 #include <regbuf/table.h>
 
-#include "uring/compat.h"
+#include "sys/compat.h"
 #include "uring/uring.h"
 
 #define MAX_RINGS 64

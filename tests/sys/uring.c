@@ -28,7 +28,7 @@
 #include <regbuf/uring.h>
 
 #include "harness.h"
-#include "uring/compat.h"
+#include "sys/compat.h"
 #include "uring/uring.h"
 
 #define KiB (UINT64_C(1) << 10)
