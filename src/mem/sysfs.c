@@ -15,21 +15,32 @@
 #include "sys/pagemap.h"
 #include "mem.h"
 
-int mem_read_u64(const char *path, uint64_t *val)
+/* A small sysfs/procfs file as a NUL-terminated string: 0 or -errno. */
+static int read_small(const char *path, char *buf, size_t len)
 {
-	char buf[64], *end;
 	ssize_t n;
 	int fd, err;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf, len - 1);
 	err = errno;
 	close(fd);
 	if (n < 0)
 		return -err;
 	buf[n] = '\0';
+	return 0;
+}
+
+int mem_read_u64(const char *path, uint64_t *val)
+{
+	char buf[64], *end;
+	int err;
+
+	err = read_small(path, buf, sizeof(buf));
+	if (err)
+		return err;
 	errno = 0;
 	*val = strtoull(buf, &end, 10);
 	if (errno || end == buf)
@@ -40,18 +51,11 @@ int mem_read_u64(const char *path, uint64_t *val)
 int mem_read_mode(const char *path, char *out, size_t len)
 {
 	char buf[256], *l, *r;
-	ssize_t n;
-	int fd, err;
+	int err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	err = errno;
-	close(fd);
-	if (n < 0)
-		return -err;
-	buf[n] = '\0';
+	err = read_small(path, buf, sizeof(buf));
+	if (err)
+		return err;
 	l = strchr(buf, '[');
 	r = l ? strchr(l, ']') : NULL;
 	if (!r || (size_t)(r - l - 1) >= len)
@@ -95,36 +99,26 @@ static int huge_bytes_scan(uintptr_t addr, size_t len, uint64_t *huge)
  */
 static int huge_bytes_smaps(uintptr_t addr, size_t len, int shmem, uint64_t *huge)
 {
-	const char *key = shmem ? "ShmemPmdMapped:" : "AnonHugePages:";
-	int in_vma = 0, found = 0;
-	char line[512];
-	FILE *f;
+	unsigned int want = shmem ? SYS_VMA_HAS_SHMEM_PMD : SYS_VMA_HAS_ANON_HUGE;
+	struct sys_vma *v;
+	size_t nr, i;
+	int err;
 
-	f = fopen("/proc/self/smaps", "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		uintptr_t s, e;
-		uint64_t kb;
-
-		/* VMA header lines are "start-end perms ..."; field lines "Name: value". */
-		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &s, &e) == 2) {
-			in_vma = s <= addr && addr < e;
-			if (in_vma && (s != addr || e != addr + len)) {
-				fclose(f);
-				return -EOPNOTSUPP;
-			}
+	err = sys_smaps_read(&v, &nr);
+	if (err)
+		return err;
+	err = -EOPNOTSUPP;
+	for (i = 0; i < nr; i++) {
+		if (v[i].start > addr || addr >= v[i].end)
 			continue;
+		if (v[i].start == addr && v[i].end == (uint64_t)addr + len && (v[i].has & want)) {
+			*huge = shmem ? v[i].shmem_pmd : v[i].anon_huge;
+			err = 0;
 		}
-		if (in_vma && !strncmp(line, key, strlen(key)) &&
-		    sscanf(line + strlen(key), "%" SCNu64, &kb) == 1) {
-			*huge = kb * 1024;
-			found = 1;
-			break;
-		}
+		break;
 	}
-	fclose(f);
-	return found ? 0 : -EOPNOTSUPP;
+	free(v);
+	return err;
 }
 
 int mem_huge_bytes(uintptr_t addr, size_t len, int shmem, uint64_t *huge)

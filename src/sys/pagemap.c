@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * regbuf - /proc/self/pagemap, PAGEMAP_SCAN and /proc/kpageflags readers
+ * regbuf - /proc/self/pagemap, PAGEMAP_SCAN, /proc/kpageflags and smaps readers
  * shared by mem (huge bytes of an arena), table (folio layout discovery) and
  * uring (memlock preflight).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -93,5 +95,52 @@ int sys_pagemap_scan(int pm_fd, uint64_t start, uint64_t end, uint64_t category_
 		if (!n && stop <= a.start)
 			return -EFAULT;
 	}
+	return 0;
+}
+
+int sys_smaps_read(struct sys_vma **vmas, size_t *nr)
+{
+	struct sys_vma *v = NULL, *nv;
+	unsigned long long a, b, kb;
+	size_t n = 0, cap = 0;
+	char line[512];
+	FILE *f;
+
+	f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		int used = 0;
+
+		/* A VMA header: "start-end perms offset dev inode path"; fields "Name: value". */
+		if (sscanf(line, "%llx-%llx%n", &a, &b, &used) == 2 && line[used] == ' ') {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				nv = realloc(v, cap * sizeof(*v));
+				if (!nv) {
+					free(v);
+					fclose(f);
+					return -ENOMEM;
+				}
+				v = nv;
+			}
+			memset(&v[n], 0, sizeof(v[n]));
+			v[n].start = a;
+			v[n].end = b;
+			v[n].page_size = 4096;
+			n++;
+		} else if (n && sscanf(line, "KernelPageSize: %llu kB", &kb) == 1) {
+			v[n - 1].page_size = kb * 1024;
+		} else if (n && sscanf(line, "AnonHugePages: %llu kB", &kb) == 1) {
+			v[n - 1].anon_huge = kb * 1024;
+			v[n - 1].has |= SYS_VMA_HAS_ANON_HUGE;
+		} else if (n && sscanf(line, "ShmemPmdMapped: %llu kB", &kb) == 1) {
+			v[n - 1].shmem_pmd = kb * 1024;
+			v[n - 1].has |= SYS_VMA_HAS_SHMEM_PMD;
+		}
+	}
+	fclose(f);
+	*vmas = v;
+	*nr = n;
 	return 0;
 }

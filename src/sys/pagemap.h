@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * regbuf - private page-table readers shared by the layers (mem, table,
- * uring).  Mechanism only: each caller keeps its own policy (what a huge run
+ * uring): pagemap, PAGEMAP_SCAN, kpageflags and smaps.  Mechanism only: each caller keeps its own policy (what a huge run
  * means for it, which errors fall back to what).  Functions return a file
  * descriptor, a count or 0, or -errno, captured right after the libc call.
  */
@@ -48,5 +48,23 @@ typedef int (*sys_pm_scan_fn)(void *arg, uint64_t start, uint64_t end, uint64_t 
  */
 int sys_pagemap_scan(int pm_fd, uint64_t start, uint64_t end, uint64_t category_mask,
 		     uint64_t return_mask, sys_pm_scan_fn fn, void *arg);
+
+/* One VMA of /proc/self/smaps, with the fields regbuf reads. */
+struct sys_vma {
+	uint64_t start, end;
+	uint64_t page_size;	/* KernelPageSize: 4 KiB, or the hugetlb page size */
+	uint64_t anon_huge;	/* AnonHugePages: THP-backed anonymous bytes */
+	uint64_t shmem_pmd;	/* ShmemPmdMapped: PMD-mapped shmem bytes */
+	unsigned int has;	/* SYS_VMA_HAS_*: which of the above smaps printed */
+};
+
+#define SYS_VMA_HAS_ANON_HUGE	(1U << 0)
+#define SYS_VMA_HAS_SHMEM_PMD	(1U << 1)
+
+/*
+ * Every VMA of this process from /proc/self/smaps, in address order, into a
+ * malloc()ed array the caller frees: 0 or -errno.
+ */
+int sys_smaps_read(struct sys_vma **vmas, size_t *nr);
 
 #endif /* REGBUF_SRC_SYS_PAGEMAP_H */

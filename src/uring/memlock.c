@@ -36,55 +36,6 @@ bool uring_memlock_charged(void)
 	return !(data[CAP_IPC_LOCK / 32].effective & (1U << (CAP_IPC_LOCK % 32)));
 }
 
-struct vma {
-	uint64_t start, end, pagesize;
-	uint64_t anon_huge;	/* AnonHugePages: THP-backed bytes somewhere in it */
-};
-
-/* VMAs and their KernelPageSize from /proc/self/smaps (hugetlb: 2M or 1G). */
-static int read_vmas(struct vma **out, size_t *nr)
-{
-	struct vma *v = NULL, *nv;
-	size_t n = 0, cap = 0;
-	char line[512];
-	unsigned long long a, b, kb;
-	FILE *f;
-
-	f = fopen("/proc/self/smaps", "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		int used = 0;
-
-		/* A VMA header: "start-end perms offset dev inode path". */
-		if (sscanf(line, "%llx-%llx%n", &a, &b, &used) == 2 && line[used] == ' ') {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				nv = realloc(v, cap * sizeof(*v));
-				if (!nv) {
-					free(v);
-					fclose(f);
-					return -ENOMEM;
-				}
-				v = nv;
-			}
-			v[n].start = a;
-			v[n].end = b;
-			v[n].pagesize = PG;
-			v[n].anon_huge = 0;
-			n++;
-		} else if (n && sscanf(line, "KernelPageSize: %llu kB", &kb) == 1) {
-			v[n - 1].pagesize = kb * 1024;
-		} else if (n && sscanf(line, "AnonHugePages: %llu kB", &kb) == 1) {
-			v[n - 1].anon_huge = kb * 1024;
-		}
-	}
-	fclose(f);
-	*out = v;
-	*nr = n;
-	return 0;
-}
-
 static uint64_t vm_pinned_bytes(void)
 {
 	char line[256];
@@ -159,7 +110,7 @@ int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct 
 {
 	struct acct ac = { 0, 0, false };
 	struct rlimit rl;
-	struct vma *v = NULL;
+	struct sys_vma *v = NULL;
 	size_t nv = 0, j;
 	uint64_t a, b, s, e;
 	uint32_t i;
@@ -168,7 +119,7 @@ int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct 
 	if (!ml || (!iov && nr))
 		return -EINVAL;
 	memset(ml, 0, sizeof(*ml));
-	ret = read_vmas(&v, &nv);
+	ret = sys_smaps_read(&v, &nv);
 	if (ret)
 		return ret;
 	pm_fd = sys_pagemap_open();
@@ -187,8 +138,8 @@ int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct 
 				s = v[j].start;
 			}
 			e = v[j].end < b ? v[j].end : b;
-			if (v[j].pagesize > PG)
-				charge_huge_range(&ac, s, e, v[j].pagesize);
+			if (v[j].page_size > PG)
+				charge_huge_range(&ac, s, e, v[j].page_size);
 			else if (pm_fd < 0 && v[j].anon_huge)
 				/* No pagemap (non-dumpable task): assume THP throughout;
 				 * over-charging is safe, under-charging is not. */
