@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <regbuf/mem.h>
+
 #include "sys/compat.h"
 #include "sys/pagemap.h"
 #include "mem.h"
@@ -129,4 +131,39 @@ int mem_huge_bytes(uintptr_t addr, size_t len, int shmem, uint64_t *huge)
 	if (!err)
 		return 0;
 	return huge_bytes_smaps(addr, len, shmem, huge);
+}
+
+static int scan_nothing(void *arg, uint64_t start, uint64_t end, uint64_t categories)
+{
+	(void)arg;
+	(void)start;
+	(void)end;
+	(void)categories;
+	return 0;
+}
+
+void regbuf_mem_layout_caps(struct regbuf_mem_layout_caps *caps)
+{
+	static volatile char page[4096] __attribute__((aligned(4096)));
+	uint64_t va = (uint64_t)(uintptr_t)page, ent, flags;
+	int fd;
+
+	memset(caps, 0, sizeof(*caps));
+	page[0] = 1;	/* resident, so pagemap has a frame to show */
+	fd = sys_pagemap_open();
+	caps->pagemap = fd >= 0;
+	if (fd < 0) {
+		caps->pagemap_scan = fd;
+	} else {
+		caps->pfns = !sys_read_entries_all(fd, va / 4096, &ent, 1) &&
+			     (ent & PM_ENTRY_PRESENT) && (ent & PM_ENTRY_PFN_MASK);
+		caps->pagemap_scan = sys_pagemap_scan(fd, va, va + 4096, PAGE_IS_PRESENT,
+						      PAGE_IS_PRESENT, scan_nothing, NULL);
+		close(fd);
+	}
+	fd = sys_kpageflags_open();
+	if (fd >= 0) {
+		caps->kpageflags = !sys_read_entries_all(fd, 0, &flags, 1);
+		close(fd);
+	}
 }

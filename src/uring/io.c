@@ -9,6 +9,7 @@
 #include <linux/stat.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -19,10 +20,27 @@
 /* A request of <= MAX_RW_COUNT crosses at most two 1 GiB boundaries. */
 #define MAX_PIECES	3
 
-int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd)
+int regbuf_uring_dio_align(int fd, uint32_t *mem_align, uint32_t *off_align)
 {
 	struct statx stx;
-	int fl, lbs;
+
+	if (fd < 0 || !mem_align || !off_align)
+		return -EINVAL;
+	memset(&stx, 0, sizeof(stx));
+	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) < 0)
+		return -errno;
+	if (!(stx.stx_mask & STATX_DIOALIGN))
+		return -EOPNOTSUPP;
+	*mem_align = stx.stx_dio_mem_align;
+	*off_align = stx.stx_dio_offset_align;
+	return 0;
+}
+
+int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd)
+{
+	uint32_t mem_align, off_align;
+	struct stat st;
+	int fl, lbs, ret;
 
 	if (!f || fd < 0)
 		return -EINVAL;
@@ -34,18 +52,20 @@ int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd)
 		return -errno;
 	if (!(fl & O_DIRECT))
 		return 0;
-	memset(&stx, 0, sizeof(stx));
-	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_DIOALIGN | STATX_TYPE, &stx) < 0)
-		return -errno;
-	if (stx.stx_mask & STATX_DIOALIGN) {
+	ret = regbuf_uring_dio_align(fd, &mem_align, &off_align);
+	if (!ret) {
 		/* statx(2): 0 means direct I/O is not supported on this file. */
-		if (!stx.stx_dio_mem_align || !stx.stx_dio_offset_align)
+		if (!mem_align || !off_align)
 			return -EINVAL;
-		f->mem_align = stx.stx_dio_mem_align;
-		f->off_align = stx.stx_dio_offset_align;
+		f->mem_align = mem_align;
+		f->off_align = off_align;
 		return 0;
 	}
-	if (S_ISBLK(stx.stx_mode)) {
+	if (ret != -EOPNOTSUPP)
+		return ret;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode)) {
 		/* Block devices report DIOALIGN only since 6.11: logical block size
 		 * for offsets, and the default dma_alignment (511) for memory. */
 		if (ioctl(fd, BLKSSZGET, &lbs) < 0)

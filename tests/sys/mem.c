@@ -559,8 +559,43 @@ static int memfd_thp_follows_shmem_enabled(void)
 	return r;
 }
 
+/* regbuf_mem_layout_caps() against what this process can read itself. */
+static int layout_caps_tried_for_real(void)
+{
+	struct regbuf_mem_layout_caps c;
+	uint64_t ent = 0, flags;
+	uint8_t *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	bool pfns = false, kpf = false;
+	int fd;
+
+	t_check(p != MAP_FAILED);
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd >= 0) {
+		pfns = pread(fd, &ent, 8, (off_t)((uintptr_t)p / 4096 * 8)) == 8 &&
+		       (ent >> 63) && (ent & ((UINT64_C(1) << 55) - 1));
+		close(fd);
+	}
+	regbuf_mem_layout_caps(&c);
+	t_check_eq(c.pagemap, fd >= 0);
+	t_check_eq(c.pfns, pfns);
+	/* 6.18 here: PAGEMAP_SCAN (6.7) must work when pagemap opens. */
+	if (c.pagemap)
+		t_check_eq(c.pagemap_scan, 0);
+	fd = open("/proc/kpageflags", O_RDONLY);
+	if (fd >= 0) {
+		kpf = pread(fd, &flags, 8, 0) == 8;
+		close(fd);
+	}
+	t_check_eq(c.kpageflags, kpf);
+
+	munmap(p, 4096);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(hugetlb_1g_arena),
+	T_CASE(layout_caps_tried_for_real),
 	T_CASE(hugetlb_2m_arena_via_chain),
 	T_CASE(hugetlb_required_without_pages),
 	T_CASE(thp_arena),
