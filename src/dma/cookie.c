@@ -27,11 +27,14 @@ int dma_ctrl_resolve(const struct regbuf_dma_ctrl *ctrl, unsigned int *page_shif
 			return -EINVAL;
 		if (ctrl->page_shift)
 			shift = ctrl->page_shift;
-		if (ctrl->max_bytes)
+		if (ctrl->max_bytes) {
 			max = ctrl->max_bytes;
+			if (max & 3)
+				return -EINVAL;
+		}
 	}
 	/* CC.MPS is 4 bits: 2^(12 + MPS), 4 KiB .. 128 MiB (NVMe 1.4 §3.1.5). */
-	if (shift < 12 || shift > 27 || (max & 3))
+	if (shift < 12 || shift > 27)
 		return -EINVAL;
 	*page_shift = shift;
 	*max_bytes = max;
