@@ -252,13 +252,15 @@ struct regbuf_dma_cookie {
 	uint64_t base_off;		/* buffer start inside its first controller page */
 	uint64_t dma_page0;		/* CONTIG: DMA address of controller page 0 */
 	uint64_t max_bytes;		/* MDTS, UINT64_MAX if none */
-	uint64_t div_magic;		/* ceil(2^64 / per_list): x / per_list without a divide */
+	uint64_t div_magic;		/* x / per_list == (x * div_magic) >> div_shift */
 	const regbuf_le64 *list[2];	/* host view of the two PRP list copies */
 	regbuf_iova_t list_iova[2];	/* their device addresses */
 	uint32_t page_shift;
 	uint32_t per_list;		/* E: data entries per list page */
 	uint32_t shift_b;		/* copy B starts at slot shift_b */
 	uint32_t flags;			/* REGBUF_DMA_COOKIE_* */
+	uint32_t div_shift;
+	uint32_t __pad0;
 	/* physical segments, for SGL */
 	const struct regbuf_nvme_sgl_desc *sgl;	/* host view of the descriptor array */
 	regbuf_iova_t sgl_iova;
@@ -340,10 +342,14 @@ static inline uint64_t regbuf_dma_split(const struct regbuf_dma_cookie *c, uint6
 	return len < c->max_bytes ? len : c->max_bytes;
 }
 
-/* x / c->per_list for x < 2^32 without a divide (Lemire, Kaser, Kurz 2019). */
+/*
+ * x / c->per_list for x < 2^31 with one 64-bit multiply and a shift
+ * (Granlund and Montgomery 1994: m = ceil(2^(31 + l) / d), l = ceil(log2 d),
+ * is exact for every 31-bit x, and m * x fits in 64 bits).
+ */
 static inline uint32_t __regbuf_dma_div(const struct regbuf_dma_cookie *c, uint32_t x)
 {
-	return (uint32_t)(((unsigned __int128)c->div_magic * x) >> 64);
+	return (uint32_t)(((uint64_t)x * c->div_magic) >> c->div_shift);
 }
 
 /*
@@ -360,12 +366,58 @@ static inline uint64_t __regbuf_dma_slot(const struct regbuf_dma_cookie *c, unsi
 	return (uint64_t)p + __regbuf_dma_div(c, p);
 }
 
-/* DMA address of controller page @k of the buffer. */
-static inline uint64_t __regbuf_dma_page(const struct regbuf_dma_cookie *c, uint64_t k)
+/*
+ * PRP1/PRP2 for buffer positions [@pos, @pos + @len) (position = offset +
+ * base_off), from list copy @copy, or the right copy when @copy < 0.  The
+ * geometry comes in as arguments so that the 4 KiB case below compiles to
+ * immediates; x / e is (x * magic) >> mshift.  Branch-free apart from the
+ * cookie's mode, which is fixed per cookie.  The two divisions (k / E and
+ * last / E) are independent; copy B's slot follows from k / E because its
+ * shift is below E.
+ */
+static inline __attribute__((always_inline)) void
+__regbuf_dma_prp_fill(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t len, int copy,
+		      uint64_t *prp1, uint64_t *prp2, unsigned int shift, uint32_t e, uint32_t sh,
+		      uint64_t magic, unsigned int mshift)
 {
-	if (c->flags & REGBUF_DMA_COOKIE_CONTIG)
-		return c->dma_page0 + (k << c->page_shift);
-	return regbuf_le64_to_cpu(c->list[0][__regbuf_dma_slot(c, 0, k)]);
+	uint32_t first = (uint32_t)(pos >> shift);
+	uint32_t last = (uint32_t)((pos + len - 1) >> shift);
+	uint32_t k = first + 1;				/* the first list entry's page */
+	uint32_t qk = (uint32_t)(((uint64_t)k * magic) >> mshift), rk = k - qk * e;
+	uint32_t ql = (uint32_t)(((uint64_t)last * magic) >> mshift), rl = last - ql * e;
+	unsigned int b = copy < 0 ? rl == 0 : (unsigned int)copy;
+	uint64_t slot_a = (uint64_t)k + qk;
+	uint64_t slot_b = (uint64_t)k + sh + qk + (rk + sh >= e);
+	uint64_t list = c->list_iova[b] + 8 * (b ? slot_b : slot_a);
+	uint64_t p1, p_last;
+	uint64_t many = (uint64_t)0 - (last > k), one = (uint64_t)0 - (last == k);
+
+	if (c->flags & REGBUF_DMA_COOKIE_CONTIG) {
+		p1 = c->dma_page0 + pos;
+		p_last = c->dma_page0 + ((uint64_t)last << shift);
+	} else {
+		/* page first's entry sits just before page k's, one slot more if k opens a page */
+		p1 = regbuf_le64_to_cpu(c->list[0][slot_a - 1 - (rk == 0)]) +
+		     (pos & ((UINT64_C(1) << shift) - 1));
+		p_last = regbuf_le64_to_cpu(c->list[0][(uint64_t)last + ql]);
+	}
+	*prp1 = p1;
+	*prp2 = (list & many) | (p_last & one);
+}
+
+/* 4 KiB controller pages: E = 511, copy B shift 256, x / 511 = (x * m) >> 40. */
+#define __REGBUF_DMA_4K_MAGIC	((UINT64_C(1) << 40) / 511 + 1)
+
+static inline __attribute__((always_inline)) void
+__regbuf_dma_prp_any(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t len, int copy,
+		     uint64_t *prp1, uint64_t *prp2)
+{
+	if (REGBUF_LIKELY(c->page_shift == 12))
+		__regbuf_dma_prp_fill(c, pos, len, copy, prp1, prp2, 12, 511, 256,
+				      __REGBUF_DMA_4K_MAGIC, 40);
+	else
+		__regbuf_dma_prp_fill(c, pos, len, copy, prp1, prp2, c->page_shift, c->per_list,
+				      c->shift_b, c->div_magic, c->div_shift);
 }
 
 /**
@@ -385,18 +437,7 @@ static inline void __regbuf_dma_prp_copy(const struct regbuf_dma_cookie *c, uint
 					 uint64_t len, unsigned int copy, uint64_t *prp1,
 					 uint64_t *prp2)
 {
-	uint64_t pos = off + c->base_off;
-	uint64_t first = pos >> c->page_shift;
-	uint64_t last = (pos + len - 1) >> c->page_shift;
-	uint64_t mask = (UINT64_C(1) << c->page_shift) - 1;
-
-	*prp1 = __regbuf_dma_page(c, first) + (pos & mask);
-	if (last == first)
-		*prp2 = 0;
-	else if (last == first + 1)
-		*prp2 = __regbuf_dma_page(c, last);
-	else
-		*prp2 = c->list_iova[copy] + 8 * __regbuf_dma_slot(c, copy, first + 1);
+	__regbuf_dma_prp_any(c, off + c->base_off, len, (int)(copy & 1), prp1, prp2);
 }
 
 /**
@@ -420,18 +461,14 @@ static inline void __regbuf_dma_prp_copy(const struct regbuf_dma_cookie *c, uint
 static inline int regbuf_dma_prp(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
 				 uint64_t *prp1, uint64_t *prp2)
 {
-	uint64_t last;
+	uint64_t pos = off + c->base_off;
 
-	if (REGBUF_UNLIKELY(len - 1 >= c->max_bytes || off > c->len || len > c->len - off ||
-			    ((off + c->base_off) & 3)))
+	if (REGBUF_UNLIKELY((len - 1 >= c->max_bytes) | (off > c->len) | (len > c->len - off) |
+			    ((pos & 3) != 0)))
 		return -EINVAL;
 	if (REGBUF_UNLIKELY(!(c->flags & REGBUF_DMA_COOKIE_PRP)))
 		return -EOPNOTSUPP;
-	last = (off + c->base_off + len - 1) >> c->page_shift;
-	/* copy B exactly when entry @last starts a list page of copy A */
-	__regbuf_dma_prp_copy(c, off, len,
-			      (uint32_t)last == __regbuf_dma_div(c, (uint32_t)last) * c->per_list,
-			      prp1, prp2);
+	__regbuf_dma_prp_any(c, pos, len, -1, prp1, prp2);
 	return 0;
 }
 

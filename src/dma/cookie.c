@@ -251,8 +251,8 @@ int regbuf_dma_cookie_create(struct regbuf_dma_cookie **cp, const struct regbuf_
 	if (ret)
 		return ret;
 	pages = ((segs[0].addr & mask) + len - 1) / ps + 1;
-	/* slot indices are 32-bit in the hot path (__regbuf_dma_slot()) */
-	if (pages > (UINT64_C(1) << 31)) {
+	/* slot positions stay below 2^31 for __regbuf_dma_div() */
+	if (pages > (UINT64_C(1) << 30)) {
 		ret = -EINVAL;
 		goto out_free_segs;
 	}
@@ -272,7 +272,14 @@ int regbuf_dma_cookie_create(struct regbuf_dma_cookie **cp, const struct regbuf_
 	c->page_shift = page_shift;
 	c->per_list = (uint32_t)(ps / 8 - 1);
 	c->shift_b = (c->per_list + 1) / 2;
-	c->div_magic = UINT64_MAX / c->per_list + 1;
+	{
+		unsigned int l = 0;
+
+		while ((UINT64_C(1) << l) < c->per_list)
+			l++;
+		c->div_shift = 31 + l;
+		c->div_magic = ((UINT64_C(1) << c->div_shift) + c->per_list - 1) / c->per_list;
+	}
 	c->nr_pages = (uint32_t)pages;
 	c->ops = ops;
 	c->priv = priv;

@@ -887,6 +887,47 @@ static int split_over_mdts(void)
 	return T_PASS;
 }
 
+/* The multiply-and-shift division is exact over the whole range it is used on. */
+static int division_by_multiply_is_exact(void)
+{
+	unsigned int shift;
+
+	for (shift = 12; shift <= 20; shift++) {
+		const struct regbuf_dma_ctrl ctrl = { shift, 0, 0 };
+		struct regbuf_seg seg = { 0, UINT64_C(1) << shift };
+		struct regbuf_dma_cookie *c;
+		uint32_t e, x, i;
+		struct tdev d;
+
+		tdev_init(&d);
+		t_ok(regbuf_dma_cookie_create(&c, &seg, 1, seg.len, &ctrl, &tdev_ops, &d,
+					      REGBUF_DMA_F_NO_SGL));
+		e = c->per_list;
+		t_check_eq(e, (UINT32_C(1) << (shift - 3)) - 1);
+		/* the inline 4 KiB path uses compile-time constants: they must be the same */
+		if (shift == 12)
+			t_check(c->div_magic == __REGBUF_DMA_4K_MAGIC && c->div_shift == 40 &&
+				c->shift_b == 256);
+		/* around every multiple of e in the low range, the top, and random values */
+		for (x = 0; x < 4 * 1024 * 1024; x++)
+			if (__regbuf_dma_div(c, x) != x / e)
+				return T_FAILF("shift %u: %u / %u", shift, x, e);
+		for (i = 0; i < 1000000; i++) {
+			x = (uint32_t)(t_rand() & 0x7fffffff);
+			if (__regbuf_dma_div(c, x) != x / e)
+				return T_FAILF("shift %u: %u / %u", shift, x, e);
+			x = (uint32_t)((x / e) * e);
+			if (__regbuf_dma_div(c, x) != x / e || (x && __regbuf_dma_div(c, x - 1) != (x - 1) / e))
+				return T_FAILF("shift %u: %u / %u", shift, x, e);
+		}
+		for (x = 0x7fffffff; x > 0x7fffffff - 4 * e; x--)
+			if (__regbuf_dma_div(c, x) != x / e)
+				return T_FAILF("shift %u: %u / %u", shift, x, e);
+		regbuf_dma_cookie_destroy(c);
+	}
+	return T_PASS;
+}
+
 static int sqe_wire_format(void)
 {
 	struct regbuf_seg seg = { UINT64_C(0x1122334455660000), 64 * KiB };
@@ -1028,6 +1069,7 @@ static int sweep_counts(void)
 
 static const struct t_case cases[] = {
 	T_CASE(sqe_wire_format),
+	T_CASE(division_by_multiply_is_exact),
 	T_CASE(create_rejects_bad_arguments),
 	T_CASE(per_io_rejects_bad_ranges),
 	T_CASE(walker_rejects_bad_descriptors),

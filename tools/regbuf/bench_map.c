@@ -192,7 +192,6 @@ struct bench {
 	struct regbuf_dma_sgl_scratch scratch;
 	struct regbuf_nvme_sqe sqe[64];
 	uint64_t offs[NR_OFFS];
-	uint64_t sink;
 };
 
 static double now_ns(void)
@@ -203,75 +202,94 @@ static double now_ns(void)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
+/*
+ * One loop per method, each out of line, so every method gets the registers
+ * a real submission loop would give it.  The SQE stores are the result.
+ */
+__attribute__((noinline)) static int loop_premap_prp(struct bench *b,
+						     const struct regbuf_dma_cookie *c,
+						     uint64_t len, uint64_t n)
+{
+	uint64_t i;
+	int ret = 0;
+
+	for (i = 0; i < n; i++)
+		ret |= regbuf_dma_sqe_prp(c, &b->sqe[i & 63], b->offs[i & (NR_OFFS - 1)], len);
+	return ret;
+}
+
+__attribute__((noinline)) static int loop_premap_sgl(struct bench *b,
+						     const struct regbuf_dma_cookie *c,
+						     uint64_t len, uint64_t n)
+{
+	uint64_t i;
+	int ret = 0;
+
+	for (i = 0; i < n; i++) {
+		int r = regbuf_dma_sqe_sgl(c, &b->sqe[i & 63], b->offs[i & (NR_OFFS - 1)], len,
+					   &b->scratch);
+
+		ret |= r < 0 ? r : 0;
+	}
+	return ret;
+}
+
+__attribute__((noinline)) static int loop_classic_prp(struct bench *b,
+						      struct regbuf_dma_classic *cl,
+						      uint64_t len, uint64_t n)
+{
+	struct regbuf_dma_classic_req req;
+	uint64_t i;
+
+	for (i = 0; i < n; i++) {
+		struct regbuf_nvme_sqe *sqe = &b->sqe[i & 63];
+		int r = regbuf_dma_classic_prp(cl, BUF_VA + b->offs[i & (NR_OFFS - 1)], len, &req);
+
+		if (r)
+			return r;
+		sqe->dptr.prp.prp1 = regbuf_cpu_to_le64(req.prp1);
+		sqe->dptr.prp.prp2 = regbuf_cpu_to_le64(req.prp2);
+		/* the completion side gives the list pages back */
+		regbuf_dma_classic_done(cl, &req);
+	}
+	return 0;
+}
+
+__attribute__((noinline)) static int loop_spdk_prp(struct bench *b, uint64_t len, uint64_t n)
+{
+	uint64_t i;
+
+	for (i = 0; i < n; i++) {
+		int r = spdk_build_prp(b->spdk, b->tracker, &b->sqe[i & 63],
+				       BUF_VA + b->offs[i & (NR_OFFS - 1)], len);
+
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 /* Run @n I/Os of @len with method @m; returns -errno on the first failure. */
 static int run(struct bench *b, enum method m, uint64_t len, uint64_t n)
 {
-	struct regbuf_dma_classic_req req;
-	uint64_t i, acc = 0;
-	int ret = 0;
-
 	switch (m) {
 	case M_PREMAP_PRP:
-	case M_PREMAP_PRP_PHYS: {
-		const struct regbuf_dma_cookie *c = m == M_PREMAP_PRP ? b->cookie : b->cookie_phys;
-
-		for (i = 0; i < n; i++) {
-			struct regbuf_nvme_sqe *sqe = &b->sqe[i & 63];
-
-			ret |= regbuf_dma_sqe_prp(c, sqe, b->offs[i & (NR_OFFS - 1)], len);
-			acc += sqe->dptr.prp.prp2;
-		}
-		break;
-	}
+		return loop_premap_prp(b, b->cookie, len, n);
+	case M_PREMAP_PRP_PHYS:
+		return loop_premap_prp(b, b->cookie_phys, len, n);
 	case M_PREMAP_SGL:
-	case M_PREMAP_SGL_PHYS: {
-		const struct regbuf_dma_cookie *c = m == M_PREMAP_SGL ? b->cookie : b->cookie_phys;
-
-		for (i = 0; i < n; i++) {
-			struct regbuf_nvme_sqe *sqe = &b->sqe[i & 63];
-			int r = regbuf_dma_sqe_sgl(c, sqe, b->offs[i & (NR_OFFS - 1)], len,
-						   &b->scratch);
-
-			ret |= r < 0 ? r : 0;
-			acc += sqe->dptr.sgl.addr;
-		}
-		break;
-	}
+		return loop_premap_sgl(b, b->cookie, len, n);
+	case M_PREMAP_SGL_PHYS:
+		return loop_premap_sgl(b, b->cookie_phys, len, n);
 	case M_CLASSIC_PRP:
-	case M_CLASSIC_PRP_PHYS: {
-		struct regbuf_dma_classic *cl = m == M_CLASSIC_PRP ? b->classic : b->classic_phys;
-
-		for (i = 0; i < n; i++) {
-			struct regbuf_nvme_sqe *sqe = &b->sqe[i & 63];
-			int r = regbuf_dma_classic_prp(cl, BUF_VA + b->offs[i & (NR_OFFS - 1)], len,
-						       &req);
-
-			if (r)
-				return r;
-			sqe->dptr.prp.prp1 = regbuf_cpu_to_le64(req.prp1);
-			sqe->dptr.prp.prp2 = regbuf_cpu_to_le64(req.prp2);
-			acc += req.prp2;
-			/* the completion side gives the list pages back */
-			regbuf_dma_classic_done(cl, &req);
-		}
-		break;
-	}
+		return loop_classic_prp(b, b->classic, len, n);
+	case M_CLASSIC_PRP_PHYS:
+		return loop_classic_prp(b, b->classic_phys, len, n);
 	case M_SPDK_PRP:
-		for (i = 0; i < n; i++) {
-			struct regbuf_nvme_sqe *sqe = &b->sqe[i & 63];
-			int r = spdk_build_prp(b->spdk, b->tracker, sqe,
-					       BUF_VA + b->offs[i & (NR_OFFS - 1)], len);
-
-			if (r)
-				return r;
-			acc += sqe->dptr.prp.prp2;
-		}
-		break;
+		return loop_spdk_prp(b, len, n);
 	default:
 		return -EINVAL;
 	}
-	b->sink += acc;
-	return ret;
 }
 
 static int cmp_double(const void *a, const void *b)
