@@ -239,6 +239,12 @@ struct regbuf_dma_ctrl {
 #define REGBUF_DMA_COOKIE_PRP	(1u << 1)	/* PRP lists built */
 #define REGBUF_DMA_COOKIE_SGL	(1u << 2)	/* SGL possible */
 
+/* regbuf_dma_cookie::prp_mode */
+#define __REGBUF_DMA_PRP_NONE		0	/* no PRP lists */
+#define __REGBUF_DMA_PRP_4K_CONTIG	1	/* 4 KiB pages, one IOVA range */
+#define __REGBUF_DMA_PRP_4K		2	/* 4 KiB pages, physical segments */
+#define __REGBUF_DMA_PRP_ANY		3	/* other page sizes */
+
 /**
  * struct regbuf_dma_cookie - a buffer's descriptors, built once
  *
@@ -260,7 +266,7 @@ struct regbuf_dma_cookie {
 	uint32_t shift_b;		/* copy B starts at slot shift_b */
 	uint32_t flags;			/* REGBUF_DMA_COOKIE_* */
 	uint32_t div_shift;
-	uint32_t __pad0;
+	uint32_t prp_mode;		/* __REGBUF_DMA_PRP_*: one compare picks the path */
 	/* physical segments, for SGL */
 	const struct regbuf_nvme_sgl_desc *sgl;	/* host view of the descriptor array */
 	regbuf_iova_t sgl_iova;
@@ -378,7 +384,7 @@ static inline uint64_t __regbuf_dma_slot(const struct regbuf_dma_cookie *c, unsi
 static inline __attribute__((always_inline)) void
 __regbuf_dma_prp_fill(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t len, int copy,
 		      uint64_t *prp1, uint64_t *prp2, unsigned int shift, uint32_t e, uint32_t sh,
-		      uint64_t magic, unsigned int mshift)
+		      uint64_t magic, unsigned int mshift, unsigned int contig)
 {
 	uint32_t first = (uint32_t)(pos >> shift);
 	uint32_t last = (uint32_t)((pos + len - 1) >> shift);
@@ -392,7 +398,7 @@ __regbuf_dma_prp_fill(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t 
 	uint64_t p1, p_last;
 	uint64_t many = (uint64_t)0 - (last > k), one = (uint64_t)0 - (last == k);
 
-	if (c->flags & REGBUF_DMA_COOKIE_CONTIG) {
+	if (contig) {
 		p1 = c->dma_page0 + pos;
 		p_last = c->dma_page0 + ((uint64_t)last << shift);
 	} else {
@@ -412,12 +418,16 @@ static inline __attribute__((always_inline)) void
 __regbuf_dma_prp_any(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t len, int copy,
 		     uint64_t *prp1, uint64_t *prp2)
 {
-	if (REGBUF_LIKELY(c->page_shift == 12))
+	if (REGBUF_LIKELY(c->prp_mode == __REGBUF_DMA_PRP_4K_CONTIG))
 		__regbuf_dma_prp_fill(c, pos, len, copy, prp1, prp2, 12, 511, 256,
-				      __REGBUF_DMA_4K_MAGIC, 40);
+				      __REGBUF_DMA_4K_MAGIC, 40, 1);
+	else if (c->prp_mode == __REGBUF_DMA_PRP_4K)
+		__regbuf_dma_prp_fill(c, pos, len, copy, prp1, prp2, 12, 511, 256,
+				      __REGBUF_DMA_4K_MAGIC, 40, 0);
 	else
 		__regbuf_dma_prp_fill(c, pos, len, copy, prp1, prp2, c->page_shift, c->per_list,
-				      c->shift_b, c->div_magic, c->div_shift);
+				      c->shift_b, c->div_magic, c->div_shift,
+				      c->flags & REGBUF_DMA_COOKIE_CONTIG);
 }
 
 /**
@@ -461,12 +471,13 @@ static inline void __regbuf_dma_prp_copy(const struct regbuf_dma_cookie *c, uint
 static inline int regbuf_dma_prp(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
 				 uint64_t *prp1, uint64_t *prp2)
 {
-	uint64_t pos = off + c->base_off;
+	uint64_t pos = off + c->base_off, end = off + len;
 
-	if (REGBUF_UNLIKELY((len - 1 >= c->max_bytes) | (off > c->len) | (len > c->len - off) |
+	/* base_off < 2^27 and off <= len of the buffer, so pos cannot wrap unnoticed */
+	if (REGBUF_UNLIKELY((len - 1 >= c->max_bytes) | (end > c->len) | (end < off) |
 			    ((pos & 3) != 0)))
 		return -EINVAL;
-	if (REGBUF_UNLIKELY(!(c->flags & REGBUF_DMA_COOKIE_PRP)))
+	if (REGBUF_UNLIKELY(c->prp_mode == __REGBUF_DMA_PRP_NONE))
 		return -EOPNOTSUPP;
 	__regbuf_dma_prp_any(c, pos, len, -1, prp1, prp2);
 	return 0;

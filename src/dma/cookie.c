@@ -295,6 +295,12 @@ int regbuf_dma_cookie_create(struct regbuf_dma_cookie **cp, const struct regbuf_
 				goto out_free_cookie;
 		}
 		c->flags |= REGBUF_DMA_COOKIE_PRP;
+		if (page_shift != 12)
+			c->prp_mode = __REGBUF_DMA_PRP_ANY;
+		else if (n == 1)
+			c->prp_mode = __REGBUF_DMA_PRP_4K_CONTIG;
+		else
+			c->prp_mode = __REGBUF_DMA_PRP_4K;
 	}
 	if (!(flags & REGBUF_DMA_F_NO_SGL)) {
 		if (n == 1) {
