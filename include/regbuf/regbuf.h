@@ -8,6 +8,8 @@
 
 #include <regbuf/compiler.h>
 #include <regbuf/seg.h>
+#include <regbuf/mem.h>
+#include <regbuf/table.h>
 #include <regbuf/dma.h>
 
 #endif /* REGBUF_REGBUF_H */
