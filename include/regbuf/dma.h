@@ -12,6 +12,7 @@
 
 #include <regbuf/compiler.h>
 #include <regbuf/seg.h>
+#include <regbuf/table.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,6 +68,12 @@ extern "C" {
 /* ---------------------------------------------------------------------- */
 /* NVMe wire formats.  All multi-byte fields are little-endian on the wire. */
 
+#ifdef __cplusplus
+#define REGBUF_DMA_STATIC_ASSERT(e, msg) static_assert(e, msg)
+#else
+#define REGBUF_DMA_STATIC_ASSERT(e, msg) _Static_assert(e, msg)
+#endif
+
 /* Little-endian wire values; never do arithmetic on them, convert first. */
 typedef uint16_t regbuf_le16;
 typedef uint32_t regbuf_le32;
@@ -82,18 +89,66 @@ typedef uint64_t regbuf_le64;
 #define REGBUF_LE64(x) ((uint64_t)(x))
 #endif
 
-/** regbuf_cpu_to_le64() - host value to little-endian wire value */
-static inline regbuf_le64 regbuf_cpu_to_le64(uint64_t v) { return REGBUF_LE64(v); }
-/** regbuf_le64_to_cpu() - little-endian wire value to host value */
-static inline uint64_t regbuf_le64_to_cpu(regbuf_le64 v) { return REGBUF_LE64(v); }
-/** regbuf_cpu_to_le32() - host value to little-endian wire value */
-static inline regbuf_le32 regbuf_cpu_to_le32(uint32_t v) { return REGBUF_LE32(v); }
-/** regbuf_le32_to_cpu() - little-endian wire value to host value */
-static inline uint32_t regbuf_le32_to_cpu(regbuf_le32 v) { return REGBUF_LE32(v); }
-/** regbuf_cpu_to_le16() - host value to little-endian wire value */
-static inline regbuf_le16 regbuf_cpu_to_le16(uint16_t v) { return REGBUF_LE16(v); }
-/** regbuf_le16_to_cpu() - little-endian wire value to host value */
-static inline uint16_t regbuf_le16_to_cpu(regbuf_le16 v) { return REGBUF_LE16(v); }
+/**
+ * regbuf_cpu_to_le64() - host value to little-endian wire value
+ * @v: host-order value
+ *
+ * Return: @v in little-endian byte order.
+ */
+static inline regbuf_le64 regbuf_cpu_to_le64(uint64_t v)
+{
+	return (regbuf_le64)REGBUF_LE64(v);
+}
+/**
+ * regbuf_le64_to_cpu() - little-endian wire value to host value
+ * @v: little-endian value
+ *
+ * Return: @v in host byte order.
+ */
+static inline uint64_t regbuf_le64_to_cpu(regbuf_le64 v)
+{
+	return (uint64_t)REGBUF_LE64(v);
+}
+/**
+ * regbuf_cpu_to_le32() - host value to little-endian wire value
+ * @v: host-order value
+ *
+ * Return: @v in little-endian byte order.
+ */
+static inline regbuf_le32 regbuf_cpu_to_le32(uint32_t v)
+{
+	return (regbuf_le32)REGBUF_LE32(v);
+}
+/**
+ * regbuf_le32_to_cpu() - little-endian wire value to host value
+ * @v: little-endian value
+ *
+ * Return: @v in host byte order.
+ */
+static inline uint32_t regbuf_le32_to_cpu(regbuf_le32 v)
+{
+	return (uint32_t)REGBUF_LE32(v);
+}
+/**
+ * regbuf_cpu_to_le16() - host value to little-endian wire value
+ * @v: host-order value
+ *
+ * Return: @v in little-endian byte order.
+ */
+static inline regbuf_le16 regbuf_cpu_to_le16(uint16_t v)
+{
+	return (regbuf_le16)REGBUF_LE16(v);
+}
+/**
+ * regbuf_le16_to_cpu() - little-endian wire value to host value
+ * @v: little-endian value
+ *
+ * Return: @v in host byte order.
+ */
+static inline uint16_t regbuf_le16_to_cpu(regbuf_le16 v)
+{
+	return (uint16_t)REGBUF_LE16(v);
+}
 
 /* SGL descriptor types, byte 15 bits 7:4 (NVMe 1.4 §4.4, Figure "SGL Descriptor Type"). */
 #define REGBUF_NVME_SGL_DATA_BLOCK	0x0	/* a data buffer */
@@ -127,7 +182,7 @@ struct regbuf_nvme_sgl_desc {
 	uint8_t rsvd[3];
 	uint8_t type;
 };
-_Static_assert(sizeof(struct regbuf_nvme_sgl_desc) == 16, "NVMe SGL descriptor is 16 bytes");
+REGBUF_DMA_STATIC_ASSERT(sizeof(struct regbuf_nvme_sgl_desc) == 16, "NVMe SGL descriptor is 16 bytes");
 
 /**
  * struct regbuf_nvme_sqe - submission queue entry, 64 bytes (NVMe 1.4 §4.2)
@@ -171,10 +226,10 @@ struct regbuf_nvme_sqe {
 	regbuf_le32 cdw14;
 	regbuf_le32 cdw15;
 };
-_Static_assert(sizeof(struct regbuf_nvme_sqe) == 64, "NVMe SQE is 64 bytes");
-_Static_assert(offsetof(struct regbuf_nvme_sqe, dptr) == 24, "DPTR is SQE bytes 24..39");
-_Static_assert(offsetof(struct regbuf_nvme_sqe, cdw10) == 40, "CDW10 is SQE bytes 40..43");
-_Static_assert(sizeof(regbuf_le64) == 8, "a PRP entry is 8 bytes");
+REGBUF_DMA_STATIC_ASSERT(sizeof(struct regbuf_nvme_sqe) == 64, "NVMe SQE is 64 bytes");
+REGBUF_DMA_STATIC_ASSERT(offsetof(struct regbuf_nvme_sqe, dptr) == 24, "DPTR is SQE bytes 24..39");
+REGBUF_DMA_STATIC_ASSERT(offsetof(struct regbuf_nvme_sqe, cdw10) == 40, "CDW10 is SQE bytes 40..43");
+REGBUF_DMA_STATIC_ASSERT(sizeof(regbuf_le64) == 8, "a PRP entry is 8 bytes");
 
 /**
  * regbuf_nvme_sgl_set() - fill an SGL descriptor in wire format
@@ -233,6 +288,8 @@ struct regbuf_dma_ctrl {
 /* Cookie flags. */
 #define REGBUF_DMA_F_NO_PRP	(1u << 0)	/* build no PRP lists (SGL-only controller) */
 #define REGBUF_DMA_F_NO_SGL	(1u << 1)	/* build no SGL array (PRP-only controller) */
+/* regbuf_dma_cookie_create_buf(): use the buffer's physical segments, no translate call. */
+#define REGBUF_DMA_F_PHYS	(1u << 2)
 
 /* Cookie state (regbuf_dma_cookie::flags); read-only for users. */
 #define REGBUF_DMA_COOKIE_CONTIG (1u << 0)	/* one IOVA-contiguous range */
@@ -313,6 +370,46 @@ int regbuf_dma_cookie_create(struct regbuf_dma_cookie **cp, const struct regbuf_
 			     const struct regbuf_dma_ops *ops, void *priv, unsigned int flags);
 
 /**
+ * regbuf_dma_cookie_create_buf() - build the descriptors of a registered buffer
+ * @cp: where to store the new cookie
+ * @buf: the buffer; the caller keeps a reference (regbuf_table_buf_get()) for
+ *	the cookie's whole life: the cookie does not pin memory
+ * @ctrl: as for regbuf_dma_cookie_create()
+ * @ops: alloc/free as for regbuf_dma_cookie_create(); translate maps the
+ *	buffer's virtual range to DMA segments (a VFIO IOVA lookup, or pagemap)
+ * @priv: passed to @ops
+ * @flags: REGBUF_DMA_F_*; with REGBUF_DMA_F_PHYS the physical segments the
+ *	table learnt at registration (REGBUF_TABLE_F_LAYOUT_PFN) are used as
+ *	they are and @ops->translate is not called
+ *
+ * Context: allocates; calls @ops.
+ * Return: as regbuf_dma_cookie_create(), and -EINVAL for a NULL @buf or a
+ * missing @ops->translate; -EOPNOTSUPP for REGBUF_DMA_F_PHYS when the
+ * buffer has no physical segments; -errno from @ops->translate (-EFAULT when
+ * it covers less than the buffer).
+ */
+REGBUF_MUST_CHECK
+int regbuf_dma_cookie_create_buf(struct regbuf_dma_cookie **cp, const struct regbuf_buf *buf,
+				 const struct regbuf_dma_ctrl *ctrl,
+				 const struct regbuf_dma_ops *ops, void *priv, unsigned int flags);
+
+/**
+ * regbuf_dma_cookie_limits() - what the cookie accepts, as splitting limits
+ * @c: cookie
+ * @logical_block_size: the namespace's block size (power of two, >= 512)
+ * @max_sgl_descs: descriptors in the caller's SGL scratch; 0 for PRP only
+ * @lim: filled for regbuf_seg_split() over the buffer's segments
+ *
+ * The cookie already guarantees the PRP page rules (it has PRP lists only
+ * when every inner boundary is page aligned), so the limits are MDTS (capped
+ * at 2 GiB, rounded down to the block size), dword alignment, and for SGL
+ * the scratch size as max_segments.  regbuf_dma_split() is the O(1)
+ * shortcut when only MDTS matters.
+ */
+void regbuf_dma_cookie_limits(const struct regbuf_dma_cookie *c, uint32_t logical_block_size,
+			      uint32_t max_sgl_descs, struct regbuf_limits *lim);
+
+/**
  * regbuf_dma_cookie_destroy() - free a cookie and its device-visible lists
  * @c: cookie, or NULL
  *
@@ -323,6 +420,8 @@ void regbuf_dma_cookie_destroy(struct regbuf_dma_cookie *c);
 /**
  * regbuf_dma_cookie_len() - bytes the cookie covers
  * @c: cookie
+ *
+ * Return: the buffer length given at creation.
  */
 static inline uint64_t regbuf_dma_cookie_len(const struct regbuf_dma_cookie *c)
 {

@@ -326,6 +326,81 @@ out_free_segs:
 	return ret;
 }
 
+int regbuf_dma_cookie_create_buf(struct regbuf_dma_cookie **cp, const struct regbuf_buf *buf,
+				 const struct regbuf_dma_ctrl *ctrl,
+				 const struct regbuf_dma_ops *ops, void *priv, unsigned int flags)
+{
+	const unsigned int cookie_flags = REGBUF_DMA_F_NO_PRP | REGBUF_DMA_F_NO_SGL;
+	struct regbuf_buf_info info;
+	struct regbuf_seg *segs;
+	uint64_t max, got = 0;
+	uint32_t i;
+	int n, ret;
+
+	if (!cp || !buf || !ops || (flags & ~(cookie_flags | REGBUF_DMA_F_PHYS)))
+		return -EINVAL;
+	ret = regbuf_buf_info(buf, &info);
+	if (ret)
+		return ret;
+	if (flags & REGBUF_DMA_F_PHYS) {
+		if (!(info.flags & REGBUF_BUF_F_PHYS) || !info.nr_phys_segs)
+			return -EOPNOTSUPP;
+		return regbuf_dma_cookie_create(cp, info.phys_segs, info.nr_phys_segs, info.len,
+						ctrl, ops, priv, flags & cookie_flags);
+	}
+	if (!ops->translate)
+		return -EINVAL;
+	/*
+	 * One DMA segment per virtual segment is enough for an IOMMU mapping (and
+	 * usually one in all); a page-granular translator may need one per page.
+	 */
+	max = (uint64_t)info.nr_segs + 1;
+	for (;;) {
+		segs = malloc(sizeof(*segs) * max);
+		if (!segs)
+			return -ENOMEM;
+		n = ops->translate(priv, info.ubuf, info.len, segs, (uint32_t)max);
+		if (n != -E2BIG)
+			break;
+		free(segs);
+		if (max > info.len / 4096 + 2)
+			return -E2BIG;
+		max = info.len / 4096 + 2;
+	}
+	if (n <= 0) {
+		ret = n ? n : -EFAULT;
+		goto out_free_segs;
+	}
+	for (i = 0; i < (uint32_t)n; i++)
+		got += segs[i].len;
+	if (got < info.len) {
+		ret = -EFAULT;
+		goto out_free_segs;
+	}
+	ret = regbuf_dma_cookie_create(cp, segs, (uint32_t)n, info.len, ctrl, ops, priv,
+				       flags & cookie_flags);
+out_free_segs:
+	free(segs);
+	return ret;
+}
+
+void regbuf_dma_cookie_limits(const struct regbuf_dma_cookie *c, uint32_t logical_block_size,
+			      uint32_t max_sgl_descs, struct regbuf_limits *lim)
+{
+	uint64_t max = c->max_bytes < SGL_PIECE_MAX ? c->max_bytes : SGL_PIECE_MAX;
+
+	memset(lim, 0, sizeof(*lim));
+	lim->logical_block_size = logical_block_size;
+	lim->max_bytes = max & ~(uint64_t)(logical_block_size - 1);
+	/* PRP takes any number of pages; an SGL as many descriptors as the scratch holds */
+	lim->max_segments = max_sgl_descs ? max_sgl_descs : UINT32_MAX;
+	lim->max_segment_size = SGL_PIECE_MAX;
+	lim->seg_boundary_mask = UINT64_MAX;
+	lim->virt_boundary_mask = 0;
+	/* NVMe 1.4 §4.3: PRP entries are dword aligned (kernel dma_alignment = 3) */
+	lim->dma_alignment = 3;
+}
+
 void regbuf_dma_cookie_destroy(struct regbuf_dma_cookie *c)
 {
 	if (c)

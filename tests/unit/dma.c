@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include <regbuf/dma.h>
@@ -1056,6 +1058,114 @@ static int classic_shapes(void)
 	return T_PASS;
 }
 
+/* The table convenience: a registered buffer, translated by the ops (pretend pagemap). */
+static int cookie_from_registered_buffer(void)
+{
+	const size_t len = 8 * MiB - 4096;
+	struct wctrl ctl = { 12, 0, false };
+	struct regbuf_dma_cookie *c = NULL;
+	struct regbuf_buf_info info;
+	struct regbuf_table *t;
+	struct regbuf_buf *buf;
+	struct iovec iov;
+	struct tdev d;
+	uint64_t off, p1, p2;
+	void *mem;
+	int ret = T_PASS;
+
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+		   -1, 0);
+	if (mem == MAP_FAILED)
+		return t_broken("mmap failed");
+	iov.iov_base = (char *)mem + 512;
+	iov.iov_len = len - 512;
+	t_ok(regbuf_table_create(&t, 0));
+	t_ok(regbuf_table_register(t, &iov, 1, 0));
+	t_ok(regbuf_table_buf_get(t, 0, &buf));
+	t_ok(regbuf_buf_info(buf, &info));
+	/* a scattered physical layout for the buffer's pages, as pagemap would give */
+	lay_4k(&lay, 2048, 512);
+	tdev_init(&d);
+	d.segs = lay.segs;
+	d.nr_segs = lay.nr;
+	d.vbase = info.ubuf;
+	d.vlen = info.len;
+	t_ok(regbuf_dma_cookie_create_buf(&c, buf, NULL, &tdev_ops, &d, 0));
+	t_check(c->flags & REGBUF_DMA_COOKIE_PRP);
+	t_check_eq(regbuf_dma_cookie_len(c), info.len);
+	for (off = 0; off < info.len && ret == T_PASS; off += 4096 * 37 + 4) {
+		uint64_t n = info.len - off < 300 * KiB ? info.len - off : 300 * KiB;
+
+		t_ok(regbuf_dma_prp(c, off, n, &p1, &p2));
+		ref_ranges(&w_want, lay.segs, lay.nr, off, n);
+		if (walk_prp(&d, &ctl, p1, p2, n, &w_got) != W_OK || !wr_equal(&w_got, &w_want))
+			ret = T_FAILF("off %llu: walker disagrees", (unsigned long long)off);
+	}
+	regbuf_dma_cookie_destroy(c);
+	/* no physical segments were learnt without REGBUF_TABLE_F_LAYOUT_PFN */
+	if (!(info.flags & REGBUF_BUF_F_PHYS))
+		t_check_eq(regbuf_dma_cookie_create_buf(&c, buf, NULL, &tdev_ops, &d,
+							REGBUF_DMA_F_PHYS), -EOPNOTSUPP);
+	/* a translator that covers less than the buffer */
+	d.vlen = info.len + 1;
+	d.nr_segs = lay.nr - 3;
+	t_check_eq(regbuf_dma_cookie_create_buf(&c, buf, NULL, &tdev_ops, &d, 0), -EFAULT);
+	t_check_eq(regbuf_dma_cookie_create_buf(&c, NULL, NULL, &tdev_ops, &d, 0), -EINVAL);
+	t_check_eq(d.n, 0);
+	t_check_eq(d.bad_frees, 0);
+	regbuf_buf_put(buf);
+	regbuf_table_destroy(t);
+	munmap(mem, len);
+	return ret;
+}
+
+/* regbuf_seg_split() with the cookie's limits yields pieces the cookie takes whole. */
+static int split_with_seg_limits(void)
+{
+	const struct regbuf_dma_ctrl ctrl = { 12, 0, 1 * MiB };
+	struct wctrl ctl = { 12, 1 * MiB, true };
+	struct regbuf_nvme_sgl_desc s1;
+	struct regbuf_dma_sgl_scratch s = { 0 };
+	struct regbuf_dma_cookie *c;
+	struct regbuf_limits lim;
+	struct regbuf_seg_iter it;
+	struct tdev d;
+	uint64_t off = 3 * 4096 + 512, total = 13 * MiB + 1536, p1, p2;
+	unsigned int pieces = 0;
+	void *va;
+
+	lay_mixed(&lay, 4096, 0);
+	tdev_init(&d);
+	t_ok(regbuf_dma_cookie_create(&c, lay.segs, lay.nr, lay.len, &ctrl, &tdev_ops, &d, 0));
+	t_ok(tdev_alloc(&d, 2 * 16, &va, &s.iova));
+	s.descs = va;
+	s.nr = 2;
+	regbuf_dma_cookie_limits(c, 512, 2, &lim);
+	t_ok(regbuf_limits_validate(&lim));
+	t_ok(regbuf_seg_iter_seek(&it, lay.segs, lay.nr, off, total));
+	while (!regbuf_seg_iter_done(&it)) {
+		int64_t n = regbuf_seg_split(&it, &lim, NULL, 0);
+
+		t_check(n > 0 && n % 512 == 0 && (uint64_t)n <= 1 * MiB);
+		ref_ranges(&w_want, lay.segs, lay.nr, off, (uint64_t)n);
+		t_check(w_want.n <= 2);
+		t_check(regbuf_dma_sgl(c, off, (uint64_t)n, &s1, &s) >= 0);
+		t_check_eq(walk_sgl(&d, &ctl, &s1, (uint64_t)n, &w_got), W_OK);
+		t_check(wr_equal(&w_got, &w_want));
+		t_ok(regbuf_dma_prp(c, off, (uint64_t)n, &p1, &p2));
+		t_check_eq(walk_prp(&d, &ctl, p1, p2, (uint64_t)n, &w_got), W_OK);
+		t_check(wr_equal(&w_got, &w_want));
+		t_ok(regbuf_seg_iter_advance(&it, (uint64_t)n));
+		off += (uint64_t)n;
+		pieces++;
+	}
+	t_check(pieces >= 14);
+	tdev_free(&d, va, 2 * 16, s.iova);
+	regbuf_dma_cookie_destroy(c);
+	t_check_eq(d.n, 0);
+	return T_PASS;
+}
+
 static int sweep_counts(void)
 {
 	printf("# sweeps: %llu PRP I/Os walked (+%llu correctly rejected), copy A unusable for "
@@ -1079,6 +1189,8 @@ static const struct t_case cases[] = {
 	T_CASE(classic_shapes),
 	T_CASE(middle_segment_not_page_aligned),
 	T_CASE(split_over_mdts),
+	T_CASE(split_with_seg_limits),
+	T_CASE(cookie_from_registered_buffer),
 	T_CASE(every_io_has_a_working_copy),
 	T_CASE(sweep_iova_mdts_512k),
 	T_CASE(sweep_iova_mdts_4m),
