@@ -212,15 +212,15 @@ static inline void ref_ranges(struct wranges *w, const struct regbuf_seg *segs, 
 
 /* NVMe generic command status values (NVMe 1.4 Figure 126), as QEMU 7.2 names them. */
 enum {
-	W_OK = 0x00,
-	W_INVALID_FIELD = 0x02,
-	W_DATA_TRAS_ERROR = 0x04,
-	W_INTERNAL_DEV_ERROR = 0x06,
-	W_INVALID_SGL_SEG_DESCR = 0x0d,
-	W_INVALID_NUM_SGL_DESCRS = 0x0e,
-	W_DATA_SGL_LEN_INVALID = 0x0f,
-	W_SGL_DESCR_TYPE_INVALID = 0x11,
-	W_INVALID_PRP_OFFSET = 0x13,
+	WS_OK = 0x00,
+	WS_INVALID_FIELD = 0x02,
+	WS_DATA_TRAS_ERROR = 0x04,
+	WS_INTERNAL_DEV_ERROR = 0x06,
+	WS_INVALID_SGL_SEG_DESCR = 0x0d,
+	WS_INVALID_NUM_SGL_DESCRS = 0x0e,
+	WS_DATA_SGL_LEN_INVALID = 0x0f,
+	WS_SGL_DESCR_TYPE_INVALID = 0x11,
+	WS_INVALID_PRP_OFFSET = 0x13,
 };
 
 struct wctrl {
@@ -235,8 +235,8 @@ static inline int w_check_len(const struct wctrl *ctl, uint64_t len, struct wran
 	w->elems = 0;
 	/* MDTS is checked before the data pointer is looked at (QEMU nvme_check_mdts()). */
 	if (ctl->mdts_bytes && len > ctl->mdts_bytes)
-		return W_INVALID_FIELD;
-	return W_OK;
+		return WS_INVALID_FIELD;
+	return WS_OK;
 }
 
 /*
@@ -255,29 +255,29 @@ static inline int walk_prp(const struct tdev *d, const struct wctrl *ctl, uint64
 		return st;
 	/* "The first PRP entry ... bits 1:0 shall be cleared": dword aligned offset. */
 	if (prp1 & 3)
-		return W_INVALID_PRP_OFFSET;
+		return WS_INVALID_PRP_OFFSET;
 	t = page - (prp1 & mask);
 	if (t > len)
 		t = len;
 	wr_add(w, prp1, t);
 	len -= t;
 	if (!len)
-		return W_OK;		/* PRP2 is not used */
+		return WS_OK;		/* PRP2 is not used */
 	if (len <= page) {
 		/* PRP2 is the second data page: no offset */
 		if (prp2 & mask)
-			return W_INVALID_PRP_OFFSET;
+			return WS_INVALID_PRP_OFFSET;
 		wr_add(w, prp2, len);
-		return W_OK;
+		return WS_OK;
 	}
 	/* PRP2 is a list pointer: qword aligned, any offset inside the page. */
 	if (prp2 & 7)
-		return W_INVALID_PRP_OFFSET;
+		return WS_INVALID_PRP_OFFSET;
 	list = prp2;
 	nents = (page - (list & mask)) >> 3;
 	ents = tdev_ptr(d, list, nents * 8);
 	if (!ents)
-		return W_DATA_TRAS_ERROR;
+		return WS_DATA_TRAS_ERROR;
 	for (i = 0; len; ) {
 		uint64_t e;
 
@@ -286,25 +286,25 @@ static inline int walk_prp(const struct tdev *d, const struct wctrl *ctl, uint64
 		if (i == nents - 1 && len > page) {
 			/* last entry of a list page with more than a page to go: the next list */
 			if (e & mask)
-				return W_INVALID_PRP_OFFSET;
+				return WS_INVALID_PRP_OFFSET;
 			list = e;
 			nents = page >> 3;
 			ents = tdev_ptr(d, list, page);
 			if (!ents)
-				return W_DATA_TRAS_ERROR;
+				return WS_DATA_TRAS_ERROR;
 			i = 0;
 			continue;
 		}
 		if (e & mask)
-			return W_INVALID_PRP_OFFSET;
+			return WS_INVALID_PRP_OFFSET;
 		t = len < page ? len : page;
 		wr_add(w, e, t);
 		len -= t;
 		i++;
 	}
 	if (ctl->iov_max && w->elems > 1024)
-		return W_INTERNAL_DEV_ERROR;
-	return W_OK;
+		return WS_INTERNAL_DEV_ERROR;
+	return WS_OK;
 }
 
 static inline unsigned int sgl_type(const struct regbuf_nvme_sgl_desc *s)
@@ -339,21 +339,21 @@ static inline int walk_sgl(const struct tdev *d, const struct wctrl *ctl,
 			nd = 1;
 		} else {
 			if (sgl_type(&cur) != REGBUF_NVME_SGL_SEGMENT && !last_seg)
-				return W_INVALID_SGL_SEG_DESCR;
+				return WS_INVALID_SGL_SEG_DESCR;
 			if (!dlen || dlen % 16)
-				return W_INVALID_SGL_SEG_DESCR;
+				return WS_INVALID_SGL_SEG_DESCR;
 			if (addr + dlen < addr)
-				return W_DATA_SGL_LEN_INVALID;
+				return WS_DATA_SGL_LEN_INVALID;
 			seg = (const void *)tdev_ptr(d, addr, dlen);
 			if (!seg)
-				return W_DATA_TRAS_ERROR;
+				return WS_DATA_TRAS_ERROR;
 			n = dlen / 16;
 			/* A segment ending in a Data Block is the last one. */
 			if (sgl_type(&seg[n - 1]) == REGBUF_NVME_SGL_DATA_BLOCK) {
 				nd = n;
 			} else {
 				if (last_seg)
-					return W_INVALID_SGL_SEG_DESCR;
+					return WS_INVALID_SGL_SEG_DESCR;
 				nd = n - 1;
 			}
 		}
@@ -366,9 +366,9 @@ static inline int walk_sgl(const struct tdev *d, const struct wctrl *ctl,
 				break;
 			case REGBUF_NVME_SGL_SEGMENT:
 			case REGBUF_NVME_SGL_LAST_SEGMENT:
-				return W_INVALID_NUM_SGL_DESCRS;
+				return WS_INVALID_NUM_SGL_DESCRS;
 			default:
-				return W_SGL_DESCR_TYPE_INVALID;
+				return WS_SGL_DESCR_TYPE_INVALID;
 			}
 			if (!l)
 				continue;
@@ -377,9 +377,9 @@ static inline int walk_sgl(const struct tdev *d, const struct wctrl *ctl,
 			 * length): an error by the spec; QEMU 7.2 silently truncates.
 			 */
 			if (l > len)
-				return W_DATA_SGL_LEN_INVALID;
+				return WS_DATA_SGL_LEN_INVALID;
 			if (a + l < a)
-				return W_DATA_SGL_LEN_INVALID;
+				return WS_DATA_SGL_LEN_INVALID;
 			wr_add(w, a, l);
 			len -= l;
 		}
@@ -387,13 +387,13 @@ static inline int walk_sgl(const struct tdev *d, const struct wctrl *ctl,
 			break;
 		cur = seg[n - 1];
 		if (++hops > 4096)
-			return W_INVALID_SGL_SEG_DESCR;
+			return WS_INVALID_SGL_SEG_DESCR;
 	}
 	if (len)
-		return W_DATA_SGL_LEN_INVALID;
+		return WS_DATA_SGL_LEN_INVALID;
 	if (ctl->iov_max && w->elems > 1024)
-		return W_INTERNAL_DEV_ERROR;
-	return W_OK;
+		return WS_INTERNAL_DEV_ERROR;
+	return WS_OK;
 }
 
 #endif /* REGBUF_TESTS_DMA_WALK_H */

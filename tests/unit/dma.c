@@ -397,7 +397,7 @@ static int middle_segment_not_page_aligned(void)
 	s.descs = va;
 	s.nr = 64;
 	t_check_eq(regbuf_dma_sgl(c, 100, 18000, &sgl1, &s), 3);
-	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 18000, &w_got), W_OK);
+	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 18000, &w_got), WS_OK);
 	ref_ranges(&w_want, segs, 3, 100, 18000);
 	t_check(wr_equal(&w_got, &w_want));
 	regbuf_dma_cookie_destroy(c);
@@ -436,7 +436,7 @@ static int every_io_has_a_working_copy(void)
 
 			for (i = 0; i < 2; i++) {
 				__regbuf_dma_prp_copy(c, off, len, i, &p1, &p2);
-				ok[i] = walk_prp(&d, &ctl, p1, p2, len, &w_got) == W_OK &&
+				ok[i] = walk_prp(&d, &ctl, p1, p2, len, &w_got) == WS_OK &&
 					w_got.n == 1 && w_got.r[0].addr == seg.addr + off &&
 					w_got.r[0].len == len;
 				bad[i] += !ok[i];
@@ -445,7 +445,7 @@ static int every_io_has_a_working_copy(void)
 				return T_FAILF("f %llu l %llu: no copy works",
 					       (unsigned long long)f, (unsigned long long)l);
 			t_ok(regbuf_dma_prp(c, off, len, &p1, &p2));
-			t_check(walk_prp(&d, &ctl, p1, p2, len, &w_got) == W_OK && w_got.n == 1 &&
+			t_check(walk_prp(&d, &ctl, p1, p2, len, &w_got) == WS_OK && w_got.n == 1 &&
 				w_got.r[0].len == len);
 			shapes++;
 		}
@@ -481,7 +481,7 @@ static int prp_shapes(void)
 	/* a single segment spanning 3 controller pages needs a list (§6 item 37) */
 	t_ok(regbuf_dma_prp(c, 1024, 8192 - 1020, &p1, &p2));
 	t_check(p2 != seg.addr + 4096);
-	t_check_eq(walk_prp(&d, &ctl, p1, p2, 8192 - 1020, &w_got), W_OK);
+	t_check_eq(walk_prp(&d, &ctl, p1, p2, 8192 - 1020, &w_got), WS_OK);
 	t_check_eq(w_got.elems, 3);
 	/* lists of 32 vs 33, 512 vs 513 entries, and 511 + link + more */
 	{
@@ -492,7 +492,7 @@ static int prp_shapes(void)
 			uint64_t len = (entries[i] + 1) * 4096;
 
 			t_ok(regbuf_dma_prp(c, 0, len, &p1, &p2));
-			t_check_eq(walk_prp(&d, &ctl, p1, p2, len, &w_got), W_OK);
+			t_check_eq(walk_prp(&d, &ctl, p1, p2, len, &w_got), WS_OK);
 			t_check_eq(w_got.elems, entries[i] + 1);
 			t_check(w_got.n == 1 && w_got.r[0].addr == seg.addr && w_got.r[0].len == len);
 		}
@@ -508,7 +508,7 @@ static int prp_shapes(void)
 				uint64_t off = (first - 1) * 4096, bytes = len * 4096;
 
 				t_ok(regbuf_dma_prp(c, off, bytes, &p1, &p2));
-				t_check_eq(walk_prp(&d, &ctl, p1, p2, bytes, &w_got), W_OK);
+				t_check_eq(walk_prp(&d, &ctl, p1, p2, bytes, &w_got), WS_OK);
 				t_check(w_got.n == 1 && w_got.r[0].addr == seg.addr + off &&
 					w_got.r[0].len == bytes);
 			}
@@ -535,12 +535,12 @@ static int walker_reads_last_slot_as_data(void)
 		list[i] = regbuf_cpu_to_le64(UINT64_C(0x100000000) + (uint64_t)(i + 1) * 4096);
 	/* PRP1 page 510, list slots 510 and 511: slot 511 is data when it is the last page */
 	t_check_eq(walk_prp(&d, &ctl, 0x100000000 + 510 * 4096, iova + 510 * 8, 3 * 4096, &w_got),
-		   W_OK);
+		   WS_OK);
 	t_check_eq(w_got.n, 1);
 	t_check_eq(w_got.r[0].len, 3 * 4096);
 	/* one more page: slot 511 is now a chain pointer, to a data page: not the bytes asked */
 	t_check(walk_prp(&d, &ctl, 0x100000000 + 510 * 4096, iova + 510 * 8, 4 * 4096,
-			 &w_got) != W_OK || w_got.n != 1);
+			 &w_got) != WS_OK || w_got.n != 1);
 	tdev_free(&d, va, 2 * 4096, iova);
 	return T_PASS;
 }
@@ -561,53 +561,53 @@ static int walker_rejects_bad_descriptors(void)
 	list = va;
 	for (i = 0; i < 512; i++)
 		list[i] = regbuf_cpu_to_le64(UINT64_C(0x100000000) + (uint64_t)i * 4096);
-	t_check_eq(walk_prp(&d, &ctl, 0x100000002, 0, 100, &w_got), W_INVALID_PRP_OFFSET);
+	t_check_eq(walk_prp(&d, &ctl, 0x100000002, 0, 100, &w_got), WS_INVALID_PRP_OFFSET);
 	t_check_eq(walk_prp(&d, &ctl, 0x100000000, 0x100000800, 8192, &w_got),
-		   W_INVALID_PRP_OFFSET);		/* PRP2 data pointer unaligned */
+		   WS_INVALID_PRP_OFFSET);		/* PRP2 data pointer unaligned */
 	t_check_eq(walk_prp(&d, &ctl, 0x100000000, iova + 4, 3 * 4096, &w_got),
-		   W_INVALID_PRP_OFFSET);		/* list pointer not qword aligned */
+		   WS_INVALID_PRP_OFFSET);		/* list pointer not qword aligned */
 	list[3] = regbuf_cpu_to_le64(0x100000010);
 	t_check_eq(walk_prp(&d, &ctl, 0x100000000, iova, 6 * 4096, &w_got),
-		   W_INVALID_PRP_OFFSET);		/* list entry unaligned */
+		   WS_INVALID_PRP_OFFSET);		/* list entry unaligned */
 	list[511] = regbuf_cpu_to_le64(iova + 8);
 	t_check_eq(walk_prp(&d, &ctl, 0x100000000, iova + 509 * 8, 4 * 4096, &w_got),
-		   W_INVALID_PRP_OFFSET);		/* chain pointer unaligned */
+		   WS_INVALID_PRP_OFFSET);		/* chain pointer unaligned */
 	t_check_eq(walk_prp(&d, &ctl, 0x100000000, 0xdead000, 3 * 4096, &w_got),
-		   W_DATA_TRAS_ERROR);			/* list not readable */
-	t_check_eq(walk_prp(&d, &ctl, 0x100000000, 0, 512 * KiB + 4, &w_got), W_INVALID_FIELD);
+		   WS_DATA_TRAS_ERROR);			/* list not readable */
+	t_check_eq(walk_prp(&d, &ctl, 0x100000000, 0, 512 * KiB + 4, &w_got), WS_INVALID_FIELD);
 
 	seg = va;
 	regbuf_nvme_sgl_set(&sgl1, 0x1000, 100, REGBUF_NVME_SGL_DATA_BLOCK);
-	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), W_OK);
-	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 101, &w_got), W_DATA_SGL_LEN_INVALID);
-	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 99, &w_got), W_DATA_SGL_LEN_INVALID);
+	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), WS_OK);
+	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 101, &w_got), WS_DATA_SGL_LEN_INVALID);
+	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 99, &w_got), WS_DATA_SGL_LEN_INVALID);
 	regbuf_nvme_sgl_set(&sgl1, 0x1000, 100, REGBUF_NVME_SGL_BIT_BUCKET);
-	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), W_INVALID_SGL_SEG_DESCR);
+	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), WS_INVALID_SGL_SEG_DESCR);
 	regbuf_nvme_sgl_set(&sgl1, iova, 0, REGBUF_NVME_SGL_LAST_SEGMENT);
-	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), W_INVALID_SGL_SEG_DESCR);
+	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), WS_INVALID_SGL_SEG_DESCR);
 	regbuf_nvme_sgl_set(&sgl1, iova, 17, REGBUF_NVME_SGL_LAST_SEGMENT);
-	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), W_INVALID_SGL_SEG_DESCR);
+	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), WS_INVALID_SGL_SEG_DESCR);
 	regbuf_nvme_sgl_set(&seg[0], 0x1000, 50, REGBUF_NVME_SGL_DATA_BLOCK);
 	regbuf_nvme_sgl_set(&seg[1], 0x9000, 50, REGBUF_NVME_SGL_DATA_BLOCK);
 	regbuf_nvme_sgl_set(&sgl1, iova, 32, REGBUF_NVME_SGL_LAST_SEGMENT);
-	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), W_OK);
+	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), WS_OK);
 	t_check_eq(w_got.n, 2);
 	regbuf_nvme_sgl_set(&seg[1], 0x9000, 50, REGBUF_NVME_SGL_BIT_BUCKET);
-	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), W_INVALID_SGL_SEG_DESCR);
+	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), WS_INVALID_SGL_SEG_DESCR);
 	regbuf_nvme_sgl_set(&seg[0], 0x1000, 50, REGBUF_NVME_SGL_SEGMENT);
 	regbuf_nvme_sgl_set(&seg[1], 0x9000, 50, REGBUF_NVME_SGL_DATA_BLOCK);
-	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), W_INVALID_NUM_SGL_DESCRS);
+	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), WS_INVALID_NUM_SGL_DESCRS);
 	regbuf_nvme_sgl_set(&seg[0], 0x1000, 50, REGBUF_NVME_SGL_KEYED_DATA);
-	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), W_SGL_DESCR_TYPE_INVALID);
+	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), WS_SGL_DESCR_TYPE_INVALID);
 	/* a Last Segment whose segment chains on */
 	regbuf_nvme_sgl_set(&seg[0], 0x1000, 50, REGBUF_NVME_SGL_DATA_BLOCK);
 	regbuf_nvme_sgl_set(&seg[1], iova + 64, 16, REGBUF_NVME_SGL_LAST_SEGMENT);
-	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), W_INVALID_SGL_SEG_DESCR);
+	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), WS_INVALID_SGL_SEG_DESCR);
 	/* ... which a Segment may do */
 	regbuf_nvme_sgl_set(&seg[4], 0x9000, 50, REGBUF_NVME_SGL_DATA_BLOCK);
 	regbuf_nvme_sgl_set(&sgl1, iova, 32, REGBUF_NVME_SGL_SEGMENT);
-	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), W_OK);
-	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 512 * KiB + 1, &w_got), W_INVALID_FIELD);
+	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 100, &w_got), WS_OK);
+	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 512 * KiB + 1, &w_got), WS_INVALID_FIELD);
 	tdev_free(&d, va, 4096, iova);
 	return T_PASS;
 }
@@ -680,11 +680,11 @@ static int differential_one(void (*mk)(struct layout *, uint64_t, uint64_t), uin
 			s.nr = 256;
 			ret = regbuf_dma_sgl(c, off, len, &s1, &s);
 			if (ret >= 0) {
-				t_check_eq(walk_sgl(&d, &ctl, &s1, len, &w_got), W_OK);
+				t_check_eq(walk_sgl(&d, &ctl, &s1, len, &w_got), WS_OK);
 				ret = regbuf_dma_classic_sgl(cl, d.vbase + off, len, &req);
 				if (ret == 0) {
 					t_check_eq(walk_sgl(&d, &ctl, &req.sgl1, len, &w_other),
-						   W_OK);
+						   WS_OK);
 					regbuf_dma_classic_done(cl, &req);
 					t_check(wr_equal(&w_got, &w_other));
 				} else {
@@ -876,7 +876,7 @@ static int split_over_mdts(void)
 
 		t_check(n > 0 && n <= 128 * KiB);
 		t_ok(regbuf_dma_prp(c, off, n, &p1, &p2));
-		t_check_eq(walk_prp(&d, &ctl, p1, p2, n, &w_got), W_OK);
+		t_check_eq(walk_prp(&d, &ctl, p1, p2, n, &w_got), WS_OK);
 		for (i = 0; i < w_got.n; i++)
 			wr_add(all, w_got.r[i].addr, w_got.r[i].len);
 		off += n;
@@ -993,19 +993,19 @@ static int sgl_shapes(void)
 	t_check_eq(regbuf_dma_sgl(c, seg0, 6 * MiB, &s1, &s), 0);
 	t_check_eq(s1.type, 0x30);
 	t_check_eq(regbuf_le32_to_cpu(s1.len), 48);
-	t_check_eq(walk_sgl(&d, &ctl, &s1, 6 * MiB, &w_got), W_OK);
+	t_check_eq(walk_sgl(&d, &ctl, &s1, 6 * MiB, &w_got), WS_OK);
 	t_check_eq(w_got.n, 3);
 	/* mid-segment start, segment-end finish: two scratch descriptors */
 	t_check_eq(regbuf_dma_sgl(c, seg0 - 4096, 4096 + 4 * MiB, &s1, &s), 2);
 	t_check_eq(s1.type, 0x20);
-	t_check_eq(walk_sgl(&d, &ctl, &s1, 4096 + 4 * MiB, &w_got), W_OK);
+	t_check_eq(walk_sgl(&d, &ctl, &s1, 4096 + 4 * MiB, &w_got), WS_OK);
 	t_check_eq(w_got.n, 3);
 	/* two segments, both cut: two descriptors */
 	t_check_eq(regbuf_dma_sgl(c, seg0 - 4096, 8192, &s1, &s), 2);
-	t_check_eq(walk_sgl(&d, &ctl, &s1, 8192, &w_got), W_OK);
+	t_check_eq(walk_sgl(&d, &ctl, &s1, 8192, &w_got), WS_OK);
 	/* four segments, cut at both ends: copies, and the scratch is too small for five */
 	t_check_eq(regbuf_dma_sgl(c, seg0 - 4096, 4096 + 4 * MiB + 4096, &s1, &s), 4);
-	t_check_eq(walk_sgl(&d, &ctl, &s1, 4096 + 4 * MiB + 4096, &w_got), W_OK);
+	t_check_eq(walk_sgl(&d, &ctl, &s1, 4096 + 4 * MiB + 4096, &w_got), WS_OK);
 	t_check_eq(regbuf_dma_sgl(c, seg0 - 4096, 4096 + 6 * MiB + 4096, &s1, &s), -ENOSPC);
 	t_check_eq(regbuf_dma_sgl(c, seg0 - 4096, 8192, &s1, NULL), -ENOSPC);
 	tdev_free(&d, va, 4 * 16, s.iova);
@@ -1031,11 +1031,11 @@ static int classic_shapes(void)
 	t_ok(regbuf_dma_classic_create(&cl, NULL, &tdev_ops, &d, 4, 0));
 	t_ok(regbuf_dma_classic_prp(cl, d.vbase, 513 * 4096, &req));	/* 512 entries */
 	t_check_eq(req.nr_lists, 1);
-	t_check_eq(walk_prp(&d, &ctl, req.prp1, req.prp2, 513 * 4096, &w_got), W_OK);
+	t_check_eq(walk_prp(&d, &ctl, req.prp1, req.prp2, 513 * 4096, &w_got), WS_OK);
 	regbuf_dma_classic_done(cl, &req);
 	t_ok(regbuf_dma_classic_prp(cl, d.vbase, 514 * 4096, &req));	/* 513: chain */
 	t_check_eq(req.nr_lists, 2);
-	t_check_eq(walk_prp(&d, &ctl, req.prp1, req.prp2, 514 * 4096, &w_got), W_OK);
+	t_check_eq(walk_prp(&d, &ctl, req.prp1, req.prp2, 514 * 4096, &w_got), WS_OK);
 	ref_ranges(&w_want, lay.segs, lay.nr, 0, 514 * 4096);
 	t_check(wr_equal(&w_got, &w_want));
 	regbuf_dma_classic_done(cl, &req);
@@ -1098,7 +1098,7 @@ static int cookie_from_registered_buffer(void)
 
 		t_ok(regbuf_dma_prp(c, off, n, &p1, &p2));
 		ref_ranges(&w_want, lay.segs, lay.nr, off, n);
-		if (walk_prp(&d, &ctl, p1, p2, n, &w_got) != W_OK || !wr_equal(&w_got, &w_want))
+		if (walk_prp(&d, &ctl, p1, p2, n, &w_got) != WS_OK || !wr_equal(&w_got, &w_want))
 			ret = T_FAILF("off %llu: walker disagrees", (unsigned long long)off);
 	}
 	regbuf_dma_cookie_destroy(c);
@@ -1150,10 +1150,10 @@ static int split_with_seg_limits(void)
 		ref_ranges(&w_want, lay.segs, lay.nr, off, (uint64_t)n);
 		t_check(w_want.n <= 2);
 		t_check(regbuf_dma_sgl(c, off, (uint64_t)n, &s1, &s) >= 0);
-		t_check_eq(walk_sgl(&d, &ctl, &s1, (uint64_t)n, &w_got), W_OK);
+		t_check_eq(walk_sgl(&d, &ctl, &s1, (uint64_t)n, &w_got), WS_OK);
 		t_check(wr_equal(&w_got, &w_want));
 		t_ok(regbuf_dma_prp(c, off, (uint64_t)n, &p1, &p2));
-		t_check_eq(walk_prp(&d, &ctl, p1, p2, (uint64_t)n, &w_got), W_OK);
+		t_check_eq(walk_prp(&d, &ctl, p1, p2, (uint64_t)n, &w_got), WS_OK);
 		t_check(wr_equal(&w_got, &w_want));
 		t_ok(regbuf_seg_iter_advance(&it, (uint64_t)n));
 		off += (uint64_t)n;
