@@ -359,7 +359,8 @@ struct regbuf_dma_cookie {
  *
  * Context: allocates (host memory and @ops->alloc); call once per buffer.
  * Return: 0; -EINVAL for a bad argument (no segments, @len 0 or larger than
- * the segments, page shift out of range, @max_bytes not a multiple of 4, list
+ * the segments, page shift out of range, @max_bytes not a multiple of 4, more
+ * than 2^30 controller pages, a segment wrapping the address space, list
  * memory not page aligned, unknown flags); -EOPNOTSUPP when neither PRP nor
  * SGL is possible with @flags; -ENOMEM when host or device memory ran out
  * (nothing is leaked); any -errno from @ops->alloc.
@@ -429,6 +430,18 @@ static inline uint64_t regbuf_dma_cookie_len(const struct regbuf_dma_cookie *c)
 }
 
 /**
+ * regbuf_dma_cookie_flags() - what the cookie can do
+ * @c: cookie
+ *
+ * Return: REGBUF_DMA_COOKIE_* bits: CONTIG (one IOVA range), PRP (lists
+ * built), SGL (SGL descriptors possible).
+ */
+static inline unsigned int regbuf_dma_cookie_flags(const struct regbuf_dma_cookie *c)
+{
+	return c->flags;
+}
+
+/**
  * regbuf_dma_split() - bytes of the first piece when @len exceeds MDTS
  * @c: cookie
  * @off: offset of the I/O in the buffer
@@ -488,26 +501,44 @@ __regbuf_dma_prp_fill(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t 
 	uint32_t first = (uint32_t)(pos >> shift);
 	uint32_t last = (uint32_t)((pos + len - 1) >> shift);
 	uint32_t k = first + 1;				/* the first list entry's page */
-	uint32_t qk = (uint32_t)(((uint64_t)k * magic) >> mshift), rk = k - qk * e;
-	uint32_t ql = (uint32_t)(((uint64_t)last * magic) >> mshift), rl = last - ql * e;
-	unsigned int b = copy < 0 ? rl == 0 : (unsigned int)copy;
-	uint64_t slot_a = (uint64_t)k + qk;
-	uint64_t slot_b = (uint64_t)k + sh + qk + (rk + sh >= e);
-	uint64_t list = c->list_iova[b] + 8 * (b ? slot_b : slot_a);
-	uint64_t p1, p_last;
-	uint64_t many = (uint64_t)0 - (last > k), one = (uint64_t)0 - (last == k);
+	uint32_t qk, rk, ql, rl;
+	uint64_t slot_a;				/* page k's slot in copy A */
+	unsigned int b;
 
 	if (contig) {
-		p1 = c->dma_page0 + pos;
-		p_last = c->dma_page0 + ((uint64_t)last << shift);
+		*prp1 = c->dma_page0 + pos;
+		if (REGBUF_LIKELY(last <= k)) {
+			/* one or two pages: PRP2 unused or the second page (§4.3), no list */
+			*prp2 = (c->dma_page0 + ((uint64_t)k << shift)) & ((uint64_t)0 - (last == k));
+			return;
+		}
+		qk = (uint32_t)(((uint64_t)k * magic) >> mshift);
+		rk = k - qk * e;
+		slot_a = (uint64_t)k + qk;
 	} else {
+		qk = (uint32_t)(((uint64_t)k * magic) >> mshift);
+		rk = k - qk * e;
+		slot_a = (uint64_t)k + qk;
 		/* page first's entry sits just before page k's, one slot more if k opens a page */
-		p1 = regbuf_le64_to_cpu(c->list[0][slot_a - 1 - (rk == 0)]) +
-		     (pos & ((UINT64_C(1) << shift) - 1));
-		p_last = regbuf_le64_to_cpu(c->list[0][(uint64_t)last + ql]);
+		*prp1 = regbuf_le64_to_cpu(c->list[0][slot_a - 1 - (rk == 0)]) +
+			(pos & ((UINT64_C(1) << shift) - 1));
+		if (REGBUF_LIKELY(last <= k)) {
+			uint64_t two = (uint64_t)0 - (last == k);
+			/* page last's slot: always inside the list */
+			uint64_t p2 = regbuf_le64_to_cpu(c->list[0][slot_a -
+								    (~two & (1 + (rk == 0)))]);
+
+			*prp2 = p2 & two;
+			return;
+		}
 	}
-	*prp1 = p1;
-	*prp2 = (list & many) | (p_last & one);
+	ql = (uint32_t)(((uint64_t)last * magic) >> mshift);
+	rl = last - ql * e;
+	b = copy < 0 ? rl == 0 : (unsigned int)copy;
+	if (b)
+		*prp2 = c->list_iova[1] + 8 * ((uint64_t)k + sh + qk + (rk + sh >= e));
+	else
+		*prp2 = c->list_iova[0] + 8 * slot_a;
 }
 
 /* 4 KiB controller pages: E = 511, copy B shift 256, x / 511 = (x * m) >> 40. */
@@ -754,7 +785,7 @@ struct regbuf_dma_classic;
  * segment, in list pages taken from a pool.  Kept faithful and separate so
  * the premapped path can be compared against it; not a path users take.
  *
- * Context: allocates.
+ * Context: allocates.  The state (its list pool) serves one thread at a time.
  * Return: 0; -EINVAL for bad arguments; -ENOMEM; any -errno from @ops->alloc.
  */
 REGBUF_MUST_CHECK

@@ -176,8 +176,8 @@ static int check_cookie(const char *what, const struct regbuf_dma_cookie *c, str
 	void *va;
 	int ret = T_PASS, r;
 
-	if (!(c->flags & REGBUF_DMA_COOKIE_PRP) || !(c->flags & REGBUF_DMA_COOKIE_SGL))
-		return T_FAILF("%s: cookie flags 0x%x", what, c->flags);
+	if (!(regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_PRP) || !(regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_SGL))
+		return T_FAILF("%s: cookie flags 0x%x", what, regbuf_dma_cookie_flags(c));
 	if (tdev_alloc(d, 256 * 16, &va, &s.iova))
 		return t_broken("no scratch");
 	s.descs = va;

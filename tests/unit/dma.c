@@ -134,7 +134,7 @@ static int check_io(const struct regbuf_dma_cookie *c, struct tdev *d, const str
 	struct regbuf_dma_sgl_scratch scratch;
 	int ret, st, i;
 
-	if (c->flags & REGBUF_DMA_COOKIE_PRP) {
+	if (regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_PRP) {
 		ret = regbuf_dma_prp(c, off, len, &p1, &p2);
 		if (!in_range || !in_mdts) {
 			if (ret != -EINVAL)
@@ -183,7 +183,7 @@ static int check_io(const struct regbuf_dma_cookie *c, struct tdev *d, const str
 			n->prp++;
 		}
 	}
-	if (c->flags & REGBUF_DMA_COOKIE_SGL) {
+	if (regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_SGL) {
 		scratch.descs = (struct regbuf_nvme_sgl_desc *)tdev_ptr(d, d->r[d->n - 1].iova, 0);
 		scratch.iova = d->r[d->n - 1].iova;
 		scratch.nr = 64;
@@ -245,9 +245,9 @@ static int sweep_layout(const struct layout *l, const struct regbuf_dma_ctrl *ct
 
 	tdev_init(&d);
 	t_ok(regbuf_dma_cookie_create(&c, l->segs, l->nr, l->len, ctrl, &tdev_ops, &d, 0));
-	if ((c->flags & want_flags) != want_flags) {
+	if ((regbuf_dma_cookie_flags(c) & want_flags) != want_flags) {
 		regbuf_dma_cookie_destroy(c);
-		return T_FAILF("%s: cookie flags 0x%x, want 0x%x", l->name, c->flags, want_flags);
+		return T_FAILF("%s: cookie flags 0x%x, want 0x%x", l->name, regbuf_dma_cookie_flags(c), want_flags);
 	}
 	t_ok(scratch_alloc(&d));
 	for (a = 0; a < sizeof(small) / sizeof(small[0]); a++)
@@ -366,7 +366,7 @@ static int sweep_phys_4k_page_8k_sgl_only(void)
 	lay_4k(&lay, 513, 0);
 	tdev_init(&d);
 	t_ok(regbuf_dma_cookie_create(&c, lay.segs, lay.nr, lay.len, &ctrl_8k, &tdev_ops, &d, 0));
-	t_check(!(c->flags & REGBUF_DMA_COOKIE_PRP));
+	t_check(!(regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_PRP));
 	{
 		uint64_t p1, p2;
 
@@ -391,7 +391,7 @@ static int middle_segment_not_page_aligned(void)
 
 	tdev_init(&d);
 	t_ok(regbuf_dma_cookie_create(&c, segs, 3, 18432, NULL, &tdev_ops, &d, 0));
-	t_check_eq(c->flags & REGBUF_DMA_COOKIE_PRP, 0);
+	t_check_eq(regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_PRP, 0);
 	t_check_eq(regbuf_dma_prp(c, 0, 8192, &p1, &p2), -EOPNOTSUPP);
 	t_ok(tdev_alloc(&d, 64 * 16, &va, &s.iova));
 	s.descs = va;
@@ -1091,7 +1091,7 @@ static int cookie_from_registered_buffer(void)
 	d.vbase = info.ubuf;
 	d.vlen = info.len;
 	t_ok(regbuf_dma_cookie_create_buf(&c, buf, NULL, &tdev_ops, &d, 0));
-	t_check(c->flags & REGBUF_DMA_COOKIE_PRP);
+	t_check(regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_PRP);
 	t_check_eq(regbuf_dma_cookie_len(c), info.len);
 	for (off = 0; off < info.len && ret == T_PASS; off += 4096 * 37 + 4) {
 		uint64_t n = info.len - off < 300 * KiB ? info.len - off : 300 * KiB;
