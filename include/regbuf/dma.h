@@ -51,7 +51,10 @@ extern "C" {
  * Page k's entry starts a list page in copy A when k % E == 0 and in copy B
  * when (k + 256) % E == 0; both cannot hold since 256 % 511 != 0, so every
  * I/O finds a copy that works (tests/unit/dma.c checks every shape against an
- * independent walker).  The choice is one multiply and a compare.
+ * independent walker).  The choice is one multiply and a compare, and only
+ * I/Os of three pages or more pay it.  With physical segments, PRP1 and a
+ * second page come from a granule table (one entry per 2 MiB for hugepages)
+ * rather than from the list, so they stay in cache.
  *
  * SGL (NVMe 1.4 §4.4, "Scatter Gather List").  An IOVA-contiguous buffer
  * needs one Data Block descriptor in the command.  With physical segments the
@@ -331,6 +334,10 @@ struct regbuf_dma_cookie {
 	const uint64_t *seg_start;	/* buffer offset of each descriptor, plus the end */
 	uint32_t nr_sgl;
 	uint32_t seg_shift;		/* every descriptor boundary is a multiple of this */
+	/* physical segments, for PRP: DMA address of position q << gran_shift */
+	const uint64_t *gran_dma;
+	uint32_t gran_shift;		/* every segment boundary is a multiple of this */
+	uint32_t __pad1;
 	/* ownership (not used per I/O) */
 	const struct regbuf_dma_ops *ops;
 	void *priv;
@@ -516,21 +523,26 @@ __regbuf_dma_prp_fill(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t 
 		rk = k - qk * e;
 		slot_a = (uint64_t)k + qk;
 	} else {
+		/*
+		 * Physical segments: a granule (at least a controller page, 2 MiB for
+		 * hugepages) never crosses a segment boundary, so an address is one
+		 * load from a table that stays in cache, not a walk of the list.
+		 */
+		unsigned int g = c->gran_shift;
+		uint64_t gmask = (UINT64_C(1) << g) - 1;
+
+		*prp1 = c->gran_dma[pos >> g] + (pos & gmask);
+		if (REGBUF_LIKELY(last <= k)) {
+			uint64_t two = (uint64_t)0 - (last == k);
+			uint64_t pk = (uint64_t)k << shift;
+
+			/* index 0 when unused: page k may lie past the buffer */
+			*prp2 = (c->gran_dma[(pk >> g) & two] + (pk & gmask)) & two;
+			return;
+		}
 		qk = (uint32_t)(((uint64_t)k * magic) >> mshift);
 		rk = k - qk * e;
 		slot_a = (uint64_t)k + qk;
-		/* page first's entry sits just before page k's, one slot more if k opens a page */
-		*prp1 = regbuf_le64_to_cpu(c->list[0][slot_a - 1 - (rk == 0)]) +
-			(pos & ((UINT64_C(1) << shift) - 1));
-		if (REGBUF_LIKELY(last <= k)) {
-			uint64_t two = (uint64_t)0 - (last == k);
-			/* page last's slot: always inside the list */
-			uint64_t p2 = regbuf_le64_to_cpu(c->list[0][slot_a -
-								    (~two & (1 + (rk == 0)))]);
-
-			*prp2 = p2 & two;
-			return;
-		}
 	}
 	ql = (uint32_t)(((uint64_t)last * magic) >> mshift);
 	rl = last - ql * e;
@@ -721,6 +733,18 @@ static inline int regbuf_dma_sgl(const struct regbuf_dma_cookie *c, uint64_t off
 		regbuf_nvme_sgl_set(&scratch->descs[1], c->sgl_iova + 16 * (uint64_t)(i + 1),
 				    16 * (j - i), REGBUF_NVME_SGL_LAST_SEGMENT);
 		regbuf_nvme_sgl_set(sgl1, scratch->iova, 32, REGBUF_NVME_SGL_SEGMENT);
+		return 2;
+	}
+	if (j == i + 1) {
+		/* two segments, both cut: two descriptors, the common hugepage case */
+		if (REGBUF_UNLIKELY(!scratch || scratch->nr < 2))
+			return -ENOSPC;
+		regbuf_nvme_sgl_set(&scratch->descs[0], regbuf_le64_to_cpu(c->sgl[i].addr) +
+				    (off - c->seg_start[i]), (uint32_t)(c->seg_start[j] - off),
+				    REGBUF_NVME_SGL_DATA_BLOCK);
+		regbuf_nvme_sgl_set(&scratch->descs[1], regbuf_le64_to_cpu(c->sgl[j].addr),
+				    (uint32_t)(end - c->seg_start[j]), REGBUF_NVME_SGL_DATA_BLOCK);
+		regbuf_nvme_sgl_set(sgl1, scratch->iova, 32, REGBUF_NVME_SGL_LAST_SEGMENT);
 		return 2;
 	}
 	return __regbuf_dma_sgl_copy(c, off, len, i, j, sgl1, scratch);

@@ -120,6 +120,45 @@ static int build_prp_copy(struct regbuf_dma_cookie *c, unsigned int copy,
 }
 
 /*
+ * The PRP view of physical segments besides the list: the DMA address of
+ * every granule, the largest power of two (at least a controller page)
+ * dividing every inner boundary position, so that the hot path finds PRP1
+ * with one load from a table of len >> granule entries.
+ */
+static int build_gran_dma(struct regbuf_dma_cookie *c, const struct regbuf_seg *segs,
+			  uint32_t nr)
+{
+	uint64_t off = 0, nr_gran, q, *gran;
+	uint32_t s, g = 40;
+
+	for (s = 0; s + 1 < nr; s++) {
+		off += segs[s].len;
+		while ((off + c->base_off) & ((UINT64_C(1) << g) - 1))
+			g--;
+	}
+	nr_gran = ((c->len - 1 + c->base_off) >> g) + 1;
+	gran = malloc(sizeof(*gran) * nr_gran);
+	if (!gran)
+		return -ENOMEM;
+	/* position p lies in segment s at segs[s].addr + (p - start of s) */
+	s = 0;
+	off = 0;	/* buffer offset where segment s starts */
+	for (q = 0; q < nr_gran; q++) {
+		uint64_t pos = q << g, o = pos > c->base_off ? pos - c->base_off : 0;
+
+		while (o >= off + segs[s].len) {
+			off += segs[s].len;
+			s++;
+		}
+		/* for q == 0 this extrapolates back to position 0, before the first byte */
+		gran[q] = segs[s].addr + (pos - c->base_off - off);
+	}
+	c->gran_dma = gran;
+	c->gran_shift = g;
+	return 0;
+}
+
+/*
  * The SGL view of physical segments: one Data Block per segment (cut at
  * 2 GiB), the buffer offset where each starts, and a granule table giving
  * the descriptor of any byte in O(1).
@@ -223,6 +262,7 @@ static void cookie_free(struct regbuf_dma_cookie *c)
 	if (c->sgl)
 		c->ops->free(c->priv, (void *)c->sgl, c->sgl_bytes, c->sgl_iova);
 	free((void *)c->gran_seg);
+	free((void *)c->gran_dma);
 	free((void *)c->seg_start);
 	free(c);
 }
@@ -291,6 +331,11 @@ int regbuf_dma_cookie_create(struct regbuf_dma_cookie **cp, const struct regbuf_
 	if (prp_ok && !(flags & REGBUF_DMA_F_NO_PRP)) {
 		for (i = 0; i < 2; i++) {
 			ret = build_prp_copy(c, i, segs, n);
+			if (ret)
+				goto out_free_cookie;
+		}
+		if (n > 1) {
+			ret = build_gran_dma(c, segs, n);
 			if (ret)
 				goto out_free_cookie;
 		}
