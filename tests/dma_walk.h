@@ -74,7 +74,8 @@ static int tdev_alloc(void *priv, size_t len, void **vaddr, regbuf_iova_t *iova)
 	*iova = d->next_iova;
 	d->n++;
 	/* keep every region aligned for any controller page size the tests use */
-	d->next_iova += (rounded + (UINT64_C(1) << 20) + (UINT64_C(1) << 21) - 1) & ~((UINT64_C(1) << 21) - 1);
+	d->next_iova += (rounded + (UINT64_C(1) << 20) + (UINT64_C(1) << 21) - 1) &
+			~((UINT64_C(1) << 21) - 1);
 	return 0;
 }
 

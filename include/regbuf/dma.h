@@ -156,7 +156,7 @@ static inline uint16_t regbuf_le16_to_cpu(regbuf_le16 v)
 /* SGL descriptor types, byte 15 bits 7:4 (NVMe 1.4 §4.4, Figure "SGL Descriptor Type"). */
 #define REGBUF_NVME_SGL_DATA_BLOCK	0x0	/* a data buffer */
 #define REGBUF_NVME_SGL_BIT_BUCKET	0x1	/* discard (reads only) */
-#define REGBUF_NVME_SGL_SEGMENT		0x2	/* next segment; its last descriptor chains on */
+#define REGBUF_NVME_SGL_SEGMENT		0x2	/* next segment, which chains on */
 #define REGBUF_NVME_SGL_LAST_SEGMENT	0x3	/* next segment is the final one */
 #define REGBUF_NVME_SGL_KEYED_DATA	0x4	/* fabrics only */
 #define REGBUF_NVME_SGL_TRANSPORT_DATA	0x5	/* fabrics only */
@@ -169,7 +169,7 @@ static inline uint16_t regbuf_le16_to_cpu(regbuf_le16 v)
 /* SQE CDW0 bits 15:14 PSDT, kept in the flags byte bits 7:6 (NVMe 1.4 §4.2, Figure 105). */
 #define REGBUF_NVME_PSDT_PRP		(0u << 6)
 #define REGBUF_NVME_PSDT_SGL_MPTR_CONTIG (1u << 6)	/* SGL data, MPTR a contiguous buffer */
-#define REGBUF_NVME_PSDT_SGL_MPTR_SGL	(2u << 6)	/* SGL data, MPTR one SGL descriptor */
+#define REGBUF_NVME_PSDT_SGL_MPTR_SGL	(2u << 6)	/* SGL data, MPTR an SGL descriptor */
 #define REGBUF_NVME_PSDT_MASK		(3u << 6)
 
 /**
@@ -185,7 +185,8 @@ struct regbuf_nvme_sgl_desc {
 	uint8_t rsvd[3];
 	uint8_t type;
 };
-REGBUF_DMA_STATIC_ASSERT(sizeof(struct regbuf_nvme_sgl_desc) == 16, "NVMe SGL descriptor is 16 bytes");
+REGBUF_DMA_STATIC_ASSERT(sizeof(struct regbuf_nvme_sgl_desc) == 16,
+			 "NVMe SGL descriptor is 16 bytes");
 
 /**
  * struct regbuf_nvme_sqe - submission queue entry, 64 bytes (NVMe 1.4 §4.2)
@@ -231,7 +232,8 @@ struct regbuf_nvme_sqe {
 };
 REGBUF_DMA_STATIC_ASSERT(sizeof(struct regbuf_nvme_sqe) == 64, "NVMe SQE is 64 bytes");
 REGBUF_DMA_STATIC_ASSERT(offsetof(struct regbuf_nvme_sqe, dptr) == 24, "DPTR is SQE bytes 24..39");
-REGBUF_DMA_STATIC_ASSERT(offsetof(struct regbuf_nvme_sqe, cdw10) == 40, "CDW10 is SQE bytes 40..43");
+REGBUF_DMA_STATIC_ASSERT(offsetof(struct regbuf_nvme_sqe, cdw10) == 40,
+			 "CDW10 is SQE bytes 40..43");
 REGBUF_DMA_STATIC_ASSERT(sizeof(regbuf_le64) == 8, "a PRP entry is 8 bytes");
 
 /**
@@ -516,7 +518,9 @@ __regbuf_dma_prp_fill(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t 
 		*prp1 = c->dma_page0 + pos;
 		if (REGBUF_LIKELY(last <= k)) {
 			/* one or two pages: PRP2 unused or the second page (§4.3), no list */
-			*prp2 = (c->dma_page0 + ((uint64_t)k << shift)) & ((uint64_t)0 - (last == k));
+			uint64_t two = (uint64_t)0 - (last == k);
+
+			*prp2 = (c->dma_page0 + ((uint64_t)k << shift)) & two;
 			return;
 		}
 		qk = (uint32_t)(((uint64_t)k * magic) >> mshift);

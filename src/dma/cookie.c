@@ -296,7 +296,7 @@ int regbuf_dma_cookie_create(struct regbuf_dma_cookie **cp, const struct regbuf_
 		ret = -EINVAL;
 		goto out_free_segs;
 	}
-	/* NVMe 1.4 §4.3: every PRP entry after PRP1 is a page address, every page full but the last. */
+	/* NVMe 1.4 §4.3: entries after PRP1 are page addresses, all pages full but the last. */
 	for (i = 0; i + 1 < n; i++)
 		if (((segs[i].addr + segs[i].len) & mask) || (segs[i + 1].addr & mask))
 			prp_ok = false;

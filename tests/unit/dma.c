@@ -153,7 +153,8 @@ static int check_io(const struct regbuf_dma_cookie *c, struct tdev *d, const str
 
 			if (ret)
 				return T_FAILF("%s prp off %llu len %llu: %d", l->name,
-					       (unsigned long long)off, (unsigned long long)len, ret);
+					       (unsigned long long)off, (unsigned long long)len,
+					       ret);
 			ref_ranges(&w_want, l->segs, l->nr, off, len);
 			st = walk_prp(d, ctl, p1, p2, len, &w_got);
 			if (st || !wr_equal(&w_got, &w_want))
@@ -203,7 +204,8 @@ static int check_io(const struct regbuf_dma_cookie *c, struct tdev *d, const str
 		} else {
 			if (ret < 0)
 				return T_FAILF("%s sgl off %llu len %llu: %d", l->name,
-					       (unsigned long long)off, (unsigned long long)len, ret);
+					       (unsigned long long)off, (unsigned long long)len,
+					       ret);
 			ref_ranges(&w_want, l->segs, l->nr, off, len);
 			st = walk_sgl(d, ctl, &sgl1, len, &w_got);
 			if (st || !wr_equal(&w_got, &w_want))
@@ -247,7 +249,8 @@ static int sweep_layout(const struct layout *l, const struct regbuf_dma_ctrl *ct
 	t_ok(regbuf_dma_cookie_create(&c, l->segs, l->nr, l->len, ctrl, &tdev_ops, &d, 0));
 	if ((regbuf_dma_cookie_flags(c) & want_flags) != want_flags) {
 		regbuf_dma_cookie_destroy(c);
-		return T_FAILF("%s: cookie flags 0x%x, want 0x%x", l->name, regbuf_dma_cookie_flags(c), want_flags);
+		return T_FAILF("%s: cookie flags 0x%x, want 0x%x", l->name,
+			       regbuf_dma_cookie_flags(c), want_flags);
 	}
 	t_ok(scratch_alloc(&d));
 	for (a = 0; a < sizeof(small) / sizeof(small[0]); a++)
@@ -315,7 +318,7 @@ static int sweep_all(void (*mk)(struct layout *, uint64_t, uint64_t),
 }
 
 static const struct regbuf_dma_ctrl ctrl_qemu = { 12, 0, 512 * KiB };	/* QEMU 7.2: MDTS 7 */
-static const struct regbuf_dma_ctrl ctrl_big = { 12, 0, 4 * MiB };	/* crosses 2 chain slots */
+static const struct regbuf_dma_ctrl ctrl_big = { 12, 0, 4 * MiB };	/* 2 chain slots */
 static const struct regbuf_dma_ctrl ctrl_8k = { 13, 0, 1 * MiB };	/* CC.MPS = 1 */
 
 #define BOTH (REGBUF_DMA_COOKIE_PRP | REGBUF_DMA_COOKIE_SGL)
@@ -380,7 +383,9 @@ static int sweep_phys_4k_page_8k_sgl_only(void)
 /* Segments that do not meet on page boundaries: PRP refused, SGL per segment. */
 static int middle_segment_not_page_aligned(void)
 {
-	struct regbuf_seg segs[] = { { 0x10000, 6144 }, { 0x30000 + 512, 4096 }, { 0x50000, 8192 } };
+	struct regbuf_seg segs[] = {
+		{ 0x10000, 6144 }, { 0x30000 + 512, 4096 }, { 0x50000, 8192 }
+	};
 	struct wctrl ctl = { 12, 0, false };
 	struct regbuf_nvme_sgl_desc sgl1;
 	struct regbuf_dma_sgl_scratch s;
@@ -494,7 +499,8 @@ static int prp_shapes(void)
 			t_ok(regbuf_dma_prp(c, 0, len, &p1, &p2));
 			t_check_eq(walk_prp(&d, &ctl, p1, p2, len, &w_got), WS_OK);
 			t_check_eq(w_got.elems, entries[i] + 1);
-			t_check(w_got.n == 1 && w_got.r[0].addr == seg.addr && w_got.r[0].len == len);
+			t_check(w_got.n == 1 && w_got.r[0].addr == seg.addr &&
+				w_got.r[0].len == len);
 		}
 	}
 	/* first PRP list index 510/511/512 inside each list page (§6 item 38) */
@@ -919,7 +925,8 @@ static int division_by_multiply_is_exact(void)
 			if (__regbuf_dma_div(c, x) != x / e)
 				return T_FAILF("shift %u: %u / %u", shift, x, e);
 			x = (uint32_t)((x / e) * e);
-			if (__regbuf_dma_div(c, x) != x / e || (x && __regbuf_dma_div(c, x - 1) != (x - 1) / e))
+			if (__regbuf_dma_div(c, x) != x / e ||
+			    (x && __regbuf_dma_div(c, x - 1) != (x - 1) / e))
 				return T_FAILF("shift %u: %u / %u", shift, x, e);
 		}
 		for (x = 0x7fffffff; x > 0x7fffffff - 4 * e; x--)

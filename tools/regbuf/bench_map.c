@@ -450,7 +450,7 @@ int bench_map(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--buffer-mib") && i + 1 < argc) {
 			buf_len = strtoull(argv[++i], NULL, 0) * MiB;
 			if (buf_len < 4 * MiB || (buf_len & (2 * MiB - 1)) || buf_len > 64 * GiB) {
-				cli_err("bench map", "--buffer-mib must be an even number, 4..65536");
+				cli_err("bench map", "--buffer-mib: an even number, 4..65536");
 				return 2;
 			}
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
