@@ -9,6 +9,7 @@
 #include <regbuf/compiler.h>
 #include <regbuf/seg.h>
 #include <regbuf/mem.h>
+#include <regbuf/alloc.h>
 #include <regbuf/table.h>
 #include <regbuf/dma.h>
 

@@ -10,6 +10,9 @@
 /* Print a one-line error for the user, "regbuf: <cmd>: <message>". */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* regbuf info [--json] [--path P] (info.c) */
+int cmd_info(int argc, char **argv);
+
 /* regbuf bench map: per-I/O NVMe descriptor cost (bench_map.c); argv[0] is "map". */
 int bench_map(int argc, char **argv);
 

@@ -33,6 +33,8 @@ static int cmd_bench(int argc, char **argv)
 
 static const struct cli_cmd cmds[] = {
 	{ "version", "print the version", cmd_version },
+	{ "info", "what this machine offers: io_uring, hugepages, memlock, IOMMU (--json)",
+	  cmd_info },
 	{ "bench", "benchmarks (map: per-I/O NVMe descriptor cost)", cmd_bench },
 };
 
