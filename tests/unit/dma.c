@@ -360,6 +360,43 @@ static int sweep_phys_mixed(void)
 	return sweep_all(lay_mixed, &ctrl_qemu, BOTH);
 }
 
+/*
+ * Every length from 1 byte to MDTS (every byte to 9000, then every dword:
+ * PRP entries are dword aligned, lengths are whole blocks in practice) at
+ * the offsets where the first list entry is slot 0, 510 or 511 of a list page.
+ */
+static int sweep_every_length_to_mdts(void)
+{
+	void (*mks[])(struct layout *, uint64_t, uint64_t) = { lay_iova, lay_2m, lay_4k };
+	static const uint64_t offs[] = { 4092, 509 * 4096 + 8, 510 * 4096 + 4, 511 * 4096 };
+	struct wctrl ctl = { 12, 512 * KiB, true };
+	struct regbuf_dma_cookie *c;
+	struct counts n = { 0 };
+	unsigned int m, o;
+	uint64_t len;
+	struct tdev d;
+	int ret = T_PASS;
+
+	for (m = 0; m < 3 && ret == T_PASS; m++) {
+		mks[m](&lay, 1024, 0);
+		tdev_init(&d);
+		t_ok(regbuf_dma_cookie_create(&c, lay.segs, lay.nr, lay.len, &ctrl_qemu, &tdev_ops,
+					      &d, 0));
+		t_ok(scratch_alloc(&d));
+		for (o = 0; o < 4 && ret == T_PASS; o++)
+			for (len = 1; len <= 512 * KiB && ret == T_PASS; len += len < 9000 ? 1 : 4)
+				ret = check_io(c, &d, &ctl, &lay, offs[o], len, &n);
+		regbuf_dma_cookie_destroy(c);
+		tdev_free(&d, d.r[d.n - 1].va, d.r[d.n - 1].len, d.r[d.n - 1].iova);
+		t_check_eq(d.n, 0);
+	}
+	printf("# every length: %llu PRP and %llu SGL I/Os walked\n", (unsigned long long)n.prp,
+	       (unsigned long long)n.sgl);
+	total.prp += n.prp;
+	total.sgl += n.sgl;
+	return ret;
+}
+
 /* 4 KiB physical pages under an 8 KiB controller page: PRP impossible, SGL works (§6 35). */
 static int sweep_phys_4k_page_8k_sgl_only(void)
 {
@@ -1206,6 +1243,7 @@ static const struct t_case cases[] = {
 	T_CASE(sweep_phys_2m),
 	T_CASE(sweep_phys_mixed),
 	T_CASE(sweep_phys_4k_page_8k_sgl_only),
+	T_CASE(sweep_every_length_to_mdts),
 	T_CASE(sweep_counts),
 	T_CASE(differential_random_1m),
 	T_CASE(enomem_every_allocation_nothing_leaked),
