@@ -299,16 +299,14 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Median ns per I/O over @runs runs of about @target_ns each. */
-static int measure(struct bench *b, enum method m, uint64_t len, unsigned int runs,
-		   double target_ns, double *median, double *best)
+/* I/Os that take about @target_ns with method @m (after warming it up). */
+static int calibrate(struct bench *b, enum method m, uint64_t len, double target_ns,
+		     uint64_t *np)
 {
-	double t, per[101];
 	uint64_t n = 64;
-	unsigned int r;
+	double t;
 	int ret;
 
-	/* warm up and calibrate */
 	for (;;) {
 		t = now_ns();
 		ret = run(b, m, len, n);
@@ -320,18 +318,43 @@ static int measure(struct bench *b, enum method m, uint64_t len, unsigned int ru
 		n *= 2;
 	}
 	n = (uint64_t)((double)n * target_ns / (t > 1 ? t : 1));
-	if (n < 16)
-		n = 16;
-	for (r = 0; r < runs; r++) {
-		t = now_ns();
-		ret = run(b, m, len, n);
+	*np = n < 16 ? 16 : n;
+	return 0;
+}
+
+/*
+ * Median (and best) ns per I/O of every method at one size.  Runs are
+ * interleaved, one of each method per round, so that noise from other work
+ * on the machine falls on all methods alike and the ratios hold.
+ */
+static int measure_size(struct bench *b, uint64_t len, unsigned int runs, double target_ns,
+			double med[NR_METHODS], double best[NR_METHODS])
+{
+	static double per[NR_METHODS][101];
+	uint64_t n[NR_METHODS];
+	unsigned int m, r;
+	double t;
+	int ret;
+
+	for (m = 0; m < NR_METHODS; m++) {
+		ret = calibrate(b, (enum method)m, len, target_ns, &n[m]);
 		if (ret)
 			return ret;
-		per[r] = (now_ns() - t) / (double)n;
 	}
-	qsort(per, runs, sizeof(per[0]), cmp_double);
-	*median = per[runs / 2];
-	*best = per[0];
+	for (r = 0; r < runs; r++) {
+		for (m = 0; m < NR_METHODS; m++) {
+			t = now_ns();
+			ret = run(b, (enum method)m, len, n[m]);
+			if (ret)
+				return ret;
+			per[m][r] = (now_ns() - t) / (double)n[m];
+		}
+	}
+	for (m = 0; m < NR_METHODS; m++) {
+		qsort(per[m], runs, sizeof(per[m][0]), cmp_double);
+		med[m] = per[m][runs / 2];
+		best[m] = per[m][0];
+	}
 	return 0;
 }
 
@@ -426,14 +449,14 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: regbuf bench map [--json] [--runs N] [--buffer-mib N]\n"
 		   "  ns per I/O to fill an NVMe command's data pointer, median of N runs\n"
-		   "  (default 11), random 512-byte aligned offsets in a 1 GiB buffer.\n");
+		   "  (default 31), random 512-byte aligned offsets in a 1 GiB buffer.\n");
 }
 
 int bench_map(int argc, char **argv)
 {
 	double med[NR_METHODS][NR_SIZES], best[NR_METHODS][NR_SIZES];
 	uint64_t buf_len = 1 * GiB;
-	unsigned int runs = 11, s, m;
+	unsigned int runs = 31, s, m;
 	struct bench *b;
 	bool json = false;
 	int i, ret;
@@ -478,13 +501,17 @@ int bench_map(int argc, char **argv)
 
 			b->offs[i] = (r % ((buf_len - sizes[s]) / 512 + 1)) * 512;
 		}
+		double ms[NR_METHODS], bs[NR_METHODS];
+
+		ret = measure_size(b, sizes[s], runs, 3e5, ms, bs);
+		if (ret) {
+			cli_err("bench map", "%" PRIu64 "-byte I/Os failed: %s", sizes[s],
+				strerror(-ret));
+			goto out;
+		}
 		for (m = 0; m < NR_METHODS; m++) {
-			ret = measure(b, m, sizes[s], runs, 2e6, &med[m][s], &best[m][s]);
-			if (ret) {
-				cli_err("bench map", "%s at %" PRIu64 " bytes failed: %s",
-					method_name[m], sizes[s], strerror(-ret));
-				goto out;
-			}
+			med[m][s] = ms[m];
+			best[m][s] = bs[m];
 		}
 	}
 	if (json) {
