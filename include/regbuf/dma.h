@@ -336,9 +336,10 @@ struct regbuf_dma_cookie {
 	const uint64_t *seg_start;	/* buffer offset of each descriptor, plus the end */
 	uint32_t nr_sgl;
 	uint32_t seg_shift;		/* every descriptor boundary is a multiple of this */
-	/* physical segments, for PRP: DMA address of position q << gran_shift */
+	/* physical segments, for PRP: DMA address of position (q << gran_shift) - gran_phase */
 	const uint64_t *gran_dma;
-	uint32_t gran_shift;		/* every segment boundary is a multiple of this */
+	uint64_t gran_phase;		/* boundaries + gran_phase are multiples of the granule */
+	uint32_t gran_shift;
 	uint32_t __pad1;
 	/* ownership (not used per I/O) */
 	const struct regbuf_dma_ops *ops;
@@ -533,12 +534,12 @@ __regbuf_dma_prp_fill(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t 
 		 * load from a table that stays in cache, not a walk of the list.
 		 */
 		unsigned int g = c->gran_shift;
-		uint64_t gmask = (UINT64_C(1) << g) - 1;
+		uint64_t gmask = (UINT64_C(1) << g) - 1, gpos = pos + c->gran_phase;
 
-		*prp1 = c->gran_dma[pos >> g] + (pos & gmask);
+		*prp1 = c->gran_dma[gpos >> g] + (gpos & gmask);
 		if (REGBUF_LIKELY(last <= k)) {
 			uint64_t two = (uint64_t)0 - (last == k);
-			uint64_t pk = (uint64_t)k << shift;
+			uint64_t pk = ((uint64_t)k << shift) + c->gran_phase;
 
 			/* index 0 when unused: page k may lie past the buffer */
 			*prp2 = (c->gran_dma[(pk >> g) & two] + (pk & gmask)) & two;

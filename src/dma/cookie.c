@@ -121,39 +121,46 @@ static int build_prp_copy(struct regbuf_dma_cookie *c, unsigned int copy,
 
 /*
  * The PRP view of physical segments besides the list: the DMA address of
- * every granule, the largest power of two (at least a controller page)
- * dividing every inner boundary position, so that the hot path finds PRP1
- * with one load from a table of len >> granule entries.
+ * every granule, so that the hot path finds PRP1 with one load from a small
+ * table.  The granule is the largest power of two g such that all inner
+ * boundary positions are congruent modulo 2^g; shifting positions by a phase
+ * puts them on granule starts.  A buffer registered at any page of 2 MiB
+ * folios gets 2 MiB granules (512 entries per GiB), 4 KiB pages one entry
+ * per page.
  */
 static int build_gran_dma(struct regbuf_dma_cookie *c, const struct regbuf_seg *segs,
 			  uint32_t nr)
 {
-	uint64_t off = 0, nr_gran, q, *gran;
+	uint64_t b0 = c->base_off + segs[0].len, b = b0, phase, nr_gran, q, *gran, start;
 	uint32_t s, g = 40;
 
-	for (s = 0; s + 1 < nr; s++) {
-		off += segs[s].len;
-		while ((off + c->base_off) & ((UINT64_C(1) << g) - 1))
+	for (s = 1; s + 1 < nr; s++) {
+		b += segs[s].len;
+		while ((b - b0) & ((UINT64_C(1) << g) - 1))
 			g--;
 	}
-	nr_gran = ((c->len - 1 + c->base_off) >> g) + 1;
+	phase = (0 - b0) & ((UINT64_C(1) << g) - 1);
+	nr_gran = ((c->len - 1 + c->base_off + phase) >> g) + 1;
 	gran = malloc(sizeof(*gran) * nr_gran);
 	if (!gran)
 		return -ENOMEM;
-	/* position p lies in segment s at segs[s].addr + (p - start of s) */
 	s = 0;
-	off = 0;	/* buffer offset where segment s starts */
+	start = c->base_off;	/* position where segment s starts */
 	for (q = 0; q < nr_gran; q++) {
-		uint64_t pos = q << g, o = pos > c->base_off ? pos - c->base_off : 0;
+		/* granule q starts at position (q << g) - phase, perhaps before the buffer */
+		uint64_t pos = (q << g) - phase;
+		uint64_t p = q == 0 || pos < c->base_off ? c->base_off : pos;
 
-		while (o >= off + segs[s].len) {
-			off += segs[s].len;
+		while (p >= start + segs[s].len) {
+			start += segs[s].len;
 			s++;
 		}
-		/* for q == 0 this extrapolates back to position 0, before the first byte */
-		gran[q] = segs[s].addr + (pos - c->base_off - off);
+		/* modular arithmetic: for a granule that starts before its segment's
+		 * first byte in the buffer, this extrapolates the segment backwards */
+		gran[q] = segs[s].addr + (pos - start);
 	}
 	c->gran_dma = gran;
+	c->gran_phase = phase;
 	c->gran_shift = g;
 	return 0;
 }
