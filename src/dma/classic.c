@@ -10,7 +10,9 @@
  * multipage segments (bio_add_page), copy them into a scatterlist
  * (blk_rq_map_sg + dma_map_sg), then walk the scatterlist in controller pages
  * into PRP list pages taken from a pool, chaining a full page by moving its
- * last entry to the next page (nvme_pci_setup_prps).  The premapped cookie is
+ * last entry to the next page (nvme_pci_setup_prps).  Lists of at most 32
+ * PRP entries or 16 SGL descriptors come from a pool of 256-byte chunks, the
+ * rest from a pool of controller pages, as the kernel's two dma_pools.  The premapped cookie is
  * measured against it and checked against it (tests/unit/dma.c).
  */
 #include <stdlib.h>
@@ -24,6 +26,10 @@
 #define CPU_PAGE	(UINT64_C(1) << CPU_PAGE_SHIFT)
 /* Without an MDTS, cap like the 6.17 kernel's NVME_MAX_BYTES. */
 #define CLASSIC_MAX_BYTES	(UINT64_C(8) << 20)
+/* NVME_SMALL_POOL_SIZE: 256-byte lists for up to 32 PRP entries or 16 SGL descriptors */
+#define SMALL_LIST	256u
+/* req->lists[] entries with this bit are small-pool chunks */
+#define SMALL_BIT	(1u << 31)
 
 /* A scatterlist entry after dma_map_sg(): CPU view and device view. */
 struct classic_sg {
@@ -46,6 +52,12 @@ struct regbuf_dma_classic {
 	uint32_t nr_lists;
 	uint32_t nr_free;
 	uint32_t *free_list;
+	/* the small pool: 256-byte chunks, as many bytes as the page pool */
+	uint8_t *small;
+	regbuf_iova_t small_iova;
+	uint32_t nr_small;
+	uint32_t nr_small_free;
+	uint32_t *small_free;
 	/* per-I/O working arrays, sized for the largest I/O */
 	uint32_t max_pages;
 	uint64_t *pages;		/* pages[]: DMA address of every CPU page piece */
@@ -83,8 +95,10 @@ int regbuf_dma_classic_create(struct regbuf_dma_classic **clp, const struct regb
 	cl->bvec_dma = calloc(cl->max_pages, sizeof(*cl->bvec_dma));
 	cl->sg = calloc(cl->max_pages, sizeof(*cl->sg));
 	cl->free_list = calloc(nr_lists, sizeof(*cl->free_list));
+	cl->nr_small = (uint32_t)(((uint64_t)nr_lists << cl->page_shift) / SMALL_LIST);
+	cl->small_free = calloc(cl->nr_small, sizeof(*cl->small_free));
 	if (!cl->pages || !cl->page_len || !cl->bvec || !cl->bvec_dma || !cl->sg ||
-	    !cl->free_list) {
+	    !cl->free_list || !cl->small_free) {
 		ret = -ENOMEM;
 		goto out_free;
 	}
@@ -99,10 +113,19 @@ int regbuf_dma_classic_create(struct regbuf_dma_classic **clp, const struct regb
 		ret = -EINVAL;
 		goto out_free_pool;
 	}
+	ret = ops->alloc(priv, cl->pool_bytes, &va, &cl->small_iova);
+	if (ret) {
+		ret = ret < 0 ? ret : -ENOMEM;
+		goto out_free_pool;
+	}
+	cl->small = va;
 	cl->nr_lists = nr_lists;
 	for (i = 0; i < nr_lists; i++)
 		cl->free_list[i] = nr_lists - 1 - i;
 	cl->nr_free = nr_lists;
+	for (i = 0; i < cl->nr_small; i++)
+		cl->small_free[i] = cl->nr_small - 1 - i;
+	cl->nr_small_free = cl->nr_small;
 	*clp = cl;
 	return 0;
 
@@ -115,6 +138,7 @@ out_free:
 	free(cl->bvec_dma);
 	free(cl->sg);
 	free(cl->free_list);
+	free(cl->small_free);
 	free(cl);
 	return ret;
 }
@@ -124,6 +148,8 @@ void regbuf_dma_classic_destroy(struct regbuf_dma_classic *cl)
 	if (!cl)
 		return;
 	cl->ops->free(cl->priv, cl->pool, cl->pool_bytes, cl->pool_iova);
+	cl->ops->free(cl->priv, cl->small, cl->pool_bytes, cl->small_iova);
+	free(cl->small_free);
 	free(cl->pages);
 	free(cl->page_len);
 	free(cl->bvec);
@@ -135,17 +161,33 @@ void regbuf_dma_classic_destroy(struct regbuf_dma_classic *cl)
 
 void regbuf_dma_classic_done(struct regbuf_dma_classic *cl, struct regbuf_dma_classic_req *req)
 {
-	while (req->nr_lists)
-		cl->free_list[cl->nr_free++] = req->lists[--req->nr_lists];
+	while (req->nr_lists) {
+		uint32_t idx = req->lists[--req->nr_lists];
+
+		if (idx & SMALL_BIT)
+			cl->small_free[cl->nr_small_free++] = idx & ~SMALL_BIT;
+		else
+			cl->free_list[cl->nr_free++] = idx;
+	}
 }
 
-/* Take a list page from the pool (dma_pool_alloc). */
+/* Take a list from the small or the page pool (dma_pool_alloc). */
 static regbuf_le64 *take_list(struct regbuf_dma_classic *cl, struct regbuf_dma_classic_req *req,
-			      regbuf_iova_t *iova)
+			      regbuf_iova_t *iova, bool small)
 {
 	uint32_t idx;
 
-	if (!cl->nr_free || req->nr_lists == sizeof(req->lists) / sizeof(req->lists[0]))
+	if (req->nr_lists == sizeof(req->lists) / sizeof(req->lists[0]))
+		return NULL;
+	if (small) {
+		if (!cl->nr_small_free)
+			return NULL;
+		idx = cl->small_free[--cl->nr_small_free];
+		req->lists[req->nr_lists++] = idx | SMALL_BIT;
+		*iova = cl->small_iova + (uint64_t)idx * SMALL_LIST;
+		return (regbuf_le64 *)(cl->small + (size_t)idx * SMALL_LIST);
+	}
+	if (!cl->nr_free)
 		return NULL;
 	idx = cl->free_list[--cl->nr_free];
 	req->lists[req->nr_lists++] = idx;
@@ -251,7 +293,9 @@ int regbuf_dma_classic_prp(struct regbuf_dma_classic *cl, uint64_t vaddr, uint64
 		req->prp2 = dma_addr;
 		return 0;
 	}
-	list = take_list(cl, req, &iova);
+	/* nvme_pci_setup_prps(): the small pool when the entries fit in 256 bytes */
+	list = take_list(cl, req, &iova,
+			 (uint64_t)((length + ps - 1) / ps) <= SMALL_LIST / sizeof(regbuf_le64));
 	if (!list)
 		return -ENOMEM;
 	req->prp2 = iova;
@@ -261,7 +305,7 @@ int regbuf_dma_classic_prp(struct regbuf_dma_classic *cl, uint64_t vaddr, uint64
 			/* Full page: its last slot becomes the chain, its entry moves on. */
 			regbuf_le64 *old = list;
 
-			list = take_list(cl, req, &iova);
+			list = take_list(cl, req, &iova, false);
 			if (!list) {
 				ret = -ENOMEM;
 				goto out_release;
@@ -318,7 +362,8 @@ int regbuf_dma_classic_sgl(struct regbuf_dma_classic *cl, uint64_t vaddr, uint64
 	/* One segment page only, as the 6.17 kernel (NVME_MAX_SEGS = 256 for 4 KiB). */
 	if ((uint64_t)nsg * sizeof(*d) > (UINT64_C(1) << cl->page_shift))
 		return -E2BIG;
-	d = (struct regbuf_nvme_sgl_desc *)take_list(cl, req, &iova);
+	d = (struct regbuf_nvme_sgl_desc *)take_list(cl, req, &iova,
+						     (uint64_t)nsg * sizeof(*d) <= SMALL_LIST);
 	if (!d)
 		return -ENOMEM;
 	for (i = 0; i < nsg; i++)

@@ -807,11 +807,16 @@ static int enomem_every_allocation_nothing_leaked(void)
 		struct regbuf_dma_classic *cl = NULL;
 		struct tdev d;
 
-		tdev_init(&d);
-		d.fail_at = 0;
-		t_check_eq(regbuf_dma_classic_create(&cl, NULL, &tdev_ops, &d, 4, 0), -ENOMEM);
-		t_check(cl == NULL);
-		t_check_eq(d.n, 0);
+		int fail;
+
+		for (fail = 0; fail < 2; fail++) {
+			tdev_init(&d);
+			d.fail_at = fail;
+			t_check_eq(regbuf_dma_classic_create(&cl, NULL, &tdev_ops, &d, 4, 0),
+				   -ENOMEM);
+			t_check(cl == NULL);
+			t_check_eq(d.n, 0);
+		}
 	}
 	return T_PASS;
 }
@@ -1075,6 +1080,18 @@ static int classic_shapes(void)
 	d.vbase = UINT64_C(0x7f0000000000);
 	d.vlen = lay.len;
 	t_ok(regbuf_dma_classic_create(&cl, NULL, &tdev_ops, &d, 4, 0));
+	/* §6 item 34: 32 entries from the 256-byte pool, 33 from a page */
+	t_ok(regbuf_dma_classic_prp(cl, d.vbase, 33 * 4096, &req));
+	t_check_eq(req.nr_lists, 1);
+	t_check(req.lists[0] & (1u << 31));
+	t_check_eq(walk_prp(&d, &ctl, req.prp1, req.prp2, 33 * 4096, &w_got), WS_OK);
+	regbuf_dma_classic_done(cl, &req);
+	t_ok(regbuf_dma_classic_prp(cl, d.vbase, 34 * 4096, &req));
+	t_check_eq(req.nr_lists, 1);
+	t_check(!(req.lists[0] & (1u << 31)));
+	t_check_eq(req.prp2 & 4095, 0);
+	t_check_eq(walk_prp(&d, &ctl, req.prp1, req.prp2, 34 * 4096, &w_got), WS_OK);
+	regbuf_dma_classic_done(cl, &req);
 	t_ok(regbuf_dma_classic_prp(cl, d.vbase, 513 * 4096, &req));	/* 512 entries */
 	t_check_eq(req.nr_lists, 1);
 	t_check_eq(walk_prp(&d, &ctl, req.prp1, req.prp2, 513 * 4096, &w_got), WS_OK);
@@ -1091,8 +1108,8 @@ static int classic_shapes(void)
 		struct regbuf_dma_classic_req r[4];
 
 		for (i = 0; i < 4; i++)
-			t_ok(regbuf_dma_classic_prp(cl, d.vbase, 10 * 4096, &r[i]));
-		t_check_eq(regbuf_dma_classic_prp(cl, d.vbase, 10 * 4096, &req), -ENOMEM);
+			t_ok(regbuf_dma_classic_prp(cl, d.vbase, 40 * 4096, &r[i]));
+		t_check_eq(regbuf_dma_classic_prp(cl, d.vbase, 40 * 4096, &req), -ENOMEM);
 		for (i = 0; i < 4; i++)
 			regbuf_dma_classic_done(cl, &r[i]);
 		t_ok(regbuf_dma_classic_prp(cl, d.vbase, 2000 * 4096, &req));
