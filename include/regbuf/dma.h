@@ -334,8 +334,9 @@ struct regbuf_dma_cookie {
 	regbuf_iova_t sgl_iova;
 	const uint32_t *gran_seg;	/* granule (position >> seg_shift) -> descriptor */
 	const uint64_t *seg_start;	/* buffer offset of each descriptor, plus the end */
+	uint64_t seg_bias;		/* granule of offset o: (o + seg_bias) >> seg_shift */
 	uint32_t nr_sgl;
-	uint32_t seg_shift;		/* every descriptor boundary is a multiple of this */
+	uint32_t seg_shift;
 	/* physical segments, for PRP: DMA address of position (q << gran_shift) - gran_phase */
 	const uint64_t *gran_dma;
 	uint64_t gran_phase;		/* boundaries + gran_phase are multiples of the granule */
@@ -372,7 +373,8 @@ struct regbuf_dma_cookie {
  * the segments, page shift out of range, @max_bytes not a multiple of 4, more
  * than 2^30 controller pages, a segment wrapping the address space, list
  * memory not page aligned, unknown flags); -EOPNOTSUPP when neither PRP nor
- * SGL is possible with @flags; -ENOMEM when host or device memory ran out
+ * SGL is possible with @flags and this layout (PRP needs page-aligned inner
+ * boundaries, SGL inner boundaries congruent modulo 512 bytes); -ENOMEM when host or device memory ran out
  * (nothing is leaked); any -errno from @ops->alloc.
  */
 REGBUF_MUST_CHECK
@@ -716,8 +718,8 @@ static inline int regbuf_dma_sgl(const struct regbuf_dma_cookie *c, uint64_t off
 		return 0;
 	}
 	/* boundaries sit on granule starts, so a granule lies in one descriptor */
-	i = c->gran_seg[(off + c->base_off) >> c->seg_shift];
-	j = c->gran_seg[(end - 1 + c->base_off) >> c->seg_shift];
+	i = c->gran_seg[(off + c->seg_bias) >> c->seg_shift];
+	j = c->gran_seg[(end - 1 + c->seg_bias) >> c->seg_shift];
 	if (i == j) {
 		regbuf_nvme_sgl_set(sgl1, regbuf_le64_to_cpu(c->sgl[i].addr) +
 				    (off - c->seg_start[i]), (uint32_t)len,

@@ -175,28 +175,46 @@ static int build_sgl(struct regbuf_dma_cookie *c, const struct regbuf_seg *segs,
 	struct regbuf_nvme_sgl_desc *d;
 	uint64_t *start;
 	uint32_t *gran;
-	uint64_t off, nr_gran, q;
-	uint32_t s, n = 0, g = c->page_shift;
+	uint64_t off, nr_gran, q, phase;
+	uint32_t s, i, n = 0, g = 40;
 	regbuf_iova_t iova;
 	void *va;
 	int ret;
 
 	for (s = 0; s < nr; s++)
 		n += (uint32_t)((segs[s].len + SGL_PIECE_MAX - 1) / SGL_PIECE_MAX);
-	/* The granule: the largest power of two dividing every inner boundary position. */
-	off = 0;
-	for (s = 0; s + 1 < nr; s++) {
-		off += segs[s].len;
-		while (g > 0 && ((off + c->base_off) & ((UINT64_C(1) << g) - 1)))
-			g--;
-	}
-	if (g < SEG_SHIFT_MIN)
-		return 0;	/* SGL unsupported for this layout; not an error */
-
-	nr_gran = ((c->len - 1 + c->base_off) >> g) + 1;
 	start = malloc(sizeof(*start) * (n + 1));
 	if (!start)
 		return -ENOMEM;
+	/* where each descriptor starts in the buffer */
+	n = 0;
+	off = 0;
+	for (s = 0; s < nr; s++) {
+		uint64_t done;
+
+		for (done = 0; done < segs[s].len; n++) {
+			uint64_t l = segs[s].len - done < SGL_PIECE_MAX ? segs[s].len - done :
+									   SGL_PIECE_MAX;
+
+			start[n] = off;
+			off += l;
+			done += l;
+		}
+	}
+	start[n] = off;
+	/*
+	 * The granule: the largest power of two modulo which all inner boundaries
+	 * are congruent; the phase puts them on granule starts (as build_gran_dma()).
+	 */
+	for (i = 2; i < n; i++)
+		while ((start[i] - start[1]) & ((UINT64_C(1) << g) - 1))
+			g--;
+	if (g < SEG_SHIFT_MIN) {
+		free(start);
+		return 0;	/* SGL unsupported for this layout; not an error */
+	}
+	phase = n > 1 ? (0 - (start[1] + c->base_off)) & ((UINT64_C(1) << g) - 1) : 0;
+	nr_gran = ((c->len - 1 + c->base_off + phase) >> g) + 1;
 	gran = malloc(sizeof(*gran) * nr_gran);
 	if (!gran) {
 		ret = -ENOMEM;
@@ -214,33 +232,28 @@ static int build_sgl(struct regbuf_dma_cookie *c, const struct regbuf_seg *segs,
 	}
 	d = va;
 	n = 0;
-	off = 0;
 	for (s = 0; s < nr; s++) {
 		uint64_t done;
 
 		for (done = 0; done < segs[s].len; n++) {
-			uint64_t l = segs[s].len - done;
+			uint64_t l = start[n + 1] - start[n];
 
-			if (l > SGL_PIECE_MAX)
-				l = SGL_PIECE_MAX;
 			regbuf_nvme_sgl_set(&d[n], segs[s].addr + done, (uint32_t)l,
 					    REGBUF_NVME_SGL_DATA_BLOCK);
-			start[n] = off;
-			off += l;
 			done += l;
 		}
 	}
-	start[n] = off;
-	/* Granule q covers positions [q << g, (q + 1) << g); position = offset + base_off. */
+	/* granule q covers positions [(q << g) - phase, ...); position = offset + base_off */
 	s = 0;
 	for (q = 0; q < nr_gran; q++) {
-		uint64_t pos = q << g;
-		uint64_t o = pos > c->base_off ? pos - c->base_off : 0;
+		uint64_t pos = (q << g) - phase;
+		uint64_t o = q == 0 || pos < c->base_off ? 0 : pos - c->base_off;
 
 		while (o >= start[s + 1])
 			s++;
 		gran[q] = s;
 	}
+	c->seg_bias = c->base_off + phase;
 	c->sgl = d;
 	c->sgl_iova = iova;
 	c->sgl_bytes = sizeof(*d) * n;

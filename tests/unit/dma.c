@@ -444,9 +444,20 @@ static int middle_segment_not_page_aligned(void)
 	t_check(wr_equal(&w_got, &w_want));
 	regbuf_dma_cookie_destroy(c);
 	tdev_free(&d, va, 64 * 16, s.iova);
-	/* boundaries not even at 512-byte buffer positions: neither PRP nor SGL */
+	/* boundaries off any alignment but 4 KiB apart: still SGL (granule phase) */
 	segs[0].len = 6100;
-	t_check_eq(regbuf_dma_cookie_create(&c, segs, 3, 18388, NULL, &tdev_ops, &d, 0),
+	t_ok(regbuf_dma_cookie_create(&c, segs, 3, 18388, NULL, &tdev_ops, &d, 0));
+	t_ok(tdev_alloc(&d, 64 * 16, &va, &s.iova));
+	s.descs = va;
+	t_check_eq(regbuf_dma_sgl(c, 6000, 4300, &sgl1, &s), 3);
+	t_check_eq(walk_sgl(&d, &ctl, &sgl1, 4300, &w_got), WS_OK);
+	ref_ranges(&w_want, segs, 3, 6000, 4300);
+	t_check(wr_equal(&w_got, &w_want));
+	regbuf_dma_cookie_destroy(c);
+	tdev_free(&d, va, 64 * 16, s.iova);
+	/* boundaries 100 bytes apart: a granule table would be absurd; neither PRP nor SGL */
+	segs[1].len = 100;
+	t_check_eq(regbuf_dma_cookie_create(&c, segs, 3, 14392, NULL, &tdev_ops, &d, 0),
 		   -EOPNOTSUPP);
 	t_check_eq(d.n, 0);
 	t_check_eq(d.bad_frees, 0);
