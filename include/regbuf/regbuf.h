@@ -12,5 +12,6 @@
 #include <regbuf/alloc.h>
 #include <regbuf/table.h>
 #include <regbuf/dma.h>
+#include <regbuf/uring.h>
 
 #endif /* REGBUF_REGBUF_H */

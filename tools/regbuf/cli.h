@@ -13,7 +13,10 @@ void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf
 /* regbuf info [--json] [--path P] (info.c) */
 int cmd_info(int argc, char **argv);
 
-/* regbuf bench map: per-I/O NVMe descriptor cost (bench_map.c); argv[0] is "map". */
-int bench_map(int argc, char **argv);
+/* regbuf bench (bench.c): every experiment, or one with options. */
+int cmd_bench(int argc, char **argv);
+
+/* regbuf bench map (bench_map.c, dma layer); weak until that file is built. */
+int bench_map(int argc, char **argv) __attribute__((weak));
 
 #endif /* REGBUF_CLI_H */

@@ -22,20 +22,11 @@ static int cmd_version(int argc, char **argv)
 	return 0;
 }
 
-/* Temporary dispatcher until the uring helper's bench lands; it calls bench_map() too. */
-static int cmd_bench(int argc, char **argv)
-{
-	if (argc >= 2 && !strcmp(argv[1], "map"))
-		return bench_map(argc - 1, argv + 1);
-	fprintf(stderr, "usage: regbuf bench map [--json] [--runs N]\n");
-	return 2;
-}
-
 static const struct cli_cmd cmds[] = {
 	{ "version", "print the version", cmd_version },
 	{ "info", "what this machine offers: io_uring, hugepages, memlock, IOMMU (--json)",
 	  cmd_info },
-	{ "bench", "benchmarks (map: per-I/O NVMe descriptor cost)", cmd_bench },
+	{ "bench", "measure registration, clone and I/O (--help for experiments)", cmd_bench },
 };
 
 void cli_err(const char *cmd, const char *fmt, ...)
