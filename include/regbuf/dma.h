@@ -320,6 +320,8 @@ struct regbuf_dma_cookie {
 	uint64_t base_off;		/* buffer start inside its first controller page */
 	uint64_t dma_page0;		/* CONTIG: DMA address of controller page 0 */
 	uint64_t max_bytes;		/* MDTS, UINT64_MAX if none */
+	uint64_t max_io;		/* min(max_bytes, len): one compare bounds len */
+	uint64_t max_io_sgl;		/* the same, at most 4 GiB - 1 (32-bit SGL length) */
 	uint64_t div_magic;		/* x / per_list == (x * div_magic) >> div_shift */
 	const regbuf_le64 *list[2];	/* host view of the two PRP list copies */
 	regbuf_iova_t list_iova[2];	/* their device addresses */
@@ -620,15 +622,19 @@ static inline void __regbuf_dma_prp_copy(const struct regbuf_dma_cookie *c, uint
 static inline int regbuf_dma_prp(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
 				 uint64_t *prp1, uint64_t *prp2)
 {
-	uint64_t pos = off + c->base_off, end = off + len;
+	uint64_t pos = off + c->base_off;
 
-	/* base_off < 2^27 and off <= len of the buffer, so pos cannot wrap unnoticed */
-	if (REGBUF_UNLIKELY((len - 1 >= c->max_bytes) | (end > c->len) | (end < off) |
-			    ((pos & 3) != 0)))
+	/* 1 <= len <= max_io <= c->len, so c->len - len cannot wrap and bounds off */
+	if (REGBUF_UNLIKELY((len - 1 >= c->max_io) | (off > c->len - len) | ((pos & 3) != 0)))
 		return -EINVAL;
-	if (REGBUF_UNLIKELY(c->prp_mode == __REGBUF_DMA_PRP_NONE))
+	/* the common mode first: one compare on the fast path */
+	if (REGBUF_LIKELY(c->prp_mode == __REGBUF_DMA_PRP_4K_CONTIG))
+		__regbuf_dma_prp_fill(c, pos, len, -1, prp1, prp2, 12, 511, 256,
+				      __REGBUF_DMA_4K_MAGIC, 40, 1);
+	else if (c->prp_mode != __REGBUF_DMA_PRP_NONE)
+		__regbuf_dma_prp_any(c, pos, len, -1, prp1, prp2);
+	else
 		return -EOPNOTSUPP;
-	__regbuf_dma_prp_any(c, pos, len, -1, prp1, prp2);
 	return 0;
 }
 
@@ -707,8 +713,7 @@ static inline int regbuf_dma_sgl(const struct regbuf_dma_cookie *c, uint64_t off
 	uint32_t i, j;
 	uint64_t end = off + len;
 
-	if (REGBUF_UNLIKELY(len - 1 >= c->max_bytes || off > c->len || len > c->len - off ||
-			    len > UINT32_MAX))
+	if (REGBUF_UNLIKELY((len - 1 >= c->max_io_sgl) | (off > c->len - len)))
 		return -EINVAL;
 	if (REGBUF_UNLIKELY(!(c->flags & REGBUF_DMA_COOKIE_SGL)))
 		return -EOPNOTSUPP;

@@ -329,6 +329,8 @@ int regbuf_dma_cookie_create(struct regbuf_dma_cookie **cp, const struct regbuf_
 	c->len = len;
 	c->base_off = segs[0].addr & mask;
 	c->max_bytes = max_bytes;
+	c->max_io = max_bytes < len ? max_bytes : len;
+	c->max_io_sgl = c->max_io < UINT32_MAX ? c->max_io : UINT32_MAX;
 	c->page_shift = page_shift;
 	c->per_list = (uint32_t)(ps / 8 - 1);
 	c->shift_b = (c->per_list + 1) / 2;
