@@ -132,6 +132,30 @@ static void prep_fixed(struct io_uring_sqe *sqe, bool write, int fd, const struc
 	io_uring_sqe_set_data64(sqe, user_data);
 }
 
+/*
+ * Unregistered I/O (registration disabled or failed, degraded pool): one
+ * plain READ/WRITE of @iov[0] (@nr 0), or READV/WRITEV of @nr iovecs.
+ * 1 SQE or -EBUSY.
+ */
+static int prep_plain(struct regbuf_uring_ring *r, bool write, const struct regbuf_uring_file *f,
+		      const struct iovec *iov, uint32_t nr, uint64_t off, uint64_t user_data)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+
+	if (!sqe)
+		return -EBUSY;
+	if (!nr && write)
+		io_uring_prep_write(sqe, f->fd, iov->iov_base, (unsigned int)iov->iov_len, off);
+	else if (!nr)
+		io_uring_prep_read(sqe, f->fd, iov->iov_base, (unsigned int)iov->iov_len, off);
+	else if (write)
+		io_uring_prep_writev(sqe, f->fd, iov, nr, off);
+	else
+		io_uring_prep_readv(sqe, f->fd, iov, nr, off);
+	io_uring_sqe_set_data64(sqe, user_data);
+	return 1;
+}
+
 int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 			   const struct regbuf_uring_file *f, void *buf, uint32_t len,
 			   uint64_t off, uint64_t user_data)
@@ -145,15 +169,9 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 	if (regbuf_uring_check_align(f, (uint64_t)(uintptr_t)buf, len, off))
 		return -EINVAL;
 	if (!r->fixed) {
-		sqe = io_uring_get_sqe(&r->ring);
-		if (!sqe)
-			return -EBUSY;
-		if (write)
-			io_uring_prep_write(sqe, f->fd, buf, len, off);
-		else
-			io_uring_prep_read(sqe, f->fd, buf, len, off);
-		io_uring_sqe_set_data64(sqe, user_data);
-		return 1;
+		struct iovec one = { buf, len };
+
+		return prep_plain(r, write, f, &one, 0, off, user_data);
 	}
 	n = cut(r, f, (uint64_t)(uintptr_t)buf, len, off, p, MAX_PIECES);
 	if (n < 0)
@@ -192,17 +210,8 @@ int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 					     iov[i].iov_len, off))
 			return -EINVAL;
 	}
-	if (!r->fixed) {
-		sqe = io_uring_get_sqe(&r->ring);
-		if (!sqe)
-			return -EBUSY;
-		if (write)
-			io_uring_prep_writev(sqe, f->fd, iov, nr, off);
-		else
-			io_uring_prep_readv(sqe, f->fd, iov, nr, off);
-		io_uring_sqe_set_data64(sqe, user_data);
-		return 1;
-	}
+	if (!r->fixed)
+		return prep_plain(r, write, f, iov, nr, off, user_data);
 	/* Validate every piece and count SQEs before queueing anything. */
 	for (i = 0, o = off; i < nr; i++) {
 		n = cut(r, f, (uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len, o, p,
