@@ -216,84 +216,11 @@ out:
 /* ---------------------------------------------------------------------- */
 /* hugetlb reservation, restored afterwards. */
 
-/*
- * Other programs (other test suites) may reserve pages of the same size at
- * the same time: give back exactly what was added, relative to the current
- * count, instead of writing the old count over theirs.
- */
-struct hpres {
-	char path[128];
-	long old;
-	long added;
-	bool changed;
-};
-
-static long read_long(const char *path)
+/* t_hugepages_reserve() from a clean struct: 0, or T_SKIP naming the sysctl. */
+static int hp_reserve(struct t_hugepages *r, unsigned long kb, long pages)
 {
-	char buf[64] = "";
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 ? strtol(buf, NULL, 10) : -1;
-}
-
-static int write_long(const char *path, long v)
-{
-	char buf[32];
-	int fd = open(path, O_WRONLY), n;
-
-	if (fd < 0)
-		return -errno;
-	n = snprintf(buf, sizeof(buf), "%ld\n", v);
-	if (write(fd, buf, (size_t)n) != n) {
-		n = -errno;
-		close(fd);
-		return n;
-	}
-	close(fd);
-	return 0;
-}
-
-static void hp_restore(struct hpres *r)
-{
-	long cur = read_long(r->path);
-
-	if (r->changed && r->added > 0 && cur >= 0)
-		write_long(r->path, cur > r->added ? cur - r->added : 0);
-	r->changed = false;
-}
-
-/* Make @pages free pages of @kb available; 0 or T_SKIP naming the sysctl. */
-static int hp_reserve(struct hpres *r, unsigned long kb, long pages)
-{
-	char free_path[128];
-	long fr;
-
-	snprintf(r->path, sizeof(r->path), "/sys/kernel/mm/hugepages/hugepages-%lukB/nr_hugepages",
-		 kb);
-	snprintf(free_path, sizeof(free_path),
-		 "/sys/kernel/mm/hugepages/hugepages-%lukB/free_hugepages", kb);
-	r->changed = false;
-	r->old = read_long(r->path);
-	fr = read_long(free_path);
-	if (r->old < 0 || fr < 0)
-		return t_skip("no %lu kB hugepages on this kernel", kb);
-	if (fr >= pages)
-		return 0;
-	if (write_long(r->path, r->old + pages - fr) == 0) {
-		r->changed = true;
-		r->added = read_long(r->path) - r->old;
-	}
-	if (read_long(free_path) < pages) {
-		hp_restore(r);
-		return t_skip("could not reserve %ld x %lu kB hugepages: set %s (as root) to "
-			      "%ld or more", pages, kb, r->path, r->old + pages);
-	}
-	return 0;
+	memset(r, 0, sizeof(*r));
+	return t_hugepages_reserve(r, kb, pages) ? t_skip("%s", r->why) : 0;
 }
 
 static void *map_huge(uint64_t len, int flag)
@@ -444,7 +371,7 @@ static int sys_thp_mremap_misaligned_half(void)
 
 static int sys_hugetlb_2m(void)
 {
-	struct hpres res;
+	struct t_hugepages res;
 	uint64_t len = 8 * MiB;
 	char *p;
 	int r = need_proc();
@@ -456,21 +383,21 @@ static int sys_hugetlb_2m(void)
 		return r;
 	p = map_huge(len, MAP_HUGE_2MB);
 	if (!p) {
-		hp_restore(&res);
+		t_hugepages_restore(&res);
 		return t_skip("mmap(MAP_HUGETLB 2M) failed: %d", errno);
 	}
 	r = discover_both(p + MiB + 17, len - MiB - 17, 21, 4, REGBUF_LAYOUT_PAGEMAP_SCAN);
 	if (r == T_PASS && !(kpf(pfn_of(p)) & (UINT64_C(1) << KPF_HUGE)))
 		r = T_FAILF("kpageflags does not say KPF_HUGE for hugetlb");
 	munmap(p, len);
-	hp_restore(&res);
+	t_hugepages_restore(&res);
 	return r;
 }
 
 /* Item 17 for real: a 1 GiB buffer straddling two 1 GiB hugetlb folios. */
 static int sys_hugetlb_1g_straddle(void)
 {
-	struct hpres res;
+	struct t_hugepages res;
 	uint64_t len = 2 * GiB;
 	char *p;
 	int r = need_proc();
@@ -482,12 +409,12 @@ static int sys_hugetlb_1g_straddle(void)
 		return r;
 	p = map_huge(len, MAP_HUGE_1GB);
 	if (!p) {
-		hp_restore(&res);
+		t_hugepages_restore(&res);
 		return t_skip("mmap(MAP_HUGETLB 1G) failed: %d", errno);
 	}
 	r = discover_both(p + GiB / 2, GiB, 30, 2, REGBUF_LAYOUT_PAGEMAP_SCAN);
 	munmap(p, len);
-	hp_restore(&res);
+	t_hugepages_restore(&res);
 	return r;
 }
 
@@ -752,7 +679,7 @@ static int measure_register_1g_4k(void)
 
 static int measure_register_1g_2m(void)
 {
-	struct hpres res;
+	struct t_hugepages res;
 	char *p;
 	int r = hp_reserve(&res, 2048, 512);
 
@@ -763,13 +690,13 @@ static int measure_register_1g_2m(void)
 		print_register("2M", p, 21);
 		munmap(p, GiB);
 	}
-	hp_restore(&res);
+	t_hugepages_restore(&res);
 	return p ? T_PASS : t_skip("mmap(MAP_HUGETLB 2M, 1 GiB) failed");
 }
 
 static int measure_register_1g_1g(void)
 {
-	struct hpres res;
+	struct t_hugepages res;
 	char *p;
 	int r = hp_reserve(&res, 1048576, 1);
 
@@ -780,7 +707,7 @@ static int measure_register_1g_1g(void)
 		print_register("1G", p, 30);
 		munmap(p, GiB);
 	}
-	hp_restore(&res);
+	t_hugepages_restore(&res);
 	return p ? T_PASS : t_skip("mmap(MAP_HUGETLB 1G) failed");
 }
 

@@ -63,47 +63,17 @@ static int scratch_file(uint64_t size)
 	return fd;
 }
 
-/* 2 MiB hugetlb pages: reserve @n more (root), restore in huge_release(). */
-static long huge_added;
-
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-static int write_long(const char *path, long v)
-{
-	FILE *f = fopen(path, "w");
-	int ok;
-
-	if (!f)
-		return -1;
-	ok = fprintf(f, "%ld\n", v) > 0;
-	return (fclose(f) == 0 && ok) ? 0 : -1;
-}
+/* 2 MiB hugetlb pages: reserved as needed (root), given back in huge_release(). */
+static struct t_hugepages huge_2m;
 
 #define NR_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
-#define FREE_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 
 static void *map_huge2m(uint64_t len)
 {
-	long need = (long)(len / (2 * MiB)), free_pages = read_long(FREE_2M), cur;
 	void *p;
 
-	if (free_pages < need) {
-		cur = read_long(NR_2M);
-		if (cur < 0 || write_long(NR_2M, cur + need - free_pages) < 0)
-			return NULL;
-		huge_added += need - free_pages;
-	}
+	if (t_hugepages_reserve(&huge_2m, 2048, (long)(len / (2 * MiB))))
+		return NULL;
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
@@ -111,14 +81,7 @@ static void *map_huge2m(uint64_t len)
 
 static void huge_release(void)
 {
-	long cur;
-
-	if (!huge_added)
-		return;
-	cur = read_long(NR_2M);
-	if (cur >= huge_added)
-		(void)write_long(NR_2M, cur - huge_added);
-	huge_added = 0;
+	t_hugepages_restore(&huge_2m);
 }
 
 /* Fill through plain pwrite, or check through plain pread (cross-check). */
