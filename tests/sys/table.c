@@ -369,53 +369,59 @@ static int sys_thp_mremap_misaligned_half(void)
 	return r;
 }
 
-static int sys_hugetlb_2m(void)
+/* A hugetlb mapping of @len (@pages of @kb reserved), discovered at [off, off + blen). */
+struct hugetlb_case {
+	unsigned long kb;
+	long pages;
+	int map_flag;
+	uint64_t len, off, blen;
+	unsigned int want_shift;
+	uint32_t want_segs;
+	bool check_kpf;		/* and kpageflags says KPF_HUGE for its first frame */
+};
+
+static int hugetlb_discover(const struct hugetlb_case *c)
 {
 	struct t_hugepages res;
-	uint64_t len = 8 * MiB;
 	char *p;
 	int r = need_proc();
 
 	if (r != T_PASS)
 		return r;
-	r = hp_reserve(&res, 2048, 4);
+	r = hp_reserve(&res, c->kb, c->pages);
 	if (r)
 		return r;
-	p = map_huge(len, MAP_HUGE_2MB);
+	p = map_huge(c->len, c->map_flag);
 	if (!p) {
 		t_hugepages_restore(&res);
-		return t_skip("mmap(MAP_HUGETLB 2M) failed: %d", errno);
+		return t_skip("mmap(MAP_HUGETLB %lu kB) failed: %d", c->kb, errno);
 	}
-	r = discover_both(p + MiB + 17, len - MiB - 17, 21, 4, REGBUF_LAYOUT_PAGEMAP_SCAN);
-	if (r == T_PASS && !(kpf(pfn_of(p)) & (UINT64_C(1) << KPF_HUGE)))
+	r = discover_both(p + c->off, c->blen, c->want_shift, c->want_segs,
+			  REGBUF_LAYOUT_PAGEMAP_SCAN);
+	if (r == T_PASS && c->check_kpf && !(kpf(pfn_of(p)) & (UINT64_C(1) << KPF_HUGE)))
 		r = T_FAILF("kpageflags does not say KPF_HUGE for hugetlb");
-	munmap(p, len);
+	munmap(p, c->len);
 	t_hugepages_restore(&res);
 	return r;
+}
+
+static int sys_hugetlb_2m(void)
+{
+	static const struct hugetlb_case c = {
+		2048, 4, MAP_HUGE_2MB, 8 * MiB, MiB + 17, 8 * MiB - MiB - 17, 21, 4, true,
+	};
+
+	return hugetlb_discover(&c);
 }
 
 /* Item 17 for real: a 1 GiB buffer straddling two 1 GiB hugetlb folios. */
 static int sys_hugetlb_1g_straddle(void)
 {
-	struct t_hugepages res;
-	uint64_t len = 2 * GiB;
-	char *p;
-	int r = need_proc();
+	static const struct hugetlb_case c = {
+		1048576, 2, MAP_HUGE_1GB, 2 * GiB, GiB / 2, GiB, 30, 2, false,
+	};
 
-	if (r != T_PASS)
-		return r;
-	r = hp_reserve(&res, 1048576, 2);
-	if (r)
-		return r;
-	p = map_huge(len, MAP_HUGE_1GB);
-	if (!p) {
-		t_hugepages_restore(&res);
-		return t_skip("mmap(MAP_HUGETLB 1G) failed: %d", errno);
-	}
-	r = discover_both(p + GiB / 2, GiB, 30, 2, REGBUF_LAYOUT_PAGEMAP_SCAN);
-	munmap(p, len);
-	t_hugepages_restore(&res);
-	return r;
+	return hugetlb_discover(&c);
 }
 
 /*
