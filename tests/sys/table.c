@@ -683,38 +683,33 @@ static int measure_register_1g_4k(void)
 	return T_PASS;
 }
 
-static int measure_register_1g_2m(void)
+/* Register 1 GiB of @kb kB hugetlb pages (@pages reserved) and print what it cost. */
+static int measure_register_hugetlb(const char *name, unsigned long kb, long pages, int map_flag,
+				    uint8_t shift)
 {
 	struct t_hugepages res;
 	char *p;
-	int r = hp_reserve(&res, 2048, 512);
+	int r = hp_reserve(&res, kb, pages);
 
 	if (r)
 		return r;
-	p = map_huge(GiB, MAP_HUGE_2MB);
+	p = map_huge(GiB, map_flag);
 	if (p) {
-		print_register("2M", p, 21);
+		print_register(name, p, shift);
 		munmap(p, GiB);
 	}
 	t_hugepages_restore(&res);
-	return p ? T_PASS : t_skip("mmap(MAP_HUGETLB 2M, 1 GiB) failed");
+	return p ? T_PASS : t_skip("mmap(MAP_HUGETLB %s, 1 GiB) failed", name);
+}
+
+static int measure_register_1g_2m(void)
+{
+	return measure_register_hugetlb("2M", 2048, 512, MAP_HUGE_2MB, 21);
 }
 
 static int measure_register_1g_1g(void)
 {
-	struct t_hugepages res;
-	char *p;
-	int r = hp_reserve(&res, 1048576, 1);
-
-	if (r)
-		return r;
-	p = map_huge(GiB, MAP_HUGE_1GB);
-	if (p) {
-		print_register("1G", p, 30);
-		munmap(p, GiB);
-	}
-	t_hugepages_restore(&res);
-	return p ? T_PASS : t_skip("mmap(MAP_HUGETLB 1G) failed");
+	return measure_register_hugetlb("1G", 1048576, 1, MAP_HUGE_1GB, 30);
 }
 
 static int measure_clone(void)
