@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -261,40 +260,24 @@ static void show_hugepages(void)
 	obj_end();
 }
 
-static bool cap_ipc_lock(void)
-{
-	char line[256];
-	bool yes = false;
-	FILE *f = fopen("/proc/self/status", "re");
-
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "CapEff:", 7)) {
-			yes = (strtoull(line + 7, NULL, 16) >> 14) & 1;	/* CAP_IPC_LOCK */
-			break;
-		}
-	fclose(f);
-	return yes;
-}
-
 static void show_memlock(void)
 {
-	struct rlimit rl;
+	struct regbuf_uring_memlock ml;
 
 	obj_begin("memlock");
-	if (!getrlimit(RLIMIT_MEMLOCK, &rl)) {
-		if (rl.rlim_cur == RLIM_INFINITY)
+	/* Nothing to register: just the limits and whether the kernel charges us. */
+	if (!regbuf_uring_memlock_estimate(&ml, NULL, 0, 1)) {
+		if (ml.soft == UINT64_MAX)
 			kv_str("soft", "unlimited");
 		else
-			kv_u64("soft", rl.rlim_cur);
-		if (rl.rlim_max == RLIM_INFINITY)
+			kv_u64("soft", ml.soft);
+		if (ml.hard == UINT64_MAX)
 			kv_str("hard", "unlimited");
 		else
-			kv_u64("hard", rl.rlim_max);
+			kv_u64("hard", ml.hard);
+		/* io_uring does not charge registered buffers to a CAP_IPC_LOCK caller. */
+		kv_bool("cap_ipc_lock", !ml.charged);
 	}
-	/* io_uring does not charge registered buffers to a CAP_IPC_LOCK caller. */
-	kv_bool("cap_ipc_lock", cap_ipc_lock());
 	obj_end();
 }
 
