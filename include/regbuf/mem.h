@@ -190,6 +190,25 @@ int regbuf_mem_fd(const struct regbuf_mem *mem);
 const char *regbuf_mem_tier_name(enum regbuf_mem_tier tier);
 
 /**
+ * regbuf_mem_huge_bytes() - how much of a range is really mapped by huge pages
+ * @addr: start of the range (any memory of this process, not only arenas)
+ * @len: bytes
+ * @huge: set to the bytes of [@addr, @addr + @len) mapped by PMD-level THP or
+ *	hugetlb pages
+ *
+ * THP is a hint the kernel may ignore; this is how regbuf_mem_create()
+ * verifies its THP tier.  PAGEMAP_SCAN PAGE_IS_HUGE (6.7+); before 6.7,
+ * /proc/self/smaps (AnonHugePages, ShmemPmdMapped) when the range is exactly
+ * one VMA.
+ *
+ * Context: process context; reads /proc.
+ * Return: 0; -EINVAL for a NULL @huge, @len 0 or a range that wraps;
+ * -EOPNOTSUPP when neither source can tell (before 6.7, range not one VMA);
+ * -errno opening or reading /proc.
+ */
+int regbuf_mem_huge_bytes(const void *addr, size_t len, uint64_t *huge);
+
+/**
  * struct regbuf_mem_layout_caps - page-table introspection open to this process
  * @pagemap: /proc/self/pagemap can be opened (not for a non-dumpable task)
  * @pfns: pagemap shows frame numbers (CAP_SYS_ADMIN; without it the kernel

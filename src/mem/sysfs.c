@@ -101,7 +101,8 @@ static int huge_bytes_scan(uintptr_t addr, size_t len, uint64_t *huge)
  */
 static int huge_bytes_smaps(uintptr_t addr, size_t len, int shmem, uint64_t *huge)
 {
-	unsigned int want = shmem ? SYS_VMA_HAS_SHMEM_PMD : SYS_VMA_HAS_ANON_HUGE;
+	unsigned int want = shmem < 0 ? SYS_VMA_HAS_SHMEM_PMD | SYS_VMA_HAS_ANON_HUGE :
+			    shmem ? SYS_VMA_HAS_SHMEM_PMD : SYS_VMA_HAS_ANON_HUGE;
 	struct sys_vma *v;
 	size_t nr, i;
 	int err;
@@ -114,7 +115,9 @@ static int huge_bytes_smaps(uintptr_t addr, size_t len, int shmem, uint64_t *hug
 		if (v[i].start > addr || addr >= v[i].end)
 			continue;
 		if (v[i].start == addr && v[i].end == (uint64_t)addr + len && (v[i].has & want)) {
-			*huge = shmem ? v[i].shmem_pmd : v[i].anon_huge;
+			/* A VMA is anonymous or shmem: the other counter is 0. */
+			*huge = shmem < 0 ? v[i].shmem_pmd + v[i].anon_huge :
+				shmem ? v[i].shmem_pmd : v[i].anon_huge;
 			err = 0;
 		}
 		break;
@@ -140,6 +143,13 @@ static int scan_nothing(void *arg, uint64_t start, uint64_t end, uint64_t catego
 	(void)end;
 	(void)categories;
 	return 0;
+}
+
+int regbuf_mem_huge_bytes(const void *addr, size_t len, uint64_t *huge)
+{
+	if (!huge || !len || (uintptr_t)addr + len < (uintptr_t)addr)
+		return -EINVAL;
+	return mem_huge_bytes((uintptr_t)addr, len, -1, huge);
 }
 
 void regbuf_mem_layout_caps(struct regbuf_mem_layout_caps *caps)

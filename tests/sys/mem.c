@@ -559,6 +559,67 @@ static int memfd_thp_follows_shmem_enabled(void)
 	return r;
 }
 
+/* AnonHugePages of the VMA exactly [p, p + len) from smaps: an independent count. */
+static long long smaps_anon_huge(const void *p, size_t len)
+{
+	unsigned long long a, b, kb;
+	long long ret = -1;
+	char line[512];
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		int used = 0;
+
+		if (sscanf(line, "%llx-%llx%n", &a, &b, &used) == 2 && line[used] == ' ')
+			in = a == (uintptr_t)p && b == (uintptr_t)p + len;
+		else if (in && sscanf(line, "AnonHugePages: %llu kB", &kb) == 1)
+			ret = (long long)kb * 1024;
+	}
+	fclose(f);
+	return ret;
+}
+
+/* regbuf_mem_huge_bytes() on plain mappings, against smaps. */
+static int huge_bytes_of_any_range(void)
+{
+	static const struct { const char *name; int advice; } cases[] = {
+		{ "nohugepage", MADV_NOHUGEPAGE },
+		{ "hugepage", MADV_HUGEPAGE },
+	};
+	size_t len = 8 << 20, i;
+	uint64_t huge;
+
+	t_check_eq(regbuf_mem_huge_bytes(cases, 0, &huge), -EINVAL);
+	t_check_eq(regbuf_mem_huge_bytes(cases, 4096, NULL), -EINVAL);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t *raw = mmap(NULL, len + (2 << 20), PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uint8_t *p = (uint8_t *)(((uintptr_t)raw + (2 << 20) - 1) & ~(uintptr_t)((2 << 20) - 1));
+		long long want;
+
+		t_check(raw != MAP_FAILED);
+		/* Guard pages on both sides keep the VMA exactly [p, p + len). */
+		mprotect(raw, (size_t)(p - raw), PROT_NONE);
+		mprotect(p + len, (size_t)(raw + len + (2 << 20) - (p + len)), PROT_NONE);
+		madvise(p, len, cases[i].advice);
+		memset(p, 1, len);
+		t_ok(regbuf_mem_huge_bytes(p, len, &huge));
+		want = smaps_anon_huge(p, len);
+		if (want < 0 || huge != (uint64_t)want) {
+			munmap(raw, len + (2 << 20));
+			return T_FAILF("%s: %llu huge bytes, smaps says %lld", cases[i].name,
+				       (unsigned long long)huge, want);
+		}
+		if (cases[i].advice == MADV_NOHUGEPAGE)
+			t_check_eq(huge, 0);
+		munmap(raw, len + (2 << 20));
+	}
+	return T_PASS;
+}
+
 /* regbuf_mem_layout_caps() against what this process can read itself. */
 static int layout_caps_tried_for_real(void)
 {
@@ -596,6 +657,7 @@ static int layout_caps_tried_for_real(void)
 static const struct t_case cases[] = {
 	T_CASE(hugetlb_1g_arena),
 	T_CASE(layout_caps_tried_for_real),
+	T_CASE(huge_bytes_of_any_range),
 	T_CASE(hugetlb_2m_arena_via_chain),
 	T_CASE(hugetlb_required_without_pages),
 	T_CASE(thp_arena),
