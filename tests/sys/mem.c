@@ -22,6 +22,7 @@
 #include <regbuf/mem.h>
 
 #include "harness.h"
+#include "sys/compat.h"
 
 #define MiB (UINT64_C(1) << 20)
 #define GiB (UINT64_C(1) << 30)
@@ -103,9 +104,6 @@ static int pool_reserve(struct pool *p, unsigned long kb, long need)
 
 /* ---- what the kernel says backs a page (root: pagemap pfn + kpageflags) ---- */
 
-#define KPF_HUGE	17
-#define KPF_THP		22
-
 /* kpageflags of the page at @addr; -1 if unknown (not root, not present). */
 static long long page_flags(const void *addr)
 {
@@ -120,12 +118,12 @@ static long long page_flags(const void *addr)
 		return -1;
 	}
 	close(fd);
-	if (!(ent >> 63) || !(ent & ((UINT64_C(1) << 55) - 1)))
+	if (!(ent & PM_ENTRY_PRESENT) || !(ent & PM_ENTRY_PFN_MASK))
 		return -1;
 	fd = open("/proc/kpageflags", O_RDONLY);
 	if (fd < 0)
 		return -1;
-	if (pread(fd, &flags, 8, (off_t)((ent & ((UINT64_C(1) << 55) - 1)) * 8)) != 8)
+	if (pread(fd, &flags, 8, (off_t)((ent & PM_ENTRY_PFN_MASK) * 8)) != 8)
 		flags = (uint64_t)-1;
 	close(fd);
 	return (long long)flags;
@@ -634,7 +632,7 @@ static int layout_caps_tried_for_real(void)
 	fd = open("/proc/self/pagemap", O_RDONLY);
 	if (fd >= 0) {
 		pfns = pread(fd, &ent, 8, (off_t)((uintptr_t)p / 4096 * 8)) == 8 &&
-		       (ent >> 63) && (ent & ((UINT64_C(1) << 55) - 1));
+		       (ent & PM_ENTRY_PRESENT) && (ent & PM_ENTRY_PFN_MASK);
 		close(fd);
 	}
 	regbuf_mem_layout_caps(&c);

@@ -22,6 +22,7 @@
 #include <regbuf/table.h>
 
 #include "harness.h"
+#include "sys/compat.h"
 
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)
@@ -34,11 +35,6 @@
 #define MAP_HUGE_2MB (21 << MAP_HUGE_SHIFT)
 #define MAP_HUGE_1GB (30 << MAP_HUGE_SHIFT)
 
-#define KPF_COMPOUND_HEAD 15
-#define KPF_COMPOUND_TAIL 16
-#define KPF_HUGE 17
-#define KPF_THP 22
-
 /* ---------------------------------------------------------------------- */
 /* What the kernel says, read independently of the library. */
 
@@ -50,7 +46,7 @@ static uint64_t pfn_of(const void *va)
 
 	if (pread(pagemap_fd, &e, 8, (off_t)((uintptr_t)va / PG * 8)) != 8)
 		return 0;
-	return (e >> 63) & 1 ? e & ((UINT64_C(1) << 55) - 1) : 0;
+	return (e & PM_ENTRY_PRESENT) ? e & PM_ENTRY_PFN_MASK : 0;
 }
 
 static uint64_t kpf(uint64_t pfn)
