@@ -659,6 +659,13 @@ static void put_all(struct regbuf_buf **bufs, uint32_t nr)
 		regbuf_buf_put(bufs[i]);
 }
 
+/* Mirror slot @i already holds the table's buffer (slots past the table's end: empty). */
+static bool mirror_same(const struct regbuf_uring_pool *pool, struct regbuf_buf **bufs,
+			uint32_t nr, uint32_t i)
+{
+	return (i < nr ? bufs[i] : NULL) == pool->mirror[i];
+}
+
 int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table *t,
 			     unsigned int flags)
 {
@@ -673,7 +680,9 @@ int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table
 	if (!nr)
 		return -ENXIO;
 	bufs = calloc(nr, sizeof(*bufs));
-	iov = calloc(nr, sizeof(*iov));
+	/* A table re-registered smaller empties the mirror's slots past its end:
+	 * room for an iovec per mirrored slot, not just per table slot. */
+	iov = calloc(nr > pool->mirror_nr ? nr : pool->mirror_nr, sizeof(*iov));
 	if (!bufs || !iov) {
 		ret = -ENOMEM;
 		goto out_free;
@@ -708,10 +717,9 @@ int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table
 		uint32_t j;
 
 		run = 1;
-		if (i < nr && bufs[i] == pool->mirror[i])
+		if (mirror_same(pool, bufs, nr, i))
 			continue;
-		while (i + run < pool->mirror_nr &&
-		       !(i + run < nr && bufs[i + run] == pool->mirror[i + run]))
+		while (i + run < pool->mirror_nr && !mirror_same(pool, bufs, nr, i + run))
 			run++;
 		for (j = i; j < i + run; j++)
 			if (j >= nr)
