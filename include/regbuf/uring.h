@@ -622,9 +622,11 @@ static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
  * One READV_FIXED/WRITEV_FIXED SQE (kernel 6.15+) when every buffer is in the
  * same slot; otherwise, or on older kernels, one fixed read/write per piece.
  *
- * Return: number of SQEs queued, or -EINVAL (misaligned, or more than
- * MAX_RW_COUNT bytes), -EFAULT (a zero-length iovec, as io_import_reg_vec(); or
- * memory not registered), -EBUSY (SQ full; nothing queued).
+ * Return: number of SQEs queued, or -EINVAL (@iov NULL, @nr 0, bit 63 set in
+ * @user_data, misaligned, or more than MAX_RW_COUNT bytes); -EOVERFLOW (the
+ * iovec lengths wrap when summed, as io_import_reg_vec()); -EFAULT (a
+ * zero-length iovec, as io_import_reg_vec(); or memory not registered);
+ * -EBUSY (SQ full; nothing queued).
  */
 int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 			  const struct regbuf_uring_file *f, const struct iovec *iov,

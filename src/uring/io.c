@@ -203,7 +203,9 @@ int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 		/* Kernel io_import_reg_vec(): a zero-length iovec is -EFAULT. */
 		if (!iov[i].iov_len)
 			return -EFAULT;
-		total += iov[i].iov_len;
+		/* io_import_reg_vec(): a wrapping total is -EOVERFLOW, too long -EINVAL. */
+		if (__builtin_add_overflow(total, iov[i].iov_len, &total))
+			return -EOVERFLOW;
 		if (total > MAX_RW_COUNT)
 			return -EINVAL;
 		if (regbuf_uring_check_align(f, (uint64_t)(uintptr_t)iov[i].iov_base,

@@ -817,6 +817,10 @@ static int rwv_fixed_native_and_split(void)
 				big[j] = (struct iovec){ mem, 2 * MiB };
 			t_check_eq(regbuf_uring_prep_rwv(r, false, &f, big, 1100, 0, 7), -EINVAL);
 		}
+		/* Lengths whose sum wraps (4 KiB + 2^64 - 4 KiB == 0): -EOVERFLOW. */
+		v[0] = (struct iovec){ mem, 4 * KiB };
+		v[1] = (struct iovec){ mem + 4 * KiB, (size_t)0 - 4 * KiB };
+		t_check_eq(regbuf_uring_prep_rwv(r, false, &f, v, 2, 0, 7), -EOVERFLOW);
 		t_check_eq(io_uring_sq_ready(&r->ring), 0);
 		regbuf_uring_pool_destroy(pool);
 	}
