@@ -351,7 +351,8 @@ struct regbuf_dma_cookie {
 	size_t sgl_bytes;
 	uint32_t nr_pages;
 	uint32_t __pad2;
-	uint64_t __rsvd[4];
+	struct regbuf_buf *buf;		/* regbuf_dma_cookie_create_buf(): a reference */
+	uint64_t __rsvd[3];
 };
 
 /**
@@ -387,8 +388,10 @@ int regbuf_dma_cookie_create(struct regbuf_dma_cookie **cp, const struct regbuf_
 /**
  * regbuf_dma_cookie_create_buf() - build the descriptors of a registered buffer
  * @cp: where to store the new cookie
- * @buf: the buffer; the caller keeps a reference (regbuf_table_buf_get()) for
- *	the cookie's whole life: the cookie does not pin memory
+ * @buf: the buffer (the caller holds a reference); the cookie takes its own
+ *	(regbuf_buf_get()) and drops it in regbuf_dma_cookie_destroy(), so the
+ *	caller may put its reference at once.  The cookie does not pin memory:
+ *	the memory must stay mapped for the device while the cookie lives
  * @ctrl: as for regbuf_dma_cookie_create()
  * @ops: alloc/free as for regbuf_dma_cookie_create(); translate maps the
  *	buffer's virtual range to DMA segments (a VFIO IOVA lookup, or pagemap)
@@ -404,7 +407,7 @@ int regbuf_dma_cookie_create(struct regbuf_dma_cookie **cp, const struct regbuf_
  * it covers less than the buffer).
  */
 REGBUF_MUST_CHECK
-int regbuf_dma_cookie_create_buf(struct regbuf_dma_cookie **cp, const struct regbuf_buf *buf,
+int regbuf_dma_cookie_create_buf(struct regbuf_dma_cookie **cp, struct regbuf_buf *buf,
 				 const struct regbuf_dma_ctrl *ctrl,
 				 const struct regbuf_dma_ops *ops, void *priv, unsigned int flags);
 
@@ -425,8 +428,23 @@ void regbuf_dma_cookie_limits(const struct regbuf_dma_cookie *c, uint32_t logica
 			      uint32_t max_sgl_descs, struct regbuf_limits *lim);
 
 /**
+ * regbuf_dma_cookie_buf() - the registered buffer a cookie was built from
+ * @c: cookie
+ *
+ * Return: the buffer given to regbuf_dma_cookie_create_buf(), valid while the
+ * cookie lives (the cookie holds a reference); NULL for a cookie built from
+ * DMA segments with regbuf_dma_cookie_create().
+ */
+static inline const struct regbuf_buf *regbuf_dma_cookie_buf(const struct regbuf_dma_cookie *c)
+{
+	return c->buf;
+}
+
+/**
  * regbuf_dma_cookie_destroy() - free a cookie and its device-visible lists
  * @c: cookie, or NULL
+ *
+ * Drops the buffer reference regbuf_dma_cookie_create_buf() took.
  *
  * Context: no I/O using @c may be in flight.
  */

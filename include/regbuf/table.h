@@ -314,6 +314,18 @@ int regbuf_table_import(struct regbuf_table *t, uint32_t slot, uint64_t addr, ui
 int regbuf_table_buf_get(struct regbuf_table *t, uint32_t slot, struct regbuf_buf **bufp);
 
 /**
+ * regbuf_buf_get() - take another reference on a buffer the caller holds
+ * @buf: buffer (the caller holds a reference: regbuf_table_buf_get() or an
+ *	earlier regbuf_buf_get()), or NULL
+ *
+ * For a holder that outlives the caller's own reference (a DMA cookie built
+ * from the buffer, a request tracker).  Release with regbuf_buf_put().
+ *
+ * Context: lock-free, any thread.
+ */
+void regbuf_buf_get(struct regbuf_buf *buf);
+
+/**
  * regbuf_buf_put() - drop a reference; the last one frees the buffer
  * @buf: buffer, or NULL
  */

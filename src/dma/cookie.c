@@ -284,6 +284,7 @@ static void cookie_free(struct regbuf_dma_cookie *c)
 	free((void *)c->gran_seg);
 	free((void *)c->gran_dma);
 	free((void *)c->seg_start);
+	regbuf_buf_put(c->buf);
 	free(c);
 }
 
@@ -393,7 +394,7 @@ out_free_segs:
 	return ret;
 }
 
-int regbuf_dma_cookie_create_buf(struct regbuf_dma_cookie **cp, const struct regbuf_buf *buf,
+int regbuf_dma_cookie_create_buf(struct regbuf_dma_cookie **cp, struct regbuf_buf *buf,
 				 const struct regbuf_dma_ctrl *ctrl,
 				 const struct regbuf_dma_ops *ops, void *priv, unsigned int flags)
 {
@@ -412,8 +413,9 @@ int regbuf_dma_cookie_create_buf(struct regbuf_dma_cookie **cp, const struct reg
 	if (flags & REGBUF_DMA_F_PHYS) {
 		if (!(info.flags & REGBUF_BUF_F_PHYS) || !info.nr_phys_segs)
 			return -EOPNOTSUPP;
-		return regbuf_dma_cookie_create(cp, info.phys_segs, info.nr_phys_segs, info.len,
-						ctrl, ops, priv, flags & cookie_flags);
+		ret = regbuf_dma_cookie_create(cp, info.phys_segs, info.nr_phys_segs, info.len,
+					       ctrl, ops, priv, flags & cookie_flags);
+		goto out_hold_buf;
 	}
 	if (!ops->translate)
 		return -EINVAL;
@@ -446,6 +448,14 @@ int regbuf_dma_cookie_create_buf(struct regbuf_dma_cookie **cp, const struct reg
 	}
 	ret = regbuf_dma_cookie_create(cp, segs, (uint32_t)n, info.len, ctrl, ops, priv,
 				       flags & cookie_flags);
+	free(segs);
+out_hold_buf:
+	/* The cookie's descriptors describe @buf: it keeps the buffer alive until destroyed. */
+	if (!ret) {
+		regbuf_buf_get(buf);
+		(*cp)->buf = buf;
+	}
+	return ret;
 out_free_segs:
 	free(segs);
 	return ret;

@@ -194,6 +194,11 @@ void regbuf_table_destroy(struct regbuf_table *t)
 	free(t);
 }
 
+void regbuf_buf_get(struct regbuf_buf *buf)
+{
+	table_buf_ref(buf);
+}
+
 void regbuf_buf_put(struct regbuf_buf *buf)
 {
 	if (buf && atomic_fetch_sub_explicit(&buf->refs, 1, memory_order_acq_rel) == 1)
