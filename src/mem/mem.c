@@ -11,12 +11,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <regbuf/mem.h>
 
 #include "mem.h"
+#include "sys/sys.h"
 
 #ifndef MAP_HUGE_SHIFT
 #define MAP_HUGE_SHIFT		26
@@ -140,35 +140,33 @@ static int thp_allowed(struct regbuf_mem *m, bool shmem)
  * and trim both ends, so the mapping can hold PMD-mapped huge pages from
  * its first byte (the kernel only maps a THP where the VA is PMD-aligned).
  */
-static void *map_aligned(size_t len, size_t align, int fd)
+static int map_aligned(void **addrp, size_t len, size_t align, int fd)
 {
 	uintptr_t raw, start;
-	void *p;
+	void *p = NULL, *q;
+	int err;
 
-	p = mmap(NULL, len + align, fd < 0 ? PROT_READ | PROT_WRITE : PROT_NONE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | (fd < 0 ? 0 : MAP_NORESERVE), -1, 0);
-	if (p == MAP_FAILED)
-		return p;
+	err = sys_mmap(&p, NULL, len + align, fd < 0 ? PROT_READ | PROT_WRITE : PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | (fd < 0 ? 0 : MAP_NORESERVE), -1, 0);
+	if (err)
+		return err;
 	raw = (uintptr_t)p;
 	start = (raw + align - 1) & ~(uintptr_t)(align - 1);
 	if (fd >= 0) {
 		/* Replace the aligned middle with the file mapping. */
-		void *q = mmap((void *)start, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-			       fd, 0);
-
-		if (q == MAP_FAILED) {
-			int err = errno;
-
+		err = sys_mmap(&q, (void *)start, len, PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_FIXED, fd, 0);
+		if (err) {
 			munmap(p, len + align);
-			errno = err;
-			return q;
+			return err;
 		}
 	}
 	if (start > raw)
 		munmap(p, start - raw);
 	if (raw + align > start)
 		munmap((void *)(start + len), raw + align - start);
-	return (void *)start;
+	*addrp = (void *)start;
+	return 0;
 }
 
 static int bind_node(void *addr, size_t len, int node)
@@ -177,11 +175,8 @@ static int bind_node(void *addr, size_t len, int node)
 
 	mask[(unsigned int)node / (8 * sizeof(unsigned long))] |=
 		1ul << ((unsigned int)node % (8 * sizeof(unsigned long)));
-	/* mbind(2) by raw syscall: no libnuma dependency for one call. */
-	if (syscall(SYS_mbind, addr, len, MEM_MPOL_BIND, mask, (unsigned long)MEM_MAX_NODES,
-		    MEM_MPOL_MF_STRICT))
-		return -errno;
-	return 0;
+	return sys_mbind(addr, len, MEM_MPOL_BIND, mask, (unsigned long)MEM_MAX_NODES,
+			 MEM_MPOL_MF_STRICT);
 }
 
 /*
@@ -192,11 +187,10 @@ static int bind_node(void *addr, size_t len, int node)
 static int prefault(void *addr, size_t len)
 {
 	size_t step = (size_t)1 << base_shift(), off;
+	int err = sys_madvise(addr, len, MADV_POPULATE_WRITE);
 
-	if (!madvise(addr, len, MADV_POPULATE_WRITE))
-		return 0;
-	if (errno != EINVAL)
-		return -errno;
+	if (err != -EINVAL)
+		return err;
 	for (off = 0; off < len; off += step)
 		*(volatile char *)((char *)addr + off) = 0;
 	return 0;
@@ -210,7 +204,7 @@ static int try_tier(struct regbuf_mem *m, enum regbuf_mem_tier t, size_t len,
 	unsigned int shift = tier_shift(t);
 	size_t page = (size_t)1 << shift, memlen;
 	uint64_t huge;
-	void *addr;
+	void *addr = NULL;
 	int fd = -1, err;
 
 	if (len > SIZE_MAX - page)
@@ -228,35 +222,34 @@ static int try_tier(struct regbuf_mem *m, enum regbuf_mem_tier t, size_t len,
 
 		if (hugetlb)
 			mfd |= MFD_HUGETLB | (shift << MAP_HUGE_SHIFT);
-		fd = memfd_create("regbuf-arena", mfd);
+		fd = sys_memfd_create("regbuf-arena", mfd);
 		if (fd < 0)
-			return hugetlb_why(m, t, -errno, memlen);
-		if (ftruncate(fd, (off_t)memlen)) {
-			err = -errno;
+			return hugetlb_why(m, t, fd, memlen);
+		err = sys_ftruncate(fd, (off_t)memlen);
+		if (err)
 			goto out_close;
-		}
 	}
 
 	if (t == REGBUF_MEM_TIER_THP) {
-		addr = map_aligned(memlen, page, fd);
+		err = map_aligned(&addr, memlen, page, fd);
 	} else if (memfd) {
-		addr = mmap(NULL, memlen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		err = sys_mmap(&addr, NULL, memlen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	} else {
 		int flags = MAP_PRIVATE | MAP_ANONYMOUS;
 
 		if (hugetlb)
 			flags |= MAP_HUGETLB | (int)(shift << MAP_HUGE_SHIFT);
-		addr = mmap(NULL, memlen, PROT_READ | PROT_WRITE, flags, -1, 0);
+		err = sys_mmap(&addr, NULL, memlen, PROT_READ | PROT_WRITE, flags, -1, 0);
 	}
-	if (addr == MAP_FAILED) {
-		err = -errno;
+	if (err)
 		goto out_close;
-	}
 
-	if (t == REGBUF_MEM_TIER_THP && madvise(addr, memlen, MADV_HUGEPAGE)) {
-		err = -errno;
-		tier_fail(m, t, err, "madvise(MADV_HUGEPAGE): %s", strerror(-err));
-		goto out_unmap_noreason;
+	if (t == REGBUF_MEM_TIER_THP) {
+		err = sys_madvise(addr, memlen, MADV_HUGEPAGE);
+		if (err) {
+			tier_fail(m, t, err, "madvise(MADV_HUGEPAGE): %s", strerror(-err));
+			goto out_unmap_noreason;
+		}
 	}
 	if (o->flags & REGBUF_MEM_F_NUMA) {
 		err = bind_node(addr, memlen, o->numa_node);

@@ -15,39 +15,35 @@
 
 #include "sys/compat.h"
 #include "sys/pagemap.h"
+#include "sys/sys.h"
 #include "mem.h"
 
 /* A small sysfs/procfs file as a NUL-terminated string: 0 or -errno. */
 static int read_small(const char *path, char *buf, size_t len)
 {
 	ssize_t n;
-	int fd, err;
+	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = sys_open(path, O_RDONLY);
 	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	err = errno;
+		return fd;
+	n = sys_read(fd, buf, len - 1);
 	close(fd);
 	if (n < 0)
-		return -err;
+		return (int)n;
 	buf[n] = '\0';
 	return 0;
 }
 
 int mem_read_u64(const char *path, uint64_t *val)
 {
-	char buf[64], *end;
+	char buf[64];
 	int err;
 
 	err = read_small(path, buf, sizeof(buf));
 	if (err)
 		return err;
-	errno = 0;
-	*val = strtoull(buf, &end, 10);
-	if (errno || end == buf)
-		return -EINVAL;
-	return 0;
+	return sys_strtou64(buf, val);
 }
 
 int mem_read_mode(const char *path, char *out, size_t len)

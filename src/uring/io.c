@@ -10,10 +10,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sys/compat.h"
+#include "sys/sys.h"
 #include "uring/uring.h"
 
 #define MAX_RW_COUNT	REGBUF_URING_MAX_RW
@@ -23,12 +23,14 @@
 int regbuf_uring_dio_align(int fd, uint32_t *mem_align, uint32_t *off_align)
 {
 	struct statx stx;
+	int ret;
 
 	if (fd < 0 || !mem_align || !off_align)
 		return -EINVAL;
 	memset(&stx, 0, sizeof(stx));
-	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) < 0)
-		return -errno;
+	ret = sys_statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx);
+	if (ret)
+		return ret;
 	if (!(stx.stx_mask & STATX_DIOALIGN))
 		return -EOPNOTSUPP;
 	*mem_align = stx.stx_dio_mem_align;
@@ -47,9 +49,9 @@ int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd)
 	f->fd = fd;
 	f->mem_align = 1;
 	f->off_align = 1;
-	fl = fcntl(fd, F_GETFL);
+	fl = sys_fcntl_getfl(fd);
 	if (fl < 0)
-		return -errno;
+		return fl;
 	if (!(fl & O_DIRECT))
 		return 0;
 	ret = regbuf_uring_dio_align(fd, &mem_align, &off_align);
@@ -63,13 +65,15 @@ int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd)
 	}
 	if (ret != -EOPNOTSUPP)
 		return ret;
-	if (fstat(fd, &st) < 0)
-		return -errno;
+	ret = sys_fstat(fd, &st);
+	if (ret)
+		return ret;
 	if (S_ISBLK(st.st_mode)) {
 		/* Block devices report DIOALIGN only since 6.11: logical block size
 		 * for offsets, and the default dma_alignment (511) for memory. */
-		if (ioctl(fd, BLKSSZGET, &lbs) < 0)
-			return -errno;
+		ret = sys_ioctl(fd, BLKSSZGET, &lbs);
+		if (ret < 0)
+			return ret;
 		f->off_align = (uint32_t)lbs;
 		f->mem_align = 512;
 		return 0;
