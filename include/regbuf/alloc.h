@@ -83,7 +83,8 @@ struct regbuf_mem;
  *
  * Return: 0, or -EINVAL for a NULL @base, a zero @len or @slot_len, a
  * misaligned @base or @slot_len, @slot_len over 1 GiB, a non-power-of-two
- * @align or unknown flags; -EOVERFLOW when the last slot number overflows
+ * @align, a range that wraps the address space or unknown flags;
+ * -EOVERFLOW when the last slot number overflows
  * u32; -ENOMEM or -EAGAIN (out of pthread keys) on allocation failure.
  */
 REGBUF_MUST_CHECK

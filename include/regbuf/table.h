@@ -161,7 +161,9 @@ void regbuf_table_destroy(struct regbuf_table *t);
  * or above 1 GiB, or covers unmapped addresses;
  * -EOVERFLOW base + PAGE_ALIGN(len) wraps;
  * -EPERM %REGBUF_TABLE_F_LAYOUT_PFN without the privilege to read pfns;
- * -ENOMEM.
+ * -EIO a short read of /proc/self/pagemap or /proc/kpageflags;
+ * -ENOMEM; another -errno from opening or reading those files (e.g. -ENOENT
+ * without /proc) with %REGBUF_TABLE_F_LAYOUT_PFN.
  */
 REGBUF_MUST_CHECK int regbuf_table_register(struct regbuf_table *t, const struct iovec *iov,
 					    uint32_t nr, unsigned int flags);

@@ -268,10 +268,12 @@ int regbuf_uring_pool_close_ring(struct regbuf_uring_pool *pool, uint32_t idx);
  * pool to unregistered I/O and returns 0; the status keeps the error.
  *
  * Context: no I/O may be prepared on any ring concurrently.
- * Return: 0; -EBUSY already registered; -EINVAL more than 16384 slots or a bad
- * entry; -ENOMEM the preflight (or the kernel) refused the memlock charge, see
- * the status reason; -EFAULT memory that cannot be pinned (read-only, file-backed);
- * -EOVERFLOW address wrap; other kernel -errno unchanged.
+ * Return: 0; -EBUSY already registered; -EINVAL @pool or @iov NULL, @nr 0,
+ * unknown @flags, every ring closed, more than 16384 slots or a bad entry;
+ * -ENOMEM the preflight (or the kernel) refused the memlock charge, see the
+ * status reason, or out of memory; -EFAULT memory that cannot be pinned
+ * (read-only, file-backed); -EOVERFLOW address wrap; other kernel -errno
+ * unchanged.
  */
 REGBUF_MUST_CHECK int regbuf_uring_pool_register(struct regbuf_uring_pool *pool,
 						 const struct iovec *iov, uint32_t nr,
@@ -282,7 +284,8 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_register(struct regbuf_uring_pool *pool,
  * @pool: the pool, with nothing registered yet
  * @nr: slots, 1..16384
  *
- * Return: 0; -EBUSY already registered; -EINVAL bad @nr; kernel -errno unchanged.
+ * Return: 0; -EBUSY already registered; -EINVAL @pool NULL, bad @nr, every
+ * ring closed; -ENOMEM out of memory; kernel -errno unchanged.
  */
 REGBUF_MUST_CHECK int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool *pool,
 							uint32_t nr);
@@ -301,8 +304,11 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool
  *
  * Context: no I/O may be prepared on any ring concurrently; I/O may be in flight.
  * Return: number of slots updated (partial updates are possible, as in the
- * kernel), or -ENXIO nothing registered; -EINVAL range beyond the table or an
- * entry > 1 GiB; -EOVERFLOW @off + @nr wraps; -ENOMEM memlock; kernel -errno.
+ * kernel), or -ENXIO nothing registered; -EINVAL @pool or @iov NULL, @nr 0,
+ * range beyond the table or an entry > 1 GiB; -EOVERFLOW @off + @nr wraps;
+ * -ENOMEM the memlock preflight refused (see the status reason) or out of
+ * memory; -EIO a ring registered again (no clone) applied fewer slots than
+ * ring 0; kernel -errno.
  */
 REGBUF_MUST_CHECK int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 					       const struct iovec *iov, uint32_t nr);
@@ -332,7 +338,8 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool,
  * regbuf_uring_pool_unregister() - drop the table from every ring
  * @pool: the pool
  *
- * Return: 0, or -ENXIO when nothing is registered.
+ * Return: 0; -EINVAL @pool NULL; -ENXIO nothing is registered; the kernel's
+ * -errno from unregistering ring 0's table.
  */
 int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool);
 
