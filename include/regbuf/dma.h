@@ -296,10 +296,14 @@ struct regbuf_dma_ctrl {
 /* regbuf_dma_cookie_create_buf(): use the buffer's physical segments, no translate call. */
 #define REGBUF_DMA_F_PHYS	(1u << 2)
 
-/* Cookie state (regbuf_dma_cookie::flags); read-only for users. */
-#define REGBUF_DMA_COOKIE_CONTIG (1u << 0)	/* one IOVA-contiguous range */
-#define REGBUF_DMA_COOKIE_PRP	(1u << 1)	/* PRP lists built */
-#define REGBUF_DMA_COOKIE_SGL	(1u << 2)	/* SGL possible */
+/* Cookie state (regbuf_dma_cookie_flags()); read-only for users. */
+#define REGBUF_DMA_COOKIE_F_CONTIG	(1u << 0)	/* one IOVA-contiguous range */
+#define REGBUF_DMA_COOKIE_F_PRP		(1u << 1)	/* PRP lists built */
+#define REGBUF_DMA_COOKIE_F_SGL		(1u << 2)	/* SGL possible */
+/* The names before REGBUF_<OBJ>_F_*, kept until the branches using them have landed. */
+#define REGBUF_DMA_COOKIE_CONTIG	REGBUF_DMA_COOKIE_F_CONTIG
+#define REGBUF_DMA_COOKIE_PRP		REGBUF_DMA_COOKIE_F_PRP
+#define REGBUF_DMA_COOKIE_SGL		REGBUF_DMA_COOKIE_F_SGL
 
 /* regbuf_dma_cookie::prp_mode */
 #define __REGBUF_DMA_PRP_NONE		0	/* no PRP lists */
@@ -328,7 +332,7 @@ struct regbuf_dma_cookie {
 	uint32_t page_shift;
 	uint32_t per_list;		/* E: data entries per list page */
 	uint32_t shift_b;		/* copy B starts at slot shift_b */
-	uint32_t flags;			/* REGBUF_DMA_COOKIE_* */
+	uint32_t flags;			/* REGBUF_DMA_COOKIE_F_* */
 	uint32_t div_shift;
 	uint32_t prp_mode;		/* __REGBUF_DMA_PRP_*: one compare picks the path */
 	/* physical segments, for SGL */
@@ -465,7 +469,7 @@ static inline uint64_t regbuf_dma_cookie_len(const struct regbuf_dma_cookie *c)
  * regbuf_dma_cookie_flags() - what the cookie can do
  * @c: cookie
  *
- * Return: REGBUF_DMA_COOKIE_* bits: CONTIG (one IOVA range), PRP (lists
+ * Return: REGBUF_DMA_COOKIE_F_* bits: CONTIG (one IOVA range), PRP (lists
  * built), SGL (SGL descriptors possible).
  */
 static inline unsigned int regbuf_dma_cookie_flags(const struct regbuf_dma_cookie *c)
@@ -596,7 +600,7 @@ __regbuf_dma_prp_any(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t l
 	else
 		__regbuf_dma_prp_fill(c, pos, len, copy, prp1, prp2, c->page_shift, c->per_list,
 				      c->shift_b, c->div_magic, c->div_shift,
-				      c->flags & REGBUF_DMA_COOKIE_CONTIG);
+				      c->flags & REGBUF_DMA_COOKIE_F_CONTIG);
 }
 
 /**
@@ -733,9 +737,9 @@ static inline int regbuf_dma_sgl(const struct regbuf_dma_cookie *c, uint64_t off
 
 	if (REGBUF_UNLIKELY((len - 1 >= c->max_io_sgl) | (off > c->len - len)))
 		return -EINVAL;
-	if (REGBUF_UNLIKELY(!(c->flags & REGBUF_DMA_COOKIE_SGL)))
+	if (REGBUF_UNLIKELY(!(c->flags & REGBUF_DMA_COOKIE_F_SGL)))
 		return -EOPNOTSUPP;
-	if (REGBUF_LIKELY(c->flags & REGBUF_DMA_COOKIE_CONTIG)) {
+	if (REGBUF_LIKELY(c->flags & REGBUF_DMA_COOKIE_F_CONTIG)) {
 		regbuf_nvme_sgl_set(sgl1, c->dma_page0 + c->base_off + off, (uint32_t)len,
 				    REGBUF_NVME_SGL_DATA_BLOCK);
 		return 0;

@@ -261,7 +261,7 @@ static int build_sgl(struct regbuf_dma_cookie *c, const struct regbuf_seg *segs,
 	c->seg_start = start;
 	c->gran_seg = gran;
 	c->seg_shift = g;
-	c->flags |= REGBUF_DMA_COOKIE_SGL;
+	c->flags |= REGBUF_DMA_COOKIE_F_SGL;
 	return 0;
 
 out_free_gran:
@@ -347,7 +347,7 @@ int regbuf_dma_cookie_create(struct regbuf_dma_cookie **cp, const struct regbuf_
 	c->ops = ops;
 	c->priv = priv;
 	if (n == 1) {
-		c->flags |= REGBUF_DMA_COOKIE_CONTIG;
+		c->flags |= REGBUF_DMA_COOKIE_F_CONTIG;
 		c->dma_page0 = segs[0].addr & ~mask;
 	}
 
@@ -362,7 +362,7 @@ int regbuf_dma_cookie_create(struct regbuf_dma_cookie **cp, const struct regbuf_
 			if (ret)
 				goto out_free_cookie;
 		}
-		c->flags |= REGBUF_DMA_COOKIE_PRP;
+		c->flags |= REGBUF_DMA_COOKIE_F_PRP;
 		if (page_shift != 12)
 			c->prp_mode = __REGBUF_DMA_PRP_ANY;
 		else if (n == 1)
@@ -372,14 +372,14 @@ int regbuf_dma_cookie_create(struct regbuf_dma_cookie **cp, const struct regbuf_
 	}
 	if (!(flags & REGBUF_DMA_F_NO_SGL)) {
 		if (n == 1) {
-			c->flags |= REGBUF_DMA_COOKIE_SGL;
+			c->flags |= REGBUF_DMA_COOKIE_F_SGL;
 		} else {
 			ret = build_sgl(c, segs, n);
 			if (ret)
 				goto out_free_cookie;
 		}
 	}
-	if (!(c->flags & (REGBUF_DMA_COOKIE_PRP | REGBUF_DMA_COOKIE_SGL))) {
+	if (!(c->flags & (REGBUF_DMA_COOKIE_F_PRP | REGBUF_DMA_COOKIE_F_SGL))) {
 		ret = -EOPNOTSUPP;
 		goto out_free_cookie;
 	}

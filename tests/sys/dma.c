@@ -177,8 +177,8 @@ static int check_cookie(const char *what, const struct regbuf_dma_cookie *c, str
 	void *va;
 	int ret = T_PASS, r;
 
-	if ((regbuf_dma_cookie_flags(c) & (REGBUF_DMA_COOKIE_PRP | REGBUF_DMA_COOKIE_SGL)) !=
-	    (REGBUF_DMA_COOKIE_PRP | REGBUF_DMA_COOKIE_SGL))
+	if ((regbuf_dma_cookie_flags(c) & (REGBUF_DMA_COOKIE_F_PRP | REGBUF_DMA_COOKIE_F_SGL)) !=
+	    (REGBUF_DMA_COOKIE_F_PRP | REGBUF_DMA_COOKIE_F_SGL))
 		return T_FAILF("%s: cookie flags 0x%x", what, regbuf_dma_cookie_flags(c));
 	if (tdev_alloc(d, 256 * 16, &va, &s.iova))
 		return t_broken("no scratch");

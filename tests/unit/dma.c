@@ -134,7 +134,7 @@ static int check_io(const struct regbuf_dma_cookie *c, struct tdev *d, const str
 	struct regbuf_dma_sgl_scratch scratch;
 	int ret, st, i;
 
-	if (regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_PRP) {
+	if (regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_F_PRP) {
 		ret = regbuf_dma_prp(c, off, len, &p1, &p2);
 		if (!in_range || !in_mdts) {
 			if (ret != -EINVAL)
@@ -184,7 +184,7 @@ static int check_io(const struct regbuf_dma_cookie *c, struct tdev *d, const str
 			n->prp++;
 		}
 	}
-	if (regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_SGL) {
+	if (regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_F_SGL) {
 		scratch.descs = (struct regbuf_nvme_sgl_desc *)tdev_ptr(d, d->r[d->n - 1].iova, 0);
 		scratch.iova = d->r[d->n - 1].iova;
 		scratch.nr = 64;
@@ -321,16 +321,16 @@ static const struct regbuf_dma_ctrl ctrl_qemu = { 12, 0, 512 * KiB };	/* QEMU 7.
 static const struct regbuf_dma_ctrl ctrl_big = { 12, 0, 4 * MiB };	/* 2 chain slots */
 static const struct regbuf_dma_ctrl ctrl_8k = { 13, 0, 1 * MiB };	/* CC.MPS = 1 */
 
-#define BOTH (REGBUF_DMA_COOKIE_PRP | REGBUF_DMA_COOKIE_SGL)
+#define BOTH (REGBUF_DMA_COOKIE_F_PRP | REGBUF_DMA_COOKIE_F_SGL)
 
 static int sweep_iova_mdts_512k(void)
 {
-	return sweep_all(lay_iova, &ctrl_qemu, BOTH | REGBUF_DMA_COOKIE_CONTIG);
+	return sweep_all(lay_iova, &ctrl_qemu, BOTH | REGBUF_DMA_COOKIE_F_CONTIG);
 }
 
 static int sweep_iova_mdts_4m(void)
 {
-	int ret = sweep_all(lay_iova, &ctrl_big, BOTH | REGBUF_DMA_COOKIE_CONTIG);
+	int ret = sweep_all(lay_iova, &ctrl_big, BOTH | REGBUF_DMA_COOKIE_F_CONTIG);
 
 	/* not vacuous: some I/Os must have needed copy B, some copy A */
 	if (ret == T_PASS && (!total.copy_a_bad || !total.copy_b_bad))
@@ -342,7 +342,7 @@ static int sweep_iova_mdts_4m(void)
 
 static int sweep_iova_page_8k(void)
 {
-	return sweep_all(lay_iova, &ctrl_8k, BOTH | REGBUF_DMA_COOKIE_CONTIG);
+	return sweep_all(lay_iova, &ctrl_8k, BOTH | REGBUF_DMA_COOKIE_F_CONTIG);
 }
 
 static int sweep_phys_4k(void)
@@ -406,7 +406,7 @@ static int sweep_phys_4k_page_8k_sgl_only(void)
 	lay_4k(&lay, 513, 0);
 	tdev_init(&d);
 	t_ok(regbuf_dma_cookie_create(&c, lay.segs, lay.nr, lay.len, &ctrl_8k, &tdev_ops, &d, 0));
-	t_check(!(regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_PRP));
+	t_check(!(regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_F_PRP));
 	{
 		uint64_t p1, p2;
 
@@ -414,7 +414,7 @@ static int sweep_phys_4k_page_8k_sgl_only(void)
 	}
 	regbuf_dma_cookie_destroy(c);
 	t_check_eq(d.n, 0);
-	return sweep_all(lay_4k, &ctrl_8k, REGBUF_DMA_COOKIE_SGL);
+	return sweep_all(lay_4k, &ctrl_8k, REGBUF_DMA_COOKIE_F_SGL);
 }
 
 /* Segments that do not meet on page boundaries: PRP refused, SGL per segment. */
@@ -433,7 +433,7 @@ static int middle_segment_not_page_aligned(void)
 
 	tdev_init(&d);
 	t_ok(regbuf_dma_cookie_create(&c, segs, 3, 18432, NULL, &tdev_ops, &d, 0));
-	t_check_eq(regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_PRP, 0);
+	t_check_eq(regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_F_PRP, 0);
 	t_check_eq(regbuf_dma_prp(c, 0, 8192, &p1, &p2), -EOPNOTSUPP);
 	t_ok(tdev_alloc(&d, 64 * 16, &va, &s.iova));
 	s.descs = va;
@@ -1165,7 +1165,7 @@ static int cookie_from_registered_buffer(void)
 	d.vbase = info.ubuf;
 	d.vlen = info.len;
 	t_ok(regbuf_dma_cookie_create_buf(&c, buf, NULL, &tdev_ops, &d, 0));
-	t_check(regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_PRP);
+	t_check(regbuf_dma_cookie_flags(c) & REGBUF_DMA_COOKIE_F_PRP);
 	t_check_eq(regbuf_dma_cookie_len(c), info.len);
 	for (off = 0; off < info.len && ret == T_PASS; off += 4096 * 37 + 4) {
 		uint64_t n = info.len - off < 300 * KiB ? info.len - off : 300 * KiB;
