@@ -127,6 +127,18 @@ static int iter_seek_out_of_range(void)
 	t_check_eq(regbuf_seg_iter_seek(&it, segs, 2, UINT64_MAX, 2), -EINVAL);
 	t_ok(regbuf_seg_iter_seek(&it, segs, 2, 4096, 4096));
 	t_check_eq(regbuf_seg_iter_mp(&it).addr, 8192);
+	{
+		/* Lengths summing past 2^64 (to 4195 when wrapped): a range inside
+		 * segment 0 beyond the wrapped sum is still found. */
+		const struct regbuf_seg huge[3] = {
+			{ 0x1000, UINT64_MAX - 100 }, { 0x2000, 4096 }, { 0x3000, 200 },
+		};
+
+		t_ok(regbuf_seg_iter_seek(&it, huge, 3, 5000, 1));
+		t_check_eq(regbuf_seg_iter_mp(&it).addr, 0x1000 + 5000);
+		t_check_eq(regbuf_seg_iter_seek(&it, huge, 3, UINT64_MAX - 50, 51), -EINVAL);
+		t_ok(regbuf_seg_iter_seek(&it, huge, 3, UINT64_MAX - 150, 50));
+	}
 	return T_PASS;
 }
 
