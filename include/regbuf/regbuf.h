@@ -8,5 +8,6 @@
 
 #include <regbuf/compiler.h>
 #include <regbuf/seg.h>
+#include <regbuf/nvme.h>
 
 #endif /* REGBUF_REGBUF_H */

@@ -127,10 +127,11 @@ done
 drv=
 case $REGBUF_NVME_MODE in
 vfio)	load irqbypass vfio vfio_iommu_type1 vfio_virqfd vfio-pci-core vfio-pci; drv=vfio-pci ;;
-phys)	load uio uio_pci_generic; drv=uio_pci_generic
-	echo "${REGBUF_HUGEPAGES:-64}" >/proc/sys/vm/nr_hugepages
-	mount -t hugetlbfs none /mnt/huge ;;
+phys)	load uio uio_pci_generic; drv=uio_pci_generic ;;
 esac
+# 2 MiB hugetlb pages for the tests' arenas (and, in phys mode, the driver's queues)
+echo "${REGBUF_HUGEPAGES:-64}" >/proc/sys/vm/nr_hugepages
+mount -t hugetlbfs none /mnt/huge
 if [ -n "$bdf" ] && [ -n "$drv" ]; then
 	echo $drv >/sys/bus/pci/devices/$bdf/driver_override
 	echo $bdf >/sys/bus/pci/drivers_probe
