@@ -170,17 +170,25 @@ struct nvme_queue {
 	uint32_t *free_reqs;
 	uint32_t nr_free_reqs;
 	uint32_t inflight;
+	uint32_t partial;		/* request with pieces still to issue, or UINT32_MAX */
 	uint64_t next_check_ns;
 	struct regbuf_nvme_stats stats;
 };
 
 struct nvme_req {
 	void *ctx;
-	uint32_t pending;
+	uint32_t pending;	/* commands not completed yet, issued or not */
 	uint32_t nr_cmds;
 	uint16_t status;
 	uint16_t cid;
 	uint32_t dw0;
+	/* what is left to issue when the queue had fewer free entries than pieces */
+	const struct regbuf_nvme_buf *b;
+	uint64_t off, len, slba, done;
+	uint32_t nsid;
+	uint8_t opc;
+	uint8_t lbs_shift;
+	uint16_t flags;
 };
 
 struct regbuf_nvme_qpair {

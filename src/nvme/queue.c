@@ -16,6 +16,8 @@
 #define NVME_CID_ZOMBIE		UINT32_MAX	/* timed out; freed when (if) it completes */
 #define NVME_CID_FREE		(UINT32_MAX - 1)
 
+static bool issue_pieces(struct nvme_queue *q, uint32_t r);
+
 /* Store barrier before a doorbell: the SQE must be visible to the device first. */
 static inline void nvme_wmb(void)
 {
@@ -37,6 +39,7 @@ int nvme_queue_init(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t q
 	q->qid = qid;
 	q->depth = (uint16_t)depth;
 	q->phase = 1;	/* the controller writes phase 1 on its first pass (§4.6) */
+	q->partial = UINT32_MAX;
 	ret = nvme_dma_alloc(c, (size_t)depth * sizeof(*q->sq), &p, &q->sq_iova);
 	if (ret)
 		return ret;
@@ -197,6 +200,16 @@ static unsigned int check_timeouts(struct nvme_queue *q, struct regbuf_nvme_cpl 
 	q->next_check_ns = now + 1000000;
 	failed = regbuf_nvme_ctrl_failed(c);
 	status = failed ? REGBUF_NVME_STATUS_ABORTED : REGBUF_NVME_STATUS_TIMEOUT;
+	if (failed && q->partial != UINT32_MAX) {
+		/* pieces never issued will never complete: drop them from the count */
+		struct nvme_req *req = &q->reqs[q->partial];
+		uint64_t m = c->info.max_cmd_bytes;
+
+		req->pending -= (uint32_t)((req->len - req->done + m - 1) / m);
+		req->done = req->len;
+		req->status = REGBUF_NVME_STATUS_ABORTED;
+		q->partial = UINT32_MAX;
+	}
 	for (i = 0; i < q->depth && n < max; i++) {
 		if (q->cid_req[i] >= q->depth)
 			continue;
@@ -235,6 +248,11 @@ static int queue_reap(struct nvme_queue *q, struct regbuf_nvme_cpl *cpls, unsign
 	if (any) {
 		/* CQ y Head Doorbell (§3.1.25): frees the entries for the controller */
 		*q->cq_db = q->cq_head;
+		if (q->partial != UINT32_MAX && q->nr_free_cids) {
+			if (issue_pieces(q, q->partial))
+				q->partial = UINT32_MAX;
+			sq_ring(q);
+		}
 	} else if (q->inflight && n < max) {
 		n += check_timeouts(q, cpls + n, max - n);
 	}
@@ -250,7 +268,7 @@ static int req_get(struct nvme_queue *q, void *ctx, uint32_t nr_cmds)
 {
 	uint32_t r;
 
-	if (q->nr_free_cids < nr_cmds || !q->nr_free_reqs)
+	if (!q->nr_free_cids || !q->nr_free_reqs)
 		return -EAGAIN;
 	r = q->free_reqs[--q->nr_free_reqs];
 	q->reqs[r].ctx = ctx;
@@ -539,6 +557,62 @@ static const struct regbuf_nvme_ns_info *ns_find(const struct regbuf_nvme_ctrl *
 	return NULL;
 }
 
+/*
+ * Issue the pieces of request @r that fit in the free queue entries; one
+ * command per max_cmd_bytes (MDTS, §5.15.2.2: a larger transfer is refused
+ * with Invalid Field).  Returns true when the whole request is issued.
+ */
+static bool issue_pieces(struct nvme_queue *q, uint32_t r)
+{
+	struct nvme_req *req = &q->reqs[r];
+	struct regbuf_nvme_ctrl *c = q->ctrl;
+	const struct regbuf_nvme_buf *b = req->b;
+	uint64_t max = c->info.max_cmd_bytes, deadline = cmd_deadline(q);
+	bool sgl_ok = (c->info.sgls & 3) && !(c->flags & REGBUF_NVME_F_NO_SGL);
+
+	while (req->done < req->len && q->nr_free_cids) {
+		uint64_t piece = req->len - req->done < max ? req->len - req->done : max;
+		uint64_t lba = req->slba + (req->done >> req->lbs_shift);
+		uint64_t off = req->off + req->done, a = addr_at(b, off);
+		struct regbuf_nvme_sqe sqe;
+		uint16_t cid = cid_get(q, r, deadline);
+		bool use_sgl;
+
+		memset(&sqe, 0, sizeof(sqe));
+		sqe.opcode = req->opc;
+		sqe.cid = regbuf_cpu_to_le16(cid);
+		sqe.nsid = regbuf_cpu_to_le32(req->nsid);
+		/* Read/Write (§6.9, §6.15): SLBA in CDW10/11, NLB 0-based in CDW12 15:0 */
+		sqe.cdw10 = regbuf_cpu_to_le32((uint32_t)lba);
+		sqe.cdw11 = regbuf_cpu_to_le32((uint32_t)(lba >> 32));
+		sqe.cdw12 = regbuf_cpu_to_le32((uint32_t)((piece >> req->lbs_shift) - 1) |
+					       (req->flags & REGBUF_NVME_IO_F_FUA ? 1u << 30 : 0));
+		/*
+		 * PRP1/PRP2 alone cover up to two pages; beyond that a PRP list is
+		 * read by the device, while an SGL for contiguous DMA space is one
+		 * inline descriptor: SGL is cheaper from the third page on (the
+		 * kernel's sgl_threshold idea, decided by pages not bytes).
+		 */
+		if (req->flags & REGBUF_NVME_IO_F_SGL)
+			use_sgl = true;
+		else if (req->flags & REGBUF_NVME_IO_F_PRP || !sgl_ok)
+			use_sgl = false;
+		else
+			use_sgl = (c->flags & REGBUF_NVME_F_ALWAYS_SGL) || (a & 4095) + piece > 8192;
+		if (use_sgl) {
+			build_sgl(q, cid, b, off, piece, &sqe);
+			q->stats.sgl++;
+		} else {
+			build_prp(q, cid, b, off, piece, &sqe);
+			q->stats.prp++;
+		}
+		q->stats.cmds++;
+		sq_push(q, &sqe);
+		req->done += piece;
+	}
+	return req->done == req->len;
+}
+
 static int submit_rw(struct regbuf_nvme_qpair *p, uint8_t opc, uint32_t nsid,
 		     const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len, uint64_t slba,
 		     void *ctx, unsigned int flags)
@@ -546,9 +620,9 @@ static int submit_rw(struct regbuf_nvme_qpair *p, uint8_t opc, uint32_t nsid,
 	struct nvme_queue *q = &p->q;
 	struct regbuf_nvme_ctrl *c = q->ctrl;
 	const struct regbuf_nvme_ns_info *ns = ns_find(c, nsid);
-	uint64_t max = c->info.max_cmd_bytes, deadline, done;
-	uint32_t nr_cmds, lbs_shift;
-	bool sgl_ok;
+	uint64_t max = c->info.max_cmd_bytes;
+	struct nvme_req *req;
+	uint32_t nr_cmds;
 	int r;
 
 	if (REGBUF_UNLIKELY(c->failed))
@@ -560,57 +634,30 @@ static int submit_rw(struct regbuf_nvme_qpair *p, uint8_t opc, uint32_t nsid,
 			    (flags & REGBUF_NVME_IO_F_PRP && flags & REGBUF_NVME_IO_F_SGL)))
 		return -EINVAL;
 	/* SGLS bits 1:0 (Identify Controller bytes 539:536): SGLs for NVM I/O */
-	sgl_ok = (c->info.sgls & 3) && !(c->flags & REGBUF_NVME_F_NO_SGL);
-	if (REGBUF_UNLIKELY((flags & REGBUF_NVME_IO_F_SGL) && !sgl_ok))
+	if (REGBUF_UNLIKELY((flags & REGBUF_NVME_IO_F_SGL) &&
+			    (!(c->info.sgls & 3) || (c->flags & REGBUF_NVME_F_NO_SGL))))
 		return -EOPNOTSUPP;
-	lbs_shift = (uint32_t)__builtin_ctz(ns->lba_size);
+	/* a request still waiting for entries goes first */
+	if (REGBUF_UNLIKELY(q->partial != UINT32_MAX))
+		return -EAGAIN;
 	nr_cmds = (uint32_t)((len + max - 1) / max);
 	r = req_get(q, ctx, nr_cmds);
 	if (REGBUF_UNLIKELY(r < 0))
 		return r;
+	req = &q->reqs[r];
+	req->b = b;
+	req->off = off;
+	req->len = len;
+	req->slba = slba;
+	req->done = 0;
+	req->nsid = nsid;
+	req->opc = opc;
+	req->lbs_shift = (uint8_t)__builtin_ctz(ns->lba_size);
+	req->flags = (uint16_t)flags;
 	if (nr_cmds > 1)
 		q->stats.splits++;
-	deadline = cmd_deadline(q);
-	for (done = 0; done < len;) {
-		uint64_t piece = len - done < max ? len - done : max;
-		uint64_t lba = slba + (done >> lbs_shift), a = addr_at(b, off + done);
-		struct regbuf_nvme_sqe sqe;
-		uint16_t cid = cid_get(q, (uint32_t)r, deadline);
-		bool use_sgl;
-
-		memset(&sqe, 0, sizeof(sqe));
-		sqe.opcode = opc;
-		sqe.cid = regbuf_cpu_to_le16(cid);
-		sqe.nsid = regbuf_cpu_to_le32(nsid);
-		/* Read/Write (§6.9, §6.15): SLBA in CDW10/11, NLB 0-based in CDW12 15:0 */
-		sqe.cdw10 = regbuf_cpu_to_le32((uint32_t)lba);
-		sqe.cdw11 = regbuf_cpu_to_le32((uint32_t)(lba >> 32));
-		sqe.cdw12 = regbuf_cpu_to_le32((uint32_t)((piece >> lbs_shift) - 1) |
-					       (flags & REGBUF_NVME_IO_F_FUA ? 1u << 30 : 0));
-		/*
-		 * PRP1/PRP2 alone cover up to two pages; beyond that a PRP list is
-		 * read by the device, while an SGL for contiguous DMA space is one
-		 * inline descriptor: SGL is cheaper from the third page on (the
-		 * kernel's sgl_threshold idea, decided by pages not bytes).
-		 */
-		if (flags & REGBUF_NVME_IO_F_SGL)
-			use_sgl = true;
-		else if (flags & REGBUF_NVME_IO_F_PRP || !sgl_ok)
-			use_sgl = false;
-		else
-			use_sgl = (c->flags & REGBUF_NVME_F_ALWAYS_SGL) ||
-				  (a & 4095) + piece > 8192;
-		if (use_sgl) {
-			build_sgl(q, cid, b, off + done, piece, &sqe);
-			q->stats.sgl++;
-		} else {
-			build_prp(q, cid, b, off + done, piece, &sqe);
-			q->stats.prp++;
-		}
-		q->stats.cmds++;
-		sq_push(q, &sqe);
-		done += piece;
-	}
+	if (!issue_pieces(q, (uint32_t)r))
+		q->partial = (uint32_t)r;	/* the rest goes out as entries free up */
 	sq_ring(q);
 	return 0;
 }
