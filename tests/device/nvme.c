@@ -17,10 +17,12 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -739,6 +741,77 @@ static int shutdown_clean(void)
 	return T_PASS;
 }
 
+/* Run a command in the guest, capture its output; returns its exit status. */
+static int run_capture(char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int run_capture(char *out, size_t len, const char *fmt, ...)
+{
+	char cmd[512];
+	size_t n = 0;
+	va_list ap;
+	FILE *f;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while (n + 1 < len && fgets(out + n, (int)(len - n), f))
+		n += strlen(out + n);
+	out[n] = '\0';
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The CLI against the same controller (run after shutdown_clean released it). */
+static int cli_nvme(void)
+{
+	const char *cli = "/bin/regbuf-static";
+	const char *unsafe = is_phys() ? " --unsafe" : "";
+	static char out[16384];
+	int st;
+
+	if (!dev_bdf())
+		return t_skip("REGBUF_NVME_DEVICE not set: run through tests/device/guest.sh");
+	if (access(cli, X_OK))
+		return t_skip("%s not in the initramfs", cli);
+	if (ctrl) {
+		regbuf_nvme_ctrl_destroy(ctrl);
+		ctrl = NULL;
+	}
+	st = run_capture(out, sizeof(out), "%s nvme list 2>&1", cli);
+	t_check_eq(st, 0);
+	t_check(strstr(out, dev_bdf()) != NULL);
+	t_check(strstr(out, is_phys() ? "uio_pci_generic" : "vfio-pci") != NULL);
+	st = run_capture(out, sizeof(out), "%s nvme identify --device %s%s 2>&1", cli, dev_bdf(),
+			 unsafe);
+	if (st)
+		return T_FAILF("identify exit %d: %s", st, out);
+	t_check(strstr(out, "QEMU NVMe Ctrl") != NULL);
+	st = run_capture(out, sizeof(out), "%s nvme write --device %s%s --lba 77 --fill 0x5a 2>&1",
+			 cli, dev_bdf(), unsafe);
+	if (st)
+		return T_FAILF("write exit %d: %s", st, out);
+	st = run_capture(out, sizeof(out), "%s nvme read --device %s%s --lba 77 2>&1", cli,
+			 dev_bdf(), unsafe);
+	if (st)
+		return T_FAILF("read exit %d: %s", st, out);
+	t_check(strstr(out, " 5a 5a 5a 5a") != NULL);
+	st = run_capture(out, sizeof(out), "%s nvme read --device %s%s --lba 999999999 2>&1", cli,
+			 dev_bdf(), unsafe);
+	t_check_eq(st, 1);
+	t_check(strstr(out, "LBA_OUT_OF_RANGE") != NULL);
+	st = run_capture(out, sizeof(out), "%s nvme bench --device %s%s --seconds 1 --qd 8 2>&1",
+			 cli, dev_bdf(), unsafe);
+	printf("%s", out);
+	if (st)
+		return T_FAILF("bench exit %d", st);
+	t_check(strstr(out, "premapped") != NULL && strstr(out, "classic") != NULL);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(guest_binding),
 	T_CASE(bringup_identify),
@@ -756,6 +829,7 @@ static const struct t_case cases[] = {
 	T_CASE(io_errors),
 	T_CASE(reset_then_io),
 	T_CASE(shutdown_clean),
+	T_CASE(cli_nvme),
 };
 
 int main(int argc, char **argv)

@@ -24,6 +24,7 @@ static int cmd_version(int argc, char **argv)
 
 static const struct cli_cmd cmds[] = {
 	{ "version", "print the version", cmd_version },
+	{ "nvme", "userspace NVMe: list | identify | read | write | bench --device BDF", cmd_nvme },
 };
 
 void cli_err(const char *cmd, const char *fmt, ...)
