@@ -8,6 +8,9 @@
 
 #include <regbuf/compiler.h>
 #include <regbuf/seg.h>
+#include <regbuf/mem.h>
+#include <regbuf/alloc.h>
+#include <regbuf/table.h>
 #include <regbuf/nvme.h>
 
 #endif /* REGBUF_REGBUF_H */

@@ -10,6 +10,9 @@
 /* Print a one-line error for the user, "regbuf: <cmd>: <message>". */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* regbuf info [--json] [--path P] (info.c) */
+int cmd_info(int argc, char **argv);
+
 /* regbuf nvme list|identify|read|write|bench (nvme.c) */
 int cmd_nvme(int argc, char **argv);
 

@@ -24,6 +24,8 @@ static int cmd_version(int argc, char **argv)
 
 static const struct cli_cmd cmds[] = {
 	{ "version", "print the version", cmd_version },
+	{ "info", "what this machine offers: io_uring, hugepages, memlock, IOMMU (--json)",
+	  cmd_info },
 	{ "nvme", "userspace NVMe: list | identify | read | write | bench --device BDF", cmd_nvme },
 };
 

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * regbuf - I/O memory arenas: hugetlb 1G -> hugetlb 2M -> THP -> 4K.
+ */
+#ifndef REGBUF_MEM_H
+#define REGBUF_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <regbuf/compiler.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * DOC: memory arenas
+ *
+ * An arena is one mapping of I/O memory whose folio size is known, so that
+ * registering it needs no page-table walk (regbuf_table_register_hinted()).
+ * regbuf_mem_create() walks a fallback chain from the best tier down:
+ *
+ * - %REGBUF_MEM_TIER_1G: hugetlb, 1 GiB pages (MAP_HUGE_1GB);
+ * - %REGBUF_MEM_TIER_2M: hugetlb, 2 MiB pages (MAP_HUGE_2MB);
+ * - %REGBUF_MEM_TIER_THP: transparent huge pages: a 2 MiB-aligned mapping
+ *   with MADV_HUGEPAGE, kept at this tier only if, once prefaulted, every
+ *   2 MiB of it is verified to be a PMD-mapped huge page (PAGEMAP_SCAN,
+ *   else /proc/self/smaps);
+ * - %REGBUF_MEM_TIER_4K: base pages.
+ *
+ * Hugetlb tiers are skipped when the arena is smaller than one page of that
+ * size (a 1 GiB page for a 4 MiB arena wastes memory and memlock), unless
+ * REGBUF_MEM_F_REQUIRE asks for that tier.  The arena length is rounded up to
+ * the obtained page size, and all of it is usable.  Arenas over 1 GiB are
+ * legal; the io_uring backend splits them into kernel buffers of at most
+ * 1 GiB.
+ *
+ * The arena is prefaulted (MADV_POPULATE_WRITE, else touching each page)
+ * unless REGBUF_MEM_F_NO_PREFAULT: registering unprefaulted memory faults
+ * page by page under the pin and was measured ~100x slower for 4K pages.
+ */
+
+/**
+ * enum regbuf_mem_tier - kinds of arena memory, best first
+ * @REGBUF_MEM_TIER_1G: hugetlb 1 GiB pages
+ * @REGBUF_MEM_TIER_2M: hugetlb 2 MiB pages
+ * @REGBUF_MEM_TIER_THP: transparent huge pages (PMD size, 2 MiB on x86-64)
+ * @REGBUF_MEM_TIER_4K: base pages
+ * @REGBUF_MEM_TIER_NR: number of tiers
+ */
+enum regbuf_mem_tier {
+	REGBUF_MEM_TIER_1G,
+	REGBUF_MEM_TIER_2M,
+	REGBUF_MEM_TIER_THP,
+	REGBUF_MEM_TIER_4K,
+	REGBUF_MEM_TIER_NR,
+};
+
+/* Fail rather than fall back below regbuf_mem_opts.tier. */
+#define REGBUF_MEM_F_REQUIRE		(1U << 0)
+/* Do not prefault; the tier of a THP arena then cannot be verified (folio shift stays 12). */
+#define REGBUF_MEM_F_NO_PREFAULT	(1U << 1)
+/* Back the arena by a memfd (hugetlbfs or shmem) that other processes can map. */
+#define REGBUF_MEM_F_MEMFD		(1U << 2)
+/* Bind the memory to NUMA node regbuf_mem_opts.numa_node (mbind MPOL_BIND). */
+#define REGBUF_MEM_F_NUMA		(1U << 3)
+
+/**
+ * struct regbuf_mem_opts - how to build an arena (zero-initialise, then set)
+ * @flags: REGBUF_MEM_F_*
+ * @tier: the best tier to try; the chain falls back from here (0 = 1G: all)
+ * @numa_node: node for REGBUF_MEM_F_NUMA, ignored otherwise
+ * @__reserved: must be zero
+ */
+struct regbuf_mem_opts {
+	unsigned int flags;
+	enum regbuf_mem_tier tier;
+	int numa_node;
+	uint32_t __reserved[5];
+};
+
+struct regbuf_mem;
+
+/**
+ * regbuf_mem_create() - map an arena of at least @len bytes
+ * @memp: where to store the arena
+ * @len: bytes wanted (more than 1 GiB is fine)
+ * @opts: options, or NULL for the whole chain, prefaulted, anonymous, any node
+ *
+ * Tries each tier from @opts->tier down (see DOC: memory arenas) and keeps the
+ * first that works; regbuf_mem_tier_status() says why the others did not.
+ * With REGBUF_MEM_F_MEMFD the arena is a MAP_SHARED mapping of a
+ * memfd_create() file (MFD_HUGETLB with the page size for hugetlb tiers,
+ * shmem otherwise; the THP tier needs shmem_enabled = advise, within_size or
+ * always).  io_uring accepts both for registration.
+ *
+ * Context: process context; may sleep (page allocation, compaction).
+ * Return: 0, or
+ * -EINVAL for @len 0, unknown flags, a bad tier, non-zero reserved fields or
+ * a NUMA node out of range or offline;
+ * -ENOMEM when no tier could be had (or the arena struct could not);
+ * with REGBUF_MEM_F_REQUIRE, the error of the required tier: -ENOMEM (no
+ * huge pages free), -EOPNOTSUPP (THP disabled, or huge pages not obtained),
+ * or the errno of mmap()/memfd_create()/mbind()/madvise().
+ */
+REGBUF_MUST_CHECK
+int regbuf_mem_create(struct regbuf_mem **memp, size_t len, const struct regbuf_mem_opts *opts);
+
+/**
+ * regbuf_mem_destroy() - unmap an arena and close its memfd
+ * @mem: arena, or NULL
+ *
+ * Memory registered with io_uring stays pinned by the kernel until it is
+ * unregistered; unmapping first is legal but wastes the pages until then.
+ */
+void regbuf_mem_destroy(struct regbuf_mem *mem);
+
+/**
+ * regbuf_mem_addr() - first byte of the arena
+ * @mem: arena
+ *
+ * Return: the arena's start, aligned to its folio size.
+ */
+void *regbuf_mem_addr(const struct regbuf_mem *mem);
+
+/**
+ * regbuf_mem_len() - usable bytes of the arena
+ * @mem: arena
+ *
+ * Return: the requested length rounded up to the arena's page size.
+ */
+size_t regbuf_mem_len(const struct regbuf_mem *mem);
+
+/**
+ * regbuf_mem_folio_shift() - log2 of the folio size backing the arena
+ * @mem: arena
+ *
+ * Return: 30 (1G), 21 (2M or verified THP) or 12 (4K, including a THP arena
+ * that could not be verified).
+ */
+unsigned int regbuf_mem_folio_shift(const struct regbuf_mem *mem);
+
+/**
+ * regbuf_mem_tier() - the tier obtained
+ * @mem: arena
+ *
+ * Return: the memory tier backing the whole arena.
+ */
+enum regbuf_mem_tier regbuf_mem_tier(const struct regbuf_mem *mem);
+
+/**
+ * regbuf_mem_tier_status() - why a tier was, or was not, obtained
+ * @mem: arena
+ * @tier: any tier
+ * @why: if not NULL, set to a one-line explanation that lives as long as @mem
+ *
+ * Return: 0 for the obtained tier, else why @tier is not the arena's:
+ * -ENOENT not tried (above @opts->tier, or below the obtained tier);
+ * -ERANGE skipped, the arena is smaller than one page of that size;
+ * -ENOMEM no huge pages of that size free (the text names the sysfs file
+ * to reserve them with);
+ * -EOPNOTSUPP THP disabled in sysfs, or THP requested but not every
+ * 2 MiB was a huge page (the text gives the count);
+ * other: the errno of the failing mmap()/memfd_create()/madvise()/mbind().
+ * -EINVAL for a @tier out of range.
+ */
+int regbuf_mem_tier_status(const struct regbuf_mem *mem, enum regbuf_mem_tier tier,
+			   const char **why);
+
+/**
+ * regbuf_mem_fd() - the memfd behind a REGBUF_MEM_F_MEMFD arena
+ * @mem: arena
+ *
+ * The fd is owned by @mem (closed by regbuf_mem_destroy()); dup() it to keep
+ * it, or pass it to another process which maps it with MAP_SHARED.  It has
+ * FD_CLOEXEC set.
+ *
+ * Return: the fd, or -ENOENT for an anonymous arena.
+ */
+int regbuf_mem_fd(const struct regbuf_mem *mem);
+
+/**
+ * regbuf_mem_tier_name() - short name of a tier
+ * @tier: tier
+ *
+ * Return: "1G", "2M", "THP", "4K", or "?" for an unknown value.
+ */
+const char *regbuf_mem_tier_name(enum regbuf_mem_tier tier);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* REGBUF_MEM_H */

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: MIT
+/*
+ * regbuf table - coalescing a folio layout into segments (seeds 000, 002).
+ *
+ * Kernel rules first (io_check_coalesce_buffer(), io_coalesce_buffer(),
+ * io_sqe_buffer_register() in io_uring/rsrc.c), then, clearly separated,
+ * what regbuf does beyond them: per-run coalescing of layouts the kernel
+ * keeps per page, and physical segments merged across adjacent folios.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layout.h"
+
+_Atomic int table_inject_coalesce_enomem;
+
+int table_validate(uint64_t addr, uint64_t len)
+{
+	uint64_t end;
+
+	/* io_sqe_buffer_register(): a NULL base leaves the slot empty, unless it has a length. */
+	if (!addr)
+		return len ? -EFAULT : 1;
+	/* io_validate_user_buf_range(): 0 < len <= SZ_1G ... */
+	if (!len || len > REGBUF_BUF_MAX_LEN)
+		return -EFAULT;
+	/* ... and addr + PAGE_ALIGN(len) must not wrap. */
+	if (__builtin_add_overflow(addr, (len + TABLE_PAGE_SIZE - 1) & TABLE_PAGE_MASK, &end))
+		return -EOVERFLOW;
+	return 0;
+}
+
+/*
+ * io_check_coalesce_buffer() on extents.  Inside an extent every page is the
+ * previous page + 1 in the same folio (the kernel's "continue" case), so only
+ * extent boundaries need the folio-boundary checks:
+ *  - leaving the first folio: the last page seen is the folio's last page
+ *    (the head may start mid-folio but must run to its end);
+ *  - leaving a middle folio: it was seen whole;
+ *  - the next folio has the same size and is entered at its page 0.
+ * Non-consecutive pages of one folio (a page mapped twice, shuffled pages)
+ * make an extent boundary and then fail the "page 0" test: the CVE-2023-2598
+ * lesson, never "same folio" alone.  The tail folio may be partial.
+ */
+static bool check_coalesce(const struct table_layout *l, uint32_t *nr_folios, uint32_t *first_idx,
+			   unsigned int *shift)
+{
+	const struct table_extent *e = l->ext;
+	uint64_t folio_pages = UINT64_C(1) << (e[0].shift - TABLE_PAGE_SHIFT);
+	uint64_t count = e[0].nr;
+	uint32_t i, folios = 1;
+
+	for (i = 1; i < l->nr_ext; i++) {
+		const struct table_extent *prev = &e[i - 1];
+
+		if (folios == 1) {
+			if (prev->idx + prev->nr != folio_pages)
+				return false;
+		} else if (count != folio_pages) {
+			return false;
+		}
+		if (e[i].shift != e[0].shift || e[i].idx != 0)
+			return false;
+		count = e[i].nr;
+		folios++;
+	}
+	*nr_folios = folios;
+	*first_idx = e[0].idx;
+	*shift = e[0].shift;
+	return true;
+}
+
+/* Physical runs: one per extent, merged when the next extent starts where this one ends. */
+static uint32_t count_phys(const struct table_layout *l, bool *merged)
+{
+	uint32_t i, n = 1;
+
+	*merged = false;
+	for (i = 1; i < l->nr_ext; i++) {
+		if (l->ext[i - 1].pfn + l->ext[i - 1].nr == l->ext[i].pfn)
+			*merged = true;
+		else
+			n++;
+	}
+	return n;
+}
+
+static void fill_phys(struct regbuf_buf *b, const struct table_layout *l)
+{
+	uint64_t in_page = b->ubuf & ~TABLE_PAGE_MASK, left = b->len;
+	uint32_t i, n = 0;
+
+	for (i = 0; i < l->nr_ext && left; i++) {
+		uint64_t addr = (l->ext[i].pfn << TABLE_PAGE_SHIFT) + (i ? 0 : in_page);
+		uint64_t len = ((uint64_t)l->ext[i].nr << TABLE_PAGE_SHIFT) - (i ? 0 : in_page);
+
+		if (len > left)
+			len = left;
+		if (n && b->phys[n - 1].addr + b->phys[n - 1].len == addr)
+			b->phys[n - 1].len += len;
+		else
+			regbuf_seg_set(&b->phys[n++], addr, len);
+		left -= len;
+	}
+	b->nr_phys = n;
+}
+
+static struct regbuf_buf *alloc_buf(uint32_t nr_segs, bool starts, uint32_t nr_phys)
+{
+	size_t sz = sizeof(struct regbuf_buf) + (size_t)nr_segs * sizeof(struct regbuf_seg);
+	size_t starts_off = sz, phys_off;
+	struct regbuf_buf *b;
+
+	if (starts)
+		sz += (size_t)nr_segs * sizeof(uint64_t);
+	phys_off = sz;
+	sz += (size_t)nr_phys * sizeof(struct regbuf_seg);
+	b = calloc(1, sz);
+	if (!b)
+		return NULL;
+	atomic_init(&b->refs, 1);
+	b->nr_segs = nr_segs;
+	if (starts)
+		b->starts = (uint64_t *)((char *)b + starts_off);
+	if (nr_phys)
+		b->phys = (struct regbuf_seg *)((char *)b + phys_off);
+	return b;
+}
+
+/* Tile [ubuf, ubuf + len) with a first segment of @first bytes, then @granule-sized ones. */
+static void fill_uniform(struct regbuf_buf *b, uint64_t first, uint64_t granule)
+{
+	uint64_t pos = 0, len = first;
+	uint32_t i;
+
+	for (i = 0; i < b->nr_segs; i++) {
+		if (len > b->len - pos)
+			len = b->len - pos;
+		regbuf_seg_set(&b->segs[i], b->ubuf + pos, len);
+		pos += len;
+		len = granule;
+	}
+}
+
+int table_buf_build(struct regbuf_buf **bufp, uint64_t ubuf, uint64_t len,
+		    const struct table_layout *l, unsigned int flags)
+{
+	uint64_t in_page = ubuf & ~TABLE_PAGE_MASK;
+	uint32_t nr_folios, first_idx, nr_phys = 0, i;
+	bool merged = false, coalesce;
+	unsigned int shift = TABLE_PAGE_SHIFT, bflags = 0;
+	struct regbuf_buf *b;
+
+	if (!l->nr_ext ||
+	    l->nr_pages != ((in_page + len + TABLE_PAGE_SIZE - 1) >> TABLE_PAGE_SHIFT))
+		return -EINVAL;
+	if (l->pfn_known) {
+		nr_phys = count_phys(l, &merged);
+		bflags |= REGBUF_BUF_F_PHYS | (merged ? REGBUF_BUF_F_PHYS_MERGED : 0);
+	}
+
+	/*
+	 * io_sqe_buffer_register(): coalesce only when there is more than one
+	 * page, the check passes, and the folios are not single pages
+	 * (nr_pages_mid != 1).
+	 */
+	coalesce = l->nr_pages > 1 && check_coalesce(l, &nr_folios, &first_idx, &shift) &&
+		   shift > TABLE_PAGE_SHIFT;
+	if (coalesce) {
+		/*
+		 * bvec[0].bv_offset = the page index inside the head folio plus
+		 * the offset inside the page; never addr % folio_size, which
+		 * assumes the VA is aligned like the folio (the 2025 mremap
+		 * bug, fixed by first_folio_page_idx).
+		 */
+		uint64_t off0 = ((uint64_t)first_idx << TABLE_PAGE_SHIFT) | in_page;
+		uint64_t fsize = UINT64_C(1) << shift;
+
+		/* io_coalesce_buffer(): a failed allocation keeps the per-page array. */
+		if (atomic_load(&table_inject_coalesce_enomem) > 0 &&
+		    atomic_fetch_sub(&table_inject_coalesce_enomem, 1) > 0) {
+			bflags |= REGBUF_BUF_F_COALESCE_FALLBACK;
+			goto per_page;
+		}
+		b = alloc_buf(nr_folios, false, nr_phys);
+		if (!b) {
+			bflags |= REGBUF_BUF_F_COALESCE_FALLBACK;
+			goto per_page;
+		}
+		b->ubuf = ubuf;
+		b->len = len;
+		b->seg0_off = off0;
+		b->folio_shift = (uint8_t)shift;
+		b->kernel_nr_segs = nr_folios;
+		b->flags = bflags | REGBUF_BUF_F_COALESCED |
+			   (nr_folios == 1 ? REGBUF_BUF_F_SINGLE_FOLIO : 0);
+		fill_uniform(b, fsize - off0, fsize);
+		goto out;
+	}
+
+	/*
+	 * Beyond the kernel: the kernel would now take one bvec per page.
+	 * Every extent is a run of consecutive pages of one folio, so one
+	 * segment per extent is exactly as safe (no segment leaves its
+	 * folio or skips a page) and much shorter for mixed folio sizes.
+	 * Positions are no longer a shift away: keep each segment's start.
+	 */
+	if (!(flags & REGBUF_TABLE_F_KERNEL_EXACT) && l->nr_ext < l->nr_pages) {
+		uint64_t pos = 0;
+
+		b = alloc_buf(l->nr_ext, true, nr_phys);
+		if (!b)
+			goto per_page;
+		b->ubuf = ubuf;
+		b->len = len;
+		b->seg0_off = in_page;
+		b->folio_shift = TABLE_PAGE_SHIFT;
+		b->kernel_nr_segs = (uint32_t)l->nr_pages;
+		b->flags = bflags | REGBUF_BUF_F_MIXED;
+		for (i = 0; i < l->nr_ext; i++) {
+			uint64_t n = (uint64_t)l->ext[i].nr << TABLE_PAGE_SHIFT;
+
+			n -= i ? 0 : in_page;
+
+			if (n > len - pos)
+				n = len - pos;
+			b->starts[i] = pos;
+			regbuf_seg_set(&b->segs[i], ubuf + pos, n);
+			pos += n;
+		}
+		goto out;
+	}
+
+per_page:
+	b = alloc_buf((uint32_t)l->nr_pages, false, nr_phys);
+	if (!b)
+		return -ENOMEM;
+	b->ubuf = ubuf;
+	b->len = len;
+	b->seg0_off = in_page;
+	b->folio_shift = TABLE_PAGE_SHIFT;
+	b->kernel_nr_segs = (uint32_t)l->nr_pages;
+	b->flags = bflags & ~REGBUF_BUF_F_MIXED;
+	fill_uniform(b, TABLE_PAGE_SIZE - in_page, TABLE_PAGE_SIZE);
+out:
+	b->source = (uint8_t)l->source;
+	if (nr_phys)
+		fill_phys(b, l);
+	*bufp = b;
+	return 0;
+}
+
+/*
+ * Seed 002: a hinted buffer inside one folio needs no layout at all: one
+ * segment, bv_offset = its offset inside the (VA-aligned) folio.
+ */
+static int build_single_folio(struct regbuf_buf **bufp, uint64_t ubuf, uint64_t len,
+			      unsigned int shift)
+{
+	uint64_t mask = (UINT64_C(1) << shift) - 1;
+	uint64_t in_page = ubuf & ~TABLE_PAGE_MASK;
+	uint64_t pages = (in_page + len + TABLE_PAGE_SIZE - 1) >> TABLE_PAGE_SHIFT;
+	struct regbuf_buf *b;
+
+	if (pages == 1 || shift == TABLE_PAGE_SHIFT)
+		return 1;	/* the kernel keeps single pages at PAGE_SHIFT */
+	b = alloc_buf(1, false, 0);
+	if (!b)
+		return -ENOMEM;
+	b->ubuf = ubuf;
+	b->len = len;
+	b->seg0_off = ubuf & mask;
+	b->folio_shift = (uint8_t)shift;
+	b->kernel_nr_segs = 1;
+	b->source = REGBUF_LAYOUT_HINT;
+	b->flags = REGBUF_BUF_F_COALESCED | REGBUF_BUF_F_SINGLE_FOLIO;
+	regbuf_seg_set(&b->segs[0], ubuf, len);
+	*bufp = b;
+	return 0;
+}
+
+int table_buf_create(struct regbuf_buf **bufp, const struct iovec *iov, unsigned int shift_hint,
+		     unsigned int flags)
+{
+	uint64_t addr = (uint64_t)(uintptr_t)iov->iov_base, len = iov->iov_len;
+	struct table_layout l;
+	int ret;
+
+	*bufp = NULL;
+	ret = table_validate(addr, len);
+	if (ret)
+		return ret > 0 ? 0 : ret;
+	if (shift_hint && (shift_hint < TABLE_PAGE_SHIFT || shift_hint > TABLE_MAX_FOLIO_SHIFT))
+		return -EINVAL;
+	if (shift_hint && !(flags & (REGBUF_TABLE_F_LAYOUT_PFN | REGBUF_TABLE_F_LAYOUT_4K)) &&
+	    (addr >> shift_hint) == ((addr + len - 1) >> shift_hint)) {
+		ret = build_single_folio(bufp, addr, len, shift_hint);
+		if (ret <= 0)
+			return ret;
+	}
+	ret = table_layout_discover(&l, addr, len, shift_hint, flags);
+	if (ret)
+		return ret;
+	ret = table_buf_build(bufp, addr, len, &l, flags);
+	table_layout_free(&l);
+	return ret;
+}

@@ -1,0 +1,579 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sys: real arenas on the running kernel: hugetlb 1G and 2M (pages reserved
+ * here as root and the old pool sizes restored), THP, 4K, memfd arenas shared
+ * with a child process and registered with io_uring.  What the library says
+ * it obtained is checked against what the kernel reports (pagemap +
+ * kpageflags, hugetlb pool counters, mincore, get_mempolicy).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <regbuf/mem.h>
+
+#include "harness.h"
+
+#define MiB (UINT64_C(1) << 20)
+#define GiB (UINT64_C(1) << 30)
+
+/* ---- hugetlb pool handling: reserve what a case needs, restore after ---- */
+
+struct pool {
+	unsigned long kb;
+	long added;		/* pages this test added to nr_hugepages */
+};
+
+static long pool_read(unsigned long kb, const char *what)
+{
+	char path[128];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%lukB/%s", kb, what);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+static int pool_write(unsigned long kb, long nr)
+{
+	char path[128];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%lukB/nr_hugepages", kb);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	ok = fprintf(f, "%ld\n", nr) > 0;
+	ok &= fclose(f) == 0;
+	return ok ? 0 : -1;
+}
+
+static void pool_restore(struct pool *p)
+{
+	long nr = pool_read(p->kb, "nr_hugepages");
+
+	if (p->added > 0 && nr >= 0)
+		pool_write(p->kb, nr > p->added ? nr - p->added : 0);
+	p->added = 0;
+}
+
+/*
+ * Make @need pages of @kb free (unreserved); 0, or -1 (restored, caller skips).
+ * Other test binaries may resize the pool at the same time, so the restore
+ * takes back only the pages this test added, from the value current then.
+ */
+static int pool_reserve(struct pool *p, unsigned long kb, long need)
+{
+	long nr = pool_read(kb, "nr_hugepages");
+	long avail = pool_read(kb, "free_hugepages") - pool_read(kb, "resv_hugepages");
+
+	p->kb = kb;
+	p->added = 0;
+	if (nr < 0)
+		return -1;
+	if (avail >= need)
+		return 0;
+	if (pool_write(kb, nr + need - avail)) {
+		pool_write(kb, nr);
+		return -1;
+	}
+	p->added = pool_read(kb, "nr_hugepages") - nr;
+	if (pool_read(kb, "free_hugepages") - pool_read(kb, "resv_hugepages") < need) {
+		pool_restore(p);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- what the kernel says backs a page (root: pagemap pfn + kpageflags) ---- */
+
+#define KPF_HUGE	17
+#define KPF_THP		22
+
+/* kpageflags of the page at @addr; -1 if unknown (not root, not present). */
+static long long page_flags(const void *addr)
+{
+	uint64_t ent, flags;
+	int fd;
+
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &ent, 8, (off_t)((uintptr_t)addr / 4096 * 8)) != 8) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	if (!(ent >> 63) || !(ent & ((UINT64_C(1) << 55) - 1)))
+		return -1;
+	fd = open("/proc/kpageflags", O_RDONLY);
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &flags, 8, (off_t)((ent & ((UINT64_C(1) << 55) - 1)) * 8)) != 8)
+		flags = (uint64_t)-1;
+	close(fd);
+	return (long long)flags;
+}
+
+/* Every @step of the arena is backed by a page with kpageflags bit @bit. */
+static int check_kpf(const struct regbuf_mem *m, uint64_t step, int bit)
+{
+	const char *p = regbuf_mem_addr(m);
+	uint64_t off;
+
+	for (off = 0; off < regbuf_mem_len(m); off += step) {
+		long long f = page_flags(p + off);
+
+		if (f < 0)
+			return T_FAILF("no pfn for +%llu (not root?)", (unsigned long long)off);
+		if (!(f & (1ll << bit)))
+			return T_FAILF("+%llu: kpageflags %#llx lacks bit %d",
+				       (unsigned long long)off, f, bit);
+	}
+	return T_PASS;
+}
+
+static bool pfn_readable(void)
+{
+	static char x = 1;
+
+	return page_flags(&x) >= 0;
+}
+
+static int fill_and_check(struct regbuf_mem *m, uint64_t salt)
+{
+	size_t len = regbuf_mem_len(m);
+	long long bad;
+
+	t_pattern_fill(regbuf_mem_addr(m), len, 0, salt);
+	bad = t_pattern_check(regbuf_mem_addr(m), len, 0, salt);
+	if (bad >= 0)
+		return T_FAILF("pattern mismatch at +%lld", bad);
+	return T_PASS;
+}
+
+/* ---- cases ---- */
+
+static int hugetlb_1g_arena(void)
+{
+	struct regbuf_mem_opts o = { .flags = REGBUF_MEM_F_REQUIRE, .tier = REGBUF_MEM_TIER_1G };
+	struct regbuf_mem *m;
+	struct pool p;
+	long free0;
+	int r;
+
+	if (pool_reserve(&p, 1048576, 1))
+		return t_skip("cannot reserve one 1 GiB page: "
+			      "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages (root)");
+	free0 = pool_read(1048576, "free_hugepages");
+	r = regbuf_mem_create(&m, GiB, &o);
+	if (r) {
+		pool_restore(&p);
+		return T_FAILF("create 1G: %d", r);
+	}
+	r = T_PASS;
+	if (regbuf_mem_tier(m) != REGBUF_MEM_TIER_1G || regbuf_mem_folio_shift(m) != 30 ||
+	    ((uintptr_t)regbuf_mem_addr(m) & (GiB - 1)) || regbuf_mem_len(m) != GiB)
+		r = T_FAILF("tier %d shift %u addr %p", regbuf_mem_tier(m),
+			    regbuf_mem_folio_shift(m), regbuf_mem_addr(m));
+	/*
+	 * Prefaulted: every page present and hugetlb per kpageflags; without
+	 * pfns, the page left the free pool now (racy if others use the pool).
+	 */
+	if (!r && pfn_readable())
+		r = check_kpf(m, 256 * MiB, KPF_HUGE);
+	else if (!r && pool_read(1048576, "free_hugepages") != free0 - 1)
+		r = T_FAILF("free 1G pages %ld, expected %ld", pool_read(1048576, "free_hugepages"),
+			    free0 - 1);
+	if (!r)
+		r = fill_and_check(m, 1);
+	regbuf_mem_destroy(m);
+	pool_restore(&p);
+	return r;
+}
+
+static int hugetlb_2m_arena_via_chain(void)
+{
+	struct regbuf_mem *m;
+	struct pool p;
+	const char *why;
+	long free0;
+	int r;
+
+	if (pool_reserve(&p, 2048, 3))
+		return t_skip("cannot reserve 2 MiB pages: "
+			      "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages (root)");
+	free0 = pool_read(2048, "free_hugepages");
+	/* 5 MiB: the 1G tier is skipped (-ERANGE), 2M taken, rounded to 6 MiB. */
+	r = regbuf_mem_create(&m, 5 * MiB, NULL);
+	if (r) {
+		pool_restore(&p);
+		return T_FAILF("create: %d", r);
+	}
+	r = T_PASS;
+	if (regbuf_mem_tier(m) != REGBUF_MEM_TIER_2M || regbuf_mem_folio_shift(m) != 21 ||
+	    regbuf_mem_len(m) != 6 * MiB || ((uintptr_t)regbuf_mem_addr(m) & (2 * MiB - 1)))
+		r = T_FAILF("tier %d shift %u len %zu", regbuf_mem_tier(m),
+			    regbuf_mem_folio_shift(m), regbuf_mem_len(m));
+	if (!r && regbuf_mem_tier_status(m, REGBUF_MEM_TIER_1G, &why) != -ERANGE)
+		r = T_FAILF("1G status: %s", why);
+	if (!r && pfn_readable())
+		r = check_kpf(m, 2 * MiB, KPF_HUGE);
+	else if (!r && pool_read(2048, "free_hugepages") != free0 - 3)
+		r = T_FAILF("free 2M pages %ld, expected %ld", pool_read(2048, "free_hugepages"),
+			    free0 - 3);
+	if (!r)
+		r = fill_and_check(m, 2);
+	regbuf_mem_destroy(m);
+	pool_restore(&p);
+	return r;
+}
+
+/* Requiring a tier with no pages free fails with -ENOMEM and says where to reserve. */
+static int hugetlb_required_without_pages(void)
+{
+	struct regbuf_mem_opts o = { .flags = REGBUF_MEM_F_REQUIRE, .tier = REGBUF_MEM_TIER_2M };
+	struct regbuf_mem *m = NULL;
+	long avail = pool_read(2048, "free_hugepages") - pool_read(2048, "resv_hugepages");
+	int r;
+
+	if (avail < 0)
+		return t_skip("no 2 MiB hugetlb pool on this kernel");
+	/* Surplus pages would satisfy any request: nothing to run out of. */
+	if (pool_read(2048, "nr_overcommit_hugepages") > 0)
+		return t_skip("hugetlb overcommit on: set "
+			      "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_overcommit_hugepages to 0");
+	/* Ask for more than is free, whatever other users hold right now. */
+	r = regbuf_mem_create(&m, (size_t)(avail + 64) * 2 * MiB, &o);
+	t_check_eq(r, -ENOMEM);
+	t_check(m == NULL);
+	/* Through the chain the same shortage is explained, then THP or 4K used. */
+	o.flags = 0;
+	o.tier = REGBUF_MEM_TIER_2M;
+	t_ok(regbuf_mem_create(&m, (size_t)(avail + 64) * 2 * MiB, &o));
+	{
+		const char *why;
+		int st = regbuf_mem_tier_status(m, REGBUF_MEM_TIER_2M, &why);
+
+		if (st != -ENOMEM || !strstr(why, "nr_hugepages")) {
+			regbuf_mem_destroy(m);
+			return T_FAILF("2M status %d: %s", st, why);
+		}
+	}
+	t_check(regbuf_mem_tier(m) >= REGBUF_MEM_TIER_THP);
+	regbuf_mem_destroy(m);
+	return T_PASS;
+}
+
+static bool thp_enabled(void)
+{
+	char buf[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return !strstr(buf, "[never]") && buf[0];
+}
+
+static int thp_arena(void)
+{
+	struct regbuf_mem_opts o = { .flags = REGBUF_MEM_F_REQUIRE, .tier = REGBUF_MEM_TIER_THP };
+	struct regbuf_mem *m;
+	int r;
+
+	if (!thp_enabled())
+		return t_skip("THP disabled: echo madvise > /sys/kernel/mm/transparent_hugepage/enabled");
+	r = regbuf_mem_create(&m, 16 * MiB, &o);
+	if (r == -EOPNOTSUPP)
+		return t_skip("THP enabled but no huge pages could be had (memory fragmented)");
+	t_ok(r);
+	r = T_PASS;
+	if (regbuf_mem_tier(m) != REGBUF_MEM_TIER_THP || regbuf_mem_folio_shift(m) != 21 ||
+	    ((uintptr_t)regbuf_mem_addr(m) & (2 * MiB - 1)))
+		r = T_FAILF("tier %d shift %u addr %p", regbuf_mem_tier(m),
+			    regbuf_mem_folio_shift(m), regbuf_mem_addr(m));
+	/* Independent of the library's PAGEMAP_SCAN: the kernel's page flags. */
+	if (!r && pfn_readable())
+		r = check_kpf(m, 2 * MiB, KPF_THP);
+	if (!r)
+		r = fill_and_check(m, 3);
+	regbuf_mem_destroy(m);
+	return r;
+}
+
+/*
+ * THP requested but not delivered: PR_SET_THP_DISABLE in a child makes every
+ * fault a base page.  Required, that is -EOPNOTSUPP; through the chain the
+ * mapping is kept as a 4K arena and the THP status says how much was huge.
+ */
+static int thp_not_huge_detected(void)
+{
+	pid_t pid;
+	int st;
+
+	if (!thp_enabled())
+		return t_skip("THP disabled: echo madvise > /sys/kernel/mm/transparent_hugepage/enabled");
+	pid = fork();
+	if (pid < 0)
+		return t_broken("fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct regbuf_mem_opts o = { .flags = REGBUF_MEM_F_REQUIRE,
+					     .tier = REGBUF_MEM_TIER_THP };
+		struct regbuf_mem *m;
+		const char *why;
+
+		if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0))
+			_exit(3);
+		if (regbuf_mem_create(&m, 8 * MiB, &o) != -EOPNOTSUPP)
+			_exit(4);
+		o.flags = 0;
+		if (regbuf_mem_create(&m, 8 * MiB, &o))
+			_exit(5);
+		if (regbuf_mem_tier(m) != REGBUF_MEM_TIER_4K || regbuf_mem_folio_shift(m) != 12)
+			_exit(6);
+		if (regbuf_mem_tier_status(m, REGBUF_MEM_TIER_THP, &why) != -EOPNOTSUPP)
+			_exit(7);
+		if (!strstr(why, "0 of 8 MiB") && !strstr(why, "not be verified"))
+			_exit(8);
+		regbuf_mem_destroy(m);
+		_exit(0);
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		return t_broken("waitpid");
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		return T_FAILF("child failed at step %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	return T_PASS;
+}
+
+static int base_page_arena_prefaulted(void)
+{
+	struct regbuf_mem_opts o = { .flags = REGBUF_MEM_F_REQUIRE, .tier = REGBUF_MEM_TIER_4K };
+	struct regbuf_mem *m;
+	unsigned char vec[256];
+	size_t i;
+
+	t_ok(regbuf_mem_create(&m, 1 * MiB, &o));
+	t_check_eq(regbuf_mem_folio_shift(m), 12);
+	t_check_eq(mincore(regbuf_mem_addr(m), MiB, vec), 0);
+	for (i = 0; i < 256; i++)
+		if (!(vec[i] & 1))
+			return T_FAILF("page %zu not resident after prefault", i);
+	regbuf_mem_destroy(m);
+
+	/* And NO_PREFAULT really leaves it unpopulated. */
+	o.flags |= REGBUF_MEM_F_NO_PREFAULT;
+	t_ok(regbuf_mem_create(&m, 1 * MiB, &o));
+	t_check_eq(mincore(regbuf_mem_addr(m), MiB, vec), 0);
+	for (i = 0; i < 256; i++)
+		if (vec[i] & 1)
+			return T_FAILF("page %zu resident without prefault", i);
+	regbuf_mem_destroy(m);
+	return T_PASS;
+}
+
+/* Arenas over 1 GiB are legal (the uring layer splits them for the kernel). */
+static int arena_over_1g(void)
+{
+	struct regbuf_mem_opts o = { .tier = REGBUF_MEM_TIER_THP };
+	size_t len = GiB + 6 * MiB;
+	struct regbuf_mem *m;
+	char *p;
+
+	t_ok(regbuf_mem_create(&m, len, &o));
+	t_check(regbuf_mem_len(m) >= len);
+	p = regbuf_mem_addr(m);
+	p[0] = 1;
+	p[len - 1] = 2;
+	t_check_eq(p[GiB], 0);
+	regbuf_mem_destroy(m);
+	return T_PASS;
+}
+
+static int numa_bind_node0(void)
+{
+	struct regbuf_mem_opts o = { .flags = REGBUF_MEM_F_NUMA | REGBUF_MEM_F_REQUIRE,
+				     .tier = REGBUF_MEM_TIER_4K, .numa_node = 0 };
+	struct regbuf_mem *m;
+	int node = -1, mode = -1;
+
+	t_ok(regbuf_mem_create(&m, 64 * 4096, &o));
+	/* get_mempolicy(MPOL_F_NODE | MPOL_F_ADDR): the node of the page at addr. */
+	t_check_eq(syscall(SYS_get_mempolicy, &node, NULL, 0, regbuf_mem_addr(m), 3), 0);
+	t_check_eq(node, 0);
+	/* MPOL_F_ADDR alone: the VMA's policy, MPOL_BIND (2). */
+	t_check_eq(syscall(SYS_get_mempolicy, &mode, NULL, 0, regbuf_mem_addr(m), 2), 0);
+	t_check_eq(mode, 2);
+	regbuf_mem_destroy(m);
+	return T_PASS;
+}
+
+/*
+ * The child maps the memfd on its own (not the inherited mapping) and writes
+ * a pattern; the parent sees it through its mapping and through pread.
+ */
+static int share_with_child(struct regbuf_mem *m, uint64_t salt)
+{
+	size_t len = regbuf_mem_len(m);
+	int fd = regbuf_mem_fd(m), st;
+	char buf[4096];
+	pid_t pid;
+
+	if (fd < 0)
+		return T_FAILF("no fd: %d", fd);
+	pid = fork();
+	if (pid < 0)
+		return t_broken("fork: %s", strerror(errno));
+	if (pid == 0) {
+		void *q;
+
+		munmap(regbuf_mem_addr(m), len);
+		q = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (q == MAP_FAILED)
+			_exit(2);
+		t_pattern_fill(q, len, 0, salt);
+		_exit(0);
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		return T_FAILF("child failed (%#x)", st);
+	if (t_pattern_check(regbuf_mem_addr(m), len, 0, salt) >= 0)
+		return T_FAILF("child's writes not visible through the parent's mapping");
+	if (pread(fd, buf, sizeof(buf), (off_t)(len - sizeof(buf))) != (ssize_t)sizeof(buf))
+		return T_FAILF("pread: %s", strerror(errno));
+	if (t_pattern_check(buf, sizeof(buf), len - sizeof(buf), salt) >= 0)
+		return T_FAILF("child's writes not visible through the fd");
+	return T_PASS;
+}
+
+/* io_uring takes memfd (shmem, hugetlbfs) memory for registration (kernel-rules §6 item 6). */
+static int register_with_uring(struct regbuf_mem *m)
+{
+	struct io_uring ring;
+	struct iovec iov = { regbuf_mem_addr(m), regbuf_mem_len(m) };
+	int r;
+
+	r = io_uring_queue_init(4, &ring, 0);
+	if (r)
+		return t_skip("io_uring unavailable: %s (sysctl kernel.io_uring_disabled)",
+			      strerror(-r));
+	r = io_uring_register_buffers(&ring, &iov, 1);
+	io_uring_queue_exit(&ring);
+	if (r)
+		return T_FAILF("io_uring_register_buffers: %s", strerror(-r));
+	return T_PASS;
+}
+
+static int memfd_shmem_shared_with_child(void)
+{
+	struct regbuf_mem_opts o = { .flags = REGBUF_MEM_F_MEMFD | REGBUF_MEM_F_REQUIRE,
+				     .tier = REGBUF_MEM_TIER_4K };
+	struct regbuf_mem *m;
+	int r;
+
+	t_ok(regbuf_mem_create(&m, 4 * MiB, &o));
+	r = share_with_child(m, 4);
+	if (!r)
+		r = register_with_uring(m);
+	regbuf_mem_destroy(m);
+	return r;
+}
+
+static int memfd_hugetlb_2m_shared_with_child(void)
+{
+	struct regbuf_mem_opts o = { .flags = REGBUF_MEM_F_MEMFD | REGBUF_MEM_F_REQUIRE,
+				     .tier = REGBUF_MEM_TIER_2M };
+	struct regbuf_mem *m;
+	struct pool p;
+	int r;
+
+	if (pool_reserve(&p, 2048, 2))
+		return t_skip("cannot reserve 2 MiB pages: "
+			      "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages (root)");
+	r = regbuf_mem_create(&m, 4 * MiB, &o);
+	if (r) {
+		pool_restore(&p);
+		return T_FAILF("create: %d", r);
+	}
+	r = T_PASS;
+	if (regbuf_mem_tier(m) != REGBUF_MEM_TIER_2M)
+		r = T_FAILF("tier %d", regbuf_mem_tier(m));
+	if (!r && pfn_readable())
+		r = check_kpf(m, 2 * MiB, KPF_HUGE);
+	if (!r)
+		r = share_with_child(m, 5);
+	if (!r)
+		r = register_with_uring(m);
+	regbuf_mem_destroy(m);
+	pool_restore(&p);
+	return r;
+}
+
+/* shmem THP follows shmem_enabled, not enabled: refused with the reason when off. */
+static int memfd_thp_follows_shmem_enabled(void)
+{
+	struct regbuf_mem_opts o = { .flags = REGBUF_MEM_F_MEMFD | REGBUF_MEM_F_REQUIRE,
+				     .tier = REGBUF_MEM_TIER_THP };
+	char buf[128] = "";
+	struct regbuf_mem *m;
+	FILE *f;
+	int r;
+
+	f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "r");
+	if (!f)
+		return t_skip("no shmem THP on this kernel");
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	r = regbuf_mem_create(&m, 8 * MiB, &o);
+	if (strstr(buf, "[never]") || strstr(buf, "[deny]")) {
+		t_check_eq(r, -EOPNOTSUPP);
+		return T_PASS;
+	}
+	if (r == -EOPNOTSUPP)
+		return t_skip("shmem THP enabled but not obtained (fragmented memory)");
+	t_ok(r);
+	r = T_PASS;
+	if (regbuf_mem_folio_shift(m) != 21)
+		r = T_FAILF("folio shift %u", regbuf_mem_folio_shift(m));
+	if (!r)
+		r = share_with_child(m, 6);
+	regbuf_mem_destroy(m);
+	return r;
+}
+
+static const struct t_case cases[] = {
+	T_CASE(hugetlb_1g_arena),
+	T_CASE(hugetlb_2m_arena_via_chain),
+	T_CASE(hugetlb_required_without_pages),
+	T_CASE(thp_arena),
+	T_CASE(thp_not_huge_detected),
+	T_CASE(base_page_arena_prefaulted),
+	T_CASE(arena_over_1g),
+	T_CASE(numa_bind_node0),
+	T_CASE(memfd_shmem_shared_with_child),
+	T_CASE(memfd_hugetlb_2m_shared_with_child),
+	T_CASE(memfd_thp_follows_shmem_enabled),
+};
+
+int main(int argc, char **argv)
+{
+	return t_main("sys/mem", cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
+}
