@@ -312,6 +312,31 @@ REGBUF_MUST_CHECK
 int regbuf_nvme_buf_create(struct regbuf_nvme_buf **bp, struct regbuf_nvme_ctrl *c, void *addr,
 			   size_t len, unsigned int flags);
 
+struct regbuf_table;
+
+/**
+ * regbuf_nvme_buf_create_slot() - map a registered buffer of a regbuf table
+ * @bp: where to store the mapping
+ * @c: controller
+ * @t: table
+ * @slot: registered slot of @t
+ * @flags: REGBUF_NVME_BUF_F_*
+ *
+ * Holds a reference on the slot's buffer until regbuf_nvme_buf_destroy().
+ * VFIO: as regbuf_nvme_buf_create() on the buffer's range.  Physical mode:
+ * the DMA segments are the table's physical segments (adjacent folios
+ * already merged at registration), checked against /proc/self/pagemap now
+ * and required to be hugetlb.
+ *
+ * Return: as regbuf_nvme_buf_create(); -EFAULT empty slot; -EPERM physical
+ * mode and the buffer was registered without frame numbers
+ * (REGBUF_TABLE_F_LAYOUT_PFN, root) or is not hugetlb memory; -ESTALE the
+ * memory moved since registration.
+ */
+REGBUF_MUST_CHECK
+int regbuf_nvme_buf_create_slot(struct regbuf_nvme_buf **bp, struct regbuf_nvme_ctrl *c,
+				struct regbuf_table *t, uint32_t slot, unsigned int flags);
+
 /**
  * regbuf_nvme_buf_destroy() - unmap a buffer
  * @b: buffer, or NULL; no I/O on it may be in flight

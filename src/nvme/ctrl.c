@@ -642,21 +642,28 @@ out:
 
 /* ---- buffers ---- */
 
-int regbuf_nvme_buf_create(struct regbuf_nvme_buf **bp, struct regbuf_nvme_ctrl *c, void *addr,
-			   size_t len, unsigned int flags)
+/*
+ * Map [va, va + len) for the device.  @phys_segs: the buffer's physical
+ * segments as a table registered them (physical mode), or NULL to read them
+ * from pagemap.
+ */
+static int buf_map(struct regbuf_nvme_buf **bp, struct regbuf_nvme_ctrl *c, uint64_t va,
+		   uint64_t len, const struct regbuf_seg *phys_segs, uint32_t nr_phys,
+		   struct regbuf_buf *tbuf, unsigned int flags)
 {
-	uint64_t va = (uint64_t)(uintptr_t)addr, align, iova;
+	uint64_t align, iova;
 	struct regbuf_nvme_buf *b;
+	uint32_t i;
 	int ret;
 
-	if (!bp || !c || !addr || !len || (va & 3) || va + len < va ||
+	if (!bp || !c || !va || !len || (va & 3) || va + len < va ||
 	    (flags & ~REGBUF_NVME_BUF_F_READONLY))
 		return -EINVAL;
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
 	b->ctrl = c;
-	b->vaddr = addr;
+	b->vaddr = (uint8_t *)(uintptr_t)va;
 	b->len = len;
 	if (c->info.mode == REGBUF_NVME_MODE_VFIO) {
 		b->map_vaddr = va & ~UINT64_C(4095);
@@ -677,16 +684,28 @@ int regbuf_nvme_buf_create(struct regbuf_nvme_buf **bp, struct regbuf_nvme_ctrl 
 		b->segs[0].addr = iova + (va - b->map_vaddr);
 		b->segs[0].len = len;
 		b->nr_segs = 1;
-		b->contig = true;
 	} else {
+		/* pagemap now, hugetlb only; a table's layout must still match it */
 		ret = nvme_phys_translate(c, va, len, &b->segs, &b->nr_segs, true);
 		if (ret)
 			goto out_free;
-		b->contig = b->nr_segs == 1;
+		if (phys_segs) {
+			bool same = nr_phys == b->nr_segs;
+
+			for (i = 0; same && i < nr_phys; i++)
+				same = phys_segs[i].addr == b->segs[i].addr &&
+				       phys_segs[i].len == b->segs[i].len;
+			if (!same) {
+				ret = -ESTALE;
+				goto out_free;
+			}
+		}
 	}
+	b->contig = b->nr_segs == 1;
 	ret = nvme_buf_build(b);
 	if (ret)
 		goto out_unmap;
+	b->tbuf = tbuf;
 	*bp = b;
 	return 0;
 out_unmap:
@@ -698,6 +717,41 @@ out_free:
 	return ret;
 }
 
+int regbuf_nvme_buf_create(struct regbuf_nvme_buf **bp, struct regbuf_nvme_ctrl *c, void *addr,
+			   size_t len, unsigned int flags)
+{
+	return buf_map(bp, c, (uint64_t)(uintptr_t)addr, len, NULL, 0, NULL, flags);
+}
+
+int regbuf_nvme_buf_create_slot(struct regbuf_nvme_buf **bp, struct regbuf_nvme_ctrl *c,
+				struct regbuf_table *t, uint32_t slot, unsigned int flags)
+{
+	struct regbuf_buf_info info;
+	struct regbuf_buf *tb;
+	int ret;
+
+	if (!bp || !c || !t)
+		return -EINVAL;
+	ret = regbuf_table_buf_get(t, slot, &tb);
+	if (ret)
+		return ret;
+	ret = regbuf_buf_info(tb, &info);
+	if (ret)
+		goto out_put;
+	if (c->info.mode == REGBUF_NVME_MODE_PHYS && !(info.flags & REGBUF_BUF_F_PHYS)) {
+		ret = -EPERM;	/* registered without frame numbers */
+		goto out_put;
+	}
+	ret = buf_map(bp, c, info.ubuf, info.len,
+		      c->info.mode == REGBUF_NVME_MODE_PHYS ? info.phys_segs : NULL,
+		      info.nr_phys_segs, tb, flags);
+	if (!ret)
+		return 0;
+out_put:
+	regbuf_buf_put(tb);
+	return ret;
+}
+
 void regbuf_nvme_buf_destroy(struct regbuf_nvme_buf *b)
 {
 	if (!b)
@@ -705,6 +759,8 @@ void regbuf_nvme_buf_destroy(struct regbuf_nvme_buf *b)
 	nvme_buf_unbuild(b);
 	if (b->map_len)
 		nvme_vfio_unmap(b->ctrl, b->map_iova, b->map_len);
+	if (b->tbuf)
+		regbuf_buf_put(b->tbuf);
 	free(b->segs);
 	free(b);
 }

@@ -13,6 +13,7 @@
 
 #include <regbuf/nvme.h>
 #include <regbuf/seg.h>
+#include <regbuf/table.h>
 
 #include "wire.h"
 
@@ -206,6 +207,7 @@ struct regbuf_nvme_buf {
 	uint64_t *seg_off;
 	uint32_t nr_segs;
 	bool contig;
+	struct regbuf_buf *tbuf;	/* table buffer reference (create_slot) */
 };
 
 /* ctrl.c */

@@ -26,7 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/uio.h>
+
 #include <regbuf/nvme.h>
+#include <regbuf/table.h>
 
 #include "harness.h"
 
@@ -183,6 +186,20 @@ static int write_read_verify(struct regbuf_nvme_qpair *q, struct arena *a, uint6
 	return T_PASS;
 }
 
+/* write_read_verify() on a short-lived queue pair. */
+static int write_read_verify_q(struct arena *a, uint64_t woff, uint64_t roff, uint64_t len,
+			       uint64_t lba)
+{
+	struct regbuf_nvme_qpair *q;
+	int ret = regbuf_nvme_qpair_create(&q, ctrl, 8, 0);
+
+	if (ret)
+		return T_FAILF("qpair_create: %d", ret);
+	ret = write_read_verify(q, a, woff, roff, len, lba, 0);
+	regbuf_nvme_qpair_destroy(q);
+	return ret;
+}
+
 /* ---------------------------------------------------------------------- */
 
 static int guest_binding(void)
@@ -311,6 +328,69 @@ static int sweep_4k_sgl(void) { return sweep_case(false, REGBUF_NVME_IO_F_SGL); 
 static int sweep_2m_prp(void) { return sweep_case(true, REGBUF_NVME_IO_F_PRP); }
 static int sweep_2m_sgl(void) { return sweep_case(true, REGBUF_NVME_IO_F_SGL); }
 static int sweep_2m_auto(void) { return sweep_case(true, 0); }
+
+/*
+ * A buffer registered in a regbuf table with frame numbers: the nvme mapping
+ * takes the table's physical segments (physical mode) or its range (VFIO),
+ * and data still lands where it should.
+ */
+static int table_slot(void)
+{
+	struct regbuf_buf_info info;
+	struct regbuf_table *t;
+	struct regbuf_buf *tb;
+	struct iovec iov[2];
+	struct arena a, b2;
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	memset(&a, 0, sizeof(a));
+	a.len = ARENA_LEN;
+	a.huge = true;
+	a.p = mmap(NULL, a.len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_HUGETLB, -1, 0);
+	if (a.p == MAP_FAILED)
+		return T_FAILF("hugetlb arena: %s", strerror(errno));
+	t_ok(regbuf_table_create(&t, 0));
+	iov[0].iov_base = a.p;
+	iov[0].iov_len = a.len;
+	iov[1].iov_base = a.p + 4096;		/* starts mid huge page */
+	iov[1].iov_len = (6u << 20) + 512;
+	ret = regbuf_table_register(t, iov, 2, REGBUF_TABLE_F_LAYOUT_PFN);
+	if (ret)
+		return T_FAILF("regbuf_table_register(LAYOUT_PFN): %d", ret);
+	t_ok(regbuf_table_buf_get(t, 0, &tb));
+	t_ok(regbuf_buf_info(tb, &info));
+	printf("# table slot 0: %u virtual segments (folio shift %u), %u physical segments, "
+	       "flags 0x%x\n", info.nr_segs, info.folio_shift, info.nr_phys_segs, info.flags);
+	regbuf_buf_put(tb);
+	ret = regbuf_nvme_buf_create_slot(&a.b, ctrl, t, 0, 0);
+	if (ret)
+		return T_FAILF("regbuf_nvme_buf_create_slot(0): %d", ret);
+	if (is_phys())
+		t_check_eq(regbuf_nvme_buf_nr_segs(a.b), info.nr_phys_segs);
+	else
+		t_check_eq(regbuf_nvme_buf_nr_segs(a.b), 1);
+	t_check_eq(regbuf_nvme_buf_create_slot(&b2.b, ctrl, t, 7, 0), -EFAULT);
+	/* the slot outlives the table while mapped: the nvme buffer holds a reference */
+	ret = regbuf_nvme_buf_create_slot(&b2.b, ctrl, t, 1, 0);
+	if (ret)
+		return T_FAILF("regbuf_nvme_buf_create_slot(1): %d", ret);
+	regbuf_table_destroy(t);
+	ret = sweep(&a, 0, (unsigned int)env_u64("REGBUF_SWEEP_ITERS", 400) / 2, 0,
+		    nblocks() * ns.lba_size);
+	if (!ret) {
+		b2.p = a.p + 4096;
+		b2.len = (6u << 20) + 512;
+		b2.huge = true;
+		ret = write_read_verify_q(&b2, 4, (3u << 20) + 4, (2u << 20) + 512, 12345);
+	}
+	regbuf_nvme_buf_destroy(b2.b);
+	regbuf_nvme_buf_destroy(a.b);
+	munmap(a.p, a.len);
+	return ret;
+}
 
 /* Named shapes (kernel-rules §6 items 34-38) on both descriptor kinds. */
 static int io_boundaries(void)
@@ -825,6 +905,7 @@ static const struct t_case cases[] = {
 	T_CASE(sweep_2m_prp),
 	T_CASE(sweep_2m_sgl),
 	T_CASE(sweep_2m_auto),
+	T_CASE(table_slot),
 	T_CASE(two_threads),
 	T_CASE(io_errors),
 	T_CASE(reset_then_io),
