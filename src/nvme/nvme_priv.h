@@ -222,6 +222,10 @@ void nvme_vfio_close(struct regbuf_nvme_ctrl *c);
 int nvme_vfio_map(struct regbuf_nvme_ctrl *c, uint64_t vaddr, uint64_t len, uint64_t align,
 		  uint64_t *iova, bool readonly);
 void nvme_vfio_unmap(struct regbuf_nvme_ctrl *c, uint64_t iova, uint64_t len);
+/* IOVA space: free ranges, first fit with alignment (map_lock held) */
+int nvme_iova_add_range(struct regbuf_nvme_ctrl *c, uint64_t start, uint64_t end);
+int nvme_iova_alloc(struct regbuf_nvme_ctrl *c, uint64_t len, uint64_t align, uint64_t *iova);
+void nvme_iova_free(struct regbuf_nvme_ctrl *c, uint64_t iova, uint64_t len);
 
 /* phys.c */
 int nvme_phys_open(struct regbuf_nvme_ctrl *c, char *why, size_t why_len);

@@ -25,7 +25,7 @@
 /* vfio_iommu_type1 module parameter dma_entry_limit default (U16_MAX). */
 #define NVME_VFIO_DEFAULT_LIMIT	65535u
 
-static int add_free_range(struct regbuf_nvme_ctrl *c, uint64_t start, uint64_t end)
+int nvme_iova_add_range(struct regbuf_nvme_ctrl *c, uint64_t start, uint64_t end)
 {
 	struct nvme_iova_range *r;
 
@@ -85,7 +85,7 @@ static int iommu_info(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
 					continue;
 				if (s < NVME_IOVA_DEFAULT_START)
 					s = NVME_IOVA_DEFAULT_START;
-				ret = add_free_range(c, s, e);
+				ret = nvme_iova_add_range(c, s, e);
 			}
 		} else if (h->id == VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL) {
 			struct vfio_iommu_type1_info_dma_avail *da = (void *)h;
@@ -96,7 +96,7 @@ static int iommu_info(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
 	}
 	free(info);
 	if (!ret && !c->nr_free_iova)
-		ret = add_free_range(c, NVME_IOVA_DEFAULT_START, NVME_IOVA_DEFAULT_END);
+		ret = nvme_iova_add_range(c, NVME_IOVA_DEFAULT_START, NVME_IOVA_DEFAULT_END);
 	c->info.iova_limit = c->max_mappings;
 	return ret;
 }
@@ -232,7 +232,7 @@ void nvme_vfio_close(struct regbuf_nvme_ctrl *c)
 }
 
 /* First fit with alignment; ranges are few (the IOMMU reports 2-3). map_lock held. */
-static int iova_alloc(struct regbuf_nvme_ctrl *c, uint64_t len, uint64_t align, uint64_t *iova)
+int nvme_iova_alloc(struct regbuf_nvme_ctrl *c, uint64_t len, uint64_t align, uint64_t *iova)
 {
 	uint32_t i;
 
@@ -247,7 +247,7 @@ static int iova_alloc(struct regbuf_nvme_ctrl *c, uint64_t len, uint64_t align, 
 			uint64_t tail_start = s + len, tail_end = r->end;
 
 			r->end = s - 1;
-			if (tail_start - 1 < tail_end && add_free_range(c, tail_start, tail_end))
+			if (tail_start - 1 < tail_end && nvme_iova_add_range(c, tail_start, tail_end))
 				return -ENOMEM;
 		} else if (s + len - 1 == r->end) {
 			c->free_iova[i] = c->free_iova[--c->nr_free_iova];
@@ -261,7 +261,7 @@ static int iova_alloc(struct regbuf_nvme_ctrl *c, uint64_t len, uint64_t align, 
 }
 
 /* Give back and merge with neighbours. map_lock held. */
-static void iova_free(struct regbuf_nvme_ctrl *c, uint64_t iova, uint64_t len)
+void nvme_iova_free(struct regbuf_nvme_ctrl *c, uint64_t iova, uint64_t len)
 {
 	uint64_t s = iova, e = iova + len - 1;
 	uint32_t i = 0;
@@ -280,7 +280,7 @@ static void iova_free(struct regbuf_nvme_ctrl *c, uint64_t iova, uint64_t len)
 		}
 		i++;
 	}
-	if (add_free_range(c, s, e))
+	if (nvme_iova_add_range(c, s, e))
 		return;	/* leaks IOVA space, never correctness */
 }
 
@@ -296,7 +296,7 @@ int nvme_vfio_map(struct regbuf_nvme_ctrl *c, uint64_t vaddr, uint64_t len, uint
 		ret = -ENOSPC;
 		goto out_unlock;
 	}
-	ret = iova_alloc(c, len, align, iova);
+	ret = nvme_iova_alloc(c, len, align, iova);
 	if (ret)
 		goto out_unlock;
 	m.flags = VFIO_DMA_MAP_FLAG_READ | (readonly ? 0 : VFIO_DMA_MAP_FLAG_WRITE);
@@ -305,7 +305,7 @@ int nvme_vfio_map(struct regbuf_nvme_ctrl *c, uint64_t vaddr, uint64_t len, uint
 	m.size = len;
 	if (ioctl(c->container, VFIO_IOMMU_MAP_DMA, &m)) {
 		ret = -errno;
-		iova_free(c, *iova, len);
+		nvme_iova_free(c, *iova, len);
 		goto out_unlock;
 	}
 	c->nr_mappings++;
@@ -320,7 +320,7 @@ void nvme_vfio_unmap(struct regbuf_nvme_ctrl *c, uint64_t iova, uint64_t len)
 
 	pthread_mutex_lock(&c->map_lock);
 	if (!ioctl(c->container, VFIO_IOMMU_UNMAP_DMA, &u)) {
-		iova_free(c, iova, len);
+		nvme_iova_free(c, iova, len);
 		c->nr_mappings--;
 	}
 	pthread_mutex_unlock(&c->map_lock);
