@@ -13,6 +13,12 @@ void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf
 /* regbuf info [--json] [--path P] (info.c) */
 int cmd_info(int argc, char **argv);
 
+/* regbuf bench (bench.c): every experiment, or one with options. */
+int cmd_bench(int argc, char **argv);
+
+/* regbuf bench map (bench_map.c, dma layer); weak until that file is built. */
+int bench_map(int argc, char **argv) __attribute__((weak));
+
 /* regbuf nvme list|identify|read|write|bench (nvme.c) */
 int cmd_nvme(int argc, char **argv);
 
