@@ -40,6 +40,8 @@ set -euo pipefail
 MODULES_VFIO="virt/lib/irqbypass drivers/vfio/vfio drivers/vfio/vfio_iommu_type1
 	drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core drivers/vfio/pci/vfio-pci"
 MODULES_UIO="drivers/uio/uio drivers/uio/uio_pci_generic"
+# mode none: an ext4 scratch filesystem on a loop device (O_DIRECT files for the uring suite)
+MODULES_FS="drivers/block/loop lib/crc16 crypto/crc32c_generic fs/mbcache fs/jbd2/jbd2 fs/ext4/ext4"
 
 die() {
 	echo "guest.sh: $*" >&2
@@ -80,7 +82,7 @@ cmd_prepare() {
 	rel=$(ls "$cache/x/lib/modules" | head -n 1)
 	cp "$cache/x/boot/vmlinuz-$rel" "$cache/vmlinuz"
 	mkdir -p "$cache/modules"
-	for m in $MODULES_VFIO $MODULES_UIO; do
+	for m in $MODULES_VFIO $MODULES_UIO $MODULES_FS; do
 		src=$cache/x/lib/modules/$rel/kernel/$m.ko
 		if [ -f "$src" ]; then
 			cp "$src" "$cache/modules/"
@@ -128,6 +130,12 @@ drv=
 case $REGBUF_NVME_MODE in
 vfio)	load irqbypass vfio vfio_iommu_type1 vfio_virqfd vfio-pci-core vfio-pci; drv=vfio-pci ;;
 phys)	load uio uio_pci_generic; drv=uio_pci_generic ;;
+none)	load loop crc16 crc32c_generic mbcache jbd2 ext4
+	truncate -s 192M /tmp/scratch.img
+	losetup /dev/loop0 /tmp/scratch.img 2>/dev/null ||
+		{ mknod /dev/loop0 b 7 0; losetup /dev/loop0 /tmp/scratch.img; }
+	mkdir -p /mnt/scratch
+	mke2fs -q /dev/loop0 && mount -t ext4 /dev/loop0 /mnt/scratch && cd /mnt/scratch ;;
 esac
 # 2 MiB hugetlb pages for the tests' arenas (and, in phys mode, the driver's queues)
 echo "${REGBUF_HUGEPAGES:-64}" >/proc/sys/vm/nr_hugepages
