@@ -384,7 +384,7 @@ static int table_slot(void)
 		b2.p = a.p + 4096;
 		b2.len = (6u << 20) + 512;
 		b2.huge = true;
-		ret = write_read_verify_q(&b2, 4, (3u << 20) + 4, (2u << 20) + 512, 12345);
+		ret = write_read_verify_q(&b2, 4, (3u << 20) + 4, (2u << 20) + ns.lba_size, 12345);
 	}
 	regbuf_nvme_buf_destroy(b2.b);
 	regbuf_nvme_buf_destroy(a.b);
