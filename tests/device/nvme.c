@@ -32,6 +32,7 @@
 #include <regbuf/table.h>
 
 #include "harness.h"
+#include "nvme/nvme_priv.h"	/* dma_fault_detected unmaps behind the driver */
 
 #define SALT		UINT64_C(0x6e766d65)
 #define ARENA_LEN	(UINT64_C(16) << 20)
@@ -309,7 +310,7 @@ static int sweep_case(bool huge, unsigned int flags)
 	if (ret)
 		return ret;
 	if (!huge && is_phys())
-		return t_skip("physical mode takes hugetlb memory only (see buf_refuses_4k)");
+		return t_skip("physical mode takes hugetlb memory only (see buf_refuses)");
 	if (flags == REGBUF_NVME_IO_F_SGL && !(regbuf_nvme_ctrl_info(ctrl)->sgls & 3))
 		return t_skip("controller without SGL support");
 	ret = arena_get(&a, huge, ARENA_LEN);
@@ -705,6 +706,57 @@ static int buf_refuses(void)
 	return T_PASS;
 }
 
+/*
+ * The fault detector itself: unmap a buffer's IOVA range behind the driver's
+ * back and read into it.  QEMU completes the read (an untranslatable data
+ * address is not an NVMe error, nvme-userspace.md §5.4) and the guest's VT-d
+ * driver logs a DMAR fault, which test-nvme-guest must see (config
+ * vfio-fault inverts its no_dma_faults check).  Only with
+ * REGBUF_EXPECT_DMA_FAULT=1.
+ */
+static int dma_fault_detected(void)
+{
+	struct regbuf_nvme_qpair *q;
+	struct regbuf_nvme_cpl cpl;
+	char out[4096];
+	struct arena a;
+	FILE *f;
+	int ret = need_ctrl(), faults = 0;
+
+	if (ret)
+		return ret;
+	if (!getenv("REGBUF_EXPECT_DMA_FAULT"))
+		return t_skip("only in the vfio-fault configuration of test-nvme-guest");
+	if (is_phys())
+		return t_skip("no IOMMU in physical mode");
+	ret = arena_get(&a, false, 1u << 20);
+	if (ret)
+		return T_FAILF("arena: %d", ret);
+	t_ok(regbuf_nvme_qpair_create(&q, ctrl, 8, 0));
+	t_pattern_fill(a.p, 65536, 0, SALT);
+	t_ok(do_io(q, REGBUF_NVME_OP_WRITE, &a, 0, 65536, 0, 0, NULL));
+	memset(a.p, 0, 65536);
+	nvme_vfio_unmap(ctrl, a.b->map_iova, a.b->map_len);	/* behind the driver's back */
+	ret = do_io(q, REGBUF_NVME_OP_READ, &a, 0, 65536, 0, 0, &cpl);
+	printf("# read into an unmapped IOVA: %d status 0x%x\n", ret, cpl.status);
+	/* nothing may have reached the buffer */
+	for (size_t i = 0; i < 65536; i++)
+		if (a.p[i])
+			return T_FAILF("byte %zu written through an unmapped IOVA", i);
+	f = popen("dmesg", "r");
+	t_check(f != NULL);
+	while (fgets(out, sizeof(out), f))
+		if (strstr(out, "DMAR") && (strstr(out, "fault") || strstr(out, "[DMA ")))
+			faults++;
+	pclose(f);
+	printf("# DMAR fault lines in the guest log: %d\n", faults);
+	t_check(faults > 0);
+	regbuf_nvme_qpair_destroy(q);
+	regbuf_nvme_buf_destroy(a.b);
+	munmap(a.p, a.len);
+	return T_PASS;
+}
+
 /* Controller reset with no queues, then I/O works again. */
 static int reset_then_io(void)
 {
@@ -908,6 +960,7 @@ static const struct t_case cases[] = {
 	T_CASE(table_slot),
 	T_CASE(two_threads),
 	T_CASE(io_errors),
+	T_CASE(dma_fault_detected),
 	T_CASE(reset_then_io),
 	T_CASE(shutdown_clean),
 	T_CASE(cli_nvme),
