@@ -816,22 +816,11 @@ static int map_json(struct json *j)
 
 static int bench_map_step(const struct bench_opts *o, int argc, char **argv)
 {
-	if (bench_map) {
-		if (o->j)
-			return map_json(o->j);
-		printf("\n== map: per-I/O NVMe descriptor cost (dma layer)\n");
-		fflush(stdout);
-		return bench_map(argc, argv);
-	}
-	if (o->j) {
-		json_open(o->j, "map", '{');
-		json_str(o->j, "skipped", "bench_map is not built yet (dma layer not merged)");
-		json_close(o->j, '{');
-	} else {
-		printf("\n== map: skipped: bench_map is not built yet (the dma layer, "
-		       "tools/regbuf/bench_map.c, is not merged)\n");
-	}
-	return 0;
+	if (o->j)
+		return map_json(o->j);
+	printf("\n== map: per-I/O NVMe descriptor cost (dma layer)\n");
+	fflush(stdout);
+	return bench_map(argc, argv);
 }
 
 static void usage(void)

@@ -16,8 +16,8 @@ int cmd_info(int argc, char **argv);
 /* regbuf bench (bench.c): every experiment, or one with options. */
 int cmd_bench(int argc, char **argv);
 
-/* regbuf bench map (bench_map.c, dma layer); weak until that file is built. */
-int bench_map(int argc, char **argv) __attribute__((weak));
+/* regbuf bench map (bench_map.c): per-I/O descriptor cost, premapped vs classic. */
+int bench_map(int argc, char **argv);
 
 /* regbuf nvme list|identify|read|write|bench (nvme.c) */
 int cmd_nvme(int argc, char **argv);
