@@ -145,7 +145,8 @@ struct regbuf_nvme_ns_info {
  * @status: raw NVMe status of the first failing command (or 0): the CQE
  *	status field without the phase bit, i.e. SC in bits 7:0, SCT in 10:8,
  *	CRD 12:11, M bit 13, DNR bit 14 (NVMe 1.4 §4.6.1); or
- *	REGBUF_NVME_STATUS_TIMEOUT / _ABORTED when the driver gave up
+ *	REGBUF_NVME_STATUS_TIMEOUT / _ABORTED when the driver gave up, or
+ *	REGBUF_NVME_STATUS_BADDESC when no descriptor could describe a piece
  * @cid: command identifier of that command
  * @dw0: command specific result (DW0) of the last command
  * @nr_cmds: commands the request was split into
@@ -161,6 +162,7 @@ struct regbuf_nvme_cpl {
 /* Driver-made statuses, outside the 15-bit space a controller can report. */
 #define REGBUF_NVME_STATUS_TIMEOUT	0xfffe	/* no completion within the timeout */
 #define REGBUF_NVME_STATUS_ABORTED	0xffff	/* controller failed (CSTS.CFS) or reset */
+#define REGBUF_NVME_STATUS_BADDESC	0xfffd	/* no PRP/SGL could describe the data */
 
 /** regbuf_nvme_status_sct() - Status Code Type of a raw status */
 static inline unsigned int regbuf_nvme_status_sct(uint16_t status)
@@ -187,7 +189,8 @@ static inline unsigned int regbuf_nvme_status_dnr(uint16_t status)
  * Return: 0 for success; -EINVAL for invalid field/opcode/SGL/PRP-offset
  * errors; -ERANGE for LBA out of range; -ENOSPC for capacity exceeded;
  * -EROFS for a write to a read-only namespace; -ENODEV for an invalid
- * namespace; -ETIMEDOUT and -ENXIO for the driver's own statuses; -EIO for
+ * namespace; -ETIMEDOUT, -ENXIO and -EINVAL (BADDESC) for the driver's own
+ * statuses; -EIO for
  * everything else (media and data transfer errors).
  */
 int regbuf_nvme_status_errno(uint16_t status);
@@ -389,6 +392,10 @@ void regbuf_nvme_qpair_destroy(struct regbuf_nvme_qpair *q);
 #define REGBUF_NVME_IO_F_PRP	(1u << 0)	/* force PRPs */
 #define REGBUF_NVME_IO_F_SGL	(1u << 1)	/* force an SGL (-EOPNOTSUPP if unsupported) */
 #define REGBUF_NVME_IO_F_FUA	(1u << 2)	/* Force Unit Access (CDW12 bit 30) */
+/* Build the descriptors with the classic per-I/O chain (translate every page,
+ * scatterlist, PRP list / SGL segment from a pool) instead of the buffer's
+ * pre-built ones: for benchmarks and differential tests only. */
+#define REGBUF_NVME_IO_F_CLASSIC	(1u << 3)
 
 /**
  * regbuf_nvme_submit_read() - queue a read into a mapped buffer

@@ -66,7 +66,7 @@ int nvme_cfg_write(struct regbuf_nvme_ctrl *c, uint32_t off, const void *buf, si
 
 /* ---- driver DMA memory: 2 MiB chunks mapped once, 4 KiB pages handed out ---- */
 
-static int chunk_create(struct regbuf_nvme_ctrl *c, struct nvme_dma_chunk **chp)
+static int chunk_create(struct regbuf_nvme_ctrl *c, uint64_t len, struct nvme_dma_chunk **chp)
 {
 	struct nvme_dma_chunk *ch = calloc(1, sizeof(*ch));
 	uint8_t *p;
@@ -74,8 +74,8 @@ static int chunk_create(struct regbuf_nvme_ctrl *c, struct nvme_dma_chunk **chp)
 
 	if (!ch)
 		return -ENOMEM;
-	ch->len = NVME_CHUNK_SIZE;
-	p = mmap(NULL, NVME_CHUNK_SIZE, PROT_READ | PROT_WRITE,
+	ch->len = len;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
 	if (p != MAP_FAILED) {
 		ch->hugetlb = true;
@@ -83,8 +83,8 @@ static int chunk_create(struct regbuf_nvme_ctrl *c, struct nvme_dma_chunk **chp)
 		free(ch);
 		return -ENOMEM;	/* physically contiguous memory needs a huge page */
 	} else {
-		/* over-allocate to align, keep the aligned 2 MiB */
-		uint8_t *raw = mmap(NULL, 2 * NVME_CHUNK_SIZE, PROT_READ | PROT_WRITE,
+		/* over-allocate to align, keep the aligned part */
+		uint8_t *raw = mmap(NULL, len + NVME_CHUNK_SIZE, PROT_READ | PROT_WRITE,
 				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		uintptr_t a;
 
@@ -96,19 +96,17 @@ static int chunk_create(struct regbuf_nvme_ctrl *c, struct nvme_dma_chunk **chp)
 		p = (uint8_t *)a;
 		if (p > raw)
 			munmap(raw, (size_t)(p - raw));
-		munmap(p + NVME_CHUNK_SIZE, (size_t)(raw + 2 * NVME_CHUNK_SIZE - (p + NVME_CHUNK_SIZE)));
-		memset(p, 0, NVME_CHUNK_SIZE);
+		munmap(p + len, (size_t)(raw + len + NVME_CHUNK_SIZE - (p + len)));
+		memset(p, 0, len);
 	}
 	ch->vaddr = p;
 	if (c->info.mode == REGBUF_NVME_MODE_VFIO) {
-		ret = nvme_vfio_map(c, (uint64_t)(uintptr_t)p, NVME_CHUNK_SIZE, NVME_CHUNK_SIZE,
-				    &ch->iova, false);
+		ret = nvme_vfio_map(c, (uint64_t)(uintptr_t)p, len, NVME_CHUNK_SIZE, &ch->iova, false);
 	} else {
 		struct regbuf_seg *segs;
 		uint32_t nr;
 
-		ret = nvme_phys_translate(c, (uint64_t)(uintptr_t)p, NVME_CHUNK_SIZE, &segs, &nr,
-					  true);
+		ret = nvme_phys_translate(c, (uint64_t)(uintptr_t)p, len, &segs, &nr, true);
 		if (!ret) {
 			if (nr != 1)
 				ret = -ENOMEM;
@@ -118,7 +116,7 @@ static int chunk_create(struct regbuf_nvme_ctrl *c, struct nvme_dma_chunk **chp)
 		}
 	}
 	if (ret) {
-		munmap(p, NVME_CHUNK_SIZE);
+		munmap(p, len);
 		free(ch);
 		return ret;
 	}
@@ -149,19 +147,40 @@ static void page_mark(struct nvme_dma_chunk *ch, uint32_t i, uint32_t n, bool us
 	}
 }
 
-/* Zeroed, page-aligned, physically/IOVA-contiguous memory of at most 2 MiB. */
+/*
+ * Zeroed, page-aligned, physically/IOVA-contiguous memory.  Up to 2 MiB comes
+ * from shared chunks; larger (PRP lists of buffers over ~1 GiB) gets a
+ * mapping of its own, which physical mode cannot provide (-ENOMEM).
+ */
 int nvme_dma_alloc(struct regbuf_nvme_ctrl *c, size_t len, void **vaddr, uint64_t *iova)
 {
 	uint32_t n = (uint32_t)((len + 4095) / 4096), i, run;
 	struct nvme_dma_chunk *ch;
 	int ret;
 
-	if (!len || n > NVME_CHUNK_PAGES)
+	if (!len)
 		return -EINVAL;
+	if (n > NVME_CHUNK_PAGES) {
+		uint64_t big = ((uint64_t)len + NVME_CHUNK_SIZE - 1) & ~(NVME_CHUNK_SIZE - 1);
+
+		if (c->info.mode != REGBUF_NVME_MODE_VFIO)
+			return -ENOMEM;
+		pthread_mutex_lock(&c->lock);
+		ret = chunk_create(c, big, &ch);
+		if (!ret) {
+			ch->big = true;
+			ch->next = c->chunks;
+			c->chunks = ch;
+			*vaddr = ch->vaddr;
+			*iova = ch->iova;
+		}
+		pthread_mutex_unlock(&c->lock);
+		return ret;
+	}
 	pthread_mutex_lock(&c->lock);
 	for (ch = c->chunks;; ch = ch->next) {
 		if (!ch) {
-			ret = chunk_create(c, &ch);
+			ret = chunk_create(c, NVME_CHUNK_SIZE, &ch);
 			if (ret) {
 				pthread_mutex_unlock(&c->lock);
 				return ret;
@@ -169,6 +188,8 @@ int nvme_dma_alloc(struct regbuf_nvme_ctrl *c, size_t len, void **vaddr, uint64_
 			ch->next = c->chunks;
 			c->chunks = ch;
 		}
+		if (ch->big)
+			continue;
 		for (i = 0, run = 0; i < NVME_CHUNK_PAGES; i++) {
 			run = page_used(ch, i) ? 0 : run + 1;
 			if (run == n)
@@ -188,13 +209,18 @@ int nvme_dma_alloc(struct regbuf_nvme_ctrl *c, size_t len, void **vaddr, uint64_
 
 void nvme_dma_free(struct regbuf_nvme_ctrl *c, void *vaddr, size_t len)
 {
-	struct nvme_dma_chunk *ch;
+	struct nvme_dma_chunk *ch, **pp;
 	uint8_t *p = vaddr;
 
 	if (!vaddr)
 		return;
 	pthread_mutex_lock(&c->lock);
-	for (ch = c->chunks; ch; ch = ch->next) {
+	for (pp = &c->chunks; (ch = *pp); pp = &ch->next) {
+		if (ch->big && p == ch->vaddr) {
+			*pp = ch->next;
+			chunk_destroy(c, ch);
+			break;
+		}
 		if (p >= ch->vaddr && p < ch->vaddr + ch->len) {
 			page_mark(ch, (uint32_t)((size_t)(p - ch->vaddr) / 4096),
 				  (uint32_t)((len + 4095) / 4096), false);
@@ -780,6 +806,8 @@ int regbuf_nvme_status_errno(uint16_t status)
 		return -ETIMEDOUT;
 	if (status == REGBUF_NVME_STATUS_ABORTED)
 		return -ENXIO;
+	if (status == REGBUF_NVME_STATUS_BADDESC)
+		return -EINVAL;
 	if (!sct && !sc)
 		return 0;
 	if (sct == 0) {		/* Generic Command Status, §4.6.1.2.1 */
@@ -808,6 +836,8 @@ const char *regbuf_nvme_status_str(uint16_t status)
 		return "TIMEOUT";
 	if (status == REGBUF_NVME_STATUS_ABORTED)
 		return "ABORTED";
+	if (status == REGBUF_NVME_STATUS_BADDESC)
+		return "NO_DESCRIPTOR";
 	if (sct == 0) {
 		switch (sc) {
 		case 0x00: return "SUCCESS";

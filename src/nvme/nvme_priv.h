@@ -15,7 +15,7 @@
 #include <regbuf/seg.h>
 #include <regbuf/table.h>
 
-#include "wire.h"
+#include <regbuf/dma.h>
 
 /* Controller registers, offsets in BAR0 (§3.1, Figure 78). */
 #define NVME_REG_CAP	0x00	/* §3.1.1 Controller Capabilities, 64 bit */
@@ -90,6 +90,7 @@ struct nvme_dma_chunk {
 	uint64_t iova;
 	uint64_t len;
 	bool hugetlb;
+	bool big;		/* one allocation larger than a chunk */
 	uint64_t used[8];	/* bitmap of 4 KiB pages, 512 per 2 MiB chunk */
 };
 
@@ -141,6 +142,7 @@ struct regbuf_nvme_ctrl {
 	struct regbuf_nvme_ns_info *ns;
 	uint32_t nr_ns;
 	int shutdown_ret;
+	struct regbuf_nvme_buf *bufs;	/* mapped buffers, under lock */
 	uint8_t *qid_used;		/* 1..io_queues */
 	uint32_t nr_qpairs;
 	bool failed;
@@ -171,6 +173,13 @@ struct nvme_queue {
 	uint32_t *free_reqs;
 	uint32_t nr_free_reqs;
 	uint32_t inflight;
+	/* requests that failed in software before reaching the device */
+	uint32_t *local_done;
+	uint32_t nr_local_done;
+	/* the classic per-I/O chain (REGBUF_NVME_IO_F_CLASSIC), made on first use */
+	struct regbuf_dma_classic *classic;
+	struct regbuf_dma_classic_req *classic_reqs;	/* per CID */
+	uint8_t *classic_busy;				/* per CID */
 	uint32_t partial;		/* request with pieces still to issue, or UINT32_MAX */
 	uint64_t next_check_ns;
 	struct regbuf_nvme_stats stats;
@@ -208,7 +217,18 @@ struct regbuf_nvme_buf {
 	uint32_t nr_segs;
 	bool contig;
 	struct regbuf_buf *tbuf;	/* table buffer reference (create_slot) */
+	struct regbuf_dma_cookie *cookie;	/* PRP lists / SGL, built once */
+	struct regbuf_nvme_buf *next;	/* the controller's buffers (classic translate) */
 };
+
+/* Software status of a piece no descriptor could be built for (-EINVAL). */
+#define NVME_STATUS_SW_INVALID	REGBUF_NVME_STATUS_BADDESC
+
+/* SGLS bits 1:0 (Identify Controller bytes 539:536): SGLs for NVM commands. */
+static inline bool nvme_sgl_ok(const struct regbuf_nvme_ctrl *c)
+{
+	return (c->info.sgls & 3) && !(c->flags & REGBUF_NVME_F_NO_SGL);
+}
 
 /* ctrl.c */
 void nvme_why(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -55,7 +55,9 @@ int nvme_queue_init(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t q
 	q->free_reqs = malloc(depth * sizeof(*q->free_reqs));
 	q->scratch = calloc(depth, sizeof(*q->scratch));
 	q->scratch_iova = calloc(depth, sizeof(*q->scratch_iova));
-	if (!q->cid_req || !q->cid_deadline || !q->free_cids || !q->reqs || !q->free_reqs ||
+	q->local_done = calloc(depth, sizeof(*q->local_done));
+	q->classic_busy = calloc(depth, 1);
+	if (!q->local_done || !q->classic_busy || !q->cid_req || !q->cid_deadline || !q->free_cids || !q->reqs || !q->free_reqs ||
 	    !q->scratch || !q->scratch_iova) {
 		ret = -ENOMEM;
 		goto out_fini;
@@ -106,6 +108,10 @@ void nvme_queue_fini(struct nvme_queue *q)
 	free(q->free_reqs);
 	free(q->scratch);
 	free(q->scratch_iova);
+	free(q->local_done);
+	free(q->classic_busy);
+	free(q->classic_reqs);
+	regbuf_dma_classic_destroy(q->classic);
 	memset(q, 0, sizeof(*q));
 }
 
@@ -162,6 +168,11 @@ static int cmd_end(struct nvme_queue *q, uint16_t cid, uint16_t status, uint32_t
 	if (cid >= q->depth)
 		return 0;		/* stray CID: not ours, ignore */
 	r = q->cid_req[cid];
+	/* classic list pages go back once the device can no longer read them */
+	if (q->classic_busy[cid] && status != REGBUF_NVME_STATUS_TIMEOUT) {
+		regbuf_dma_classic_done(q->classic, &q->classic_reqs[cid]);
+		q->classic_busy[cid] = 0;
+	}
 	if (r == NVME_CID_ZOMBIE) {	/* late completion of a timed-out command */
 		cid_put(q, cid);
 		return 0;
@@ -228,6 +239,8 @@ static int queue_reap(struct nvme_queue *q, struct regbuf_nvme_cpl *cpls, unsign
 	unsigned int n = 0;
 	bool any = false;
 
+	while (q->nr_local_done && n < max)
+		req_done(q, q->local_done[--q->nr_local_done], &cpls[n++]);
 	while (n < max) {
 		struct nvme_cqe *e = &q->cq[q->cq_head];
 		uint16_t st = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE);
@@ -440,12 +453,85 @@ int regbuf_nvme_reap(struct regbuf_nvme_qpair *p, struct regbuf_nvme_cpl *cpls, 
 	return queue_reap(&p->q, cpls, max);
 }
 
-/* ---- descriptors (TEMPORARY local builder until the dma layer's cookies land) ---- */
+/* ---- descriptors: the dma layer's cookies, built once per buffer ---- */
+
+/* dma ops: device-visible list memory from the driver's DMA pages. */
+static int ops_alloc(void *priv, size_t len, void **vaddr, regbuf_iova_t *iova)
+{
+	return nvme_dma_alloc(priv, len, vaddr, iova);
+}
+
+static void ops_free(void *priv, void *vaddr, size_t len, regbuf_iova_t iova)
+{
+	(void)iova;
+	nvme_dma_free(priv, vaddr, len);
+}
+
+/*
+ * The classic chain's per-page translation (regbuf_dma_classic_*): what a
+ * driver without premapped buffers pays per I/O.  VFIO: find the mapping
+ * that holds the address (a lookup under a lock, as libvfn's skiplist or
+ * UNVMe's list); physical mode: a pagemap read.
+ */
+static int ops_translate(void *priv, uint64_t vaddr, uint64_t len, struct regbuf_seg *out,
+			 uint32_t max)
+{
+	struct regbuf_nvme_ctrl *c = priv;
+	struct regbuf_nvme_buf *b;
+	int ret = -EFAULT;
+
+	if (!max)
+		return -E2BIG;
+	if (c->info.mode == REGBUF_NVME_MODE_PHYS) {
+		struct regbuf_seg *segs;
+		uint32_t nr;
+
+		ret = nvme_phys_translate(c, vaddr, len, &segs, &nr, false);
+		if (ret)
+			return ret;
+		if (nr > max) {
+			free(segs);
+			return -E2BIG;
+		}
+		memcpy(out, segs, nr * sizeof(*segs));
+		free(segs);
+		return (int)nr;
+	}
+	pthread_mutex_lock(&c->lock);
+	for (b = c->bufs; b; b = b->next) {
+		uint64_t s = (uint64_t)(uintptr_t)b->vaddr;
+
+		if (vaddr >= s && vaddr + len <= s + b->len) {
+			out[0].addr = b->segs[0].addr + (vaddr - s);
+			out[0].len = len;
+			ret = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+static const struct regbuf_dma_ops nvme_dma_ops = {
+	.alloc = ops_alloc,
+	.free = ops_free,
+	.translate = ops_translate,
+};
+
+static void dma_ctrl_params(const struct regbuf_nvme_ctrl *c, struct regbuf_dma_ctrl *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->page_shift = c->page_shift;
+	p->max_bytes = c->info.max_cmd_bytes;
+}
 
 int nvme_buf_build(struct regbuf_nvme_buf *b)
 {
+	struct regbuf_nvme_ctrl *c = b->ctrl;
+	struct regbuf_dma_ctrl p;
 	uint64_t off = 0;
 	uint32_t i;
+	int ret;
 
 	b->seg_off = malloc((b->nr_segs + 1) * sizeof(*b->seg_off));
 	if (!b->seg_off)
@@ -455,94 +541,119 @@ int nvme_buf_build(struct regbuf_nvme_buf *b)
 		off += b->segs[i].len;
 	}
 	b->seg_off[i] = off;
+	dma_ctrl_params(c, &p);
+	ret = regbuf_dma_cookie_create(&b->cookie, b->segs, b->nr_segs, b->len, &p,
+				       &nvme_dma_ops, c,
+				       nvme_sgl_ok(c) ? 0 : REGBUF_DMA_F_NO_SGL);
+	if (ret) {
+		free(b->seg_off);
+		b->seg_off = NULL;
+		return ret;
+	}
+	pthread_mutex_lock(&c->lock);
+	b->next = c->bufs;
+	c->bufs = b;
+	pthread_mutex_unlock(&c->lock);
 	return 0;
 }
 
 void nvme_buf_unbuild(struct regbuf_nvme_buf *b)
 {
+	struct regbuf_nvme_ctrl *c = b->ctrl;
+	struct regbuf_nvme_buf **pp;
+
+	pthread_mutex_lock(&c->lock);
+	for (pp = &c->bufs; *pp; pp = &(*pp)->next) {
+		if (*pp == b) {
+			*pp = b->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	regbuf_dma_cookie_destroy(b->cookie);
+	b->cookie = NULL;
 	free(b->seg_off);
 	b->seg_off = NULL;
 }
 
-static uint32_t seg_find(const struct regbuf_nvme_buf *b, uint64_t pos)
+uint64_t regbuf_nvme_buf_iova(const struct regbuf_nvme_buf *b, uint64_t off)
 {
 	uint32_t lo = 0, hi = b->nr_segs - 1;
 
+	if (off >= b->len)
+		return 0;
 	while (lo < hi) {
 		uint32_t mid = (lo + hi + 1) / 2;
 
-		if (b->seg_off[mid] <= pos)
+		if (b->seg_off[mid] <= off)
 			lo = mid;
 		else
 			hi = mid - 1;
 	}
-	return lo;
+	return b->segs[lo].addr + (off - b->seg_off[lo]);
 }
 
-static uint64_t addr_at(const struct regbuf_nvme_buf *b, uint64_t pos)
+/* Classic chain state of a queue pair, made on first use (benchmarks only). */
+static int classic_get(struct nvme_queue *q)
 {
-	uint32_t i;
+	struct regbuf_dma_ctrl p;
+	int ret;
 
-	if (b->contig)
-		return b->segs[0].addr + pos;
-	i = seg_find(b, pos);
-	return b->segs[i].addr + (pos - b->seg_off[i]);
+	if (q->classic)
+		return 0;
+	q->classic_reqs = calloc(q->depth, sizeof(*q->classic_reqs));
+	if (!q->classic_reqs)
+		return -ENOMEM;
+	dma_ctrl_params(q->ctrl, &p);
+	ret = regbuf_dma_classic_create(&q->classic, &p, &nvme_dma_ops, q->ctrl, 2u * q->depth, 0);
+	if (ret) {
+		free(q->classic_reqs);
+		q->classic_reqs = NULL;
+	}
+	return ret;
 }
 
-uint64_t regbuf_nvme_buf_iova(const struct regbuf_nvme_buf *b, uint64_t off)
+/*
+ * The data pointer of one command.  Premapped: O(1) from the cookie, with
+ * the command's scratch page for the rare SGL shapes that need a segment.
+ * Classic: the per-I/O chain, list pages from the pool.
+ */
+static int build_dptr(struct nvme_queue *q, uint16_t cid, const struct regbuf_nvme_buf *b,
+		      uint64_t off, uint64_t len, bool use_sgl, bool classic,
+		      struct regbuf_nvme_sqe *sqe)
 {
-	return off < b->len ? addr_at(b, off) : 0;
-}
+	struct regbuf_dma_sgl_scratch scratch;
+	int ret;
 
-static void build_prp(struct nvme_queue *q, uint16_t cid, const struct regbuf_nvme_buf *b,
-		      uint64_t off, uint64_t len, struct regbuf_nvme_sqe *sqe)
-{
-	uint64_t prp1 = addr_at(b, off), first = 4096 - (prp1 & 4095), pos, prp2 = 0;
+	if (REGBUF_UNLIKELY(classic)) {
+		struct regbuf_dma_classic_req *cr = &q->classic_reqs[cid];
+		uint64_t va = (uint64_t)(uintptr_t)b->vaddr + off;
 
-	if (len > first) {
-		pos = off + first;
-		if (len - first <= 4096) {
-			prp2 = addr_at(b, pos);
+		ret = use_sgl ? regbuf_dma_classic_sgl(q->classic, va, len, cr) :
+		      regbuf_dma_classic_prp(q->classic, va, len, cr);
+		if (ret)
+			return ret;
+		q->classic_busy[cid] = 1;
+		if (use_sgl) {
+			sqe->flags = (uint8_t)((sqe->flags & ~REGBUF_NVME_PSDT_MASK) |
+					       REGBUF_NVME_PSDT_SGL_MPTR_CONTIG);
+			sqe->dptr.sgl = cr->sgl1;
 		} else {
-			uint64_t *list = (uint64_t *)q->scratch[cid];
-			uint32_t n = 0;
-
-			for (; pos < off + len; pos += 4096)
-				list[n++] = regbuf_cpu_to_le64(addr_at(b, pos));
-			prp2 = q->scratch_iova[cid];
+			sqe->flags = (uint8_t)((sqe->flags & ~REGBUF_NVME_PSDT_MASK) |
+					       REGBUF_NVME_PSDT_PRP);
+			sqe->dptr.prp.prp1 = regbuf_cpu_to_le64(cr->prp1);
+			sqe->dptr.prp.prp2 = regbuf_cpu_to_le64(cr->prp2);
 		}
+		return 0;
 	}
-	sqe->flags = (uint8_t)((sqe->flags & ~REGBUF_NVME_PSDT_MASK) | REGBUF_NVME_PSDT_PRP);
-	sqe->dptr.prp.prp1 = regbuf_cpu_to_le64(prp1);
-	sqe->dptr.prp.prp2 = regbuf_cpu_to_le64(prp2);
-}
-
-static void build_sgl(struct nvme_queue *q, uint16_t cid, const struct regbuf_nvme_buf *b,
-		      uint64_t off, uint64_t len, struct regbuf_nvme_sqe *sqe)
-{
-	sqe->flags = (uint8_t)((sqe->flags & ~REGBUF_NVME_PSDT_MASK) |
-			       REGBUF_NVME_PSDT_SGL_MPTR_CONTIG);
-	if (b->contig) {
-		regbuf_nvme_sgl_set(&sqe->dptr.sgl, addr_at(b, off), (uint32_t)len,
-				    REGBUF_NVME_SGL_DATA_BLOCK);
-	} else {
-		struct regbuf_nvme_sgl_desc *d = (void *)q->scratch[cid];
-		uint32_t i = seg_find(b, off), n = 0;
-		uint64_t pos = off, end = off + len;
-
-		for (; pos < end; i++) {
-			uint64_t e = b->seg_off[i + 1] < end ? b->seg_off[i + 1] : end;
-
-			regbuf_nvme_sgl_set(&d[n++], b->segs[i].addr + (pos - b->seg_off[i]),
-					    (uint32_t)(e - pos), REGBUF_NVME_SGL_DATA_BLOCK);
-			pos = e;
-		}
-		if (n == 1)
-			sqe->dptr.sgl = d[0];
-		else
-			regbuf_nvme_sgl_set(&sqe->dptr.sgl, q->scratch_iova[cid], 16 * n,
-					    REGBUF_NVME_SGL_LAST_SEGMENT);
-	}
+	if (!use_sgl)
+		return regbuf_dma_sqe_prp(b->cookie, sqe, off, len);
+	scratch.descs = (struct regbuf_nvme_sgl_desc *)(void *)q->scratch[cid];
+	scratch.iova = q->scratch_iova[cid];
+	scratch.nr = 4096 / sizeof(struct regbuf_nvme_sgl_desc);
+	scratch.__pad = 0;
+	ret = regbuf_dma_sqe_sgl(b->cookie, sqe, off, len, &scratch);
+	return ret < 0 ? ret : 0;
 }
 
 /* ---- I/O submission ---- */
@@ -568,15 +679,18 @@ static bool issue_pieces(struct nvme_queue *q, uint32_t r)
 	struct regbuf_nvme_ctrl *c = q->ctrl;
 	const struct regbuf_nvme_buf *b = req->b;
 	uint64_t max = c->info.max_cmd_bytes, deadline = cmd_deadline(q);
-	bool sgl_ok = (c->info.sgls & 3) && !(c->flags & REGBUF_NVME_F_NO_SGL);
+	bool sgl_ok = nvme_sgl_ok(c), classic = req->flags & REGBUF_NVME_IO_F_CLASSIC;
 
 	while (req->done < req->len && q->nr_free_cids) {
 		uint64_t piece = req->len - req->done < max ? req->len - req->done : max;
 		uint64_t lba = req->slba + (req->done >> req->lbs_shift);
-		uint64_t off = req->off + req->done, a = addr_at(b, off);
+		uint64_t off = req->off + req->done;
+		/* DMA addresses keep the in-page offset of the virtual address */
+		uint64_t in_page = ((uintptr_t)b->vaddr + off) & 4095;
 		struct regbuf_nvme_sqe sqe;
 		uint16_t cid = cid_get(q, r, deadline);
 		bool use_sgl;
+		int ret;
 
 		memset(&sqe, 0, sizeof(sqe));
 		sqe.opcode = req->opc;
@@ -588,24 +702,43 @@ static bool issue_pieces(struct nvme_queue *q, uint32_t r)
 		sqe.cdw12 = regbuf_cpu_to_le32((uint32_t)((piece >> req->lbs_shift) - 1) |
 					       (req->flags & REGBUF_NVME_IO_F_FUA ? 1u << 30 : 0));
 		/*
-		 * PRP1/PRP2 alone cover up to two pages; beyond that a PRP list is
-		 * read by the device, while an SGL for contiguous DMA space is one
-		 * inline descriptor: SGL is cheaper from the third page on (the
-		 * kernel's sgl_threshold idea, decided by pages not bytes).
+		 * PRP1/PRP2 alone cover up to two pages; beyond that the device
+		 * reads a PRP list, while an SGL over IOVA-contiguous memory is one
+		 * inline Data Block: SGL is cheaper from the third page on (the
+		 * kernel's sgl_threshold idea, decided by pages not bytes).  With
+		 * physical segments a PRP pointer into the pre-built list is O(1)
+		 * and an SGL may copy descriptors, so PRP stays the default there.
 		 */
 		if (req->flags & REGBUF_NVME_IO_F_SGL)
 			use_sgl = true;
 		else if (req->flags & REGBUF_NVME_IO_F_PRP || !sgl_ok)
 			use_sgl = false;
 		else
-			use_sgl = (c->flags & REGBUF_NVME_F_ALWAYS_SGL) || (a & 4095) + piece > 8192;
-		if (use_sgl) {
-			build_sgl(q, cid, b, off, piece, &sqe);
-			q->stats.sgl++;
-		} else {
-			build_prp(q, cid, b, off, piece, &sqe);
-			q->stats.prp++;
+			use_sgl = (c->flags & REGBUF_NVME_F_ALWAYS_SGL) ||
+				  (b->contig && in_page + piece > 8192);
+		ret = build_dptr(q, cid, b, off, piece, use_sgl, classic, &sqe);
+		if (REGBUF_UNLIKELY(ret == -EOPNOTSUPP && !(req->flags & REGBUF_NVME_IO_F_PRP) &&
+				    sgl_ok && !use_sgl)) {
+			use_sgl = true;	/* segments off page boundaries: SGL only */
+			ret = build_dptr(q, cid, b, off, piece, use_sgl, classic, &sqe);
 		}
+		if (REGBUF_UNLIKELY(ret)) {
+			/* cannot describe this piece: fail it (and the rest) in software */
+			uint32_t left = (uint32_t)((req->len - req->done + max - 1) / max);
+
+			cid_put(q, cid);
+			req->pending -= left;
+			req->done = req->len;
+			if (!req->status)
+				req->status = NVME_STATUS_SW_INVALID;
+			if (!req->pending)
+				q->local_done[q->nr_local_done++] = r;
+			break;
+		}
+		if (use_sgl)
+			q->stats.sgl++;
+		else
+			q->stats.prp++;
 		q->stats.cmds++;
 		sq_push(q, &sqe);
 		req->done += piece;
@@ -628,15 +761,20 @@ static int submit_rw(struct regbuf_nvme_qpair *p, uint8_t opc, uint32_t nsid,
 	if (REGBUF_UNLIKELY(c->failed))
 		return -ENXIO;
 	if (REGBUF_UNLIKELY(!ns || !b || !len || off > b->len || len > b->len - off ||
-			    (len & (ns->lba_size - 1)) || ((addr_at(b, off)) & 3) ||
+			    (len & (ns->lba_size - 1)) || (((uintptr_t)b->vaddr + off) & 3) ||
 			    (flags & ~(REGBUF_NVME_IO_F_PRP | REGBUF_NVME_IO_F_SGL |
-				       REGBUF_NVME_IO_F_FUA)) ||
+				       REGBUF_NVME_IO_F_FUA | REGBUF_NVME_IO_F_CLASSIC)) ||
 			    (flags & REGBUF_NVME_IO_F_PRP && flags & REGBUF_NVME_IO_F_SGL)))
 		return -EINVAL;
 	/* SGLS bits 1:0 (Identify Controller bytes 539:536): SGLs for NVM I/O */
-	if (REGBUF_UNLIKELY((flags & REGBUF_NVME_IO_F_SGL) &&
-			    (!(c->info.sgls & 3) || (c->flags & REGBUF_NVME_F_NO_SGL))))
+	if (REGBUF_UNLIKELY((flags & REGBUF_NVME_IO_F_SGL) && !nvme_sgl_ok(c)))
 		return -EOPNOTSUPP;
+	if (REGBUF_UNLIKELY(flags & REGBUF_NVME_IO_F_CLASSIC)) {
+		int ret = classic_get(q);
+
+		if (ret)
+			return ret;
+	}
 	/* a request still waiting for entries goes first */
 	if (REGBUF_UNLIKELY(q->partial != UINT32_MAX))
 		return -EAGAIN;

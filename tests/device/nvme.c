@@ -311,7 +311,7 @@ static int sweep_case(bool huge, unsigned int flags)
 		return ret;
 	if (!huge && is_phys())
 		return t_skip("physical mode takes hugetlb memory only (see buf_refuses)");
-	if (flags == REGBUF_NVME_IO_F_SGL && !(regbuf_nvme_ctrl_info(ctrl)->sgls & 3))
+	if ((flags & REGBUF_NVME_IO_F_SGL) && !(regbuf_nvme_ctrl_info(ctrl)->sgls & 3))
 		return t_skip("controller without SGL support");
 	ret = arena_get(&a, huge, ARENA_LEN);
 	if (ret)
@@ -329,6 +329,12 @@ static int sweep_4k_sgl(void) { return sweep_case(false, REGBUF_NVME_IO_F_SGL); 
 static int sweep_2m_prp(void) { return sweep_case(true, REGBUF_NVME_IO_F_PRP); }
 static int sweep_2m_sgl(void) { return sweep_case(true, REGBUF_NVME_IO_F_SGL); }
 static int sweep_2m_auto(void) { return sweep_case(true, 0); }
+/* the classic per-I/O chain on the same device: a differential check of both */
+static int sweep_2m_classic(void) { return sweep_case(true, REGBUF_NVME_IO_F_CLASSIC); }
+static int sweep_2m_classic_sgl(void)
+{
+	return sweep_case(true, REGBUF_NVME_IO_F_CLASSIC | REGBUF_NVME_IO_F_SGL);
+}
 
 /*
  * A buffer registered in a regbuf table with frame numbers: the nvme mapping
@@ -431,12 +437,16 @@ static int io_boundaries(void)
 		{ "3 x max + 1 block (split in 4)", 8192, 3 * m + lbs },
 	};
 	for (k = 0; k < sizeof(shapes) / sizeof(shapes[0]) && !ret; k++) {
-		static const unsigned int fl[] = { REGBUF_NVME_IO_F_PRP, REGBUF_NVME_IO_F_SGL, 0 };
+		static const unsigned int fl[] = {
+			REGBUF_NVME_IO_F_PRP, REGBUF_NVME_IO_F_SGL, 0,
+			REGBUF_NVME_IO_F_CLASSIC | REGBUF_NVME_IO_F_PRP,
+			REGBUF_NVME_IO_F_CLASSIC | REGBUF_NVME_IO_F_SGL,
+		};
 		unsigned int f;
 
 		if (shapes[k].off + shapes[k].len > a.len / 2)
 			continue;
-		for (f = 0; f < 3 && !ret; f++) {
+		for (f = 0; f < sizeof(fl) / sizeof(fl[0]) && !ret; f++) {
 			ret = write_read_verify(q, &a, shapes[k].off, a.len / 2 + shapes[k].off,
 						shapes[k].len, 64 * k + 1024 * f, fl[f]);
 			if (ret)
@@ -957,6 +967,8 @@ static const struct t_case cases[] = {
 	T_CASE(sweep_2m_prp),
 	T_CASE(sweep_2m_sgl),
 	T_CASE(sweep_2m_auto),
+	T_CASE(sweep_2m_classic),
+	T_CASE(sweep_2m_classic_sgl),
 	T_CASE(table_slot),
 	T_CASE(two_threads),
 	T_CASE(io_errors),
