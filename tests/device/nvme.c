@@ -78,6 +78,8 @@ static int need_ctrl(void)
 	o.why_len = sizeof(why);
 	o.flags = is_phys() ? REGBUF_NVME_F_ALLOW_UNSAFE : 0;
 	o.admin_depth = (uint32_t)env_u64("REGBUF_NVME_ADMIN_DEPTH", 0);
+	if (getenv("REGBUF_NVME_NO_SGL"))
+		o.flags |= REGBUF_NVME_F_NO_SGL;	/* the PRP-only driver configuration */
 	ret = regbuf_nvme_ctrl_create(&ctrl, dev_bdf(), &o);
 	if (ret)
 		return T_FAILF("regbuf_nvme_ctrl_create(%s): %d (%s)", dev_bdf(), ret, why);
@@ -313,6 +315,19 @@ static int sweep_case(bool huge, unsigned int flags)
 		return t_skip("physical mode takes hugetlb memory only (see buf_refuses)");
 	if ((flags & REGBUF_NVME_IO_F_SGL) && !(regbuf_nvme_ctrl_info(ctrl)->sgls & 3))
 		return t_skip("controller without SGL support");
+	if ((flags & REGBUF_NVME_IO_F_SGL) && getenv("REGBUF_NVME_NO_SGL")) {
+		struct regbuf_nvme_qpair *q;
+		int r;
+
+		/* SGL refused up front, not sent */
+		t_ok(arena_get(&a, huge, 1u << 20));
+		t_ok(regbuf_nvme_qpair_create(&q, ctrl, 4, 0));
+		r = do_io(q, REGBUF_NVME_OP_READ, &a, 0, 65536, 0, flags, NULL);
+		regbuf_nvme_qpair_destroy(q);
+		arena_put(&a);
+		t_check_eq(r, -EOPNOTSUPP);
+		return t_skip("REGBUF_NVME_F_NO_SGL: forced SGL refused with -EOPNOTSUPP as expected");
+	}
 	ret = arena_get(&a, huge, ARENA_LEN);
 	if (ret)
 		return T_FAILF("arena (%s): %d (reserve hugepages: vm.nr_hugepages)",
@@ -447,6 +462,8 @@ static int io_boundaries(void)
 		if (shapes[k].off + shapes[k].len > a.len / 2)
 			continue;
 		for (f = 0; f < sizeof(fl) / sizeof(fl[0]) && !ret; f++) {
+			if ((fl[f] & REGBUF_NVME_IO_F_SGL) && getenv("REGBUF_NVME_NO_SGL"))
+				continue;	/* PRP-only driver configuration */
 			ret = write_read_verify(q, &a, shapes[k].off, a.len / 2 + shapes[k].off,
 						shapes[k].len, 64 * k + 1024 * f, fl[f]);
 			if (ret)
@@ -633,6 +650,38 @@ static void *thread_fn(void *arg)
 	regbuf_nvme_qpair_destroy(q);
 	arena_put(&a);
 	return NULL;
+}
+
+/* Many queue pairs at once, each with its own verified I/O. */
+static int many_qpairs(void)
+{
+	struct regbuf_nvme_qpair *q[16];
+	unsigned int n, i;
+	struct arena a;
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	n = regbuf_nvme_ctrl_info(ctrl)->io_queues;
+	if (n > 16)
+		n = 16;
+	t_ok(arena_get(&a, true, 4u << 20));
+	for (i = 0; i < n; i++)
+		if ((ret = regbuf_nvme_qpair_create(&q[i], ctrl, 4 + i, 0)))
+			return T_FAILF("qpair %u of %u: %d", i, n, ret);
+	/* one more than granted is refused */
+	if (n == regbuf_nvme_ctrl_info(ctrl)->io_queues) {
+		struct regbuf_nvme_qpair *extra;
+
+		t_check_eq(regbuf_nvme_qpair_create(&extra, ctrl, 4, 0), -EBUSY);
+	}
+	for (i = 0; i < n && !ret; i++)
+		ret = write_read_verify(q[i], &a, 8192 * i, (2u << 20) + 8192 * i, 8192,
+					1000 + 16 * i, 0);
+	for (i = 0; i < n; i++)
+		regbuf_nvme_qpair_destroy(q[i]);
+	arena_put(&a);
+	return ret;
 }
 
 static int two_threads(void)
@@ -970,6 +1019,7 @@ static const struct t_case cases[] = {
 	T_CASE(sweep_2m_classic),
 	T_CASE(sweep_2m_classic_sgl),
 	T_CASE(table_slot),
+	T_CASE(many_qpairs),
 	T_CASE(two_threads),
 	T_CASE(io_errors),
 	T_CASE(dma_fault_detected),
