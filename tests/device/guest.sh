@@ -28,6 +28,7 @@
 #       --lbs N             logical block size of the namespace (512 or 4096)
 #       --image FILE        backing image (default: a fresh sparse 256 MiB file)
 #       --blkdebug FILE     put QEMU's blkdebug driver with this config over the image
+#       --drive SPEC        the whole -drive value instead (id must be nvm), e.g. null-co
 #       --timeout S         kill the guest after S seconds (default 600)
 #       --smp N             vCPUs (default 2)
 #
@@ -165,7 +166,7 @@ EOF
 cmd_boot() {
 	local cache=$1 initrd=$2 log=$3
 	shift 3
-	local mode=vfio bin=device-nvme args="" envs=() nvme="" lbs=512 image="" blkdebug=""
+	local mode=vfio bin=device-nvme args="" envs=() nvme="" lbs=512 image="" blkdebug="" dspec=""
 	local timeout_s=600 smp=2 tmpimg="" append drive ns accel
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -177,6 +178,7 @@ cmd_boot() {
 		--lbs) lbs=$2 ;;
 		--image) image=$2 ;;
 		--blkdebug) blkdebug=$2 ;;
+		--drive) dspec=$2 ;;
 		--timeout) timeout_s=$2 ;;
 		--smp) smp=$2 ;;
 		*) die "unknown option $1" ;;
@@ -202,7 +204,9 @@ cmd_boot() {
 	else
 		append+=" intel_iommu=off"
 	fi
-	if [ -n "$blkdebug" ]; then
+	if [ -n "$dspec" ]; then
+		drive=$dspec
+	elif [ -n "$blkdebug" ]; then
 		drive="driver=raw,if=none,id=nvm,file.driver=blkdebug,file.config=$blkdebug,file.image.filename=$image"
 	else
 		drive="file=$image,if=none,id=nvm,format=raw"

@@ -816,6 +816,108 @@ static int dma_fault_detected(void)
 	return T_PASS;
 }
 
+/*
+ * Command timeout (config vfio-slow: a null-co backend taking 2 s per I/O):
+ * with a 300 ms timeout the command completes with REGBUF_NVME_STATUS_TIMEOUT
+ * and its CID stays reserved until the controller's late completion frees it.
+ */
+static int timeout_then_late_completion(void)
+{
+	struct regbuf_nvme_qpair *q;
+	struct regbuf_nvme_cpl cpl;
+	struct timespec ts = { 3, 0 };
+	uint32_t saved;
+	unsigned int n = 0;
+	struct arena a;
+	int ret = need_ctrl(), got;
+
+	if (ret)
+		return ret;
+	if (!getenv("REGBUF_SLOW_DEVICE"))
+		return t_skip("only in the vfio-slow configuration (null-co latency-ns)");
+	t_ok(arena_get(&a, true, 4u << 20));
+	t_ok(regbuf_nvme_qpair_create(&q, ctrl, 4, 0));
+	saved = ctrl->timeout_ms;
+	ctrl->timeout_ms = 300;
+	t_ok(regbuf_nvme_submit_write(q, 1, a.b, 0, 2u << 20, 0, (void *)1, 0));
+	do {
+		got = regbuf_nvme_reap(q, &cpl, 1);
+	} while (!got);
+	ctrl->timeout_ms = saved;
+	printf("# overdue write -> status 0x%x %s\n", cpl.status, regbuf_nvme_status_str(cpl.status));
+	if (cpl.status == 0) {
+		/* the controller beat the first poll: nothing to test this time */
+		ret = t_skip("the write completed before the first poll");
+		goto out;
+	}
+	t_check_eq(cpl.status, REGBUF_NVME_STATUS_TIMEOUT);
+	t_check_eq(regbuf_nvme_status_errno(cpl.status), -ETIMEDOUT);
+	t_check_eq(regbuf_nvme_qpair_inflight(q), 0);
+	/* the late completion arrives and frees the reserved entries */
+	nanosleep(&ts, NULL);
+	t_check_eq(regbuf_nvme_reap(q, &cpl, 1), 0);
+	for (;;) {
+		if (regbuf_nvme_submit_read(q, 1, a.b, 0, 4096, 0, NULL, 0))
+			break;
+		n++;
+	}
+	t_check_eq(n, 3);	/* depth 4: all three entries usable again */
+	while (regbuf_nvme_qpair_inflight(q))
+		(void)regbuf_nvme_reap(q, &cpl, 1);
+	t_check_eq(cpl.status, 0);
+	ret = T_PASS;
+out:
+	regbuf_nvme_qpair_destroy(q);
+	arena_put(&a);
+	return ret;
+}
+
+/*
+ * Controller Fatal Status: the I/O submission queue's memory is unmapped
+ * behind the driver's back, so QEMU cannot fetch the next SQE and sets
+ * CSTS.CFS (nvme_process_sq()).  The request must complete ABORTED, the
+ * controller report failure, and new I/O be refused; the controller is then
+ * closed (its DMA memory is gone) and shutdown_clean brings it back up.
+ */
+static int cfs_detected(void)
+{
+	struct regbuf_nvme_qpair *q;
+	struct regbuf_nvme_cpl cpl;
+	struct nvme_dma_chunk *ch;
+	struct arena a;
+	int ret = need_ctrl(), got;
+
+	if (ret)
+		return ret;
+	if (!getenv("REGBUF_EXPECT_DMA_FAULT"))
+		return t_skip("only in the vfio-fault configuration of test-nvme-guest");
+	if (is_phys())
+		return t_skip("needs an IOMMU to take the queue away");
+	t_ok(arena_get(&a, false, 1u << 20));
+	t_ok(regbuf_nvme_qpair_create(&q, ctrl, 4, 0));
+	for (ch = ctrl->chunks; ch; ch = ch->next)
+		if (q->q.sq_iova >= ch->iova && q->q.sq_iova < ch->iova + ch->len)
+			break;
+	t_check(ch != NULL);
+	nvme_vfio_unmap(ctrl, ch->iova, ch->len);
+	t_ok(regbuf_nvme_submit_read(q, 1, a.b, 0, 4096, 0, (void *)7, 0));
+	do {
+		got = regbuf_nvme_reap(q, &cpl, 1);
+	} while (!got);
+	printf("# SQE fetch from an unmapped queue -> status 0x%x %s, CSTS 0x%x\n", cpl.status,
+	       regbuf_nvme_status_str(cpl.status), nvme_rd32(ctrl, NVME_REG_CSTS));
+	t_check_eq(cpl.status, REGBUF_NVME_STATUS_ABORTED);
+	t_check(cpl.ctx == (void *)7);
+	t_check_eq(regbuf_nvme_ctrl_failed(ctrl), 1);
+	t_check_eq(regbuf_nvme_submit_read(q, 1, a.b, 0, 4096, 0, NULL, 0), -ENXIO);
+	regbuf_nvme_qpair_destroy(q);
+	regbuf_nvme_buf_destroy(a.b);
+	munmap(a.p, a.len);
+	regbuf_nvme_ctrl_destroy(ctrl);
+	ctrl = NULL;
+	return T_PASS;
+}
+
 /* Controller reset with no queues, then I/O works again. */
 static int reset_then_io(void)
 {
@@ -1023,7 +1125,9 @@ static const struct t_case cases[] = {
 	T_CASE(two_threads),
 	T_CASE(io_errors),
 	T_CASE(dma_fault_detected),
+	T_CASE(timeout_then_late_completion),
 	T_CASE(reset_then_io),
+	T_CASE(cfs_detected),
 	T_CASE(shutdown_clean),
 	T_CASE(cli_nvme),
 };
