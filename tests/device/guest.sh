@@ -229,7 +229,7 @@ cmd_boot() {
 	[ -n "$tmpimg" ] && rm -f "$tmpimg"
 	tr -d '\r' <"$log" >"$log.clean" && mv "$log.clean" "$log"
 	# The binary's own lines (between BEGIN and RESULT).
-	sed -n '/^REGBUF-BEGIN/,/^REGBUF-RESULT/p' "$log" | grep -v '^REGBUF-'
+	sed -n '/^REGBUF-BEGIN/,/^REGBUF-RESULT/p' "$log" | grep -v '^REGBUF-' || true
 	local first faults result
 	first=$(sed -n 's/^REGBUF-BEGIN uptime \([0-9.]*\)$/\1/p' "$log")
 	echo "guest-boot: ${first:-?} s guest uptime at the first test line; $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }') s wall for the whole boot"
