@@ -13,5 +13,6 @@
 #include <regbuf/table.h>
 #include <regbuf/dma.h>
 #include <regbuf/uring.h>
+#include <regbuf/nvme.h>
 
 #endif /* REGBUF_REGBUF_H */

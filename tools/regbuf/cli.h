@@ -19,4 +19,7 @@ int cmd_bench(int argc, char **argv);
 /* regbuf bench map (bench_map.c): per-I/O descriptor cost, premapped vs classic. */
 int bench_map(int argc, char **argv);
 
+/* regbuf nvme list|identify|read|write|bench (nvme.c) */
+int cmd_nvme(int argc, char **argv);
+
 #endif /* REGBUF_CLI_H */

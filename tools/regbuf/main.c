@@ -27,6 +27,7 @@ static const struct cli_cmd cmds[] = {
 	{ "info", "what this machine offers: io_uring, hugepages, memlock, IOMMU (--json)",
 	  cmd_info },
 	{ "bench", "measure registration, clone and I/O (--help for experiments)", cmd_bench },
+	{ "nvme", "userspace NVMe: list | identify | read | write | bench --device BDF", cmd_nvme },
 };
 
 void cli_err(const char *cmd, const char *fmt, ...)

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Physical-address backend: no IOMMU.  The function is bound to
+ * uio_pci_generic (which only exists to keep other drivers away; it does not
+ * touch DMA), BAR0 is mapped from sysfs resource0 and DMA uses physical
+ * addresses from /proc/self/pagemap (Documentation/admin-guide/mm/pagemap.rst:
+ * bit 63 present, bits 54:0 the frame number, zero without CAP_SYS_ADMIN).
+ * Only hugetlb pages are accepted (/proc/kpageflags KPF_HUGE, bit 17): they
+ * are not migrated or compacted while mapped, 4 KiB pages and THPs can be,
+ * which would leave the device writing into someone else's memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "nvme_priv.h"
+
+#define PM_PRESENT	(UINT64_C(1) << 63)
+#define PM_PFN_MASK	((UINT64_C(1) << 55) - 1)
+#define KPF_HUGE	17
+
+int nvme_phys_open(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+	int fd, ret;
+
+	if (!(c->flags & REGBUF_NVME_F_ALLOW_UNSAFE)) {
+		nvme_why(why, why_len, "physical mode lets the device write anywhere in RAM "
+			 "(no IOMMU); pass REGBUF_NVME_F_ALLOW_UNSAFE to accept that");
+		return -EPERM;
+	}
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", c->bdf);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0 || (link[n] = '\0', !strstr(link, "/uio_pci_generic"))) {
+		nvme_why(why, why_len, "%s is not bound to uio_pci_generic (driver_override + "
+			 "drivers_probe)", c->bdf);
+		return -ENODEV;
+	}
+	c->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	c->kpageflags_fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	if (c->pagemap_fd < 0 || c->kpageflags_fd < 0) {
+		ret = -errno;
+		nvme_why(why, why_len, "/proc/self/pagemap or /proc/kpageflags: %s "
+			 "(physical mode needs root)", strerror(-ret));
+		return ret == -EACCES ? -EPERM : ret;
+	}
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", c->bdf);
+	c->cfg_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (c->cfg_fd < 0) {
+		ret = -errno;
+		nvme_why(why, why_len, "%s: %s", path, strerror(-ret));
+		return ret == -EACCES ? -EPERM : ret;
+	}
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", c->bdf);
+	fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		ret = -errno;
+		if (fd >= 0)
+			close(fd);
+		nvme_why(why, why_len, "%s: %s", path, strerror(-ret));
+		return ret == -EACCES ? -EPERM : ret;
+	}
+	c->bar_len = (size_t)st.st_size;
+	c->bar = mmap(NULL, c->bar_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ret = -errno;
+	close(fd);
+	if (c->bar == MAP_FAILED) {
+		c->bar = NULL;
+		nvme_why(why, why_len, "mmap %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+void nvme_phys_close(struct regbuf_nvme_ctrl *c)
+{
+	if (c->bar)
+		munmap((void *)c->bar, c->bar_len);
+	if (c->cfg_fd >= 0)
+		close(c->cfg_fd);
+	if (c->pagemap_fd >= 0)
+		close(c->pagemap_fd);
+	if (c->kpageflags_fd >= 0)
+		close(c->kpageflags_fd);
+}
+
+/*
+ * Physical segments of [vaddr, vaddr + len): one pagemap read for the whole
+ * range, frames checked for KPF_HUGE, physically adjacent pages merged.
+ */
+int nvme_phys_translate(struct regbuf_nvme_ctrl *c, uint64_t vaddr, uint64_t len,
+			struct regbuf_seg **segsp, uint32_t *nrp, bool require_huge)
+{
+	uint64_t first = vaddr >> 12, last = (vaddr + len - 1) >> 12, n = last - first + 1, i;
+	struct regbuf_seg *segs = NULL;
+	uint64_t *pm;
+	uint32_t nr = 0;
+	int ret = 0;
+
+	pm = malloc(n * sizeof(*pm));
+	segs = malloc(n * sizeof(*segs));
+	if (!pm || !segs) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (pread(c->pagemap_fd, pm, n * 8, (off_t)(first * 8)) != (ssize_t)(n * 8)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t pfn = pm[i] & PM_PFN_MASK, flags, pa, a, l;
+
+		if (!(pm[i] & PM_PRESENT)) {
+			ret = -EFAULT;	/* not faulted in: the caller must prefault */
+			goto out;
+		}
+		if (!pfn) {
+			ret = -EPERM;	/* frame numbers hidden: no CAP_SYS_ADMIN */
+			goto out;
+		}
+		if (require_huge) {
+			if (pread(c->kpageflags_fd, &flags, 8, (off_t)(pfn * 8)) != 8) {
+				ret = -EPERM;
+				goto out;
+			}
+			if (!(flags & (UINT64_C(1) << KPF_HUGE))) {
+				ret = -EPERM;	/* 4 KiB or THP memory could move under DMA */
+				goto out;
+			}
+		}
+		pa = pfn << 12;
+		a = i ? (first + i) << 12 : vaddr;
+		l = (i == n - 1 ? vaddr + len : (first + i + 1) << 12) - a;
+		pa += a & 4095;
+		if (nr && segs[nr - 1].addr + segs[nr - 1].len == pa) {
+			segs[nr - 1].len += l;
+		} else {
+			segs[nr].addr = pa;
+			segs[nr].len = l;
+			nr++;
+		}
+	}
+	*segsp = segs;
+	*nrp = nr;
+	segs = NULL;
+out:
+	free(pm);
+	free(segs);
+	return ret;
+}

@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# tests/device/guest.sh - run static test binaries inside a QEMU guest that has
+# an emulated NVMe controller, from Debian packages only (DESIGN.md, "How it is
+# tested" -> device).
+#
+#   guest.sh prepare CACHE
+#       Download Debian's bookworm 6.1 kernel image package once (apt-get
+#       download + dpkg -x) into CACHE and pick out the vmlinuz and the VFIO /
+#       uio modules.  Prints the kernel release.
+#   guest.sh initrd CACHE OUT.cpio.gz BINARY...
+#       Build a busybox initramfs holding the modules, the binaries and /init.
+#   guest.sh boot CACHE INITRD LOG [options]
+#       Boot one guest, wait for it to power off, and print what the guest's
+#       test binary printed (its case lines and trailer), then
+#       "guest-boot: <seconds> s to the first test line" and
+#       "guest-dma-faults: N" (DMAR / IOMMU fault lines in the guest's kernel log).
+#       Exit status: the test binary's, or 99 when the guest did not report one.
+#     options:
+#       --mode vfio|phys|none  vfio: vIOMMU + vfio-pci (default);
+#                           phys: no IOMMU, uio_pci_generic, hugetlb pages reserved;
+#                           none: no IOMMU, the controller left unbound
+#       --bin NAME          binary in the initramfs to run (default device-nvme)
+#       --args "A B"        its arguments (case names), no commas
+#       --env K=V           environment for the binary (repeatable; no spaces)
+#       --nvme PROPS        extra -device nvme properties, e.g. mdts=2,max_ioqpairs=2
+#       --lbs N             logical block size of the namespace (512 or 4096)
+#       --image FILE        backing image (default: a fresh sparse 256 MiB file)
+#       --blkdebug FILE     put QEMU's blkdebug driver with this config over the image
+#       --drive SPEC        the whole -drive value instead (id must be nvm), e.g. null-co
+#       --timeout S         kill the guest after S seconds (default 600)
+#       --smp N             vCPUs (default 2)
+#
+# The guest runs the binary with REGBUF_NVME_DEVICE=<BDF> and REGBUF_NVME_MODE
+# in its environment.  Under no KVM (the default here) everything is emulated
+# by TCG, which is slow but real: the NVMe controller and the VT-d IOMMU are
+# QEMU's own implementations.
+set -euo pipefail
+
+MODULES_VFIO="virt/lib/irqbypass drivers/vfio/vfio drivers/vfio/vfio_iommu_type1
+	drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core drivers/vfio/pci/vfio-pci"
+MODULES_UIO="drivers/uio/uio drivers/uio/uio_pci_generic"
+# mode none: an ext4 scratch filesystem on a loop device (O_DIRECT files for the uring suite)
+MODULES_FS="drivers/block/loop lib/crc16 crypto/crc32c_generic fs/mbcache fs/jbd2/jbd2 fs/ext4/ext4"
+
+die() {
+	echo "guest.sh: $*" >&2
+	exit 99
+}
+
+# Pick the bookworm 6.1 kernel the linux-image-amd64 metapackage points at
+# (falling back to the newest 6.1.0-N-amd64 the archive lists).
+kernel_package() {
+	local pkg
+	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-amd64\)$/\1/p' | head -n 1)
+	if [ -z "$pkg" ]; then
+		pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' 2>/dev/null |
+			awk '{print $1}' | sort -V | tail -n 1)
+	fi
+	[ -n "$pkg" ] || return 1
+	echo "$pkg"
+}
+
+cmd_prepare() {
+	local cache=$1 pkg deb rel m src
+	mkdir -p "$cache"
+	if [ -f "$cache/ready" ]; then
+		cat "$cache/ready"
+		return 0
+	fi
+	pkg=$(kernel_package) || {
+		apt-get update -qq >/dev/null 2>&1 || true
+		pkg=$(kernel_package)
+	} || die "no linux-image-6.1.0-*-amd64 package in the apt archive (apt-get update?)"
+	rm -rf "$cache/pkg" "$cache/x"
+	mkdir -p "$cache/pkg"
+	(cd "$cache/pkg" && apt-get download -qq "$pkg" >/dev/null 2>&1) ||
+		die "apt-get download $pkg failed"
+	deb=$(ls "$cache"/pkg/*.deb | head -n 1)
+	dpkg -x "$deb" "$cache/x" || die "dpkg -x $deb failed"
+	rel=$(ls "$cache/x/lib/modules" | head -n 1)
+	cp "$cache/x/boot/vmlinuz-$rel" "$cache/vmlinuz"
+	mkdir -p "$cache/modules"
+	for m in $MODULES_VFIO $MODULES_UIO $MODULES_FS; do
+		src=$cache/x/lib/modules/$rel/kernel/$m.ko
+		if [ -f "$src" ]; then
+			cp "$src" "$cache/modules/"
+		elif [ -f "$src.xz" ]; then
+			# busybox insmod cannot load compressed modules
+			xz -dc "$src.xz" >"$cache/modules/$(basename "$m").ko"
+		elif [ "$m" != drivers/vfio/vfio_virqfd ]; then
+			die "module $m missing from $pkg"
+		fi
+	done
+	rm -rf "$cache/x" "$cache/pkg"
+	echo "$rel ($pkg)" >"$cache/ready"
+	cat "$cache/ready"
+}
+
+cmd_initrd() {
+	local cache=$1 out=$2 root b
+	shift 2
+	[ -f "$cache/ready" ] || die "run 'guest.sh prepare $cache' first"
+	root=$(mktemp -d)
+	mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib/modules,mnt/huge}
+	cp /bin/busybox "$root/bin/busybox"
+	file -L "$root/bin/busybox" 2>/dev/null | grep -q 'statically linked' ||
+		die "/bin/busybox is not static (install busybox-static)"
+	cp "$cache"/modules/*.ko "$root/lib/modules/"
+	for b in "$@"; do
+		cp "$b" "$root/bin/"
+	done
+	cat >"$root/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+echo "REGBUF-INIT uptime $(cut -d' ' -f1 /proc/uptime)"
+: "${REGBUF_NVME_MODE:=vfio}" "${REGBUF_BIN:=device-nvme}"
+load() { for m in "$@"; do [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko; done; }
+bdf=
+for d in /sys/bus/pci/devices/*; do
+	[ "$(cat $d/class)" = 0x010802 ] && { bdf=${d##*/}; break; }
+done
+drv=
+case $REGBUF_NVME_MODE in
+vfio)	load irqbypass vfio vfio_iommu_type1 vfio_virqfd vfio-pci-core vfio-pci; drv=vfio-pci ;;
+phys)	load uio uio_pci_generic; drv=uio_pci_generic ;;
+none)	load loop crc16 crc32c_generic mbcache jbd2 ext4
+	truncate -s 192M /tmp/scratch.img
+	losetup /dev/loop0 /tmp/scratch.img 2>/dev/null ||
+		{ mknod /dev/loop0 b 7 0; losetup /dev/loop0 /tmp/scratch.img; }
+	mkdir -p /mnt/scratch
+	mke2fs -q /dev/loop0 && mount -t ext4 /dev/loop0 /mnt/scratch && cd /mnt/scratch ;;
+esac
+# 2 MiB hugetlb pages for the tests' arenas (and, in phys mode, the driver's queues)
+echo "${REGBUF_HUGEPAGES:-64}" >/proc/sys/vm/nr_hugepages
+mount -t hugetlbfs none /mnt/huge
+if [ -n "$bdf" ] && [ -n "$drv" ]; then
+	echo $drv >/sys/bus/pci/devices/$bdf/driver_override
+	echo $bdf >/sys/bus/pci/drivers_probe
+	echo "REGBUF-BOUND $bdf to $(basename $(readlink /sys/bus/pci/devices/$bdf/driver) 2>/dev/null)"
+fi
+export REGBUF_NVME_DEVICE=$bdf
+echo "REGBUF-BEGIN uptime $(cut -d' ' -f1 /proc/uptime)"
+/bin/$REGBUF_BIN $(echo "${REGBUF_ARGS:-}" | tr , ' ') </dev/null
+rc=$?
+echo "REGBUF-RESULT $rc uptime $(cut -d' ' -f1 /proc/uptime)"
+echo "REGBUF-DMESG-BEGIN"
+dmesg
+echo "REGBUF-DMESG-END"
+sync
+poweroff -f
+EOF
+	chmod +x "$root/init"
+	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out.tmp"
+	mv "$out.tmp" "$out"
+	rm -rf "$root"
+}
+
+cmd_boot() {
+	local cache=$1 initrd=$2 log=$3
+	shift 3
+	local mode=vfio bin=device-nvme args="" envs=() nvme="" lbs=512 image="" blkdebug="" dspec=""
+	local timeout_s=600 smp=2 tmpimg="" append drive ns accel
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--mode) mode=$2 ;;
+		--bin) bin=$2 ;;
+		--args) args=$2 ;;
+		--env) envs+=("$2") ;;
+		--nvme) nvme=$2 ;;
+		--lbs) lbs=$2 ;;
+		--image) image=$2 ;;
+		--blkdebug) blkdebug=$2 ;;
+		--drive) dspec=$2 ;;
+		--timeout) timeout_s=$2 ;;
+		--smp) smp=$2 ;;
+		*) die "unknown option $1" ;;
+		esac
+		shift 2
+	done
+	command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
+	if [ -z "$image" ]; then
+		tmpimg=$(mktemp /tmp/regbuf-nvme-img.XXXXXX)
+		truncate -s 256M "$tmpimg"
+		image=$tmpimg
+	fi
+	append="console=ttyS0 quiet panic=-1 REGBUF_NVME_MODE=$mode REGBUF_BIN=$bin"
+	[ -n "$args" ] && append+=" REGBUF_ARGS=${args// /,}"
+	local e
+	for e in "${envs[@]}"; do
+		append+=" $e"
+	done
+	local iommu=()
+	if [ "$mode" = vfio ]; then
+		iommu=(-device intel-iommu,intremap=on,caching-mode=on)
+		append+=" intel_iommu=on"
+	else
+		append+=" intel_iommu=off"
+	fi
+	if [ -n "$dspec" ]; then
+		drive=$dspec
+	elif [ -n "$blkdebug" ]; then
+		drive="driver=raw,if=none,id=nvm,file.driver=blkdebug,file.config=$blkdebug,file.image.filename=$image"
+	else
+		drive="file=$image,if=none,id=nvm,format=raw"
+	fi
+	ns="nvme-ns,drive=nvm,nsid=1,logical_block_size=$lbs,physical_block_size=$lbs"
+	# TCG only: the brief for this machine says no KVM, and TCG behaves the same
+	# everywhere the suite runs.
+	accel=tcg
+	local start end rc=0
+	start=$(date +%s.%N)
+	timeout --kill-after=5 "$timeout_s" qemu-system-x86_64 \
+		-machine q35,kernel-irqchip=split -accel "$accel" -cpu max -smp "$smp" -m 1G \
+		-nographic -no-reboot -nodefaults -serial stdio -monitor none \
+		"${iommu[@]}" \
+		-kernel "$cache/vmlinuz" -initrd "$initrd" -append "$append" \
+		-drive "$drive" \
+		-device "nvme,id=nvme0,serial=regbuf0${nvme:+,$nvme}" -device "$ns" \
+		</dev/null >"$log" 2>&1 || rc=$?
+	end=$(date +%s.%N)
+	[ -n "$tmpimg" ] && rm -f "$tmpimg"
+	tr -d '\r' <"$log" >"$log.clean" && mv "$log.clean" "$log"
+	# The binary's own lines (between BEGIN and RESULT).
+	sed -n '/^REGBUF-BEGIN/,/^REGBUF-RESULT/p' "$log" | grep -v '^REGBUF-' || true
+	local first faults result
+	first=$(sed -n 's/^REGBUF-BEGIN uptime \([0-9.]*\)$/\1/p' "$log")
+	echo "guest-boot: ${first:-?} s guest uptime at the first test line; $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }') s wall for the whole boot"
+	# VT-d fault reports of the 6.1 guest kernel (dmar_fault(), dmar_fault_do_one())
+	local fault_re='DMAR: \[DMA|dmar_fault|DRHD: handling fault|IOMMU.* fault|PTE (Read|Write) access is not set|IO_PAGE_FAULT'
+	faults=$(sed -n '/^REGBUF-DMESG-BEGIN/,/^REGBUF-DMESG-END/p' "$log" | grep -ciE "$fault_re" || true)
+	echo "guest-dma-faults: $faults"
+	if [ "$faults" != 0 ]; then
+		sed -n '/^REGBUF-DMESG-BEGIN/,/^REGBUF-DMESG-END/p' "$log" |
+			grep -iE "$fault_re" | head -n 5 | sed 's/^/guest-dmesg: /'
+	fi
+	result=$(sed -n 's/^REGBUF-RESULT \([0-9]*\).*/\1/p' "$log")
+	if [ -z "$result" ]; then
+		echo "guest-error: no result line (qemu exit $rc); last lines of $log:"
+		tail -n 15 "$log" | sed 's/^/guest-log: /'
+		return 99
+	fi
+	return "$result"
+}
+
+[ $# -ge 1 ] || die "usage: guest.sh prepare|initrd|boot ..."
+sub=$1
+shift
+case $sub in
+prepare) cmd_prepare "$@" ;;
+initrd) cmd_initrd "$@" ;;
+boot) cmd_boot "$@" ;;
+*) die "unknown command $sub" ;;
+esac

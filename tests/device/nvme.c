@@ -1,0 +1,1140 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Device tests: run inside a QEMU guest (tests/device/guest.sh) against QEMU's
+ * emulated NVMe controller, a real implementation nobody here wrote.  The
+ * guest's /init passes the controller's PCI address in REGBUF_NVME_DEVICE and
+ * the binding in REGBUF_NVME_MODE (vfio | phys); test-nvme-guest passes what
+ * the controller was configured with (REGBUF_EXPECT_MDTS, _LBS, _QUEUES) so
+ * that Identify is checked against the truth, not against itself.
+ *
+ * QEMU 7.2 does not report a bad data-page address as an NVMe error (it
+ * bounces through an unmapped IOVA silently), so every data case writes a
+ * pattern that depends on the disk position, reads it back into a different
+ * place of the buffer, and compares, with guard bytes around the target; the
+ * wrapper also checks the guest's kernel log for VT-d faults.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sys/uio.h>
+
+#include <regbuf/nvme.h>
+#include <regbuf/table.h>
+
+#include "harness.h"
+#include "nvme/nvme_priv.h"	/* dma_fault_detected unmaps behind the driver */
+
+#define SALT		UINT64_C(0x6e766d65)
+#define ARENA_LEN	(UINT64_C(16) << 20)
+#define GUARD		0xa5
+
+static struct regbuf_nvme_ctrl *ctrl;
+static struct regbuf_nvme_ns_info ns;
+static const char *mode = "vfio";
+static uint64_t ios_verified;	/* I/Os whose data was checked, reported at the end */
+
+static const char *dev_bdf(void)
+{
+	const char *bdf = getenv("REGBUF_NVME_DEVICE");
+
+	return bdf && *bdf ? bdf : NULL;
+}
+
+static uint64_t env_u64(const char *name, uint64_t def)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? strtoull(v, NULL, 0) : def;
+}
+
+static bool is_phys(void)
+{
+	return !strcmp(mode, "phys");
+}
+
+/* The controller, brought up once for all cases (bring-up is a case of its own). */
+static int need_ctrl(void)
+{
+	struct regbuf_nvme_opts o = { 0 };
+	char why[256];
+	int ret;
+
+	if (ctrl)
+		return T_PASS;
+	if (!dev_bdf())
+		return t_skip("REGBUF_NVME_DEVICE not set: run through tests/device/guest.sh "
+			      "(build/tests/device/test-nvme-guest)");
+	o.why = why;
+	o.why_len = sizeof(why);
+	o.flags = is_phys() ? REGBUF_NVME_F_ALLOW_UNSAFE : 0;
+	o.admin_depth = (uint32_t)env_u64("REGBUF_NVME_ADMIN_DEPTH", 0);
+	if (getenv("REGBUF_NVME_NO_SGL"))
+		o.flags |= REGBUF_NVME_F_NO_SGL;	/* the PRP-only driver configuration */
+	ret = regbuf_nvme_ctrl_create(&ctrl, dev_bdf(), &o);
+	if (ret)
+		return T_FAILF("regbuf_nvme_ctrl_create(%s): %d (%s)", dev_bdf(), ret, why);
+	ret = regbuf_nvme_ns_identify(ctrl, 1, &ns);
+	if (ret)
+		return T_FAILF("Identify Namespace 1: %d", ret);
+	return T_PASS;
+}
+
+/* An arena: 4 KiB anonymous pages or 2 MiB hugetlb pages, mapped for DMA. */
+struct arena {
+	uint8_t *p;
+	uint64_t len;
+	bool huge;
+	struct regbuf_nvme_buf *b;
+};
+
+static int arena_get(struct arena *a, bool huge, uint64_t len)
+{
+	int ret;
+
+	memset(a, 0, sizeof(*a));
+	a->len = len;
+	a->huge = huge;
+	a->p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | (huge ? MAP_HUGETLB : 0), -1, 0);
+	if (a->p == MAP_FAILED) {
+		a->p = NULL;
+		return -errno;
+	}
+	ret = regbuf_nvme_buf_create(&a->b, ctrl, a->p, len, 0);
+	if (ret) {
+		munmap(a->p, len);
+		a->p = NULL;
+	}
+	return ret;
+}
+
+static void arena_put(struct arena *a)
+{
+	if (!a->p)
+		return;
+	regbuf_nvme_buf_destroy(a->b);
+	munmap(a->p, a->len);
+	a->p = NULL;
+}
+
+static uint64_t nblocks(void)
+{
+	return ns.nsze;
+}
+
+/* Synchronous I/O with a readable failure. */
+static int do_io(struct regbuf_nvme_qpair *q, enum regbuf_nvme_op op, struct arena *a,
+		 uint64_t off, uint64_t len, uint64_t lba, unsigned int flags,
+		 struct regbuf_nvme_cpl *cpl)
+{
+	struct regbuf_nvme_cpl local;
+
+	if (!cpl)
+		cpl = &local;
+	memset(cpl, 0, sizeof(*cpl));
+	return regbuf_nvme_io(q, op, 1, a ? a->b : NULL, off, len, lba, cpl, flags);
+}
+
+/*
+ * Write [woff, woff+len) of the arena to @lba with a pattern keyed on the disk
+ * byte position, read it back into [roff, roff+len) with guard bytes around,
+ * compare.  Returns T_PASS or a failure naming the first bad byte.
+ */
+static int write_read_verify(struct regbuf_nvme_qpair *q, struct arena *a, uint64_t woff,
+			     uint64_t roff, uint64_t len, uint64_t lba, unsigned int flags)
+{
+	uint64_t pos = lba * ns.lba_size, g0, g1;
+	struct regbuf_nvme_cpl cpl;
+	long long bad;
+	int ret;
+
+	t_pattern_fill(a->p + woff, len, pos, SALT);
+	ret = do_io(q, REGBUF_NVME_OP_WRITE, a, woff, len, lba, flags, &cpl);
+	if (ret)
+		return T_FAILF("write off %llu len %llu lba %llu flags %u: %d status 0x%x (%s)",
+			       (unsigned long long)woff, (unsigned long long)len,
+			       (unsigned long long)lba, flags, ret, cpl.status,
+			       regbuf_nvme_status_str(cpl.status));
+	g0 = roff >= 64 ? roff - 64 : 0;
+	g1 = roff + len + 64 <= a->len ? roff + len + 64 : a->len;
+	memset(a->p + g0, GUARD, g1 - g0);
+	ret = do_io(q, REGBUF_NVME_OP_READ, a, roff, len, lba, flags, &cpl);
+	if (ret)
+		return T_FAILF("read off %llu len %llu lba %llu flags %u: %d status 0x%x (%s)",
+			       (unsigned long long)roff, (unsigned long long)len,
+			       (unsigned long long)lba, flags, ret, cpl.status,
+			       regbuf_nvme_status_str(cpl.status));
+	bad = t_pattern_check(a->p + roff, len, pos, SALT);
+	if (bad >= 0)
+		return T_FAILF("data mismatch at byte %lld of %llu (buffer off %llu -> %llu, lba %llu, "
+			       "%s arena, flags %u)", bad, (unsigned long long)len,
+			       (unsigned long long)woff, (unsigned long long)roff,
+			       (unsigned long long)lba, a->huge ? "2M" : "4K", flags);
+	for (uint64_t i = g0; i < g1; i++)
+		if ((i < roff || i >= roff + len) && a->p[i] != GUARD)
+			return T_FAILF("read wrote outside its range: buffer byte %llu "
+				       "(range %llu+%llu)", (unsigned long long)i,
+				       (unsigned long long)roff, (unsigned long long)len);
+	ios_verified += 2;
+	return T_PASS;
+}
+
+/* write_read_verify() on a short-lived queue pair. */
+static int write_read_verify_q(struct arena *a, uint64_t woff, uint64_t roff, uint64_t len,
+			       uint64_t lba)
+{
+	struct regbuf_nvme_qpair *q;
+	int ret = regbuf_nvme_qpair_create(&q, ctrl, 8, 0);
+
+	if (ret)
+		return T_FAILF("qpair_create: %d", ret);
+	ret = write_read_verify(q, a, woff, roff, len, lba, 0);
+	regbuf_nvme_qpair_destroy(q);
+	return ret;
+}
+
+/* ---------------------------------------------------------------------- */
+
+static int guest_binding(void)
+{
+	const char *bdf = dev_bdf();
+	char path[256], link[PATH_MAX];
+	ssize_t n;
+
+	if (!bdf)
+		return t_skip("REGBUF_NVME_DEVICE not set: run through tests/device/guest.sh");
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return T_FAILF("%s: %s", path, strerror(errno));
+	link[n] = '\0';
+	t_check(strstr(link, is_phys() ? "/uio_pci_generic" : "/vfio-pci") != NULL);
+	return T_PASS;
+}
+
+static int bringup_identify(void)
+{
+	const struct regbuf_nvme_ctrl_info *ci;
+	uint64_t mdts = env_u64("REGBUF_EXPECT_MDTS", 7);
+	uint64_t lbs = env_u64("REGBUF_EXPECT_LBS", 512);
+	uint64_t queues = env_u64("REGBUF_EXPECT_QUEUES", 64);
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	ci = regbuf_nvme_ctrl_info(ctrl);
+	printf("# bring-up: %.3f ms from CC.EN=0 to CSTS.RDY=1; %s mode; %s fw %s sn %s; "
+	       "MQES+1 %u DSTRD %u TO %u ms MDTS %llu B SGLS 0x%x NN %u queues %u; "
+	       "ns1 %llu x %u B\n", ci->bringup_ns / 1e6,
+	       ci->mode == REGBUF_NVME_MODE_VFIO ? "vfio" : "phys", ci->mn, ci->fr, ci->sn,
+	       ci->mqes, ci->dstrd, ci->timeout_ms, (unsigned long long)ci->mdts_bytes,
+	       ci->sgls, ci->nn, ci->io_queues, (unsigned long long)ns.nsze, ns.lba_size);
+	t_check(!strcmp(ci->mn, "QEMU NVMe Ctrl"));
+	t_check_eq(ci->vid, 0x1b36);
+	t_check(!strcmp(ci->sn, "regbuf0"));
+	t_check_eq(ci->mode, is_phys() ? REGBUF_NVME_MODE_PHYS : REGBUF_NVME_MODE_VFIO);
+	t_check_eq(ci->mqes, 2048);		/* QEMU 7.2 CAP.MQES 0x7ff */
+	t_check_eq(ci->dstrd, 0);
+	t_check_eq(ci->page_size, 4096);
+	t_check_eq(ci->mdts_bytes, mdts ? UINT64_C(4096) << mdts : 0);
+	t_check_eq(ci->sgls & 3, 1);		/* SGLs, no alignment requirement */
+	t_check_eq(ci->io_queues, queues);
+	t_check_eq(ns.lba_size, lbs);
+	t_check_eq(ns.nsze * ns.lba_size, UINT64_C(256) << 20);
+	t_check_eq(ns.ms, 0);
+	/* Identify into a caller buffer works too, and namespace 0 is refused */
+	t_check_eq(regbuf_nvme_ns_identify(ctrl, 0, NULL), -EINVAL);
+	return T_PASS;
+}
+
+/* Random write/read/verify across offsets, lengths up to 2 x the max transfer. */
+static int sweep(struct arena *a, unsigned int flags, unsigned int iters, uint64_t disk_lo,
+		 uint64_t disk_hi)
+{
+	const struct regbuf_nvme_ctrl_info *ci = regbuf_nvme_ctrl_info(ctrl);
+	uint64_t maxlen = 2 * ci->max_cmd_bytes, lbs = ns.lba_size;
+	struct regbuf_nvme_qpair *q;
+	unsigned int i;
+	int ret;
+
+	if (maxlen > a->len / 4)
+		maxlen = a->len / 4;
+	ret = regbuf_nvme_qpair_create(&q, ctrl, (uint32_t)env_u64("REGBUF_NVME_QDEPTH", 64), 0);
+	if (ret)
+		return T_FAILF("qpair_create: %d", ret);
+	for (i = 0; i < iters && !ret; i++) {
+		uint64_t r = t_rand(), len, woff, roff, lba;
+
+		/* lengths: mostly small, some near and beyond MDTS (splits) */
+		switch (r % 4) {
+		case 0: len = lbs * (1 + t_rand() % 16); break;
+		case 1: len = lbs * (1 + t_rand() % (maxlen / lbs)); break;
+		case 2: len = ci->max_cmd_bytes - lbs * (t_rand() % 2); break;
+		default: len = lbs * (1 + t_rand() % (65536 / lbs)); break;
+		}
+		if (len > maxlen)
+			len = maxlen;
+		/* buffer offsets: dword aligned, biased onto page / list-page / 2 MiB edges */
+		switch ((r >> 8) % 4) {
+		case 0: woff = (t_rand() % (a->len - len)) & ~UINT64_C(3); break;
+		case 1: woff = ((t_rand() % (a->len >> 21)) << 21) + 4096 * (t_rand() % 4);
+			woff = woff >= 8192 ? woff - 8192 : woff; break;
+		case 2: woff = (t_rand() % (a->len >> 12)) << 12; break;
+		default: woff = ((t_rand() % (a->len >> 12)) << 12) + 4096 - 4 * (1 + t_rand() % 8);
+			break;
+		}
+		if (woff + len > a->len)
+			woff = (a->len - len) & ~UINT64_C(3);
+		roff = (t_rand() % (a->len - len)) & ~UINT64_C(3);
+		lba = disk_lo + t_rand() % ((disk_hi - disk_lo - len) / lbs);
+		ret = write_read_verify(q, a, woff, roff, len, lba, flags);
+	}
+	regbuf_nvme_qpair_destroy(q);
+	return ret;
+}
+
+static int sweep_case(bool huge, unsigned int flags)
+{
+	unsigned int iters = (unsigned int)env_u64("REGBUF_SWEEP_ITERS", 400);
+	struct arena a;
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	if (!huge && is_phys())
+		return t_skip("physical mode takes hugetlb memory only (see buf_refuses)");
+	if ((flags & REGBUF_NVME_IO_F_SGL) && !(regbuf_nvme_ctrl_info(ctrl)->sgls & 3))
+		return t_skip("controller without SGL support");
+	if ((flags & REGBUF_NVME_IO_F_SGL) && getenv("REGBUF_NVME_NO_SGL")) {
+		struct regbuf_nvme_qpair *q;
+		int r;
+
+		/* SGL refused up front, not sent */
+		t_ok(arena_get(&a, huge, 1u << 20));
+		t_ok(regbuf_nvme_qpair_create(&q, ctrl, 4, 0));
+		r = do_io(q, REGBUF_NVME_OP_READ, &a, 0, 65536, 0, flags, NULL);
+		regbuf_nvme_qpair_destroy(q);
+		arena_put(&a);
+		t_check_eq(r, -EOPNOTSUPP);
+		return t_skip("REGBUF_NVME_F_NO_SGL: forced SGL refused with -EOPNOTSUPP as expected");
+	}
+	ret = arena_get(&a, huge, ARENA_LEN);
+	if (ret)
+		return T_FAILF("arena (%s): %d (reserve hugepages: vm.nr_hugepages)",
+			       huge ? "2M hugetlb" : "4K", ret);
+	if (huge)
+		printf("# 2M arena: %u DMA segments\n", regbuf_nvme_buf_nr_segs(a.b));
+	ret = sweep(&a, flags, iters, 0, nblocks() * ns.lba_size);
+	arena_put(&a);
+	return ret;
+}
+
+static int sweep_4k_prp(void) { return sweep_case(false, REGBUF_NVME_IO_F_PRP); }
+static int sweep_4k_sgl(void) { return sweep_case(false, REGBUF_NVME_IO_F_SGL); }
+static int sweep_2m_prp(void) { return sweep_case(true, REGBUF_NVME_IO_F_PRP); }
+static int sweep_2m_sgl(void) { return sweep_case(true, REGBUF_NVME_IO_F_SGL); }
+static int sweep_2m_auto(void) { return sweep_case(true, 0); }
+/* the classic per-I/O chain on the same device: a differential check of both */
+static int sweep_2m_classic(void) { return sweep_case(true, REGBUF_NVME_IO_F_CLASSIC); }
+static int sweep_2m_classic_sgl(void)
+{
+	return sweep_case(true, REGBUF_NVME_IO_F_CLASSIC | REGBUF_NVME_IO_F_SGL);
+}
+
+/*
+ * A buffer registered in a regbuf table with frame numbers: the nvme mapping
+ * takes the table's physical segments (physical mode) or its range (VFIO),
+ * and data still lands where it should.
+ */
+static int table_slot(void)
+{
+	struct regbuf_buf_info info;
+	struct regbuf_table *t;
+	struct regbuf_buf *tb;
+	struct iovec iov[2];
+	struct arena a, b2;
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	memset(&a, 0, sizeof(a));
+	a.len = ARENA_LEN;
+	a.huge = true;
+	a.p = mmap(NULL, a.len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_HUGETLB, -1, 0);
+	if (a.p == MAP_FAILED)
+		return T_FAILF("hugetlb arena: %s", strerror(errno));
+	t_ok(regbuf_table_create(&t, 0));
+	iov[0].iov_base = a.p;
+	iov[0].iov_len = a.len;
+	iov[1].iov_base = a.p + 4096;		/* starts mid huge page */
+	iov[1].iov_len = (6u << 20) + 512;
+	ret = regbuf_table_register(t, iov, 2, REGBUF_TABLE_F_LAYOUT_PFN);
+	if (ret)
+		return T_FAILF("regbuf_table_register(LAYOUT_PFN): %d", ret);
+	t_ok(regbuf_table_buf_get(t, 0, &tb));
+	t_ok(regbuf_buf_info(tb, &info));
+	printf("# table slot 0: %u virtual segments (folio shift %u), %u physical segments, "
+	       "flags 0x%x\n", info.nr_segs, info.folio_shift, info.nr_phys_segs, info.flags);
+	regbuf_buf_put(tb);
+	ret = regbuf_nvme_buf_create_slot(&a.b, ctrl, t, 0, 0);
+	if (ret)
+		return T_FAILF("regbuf_nvme_buf_create_slot(0): %d", ret);
+	if (is_phys())
+		t_check_eq(regbuf_nvme_buf_nr_segs(a.b), info.nr_phys_segs);
+	else
+		t_check_eq(regbuf_nvme_buf_nr_segs(a.b), 1);
+	t_check_eq(regbuf_nvme_buf_create_slot(&b2.b, ctrl, t, 7, 0), -EFAULT);
+	/* the slot outlives the table while mapped: the nvme buffer holds a reference */
+	ret = regbuf_nvme_buf_create_slot(&b2.b, ctrl, t, 1, 0);
+	if (ret)
+		return T_FAILF("regbuf_nvme_buf_create_slot(1): %d", ret);
+	regbuf_table_destroy(t);
+	ret = sweep(&a, 0, (unsigned int)env_u64("REGBUF_SWEEP_ITERS", 400) / 2, 0,
+		    nblocks() * ns.lba_size);
+	if (!ret) {
+		b2.p = a.p + 4096;
+		b2.len = (6u << 20) + 512;
+		b2.huge = true;
+		ret = write_read_verify_q(&b2, 4, (3u << 20) + 4, (2u << 20) + ns.lba_size, 12345);
+	}
+	regbuf_nvme_buf_destroy(b2.b);
+	regbuf_nvme_buf_destroy(a.b);
+	munmap(a.p, a.len);
+	return ret;
+}
+
+/* Named shapes (kernel-rules §6 items 34-38) on both descriptor kinds. */
+static int io_boundaries(void)
+{
+	const struct regbuf_nvme_ctrl_info *ci;
+	struct regbuf_nvme_qpair *q;
+	struct arena a;
+	uint64_t lbs, m;
+	unsigned int k;
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	ci = regbuf_nvme_ctrl_info(ctrl);
+	lbs = ns.lba_size;
+	m = ci->max_cmd_bytes;
+	ret = arena_get(&a, true, ARENA_LEN);
+	if (ret)
+		return T_FAILF("arena: %d", ret);
+	ret = regbuf_nvme_qpair_create(&q, ctrl, 16, 0);
+	if (ret) {
+		arena_put(&a);
+		return T_FAILF("qpair_create: %d", ret);
+	}
+	struct { const char *name; uint64_t off, len; } shapes[] = {
+		{ "one block", 0, lbs },
+		{ "PRP1 only, page tail", 4096 - lbs, lbs },
+		{ "PRP1+PRP2 exactly 8 KiB", 0, 8192 },
+		{ "PRP1 offset 4092 -> PRP2 data", 4092, 4096 },
+		{ "3 pages from offset 4 (list of 2)", 4, 8192 + lbs },
+		{ "across the 2 MiB huge page edge", (2u << 20) - 4096, 8192 },
+		{ "across 2 MiB edge, unaligned", (2u << 20) - 4096 - 4, 16384 },
+		{ "max transfer, aligned", 0, m },
+		{ "max transfer, offset 4", 4, m },
+		{ "max transfer ending on 2 MiB edge", (4u << 20) - m, m },
+		{ "max + 1 block (split)", 4096, m + lbs },
+		{ "3 x max + 1 block (split in 4)", 8192, 3 * m + lbs },
+	};
+	for (k = 0; k < sizeof(shapes) / sizeof(shapes[0]) && !ret; k++) {
+		static const unsigned int fl[] = {
+			REGBUF_NVME_IO_F_PRP, REGBUF_NVME_IO_F_SGL, 0,
+			REGBUF_NVME_IO_F_CLASSIC | REGBUF_NVME_IO_F_PRP,
+			REGBUF_NVME_IO_F_CLASSIC | REGBUF_NVME_IO_F_SGL,
+		};
+		unsigned int f;
+
+		if (shapes[k].off + shapes[k].len > a.len / 2)
+			continue;
+		for (f = 0; f < sizeof(fl) / sizeof(fl[0]) && !ret; f++) {
+			if ((fl[f] & REGBUF_NVME_IO_F_SGL) && getenv("REGBUF_NVME_NO_SGL"))
+				continue;	/* PRP-only driver configuration */
+			ret = write_read_verify(q, &a, shapes[k].off, a.len / 2 + shapes[k].off,
+						shapes[k].len, 64 * k + 1024 * f, fl[f]);
+			if (ret)
+				printf("# shape '%s' failed\n", shapes[k].name);
+		}
+	}
+	if (!ret) {
+		struct regbuf_nvme_cpl cpl;
+
+		/* split requests complete once, with the number of commands */
+		ret = do_io(q, REGBUF_NVME_OP_READ, &a, 0, 3 * m + lbs < a.len ? 3 * m + lbs : m,
+			    0, 0, &cpl);
+		if (ret)
+			ret = T_FAILF("split read: %d", ret);
+		else if (cpl.nr_cmds != (3 * m + lbs < a.len ? 4u : 1u))
+			ret = T_FAILF("split read took %u commands", cpl.nr_cmds);
+	}
+	regbuf_nvme_qpair_destroy(q);
+	arena_put(&a);
+	return ret;
+}
+
+/* Invalid requests: refused before the device, or by the device with raw status. */
+static int io_invalid(void)
+{
+	struct regbuf_nvme_qpair *q;
+	struct regbuf_nvme_cpl cpl;
+	struct arena a;
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	ret = arena_get(&a, true, 4u << 20);
+	if (ret)
+		return T_FAILF("arena: %d", ret);
+	ret = regbuf_nvme_qpair_create(&q, ctrl, 8, 0);
+	if (ret) {
+		arena_put(&a);
+		return T_FAILF("qpair_create: %d", ret);
+	}
+	/* driver-side checks */
+	t_check_eq(do_io(q, REGBUF_NVME_OP_READ, &a, 0, 0, 0, 0, NULL), -EINVAL);
+	t_check_eq(do_io(q, REGBUF_NVME_OP_READ, &a, 0, ns.lba_size + 1, 0, 0, NULL), -EINVAL);
+	t_check_eq(do_io(q, REGBUF_NVME_OP_READ, &a, 2, ns.lba_size, 0, 0, NULL), -EINVAL);
+	t_check_eq(do_io(q, REGBUF_NVME_OP_READ, &a, a.len - ns.lba_size + 4, ns.lba_size, 0, 0,
+			 NULL), -EINVAL);
+	t_check_eq(do_io(q, REGBUF_NVME_OP_READ, &a, 0, 4096, 0,
+			 REGBUF_NVME_IO_F_PRP | REGBUF_NVME_IO_F_SGL, NULL), -EINVAL);
+	/* device-side: LBA out of range (QEMU: LBA_RANGE | DNR) */
+	ret = do_io(q, REGBUF_NVME_OP_READ, &a, 0, ns.lba_size, nblocks(), 0, &cpl);
+	t_check_eq(ret, -ERANGE);
+	t_check_eq(regbuf_nvme_status_sct(cpl.status), 0);
+	t_check_eq(regbuf_nvme_status_sc(cpl.status), 0x80);
+	t_check_eq(regbuf_nvme_status_dnr(cpl.status), 1);
+	t_check(!strcmp(regbuf_nvme_status_str(cpl.status), "LBA_OUT_OF_RANGE"));
+	/* the last block is fine; straddling the end is not */
+	t_ok(do_io(q, REGBUF_NVME_OP_WRITE, &a, 0, ns.lba_size, nblocks() - 1, 0, NULL));
+	t_check_eq(do_io(q, REGBUF_NVME_OP_WRITE, &a, 0, 2 * ns.lba_size, nblocks() - 1, 0, &cpl),
+		   -ERANGE);
+	/* the queue still works after errors */
+	ret = write_read_verify(q, &a, 0, 1u << 20, 65536, 4096, 0);
+	regbuf_nvme_qpair_destroy(q);
+	arena_put(&a);
+	return ret;
+}
+
+/* Fill the queue: depth - 1 commands in flight, then -EAGAIN, then all complete. */
+static int queue_full(void)
+{
+	uint32_t depth = (uint32_t)env_u64("REGBUF_NVME_QDEPTH", 32);
+	struct regbuf_nvme_qpair *q;
+	struct regbuf_nvme_cpl cpl[64];
+	unsigned int n = 0, got = 0, i;
+	struct arena a;
+	long long bad;
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	if (depth > 64)
+		depth = 64;
+	ret = arena_get(&a, true, 4u << 20);
+	if (ret)
+		return T_FAILF("arena: %d", ret);
+	ret = regbuf_nvme_qpair_create(&q, ctrl, depth, 0);
+	if (ret) {
+		arena_put(&a);
+		return T_FAILF("qpair_create(depth %u): %d", depth, ret);
+	}
+	t_pattern_fill(a.p, a.len / 2, 0, SALT + 1);
+	for (;;) {
+		ret = regbuf_nvme_submit_write(q, 1, a.b, n * 8192, 8192, n * 8192 / ns.lba_size,
+					       (void *)(uintptr_t)(n + 1), 0);
+		if (ret)
+			break;
+		n++;
+	}
+	t_check_eq(ret, -EAGAIN);
+	t_check_eq(n, depth - 1);
+	t_check_eq(regbuf_nvme_qpair_inflight(q), depth - 1);
+	while (got < n) {
+		int r = regbuf_nvme_reap(q, cpl, 64);
+
+		for (i = 0; i < (unsigned int)r; i++)
+			if (cpl[i].status)
+				return T_FAILF("write %p status 0x%x", cpl[i].ctx, cpl[i].status);
+		got += (unsigned int)r;
+	}
+	/* read everything back through the same full queue */
+	memset(a.p + a.len / 2, 0, a.len / 2);
+	for (i = 0; i < n; i++)
+		t_ok(regbuf_nvme_submit_read(q, 1, a.b, a.len / 2 + i * 8192, 8192,
+					     i * 8192 / ns.lba_size, NULL, 0));
+	for (got = 0; got < n;) {
+		int r = regbuf_nvme_reap(q, cpl, 64);
+
+		for (i = 0; i < (unsigned int)r; i++)
+			t_check_eq(cpl[i].status, 0);
+		got += (unsigned int)r;
+	}
+	bad = t_pattern_check(a.p + a.len / 2, (size_t)n * 8192, 0, SALT + 1);
+	t_check_eq(bad, -1);
+	ios_verified += 2 * n;
+	t_ok(do_io(q, REGBUF_NVME_OP_FLUSH, NULL, 0, 0, 0, 0, NULL));
+	regbuf_nvme_qpair_destroy(q);
+	arena_put(&a);
+	return T_PASS;
+}
+
+struct thr {
+	pthread_t t;
+	int idx;
+	int ret;
+	char why[256];
+	uint64_t ios;
+};
+
+static void *thread_fn(void *arg)
+{
+	struct thr *t = arg;
+	struct regbuf_nvme_qpair *q;
+	struct arena a;
+	uint64_t lbs = ns.lba_size, base = (uint64_t)t->idx * (nblocks() / 2);
+	unsigned int i;
+	int ret;
+
+	ret = arena_get(&a, true, 4u << 20);
+	if (ret) {
+		snprintf(t->why, sizeof(t->why), "arena: %d", ret);
+		t->ret = ret;
+		return NULL;
+	}
+	ret = regbuf_nvme_qpair_create(&q, ctrl, 32, 0);
+	if (ret) {
+		snprintf(t->why, sizeof(t->why), "qpair_create: %d", ret);
+		t->ret = ret;
+		arena_put(&a);
+		return NULL;
+	}
+	for (i = 0; i < 150 && !ret; i++) {
+		uint64_t len = lbs * (1 + (i * 7919u + (unsigned int)t->idx) % (131072 / lbs));
+		uint64_t off = ((i * 104729u) % (a.len / 2 - len)) & ~UINT64_C(3);
+		uint64_t lba = base + (i * 2654435761u) % (nblocks() / 2 - len / lbs);
+		uint64_t pos = lba * lbs;
+		struct regbuf_nvme_cpl cpl;
+
+		t_pattern_fill(a.p + off, len, pos, SALT + 7);
+		ret = regbuf_nvme_io(q, REGBUF_NVME_OP_WRITE, 1, a.b, off, len, lba, &cpl, 0);
+		if (!ret) {
+			memset(a.p + a.len / 2, 0, len);
+			ret = regbuf_nvme_io(q, REGBUF_NVME_OP_READ, 1, a.b, a.len / 2, len, lba,
+					     &cpl, 0);
+		}
+		if (ret) {
+			snprintf(t->why, sizeof(t->why), "I/O %u: %d status 0x%x", i, ret,
+				 cpl.status);
+		} else if (t_pattern_check(a.p + a.len / 2, len, pos, SALT + 7) >= 0) {
+			snprintf(t->why, sizeof(t->why), "I/O %u: data mismatch", i);
+			ret = -EIO;
+		}
+		t->ios += 2;
+	}
+	t->ret = ret;
+	regbuf_nvme_qpair_destroy(q);
+	arena_put(&a);
+	return NULL;
+}
+
+/* Many queue pairs at once, each with its own verified I/O. */
+static int many_qpairs(void)
+{
+	struct regbuf_nvme_qpair *q[16];
+	unsigned int n, i;
+	struct arena a;
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	n = regbuf_nvme_ctrl_info(ctrl)->io_queues;
+	if (n > 16)
+		n = 16;
+	t_ok(arena_get(&a, true, 4u << 20));
+	for (i = 0; i < n; i++)
+		if ((ret = regbuf_nvme_qpair_create(&q[i], ctrl, 4 + i, 0)))
+			return T_FAILF("qpair %u of %u: %d", i, n, ret);
+	/* one more than granted is refused */
+	if (n == regbuf_nvme_ctrl_info(ctrl)->io_queues) {
+		struct regbuf_nvme_qpair *extra;
+
+		t_check_eq(regbuf_nvme_qpair_create(&extra, ctrl, 4, 0), -EBUSY);
+	}
+	for (i = 0; i < n && !ret; i++)
+		ret = write_read_verify(q[i], &a, 8192 * i, (2u << 20) + 8192 * i, 8192,
+					1000 + 16 * i, 0);
+	for (i = 0; i < n; i++)
+		regbuf_nvme_qpair_destroy(q[i]);
+	arena_put(&a);
+	return ret;
+}
+
+static int two_threads(void)
+{
+	struct thr t[2];
+	int i, ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	if (regbuf_nvme_ctrl_info(ctrl)->io_queues < 2) {
+		struct regbuf_nvme_qpair *q1, *q2;
+
+		/* one queue pair granted: the second creation must say so cleanly */
+		t_ok(regbuf_nvme_qpair_create(&q1, ctrl, 8, 0));
+		ret = regbuf_nvme_qpair_create(&q2, ctrl, 8, 0);
+		regbuf_nvme_qpair_destroy(q1);
+		t_check_eq(ret, -EBUSY);
+		return t_skip("controller granted one I/O queue pair (max_ioqpairs=1): second "
+			      "qpair refused with -EBUSY as expected");
+	}
+	memset(t, 0, sizeof(t));
+	for (i = 0; i < 2; i++) {
+		t[i].idx = i;
+		if (pthread_create(&t[i].t, NULL, thread_fn, &t[i]))
+			return T_FAILF("pthread_create");
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i].t, NULL);
+	for (i = 0; i < 2; i++) {
+		if (t[i].ret)
+			return T_FAILF("thread %d: %s", i, t[i].why);
+		ios_verified += t[i].ios;
+	}
+	return T_PASS;
+}
+
+/* Queue pairs come and go: more admin commands than the admin queue has entries. */
+static int qpair_cycle(void)
+{
+	struct regbuf_nvme_qpair *q;
+	unsigned int i;
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	for (i = 0; i < 40; i++) {
+		ret = regbuf_nvme_qpair_create(&q, ctrl, 4 + i % 8, 0);
+		if (ret)
+			return T_FAILF("cycle %u: qpair_create: %d", i, ret);
+		regbuf_nvme_qpair_destroy(q);
+	}
+	return T_PASS;
+}
+
+/* Memory the mode cannot use is refused with the documented code. */
+static int buf_refuses(void)
+{
+	struct regbuf_nvme_buf *b;
+	uint8_t *p;
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	p = mmap(NULL, 1u << 20, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	t_check(p != MAP_FAILED);
+	t_check_eq(regbuf_nvme_buf_create(&b, ctrl, p + 2, 4096, 0), -EINVAL);
+	t_check_eq(regbuf_nvme_buf_create(&b, ctrl, p, 0, 0), -EINVAL);
+	ret = regbuf_nvme_buf_create(&b, ctrl, p, 1u << 20, 0);
+	if (is_phys()) {
+		/* 4 KiB pages can migrate under a running DMA */
+		t_check_eq(ret, -EPERM);
+	} else {
+		t_ok(ret);
+		t_check_eq(regbuf_nvme_buf_nr_segs(b), 1);
+		t_check(regbuf_nvme_buf_iova(b, 0) != 0);
+		t_check_eq(regbuf_nvme_buf_iova(b, 4096) - regbuf_nvme_buf_iova(b, 0), 4096);
+		regbuf_nvme_buf_destroy(b);
+	}
+	munmap(p, 1u << 20);
+	return T_PASS;
+}
+
+/*
+ * The fault detector itself: unmap a buffer's IOVA range behind the driver's
+ * back and read into it.  QEMU completes the read (an untranslatable data
+ * address is not an NVMe error, nvme-userspace.md §5.4) and the guest's VT-d
+ * driver logs a DMAR fault, which test-nvme-guest must see (config
+ * vfio-fault inverts its no_dma_faults check).  Only with
+ * REGBUF_EXPECT_DMA_FAULT=1.
+ */
+static int dma_fault_detected(void)
+{
+	struct regbuf_nvme_qpair *q;
+	struct regbuf_nvme_cpl cpl;
+	char out[4096];
+	struct arena a;
+	FILE *f;
+	int ret = need_ctrl(), faults = 0;
+
+	if (ret)
+		return ret;
+	if (!getenv("REGBUF_EXPECT_DMA_FAULT"))
+		return t_skip("only in the vfio-fault configuration of test-nvme-guest");
+	if (is_phys())
+		return t_skip("no IOMMU in physical mode");
+	ret = arena_get(&a, false, 1u << 20);
+	if (ret)
+		return T_FAILF("arena: %d", ret);
+	t_ok(regbuf_nvme_qpair_create(&q, ctrl, 8, 0));
+	t_pattern_fill(a.p, 65536, 0, SALT);
+	t_ok(do_io(q, REGBUF_NVME_OP_WRITE, &a, 0, 65536, 0, 0, NULL));
+	memset(a.p, 0, 65536);
+	nvme_vfio_unmap(ctrl, a.b->map_iova, a.b->map_len);	/* behind the driver's back */
+	ret = do_io(q, REGBUF_NVME_OP_READ, &a, 0, 65536, 0, 0, &cpl);
+	printf("# read into an unmapped IOVA: %d status 0x%x\n", ret, cpl.status);
+	/* nothing may have reached the buffer */
+	for (size_t i = 0; i < 65536; i++)
+		if (a.p[i])
+			return T_FAILF("byte %zu written through an unmapped IOVA", i);
+	f = popen("dmesg", "r");
+	t_check(f != NULL);
+	while (fgets(out, sizeof(out), f))
+		if (strstr(out, "DMAR") && (strstr(out, "fault") || strstr(out, "[DMA ")))
+			faults++;
+	pclose(f);
+	printf("# DMAR fault lines in the guest log: %d\n", faults);
+	t_check(faults > 0);
+	regbuf_nvme_qpair_destroy(q);
+	regbuf_nvme_buf_destroy(a.b);
+	munmap(a.p, a.len);
+	return T_PASS;
+}
+
+/*
+ * Command timeout (config vfio-slow: a null-co backend taking 2 s per I/O):
+ * with a 300 ms timeout the command completes with REGBUF_NVME_STATUS_TIMEOUT
+ * and its CID stays reserved until the controller's late completion frees it.
+ */
+static int timeout_then_late_completion(void)
+{
+	struct regbuf_nvme_qpair *q;
+	struct regbuf_nvme_cpl cpl;
+	struct timespec ts = { 3, 0 };
+	uint32_t saved;
+	unsigned int n = 0;
+	struct arena a;
+	int ret = need_ctrl(), got;
+
+	if (ret)
+		return ret;
+	if (!getenv("REGBUF_SLOW_DEVICE"))
+		return t_skip("only in the vfio-slow configuration (null-co latency-ns)");
+	t_ok(arena_get(&a, true, 4u << 20));
+	t_ok(regbuf_nvme_qpair_create(&q, ctrl, 4, 0));
+	saved = ctrl->timeout_ms;
+	ctrl->timeout_ms = 300;
+	t_ok(regbuf_nvme_submit_write(q, 1, a.b, 0, 2u << 20, 0, (void *)1, 0));
+	do {
+		got = regbuf_nvme_reap(q, &cpl, 1);
+	} while (!got);
+	ctrl->timeout_ms = saved;
+	printf("# overdue write -> status 0x%x %s\n", cpl.status, regbuf_nvme_status_str(cpl.status));
+	if (cpl.status == 0) {
+		/* the controller beat the first poll: nothing to test this time */
+		ret = t_skip("the write completed before the first poll");
+		goto out;
+	}
+	t_check_eq(cpl.status, REGBUF_NVME_STATUS_TIMEOUT);
+	t_check_eq(regbuf_nvme_status_errno(cpl.status), -ETIMEDOUT);
+	t_check_eq(regbuf_nvme_qpair_inflight(q), 0);
+	/* the late completion arrives and frees the reserved entries */
+	nanosleep(&ts, NULL);
+	t_check_eq(regbuf_nvme_reap(q, &cpl, 1), 0);
+	for (;;) {
+		if (regbuf_nvme_submit_read(q, 1, a.b, 0, 4096, 0, NULL, 0))
+			break;
+		n++;
+	}
+	t_check_eq(n, 3);	/* depth 4: all three entries usable again */
+	while (regbuf_nvme_qpair_inflight(q))
+		(void)regbuf_nvme_reap(q, &cpl, 1);
+	t_check_eq(cpl.status, 0);
+	ret = T_PASS;
+out:
+	regbuf_nvme_qpair_destroy(q);
+	arena_put(&a);
+	return ret;
+}
+
+/*
+ * Controller Fatal Status: the I/O submission queue's memory is unmapped
+ * behind the driver's back, so QEMU cannot fetch the next SQE and sets
+ * CSTS.CFS (nvme_process_sq()).  The request must complete ABORTED, the
+ * controller report failure, and new I/O be refused; the controller is then
+ * closed (its DMA memory is gone) and shutdown_clean brings it back up.
+ */
+static int cfs_detected(void)
+{
+	struct regbuf_nvme_qpair *q;
+	struct regbuf_nvme_cpl cpl;
+	struct nvme_dma_chunk *ch;
+	struct arena a;
+	int ret = need_ctrl(), got;
+
+	if (ret)
+		return ret;
+	if (!getenv("REGBUF_EXPECT_DMA_FAULT"))
+		return t_skip("only in the vfio-fault configuration of test-nvme-guest");
+	if (is_phys())
+		return t_skip("needs an IOMMU to take the queue away");
+	t_ok(arena_get(&a, false, 1u << 20));
+	t_ok(regbuf_nvme_qpair_create(&q, ctrl, 4, 0));
+	for (ch = ctrl->chunks; ch; ch = ch->next)
+		if (q->q.sq_iova >= ch->iova && q->q.sq_iova < ch->iova + ch->len)
+			break;
+	t_check(ch != NULL);
+	nvme_vfio_unmap(ctrl, ch->iova, ch->len);
+	t_ok(regbuf_nvme_submit_read(q, 1, a.b, 0, 4096, 0, (void *)7, 0));
+	do {
+		got = regbuf_nvme_reap(q, &cpl, 1);
+	} while (!got);
+	printf("# SQE fetch from an unmapped queue -> status 0x%x %s, CSTS 0x%x\n", cpl.status,
+	       regbuf_nvme_status_str(cpl.status), nvme_rd32(ctrl, NVME_REG_CSTS));
+	t_check_eq(cpl.status, REGBUF_NVME_STATUS_ABORTED);
+	t_check(cpl.ctx == (void *)7);
+	t_check_eq(regbuf_nvme_ctrl_failed(ctrl), 1);
+	t_check_eq(regbuf_nvme_submit_read(q, 1, a.b, 0, 4096, 0, NULL, 0), -ENXIO);
+	regbuf_nvme_qpair_destroy(q);
+	regbuf_nvme_buf_destroy(a.b);
+	munmap(a.p, a.len);
+	regbuf_nvme_ctrl_destroy(ctrl);
+	ctrl = NULL;
+	return T_PASS;
+}
+
+/* Controller reset with no queues, then I/O works again. */
+static int reset_then_io(void)
+{
+	struct regbuf_nvme_qpair *q;
+	struct arena a;
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	ret = arena_get(&a, true, 4u << 20);
+	if (ret)
+		return T_FAILF("arena: %d", ret);
+	t_ok(regbuf_nvme_qpair_create(&q, ctrl, 8, 0));
+	t_check_eq(regbuf_nvme_ctrl_reset(ctrl), -EBUSY);
+	ret = write_read_verify(q, &a, 0, 1u << 20, 32768, 100, 0);
+	regbuf_nvme_qpair_destroy(q);
+	if (ret)
+		return ret;
+	t_ok(regbuf_nvme_ctrl_reset(ctrl));
+	t_check_eq(regbuf_nvme_ctrl_failed(ctrl), 0);
+	t_ok(regbuf_nvme_ns_identify(ctrl, 1, &ns));
+	t_ok(regbuf_nvme_qpair_create(&q, ctrl, 8, 0));
+	/* data written before the reset is still there */
+	memset(a.p + (2u << 20), 0, 32768);
+	t_ok(do_io(q, REGBUF_NVME_OP_READ, &a, 2u << 20, 32768, 100, 0, NULL));
+	t_check_eq(t_pattern_check(a.p + (2u << 20), 32768, 100 * ns.lba_size, SALT), -1);
+	ret = write_read_verify(q, &a, 4, 1u << 20, 65536, 200, 0);
+	regbuf_nvme_qpair_destroy(q);
+	arena_put(&a);
+	return ret;
+}
+
+/*
+ * blkdebug config (test-nvme-guest): the first read touching byte 2 MiB fails
+ * with EIO, every write touching bytes [4 MiB, 4 MiB + 512) fails with ENOSPC.
+ * Both must surface as NVMe status, promptly, without touching neighbours.
+ */
+static int io_errors(void)
+{
+	uint64_t lbs, bad_r, bad_w, t0;
+	struct regbuf_nvme_qpair *q;
+	struct regbuf_nvme_cpl cpl;
+	struct arena a;
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	if (!getenv("REGBUF_BLKDEBUG"))
+		return t_skip("needs the blkdebug configuration of test-nvme-guest");
+	lbs = ns.lba_size;
+	bad_r = (2u << 20) / lbs;
+	bad_w = (4u << 20) / lbs;
+	ret = arena_get(&a, true, 4u << 20);
+	if (ret)
+		return T_FAILF("arena: %d", ret);
+	t_ok(regbuf_nvme_qpair_create(&q, ctrl, 8, 0));
+	/* read error: once; UNRECOVERED_READ (SCT 2h, SC 81h) from QEMU's nvme_aio_err() */
+	t0 = (uint64_t)time(NULL);
+	ret = do_io(q, REGBUF_NVME_OP_READ, &a, 0, 8 * lbs, bad_r - 2, 0, &cpl);
+	printf("# injected read EIO at lba %llu -> %d status 0x%x %s (sct %u sc 0x%x dnr %u)\n",
+	       (unsigned long long)bad_r, ret, cpl.status, regbuf_nvme_status_str(cpl.status),
+	       regbuf_nvme_status_sct(cpl.status), regbuf_nvme_status_sc(cpl.status),
+	       regbuf_nvme_status_dnr(cpl.status));
+	t_check_eq(ret, -EIO);
+	t_check(!strcmp(regbuf_nvme_status_str(cpl.status), "UNRECOVERED_READ"));
+	/* "once = on": the retry succeeds */
+	t_ok(do_io(q, REGBUF_NVME_OP_READ, &a, 0, 8 * lbs, bad_r - 2, 0, NULL));
+	/* write error on one block; its neighbours hold their data */
+	ret = write_read_verify(q, &a, 0, 1u << 20, 4 * lbs, bad_w - 4, 0);
+	if (!ret)
+		ret = write_read_verify(q, &a, 0, 1u << 20, 4 * lbs, bad_w + 1, 0);
+	if (ret)
+		return ret;
+	t_pattern_fill(a.p, 8 * lbs, 0, SALT + 99);
+	ret = do_io(q, REGBUF_NVME_OP_WRITE, &a, 0, lbs, bad_w, 0, &cpl);
+	printf("# injected write ENOSPC at lba %llu -> %d status 0x%x %s\n",
+	       (unsigned long long)bad_w, ret, cpl.status, regbuf_nvme_status_str(cpl.status));
+	t_check(ret < 0);
+	t_check(cpl.status != 0);
+	/* a write spanning the bad block fails as a whole ... */
+	ret = do_io(q, REGBUF_NVME_OP_WRITE, &a, 0, 8 * lbs, bad_w - 2, 0, &cpl);
+	printf("# spanning write -> %d status 0x%x %s\n", ret, cpl.status,
+	       regbuf_nvme_status_str(cpl.status));
+	t_check(ret < 0);
+	/* ... and the blocks around it still read back what was there before */
+	memset(a.p + (1u << 20), 0, 4 * lbs);
+	t_ok(do_io(q, REGBUF_NVME_OP_READ, &a, 1u << 20, 4 * lbs, bad_w - 4, 0, NULL));
+	t_check_eq(t_pattern_check(a.p + (1u << 20), 4 * lbs, (bad_w - 4) * lbs, SALT), -1);
+	t_ok(do_io(q, REGBUF_NVME_OP_READ, &a, 1u << 20, 4 * lbs, bad_w + 1, 0, NULL));
+	t_check_eq(t_pattern_check(a.p + (1u << 20), 4 * lbs, (bad_w + 1) * lbs, SALT), -1);
+	/* no hang: everything above finished well inside the command timeout */
+	t_check((uint64_t)time(NULL) - t0 < 30);
+	t_check_eq(regbuf_nvme_ctrl_failed(ctrl), 0);
+	regbuf_nvme_qpair_destroy(q);
+	arena_put(&a);
+	return T_PASS;
+}
+
+static int shutdown_clean(void)
+{
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	regbuf_nvme_ctrl_destroy(ctrl);
+	ctrl = NULL;
+	printf("# I/Os verified in this boot: %llu\n", (unsigned long long)ios_verified);
+	/* and it comes back up after a clean shutdown */
+	ret = need_ctrl();
+	if (ret)
+		return ret;
+	regbuf_nvme_ctrl_destroy(ctrl);
+	ctrl = NULL;
+	return T_PASS;
+}
+
+/* Run a command in the guest, capture its output; returns its exit status. */
+static int run_capture(char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int run_capture(char *out, size_t len, const char *fmt, ...)
+{
+	char cmd[512];
+	size_t n = 0;
+	va_list ap;
+	FILE *f;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while (n + 1 < len && fgets(out + n, (int)(len - n), f))
+		n += strlen(out + n);
+	out[n] = '\0';
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The CLI against the same controller (run after shutdown_clean released it). */
+static int cli_nvme(void)
+{
+	const char *cli = "/bin/regbuf-static";
+	const char *unsafe = is_phys() ? " --unsafe" : "";
+	static char out[16384];
+	int st;
+
+	if (!dev_bdf())
+		return t_skip("REGBUF_NVME_DEVICE not set: run through tests/device/guest.sh");
+	if (access(cli, X_OK))
+		return t_skip("%s not in the initramfs", cli);
+	if (ctrl) {
+		regbuf_nvme_ctrl_destroy(ctrl);
+		ctrl = NULL;
+	}
+	st = run_capture(out, sizeof(out), "%s nvme list 2>&1", cli);
+	t_check_eq(st, 0);
+	t_check(strstr(out, dev_bdf()) != NULL);
+	t_check(strstr(out, is_phys() ? "uio_pci_generic" : "vfio-pci") != NULL);
+	st = run_capture(out, sizeof(out), "%s nvme identify --device %s%s 2>&1", cli, dev_bdf(),
+			 unsafe);
+	if (st)
+		return T_FAILF("identify exit %d: %s", st, out);
+	t_check(strstr(out, "QEMU NVMe Ctrl") != NULL);
+	st = run_capture(out, sizeof(out), "%s nvme write --device %s%s --lba 77 --fill 0x5a 2>&1",
+			 cli, dev_bdf(), unsafe);
+	if (st)
+		return T_FAILF("write exit %d: %s", st, out);
+	st = run_capture(out, sizeof(out), "%s nvme read --device %s%s --lba 77 2>&1", cli,
+			 dev_bdf(), unsafe);
+	if (st)
+		return T_FAILF("read exit %d: %s", st, out);
+	t_check(strstr(out, " 5a 5a 5a 5a") != NULL);
+	st = run_capture(out, sizeof(out), "%s nvme read --device %s%s --lba 999999999 2>&1", cli,
+			 dev_bdf(), unsafe);
+	t_check_eq(st, 1);
+	t_check(strstr(out, "LBA_OUT_OF_RANGE") != NULL);
+	st = run_capture(out, sizeof(out), "%s nvme bench --device %s%s --seconds 1 --qd 8 2>&1",
+			 cli, dev_bdf(), unsafe);
+	printf("%s", out);
+	if (st)
+		return T_FAILF("bench exit %d", st);
+	t_check(strstr(out, "premapped") != NULL && strstr(out, "classic") != NULL);
+	return T_PASS;
+}
+
+static const struct t_case cases[] = {
+	T_CASE(guest_binding),
+	T_CASE(bringup_identify),
+	T_CASE(qpair_cycle),
+	T_CASE(buf_refuses),
+	T_CASE(io_invalid),
+	T_CASE(io_boundaries),
+	T_CASE(queue_full),
+	T_CASE(sweep_4k_prp),
+	T_CASE(sweep_4k_sgl),
+	T_CASE(sweep_2m_prp),
+	T_CASE(sweep_2m_sgl),
+	T_CASE(sweep_2m_auto),
+	T_CASE(sweep_2m_classic),
+	T_CASE(sweep_2m_classic_sgl),
+	T_CASE(table_slot),
+	T_CASE(many_qpairs),
+	T_CASE(two_threads),
+	T_CASE(io_errors),
+	T_CASE(dma_fault_detected),
+	T_CASE(timeout_then_late_completion),
+	T_CASE(reset_then_io),
+	T_CASE(cfs_detected),
+	T_CASE(shutdown_clean),
+	T_CASE(cli_nvme),
+};
+
+int main(int argc, char **argv)
+{
+	if (getenv("REGBUF_NVME_MODE"))
+		mode = getenv("REGBUF_NVME_MODE");
+	return t_main("nvme", cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
+}
