@@ -38,12 +38,12 @@ if [ ! -f "$dir/build.ninja" ]; then
         >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log" >&2; exit 2; }
 fi
 if [ $# = 0 ]; then
-    for src in tests/fuzz/*.c; do
-        name=$(basename "$src" .c)
-        case $name in driver | libfuzzer) continue ;; esac
-        set -- "$@" "$name"
-    done
+    # Every libFuzzer target meson configured (a target whose layer has not
+    # landed is not configured).
+    set -- $(ninja -C "$dir" -t targets all 2>/dev/null |
+        sed -n 's|^tests/fuzz/fuzz-\([a-z0-9-]*\): .*|\1|p' | sort -u)
 fi
+[ $# != 0 ] || { echo "run-libfuzzer: no libFuzzer targets configured (is clang's libFuzzer installed?)" >&2; exit 2; }
 # Only the fuzz binaries: they link the static library (the sanitized shared
 # library would need clang's shared sanitizer runtime).
 ninja -C "$dir" $(printf 'tests/fuzz/fuzz-%s ' "$@") >"$dir.ninja.log" 2>&1 ||
