@@ -9,6 +9,8 @@
 #include <regbuf/compiler.h>
 #include <regbuf/seg.h>
 #include <regbuf/mem.h>
+#include <regbuf/alloc.h>
 #include <regbuf/table.h>
+#include <regbuf/uring.h>
 
 #endif /* REGBUF_REGBUF_H */

@@ -313,6 +313,28 @@ int64_t regbuf_seg_split(const struct regbuf_seg_iter *it, const struct regbuf_l
  */
 uint64_t regbuf_seg_count(const struct regbuf_seg_iter *it, const struct regbuf_limits *lim);
 
+/**
+ * regbuf_seg_map() - DMA segments of a range, merged the way the block layer maps them
+ * @it: the range (not modified); addresses are physical or IOVA
+ * @lim: device limits (only max_segment_size and seg_boundary_mask matter)
+ * @out: where to write the segments
+ * @max: entries in @out
+ *
+ * blk_map_iter_next() (6.17, block/blk-mq-dma.c), which __blk_rq_map_sg() and
+ * the DMA iterator use: each segment is cut at the next seg_boundary_mask
+ * crossing and at max_segment_size; when a segment has reached the end of
+ * its multipage segment, the next one is merged into it if it starts where
+ * this one ends (biovec_phys_mergeable()), the sum stays within the cap,
+ * and the merged segment does not cross a segment boundary.  The result
+ * never has more entries than regbuf_seg_count() (the kernel WARNs if it
+ * exceeds nr_phys_segments).
+ *
+ * Return: the number of segments written, or -ENOSPC when @max is too small
+ * (@out then holds the first @max).
+ */
+int64_t regbuf_seg_map(const struct regbuf_seg_iter *it, const struct regbuf_limits *lim,
+		       struct regbuf_seg *out, uint32_t max);
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,7 +44,7 @@ extern "C" {
 /* Kernel MAX_RW_COUNT: INT_MAX & PAGE_MASK, the largest single I/O. */
 #define REGBUF_MAX_RW_COUNT		(UINT64_C(0x7fffffff) & ~UINT64_C(4095))
 
-/* regbuf_table_clone(): replace slots of an existing destination table (IORING_REGISTER_DST_REPLACE). */
+/* regbuf_table_clone(): replace slots of an existing destination (IORING_REGISTER_DST_REPLACE). */
 #define REGBUF_TABLE_F_CLONE_REPLACE	(1u << 0)
 
 /*
@@ -82,7 +82,7 @@ extern "C" {
 enum regbuf_layout_source {
 	REGBUF_LAYOUT_HINT,		/* the caller's folio shift (own arenas): no walk */
 	REGBUF_LAYOUT_PAGEMAP_SCAN,	/* PAGEMAP_SCAN ioctl (+ PROCMAP_QUERY for hugetlb sizes) */
-	REGBUF_LAYOUT_KPAGEFLAGS,	/* /proc/self/pagemap + /proc/kpageflags: exact, with pfns */
+	REGBUF_LAYOUT_KPAGEFLAGS,	/* pagemap + kpageflags: exact, with pfns */
 	REGBUF_LAYOUT_4K,		/* nothing known: 4 KiB pages */
 	REGBUF_LAYOUT_SYNTHETIC,	/* a test-provided layout */
 };
@@ -95,7 +95,7 @@ struct regbuf_buf;
  * @ubuf: user virtual address given at registration
  * @len: length in bytes
  * @folio_shift: log2 of the segment granule: the folio size when coalesced,
- *               12 when per page; for %REGBUF_BUF_F_MIXED the largest folio
+ *               12 when per page, and for %REGBUF_BUF_F_MIXED (as the kernel would)
  * @nr_segs: entries in @segs
  * @flags: %REGBUF_BUF_F_*
  * @seg0_off: byte offset of @ubuf inside the first folio (kernel bvec[0].bv_offset;
@@ -156,9 +156,9 @@ void regbuf_table_destroy(struct regbuf_table *t);
  *
  * Return: 0 on success;
  * -EBUSY the table is already registered;
- * -EINVAL @nr is 0 or above %REGBUF_TABLE_MAX_BUFS, @iov is NULL, unknown @flags;
- * -EFAULT a buffer has NULL base and non-zero length, length 0 or above 1 GiB,
- * or covers unmapped addresses;
+ * -EINVAL @nr is 0 or above %REGBUF_TABLE_MAX_BUFS, unknown @flags;
+ * -EFAULT @iov is NULL, or a buffer has NULL base and non-zero length, length 0
+ * or above 1 GiB, or covers unmapped addresses;
  * -EOVERFLOW base + PAGE_ALIGN(len) wraps;
  * -EPERM %REGBUF_TABLE_F_LAYOUT_PFN without the privilege to read pfns;
  * -ENOMEM.
@@ -178,7 +178,8 @@ REGBUF_MUST_CHECK int regbuf_table_register(struct regbuf_table *t, const struct
  *
  * No page-table walk at all: the layout follows from the address and the shift.
  *
- * Return: as regbuf_table_register(); also -EINVAL for a shift outside 12..30.
+ * Return: as regbuf_table_register(); also -EFAULT when @folio_shift is NULL,
+ * -EINVAL for a shift outside 12..30.
  */
 REGBUF_MUST_CHECK int regbuf_table_register_hinted(struct regbuf_table *t, const struct iovec *iov,
 						   const uint8_t *folio_shift, uint32_t nr,
@@ -205,9 +206,9 @@ REGBUF_MUST_CHECK int regbuf_table_register_sparse(struct regbuf_table *t, uint3
  * descriptions live until the last holder lets go.
  *
  * Return: the number of slots updated (> 0, possibly less than @nr), or when
- * none was: -EINVAL @nr is 0, @iov is NULL or @off + @nr exceeds the table;
- * -EOVERFLOW @off + @nr wraps; -ENXIO no table registered; or the first
- * entry's error as regbuf_table_register().
+ * none was: -EINVAL @nr is 0 or @off + @nr exceeds the table; -EOVERFLOW
+ * @off + @nr wraps; -ENXIO no table registered; -EFAULT @iov is NULL; or the
+ * first entry's error as regbuf_table_register().
  */
 REGBUF_MUST_CHECK int regbuf_table_update(struct regbuf_table *t, uint32_t off,
 					  const struct iovec *iov, uint32_t nr);
@@ -272,6 +273,8 @@ uint32_t regbuf_table_nr(const struct regbuf_table *t);
  * position inside that folio (the fix for Nitesh Shetty's undercount).
  * %REGBUF_BUF_F_MIXED buffers use a binary search instead.
  *
+ * Context: any thread; no lock, no allocation, no system call.
+ *
  * Return: 0 (an empty iterator for @len 0); -EFAULT the range wraps, is not
  * inside the buffer, or @len exceeds %REGBUF_MAX_RW_COUNT.
  */
@@ -289,6 +292,9 @@ int regbuf_buf_import(const struct regbuf_buf *buf, uint64_t addr, uint64_t len,
  * Takes no lock and no reference: @it points into the buffer's segments, so
  * it is valid while the buffer is known to stay registered (the caller does
  * not change this slot concurrently, or holds regbuf_table_buf_get()).
+ *
+ * Context: lock-free; safe against concurrent register, update, clone and
+ * unregister of @t (not against regbuf_table_destroy()).
  *
  * Return: as regbuf_buf_import(); also -EFAULT for a slot out of range or empty.
  */

@@ -178,7 +178,7 @@ static bool split_segs(const struct regbuf_limits *lim, const struct regbuf_seg 
 int64_t regbuf_seg_split(const struct regbuf_seg_iter *it, const struct regbuf_limits *lim,
 			 uint32_t *nr_segs, unsigned int flags)
 {
-	uint64_t max_bytes, bytes = 0;
+	uint64_t max_bytes, bytes = 0, aligned;
 	uint64_t vmask = lim->virt_boundary_mask;
 	struct regbuf_seg bv, prev = { 0, 0 };
 	bool have_prev = false;
@@ -214,10 +214,64 @@ split:
 	if (flags & REGBUF_SEG_SPLIT_F_NOWAIT)
 		return -EAGAIN;
 	/* bio_split_alignment(): pieces end on a logical block. */
-	bytes &= ~(uint64_t)(lim->logical_block_size - 1);
-	if (!bytes)
+	aligned = bytes & ~(uint64_t)(lim->logical_block_size - 1);
+	if (!aligned)
 		return -EINVAL;
+	/* Cutting the tail off may drop segments: count again (the kernel does not). */
 	if (nr_segs)
-		*nr_segs = (uint32_t)count_bytes(it, lim, bytes);
-	return (int64_t)bytes;
+		*nr_segs = aligned == bytes ? nsegs : (uint32_t)count_bytes(it, lim, aligned);
+	return (int64_t)aligned;
+}
+
+/* biovec_phys_mergeable(): contiguous, and the union stays inside one boundary window. */
+static bool phys_mergeable(const struct regbuf_limits *lim, const struct regbuf_seg *a,
+			   const struct regbuf_seg *b)
+{
+	if (a->addr + a->len != b->addr)
+		return false;
+	return (a->addr | lim->seg_boundary_mask) ==
+	       ((b->addr + b->len - 1) | lim->seg_boundary_mask);
+}
+
+int64_t regbuf_seg_map(const struct regbuf_seg_iter *it, const struct regbuf_limits *lim,
+		       struct regbuf_seg *out, uint32_t max)
+{
+	struct regbuf_seg bv, cur;
+	bool have = false;
+	uint32_t n = 0;
+	struct walk w;
+
+	walk_init(&w, it, it->count);
+	for (;;) {
+		uint64_t max_size;
+		struct regbuf_seg seg;
+
+		if (!have) {
+			if (!walk_next(&w, &cur))
+				break;
+			have = true;
+		}
+		/* Start a segment at cur, capped by the boundary and max_segment_size. */
+		max_size = max_seg_at(lim, cur.addr, UINT64_MAX);
+		seg.addr = cur.addr;
+		seg.len = cur.len < max_size ? cur.len : max_size;
+		cur.addr += seg.len;
+		cur.len -= seg.len;
+		have = cur.len != 0;
+		/* The multipage segment is used up: try to merge the following ones. */
+		while (!have) {
+			if (!walk_next(&w, &bv))
+				break;
+			if (seg.len + bv.len > max_size || !phys_mergeable(lim, &seg, &bv)) {
+				cur = bv;
+				have = true;
+				break;
+			}
+			seg.len += bv.len;
+		}
+		if (n == max)
+			return -ENOSPC;
+		out[n++] = seg;
+	}
+	return n;
 }

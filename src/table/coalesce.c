@@ -152,7 +152,8 @@ int table_buf_build(struct regbuf_buf **bufp, uint64_t ubuf, uint64_t len,
 	unsigned int shift = TABLE_PAGE_SHIFT, bflags = 0;
 	struct regbuf_buf *b;
 
-	if (!l->nr_ext || l->nr_pages != ((in_page + len + TABLE_PAGE_SIZE - 1) >> TABLE_PAGE_SHIFT))
+	if (!l->nr_ext ||
+	    l->nr_pages != ((in_page + len + TABLE_PAGE_SIZE - 1) >> TABLE_PAGE_SHIFT))
 		return -EINVAL;
 	if (l->pfn_known) {
 		nr_phys = count_phys(l, &merged);
@@ -218,7 +219,9 @@ int table_buf_build(struct regbuf_buf **bufp, uint64_t ubuf, uint64_t len,
 		b->kernel_nr_segs = (uint32_t)l->nr_pages;
 		b->flags = bflags | REGBUF_BUF_F_MIXED;
 		for (i = 0; i < l->nr_ext; i++) {
-			uint64_t n = ((uint64_t)l->ext[i].nr << TABLE_PAGE_SHIFT) - (i ? 0 : in_page);
+			uint64_t n = (uint64_t)l->ext[i].nr << TABLE_PAGE_SHIFT;
+
+			n -= i ? 0 : in_page;
 
 			if (n > len - pos)
 				n = len - pos;
@@ -256,7 +259,8 @@ static int build_single_folio(struct regbuf_buf **bufp, uint64_t ubuf, uint64_t 
 			      unsigned int shift)
 {
 	uint64_t mask = (UINT64_C(1) << shift) - 1;
-	uint64_t pages = (((ubuf & ~TABLE_PAGE_MASK) + len + TABLE_PAGE_SIZE - 1) >> TABLE_PAGE_SHIFT);
+	uint64_t in_page = ubuf & ~TABLE_PAGE_MASK;
+	uint64_t pages = (in_page + len + TABLE_PAGE_SIZE - 1) >> TABLE_PAGE_SHIFT;
 	struct regbuf_buf *b;
 
 	if (pages == 1 || shift == TABLE_PAGE_SHIFT)

@@ -224,8 +224,9 @@ static int find_folio(int kpf, uint64_t pfn, uint64_t *head, uint64_t *nr)
 	h = pfn;
 	if (flags[0] & (UINT64_C(1) << TABLE_KPF_COMPOUND_TAIL)) {
 		/* Entries [from, p) per read, newest first, until the head. */
-		for (p = pfn; p > 0 && pfn - p < (UINT64_C(1) << (TABLE_MAX_FOLIO_SHIFT -
-								  TABLE_PAGE_SHIFT)); p -= (uint64_t)got) {
+		const uint64_t max = UINT64_C(1) << (TABLE_MAX_FOLIO_SHIFT - TABLE_PAGE_SHIFT);
+
+		for (p = pfn; p > 0 && pfn - p < max; p -= (uint64_t)got) {
 			uint64_t from = p >= KPF_BATCH ? p - KPF_BATCH : 0;
 
 			got = (int)(p - from);
@@ -248,9 +249,14 @@ static int find_folio(int kpf, uint64_t pfn, uint64_t *head, uint64_t *nr)
 found:
 	/* Count the tails after the head. */
 	for (n = 1;; ) {
-		ret = pread_all(kpf, flags, sizeof(flags), (h + n) * 8);
-		if (ret)
-			return ret;
+		ssize_t got_bytes = pread(kpf, flags, sizeof(flags), (off_t)((h + n) * 8));
+
+		if (got_bytes < 0)
+			return -errno;
+		/* Past the last frame: nothing more is a tail. */
+		if ((size_t)got_bytes < sizeof(flags))
+			memset((char *)flags + got_bytes / 8 * 8, 0,
+			       sizeof(flags) - (size_t)got_bytes / 8 * 8);
 		for (i = 0; i < KPF_BATCH; i++, n++)
 			if (!(flags[i] & (UINT64_C(1) << TABLE_KPF_COMPOUND_TAIL)))
 				goto counted;

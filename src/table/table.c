@@ -21,9 +21,12 @@
  * reader has the classic load-then-increment race; hazard pointers need a
  * per-thread registry (readers are arbitrary application threads); epoch
  * schemes with per-thread state the same.  The cost is two atomic RMWs on a
- * per-table cache line per import, and writers wait for in-flight readers
+ * per-table counter per import, and writers wait for in-flight readers
  * (sub-microsecond critical sections).  Writers are rare: registration,
- * update, clone.
+ * update, clone.  Each counter is split into cache-line shards picked per
+ * thread, so readers on different threads do not bounce one line; a reader
+ * increments and decrements the same shard, so the writer may drain the
+ * shards one after the other.
  *
  * Snapshots are themselves refcounted, so a whole-table clone publishes the
  * source's snapshot in the destination: O(1).  Each table's writer waits for
@@ -39,25 +42,46 @@
 
 #include "layout.h"
 
+#define READER_SHARDS 8
+
+struct reader_shard {
+	_Alignas(64) _Atomic uint64_t n;
+};
+
 struct regbuf_table {
 	_Atomic(struct table_snap *) cur;
 	_Atomic uint64_t epoch;
+	pthread_mutex_t lock;
 	/* Separate lines: readers hammer these, the writer polls them. */
-	_Alignas(64) _Atomic uint64_t readers[2];
-	_Alignas(64) pthread_mutex_t lock;
+	struct reader_shard readers[2][READER_SHARDS];
 };
 
+/*
+ * The shard: a hash of where this thread's stack is.  No thread-local
+ * variable (TLS in a dlopen()ed library costs a call or may not load), and
+ * any mapping is correct: only contention depends on it.
+ */
+static inline unsigned int reader_shard(void)
+{
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+
+	return (unsigned int)(((uint64_t)(sp >> 12) * UINT64_C(0x9E3779B97F4A7C15)) >> 61) %
+	       READER_SHARDS;
+}
+
+/* Returns parity * READER_SHARDS + shard, for read_unlock(). */
 static unsigned int read_lock(struct regbuf_table *t)
 {
-	unsigned int idx = (unsigned int)(atomic_load(&t->epoch) & 1);
+	unsigned int parity = (unsigned int)(atomic_load(&t->epoch) & 1), shard = reader_shard();
 
-	atomic_fetch_add(&t->readers[idx], 1);
-	return idx;
+	atomic_fetch_add(&t->readers[parity][shard].n, 1);
+	return parity * READER_SHARDS + shard;
 }
 
 static void read_unlock(struct regbuf_table *t, unsigned int idx)
 {
-	atomic_fetch_sub_explicit(&t->readers[idx], 1, memory_order_release);
+	atomic_fetch_sub_explicit(&t->readers[idx / READER_SHARDS][idx % READER_SHARDS].n, 1,
+				  memory_order_release);
 }
 
 /* Wait until no reader can still see a snapshot unpublished before this call. */
@@ -66,13 +90,15 @@ static void synchronize(struct regbuf_table *t)
 	int phase;
 
 	for (phase = 0; phase < 2; phase++) {
-		unsigned int idx = (unsigned int)(atomic_fetch_add(&t->epoch, 1) & 1);
-		unsigned int spins = 0;
+		unsigned int parity = (unsigned int)(atomic_fetch_add(&t->epoch, 1) & 1);
+		unsigned int shard, spins = 0;
 
-		while (atomic_load_explicit(&t->readers[idx], memory_order_acquire)) {
-			if (++spins > 64)
-				sched_yield();
-		}
+		for (shard = 0; shard < READER_SHARDS; shard++)
+			while (atomic_load_explicit(&t->readers[parity][shard].n,
+						    memory_order_acquire)) {
+				if (++spins > 64)
+					sched_yield();
+			}
 	}
 }
 
@@ -148,8 +174,8 @@ int regbuf_table_create(struct regbuf_table **tp, unsigned int flags)
 	memset(t, 0, sizeof(*t));
 	atomic_init(&t->cur, NULL);
 	atomic_init(&t->epoch, 0);
-	atomic_init(&t->readers[0], 0);
-	atomic_init(&t->readers[1], 0);
+	for (ret = 0; ret < 2 * READER_SHARDS; ret++)
+		atomic_init(&t->readers[ret / READER_SHARDS][ret % READER_SHARDS].n, 0);
 	ret = pthread_mutex_init(&t->lock, NULL);
 	if (ret) {
 		free(t);
@@ -216,8 +242,9 @@ out_unlock:
 int regbuf_table_register(struct regbuf_table *t, const struct iovec *iov, uint32_t nr,
 			  unsigned int flags)
 {
+	/* IORING_REGISTER_BUFFERS with a NULL array: -EFAULT, before anything else. */
 	if (!iov)
-		return -EINVAL;
+		return -EFAULT;
 	return do_register(t, iov, NULL, nr, flags);
 }
 
@@ -225,7 +252,7 @@ int regbuf_table_register_hinted(struct regbuf_table *t, const struct iovec *iov
 				 const uint8_t *folio_shift, uint32_t nr, unsigned int flags)
 {
 	if (!iov || !folio_shift)
-		return -EINVAL;
+		return -EFAULT;
 	return do_register(t, iov, folio_shift, nr, flags);
 }
 
@@ -242,10 +269,13 @@ int regbuf_table_update(struct regbuf_table *t, uint32_t off, const struct iovec
 	int ret;
 
 	/* io_register_rsrc_update() / __io_sqe_buffers_update() check order. */
-	if (!nr || !iov)
+	if (!nr)
 		return -EINVAL;
 	if (__builtin_add_overflow(off, nr, &end))
 		return -EOVERFLOW;
+	/* The kernel's copy_from_user() of the first entry would fail. */
+	if (!iov)
+		return -EFAULT;
 	table_lock(t);
 	old = table_cur_locked(t);
 	ret = -ENXIO;

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -132,7 +133,7 @@ static int check_against_kernel(const struct regbuf_buf_info *in)
 		folio_of(first, &head, &nr);
 		if (last < first || last >= head + nr ||
 		    last - first != (lastva / PG) - (in->segs[i].addr / PG))
-			return T_FAILF("seg %u [%#llx +%llu] leaves folio %#llx+%llu or skips frames",
+			return T_FAILF("seg %u [%#llx +%llu] leaves folio %#llx+%llu or skips",
 				       i, (unsigned long long)in->segs[i].addr,
 				       (unsigned long long)in->segs[i].len,
 				       (unsigned long long)head, (unsigned long long)nr);
@@ -215,9 +216,15 @@ out:
 /* ---------------------------------------------------------------------- */
 /* hugetlb reservation, restored afterwards. */
 
+/*
+ * Other programs (other test suites) may reserve pages of the same size at
+ * the same time: give back exactly what was added, relative to the current
+ * count, instead of writing the old count over theirs.
+ */
 struct hpres {
 	char path[128];
 	long old;
+	long added;
 	bool changed;
 };
 
@@ -251,6 +258,15 @@ static int write_long(const char *path, long v)
 	return 0;
 }
 
+static void hp_restore(struct hpres *r)
+{
+	long cur = read_long(r->path);
+
+	if (r->changed && r->added > 0 && cur >= 0)
+		write_long(r->path, cur > r->added ? cur - r->added : 0);
+	r->changed = false;
+}
+
 /* Make @pages free pages of @kb available; 0 or T_SKIP naming the sysctl. */
 static int hp_reserve(struct hpres *r, unsigned long kb, long pages)
 {
@@ -268,23 +284,16 @@ static int hp_reserve(struct hpres *r, unsigned long kb, long pages)
 		return t_skip("no %lu kB hugepages on this kernel", kb);
 	if (fr >= pages)
 		return 0;
-	if (write_long(r->path, r->old + pages - fr) == 0)
+	if (write_long(r->path, r->old + pages - fr) == 0) {
 		r->changed = true;
+		r->added = read_long(r->path) - r->old;
+	}
 	if (read_long(free_path) < pages) {
-		if (r->changed)
-			write_long(r->path, r->old);
-		r->changed = false;
+		hp_restore(r);
 		return t_skip("could not reserve %ld x %lu kB hugepages: set %s (as root) to "
 			      "%ld or more", pages, kb, r->path, r->old + pages);
 	}
 	return 0;
-}
-
-static void hp_restore(struct hpres *r)
-{
-	if (r->changed)
-		write_long(r->path, r->old);
-	r->changed = false;
 }
 
 static void *map_huge(uint64_t len, int flag)
@@ -339,7 +348,8 @@ static int sys_4k_pages(void)
 	if (!p)
 		return t_broken("mmap");
 	/* 100 bytes in, 1000 short of the end: per page, like the kernel. */
-	r = discover_both(p + 100, len - 1100, 12, (uint32_t)(len / PG), REGBUF_LAYOUT_PAGEMAP_SCAN);
+	r = discover_both(p + 100, len - 1100, 12, (uint32_t)(len / PG),
+			  REGBUF_LAYOUT_PAGEMAP_SCAN);
 	munmap(p, len);
 	return r;
 }
@@ -360,7 +370,8 @@ static int sys_thp_madvise(void)
 			munmap(p, len);
 			return t_skip("no THP at +%llu MiB: set "
 				      "/sys/kernel/mm/transparent_hugepage/enabled to madvise or "
-				      "always, and defrag to madvise", (unsigned long long)(i >> 20));
+				      "always, and defrag to madvise",
+				      (unsigned long long)(i >> 20));
 		}
 	/* Starting 3 pages + 5 bytes into the first THP: 4 segments, bv_offset > 4 KiB. */
 	r = discover_both(p + 3 * PG + 5, len - 3 * PG - 5 - 7, 21, 4, REGBUF_LAYOUT_PAGEMAP_SCAN);
@@ -783,7 +794,8 @@ static int measure_clone(void)
 
 	for (i = 0; i < 16384; i++) {
 		/* Made-up addresses, hinted: registration cost is not what is measured. */
-		iov[i].iov_base = (void *)(uintptr_t)(UINT64_C(0x7e0000000000) + (uint64_t)i * 2 * MiB);
+		iov[i].iov_base = (void *)(uintptr_t)(UINT64_C(0x7e0000000000) +
+						      (uint64_t)i * 2 * MiB);
 		iov[i].iov_len = 2 * MiB;
 		shifts[i] = 21;
 	}
@@ -817,6 +829,64 @@ static int measure_clone(void)
 	return T_PASS;
 }
 
+struct imp_arg {
+	struct regbuf_table *t;
+	long n;
+	double ns;
+};
+
+static void *import_loop(void *arg)
+{
+	struct imp_arg *a = arg;
+	uint64_t x = 88172645463325252ULL, sum = 0;
+	struct regbuf_seg_iter it;
+	double t0 = now_us();
+	long i;
+
+	for (i = 0; i < a->n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		if (!regbuf_table_import(a->t, (uint32_t)(x & 7),
+					 UINT64_C(0x7e0000000000) + (x & 7) * GiB + (x >> 40) % GiB
+					 / 2, 65536, &it))
+			sum += it.nr_segs;
+	}
+	a->ns = (now_us() - t0) * 1000 / a->n + (double)(sum == 0);
+	return NULL;
+}
+
+/* regbuf_table_import() cost, one thread and two threads on the same table. */
+static int measure_import(void)
+{
+	struct iovec iov[8];
+	uint8_t shifts[8];
+	struct imp_arg a[2];
+	pthread_t th;
+	struct regbuf_table *t;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		iov[i].iov_base = (void *)(uintptr_t)(UINT64_C(0x7e0000000000) + (uint64_t)i * GiB);
+		iov[i].iov_len = GiB;
+		shifts[i] = 21;
+	}
+	t_ok(regbuf_table_create(&t, 0));
+	t_ok(regbuf_table_register_hinted(t, iov, shifts, 8, 0));
+	a[0] = (struct imp_arg){ t, 5000000, 0 };
+	import_loop(&a[0]);
+	printf("  measure: import 64 KiB from 1 GiB/2M buffers: %.1f ns (1 thread)\n", a[0].ns);
+	a[1] = a[0];
+	if (pthread_create(&th, NULL, import_loop, &a[1]) == 0) {
+		import_loop(&a[0]);
+		pthread_join(th, NULL);
+		printf("  measure: import: %.1f / %.1f ns (2 threads, same table)\n", a[0].ns,
+		       a[1].ns);
+	}
+	regbuf_table_destroy(t);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(sys_4k_pages),
 	T_CASE(sys_thp_madvise),
@@ -830,6 +900,7 @@ static const struct t_case cases[] = {
 	T_CASE(measure_register_1g_2m),
 	T_CASE(measure_register_1g_1g),
 	T_CASE(measure_clone),
+	T_CASE(measure_import),
 };
 
 int main(int argc, char **argv)

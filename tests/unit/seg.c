@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "harness.h"
+#include "seg_ref.h"
 
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)
@@ -321,123 +322,6 @@ static int split_loop_consumes_range(void)
 	return T_PASS;
 }
 
-/* ---- slow reference: the largest valid prefix, checked independently ---- */
-
-struct ref_piece {
-	uint64_t addr, len;
-	uint64_t pos;		/* range position of the first byte */
-	uint32_t bv;		/* which multipage segment it came from */
-};
-
-/* Greedy DMA segments of the first @p bytes: cut at boundary crossings and every mss. */
-static uint32_t ref_pieces(const struct regbuf_seg *bvs, uint32_t nbv, const struct regbuf_limits *l,
-			   uint64_t p, struct ref_piece *out, uint32_t max)
-{
-	uint64_t pos = 0;
-	uint32_t n = 0, i;
-
-	for (i = 0; i < nbv && pos < p; i++) {
-		uint64_t a = bvs[i].addr, left = bvs[i].len;
-
-		if (left > p - pos)
-			left = p - pos;
-		while (left) {
-			uint64_t bnd = l->seg_boundary_mask == UINT64_MAX ? UINT64_MAX :
-				((a | l->seg_boundary_mask) - a + 1);
-			uint64_t len = left;
-
-			if (len > l->max_segment_size)
-				len = l->max_segment_size;
-			if (len > bnd)
-				len = bnd;
-			if (n < max)
-				out[n] = (struct ref_piece){ a, len, pos, i };
-			n++;
-			a += len;
-			pos += len;
-			left -= len;
-		}
-	}
-	return n;
-}
-
-#define REF_MAX 4096
-
-static bool ref_valid(const struct regbuf_seg *bvs, uint32_t nbv, const struct regbuf_limits *l,
-		      uint64_t p, uint64_t max_bytes)
-{
-	static struct ref_piece pc[REF_MAX];
-	uint32_t n, i;
-
-	if (p > max_bytes)
-		return false;
-	n = ref_pieces(bvs, nbv, l, p, pc, REF_MAX);
-	if (n > l->max_segments)
-		return false;
-	for (i = 1; i < n; i++)
-		if (((pc[i - 1].addr + pc[i - 1].len) & l->virt_boundary_mask) ||
-		    (pc[i].addr & l->virt_boundary_mask))
-			return false;
-	return true;
-}
-
-static int64_t ref_split(const struct regbuf_seg *bvs, uint32_t nbv, uint64_t count,
-			 const struct regbuf_limits *l, uint32_t *nsegs)
-{
-	static struct ref_piece pc[REF_MAX];
-	static uint64_t cand[REF_MAX + 2];
-	uint64_t max_bytes = l->max_bytes / l->logical_block_size * l->logical_block_size;
-	uint64_t best, pos = 0;
-	uint32_t n, nc = 0, i, lo, hi;
-
-	n = ref_pieces(bvs, nbv, l, count, pc, REF_MAX);
-	if (n > REF_MAX)
-		return INT64_MIN;
-	for (i = 0; i < n; i++)
-		cand[nc++] = pc[i].pos + pc[i].len;
-	if (max_bytes < count)
-		cand[nc++] = max_bytes;
-	/* Sort (small n: insertion sort). */
-	for (i = 1; i < nc; i++) {
-		uint64_t v = cand[i];
-		uint32_t j = i;
-
-		while (j && cand[j - 1] > v) {
-			cand[j] = cand[j - 1];
-			j--;
-		}
-		cand[j] = v;
-	}
-	/* Validity is downward closed: binary search the largest valid candidate. */
-	best = 0;
-	lo = 0;
-	hi = nc;
-	while (lo < hi) {
-		uint32_t mid = (lo + hi) / 2;
-
-		if (ref_valid(bvs, nbv, l, cand[mid], max_bytes)) {
-			best = cand[mid];
-			lo = mid + 1;
-		} else {
-			hi = mid;
-		}
-	}
-	/* The walk reaches every segment that starts at or before the split point. */
-	for (i = 0; i < nbv; i++) {
-		if (pos > best || pos >= count)
-			break;
-		if ((bvs[i].addr | bvs[i].len) & l->dma_alignment)
-			return -EINVAL;
-		pos += bvs[i].len;
-	}
-	if (best < count)
-		best = best / l->logical_block_size * l->logical_block_size;
-	if (!best && count)
-		return -EINVAL;
-	*nsegs = ref_pieces(bvs, nbv, l, best, pc, REF_MAX);
-	return (int64_t)best;
-}
-
 static uint64_t pick(const uint64_t *v, size_t n)
 {
 	return v[t_rand() % n];
@@ -532,6 +416,123 @@ static int count_random_vs_reference(void)
 	return T_PASS;
 }
 
+
+/* ---- DMA mapping with merging (kernel-rules §3.4, §6 item 33) ---- */
+
+struct map_case {
+	const char *name;
+	struct regbuf_seg segs[4];
+	uint32_t nr;
+	struct lim_ovr lim;
+	struct regbuf_seg want[4];
+	int64_t ret;
+};
+
+static const struct map_case map_cases[] = {
+	{ "merges_adjacent", NV({ 0x1000, 0x1000 }, { 0x2000, 0x1000 }, { 0x3000, 0x2000 }), 3,
+	  { 0 }, NV({ 0x1000, 0x4000 }), 1 },
+	{ "merge_capped_by_max_segment_size",
+	  NV({ 0x10000, 0x1000 }, { 0x11000, 0x1000 }, { 0x12000, 0x1000 }), 3,
+	  { .mss = 8192 }, NV({ 0x10000, 0x2000 }, { 0x12000, 0x1000 }), 2 },
+	{ "no_merge_across_seg_boundary", NV({ 0xf000, 0x1000 }, { 0x10000, 0x1000 }), 2,
+	  { .seg_boundary = 0xffff }, NV({ 0xf000, 0x1000 }, { 0x10000, 0x1000 }), 2 },
+	{ "no_merge_not_contiguous", NV({ 0x1000, 0x1000 }, { 0x3000, 0x1000 }), 2, { 0 },
+	  NV({ 0x1000, 0x1000 }, { 0x3000, 0x1000 }), 2 },
+	{ "cut_inside_one_segment", NV({ 0x0, 0x30000 }), 1, { 0 },
+	  NV({ 0x0, 0x10000 }, { 0x10000, 0x10000 }, { 0x20000, 0x10000 }), 3 },
+	/* The tail of a cut segment merges with the next once it is used up. */
+	{ "tail_of_cut_segment_merges", NV({ 0x0, 0x14000 }, { 0x14000, 0x1000 }), 2, { 0 },
+	  NV({ 0x0, 0x10000 }, { 0x10000, 0x5000 }), 2 },
+	{ "enospc", NV({ 0x0, 0x1000 }, { 0x5000, 0x1000 }, { 0x9000, 0x1000 },
+		       { 0xd000, 0x1000 }), 4, { 0 }, NV({ 0x0, 0x1000 }), -ENOSPC },
+};
+
+static int map_table(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(map_cases) / sizeof(map_cases[0]); i++) {
+		const struct map_case *c = &map_cases[i];
+		struct regbuf_seg out[4];
+		struct regbuf_limits lim;
+		struct regbuf_seg_iter it;
+		uint64_t total = 0;
+		uint32_t j, max = c->ret == -ENOSPC ? 3 : 4;
+		int64_t r;
+
+		for (j = 0; j < c->nr; j++)
+			total += c->segs[j].len;
+		lim_make(&lim, &c->lim);
+		regbuf_seg_iter_init(&it, c->segs, c->nr, total);
+		r = regbuf_seg_map(&it, &lim, out, max);
+		if (r != c->ret)
+			return T_FAILF("%s: returned %lld, expected %lld", c->name, (long long)r,
+				       (long long)c->ret);
+		for (j = 0; r > 0 && j < (uint32_t)r; j++)
+			if (out[j].addr != c->want[j].addr || out[j].len != c->want[j].len)
+				return T_FAILF("%s: segment %u is %#llx+%#llx", c->name, j,
+					       (unsigned long long)out[j].addr,
+					       (unsigned long long)out[j].len);
+	}
+	return T_PASS;
+}
+
+/* Random ranges with many contiguous neighbours: same bytes, limits obeyed, never more
+ * segments than the unmerged count. */
+static int map_random_properties(void)
+{
+	static struct regbuf_seg out[4096];
+	uint32_t round, merged = 0;
+
+	for (round = 0; round < 5000; round++) {
+		struct regbuf_seg bvs[8];
+		struct regbuf_limits lim;
+		struct regbuf_seg_iter it;
+		uint32_t nbv = 1 + (uint32_t)(t_rand() % 8), i;
+		uint64_t total = 0, pos = 0, off, cnt;
+		int64_t n;
+
+		rand_limits(&lim);
+		for (i = 0; i < nbv; i++) {
+			bvs[i].len = 1 + t_rand() % (96 * 1024);
+			if (i && (t_rand() % 3))
+				bvs[i].addr = bvs[i - 1].addr + bvs[i - 1].len;	/* contiguous */
+			else
+				bvs[i].addr = t_rand() % (UINT64_C(1) << 32);
+			total += bvs[i].len;
+		}
+		off = t_rand() % bvs[0].len;
+		cnt = 1 + t_rand() % (total - off);
+		t_ok(regbuf_seg_iter_seek(&it, bvs, nbv, off, cnt));
+		n = regbuf_seg_map(&it, &lim, out, 4096);
+		t_check(n > 0);
+		if ((uint64_t)n > regbuf_seg_count(&it, &lim))
+			return T_FAILF("round %u: %lld segments, more than the count %llu", round,
+				       (long long)n, (unsigned long long)regbuf_seg_count(&it, &lim));
+		if ((uint64_t)n < regbuf_seg_count(&it, &lim))
+			merged++;
+		for (i = 0; i < (uint32_t)n; i++) {
+			const struct regbuf_seg *o = &out[i];
+
+			if (!o->len || o->len > lim.max_segment_size)
+				return T_FAILF("round %u: segment %u length %llu", round, i,
+					       (unsigned long long)o->len);
+			if ((o->addr | lim.seg_boundary_mask) !=
+			    ((o->addr + o->len - 1) | lim.seg_boundary_mask))
+				return T_FAILF("round %u: segment %u crosses a boundary", round, i);
+			/* Same bytes as the reference walk: check both ends and the middle. */
+			if (o->addr != ref_addr(bvs, nbv, off + pos) ||
+			    o->addr + o->len / 2 != ref_addr(bvs, nbv, off + pos + o->len / 2) ||
+			    o->addr + o->len - 1 != ref_addr(bvs, nbv, off + pos + o->len - 1))
+				return T_FAILF("round %u: segment %u maps other bytes", round, i);
+			pos += o->len;
+		}
+		t_check_eq(pos, cnt);
+	}
+	t_check(merged > 500);
+	return T_PASS;
+}
+
 static int limits_default_valid(void)
 {
 	struct regbuf_limits lim;
@@ -556,6 +557,8 @@ static const struct t_case cases[] = {
 	T_CASE(split_loop_consumes_range),
 	T_CASE(split_random_vs_reference),
 	T_CASE(count_random_vs_reference),
+	T_CASE(map_table),
+	T_CASE(map_random_properties),
 };
 
 int main(int argc, char **argv)

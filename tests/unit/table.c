@@ -16,6 +16,7 @@
 
 #include "harness.h"
 #include "table/layout.h"
+#include "table_ref.h"
 
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)
@@ -27,13 +28,6 @@
 
 /* ---------------------------------------------------------------------- */
 /* Synthetic layouts: one entry per page (folio identity, index in folio, shift, pfn). */
-
-struct pg {
-	uint64_t folio;
-	uint32_t idx;
-	uint8_t shift;
-	uint64_t pfn;
-};
 
 static int build_pages(struct regbuf_buf **b, uint64_t ubuf, uint64_t len, const struct pg *p,
 		       uint32_t n, unsigned int flags)
@@ -86,12 +80,13 @@ static int check_within_folios(const struct regbuf_buf *b, const struct pg *p)
 	t_ok(regbuf_buf_info(b, &in));
 	in_page = in.ubuf & (PG - 1);
 	for (i = 0; i < in.nr_segs; i++) {
-		uint64_t first = (in_page + pos) / PG, last = (in_page + pos + in.segs[i].len - 1) / PG;
+		uint64_t first = (in_page + pos) / PG;
+		uint64_t last = (in_page + pos + in.segs[i].len - 1) / PG;
 		uint64_t k;
 
 		for (k = first + 1; k <= last; k++)
 			if (p[k].folio != p[first].folio || p[k].idx != p[first].idx + (k - first))
-				return T_FAILF("seg %u spans page %llu not consecutive with page %llu",
+				return T_FAILF("seg %u: page %llu does not follow page %llu",
 					       i, (unsigned long long)k, (unsigned long long)first);
 		pos += in.segs[i].len;
 	}
@@ -499,6 +494,7 @@ static int item2_nr_limits_busy_enxio(void)
 	t_check_eq(regbuf_table_unregister(t), -ENXIO);
 	t_check_eq(regbuf_table_nr(t), 0);
 	t_check_eq(regbuf_table_register(t, &iov, 1, 0x100), -EINVAL);
+	t_check_eq(regbuf_table_register(t, NULL, 1, 0), -EFAULT);
 	regbuf_table_destroy(t);
 	return T_PASS;
 }
@@ -683,7 +679,8 @@ static int ref_check(const struct regbuf_buf *b, uint64_t off, uint64_t len)
 			       (unsigned long long)len);
 	if (regbuf_seg_iter_seek(&ref, in.segs, in.nr_segs, off, len))
 		return T_FAILF("reference seek failed");
-	if (fast.count != ref.count || (len && (fast.segs != ref.segs || fast.offset != ref.offset)))
+	if (fast.count != ref.count ||
+	    (len && (fast.segs != ref.segs || fast.offset != ref.offset)))
 		return T_FAILF("off %llu len %llu: fast seg %td+%llu, ref seg %td+%llu",
 			       (unsigned long long)off, (unsigned long long)len,
 			       fast.segs - in.segs, (unsigned long long)fast.offset,
@@ -786,6 +783,106 @@ static int import_fast_seek_matches_reference(void)
 	return T_PASS;
 }
 
+/* Random layouts built from the shapes that matter: partial, full, repeated, shuffled. */
+static uint32_t random_layout(struct pg *p, uint32_t max)
+{
+	static const uint8_t shifts[] = { 12, 13, 14, 15 };
+	uint32_t n = 0, folio = 1;
+	uint8_t base = shifts[t_rand() % 4];
+
+	uint8_t same = 0;
+
+	while (n < max) {
+		/* A folio seen again keeps its size: one folio, one size. */
+		uint8_t s = same ? same : t_rand() % 4 ? base : shifts[t_rand() % 4];
+		uint32_t fp = 1u << (s - 12), start = 0, cnt = fp, k;
+		uint32_t kind = (uint32_t)(t_rand() % 8);
+
+		if (kind == 0 || !n)
+			start = (uint32_t)(t_rand() % fp);	/* entered mid-folio */
+		if (kind == 1 || n + fp > max)
+			cnt = 1 + (uint32_t)(t_rand() % fp);	/* stops early */
+		if (start + cnt > fp)
+			cnt = fp - start;
+		if (cnt > max - n)
+			cnt = max - n;
+		for (k = 0; k < cnt; k++)
+			p[n + k] = (struct pg){ folio, start + k, s, 0 };
+		if (kind == 2 && cnt > 1)	/* a page repeated */
+			p[n + 1 + t_rand() % (cnt - 1)].idx = p[n].idx;
+		if (kind == 3 && cnt > 1) {	/* two pages swapped */
+			uint32_t a = (uint32_t)(t_rand() % cnt), b = (uint32_t)(t_rand() % cnt);
+			uint32_t x = p[n + a].idx;
+
+			p[n + a].idx = p[n + b].idx;
+			p[n + b].idx = x;
+		}
+		n += cnt;
+		same = 0;
+		if (kind == 4)	/* the same folio again next */
+			same = s;
+		else
+			folio++;
+	}
+	return n;
+}
+
+static int coalesce_matches_page_by_page_reference(void)
+{
+	struct pg p[48];
+	uint32_t iter, n;
+
+	for (iter = 0; iter < 20000; iter++) {
+		struct regbuf_buf_info in;
+		struct regbuf_buf *b;
+		uint32_t folios = 0, first = 0;
+		unsigned int shift = 12, flags = t_rand() % 2 ? REGBUF_TABLE_F_KERNEL_EXACT : 0;
+		uint64_t in_page = t_rand() % PG, len, tail;
+		bool want;
+		int r;
+
+		n = 1 + random_layout(p, 1 + (uint32_t)(t_rand() % 47)) - 1;
+		tail = t_rand() % PG;
+		len = (uint64_t)n * PG - in_page - (n > 1 || tail < PG - in_page ? tail : 0);
+		if (!len)
+			len = 1;
+		want = ref_kernel_coalesce(p, n, &folios, &first, &shift);
+		t_ok(build_pages(&b, VA + 0x7000 + in_page, len, p, n, flags));
+		regbuf_buf_info(b, &in);
+		r = T_PASS;
+		if (want != !!(in.flags & REGBUF_BUF_F_COALESCED))
+			r = T_FAILF("iter %u: reference says %d, table flags %#x", iter, want,
+				    in.flags);
+		else if (want && (in.nr_segs != folios || in.folio_shift != shift ||
+				  in.seg0_off != (uint64_t)first * PG + in_page))
+			r = T_FAILF("iter %u: segs %u shift %u off0 %llu; reference %u %u %llu",
+				    iter, in.nr_segs, in.folio_shift,
+				    (unsigned long long)in.seg0_off, folios, shift,
+				    (unsigned long long)((uint64_t)first * PG + in_page));
+		else if (!want && (flags & REGBUF_TABLE_F_KERNEL_EXACT) && in.nr_segs != n)
+			r = T_FAILF("iter %u: kernel-exact layout has %u segs for %u pages", iter,
+				    in.nr_segs, n);
+		if (r == T_PASS)
+			r = check_tiling(b);
+		if (r == T_PASS && !want)
+			r = check_within_folios(b, p);
+		if (r == T_PASS && !(in.flags & REGBUF_BUF_F_COALESCED) &&
+		    in.seg0_off != in_page)
+			r = T_FAILF("per-page seg0_off %llu", (unsigned long long)in.seg0_off);
+		if (r == T_PASS)
+			r = ref_check(b, t_rand() % len, 0);
+		if (r == T_PASS) {
+			uint64_t off = t_rand() % len;
+
+			r = ref_check(b, off, t_rand() % (len - off + 1));
+		}
+		regbuf_buf_put(b);
+		if (r != T_PASS)
+			return r;
+	}
+	return T_PASS;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Clone (items 24-27, 29). */
 
@@ -797,8 +894,9 @@ static int make_table(struct regbuf_table **tp, uint32_t nr, uint32_t empty_mask
 
 	t_ok(regbuf_table_create(tp, 0));
 	for (i = 0; i < nr; i++) {
-		iov[i].iov_base = (empty_mask >> i) & 1 ? NULL :
-							  (void *)(uintptr_t)(VA + (uint64_t)i * 4 * MiB);
+		iov[i].iov_base = (void *)(uintptr_t)(VA + (uint64_t)i * 4 * MiB);
+		if ((empty_mask >> i) & 1)
+			iov[i].iov_base = NULL;
 		iov[i].iov_len = (empty_mask >> i) & 1 ? 0 : 2 * MiB;
 		shifts[i] = 21;
 	}
@@ -1075,6 +1173,45 @@ static int concurrent_import_vs_clone_update_unregister(void)
 	return T_PASS;
 }
 
+struct xclone {
+	struct regbuf_table *dst, *src;
+	int ret;
+};
+
+static void *xclone_loop(void *arg)
+{
+	struct xclone *x = arg;
+	int i;
+
+	for (i = 0; i < 2000 && !x->ret; i++)
+		x->ret = regbuf_table_clone(x->dst, x->src, 0, 1, 2, REGBUF_TABLE_F_CLONE_REPLACE);
+	return NULL;
+}
+
+/* Item 28: A->B and B->A at once cannot deadlock (only the destination is locked). */
+static int item28_crossed_clones_no_deadlock(void)
+{
+	struct regbuf_table *a, *b;
+	struct xclone x[2];
+	pthread_t th;
+
+	if (make_table(&a, 4, 0) != T_PASS || make_table(&b, 4, 0) != T_PASS)
+		return T_FAIL;
+	x[0] = (struct xclone){ b, a, 0 };
+	x[1] = (struct xclone){ a, b, 0 };
+	if (pthread_create(&th, NULL, xclone_loop, &x[1]))
+		return t_broken("pthread_create");
+	xclone_loop(&x[0]);
+	pthread_join(th, NULL);
+	t_ok(x[0].ret);
+	t_ok(x[1].ret);
+	t_check_eq(regbuf_table_nr(a), 4);
+	t_check_eq(regbuf_table_nr(b), 4);
+	regbuf_table_destroy(a);
+	regbuf_table_destroy(b);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(item1_validation_table),
 	T_CASE(item2_nr_limits_busy_enxio),
@@ -1109,10 +1246,12 @@ static const struct t_case cases[] = {
 	T_CASE(item20_import_offsets),
 	T_CASE(item21_nr_segs_counts_first_offset),
 	T_CASE(import_fast_seek_matches_reference),
+	T_CASE(coalesce_matches_page_by_page_reference),
 	T_CASE(item24_25_clone_error_codes),
 	T_CASE(item26_clone_replace_layout),
 	T_CASE(item27_self_clone),
 	T_CASE(clone_whole_table_shares_then_diverges),
+	T_CASE(item28_crossed_clones_no_deadlock),
 	T_CASE(concurrent_import_vs_clone_update_unregister),
 };
 

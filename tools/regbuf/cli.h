@@ -10,4 +10,13 @@
 /* Print a one-line error for the user, "regbuf: <cmd>: <message>". */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* regbuf info [--json] [--path P] (info.c) */
+int cmd_info(int argc, char **argv);
+
+/* regbuf bench (bench.c): every experiment, or one with options. */
+int cmd_bench(int argc, char **argv);
+
+/* regbuf bench map (bench_map.c, dma layer); weak until that file is built. */
+int bench_map(int argc, char **argv) __attribute__((weak));
+
 #endif /* REGBUF_CLI_H */

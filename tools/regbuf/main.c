@@ -24,6 +24,9 @@ static int cmd_version(int argc, char **argv)
 
 static const struct cli_cmd cmds[] = {
 	{ "version", "print the version", cmd_version },
+	{ "info", "what this machine offers: io_uring, hugepages, memlock, IOMMU (--json)",
+	  cmd_info },
+	{ "bench", "measure registration, clone and I/O (--help for experiments)", cmd_bench },
 };
 
 void cli_err(const char *cmd, const char *fmt, ...)

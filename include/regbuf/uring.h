@@ -1,0 +1,611 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * regbuf uring: the kernel path.  A pool of io_uring rings (one per thread)
+ * sharing one registration of I/O memory: registered once in ring 0, then
+ * cloned into the others with IORING_REGISTER_CLONE_BUFFERS (kernel 6.12
+ * whole table, 6.13 ranges and DST_REPLACE), or registered again on kernels
+ * without clone.  Memory longer than 1 GiB is registered as consecutive
+ * <= 1 GiB kernel buffers (io_buffer_validate() refuses more) and addressed
+ * by pointer: regbuf finds the slot and splits an I/O crossing a boundary.
+ *
+ * Fixed I/O obeys O_DIRECT alignment (statx STATX_DIOALIGN); a misaligned
+ * request is refused with -EINVAL before anything is submitted.
+ *
+ * Memlock: the kernel charges registered memory against RLIMIT_MEMLOCK of the
+ * ring's user (not for CAP_IPC_LOCK), a whole huge page per huge page
+ * touched, once per ring registration; clones are not charged again.  The
+ * pool predicts the charge before registering and fails with -ENOMEM and a
+ * queryable reason instead of the kernel's bare -ENOMEM.
+ */
+#ifndef REGBUF_URING_H
+#define REGBUF_URING_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <liburing.h>
+
+#include <regbuf/compiler.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct regbuf_uring_pool;
+struct regbuf_table;
+
+/*
+ * Largest kernel buffer (io_buffer_validate(): SZ_1G).  A longer registered
+ * entry becomes consecutive slots of this size: it is the slot_len to give
+ * regbuf_alloc_create() for an arena registered as one entry.
+ */
+#define REGBUF_URING_BUF_MAX_LEN	(UINT64_C(1) << 30)
+
+/* user_data bit 63 marks regbuf's buffer tags: a tag CQE reports a released slot. */
+#define REGBUF_URING_TAG_BIT		(UINT64_C(1) << 63)
+
+/* Pool flags (regbuf_uring_pool_create()). */
+/* Run unregistered I/O (plain READ/WRITE) when registration fails. */
+#define REGBUF_URING_POOL_F_DEGRADE		(1U << 0)
+/* Never register: plain READ/WRITE, reported as "registration disabled". */
+#define REGBUF_URING_POOL_F_NO_REGISTER		(1U << 1)
+/* Skip the memlock preflight and let the kernel decide (tests compare both). */
+#define REGBUF_URING_POOL_F_NO_PREFLIGHT	(1U << 2)
+/* Behave as on a kernel without clone (< 6.12): register again in every ring. */
+#define REGBUF_URING_POOL_F_NO_CLONE		(1U << 3)
+/* Behave as on 6.12: whole-table clone only, updates registered per ring. */
+#define REGBUF_URING_POOL_F_CLONE_WHOLE_ONLY	(1U << 4)
+/* Behave as before 6.15: vectored fixed I/O split into fixed reads/writes. */
+#define REGBUF_URING_POOL_F_NO_RWV_FIXED	(1U << 5)
+
+/* How the registration reached rings 1..N-1. */
+enum regbuf_uring_path {
+	REGBUF_URING_PATH_NONE,		/* nothing registered (yet, or disabled/failed) */
+	REGBUF_URING_PATH_SINGLE,	/* a pool of one ring */
+	REGBUF_URING_PATH_CLONE,	/* kernel clone with ranges (6.13+) */
+	REGBUF_URING_PATH_CLONE_WHOLE,	/* kernel whole-table clone (6.12) */
+	REGBUF_URING_PATH_REGISTER,	/* registered again in every ring (charged N times) */
+};
+
+enum regbuf_uring_reg_state {
+	REGBUF_URING_REG_NONE,		/* no registration attempted yet */
+	REGBUF_URING_REG_ACTIVE,	/* fixed buffers in use */
+	REGBUF_URING_REG_DISABLED,	/* REGBUF_URING_POOL_F_NO_REGISTER: by configuration */
+	REGBUF_URING_REG_FAILED,	/* attempted and failed; degraded to unregistered I/O */
+};
+
+/**
+ * struct regbuf_uring_memlock - what a registration will be charged
+ * @needed: bytes the kernel will add to the user's locked_vm
+ * @pinned: bytes this process already has pinned (VmPin; the kernel's counter is
+ *          per user across processes, so other processes of the user are not seen)
+ * @rings: bytes already charged for the pool's own rings: since the ring
+ *         memory moved to io_create_region() (kernel 6.14) each ring's SQ/CQ
+ *         and SQE array are charged to the same per-user counter, not shown
+ *         in VmPin
+ * @soft: RLIMIT_MEMLOCK soft limit (the one the kernel checks), RLIM_INFINITY as UINT64_MAX
+ * @hard: RLIMIT_MEMLOCK hard limit
+ * @charges: how many rings pay (1 with clone, N when registering again)
+ * @charged: false when the rings' creator had CAP_IPC_LOCK (the kernel then
+ *           leaves ctx->user unset and charges nothing)
+ * @huge: true when some memory is charged by whole huge page
+ */
+struct regbuf_uring_memlock {
+	uint64_t needed;
+	uint64_t pinned;
+	uint64_t rings;
+	uint64_t soft;
+	uint64_t hard;
+	uint32_t charges;
+	bool charged;
+	bool huge;
+};
+
+/**
+ * struct regbuf_uring_status - the pool's registration, as a query
+ * @state: registered, disabled, failed (degraded) or none
+ * @path: how rings 1..N-1 got the table
+ * @err: -errno of the failed step when @state is FAILED, else 0
+ * @nr_rings: rings in the pool
+ * @nr_slots: kernel table slots in use (sparse slots included)
+ * @nr_bytes: bytes registered
+ * @register_ns: time spent registering (ring 0, or all rings on the REGISTER path)
+ * @clone_ns: time spent cloning into rings 1..N-1
+ * @memlock: the last preflight's numbers
+ * @reason: why registration is not active, with the numbers and the fix
+ */
+struct regbuf_uring_status {
+	enum regbuf_uring_reg_state state;
+	enum regbuf_uring_path path;
+	int err;
+	uint32_t nr_rings;
+	uint32_t nr_slots;
+	uint64_t nr_bytes;
+	uint64_t register_ns;
+	uint64_t clone_ns;
+	struct regbuf_uring_memlock memlock;
+	char reason[512];
+};
+
+/**
+ * struct regbuf_uring_file - a file opened for (fixed) I/O, with its alignment
+ * @fd: the file descriptor
+ * @mem_align: required memory alignment (1 when not O_DIRECT)
+ * @off_align: required file offset and length alignment (1 when not O_DIRECT)
+ */
+struct regbuf_uring_file {
+	int fd;
+	uint32_t mem_align;
+	uint32_t off_align;
+};
+
+/* One kernel buffer: slot -> [base, base + len).  Sorted by base in a map. */
+struct regbuf_uring_slotref {
+	uint64_t base;
+	uint64_t len;
+	uint32_t slot;
+};
+
+/* The pointer -> slot map, an immutable snapshot republished on register/update. */
+struct regbuf_uring_map {
+	uint32_t nr;
+	struct regbuf_uring_slotref e[];
+};
+
+/**
+ * struct regbuf_uring_ring - one ring of a pool, used by one thread
+ * @ring: the liburing ring; submit and reap with liburing as usual
+ *
+ * Tag CQEs (user_data with REGBUF_URING_TAG_BIT set, res 0) arrive on ring 0
+ * when an updated or unregistered slot's memory is finally released; pass
+ * every CQE through regbuf_uring_cqe_is_tag() before treating it as an I/O.
+ */
+struct regbuf_uring_ring {
+	struct io_uring ring;
+	/* private: */
+	struct regbuf_uring_map *map;	/* read with acquire */
+	struct regbuf_uring_pool *pool;
+	uint32_t idx;
+	bool fixed;			/* registration active */
+	bool rwv_fixed;			/* READV/WRITEV_FIXED supported */
+	uint64_t tags_seen;
+	uint64_t last_tag;
+};
+
+/**
+ * regbuf_uring_pool_create() - create a pool of io_uring rings
+ * @poolp: the new pool
+ * @nr_rings: rings (one per thread), 1..64
+ * @entries: SQ entries per ring
+ * @setup_flags: IORING_SETUP_* flags for every ring (0 is fine; do not use
+ *               SINGLE_ISSUER unless one thread both sets up and submits)
+ * @flags: REGBUF_URING_POOL_F_*
+ *
+ * Probes clone support (a clone from an empty table: -ENXIO means supported,
+ * a non-zero offset refused with -EINVAL means 6.12 whole-table only) and
+ * READV_FIXED (IORING_REGISTER_PROBE).
+ *
+ * Context: process context; the rings' accounting owner is the calling user.
+ * Return: 0; -EINVAL bad argument; -ENOMEM; or io_uring_queue_init()'s -errno.
+ */
+REGBUF_MUST_CHECK int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp,
+					       uint32_t nr_rings, uint32_t entries,
+					       uint32_t setup_flags, unsigned int flags);
+
+/**
+ * regbuf_uring_pool_destroy() - close every ring and free the pool
+ * @pool: the pool, or NULL
+ *
+ * The kernel unpins registered memory when the last ring holding it is closed.
+ */
+void regbuf_uring_pool_destroy(struct regbuf_uring_pool *pool);
+
+/**
+ * regbuf_uring_pool_ring() - ring @idx of the pool
+ * @pool: the pool
+ * @idx: 0..nr_rings-1
+ *
+ * Return: the ring, or NULL when @idx is out of range.
+ */
+struct regbuf_uring_ring *regbuf_uring_pool_ring(struct regbuf_uring_pool *pool, uint32_t idx);
+
+/**
+ * regbuf_uring_pool_close_ring() - close one ring early (the others keep the buffers)
+ * @pool: the pool
+ * @idx: ring to close; must not be used afterwards
+ *
+ * Return: 0, or -EINVAL for a bad or already closed index.
+ */
+int regbuf_uring_pool_close_ring(struct regbuf_uring_pool *pool, uint32_t idx);
+
+/**
+ * regbuf_uring_pool_register() - register memory in every ring of the pool
+ * @pool: the pool, with nothing registered yet
+ * @iov: buffers; a {NULL, 0} entry is an empty slot; an entry longer than
+ *       1 GiB becomes consecutive 1 GiB kernel buffers (slots)
+ * @nr: number of entries
+ * @flags: 0
+ *
+ * Ring 0 registers with IORING_REGISTER_BUFFERS2 and a tag per slot; the other
+ * rings get a clone, or a registration of their own on kernels without clone
+ * (regbuf_uring_pool_status() tells which and what it cost).  The memlock
+ * preflight runs first.  With REGBUF_URING_POOL_F_DEGRADE a failure switches the
+ * pool to unregistered I/O and returns 0; the status keeps the error.
+ *
+ * Context: no I/O may be prepared on any ring concurrently.
+ * Return: 0; -EBUSY already registered; -EINVAL more than 16384 slots or a bad
+ * entry; -ENOMEM the preflight (or the kernel) refused the memlock charge, see
+ * the status reason; -EFAULT memory that cannot be pinned (read-only, file-backed);
+ * -EOVERFLOW address wrap; other kernel -errno unchanged.
+ */
+REGBUF_MUST_CHECK int regbuf_uring_pool_register(struct regbuf_uring_pool *pool,
+						 const struct iovec *iov, uint32_t nr,
+						 unsigned int flags);
+
+/**
+ * regbuf_uring_pool_register_sparse() - register @nr empty slots in every ring
+ * @pool: the pool, with nothing registered yet
+ * @nr: slots, 1..16384
+ *
+ * Return: 0; -EBUSY already registered; -EINVAL bad @nr; kernel -errno unchanged.
+ */
+REGBUF_MUST_CHECK int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool *pool,
+							uint32_t nr);
+
+/**
+ * regbuf_uring_pool_update() - replace slots [@off, @off + @nr) in every ring
+ * @pool: the pool
+ * @off: first slot
+ * @iov: new buffers (each <= 1 GiB; {NULL, 0} empties the slot)
+ * @nr: number of slots
+ *
+ * Ring 0 is updated with IORING_REGISTER_BUFFERS_UPDATE and new tags; the other
+ * rings clone the range with DST_REPLACE (6.13+) or are updated themselves.
+ * An old buffer stays pinned until the I/O in flight on it completes; then
+ * ring 0 posts a tag CQE for the old slot (regbuf_uring_cqe_is_tag()).
+ *
+ * Context: no I/O may be prepared on any ring concurrently; I/O may be in flight.
+ * Return: number of slots updated (partial updates are possible, as in the
+ * kernel), or -ENXIO nothing registered; -EINVAL range beyond the table or an
+ * entry > 1 GiB; -EOVERFLOW @off + @nr wraps; -ENOMEM memlock; kernel -errno.
+ */
+REGBUF_MUST_CHECK int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
+					       const struct iovec *iov, uint32_t nr);
+
+/**
+ * regbuf_uring_pool_mirror() - make every ring's kernel table follow a regbuf table
+ * @pool: the pool
+ * @t: a registered regbuf table (slots <= 1 GiB, so slot i is kernel slot i)
+ * @flags: 0
+ *
+ * The first call registers the table's buffers (empty slots stay empty) like
+ * regbuf_uring_pool_register().  Later calls compare each slot's buffer object
+ * with the one mirrored and update the runs that changed with
+ * regbuf_uring_pool_update() (tag CQEs then tell when the old memory is
+ * released); a table that grew is registered afresh.  The pool holds a
+ * reference on every mirrored buffer.
+ *
+ * Context: as regbuf_uring_pool_update().
+ * Return: slots registered or updated (0 when nothing changed), or -EINVAL bad
+ * argument; -ENXIO @t has no slots; -EIO a partial kernel update; any error of
+ * regbuf_uring_pool_register() or regbuf_uring_pool_update().
+ */
+REGBUF_MUST_CHECK int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool,
+					       struct regbuf_table *t, unsigned int flags);
+
+/**
+ * regbuf_uring_pool_unregister() - drop the table from every ring
+ * @pool: the pool
+ *
+ * Return: 0, or -ENXIO when nothing is registered.
+ */
+int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool);
+
+/**
+ * regbuf_uring_pool_status() - what was registered, how, and at what cost
+ * @pool: the pool
+ * @st: filled in
+ */
+void regbuf_uring_pool_status(const struct regbuf_uring_pool *pool,
+			      struct regbuf_uring_status *st);
+
+/**
+ * regbuf_uring_path_name() - "clone", "register-again", ... for @path
+ * @path: a path
+ *
+ * Return: a static string.
+ */
+const char *regbuf_uring_path_name(enum regbuf_uring_path path);
+
+/**
+ * regbuf_uring_state_name() - "registered", "registration disabled", "registration failed"
+ * @state: a state
+ *
+ * Return: a static string.
+ */
+const char *regbuf_uring_state_name(enum regbuf_uring_reg_state state);
+
+/**
+ * regbuf_uring_clone_buffers() - IORING_REGISTER_CLONE_BUFFERS on liburing 2.3
+ * @dst: destination ring
+ * @src: source ring (same process and user)
+ * @dst_off: first destination slot
+ * @src_off: first source slot
+ * @nr: slots; 0 with both offsets 0 clones the whole table
+ * @flags: 0 or IORING_REGISTER_DST_REPLACE (1 << 1)
+ *
+ * Return: 0, or the kernel's -errno unchanged: -EINVAL (no clone support,
+ * different accounting owner, bad flags or nr), -EBUSY (destination has a
+ * table and no DST_REPLACE), -ENXIO (source has no table), -EOVERFLOW (range
+ * beyond the source table), -EBADF/-EOPNOTSUPP (source not a ring).
+ */
+REGBUF_MUST_CHECK int regbuf_uring_clone_buffers(struct io_uring *dst, struct io_uring *src,
+						 uint32_t dst_off, uint32_t src_off, uint32_t nr,
+						 unsigned int flags);
+
+/**
+ * regbuf_uring_memlock_estimate() - what registering @iov would be charged
+ * @ml: filled in
+ * @iov: buffers
+ * @nr: number of buffers
+ * @charges: rings that register it themselves (1 with clone)
+ *
+ * Mirrors io_buffer_account_pin(): one page per small page pinned (the
+ * containing pages of an unaligned buffer), the whole huge page for each huge
+ * page touched, counted once across the call (hugetlb sizes from
+ * /proc/self/smaps; PMD-mapped THP from PAGEMAP_SCAN).
+ *
+ * Return: 0; -ENOMEM (allocation); -errno reading /proc.
+ */
+REGBUF_MUST_CHECK int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml,
+						    const struct iovec *iov, uint32_t nr,
+						    uint32_t charges);
+
+/**
+ * regbuf_uring_memlock_fits() - whether @ml fits under the soft limit
+ * @ml: an estimate
+ *
+ * The kernel's io_account_mem() fails when locked_vm + new pages exceeds
+ * RLIMIT_MEMLOCK in pages.
+ *
+ * Return: true when the registration will be accepted (or is not charged).
+ */
+bool regbuf_uring_memlock_fits(const struct regbuf_uring_memlock *ml);
+
+/**
+ * regbuf_uring_memlock_explain() - a one-paragraph message with numbers and the fix
+ * @ml: an estimate
+ * @buf: output
+ * @len: size of @buf
+ *
+ * Return: the length snprintf() would write.
+ */
+int regbuf_uring_memlock_explain(const struct regbuf_uring_memlock *ml, char *buf, size_t len);
+
+/**
+ * regbuf_uring_file_init() - learn a file's O_DIRECT alignment
+ * @f: filled in
+ * @fd: an open file or block device
+ *
+ * statx(STATX_DIOALIGN) gives stx_dio_mem_align and stx_dio_offset_align; a
+ * block device without them falls back to its logical block size.  A file not
+ * opened with O_DIRECT needs no alignment.
+ *
+ * Return: 0; -EINVAL O_DIRECT is not supported on this file (the kernel
+ * reports 0 alignment); -errno from statx/fcntl/ioctl.
+ */
+REGBUF_MUST_CHECK int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd);
+
+/**
+ * regbuf_uring_cqe_is_tag() - is @cqe a buffer tag (a slot's memory released)?
+ * @r: the ring it came from (its tag counters are updated)
+ * @cqe: a completion
+ * @slot: the released slot, when a tag
+ *
+ * Return: true for a tag CQE.
+ */
+static inline bool regbuf_uring_cqe_is_tag(struct regbuf_uring_ring *r,
+					   const struct io_uring_cqe *cqe, uint32_t *slot)
+{
+	if (!(cqe->user_data & REGBUF_URING_TAG_BIT))
+		return false;
+	r->tags_seen++;
+	r->last_tag = cqe->user_data;
+	if (slot)
+		*slot = (uint32_t)(cqe->user_data & 0xffff);
+	return true;
+}
+
+/**
+ * regbuf_uring_find() - the slot holding [@addr, @addr + @len)'s first byte
+ * @r: a ring
+ * @addr: address inside registered memory
+ * @len: length wanted
+ * @slot: the slot
+ *
+ * Context: hot path; no lock, binary search in the published map; not
+ * concurrently with register, update, mirror or unregister of the pool.
+ * Return: bytes of the range inside that slot (<= @len: the rest is in the next
+ * slot), or -EFAULT when @addr is not registered.
+ */
+static inline int64_t regbuf_uring_find(const struct regbuf_uring_ring *r, uint64_t addr,
+					uint64_t len, uint32_t *slot)
+{
+	const struct regbuf_uring_map *m = __atomic_load_n(&r->map, __ATOMIC_ACQUIRE);
+	uint32_t lo = 0, hi;
+	uint64_t end;
+
+	if (!m)
+		return -EFAULT;
+	hi = m->nr;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (addr < m->e[mid].base)
+			hi = mid;
+		else if (addr - m->e[mid].base >= m->e[mid].len)
+			lo = mid + 1;
+		else {
+			end = m->e[mid].base + m->e[mid].len - addr;
+			*slot = m->e[mid].slot;
+			return (int64_t)(len < end ? len : end);
+		}
+	}
+	return -EFAULT;
+}
+
+/**
+ * regbuf_uring_check_align() - check an I/O against the file's O_DIRECT alignment
+ * @f: the file
+ * @addr: memory address
+ * @len: length
+ * @off: file offset
+ *
+ * Return: 0, or -EINVAL when @addr is not a multiple of mem_align or @len or
+ * @off is not a multiple of off_align.
+ */
+static inline int regbuf_uring_check_align(const struct regbuf_uring_file *f, uint64_t addr,
+					   uint64_t len, uint64_t off)
+{
+	if (((addr & (f->mem_align - 1)) | (len & (f->off_align - 1)) |
+	     (off & (f->off_align - 1))) != 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* Kernel MAX_RW_COUNT (INT_MAX & PAGE_MASK): the longest single read or write. */
+#define REGBUF_URING_MAX_RW	(0x7fffffffu & ~4095u)
+
+/**
+ * __regbuf_uring_prep_rw() - regbuf_uring_prep_rw() for every case
+ * @r: the calling thread's ring
+ * @write: true for a write
+ * @f: the file
+ * @buf: memory
+ * @len: bytes
+ * @off: file offset
+ * @user_data: copied to every CQE
+ *
+ * The out-of-line path behind regbuf_uring_prep_rw(): splitting at kernel-buffer
+ * boundaries, unregistered (degraded or disabled) I/O, and every error.
+ *
+ * Return: as regbuf_uring_prep_rw().
+ */
+int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
+			   const struct regbuf_uring_file *f, void *buf, uint32_t len,
+			   uint64_t off, uint64_t user_data);
+
+/**
+ * regbuf_uring_prep_rw() - queue one read or write of registered memory
+ * @r: the calling thread's ring
+ * @write: true for a write
+ * @f: the file
+ * @buf: memory inside a registered region (any memory in degraded or disabled mode)
+ * @len: bytes, at most %REGBUF_URING_MAX_RW
+ * @off: file offset
+ * @user_data: copied to every CQE of this I/O (bit 63 must be clear)
+ *
+ * Uses READ_FIXED/WRITE_FIXED with the slot found from @buf; an I/O crossing a
+ * kernel-buffer (1 GiB) boundary is queued as one SQE per slot.  In degraded
+ * or disabled mode plain READ/WRITE is used.  Alignment is checked first: a
+ * misaligned request queues nothing.  The common case (one slot) is inline;
+ * everything else goes to __regbuf_uring_prep_rw().
+ *
+ * Context: hot path; the thread owning @r.
+ * Return: number of SQEs queued (= CQEs to expect), or -EINVAL (misaligned,
+ * too long, user_data bit 63 set), -EFAULT (@buf not registered), -EBUSY (SQ
+ * full; nothing queued).
+ */
+static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
+				       const struct regbuf_uring_file *f, void *buf,
+				       uint32_t len, uint64_t off, uint64_t user_data)
+{
+	struct io_uring_sqe *sqe;
+	uint32_t slot;
+
+	if (REGBUF_UNLIKELY(!r->fixed || !len || len > REGBUF_URING_MAX_RW ||
+			    (user_data & REGBUF_URING_TAG_BIT) ||
+			    regbuf_uring_check_align(f, (uint64_t)(uintptr_t)buf, len, off) ||
+			    regbuf_uring_find(r, (uint64_t)(uintptr_t)buf, len, &slot) !=
+			    (int64_t)len))
+		return __regbuf_uring_prep_rw(r, write, f, buf, len, off, user_data);
+	sqe = io_uring_get_sqe(&r->ring);
+	if (REGBUF_UNLIKELY(!sqe))
+		return -EBUSY;
+	if (write)
+		io_uring_prep_write_fixed(sqe, f->fd, buf, len, off, (int)slot);
+	else
+		io_uring_prep_read_fixed(sqe, f->fd, buf, len, off, (int)slot);
+	io_uring_sqe_set_data64(sqe, user_data);
+	return 1;
+}
+
+/**
+ * regbuf_uring_prep_rwv() - queue a vectored read or write of registered memory
+ * @r: the calling thread's ring
+ * @write: true for a write
+ * @f: the file
+ * @iov: buffers (must stay valid until the CQEs arrive)
+ * @nr: number of buffers
+ * @off: file offset of the first byte
+ * @user_data: copied to every CQE (bit 63 clear)
+ *
+ * One READV_FIXED/WRITEV_FIXED SQE (kernel 6.15+) when every buffer is in the
+ * same slot; otherwise, or on older kernels, one fixed read/write per piece.
+ *
+ * Return: number of SQEs queued, or -EINVAL (misaligned, or more than
+ * MAX_RW_COUNT bytes), -EFAULT (a zero-length iovec, as io_import_reg_vec(); or
+ * memory not registered), -EBUSY (SQ full; nothing queued).
+ */
+int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
+			  const struct regbuf_uring_file *f, const struct iovec *iov,
+			  uint32_t nr, uint64_t off, uint64_t user_data);
+
+/**
+ * regbuf_uring_rw_wait() - synchronous regbuf_uring_prep_rw(): submit and wait
+ * @r: the ring (no other I/O of the caller in flight on it)
+ * @write: true for a write
+ * @f: the file
+ * @buf: registered memory
+ * @len: bytes
+ * @off: file offset
+ *
+ * Tag CQEs seen while waiting are counted on the ring.
+ * Return: bytes transferred, or the first CQE's -errno unchanged, or a prep error.
+ */
+int64_t regbuf_uring_rw_wait(struct regbuf_uring_ring *r, bool write,
+			const struct regbuf_uring_file *f, void *buf, uint32_t len, uint64_t off);
+
+/**
+ * regbuf_uring_rwv_wait() - synchronous regbuf_uring_prep_rwv()
+ * @r: the ring
+ * @write: true for a write
+ * @f: the file
+ * @iov: buffers
+ * @nr: number of buffers
+ * @off: file offset
+ *
+ * Return: bytes transferred, or the first -errno.
+ */
+int64_t regbuf_uring_rwv_wait(struct regbuf_uring_ring *r, bool write,
+			 const struct regbuf_uring_file *f, const struct iovec *iov,
+			 uint32_t nr, uint64_t off);
+
+/**
+ * regbuf_uring_tags_seen() - tag CQEs counted on @r by regbuf's own waits
+ * @r: the ring
+ *
+ * Return: the count.
+ */
+static inline uint64_t regbuf_uring_tags_seen(const struct regbuf_uring_ring *r)
+{
+	return r->tags_seen;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* REGBUF_URING_H */

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: MIT
+/*
+ * uring: fixed-buffer I/O - slot lookup by pointer, splitting at kernel-buffer
+ * boundaries, vectored fixed I/O (6.15) or its fallback, O_DIRECT alignment.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/stat.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "uring/compat.h"
+#include "uring/uring.h"
+
+#define MAX_RW_COUNT	REGBUF_URING_MAX_RW
+/* A request of <= MAX_RW_COUNT crosses at most two 1 GiB boundaries. */
+#define MAX_PIECES	3
+
+int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd)
+{
+	struct statx stx;
+	int fl, lbs;
+
+	if (!f || fd < 0)
+		return -EINVAL;
+	f->fd = fd;
+	f->mem_align = 1;
+	f->off_align = 1;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	if (!(fl & O_DIRECT))
+		return 0;
+	memset(&stx, 0, sizeof(stx));
+	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_DIOALIGN | STATX_TYPE, &stx) < 0)
+		return -errno;
+	if (stx.stx_mask & STATX_DIOALIGN) {
+		/* statx(2): 0 means direct I/O is not supported on this file. */
+		if (!stx.stx_dio_mem_align || !stx.stx_dio_offset_align)
+			return -EINVAL;
+		f->mem_align = stx.stx_dio_mem_align;
+		f->off_align = stx.stx_dio_offset_align;
+		return 0;
+	}
+	if (S_ISBLK(stx.stx_mode)) {
+		/* Block devices report DIOALIGN only since 6.11: logical block size
+		 * for offsets, and the default dma_alignment (511) for memory. */
+		if (ioctl(fd, BLKSSZGET, &lbs) < 0)
+			return -errno;
+		f->off_align = (uint32_t)lbs;
+		f->mem_align = 512;
+		return 0;
+	}
+	/* Unknown: the strictest common requirement. */
+	f->mem_align = 4096;
+	f->off_align = 4096;
+	return 0;
+}
+
+struct piece {
+	uint64_t addr;
+	uint32_t len;
+	uint32_t slot;
+};
+
+/* Cut [addr, addr + len) at kernel-buffer boundaries: count or -errno. */
+static int cut(const struct regbuf_uring_ring *r, const struct regbuf_uring_file *f,
+	       uint64_t addr, uint64_t len, uint64_t off, struct piece *p, int max)
+{
+	int64_t n;
+	int cnt = 0;
+
+	if (!len) {
+		n = regbuf_uring_find(r, addr, 0, &p[0].slot);
+		if (n < 0)
+			return (int)n;
+		p[0].addr = addr;
+		p[0].len = 0;
+		return 1;
+	}
+	while (len) {
+		if (cnt == max)
+			return -EINVAL;
+		n = regbuf_uring_find(r, addr, len, &p[cnt].slot);
+		if (n < 0)
+			return (int)n;
+		/* A piece cut at a slot end must itself be aligned for O_DIRECT. */
+		if (regbuf_uring_check_align(f, addr, (uint64_t)n, off))
+			return -EINVAL;
+		p[cnt].addr = addr;
+		p[cnt].len = (uint32_t)n;
+		cnt++;
+		addr += (uint64_t)n;
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	return cnt;
+}
+
+static void prep_fixed(struct io_uring_sqe *sqe, bool write, int fd, const struct piece *p,
+		       uint64_t off, uint64_t user_data)
+{
+	if (write)
+		io_uring_prep_write_fixed(sqe, fd, (const void *)(uintptr_t)p->addr, p->len, off,
+					  (int)p->slot);
+	else
+		io_uring_prep_read_fixed(sqe, fd, (void *)(uintptr_t)p->addr, p->len, off,
+					 (int)p->slot);
+	io_uring_sqe_set_data64(sqe, user_data);
+}
+
+int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
+			   const struct regbuf_uring_file *f, void *buf, uint32_t len,
+			   uint64_t off, uint64_t user_data)
+{
+	struct piece p[MAX_PIECES];
+	struct io_uring_sqe *sqe;
+	int n, i;
+
+	if ((user_data & REGBUF_URING_TAG_BIT) || len > MAX_RW_COUNT)
+		return -EINVAL;
+	if (regbuf_uring_check_align(f, (uint64_t)(uintptr_t)buf, len, off))
+		return -EINVAL;
+	if (!r->fixed) {
+		sqe = io_uring_get_sqe(&r->ring);
+		if (!sqe)
+			return -EBUSY;
+		if (write)
+			io_uring_prep_write(sqe, f->fd, buf, len, off);
+		else
+			io_uring_prep_read(sqe, f->fd, buf, len, off);
+		io_uring_sqe_set_data64(sqe, user_data);
+		return 1;
+	}
+	n = cut(r, f, (uint64_t)(uintptr_t)buf, len, off, p, MAX_PIECES);
+	if (n < 0)
+		return n;
+	if (io_uring_sq_space_left(&r->ring) < (unsigned int)n)
+		return -EBUSY;
+	for (i = 0; i < n; i++) {
+		sqe = io_uring_get_sqe(&r->ring);
+		prep_fixed(sqe, write, f->fd, &p[i], off, user_data);
+		off += p[i].len;
+	}
+	return n;
+}
+
+int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
+			  const struct regbuf_uring_file *f, const struct iovec *iov,
+			  uint32_t nr, uint64_t off, uint64_t user_data)
+{
+	struct io_uring_sqe *sqe;
+	struct piece p[MAX_PIECES];
+	uint64_t total = 0, o;
+	uint32_t i, slot = 0, need = 0;
+	bool one_slot = true;
+	int n, j;
+
+	if ((user_data & REGBUF_URING_TAG_BIT) || !iov || !nr)
+		return -EINVAL;
+	for (i = 0; i < nr; i++) {
+		/* Kernel io_import_reg_vec(): a zero-length iovec is -EFAULT. */
+		if (!iov[i].iov_len)
+			return -EFAULT;
+		total += iov[i].iov_len;
+		if (total > MAX_RW_COUNT)
+			return -EINVAL;
+		if (regbuf_uring_check_align(f, (uint64_t)(uintptr_t)iov[i].iov_base,
+					     iov[i].iov_len, off))
+			return -EINVAL;
+	}
+	if (!r->fixed) {
+		sqe = io_uring_get_sqe(&r->ring);
+		if (!sqe)
+			return -EBUSY;
+		if (write)
+			io_uring_prep_writev(sqe, f->fd, iov, nr, off);
+		else
+			io_uring_prep_readv(sqe, f->fd, iov, nr, off);
+		io_uring_sqe_set_data64(sqe, user_data);
+		return 1;
+	}
+	/* Validate every piece and count SQEs before queueing anything. */
+	for (i = 0, o = off; i < nr; i++) {
+		n = cut(r, f, (uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len, o, p,
+			MAX_PIECES);
+		if (n < 0)
+			return n;
+		if (n > 1 || (i && p[0].slot != slot))
+			one_slot = false;
+		slot = p[0].slot;
+		need += (uint32_t)n;
+		o += iov[i].iov_len;
+	}
+	if (one_slot && r->rwv_fixed) {
+		sqe = io_uring_get_sqe(&r->ring);
+		if (!sqe)
+			return -EBUSY;
+		io_uring_prep_rw(write ? IORING_OP_WRITEV_FIXED : IORING_OP_READV_FIXED, sqe,
+				 f->fd, iov, nr, off);
+		sqe->buf_index = (uint16_t)slot;
+		io_uring_sqe_set_data64(sqe, user_data);
+		return 1;
+	}
+	if (io_uring_sq_space_left(&r->ring) < need)
+		return -EBUSY;
+	for (i = 0, o = off; i < nr; i++) {
+		n = cut(r, f, (uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len, o, p,
+			MAX_PIECES);
+		for (j = 0; j < n; j++) {
+			sqe = io_uring_get_sqe(&r->ring);
+			prep_fixed(sqe, write, f->fd, &p[j], o, user_data);
+			o += p[j].len;
+		}
+	}
+	return (int)need;
+}
+
+/* Submit what is queued and wait for @n CQEs of ours; tag CQEs are counted. */
+static int64_t wait_n(struct regbuf_uring_ring *r, int n)
+{
+	struct io_uring_cqe *cqe;
+	int64_t total = 0;
+	int err = 0, ret;
+
+	ret = io_uring_submit(&r->ring);
+	if (ret < 0)
+		return ret;
+	while (n > 0) {
+		ret = io_uring_wait_cqe(&r->ring, &cqe);
+		if (ret < 0)
+			return ret;
+		if (!regbuf_uring_cqe_is_tag(r, cqe, NULL)) {
+			if (cqe->res < 0 && !err)
+				err = cqe->res;
+			else if (cqe->res > 0)
+				total += cqe->res;
+			n--;
+		}
+		io_uring_cqe_seen(&r->ring, cqe);
+	}
+	return err ? err : total;
+}
+
+int64_t regbuf_uring_rw_wait(struct regbuf_uring_ring *r, bool write,
+			const struct regbuf_uring_file *f, void *buf, uint32_t len, uint64_t off)
+{
+	int n = regbuf_uring_prep_rw(r, write, f, buf, len, off, 0);
+
+	return n < 0 ? n : wait_n(r, n);
+}
+
+int64_t regbuf_uring_rwv_wait(struct regbuf_uring_ring *r, bool write,
+			 const struct regbuf_uring_file *f, const struct iovec *iov,
+			 uint32_t nr, uint64_t off)
+{
+	int n = regbuf_uring_prep_rwv(r, write, f, iov, nr, off, 0);
+
+	return n < 0 ? n : wait_n(r, n);
+}

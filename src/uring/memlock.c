@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: MIT
+/*
+ * uring: RLIMIT_MEMLOCK preflight.  Predicts what io_buffer_account_pin()
+ * will charge and what io_account_mem() will refuse, so that a registration
+ * fails with numbers and a fix instead of a bare -ENOMEM (the ecosystem's most
+ * common complaint: liburing#365, glommio#305, sirius-db#800).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "uring/compat.h"
+#include "uring/uring.h"
+
+#define PG		UINT64_C(4096)
+#define THP_SIZE	(UINT64_C(2) << 20)
+
+bool uring_memlock_charged(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+
+	/* Kernel io_ring_ctx_alloc()/io_uring_create(): ctx->user is only set
+	 * when !capable(CAP_IPC_LOCK); without ctx->user nothing is accounted. */
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return true;
+	return !(data[CAP_IPC_LOCK / 32].effective & (1U << (CAP_IPC_LOCK % 32)));
+}
+
+struct vma {
+	uint64_t start, end, pagesize;
+	uint64_t anon_huge;	/* AnonHugePages: THP-backed bytes somewhere in it */
+};
+
+/* VMAs and their KernelPageSize from /proc/self/smaps (hugetlb: 2M or 1G). */
+static int read_vmas(struct vma **out, size_t *nr)
+{
+	struct vma *v = NULL, *nv;
+	size_t n = 0, cap = 0;
+	char line[512];
+	unsigned long long a, b, kb;
+	FILE *f;
+
+	f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		int used = 0;
+
+		/* A VMA header: "start-end perms offset dev inode path". */
+		if (sscanf(line, "%llx-%llx%n", &a, &b, &used) == 2 && line[used] == ' ') {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				nv = realloc(v, cap * sizeof(*v));
+				if (!nv) {
+					free(v);
+					fclose(f);
+					return -ENOMEM;
+				}
+				v = nv;
+			}
+			v[n].start = a;
+			v[n].end = b;
+			v[n].pagesize = PG;
+			v[n].anon_huge = 0;
+			n++;
+		} else if (n && sscanf(line, "KernelPageSize: %llu kB", &kb) == 1) {
+			v[n - 1].pagesize = kb * 1024;
+		} else if (n && sscanf(line, "AnonHugePages: %llu kB", &kb) == 1) {
+			v[n - 1].anon_huge = kb * 1024;
+		}
+	}
+	fclose(f);
+	*out = v;
+	*nr = n;
+	return 0;
+}
+
+static uint64_t vm_pinned_bytes(void)
+{
+	char line[256];
+	unsigned long long kb;
+	uint64_t ret = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %llu kB", &kb) == 1)
+			ret = kb * 1024;
+	fclose(f);
+	return ret;
+}
+
+struct acct {
+	uint64_t bytes;
+	uint64_t last_hpage;	/* kernel: *last_hpage, shared across the call */
+	bool huge;
+};
+
+/* A compound page: charged whole, unless it is the one charged just before. */
+static void charge_huge(struct acct *ac, uint64_t head, uint64_t size)
+{
+	if (ac->last_hpage == head)
+		return;
+	ac->last_hpage = head;
+	ac->bytes += size;
+	ac->huge = true;
+}
+
+static void charge_huge_range(struct acct *ac, uint64_t a, uint64_t b, uint64_t ps)
+{
+	uint64_t hp;
+
+	for (hp = a & ~(ps - 1); hp < b; hp += ps)
+		charge_huge(ac, hp, ps);
+}
+
+/* Non-hugetlb memory: PMD-mapped THPs (PAGEMAP_SCAN PAGE_IS_HUGE) and small pages. */
+static void charge_small(struct acct *ac, int pm_fd, uint64_t a, uint64_t b)
+{
+	struct page_region regs[64];
+	struct pm_scan_arg arg;
+	uint64_t cur = a, from;
+	long n, i;
+
+	while (pm_fd >= 0 && cur < b) {
+		memset(&arg, 0, sizeof(arg));
+		arg.size = sizeof(arg);
+		arg.start = cur;
+		arg.end = b;
+		arg.vec = (uint64_t)(uintptr_t)regs;
+		arg.vec_len = 64;
+		arg.category_mask = PAGE_IS_HUGE;
+		arg.return_mask = PAGE_IS_HUGE;
+		from = cur;
+		n = ioctl(pm_fd, PAGEMAP_SCAN, &arg);
+		if (n < 0)
+			break;
+		for (i = 0; i < n; i++) {
+			if (regs[i].start > cur)
+				ac->bytes += regs[i].start - cur;
+			charge_huge_range(ac, regs[i].start, regs[i].end, THP_SIZE);
+			cur = regs[i].end;
+		}
+		/* Pages up to walk_end not reported are small pages. */
+		if (arg.walk_end > cur) {
+			ac->bytes += (arg.walk_end < b ? arg.walk_end : b) - cur;
+			cur = arg.walk_end < b ? arg.walk_end : b;
+		}
+		if (cur == from)
+			break;
+	}
+	if (cur < b)
+		ac->bytes += b - cur;
+}
+
+int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct iovec *iov,
+				  uint32_t nr, uint32_t charges)
+{
+	struct acct ac = { 0, 0, false };
+	struct rlimit rl;
+	struct vma *v = NULL;
+	size_t nv = 0, j;
+	uint64_t a, b, s, e;
+	uint32_t i;
+	int ret, pm_fd;
+
+	if (!ml || (!iov && nr))
+		return -EINVAL;
+	memset(ml, 0, sizeof(*ml));
+	ret = read_vmas(&v, &nv);
+	if (ret)
+		return ret;
+	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	for (i = 0; i < nr; i++) {
+		if (!iov[i].iov_len)
+			continue;
+		/* io_pin_pages(): the whole containing pages are pinned. */
+		a = (uint64_t)(uintptr_t)iov[i].iov_base & ~(PG - 1);
+		b = ((uint64_t)(uintptr_t)iov[i].iov_base + iov[i].iov_len + PG - 1) & ~(PG - 1);
+		s = a;
+		for (j = 0; j < nv && s < b; j++) {
+			if (v[j].end <= s || v[j].start >= b)
+				continue;
+			if (v[j].start > s) {
+				ac.bytes += v[j].start - s;	/* unmapped: the pin fails anyway */
+				s = v[j].start;
+			}
+			e = v[j].end < b ? v[j].end : b;
+			if (v[j].pagesize > PG)
+				charge_huge_range(&ac, s, e, v[j].pagesize);
+			else if (pm_fd < 0 && v[j].anon_huge)
+				/* No pagemap (non-dumpable task): assume THP throughout;
+				 * over-charging is safe, under-charging is not. */
+				charge_huge_range(&ac, s, e, THP_SIZE);
+			else
+				charge_small(&ac, pm_fd, s, e);
+			s = e;
+		}
+		if (s < b)
+			ac.bytes += b - s;
+	}
+	if (pm_fd >= 0)
+		close(pm_fd);
+	free(v);
+
+	getrlimit(RLIMIT_MEMLOCK, &rl);
+	ml->needed = ac.bytes * (charges ? charges : 1);
+	ml->pinned = vm_pinned_bytes();
+	ml->soft = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur;
+	ml->hard = rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : rl.rlim_max;
+	ml->charges = charges ? charges : 1;
+	ml->charged = uring_memlock_charged();
+	ml->huge = ac.huge;
+	return 0;
+}
+
+bool regbuf_uring_memlock_fits(const struct regbuf_uring_memlock *ml)
+{
+	uint64_t limit_pages;
+
+	if (!ml->charged || ml->soft == UINT64_MAX)
+		return true;
+	/* Kernel __io_account_mem(): new = cur + nr_pages; new > limit -> -ENOMEM,
+	 * with limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT. */
+	limit_pages = ml->soft / PG;
+	return (ml->pinned + ml->rings + ml->needed) / PG <= limit_pages;
+}
+
+static void human(char *buf, size_t len, uint64_t v)
+{
+	if (v == UINT64_MAX)
+		snprintf(buf, len, "unlimited");
+	else if (v >= (UINT64_C(1) << 30) && !(v % (UINT64_C(1) << 20)))
+		snprintf(buf, len, "%" PRIu64 " bytes (%.2f GiB)", v, (double)v / (1 << 30));
+	else
+		snprintf(buf, len, "%" PRIu64 " bytes (%.1f MiB)", v, (double)v / (1 << 20));
+}
+
+int regbuf_uring_memlock_explain(const struct regbuf_uring_memlock *ml, char *buf, size_t len)
+{
+	char need[64], pin[64], rings[64], soft[64], hard[64];
+	uint64_t want_kib;
+
+	human(need, sizeof(need), ml->needed);
+	human(pin, sizeof(pin), ml->pinned);
+	human(rings, sizeof(rings), ml->rings);
+	human(soft, sizeof(soft), ml->soft);
+	human(hard, sizeof(hard), ml->hard);
+	if (!ml->charged)
+		return snprintf(buf, len, "memlock: not charged (CAP_IPC_LOCK): %s would be "
+				"registered", need);
+	want_kib = (ml->pinned + ml->rings + ml->needed + 1023) / 1024;
+	return snprintf(buf, len,
+			"memlock: registration needs %s of locked memory%s (%u ring%s charged%s; "
+			"%s already pinned by this process, %s by its rings) but RLIMIT_MEMLOCK is soft %s, "
+			"hard %s. Fix: 'ulimit -l %" PRIu64 "' (KiB; above the hard limit needs "
+			"root), '<user> - memlock %" PRIu64 "' in /etc/security/limits.conf, "
+			"LimitMEMLOCK=%" PRIu64 " in the systemd unit, or CAP_IPC_LOCK",
+			need, ml->huge ? " (huge pages are charged whole)" : "", ml->charges,
+			ml->charges == 1 ? "" : "s",
+			ml->charges > 1 ? ": no kernel clone, each ring registers again" : "",
+			pin, rings, soft, hard, want_kib, want_kib, want_kib * 1024);
+}
+
+/* Kernel version as major * 1000 + minor. */
+static int kernel_version(void)
+{
+	static int ver = -1;
+	struct utsname u;
+	int maj = 0, min = 0;
+
+	if (ver < 0) {
+		if (!uname(&u))
+			sscanf(u.release, "%d.%d", &maj, &min);
+		ver = maj * 1000 + min;
+	}
+	return ver;
+}
+
+uint64_t uring_ring_charge(const struct io_uring *ring)
+{
+	uint64_t rings, sqes;
+
+	/*
+	 * io_allocate_scq_urings(): the SQ/CQ rings (struct io_rings + CQEs + SQ
+	 * index array, liburing's ring_sz) and the SQE array are two regions made
+	 * by io_create_region(), which charges ctx->user for whole pages.  Before
+	 * the region API took over the rings (6.14 [inferred]; measured exact on
+	 * 6.18 by tests/sys/uring.c) ring memory was not charged.
+	 */
+	if (kernel_version() < 6014)
+		return 0;
+	rings = ring->sq.ring_sz > ring->cq.ring_sz ? ring->sq.ring_sz : ring->cq.ring_sz;
+	sqes = (uint64_t)*ring->sq.kring_entries *
+	       ((ring->flags & IORING_SETUP_SQE128) ? 128 : 64);
+	return ((rings + PG - 1) & ~(PG - 1)) + ((sqes + PG - 1) & ~(PG - 1));
+}

@@ -1,0 +1,750 @@
+// SPDX-License-Identifier: MIT
+/*
+ * uring: ring pool, registration mirrored into every ring (register once +
+ * clone, or register again), tags, updates, status.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <regbuf/table.h>
+
+#include "uring/compat.h"
+#include "uring/uring.h"
+
+#define MAX_RINGS 64
+
+struct regbuf_uring_pool {
+	uint32_t nr_rings;
+	unsigned int flags;
+	bool clone_ok;			/* IORING_REGISTER_CLONE_BUFFERS works (6.12+) */
+	bool clone_range_ok;		/* with offsets and DST_REPLACE (6.13+) */
+	bool rwv_fixed;			/* IORING_OP_READV_FIXED (6.15+) */
+	bool charged;			/* rings are charged against RLIMIT_MEMLOCK */
+	bool registered;		/* a kernel table exists in the open rings */
+	uint64_t ring_bytes;		/* memlock charged for the rings themselves */
+	struct regbuf_uring_ring *rings;
+	bool *closed;
+	/* The slot table as registered: base/len per kernel buffer. */
+	uint32_t nr_slots;
+	struct iovec *slots;
+	uint64_t gen;			/* tag generation, bumped per update */
+	struct regbuf_uring_status st;
+	/* regbuf_uring_pool_mirror(): the table buffer each slot mirrors (a reference). */
+	struct regbuf_buf **mirror;
+	uint32_t mirror_nr;
+};
+
+uint64_t uring_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+const char *regbuf_uring_path_name(enum regbuf_uring_path path)
+{
+	switch (path) {
+	case REGBUF_URING_PATH_SINGLE:
+		return "single ring";
+	case REGBUF_URING_PATH_CLONE:
+		return "kernel clone (ranges, 6.13+)";
+	case REGBUF_URING_PATH_CLONE_WHOLE:
+		return "kernel clone (whole table, 6.12)";
+	case REGBUF_URING_PATH_REGISTER:
+		return "registered again per ring (no clone)";
+	case REGBUF_URING_PATH_NONE:
+		break;
+	}
+	return "none";
+}
+
+const char *regbuf_uring_state_name(enum regbuf_uring_reg_state state)
+{
+	switch (state) {
+	case REGBUF_URING_REG_ACTIVE:
+		return "registered";
+	case REGBUF_URING_REG_DISABLED:
+		return "registration disabled";
+	case REGBUF_URING_REG_FAILED:
+		return "registration failed";
+	case REGBUF_URING_REG_NONE:
+		break;
+	}
+	return "not registered";
+}
+
+int regbuf_uring_clone_buffers(struct io_uring *dst, struct io_uring *src, uint32_t dst_off,
+			       uint32_t src_off, uint32_t nr, unsigned int flags)
+{
+	struct io_uring_clone_buffers arg;
+
+	/* The real source fd, never SRC_REGISTERED: a registered-ring index is
+	 * only meaningful in the thread that registered it (liburing's
+	 * __io_uring_clone_buffers() exists for the same reason). */
+	memset(&arg, 0, sizeof(arg));
+	arg.src_fd = (uint32_t)src->ring_fd;
+	arg.flags = flags;
+	arg.src_off = src_off;
+	arg.dst_off = dst_off;
+	arg.nr = nr;
+	return io_uring_register(dst->ring_fd, IORING_REGISTER_CLONE_BUFFERS, &arg, 1);
+}
+
+/* READV_FIXED support: IORING_REGISTER_PROBE reports SQE opcodes (not register ops). */
+static bool probe_rwv_fixed(struct io_uring *ring)
+{
+	struct io_uring_probe *p = io_uring_get_probe_ring(ring);
+	bool ok;
+
+	if (!p)
+		return false;
+	ok = p->last_op >= IORING_OP_WRITEV_FIXED &&
+	     io_uring_opcode_supported(p, IORING_OP_READV_FIXED) &&
+	     io_uring_opcode_supported(p, IORING_OP_WRITEV_FIXED);
+	io_uring_free_probe(p);
+	return ok;
+}
+
+/*
+ * Clone support without side effects: clone from a ring without a table.
+ * 6.12+ answers -ENXIO (io_clone_buffers(): empty source); an unknown opcode is
+ * -EINVAL.  With src_off = 1 a 6.12 kernel sees non-zero padding (-EINVAL)
+ * while 6.13+ still reaches the empty-source check.
+ */
+static void probe_clone(struct regbuf_uring_pool *pool)
+{
+	struct io_uring *r = &pool->rings[0].ring;
+
+	pool->clone_ok = regbuf_uring_clone_buffers(r, r, 0, 0, 0, 0) == -ENXIO;
+	pool->clone_range_ok = pool->clone_ok &&
+			       regbuf_uring_clone_buffers(r, r, 1, 1, 1, 0) == -ENXIO;
+	if (pool->flags & REGBUF_URING_POOL_F_NO_CLONE)
+		pool->clone_ok = false;
+	if (pool->flags & (REGBUF_URING_POOL_F_NO_CLONE | REGBUF_URING_POOL_F_CLONE_WHOLE_ONLY))
+		pool->clone_range_ok = false;
+}
+
+int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp, uint32_t nr_rings,
+			     uint32_t entries, uint32_t setup_flags, unsigned int flags)
+{
+	struct regbuf_uring_pool *pool;
+	uint32_t i;
+	int ret;
+
+	if (!poolp || !nr_rings || nr_rings > MAX_RINGS || !entries)
+		return -EINVAL;
+	pool = calloc(1, sizeof(*pool));
+	if (!pool)
+		return -ENOMEM;
+	pool->rings = calloc(nr_rings, sizeof(*pool->rings));
+	pool->closed = calloc(nr_rings, sizeof(*pool->closed));
+	if (!pool->rings || !pool->closed) {
+		ret = -ENOMEM;
+		goto out_free_pool;
+	}
+	pool->nr_rings = nr_rings;
+	pool->flags = flags;
+	pool->charged = uring_memlock_charged();
+	for (i = 0; i < nr_rings; i++) {
+		ret = io_uring_queue_init(entries, &pool->rings[i].ring, setup_flags);
+		if (ret < 0)
+			goto out_exit_rings;
+		pool->rings[i].pool = pool;
+		pool->rings[i].idx = i;
+	}
+	pool->ring_bytes = pool->charged ? uring_ring_charge(&pool->rings[0].ring) * nr_rings : 0;
+	probe_clone(pool);
+	pool->rwv_fixed = !(flags & REGBUF_URING_POOL_F_NO_RWV_FIXED) &&
+			  probe_rwv_fixed(&pool->rings[0].ring);
+	for (i = 0; i < nr_rings; i++)
+		pool->rings[i].rwv_fixed = pool->rwv_fixed;
+	pool->st.nr_rings = nr_rings;
+	*poolp = pool;
+	return 0;
+
+out_exit_rings:
+	while (i--)
+		io_uring_queue_exit(&pool->rings[i].ring);
+out_free_pool:
+	free(pool->closed);
+	free(pool->rings);
+	free(pool);
+	return ret;
+}
+
+void regbuf_uring_pool_destroy(struct regbuf_uring_pool *pool)
+{
+	uint32_t i;
+
+	if (!pool)
+		return;
+	for (i = 0; i < pool->nr_rings; i++)
+		if (!pool->closed[i])
+			io_uring_queue_exit(&pool->rings[i].ring);
+	for (i = 0; i < pool->mirror_nr; i++)
+		regbuf_buf_put(pool->mirror[i]);
+	free(pool->mirror);
+	if (pool->nr_rings)
+		free(pool->rings[0].map);
+	free(pool->slots);
+	free(pool->closed);
+	free(pool->rings);
+	free(pool);
+}
+
+struct regbuf_uring_ring *regbuf_uring_pool_ring(struct regbuf_uring_pool *pool, uint32_t idx)
+{
+	if (!pool || idx >= pool->nr_rings || pool->closed[idx])
+		return NULL;
+	return &pool->rings[idx];
+}
+
+int regbuf_uring_pool_close_ring(struct regbuf_uring_pool *pool, uint32_t idx)
+{
+	if (!pool || idx >= pool->nr_rings || pool->closed[idx])
+		return -EINVAL;
+	io_uring_queue_exit(&pool->rings[idx].ring);
+	pool->closed[idx] = true;
+	return 0;
+}
+
+/* The first open ring: the source of clones. */
+static struct regbuf_uring_ring *src_ring(struct regbuf_uring_pool *pool)
+{
+	uint32_t i;
+
+	for (i = 0; i < pool->nr_rings; i++)
+		if (!pool->closed[i])
+			return &pool->rings[i];
+	return NULL;
+}
+
+static int cmp_slotref(const void *a, const void *b)
+{
+	const struct regbuf_uring_slotref *x = a, *y = b;
+
+	return x->base < y->base ? -1 : x->base > y->base;
+}
+
+/* Publish a new pointer -> slot map to every ring (NULL when not fixed). */
+static int publish_map(struct regbuf_uring_pool *pool, bool fixed)
+{
+	struct regbuf_uring_map *m = NULL, *old;
+	uint32_t i, n = 0;
+
+	if (fixed) {
+		m = malloc(sizeof(*m) + (size_t)pool->nr_slots * sizeof(m->e[0]));
+		if (!m)
+			return -ENOMEM;
+		for (i = 0; i < pool->nr_slots; i++) {
+			if (!pool->slots[i].iov_len)
+				continue;
+			m->e[n].base = (uint64_t)(uintptr_t)pool->slots[i].iov_base;
+			m->e[n].len = pool->slots[i].iov_len;
+			m->e[n].slot = i;
+			n++;
+		}
+		m->nr = n;
+		qsort(m->e, n, sizeof(m->e[0]), cmp_slotref);
+	}
+	old = pool->rings[0].map;
+	for (i = 0; i < pool->nr_rings; i++) {
+		__atomic_store_n(&pool->rings[i].map, m, __ATOMIC_RELEASE);
+		pool->rings[i].fixed = fixed;
+	}
+	/* No reader can hold @old: preparing I/O concurrently with register,
+	 * update or mirror is excluded by their Context. */
+	free(old);
+	return 0;
+}
+
+/* Split entries longer than 1 GiB into consecutive kernel buffers. */
+static int expand_iov(const struct iovec *iov, uint32_t nr, struct iovec **outp, uint32_t *nrp)
+{
+	struct iovec *out;
+	uint64_t total = 0, len, base, chunk;
+	uint32_t i, n = 0;
+
+	for (i = 0; i < nr; i++) {
+		len = iov[i].iov_len;
+		total += len ? (len + URING_MAX_BUF_LEN - 1) / URING_MAX_BUF_LEN : 1;
+		if (total > URING_MAX_REG_BUFFERS)
+			return -EINVAL;
+	}
+	out = calloc(total ? total : 1, sizeof(*out));
+	if (!out)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++) {
+		base = (uint64_t)(uintptr_t)iov[i].iov_base;
+		len = iov[i].iov_len;
+		if (!len) {
+			out[n++] = iov[i];
+			continue;
+		}
+		while (len) {
+			chunk = len < URING_MAX_BUF_LEN ? len : URING_MAX_BUF_LEN;
+			out[n].iov_base = (void *)(uintptr_t)base;
+			out[n].iov_len = chunk;
+			n++;
+			base += chunk;
+			len -= chunk;
+		}
+	}
+	*outp = out;
+	*nrp = n;
+	return 0;
+}
+
+static uint64_t make_tag(struct regbuf_uring_pool *pool, uint32_t slot)
+{
+	return REGBUF_URING_TAG_BIT | ((pool->gen & 0x7fffffffffffULL) << 16) | slot;
+}
+
+static void unregister_all(struct regbuf_uring_pool *pool)
+{
+	uint32_t i;
+
+	for (i = 0; i < pool->nr_rings; i++)
+		if (!pool->closed[i])
+			(void)io_uring_unregister_buffers(&pool->rings[i].ring);
+	pool->registered = false;
+}
+
+static void set_failed(struct regbuf_uring_pool *pool, int err, const char *what)
+{
+	pool->st.state = REGBUF_URING_REG_FAILED;
+	pool->st.err = err;
+	pool->st.path = REGBUF_URING_PATH_NONE;
+	if (err == -ENOMEM && !regbuf_uring_memlock_fits(&pool->st.memlock)) {
+		regbuf_uring_memlock_explain(&pool->st.memlock, pool->st.reason,
+					     sizeof(pool->st.reason));
+		return;
+	}
+	snprintf(pool->st.reason, sizeof(pool->st.reason), "registration failed: %s: %s (%d)%s",
+		 what, strerror(-err), err,
+		 err == -ENOMEM ? "; RLIMIT_MEMLOCK is the usual cause: raise it with "
+				  "'ulimit -l', /etc/security/limits.conf (memlock) or "
+				  "systemd LimitMEMLOCK=" : "");
+}
+
+/* Give rings other than @src the table @src has: clone, or register again. */
+static int mirror_whole(struct regbuf_uring_pool *pool, struct regbuf_uring_ring *src,
+			const struct iovec *iov, const __u64 *tags, uint32_t nr)
+{
+	uint64_t t0 = uring_now_ns();
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < pool->nr_rings; i++) {
+		struct regbuf_uring_ring *r = &pool->rings[i];
+
+		if (r == src || pool->closed[i])
+			continue;
+		if (pool->clone_ok)
+			ret = regbuf_uring_clone_buffers(&r->ring, &src->ring, 0, 0, 0, 0);
+		else if (iov)
+			ret = io_uring_register_buffers_tags(&r->ring, iov, tags, nr);
+		else
+			ret = io_uring_register_buffers_sparse(&r->ring, nr);
+		if (ret < 0)
+			return ret;
+	}
+	if (pool->clone_ok)
+		pool->st.clone_ns += uring_now_ns() - t0;
+	else
+		pool->st.register_ns += uring_now_ns() - t0;
+	return 0;
+}
+
+static enum regbuf_uring_path pool_path(const struct regbuf_uring_pool *pool)
+{
+	if (pool->nr_rings == 1)
+		return REGBUF_URING_PATH_SINGLE;
+	if (!pool->clone_ok)
+		return REGBUF_URING_PATH_REGISTER;
+	return pool->clone_range_ok ? REGBUF_URING_PATH_CLONE : REGBUF_URING_PATH_CLONE_WHOLE;
+}
+
+int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iovec *iov,
+			       uint32_t nr, unsigned int flags)
+{
+	struct regbuf_uring_ring *src;
+	struct iovec *kiov;
+	__u64 *tags = NULL;
+	uint64_t t0, bytes = 0;
+	uint32_t knr, i, charges;
+	int ret;
+
+	if (!pool || !iov || !nr || flags)
+		return -EINVAL;
+	if (pool->registered || pool->st.state == REGBUF_URING_REG_ACTIVE)
+		return -EBUSY;
+	src = src_ring(pool);
+	if (!src)
+		return -EINVAL;
+	ret = expand_iov(iov, nr, &kiov, &knr);
+	if (ret)
+		return ret;
+	for (i = 0; i < knr; i++)
+		bytes += kiov[i].iov_len;
+
+	free(pool->slots);
+	pool->slots = kiov;
+	pool->nr_slots = knr;
+	pool->st.nr_slots = knr;
+	pool->st.nr_bytes = bytes;
+	pool->st.register_ns = 0;
+	pool->st.clone_ns = 0;
+	pool->st.err = 0;
+	pool->st.reason[0] = '\0';
+
+	if (pool->flags & REGBUF_URING_POOL_F_NO_REGISTER) {
+		pool->st.state = REGBUF_URING_REG_DISABLED;
+		pool->st.path = REGBUF_URING_PATH_NONE;
+		snprintf(pool->st.reason, sizeof(pool->st.reason),
+			 "registration disabled (REGBUF_URING_POOL_F_NO_REGISTER): "
+			 "unregistered I/O");
+		return publish_map(pool, false);
+	}
+
+	/* Memlock preflight (kernel io_account_mem()). */
+	charges = pool->clone_ok ? 1 : pool->nr_rings;
+	if (pool->charged) {
+		ret = regbuf_uring_memlock_estimate(&pool->st.memlock, kiov, knr, charges);
+		if (ret)
+			goto out_fail;
+	} else {
+		/* CAP_IPC_LOCK: nothing is charged, nothing to predict. */
+		memset(&pool->st.memlock, 0, sizeof(pool->st.memlock));
+		pool->st.memlock.charges = charges;
+	}
+	pool->st.memlock.charged = pool->charged;
+	pool->st.memlock.rings = pool->ring_bytes;
+	if (!pool->charged)
+		pool->st.memlock.needed = 0;
+	if (!(pool->flags & REGBUF_URING_POOL_F_NO_PREFLIGHT) &&
+	    !regbuf_uring_memlock_fits(&pool->st.memlock)) {
+		ret = -ENOMEM;
+		goto out_fail;
+	}
+
+	tags = malloc((size_t)knr * sizeof(*tags));
+	if (!tags) {
+		ret = -ENOMEM;
+		goto out_fail;
+	}
+	for (i = 0; i < knr; i++)
+		tags[i] = kiov[i].iov_len ? make_tag(pool, i) : 0;
+
+	t0 = uring_now_ns();
+	ret = io_uring_register_buffers_tags(&src->ring, kiov, tags, knr);
+	pool->st.register_ns = uring_now_ns() - t0;
+	if (ret < 0)
+		goto out_fail;
+	pool->registered = true;
+	ret = mirror_whole(pool, src, kiov, tags, knr);
+	if (ret < 0) {
+		unregister_all(pool);
+		goto out_fail;
+	}
+	free(tags);
+	pool->st.state = REGBUF_URING_REG_ACTIVE;
+	pool->st.path = pool_path(pool);
+	return publish_map(pool, true);
+
+out_fail:
+	free(tags);
+	set_failed(pool, ret, "IORING_REGISTER_BUFFERS2");
+	if (pool->flags & REGBUF_URING_POOL_F_DEGRADE)
+		return publish_map(pool, false);
+	return ret;
+}
+
+int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool *pool, uint32_t nr)
+{
+	struct regbuf_uring_ring *src;
+	uint64_t t0;
+	int ret;
+
+	if (!pool || !nr || nr > URING_MAX_REG_BUFFERS)
+		return -EINVAL;
+	if (pool->registered)
+		return -EBUSY;
+	src = src_ring(pool);
+	if (!src)
+		return -EINVAL;
+	free(pool->slots);
+	pool->slots = calloc(nr, sizeof(*pool->slots));
+	if (!pool->slots)
+		return -ENOMEM;
+	pool->nr_slots = nr;
+	pool->st.nr_slots = nr;
+	pool->st.nr_bytes = 0;
+	if (pool->flags & REGBUF_URING_POOL_F_NO_REGISTER) {
+		pool->st.state = REGBUF_URING_REG_DISABLED;
+		return publish_map(pool, false);
+	}
+	t0 = uring_now_ns();
+	ret = io_uring_register_buffers_sparse(&src->ring, nr);
+	pool->st.register_ns = uring_now_ns() - t0;
+	if (ret < 0)
+		return ret;
+	pool->registered = true;
+	ret = mirror_whole(pool, src, NULL, NULL, nr);
+	if (ret < 0) {
+		unregister_all(pool);
+		return ret;
+	}
+	pool->st.state = REGBUF_URING_REG_ACTIVE;
+	pool->st.path = pool_path(pool);
+	return publish_map(pool, true);
+}
+
+int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
+			     const struct iovec *iov, uint32_t nr)
+{
+	struct regbuf_uring_memlock ml;
+	struct regbuf_uring_ring *src;
+	__u64 *tags;
+	uint64_t t0;
+	uint32_t i;
+	int ret, done;
+
+	if (!pool || !iov || !nr)
+		return -EINVAL;
+	if (off + nr < off)
+		return -EOVERFLOW;
+	if (pool->st.state == REGBUF_URING_REG_DISABLED ||
+	    (pool->st.state == REGBUF_URING_REG_FAILED && !pool->registered)) {
+		/* Unregistered I/O: only the map of addresses changes (none kept). */
+		if (off + nr > pool->nr_slots)
+			return -EINVAL;
+		for (i = 0; i < nr; i++)
+			pool->slots[off + i] = iov[i];
+		return (int)nr;
+	}
+	if (!pool->registered)
+		return -ENXIO;
+	if (off + nr > pool->nr_slots)
+		return -EINVAL;
+	for (i = 0; i < nr; i++)
+		if (iov[i].iov_len > URING_MAX_BUF_LEN)
+			return -EINVAL;
+	src = src_ring(pool);
+
+	memset(&ml, 0, sizeof(ml));
+	if (pool->charged) {
+		ret = regbuf_uring_memlock_estimate(&ml, iov, nr,
+						    pool->clone_ok ? 1 : pool->nr_rings);
+		if (ret)
+			return ret;
+	}
+	ml.charged = pool->charged;
+	ml.rings = pool->ring_bytes;
+	if (!pool->charged)
+		ml.needed = 0;
+	if (!(pool->flags & REGBUF_URING_POOL_F_NO_PREFLIGHT) && !regbuf_uring_memlock_fits(&ml)) {
+		pool->st.memlock = ml;
+		regbuf_uring_memlock_explain(&ml, pool->st.reason, sizeof(pool->st.reason));
+		return -ENOMEM;
+	}
+
+	tags = malloc((size_t)nr * sizeof(*tags));
+	if (!tags)
+		return -ENOMEM;
+	pool->gen++;
+	for (i = 0; i < nr; i++)
+		tags[i] = iov[i].iov_len ? make_tag(pool, off + i) : 0;
+
+	/* Kernel __io_sqe_buffers_update(): returns how many were done if any. */
+	t0 = uring_now_ns();
+	done = io_uring_register_buffers_update_tag(&src->ring, off, iov, tags, nr);
+	pool->st.register_ns += uring_now_ns() - t0;
+	if (done <= 0) {
+		free(tags);
+		return done < 0 ? done : -EINVAL;
+	}
+	t0 = uring_now_ns();
+	for (i = 0; i < pool->nr_rings; i++) {
+		struct regbuf_uring_ring *r = &pool->rings[i];
+
+		if (r == src || pool->closed[i])
+			continue;
+		if (pool->clone_range_ok) {
+			ret = regbuf_uring_clone_buffers(&r->ring, &src->ring, off, off,
+							 (uint32_t)done,
+							 IORING_REGISTER_DST_REPLACE);
+		} else if (pool->clone_ok) {
+			/* 6.12: no ranges, and the destination must be empty.  Dropping
+			 * the table keeps in-flight I/O safe (nodes are refcounted). */
+			ret = io_uring_unregister_buffers(&r->ring);
+			if (!ret)
+				ret = regbuf_uring_clone_buffers(&r->ring, &src->ring, 0, 0, 0, 0);
+		} else {
+			ret = io_uring_register_buffers_update_tag(&r->ring, off, iov, tags,
+								   (uint32_t)done);
+			if (ret >= 0 && ret != done)
+				ret = -EIO;
+		}
+		if (ret < 0) {
+			free(tags);
+			return ret;
+		}
+	}
+	pool->st.clone_ns += uring_now_ns() - t0;
+	free(tags);
+	for (i = 0; i < (uint32_t)done; i++)
+		pool->slots[off + i] = iov[i];
+	pool->st.nr_bytes = 0;
+	for (i = 0; i < pool->nr_slots; i++)
+		pool->st.nr_bytes += pool->slots[i].iov_len;
+	ret = publish_map(pool, true);
+	return ret ? ret : done;
+}
+
+int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool)
+{
+	struct regbuf_uring_ring *src;
+	uint32_t i;
+	int ret;
+
+	if (!pool)
+		return -EINVAL;
+	if (!pool->registered) {
+		if (pool->st.state == REGBUF_URING_REG_NONE)
+			return -ENXIO;
+		pool->st.state = REGBUF_URING_REG_NONE;
+		return publish_map(pool, false);
+	}
+	src = src_ring(pool);
+	ret = src ? io_uring_unregister_buffers(&src->ring) : 0;
+	unregister_all(pool);
+	for (i = 0; i < pool->mirror_nr; i++)
+		regbuf_buf_put(pool->mirror[i]);
+	free(pool->mirror);
+	pool->mirror = NULL;
+	pool->mirror_nr = 0;
+	pool->st.state = REGBUF_URING_REG_NONE;
+	pool->st.path = REGBUF_URING_PATH_NONE;
+	publish_map(pool, false);
+	return ret < 0 && ret != -ENXIO ? ret : 0;
+}
+
+void regbuf_uring_pool_status(const struct regbuf_uring_pool *pool,
+			      struct regbuf_uring_status *st)
+{
+	*st = pool->st;
+}
+
+/* The table's current buffers: a reference and an iovec per slot ({NULL, 0} if empty). */
+static int snapshot_table(struct regbuf_table *t, uint32_t nr, struct regbuf_buf **bufs,
+			  struct iovec *iov)
+{
+	struct regbuf_buf_info info;
+	uint32_t i;
+
+	for (i = 0; i < nr; i++) {
+		iov[i] = (struct iovec){ NULL, 0 };
+		if (regbuf_table_buf_get(t, i, &bufs[i])) {
+			bufs[i] = NULL;	/* empty slot (io_find_buf_node(): -EFAULT) */
+			continue;
+		}
+		if (regbuf_buf_info(bufs[i], &info))
+			return -EINVAL;
+		iov[i] = (struct iovec){ (void *)(uintptr_t)info.ubuf, info.len };
+	}
+	return 0;
+}
+
+static void put_all(struct regbuf_buf **bufs, uint32_t nr)
+{
+	uint32_t i;
+
+	for (i = 0; i < nr; i++)
+		regbuf_buf_put(bufs[i]);
+}
+
+int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table *t,
+			     unsigned int flags)
+{
+	struct regbuf_buf **bufs;
+	struct iovec *iov;
+	uint32_t nr, i, run;
+	int ret, done = 0;
+
+	if (!pool || !t || flags)
+		return -EINVAL;
+	nr = regbuf_table_nr(t);
+	if (!nr)
+		return -ENXIO;
+	bufs = calloc(nr, sizeof(*bufs));
+	iov = calloc(nr, sizeof(*iov));
+	if (!bufs || !iov) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	ret = snapshot_table(t, nr, bufs, iov);
+	if (ret)
+		goto out_put;
+
+	if (pool->mirror && nr > pool->mirror_nr && pool->registered) {
+		/* The kernel cannot grow a table by update: register it afresh.
+		 * In-flight I/O keeps its buffers (nodes are refcounted). */
+		ret = regbuf_uring_pool_unregister(pool);
+		if (ret)
+			goto out_put;
+		put_all(pool->mirror, pool->mirror_nr);
+		free(pool->mirror);
+		pool->mirror = NULL;
+		pool->mirror_nr = 0;
+	}
+	if (!pool->mirror) {
+		ret = regbuf_uring_pool_register(pool, iov, nr, 0);
+		if (ret)
+			goto out_put;
+		pool->mirror = bufs;
+		pool->mirror_nr = nr;
+		free(iov);
+		return (int)nr;
+	}
+	/* Update runs of slots whose buffer object changed (not just the address:
+	 * the same address may now be different memory). */
+	for (i = 0; i < pool->mirror_nr; i += run) {
+		uint32_t j;
+
+		run = 1;
+		if (i < nr && bufs[i] == pool->mirror[i])
+			continue;
+		while (i + run < pool->mirror_nr &&
+		       !(i + run < nr && bufs[i + run] == pool->mirror[i + run]))
+			run++;
+		for (j = i; j < i + run; j++)
+			if (j >= nr)
+				iov[j] = (struct iovec){ NULL, 0 };
+		ret = regbuf_uring_pool_update(pool, i, iov + i, run);
+		if (ret < 0)
+			goto out_put;
+		for (j = i; j < i + (uint32_t)ret; j++) {
+			regbuf_buf_put(pool->mirror[j]);
+			pool->mirror[j] = j < nr ? bufs[j] : NULL;
+			if (j < nr)
+				bufs[j] = NULL;	/* reference moved to the mirror */
+		}
+		done += ret;
+		if ((uint32_t)ret < run) {
+			ret = -EIO;
+			goto out_put;
+		}
+	}
+	ret = done;
+out_put:
+	put_all(bufs, nr);
+out_free:
+	free(bufs);
+	free(iov);
+	return ret;
+}

@@ -1,0 +1,1502 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sys: the uring layer on the running kernel - ring pools sharing one
+ * registration (clone or register again), fixed I/O checked byte by byte
+ * against plain pread/pwrite on an O_DIRECT file and a loop device, the
+ * kernel's clone/update/register error codes, in-flight updates, memlock
+ * preflight as an unprivileged user, > 1 GiB arenas and O_DIRECT alignment.
+ * Cases name the kernel-rules §6 item they cover.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <regbuf/alloc.h>
+#include <regbuf/mem.h>
+#include <regbuf/table.h>
+#include <regbuf/uring.h>
+
+#include "harness.h"
+#include "uring/compat.h"
+#include "uring/uring.h"
+
+#define KiB (UINT64_C(1) << 10)
+#define MiB (UINT64_C(1) << 20)
+#define GiB (UINT64_C(1) << 30)
+
+#define FILE_SIZE (16 * MiB)
+
+/* ---- setup helpers ---- */
+
+static void *map_anon(uint64_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* An O_DIRECT scratch file in the current directory (unlinked at once). */
+static int scratch_file(uint64_t size)
+{
+	char name[] = "./regbuf-uring-test.XXXXXX";
+	int fd = mkstemp(name);
+
+	if (fd < 0)
+		return -1;
+	unlink(name);
+	if (ftruncate(fd, (off_t)size) < 0 || fcntl(fd, F_SETFL, O_DIRECT) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* 2 MiB hugetlb pages: reserve @n more (root), restore in huge_release(). */
+static long huge_added;
+
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static int write_long(const char *path, long v)
+{
+	FILE *f = fopen(path, "w");
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = fprintf(f, "%ld\n", v) > 0;
+	return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+#define NR_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+#define FREE_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
+
+static void *map_huge2m(uint64_t len)
+{
+	long need = (long)(len / (2 * MiB)), free_pages = read_long(FREE_2M), cur;
+	void *p;
+
+	if (free_pages < need) {
+		cur = read_long(NR_2M);
+		if (cur < 0 || write_long(NR_2M, cur + need - free_pages) < 0)
+			return NULL;
+		huge_added += need - free_pages;
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void huge_release(void)
+{
+	long cur;
+
+	if (!huge_added)
+		return;
+	cur = read_long(NR_2M);
+	if (cur >= huge_added)
+		(void)write_long(NR_2M, cur - huge_added);
+	huge_added = 0;
+}
+
+/* Fill through plain pwrite, or check through plain pread (cross-check). */
+static int plain_fill(int fd, uint64_t off, uint64_t len, uint64_t salt)
+{
+	uint8_t *b = aligned_alloc(4096, len);
+	int ok;
+
+	if (!b)
+		return -1;
+	t_pattern_fill(b, len, off, salt);
+	ok = pwrite(fd, b, len, (off_t)off) == (ssize_t)len;
+	free(b);
+	return ok ? 0 : -1;
+}
+
+static long long plain_check(int fd, uint64_t off, uint64_t len, uint64_t salt)
+{
+	uint8_t *b = aligned_alloc(4096, len);
+	long long bad;
+
+	if (!b)
+		return 0;
+	if (pread(fd, b, len, (off_t)off) != (ssize_t)len) {
+		free(b);
+		return 0;
+	}
+	bad = t_pattern_check(b, len, off, salt);
+	free(b);
+	return bad;
+}
+
+/* ---- data integrity through every ring ---- */
+
+struct path_case {
+	const char *name;
+	unsigned int flags;
+	enum regbuf_uring_path path;
+};
+
+static const struct path_case path_cases[] = {
+	{ "clone", 0, REGBUF_URING_PATH_CLONE },
+	{ "clone-whole", REGBUF_URING_POOL_F_CLONE_WHOLE_ONLY, REGBUF_URING_PATH_CLONE_WHOLE },
+	{ "register-again", REGBUF_URING_POOL_F_NO_CLONE, REGBUF_URING_PATH_REGISTER },
+};
+
+/*
+ * Fixed writes from each ring of a 4-ring pool into its own 1 MiB of the
+ * file, checked with plain pread; then plain pwrite of a new pattern read back
+ * with fixed reads through a different ring.  Buffers are spread over two
+ * registered iovecs so slots other than 0 are exercised.
+ */
+static int integrity_on_fd(int fd, unsigned int flags, enum regbuf_uring_path want_path)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct regbuf_uring_file f;
+	struct iovec iov[2];
+	uint8_t *mem = map_anon(8 * MiB);
+	uint32_t i;
+	int ret = T_PASS;
+
+	if (!mem)
+		return t_broken("mmap 8 MiB");
+	t_ok(regbuf_uring_file_init(&f, fd));
+	iov[0] = (struct iovec){ mem, 4 * MiB };
+	iov[1] = (struct iovec){ mem + 4 * MiB, 4 * MiB };
+	t_ok(regbuf_uring_pool_create(&pool, 4, 64, 0, flags));
+	t_ok(regbuf_uring_pool_register(pool, iov, 2, 0));
+	regbuf_uring_pool_status(pool, &st);
+	t_check_eq(st.path, want_path);
+	t_check_eq(st.state, REGBUF_URING_REG_ACTIVE);
+	t_check_eq(st.nr_slots, 2);
+
+	for (i = 0; i < 4; i++) {
+		struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, i);
+		uint8_t *b = mem + i * 2 * MiB + 4096 * i;	/* slots 0 and 1, odd offsets */
+		uint64_t off = i * MiB;
+
+		t_pattern_fill(b, MiB, off, 11);
+		t_check_eq(regbuf_uring_rw_wait(r, true, &f, b, MiB, off), MiB);
+		if (plain_check(fd, off, MiB, 11) != -1) {
+			ret = T_FAILF("ring %u: plain pread disagrees with fixed write", i);
+			goto out;
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, (i + 1) % 4);
+		uint8_t *b = mem + 8 * MiB - (i + 1) * MiB;
+		uint64_t off = 4 * MiB + i * MiB;
+
+		t_check_eq(plain_fill(fd, off, MiB, 23 + i), 0);
+		memset(b, 0, MiB);
+		t_check_eq(regbuf_uring_rw_wait(r, false, &f, b, MiB, off), MiB);
+		if (t_pattern_check(b, MiB, off, 23 + i) != -1) {
+			ret = T_FAILF("ring %u: fixed read disagrees with plain pwrite", (i + 1) % 4);
+			goto out;
+		}
+	}
+out:
+	regbuf_uring_pool_destroy(pool);
+	munmap(mem, 8 * MiB);
+	return ret;
+}
+
+static int integrity_odirect_file_every_ring(void)
+{
+	size_t i;
+	int fd, ret;
+
+	for (i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
+		fd = scratch_file(FILE_SIZE);
+		if (fd < 0)
+			return t_broken("O_DIRECT scratch file in the current directory");
+		ret = integrity_on_fd(fd, path_cases[i].flags, path_cases[i].path);
+		close(fd);
+		if (ret != T_PASS) {
+			fprintf(stderr, "  path %s\n", path_cases[i].name);
+			return ret;
+		}
+	}
+	return T_PASS;
+}
+
+static int integrity_loop_device_every_ring(void)
+{
+	char backing[] = "/tmp/regbuf-uring-loop.XXXXXX", dev[64] = "", cmd[256];
+	FILE *p;
+	int bfd, fd, ret;
+
+	if (geteuid())
+		return t_skip("needs root to create a loop device (run as root)");
+	bfd = mkstemp(backing);
+	if (bfd < 0 || ftruncate(bfd, (off_t)FILE_SIZE) < 0)
+		return t_broken("backing file");
+	close(bfd);
+	snprintf(cmd, sizeof(cmd), "losetup -f --show --direct-io=on %s 2>/dev/null", backing);
+	p = popen(cmd, "r");
+	if (!p || !fgets(dev, sizeof(dev), p) || dev[0] != '/') {
+		if (p)
+			pclose(p);
+		unlink(backing);
+		return t_skip("losetup failed (needs the loop module and root)");
+	}
+	pclose(p);
+	dev[strcspn(dev, "\n")] = '\0';
+	fd = open(dev, O_RDWR | O_DIRECT);
+	if (fd < 0) {
+		ret = t_broken("open %s", dev);
+	} else {
+		ret = integrity_on_fd(fd, 0, REGBUF_URING_PATH_CLONE);
+		close(fd);
+	}
+	t_sh("losetup -d %s", dev);
+	unlink(backing);
+	return ret;
+}
+
+/* ---- clone semantics (kernel-rules §1.7, §6 items 24-30) ---- */
+
+static int probe_read(struct io_uring *ring, int fd, void *buf, uint32_t len, int slot)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_cqe *cqe;
+	int res;
+
+	io_uring_prep_read_fixed(sqe, fd, buf, len, 0, slot);
+	io_uring_submit(ring);
+	if (io_uring_wait_cqe(ring, &cqe))
+		return -999;
+	while (cqe->user_data & REGBUF_URING_TAG_BIT) {
+		io_uring_cqe_seen(ring, cqe);
+		if (io_uring_wait_cqe(ring, &cqe))
+			return -999;
+	}
+	res = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return res;
+}
+
+/* §6 items 24, 25: error codes surface unchanged. */
+static int clone_errors_unchanged(void)
+{
+	struct io_uring a, b, c;
+	struct io_uring_clone_buffers arg;
+	uint8_t *mem = map_anon(64 * KiB);
+	struct iovec iov[4];
+	int i, pfd[2];
+
+	for (i = 0; i < 4; i++)
+		iov[i] = (struct iovec){ mem + i * 16 * KiB, 16 * KiB };
+	t_ok(io_uring_queue_init(8, &a, 0));
+	t_ok(io_uring_queue_init(8, &b, 0));
+	t_ok(io_uring_queue_init(8, &c, 0));
+	/* Empty source. */
+	t_check_eq(regbuf_uring_clone_buffers(&b, &a, 0, 0, 0, 0), -ENXIO);
+	t_ok(io_uring_register_buffers(&a, iov, 4));
+	/* Unknown flag; non-zero pad (raw, as a 6.12-style bad struct would be). */
+	t_check_eq(regbuf_uring_clone_buffers(&b, &a, 0, 0, 0, 1U << 5), -EINVAL);
+	memset(&arg, 0, sizeof(arg));
+	arg.src_fd = (uint32_t)a.ring_fd;
+	arg.pad[0] = 1;
+	t_check_eq(io_uring_register(b.ring_fd, IORING_REGISTER_CLONE_BUFFERS, &arg, 1), -EINVAL);
+	t_check_eq(io_uring_register(b.ring_fd, IORING_REGISTER_CLONE_BUFFERS, NULL, 1), -EINVAL);
+	arg.pad[0] = 0;
+	t_check_eq(io_uring_register(b.ring_fd, IORING_REGISTER_CLONE_BUFFERS, &arg, 2), -EINVAL);
+	/* Source is not a ring, or not an fd. */
+	t_check_eq(pipe(pfd), 0);
+	arg.src_fd = (uint32_t)pfd[0];
+	t_check_eq(io_uring_register(b.ring_fd, IORING_REGISTER_CLONE_BUFFERS, &arg, 1),
+		   -EOPNOTSUPP);
+	arg.src_fd = 1000000;
+	t_check_eq(io_uring_register(b.ring_fd, IORING_REGISTER_CLONE_BUFFERS, &arg, 1), -EBADF);
+	/* Registered-ring index >= 16. */
+	arg.src_fd = 16;
+	arg.flags = IORING_REGISTER_SRC_REGISTERED;
+	t_check_eq(io_uring_register(b.ring_fd, IORING_REGISTER_CLONE_BUFFERS, &arg, 1), -EINVAL);
+	/* Ranges: nr == 0 with an offset; nr > src.nr; src_off + nr beyond; dst beyond 16384. */
+	t_check_eq(regbuf_uring_clone_buffers(&b, &a, 1, 0, 0, 0), -EINVAL);
+	t_check_eq(regbuf_uring_clone_buffers(&b, &a, 0, 0, 5, 0), -EINVAL);
+	t_check_eq(regbuf_uring_clone_buffers(&b, &a, 0, 2, 3, 0), -EOVERFLOW);
+	t_check_eq(regbuf_uring_clone_buffers(&b, &a, 0, UINT32_MAX, 2, 0), -EOVERFLOW);
+	t_check_eq(regbuf_uring_clone_buffers(&b, &a, 16383, 0, 2, 0), -EINVAL);
+	t_check_eq(regbuf_uring_clone_buffers(&b, &a, UINT32_MAX, 0, 2, 0), -EOVERFLOW);
+	/* Whole clone, then again without DST_REPLACE: -EBUSY. */
+	t_ok(regbuf_uring_clone_buffers(&b, &a, 0, 0, 0, 0));
+	t_check_eq(regbuf_uring_clone_buffers(&b, &a, 0, 0, 0, 0), -EBUSY);
+	/* Unregistering an empty table: -ENXIO (§6 item 2). */
+	t_check_eq(io_uring_unregister_buffers(&c), -ENXIO);
+	close(pfd[0]);
+	close(pfd[1]);
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	io_uring_queue_exit(&c);
+	munmap(mem, 64 * KiB);
+	return T_PASS;
+}
+
+/*
+ * §6 items 26, 27: a range clone with DST_REPLACE keeps the slots before and
+ * after, grows the table leaving a gap empty, copies no tags; self-clone works.
+ * Which buffer a slot holds is observed with fixed reads: an address outside
+ * the slot's buffer is -EFAULT.
+ */
+static int clone_range_replace_layout(void)
+{
+	struct io_uring a, b;
+	uint8_t *mem = map_anon(64 * KiB);
+	struct iovec iov[4];
+	int i, zfd = open("/dev/zero", O_RDONLY);
+
+	for (i = 0; i < 4; i++)
+		iov[i] = (struct iovec){ mem + i * 16 * KiB, 16 * KiB };
+	t_ok(io_uring_queue_init(8, &a, 0));
+	t_ok(io_uring_queue_init(8, &b, 0));
+	t_ok(io_uring_register_buffers(&a, iov, 4));
+	t_ok(io_uring_register_buffers_sparse(&b, 4));
+	/* b[1..2] := a[2..3]; b[0], b[3] stay empty. */
+	t_ok(regbuf_uring_clone_buffers(&b, &a, 1, 2, 2, IORING_REGISTER_DST_REPLACE));
+	t_check_eq(probe_read(&b, zfd, iov[2].iov_base, 4096, 1), 4096);
+	t_check_eq(probe_read(&b, zfd, iov[3].iov_base, 4096, 2), 4096);
+	t_check_eq(probe_read(&b, zfd, iov[0].iov_base, 4096, 0), -EFAULT);
+	t_check_eq(probe_read(&b, zfd, iov[2].iov_base, 4096, 2), -EFAULT);
+	/* Grow: b[6] := a[0]; b[4..5] are a gap, empty; b[1..2] preserved. */
+	t_ok(regbuf_uring_clone_buffers(&b, &a, 6, 0, 1, IORING_REGISTER_DST_REPLACE));
+	t_check_eq(probe_read(&b, zfd, iov[0].iov_base, 4096, 6), 4096);
+	t_check_eq(probe_read(&b, zfd, iov[0].iov_base, 4096, 4), -EFAULT);
+	t_check_eq(probe_read(&b, zfd, iov[2].iov_base, 4096, 1), 4096);
+	t_check_eq(probe_read(&b, zfd, iov[3].iov_base, 4096, 2), 4096);
+	/* Self-clone: a[1] := a[0]. */
+	t_ok(regbuf_uring_clone_buffers(&a, &a, 1, 0, 1, IORING_REGISTER_DST_REPLACE));
+	t_check_eq(probe_read(&a, zfd, iov[0].iov_base, 4096, 1), 4096);
+	t_check_eq(probe_read(&a, zfd, iov[1].iov_base, 4096, 1), -EFAULT);
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	close(zfd);
+	munmap(mem, 64 * KiB);
+	return T_PASS;
+}
+
+struct xclone {
+	struct io_uring *dst, *src;
+	int errs;
+};
+
+static void *xclone_fn(void *arg)
+{
+	struct xclone *x = arg;
+	int i, ret;
+
+	for (i = 0; i < 200; i++) {
+		ret = regbuf_uring_clone_buffers(x->dst, x->src, 0, 0, 1,
+						 IORING_REGISTER_DST_REPLACE);
+		if (ret < 0)
+			x->errs++;
+	}
+	return NULL;
+}
+
+/* §6 item 28: A→B and B→A concurrently (address-ordered locking; no deadlock). */
+static int clone_concurrent_both_ways(void)
+{
+	struct io_uring a, b;
+	uint8_t *mem = map_anon(8 * KiB);
+	struct iovec iov = { mem, 8 * KiB };
+	struct xclone x1 = { &b, &a, 0 }, x2 = { &a, &b, 0 };
+	pthread_t t1, t2;
+
+	t_ok(io_uring_queue_init(8, &a, 0));
+	t_ok(io_uring_queue_init(8, &b, 0));
+	t_ok(io_uring_register_buffers(&a, &iov, 1));
+	t_ok(io_uring_register_buffers(&b, &iov, 1));
+	pthread_create(&t1, NULL, xclone_fn, &x1);
+	pthread_create(&t2, NULL, xclone_fn, &x2);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	t_check_eq(x1.errs + x2.errs, 0);
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	munmap(mem, 8 * KiB);
+	return T_PASS;
+}
+
+struct issuer {
+	struct io_uring ring;
+	int ret;
+};
+
+static void *single_issuer_fn(void *arg)
+{
+	struct issuer *is = arg;
+
+	is->ret = io_uring_queue_init(8, &is->ring, IORING_SETUP_SINGLE_ISSUER);
+	return NULL;
+}
+
+/* §6 item 30: a SINGLE_ISSUER source owned by another task: -EEXIST. */
+static int clone_single_issuer_other_task(void)
+{
+	struct issuer is = { .ret = -1 };
+	struct io_uring dst;
+	uint8_t *mem = map_anon(8 * KiB);
+	struct iovec iov = { mem, 8 * KiB };
+	pthread_t t;
+	int ret;
+
+	pthread_create(&t, NULL, single_issuer_fn, &is);
+	pthread_join(t, NULL);
+	if (is.ret < 0)
+		return t_skip("IORING_SETUP_SINGLE_ISSUER unsupported (%d)", is.ret);
+	t_ok(io_uring_queue_init(8, &dst, 0));
+	/* Registration on it from this task is already refused the same way. */
+	ret = io_uring_register_buffers(&is.ring, &iov, 1);
+	t_check_eq(ret, -EEXIST);
+	ret = regbuf_uring_clone_buffers(&dst, &is.ring, 0, 0, 0, 0);
+	t_check_eq(ret, -EEXIST);
+	io_uring_queue_exit(&is.ring);
+	io_uring_queue_exit(&dst);
+	munmap(mem, 8 * KiB);
+	return T_PASS;
+}
+
+/* §6 item 29: the source ring closed, I/O through a clone still works. */
+static int io_on_clone_after_source_closed(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_file f;
+	uint8_t *mem = map_anon(2 * MiB);
+	struct iovec iov = { mem, 2 * MiB };
+	int fd = scratch_file(FILE_SIZE);
+	struct regbuf_uring_ring *r;
+
+	if (fd < 0 || !mem)
+		return t_broken("scratch file / memory");
+	t_ok(regbuf_uring_file_init(&f, fd));
+	t_ok(regbuf_uring_pool_create(&pool, 3, 16, 0, 0));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	t_ok(regbuf_uring_pool_close_ring(pool, 0));
+	t_check(regbuf_uring_pool_ring(pool, 0) == NULL);
+	r = regbuf_uring_pool_ring(pool, 2);
+	t_pattern_fill(mem, MiB, 0, 5);
+	t_check_eq(regbuf_uring_rw_wait(r, true, &f, mem, MiB, 0), MiB);
+	t_check_eq(plain_check(fd, 0, MiB, 5), -1);
+	memset(mem + MiB, 0, MiB);
+	t_check_eq(regbuf_uring_rw_wait(r, false, &f, mem + MiB, MiB, 0), MiB);
+	t_check_eq(t_pattern_check(mem + MiB, MiB, 0, 5), -1);
+	regbuf_uring_pool_destroy(pool);
+	close(fd);
+	munmap(mem, 2 * MiB);
+	return T_PASS;
+}
+
+/* ---- registration edge cases (§6 items 1-6) ---- */
+
+static int register_errors_unchanged(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	uint8_t *mem = map_anon(64 * KiB);
+	uint8_t *ro = mmap(NULL, 8 * KiB, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct iovec bad[3], good = { mem, 64 * KiB };
+	struct iovec *many;
+	int ret;
+
+	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, 0));
+	/* item 1: NULL with a length, non-NULL with length 0. */
+	bad[0] = (struct iovec){ NULL, 4096 };
+	t_check_eq(regbuf_uring_pool_register(pool, bad, 1, 0), -EFAULT);
+	regbuf_uring_pool_status(pool, &st);
+	t_check_eq(st.state, REGBUF_URING_REG_FAILED);
+	t_check_eq(st.err, -EFAULT);
+	t_check(strstr(st.reason, "registration failed") != NULL);
+	bad[0] = (struct iovec){ mem, 0 };
+	/* A zero length expands to an empty slot in regbuf's own splitting only for NULL. */
+	ret = regbuf_uring_pool_register(pool, bad, 1, 0);
+	t_check_eq(ret, -EFAULT);
+	/* item 3: one bad entry rolls back the whole batch; then a fresh register works. */
+	bad[0] = good;
+	bad[1] = (struct iovec){ NULL, 4096 };
+	t_check_eq(regbuf_uring_pool_register(pool, bad, 2, 0), -EFAULT);
+	/* item 6: read-only memory cannot be pinned FOLL_WRITE. */
+	bad[0] = (struct iovec){ ro, 8 * KiB };
+	t_check_eq(regbuf_uring_pool_register(pool, bad, 1, 0), -EFAULT);
+	/* item 2: more than 16384 slots. */
+	many = calloc(16385, sizeof(*many));
+	t_check_eq(regbuf_uring_pool_register(pool, many, 16385, 0), -EINVAL);
+	free(many);
+	t_ok(regbuf_uring_pool_register(pool, &good, 1, 0));
+	/* item 2: twice -EBUSY; unregister twice -ENXIO. */
+	t_check_eq(regbuf_uring_pool_register(pool, &good, 1, 0), -EBUSY);
+	t_ok(regbuf_uring_pool_unregister(pool));
+	t_check_eq(regbuf_uring_pool_unregister(pool), -ENXIO);
+	/* item 2: 16384 empty slots is the maximum, 16385 is -EINVAL. */
+	t_check_eq(regbuf_uring_pool_register_sparse(pool, 16385), -EINVAL);
+	t_ok(regbuf_uring_pool_register_sparse(pool, 16384));
+	regbuf_uring_pool_destroy(pool);
+	munmap(ro, 8 * KiB);
+	munmap(mem, 64 * KiB);
+	return T_PASS;
+}
+
+/* items 4, 5: sparse table, updates: count, bounds, overflow, I/O on the new slot. */
+static int sparse_then_update_path(unsigned int flags)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_file f;
+	uint8_t *mem = map_anon(2 * MiB);
+	struct iovec iov[2] = { { mem, MiB }, { mem + MiB, MiB } };
+	int fd = scratch_file(FILE_SIZE);
+	uint32_t i;
+
+	t_ok(regbuf_uring_file_init(&f, fd));
+	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, flags));
+	t_check_eq(regbuf_uring_pool_update(pool, 0, iov, 1), -ENXIO);
+	t_ok(regbuf_uring_pool_register_sparse(pool, 8));
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, mem, 4096, 0),
+		   -EFAULT);
+	t_check_eq(regbuf_uring_pool_update(pool, 7, iov, 2), -EINVAL);
+	t_check_eq(regbuf_uring_pool_update(pool, UINT32_MAX, iov, 2), -EOVERFLOW);
+	t_check_eq(regbuf_uring_pool_update(pool, 3, iov, 2), 2);
+	for (i = 0; i < 4; i++) {
+		struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, i);
+
+		t_pattern_fill(mem, 2 * MiB, i * 2 * MiB, 77);
+		/* Crosses from slot 3 into slot 4: two SQEs. */
+		t_check_eq(regbuf_uring_prep_rw(r, true, &f, mem + 512 * KiB, MiB,
+						i * 2 * MiB + 512 * KiB, 1), 2);
+		io_uring_submit(&r->ring);
+		for (int k = 0; k < 2; k++) {
+			struct io_uring_cqe *cqe;
+
+			t_ok(io_uring_wait_cqe(&r->ring, &cqe));
+			t_check_eq(cqe->res, 512 * KiB);
+			io_uring_cqe_seen(&r->ring, cqe);
+		}
+		t_check_eq(plain_check(fd, i * 2 * MiB + 512 * KiB, MiB, 77), -1);
+	}
+	regbuf_uring_pool_destroy(pool);
+	close(fd);
+	munmap(mem, 2 * MiB);
+	return T_PASS;
+}
+
+/* Through every path: clone ranges (6.13+), whole-table re-clone (6.12), update per ring. */
+static int sparse_then_update(void)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
+		ret = sparse_then_update_path(path_cases[i].flags);
+		if (ret != T_PASS) {
+			fprintf(stderr, "  path %s\n", path_cases[i].name);
+			return ret;
+		}
+	}
+	return T_PASS;
+}
+
+/*
+ * item 5: an update of a slot while a read into it is in flight.  The read
+ * waits on an empty pipe; the slot is replaced and the old buffer's registered
+ * mapping unmapped; the kernel keeps the old pages pinned, the read lands in
+ * them (seen through a second mapping of the same memfd), and only then does
+ * the old slot's tag CQE arrive.
+ */
+static int update_while_in_flight_path(unsigned int flags)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_file pf;
+	struct regbuf_uring_ring *r0;
+	struct io_uring_cqe *cqe;
+	struct __kernel_timespec ts = { 0, 100 * 1000 * 1000 };
+	uint8_t *a, *a2, *b = map_anon(64 * KiB), msg[4096];
+	struct iovec iov;
+	uint32_t slot;
+	int mfd, pfd[2], got_read = 0, got_tag = 0, tag_after_read = 0;
+
+	mfd = memfd_create("regbuf-inflight", MFD_CLOEXEC);
+	t_check(mfd >= 0 && ftruncate(mfd, 64 * KiB) == 0);
+	a = mmap(NULL, 64 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, mfd, 0);
+	a2 = mmap(NULL, 64 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	t_check(a != MAP_FAILED && a2 != MAP_FAILED && b);
+	t_check_eq(pipe(pfd), 0);
+	pf = (struct regbuf_uring_file){ pfd[0], 1, 1 };
+	iov = (struct iovec){ a, 64 * KiB };
+	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, flags));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	r0 = regbuf_uring_pool_ring(pool, 0);
+	memset(a, 0, 64 * KiB);
+	t_check_eq(regbuf_uring_prep_rw(r0, false, &pf, a + 4096, 4096, 0, 42), 1);
+	t_check_eq(io_uring_submit(&r0->ring), 1);
+
+	iov = (struct iovec){ b, 64 * KiB };
+	t_check_eq(regbuf_uring_pool_update(pool, 0, &iov, 1), 1);
+	t_check_eq(munmap(a, 64 * KiB), 0);
+	/* No tag yet: the read still holds the old buffer. */
+	t_check_eq(io_uring_wait_cqe_timeout(&r0->ring, &cqe, &ts), -ETIME);
+
+	t_pattern_fill(msg, sizeof(msg), 0, 99);
+	t_check_eq(write(pfd[1], msg, sizeof(msg)), (ssize_t)sizeof(msg));
+	while (!(got_read && got_tag)) {
+		if (io_uring_wait_cqe_timeout(&r0->ring, &cqe, &ts))
+			break;
+		if (regbuf_uring_cqe_is_tag(r0, cqe, &slot)) {
+			t_check_eq(slot, 0);
+			got_tag = 1;
+			tag_after_read = got_read;
+		} else {
+			t_check_eq(cqe->user_data, 42);
+			t_check_eq(cqe->res, 4096);
+			got_read = 1;
+		}
+		io_uring_cqe_seen(&r0->ring, cqe);
+	}
+	t_check(got_read);
+	t_check(got_tag);
+	t_check(tag_after_read);
+	t_check_eq(t_pattern_check(a2 + 4096, 4096, 0, 99), -1);
+	/* The new buffer serves fixed I/O on every ring. */
+	t_check_eq(regbuf_uring_prep_rw(regbuf_uring_pool_ring(pool, 3), false, &pf, b, 16, 0, 1), 1);
+	t_check_eq(regbuf_uring_prep_rw(r0, false, &pf, a + 4096, 16, 0, 1), -EFAULT);
+	regbuf_uring_pool_destroy(pool);
+	munmap(a2, 64 * KiB);
+	munmap(b, 64 * KiB);
+	close(mfd);
+	close(pfd[0]);
+	close(pfd[1]);
+	return T_PASS;
+}
+
+/* A regbuf table mirrored into a 4-ring pool; a table update reaches every ring. */
+static int mirror_table_follows_updates(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_file f;
+	struct regbuf_table *t;
+	uint8_t *mem = map_anon(10 * MiB);
+	struct iovec iov[4], repl;
+	int fd = scratch_file(FILE_SIZE);
+	uint32_t i, slot;
+
+	t_check(mem && fd >= 0);
+	t_ok(regbuf_uring_file_init(&f, fd));
+	for (i = 0; i < 4; i++)
+		iov[i] = (struct iovec){ mem + i * 2 * MiB, 2 * MiB };
+	iov[2] = (struct iovec){ NULL, 0 };	/* an empty slot stays empty */
+	t_ok(regbuf_table_create(&t, 0));
+	t_ok(regbuf_table_register(t, iov, 4, 0));
+	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, 0));
+	t_check_eq(regbuf_uring_pool_mirror(pool, t, 0), 4);
+	t_check_eq(regbuf_uring_pool_mirror(pool, t, 0), 0);
+	for (i = 0; i < 4; i++) {
+		struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, i);
+
+		t_check_eq(regbuf_uring_find(r, (uintptr_t)mem + 6 * MiB + 4096, 4096, &slot), 4096);
+		t_check_eq(slot, 3);
+		t_check_eq(regbuf_uring_find(r, (uintptr_t)mem + 4 * MiB, 1, &slot), -EFAULT);
+		t_pattern_fill(mem + 6 * MiB, MiB, i * MiB, 40);
+		t_check_eq(regbuf_uring_rw_wait(r, true, &f, mem + 6 * MiB, MiB, i * MiB), MiB);
+		t_check_eq(plain_check(fd, i * MiB, MiB, 40), -1);
+	}
+	/* Slot 1 now holds other memory: one slot updated in every ring. */
+	repl = (struct iovec){ mem + 8 * MiB, 2 * MiB };
+	t_check_eq(regbuf_table_update(t, 1, &repl, 1), 1);
+	t_check_eq(regbuf_uring_pool_mirror(pool, t, 0), 1);
+	for (i = 0; i < 4; i++) {
+		struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, i);
+
+		t_check_eq(regbuf_uring_find(r, (uintptr_t)mem + 2 * MiB, 1, &slot), -EFAULT);
+		t_check_eq(regbuf_uring_find(r, (uintptr_t)mem + 8 * MiB, 1, &slot), 1);
+		t_check_eq(slot, 1);
+		t_check_eq(plain_fill(fd, 8 * MiB + i * MiB, MiB, 41), 0);
+		t_check_eq(regbuf_uring_rw_wait(r, false, &f, mem + 8 * MiB, MiB, 8 * MiB + i * MiB), MiB);
+		t_check_eq(t_pattern_check(mem + 8 * MiB, MiB, 8 * MiB + i * MiB, 41), -1);
+	}
+	regbuf_uring_pool_destroy(pool);
+	regbuf_table_destroy(t);
+	close(fd);
+	munmap(mem, 10 * MiB);
+	return T_PASS;
+}
+
+static int update_while_in_flight(void)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
+		ret = update_while_in_flight_path(path_cases[i].flags);
+		if (ret != T_PASS) {
+			fprintf(stderr, "  path %s\n", path_cases[i].name);
+			return ret;
+		}
+	}
+	return T_PASS;
+}
+
+/* ---- vectored fixed I/O (§6 item 22) ---- */
+
+static int rwv_fixed_native_and_split(void)
+{
+	static const unsigned int flags[] = { 0, REGBUF_URING_POOL_F_NO_RWV_FIXED };
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_file f;
+	uint8_t *mem = map_anon(4 * MiB);
+	int fd = scratch_file(FILE_SIZE);
+	struct iovec reg[2] = { { mem, 2 * MiB }, { mem + 2 * MiB, 2 * MiB } };
+	struct iovec v[3], rv[3];
+	size_t k;
+
+	t_ok(regbuf_uring_file_init(&f, fd));
+	for (k = 0; k < 2; k++) {
+		struct regbuf_uring_ring *r;
+
+		t_ok(regbuf_uring_pool_create(&pool, 2, 16, 0, flags[k]));
+		t_ok(regbuf_uring_pool_register(pool, reg, 2, 0));
+		r = regbuf_uring_pool_ring(pool, 1);
+		/* Same slot: one READV/WRITEV_FIXED SQE when the kernel has it. */
+		v[0] = (struct iovec){ mem + 8 * KiB, 4 * KiB };
+		v[1] = (struct iovec){ mem + 64 * KiB, 12 * KiB };
+		v[2] = (struct iovec){ mem + 1 * MiB, 16 * KiB };
+		t_pattern_fill(mem + 8 * KiB, 4 * KiB, 0, 3);
+		t_pattern_fill(mem + 64 * KiB, 12 * KiB, 4 * KiB, 3);
+		t_pattern_fill(mem + 1 * MiB, 16 * KiB, 16 * KiB, 3);
+		t_check_eq(regbuf_uring_rwv_wait(r, true, &f, v, 3, 0), 32 * KiB);
+		t_check_eq(plain_check(fd, 0, 32 * KiB, 3), -1);
+		/* Across slots 0 and 1: always split into fixed reads. */
+		rv[0] = (struct iovec){ mem + 2 * MiB - 8 * KiB, 16 * KiB };
+		rv[1] = (struct iovec){ mem + 3 * MiB, 16 * KiB };
+		memset(mem + 2 * MiB - 8 * KiB, 0, 16 * KiB);
+		memset(mem + 3 * MiB, 0, 16 * KiB);
+		t_check_eq(regbuf_uring_prep_rwv(r, false, &f, rv, 2, 0, 7), 3);
+		io_uring_submit(&r->ring);
+		for (int j = 0; j < 3; j++) {
+			struct io_uring_cqe *cqe;
+
+			t_ok(io_uring_wait_cqe(&r->ring, &cqe));
+			t_check(cqe->res > 0);
+			io_uring_cqe_seen(&r->ring, cqe);
+		}
+		t_check_eq(t_pattern_check(mem + 2 * MiB - 8 * KiB, 16 * KiB, 0, 3), -1);
+		t_check_eq(t_pattern_check(mem + 3 * MiB, 16 * KiB, 16 * KiB, 3), -1);
+		/* A zero-length iovec is -EFAULT; too many bytes -EINVAL; nothing queued. */
+		v[1].iov_len = 0;
+		t_check_eq(regbuf_uring_prep_rwv(r, false, &f, v, 3, 0, 7), -EFAULT);
+		v[1].iov_len = 12 * KiB;
+		v[0] = (struct iovec){ mem, 2 * MiB };
+		v[1] = (struct iovec){ mem, 2 * MiB };
+		{
+			struct iovec big[1100];
+
+			for (int j = 0; j < 1100; j++)
+				big[j] = (struct iovec){ mem, 2 * MiB };
+			t_check_eq(regbuf_uring_prep_rwv(r, false, &f, big, 1100, 0, 7), -EINVAL);
+		}
+		t_check_eq(io_uring_sq_ready(&r->ring), 0);
+		regbuf_uring_pool_destroy(pool);
+	}
+	close(fd);
+	munmap(mem, 4 * MiB);
+	return T_PASS;
+}
+
+/* ---- > 1 GiB arena ---- */
+
+static int arena_over_1g_io_across_boundary(void)
+{
+	uint64_t len = GiB + 8 * MiB;
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct regbuf_uring_file f;
+	struct iovec iov;
+	uint8_t *mem = map_anon(len);
+	uint8_t *cross = mem + GiB - 512 * KiB;
+	int fd = scratch_file(FILE_SIZE);
+	uint32_t slot;
+
+	if (!mem)
+		return t_skip("cannot map %llu bytes", (unsigned long long)len);
+	t_ok(regbuf_uring_file_init(&f, fd));
+	iov = (struct iovec){ mem, len };
+	t_ok(regbuf_uring_pool_create(&pool, 2, 16, 0, 0));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	regbuf_uring_pool_status(pool, &st);
+	t_check_eq(st.nr_slots, 2);
+	t_check_eq(st.nr_bytes, len);
+	t_check_eq(regbuf_uring_find(regbuf_uring_pool_ring(pool, 1), (uintptr_t)cross, MiB, &slot),
+		   512 * KiB);
+	t_check_eq(slot, 0);
+	t_check_eq(regbuf_uring_find(regbuf_uring_pool_ring(pool, 1), (uintptr_t)mem + GiB, 1,
+				     &slot), 1);
+	t_check_eq(slot, 1);
+	t_pattern_fill(cross, MiB, 4 * MiB, 8);
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, cross, MiB, 4 * MiB),
+		   MiB);
+	t_check_eq(plain_check(fd, 4 * MiB, MiB, 8), -1);
+	t_check_eq(plain_fill(fd, 8 * MiB, MiB, 9), 0);
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 0), false, &f, cross, MiB, 8 * MiB),
+		   MiB);
+	t_check_eq(t_pattern_check(cross, MiB, 8 * MiB, 9), -1);
+	regbuf_uring_pool_destroy(pool);
+	close(fd);
+	munmap(mem, len);
+	return T_PASS;
+}
+
+/* ---- the sub-allocator over a registered arena ---- */
+
+struct alloc_worker {
+	pthread_t tid;
+	struct regbuf_uring_ring *ring;
+	struct regbuf_alloc *a;
+	const struct regbuf_uring_file *f;
+	int fd;
+	uint32_t idx;
+	char err[160];
+};
+
+/* Each thread: buffers of varied sizes, fixed-written from its own ring, checked. */
+static void *alloc_worker_fn(void *arg)
+{
+	struct alloc_worker *w = arg;
+	uint64_t base = w->idx * 4 * MiB, off = 0;
+	uint32_t k, slot = UINT32_MAX;
+	int64_t n;
+
+	for (k = 0; k < 48; k++) {
+		struct regbuf_iobuf b;
+		size_t len = (size_t)4096 << (k % 7);	/* 4 KiB .. 256 KiB */
+
+		if (regbuf_alloc_acquire(w->a, len, &b)) {
+			snprintf(w->err, sizeof(w->err), "acquire %zu", len);
+			return NULL;
+		}
+		n = regbuf_uring_find(w->ring, (uintptr_t)b.addr, len, &slot);
+		if (n != (int64_t)len || slot != b.slot) {
+			snprintf(w->err, sizeof(w->err), "buffer %p slot %u, pool says %u (%lld)",
+				 b.addr, b.slot, slot, (long long)n);
+			return NULL;
+		}
+		if (off + len > 4 * MiB)
+			off = 0;
+		t_pattern_fill(b.addr, len, base + off, 60 + w->idx);
+		n = regbuf_uring_rw_wait(w->ring, true, w->f, b.addr, (uint32_t)len, base + off);
+		if (n != (int64_t)len || plain_check(w->fd, base + off, len, 60 + w->idx) != -1) {
+			snprintf(w->err, sizeof(w->err), "write of %zu at %llu: %lld", len,
+				 (unsigned long long)(base + off), (long long)n);
+			return NULL;
+		}
+		off += len;
+		regbuf_alloc_release(w->a, &b);
+	}
+	return NULL;
+}
+
+/*
+ * regbuf_mem arena over 1 GiB, registered as one entry (two kernel slots),
+ * regbuf_alloc on top with slot_len = REGBUF_URING_BUF_MAX_LEN: every buffer's
+ * slot is the one the pool finds, and fixed I/O with it is correct from four
+ * threads, each on its own ring.  Filling the first GiB makes buffers come
+ * from slot 1 too.
+ */
+static int alloc_buffers_through_every_ring(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_file f;
+	struct regbuf_alloc *a;
+	struct regbuf_mem *mem;
+	struct alloc_worker w[4];
+	struct regbuf_iobuf *big;
+	struct iovec iov;
+	int fd = scratch_file(FILE_SIZE);
+	uint32_t i, nbig = 0, in_slot1 = 0;
+	int ret = T_PASS;
+
+	t_check(fd >= 0);
+	t_ok(regbuf_uring_file_init(&f, fd));
+	if (regbuf_mem_create(&mem, GiB + 64 * MiB, NULL))
+		return t_skip("cannot map a 1 GiB + 64 MiB arena");
+	iov = (struct iovec){ regbuf_mem_addr(mem), regbuf_mem_len(mem) };
+	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, 0));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	t_ok(regbuf_alloc_create(&a, mem, 0, REGBUF_URING_BUF_MAX_LEN, f.mem_align, 0));
+	for (i = 0; i < 4; i++) {
+		w[i] = (struct alloc_worker){ .ring = regbuf_uring_pool_ring(pool, i), .a = a,
+					      .f = &f, .fd = fd, .idx = i };
+		pthread_create(&w[i].tid, NULL, alloc_worker_fn, &w[i]);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(w[i].tid, NULL);
+		if (w[i].err[0] && ret == T_PASS)
+			ret = T_FAILF("thread %u: %s", i, w[i].err);
+	}
+	/* Fill the first GiB with 1 MiB buffers: later ones come from slot 1. */
+	big = calloc(1200, sizeof(*big));
+	while (ret == T_PASS && nbig < 1200 && !regbuf_alloc_acquire(a, MiB, &big[nbig])) {
+		if (big[nbig].slot == 1 && in_slot1++ < 4) {
+			struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, in_slot1 % 4);
+			uint32_t slot = UINT32_MAX;
+
+			if (regbuf_uring_find(r, (uintptr_t)big[nbig].addr, MiB, &slot) != (int64_t)MiB ||
+			    slot != 1)
+				ret = T_FAILF("slot-1 buffer %p not found in slot 1", big[nbig].addr);
+			t_pattern_fill(big[nbig].addr, MiB, 0, 70);
+			if (regbuf_uring_rw_wait(r, true, &f, big[nbig].addr, MiB, 0) != (int64_t)MiB ||
+			    plain_check(fd, 0, MiB, 70) != -1)
+				ret = T_FAILF("fixed write from slot 1 failed");
+		}
+		nbig++;
+	}
+	if (ret == T_PASS && !in_slot1)
+		ret = T_FAILF("%u MiB acquired, none from slot 1", nbig);
+	for (i = 0; i < nbig; i++)
+		regbuf_alloc_release(a, &big[i]);
+	free(big);
+	regbuf_alloc_destroy(a);
+	regbuf_uring_pool_destroy(pool);
+	regbuf_mem_destroy(mem);
+	close(fd);
+	return ret;
+}
+
+/* ---- O_DIRECT alignment ---- */
+
+static int misaligned_odirect_rejected_nothing_written(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_file f;
+	struct regbuf_uring_ring *r;
+	uint8_t *mem = map_anon(MiB);
+	struct iovec iov = { mem, MiB };
+	int fd = scratch_file(0);
+	struct stat sb;
+
+	t_ok(regbuf_uring_file_init(&f, fd));
+	t_check(f.mem_align >= 1 && !(f.mem_align & (f.mem_align - 1)));
+	t_check(f.off_align >= 512 && !(f.off_align & (f.off_align - 1)));
+	t_ok(regbuf_uring_pool_create(&pool, 1, 16, 0, 0));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	r = regbuf_uring_pool_ring(pool, 0);
+	if (f.mem_align > 1)
+		t_check_eq(regbuf_uring_rw_wait(r, true, &f, mem + f.mem_align / 2, 4096, 0), -EINVAL);
+	t_check_eq(regbuf_uring_rw_wait(r, true, &f, mem, f.off_align + 1, 0), -EINVAL);
+	t_check_eq(regbuf_uring_rw_wait(r, true, &f, mem, f.off_align, f.off_align / 2), -EINVAL);
+	t_check_eq(io_uring_sq_ready(&r->ring), 0);
+	t_check_eq(fstat(fd, &sb), 0);
+	t_check_eq(sb.st_size, 0);
+	/* Control: the aligned request is written. */
+	t_check_eq(regbuf_uring_rw_wait(r, true, &f, mem, f.off_align, 0), f.off_align);
+	t_check_eq(fstat(fd, &sb), 0);
+	t_check_eq(sb.st_size, f.off_align);
+	regbuf_uring_pool_destroy(pool);
+	close(fd);
+	munmap(mem, MiB);
+	return T_PASS;
+}
+
+/* ---- memlock as an unprivileged user (§6 item 7) ---- */
+
+struct ml_case {
+	const char *name;
+	uint64_t limit;		/* RLIMIT_MEMLOCK, soft = hard */
+	uint64_t map_len;
+	uint64_t off, len;	/* registered range inside the mapping */
+	bool huge;		/* 2 MiB hugetlb */
+	bool thp;		/* THP, mapped by the child itself (fork would split it on COW) */
+	uint32_t rings;
+	unsigned int flags;
+	bool fits;		/* expected preflight verdict, confirmed by the kernel */
+	uint64_t needed;	/* expected charge */
+};
+
+static const struct ml_case ml_cases[] = {
+	{ "4k-exact-limit", MiB, 2 * MiB, 0, MiB, false, false, 1, 0, true, MiB },
+	{ "4k-one-page-over", MiB, 2 * MiB, 0, MiB + 4 * KiB, false, false, 1, 0, false, MiB + 4 * KiB },
+	{ "4k-unaligned-spills-a-page", MiB, 2 * MiB, 100, MiB, false, false, 1, 0, false,
+	  MiB + 4 * KiB },
+	{ "clone-4-rings-charged-once", MiB, 2 * MiB, 0, MiB, false, false, 4, 0, true, MiB },
+	{ "register-again-4-rings", 2 * MiB, 2 * MiB, 0, MiB, false, false, 4,
+	  REGBUF_URING_POOL_F_NO_CLONE, false, 4 * MiB },
+	{ "huge-4k-slice-charged-2m", MiB, 2 * MiB, 4 * KiB, 4 * KiB, true, false, 1, 0, false, 2 * MiB },
+	{ "huge-2-pages-limit-4m", 4 * MiB, 4 * MiB, 4 * KiB, 3 * MiB, true, false, 1, 0, true, 4 * MiB },
+	{ "thp-4k-slice-charged-2m", MiB, 4 * MiB, 4 * KiB, 4 * KiB, false, true, 1, 0, false,
+	  2 * MiB },
+	{ "thp-2-folios-limit-4m", 4 * MiB, 4 * MiB, 2 * MiB - 4 * KiB, 8 * KiB, false, true, 1, 0,
+	  true, 4 * MiB },
+};
+
+/* A prefaulted, 2 MiB-aligned THP mapping (NULL when THP did not back it). */
+static uint8_t *map_thp(uint64_t len)
+{
+	uint8_t *p = mmap(NULL, len + 2 * MiB, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *al;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	al = (uint8_t *)(((uintptr_t)p + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1));
+	if (madvise(al, len, MADV_HUGEPAGE))
+		return NULL;
+	memset(al, 1, len);
+	return al;
+}
+
+/* Children cannot hand the harness their reason: they print it. */
+#define CK_FAILF(...) (fprintf(stderr, "  child: " __VA_ARGS__), fputc('\n', stderr), T_FAIL)
+#define CK(cond)							\
+	do {								\
+		if (!(cond))						\
+			return CK_FAILF("%s:%d: %s", __FILE__, __LINE__, #cond); \
+	} while (0)
+#define CK_EQ(a, b)							\
+	do {								\
+		long long __a = (long long)(a), __b = (long long)(b);	\
+		if (__a != __b)						\
+			return CK_FAILF("%s:%d: %s == %lld, expected %lld", \
+					__FILE__, __LINE__, #a, __a, __b); \
+	} while (0)
+#define CK_OK(call)							\
+	do {								\
+		long long __r = (long long)(call);			\
+		CK_EQ(__r < 0 ? __r : 0, 0);				\
+	} while (0)
+
+/* What the rings of an 8-entry pool cost themselves (kernel 6.14+: charged too). */
+static uint64_t ring_charge8(void)
+{
+	struct io_uring r;
+	uint64_t c;
+
+	if (io_uring_queue_init(8, &r, 0))
+		return 0;
+	c = uring_ring_charge(&r);
+	io_uring_queue_exit(&r);
+	return c;
+}
+
+/*
+ * Become an unprivileged user with RLIMIT_MEMLOCK = @limit.  The kernel's
+ * counter is per user and ring teardown (and so unaccounting) is deferred past
+ * process exit, so every child takes a fresh uid nobody else uses (like
+ * 'setpriv --reuid'), starting from a locked_vm of exactly 0.
+ */
+static unsigned int uid_seq;
+
+static int drop_to_nobody(uint64_t limit)
+{
+	struct rlimit rl = { limit, limit };
+	uid_t uid = 200000 + ((unsigned int)getppid() % 30000) * 64 + uid_seq % 64;
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl) || setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+	    setresuid(uid, uid, uid))
+		return -1;
+	/* A uid change makes the task non-dumpable and /proc/self/pagemap root's;
+	 * a process started as that user (setpriv, runuser) is dumpable. */
+	return prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
+/* In the child: preflight verdict, reason text, kernel verdict, degraded mode. */
+static int ml_child(const struct ml_case *c, uint8_t *mem, int fd)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct iovec iov;
+	uint64_t rc8;
+	char num[32];
+	int ret;
+
+	if (c->thp && !(mem = map_thp(c->map_len)))
+		return T_SKIP;
+	iov = (struct iovec){ mem + c->off, c->len };
+	rc8 = ring_charge8();	/* as root: a ring closed as the user stays charged a while */
+	if (drop_to_nobody(c->limit + c->rings * rc8))
+		return CK_FAILF("cannot become nobody");
+	/* Preflight. */
+	CK_OK(regbuf_uring_pool_create(&pool, c->rings, 8, 0, c->flags));
+	ret = regbuf_uring_pool_register(pool, &iov, 1, 0);
+	regbuf_uring_pool_status(pool, &st);
+	CK(st.memlock.charged);
+	CK_EQ(st.memlock.needed, c->needed);
+	if (ret != (c->fits ? 0 : -ENOMEM))
+		return CK_FAILF("register %d, expected %d: %s", ret, c->fits ? 0 : -ENOMEM,
+				st.reason);
+	if (!c->fits) {
+		snprintf(num, sizeof(num), "%llu bytes", (unsigned long long)c->needed);
+		if (!strstr(st.reason, num))
+			return CK_FAILF("reason lacks '%s': %s", num, st.reason);
+		snprintf(num, sizeof(num), "soft %llu bytes",
+			 (unsigned long long)(c->limit + c->rings * rc8));
+		if (!strstr(st.reason, num) || !strstr(st.reason, "ulimit -l") ||
+		    !strstr(st.reason, "LimitMEMLOCK") || !strstr(st.reason, "limits.conf"))
+			return CK_FAILF("reason lacks limits or fix: %s", st.reason);
+	}
+	regbuf_uring_pool_destroy(pool);
+	(void)fd;
+	return T_PASS;
+}
+
+/* The kernel's own verdict, in a fresh process (deferred unaccounting cannot skew it). */
+static int ml_child_kernel(const struct ml_case *c, uint8_t *mem)
+{
+	struct regbuf_uring_pool *pool;
+	struct iovec iov;
+	int ret;
+
+	if (c->thp && !(mem = map_thp(c->map_len)))
+		return T_SKIP;
+	iov = (struct iovec){ mem + c->off, c->len };
+	if (drop_to_nobody(c->limit + c->rings * ring_charge8()))
+		return CK_FAILF("cannot become nobody");
+	CK_OK(regbuf_uring_pool_create(&pool, c->rings, 8, 0,
+				      c->flags | REGBUF_URING_POOL_F_NO_PREFLIGHT));
+	ret = regbuf_uring_pool_register(pool, &iov, 1, 0);
+	if (ret != (c->fits ? 0 : -ENOMEM))
+		return CK_FAILF("kernel said %d, preflight predicted %s", ret,
+			       c->fits ? "fits" : "-ENOMEM");
+	regbuf_uring_pool_destroy(pool);
+	return T_PASS;
+}
+
+/* Degraded and disabled modes do unregistered I/O and say which they are. */
+static int ml_child_degraded(uint8_t *mem, int fd)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct regbuf_uring_file f;
+	struct iovec iov = { mem, 2 * MiB };
+	unsigned int modes[2] = { REGBUF_URING_POOL_F_DEGRADE, REGBUF_URING_POOL_F_NO_REGISTER };
+	int m;
+
+	if (drop_to_nobody(MiB))
+		return CK_FAILF("cannot become nobody");
+	CK_OK(regbuf_uring_file_init(&f, fd));
+	for (m = 0; m < 2; m++) {
+		CK_OK(regbuf_uring_pool_create(&pool, 2, 8, 0, modes[m]));
+		CK_EQ(regbuf_uring_pool_register(pool, &iov, 1, 0), 0);
+		regbuf_uring_pool_status(pool, &st);
+		if (m == 0) {
+			CK_EQ(st.state, REGBUF_URING_REG_FAILED);
+			CK_EQ(st.err, -ENOMEM);
+			CK(strstr(st.reason, "RLIMIT_MEMLOCK") != NULL);
+			CK(!strcmp(regbuf_uring_state_name(st.state), "registration failed"));
+		} else {
+			CK_EQ(st.state, REGBUF_URING_REG_DISABLED);
+			CK(!strcmp(regbuf_uring_state_name(st.state),
+					"registration disabled"));
+		}
+		t_pattern_fill(mem, MiB, MiB * m, 31);
+		CK_EQ(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, mem, MiB,
+					   MiB * m), MiB);
+		memset(mem + MiB, 0, MiB);
+		CK_EQ(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 0), false, &f, mem + MiB,
+					   MiB, MiB * m), MiB);
+		CK_EQ(t_pattern_check(mem + MiB, MiB, MiB * m, 31), -1);
+		regbuf_uring_pool_destroy(pool);
+	}
+	return T_PASS;
+}
+
+static uint64_t vm_pin(void)
+{
+	char line[256];
+	unsigned long long kb;
+	uint64_t ret = UINT64_MAX;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return ret;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %llu kB", &kb) == 1)
+			ret = kb * 1024;
+	fclose(f);
+	return ret;
+}
+
+/*
+ * §6 items 7 and 29: two 4 KiB buffers in one 2 MiB huge page are charged once
+ * (exactly at the limit); dropping one of them leaves the other usable and
+ * VmPin never goes negative.  Which buffer carried the charge is the kernel's
+ * business (io_buffer_account_pin(): the first; 6.18 then uncharges the page
+ * while the second still pins it) - both outcomes are accepted, and logged.
+ */
+static int ml_child_shared_hugepage(uint8_t *huge, int fd)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct regbuf_uring_file f;
+	struct regbuf_uring_ring *r0;
+	struct io_uring_cqe *cqe;
+	struct __kernel_timespec ts = { 2, 0 };
+	struct iovec iov[2] = { { huge, 4 * KiB }, { huge + 64 * KiB, 4 * KiB } };
+	struct iovec none = { NULL, 0 };
+	uint32_t slot = UINT32_MAX;
+	uint64_t pin;
+
+	if (drop_to_nobody(2 * MiB + 2 * ring_charge8()))
+		return CK_FAILF("cannot become nobody");
+	CK_OK(regbuf_uring_file_init(&f, fd));
+	CK_OK(regbuf_uring_pool_create(&pool, 2, 8, 0, 0));
+	CK_EQ(regbuf_uring_pool_register(pool, iov, 2, 0), 0);
+	regbuf_uring_pool_status(pool, &st);
+	CK_EQ(st.memlock.needed, 2 * MiB);	/* one huge page, charged once */
+	CK_EQ(vm_pin(), 2 * MiB);
+	/* Drop buffer 0; its tag arrives once the kernel released it. */
+	CK_EQ(regbuf_uring_pool_update(pool, 0, &none, 1), 1);
+	r0 = regbuf_uring_pool_ring(pool, 0);
+	CK_EQ(io_uring_wait_cqe_timeout(&r0->ring, &cqe, &ts), 0);
+	CK(regbuf_uring_cqe_is_tag(r0, cqe, &slot));
+	CK_EQ(slot, 0);
+	io_uring_cqe_seen(&r0->ring, cqe);
+	pin = vm_pin();
+	CK(pin == 0 || pin == 2 * MiB);		/* never negative, never more */
+	fprintf(stderr, "  shared huge page: VmPin after dropping the charged buffer: %llu "
+		"(the other buffer still pins the page)\n", (unsigned long long)pin);
+	/* Buffer 1 still works, through the clone in ring 1. */
+	t_pattern_fill(huge + 64 * KiB, 4 * KiB, 0, 51);
+	CK_EQ(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, huge + 64 * KiB,
+			      4 * KiB, 0), 4 * KiB);
+	CK_EQ(plain_check(fd, 0, 4 * KiB, 51), -1);
+	regbuf_uring_pool_destroy(pool);
+	return T_PASS;
+}
+
+static int shared_hugepage_fn(const struct ml_case *c, uint8_t *mem, int fd)
+{
+	(void)c;
+	return ml_child_shared_hugepage(mem, fd);
+}
+
+static int in_child(int (*fn)(const struct ml_case *, uint8_t *, int),
+		    const struct ml_case *c, uint8_t *mem, int fd)
+{
+	pid_t pid;
+	int status;
+
+	uid_seq++;
+	pid = fork();
+	if (pid == 0)
+		_exit(fn(c, mem, fd));
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return T_FAILF("child died");
+	return WEXITSTATUS(status);
+}
+
+static int kernel_fn(const struct ml_case *c, uint8_t *mem, int fd)
+{
+	(void)fd;
+	return ml_child_kernel(c, mem);
+}
+
+static int degraded_fn(const struct ml_case *c, uint8_t *mem, int fd)
+{
+	(void)c;
+	return ml_child_degraded(mem, fd);
+}
+
+static int memlock_unprivileged_preflight_matches_kernel(void)
+{
+	size_t i;
+	int ret, fd, skipped = 0;
+
+	if (geteuid())
+		return t_skip("needs root to switch to user nobody (run as root)");
+	fd = scratch_file(FILE_SIZE);
+	for (i = 0; i < sizeof(ml_cases) / sizeof(ml_cases[0]); i++) {
+		const struct ml_case *c = &ml_cases[i];
+		uint8_t *mem = c->huge ? map_huge2m(c->map_len) : map_anon(c->map_len);
+
+		if (c->thp && mem) {
+			munmap(mem, c->map_len);	/* the child maps its own */
+			mem = NULL;
+		}
+		if (!mem && !c->thp) {
+			fprintf(stderr, "  %s: skipped (no 2 MiB hugetlb pages: %s)\n", c->name,
+				NR_2M);
+			skipped++;
+			continue;
+		}
+		ret = in_child(ml_child, c, mem, fd);
+		if (ret == T_PASS)
+			ret = in_child(kernel_fn, c, mem, fd);
+		if (mem)
+			munmap(mem, c->map_len);
+		if (ret == T_SKIP) {
+			fprintf(stderr, "  %s: skipped (THP did not back the mapping: "
+				"/sys/kernel/mm/transparent_hugepage/enabled)\n", c->name);
+			skipped++;
+			continue;
+		}
+		if (ret != T_PASS) {
+			fprintf(stderr, "  case %s\n", c->name);
+			huge_release();
+			close(fd);
+			return T_FAILF("memlock case %s", c->name);
+		}
+	}
+	{
+		uint8_t *huge = map_huge2m(2 * MiB);
+
+		if (huge) {
+			ret = in_child(shared_hugepage_fn, NULL, huge, fd);
+			munmap(huge, 2 * MiB);
+			if (ret != T_PASS) {
+				huge_release();
+				close(fd);
+				return T_FAILF("memlock: two buffers sharing a huge page");
+			}
+		} else {
+			fprintf(stderr, "  shared huge page: skipped (no 2 MiB hugetlb pages: %s)\n",
+				NR_2M);
+		}
+	}
+	huge_release();
+	{
+		uint8_t *mem = map_anon(2 * MiB);
+
+		ret = in_child(degraded_fn, NULL, mem, fd);
+		munmap(mem, 2 * MiB);
+	}
+	close(fd);
+	if (ret != T_PASS)
+		return T_FAILF("degraded mode");
+	return T_PASS;
+}
+
+/*
+ * The same through the real tools: prlimit + setpriv exec this binary with
+ * REGBUF_URING_MEMLOCK_CHILD set; main() then runs memlock_exec_child().  One
+ * pool, one ring: the preflight refuses one page over the limit, the kernel
+ * refuses the same registration (raw, on the pool's ring), and exactly the
+ * limit is accepted by both.
+ */
+#define EXEC_LIMIT (UINT64_C(1) << 20)
+
+static int memlock_exec_child(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	uint8_t *mem = map_anon(2 * MiB);
+	struct iovec over, exact;
+	uint64_t fit;
+	int ret;
+
+	if (!mem || geteuid() == 0)
+		return CK_FAILF("child: no memory, or still root");
+	/* Only this pool's ring may be charged: a ring closed as this user stays
+	 * charged until the kernel's deferred teardown runs. */
+	CK_OK(regbuf_uring_pool_create(&pool, 1, 8, 0, 0));
+	fit = EXEC_LIMIT - uring_ring_charge(&regbuf_uring_pool_ring(pool, 0)->ring);
+	over = (struct iovec){ mem, fit + 4 * KiB };
+	exact = (struct iovec){ mem, fit };
+	CK_EQ(regbuf_uring_pool_register(pool, &over, 1, 0), -ENOMEM);
+	regbuf_uring_pool_status(pool, &st);
+	CK(strstr(st.reason, "soft 1048576 bytes") != NULL);
+	ret = io_uring_register_buffers(&regbuf_uring_pool_ring(pool, 0)->ring, &over, 1);
+	CK_EQ(ret, -ENOMEM);
+	ret = regbuf_uring_pool_register(pool, &exact, 1, 0);
+	regbuf_uring_pool_status(pool, &st);
+	if (ret)
+		return CK_FAILF("exact limit: %d: %s", ret, st.reason);
+	regbuf_uring_pool_destroy(pool);
+	return T_PASS;
+}
+
+static int memlock_prlimit_setpriv_exec(void)
+{
+	char exe[512];
+	ssize_t n;
+	int rc;
+
+	if (geteuid())
+		return t_skip("needs root to switch user with setpriv (run as root)");
+	if (t_sh("command -v setpriv >/dev/null && command -v prlimit >/dev/null"))
+		return t_skip("setpriv/prlimit missing (Debian package util-linux)");
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return t_broken("readlink /proc/self/exe");
+	exe[n] = '\0';
+	uid_seq++;
+	rc = t_sh("REGBUF_URING_MEMLOCK_CHILD=1 prlimit --memlock=%llu:%llu setpriv "
+		  "--reuid=%u --regid=65534 --clear-groups --inh-caps=-all %s",
+		  (unsigned long long)EXEC_LIMIT, (unsigned long long)EXEC_LIMIT,
+		  200000 + ((unsigned int)getpid() % 30000) * 64 + 63, exe);
+	if (rc)
+		return T_FAILF("the setpriv/prlimit child failed (%d)", rc);
+	return T_PASS;
+}
+
+/* The clone probe and fallbacks report the path taken and its cost. */
+static int status_reports_path_and_cost(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	uint8_t *mem = map_anon(4 * MiB);
+	struct iovec iov = { mem, 4 * MiB };
+	size_t i;
+
+	for (i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
+		t_ok(regbuf_uring_pool_create(&pool, 4, 8, 0, path_cases[i].flags));
+		t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+		regbuf_uring_pool_status(pool, &st);
+		t_check_eq(st.path, path_cases[i].path);
+		t_check(st.register_ns > 0);
+		if (path_cases[i].path == REGBUF_URING_PATH_REGISTER)
+			t_check_eq(st.clone_ns, 0);
+		else
+			t_check(st.clone_ns > 0);
+		t_check(strcmp(regbuf_uring_path_name(st.path), "none") != 0);
+		regbuf_uring_pool_destroy(pool);
+	}
+	munmap(mem, 4 * MiB);
+	return T_PASS;
+}
+
+static const struct t_case cases[] = {
+	T_CASE(integrity_odirect_file_every_ring),
+	T_CASE(integrity_loop_device_every_ring),
+	T_CASE(clone_errors_unchanged),
+	T_CASE(clone_range_replace_layout),
+	T_CASE(clone_concurrent_both_ways),
+	T_CASE(clone_single_issuer_other_task),
+	T_CASE(io_on_clone_after_source_closed),
+	T_CASE(register_errors_unchanged),
+	T_CASE(sparse_then_update),
+	T_CASE(update_while_in_flight),
+	T_CASE(mirror_table_follows_updates),
+	T_CASE(rwv_fixed_native_and_split),
+	T_CASE(arena_over_1g_io_across_boundary),
+	T_CASE(alloc_buffers_through_every_ring),
+	T_CASE(misaligned_odirect_rejected_nothing_written),
+	T_CASE(memlock_unprivileged_preflight_matches_kernel),
+	T_CASE(memlock_prlimit_setpriv_exec),
+	T_CASE(status_reports_path_and_cost),
+};
+
+int main(int argc, char **argv)
+{
+	if (getenv("REGBUF_URING_MEMLOCK_CHILD"))
+		return memlock_exec_child();
+	return t_main("uring", cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
+}

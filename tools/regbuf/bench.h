@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * regbuf bench: shared helpers of the benchmark sub-commands (bench*.c).
+ * Uses only public headers and liburing.
+ */
+#ifndef REGBUF_BENCH_H
+#define REGBUF_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define KiB (UINT64_C(1) << 10)
+#define MiB (UINT64_C(1) << 20)
+#define GiB (UINT64_C(1) << 30)
+
+/* ---- JSON, written to a growing buffer, printed once at the end ---- */
+struct json {
+	char *buf;
+	size_t len, cap;
+	int depth;
+	bool first[32];
+};
+
+void json_open(struct json *j, const char *key, char kind);	/* kind '{' or '[' */
+void json_close(struct json *j, char kind);
+void json_str(struct json *j, const char *key, const char *val);
+void json_num(struct json *j, const char *key, double val);	/* NaN -> null */
+void json_int(struct json *j, const char *key, int64_t val);
+void json_bool(struct json *j, const char *key, bool val);
+void json_null(struct json *j, const char *key);
+void json_raw(struct json *j, const char *key, const char *text);	/* a JSON value as is */
+
+/* ---- options shared by the sub-commands ---- */
+struct bench_opts {
+	bool json;
+	bool quick;
+	int reps;
+	struct json *j;		/* non-NULL when --json */
+};
+
+/* Progress for long steps: stderr, never stdout. */
+void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+uint64_t bench_now_ns(void);
+double bench_median(double *v, int n);
+
+/* ---- memory tiers, mapped by the bench itself (prefaulted) ---- */
+enum bench_tier { TIER_4K, TIER_THP, TIER_2M, TIER_1G, TIER_NR };
+extern const char *const bench_tier_name[TIER_NR];
+
+struct bench_mem {
+	void *addr;
+	uint64_t len;		/* mapped length */
+	enum bench_tier tier;
+	char why[160];		/* when the tier could not be had */
+};
+
+/* Map @len bytes of @tier, prefaulted; as root, reserves hugetlb pages
+ * (restored by bench_hugepages_restore()).  Returns 0 or -errno + m->why. */
+int bench_mem_map(struct bench_mem *m, uint64_t len, enum bench_tier tier);
+void bench_mem_unmap(struct bench_mem *m);
+void bench_hugepages_restore(void);
+/* As root, make @len bytes of @tier hugetlb pages free (restored as above). */
+int bench_hugepages_reserve(enum bench_tier tier, uint64_t len, char *why, size_t wlen);
+
+/* The experiments. */
+int bench_reg(const struct bench_opts *o, int argc, char **argv);
+int bench_clone(const struct bench_opts *o, int argc, char **argv);
+int bench_io(const struct bench_opts *o, int argc, char **argv);
+
+#endif /* REGBUF_BENCH_H */

@@ -1,0 +1,856 @@
+// SPDX-License-Identifier: MIT
+/*
+ * regbuf bench io - O_DIRECT I/O through a regbuf ring pool (one ring per
+ * thread, one registration cloned into every ring), fixed vs unfixed buffers,
+ * and the equivalent fio job (io_uring engine, fixedbufs, hugepage memory,
+ * same file, QD, block size and threads) run in the same invocation.
+ * Runs are interleaved (regbuf, fio, regbuf, fio, ...) and medians reported.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <regbuf/alloc.h>
+#include <regbuf/mem.h>
+#include <regbuf/uring.h>
+
+#include "bench.h"
+#include "cli.h"
+
+#define MAX_THREADS 16
+#define HIST_NR 2368
+#define BATCH 64
+
+enum rw { RW_RANDREAD, RW_RANDWRITE, RW_READ, RW_WRITE };
+static const char *const rw_name[] = { "randread", "randwrite", "read", "write" };
+
+struct io_cfg {
+	enum rw rw;
+	uint32_t bs, qd, threads;
+	double runtime_s;
+	bool fixed;
+};
+
+struct io_res {
+	uint64_t ios, bytes, errors;
+	double elapsed_s;	/* slowest thread */
+	double iops, bw_bytes;
+	double usr_s, sys_s;	/* summed over threads (RUSAGE_THREAD, as fio) */
+	double cpu_ns_per_io;
+	double p50_ns, p99_ns, p999_ns;
+	bool ok;
+	char err[640];
+};
+
+/* Log-linear latency histogram: exact below 128 ns, then 64 buckets per power of 2. */
+static inline uint32_t hist_idx(uint64_t v)
+{
+	uint32_t e;
+
+	if (v < 128)
+		return (uint32_t)v;
+	e = 63 - (uint32_t)__builtin_clzll(v);
+	if (e > 40)
+		return HIST_NR - 1;
+	return (e - 6) * 64 + (uint32_t)(v >> (e - 6));
+}
+
+static double hist_val(uint32_t idx)
+{
+	uint32_t e, m;
+
+	if (idx < 128)
+		return idx;
+	e = idx / 64 + 5;
+	m = idx % 64 + 64;
+	return ((double)m + 0.5) * (double)(UINT64_C(1) << (e - 6));
+}
+
+static double hist_pct(const uint64_t *h, uint64_t total, double p)
+{
+	uint64_t want = (uint64_t)ceil(p * (double)total), cum = 0;
+	uint32_t i;
+
+	for (i = 0; i < HIST_NR; i++) {
+		cum += h[i];
+		if (cum >= want && cum)
+			return hist_val(i);
+	}
+	return NAN;
+}
+
+struct worker {
+	pthread_t tid;
+	const struct io_cfg *cfg;
+	struct regbuf_uring_ring *ring;
+	struct regbuf_uring_file file;
+	struct regbuf_alloc *alloc;	/* qd buffers of bs bytes come from here */
+	struct regbuf_iobuf *bufs;
+	uint64_t file_size;
+	uint64_t region_off, region_len;	/* sequential: this thread's part */
+	uint64_t seed;
+	bool enable;			/* ring created R_DISABLED: enable in this thread */
+	/* results */
+	uint64_t ios, errors;
+	uint64_t elapsed_ns, usr_ns, sys_ns;
+	uint64_t hist[HIST_NR];
+	int err;
+};
+
+static inline uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*s = x;
+	return x;
+}
+
+static uint64_t tv_ns(const struct timeval *tv)
+{
+	return (uint64_t)tv->tv_sec * 1000000000u + (uint64_t)tv->tv_usec * 1000u;
+}
+
+static void *worker_fn(void *arg)
+{
+	struct worker *w = arg;
+	const struct io_cfg *c = w->cfg;
+	struct io_uring_cqe *cqes[BATCH];
+	uint64_t *ts, seq = 0, now, start, end, blocks;
+	bool write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE;
+	bool rnd = c->rw == RW_RANDREAD || c->rw == RW_RANDWRITE;
+	struct rusage ru0, ru1;
+	uint32_t i, inflight = 0, n, k;
+	bool stopping = false;
+	int ret;
+
+	ts = calloc(c->qd, sizeof(*ts));
+	w->bufs = calloc(c->qd, sizeof(*w->bufs));
+	if (!ts || !w->bufs) {
+		free(ts);
+		w->err = -ENOMEM;
+		return NULL;
+	}
+	for (i = 0; i < c->qd; i++) {
+		ret = regbuf_alloc_acquire(w->alloc, c->bs, &w->bufs[i]);
+		if (ret) {
+			w->err = ret;
+			while (i--)
+				regbuf_alloc_release(w->alloc, &w->bufs[i]);
+			free(ts);
+			free(w->bufs);
+			return NULL;
+		}
+	}
+	if (w->enable && io_uring_register(w->ring->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS,
+					     NULL, 0) < 0) {
+		w->err = -EINVAL;
+		free(ts);
+		return NULL;
+	}
+	blocks = (rnd ? w->file_size : w->region_len) / c->bs;
+	getrusage(RUSAGE_THREAD, &ru0);
+	start = bench_now_ns();
+	end = start + (uint64_t)(c->runtime_s * 1e9);
+
+#define NEXT_OFF() (rnd ? (xorshift(&w->seed) % blocks) * c->bs \
+			: w->region_off + (seq++ % blocks) * c->bs)
+	for (i = 0; i < c->qd; i++) {
+		ret = regbuf_uring_prep_rw(w->ring, write, &w->file, w->bufs[i].addr, c->bs,
+					   NEXT_OFF(), i);
+		if (ret != 1) {
+			w->err = ret < 0 ? ret : -EINVAL;
+			goto out;
+		}
+		ts[i] = start;
+		inflight++;
+	}
+	while (inflight) {
+		ret = io_uring_submit_and_wait(&w->ring->ring, 1);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+			w->err = ret;
+			break;
+		}
+		now = bench_now_ns();
+		if (now >= end)
+			stopping = true;
+		n = io_uring_peek_batch_cqe(&w->ring->ring, cqes, BATCH);
+		for (k = 0; k < n; k++) {
+			i = (uint32_t)cqes[k]->user_data;
+			if (regbuf_uring_cqe_is_tag(w->ring, cqes[k], NULL))
+				continue;
+			if (cqes[k]->res != (int)c->bs) {
+				w->errors++;
+				if (!w->err)
+					w->err = cqes[k]->res < 0 ? cqes[k]->res : -EIO;
+			}
+			w->hist[hist_idx(now - ts[i])]++;
+			w->ios++;
+			if (stopping) {
+				inflight--;
+				continue;
+			}
+			ret = regbuf_uring_prep_rw(w->ring, write, &w->file, w->bufs[i].addr,
+						   c->bs, NEXT_OFF(), i);
+			if (ret != 1) {
+				inflight--;
+				if (!w->err)
+					w->err = ret < 0 ? ret : -EINVAL;
+				stopping = true;
+				continue;
+			}
+			ts[i] = now;
+		}
+		io_uring_cq_advance(&w->ring->ring, n);
+	}
+#undef NEXT_OFF
+out:
+	w->elapsed_ns = bench_now_ns() - start;
+	getrusage(RUSAGE_THREAD, &ru1);
+	w->usr_ns = tv_ns(&ru1.ru_utime) - tv_ns(&ru0.ru_utime);
+	w->sys_ns = tv_ns(&ru1.ru_stime) - tv_ns(&ru0.ru_stime);
+	/* Stop the clock before giving the buffers back (may reap late CQEs: none left). */
+	for (i = 0; i < c->qd; i++)
+		regbuf_alloc_release(w->alloc, &w->bufs[i]);
+	regbuf_alloc_flush(w->alloc);
+	free(w->bufs);
+	free(ts);
+	return NULL;
+}
+
+struct io_env {
+	char path[256];
+	int fd;
+	bool own_file;
+	uint64_t file_size;
+	struct regbuf_mem *mem;		/* the arena every thread's buffers come from */
+	const char *mem_tier;
+	bool fio;
+	bool fio_huge;
+	struct regbuf_uring_status st;	/* last pool's status */
+};
+
+static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res *res)
+{
+	static struct worker w[MAX_THREADS];
+	struct regbuf_uring_pool *pool;
+	uint64_t hist[HIST_NR], usr = 0, sys = 0, el = 0, ios = 0, errs = 0;
+	unsigned int setup = IORING_SETUP_R_DISABLED | IORING_SETUP_SINGLE_ISSUER |
+			     IORING_SETUP_DEFER_TASKRUN;
+	struct iovec iov = { regbuf_mem_addr(env->mem), regbuf_mem_len(env->mem) };
+	struct regbuf_alloc *alloc = NULL;
+	uint32_t t, i;
+	int ret, err = 0;
+
+	memset(res, 0, sizeof(*res));
+	ret = regbuf_uring_pool_create(&pool, c->threads, c->qd * 2, setup,
+				       c->fixed ? 0 : REGBUF_URING_POOL_F_NO_REGISTER);
+	if (ret == -EINVAL) {
+		/* Kernels before 6.1 lack DEFER_TASKRUN. */
+		setup = IORING_SETUP_COOP_TASKRUN;
+		ret = regbuf_uring_pool_create(&pool, c->threads, c->qd * 2, setup,
+					       c->fixed ? 0 : REGBUF_URING_POOL_F_NO_REGISTER);
+	}
+	if (ret) {
+		snprintf(res->err, sizeof(res->err), "pool: %s", strerror(-ret));
+		return ret;
+	}
+	ret = regbuf_uring_pool_register(pool, &iov, 1, 0);
+	if (c->fixed)
+		regbuf_uring_pool_status(pool, &env->st);
+	if (ret) {
+		snprintf(res->err, sizeof(res->err), "register: %s", env->st.reason);
+		regbuf_uring_pool_destroy(pool);
+		return ret;
+	}
+	for (t = 0; t < c->threads; t++) {
+		memset(&w[t], 0, sizeof(w[t]));
+		ret = regbuf_uring_file_init(&w[t].file, env->fd);
+		if (!ret && !alloc)
+			ret = regbuf_alloc_create(&alloc, env->mem, 0, REGBUF_URING_BUF_MAX_LEN,
+						  w[t].file.mem_align, 0);
+		if (ret) {
+			snprintf(res->err, sizeof(res->err), "statx/alloc: %s", strerror(-ret));
+			regbuf_uring_pool_destroy(pool);
+			return ret;
+		}
+		w[t].alloc = alloc;
+		w[t].cfg = c;
+		w[t].ring = regbuf_uring_pool_ring(pool, t);
+		w[t].file_size = env->file_size;
+		w[t].region_len = env->file_size / c->threads / c->bs * c->bs;
+		w[t].region_off = w[t].region_len * t;
+		w[t].seed = 0x9E3779B97F4A7C15ULL * (t + 1) ^ bench_now_ns();
+		w[t].enable = !!(setup & IORING_SETUP_R_DISABLED);
+		pthread_create(&w[t].tid, NULL, worker_fn, &w[t]);
+	}
+	memset(hist, 0, sizeof(hist));
+	for (t = 0; t < c->threads; t++) {
+		pthread_join(w[t].tid, NULL);
+		for (i = 0; i < HIST_NR; i++)
+			hist[i] += w[t].hist[i];
+		usr += w[t].usr_ns;
+		sys += w[t].sys_ns;
+		ios += w[t].ios;
+		errs += w[t].errors;
+		if (w[t].elapsed_ns > el)
+			el = w[t].elapsed_ns;
+		if (w[t].err && !err)
+			err = w[t].err;
+	}
+	regbuf_alloc_destroy(alloc);
+	regbuf_uring_pool_destroy(pool);
+	res->ios = ios;
+	res->errors = errs;
+	res->bytes = ios * c->bs;
+	res->elapsed_s = (double)el / 1e9;
+	res->iops = (double)ios / res->elapsed_s;
+	res->bw_bytes = res->iops * c->bs;
+	res->usr_s = (double)usr / 1e9;
+	res->sys_s = (double)sys / 1e9;
+	res->cpu_ns_per_io = ios ? (double)(usr + sys) / (double)ios : NAN;
+	res->p50_ns = hist_pct(hist, ios, 0.50);
+	res->p99_ns = hist_pct(hist, ios, 0.99);
+	res->p999_ns = hist_pct(hist, ios, 0.999);
+	if (err) {
+		snprintf(res->err, sizeof(res->err), "I/O error: %s", strerror(-err));
+		return err;
+	}
+	res->ok = true;
+	return 0;
+}
+
+/* ---- fio ---- */
+
+static double jnum(const char *from, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	if (!from)
+		return NAN;
+	snprintf(pat, sizeof(pat), "\"%s\"", key);
+	p = strstr(from, pat);
+	if (!p)
+		return NAN;
+	p = strchr(p + strlen(pat), ':');
+	return p ? strtod(p + 1, NULL) : NAN;
+}
+
+static int run_fio(struct io_env *env, const struct io_cfg *c, struct io_res *res)
+{
+	bool write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE;
+	bool rnd = c->rw == RW_RANDREAD || c->rw == RW_RANDWRITE;
+	uint64_t per = env->file_size / c->threads / c->bs * c->bs;
+	char cmd[1024], part[128] = "";
+	char *out = NULL, *dir, *clat;
+	size_t len = 0, cap = 0, n;
+	double runtime_ms, usr, sys;
+	FILE *p;
+
+	memset(res, 0, sizeof(*res));
+	if (!rnd)
+		snprintf(part, sizeof(part), "--size=%" PRIu64 " --offset_increment=%" PRIu64, per,
+			 per);
+	else
+		snprintf(part, sizeof(part), "--size=%" PRIu64 " --norandommap --randrepeat=0",
+			 env->file_size);
+	snprintf(cmd, sizeof(cmd),
+		 "fio --name=regbuf-%s --filename=%s --ioengine=io_uring --fixedbufs=%d "
+		 "--direct=1 --rw=%s --bs=%u --iodepth=%u --numjobs=%u --thread --group_reporting "
+		 "--time_based --runtime=%.0fms %s %s --output-format=json 2>/dev/null",
+		 rw_name[c->rw], env->path, c->fixed ? 1 : 0, rw_name[c->rw], c->bs, c->qd,
+		 c->threads, c->runtime_s * 1000, part, env->fio_huge ? "--iomem=mmaphuge" : "");
+	p = popen(cmd, "r");
+	if (!p) {
+		snprintf(res->err, sizeof(res->err), "fio: %s", strerror(errno));
+		return -errno;
+	}
+	for (;;) {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 65536;
+			out = realloc(out, cap);
+			if (!out) {
+				pclose(p);
+				return -ENOMEM;
+			}
+		}
+		n = fread(out + len, 1, cap - len - 1, p);
+		if (!n)
+			break;
+		len += n;
+	}
+	pclose(p);
+	if (!out)
+		return -EIO;
+	out[len] = '\0';
+	/* The direction object, not the "rw" : "read" option value. */
+	dir = strstr(out, write ? "\"write\" : {" : "\"read\" : {");
+	if (!dir || isnan(jnum(dir, "iops"))) {
+		snprintf(res->err, sizeof(res->err), "fio produced no result (%.150s)", cmd);
+		free(out);
+		return -EIO;
+	}
+	res->iops = jnum(dir, "iops");
+	res->bw_bytes = jnum(dir, "bw_bytes");
+	res->ios = (uint64_t)jnum(dir, "total_ios");
+	res->bytes = (uint64_t)jnum(dir, "io_bytes");
+	clat = strstr(dir, "\"clat_ns\"");
+	res->p50_ns = jnum(clat, "50.000000");
+	res->p99_ns = jnum(clat, "99.000000");
+	res->p999_ns = jnum(clat, "99.900000");
+	/* fio: usr_cpu = usr time / total runtime of the group's threads (%). */
+	runtime_ms = jnum(out, "job_runtime");
+	usr = jnum(out, "usr_cpu");
+	sys = jnum(out, "sys_cpu");
+	res->elapsed_s = runtime_ms / 1000 / c->threads;
+	res->usr_s = usr / 100 * runtime_ms / 1000;
+	res->sys_s = sys / 100 * runtime_ms / 1000;
+	res->cpu_ns_per_io = res->ios ? (res->usr_s + res->sys_s) * 1e9 / (double)res->ios : NAN;
+	res->errors = (uint64_t)jnum(strstr(out, "\"jobname\""), "error");
+	free(out);
+	if (res->errors) {
+		/* A job that failed (e.g. ENOMEM from --iomem=mmaphuge) skews the group. */
+		snprintf(res->err, sizeof(res->err), "fio job error %s (%s)",
+			 strerror((int)res->errors), env->fio_huge ? "hugepages for --iomem=mmaphuge?"
+								   : "see fio");
+		return -(int)res->errors;
+	}
+	res->ok = true;
+	return 0;
+}
+
+/* ---- one configuration, repeated, interleaved ---- */
+
+enum { ENG_REGBUF, ENG_REGBUF_UNFIXED, ENG_FIO, ENG_NR };
+static const char *const eng_name[ENG_NR] = { "regbuf", "regbuf-unfixed", "fio" };
+
+struct job_row {
+	struct io_cfg cfg;
+	bool run[ENG_NR];
+	struct io_res med[ENG_NR];
+	int reps_ok[ENG_NR];
+	char err[ENG_NR][640];
+};
+
+static void median_res(struct io_res *r, int n, struct io_res *out)
+{
+	double v[32];
+	int i;
+
+#define MED(field) do { for (i = 0; i < n; i++) v[i] = r[i].field; \
+		out->field = bench_median(v, n); } while (0)
+	memset(out, 0, sizeof(*out));
+	if (!n)
+		return;
+	MED(iops);
+	MED(bw_bytes);
+	MED(cpu_ns_per_io);
+	MED(usr_s);
+	MED(sys_s);
+	MED(elapsed_s);
+	MED(p50_ns);
+	MED(p99_ns);
+	MED(p999_ns);
+#undef MED
+	for (i = 0; i < n; i++) {
+		out->ios += r[i].ios;
+		out->bytes += r[i].bytes;
+		out->errors += r[i].errors;
+	}
+	out->ok = true;
+}
+
+static void run_job(struct io_env *env, struct job_row *row, int reps)
+{
+	struct io_res res[ENG_NR][32];
+	struct io_cfg c;
+	int r, e, ret;
+
+	for (e = 0; e < ENG_NR; e++)
+		row->reps_ok[e] = 0;
+	for (r = 0; r < reps; r++) {
+		for (e = 0; e < ENG_NR; e++) {
+			if (!row->run[e])
+				continue;
+			c = row->cfg;
+			c.fixed = e != ENG_REGBUF_UNFIXED;
+			bench_progress("io: %s %s bs=%u qd=%u threads=%u, rep %d/%d", eng_name[e],
+				       rw_name[c.rw], c.bs, c.qd, c.threads, r + 1, reps);
+			if (e == ENG_FIO)
+				ret = run_fio(env, &c, &res[e][row->reps_ok[e]]);
+			else
+				ret = run_regbuf(env, &c, &res[e][row->reps_ok[e]]);
+			if (ret) {
+				snprintf(row->err[e], sizeof(row->err[e]), "%s",
+					 res[e][row->reps_ok[e]].err);
+				bench_progress("io: %s failed: %s", eng_name[e], row->err[e]);
+				continue;
+			}
+			row->reps_ok[e]++;
+		}
+	}
+	for (e = 0; e < ENG_NR; e++)
+		median_res(res[e], row->reps_ok[e], &row->med[e]);
+}
+
+/* ---- file ---- */
+
+static int make_file(struct io_env *env, uint64_t size)
+{
+	uint64_t off, chunk = 8 * MiB;
+	uint8_t *b;
+	int fd;
+
+	snprintf(env->path, sizeof(env->path), "./regbuf-bench.XXXXXX");
+	fd = mkstemp(env->path);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	fd = open(env->path, O_RDWR | O_DIRECT);
+	if (fd < 0) {
+		int err = -errno;
+
+		unlink(env->path);
+		return err;
+	}
+	env->own_file = true;
+	b = aligned_alloc(4096, chunk);
+	if (!b) {
+		close(fd);
+		return -ENOMEM;
+	}
+	/* Real blocks (not unwritten extents), so reads reach the device. */
+	for (off = 0; off < size; off += chunk) {
+		for (uint64_t i = 0; i < chunk; i += 8)
+			*(uint64_t *)(b + i) = off + i;
+		if (pwrite(fd, b, chunk, (off_t)off) != (ssize_t)chunk) {
+			free(b);
+			close(fd);
+			return -EIO;
+		}
+		if (!(off % (256 * MiB)))
+			bench_progress("io: writing %" PRIu64 " MiB test file %s: %" PRIu64 " MiB",
+				       size >> 20, env->path, off >> 20);
+	}
+	free(b);
+	fsync(fd);
+	env->fd = fd;
+	env->file_size = size;
+	return 0;
+}
+
+static bool have_fio(void)
+{
+	return system("fio --version >/dev/null 2>&1") == 0;
+}
+
+static void print_res_row(const char *eng, const struct io_res *r, int reps, const char *err)
+{
+	if (!reps) {
+		printf("  %-15s failed:\n    %s\n", eng, err);
+		return;
+	}
+	printf("  %-15s %10.0f %9.1f %9.2f %9.2f %9.0f %9.1f %9.1f %9.1f\n", eng, r->iops,
+	       r->bw_bytes / MiB, r->usr_s, r->sys_s, r->cpu_ns_per_io, r->p50_ns / 1e3,
+	       r->p99_ns / 1e3, r->p999_ns / 1e3);
+}
+
+static void json_res(struct json *j, const char *key, const struct io_cfg *c,
+		     const struct io_res *r, int reps, const char *err, const char *engine)
+{
+	bool write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE;
+
+	json_open(j, key, '{');
+	json_str(j, "jobname", engine);
+	json_int(j, "reps", reps);
+	if (!reps) {
+		json_str(j, "error", err);
+		json_close(j, '{');
+		return;
+	}
+	json_open(j, write ? "write" : "read", '{');
+	json_int(j, "io_bytes", (int64_t)r->bytes);
+	json_num(j, "bw_bytes", r->bw_bytes);
+	json_num(j, "iops", r->iops);
+	json_int(j, "total_ios", (int64_t)r->ios);
+	json_num(j, "runtime", r->elapsed_s * 1000);
+	json_open(j, "clat_ns", '{');
+	json_open(j, "percentile", '{');
+	json_num(j, "50.000000", r->p50_ns);
+	json_num(j, "99.000000", r->p99_ns);
+	json_num(j, "99.900000", r->p999_ns);
+	json_close(j, '{');
+	json_close(j, '{');
+	json_close(j, '{');
+	json_num(j, "usr_cpu_s", r->usr_s);
+	json_num(j, "sys_cpu_s", r->sys_s);
+	json_num(j, "cpu_ns_per_io", r->cpu_ns_per_io);
+	json_int(j, "errors", (int64_t)r->errors);
+	json_close(j, '{');
+}
+
+int bench_io(const struct bench_opts *o, int argc, char **argv)
+{
+	struct job_row rows[8];
+	struct io_env env = { .fd = -1 };
+	uint64_t size = o->quick ? 256 * MiB : GiB, arena;
+	const char *file = NULL;
+	int nrows = 0, i, reps = o->quick ? 1 : (o->reps > 3 ? 3 : o->reps), e, ret;
+	int head_reps = o->quick ? 1 : (o->reps > 5 ? 5 : o->reps);
+	bool custom = false, no_fio = false, unfixed = false;
+	struct io_cfg c = { RW_RANDREAD, 4096, 64, 2, o->quick ? 1.0 : 2.0, true };
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(a, "--no-fio")) {
+			no_fio = true;
+			continue;
+		}
+		if (!strcmp(a, "--unfixed")) {
+			unfixed = true;
+			continue;
+		}
+		if (!v) {
+			cli_err("bench io", "option '%s' needs a value", a);
+			return 2;
+		}
+		i++;
+		custom = true;
+		if (!strcmp(a, "--rw")) {
+			int k;
+
+			for (k = 0; k < 4 && strcmp(v, rw_name[k]); k++)
+				;
+			if (k == 4) {
+				cli_err("bench io", "--rw: randread, randwrite, read or write");
+				return 2;
+			}
+			c.rw = (enum rw)k;
+		} else if (!strcmp(a, "--bs")) {
+			c.bs = (uint32_t)strtoul(v, NULL, 0);
+		} else if (!strcmp(a, "--qd")) {
+			c.qd = (uint32_t)strtoul(v, NULL, 0);
+		} else if (!strcmp(a, "--threads")) {
+			c.threads = (uint32_t)strtoul(v, NULL, 0);
+		} else if (!strcmp(a, "--runtime")) {
+			c.runtime_s = strtod(v, NULL);
+		} else if (!strcmp(a, "--size-mb")) {
+			size = strtoull(v, NULL, 0) * MiB;
+		} else if (!strcmp(a, "--file")) {
+			file = v;
+		} else {
+			cli_err("bench io", "unknown option '%s' (try 'regbuf bench --help')", a);
+			return 2;
+		}
+	}
+	if (!c.bs || c.bs % 512 || !c.qd || c.qd > 4096 || !c.threads ||
+	    c.threads > MAX_THREADS || c.runtime_s <= 0) {
+		cli_err("bench io", "bad --bs/--qd/--threads/--runtime");
+		return 2;
+	}
+
+	if (custom || unfixed) {
+		rows[0].cfg = c;
+		rows[0].run[ENG_REGBUF] = true;
+		rows[0].run[ENG_REGBUF_UNFIXED] = true;
+		rows[0].run[ENG_FIO] = true;
+		nrows = 1;
+	} else {
+		static const struct { enum rw rw; uint32_t bs, qd; bool unfixed; } def[] = {
+			{ RW_RANDREAD, 4096, 64, true },
+			{ RW_RANDWRITE, 4096, 64, false },
+			{ RW_READ, 128 * 1024, 16, false },
+			{ RW_WRITE, 128 * 1024, 16, false },
+		};
+		for (i = 0; i < 4; i++) {
+			rows[i].cfg = c;
+			rows[i].cfg.rw = def[i].rw;
+			rows[i].cfg.bs = def[i].bs;
+			rows[i].cfg.qd = def[i].qd;
+			rows[i].run[ENG_REGBUF] = true;
+			rows[i].run[ENG_REGBUF_UNFIXED] = def[i].unfixed;
+			rows[i].run[ENG_FIO] = true;
+		}
+		nrows = o->quick ? 1 : 4;
+	}
+	env.fio = !no_fio && have_fio();
+	for (i = 0; i < nrows; i++) {
+		rows[i].run[ENG_FIO] = rows[i].run[ENG_FIO] && env.fio;
+		for (e = 0; e < ENG_NR; e++)
+			snprintf(rows[i].err[e], sizeof(rows[i].err[e]), "not run");
+	}
+
+	/* File. */
+	if (file) {
+		env.fd = open(file, O_RDWR | O_DIRECT);
+		if (env.fd < 0) {
+			cli_err("bench io", "open %s: %s", file, strerror(errno));
+			return 1;
+		}
+		snprintf(env.path, sizeof(env.path), "%s", file);
+		env.file_size = (uint64_t)lseek(env.fd, 0, SEEK_END);
+		if (env.file_size < 64 * MiB) {
+			cli_err("bench io", "%s: need at least 64 MiB", file);
+			close(env.fd);
+			return 1;
+		}
+	} else {
+		ret = make_file(&env, size);
+		if (ret) {
+			cli_err("bench io", "cannot create an O_DIRECT file in the current directory: "
+				"%s (use --file PATH on a filesystem with O_DIRECT)", strerror(-ret));
+			if (env.own_file)
+				unlink(env.path);
+			return 1;
+		}
+	}
+
+	/* O_DIRECT alignment (statx STATX_DIOALIGN): say what is needed, not just EINVAL. */
+	{
+		struct regbuf_uring_file f;
+
+		ret = regbuf_uring_file_init(&f, env.fd);
+		if (ret) {
+			cli_err("bench io", "%s: O_DIRECT not supported here (statx "
+				"STATX_DIOALIGN reports 0)", env.path);
+			goto out;
+		}
+		for (i = 0; i < nrows; i++) {
+			if (rows[i].cfg.bs % f.off_align) {
+				cli_err("bench io", "%s needs O_DIRECT offsets and lengths aligned to "
+					"%u bytes and memory to %u bytes (statx STATX_DIOALIGN); "
+					"--bs %u is not", env.path, f.off_align, f.mem_align,
+					rows[i].cfg.bs);
+				goto out;
+			}
+		}
+	}
+
+	/* Buffers: a regbuf_mem arena (2M hugetlb as fio's mmaphuge, else THP, else 4K)
+	 * and regbuf_alloc on top, as an application would.  Twice the need: the
+	 * allocator keeps per-thread magazines and size classes. */
+	arena = 0;
+	for (i = 0; i < nrows; i++) {
+		uint64_t need = (uint64_t)rows[i].cfg.bs * rows[i].cfg.qd * rows[i].cfg.threads;
+
+		if (need > arena)
+			arena = need;
+	}
+	arena = (2 * arena + 4 * MiB - 1) & ~(2 * MiB - 1);
+	{
+		struct regbuf_mem_opts mo = { .tier = REGBUF_MEM_TIER_2M };
+		char why[160];
+
+		(void)bench_hugepages_reserve(TIER_2M, arena, why, sizeof(why));
+		if (regbuf_mem_create(&env.mem, arena, &mo)) {
+			cli_err("bench io", "cannot map %" PRIu64 " bytes of I/O buffers", arena);
+			goto out;
+		}
+		env.mem_tier = regbuf_mem_tier_name(regbuf_mem_tier(env.mem));
+	}
+	/* fio --iomem=mmaphuge: one 2 MiB-rounded buffer per job (plus alignment slack). */
+	if (env.fio) {
+		struct bench_mem fm;
+		uint64_t per = 0;
+
+		for (i = 0; i < nrows; i++) {
+			uint64_t need = (uint64_t)rows[i].cfg.bs * rows[i].cfg.qd + 4096;
+
+			need = (need + 2 * MiB - 1) & ~(2 * MiB - 1);
+			if (need > per)
+				per = need;
+		}
+		/* Reserve by mapping once (as root) and keep the pages free for fio. */
+		if (regbuf_mem_tier(env.mem) == REGBUF_MEM_TIER_2M &&
+		    !bench_mem_map(&fm, per * c.threads * 2 + 4 * MiB, TIER_2M)) {
+			bench_mem_unmap(&fm);
+			env.fio_huge = true;
+		}
+	}
+
+	/* The headline (first) configuration gets more repetitions. */
+	for (i = 0; i < nrows; i++)
+		run_job(&env, &rows[i], i == 0 ? head_reps : reps);
+
+	if (o->j) {
+		json_open(o->j, "io", '{');
+		json_str(o->j, "file", env.path);
+		json_int(o->j, "file_size", (int64_t)env.file_size);
+		json_str(o->j, "buffer_memory", env.mem_tier);
+		json_str(o->j, "fio_memory", env.fio_huge ? "mmaphuge" : (env.fio ? "malloc" : "none"));
+		json_str(o->j, "pool_path", regbuf_uring_path_name(env.st.path));
+		json_int(o->j, "reps", reps);
+		json_int(o->j, "reps_first_job", head_reps);
+		json_open(o->j, "jobs", '[');
+		for (i = 0; i < nrows; i++) {
+			struct job_row *r = &rows[i];
+
+			json_open(o->j, NULL, '{');
+			json_str(o->j, "rw", rw_name[r->cfg.rw]);
+			json_int(o->j, "bs", r->cfg.bs);
+			json_int(o->j, "iodepth", r->cfg.qd);
+			json_int(o->j, "numjobs", r->cfg.threads);
+			json_num(o->j, "runtime_s", r->cfg.runtime_s);
+			for (e = 0; e < ENG_NR; e++)
+				if (r->run[e])
+					json_res(o->j, eng_name[e], &r->cfg, &r->med[e], r->reps_ok[e],
+						 r->err[e], eng_name[e]);
+			if (r->reps_ok[ENG_REGBUF] && r->reps_ok[ENG_FIO]) {
+				json_num(o->j, "iops_ratio_regbuf_over_fio",
+					 r->med[ENG_REGBUF].iops / r->med[ENG_FIO].iops);
+				json_num(o->j, "cpu_per_io_ratio_regbuf_over_fio",
+					 r->med[ENG_REGBUF].cpu_ns_per_io /
+					 r->med[ENG_FIO].cpu_ns_per_io);
+			}
+			json_close(o->j, '{');
+		}
+		json_close(o->j, '[');
+		json_close(o->j, '{');
+	} else {
+		printf("\n== io: O_DIRECT on %s (%" PRIu64 " MiB), buffers %s, fio memory %s, "
+		       "pool: %s, median of %d\n", env.path, env.file_size >> 20,
+		       env.mem_tier,
+		       env.fio_huge ? "mmaphuge" : (env.fio ? "malloc" : "(fio not run)"),
+		       regbuf_uring_path_name(env.st.path), reps);
+		printf("(first job: median of %d; CPU = usr+sys of the submitting threads, "
+		       "RUSAGE_THREAD as fio; latency = submit batch to reap)\n", head_reps);
+		for (i = 0; i < nrows; i++) {
+			struct job_row *r = &rows[i];
+
+			printf("%s bs=%u qd=%u threads=%u %.0fs:\n", rw_name[r->cfg.rw], r->cfg.bs,
+			       r->cfg.qd, r->cfg.threads, r->cfg.runtime_s);
+			printf("  %-15s %10s %9s %9s %9s %9s %9s %9s %9s\n", "engine", "IOPS", "MiB/s",
+			       "usr s", "sys s", "cpu ns/IO", "p50 us", "p99 us", "p99.9 us");
+			for (e = 0; e < ENG_NR; e++)
+				if (r->run[e])
+					print_res_row(eng_name[e], &r->med[e], r->reps_ok[e],
+						      r->err[e]);
+			if (r->reps_ok[ENG_REGBUF] && r->reps_ok[ENG_FIO])
+				printf("  regbuf/fio: IOPS %.2fx, CPU per I/O %.2fx%s\n",
+				       r->med[ENG_REGBUF].iops / r->med[ENG_FIO].iops,
+				       r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_FIO].cpu_ns_per_io,
+				       i == 0 && r->cfg.rw == RW_RANDREAD ?
+				       " (goal: IOPS >= 1.0x, CPU <= 1.0x)" : "");
+		}
+		if (!env.fio)
+			printf("fio not run (--no-fio, or not installed: apt-get install fio)\n");
+	}
+out:
+	regbuf_mem_destroy(env.mem);
+	if (env.fd >= 0)
+		close(env.fd);
+	if (env.own_file)
+		unlink(env.path);
+	return 0;
+}
