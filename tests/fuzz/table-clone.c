@@ -124,9 +124,10 @@ static void gen_entry(struct fz *f, struct state *s, bool real, struct entry *e)
 			len = (UINT64_C(1) << 30) + 1;
 			e->want = -EFAULT;
 			break;
-		case 2:		/* addr + PAGE_ALIGN(len) wraps */
+		case 2:		/* addr + PAGE_ALIGN(len), or ALIGN(addr + len), wraps */
 			len = fz_range(f, 1, 8192);
-			addr = UINT64_MAX - fz_range(f, 0, len);
+			addr = fz_chance(f, 128) ? UINT64_MAX - fz_range(f, 0, len) :
+						   UINT64_MAX - len - fz_range(f, 0, 4094);
 			e->want = -EOVERFLOW;
 			break;
 		default:	/* a folio-size hint outside 12..30 */

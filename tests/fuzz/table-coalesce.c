@@ -602,6 +602,9 @@ static int ref_validate(uint64_t addr, uint64_t len, unsigned int shift)
 		return -EFAULT;
 	if (__builtin_add_overflow(addr, (len + PG - 1) & ~(PG - 1), &end))
 		return -EOVERFLOW;
+	/* io_pin_pages(): ALIGN(addr + len) must not wrap either. */
+	if (__builtin_add_overflow(addr, len, &end) || __builtin_add_overflow(end, PG - 1, &end))
+		return -EOVERFLOW;
 	if (shift < 12 || shift > 30)
 		return -EINVAL;
 	return 0;
@@ -666,9 +669,12 @@ static void run_hinted(struct fz *f)
 				addr = fz_range(f, 1, UINT64_C(1) << 40);
 				len = fz_chance(f, 128) ? 0 : (UINT64_C(1) << 30) + 1;
 				break;
-			case 2:		/* addr + PAGE_ALIGN(len) wraps */
+			case 2:		/* addr + PAGE_ALIGN(len) wraps, or the last page's end */
 				len = fz_range(f, 1, 1 << 20);
-				addr = UINT64_MAX - fz_range(f, 0, len);
+				if (fz_chance(f, 128))
+					addr = UINT64_MAX - fz_range(f, 0, len);
+				else
+					addr = UINT64_MAX - len - fz_range(f, 0, 2 * PG);
 				break;
 			case 3:
 				addr = fz_range(f, 1, UINT64_C(1) << 40);
