@@ -14,11 +14,13 @@
  * exact segment count of the piece (seg.h documents that regbuf recounts
  * after aligning down).  The whole range is split piece by piece.
  *
- * regbuf_seg_count(), regbuf_limits_validate(), regbuf_seg_iter_seek() and
- * the iterator (views, advance, its invariants) are checked against the same
- * raw segment array walked from the start.
+ * regbuf_seg_count(), regbuf_seg_map() (blk_map_iter_next() merging, checked
+ * piece by piece), regbuf_limits_validate(), regbuf_seg_iter_seek() and the
+ * iterator (views, advance, its invariants) are checked against the same raw
+ * segment array walked from the start.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <regbuf/seg.h>
@@ -192,6 +194,84 @@ split:
 		;
 	out.nsegs = i;
 	return out;
+}
+
+/*
+ * blk_map_iter_next() (kernel-rules.md §3.4) piece by piece: a new DMA
+ * segment may take at most cap(start) = min(max_segment_size, bytes to the
+ * next seg_boundary window); a piece is cut greedily into such segments;
+ * when a piece starts, the previous segment has just reached the end of its
+ * piece, and the whole new piece is merged into it if it starts where that
+ * segment ends, fits in its cap, and the union stays in one boundary window
+ * (biovec_phys_mergeable()).  Returns the number of segments, writing at most
+ * @max of them.
+ */
+static uint64_t ref_cap(const struct regbuf_limits *l, uint64_t a)
+{
+	uint64_t room = l->seg_boundary_mask - (a & l->seg_boundary_mask);	/* bytes - 1 */
+
+	return room < l->max_segment_size - 1 ? room + 1 : l->max_segment_size;
+}
+
+static uint64_t ref_map(const struct piece *p, uint32_t np, const struct regbuf_limits *l,
+			struct regbuf_seg *out, uint64_t max)
+{
+	uint64_t n = 0, pos;
+	struct regbuf_seg last = { 0, 0 };
+	uint32_t k;
+
+	for (k = 0; k < np; k++) {
+		if (n && last.addr + last.len == p[k].addr &&
+		    p[k].len <= ref_cap(l, last.addr) - last.len &&
+		    (last.addr | l->seg_boundary_mask) ==
+		    ((p[k].addr + p[k].len - 1) | l->seg_boundary_mask)) {
+			last.len += p[k].len;
+			if (n <= max)
+				out[n - 1] = last;
+			continue;
+		}
+		for (pos = 0; pos < p[k].len; ) {
+			uint64_t c = ref_cap(l, p[k].addr + pos);
+
+			last.addr = p[k].addr + pos;
+			last.len = p[k].len - pos < c ? p[k].len - pos : c;
+			if (n < max)
+				out[n] = last;
+			n++;
+			pos += last.len;
+		}
+	}
+	return n;
+}
+
+/* regbuf_seg_map() against ref_map(), with room for all segments or too little. */
+static void check_map(struct fz *f, const struct regbuf_seg_iter *it, const struct piece *p,
+		      uint32_t np, const struct regbuf_limits *l, uint64_t nr_count)
+{
+	uint64_t want = ref_map(p, np, l, NULL, 0), room, i;
+	struct regbuf_seg *got, *ref;
+	int64_t ret;
+
+	FZ_CHECK(want <= nr_count);	/* never more than blk_recalc_rq_segments() */
+	if (want > (UINT64_C(1) << 20))
+		return;
+	room = fz_chance(f, 32) && want ? fz_range(f, 0, want - 1) : want + fz_range(f, 0, 2);
+	got = calloc(room + 1, sizeof(*got));
+	ref = calloc(want + 1, sizeof(*ref));
+	FZ_CHECK(got && ref);
+	ref_map(p, np, l, ref, want);
+	ret = regbuf_seg_map(it, l, got, (uint32_t)room);
+	if (room < want) {
+		FZ_CHECK_EQ(ret, -ENOSPC);
+	} else {
+		FZ_CHECK_EQ(ret, want);
+	}
+	for (i = 0; i < want && i < room; i++) {
+		FZ_CHECK_EQ(got[i].addr, ref[i].addr);
+		FZ_CHECK_EQ(got[i].len, ref[i].len);
+	}
+	free(got);
+	free(ref);
 }
 
 /* Address of byte @pos of the raw array. */
@@ -512,6 +592,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct ref_out r = ref_split(pieces, np, count, &lim, 0, q, true);
 
 		FZ_CHECK_EQ(regbuf_seg_count(&it, &lim), r.nsegs);
+		check_map(&f, &it, pieces, np, &lim, r.nsegs);
 	}
 
 	if (cls == C_ITER) {
