@@ -37,7 +37,7 @@
 #define FAKE_BASE	UINT64_C(0x100000000000)
 
 enum { C_SMALL, C_CLONE, C_LARGE };
-FZ_TARGET("table-clone", 1024, 1500, "small", "clone", "large");
+FZ_TARGET("table-clone", 1024, 2500, "small", "clone", "large");
 
 struct mtable {
 	bool reg;
