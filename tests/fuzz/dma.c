@@ -191,7 +191,9 @@ static void gen_io(struct fz *f, uint64_t blen, uint64_t ps, uint64_t mdts, uint
 	case 4: {	/* list-page edges: k pages from a page-ish offset */
 		int64_t k = edge_pages[fz_u8(f) % 15];
 
-		o = fz_range(f, 0, 1030) * ps + (fz_chance(f, 160) ? 0 : fz_range(f, 0, ps - 1) & ~3u);
+		o = fz_range(f, 0, 1030) * ps;
+		if (!fz_chance(f, 160))
+			o += fz_range(f, 0, ps - 1) & ~UINT64_C(3);
 		n = (uint64_t)k * ps - (fz_chance(f, 128) ? 0 : fz_range(f, 0, ps - 1));
 		if (o >= blen)
 			o = fz_range(f, 0, blen - 1);
@@ -332,9 +334,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				FZ_CHECK_EQ(ret, 0);
 				st = walk_prp(&d, &ctl, p1, p2, len, &w_got);
 				if (st || !wr_equal(&w_got, &w_want))
-					FZ_FAIL("prp off %llu len %llu: walker status %#x, %u ranges, "
-						"%u expected", (unsigned long long)off,
-						(unsigned long long)len, st, w_got.n, w_want.n);
+					FZ_FAIL("prp off %llu len %llu: walker status %#x, "
+						"%u ranges, %u expected",
+						(unsigned long long)off, (unsigned long long)len,
+						st, w_got.n, w_want.n);
 				for (k = 0; k < 2; k++) {
 					uint64_t q1, q2;
 
@@ -367,10 +370,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					FZ_CHECK(ret >= 0 && (uint32_t)ret <= scratch.nr);
 					st = walk_sgl(&d, &ctl, &sgl1, len, &w_got);
 					if (st || !wr_equal(&w_got, &w_want))
-						FZ_FAIL("sgl off %llu len %llu: walker status %#x, "
-							"%u ranges, %u expected",
-							(unsigned long long)off, (unsigned long long)len,
-							st, w_got.n, w_want.n);
+						FZ_FAIL("sgl off %llu len %llu: walker "
+							"status %#x, %u ranges, %u expected",
+							(unsigned long long)off,
+							(unsigned long long)len, st, w_got.n,
+							w_want.n);
 				}
 			}
 		}

@@ -559,8 +559,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint64_t bad = fz_chance(&f, 128) ? total + 1 + fz_u8(&f) : total - pos + 1;
 
 		if (bad > total - pos) {
-			ret = fz_chance(&f, 128) ? regbuf_seg_iter_seek(&it, segs, nr, pos, bad) :
-						   regbuf_seg_iter_seek(&it, segs, nr, total + 1, 0);
+			if (fz_chance(&f, 128))
+				ret = regbuf_seg_iter_seek(&it, segs, nr, pos, bad);
+			else
+				ret = regbuf_seg_iter_seek(&it, segs, nr, total + 1, 0);
 			FZ_CHECK_EQ(ret, -EINVAL);
 		}
 	}

@@ -154,7 +154,9 @@ static void ref_build(const struct page *p, uint64_t n, uint64_t ubuf, uint64_t 
 			e->flags |= REGBUF_BUF_F_COALESCE_FALLBACK;
 			goto per_page;
 		}
-		e->flags |= REGBUF_BUF_F_COALESCED | (nr_folios == 1 ? REGBUF_BUF_F_SINGLE_FOLIO : 0);
+		e->flags |= REGBUF_BUF_F_COALESCED;
+		if (nr_folios == 1)
+			e->flags |= REGBUF_BUF_F_SINGLE_FOLIO;
 		e->shift = p[0].shift;
 		e->seg0_off = (uint64_t)p[0].idx * PG + in_page;
 		e->kernel_nr_segs = (uint32_t)nr_folios;
@@ -220,7 +222,8 @@ static void check_buf(const struct regbuf_buf *b, const struct page *p, uint64_t
 		FZ_CHECK(last < n);
 		for (k = first + 1; k <= last; k++)
 			if (!next_in_folio(&p[k - 1], &p[k]))
-				FZ_FAIL("segment %u spans pages %llu and %llu, not consecutive in a folio",
+				FZ_FAIL("segment %u spans pages %llu and %llu, not "
+					"consecutive in a folio",
 					i, (unsigned long long)(k - 1), (unsigned long long)k);
 		pos += in.segs[i].len;
 	}
@@ -484,7 +487,8 @@ static uint64_t gen_pages(struct fz *f, unsigned int cls, struct folio *fo, uint
 			for (i = 0; i < k && idx + i < np; i++)
 				push(p, &n, g, idx + i, pfn);
 			if (n - r >= 2) {
-				uint64_t a = r + fz_range(f, 0, n - r - 1), b = r + fz_range(f, 0, n - r - 1);
+				uint64_t a = r + fz_range(f, 0, n - r - 1);
+				uint64_t b = r + fz_range(f, 0, n - r - 1);
 				struct page t = p[a];
 
 				p[a] = p[b];
@@ -669,7 +673,7 @@ static void run_hinted(struct fz *f)
 				addr = fz_range(f, 1, UINT64_C(1) << 40);
 				len = fz_chance(f, 128) ? 0 : (UINT64_C(1) << 30) + 1;
 				break;
-			case 2:		/* addr + PAGE_ALIGN(len) wraps, or the last page's end */
+			case 2:		/* addr + PAGE_ALIGN(len), or the last page, wraps */
 				len = fz_range(f, 1, 1 << 20);
 				if (fz_chance(f, 128))
 					addr = UINT64_MAX - fz_range(f, 0, len);
@@ -681,7 +685,7 @@ static void run_hinted(struct fz *f)
 				len = fz_range(f, 1, 1 << 20);
 				shift = fz_chance(f, 128) ? 11 : 31;
 				break;
-			default:		/* exactly 1 GiB (the reference walks its 262144 pages) */
+			default:	/* exactly 1 GiB (the reference walks 262144 pages) */
 				if (!fz_chance(f, 64)) {
 					addr = fz_range(f, 1, UINT64_C(1) << 40);
 					len = 0;
@@ -740,8 +744,8 @@ static void run_hinted(struct fz *f)
 		FZ_CHECK_EQ(regbuf_table_buf_get(t, i, &b), 0);
 		p = hinted_pages(addr, len, shift, &n);
 		ref_build(p, n, addr, len, flags, false, &e);
-		check_buf(b, p, n, addr, len,
-			  (flags & REGBUF_TABLE_F_LAYOUT_4K) ? REGBUF_LAYOUT_4K : REGBUF_LAYOUT_HINT, &e);
+		check_buf(b, p, n, addr, len, (flags & REGBUF_TABLE_F_LAYOUT_4K) ?
+			  REGBUF_LAYOUT_4K : REGBUF_LAYOUT_HINT, &e);
 		for (k = 0; k < 8 && !fz_empty(f); k++)
 			check_import(f, b, addr, len, &e);
 		FZ_CHECK_EQ(regbuf_table_import(t, i, addr, len, &it), 0);
