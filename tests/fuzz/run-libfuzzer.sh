@@ -29,7 +29,10 @@ while getopts "t:d:" opt; do
 done
 shift $((OPTIND - 1))
 
-command -v clang >/dev/null || { echo "run-libfuzzer: clang not found (apt-get install clang)" >&2; exit 2; }
+if ! command -v clang >/dev/null; then
+    echo "run-libfuzzer: clang not found (apt-get install clang)" >&2
+    exit 2
+fi
 
 if [ ! -f "$dir/build.ninja" ]; then
     CC=clang meson setup "$dir" -Dbuildtype=debugoptimized \
@@ -43,11 +46,17 @@ if [ $# = 0 ]; then
     set -- $(ninja -C "$dir" -t targets all 2>/dev/null |
         sed -n 's|^tests/fuzz/fuzz-\([a-z0-9-]*\): .*|\1|p' | sort -u)
 fi
-[ $# != 0 ] || { echo "run-libfuzzer: no libFuzzer targets configured (is clang's libFuzzer installed?)" >&2; exit 2; }
+if [ $# = 0 ]; then
+    echo "run-libfuzzer: no libFuzzer targets configured (is clang's libFuzzer installed?)" >&2
+    exit 2
+fi
 # Only the fuzz binaries: they link the static library (the sanitized shared
 # library would need clang's shared sanitizer runtime).
-ninja -C "$dir" $(printf 'tests/fuzz/fuzz-%s ' "$@") >"$dir.ninja.log" 2>&1 ||
-    { tail -n 40 "$dir.ninja.log" >&2; echo "run-libfuzzer: build failed (is clang's libFuzzer installed?)" >&2; exit 2; }
+if ! ninja -C "$dir" $(printf 'tests/fuzz/fuzz-%s ' "$@") >"$dir.ninja.log" 2>&1; then
+    tail -n 40 "$dir.ninja.log" >&2
+    echo "run-libfuzzer: build failed (is clang's libFuzzer installed?)" >&2
+    exit 2
+fi
 
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 status=0
@@ -72,7 +81,8 @@ for t in "$@"; do
     else
         status=1
         echo "FAIL fuzz-$t: exit $rc after ${execs:-?} executions; log $log"
-        grep -E 'fuzz-[a-z-]+: |ERROR: |SUMMARY: |runtime error|Test unit written' "$log" | head -n 8 | sed 's/^/      /'
+        grep -E 'fuzz-[a-z-]+: |ERROR: |SUMMARY: |runtime error|Test unit written' "$log" |
+            head -n 8 | sed 's/^/      /'
     fi
 done
 exit $status
