@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -161,4 +164,80 @@ int t_main(const char *area, const struct t_case *cases, size_t nr, int argc, ch
 	if (!passed && skipped)
 		return T_SKIP;
 	return T_PASS;
+}
+
+static long read_long(const char *path)
+{
+	char buf[64] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? strtol(buf, NULL, 10) : -1;
+}
+
+static int write_long(const char *path, long v)
+{
+	char buf[32];
+	int fd = open(path, O_WRONLY | O_CLOEXEC), n;
+
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%ld\n", v);
+	if (write(fd, buf, (size_t)n) != n) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	close(fd);
+	return 0;
+}
+
+void t_hugepages_restore(struct t_hugepages *r)
+{
+	long cur;
+
+	if (r->added <= 0)
+		return;
+	cur = read_long(r->path);
+	if (cur >= 0)
+		write_long(r->path, cur > r->added ? cur - r->added : 0);
+	r->added = 0;
+}
+
+int t_hugepages_reserve(struct t_hugepages *r, unsigned long kb, long pages)
+{
+	char free_path[128];
+	long old, fr, now, added = 0;
+
+	snprintf(r->path, sizeof(r->path), "/sys/kernel/mm/hugepages/hugepages-%lukB/nr_hugepages",
+		 kb);
+	snprintf(free_path, sizeof(free_path),
+		 "/sys/kernel/mm/hugepages/hugepages-%lukB/free_hugepages", kb);
+	old = read_long(r->path);
+	fr = read_long(free_path);
+	if (old < 0 || fr < 0) {
+		snprintf(r->why, sizeof(r->why), "no %lu kB hugepages on this kernel", kb);
+		return -1;
+	}
+	if (fr >= pages)
+		return 0;
+	if (write_long(r->path, old + pages - fr) == 0) {
+		now = read_long(r->path);
+		added = now > old ? now - old : 0;
+	}
+	if (read_long(free_path) < pages) {
+		/* Give back what this call added (the pool may have grown only partly). */
+		now = read_long(r->path);
+		if (added && now >= 0)
+			write_long(r->path, now > added ? now - added : 0);
+		snprintf(r->why, sizeof(r->why), "could not reserve %ld x %lu kB hugepages: set %s "
+			 "(as root) to %ld or more", pages, kb, r->path, old + pages);
+		return -1;
+	}
+	r->added += added;
+	return 0;
 }

@@ -77,4 +77,22 @@ long long t_pattern_check(const void *buf, size_t len, uint64_t pos, uint64_t sa
 /* Run a shell command as a setup helper; returns its exit status. */
 int t_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * hugetlb pages reserved for a test (root), given back afterwards.  Other
+ * programs (other test suites, other helpers) may reserve pages of the same
+ * size at the same time: t_hugepages_restore() gives back exactly what was
+ * added, relative to the current count, instead of writing an old count over
+ * theirs.  Zero-initialize; reserve may be called again on the same struct
+ * (what it adds accumulates); restore gives everything back.
+ */
+struct t_hugepages {
+	char path[128];		/* .../hugepages-<kb>kB/nr_hugepages */
+	long added;		/* pages this test added to it */
+	char why[256];		/* after a failed reserve: what to set, for t_skip() */
+};
+
+/* Make @pages free pages of @kb kB available: 0, or -1 with @r->why set. */
+int t_hugepages_reserve(struct t_hugepages *r, unsigned long kb, long pages);
+void t_hugepages_restore(struct t_hugepages *r);
+
 #endif /* REGBUF_TESTS_HARNESS_H */

@@ -5,6 +5,7 @@
 #ifndef REGBUF_MEM_H
 #define REGBUF_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -187,6 +188,56 @@ int regbuf_mem_fd(const struct regbuf_mem *mem);
  * Return: "1G", "2M", "THP", "4K", or "?" for an unknown value.
  */
 const char *regbuf_mem_tier_name(enum regbuf_mem_tier tier);
+
+/**
+ * regbuf_mem_huge_bytes() - how much of a range is really mapped by huge pages
+ * @addr: start of the range (any memory of this process, not only arenas)
+ * @len: bytes
+ * @huge: set to the bytes of [@addr, @addr + @len) mapped by PMD-level THP or
+ *	hugetlb pages
+ *
+ * THP is a hint the kernel may ignore; this is how regbuf_mem_create()
+ * verifies its THP tier.  PAGEMAP_SCAN PAGE_IS_HUGE (6.7+); before 6.7,
+ * /proc/self/smaps (AnonHugePages, ShmemPmdMapped) when the range is exactly
+ * one VMA.
+ *
+ * Context: process context; reads /proc.
+ * Return: 0; -EINVAL for a NULL @huge, @len 0 or a range that wraps;
+ * -EOPNOTSUPP when neither source can tell (before 6.7, range not one VMA);
+ * -errno opening or reading /proc.
+ */
+int regbuf_mem_huge_bytes(const void *addr, size_t len, uint64_t *huge);
+
+/**
+ * struct regbuf_mem_layout_caps - page-table introspection open to this process
+ * @pagemap: /proc/self/pagemap can be opened (not for a non-dumpable task)
+ * @pfns: pagemap shows frame numbers (CAP_SYS_ADMIN; without it the kernel
+ *	reports pfn 0), needed for physical segments
+ * @pagemap_scan: 0 when the PAGEMAP_SCAN ioctl works (6.7+), else its
+ *	-errno (-ENOTTY/-EINVAL before 6.7; the open error without @pagemap)
+ * @kpageflags: /proc/kpageflags is readable (CAP_SYS_ADMIN): exact folio
+ *	heads and tails
+ *
+ * What layout discovery of memory not from a regbuf arena can use (DESIGN.md:
+ * PAGEMAP_SCAN unprivileged, pagemap + kpageflags when privileged).
+ */
+struct regbuf_mem_layout_caps {
+	bool pagemap;
+	bool pfns;
+	int pagemap_scan;
+	bool kpageflags;
+};
+
+/**
+ * regbuf_mem_layout_caps() - which page-table readers work here, tried for real
+ * @caps: filled in
+ *
+ * Reads the pagemap entry of one resident page, runs PAGEMAP_SCAN over it
+ * and reads one /proc/kpageflags entry.
+ *
+ * Context: process context; a few system calls.
+ */
+void regbuf_mem_layout_caps(struct regbuf_mem_layout_caps *caps);
 
 #ifdef __cplusplus
 }

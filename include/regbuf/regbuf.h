@@ -11,6 +11,7 @@
 #include <regbuf/mem.h>
 #include <regbuf/alloc.h>
 #include <regbuf/table.h>
+#include <regbuf/dma.h>
 #include <regbuf/uring.h>
 
 #endif /* REGBUF_REGBUF_H */

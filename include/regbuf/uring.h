@@ -141,6 +141,39 @@ struct regbuf_uring_file {
 	uint32_t off_align;
 };
 
+/**
+ * struct regbuf_uring_features - what this kernel's io_uring offers registered buffers
+ * @ring_features: IORING_FEAT_* of a ring created now (io_uring_params.features)
+ * @probe: IORING_REGISTER_PROBE answered (5.6+); the four op fields are false otherwise
+ * @read_fixed: IORING_OP_READ_FIXED is supported
+ * @write_fixed: IORING_OP_WRITE_FIXED is supported
+ * @readv_fixed: IORING_OP_READV_FIXED is supported (6.15)
+ * @writev_fixed: IORING_OP_WRITEV_FIXED is supported (6.15)
+ * @buffers: 0 when registering one 4 KiB buffer worked, else the kernel's
+ *	-errno (-ENOMEM: RLIMIT_MEMLOCK, or no memory for the trial buffer)
+ * @buffers2_sparse: 0 when IORING_REGISTER_BUFFERS2 with a sparse table works
+ *	(5.19), else the kernel's -errno
+ * @clone_whole: 0 when IORING_REGISTER_CLONE_BUFFERS of a whole table works
+ *	(6.12), else -errno (-EINVAL: no such opcode)
+ * @clone_ranges: 0 when clone with offsets, ranges and DST_REPLACE works
+ *	(6.13), else -errno (-EINVAL: a 6.12 kernel)
+ *
+ * The pool takes its clone and READV/WRITEV_FIXED decisions from the same
+ * probes (regbuf_uring_pool_create()).
+ */
+struct regbuf_uring_features {
+	uint32_t ring_features;
+	bool probe;
+	bool read_fixed;
+	bool write_fixed;
+	bool readv_fixed;
+	bool writev_fixed;
+	int buffers;
+	int buffers2_sparse;
+	int clone_whole;
+	int clone_ranges;
+};
+
 /* One kernel buffer: slot -> [base, base + len).  Sorted by base in a map. */
 struct regbuf_uring_slotref {
 	uint64_t base;
@@ -385,12 +418,46 @@ bool regbuf_uring_memlock_fits(const struct regbuf_uring_memlock *ml);
 int regbuf_uring_memlock_explain(const struct regbuf_uring_memlock *ml, char *buf, size_t len);
 
 /**
+ * regbuf_uring_probe() - what this kernel's io_uring offers registered buffers
+ * @f: filled in
+ *
+ * Creates a small ring, asks IORING_REGISTER_PROBE about the fixed-buffer
+ * opcodes, and tries the registration opcodes for real: one 4 KiB buffer, a
+ * sparse BUFFERS2 table, and clone.  Clone is probed without side effects: a
+ * clone from a ring without a table is -ENXIO (io_clone_buffers(): empty
+ * source) on 6.12+ and -EINVAL where the opcode is unknown; with offsets, a
+ * 6.12 kernel sees non-zero padding (-EINVAL) while 6.13+ still answers
+ * -ENXIO.
+ *
+ * Context: process context; briefly locks 4 KiB against RLIMIT_MEMLOCK.
+ * Return: 0 when a ring could be created (each feature's own result is in
+ * @f); -EINVAL when @f is NULL; otherwise the -errno of io_uring_queue_init()
+ * (-ENOSYS: no io_uring; -EPERM: kernel.io_uring_disabled; -ENOMEM:
+ * RLIMIT_MEMLOCK on kernels that charge rings).
+ */
+int regbuf_uring_probe(struct regbuf_uring_features *f);
+
+/**
+ * regbuf_uring_dio_align() - a file's O_DIRECT alignment, as the kernel reports it
+ * @fd: an open file, block device or O_PATH descriptor
+ * @mem_align: set to stx_dio_mem_align, the memory alignment of buffers
+ * @off_align: set to stx_dio_offset_align, the file offset and length alignment
+ *
+ * statx(STATX_DIOALIGN): 6.1 for files, 6.11 for block devices.  Both values
+ * 0 mean the file does not support direct I/O (statx(2)).
+ *
+ * Return: 0; -EOPNOTSUPP when the kernel or filesystem does not report the
+ * alignment (@mem_align and @off_align untouched); -errno from statx.
+ */
+int regbuf_uring_dio_align(int fd, uint32_t *mem_align, uint32_t *off_align);
+
+/**
  * regbuf_uring_file_init() - learn a file's O_DIRECT alignment
  * @f: filled in
  * @fd: an open file or block device
  *
- * statx(STATX_DIOALIGN) gives stx_dio_mem_align and stx_dio_offset_align; a
- * block device without them falls back to its logical block size.  A file not
+ * regbuf_uring_dio_align() gives stx_dio_mem_align and stx_dio_offset_align;
+ * a block device without them falls back to its logical block size.  A file not
  * opened with O_DIRECT needs no alignment.
  *
  * Return: 0; -EINVAL O_DIRECT is not supported on this file (the kernel

@@ -20,7 +20,8 @@ int mem_read_mode(const char *path, char *buf, size_t len);
 /*
  * Bytes of [addr, addr + len) mapped by PMD-level huge pages, from
  * PAGEMAP_SCAN (6.7+) or, failing that, /proc/self/smaps when the range is
- * exactly one VMA.  0 or -errno (-EOPNOTSUPP: neither could tell).
+ * exactly one VMA (@shmem: ShmemPmdMapped, else AnonHugePages; < 0: either).
+ * 0 or -errno (-EOPNOTSUPP: neither could tell).
  */
 int mem_huge_bytes(uintptr_t addr, size_t len, int shmem, uint64_t *huge);
 

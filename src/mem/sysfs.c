@@ -9,26 +9,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <regbuf/mem.h>
+
+#include "sys/compat.h"
+#include "sys/pagemap.h"
 #include "mem.h"
 
-int mem_read_u64(const char *path, uint64_t *val)
+/* A small sysfs/procfs file as a NUL-terminated string: 0 or -errno. */
+static int read_small(const char *path, char *buf, size_t len)
 {
-	char buf[64], *end;
 	ssize_t n;
 	int fd, err;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf, len - 1);
 	err = errno;
 	close(fd);
 	if (n < 0)
 		return -err;
 	buf[n] = '\0';
+	return 0;
+}
+
+int mem_read_u64(const char *path, uint64_t *val)
+{
+	char buf[64], *end;
+	int err;
+
+	err = read_small(path, buf, sizeof(buf));
+	if (err)
+		return err;
 	errno = 0;
 	*val = strtoull(buf, &end, 10);
 	if (errno || end == buf)
@@ -39,18 +53,11 @@ int mem_read_u64(const char *path, uint64_t *val)
 int mem_read_mode(const char *path, char *out, size_t len)
 {
 	char buf[256], *l, *r;
-	ssize_t n;
-	int fd, err;
+	int err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	err = errno;
-	close(fd);
-	if (n < 0)
-		return -err;
-	buf[n] = '\0';
+	err = read_small(path, buf, sizeof(buf));
+	if (err)
+		return err;
 	l = strchr(buf, '[');
 	r = l ? strchr(l, ']') : NULL;
 	if (!r || (size_t)(r - l - 1) >= len)
@@ -60,68 +67,26 @@ int mem_read_mode(const char *path, char *out, size_t len)
 	return 0;
 }
 
-/*
- * PAGEMAP_SCAN (linux/fs.h, 6.7): Debian 12's 6.1 headers lack it, so the
- * uapi layout is spelled out here; the ioctl number encodes its size.
- */
-struct mem_pm_scan_arg {
-	uint64_t size;
-	uint64_t flags;
-	uint64_t start;
-	uint64_t end;
-	uint64_t walk_end;
-	uint64_t vec;
-	uint64_t vec_len;
-	uint64_t max_pages;
-	uint64_t category_inverted;
-	uint64_t category_mask;
-	uint64_t category_anyof_mask;
-	uint64_t return_mask;
-};
+static int huge_bytes_add(void *arg, uint64_t start, uint64_t end, uint64_t categories)
+{
+	uint64_t *total = arg;
 
-struct mem_page_region {
-	uint64_t start;
-	uint64_t end;
-	uint64_t categories;
-};
+	if (categories & PAGE_IS_HUGE)
+		*total += end - start;
+	return 0;
+}
 
-#define MEM_PAGEMAP_SCAN	_IOWR('f', 16, struct mem_pm_scan_arg)
-#define MEM_PAGE_IS_HUGE	(1u << 6)
-
+/* PMD/hugetlb-mapped bytes of the range: PAGEMAP_SCAN for PAGE_IS_HUGE only. */
 static int huge_bytes_scan(uintptr_t addr, size_t len, uint64_t *huge)
 {
-	struct mem_page_region vec[64];
-	struct mem_pm_scan_arg arg;
-	uint64_t total = 0, start = addr, end = addr + len;
-	int fd, err = 0;
+	uint64_t total = 0;
+	int fd, err;
 
-	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	fd = sys_pagemap_open();
 	if (fd < 0)
-		return -errno;
-	while (start < end) {
-		int n, i;
-
-		memset(&arg, 0, sizeof(arg));
-		arg.size = sizeof(arg);
-		arg.start = start;
-		arg.end = end;
-		arg.vec = (uintptr_t)vec;
-		arg.vec_len = sizeof(vec) / sizeof(vec[0]);
-		arg.category_mask = MEM_PAGE_IS_HUGE;
-		arg.return_mask = MEM_PAGE_IS_HUGE;
-		n = ioctl(fd, MEM_PAGEMAP_SCAN, &arg);
-		if (n < 0) {
-			err = -errno;
-			break;
-		}
-		for (i = 0; i < n; i++)
-			total += vec[i].end - vec[i].start;
-		if (arg.walk_end <= start) {
-			err = -EIO;
-			break;
-		}
-		start = arg.walk_end;
-	}
+		return fd;
+	err = sys_pagemap_scan(fd, addr, (uint64_t)addr + len, PAGE_IS_HUGE, PAGE_IS_HUGE,
+			       huge_bytes_add, &total);
 	close(fd);
 	if (!err)
 		*huge = total;
@@ -136,36 +101,29 @@ static int huge_bytes_scan(uintptr_t addr, size_t len, uint64_t *huge)
  */
 static int huge_bytes_smaps(uintptr_t addr, size_t len, int shmem, uint64_t *huge)
 {
-	const char *key = shmem ? "ShmemPmdMapped:" : "AnonHugePages:";
-	int in_vma = 0, found = 0;
-	char line[512];
-	FILE *f;
+	unsigned int want = shmem < 0 ? SYS_VMA_HAS_SHMEM_PMD | SYS_VMA_HAS_ANON_HUGE :
+			    shmem ? SYS_VMA_HAS_SHMEM_PMD : SYS_VMA_HAS_ANON_HUGE;
+	struct sys_vma *v;
+	size_t nr, i;
+	int err;
 
-	f = fopen("/proc/self/smaps", "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		uintptr_t s, e;
-		uint64_t kb;
-
-		/* VMA header lines are "start-end perms ..."; field lines "Name: value". */
-		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &s, &e) == 2) {
-			in_vma = s <= addr && addr < e;
-			if (in_vma && (s != addr || e != addr + len)) {
-				fclose(f);
-				return -EOPNOTSUPP;
-			}
+	err = sys_smaps_read(&v, &nr);
+	if (err)
+		return err;
+	err = -EOPNOTSUPP;
+	for (i = 0; i < nr; i++) {
+		if (v[i].start > addr || addr >= v[i].end)
 			continue;
+		if (v[i].start == addr && v[i].end == (uint64_t)addr + len && (v[i].has & want)) {
+			/* A VMA is anonymous or shmem: the other counter is 0. */
+			*huge = shmem < 0 ? v[i].shmem_pmd + v[i].anon_huge :
+				shmem ? v[i].shmem_pmd : v[i].anon_huge;
+			err = 0;
 		}
-		if (in_vma && !strncmp(line, key, strlen(key)) &&
-		    sscanf(line + strlen(key), "%" SCNu64, &kb) == 1) {
-			*huge = kb * 1024;
-			found = 1;
-			break;
-		}
+		break;
 	}
-	fclose(f);
-	return found ? 0 : -EOPNOTSUPP;
+	free(v);
+	return err;
 }
 
 int mem_huge_bytes(uintptr_t addr, size_t len, int shmem, uint64_t *huge)
@@ -176,4 +134,46 @@ int mem_huge_bytes(uintptr_t addr, size_t len, int shmem, uint64_t *huge)
 	if (!err)
 		return 0;
 	return huge_bytes_smaps(addr, len, shmem, huge);
+}
+
+static int scan_nothing(void *arg, uint64_t start, uint64_t end, uint64_t categories)
+{
+	(void)arg;
+	(void)start;
+	(void)end;
+	(void)categories;
+	return 0;
+}
+
+int regbuf_mem_huge_bytes(const void *addr, size_t len, uint64_t *huge)
+{
+	if (!huge || !len || (uintptr_t)addr + len < (uintptr_t)addr)
+		return -EINVAL;
+	return mem_huge_bytes((uintptr_t)addr, len, -1, huge);
+}
+
+void regbuf_mem_layout_caps(struct regbuf_mem_layout_caps *caps)
+{
+	static volatile char page[4096] __attribute__((aligned(4096)));
+	uint64_t va = (uint64_t)(uintptr_t)page, ent, flags;
+	int fd;
+
+	memset(caps, 0, sizeof(*caps));
+	page[0] = 1;	/* resident, so pagemap has a frame to show */
+	fd = sys_pagemap_open();
+	caps->pagemap = fd >= 0;
+	if (fd < 0) {
+		caps->pagemap_scan = fd;
+	} else {
+		caps->pfns = !sys_read_entries_all(fd, va / 4096, &ent, 1) &&
+			     (ent & PM_ENTRY_PRESENT) && (ent & PM_ENTRY_PFN_MASK);
+		caps->pagemap_scan = sys_pagemap_scan(fd, va, va + 4096, PAGE_IS_PRESENT,
+						      PAGE_IS_PRESENT, scan_nothing, NULL);
+		close(fd);
+	}
+	fd = sys_kpageflags_open();
+	if (fd >= 0) {
+		caps->kpageflags = !sys_read_entries_all(fd, 0, &flags, 1);
+		close(fd);
+	}
 }

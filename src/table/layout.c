@@ -19,11 +19,11 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "compat.h"
+#include "sys/compat.h"
+#include "sys/pagemap.h"
 #include "layout.h"
 
 #define PMD_SHIFT		21	/* x86-64 PMD: the size of a PMD-mapped THP */
-#define SCAN_VEC		256
 #define PM_BATCH		4096	/* pagemap entries read at once */
 #define KPF_BATCH		512
 
@@ -148,64 +148,37 @@ static int add_huge(struct table_layout *l, int maps_fd, uint64_t va, uint64_t e
 	return 0;
 }
 
-static int discover_scan(struct table_layout *l, uint64_t start, uint64_t end)
-{
-	struct page_region vec[SCAN_VEC];
-	struct pm_scan_arg arg;
-	uint64_t cur = start;
-	int fd, maps_fd, ret = 0;
-	long n, i;
+struct scan_ctx {
+	struct table_layout *l;
+	int maps_fd;
+};
 
-	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	while (cur < end) {
-		memset(&arg, 0, sizeof(arg));
-		arg.size = sizeof(arg);
-		arg.start = cur;
-		arg.end = end;
-		arg.vec = (uint64_t)(uintptr_t)vec;
-		arg.vec_len = SCAN_VEC;
-		arg.return_mask = PAGE_IS_PRESENT | PAGE_IS_HUGE;
-		n = ioctl(fd, PAGEMAP_SCAN, &arg);
-		if (n < 0) {
-			ret = -errno;
-			goto out;
-		}
-		for (i = 0; i < n; i++) {
-			/* Pages outside any VMA are not reported: the kernel's pin would fail. */
-			if (vec[i].start != cur) {
-				ret = -EFAULT;
-				goto out;
-			}
-			if (vec[i].categories & PAGE_IS_HUGE)
-				ret = add_huge(l, maps_fd, vec[i].start, vec[i].end);
-			else
-				ret = add_aligned(l, vec[i].start, vec[i].end, TABLE_PAGE_SHIFT);
-			if (ret)
-				goto out;
-			cur = vec[i].end;
-		}
-		if (!n || (cur < end && arg.walk_end > cur)) {
-			ret = -EFAULT;
-			goto out;
-		}
-	}
-out:
-	if (maps_fd >= 0)
-		close(maps_fd);
-	close(fd);
-	return ret;
+static int scan_region(void *arg, uint64_t start, uint64_t end, uint64_t categories)
+{
+	struct scan_ctx *c = arg;
+
+	/* Pages outside any VMA are not reported: the kernel's pin would fail. */
+	if (categories & SYS_PM_UNREPORTED)
+		return -EFAULT;
+	if (categories & PAGE_IS_HUGE)
+		return add_huge(c->l, c->maps_fd, start, end);
+	return add_aligned(c->l, start, end, TABLE_PAGE_SHIFT);
 }
 
-static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+static int discover_scan(struct table_layout *l, uint64_t start, uint64_t end)
 {
-	ssize_t r = pread(fd, buf, len, (off_t)off);
+	struct scan_ctx c = { l, -1 };
+	int fd, ret;
 
-	if (r < 0)
-		return -errno;
-	return r == (ssize_t)len ? 0 : -EIO;
+	fd = sys_pagemap_open();
+	if (fd < 0)
+		return fd;
+	c.maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	ret = sys_pagemap_scan(fd, start, end, 0, PAGE_IS_PRESENT | PAGE_IS_HUGE, scan_region, &c);
+	if (c.maps_fd >= 0)
+		close(c.maps_fd);
+	close(fd);
+	return ret;
 }
 
 /*
@@ -218,11 +191,11 @@ static int find_folio(int kpf, uint64_t pfn, uint64_t *head, uint64_t *nr)
 	uint64_t flags[KPF_BATCH], h, n, p;
 	int ret, i, got;
 
-	ret = pread_all(kpf, flags, 8, pfn * 8);
+	ret = sys_read_entries_all(kpf, pfn, flags, 1);
 	if (ret)
 		return ret;
 	h = pfn;
-	if (flags[0] & (UINT64_C(1) << TABLE_KPF_COMPOUND_TAIL)) {
+	if (flags[0] & (UINT64_C(1) << KPF_COMPOUND_TAIL)) {
 		/* Entries [from, p) per read, newest first, until the head. */
 		const uint64_t max = UINT64_C(1) << (TABLE_MAX_FOLIO_SHIFT - TABLE_PAGE_SHIFT);
 
@@ -230,35 +203,34 @@ static int find_folio(int kpf, uint64_t pfn, uint64_t *head, uint64_t *nr)
 			uint64_t from = p >= KPF_BATCH ? p - KPF_BATCH : 0;
 
 			got = (int)(p - from);
-			ret = pread_all(kpf, flags, (size_t)got * 8, from * 8);
+			ret = sys_read_entries_all(kpf, from, flags, (size_t)got);
 			if (ret)
 				return ret;
 			for (i = got - 1; i >= 0; i--) {
-				if (flags[i] & (UINT64_C(1) << TABLE_KPF_COMPOUND_HEAD)) {
+				if (flags[i] & (UINT64_C(1) << KPF_COMPOUND_HEAD)) {
 					h = from + (uint64_t)i;
 					goto found;
 				}
-				if (!(flags[i] & (UINT64_C(1) << TABLE_KPF_COMPOUND_TAIL)))
+				if (!(flags[i] & (UINT64_C(1) << KPF_COMPOUND_TAIL)))
 					goto order0;
 			}
 		}
 		goto order0;
-	} else if (!(flags[0] & (UINT64_C(1) << TABLE_KPF_COMPOUND_HEAD))) {
+	} else if (!(flags[0] & (UINT64_C(1) << KPF_COMPOUND_HEAD))) {
 		goto order0;
 	}
 found:
 	/* Count the tails after the head. */
 	for (n = 1;; ) {
-		ssize_t got_bytes = pread(kpf, flags, sizeof(flags), (off_t)((h + n) * 8));
+		long got_ent = sys_read_entries(kpf, h + n, flags, KPF_BATCH);
 
-		if (got_bytes < 0)
-			return -errno;
+		if (got_ent < 0)
+			return (int)got_ent;
 		/* Past the last frame: nothing more is a tail. */
-		if ((size_t)got_bytes < sizeof(flags))
-			memset((char *)flags + got_bytes / 8 * 8, 0,
-			       sizeof(flags) - (size_t)got_bytes / 8 * 8);
+		if (got_ent < KPF_BATCH)
+			memset(flags + got_ent, 0, (size_t)(KPF_BATCH - got_ent) * sizeof(flags[0]));
 		for (i = 0; i < KPF_BATCH; i++, n++)
-			if (!(flags[i] & (UINT64_C(1) << TABLE_KPF_COMPOUND_TAIL)))
+			if (!(flags[i] & (UINT64_C(1) << KPF_COMPOUND_TAIL)))
 				goto counted;
 		if (n > (UINT64_C(1) << (TABLE_MAX_FOLIO_SHIFT - TABLE_PAGE_SHIFT)))
 			goto order0;
@@ -281,25 +253,25 @@ static int discover_kpageflags(struct table_layout *l, uint64_t start, uint64_t 
 	int pm_fd, kpf_fd, ret = 0;
 	size_t i, n;
 
-	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	pm_fd = sys_pagemap_open();
 	if (pm_fd < 0)
-		return -errno;
-	kpf_fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+		return pm_fd;
+	kpf_fd = sys_kpageflags_open();
 	if (kpf_fd < 0) {
-		ret = errno == EACCES ? -EPERM : -errno;
+		ret = kpf_fd == -EACCES ? -EPERM : kpf_fd;
 		goto out_close_pm;
 	}
 	for (va = start; va < end; va += n << TABLE_PAGE_SHIFT) {
 		n = (end - va) >> TABLE_PAGE_SHIFT;
 		if (n > PM_BATCH)
 			n = PM_BATCH;
-		ret = pread_all(pm_fd, pm, n * 8, (va >> TABLE_PAGE_SHIFT) * 8);
+		ret = sys_read_entries_all(pm_fd, va >> TABLE_PAGE_SHIFT, pm, n);
 		if (ret)
 			goto out;
 		for (i = 0; i < n; i++) {
 			uint64_t page_va = va + (i << TABLE_PAGE_SHIFT), pfn;
 
-			if (!(pm[i] & TABLE_PM_PRESENT)) {
+			if (!(pm[i] & PM_ENTRY_PRESENT)) {
 				/* Not faulted in (or swapped): nothing to prove. */
 				ret = table_layout_add(l, page_va, 0, 1, TABLE_PAGE_SHIFT,
 						       TABLE_PFN_NONE);
@@ -307,7 +279,7 @@ static int discover_kpageflags(struct table_layout *l, uint64_t start, uint64_t 
 					goto out;
 				continue;
 			}
-			pfn = pm[i] & TABLE_PM_PFN_MASK;
+			pfn = pm[i] & PM_ENTRY_PFN_MASK;
 			if (!pfn) {
 				/* Frame numbers hidden: no CAP_SYS_ADMIN. */
 				ret = -EPERM;

@@ -9,20 +9,38 @@
 #include <linux/stat.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "uring/compat.h"
+#include "sys/compat.h"
 #include "uring/uring.h"
 
 #define MAX_RW_COUNT	REGBUF_URING_MAX_RW
 /* A request of <= MAX_RW_COUNT crosses at most two 1 GiB boundaries. */
 #define MAX_PIECES	3
 
-int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd)
+int regbuf_uring_dio_align(int fd, uint32_t *mem_align, uint32_t *off_align)
 {
 	struct statx stx;
-	int fl, lbs;
+
+	if (fd < 0 || !mem_align || !off_align)
+		return -EINVAL;
+	memset(&stx, 0, sizeof(stx));
+	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) < 0)
+		return -errno;
+	if (!(stx.stx_mask & STATX_DIOALIGN))
+		return -EOPNOTSUPP;
+	*mem_align = stx.stx_dio_mem_align;
+	*off_align = stx.stx_dio_offset_align;
+	return 0;
+}
+
+int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd)
+{
+	uint32_t mem_align, off_align;
+	struct stat st;
+	int fl, lbs, ret;
 
 	if (!f || fd < 0)
 		return -EINVAL;
@@ -34,18 +52,20 @@ int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd)
 		return -errno;
 	if (!(fl & O_DIRECT))
 		return 0;
-	memset(&stx, 0, sizeof(stx));
-	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_DIOALIGN | STATX_TYPE, &stx) < 0)
-		return -errno;
-	if (stx.stx_mask & STATX_DIOALIGN) {
+	ret = regbuf_uring_dio_align(fd, &mem_align, &off_align);
+	if (!ret) {
 		/* statx(2): 0 means direct I/O is not supported on this file. */
-		if (!stx.stx_dio_mem_align || !stx.stx_dio_offset_align)
+		if (!mem_align || !off_align)
 			return -EINVAL;
-		f->mem_align = stx.stx_dio_mem_align;
-		f->off_align = stx.stx_dio_offset_align;
+		f->mem_align = mem_align;
+		f->off_align = off_align;
 		return 0;
 	}
-	if (S_ISBLK(stx.stx_mode)) {
+	if (ret != -EOPNOTSUPP)
+		return ret;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode)) {
 		/* Block devices report DIOALIGN only since 6.11: logical block size
 		 * for offsets, and the default dma_alignment (511) for memory. */
 		if (ioctl(fd, BLKSSZGET, &lbs) < 0)
@@ -112,6 +132,30 @@ static void prep_fixed(struct io_uring_sqe *sqe, bool write, int fd, const struc
 	io_uring_sqe_set_data64(sqe, user_data);
 }
 
+/*
+ * Unregistered I/O (registration disabled or failed, degraded pool): one
+ * plain READ/WRITE of @iov[0] (@nr 0), or READV/WRITEV of @nr iovecs.
+ * 1 SQE or -EBUSY.
+ */
+static int prep_plain(struct regbuf_uring_ring *r, bool write, const struct regbuf_uring_file *f,
+		      const struct iovec *iov, uint32_t nr, uint64_t off, uint64_t user_data)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+
+	if (!sqe)
+		return -EBUSY;
+	if (!nr && write)
+		io_uring_prep_write(sqe, f->fd, iov->iov_base, (unsigned int)iov->iov_len, off);
+	else if (!nr)
+		io_uring_prep_read(sqe, f->fd, iov->iov_base, (unsigned int)iov->iov_len, off);
+	else if (write)
+		io_uring_prep_writev(sqe, f->fd, iov, nr, off);
+	else
+		io_uring_prep_readv(sqe, f->fd, iov, nr, off);
+	io_uring_sqe_set_data64(sqe, user_data);
+	return 1;
+}
+
 int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 			   const struct regbuf_uring_file *f, void *buf, uint32_t len,
 			   uint64_t off, uint64_t user_data)
@@ -125,15 +169,9 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 	if (regbuf_uring_check_align(f, (uint64_t)(uintptr_t)buf, len, off))
 		return -EINVAL;
 	if (!r->fixed) {
-		sqe = io_uring_get_sqe(&r->ring);
-		if (!sqe)
-			return -EBUSY;
-		if (write)
-			io_uring_prep_write(sqe, f->fd, buf, len, off);
-		else
-			io_uring_prep_read(sqe, f->fd, buf, len, off);
-		io_uring_sqe_set_data64(sqe, user_data);
-		return 1;
+		struct iovec one = { buf, len };
+
+		return prep_plain(r, write, f, &one, 0, off, user_data);
 	}
 	n = cut(r, f, (uint64_t)(uintptr_t)buf, len, off, p, MAX_PIECES);
 	if (n < 0)
@@ -172,17 +210,8 @@ int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 					     iov[i].iov_len, off))
 			return -EINVAL;
 	}
-	if (!r->fixed) {
-		sqe = io_uring_get_sqe(&r->ring);
-		if (!sqe)
-			return -EBUSY;
-		if (write)
-			io_uring_prep_writev(sqe, f->fd, iov, nr, off);
-		else
-			io_uring_prep_readv(sqe, f->fd, iov, nr, off);
-		io_uring_sqe_set_data64(sqe, user_data);
-		return 1;
-	}
+	if (!r->fixed)
+		return prep_plain(r, write, f, iov, nr, off, user_data);
 	/* Validate every piece and count SQEs before queueing anything. */
 	for (i = 0, o = off; i < nr; i++) {
 		n = cut(r, f, (uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len, o, p,

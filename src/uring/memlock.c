@@ -6,19 +6,18 @@
  * common complaint: liburing#365, glommio#305, sirius-db#800).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "uring/compat.h"
+#include "sys/compat.h"
+#include "sys/pagemap.h"
 #include "uring/uring.h"
 
 #define PG		UINT64_C(4096)
@@ -35,55 +34,6 @@ bool uring_memlock_charged(void)
 	if (syscall(SYS_capget, &hdr, data) < 0)
 		return true;
 	return !(data[CAP_IPC_LOCK / 32].effective & (1U << (CAP_IPC_LOCK % 32)));
-}
-
-struct vma {
-	uint64_t start, end, pagesize;
-	uint64_t anon_huge;	/* AnonHugePages: THP-backed bytes somewhere in it */
-};
-
-/* VMAs and their KernelPageSize from /proc/self/smaps (hugetlb: 2M or 1G). */
-static int read_vmas(struct vma **out, size_t *nr)
-{
-	struct vma *v = NULL, *nv;
-	size_t n = 0, cap = 0;
-	char line[512];
-	unsigned long long a, b, kb;
-	FILE *f;
-
-	f = fopen("/proc/self/smaps", "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		int used = 0;
-
-		/* A VMA header: "start-end perms offset dev inode path". */
-		if (sscanf(line, "%llx-%llx%n", &a, &b, &used) == 2 && line[used] == ' ') {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				nv = realloc(v, cap * sizeof(*v));
-				if (!nv) {
-					free(v);
-					fclose(f);
-					return -ENOMEM;
-				}
-				v = nv;
-			}
-			v[n].start = a;
-			v[n].end = b;
-			v[n].pagesize = PG;
-			v[n].anon_huge = 0;
-			n++;
-		} else if (n && sscanf(line, "KernelPageSize: %llu kB", &kb) == 1) {
-			v[n - 1].pagesize = kb * 1024;
-		} else if (n && sscanf(line, "AnonHugePages: %llu kB", &kb) == 1) {
-			v[n - 1].anon_huge = kb * 1024;
-		}
-	}
-	fclose(f);
-	*out = v;
-	*nr = n;
-	return 0;
 }
 
 static uint64_t vm_pinned_bytes(void)
@@ -126,43 +76,33 @@ static void charge_huge_range(struct acct *ac, uint64_t a, uint64_t b, uint64_t 
 		charge_huge(ac, hp, ps);
 }
 
+struct small_ctx {
+	struct acct *ac;
+	uint64_t cur;		/* charged up to here */
+};
+
+static int charge_region(void *arg, uint64_t start, uint64_t end, uint64_t categories)
+{
+	struct small_ctx *c = arg;
+
+	if (categories & PAGE_IS_HUGE)
+		charge_huge_range(c->ac, start, end, THP_SIZE);
+	else
+		c->ac->bytes += end - start;	/* walked, not huge: small pages */
+	c->cur = end;
+	return 0;
+}
+
 /* Non-hugetlb memory: PMD-mapped THPs (PAGEMAP_SCAN PAGE_IS_HUGE) and small pages. */
 static void charge_small(struct acct *ac, int pm_fd, uint64_t a, uint64_t b)
 {
-	struct page_region regs[64];
-	struct pm_scan_arg arg;
-	uint64_t cur = a, from;
-	long n, i;
+	struct small_ctx c = { ac, a };
 
-	while (pm_fd >= 0 && cur < b) {
-		memset(&arg, 0, sizeof(arg));
-		arg.size = sizeof(arg);
-		arg.start = cur;
-		arg.end = b;
-		arg.vec = (uint64_t)(uintptr_t)regs;
-		arg.vec_len = 64;
-		arg.category_mask = PAGE_IS_HUGE;
-		arg.return_mask = PAGE_IS_HUGE;
-		from = cur;
-		n = ioctl(pm_fd, PAGEMAP_SCAN, &arg);
-		if (n < 0)
-			break;
-		for (i = 0; i < n; i++) {
-			if (regs[i].start > cur)
-				ac->bytes += regs[i].start - cur;
-			charge_huge_range(ac, regs[i].start, regs[i].end, THP_SIZE);
-			cur = regs[i].end;
-		}
-		/* Pages up to walk_end not reported are small pages. */
-		if (arg.walk_end > cur) {
-			ac->bytes += (arg.walk_end < b ? arg.walk_end : b) - cur;
-			cur = arg.walk_end < b ? arg.walk_end : b;
-		}
-		if (cur == from)
-			break;
-	}
-	if (cur < b)
-		ac->bytes += b - cur;
+	/* A failed scan leaves the rest to be charged as small pages. */
+	if (pm_fd >= 0)
+		sys_pagemap_scan(pm_fd, a, b, PAGE_IS_HUGE, PAGE_IS_HUGE, charge_region, &c);
+	if (c.cur < b)
+		ac->bytes += b - c.cur;
 }
 
 int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct iovec *iov,
@@ -170,7 +110,7 @@ int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct 
 {
 	struct acct ac = { 0, 0, false };
 	struct rlimit rl;
-	struct vma *v = NULL;
+	struct sys_vma *v = NULL;
 	size_t nv = 0, j;
 	uint64_t a, b, s, e;
 	uint32_t i;
@@ -179,10 +119,10 @@ int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct 
 	if (!ml || (!iov && nr))
 		return -EINVAL;
 	memset(ml, 0, sizeof(*ml));
-	ret = read_vmas(&v, &nv);
+	ret = sys_smaps_read(&v, &nv);
 	if (ret)
 		return ret;
-	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	pm_fd = sys_pagemap_open();
 	for (i = 0; i < nr; i++) {
 		if (!iov[i].iov_len)
 			continue;
@@ -198,8 +138,8 @@ int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct 
 				s = v[j].start;
 			}
 			e = v[j].end < b ? v[j].end : b;
-			if (v[j].pagesize > PG)
-				charge_huge_range(&ac, s, e, v[j].pagesize);
+			if (v[j].page_size > PG)
+				charge_huge_range(&ac, s, e, v[j].page_size);
 			else if (pm_fd < 0 && v[j].anon_huge)
 				/* No pagemap (non-dumpable task): assume THP throughout;
 				 * over-charging is safe, under-charging is not. */

@@ -11,7 +11,7 @@
 
 #include <regbuf/table.h>
 
-#include "uring/compat.h"
+#include "sys/compat.h"
 #include "uring/uring.h"
 
 #define MAX_RINGS 64
@@ -94,38 +94,30 @@ int regbuf_uring_clone_buffers(struct io_uring *dst, struct io_uring *src, uint3
 	return io_uring_register(dst->ring_fd, IORING_REGISTER_CLONE_BUFFERS, &arg, 1);
 }
 
-/* READV_FIXED support: IORING_REGISTER_PROBE reports SQE opcodes (not register ops). */
-static bool probe_rwv_fixed(struct io_uring *ring)
-{
-	struct io_uring_probe *p = io_uring_get_probe_ring(ring);
-	bool ok;
-
-	if (!p)
-		return false;
-	ok = p->last_op >= IORING_OP_WRITEV_FIXED &&
-	     io_uring_opcode_supported(p, IORING_OP_READV_FIXED) &&
-	     io_uring_opcode_supported(p, IORING_OP_WRITEV_FIXED);
-	io_uring_free_probe(p);
-	return ok;
-}
-
-/*
- * Clone support without side effects: clone from a ring without a table.
- * 6.12+ answers -ENXIO (io_clone_buffers(): empty source); an unknown opcode is
- * -EINVAL.  With src_off = 1 a 6.12 kernel sees non-zero padding (-EINVAL)
- * while 6.13+ still reaches the empty-source check.
- */
+/* The pool's clone path, from the one clone prober (uring/probe.c). */
 static void probe_clone(struct regbuf_uring_pool *pool)
 {
-	struct io_uring *r = &pool->rings[0].ring;
+	int whole, ranges;
 
-	pool->clone_ok = regbuf_uring_clone_buffers(r, r, 0, 0, 0, 0) == -ENXIO;
-	pool->clone_range_ok = pool->clone_ok &&
-			       regbuf_uring_clone_buffers(r, r, 1, 1, 1, 0) == -ENXIO;
+	uring_probe_clone(&pool->rings[0].ring, &whole, &ranges);
+	pool->clone_ok = !whole;
+	pool->clone_range_ok = !whole && !ranges;
 	if (pool->flags & REGBUF_URING_POOL_F_NO_CLONE)
 		pool->clone_ok = false;
 	if (pool->flags & (REGBUF_URING_POOL_F_NO_CLONE | REGBUF_URING_POOL_F_CLONE_WHOLE_ONLY))
 		pool->clone_range_ok = false;
+}
+
+/* READV/WRITEV_FIXED (6.15), unless the caller asked to behave as before. */
+static bool probe_rwv_fixed(struct regbuf_uring_pool *pool)
+{
+	struct regbuf_uring_features f;
+
+	if (pool->flags & REGBUF_URING_POOL_F_NO_RWV_FIXED)
+		return false;
+	memset(&f, 0, sizeof(f));
+	uring_probe_ops(&pool->rings[0].ring, &f);
+	return f.readv_fixed && f.writev_fixed;
 }
 
 int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp, uint32_t nr_rings,
@@ -158,8 +150,7 @@ int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp, uint32_t nr_rings
 	}
 	pool->ring_bytes = pool->charged ? uring_ring_charge(&pool->rings[0].ring) * nr_rings : 0;
 	probe_clone(pool);
-	pool->rwv_fixed = !(flags & REGBUF_URING_POOL_F_NO_RWV_FIXED) &&
-			  probe_rwv_fixed(&pool->rings[0].ring);
+	pool->rwv_fixed = probe_rwv_fixed(pool);
 	for (i = 0; i < nr_rings; i++)
 		pool->rings[i].rwv_fixed = pool->rwv_fixed;
 	pool->st.nr_rings = nr_rings;

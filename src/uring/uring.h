@@ -19,4 +19,13 @@ uint64_t uring_now_ns(void);
 /* Bytes of RLIMIT_MEMLOCK a ring like @ring was charged at creation. */
 uint64_t uring_ring_charge(const struct io_uring *ring);
 
+/* IORING_REGISTER_PROBE: the probe and fixed-buffer opcode fields of @f. */
+void uring_probe_ops(struct io_uring *ring, struct regbuf_uring_features *f);
+
+/*
+ * Clone support, probed on @ring, which must have no buffer table: 0 or the
+ * kernel's -errno for a whole-table clone (6.12) and for ranges (6.13).
+ */
+void uring_probe_clone(struct io_uring *ring, int *whole, int *ranges);
+
 #endif /* REGBUF_SRC_URING_URING_H */

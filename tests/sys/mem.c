@@ -22,6 +22,7 @@
 #include <regbuf/mem.h>
 
 #include "harness.h"
+#include "sys/compat.h"
 
 #define MiB (UINT64_C(1) << 20)
 #define GiB (UINT64_C(1) << 30)
@@ -103,9 +104,6 @@ static int pool_reserve(struct pool *p, unsigned long kb, long need)
 
 /* ---- what the kernel says backs a page (root: pagemap pfn + kpageflags) ---- */
 
-#define KPF_HUGE	17
-#define KPF_THP		22
-
 /* kpageflags of the page at @addr; -1 if unknown (not root, not present). */
 static long long page_flags(const void *addr)
 {
@@ -120,12 +118,12 @@ static long long page_flags(const void *addr)
 		return -1;
 	}
 	close(fd);
-	if (!(ent >> 63) || !(ent & ((UINT64_C(1) << 55) - 1)))
+	if (!(ent & PM_ENTRY_PRESENT) || !(ent & PM_ENTRY_PFN_MASK))
 		return -1;
 	fd = open("/proc/kpageflags", O_RDONLY);
 	if (fd < 0)
 		return -1;
-	if (pread(fd, &flags, 8, (off_t)((ent & ((UINT64_C(1) << 55) - 1)) * 8)) != 8)
+	if (pread(fd, &flags, 8, (off_t)((ent & PM_ENTRY_PFN_MASK) * 8)) != 8)
 		flags = (uint64_t)-1;
 	close(fd);
 	return (long long)flags;
@@ -559,8 +557,105 @@ static int memfd_thp_follows_shmem_enabled(void)
 	return r;
 }
 
+/* AnonHugePages of the VMA exactly [p, p + len) from smaps: an independent count. */
+static long long smaps_anon_huge(const void *p, size_t len)
+{
+	unsigned long long a, b, kb;
+	long long ret = -1;
+	char line[512];
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		int used = 0;
+
+		if (sscanf(line, "%llx-%llx%n", &a, &b, &used) == 2 && line[used] == ' ')
+			in = a == (uintptr_t)p && b == (uintptr_t)p + len;
+		else if (in && sscanf(line, "AnonHugePages: %llu kB", &kb) == 1)
+			ret = (long long)kb * 1024;
+	}
+	fclose(f);
+	return ret;
+}
+
+/* regbuf_mem_huge_bytes() on plain mappings, against smaps. */
+static int huge_bytes_of_any_range(void)
+{
+	static const struct { const char *name; int advice; } cases[] = {
+		{ "nohugepage", MADV_NOHUGEPAGE },
+		{ "hugepage", MADV_HUGEPAGE },
+	};
+	size_t len = 8 << 20, i;
+	uint64_t huge;
+
+	t_check_eq(regbuf_mem_huge_bytes(cases, 0, &huge), -EINVAL);
+	t_check_eq(regbuf_mem_huge_bytes(cases, 4096, NULL), -EINVAL);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t *raw = mmap(NULL, len + (2 << 20), PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uint8_t *p = (uint8_t *)(((uintptr_t)raw + (2 << 20) - 1) & ~(uintptr_t)((2 << 20) - 1));
+		long long want;
+
+		t_check(raw != MAP_FAILED);
+		/* Guard pages on both sides keep the VMA exactly [p, p + len). */
+		mprotect(raw, (size_t)(p - raw), PROT_NONE);
+		mprotect(p + len, (size_t)(raw + len + (2 << 20) - (p + len)), PROT_NONE);
+		madvise(p, len, cases[i].advice);
+		memset(p, 1, len);
+		t_ok(regbuf_mem_huge_bytes(p, len, &huge));
+		want = smaps_anon_huge(p, len);
+		if (want < 0 || huge != (uint64_t)want) {
+			munmap(raw, len + (2 << 20));
+			return T_FAILF("%s: %llu huge bytes, smaps says %lld", cases[i].name,
+				       (unsigned long long)huge, want);
+		}
+		if (cases[i].advice == MADV_NOHUGEPAGE)
+			t_check_eq(huge, 0);
+		munmap(raw, len + (2 << 20));
+	}
+	return T_PASS;
+}
+
+/* regbuf_mem_layout_caps() against what this process can read itself. */
+static int layout_caps_tried_for_real(void)
+{
+	struct regbuf_mem_layout_caps c;
+	uint64_t ent = 0, flags;
+	uint8_t *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	bool pfns = false, kpf = false;
+	int fd;
+
+	t_check(p != MAP_FAILED);
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd >= 0) {
+		pfns = pread(fd, &ent, 8, (off_t)((uintptr_t)p / 4096 * 8)) == 8 &&
+		       (ent & PM_ENTRY_PRESENT) && (ent & PM_ENTRY_PFN_MASK);
+		close(fd);
+	}
+	regbuf_mem_layout_caps(&c);
+	t_check_eq(c.pagemap, fd >= 0);
+	t_check_eq(c.pfns, pfns);
+	/* 6.18 here: PAGEMAP_SCAN (6.7) must work when pagemap opens. */
+	if (c.pagemap)
+		t_check_eq(c.pagemap_scan, 0);
+	fd = open("/proc/kpageflags", O_RDONLY);
+	if (fd >= 0) {
+		kpf = pread(fd, &flags, 8, 0) == 8;
+		close(fd);
+	}
+	t_check_eq(c.kpageflags, kpf);
+
+	munmap(p, 4096);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(hugetlb_1g_arena),
+	T_CASE(layout_caps_tried_for_real),
+	T_CASE(huge_bytes_of_any_range),
 	T_CASE(hugetlb_2m_arena_via_chain),
 	T_CASE(hugetlb_required_without_pages),
 	T_CASE(thp_arena),

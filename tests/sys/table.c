@@ -22,6 +22,7 @@
 #include <regbuf/table.h>
 
 #include "harness.h"
+#include "sys/compat.h"
 
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)
@@ -34,11 +35,6 @@
 #define MAP_HUGE_2MB (21 << MAP_HUGE_SHIFT)
 #define MAP_HUGE_1GB (30 << MAP_HUGE_SHIFT)
 
-#define KPF_COMPOUND_HEAD 15
-#define KPF_COMPOUND_TAIL 16
-#define KPF_HUGE 17
-#define KPF_THP 22
-
 /* ---------------------------------------------------------------------- */
 /* What the kernel says, read independently of the library. */
 
@@ -50,7 +46,7 @@ static uint64_t pfn_of(const void *va)
 
 	if (pread(pagemap_fd, &e, 8, (off_t)((uintptr_t)va / PG * 8)) != 8)
 		return 0;
-	return (e >> 63) & 1 ? e & ((UINT64_C(1) << 55) - 1) : 0;
+	return (e & PM_ENTRY_PRESENT) ? e & PM_ENTRY_PFN_MASK : 0;
 }
 
 static uint64_t kpf(uint64_t pfn)
@@ -216,84 +212,11 @@ out:
 /* ---------------------------------------------------------------------- */
 /* hugetlb reservation, restored afterwards. */
 
-/*
- * Other programs (other test suites) may reserve pages of the same size at
- * the same time: give back exactly what was added, relative to the current
- * count, instead of writing the old count over theirs.
- */
-struct hpres {
-	char path[128];
-	long old;
-	long added;
-	bool changed;
-};
-
-static long read_long(const char *path)
+/* t_hugepages_reserve() from a clean struct: 0, or T_SKIP naming the sysctl. */
+static int hp_reserve(struct t_hugepages *r, unsigned long kb, long pages)
 {
-	char buf[64] = "";
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 ? strtol(buf, NULL, 10) : -1;
-}
-
-static int write_long(const char *path, long v)
-{
-	char buf[32];
-	int fd = open(path, O_WRONLY), n;
-
-	if (fd < 0)
-		return -errno;
-	n = snprintf(buf, sizeof(buf), "%ld\n", v);
-	if (write(fd, buf, (size_t)n) != n) {
-		n = -errno;
-		close(fd);
-		return n;
-	}
-	close(fd);
-	return 0;
-}
-
-static void hp_restore(struct hpres *r)
-{
-	long cur = read_long(r->path);
-
-	if (r->changed && r->added > 0 && cur >= 0)
-		write_long(r->path, cur > r->added ? cur - r->added : 0);
-	r->changed = false;
-}
-
-/* Make @pages free pages of @kb available; 0 or T_SKIP naming the sysctl. */
-static int hp_reserve(struct hpres *r, unsigned long kb, long pages)
-{
-	char free_path[128];
-	long fr;
-
-	snprintf(r->path, sizeof(r->path), "/sys/kernel/mm/hugepages/hugepages-%lukB/nr_hugepages",
-		 kb);
-	snprintf(free_path, sizeof(free_path),
-		 "/sys/kernel/mm/hugepages/hugepages-%lukB/free_hugepages", kb);
-	r->changed = false;
-	r->old = read_long(r->path);
-	fr = read_long(free_path);
-	if (r->old < 0 || fr < 0)
-		return t_skip("no %lu kB hugepages on this kernel", kb);
-	if (fr >= pages)
-		return 0;
-	if (write_long(r->path, r->old + pages - fr) == 0) {
-		r->changed = true;
-		r->added = read_long(r->path) - r->old;
-	}
-	if (read_long(free_path) < pages) {
-		hp_restore(r);
-		return t_skip("could not reserve %ld x %lu kB hugepages: set %s (as root) to "
-			      "%ld or more", pages, kb, r->path, r->old + pages);
-	}
-	return 0;
+	memset(r, 0, sizeof(*r));
+	return t_hugepages_reserve(r, kb, pages) ? t_skip("%s", r->why) : 0;
 }
 
 static void *map_huge(uint64_t len, int flag)
@@ -442,53 +365,59 @@ static int sys_thp_mremap_misaligned_half(void)
 	return r;
 }
 
-static int sys_hugetlb_2m(void)
+/* A hugetlb mapping of @len (@pages of @kb reserved), discovered at [off, off + blen). */
+struct hugetlb_case {
+	unsigned long kb;
+	long pages;
+	int map_flag;
+	uint64_t len, off, blen;
+	unsigned int want_shift;
+	uint32_t want_segs;
+	bool check_kpf;		/* and kpageflags says KPF_HUGE for its first frame */
+};
+
+static int hugetlb_discover(const struct hugetlb_case *c)
 {
-	struct hpres res;
-	uint64_t len = 8 * MiB;
+	struct t_hugepages res;
 	char *p;
 	int r = need_proc();
 
 	if (r != T_PASS)
 		return r;
-	r = hp_reserve(&res, 2048, 4);
+	r = hp_reserve(&res, c->kb, c->pages);
 	if (r)
 		return r;
-	p = map_huge(len, MAP_HUGE_2MB);
+	p = map_huge(c->len, c->map_flag);
 	if (!p) {
-		hp_restore(&res);
-		return t_skip("mmap(MAP_HUGETLB 2M) failed: %d", errno);
+		t_hugepages_restore(&res);
+		return t_skip("mmap(MAP_HUGETLB %lu kB) failed: %d", c->kb, errno);
 	}
-	r = discover_both(p + MiB + 17, len - MiB - 17, 21, 4, REGBUF_LAYOUT_PAGEMAP_SCAN);
-	if (r == T_PASS && !(kpf(pfn_of(p)) & (UINT64_C(1) << KPF_HUGE)))
+	r = discover_both(p + c->off, c->blen, c->want_shift, c->want_segs,
+			  REGBUF_LAYOUT_PAGEMAP_SCAN);
+	if (r == T_PASS && c->check_kpf && !(kpf(pfn_of(p)) & (UINT64_C(1) << KPF_HUGE)))
 		r = T_FAILF("kpageflags does not say KPF_HUGE for hugetlb");
-	munmap(p, len);
-	hp_restore(&res);
+	munmap(p, c->len);
+	t_hugepages_restore(&res);
 	return r;
+}
+
+static int sys_hugetlb_2m(void)
+{
+	static const struct hugetlb_case c = {
+		2048, 4, MAP_HUGE_2MB, 8 * MiB, MiB + 17, 8 * MiB - MiB - 17, 21, 4, true,
+	};
+
+	return hugetlb_discover(&c);
 }
 
 /* Item 17 for real: a 1 GiB buffer straddling two 1 GiB hugetlb folios. */
 static int sys_hugetlb_1g_straddle(void)
 {
-	struct hpres res;
-	uint64_t len = 2 * GiB;
-	char *p;
-	int r = need_proc();
+	static const struct hugetlb_case c = {
+		1048576, 2, MAP_HUGE_1GB, 2 * GiB, GiB / 2, GiB, 30, 2, false,
+	};
 
-	if (r != T_PASS)
-		return r;
-	r = hp_reserve(&res, 1048576, 2);
-	if (r)
-		return r;
-	p = map_huge(len, MAP_HUGE_1GB);
-	if (!p) {
-		hp_restore(&res);
-		return t_skip("mmap(MAP_HUGETLB 1G) failed: %d", errno);
-	}
-	r = discover_both(p + GiB / 2, GiB, 30, 2, REGBUF_LAYOUT_PAGEMAP_SCAN);
-	munmap(p, len);
-	hp_restore(&res);
-	return r;
+	return hugetlb_discover(&c);
 }
 
 /*
@@ -750,38 +679,33 @@ static int measure_register_1g_4k(void)
 	return T_PASS;
 }
 
-static int measure_register_1g_2m(void)
+/* Register 1 GiB of @kb kB hugetlb pages (@pages reserved) and print what it cost. */
+static int measure_register_hugetlb(const char *name, unsigned long kb, long pages, int map_flag,
+				    uint8_t shift)
 {
-	struct hpres res;
+	struct t_hugepages res;
 	char *p;
-	int r = hp_reserve(&res, 2048, 512);
+	int r = hp_reserve(&res, kb, pages);
 
 	if (r)
 		return r;
-	p = map_huge(GiB, MAP_HUGE_2MB);
+	p = map_huge(GiB, map_flag);
 	if (p) {
-		print_register("2M", p, 21);
+		print_register(name, p, shift);
 		munmap(p, GiB);
 	}
-	hp_restore(&res);
-	return p ? T_PASS : t_skip("mmap(MAP_HUGETLB 2M, 1 GiB) failed");
+	t_hugepages_restore(&res);
+	return p ? T_PASS : t_skip("mmap(MAP_HUGETLB %s, 1 GiB) failed", name);
+}
+
+static int measure_register_1g_2m(void)
+{
+	return measure_register_hugetlb("2M", 2048, 512, MAP_HUGE_2MB, 21);
 }
 
 static int measure_register_1g_1g(void)
 {
-	struct hpres res;
-	char *p;
-	int r = hp_reserve(&res, 1048576, 1);
-
-	if (r)
-		return r;
-	p = map_huge(GiB, MAP_HUGE_1GB);
-	if (p) {
-		print_register("1G", p, 30);
-		munmap(p, GiB);
-	}
-	hp_restore(&res);
-	return p ? T_PASS : t_skip("mmap(MAP_HUGETLB 1G) failed");
+	return measure_register_hugetlb("1G", 1048576, 1, MAP_HUGE_1GB, 30);
 }
 
 static int measure_clone(void)

@@ -28,7 +28,7 @@
 #include <regbuf/uring.h>
 
 #include "harness.h"
-#include "uring/compat.h"
+#include "sys/compat.h"
 #include "uring/uring.h"
 
 #define KiB (UINT64_C(1) << 10)
@@ -63,47 +63,17 @@ static int scratch_file(uint64_t size)
 	return fd;
 }
 
-/* 2 MiB hugetlb pages: reserve @n more (root), restore in huge_release(). */
-static long huge_added;
-
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-static int write_long(const char *path, long v)
-{
-	FILE *f = fopen(path, "w");
-	int ok;
-
-	if (!f)
-		return -1;
-	ok = fprintf(f, "%ld\n", v) > 0;
-	return (fclose(f) == 0 && ok) ? 0 : -1;
-}
+/* 2 MiB hugetlb pages: reserved as needed (root), given back in huge_release(). */
+static struct t_hugepages huge_2m;
 
 #define NR_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
-#define FREE_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 
 static void *map_huge2m(uint64_t len)
 {
-	long need = (long)(len / (2 * MiB)), free_pages = read_long(FREE_2M), cur;
 	void *p;
 
-	if (free_pages < need) {
-		cur = read_long(NR_2M);
-		if (cur < 0 || write_long(NR_2M, cur + need - free_pages) < 0)
-			return NULL;
-		huge_added += need - free_pages;
-	}
+	if (t_hugepages_reserve(&huge_2m, 2048, (long)(len / (2 * MiB))))
+		return NULL;
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
@@ -111,14 +81,7 @@ static void *map_huge2m(uint64_t len)
 
 static void huge_release(void)
 {
-	long cur;
-
-	if (!huge_added)
-		return;
-	cur = read_long(NR_2M);
-	if (cur >= huge_added)
-		(void)write_long(NR_2M, cur - huge_added);
-	huge_added = 0;
+	t_hugepages_restore(&huge_2m);
 }
 
 /* Fill through plain pwrite, or check through plain pread (cross-check). */
@@ -1473,6 +1436,89 @@ static int status_reports_path_and_cost(void)
 	return T_PASS;
 }
 
+/*
+ * regbuf_uring_probe() against the kernel itself: its side-effect-free clone
+ * probe must agree with real clones (whole table into an empty ring, then a
+ * range with DST_REPLACE), its register results with real registrations, and
+ * the pool must take the path and vectored I/O the probe reports.
+ */
+static int probe_agrees_with_kernel_and_pool(void)
+{
+	struct regbuf_uring_features f;
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct io_uring a, b;
+	struct iovec iov;
+	void *buf = map_anon(4 * KiB);
+	int whole, range, reg, sparse;
+
+	t_check(buf != NULL);
+	t_check_eq(regbuf_uring_probe(NULL), -EINVAL);
+	t_ok(regbuf_uring_probe(&f));
+	t_check(f.probe && f.read_fixed && f.write_fixed);
+	t_check(f.ring_features != 0);
+
+	iov.iov_base = buf;
+	iov.iov_len = 4 * KiB;
+	t_ok(io_uring_queue_init(4, &a, 0));
+	t_ok(io_uring_queue_init(4, &b, 0));
+	sparse = io_uring_register_buffers_sparse(&a, 4);
+	t_check_eq(f.buffers2_sparse, sparse);
+	if (!sparse)
+		t_ok(io_uring_unregister_buffers(&a));
+	reg = io_uring_register_buffers(&a, &iov, 1);
+	t_check_eq(f.buffers, reg);
+	if (!reg) {
+		whole = regbuf_uring_clone_buffers(&b, &a, 0, 0, 0, 0);
+		range = whole ? whole : regbuf_uring_clone_buffers(&b, &a, 1, 0, 1,
+								   IORING_REGISTER_DST_REPLACE);
+		t_check_eq(f.clone_whole == 0, whole == 0);
+		t_check_eq(f.clone_ranges == 0, range == 0);
+	}
+	io_uring_queue_exit(&b);
+	io_uring_queue_exit(&a);
+
+	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, 0));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	regbuf_uring_pool_status(pool, &st);
+	t_check_eq(st.path, !f.clone_whole ? (!f.clone_ranges ? REGBUF_URING_PATH_CLONE :
+					      REGBUF_URING_PATH_CLONE_WHOLE) :
+		   REGBUF_URING_PATH_REGISTER);
+	t_check_eq(regbuf_uring_pool_ring(pool, 1)->rwv_fixed, f.readv_fixed && f.writev_fixed);
+	regbuf_uring_pool_destroy(pool);
+	munmap(buf, 4 * KiB);
+	return T_PASS;
+}
+
+/* regbuf_uring_dio_align(): what file_init() uses; -EOPNOTSUPP where nothing is reported. */
+static int dio_align_query(void)
+{
+	struct regbuf_uring_file f;
+	uint32_t mem_align = 7, off_align = 7;
+	int fd = scratch_file(FILE_SIZE), p[2], r;
+
+	if (fd < 0)
+		return t_broken("scratch file: %s", strerror(errno));
+	t_check_eq(regbuf_uring_dio_align(-1, &mem_align, &off_align), -EINVAL);
+	t_check_eq(regbuf_uring_dio_align(fd, NULL, &off_align), -EINVAL);
+	t_ok(regbuf_uring_file_init(&f, fd));
+	r = regbuf_uring_dio_align(fd, &mem_align, &off_align);
+	if (r == -EOPNOTSUPP) {
+		t_check(mem_align == 7 && off_align == 7);
+	} else {
+		t_ok(r);
+		t_check_eq(mem_align, f.mem_align);
+		t_check_eq(off_align, f.off_align);
+	}
+	close(fd);
+	/* A pipe has no direct I/O alignment to report. */
+	t_ok(pipe(p));
+	t_check_eq(regbuf_uring_dio_align(p[0], &mem_align, &off_align), -EOPNOTSUPP);
+	close(p[0]);
+	close(p[1]);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(integrity_odirect_file_every_ring),
 	T_CASE(integrity_loop_device_every_ring),
@@ -1492,6 +1538,8 @@ static const struct t_case cases[] = {
 	T_CASE(memlock_unprivileged_preflight_matches_kernel),
 	T_CASE(memlock_prlimit_setpriv_exec),
 	T_CASE(status_reports_path_and_cost),
+	T_CASE(probe_agrees_with_kernel_and_pool),
+	T_CASE(dio_align_query),
 };
 
 int main(int argc, char **argv)

@@ -266,29 +266,6 @@ int bench_hugepages_reserve(enum bench_tier tier, uint64_t len, char *why, size_
 				    (tier == TIER_2M ? 21 : 30)), why, wlen);
 }
 
-/* AnonHugePages of the VMA at @addr (smaps), in bytes. */
-static uint64_t thp_bytes(void *addr)
-{
-	unsigned long long a, b, kb;
-	uint64_t ret = 0;
-	char line[512];
-	bool in = false;
-	int used;
-	FILE *f = fopen("/proc/self/smaps", "re");
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		used = 0;
-		if (sscanf(line, "%llx-%llx%n", &a, &b, &used) == 2 && line[used] == ' ')
-			in = (uintptr_t)addr >= a && (uintptr_t)addr < b;
-		else if (in && sscanf(line, "AnonHugePages: %llu kB", &kb) == 1)
-			ret = kb * 1024;
-	}
-	fclose(f);
-	return ret;
-}
-
 int bench_mem_map(struct bench_mem *m, uint64_t len, enum bench_tier tier)
 {
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -319,7 +296,8 @@ int bench_mem_map(struct bench_mem *m, uint64_t len, enum bench_tier tier)
 		m->addr = al;
 		m->len = len;
 		if (tier == TIER_THP) {
-			got = thp_bytes(al);
+			if (regbuf_mem_huge_bytes(al, len, &got))
+				got = 0;
 			if (got < len) {
 				snprintf(m->why, sizeof(m->why), "only %" PRIu64 " of %" PRIu64
 					 " MiB backed by THP (transparent_hugepage/enabled, "
@@ -816,22 +794,11 @@ static int map_json(struct json *j)
 
 static int bench_map_step(const struct bench_opts *o, int argc, char **argv)
 {
-	if (bench_map) {
-		if (o->j)
-			return map_json(o->j);
-		printf("\n== map: per-I/O NVMe descriptor cost (dma layer)\n");
-		fflush(stdout);
-		return bench_map(argc, argv);
-	}
-	if (o->j) {
-		json_open(o->j, "map", '{');
-		json_str(o->j, "skipped", "bench_map is not built yet (dma layer not merged)");
-		json_close(o->j, '{');
-	} else {
-		printf("\n== map: skipped: bench_map is not built yet (the dma layer, "
-		       "tools/regbuf/bench_map.c, is not merged)\n");
-	}
-	return 0;
+	if (o->j)
+		return map_json(o->j);
+	printf("\n== map: per-I/O NVMe descriptor cost (dma layer)\n");
+	fflush(stdout);
+	return bench_map(argc, argv);
 }
 
 static void usage(void)

@@ -16,7 +16,7 @@ int cmd_info(int argc, char **argv);
 /* regbuf bench (bench.c): every experiment, or one with options. */
 int cmd_bench(int argc, char **argv);
 
-/* regbuf bench map (bench_map.c, dma layer); weak until that file is built. */
-int bench_map(int argc, char **argv) __attribute__((weak));
+/* regbuf bench map (bench_map.c): per-I/O descriptor cost, premapped vs classic. */
+int bench_map(int argc, char **argv);
 
 #endif /* REGBUF_CLI_H */

@@ -11,44 +11,18 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <liburing.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <regbuf/mem.h>
+#include <regbuf/uring.h>
 
 #include "cli.h"
-
-/*
- * io_uring uapi numbers newer than Debian 12's liburing 2.3 headers.  Kept
- * minimal and local on purpose: src/uring/compat.h (uring layer) is the
- * library's single compat header; this tool only probes.
- */
-#define INFO_OP_READV_FIXED		60	/* 6.15 */
-#define INFO_OP_WRITEV_FIXED		61	/* 6.15 */
-#define INFO_REGISTER_BUFFERS2		15	/* 5.13 */
-#define INFO_REGISTER_CLONE_BUFFERS	30	/* 6.12; ranges + DST_REPLACE 6.13 */
-#define INFO_CLONE_SRC_REGISTERED	(1u << 0)
-#define INFO_CLONE_DST_REPLACE		(1u << 1)
-
-struct info_clone_buffers {
-	uint32_t src_fd;
-	uint32_t flags;
-	uint32_t src_off;	/* pad before 6.13 */
-	uint32_t dst_off;
-	uint32_t nr;
-	uint32_t pad[3];
-};
-
-#define INFO_STATX_DIOALIGN		0x00002000u	/* linux/stat.h, 6.1 */
 
 /* ---- output: the same calls print text or JSON ---- */
 
@@ -207,90 +181,39 @@ static void show_kernel(void)
 	obj_end();
 }
 
-static int clone_buffers(int dst_fd, int src_fd, uint32_t flags, uint32_t src_off,
-			 uint32_t dst_off, uint32_t nr)
-{
-	struct info_clone_buffers arg = { (uint32_t)src_fd, flags, src_off, dst_off, nr, { 0 } };
-
-	if (syscall(__NR_io_uring_register, dst_fd, INFO_REGISTER_CLONE_BUFFERS, &arg, 1) < 0)
-		return -errno;
-	return 0;
-}
-
 static void show_io_uring(void)
 {
-	static const struct { const char *name; int op; } ops[] = {
-		{ "READ_FIXED", IORING_OP_READ_FIXED },
-		{ "WRITE_FIXED", IORING_OP_WRITE_FIXED },
-		{ "READV_FIXED", INFO_OP_READV_FIXED },
-		{ "WRITEV_FIXED", INFO_OP_WRITEV_FIXED },
-	};
-	struct io_uring src, dst;
-	struct io_uring_probe *probe;
-	struct iovec iov;
+	struct regbuf_uring_features f;
 	uint64_t disabled;
-	void *buf = NULL;
-	bool have_probe;
-	size_t i;
 	int r;
 
 	obj_begin("io_uring");
 	if (read_u64("/proc/sys/kernel/io_uring_disabled", &disabled))
 		kv_u64("io_uring_disabled_sysctl", disabled);
-	r = io_uring_queue_init(4, &src, 0);
+	r = regbuf_uring_probe(&f);
 	kv_bool("available", r == 0);
 	if (r) {
 		kv_result("error", r);
 		obj_end();
 		return;
 	}
-	kv_u64("features", src.features);
+	kv_u64("features", f.ring_features);
 
 	obj_begin("ops");
-	probe = io_uring_get_probe_ring(&src);
-	have_probe = probe != NULL;
-	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-		kv_bool(ops[i].name, probe && io_uring_opcode_supported(probe, ops[i].op));
-	if (probe)
-		io_uring_free_probe(probe);
+	kv_bool("READ_FIXED", f.read_fixed);
+	kv_bool("WRITE_FIXED", f.write_fixed);
+	kv_bool("READV_FIXED", f.readv_fixed);
+	kv_bool("WRITEV_FIXED", f.writev_fixed);
 	obj_end();
 
-	/* Real trials with one registered 4 KiB buffer. */
+	/* Real trials (clone: the same probe the ring pool takes its path from). */
 	obj_begin("register");
-	kv_bool("PROBE", have_probe);
-	if (posix_memalign(&buf, 4096, 4096)) {
-		kv_str("error", "out of memory");
-		obj_end();
-		io_uring_queue_exit(&src);
-		obj_end();
-		return;
-	}
-	memset(buf, 0, 4096);
-	iov.iov_base = buf;
-	iov.iov_len = 4096;
-	r = io_uring_register_buffers(&src, &iov, 1);
-	kv_result("BUFFERS", r);
-	if (!io_uring_queue_init(4, &dst, 0)) {
-		int sparse = io_uring_register_buffers_sparse(&dst, 4);
-
-		kv_result("BUFFERS2_sparse", sparse);
-		if (!sparse)
-			io_uring_unregister_buffers(&dst);
-		if (!r) {
-			/* 6.12: whole table into an empty one. */
-			int whole = clone_buffers(dst.ring_fd, src.ring_fd, 0, 0, 0, 0);
-			/* 6.13: a range, replacing into an existing table. */
-			int range = whole ? whole :
-				clone_buffers(dst.ring_fd, src.ring_fd, INFO_CLONE_DST_REPLACE, 0, 1, 1);
-
-			kv_result("CLONE_BUFFERS", whole);
-			kv_result("CLONE_BUFFERS_ranges_replace", range);
-		}
-		io_uring_queue_exit(&dst);
-	}
+	kv_bool("PROBE", f.probe);
+	kv_result("BUFFERS", f.buffers);
+	kv_result("BUFFERS2_sparse", f.buffers2_sparse);
+	kv_result("CLONE_BUFFERS", f.clone_whole);
+	kv_result("CLONE_BUFFERS_ranges_replace", f.clone_ranges);
 	obj_end();
-	io_uring_queue_exit(&src);
-	free(buf);
 	obj_end();
 }
 
@@ -337,90 +260,40 @@ static void show_hugepages(void)
 	obj_end();
 }
 
-static bool cap_ipc_lock(void)
-{
-	char line[256];
-	bool yes = false;
-	FILE *f = fopen("/proc/self/status", "re");
-
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "CapEff:", 7)) {
-			yes = (strtoull(line + 7, NULL, 16) >> 14) & 1;	/* CAP_IPC_LOCK */
-			break;
-		}
-	fclose(f);
-	return yes;
-}
-
 static void show_memlock(void)
 {
-	struct rlimit rl;
+	struct regbuf_uring_memlock ml;
 
 	obj_begin("memlock");
-	if (!getrlimit(RLIMIT_MEMLOCK, &rl)) {
-		if (rl.rlim_cur == RLIM_INFINITY)
+	/* Nothing to register: just the limits and whether the kernel charges us. */
+	if (!regbuf_uring_memlock_estimate(&ml, NULL, 0, 1)) {
+		if (ml.soft == UINT64_MAX)
 			kv_str("soft", "unlimited");
 		else
-			kv_u64("soft", rl.rlim_cur);
-		if (rl.rlim_max == RLIM_INFINITY)
+			kv_u64("soft", ml.soft);
+		if (ml.hard == UINT64_MAX)
 			kv_str("hard", "unlimited");
 		else
-			kv_u64("hard", rl.rlim_max);
+			kv_u64("hard", ml.hard);
+		/* io_uring does not charge registered buffers to a CAP_IPC_LOCK caller. */
+		kv_bool("cap_ipc_lock", !ml.charged);
 	}
-	/* io_uring does not charge registered buffers to a CAP_IPC_LOCK caller. */
-	kv_bool("cap_ipc_lock", cap_ipc_lock());
 	obj_end();
 }
 
-/* PAGEMAP_SCAN (6.7) layout, spelled out: Debian 12's headers lack it. */
-struct info_pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-
-struct info_page_region {
-	uint64_t start, end, categories;
-};
-
-#define INFO_PAGEMAP_SCAN	_IOWR('f', 16, struct info_pm_scan_arg)
-#define INFO_PAGE_IS_PRESENT	(1u << 3)
-
 static void show_pagemap(void)
 {
-	static volatile char probe_page[4096] __attribute__((aligned(4096)));
-	uint64_t ent = 0, flags;
-	struct info_page_region reg;
-	struct info_pm_scan_arg arg;
-	int fd, r;
+	struct regbuf_mem_layout_caps c;
 
-	probe_page[0] = 1;
+	regbuf_mem_layout_caps(&c);
 	obj_begin("pagemap");
-	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	kv_bool("pagemap_readable", fd >= 0);
-	if (fd >= 0) {
-		bool pfn = pread(fd, &ent, 8, (off_t)((uintptr_t)probe_page / 4096 * 8)) == 8 &&
-			   (ent >> 63) && (ent & ((UINT64_C(1) << 55) - 1));
-
+	kv_bool("pagemap_readable", c.pagemap);
+	if (c.pagemap) {
 		/* Without CAP_SYS_ADMIN the kernel reports pfn 0. */
-		kv_bool("pfns", pfn);
-		memset(&arg, 0, sizeof(arg));
-		arg.size = sizeof(arg);
-		arg.start = (uintptr_t)probe_page;
-		arg.end = arg.start + 4096;
-		arg.vec = (uintptr_t)&reg;
-		arg.vec_len = 1;
-		arg.category_mask = INFO_PAGE_IS_PRESENT;
-		arg.return_mask = INFO_PAGE_IS_PRESENT;
-		r = ioctl(fd, INFO_PAGEMAP_SCAN, &arg);
-		kv_result("pagemap_scan", r < 0 ? -errno : 0);
-		close(fd);
+		kv_bool("pfns", c.pfns);
+		kv_result("pagemap_scan", c.pagemap_scan);
 	}
-	fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-	kv_bool("kpageflags", fd >= 0 && pread(fd, &flags, 8, 0) == 8);
-	if (fd >= 0)
-		close(fd);
+	kv_bool("kpageflags", c.kpageflags);
 	obj_end();
 }
 
@@ -488,24 +361,27 @@ static void show_arena(void)
 
 static void show_path(const char *p)
 {
-	uint8_t sx[256] __attribute__((aligned(8)));
-	uint32_t mask, mem_align, off_align;
-	int fd;
+	uint32_t mem_align, off_align;
+	int fd, r;
 
 	obj_begin("path");
 	kv_str("path", p);
-	memset(sx, 0, sizeof(sx));
-	/* Raw statx: glibc 2.36's struct statx predates stx_dio_*. */
-	if (syscall(SYS_statx, AT_FDCWD, p, 0, INFO_STATX_DIOALIGN, sx)) {
+	/* O_PATH: statx needs no read permission, as statx(path) did not. */
+	fd = open(p, O_PATH | O_CLOEXEC);
+	if (fd < 0) {
 		kv_result("statx", -errno);
 		obj_end();
 		return;
 	}
-	memcpy(&mask, sx, 4);			/* stx_mask */
-	memcpy(&mem_align, sx + 152, 4);	/* stx_dio_mem_align */
-	memcpy(&off_align, sx + 156, 4);	/* stx_dio_offset_align */
-	kv_bool("dioalign_reported", mask & INFO_STATX_DIOALIGN);
-	if (mask & INFO_STATX_DIOALIGN) {
+	r = regbuf_uring_dio_align(fd, &mem_align, &off_align);
+	close(fd);
+	if (r && r != -EOPNOTSUPP) {
+		kv_result("statx", r);
+		obj_end();
+		return;
+	}
+	kv_bool("dioalign_reported", !r);
+	if (!r) {
 		kv_u64("dio_mem_align", mem_align);
 		kv_u64("dio_offset_align", off_align);
 	}
