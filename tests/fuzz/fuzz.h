@@ -65,8 +65,8 @@ void fz_fail(const char *file, int line, const char *fmt, ...)
 		unsigned long long __a = (unsigned long long)(a);		\
 		unsigned long long __b = (unsigned long long)(b);		\
 		if (__a != __b)							\
-			FZ_FAIL("%s == %llu (%#llx), reference %s == %llu (%#llx)", \
-				#a, __a, __a, #b, __b, __b);			\
+			FZ_FAIL("%s == %lld (%#llx), reference %s == %lld (%#llx)", \
+				#a, (long long)__a, __a, #b, (long long)__b, __b); \
 	} while (0)
 
 /* Counters the standalone driver prints: inputs decoded vs fully checked. */
