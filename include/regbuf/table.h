@@ -159,7 +159,7 @@ void regbuf_table_destroy(struct regbuf_table *t);
  * -EINVAL @nr is 0 or above %REGBUF_TABLE_MAX_BUFS, unknown @flags;
  * -EFAULT @iov is NULL, or a buffer has NULL base and non-zero length, length 0
  * or above 1 GiB, or covers unmapped addresses;
- * -EOVERFLOW base + PAGE_ALIGN(len) wraps;
+ * -EOVERFLOW base + PAGE_ALIGN(len), or the end of the last page, wraps;
  * -EPERM %REGBUF_TABLE_F_LAYOUT_PFN without the privilege to read pfns;
  * -EIO a short read of /proc/self/pagemap or /proc/kpageflags;
  * -ENOMEM; another -errno from opening or reading those files (e.g. -ENOENT

@@ -28,6 +28,13 @@ int table_validate(uint64_t addr, uint64_t len)
 	/* ... and addr + PAGE_ALIGN(len) must not wrap. */
 	if (__builtin_add_overflow(addr, (len + TABLE_PAGE_SIZE - 1) & TABLE_PAGE_MASK, &end))
 		return -EOVERFLOW;
+	/*
+	 * io_pin_pages(): nor may the end of the last page, ALIGN(addr + len).  An
+	 * unaligned buffer ending in the top page of the address space passes the
+	 * check above, but its page range cannot be represented.
+	 */
+	if (addr + len > UINT64_MAX - (TABLE_PAGE_SIZE - 1))
+		return -EOVERFLOW;
 	return 0;
 }
 
