@@ -309,9 +309,11 @@ int64_t regbuf_seg_split(const struct regbuf_seg_iter *it, const struct regbuf_l
  * crossings and every max_segment_size bytes; adjacent segments are not merged
  * even when contiguous.  Computed arithmetically, O(segments).
  *
- * Return: the count (saturates at UINT64_MAX, never in practice).
+ * Return: the count (saturates at INT64_MAX, never in practice), or -EINVAL
+ * when max_segment_size is below 4 KiB or seg_boundary_mask is not a mask of
+ * at least 4 KiB - 1 (the checks regbuf_limits_validate() makes of them).
  */
-uint64_t regbuf_seg_count(const struct regbuf_seg_iter *it, const struct regbuf_limits *lim);
+int64_t regbuf_seg_count(const struct regbuf_seg_iter *it, const struct regbuf_limits *lim);
 
 /**
  * regbuf_seg_map() - DMA segments of a range, merged the way the block layer maps them
@@ -329,8 +331,9 @@ uint64_t regbuf_seg_count(const struct regbuf_seg_iter *it, const struct regbuf_
  * never has more entries than regbuf_seg_count() (the kernel WARNs if it
  * exceeds nr_phys_segments).
  *
- * Return: the number of segments written, or -ENOSPC when @max is too small
- * (@out then holds the first @max).
+ * Return: the number of segments written, -ENOSPC when @max is too small
+ * (@out then holds the first @max), or -EINVAL for the limits
+ * regbuf_seg_count() rejects.
  */
 int64_t regbuf_seg_map(const struct regbuf_seg_iter *it, const struct regbuf_limits *lim,
 		       struct regbuf_seg *out, uint32_t max);

@@ -40,6 +40,20 @@ void regbuf_limits_default(struct regbuf_limits *lim)
 	lim->__pad = 0;
 }
 
+/*
+ * The two limits that segment counting and mapping divide and mask by: segments
+ * and boundaries of at least a page, as blk_validate_limits() requires.  A zero
+ * max_segment_size would otherwise divide by zero.
+ */
+static int seg_limits_check(const struct regbuf_limits *lim)
+{
+	if (lim->max_segment_size < MIN_PAGE)
+		return -EINVAL;
+	if (lim->seg_boundary_mask < MIN_PAGE - 1 || !is_mask(lim->seg_boundary_mask))
+		return -EINVAL;
+	return 0;
+}
+
 int regbuf_limits_validate(const struct regbuf_limits *lim)
 {
 	uint32_t lbs = lim->logical_block_size;
@@ -50,10 +64,7 @@ int regbuf_limits_validate(const struct regbuf_limits *lim)
 	/* max_hw_sectors must cover at least one block (the kernel asks a page). */
 	if (lim->max_bytes < lbs || !lim->max_segments)
 		return -EINVAL;
-	/* Segments and boundaries of at least a page, as the kernel requires. */
-	if (lim->max_segment_size < MIN_PAGE)
-		return -EINVAL;
-	if (lim->seg_boundary_mask < MIN_PAGE - 1 || !is_mask(lim->seg_boundary_mask))
+	if (seg_limits_check(lim))
 		return -EINVAL;
 	if (!is_mask(lim->virt_boundary_mask))
 		return -EINVAL;
@@ -145,9 +156,14 @@ static uint64_t count_bytes(const struct regbuf_seg_iter *it, const struct regbu
 	return total;
 }
 
-uint64_t regbuf_seg_count(const struct regbuf_seg_iter *it, const struct regbuf_limits *lim)
+int64_t regbuf_seg_count(const struct regbuf_seg_iter *it, const struct regbuf_limits *lim)
 {
-	return count_bytes(it, lim, it->count);
+	uint64_t n;
+
+	if (seg_limits_check(lim))
+		return -EINVAL;
+	n = count_bytes(it, lim, it->count);
+	return n > INT64_MAX ? INT64_MAX : (int64_t)n;
 }
 
 /*
@@ -241,6 +257,8 @@ int64_t regbuf_seg_map(const struct regbuf_seg_iter *it, const struct regbuf_lim
 	uint32_t n = 0;
 	struct walk w;
 
+	if (seg_limits_check(lim))
+		return -EINVAL;
 	walk_init(&w, it, it->count);
 	for (;;) {
 		uint64_t max_size;

@@ -518,10 +518,10 @@ static int map_random_properties(void)
 		t_ok(regbuf_seg_iter_seek(&it, bvs, nbv, off, cnt));
 		n = regbuf_seg_map(&it, &lim, out, 4096);
 		t_check(n > 0);
-		if ((uint64_t)n > regbuf_seg_count(&it, &lim))
-			return T_FAILF("round %u: %lld segments, more than the count %llu", round,
-				       (long long)n, (unsigned long long)regbuf_seg_count(&it, &lim));
-		if ((uint64_t)n < regbuf_seg_count(&it, &lim))
+		if (n > regbuf_seg_count(&it, &lim))
+			return T_FAILF("round %u: %lld segments, more than the count %lld", round,
+				       (long long)n, (long long)regbuf_seg_count(&it, &lim));
+		if (n < regbuf_seg_count(&it, &lim))
 			merged++;
 		for (i = 0; i < (uint32_t)n; i++) {
 			const struct regbuf_seg *o = &out[i];
@@ -558,7 +558,33 @@ static int limits_default_valid(void)
 	return T_PASS;
 }
 
+/*
+ * Limits a caller forgot to fill (all zero) or filled badly: counting and
+ * mapping divide by max_segment_size and mask by seg_boundary_mask, so they
+ * must refuse with -EINVAL instead of dividing by zero (found by fuzz-seg-split).
+ */
+static int count_and_map_refuse_bad_limits(void)
+{
+	struct regbuf_seg segs[] = { { 0x10000, 3 * 4096 } };
+	struct regbuf_limits zero = { 0 }, bad_mask;
+	struct regbuf_seg out[8];
+	struct regbuf_seg_iter it;
+
+	regbuf_seg_iter_init(&it, segs, 1, segs[0].len);
+	t_check_eq(regbuf_seg_count(&it, &zero), -EINVAL);
+	t_check_eq(regbuf_seg_map(&it, &zero, out, 8), -EINVAL);
+	regbuf_limits_default(&bad_mask);
+	bad_mask.seg_boundary_mask = 0x1234;
+	t_check_eq(regbuf_seg_count(&it, &bad_mask), -EINVAL);
+	t_check_eq(regbuf_seg_map(&it, &bad_mask, out, 8), -EINVAL);
+	regbuf_limits_default(&bad_mask);
+	t_check_eq(regbuf_seg_count(&it, &bad_mask), 1);
+	t_check_eq(regbuf_seg_map(&it, &bad_mask, out, 8), 1);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
+	T_CASE(count_and_map_refuse_bad_limits),
 	T_CASE(iter_mp_view_offset_past_page),
 	T_CASE(iter_advance_past_end),
 	T_CASE(iter_zero_length_segments),
