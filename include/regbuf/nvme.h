@@ -164,19 +164,34 @@ struct regbuf_nvme_cpl {
 #define REGBUF_NVME_STATUS_ABORTED	0xffff	/* controller failed (CSTS.CFS) or reset */
 #define REGBUF_NVME_STATUS_BADDESC	0xfffd	/* no PRP/SGL could describe the data */
 
-/** regbuf_nvme_status_sct() - Status Code Type of a raw status */
+/**
+ * regbuf_nvme_status_sct() - Status Code Type of a raw status
+ * @status: raw 15-bit status (completion DW3 bits 31:17, NVMe base spec 4.6.1)
+ *
+ * Return: SCT, 0..7 (0 generic, 1 command specific, 2 media and data integrity, 3 path).
+ */
 static inline unsigned int regbuf_nvme_status_sct(uint16_t status)
 {
 	return (status >> 8) & 0x7;
 }
 
-/** regbuf_nvme_status_sc() - Status Code of a raw status */
+/**
+ * regbuf_nvme_status_sc() - Status Code of a raw status
+ * @status: raw 15-bit status
+ *
+ * Return: SC, 0..255, to be read with the SCT.
+ */
 static inline unsigned int regbuf_nvme_status_sc(uint16_t status)
 {
 	return status & 0xff;
 }
 
-/** regbuf_nvme_status_dnr() - Do Not Retry bit of a raw status */
+/**
+ * regbuf_nvme_status_dnr() - Do Not Retry bit of a raw status
+ * @status: raw 15-bit status
+ *
+ * Return: 1 when the controller says a retry would fail again, else 0.
+ */
 static inline unsigned int regbuf_nvme_status_dnr(uint16_t status)
 {
 	return (status >> 14) & 1;
@@ -253,6 +268,8 @@ int regbuf_nvme_ctrl_reset(struct regbuf_nvme_ctrl *c);
 /**
  * regbuf_nvme_ctrl_info() - what bring-up found
  * @c: controller
+ *
+ * Return: the controller's capabilities and Identify data, valid while @c lives.
  */
 const struct regbuf_nvme_ctrl_info *regbuf_nvme_ctrl_info(const struct regbuf_nvme_ctrl *c);
 
@@ -356,8 +373,11 @@ void regbuf_nvme_buf_destroy(struct regbuf_nvme_buf *b);
 uint64_t regbuf_nvme_buf_iova(const struct regbuf_nvme_buf *b, uint64_t off);
 
 /**
- * regbuf_nvme_buf_nr_segs() - DMA segments of the buffer (1 under VFIO)
+ * regbuf_nvme_buf_nr_segs() - DMA segments of the buffer
  * @b: buffer
+ *
+ * Return: 1 under VFIO (one IOVA range); in physical mode, the physically
+ * contiguous runs of the buffer.
  */
 uint32_t regbuf_nvme_buf_nr_segs(const struct regbuf_nvme_buf *b);
 
@@ -468,6 +488,8 @@ int regbuf_nvme_reap(struct regbuf_nvme_qpair *q, struct regbuf_nvme_cpl *cpls, 
 /**
  * regbuf_nvme_qpair_inflight() - requests submitted and not yet reaped
  * @q: queue pair
+ *
+ * Return: the number of requests whose completion has not been reaped.
  */
 unsigned int regbuf_nvme_qpair_inflight(const struct regbuf_nvme_qpair *q);
 
