@@ -300,10 +300,6 @@ struct regbuf_dma_ctrl {
 #define REGBUF_DMA_COOKIE_F_CONTIG	(1u << 0)	/* one IOVA-contiguous range */
 #define REGBUF_DMA_COOKIE_F_PRP		(1u << 1)	/* PRP lists built */
 #define REGBUF_DMA_COOKIE_F_SGL		(1u << 2)	/* SGL possible */
-/* The names before REGBUF_<OBJ>_F_*, kept until the branches using them have landed. */
-#define REGBUF_DMA_COOKIE_CONTIG	REGBUF_DMA_COOKIE_F_CONTIG
-#define REGBUF_DMA_COOKIE_PRP		REGBUF_DMA_COOKIE_F_PRP
-#define REGBUF_DMA_COOKIE_SGL		REGBUF_DMA_COOKIE_F_SGL
 
 /* regbuf_dma_cookie::prp_mode */
 #define __REGBUF_DMA_PRP_NONE		0	/* no PRP lists */

@@ -289,13 +289,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ret)
 		return 0;
 	cflags = regbuf_dma_cookie_flags(c);
-	FZ_CHECK_EQ(!!(cflags & REGBUF_DMA_COOKIE_PRP), want_prp);
-	want_sgl = cflags & REGBUF_DMA_COOKIE_SGL;
+	FZ_CHECK_EQ(!!(cflags & REGBUF_DMA_COOKIE_F_PRP), want_prp);
+	want_sgl = cflags & REGBUF_DMA_COOKIE_F_SGL;
 	if (sgl_sure)
 		FZ_CHECK(want_sgl);
 	if (sgl_never)
 		FZ_CHECK(!want_sgl);
-	if (cflags & REGBUF_DMA_COOKIE_CONTIG)
+	if (cflags & REGBUF_DMA_COOKIE_F_CONTIG)
 		FZ_CHECK_EQ(ref_runs(&l), 1);
 	FZ_CHECK_EQ(regbuf_dma_cookie_len(c), l.len);
 
