@@ -369,7 +369,12 @@ struct regbuf_dma_cookie {
  *
  * PRP lists need every segment boundary to fall on a controller page
  * boundary (NVMe 1.4 §4.3: every entry after PRP1 is a page address); when
- * it does not, the cookie is built for SGL only, which has no such rule.
+ * it does not, the cookie is built for SGL only.  The NVMe SGL itself has no
+ * alignment rule, but the cookie finds an I/O's first descriptor in O(1)
+ * through a granule table, which needs the inner boundaries congruent modulo
+ * 512 bytes or more; a layout that is not gets no SGL either (-EOPNOTSUPP
+ * when PRP is impossible too).  Hugepage and page-granular layouts always
+ * qualify.
  *
  * Context: allocates (host memory and @ops->alloc); call once per buffer.
  * Return: 0; -EINVAL for a bad argument (no segments, @len 0 or larger than
