@@ -92,76 +92,6 @@ static int pagemap_segs(uint64_t addr, uint64_t len, struct regbuf_seg **out)
 	return nr;
 }
 
-/* ---- hugetlb reservation, restored afterwards ---- */
-
-struct hpres {
-	char path[128];
-	long old;
-	int changed;
-};
-
-static long read_long(const char *path)
-{
-	char buf[64] = "";
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 ? strtol(buf, NULL, 10) : -1;
-}
-
-static int write_long(const char *path, long v)
-{
-	char buf[32];
-	int fd = open(path, O_WRONLY), n, ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	n = snprintf(buf, sizeof(buf), "%ld\n", v);
-	if (write(fd, buf, (size_t)n) != n)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-static int hp_reserve(struct hpres *r, unsigned long kb, long pages)
-{
-	char free_path[128];
-	long fr;
-
-	snprintf(r->path, sizeof(r->path), "/sys/kernel/mm/hugepages/hugepages-%lukB/nr_hugepages",
-		 kb);
-	snprintf(free_path, sizeof(free_path),
-		 "/sys/kernel/mm/hugepages/hugepages-%lukB/free_hugepages", kb);
-	r->changed = 0;
-	r->old = read_long(r->path);
-	fr = read_long(free_path);
-	if (r->old < 0 || fr < 0)
-		return t_skip("no %lu kB hugepages on this kernel", kb);
-	if (fr >= pages)
-		return T_PASS;
-	if (write_long(r->path, r->old + pages - fr) == 0)
-		r->changed = 1;
-	if (read_long(free_path) < pages) {
-		if (r->changed)
-			write_long(r->path, r->old);
-		r->changed = 0;
-		return t_skip("could not reserve %ld x %lu kB hugepages: raise %s (as root)",
-			      pages, kb, r->path);
-	}
-	return T_PASS;
-}
-
-static void hp_restore(struct hpres *r)
-{
-	if (r->changed)
-		write_long(r->path, r->old);
-	r->changed = 0;
-}
-
 /* ---- the check ---- */
 
 static int check_cookie(const char *what, const struct regbuf_dma_cookie *c, struct tdev *d,
@@ -339,21 +269,21 @@ static int sys_dma_thp(void)
 static int sys_dma_hugetlb(unsigned long kb, long pages, int huge_flag, const char *what)
 {
 	uint64_t len = (uint64_t)kb * 1024 * (uint64_t)pages;
-	struct hpres res;
+	struct t_hugepages res = { 0 };
 	void *m;
-	int ret = hp_reserve(&res, kb, pages);
+	int ret;
 
-	if (ret != T_PASS)
-		return ret;
+	if (t_hugepages_reserve(&res, kb, pages))
+		return t_skip("%s", res.why);
 	m = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | huge_flag, -1, 0);
 	if (m == MAP_FAILED) {
-		hp_restore(&res);
+		t_hugepages_restore(&res);
 		return t_skip("mmap(MAP_HUGETLB) of %lu kB pages failed: raise %s", kb, res.path);
 	}
 	ret = check_memory(what, m, len, (uint64_t)kb * 1024);
 	munmap(m, len);
-	hp_restore(&res);
+	t_hugepages_restore(&res);
 	return ret;
 }
 
