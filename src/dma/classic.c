@@ -67,6 +67,19 @@ struct regbuf_dma_classic {
 	struct classic_sg *sg;		/* scatterlist[] */
 };
 
+/* The host-memory half of a classic context: what create and destroy both free. */
+static void classic_free_host(struct regbuf_dma_classic *cl)
+{
+	free(cl->pages);
+	free(cl->page_len);
+	free(cl->bvec);
+	free(cl->bvec_dma);
+	free(cl->sg);
+	free(cl->free_list);
+	free(cl->small_free);
+	free(cl);
+}
+
 int regbuf_dma_classic_create(struct regbuf_dma_classic **clp, const struct regbuf_dma_ctrl *ctrl,
 			      const struct regbuf_dma_ops *ops, void *priv, uint32_t nr_lists,
 			      unsigned int flags)
@@ -132,14 +145,7 @@ int regbuf_dma_classic_create(struct regbuf_dma_classic **clp, const struct regb
 out_free_pool:
 	ops->free(priv, cl->pool, cl->pool_bytes, cl->pool_iova);
 out_free:
-	free(cl->pages);
-	free(cl->page_len);
-	free(cl->bvec);
-	free(cl->bvec_dma);
-	free(cl->sg);
-	free(cl->free_list);
-	free(cl->small_free);
-	free(cl);
+	classic_free_host(cl);
 	return ret;
 }
 
@@ -149,14 +155,7 @@ void regbuf_dma_classic_destroy(struct regbuf_dma_classic *cl)
 		return;
 	cl->ops->free(cl->priv, cl->pool, cl->pool_bytes, cl->pool_iova);
 	cl->ops->free(cl->priv, cl->small, cl->pool_bytes, cl->small_iova);
-	free(cl->small_free);
-	free(cl->pages);
-	free(cl->page_len);
-	free(cl->bvec);
-	free(cl->bvec_dma);
-	free(cl->sg);
-	free(cl->free_list);
-	free(cl);
+	classic_free_host(cl);
 }
 
 void regbuf_dma_classic_done(struct regbuf_dma_classic *cl, struct regbuf_dma_classic_req *req)
