@@ -104,6 +104,10 @@ cmd_initrd() {
 	shift 2
 	[ -f "$cache/ready" ] || die "run 'guest.sh prepare $cache' first"
 	root=$(mktemp -d)
+	# mktemp -d is 0700, and cpio carries that to the guest's / : an
+	# unprivileged process (the uring suite's memlock children) could not
+	# even reach /proc.
+	chmod 0755 "$root"
 	mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib/modules,mnt/huge}
 	cp /bin/busybox "$root/bin/busybox"
 	file -L "$root/bin/busybox" 2>/dev/null | grep -q 'statically linked' ||
