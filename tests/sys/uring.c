@@ -5,7 +5,11 @@
  * against plain pread/pwrite on an O_DIRECT file and a loop device, the
  * kernel's clone/update/register error codes, in-flight updates, memlock
  * preflight as an unprivileged user, > 1 GiB arenas and O_DIRECT alignment.
- * Cases name the kernel-rules §6 item they cover.
+ * Cases name the kernel-rules §6 item they cover.  Each case checks what the
+ * running kernel must do (kernel_agrees(), expect_path()): the clone paths and
+ * 6.12+/6.13+ error codes on 6.18; on 6.1 (the device suite's uring-6.1 guest)
+ * the fallbacks - registered again in every ring, charged per ring, vectored
+ * fixed I/O split - and the kernel's own refusal of CLONE_BUFFERS.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1690,7 +1694,7 @@ static int memlock_prlimit_setpriv_exec(void)
 	if (geteuid())
 		return t_skip("needs root to switch user with setpriv (run as root)");
 	if (t_sh("command -v setpriv >/dev/null && command -v prlimit >/dev/null"))
-		return t_skip("setpriv/prlimit missing (Debian package util-linux)");
+		return t_skip("setpriv/prlimit missing (Debian package util-linux; the device guest has busybox only)");
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0)
 		return t_broken("readlink /proc/self/exe");
