@@ -93,14 +93,29 @@ static int charge_region(void *arg, uint64_t start, uint64_t end, uint64_t categ
 	return 0;
 }
 
-/* Non-hugetlb memory: PMD-mapped THPs (PAGEMAP_SCAN PAGE_IS_HUGE) and small pages. */
-static void charge_small(struct acct *ac, int pm_fd, uint64_t a, uint64_t b)
+/*
+ * Non-hugetlb memory: PMD-mapped THPs (PAGEMAP_SCAN PAGE_IS_HUGE) and small
+ * pages.  @thp: the VMA has THP-backed memory (smaps AnonHugePages).
+ */
+static void charge_small(struct acct *ac, int pm_fd, uint64_t a, uint64_t b, bool thp)
 {
 	struct small_ctx c = { ac, a };
+	int ret = -EBADF;
 
-	/* A failed scan leaves the rest to be charged as small pages. */
 	if (pm_fd >= 0)
-		sys_pagemap_scan(pm_fd, a, b, PAGE_IS_HUGE, PAGE_IS_HUGE, charge_region, &c);
+		ret = sys_pagemap_scan(pm_fd, a, b, PAGE_IS_HUGE, PAGE_IS_HUGE, charge_region, &c);
+	/*
+	 * No pagemap (non-dumpable task), or no PAGEMAP_SCAN (before 6.7 the
+	 * ioctl is -ENOTTY) while the kernel still charges a THP whole (6.1
+	 * io_buffer_account_pin(): PageCompound -> page_size(head)): assume
+	 * THP throughout a VMA that has any; over-charging is safe,
+	 * under-charging is not.
+	 */
+	if (ret && c.cur == a && thp) {
+		charge_huge_range(ac, a, b, THP_SIZE);
+		return;
+	}
+	/* A scan failed part way leaves the rest to be charged as small pages. */
 	if (c.cur < b)
 		ac->bytes += b - c.cur;
 }
@@ -140,12 +155,8 @@ int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct 
 			e = v[j].end < b ? v[j].end : b;
 			if (v[j].page_size > PG)
 				charge_huge_range(&ac, s, e, v[j].page_size);
-			else if (pm_fd < 0 && v[j].anon_huge)
-				/* No pagemap (non-dumpable task): assume THP throughout;
-				 * over-charging is safe, under-charging is not. */
-				charge_huge_range(&ac, s, e, THP_SIZE);
 			else
-				charge_small(&ac, pm_fd, s, e);
+				charge_small(&ac, pm_fd, s, e, v[j].anon_huge != 0);
 			s = e;
 		}
 		if (s < b)

@@ -31,6 +31,7 @@
 #       --drive SPEC        the whole -drive value instead (id must be nvm), e.g. null-co
 #       --timeout S         kill the guest after S seconds (default 600)
 #       --smp N             vCPUs (default 2)
+#       --mem SIZE          guest RAM, QEMU -m syntax (default 1G)
 #
 # The guest runs the binary with REGBUF_NVME_DEVICE=<BDF> and REGBUF_NVME_MODE
 # in its environment.  Under no KVM (the default here) everything is emulated
@@ -104,6 +105,10 @@ cmd_initrd() {
 	shift 2
 	[ -f "$cache/ready" ] || die "run 'guest.sh prepare $cache' first"
 	root=$(mktemp -d)
+	# mktemp -d is 0700, and cpio carries that to the guest's / : an
+	# unprivileged process (the uring suite's memlock children) could not
+	# even reach /proc.
+	chmod 0755 "$root"
 	mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib/modules,mnt/huge}
 	cp /bin/busybox "$root/bin/busybox"
 	file -L "$root/bin/busybox" 2>/dev/null | grep -q 'statically linked' ||
@@ -167,7 +172,7 @@ cmd_boot() {
 	local cache=$1 initrd=$2 log=$3
 	shift 3
 	local mode=vfio bin=device-nvme args="" envs=() nvme="" lbs=512 image="" blkdebug="" dspec=""
-	local timeout_s=600 smp=2 tmpimg="" append drive ns accel
+	local timeout_s=600 smp=2 mem=1G tmpimg="" append drive ns accel
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--mode) mode=$2 ;;
@@ -181,6 +186,7 @@ cmd_boot() {
 		--drive) dspec=$2 ;;
 		--timeout) timeout_s=$2 ;;
 		--smp) smp=$2 ;;
+		--mem) mem=$2 ;;
 		*) die "unknown option $1" ;;
 		esac
 		shift 2
@@ -218,7 +224,7 @@ cmd_boot() {
 	local start end rc=0
 	start=$(date +%s.%N)
 	timeout --kill-after=5 "$timeout_s" qemu-system-x86_64 \
-		-machine q35,kernel-irqchip=split -accel "$accel" -cpu max -smp "$smp" -m 1G \
+		-machine q35,kernel-irqchip=split -accel "$accel" -cpu max -smp "$smp" -m "$mem" \
 		-nographic -no-reboot -nodefaults -serial stdio -monitor none \
 		"${iommu[@]}" \
 		-kernel "$cache/vmlinuz" -initrd "$initrd" -append "$append" \
