@@ -109,12 +109,13 @@ int t_sh(const char *fmt, ...)
 	return WEXITSTATUS(st);
 }
 
-static bool t_selected(const char *name, int argc, char **argv)
+static bool t_selected(const struct t_case *c, int argc, char **argv)
 {
+	const char *name = c->name;
 	int i;
 
 	if (argc <= 1)
-		return true;
+		return !c->explicit_only;
 	for (i = 1; i < argc; i++)
 		if (!strcmp(argv[i], name))
 			return true;
@@ -132,7 +133,7 @@ int t_main(const char *area, const struct t_case *cases, size_t nr, int argc, ch
 	for (i = 0; i < nr; i++) {
 		int ret;
 
-		if (!t_selected(cases[i].name, argc, argv))
+		if (!t_selected(&cases[i], argc, argv))
 			continue;
 		t_reason[0] = '\0';
 		ret = cases[i].fn();
