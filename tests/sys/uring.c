@@ -265,6 +265,23 @@ static const struct path_case path_cases[] = {
 	{ "register-again", REGBUF_URING_POOL_F_NO_CLONE },
 };
 
+/* Run @fn once per pool path; a failure names the path it happened on. */
+static int for_each_path(int (*fn)(unsigned int flags))
+{
+	size_t i;
+	int ret;
+
+	t_kernel_agrees();
+	for (i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
+		ret = fn(path_cases[i].flags);
+		if (ret != T_PASS) {
+			fprintf(stderr, "  path %s\n", path_cases[i].name);
+			return ret;
+		}
+	}
+	return T_PASS;
+}
+
 /*
  * Fixed writes from each ring of a 4-ring pool into its own 1 MiB of the
  * file, checked with plain pread; then plain pwrite of a new pattern read back
@@ -671,18 +688,7 @@ static int io_after_source_closed_path(unsigned int flags)
 
 static int io_on_clone_after_source_closed(void)
 {
-	size_t i;
-	int ret;
-
-	t_kernel_agrees();
-	for (i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
-		ret = io_after_source_closed_path(path_cases[i].flags);
-		if (ret != T_PASS) {
-			fprintf(stderr, "  path %s\n", path_cases[i].name);
-			return ret;
-		}
-	}
-	return T_PASS;
+	return for_each_path(io_after_source_closed_path);
 }
 
 /* ---- registration edge cases (§6 items 1-6) ---- */
@@ -782,18 +788,7 @@ static int sparse_then_update_path(unsigned int flags)
 /* Through every path: clone ranges (6.13+), whole-table re-clone (6.12), update per ring. */
 static int sparse_then_update(void)
 {
-	size_t i;
-	int ret;
-
-	t_kernel_agrees();
-	for (i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
-		ret = sparse_then_update_path(path_cases[i].flags);
-		if (ret != T_PASS) {
-			fprintf(stderr, "  path %s\n", path_cases[i].name);
-			return ret;
-		}
-	}
-	return T_PASS;
+	return for_each_path(sparse_then_update_path);
 }
 
 /*
@@ -969,18 +964,7 @@ static int mirror_table_shrinks(void)
 
 static int update_while_in_flight(void)
 {
-	size_t i;
-	int ret;
-
-	t_kernel_agrees();
-	for (i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
-		ret = update_while_in_flight_path(path_cases[i].flags);
-		if (ret != T_PASS) {
-			fprintf(stderr, "  path %s\n", path_cases[i].name);
-			return ret;
-		}
-	}
-	return T_PASS;
+	return for_each_path(update_while_in_flight_path);
 }
 
 /* ---- vectored fixed I/O (§6 item 22) ---- */
