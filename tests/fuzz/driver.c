@@ -257,7 +257,7 @@ static int replay(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct t_case cases[1 + MAX_CLASSES];
+	struct t_case cases[1 + MAX_CLASSES] = { { 0 } };
 	char names[MAX_CLASSES][64], area[64];
 	struct stat st;
 	unsigned int i;
