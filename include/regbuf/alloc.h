@@ -76,7 +76,7 @@ struct regbuf_mem;
  * @base: first byte of the registered memory, aligned to @align
  * @len: bytes
  * @first_slot: table slot of the first @slot_len bytes
- * @slot_len: bytes per slot, a multiple of @align, at most 1 GiB (the kernel's
+ * @slot_len: bytes per slot, a multiple of @align, at most %REGBUF_BUF_MAX_LEN (the kernel's
  *	per-buffer limit)
  * @align: power of two (the O_DIRECT memory alignment, statx stx_dio_mem_align)
  * @flags: must be 0

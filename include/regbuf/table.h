@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * regbuf - the registered buffer table (seeds 000, 002, 003).
+ * regbuf - the registered buffer table.
  */
 #ifndef REGBUF_TABLE_H
 #define REGBUF_TABLE_H
@@ -39,9 +39,13 @@ extern "C" {
 
 /* Kernel IORING_MAX_REG_BUFFERS. */
 #define REGBUF_TABLE_MAX_BUFS		(1u << 14)
-/* Kernel per-buffer limit (SZ_1G in io_validate_user_buf_range()). */
+/*
+ * Kernel per-buffer limit (SZ_1G in io_validate_user_buf_range()): the one
+ * definition, used by alloc (slot length), table and uring (a longer entry is
+ * registered as consecutive buffers of this size).
+ */
 #define REGBUF_BUF_MAX_LEN		(UINT64_C(1) << 30)
-/* Kernel MAX_RW_COUNT: INT_MAX & PAGE_MASK, the largest single I/O. */
+/* Kernel MAX_RW_COUNT: INT_MAX & PAGE_MASK, the largest single I/O (the one definition). */
 #define REGBUF_MAX_RW_COUNT		(UINT64_C(0x7fffffff) & ~UINT64_C(4095))
 
 /* regbuf_table_clone(): replace slots of an existing destination (IORING_REGISTER_DST_REPLACE). */

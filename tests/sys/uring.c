@@ -844,7 +844,8 @@ static int update_while_in_flight_path(unsigned int flags)
 	while (!(got_read && got_tag)) {
 		if (io_uring_wait_cqe_timeout(&r0->ring, &cqe, &ts_tag))
 			break;
-		if (regbuf_uring_cqe_is_tag(r0, cqe, &slot)) {
+		if (regbuf_uring_cqe_is_tag(cqe)) {
+			slot = regbuf_uring_tag_slot(cqe);
 			t_check_eq(slot, 0);
 			got_tag = 1;
 			tag_after_read = got_read;
@@ -1150,7 +1151,7 @@ static void *alloc_worker_fn(void *arg)
 
 /*
  * regbuf_mem arena over 1 GiB, registered as one entry (two kernel slots),
- * regbuf_alloc on top with slot_len = REGBUF_URING_BUF_MAX_LEN: every buffer's
+ * regbuf_alloc on top with slot_len = REGBUF_BUF_MAX_LEN: every buffer's
  * slot is the one the pool finds, and fixed I/O with it is correct from four
  * threads, each on its own ring.  Filling the first GiB makes buffers come
  * from slot 1 too.
@@ -1175,7 +1176,7 @@ static int alloc_buffers_through_every_ring(void)
 	iov = (struct iovec){ regbuf_mem_addr(mem), regbuf_mem_len(mem) };
 	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, 0));
 	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
-	t_ok(regbuf_alloc_create(&a, mem, 0, REGBUF_URING_BUF_MAX_LEN, f.mem_align, 0));
+	t_ok(regbuf_alloc_create(&a, mem, 0, REGBUF_BUF_MAX_LEN, f.mem_align, 0));
 	for (i = 0; i < 4; i++) {
 		w[i] = (struct alloc_worker){ .ring = regbuf_uring_pool_ring(pool, i), .a = a,
 					      .f = &f, .fd = fd, .idx = i };
@@ -1509,7 +1510,6 @@ static int ml_child_shared_hugepage(uint8_t *huge, int fd)
 	struct __kernel_timespec ts = { 2, 0 };
 	struct iovec iov[2] = { { huge, 4 * KiB }, { huge + 64 * KiB, 4 * KiB } };
 	struct iovec none = { NULL, 0 };
-	uint32_t slot = UINT32_MAX;
 	/* One huge page, charged once per ring that pays (both rings before 6.12). */
 	uint64_t page = 2 * MiB * expect_charges(expect_path(0), 2);
 	uint64_t pin;
@@ -1526,8 +1526,8 @@ static int ml_child_shared_hugepage(uint8_t *huge, int fd)
 	CK_EQ(regbuf_uring_pool_update(pool, 0, &none, 1), 1);
 	r0 = regbuf_uring_pool_ring(pool, 0);
 	CK_EQ(io_uring_wait_cqe_timeout(&r0->ring, &cqe, &ts), 0);
-	CK(regbuf_uring_cqe_is_tag(r0, cqe, &slot));
-	CK_EQ(slot, 0);
+	CK(regbuf_uring_cqe_is_tag(cqe));
+	CK_EQ(regbuf_uring_tag_slot(cqe), 0);
 	io_uring_cqe_seen(&r0->ring, cqe);
 	pin = vm_pin();
 	CK(pin % (2 * MiB) == 0 && pin <= page);	/* never negative, never more */
