@@ -238,7 +238,9 @@ struct regbuf_uring_ring {
  * READV_FIXED (IORING_REGISTER_PROBE).
  *
  * Context: process context; the rings' accounting owner is the calling user.
- * Return: 0; -EINVAL bad argument; -ENOMEM; or io_uring_queue_init()'s -errno.
+ * Return: 0; -EINVAL @poolp NULL, @nr_rings 0 or above 64, @entries 0 or
+ * unknown @flags; -ENOMEM; or io_uring_queue_init()'s -errno (-EINVAL for
+ * @entries above IORING_MAX_ENTRIES or bad @setup_flags).
  */
 REGBUF_MUST_CHECK int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp,
 					       uint32_t nr_rings, uint32_t entries,
@@ -257,7 +259,8 @@ void regbuf_uring_pool_destroy(struct regbuf_uring_pool *pool);
  * @pool: the pool
  * @idx: 0..nr_rings-1
  *
- * Return: the ring, or NULL when @idx is out of range.
+ * Return: the ring, or NULL when @pool is NULL, @idx is out of range or
+ * ring @idx was closed.
  */
 struct regbuf_uring_ring *regbuf_uring_pool_ring(struct regbuf_uring_pool *pool, uint32_t idx);
 
@@ -266,7 +269,7 @@ struct regbuf_uring_ring *regbuf_uring_pool_ring(struct regbuf_uring_pool *pool,
  * @pool: the pool
  * @idx: ring to close; must not be used afterwards
  *
- * Return: 0, or -EINVAL for a bad or already closed index.
+ * Return: 0, or -EINVAL for a NULL @pool, a bad or already closed index.
  */
 int regbuf_uring_pool_close_ring(struct regbuf_uring_pool *pool, uint32_t idx);
 

@@ -16,6 +16,9 @@
 #include "uring/uring.h"
 
 #define MAX_RINGS 64
+#define POOL_FLAGS (REGBUF_URING_POOL_F_DEGRADE | REGBUF_URING_POOL_F_NO_REGISTER | \
+		    REGBUF_URING_POOL_F_NO_PREFLIGHT | REGBUF_URING_POOL_F_NO_CLONE | \
+		    REGBUF_URING_POOL_F_CLONE_WHOLE_ONLY | REGBUF_URING_POOL_F_NO_RWV_FIXED)
 
 struct regbuf_uring_pool {
 	uint32_t nr_rings;
@@ -129,7 +132,7 @@ int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp, uint32_t nr_rings
 	uint32_t i;
 	int ret;
 
-	if (!poolp || !nr_rings || nr_rings > MAX_RINGS || !entries)
+	if (!poolp || !nr_rings || nr_rings > MAX_RINGS || !entries || (flags & ~POOL_FLAGS))
 		return -EINVAL;
 	pool = calloc(1, sizeof(*pool));
 	if (!pool)
