@@ -30,9 +30,10 @@ extern "C" {
  *   else /proc/self/smaps);
  * - %REGBUF_MEM_TIER_4K: base pages.
  *
- * Hugetlb tiers are skipped when the arena is smaller than one page of that
- * size (a 1 GiB page for a 4 MiB arena wastes memory and memlock), unless
- * REGBUF_MEM_F_REQUIRE asks for that tier.  The arena length is rounded up to
+ * Hugetlb and THP tiers are skipped when the arena is smaller than one page
+ * of that size (a 1 GiB page for a 4 MiB arena wastes memory and memlock; an
+ * arena of exactly one page takes the tier), unless REGBUF_MEM_F_REQUIRE asks
+ * for that tier.  The arena length is rounded up to
  * the obtained page size, and all of it is usable.  Arenas over 1 GiB are
  * legal; the io_uring backend splits them into kernel buffers of at most
  * 1 GiB.
@@ -137,8 +138,16 @@ size_t regbuf_mem_len(const struct regbuf_mem *mem);
  * regbuf_mem_folio_shift() - log2 of the folio size backing the arena
  * @mem: arena
  *
+ * The shift is a promise about the whole arena, which a hinted registration
+ * (regbuf_table_register_hinted()) trusts without looking: a THP arena
+ * reports the PMD shift only when, after prefault, every 2 MiB of it was
+ * verified huge.  One that is only partly huge reports 12, and its THP tier
+ * status says how much was huge.  Huge pages the kernel later splits or
+ * collapses (partial munmap()/madvise(), khugepaged) are not tracked:
+ * regbuf_mem_huge_bytes() answers for any range, now.
+ *
  * Return: 30 (1G), 21 (2M or verified THP) or 12 (4K, including a THP arena
- * that could not be verified).
+ * that was only partly huge or could not be verified).
  */
 unsigned int regbuf_mem_folio_shift(const struct regbuf_mem *mem);
 

@@ -10,6 +10,7 @@
 #include <regbuf/mem.h>
 
 #include "harness.h"
+#include "mem/mem.h"
 
 static int opts_rejected(void)
 {
@@ -135,8 +136,57 @@ static int memfd_4k_fd_sees_writes(void)
 	return T_PASS;
 }
 
+/*
+ * The size rule of the chain at its edges: an arena of exactly one huge page
+ * takes that tier, one byte less skips it (unless required); 4K never skips.
+ */
+static int tier_skip_at_exactly_one_page(void)
+{
+	static const struct {
+		size_t len;
+		unsigned int shift;
+		bool huge;
+		unsigned int flags;
+		bool skipped;
+	} c[] = {
+		{ (size_t)1 << 30, 30, true, 0, false },
+		{ ((size_t)1 << 30) - 1, 30, true, 0, true },
+		{ ((size_t)1 << 30) + 1, 30, true, 0, false },
+		{ ((size_t)1 << 30) - 4096, 30, true, REGBUF_MEM_F_REQUIRE, false },
+		{ (size_t)1 << 21, 21, true, 0, false },
+		{ ((size_t)1 << 21) - 1, 21, true, 0, true },
+		{ ((size_t)1 << 21) - 4096, 21, true, 0, true },
+		{ 4096, 21, true, REGBUF_MEM_F_REQUIRE, false },
+		{ 1, 12, false, 0, false },
+		{ 4096, 12, false, 0, false },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		if (mem_tier_skipped(c[i].len, c[i].shift, c[i].huge, c[i].flags) != c[i].skipped)
+			return T_FAILF("len %zu shift %u flags %#x: skipped %d, want %d", c[i].len,
+				       c[i].shift, c[i].flags, !c[i].skipped, c[i].skipped);
+	return T_PASS;
+}
+
+/* A THP arena claims the PMD shift only when all of it is huge; partly huge is 4 KiB. */
+static int thp_partly_huge_reports_base_shift(void)
+{
+	const uint64_t mib = UINT64_C(1) << 20;
+
+	t_check_eq(mem_thp_folio_shift(8 * mib, 8 * mib, 21, 12), 21);
+	t_check_eq(mem_thp_folio_shift(6 * mib, 8 * mib, 21, 12), 12);
+	t_check_eq(mem_thp_folio_shift(2 * mib, 8 * mib, 21, 12), 12);
+	t_check_eq(mem_thp_folio_shift(0, 8 * mib, 21, 12), 12);
+	t_check_eq(mem_thp_folio_shift(2 * mib, 2 * mib, 21, 12), 21);
+	t_check_eq(mem_thp_folio_shift(0, 2 * mib, 21, 12), 12);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(opts_rejected),
+	T_CASE(tier_skip_at_exactly_one_page),
+	T_CASE(thp_partly_huge_reports_base_shift),
 	T_CASE(len_rounding_4k),
 	T_CASE(small_arena_skips_huge_tiers),
 	T_CASE(status_not_tried_and_no_fd),
