@@ -188,7 +188,7 @@ static void *worker_fn(void *arg)
 		n = io_uring_peek_batch_cqe(&w->ring->ring, cqes, BATCH);
 		for (k = 0; k < n; k++) {
 			i = (uint32_t)cqes[k]->user_data;
-			if (regbuf_uring_cqe_is_tag(w->ring, cqes[k], NULL))
+			if (regbuf_uring_cqe_is_tag(cqes[k]))
 				continue;
 			if (cqes[k]->res != (int)c->bs) {
 				w->errors++;
@@ -278,7 +278,7 @@ static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res 
 		memset(&w[t], 0, sizeof(w[t]));
 		ret = regbuf_uring_file_init(&w[t].file, env->fd);
 		if (!ret && !alloc)
-			ret = regbuf_alloc_create(&alloc, env->mem, 0, REGBUF_URING_BUF_MAX_LEN,
+			ret = regbuf_alloc_create(&alloc, env->mem, 0, REGBUF_BUF_MAX_LEN,
 						  w[t].file.mem_align, 0);
 		if (ret) {
 			snprintf(res->err, sizeof(res->err), "statx/alloc: %s", strerror(-ret));
