@@ -219,6 +219,7 @@ struct regbuf_uring_ring {
 	struct regbuf_uring_pool *pool;
 	uint32_t idx;
 	bool fixed;			/* registration active */
+	bool plain;			/* unregistered I/O: disabled, or degraded */
 	bool rwv_fixed;			/* READV/WRITEV_FIXED supported */
 	uint64_t tags_seen;
 	uint64_t last_tag;
@@ -645,8 +646,10 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
  *
  * Context: hot path; the thread owning @r.
  * Return: number of SQEs queued (= CQEs to expect), or -EINVAL (misaligned,
- * too long, user_data bit 63 set), -EFAULT (@buf not registered), -EBUSY (SQ
- * full; nothing queued).
+ * too long, user_data bit 63 set), -EFAULT (@buf not registered, or nothing
+ * is: the pool was never registered, was unregistered, or its registration
+ * failed without REGBUF_URING_POOL_F_DEGRADE), -EBUSY (SQ full; nothing
+ * queued).
  */
 static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 				       const struct regbuf_uring_file *f, void *buf,
@@ -688,7 +691,8 @@ static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
  * Return: number of SQEs queued, or -EINVAL (@iov NULL, @nr 0, bit 63 set in
  * @user_data, misaligned, or more than %REGBUF_MAX_RW_COUNT bytes); -EOVERFLOW (the
  * iovec lengths wrap when summed, as io_import_reg_vec()); -EFAULT (a
- * zero-length iovec, as io_import_reg_vec(); or memory not registered);
+ * zero-length iovec, as io_import_reg_vec(); or memory not registered, or
+ * nothing registered, as regbuf_uring_prep_rw());
  * -EBUSY (SQ full; nothing queued).
  */
 int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,

@@ -226,7 +226,20 @@ static int cmp_slotref(const void *a, const void *b)
 	return x->base < y->base ? -1 : x->base > y->base;
 }
 
-/* Publish a new pointer -> slot map to every ring (NULL when not fixed). */
+static bool degrades(const struct regbuf_uring_pool *pool)
+{
+	return pool->flags & REGBUF_URING_POOL_F_DEGRADE;
+}
+
+/* Unregistered I/O is running: registration disabled, or degraded after a failure. */
+static bool unregistered_io(const struct regbuf_uring_pool *pool)
+{
+	return pool->st.state == REGBUF_URING_REG_DISABLED ||
+	       (pool->st.state == REGBUF_URING_REG_FAILED && pool->degraded);
+}
+
+/* Publish a new pointer -> slot map to every ring (NULL when not fixed); the
+ * pool's state must already say whether unregistered I/O is allowed. */
 static int publish_map(struct regbuf_uring_pool *pool, bool fixed)
 {
 	struct regbuf_uring_map *m = NULL, *old;
@@ -251,6 +264,7 @@ static int publish_map(struct regbuf_uring_pool *pool, bool fixed)
 	for (i = 0; i < pool->nr_rings; i++) {
 		__atomic_store_n(&pool->rings[i].map, m, __ATOMIC_RELEASE);
 		pool->rings[i].fixed = fixed;
+		pool->rings[i].plain = !fixed && unregistered_io(pool);
 	}
 	/* No reader can hold @old: preparing I/O concurrently with register,
 	 * update or mirror is excluded by their Context. */
@@ -308,18 +322,6 @@ static void unregister_all(struct regbuf_uring_pool *pool)
 		if (!pool->closed[i])
 			(void)io_uring_unregister_buffers(&pool->rings[i].ring);
 	pool->registered = false;
-}
-
-static bool degrades(const struct regbuf_uring_pool *pool)
-{
-	return pool->flags & REGBUF_URING_POOL_F_DEGRADE;
-}
-
-/* Unregistered I/O is running: registration disabled, or degraded after a failure. */
-static bool unregistered_io(const struct regbuf_uring_pool *pool)
-{
-	return pool->st.state == REGBUF_URING_REG_DISABLED ||
-	       (pool->st.state == REGBUF_URING_REG_FAILED && pool->degraded);
 }
 
 /* Forget the slots: nothing registered, nothing for unregistered I/O either. */

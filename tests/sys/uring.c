@@ -1833,6 +1833,7 @@ static int failed_register_state(void)
 	uint8_t *mem = map_anon(64 * KiB);
 	struct iovec bad = { ro, 8 * KiB }, good = { mem, 64 * KiB }, null4k = { NULL, 4096 };
 	int fd = scratch_file(MiB);
+	struct iovec two_v[1];
 	uint32_t slot;
 
 	t_check(ro != MAP_FAILED && mem && fd >= 0);
@@ -1851,6 +1852,12 @@ static int failed_register_state(void)
 	t_check_eq(regbuf_uring_pool_unregister(pool), -ENXIO);
 	t_check_eq(regbuf_uring_find(regbuf_uring_pool_ring(pool, 1), (uintptr_t)mem, 1, &slot),
 		   -EFAULT);
+	/* No silent unregistered I/O either. */
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, mem, 4096, 0),
+		   -EFAULT);
+	two_v[0] = (struct iovec){ mem, 4096 };
+	t_check_eq(regbuf_uring_rwv_wait(regbuf_uring_pool_ring(pool, 0), true, &f, two_v, 1, 0),
+		   -EFAULT);
 	/* ... and it may be registered again. */
 	t_ok(regbuf_uring_pool_register(pool, &good, 1, 0));
 	regbuf_uring_pool_status(pool, &st);
@@ -1864,6 +1871,8 @@ static int failed_register_state(void)
 	t_check_eq(st.nr_slots, 0);
 	t_check_eq(st.nr_bytes, 0);
 	t_check_eq(regbuf_uring_pool_unregister(pool), -ENXIO);
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 0), true, &f, mem, 4096, 0),
+		   -EFAULT);
 	regbuf_uring_pool_destroy(pool);
 
 	/* With it: unregistered I/O over the memory given, updates follow. */
@@ -1884,6 +1893,8 @@ static int failed_register_state(void)
 	t_check_eq(plain_check(fd, 0, 32 * KiB, 5), -1);
 	t_ok(regbuf_uring_pool_unregister(pool));
 	t_check_eq(regbuf_uring_pool_unregister(pool), -ENXIO);
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, mem, 4096, 0),
+		   -EFAULT);
 	/* An invalid entry is the caller's bug: refused, never degraded. */
 	t_check_eq(regbuf_uring_pool_register(pool, &null4k, 1, 0), -EFAULT);
 	regbuf_uring_pool_status(pool, &st);
