@@ -99,7 +99,7 @@ struct regbuf_mem;
  *
  * Context: process context; may sleep (page allocation, compaction).
  * Return: 0, or
- * -EINVAL for @len 0, unknown flags, a bad tier, non-zero reserved fields or
+ * -EINVAL for a NULL @memp, @len 0, unknown flags, a bad tier, non-zero reserved fields or
  * a NUMA node out of range or offline;
  * -ENOMEM when no tier could be had (or the arena struct could not);
  * with REGBUF_MEM_F_REQUIRE, the error of the required tier: -ENOMEM (no

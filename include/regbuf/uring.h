@@ -438,7 +438,8 @@ REGBUF_MUST_CHECK int regbuf_uring_clone_buffers(struct io_uring *dst, struct io
  * page touched, counted once across the call (hugetlb sizes from
  * /proc/self/smaps; PMD-mapped THP from PAGEMAP_SCAN).
  *
- * Return: 0; -ENOMEM (allocation); -errno reading /proc.
+ * Return: 0; -EINVAL @ml NULL, or @iov NULL with @nr > 0; -ENOMEM
+ * (allocation); -errno reading /proc.
  */
 REGBUF_MUST_CHECK int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml,
 						    const struct iovec *iov, uint32_t nr,
@@ -494,8 +495,9 @@ int regbuf_uring_probe(struct regbuf_uring_features *f);
  * statx(STATX_DIOALIGN): 6.1 for files, 6.11 for block devices.  Both values
  * 0 mean the file does not support direct I/O (statx(2)).
  *
- * Return: 0; -EOPNOTSUPP when the kernel or filesystem does not report the
- * alignment (@mem_align and @off_align untouched); -errno from statx.
+ * Return: 0; -EINVAL @fd negative, @mem_align or @off_align NULL;
+ * -EOPNOTSUPP when the kernel or filesystem does not report the alignment
+ * (@mem_align and @off_align untouched); -errno from statx (-EBADF).
  */
 int regbuf_uring_dio_align(int fd, uint32_t *mem_align, uint32_t *off_align);
 
@@ -508,8 +510,9 @@ int regbuf_uring_dio_align(int fd, uint32_t *mem_align, uint32_t *off_align);
  * a block device without them falls back to its logical block size.  A file not
  * opened with O_DIRECT needs no alignment.
  *
- * Return: 0; -EINVAL O_DIRECT is not supported on this file (the kernel
- * reports 0 alignment); -errno from statx/fcntl/ioctl.
+ * Return: 0; -EINVAL @f NULL, @fd negative, or O_DIRECT is not supported on
+ * this file (the kernel reports 0 alignment); -errno from
+ * statx/fcntl/ioctl (-EBADF).
  */
 REGBUF_MUST_CHECK int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd);
 

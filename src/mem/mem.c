@@ -407,7 +407,7 @@ int regbuf_mem_create(struct regbuf_mem **memp, size_t len, const struct regbuf_
 	unsigned int t, i;
 	int err = -ENOMEM;
 
-	if (!len || (o->flags & ~known) || (unsigned int)o->tier >= REGBUF_MEM_TIER_NR)
+	if (!memp || !len || (o->flags & ~known) || (unsigned int)o->tier >= REGBUF_MEM_TIER_NR)
 		return -EINVAL;
 	for (i = 0; i < sizeof(o->__reserved) / sizeof(o->__reserved[0]); i++)
 		if (o->__reserved[i])

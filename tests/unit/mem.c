@@ -29,6 +29,7 @@ static int opts_rejected(void)
 	};
 	size_t i;
 
+	t_check_eq(regbuf_mem_create(NULL, 4096, NULL), -EINVAL);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct regbuf_mem *m = NULL;
 		int r = regbuf_mem_create(&m, cases[i].len, &cases[i].o);

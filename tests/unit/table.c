@@ -1313,6 +1313,7 @@ static int table_api_abuse(void)
 	unsigned int bit;
 
 	t_check_eq(regbuf_table_create(&t, 1), -EINVAL);
+	t_check_eq(regbuf_table_create(NULL, 0), -EINVAL);
 	t_ok(regbuf_table_create(&t, 0));
 	t_ok(regbuf_table_create(&u, 0));
 	t_check_eq(regbuf_table_register(t, &one, 1, 1U << 20), -EINVAL);
