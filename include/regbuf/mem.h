@@ -101,13 +101,45 @@ struct regbuf_mem;
  * Return: 0, or
  * -EINVAL for a NULL @memp, @len 0, unknown flags, a bad tier, non-zero reserved fields or
  * a NUMA node out of range or offline;
- * -ENOMEM when no tier could be had (or the arena struct could not);
+ * -ENOMEM when no tier could be had (or the arena struct could not; why
+ * each tier failed: regbuf_mem_create_report());
  * with REGBUF_MEM_F_REQUIRE, the error of the required tier: -ENOMEM (no
  * huge pages free), -EOPNOTSUPP (THP disabled, or huge pages not obtained),
  * or the errno of mmap()/memfd_create()/mbind()/madvise().
  */
 REGBUF_MUST_CHECK
 int regbuf_mem_create(struct regbuf_mem **memp, size_t len, const struct regbuf_mem_opts *opts);
+
+/**
+ * struct regbuf_mem_report - what each tier of an arena creation gave
+ * @status: per tier, as regbuf_mem_tier_status() returns
+ * @why: per tier, the one-line explanation regbuf_mem_tier_status() gives
+ */
+struct regbuf_mem_report {
+	int status[REGBUF_MEM_TIER_NR];
+	char why[REGBUF_MEM_TIER_NR][192];
+};
+
+/**
+ * regbuf_mem_create_report() - regbuf_mem_create() that says why, also on failure
+ * @memp: where to store the arena
+ * @len: as regbuf_mem_create()
+ * @opts: as regbuf_mem_create()
+ * @report: if not NULL, filled in whatever the result: why each tier was or
+ *	was not obtained (all "not tried", -ENOENT, when the arguments were
+ *	refused)
+ *
+ * regbuf_mem_tier_status() answers only for an arena that exists; when every
+ * tier fails, regbuf_mem_create() can only return -ENOMEM, and this is where
+ * the per-tier reasons (no huge pages free, THP disabled, the mmap() error)
+ * go instead.
+ *
+ * Context: as regbuf_mem_create().
+ * Return: as regbuf_mem_create().
+ */
+REGBUF_MUST_CHECK
+int regbuf_mem_create_report(struct regbuf_mem **memp, size_t len,
+			     const struct regbuf_mem_opts *opts, struct regbuf_mem_report *report);
 
 /**
  * regbuf_mem_destroy() - unmap an arena and close its memfd

@@ -397,17 +397,13 @@ static int node_online(int node)
 	return !access(path, F_OK);
 }
 
-int regbuf_mem_create(struct regbuf_mem **memp, size_t len, const struct regbuf_mem_opts *opts)
+static int opts_valid(size_t len, const struct regbuf_mem_opts *o)
 {
-	static const struct regbuf_mem_opts defaults;
-	const struct regbuf_mem_opts *o = opts ? opts : &defaults;
 	const unsigned int known = REGBUF_MEM_F_REQUIRE | REGBUF_MEM_F_NO_PREFAULT |
 				   REGBUF_MEM_F_MEMFD | REGBUF_MEM_F_NUMA;
-	struct regbuf_mem *m;
-	unsigned int t, i;
-	int err = -ENOMEM;
+	unsigned int i;
 
-	if (!memp || !len || (o->flags & ~known) || (unsigned int)o->tier >= REGBUF_MEM_TIER_NR)
+	if (!len || (o->flags & ~known) || (unsigned int)o->tier >= REGBUF_MEM_TIER_NR)
 		return -EINVAL;
 	for (i = 0; i < sizeof(o->__reserved) / sizeof(o->__reserved[0]); i++)
 		if (o->__reserved[i])
@@ -415,7 +411,37 @@ int regbuf_mem_create(struct regbuf_mem **memp, size_t len, const struct regbuf_
 	if ((o->flags & REGBUF_MEM_F_NUMA) &&
 	    (o->numa_node < 0 || o->numa_node >= MEM_MAX_NODES || !node_online(o->numa_node)))
 		return -EINVAL;
+	return 0;
+}
 
+/* Copy the per-tier outcome of @m (NULL: nothing tried) into @rep, if any. */
+static void report_fill(struct regbuf_mem_report *rep, const struct regbuf_mem *m)
+{
+	unsigned int t;
+
+	if (!rep)
+		return;
+	for (t = 0; t < REGBUF_MEM_TIER_NR; t++) {
+		rep->status[t] = m ? m->status[t] : -ENOENT;
+		snprintf(rep->why[t], sizeof(rep->why[t]), "%s", m ? m->why[t] : "not tried");
+	}
+}
+
+int regbuf_mem_create_report(struct regbuf_mem **memp, size_t len,
+			     const struct regbuf_mem_opts *opts, struct regbuf_mem_report *report)
+{
+	static const struct regbuf_mem_opts defaults;
+	const struct regbuf_mem_opts *o = opts ? opts : &defaults;
+	struct regbuf_mem *m;
+	unsigned int t;
+	int err;
+
+	report_fill(report, NULL);
+	if (!memp)
+		return -EINVAL;
+	err = opts_valid(len, o);
+	if (err)
+		return err;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
@@ -424,17 +450,26 @@ int regbuf_mem_create(struct regbuf_mem **memp, size_t len, const struct regbuf_
 		m->status[t] = -ENOENT;
 		snprintf(m->why[t], sizeof(m->why[t]), "not tried");
 	}
+	err = -ENOMEM;
 	for (t = o->tier; t < REGBUF_MEM_TIER_NR; t++) {
 		err = try_tier(m, (enum regbuf_mem_tier)t, len, o);
 		if (!err) {
+			report_fill(report, m);
 			*memp = m;
 			return 0;
 		}
 		if (o->flags & REGBUF_MEM_F_REQUIRE)
 			break;
 	}
+	/* The reasons would go with the object: hand them to the caller first. */
+	report_fill(report, m);
 	free(m);
 	return (o->flags & REGBUF_MEM_F_REQUIRE) ? err : -ENOMEM;
+}
+
+int regbuf_mem_create(struct regbuf_mem **memp, size_t len, const struct regbuf_mem_opts *opts)
+{
+	return regbuf_mem_create_report(memp, len, opts, NULL);
 }
 
 void regbuf_mem_destroy(struct regbuf_mem *mem)

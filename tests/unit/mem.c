@@ -184,6 +184,39 @@ static int thp_partly_huge_reports_base_shift(void)
 	return T_PASS;
 }
 
+/* Every tier failed: the reasons reach the caller, not only a bare -ENOMEM. */
+static int create_report_when_every_tier_fails(void)
+{
+	struct regbuf_mem_report rep;
+	struct regbuf_mem_opts o = { .tier = REGBUF_MEM_TIER_1G };
+	struct regbuf_mem *m = NULL;
+	int t;
+
+	t_check_eq(regbuf_mem_create_report(&m, SIZE_MAX - 100, &o, &rep), -ENOMEM);
+	t_check(m == NULL);
+	for (t = 0; t < REGBUF_MEM_TIER_NR; t++) {
+		t_check_eq(rep.status[t], -ENOMEM);
+		t_check(strstr(rep.why[t], "overflows") != NULL);
+	}
+	/* Refused arguments: nothing tried. */
+	t_check_eq(regbuf_mem_create_report(&m, 0, NULL, &rep), -EINVAL);
+	t_check_eq(rep.status[REGBUF_MEM_TIER_4K], -ENOENT);
+	t_check(!strcmp(rep.why[REGBUF_MEM_TIER_4K], "not tried"));
+	/* Success: the same as regbuf_mem_tier_status(). */
+	t_ok(regbuf_mem_create_report(&m, 64 << 10, NULL, &rep));
+	for (t = 0; t < REGBUF_MEM_TIER_NR; t++) {
+		const char *why;
+
+		t_check_eq(rep.status[t], regbuf_mem_tier_status(m, (enum regbuf_mem_tier)t, &why));
+		t_check(!strcmp(rep.why[t], why));
+	}
+	t_check_eq(rep.status[REGBUF_MEM_TIER_4K], 0);
+	regbuf_mem_destroy(m);
+	t_ok(regbuf_mem_create_report(&m, 4096, NULL, NULL));
+	regbuf_mem_destroy(m);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(opts_rejected),
 	T_CASE(tier_skip_at_exactly_one_page),
@@ -192,6 +225,7 @@ static const struct t_case cases[] = {
 	T_CASE(small_arena_skips_huge_tiers),
 	T_CASE(status_not_tried_and_no_fd),
 	T_CASE(tier_names),
+	T_CASE(create_report_when_every_tier_fails),
 	T_CASE(memfd_4k_fd_sees_writes),
 };
 
