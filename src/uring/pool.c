@@ -749,13 +749,50 @@ static bool mirror_same(const struct regbuf_uring_pool *pool, struct regbuf_buf 
 	return (i < nr ? bufs[i] : NULL) == pool->mirror[i];
 }
 
+/*
+ * Update the runs of mirrored slots whose buffer object changed (not just the
+ * address: the same address may now be different memory).  @bufs/@iov: the
+ * table's @nr slots; references that move into the mirror are taken out of
+ * @bufs.  Slots updated, or -errno (-EIO: the kernel applied part of a run).
+ */
+static int mirror_update_runs(struct regbuf_uring_pool *pool, struct regbuf_buf **bufs,
+			      uint32_t nr, struct iovec *iov)
+{
+	uint32_t i, j, run;
+	int ret, done = 0;
+
+	for (i = 0; i < pool->mirror_nr; i += run) {
+		run = 1;
+		if (mirror_same(pool, bufs, nr, i))
+			continue;
+		while (i + run < pool->mirror_nr && !mirror_same(pool, bufs, nr, i + run))
+			run++;
+		for (j = i; j < i + run; j++)
+			if (j >= nr)
+				iov[j] = (struct iovec){ NULL, 0 };
+		ret = regbuf_uring_pool_update(pool, i, iov + i, run);
+		if (ret < 0)
+			return ret;
+		for (j = i; j < i + (uint32_t)ret; j++) {
+			regbuf_buf_put(pool->mirror[j]);
+			pool->mirror[j] = j < nr ? bufs[j] : NULL;
+			if (j < nr)
+				bufs[j] = NULL;	/* reference moved to the mirror */
+		}
+		done += ret;
+		if ((uint32_t)ret < run)
+			return -EIO;
+	}
+	return done;
+}
+
 int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table *t,
 			     unsigned int flags)
 {
 	struct regbuf_buf **bufs;
 	struct iovec *iov;
-	uint32_t nr, i, run;
-	int ret, done = 0;
+	uint32_t nr;
+	int ret;
 
 	if (!pool || !t || flags)
 		return -EINVAL;
@@ -775,15 +812,12 @@ int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table
 		goto out_put;
 
 	if (pool->mirror && nr > pool->mirror_nr && pool->registered) {
-		/* The kernel cannot grow a table by update: register it afresh.
-		 * In-flight I/O keeps its buffers (nodes are refcounted). */
+		/* The kernel cannot grow a table by update: register it afresh
+		 * (unregister drops the mirror's references).  In-flight I/O
+		 * keeps its buffers (nodes are refcounted). */
 		ret = regbuf_uring_pool_unregister(pool);
 		if (ret)
 			goto out_put;
-		put_all(pool->mirror, pool->mirror_nr);
-		free(pool->mirror);
-		pool->mirror = NULL;
-		pool->mirror_nr = 0;
 	}
 	if (!pool->mirror) {
 		ret = regbuf_uring_pool_register(pool, iov, nr, 0);
@@ -794,35 +828,7 @@ int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table
 		free(iov);
 		return (int)nr;
 	}
-	/* Update runs of slots whose buffer object changed (not just the address:
-	 * the same address may now be different memory). */
-	for (i = 0; i < pool->mirror_nr; i += run) {
-		uint32_t j;
-
-		run = 1;
-		if (mirror_same(pool, bufs, nr, i))
-			continue;
-		while (i + run < pool->mirror_nr && !mirror_same(pool, bufs, nr, i + run))
-			run++;
-		for (j = i; j < i + run; j++)
-			if (j >= nr)
-				iov[j] = (struct iovec){ NULL, 0 };
-		ret = regbuf_uring_pool_update(pool, i, iov + i, run);
-		if (ret < 0)
-			goto out_put;
-		for (j = i; j < i + (uint32_t)ret; j++) {
-			regbuf_buf_put(pool->mirror[j]);
-			pool->mirror[j] = j < nr ? bufs[j] : NULL;
-			if (j < nr)
-				bufs[j] = NULL;	/* reference moved to the mirror */
-		}
-		done += ret;
-		if ((uint32_t)ret < run) {
-			ret = -EIO;
-			goto out_put;
-		}
-	}
-	ret = done;
+	ret = mirror_update_runs(pool, bufs, nr, iov);
 out_put:
 	put_all(bufs, nr);
 out_free:
