@@ -461,7 +461,7 @@ static int share_with_child(struct regbuf_mem *m, uint64_t salt)
 	return T_PASS;
 }
 
-/* io_uring takes memfd (shmem, hugetlbfs) memory for registration (kernel-rules §6 item 6). */
+/* io_uring takes memfd (shmem, hugetlbfs) memory for registration. */
 static int register_with_uring(struct regbuf_mem *m)
 {
 	struct io_uring ring;
