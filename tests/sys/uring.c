@@ -792,7 +792,7 @@ static int sparse_then_update(void)
 }
 
 /*
- * item 5: an update of a slot while a read into it is in flight.  The read
+ * An update of a slot while a read into it is in flight.  The read
  * waits on an empty pipe; the slot is replaced and the old buffer's registered
  * mapping unmapped; the kernel keeps the old pages pinned, the read lands in
  * them (seen through a second mapping of the same memfd), and only then does
