@@ -18,8 +18,8 @@ extern "C" {
  * DOC: buffer sub-allocator
  *
  * Applications register one big arena and then need many I/O buffers inside
- * it, each with the table slot a fixed I/O must name (the t/io_uring and
- * glommio pattern, ecosystem.md §3-4).  The allocator knows nothing of
+ * it, each with the table slot a fixed I/O must name (the pattern of
+ * fio's t/io_uring and glommio's buffer pools).  The allocator knows nothing of
  * io_uring: the caller says that slot @first_slot covers the first @slot_len
  * bytes of the arena, the next slot the next @slot_len bytes, and so on
  * (kernel buffers are at most 1 GiB, so a bigger arena is several slots).

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * regbuf - the registered buffer table (seeds 000, 002, 003).
+ * regbuf - the registered buffer table: io_uring's registered-buffer
+ * semantics with multi-hugepage coalescing ("io_uring/rsrc: enable
+ * multi-hugepage buffer coalescing", Linux 6.11), a single-folio fast path,
+ * and O(1) clones (IORING_REGISTER_CLONE_BUFFERS, Linux 6.12).
  */
 #ifndef REGBUF_TABLE_H
 #define REGBUF_TABLE_H
@@ -64,7 +67,8 @@ extern "C" {
 /* &struct regbuf_buf_info flags. */
 /* The kernel's io_check_coalesce_buffer() accepted the layout: one segment per folio. */
 #define REGBUF_BUF_F_COALESCED		(1u << 0)
-/* Single-folio fast path (seed 002): one segment, no per-page work. */
+/* Single-folio fast path (as proposed in the 2026 "io_uring/rsrc: add fast
+ * path huge page handling in buffer registration" RFC): one segment, no per-page work. */
 #define REGBUF_BUF_F_SINGLE_FOLIO	(1u << 1)
 /* Beyond the kernel: the kernel would use one segment per 4 KiB page, regbuf
  * coalesced runs of consecutive pages of each folio instead (mixed folio
@@ -75,7 +79,8 @@ extern "C" {
 /* Beyond the kernel: at least two folios were physically adjacent and merged
  * into one physical segment. */
 #define REGBUF_BUF_F_PHYS_MERGED	(1u << 4)
-/* The coalesced segment array could not be allocated: kept per page (§6 item 18). */
+/* The coalesced segment array could not be allocated: kept per page,
+ * as the kernel does when coalescing is not possible. */
 #define REGBUF_BUF_F_COALESCE_FALLBACK	(1u << 5)
 
 /* How the folio layout of a buffer was learnt. */

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 #
 # tests/device/guest.sh - run static test binaries inside a QEMU guest that has
-# an emulated NVMe controller, from Debian packages only (DESIGN.md, "How it is
-# tested" -> device).
+# an emulated NVMe controller, from Debian packages only (docs/architecture.md, "How it is
+# tested").
 #
 #   guest.sh prepare CACHE
 #       Download Debian's bookworm 6.1 kernel image package once (apt-get
