@@ -14,7 +14,8 @@ rm -f "$dest.log"
 pc=$(find "$dest" -name regbuf.pc | head -n 1)
 [ -n "$pc" ] || fail "no regbuf.pc installed"
 prefix=$(sed -n 's/^prefix=//p' "$pc")
-export PKG_CONFIG_PATH=$(dirname "$pc")
+PKG_CONFIG_PATH=$(dirname "$pc")
+export PKG_CONFIG_PATH
 export PKG_CONFIG_SYSROOT_DIR=$dest
 cat >"$dest/use.c" <<'EOC'
 #include <regbuf/regbuf.h>
@@ -32,15 +33,15 @@ int main(void)
 }
 EOC
 cp "$dest/use.c" "$dest/use.cc"
-flags=$(pkg-config --cflags --libs regbuf) || fail "pkg-config --cflags --libs regbuf failed"
+read -r -a flags <<<"$(pkg-config --cflags --libs regbuf)" || fail "pkg-config --cflags --libs regbuf failed"
 libdir=$(pkg-config --variable=libdir regbuf)
-cc -std=gnu11 -Wall -Wextra -Werror "$dest/use.c" -o "$dest/use-c" $flags || fail "C program did not build"
-c++ -Wall -Wextra -Werror -x c++ "$dest/use.cc" -o "$dest/use-cxx" $flags || fail "C++ program did not build"
+cc -std=gnu11 -Wall -Wextra -Werror "$dest/use.c" -o "$dest/use-c" "${flags[@]}" || fail "C program did not build"
+c++ -Wall -Wextra -Werror -x c++ "$dest/use.cc" -o "$dest/use-cxx" "${flags[@]}" || fail "C++ program did not build"
 LD_LIBRARY_PATH="$libdir" "$dest/use-c" >/dev/null || fail "C program failed against the installed library"
 LD_LIBRARY_PATH="$libdir" "$dest/use-cxx" >/dev/null || fail "C++ program failed"
 # Only regbuf_* may be exported.
 so=$(find "$dest" -name 'libregbuf.so.*.*' | head -n 1)
 bad=$(nm -D --defined-only "$so" | awk '$2 ~ /[TDRBW]/ {print $3}' | grep -v -E '^(__)?regbuf_|^REGBUF_' || true)
-[ -z "$bad" ] || fail "unexpected exported symbols: $(echo $bad | head -c 300)"
+[ -z "$bad" ] || fail "unexpected exported symbols: $(echo "$bad" | tr '\n' ' ' | head -c 300)"
 echo "ok install_and_link_c_cxx (prefix $prefix)"
 echo "install: 1 passed, 0 failed, 0 skipped"

@@ -79,9 +79,9 @@ cmd_prepare() {
 	mkdir -p "$cache/pkg"
 	(cd "$cache/pkg" && apt-get download -qq "$pkg" >/dev/null 2>&1) ||
 		die "apt-get download $pkg failed"
-	deb=$(ls "$cache"/pkg/*.deb | head -n 1)
+	deb=$(find "$cache/pkg" -name '*.deb' | head -n 1)
 	dpkg -x "$deb" "$cache/x" || die "dpkg -x $deb failed"
-	rel=$(ls "$cache/x/lib/modules" | head -n 1)
+	rel=$(find "$cache/x/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | head -n 1)
 	cp "$cache/x/boot/vmlinuz-$rel" "$cache/vmlinuz"
 	mkdir -p "$cache/modules"
 	for m in $MODULES_VFIO $MODULES_UIO $MODULES_FS; do
@@ -205,6 +205,7 @@ cmd_boot() {
 	done
 	local iommu=()
 	if [ "$mode" = vfio ]; then
+		# shellcheck disable=SC2054 # one -device argument: the commas are QEMU's
 		iommu=(-device intel-iommu,intremap=on,caching-mode=on)
 		append+=" intel_iommu=on"
 	else
