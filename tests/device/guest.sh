@@ -155,6 +155,15 @@ export REGBUF_NVME_DEVICE=$bdf
 echo "REGBUF-BEGIN uptime $(cut -d' ' -f1 /proc/uptime)"
 /bin/$REGBUF_BIN $(echo "${REGBUF_ARGS:-}" | tr , ' ') </dev/null
 rc=$?
+# REGBUF_EXAMPLE=NAME: then run examples/NAME.c (static) on the same device,
+# with LBA 1024, as one case of its own.
+if [ -n "${REGBUF_EXAMPLE:-}" ] && [ -n "$bdf" ]; then
+	if /bin/$REGBUF_EXAMPLE $bdf 1024 </dev/null; then
+		echo "ok example_$REGBUF_EXAMPLE"
+	else
+		echo "FAIL example_$REGBUF_EXAMPLE: exit $?"
+	fi
+fi
 echo "REGBUF-RESULT $rc uptime $(cut -d' ' -f1 /proc/uptime)"
 echo "REGBUF-DMESG-BEGIN"
 dmesg
