@@ -31,6 +31,7 @@
 
 #include <regbuf/alloc.h>
 #include <regbuf/mem.h>
+#include <regbuf/table.h>
 #include <regbuf/uring.h>
 
 #define NR_THREADS	4
@@ -73,7 +74,8 @@ static int reap(struct regbuf_uring_ring *r, unsigned int n, struct worker *w)
 			 * Buffer-release tags arrive on ring 0 when a slot is
 			 * updated or unregistered: not an I/O completion.
 			 */
-			if (regbuf_uring_cqe_is_tag(r, cqe, NULL)) {
+			if (regbuf_uring_cqe_is_tag(cqe)) {
+				regbuf_uring_ring_count_tag(r, cqe);
 				io_uring_cqe_seen(&r->ring, cqe);
 				continue;
 			}
@@ -243,12 +245,12 @@ int main(int argc, char **argv)
 
 	/*
 	 * Buffers inside the registered arena: slot 0 covers its first
-	 * REGBUF_URING_BUF_MAX_LEN bytes, the next slot the next ones (what the
+	 * REGBUF_BUF_MAX_LEN bytes, the next slot the next ones (what the
 	 * pool made of the one iovec above).  Alignment: the file's O_DIRECT
 	 * memory alignment, at least 512.
 	 */
 	align = sh.file.mem_align > 512 ? sh.file.mem_align : 512;
-	ret = regbuf_alloc_create(&sh.alloc, mem, 0, REGBUF_URING_BUF_MAX_LEN, align, 0);
+	ret = regbuf_alloc_create(&sh.alloc, mem, 0, REGBUF_BUF_MAX_LEN, align, 0);
 	if (ret) {
 		fprintf(stderr, "ring-per-thread: regbuf_alloc_create: %s\n", strerror(-ret));
 		goto out_pool;

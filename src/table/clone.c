@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * regbuf table - clone (IORING_REGISTER_CLONE_BUFFERS, Linux 6.12; ranges and
- * replace 6.13), mirroring io_register_clone_buffers() and
+ * regbuf table - clone, mirroring io_register_clone_buffers() and
  * io_clone_buffers() in io_uring/rsrc.c.
  *
  * Only the destination is locked; the source snapshot is taken lock-free

@@ -55,8 +55,7 @@ struct io_uring_clone_buffers {
 #endif
 _Static_assert(sizeof(struct io_uring_clone_buffers) == 32, "uapi io_uring_clone_buffers");
 
-/* Kernel io_uring/rsrc.h: IORING_MAX_REG_BUFFERS, and io_buffer_validate()'s SZ_1G. */
+/* Kernel io_uring/rsrc.h: IORING_MAX_REG_BUFFERS. */
 #define URING_MAX_REG_BUFFERS		(1U << 14)
-#define URING_MAX_BUF_LEN		(UINT64_C(1) << 30)
 
 #endif /* REGBUF_SRC_URING_COMPAT_H */
