@@ -169,6 +169,11 @@ void cli_snapshot(const char *dir, char *buf, size_t len)
 	buf[0] = '\0';
 	n = scandir(dir, &names, NULL, alphasort);
 	for (i = 0; i < n; i++) {
+		/* ".." is the shared parent: other programs change it. */
+		if (!strcmp(names[i]->d_name, "..")) {
+			free(names[i]);
+			continue;
+		}
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
 		if (!lstat(path, &st) && used < len)
 			used += (size_t)snprintf(buf + used, len - used, "%s:%lld:%lld.%09ld ",

@@ -91,7 +91,7 @@ static int b_translate_phys(void *priv, uint64_t vaddr, uint64_t len, struct reg
 static const struct regbuf_dma_ops ops_iova = { b_alloc, b_free, b_translate_iova };
 static const struct regbuf_dma_ops ops_phys = { b_alloc, b_free, b_translate_phys };
 
-/* ---- the SPDK-style path (reference nvme-userspace.md §1.1-1.3, §2.1-2.3), written here ---- */
+/* ---- the SPDK-style path: spdk_mem_map translation per page, prp_list_append(), written here ---- */
 
 /* Two levels over the 48-bit VA space: 1 GiB slots, then 2 MiB translations. */
 struct spdk_map_2m {
