@@ -198,7 +198,7 @@ static uint32_t reap_batch(struct worker *w, struct stream *s, uint64_t now, boo
 	n = io_uring_peek_batch_cqe(&w->ring->ring, cqes, BATCH);
 	for (k = 0; k < n; k++) {
 		i = (uint32_t)cqes[k]->user_data;
-		if (regbuf_uring_cqe_is_tag(w->ring, cqes[k], NULL))
+		if (regbuf_uring_cqe_is_tag(cqes[k]))
 			continue;
 		if (cqes[k]->res != (int)w->cfg->bs) {
 			w->errors++;
@@ -406,7 +406,7 @@ static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res 
 		snprintf(res->err, sizeof(res->err), "statx: %s", strerror(-ret));
 		return ret;
 	}
-	ret = regbuf_alloc_create(&alloc, env->mem, 0, REGBUF_URING_BUF_MAX_LEN, f.mem_align, 0);
+	ret = regbuf_alloc_create(&alloc, env->mem, 0, REGBUF_BUF_MAX_LEN, f.mem_align, 0);
 	if (ret) {
 		snprintf(res->err, sizeof(res->err), "regbuf_alloc_create: %s", strerror(-ret));
 		return ret;
