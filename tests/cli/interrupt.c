@@ -51,7 +51,7 @@ struct paused {
 };
 
 /* Start the bench and wait until it paused with the pool raised: 0, T_SKIP or T_FAIL. */
-static int start_paused(struct paused *p)
+static int start_paused_once(struct paused *p)
 {
 	int st;
 
@@ -67,6 +67,7 @@ static int start_paused(struct paused *p)
 	if (!cli_wait_for(p->errfd, p->err, sizeof(p->err), "paused after raising", 120)) {
 		kill(p->pid, SIGKILL);
 		waitpid(p->pid, &st, 0);
+		p->pid = -1;	/* reaped: nothing for start_paused() to kill */
 		close(p->errfd);
 		/* Enough free pages already (another program reserved them): nothing was raised. */
 		if (strstr(p->err, "== io") || (WIFEXITED(st) && !WEXITSTATUS(st)))
@@ -81,6 +82,16 @@ static int start_paused(struct paused *p)
 	if (count_prefixed(state_dir, "*.state") != 1)
 		return T_FAILF("no state file in %s while paused", state_dir);
 	return T_PASS;
+}
+
+/* start_paused_once(), and on failure nothing left running. */
+static int start_paused(struct paused *p)
+{
+	int st, ret = start_paused_once(p);
+
+	if (ret && p->pid > 0 && !kill(p->pid, SIGKILL))
+		waitpid(p->pid, &st, 0);
+	return ret;
 }
 
 /* After the process is gone: pool back, temp file and state file gone. */
@@ -103,11 +114,8 @@ static int interrupt_with(int sig)
 	struct paused p;
 	int st, ret = start_paused(&p);
 
-	if (ret) {
-		if (p.pid > 0 && !kill(p.pid, SIGKILL))
-			waitpid(p.pid, &st, 0);
+	if (ret)
 		return ret;
-	}
 	kill(p.pid, sig);
 	waitpid(p.pid, &st, 0);
 	cli_wait_for(p.errfd, p.err, sizeof(p.err), "\x01", 1);	/* the rest of stderr */
@@ -140,11 +148,8 @@ static int sigkill_next_run_restores(void)
 	struct paused p;
 	int st, ret = start_paused(&p);
 
-	if (ret) {
-		if (p.pid > 0 && !kill(p.pid, SIGKILL))
-			waitpid(p.pid, &st, 0);
+	if (ret)
 		return ret;
-	}
 	kill(p.pid, SIGKILL);
 	waitpid(p.pid, &st, 0);
 	close(p.errfd);
