@@ -390,7 +390,8 @@ static int bench_setup(struct bench *b, uint64_t buf_len)
 		goto out;
 	/* SPDK's map: the top level is embedded (2 MiB), second levels per touched GiB */
 	b->spdk = calloc(1, sizeof(*b->spdk));
-	b->tracker = aligned_alloc(4096, sizeof(*b->tracker) + 4096);
+	/* C11 aligned_alloc(): the size must be a multiple of the alignment. */
+	b->tracker = aligned_alloc(4096, (sizeof(*b->tracker) + 2 * 4096 - 1) & ~(size_t)4095);
 	if (!b->spdk || !b->tracker) {
 		ret = -ENOMEM;
 		goto out;
