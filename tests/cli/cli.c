@@ -32,6 +32,8 @@ struct bad {
 static const struct bad bad_top[] = {
 	{ "nosuch", "unknown command 'nosuch'" },
 	{ "--bogus", "unknown command '--bogus'" },
+	{ "version x", "version: unexpected argument 'x'" },
+	{ "version --bogus", "unknown option '--bogus'" },
 };
 
 static const struct bad bad_bench[] = {
@@ -230,7 +232,8 @@ static int help_everywhere(void)
 		const char *args;
 		const char *must[4];
 	} rows[] = {
-		{ "--help", { "usage: regbuf <command>", "bench" } },
+		{ "--help", { "usage: regbuf <command>", "bench", "exit status" } },
+		{ "version --help", { "usage: regbuf version" } },
 		{ "bench --help", { "--buffer-mib MIB", "--runs N", "--max-gib", "--overwrite" } },
 		{ "bench reg --help", { "usage: regbuf bench reg", "--size-mb MIB", "(64..65536" } },
 		{ "bench clone --help", { "--max-gib GIB", "(1..1024" } },
