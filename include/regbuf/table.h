@@ -158,7 +158,7 @@ struct regbuf_buf_info {
  * @tp: where to store the table
  * @flags: must be 0
  *
- * Return: 0; -EINVAL for unknown @flags; -ENOMEM.
+ * Return: 0; -EINVAL for a NULL @tp or unknown @flags; -ENOMEM.
  */
 REGBUF_MUST_CHECK int regbuf_table_create(struct regbuf_table **tp, unsigned int flags);
 

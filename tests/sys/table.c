@@ -469,8 +469,8 @@ static int sys_cve_same_page_mapped_n_times(void)
 
 /*
  * The same with a huge folio: pages of one shmem THP mapped in a shuffled
- * order, a page repeated, then the whole folio twice back to back (item 14:
- * legitimately two segments).  Needs shmem THP: shmem_enabled is switched to
+ * order, a page repeated, then the whole folio twice back to back
+ * (legitimately two segments).  Needs shmem THP: shmem_enabled is switched to
  * "advise" for the test and restored.
  */
 static int sys_cve_shmem_thp_shuffled(void)
