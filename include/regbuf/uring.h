@@ -833,8 +833,10 @@ REGBUF_MUST_CHECK int regbuf_uring_nvme_read_limits(struct regbuf_limits *lim,
  *
  * Context: hot path; the thread owning @r.
  * Return: SQEs queued (= CQEs to expect), or -EINVAL (@len 0 or not a multiple
- * of the block size, @buf breaking the DMA alignment, unknown @flags, bit 63
- * in @user_data, the ring not created for passthrough); -EFAULT @buf not
+ * of the block size, @buf breaking the DMA alignment, a logical block of the
+ * buffer straddling two kernel buffers (a command addresses one; align @buf to
+ * the block size to avoid it), unknown @flags, bit 63 in @user_data, the ring
+ * not created for passthrough); -EFAULT @buf not
  * registered; -E2BIG a kernel buffer longer than @ns->max_buf_len (register
  * after regbuf_uring_pool_set_buf_len()); -EBUSY the SQ has no room for all
  * the commands.

@@ -335,6 +335,7 @@ static int64_t next_cmd(const struct regbuf_uring_ring *r, const struct regbuf_u
 			uint64_t addr, uint64_t left, uint64_t lba, uint32_t *slot)
 {
 	struct regbuf_limits lim = ns->lim;
+	uint64_t lbs = UINT64_C(1) << ns->lba_shift;
 	struct regbuf_seg_iter it;
 	struct regbuf_seg seg;
 	int64_t n;
@@ -344,6 +345,9 @@ static int64_t next_cmd(const struct regbuf_uring_ring *r, const struct regbuf_u
 		n = regbuf_uring_find(r, addr, left, slot);
 		if (n < 0)
 			return n;
+		/* One command, one kernel buffer: a block across two cannot be sent. */
+		if ((uint64_t)n < left && ((uint64_t)n & (lbs - 1)))
+			return -EINVAL;
 		left = (uint64_t)n;
 		if (ns->max_buf_len < URING_MAX_BUF_LEN) {
 			/* blk_rq_map_user_bvec() before 6.13: pages to the buffer's end. */

@@ -282,6 +282,27 @@ static int refusals_queue_nothing(void)
 	return T_PASS;
 }
 
+/* A block across two kernel buffers cannot be one command, and two would cut it. */
+static int block_across_slots_refused(void)
+{
+	struct env e;
+
+	t_ok(env_init(&e, 8, 2, 64 * KiB));
+	t_check_eq(regbuf_uring_nvme_prep_rw(&e.r, &e.ns, true,
+					     (void *)(uintptr_t)(BASE + 64 * KiB - 4), 4096, 0, 0, 1),
+		   -EINVAL);
+	/* The same length inside one slot, or with blocks meeting the boundary, is fine. */
+	t_check_eq(regbuf_uring_nvme_prep_rw(&e.r, &e.ns, true,
+					     (void *)(uintptr_t)(BASE + 64 * KiB - 4096 - 4), 4096, 0,
+					     0, 1), 1);
+	t_check_eq(regbuf_uring_nvme_prep_rw(&e.r, &e.ns, true,
+					     (void *)(uintptr_t)(BASE + 64 * KiB - 512), 4096, 0, 0, 1),
+		   2);
+	t_check_eq(io_uring_sq_ready(&e.r.ring), 3);
+	env_fini(&e);
+	return T_PASS;
+}
+
 static int unregistered_pool(void)
 {
 	struct env e;
@@ -393,6 +414,7 @@ int main(int argc, char **argv)
 		T_CASE(split_slot_boundary),
 		T_CASE(split_chunk),
 		T_CASE(refusals_queue_nothing),
+		T_CASE(block_across_slots_refused),
 		T_CASE(unregistered_pool),
 		T_CASE(write_zeroes_and_flush),
 		T_CASE(raw_command),
