@@ -225,8 +225,8 @@ static void probe_fixed(struct regbuf_uring_nvme_ns *ns)
 	struct io_uring ring;
 	int ret;
 
-	if (small > URING_MAX_BUF_LEN)
-		small = URING_MAX_BUF_LEN;
+	if (small > REGBUF_BUF_MAX_LEN)
+		small = REGBUF_BUF_MAX_LEN;
 	ns->max_buf_len = small;
 	ret = io_uring_queue_init(2, &ring, IORING_SETUP_SQE128 | IORING_SETUP_CQE32);
 	if (ret) {
@@ -238,7 +238,7 @@ static void probe_fixed(struct regbuf_uring_nvme_ns *ns)
 	 * the small slots, which every kernel takes. */
 	if (!ns->fixed && ns->lim.max_segments < 4096 &&
 	    probe_fixed_read(ns, &ring, ns->lim.max_segments + blk_pages) == 0)
-		ns->max_buf_len = URING_MAX_BUF_LEN;
+		ns->max_buf_len = REGBUF_BUF_MAX_LEN;
 	io_uring_queue_exit(&ring);
 }
 
@@ -349,7 +349,7 @@ static int64_t next_cmd(const struct regbuf_uring_ring *r, const struct regbuf_u
 		if ((uint64_t)n < left && ((uint64_t)n & (lbs - 1)))
 			return -EINVAL;
 		left = (uint64_t)n;
-		if (ns->max_buf_len < URING_MAX_BUF_LEN) {
+		if (ns->max_buf_len < REGBUF_BUF_MAX_LEN) {
 			/* blk_rq_map_user_bvec() before 6.13: pages to the buffer's end. */
 			int64_t rest = regbuf_uring_find(r, addr, UINT64_MAX, slot);
 
@@ -523,7 +523,9 @@ int64_t regbuf_uring_nvme_rw_wait(struct regbuf_uring_ring *r,
 		err = io_uring_wait_cqe(&r->ring, &cqe);
 		if (err < 0)
 			return err;
-		if (!regbuf_uring_cqe_is_tag(r, cqe, NULL)) {
+		if (regbuf_uring_cqe_is_tag(cqe)) {
+			regbuf_uring_ring_count_tag(r, cqe);
+		} else {
 			err = regbuf_uring_nvme_cqe(cqe, &c);
 			if (err && !ret) {
 				ret = err;

@@ -129,7 +129,9 @@ static int reap(struct regbuf_uring_ring *r, int n, struct regbuf_uring_nvme_cpl
 		err = io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts);
 		if (err)
 			return err == -ETIME ? -ETIMEDOUT : err;
-		if (!regbuf_uring_cqe_is_tag(r, cqe, NULL)) {
+		if (regbuf_uring_cqe_is_tag(cqe)) {
+			regbuf_uring_ring_count_tag(r, cqe);
+		} else {
 			err = regbuf_uring_nvme_cqe(cqe, &c);
 			if (err) {
 				if (nr_err)

@@ -56,7 +56,7 @@ static int env_init(struct env *e, uint32_t entries, uint32_t nr, uint64_t slot_
 	e->ns.lim.max_segment_size = UINT32_MAX;
 	e->ns.lim.virt_boundary_mask = 4095;
 	e->ns.lim.dma_alignment = 3;
-	e->ns.max_buf_len = REGBUF_URING_BUF_MAX_LEN;
+	e->ns.max_buf_len = REGBUF_BUF_MAX_LEN;
 	return 0;
 }
 
