@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * regbuf - the registered buffer table (seeds 000, 002, 003).
+ * regbuf - the registered buffer table.
  */
 #ifndef REGBUF_TABLE_H
 #define REGBUF_TABLE_H
@@ -64,7 +64,7 @@ extern "C" {
 /* &struct regbuf_buf_info flags. */
 /* The kernel's io_check_coalesce_buffer() accepted the layout: one segment per folio. */
 #define REGBUF_BUF_F_COALESCED		(1u << 0)
-/* Single-folio fast path (seed 002): one segment, no per-page work. */
+/* Single-folio fast path: one segment, no per-page work. */
 #define REGBUF_BUF_F_SINGLE_FOLIO	(1u << 1)
 /* Beyond the kernel: the kernel would use one segment per 4 KiB page, regbuf
  * coalesced runs of consecutive pages of each folio instead (mixed folio
@@ -75,8 +75,20 @@ extern "C" {
 /* Beyond the kernel: at least two folios were physically adjacent and merged
  * into one physical segment. */
 #define REGBUF_BUF_F_PHYS_MERGED	(1u << 4)
-/* The coalesced segment array could not be allocated: kept per page (§6 item 18). */
+/* The coalesced segment array could not be allocated: kept per page (the
+ * kernel's io_coalesce_buffer() falls back the same way). */
 #define REGBUF_BUF_F_COALESCE_FALLBACK	(1u << 5)
+/* @kernel_nr_segs, @folio_shift and @seg0_off are what the kernel builds for
+ * this memory as it was mapped at registration: every folio was read. */
+#define REGBUF_BUF_F_EXACT		(1u << 6)
+/* Not exact: the kernel builds at most @kernel_nr_segs bvecs, maybe fewer.
+ * Some memory is mapped by page table entries and its folio sizes could not
+ * be read (/proc/kpageflags needs CAP_SYS_ADMIN), so it is described per
+ * 4 KiB page: a THP whose PMD mapping was split, mTHP or shmem large folios
+ * may be coalesced by the kernel.  Also for %REGBUF_TABLE_F_LAYOUT_4K, and
+ * when memory could not be faulted in first.  Without either flag, a
+ * folio-size hint was trusted unchecked (no PAGEMAP_SCAN before Linux 6.7). */
+#define REGBUF_BUF_F_UPPER_BOUND	(1u << 7)
 
 /* How the folio layout of a buffer was learnt. */
 enum regbuf_layout_source {
