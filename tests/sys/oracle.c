@@ -25,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -278,7 +280,7 @@ out_unregister:
 
 /* ---- comparison ---- */
 
-static unsigned int nr_layouts, nr_mismatch;
+static unsigned int nr_layouts, nr_buffers, nr_mismatch;
 
 /*
  * Compare the kernel's result with regbuf's for one layout; print both on a
@@ -311,6 +313,7 @@ static bool compare(const char *name, const struct iovec *iov, uint32_t nr,
 			}
 			continue;
 		}
+		nr_buffers++;
 		if (!kb->present || regbuf_buf_info(b, &info)) {
 			printf("  %s slot %u: regbuf has a buffer, kernel none\n", name, i);
 			regbuf_buf_put(b);
@@ -353,8 +356,12 @@ static bool compare(const char *name, const struct iovec *iov, uint32_t nr,
 }
 
 #ifdef REGBUF_HAVE_ORACLE
-/* Register @iov both ways and compare; T_PASS / T_FAIL. */
-static int both(const char *name, const struct iovec *iov, uint32_t nr)
+/*
+ * Register @iov both ways and compare; T_PASS / T_FAIL.  @shifts: folio-size
+ * hints for regbuf_table_register_hinted(), NULL for the default discovery.
+ */
+static int both_hinted(const char *name, const struct iovec *iov, const uint8_t *shifts,
+		       uint32_t nr)
 {
 	struct regbuf_table *t;
 	struct k_result *k = calloc(1, sizeof(*k));
@@ -363,7 +370,8 @@ static int both(const char *name, const struct iovec *iov, uint32_t nr)
 	if (!k || regbuf_table_create(&t, 0))
 		return T_FAILF("out of memory");
 	/* regbuf first: it must predict from memory the kernel has not faulted yet. */
-	r_ret = regbuf_table_register(t, iov, nr, 0);
+	r_ret = shifts ? regbuf_table_register_hinted(t, iov, shifts, nr, 0) :
+			 regbuf_table_register(t, iov, nr, 0);
 	ret = kernel_register(iov, nr, k);
 	if (!ret)
 		ret = compare(name, iov, nr, k, r_ret, t) ? T_PASS :
@@ -372,6 +380,11 @@ static int both(const char *name, const struct iovec *iov, uint32_t nr)
 	k_result_free(k);
 	free(k);
 	return ret;
+}
+
+static int both(const char *name, const struct iovec *iov, uint32_t nr)
+{
+	return both_hinted(name, iov, NULL, nr);
 }
 
 #define NEED_ORACLE()						\
@@ -539,7 +552,11 @@ static int layout_hugetlb_2m(void)
 			{ p + 2 * MiB - PAGE, 2 * PAGE },	/* last page of one, first of next */
 		};
 
+		static const uint8_t hint[4] = { 21, 21, 21, 21 };
+
 		ret = both("hugetlb-2m", iov, 4);
+		if (!ret)
+			ret = both_hinted("hugetlb-2m-hinted", iov, hint, 4);
 	}
 	munmap(p, 6 * MiB);
 	t_hugepages_restore(&huge_2m);
@@ -595,7 +612,11 @@ static int layout_thp(void)
 			{ p + 2 * MiB - 10, 20 },
 		};
 
+		static const uint8_t hint[4] = { 21, 21, 21, 21 };
+
 		ret = both("thp", iov, 4);
+		if (!ret)
+			ret = both_hinted("thp-hinted", iov, hint, 4);
 	}
 	munmap(p, 8 * MiB);
 	return ret;
@@ -620,7 +641,11 @@ static int layout_thp_pte_mapped(void)
 			{ p + 4 * PAGE, 3 * PAGE },
 		};
 
+		static const uint8_t hint[3] = { 21, 21, 21 };
+
 		ret = both("thp-pte-mapped", iov, 3);
+		if (!ret)
+			ret = both_hinted("thp-pte-mapped-hinted", iov, hint, 3);
 	}
 	munmap(p, 4 * MiB);
 	return ret;
@@ -673,7 +698,12 @@ static int layout_thp_refault(void)
 			{ p + 2 * MiB, 2 * MiB },	/* the untouched THP */
 		};
 
+		static const uint8_t hint[2] = { 21, 21 };
+
 		ret = both("thp-refault", iov, 2);
+		/* A stale hint: the arena was THP when it was made. */
+		if (!ret)
+			ret = both_hinted("thp-refault-hinted", iov, hint, 2);
 	}
 	munmap(p, 4 * MiB);
 	return ret;
@@ -792,7 +822,11 @@ static int layout_memfd_hugetlb(void)
 	{
 		struct iovec iov[2] = { { p, 4 * MiB }, { p + 2 * MiB - 100, 200 } };
 
+		static const uint8_t hint[2] = { 21, 21 };
+
 		ret = both("memfd-hugetlb", iov, 2);
+		if (!ret)
+			ret = both_hinted("memfd-hugetlb-hinted", iov, hint, 2);
 	}
 	munmap(p, 4 * MiB);
 	close(fd);
@@ -986,12 +1020,123 @@ static int layout_refusals(void)
 	return ret;
 }
 
+/*
+ * Without privilege (no frames in pagemap, no /proc/kpageflags): a THP whose
+ * PMD mapping was split is described per page and flagged an upper bound of
+ * what the kernel builds; PMD-mapped THP stays exact; refusals are the same.
+ * The kernel's answer comes from the oracle (root); regbuf's from a child
+ * that became nobody, as a process started by setpriv would be.
+ */
+struct unpriv_report {
+	int ret_pte, ret_pmd, ret_ro;
+	struct regbuf_buf_info pte, pmd;
+	bool kpf_readable;
+};
+
+static void unpriv_child(int wfd, const struct iovec *iov)
+{
+	struct unpriv_report r = { 0 };
+	struct regbuf_table *t[3];
+	struct regbuf_buf *b;
+	int i;
+
+	if (setgroups(0, NULL) || setgid(65534) || setuid(65534) ||
+	    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
+		_exit(2);
+	r.kpf_readable = !access("/proc/kpageflags", R_OK);
+	for (i = 0; i < 3; i++)
+		if (regbuf_table_create(&t[i], 0))
+			_exit(3);
+	r.ret_pte = regbuf_table_register(t[0], &iov[0], 1, 0);
+	r.ret_pmd = regbuf_table_register(t[1], &iov[1], 1, 0);
+	r.ret_ro = regbuf_table_register(t[2], &iov[2], 1, 0);
+	if (!r.ret_pte && !regbuf_table_buf_get(t[0], 0, &b)) {
+		regbuf_buf_info(b, &r.pte);
+		regbuf_buf_put(b);
+	}
+	if (!r.ret_pmd && !regbuf_table_buf_get(t[1], 0, &b)) {
+		regbuf_buf_info(b, &r.pmd);
+		regbuf_buf_put(b);
+	}
+	r.pte.segs = r.pmd.segs = r.pte.phys_segs = r.pmd.phys_segs = NULL;
+	_exit(write(wfd, &r, sizeof(r)) == sizeof(r) ? 0 : 4);
+}
+
+static int unprivileged_upper_bound(void)
+{
+	struct k_result *k[3] = { NULL, NULL, NULL };
+	struct unpriv_report r;
+	struct iovec iov[3];
+	char *pte, *pmd, *ro;
+	int fds[2], st, ret = T_PASS, i;
+	pid_t pid;
+
+	NEED_ORACLE();
+	if (!thp_available())
+		return t_skip("THP disabled");
+	pte = thp_map(4 * MiB);
+	pmd = thp_map(4 * MiB);
+	ro = mmap(NULL, 64 * KiB, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	t_check(pte && pmd && ro != MAP_FAILED);
+	t_check(!mprotect(pte + 5 * PAGE, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC));
+	iov[0] = (struct iovec){ pte, 4 * MiB };
+	iov[1] = (struct iovec){ pmd, 4 * MiB };
+	iov[2] = (struct iovec){ ro, 64 * KiB };
+	for (i = 0; i < 3; i++) {
+		k[i] = calloc(1, sizeof(*k[i]));
+		if (!k[i] || kernel_register(&iov[i], 1, k[i])) {
+			ret = T_FAILF("kernel registration %d", i);
+			goto out;
+		}
+	}
+	t_check(!pipe(fds));
+	pid = fork();
+	if (!pid) {
+		close(fds[0]);
+		unpriv_child(fds[1], iov);
+	}
+	close(fds[1]);
+	i = (int)read(fds[0], &r, sizeof(r));
+	close(fds[0]);
+	waitpid(pid, &st, 0);
+	if (i != sizeof(r) || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		ret = T_FAILF("the unprivileged child failed (status %#x)", st);
+		goto out;
+	}
+	printf("  unprivileged: split THP %u bvecs predicted (kernel %u, flags %#x), PMD THP %u (kernel %u, flags %#x), read-only %d (kernel %ld)\n",
+	       r.pte.kernel_nr_segs, k[0]->buf[0].nr_bvecs, r.pte.flags, r.pmd.kernel_nr_segs,
+	       k[1]->buf[0].nr_bvecs, r.pmd.flags, r.ret_ro, k[2]->ret);
+	if (r.kpf_readable)
+		ret = T_FAILF("nobody can read /proc/kpageflags: not unprivileged");
+	else if (r.ret_pte || r.ret_pmd || !k[0]->buf[0].present || !k[1]->buf[0].present)
+		ret = T_FAILF("registration failed: %d %d", r.ret_pte, r.ret_pmd);
+	else if (!(r.pte.flags & REGBUF_BUF_F_UPPER_BOUND) || (r.pte.flags & REGBUF_BUF_F_EXACT) ||
+		 r.pte.kernel_nr_segs < k[0]->buf[0].nr_bvecs)
+		ret = T_FAILF("split THP: not an upper bound of the kernel's bvecs");
+	else if (!(r.pmd.flags & REGBUF_BUF_F_EXACT) ||
+		 r.pmd.kernel_nr_segs != k[1]->buf[0].nr_bvecs ||
+		 r.pmd.folio_shift != k[1]->buf[0].folio_shift)
+		ret = T_FAILF("PMD-mapped THP: not exact without privilege");
+	else if (r.ret_ro != k[2]->ret)
+		ret = T_FAILF("read-only: regbuf %d, kernel %ld", r.ret_ro, k[2]->ret);
+out:
+	for (i = 0; i < 3; i++) {
+		if (k[i])
+			k_result_free(k[i]);
+		free(k[i]);
+	}
+	munmap(pte, 4 * MiB);
+	munmap(pmd, 4 * MiB);
+	munmap(ro, 64 * KiB);
+	return ret;
+}
+
 /* Summary: the layouts compared and the mismatches, and the probe's own check. */
 static int summary(void)
 {
 	NEED_ORACLE();
-	printf("  oracle: %u layouts compared, %u mismatches, %llu bv_page values checked against pagemap\n",
-	       nr_layouts, nr_mismatch, (unsigned long long)probe_pages_checked);
+	printf("  oracle: %u layouts (%u buffers) compared, %u mismatches, %llu bv_page values checked against pagemap\n",
+	       nr_layouts, nr_buffers, nr_mismatch, (unsigned long long)probe_pages_checked);
 	t_check(probe_pages_checked > 0);
 	t_check_eq(nr_mismatch, 0);
 	return T_PASS;
@@ -1022,6 +1167,7 @@ static const struct t_case cases[] = {
 	T_CASE(layout_mixed_vmas),
 	T_CASE(layout_cve_2023_2598),
 	T_CASE(layout_refusals),
+	T_CASE(unprivileged_upper_bound),
 	T_CASE(summary),
 #else
 	T_CASE(oracle_unavailable),
