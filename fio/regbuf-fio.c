@@ -278,6 +278,32 @@ static int rb_ctrl_bringup_locked(struct thread_data *td)
 	return ret;
 }
 
+static int rb_get_file_size(struct thread_data *td, struct fio_file *f);
+
+/*
+ * fio calls an engine's setup hook instead of sizing the files itself; this
+ * is its get_file_sizes(): a file that does not exist yet is created later.
+ */
+static int rb_file_sizes(struct thread_data *td)
+{
+	struct fio_file *f;
+	unsigned int i;
+
+	for_each_file(td, f, i) {
+		if (td_io_get_file_size(td, f)) {
+			if (td->error != ENOENT) {
+				log_err("%s\n", td->verror);
+				return 1;
+			}
+			td->error = 0;	/* fio's clear_error() */
+			td->verror[0] = '\0';
+		}
+		if (f->real_file_size == -1ULL && td->o.size)
+			f->real_file_size = td->o.size / td->o.nr_files;
+	}
+	return 0;
+}
+
 static int rb_setup(struct thread_data *td)
 {
 	struct rb_options *o = td->eo;
@@ -286,7 +312,7 @@ static int rb_setup(struct thread_data *td)
 	if (rb_check_fio())
 		return 1;
 	if (o->backend != RB_NVME)
-		return 0;
+		return rb_file_sizes(td);
 	/* filename= names a controller, not a file: never create or extend it. */
 	td->flags |= (unsigned long long)(FIO_NOEXTEND | FIO_NODISKUTIL | FIO_RAWIO)
 		     << TD_ENG_FLAG_SHIFT;
@@ -304,7 +330,7 @@ static int rb_setup(struct thread_data *td)
 		}
 	}
 	pthread_mutex_unlock(&rb.lock);
-	return ret ? 1 : 0;
+	return ret ? 1 : rb_file_sizes(td);
 }
 
 static int rb_setup_nvme(struct thread_data *td)
@@ -479,16 +505,19 @@ static int rb_post_init(struct thread_data *td)
 static int rb_open_file(struct thread_data *td, struct fio_file *f)
 {
 	struct rb_data *d = td->io_ops_data;
-	struct rb_file *rf = &d->files[f->fileno];
+	struct rb_options *o = td->eo;
+	struct rb_file *rf;
 	int ret;
 
-	if (rb.backend == RB_NVME) {
+	if (o->backend == RB_NVME) {
 		f->fd = -1;
 		return 0;
 	}
 	ret = generic_open_file(td, f);
-	if (ret)
+	/* Sizing a block device in setup opens it before the job has a ring. */
+	if (ret || !d || !d->files)
 		return ret;
+	rf = &d->files[f->fileno];
 	ret = regbuf_uring_file_init(&rf->uf, f->fd);
 	if (ret) {
 		td_verror(td, -ret, "statx");
@@ -513,12 +542,13 @@ err_close:
 static int rb_close_file(struct thread_data *td, struct fio_file *f)
 {
 	struct rb_data *d = td->io_ops_data;
-	struct rb_file *rf = &d->files[f->fileno];
+	struct rb_options *o = td->eo;
+	struct rb_file *rf = d && d->files ? &d->files[f->fileno] : NULL;
 	int none = -1;
 
-	if (rb.backend == RB_NVME)
+	if (o->backend == RB_NVME)
 		return 0;
-	if (rf->fixed) {
+	if (rf && rf->fixed) {
 		io_uring_register_files_update(&d->ring->ring, f->fileno, &none, 1);
 		rf->fixed = false;
 	}
