@@ -218,8 +218,8 @@ int regbuf_mem_huge_bytes(const void *addr, size_t len, uint64_t *huge);
  * @kpageflags: /proc/kpageflags is readable (CAP_SYS_ADMIN): exact folio
  *	heads and tails
  *
- * What layout discovery of memory not from a regbuf arena can use (DESIGN.md:
- * PAGEMAP_SCAN unprivileged, pagemap + kpageflags when privileged).
+ * What layout discovery of memory not from a regbuf arena can use
+ * (PAGEMAP_SCAN unprivileged, pagemap + kpageflags when privileged).
  */
 struct regbuf_mem_layout_caps {
 	bool pagemap;

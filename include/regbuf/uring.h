@@ -28,20 +28,21 @@
 #include <liburing.h>
 
 #include <regbuf/compiler.h>
+#include <regbuf/table.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 struct regbuf_uring_pool;
-struct regbuf_table;
 
 /*
- * Largest kernel buffer (io_buffer_validate(): SZ_1G).  A longer registered
- * entry becomes consecutive slots of this size: it is the slot_len to give
- * regbuf_alloc_create() for an arena registered as one entry.
+ * The kernel's limits are defined once, in table.h: %REGBUF_BUF_MAX_LEN (a
+ * kernel buffer, SZ_1G; a longer registered entry becomes consecutive slots
+ * of this size, so it is the slot_len to give regbuf_alloc_create() for an
+ * arena registered as one entry) and %REGBUF_MAX_RW_COUNT (the longest
+ * single read or write).
  */
-#define REGBUF_URING_BUF_MAX_LEN	(UINT64_C(1) << 30)
 
 /* user_data bit 63 marks regbuf's buffer tags: a tag CQE reports a released slot. */
 #define REGBUF_URING_TAG_BIT		(UINT64_C(1) << 63)
@@ -70,27 +71,39 @@ enum regbuf_uring_path {
 };
 
 enum regbuf_uring_reg_state {
-	REGBUF_URING_REG_NONE,		/* no registration attempted yet */
+	REGBUF_URING_REG_NONE,		/* nothing registered: none attempted, or unregistered */
 	REGBUF_URING_REG_ACTIVE,	/* fixed buffers in use */
 	REGBUF_URING_REG_DISABLED,	/* REGBUF_URING_POOL_F_NO_REGISTER: by configuration */
-	REGBUF_URING_REG_FAILED,	/* attempted and failed; degraded to unregistered I/O */
+	/*
+	 * The last registration failed.  With REGBUF_URING_POOL_F_DEGRADE the
+	 * pool runs unregistered I/O over the memory it was given (the status
+	 * keeps its slots and bytes); without it nothing is registered (0
+	 * slots, 0 bytes), update and unregister answer -ENXIO, and register
+	 * may be called again.
+	 */
+	REGBUF_URING_REG_FAILED,
 };
 
 /**
  * struct regbuf_uring_memlock - what a registration will be charged
- * @needed: bytes the kernel will add to the user's locked_vm
+ * @needed: bytes io_buffer_account_pin() charges for the registration (what
+ *          the kernel adds to the user's locked_vm when @charged; computed
+ *          either way)
  * @pinned: bytes this process already has pinned (VmPin; the kernel's counter is
  *          per user across processes, so other processes of the user are not seen)
  * @rings: bytes already charged for the pool's own rings: since the ring
  *         memory moved to io_create_region() (kernel 6.14) each ring's SQ/CQ
  *         and SQE array are charged to the same per-user counter, not shown
  *         in VmPin
- * @soft: RLIMIT_MEMLOCK soft limit (the one the kernel checks), RLIM_INFINITY as UINT64_MAX
+ * @soft: RLIMIT_MEMLOCK soft limit (the one the kernel checks), RLIM_INFINITY as
+ *        UINT64_MAX; the real limit also when it is not enforced (!@charged)
  * @hard: RLIMIT_MEMLOCK hard limit
  * @charges: how many rings pay (1 with clone, N when registering again)
- * @charged: false when the rings' creator had CAP_IPC_LOCK (the kernel then
- *           leaves ctx->user unset and charges nothing)
- * @huge: true when some memory is charged by whole huge page
+ * @charged: false when the rings' creator had CAP_IPC_LOCK: the kernel then
+ *           leaves ctx->user unset, charges nothing and does not enforce
+ *           @soft (the other fields still say what would apply without it)
+ * @huge: true when some memory is charged by whole huge page (hugetlb or
+ *        PMD-mapped THP)
  */
 struct regbuf_uring_memlock {
 	uint64_t needed;
@@ -105,12 +118,14 @@ struct regbuf_uring_memlock {
 
 /**
  * struct regbuf_uring_status - the pool's registration, as a query
- * @state: registered, disabled, failed (degraded) or none
+ * @state: registered, disabled, failed or none
  * @path: how rings 1..N-1 got the table
  * @err: -errno of the failed step when @state is FAILED, else 0
  * @nr_rings: rings in the pool
- * @nr_slots: kernel table slots in use (sparse slots included)
- * @nr_bytes: bytes registered
+ * @nr_slots: kernel table slots in use (sparse slots included); with @state
+ *            DISABLED or FAILED + REGBUF_URING_POOL_F_DEGRADE, the slots of
+ *            the unregistered I/O; 0 after a failure without the degrade flag
+ * @nr_bytes: bytes registered (same rule as @nr_slots)
  * @register_ns: time spent registering (ring 0, or all rings on the REGISTER path)
  * @clone_ns: time spent cloning into rings 1..N-1
  * @memlock: the last preflight's numbers
@@ -192,8 +207,10 @@ struct regbuf_uring_map {
  * @ring: the liburing ring; submit and reap with liburing as usual
  *
  * Tag CQEs (user_data with REGBUF_URING_TAG_BIT set, res 0) arrive on ring 0
- * when an updated or unregistered slot's memory is finally released; pass
- * every CQE through regbuf_uring_cqe_is_tag() before treating it as an I/O.
+ * when an updated or unregistered slot's memory is finally released; test
+ * every CQE with regbuf_uring_cqe_is_tag() before treating it as an I/O (and
+ * count it with regbuf_uring_ring_count_tag() if regbuf_uring_tags_seen()
+ * should see it).
  */
 struct regbuf_uring_ring {
 	struct io_uring ring;
@@ -221,7 +238,9 @@ struct regbuf_uring_ring {
  * READV_FIXED (IORING_REGISTER_PROBE).
  *
  * Context: process context; the rings' accounting owner is the calling user.
- * Return: 0; -EINVAL bad argument; -ENOMEM; or io_uring_queue_init()'s -errno.
+ * Return: 0; -EINVAL @poolp NULL, @nr_rings 0 or above 64, @entries 0 or
+ * unknown @flags; -ENOMEM; or io_uring_queue_init()'s -errno (-EINVAL for
+ * @entries above IORING_MAX_ENTRIES or bad @setup_flags).
  */
 REGBUF_MUST_CHECK int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp,
 					       uint32_t nr_rings, uint32_t entries,
@@ -240,7 +259,8 @@ void regbuf_uring_pool_destroy(struct regbuf_uring_pool *pool);
  * @pool: the pool
  * @idx: 0..nr_rings-1
  *
- * Return: the ring, or NULL when @idx is out of range.
+ * Return: the ring, or NULL when @pool is NULL, @idx is out of range or
+ * ring @idx was closed.
  */
 struct regbuf_uring_ring *regbuf_uring_pool_ring(struct regbuf_uring_pool *pool, uint32_t idx);
 
@@ -249,7 +269,7 @@ struct regbuf_uring_ring *regbuf_uring_pool_ring(struct regbuf_uring_pool *pool,
  * @pool: the pool
  * @idx: ring to close; must not be used afterwards
  *
- * Return: 0, or -EINVAL for a bad or already closed index.
+ * Return: 0, or -EINVAL for a NULL @pool, a bad or already closed index.
  */
 int regbuf_uring_pool_close_ring(struct regbuf_uring_pool *pool, uint32_t idx);
 
@@ -264,16 +284,21 @@ int regbuf_uring_pool_close_ring(struct regbuf_uring_pool *pool, uint32_t idx);
  * Ring 0 registers with IORING_REGISTER_BUFFERS2 and a tag per slot; the other
  * rings get a clone, or a registration of their own on kernels without clone
  * (regbuf_uring_pool_status() tells which and what it cost).  The memlock
- * preflight runs first.  With REGBUF_URING_POOL_F_DEGRADE a failure switches the
- * pool to unregistered I/O and returns 0; the status keeps the error.
+ * preflight runs first.  With REGBUF_URING_POOL_F_DEGRADE a failure of the
+ * memlock preflight or of the kernel switches the pool to unregistered I/O
+ * and returns 0; the status keeps the error.  Without it the pool is left
+ * with nothing registered (status FAILED, 0 slots) and may be registered
+ * again.  Entries are checked first as io_buffer_validate() does, and an
+ * invalid entry is refused whatever the flags.
  *
  * Context: no I/O may be prepared on any ring concurrently.
  * Return: 0; -EBUSY already registered; -EINVAL @pool or @iov NULL, @nr 0,
- * unknown @flags, every ring closed, more than 16384 slots or a bad entry;
+ * unknown @flags, every ring closed, more than 16384 slots;
+ * -EFAULT an entry with a NULL base and a length or with a base and length 0
+ * (io_buffer_validate()), or memory that cannot be pinned (read-only,
+ * file-backed); -EOVERFLOW an entry whose page-aligned end wraps;
  * -ENOMEM the preflight (or the kernel) refused the memlock charge, see the
- * status reason, or out of memory; -EFAULT memory that cannot be pinned
- * (read-only, file-backed); -EOVERFLOW address wrap; other kernel -errno
- * unchanged.
+ * status reason, or out of memory; other kernel -errno unchanged.
  */
 REGBUF_MUST_CHECK int regbuf_uring_pool_register(struct regbuf_uring_pool *pool,
 						 const struct iovec *iov, uint32_t nr,
@@ -303,12 +328,18 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool
  * ring 0 posts a tag CQE for the old slot (regbuf_uring_cqe_is_tag()).
  *
  * Context: no I/O may be prepared on any ring concurrently; I/O may be in flight.
+ * Entries are checked in order as __io_sqe_buffers_update() does: the first
+ * invalid entry stops the update, and the slots before it are updated.
+ *
  * Return: number of slots updated (partial updates are possible, as in the
- * kernel), or -ENXIO nothing registered; -EINVAL @pool or @iov NULL, @nr 0,
- * range beyond the table or an entry > 1 GiB; -EOVERFLOW @off + @nr wraps;
- * -ENOMEM the memlock preflight refused (see the status reason) or out of
- * memory; -EIO a ring registered again (no clone) applied fewer slots than
- * ring 0; kernel -errno.
+ * kernel), or -ENXIO nothing registered (never registered, unregistered, or
+ * the registration failed without REGBUF_URING_POOL_F_DEGRADE); -EINVAL
+ * @pool or @iov NULL, @nr 0, range beyond the table; -EOVERFLOW @off + @nr
+ * wraps, or the first entry's page-aligned end wraps; -EFAULT the first entry
+ * has a NULL base and a length, a base and length 0, or is longer than
+ * %REGBUF_BUF_MAX_LEN (io_buffer_validate()); -ENOMEM the memlock preflight
+ * refused (see the status reason) or out of memory; -EIO a ring registered
+ * again (no clone) applied fewer slots than ring 0; kernel -errno.
  */
 REGBUF_MUST_CHECK int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 					       const struct iovec *iov, uint32_t nr);
@@ -338,8 +369,13 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool,
  * regbuf_uring_pool_unregister() - drop the table from every ring
  * @pool: the pool
  *
- * Return: 0; -EINVAL @pool NULL; -ENXIO nothing is registered; the kernel's
- * -errno from unregistering ring 0's table.
+ * Also ends unregistered I/O after REGBUF_URING_POOL_F_NO_REGISTER or a
+ * degraded failure (state back to NONE).
+ *
+ * Return: 0; -EINVAL @pool NULL; -ENXIO nothing is registered (never,
+ * already unregistered, or a failed registration without
+ * REGBUF_URING_POOL_F_DEGRADE); the kernel's -errno from unregistering ring
+ * 0's table.
  */
 int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool);
 
@@ -347,6 +383,10 @@ int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool);
  * regbuf_uring_pool_status() - what was registered, how, and at what cost
  * @pool: the pool
  * @st: filled in
+ *
+ * @st->memlock is the last preflight: the real RLIMIT_MEMLOCK limits and
+ * what the registration is charged, with @st->memlock.charged false when
+ * CAP_IPC_LOCK means neither is enforced.
  */
 void regbuf_uring_pool_status(const struct regbuf_uring_pool *pool,
 			      struct regbuf_uring_status *st);
@@ -474,22 +514,41 @@ REGBUF_MUST_CHECK int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd
 
 /**
  * regbuf_uring_cqe_is_tag() - is @cqe a buffer tag (a slot's memory released)?
- * @r: the ring it came from (its tag counters are updated)
  * @cqe: a completion
- * @slot: the released slot, when a tag
+ *
+ * A pure test: nothing is counted (regbuf_uring_ring_count_tag() does that).
  *
  * Return: true for a tag CQE.
  */
-static inline bool regbuf_uring_cqe_is_tag(struct regbuf_uring_ring *r,
-					   const struct io_uring_cqe *cqe, uint32_t *slot)
+static inline bool regbuf_uring_cqe_is_tag(const struct io_uring_cqe *cqe)
 {
-	if (!(cqe->user_data & REGBUF_URING_TAG_BIT))
-		return false;
+	return (cqe->user_data & REGBUF_URING_TAG_BIT) != 0;
+}
+
+/**
+ * regbuf_uring_tag_slot() - the slot whose memory a tag CQE reports released
+ * @cqe: a completion for which regbuf_uring_cqe_is_tag() is true
+ *
+ * Return: the kernel slot index.
+ */
+static inline uint32_t regbuf_uring_tag_slot(const struct io_uring_cqe *cqe)
+{
+	return (uint32_t)(cqe->user_data & 0xffff);
+}
+
+/**
+ * regbuf_uring_ring_count_tag() - count a tag CQE on the ring it came from
+ * @r: the ring @cqe was reaped from
+ * @cqe: a completion for which regbuf_uring_cqe_is_tag() is true
+ *
+ * Adds one to regbuf_uring_tags_seen() and remembers the tag; regbuf's own
+ * waits (regbuf_uring_rw_wait()) do this for the tags they reap.
+ */
+static inline void regbuf_uring_ring_count_tag(struct regbuf_uring_ring *r,
+					       const struct io_uring_cqe *cqe)
+{
 	r->tags_seen++;
 	r->last_tag = cqe->user_data;
-	if (slot)
-		*slot = (uint32_t)(cqe->user_data & 0xffff);
-	return true;
 }
 
 /**
@@ -549,9 +608,6 @@ static inline int regbuf_uring_check_align(const struct regbuf_uring_file *f, ui
 	return 0;
 }
 
-/* Kernel MAX_RW_COUNT (INT_MAX & PAGE_MASK): the longest single read or write. */
-#define REGBUF_URING_MAX_RW	(0x7fffffffu & ~4095u)
-
 /**
  * __regbuf_uring_prep_rw() - regbuf_uring_prep_rw() for every case
  * @r: the calling thread's ring
@@ -577,7 +633,7 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
  * @write: true for a write
  * @f: the file
  * @buf: memory inside a registered region (any memory in degraded or disabled mode)
- * @len: bytes, at most %REGBUF_URING_MAX_RW
+ * @len: bytes, at most %REGBUF_MAX_RW_COUNT
  * @off: file offset
  * @user_data: copied to every CQE of this I/O (bit 63 must be clear)
  *
@@ -599,7 +655,7 @@ static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 	struct io_uring_sqe *sqe;
 	uint32_t slot;
 
-	if (REGBUF_UNLIKELY(!r->fixed || !len || len > REGBUF_URING_MAX_RW ||
+	if (REGBUF_UNLIKELY(!r->fixed || !len || len > REGBUF_MAX_RW_COUNT ||
 			    (user_data & REGBUF_URING_TAG_BIT) ||
 			    regbuf_uring_check_align(f, (uint64_t)(uintptr_t)buf, len, off) ||
 			    regbuf_uring_find(r, (uint64_t)(uintptr_t)buf, len, &slot) !=
@@ -630,7 +686,7 @@ static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
  * same slot; otherwise, or on older kernels, one fixed read/write per piece.
  *
  * Return: number of SQEs queued, or -EINVAL (@iov NULL, @nr 0, bit 63 set in
- * @user_data, misaligned, or more than MAX_RW_COUNT bytes); -EOVERFLOW (the
+ * @user_data, misaligned, or more than %REGBUF_MAX_RW_COUNT bytes); -EOVERFLOW (the
  * iovec lengths wrap when summed, as io_import_reg_vec()); -EFAULT (a
  * zero-length iovec, as io_import_reg_vec(); or memory not registered);
  * -EBUSY (SQ full; nothing queued).

@@ -64,7 +64,6 @@ _Static_assert(sizeof(struct io_uring_clone_buffers) == 32, "uapi io_uring_clone
 
 /* Kernel io_uring/rsrc.h: IORING_MAX_REG_BUFFERS, and io_buffer_validate()'s SZ_1G. */
 #define URING_MAX_REG_BUFFERS		(1U << 14)
-#define URING_MAX_BUF_LEN		(UINT64_C(1) << 30)
 
 /* ---- statx ---- */
 

@@ -9,13 +9,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -23,6 +23,7 @@
 #include <regbuf/uring.h>
 
 #include "cli.h"
+#include "opt.h"
 
 /* ---- output: the same calls print text or JSON ---- */
 
@@ -385,50 +386,48 @@ static void show_path(const char *p)
 		kv_u64("dio_mem_align", mem_align);
 		kv_u64("dio_offset_align", off_align);
 	}
-	fd = open(p, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	/* O_NONBLOCK: the type was checked, but it may have changed since (a FIFO blocks). */
+	fd = open(p, O_RDONLY | O_DIRECT | O_CLOEXEC | O_NONBLOCK);
 	kv_result("open_o_direct", fd < 0 ? -errno : 0);
 	if (fd >= 0)
 		close(fd);
 	obj_end();
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: regbuf info [--json] [--path PATH]\n"
-		   "  --json       one JSON document instead of text\n"
-		   "  --path PATH  O_DIRECT alignment (statx STATX_DIOALIGN) of a file or device\n");
-}
-
 int cmd_info(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "path", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *path = NULL;
-	int c;
+	struct opt_spec opts[] = {
+		OPT_FLAG("json", &json, "one JSON document instead of text"),
+		OPT_STR("path", &path, "PATH",
+			"O_DIRECT alignment (statx STATX_DIOALIGN) of a file or block device"),
+		OPT_END
+	};
+	struct opt_spec *t[] = { opts, NULL };
+	char err[OPT_ERR_LEN];
+	struct stat st;
+	int first, ret;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "jp:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'p':
-			path = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
+	ret = opt_parse(t, argc, argv, false, &first, err, sizeof(err));
+	if (ret == OPT_HELP) {
+		printf("usage: regbuf info [options]\n");
+		opt_usage(stdout, t);
+		return 0;
 	}
-	if (optind < argc) {
-		cli_err("info", "unexpected argument '%s'", argv[optind]);
+	if (!ret && first < argc) {
+		snprintf(err, sizeof(err), "unexpected argument '%s'", argv[first]);
+		ret = OPT_USAGE;
+	}
+	if (!ret && path && stat(path, &st)) {
+		snprintf(err, sizeof(err), "--path %s: %s", path, strerror(errno));
+		ret = OPT_USAGE;
+	}
+	if (!ret && path && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		snprintf(err, sizeof(err), "--path %s: not a regular file or block device", path);
+		ret = OPT_USAGE;
+	}
+	if (ret) {
+		cli_err("info", "%s", err);
 		return 2;
 	}
 	obj_begin(NULL);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -29,6 +30,14 @@ static const struct cli_cmd cmds[] = {
 	{ "bench", "measure registration, clone and I/O (--help for experiments)", cmd_bench },
 	{ "nvme", "userspace NVMe: list | identify | read | write | bench --device BDF", cmd_nvme },
 };
+
+uint64_t cli_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 void cli_err(const char *cmd, const char *fmt, ...)
 {
