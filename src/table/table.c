@@ -488,6 +488,10 @@ const char *regbuf_buf_flag_name(unsigned int flag)
 		return "phys-merged";
 	case REGBUF_BUF_F_COALESCE_FALLBACK:
 		return "coalesce-fallback";
+	case REGBUF_BUF_F_EXACT:
+		return "exact";
+	case REGBUF_BUF_F_UPPER_BOUND:
+		return "upper-bound";
 	}
 	return "?";
 }

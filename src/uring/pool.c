@@ -18,7 +18,8 @@
 #define MAX_RINGS 64
 #define POOL_FLAGS (REGBUF_URING_POOL_F_DEGRADE | REGBUF_URING_POOL_F_NO_REGISTER | \
 		    REGBUF_URING_POOL_F_NO_PREFLIGHT | REGBUF_URING_POOL_F_NO_CLONE | \
-		    REGBUF_URING_POOL_F_CLONE_WHOLE_ONLY | REGBUF_URING_POOL_F_NO_RWV_FIXED)
+		    REGBUF_URING_POOL_F_CLONE_WHOLE_ONLY | REGBUF_URING_POOL_F_NO_RWV_FIXED | \
+		    REGBUF_URING_POOL_F_NVME_CMD)
 
 struct regbuf_uring_pool {
 	uint32_t nr_rings;
@@ -29,6 +30,7 @@ struct regbuf_uring_pool {
 	bool charged;			/* rings are charged against RLIMIT_MEMLOCK */
 	bool registered;		/* a kernel table exists in the open rings */
 	bool degraded;			/* failed with REGBUF_URING_POOL_F_DEGRADE: unregistered I/O */
+	uint64_t max_buf_len;		/* longest kernel buffer (regbuf_uring_pool_set_buf_len()) */
 	uint64_t ring_bytes;		/* memlock charged for the rings themselves */
 	struct regbuf_uring_ring *rings;
 	bool *closed;
@@ -145,6 +147,10 @@ int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp, uint32_t nr_rings
 	}
 	pool->nr_rings = nr_rings;
 	pool->flags = flags;
+	pool->max_buf_len = REGBUF_BUF_MAX_LEN;
+	/* NVMe passthrough carries a 64-byte command in the SQE and DW0 in the CQE. */
+	if (flags & REGBUF_URING_POOL_F_NVME_CMD)
+		setup_flags |= IORING_SETUP_SQE128 | IORING_SETUP_CQE32;
 	pool->charged = uring_memlock_charged();
 	for (i = 0; i < nr_rings; i++) {
 		ret = io_uring_queue_init(entries, &pool->rings[i].ring, setup_flags);
@@ -190,6 +196,16 @@ void regbuf_uring_pool_destroy(struct regbuf_uring_pool *pool)
 	free(pool->closed);
 	free(pool->rings);
 	free(pool);
+}
+
+int regbuf_uring_pool_set_buf_len(struct regbuf_uring_pool *pool, uint64_t len)
+{
+	if (!pool || len < 4096 || len > REGBUF_BUF_MAX_LEN || (len & 4095))
+		return -EINVAL;
+	if (pool->registered || pool->st.state != REGBUF_URING_REG_NONE)
+		return -EBUSY;
+	pool->max_buf_len = len;
+	return 0;
 }
 
 struct regbuf_uring_ring *regbuf_uring_pool_ring(struct regbuf_uring_pool *pool, uint32_t idx)
@@ -273,7 +289,8 @@ static int publish_map(struct regbuf_uring_pool *pool, bool fixed)
 }
 
 /* Split entries longer than 1 GiB into consecutive kernel buffers. */
-static int expand_iov(const struct iovec *iov, uint32_t nr, struct iovec **outp, uint32_t *nrp)
+static int expand_iov(const struct iovec *iov, uint32_t nr, uint64_t max_len,
+		      struct iovec **outp, uint32_t *nrp)
 {
 	struct iovec *out;
 	uint64_t total = 0, len, base, chunk;
@@ -281,7 +298,7 @@ static int expand_iov(const struct iovec *iov, uint32_t nr, struct iovec **outp,
 
 	for (i = 0; i < nr; i++) {
 		len = iov[i].iov_len;
-		total += len ? (len + REGBUF_BUF_MAX_LEN - 1) / REGBUF_BUF_MAX_LEN : 1;
+		total += len ? (len + max_len - 1) / max_len : 1;
 		if (total > URING_MAX_REG_BUFFERS)
 			return -EINVAL;
 	}
@@ -296,7 +313,7 @@ static int expand_iov(const struct iovec *iov, uint32_t nr, struct iovec **outp,
 			continue;
 		}
 		while (len) {
-			chunk = len < REGBUF_BUF_MAX_LEN ? len : REGBUF_BUF_MAX_LEN;
+			chunk = len < max_len ? len : max_len;
 			out[n].iov_base = (void *)(uintptr_t)base;
 			out[n].iov_len = chunk;
 			n++;
@@ -482,7 +499,7 @@ int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iove
 	src = src_ring(pool);
 	if (!src)
 		return -EINVAL;
-	ret = expand_iov(iov, nr, &kiov, &knr);
+	ret = expand_iov(iov, nr, pool->max_buf_len, &kiov, &knr);
 	if (ret)
 		return ret;
 	/* A bad entry is the caller's bug, not a reason to degrade: refuse it first. */
@@ -643,6 +660,9 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 	if (ret < 0)
 		return ret;
 	nr = (uint32_t)ret;
+	for (i = 0; i < nr; i++)
+		if (iov[i].iov_len > pool->max_buf_len)
+			return -EINVAL;	/* regbuf_uring_pool_set_buf_len() */
 	if (!pool->registered)
 		return commit_update(pool, off, iov, nr, false);
 
@@ -810,6 +830,13 @@ int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table
 	ret = snapshot_table(t, nr, bufs, iov);
 	if (ret)
 		goto out_put;
+	for (i = 0; i < nr; i++) {
+		if (iov[i].iov_len > pool->max_buf_len) {
+			/* It would take several kernel slots: table slot i is no longer kernel slot i. */
+			ret = -EINVAL;
+			goto out_put;
+		}
+	}
 
 	if (pool->mirror && nr > pool->mirror_nr && pool->registered) {
 		/* The kernel cannot grow a table by update: register it afresh

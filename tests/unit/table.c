@@ -1363,7 +1363,7 @@ static int table_api_abuse(void)
 	t_check(!strcmp(regbuf_layout_source_name(REGBUF_LAYOUT_4K), "4k"));
 	t_check(!strcmp(regbuf_layout_source_name(REGBUF_LAYOUT_SYNTHETIC), "synthetic"));
 	t_check(!strcmp(regbuf_layout_source_name((enum regbuf_layout_source)99), "?"));
-	for (bit = 0; bit < 6; bit++) {
+	for (bit = 0; bit < 8; bit++) {
 		unsigned int other;
 
 		t_check(strcmp(regbuf_buf_flag_name(1U << bit), "?") != 0);
@@ -1372,6 +1372,8 @@ static int table_api_abuse(void)
 				       regbuf_buf_flag_name(1U << other)) != 0);
 	}
 	t_check(!strcmp(regbuf_buf_flag_name(REGBUF_BUF_F_MIXED), "mixed"));
+	t_check(!strcmp(regbuf_buf_flag_name(REGBUF_BUF_F_UPPER_BOUND), "upper-bound"));
+	t_check(!strcmp(regbuf_buf_flag_name(1U << 8), "?"));
 	t_check(!strcmp(regbuf_buf_flag_name(1U << 31), "?"));
 	t_check(!strcmp(regbuf_buf_flag_name(REGBUF_BUF_F_COALESCED | REGBUF_BUF_F_PHYS), "?"));
 	t_check(!strcmp(regbuf_buf_flag_name(0), "?"));
