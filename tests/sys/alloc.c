@@ -57,6 +57,8 @@ static int create_rejected(void)
 
 		if (r != cases[i].err)
 			return T_FAILF("%s: %d, expected %d", cases[i].name, r, cases[i].err);
+		if (a)
+			return T_FAILF("%s: allocator handed back on failure", cases[i].name);
 	}
 	/* The last slot number itself may be UINT32_MAX. */
 	{
