@@ -206,7 +206,12 @@ static int reserve(enum bench_tier t, long need, char *why, size_t wlen)
 	if (free_pages >= need)
 		return 0;
 	cur = undo_read_long(nr_path[t]);
-	if (cur < 0 || geteuid()) {
+	if (cur < 0) {
+		snprintf(why, wlen, "no %s hugetlb pool on this machine (%s missing)",
+			 bench_tier_name[t], nr_path[t]);
+		return -ENOMEM;
+	}
+	if (geteuid()) {
 		snprintf(why, wlen, "%ld of %ld free %s hugetlb pages; as root regbuf reserves "
 			 "them (%s)", free_pages < 0 ? 0 : free_pages, need, bench_tier_name[t],
 			 nr_path[t]);
