@@ -327,6 +327,7 @@ static int workers_start(struct io_env *env, const struct io_cfg *c,
 			 struct regbuf_uring_pool *pool, unsigned int setup,
 			 struct regbuf_alloc *alloc)
 {
+	sigset_t mask;
 	uint32_t t;
 	int ret;
 
@@ -346,6 +347,8 @@ static int workers_start(struct io_env *env, const struct io_cfg *c,
 		w->seed = 0x9E3779B97F4A7C15ULL * (t + 1) ^ cli_now_ns();
 		w->enable = !!(setup & IORING_SETUP_R_DISABLED);
 	}
+	/* Signals stay with the main thread, which undoes what the run changed. */
+	undo_signals_block(&mask);
 	for (t = 0; t < c->threads; t++) {
 		ret = pthread_create(&workers[t].tid, NULL, worker_fn, &workers[t]);
 		if (ret) {
@@ -353,6 +356,7 @@ static int workers_start(struct io_env *env, const struct io_cfg *c,
 			break;
 		}
 	}
+	undo_signals_restore(&mask);
 	return (int)t;
 }
 
