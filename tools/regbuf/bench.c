@@ -25,7 +25,10 @@
 
 #include <regbuf/mem.h>
 #include <regbuf/table.h>
+#include <regbuf/features.h>
+#if REGBUF_HAVE_URING
 #include <regbuf/uring.h>
+#endif
 
 #include "bench.h"
 #include "cli.h"
@@ -328,14 +331,18 @@ uint32_t bench_chunk_iov(struct iovec *iov, uint32_t max, void *addr, uint64_t l
 
 static void header(const struct bench_opts *o)
 {
+#if REGBUF_HAVE_URING
 	struct regbuf_uring_pool *pool;
 	struct regbuf_uring_status st;
-	struct utsname u;
-	const char *path = "unknown";
 	struct iovec iov;
 	static uint8_t page[4096] __attribute__((aligned(4096)));
+#endif
+	struct utsname u;
+	const char *path = "not built (no liburing)";
 
 	uname(&u);
+#if REGBUF_HAVE_URING
+	path = "unknown";
 	iov = (struct iovec){ page, sizeof(page) };
 	if (regbuf_uring_pool_create(&pool, 2, 8, 0, 0) == 0) {
 		if (regbuf_uring_pool_register(pool, &iov, 1, 0) == 0) {
@@ -344,6 +351,7 @@ static void header(const struct bench_opts *o)
 		}
 		regbuf_uring_pool_destroy(pool);
 	}
+#endif
 	if (o->j) {
 		json_str(o->j, "regbuf version", REGBUF_VERSION);
 		json_int(o->j, "timestamp", (int64_t)time(NULL));
