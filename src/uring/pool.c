@@ -811,7 +811,7 @@ int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table
 {
 	struct regbuf_buf **bufs;
 	struct iovec *iov;
-	uint32_t nr;
+	uint32_t nr, i;
 	int ret;
 
 	if (!pool || !t || flags)
