@@ -220,6 +220,8 @@ static int state_save(void)
 	if (state_fd < 0) {
 		char tmp[PATH_MAX + 32];
 
+		if (!state_dir[0])
+			return -EINVAL;		/* undo_init() first */
 		/* Locked before it has its final name: a recovering run never sees it unlocked. */
 		snprintf(tmp, sizeof(tmp), "%s/%d.new", state_dir, (int)owner);
 		state_fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
