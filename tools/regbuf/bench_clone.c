@@ -27,7 +27,7 @@ static uint64_t clone_max_gib = 4;
 
 static struct opt_spec clone_opts[] = {
 	OPT_U64("max-gib", &clone_max_gib, 1, 1024, "GIB",
-		"the last row's arena in GiB (1 with --quick; at most a quarter of free memory)"),
+		"the last row's arena in GiB, 1 with --quick, at most a quarter of free memory"),
 	OPT_END
 };
 

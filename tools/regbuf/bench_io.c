@@ -650,13 +650,13 @@ static struct {
 	   .size_mb = 1024 };
 
 static struct opt_spec io_opts[] = {
-	OPT_ENUM("rw", &io_a.rw, rw_name, "one job of this pattern (default: four jobs)"),
+	OPT_ENUM("rw", &io_a.rw, rw_name, "one job of this pattern; without --rw, four jobs"),
 	OPT_SIZE("bs", &io_a.bs, 512, 16 * MiB, "block size, a multiple of 512"),
 	OPT_U32("qd", &io_a.qd, 1, 4096, "N", "queue depth per thread"),
 	OPT_U32("threads", &io_a.threads, 1, MAX_THREADS, "N", "threads, one ring each"),
-	OPT_SECS("runtime", &io_a.runtime_s, 0.1, 3600, "per run (1 with --quick)"),
+	OPT_SECS("runtime", &io_a.runtime_s, 0.1, 3600, "per run, 1 with --quick"),
 	OPT_U64("size-mb", &io_a.size_mb, 64, 1048576, "MIB",
-		"temporary file size in MiB (256 with --quick)"),
+		"temporary file size in MiB, 256 with --quick"),
 	OPT_STR("file", &io_a.file, "PATH",
 		"an existing file or block device instead of a temporary file"),
 	OPT_FLAG("overwrite", &io_a.overwrite,

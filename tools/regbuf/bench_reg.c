@@ -27,7 +27,7 @@ static uint64_t reg_size_mb = 1024;
 
 static struct opt_spec reg_opts[] = {
 	OPT_U64("size-mb", &reg_size_mb, 64, 65536, "MIB",
-		"arena size per tier in MiB (256 with --quick)"),
+		"arena size per tier in MiB, 256 with --quick"),
 	OPT_END
 };
 

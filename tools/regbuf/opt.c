@@ -382,5 +382,9 @@ void opt_usage(FILE *f, struct opt_spec *const *tables)
 				 sp->kind == OPT_KIND_ENUM ? "NAME" : sp->metavar);
 		fprintf(f, "  %-22s %s%s\n", left, sp->help, range);
 	}
-	fprintf(f, "  %-22s %s\n", "--help", "this help");
+}
+
+void opt_usage_help(FILE *f)
+{
+	fprintf(f, "  %-22s %s\n", "--help", "this help (also after any other option)");
 }
