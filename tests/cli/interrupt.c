@@ -29,10 +29,24 @@
 static char dir[PATH_MAX], state_dir[PATH_MAX + 16];
 
 /*
- * 4 MiB blocks x 16 x 2 threads: a 260 MiB arena, 130 huge pages, so the
- * pool has to grow unless that many are free already.
+ * The bench's buffer arena is 2 x bs x qd x threads + 4 MiB of 2 MiB pages:
+ * with 16 MiB blocks and 2 threads, a queue depth that makes it larger than
+ * the pages free right now, so the pool has to grow (other programs may hold
+ * free pages of their own).
  */
-#define IO_ARGS "bench io --no-fio --size-mb 64 --bs 4M --qd 16 --runtime 0.2 --reps 1"
+static void io_args(char *buf, size_t len, const char *runtime)
+{
+	FILE *f = fopen("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "r");
+	long free_pages = 0;
+
+	if (f) {
+		if (fscanf(f, "%ld", &free_pages) != 1)
+			free_pages = 0;
+		fclose(f);
+	}
+	snprintf(buf, len, "bench io --no-fio --size-mb 64 --bs 16M --qd %ld --runtime %s --reps 1",
+		 (free_pages + 64) / 32 + 1, runtime);
+}
 
 /* Names in @d that start with @prefix. */
 static int count_prefixed(const char *d, const char *prefix)
@@ -99,6 +113,7 @@ static bool gave_back(const char *err, long added)
 /* Start the bench and wait until it paused with the pool raised: 0, T_SKIP or T_FAIL. */
 static int start_paused_once(struct paused *p)
 {
+	char args[256];
 	int st;
 
 	memset(p, 0, sizeof(*p));
@@ -106,7 +121,8 @@ static int start_paused_once(struct paused *p)
 	if (p->before < 0)
 		return t_skip("no 2 MiB hugetlb pool (/sys/kernel/mm/hugepages/hugepages-2048kB)");
 	setenv("REGBUF_PAUSE_AFTER_RAISE", "1", 1);
-	p->pid = cli_start(IO_ARGS, &p->errfd);
+	io_args(args, sizeof(args), "0.2");
+	p->pid = cli_start(args, &p->errfd);
 	unsetenv("REGBUF_PAUSE_AFTER_RAISE");
 	if (p->pid < 0)
 		return t_broken("cannot start %s", cli_path());
@@ -265,12 +281,13 @@ static int sigkill_next_run_restores(void)
 static int sigint_during_io_once(int unused)
 {
 	struct paused p;
+	char args[256];
 	int st;
 
 	memset(&p, 0, sizeof(p));
 	p.before = cli_nr_hugepages_2m();
-	p.pid = cli_start("bench io --no-fio --size-mb 64 --bs 4M --qd 16 --runtime 60 --reps 1",
-			  &p.errfd);
+	io_args(args, sizeof(args), "60");
+	p.pid = cli_start(args, &p.errfd);
 	if (p.pid < 0)
 		return t_broken("cannot start %s", cli_path());
 	if (!cli_wait_for(p.errfd, p.err, sizeof(p.err), "io: regbuf randread", 120)) {
