@@ -326,7 +326,8 @@ out:
 /*
  * As an unprivileged user with RLIMIT_MEMLOCK 64 KiB, registering more than
  * that fails: bench clone must say which rows failed and why, exit 1, and
- * exit 0 only when told to skip them.
+ * exit 0 only when told to skip them; bench io must fail the fixed-buffer row
+ * (0 of 1 repetitions) rather than report the engine that ran.
  */
 static int unmeasurable_rows_fail(void)
 {
@@ -353,7 +354,20 @@ static int unmeasurable_rows_fail(void)
 		ret = T_FAILF("--skip-unavailable did not exit 0");
 	else if (t_sh("grep -q 'skipped: .*RLIMIT_MEMLOCK' %s/clone.out", dir))
 		ret = T_FAILF("no skipped row with its reason");
+	/* bench io: the fixed-buffer engine cannot register; the unfixed one runs. */
+	snprintf(args, sizeof(args), "prlimit --memlock=65536:65536 setpriv --reuid=65534 "
+		 "--regid=65534 --clear-groups env REGBUF_STATE_DIR=%s/state %s bench io --quick "
+		 "--no-fio --size-mb 64 --runtime 0.2", sd, cli_path());
+	if (ret == T_PASS && t_sh("cd %s && %s >%s/io.out 2>&1", sd, args, dir) != 1)
+		ret = T_FAILF("bench io as nobody with 64 KiB memlock did not exit 1");
+	else if (ret == T_PASS &&
+		 t_sh("grep -q 'regbuf  *FAILED: 0 of 1 repetitions measured; register: .*"
+		      "RLIMIT_MEMLOCK' %s/io.out", dir))
+		ret = T_FAILF("bench io: no FAILED regbuf row with its reason in %s/io.out", dir);
+	else if (ret == T_PASS && t_sh("ls %s | grep -q regbuf-bench", sd) != 1)
+		ret = T_FAILF("bench io left its temporary file in %s", sd);
 	unlink("clone.out");
+	unlink("io.out");
 	t_sh("rm -rf '%s'", sd);
 	return ret;
 }
