@@ -223,6 +223,7 @@ struct regbuf_uring_ring {
 	struct regbuf_uring_pool *pool;
 	uint32_t idx;
 	bool fixed;			/* registration active */
+	bool plain;			/* unregistered I/O: disabled, or degraded */
 	bool rwv_fixed;			/* READV/WRITEV_FIXED supported */
 	uint64_t tags_seen;
 	uint64_t last_tag;
@@ -458,7 +459,8 @@ REGBUF_MUST_CHECK int regbuf_uring_clone_buffers(struct io_uring *dst, struct io
  * page touched, counted once across the call (hugetlb sizes from
  * /proc/self/smaps; PMD-mapped THP from PAGEMAP_SCAN).
  *
- * Return: 0; -ENOMEM (allocation); -errno reading /proc.
+ * Return: 0; -EINVAL @ml NULL, or @iov NULL with @nr > 0; -ENOMEM
+ * (allocation); -errno reading /proc.
  */
 REGBUF_MUST_CHECK int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml,
 						    const struct iovec *iov, uint32_t nr,
@@ -514,8 +516,9 @@ int regbuf_uring_probe(struct regbuf_uring_features *f);
  * statx(STATX_DIOALIGN): 6.1 for files, 6.11 for block devices.  Both values
  * 0 mean the file does not support direct I/O (statx(2)).
  *
- * Return: 0; -EOPNOTSUPP when the kernel or filesystem does not report the
- * alignment (@mem_align and @off_align untouched); -errno from statx.
+ * Return: 0; -EINVAL @fd negative, @mem_align or @off_align NULL;
+ * -EOPNOTSUPP when the kernel or filesystem does not report the alignment
+ * (@mem_align and @off_align untouched); -errno from statx (-EBADF).
  */
 int regbuf_uring_dio_align(int fd, uint32_t *mem_align, uint32_t *off_align);
 
@@ -528,8 +531,9 @@ int regbuf_uring_dio_align(int fd, uint32_t *mem_align, uint32_t *off_align);
  * a block device without them falls back to its logical block size.  A file not
  * opened with O_DIRECT needs no alignment.
  *
- * Return: 0; -EINVAL O_DIRECT is not supported on this file (the kernel
- * reports 0 alignment); -errno from statx/fcntl/ioctl.
+ * Return: 0; -EINVAL @f NULL, @fd negative, or O_DIRECT is not supported on
+ * this file (the kernel reports 0 alignment); -errno from
+ * statx/fcntl/ioctl (-EBADF).
  */
 REGBUF_MUST_CHECK int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd);
 
@@ -666,8 +670,10 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
  *
  * Context: hot path; the thread owning @r.
  * Return: number of SQEs queued (= CQEs to expect), or -EINVAL (misaligned,
- * too long, user_data bit 63 set), -EFAULT (@buf not registered), -EBUSY (SQ
- * full; nothing queued).
+ * too long, user_data bit 63 set), -EFAULT (@buf not registered, or nothing
+ * is: the pool was never registered, was unregistered, or its registration
+ * failed without REGBUF_URING_POOL_F_DEGRADE), -EBUSY (SQ full; nothing
+ * queued).
  */
 static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 				       const struct regbuf_uring_file *f, void *buf,
@@ -709,7 +715,8 @@ static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
  * Return: number of SQEs queued, or -EINVAL (@iov NULL, @nr 0, bit 63 set in
  * @user_data, misaligned, or more than %REGBUF_MAX_RW_COUNT bytes); -EOVERFLOW (the
  * iovec lengths wrap when summed, as io_import_reg_vec()); -EFAULT (a
- * zero-length iovec, as io_import_reg_vec(); or memory not registered);
+ * zero-length iovec, as io_import_reg_vec(); or memory not registered, or
+ * nothing registered, as regbuf_uring_prep_rw());
  * -EBUSY (SQ full; nothing queued).
  */
 int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,

@@ -16,7 +16,6 @@
 #include <linux/nvme_ioctl.h>
 
 #include "mem/mem.h"
-#include "sys/compat.h"
 #include "sys/sys.h"
 #include "uring/uring.h"
 

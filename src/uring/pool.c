@@ -242,7 +242,20 @@ static int cmp_slotref(const void *a, const void *b)
 	return x->base < y->base ? -1 : x->base > y->base;
 }
 
-/* Publish a new pointer -> slot map to every ring (NULL when not fixed). */
+static bool degrades(const struct regbuf_uring_pool *pool)
+{
+	return pool->flags & REGBUF_URING_POOL_F_DEGRADE;
+}
+
+/* Unregistered I/O is running: registration disabled, or degraded after a failure. */
+static bool unregistered_io(const struct regbuf_uring_pool *pool)
+{
+	return pool->st.state == REGBUF_URING_REG_DISABLED ||
+	       (pool->st.state == REGBUF_URING_REG_FAILED && pool->degraded);
+}
+
+/* Publish a new pointer -> slot map to every ring (NULL when not fixed); the
+ * pool's state must already say whether unregistered I/O is allowed. */
 static int publish_map(struct regbuf_uring_pool *pool, bool fixed)
 {
 	struct regbuf_uring_map *m = NULL, *old;
@@ -267,6 +280,7 @@ static int publish_map(struct regbuf_uring_pool *pool, bool fixed)
 	for (i = 0; i < pool->nr_rings; i++) {
 		__atomic_store_n(&pool->rings[i].map, m, __ATOMIC_RELEASE);
 		pool->rings[i].fixed = fixed;
+		pool->rings[i].plain = !fixed && unregistered_io(pool);
 	}
 	/* No reader can hold @old: preparing I/O concurrently with register,
 	 * update or mirror is excluded by their Context. */
@@ -325,18 +339,6 @@ static void unregister_all(struct regbuf_uring_pool *pool)
 		if (!pool->closed[i])
 			(void)io_uring_unregister_buffers(&pool->rings[i].ring);
 	pool->registered = false;
-}
-
-static bool degrades(const struct regbuf_uring_pool *pool)
-{
-	return pool->flags & REGBUF_URING_POOL_F_DEGRADE;
-}
-
-/* Unregistered I/O is running: registration disabled, or degraded after a failure. */
-static bool unregistered_io(const struct regbuf_uring_pool *pool)
-{
-	return pool->st.state == REGBUF_URING_REG_DISABLED ||
-	       (pool->st.state == REGBUF_URING_REG_FAILED && pool->degraded);
 }
 
 /* Forget the slots: nothing registered, nothing for unregistered I/O either. */
@@ -767,13 +769,50 @@ static bool mirror_same(const struct regbuf_uring_pool *pool, struct regbuf_buf 
 	return (i < nr ? bufs[i] : NULL) == pool->mirror[i];
 }
 
+/*
+ * Update the runs of mirrored slots whose buffer object changed (not just the
+ * address: the same address may now be different memory).  @bufs/@iov: the
+ * table's @nr slots; references that move into the mirror are taken out of
+ * @bufs.  Slots updated, or -errno (-EIO: the kernel applied part of a run).
+ */
+static int mirror_update_runs(struct regbuf_uring_pool *pool, struct regbuf_buf **bufs,
+			      uint32_t nr, struct iovec *iov)
+{
+	uint32_t i, j, run;
+	int ret, done = 0;
+
+	for (i = 0; i < pool->mirror_nr; i += run) {
+		run = 1;
+		if (mirror_same(pool, bufs, nr, i))
+			continue;
+		while (i + run < pool->mirror_nr && !mirror_same(pool, bufs, nr, i + run))
+			run++;
+		for (j = i; j < i + run; j++)
+			if (j >= nr)
+				iov[j] = (struct iovec){ NULL, 0 };
+		ret = regbuf_uring_pool_update(pool, i, iov + i, run);
+		if (ret < 0)
+			return ret;
+		for (j = i; j < i + (uint32_t)ret; j++) {
+			regbuf_buf_put(pool->mirror[j]);
+			pool->mirror[j] = j < nr ? bufs[j] : NULL;
+			if (j < nr)
+				bufs[j] = NULL;	/* reference moved to the mirror */
+		}
+		done += ret;
+		if ((uint32_t)ret < run)
+			return -EIO;
+	}
+	return done;
+}
+
 int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table *t,
 			     unsigned int flags)
 {
 	struct regbuf_buf **bufs;
 	struct iovec *iov;
-	uint32_t nr, i, run;
-	int ret, done = 0;
+	uint32_t nr, i;
+	int ret;
 
 	if (!pool || !t || flags)
 		return -EINVAL;
@@ -800,15 +839,12 @@ int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table
 	}
 
 	if (pool->mirror && nr > pool->mirror_nr && pool->registered) {
-		/* The kernel cannot grow a table by update: register it afresh.
-		 * In-flight I/O keeps its buffers (nodes are refcounted). */
+		/* The kernel cannot grow a table by update: register it afresh
+		 * (unregister drops the mirror's references).  In-flight I/O
+		 * keeps its buffers (nodes are refcounted). */
 		ret = regbuf_uring_pool_unregister(pool);
 		if (ret)
 			goto out_put;
-		put_all(pool->mirror, pool->mirror_nr);
-		free(pool->mirror);
-		pool->mirror = NULL;
-		pool->mirror_nr = 0;
 	}
 	if (!pool->mirror) {
 		ret = regbuf_uring_pool_register(pool, iov, nr, 0);
@@ -819,35 +855,7 @@ int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table
 		free(iov);
 		return (int)nr;
 	}
-	/* Update runs of slots whose buffer object changed (not just the address:
-	 * the same address may now be different memory). */
-	for (i = 0; i < pool->mirror_nr; i += run) {
-		uint32_t j;
-
-		run = 1;
-		if (mirror_same(pool, bufs, nr, i))
-			continue;
-		while (i + run < pool->mirror_nr && !mirror_same(pool, bufs, nr, i + run))
-			run++;
-		for (j = i; j < i + run; j++)
-			if (j >= nr)
-				iov[j] = (struct iovec){ NULL, 0 };
-		ret = regbuf_uring_pool_update(pool, i, iov + i, run);
-		if (ret < 0)
-			goto out_put;
-		for (j = i; j < i + (uint32_t)ret; j++) {
-			regbuf_buf_put(pool->mirror[j]);
-			pool->mirror[j] = j < nr ? bufs[j] : NULL;
-			if (j < nr)
-				bufs[j] = NULL;	/* reference moved to the mirror */
-		}
-		done += ret;
-		if ((uint32_t)ret < run) {
-			ret = -EIO;
-			goto out_put;
-		}
-	}
-	ret = done;
+	ret = mirror_update_runs(pool, bufs, nr, iov);
 out_put:
 	put_all(bufs, nr);
 out_free:

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 #
 # tests/device/guest.sh - run static test binaries inside a QEMU guest that has
-# an emulated NVMe controller, from Debian packages only (DESIGN.md, "How it is
-# tested" -> device).
+# an emulated NVMe controller, from Debian packages only (docs/architecture.md, "How it is
+# tested").
 #
 #   guest.sh prepare CACHE
 #       Download Debian's bookworm 6.1 kernel image package once (apt-get
@@ -103,9 +103,9 @@ cmd_prepare() {
 	mkdir -p "$cache/pkg"
 	(cd "$cache/pkg" && apt-get download -qq "$pkg" >/dev/null 2>&1) ||
 		die "apt-get download $pkg failed"
-	deb=$(ls "$cache"/pkg/*.deb | head -n 1)
+	deb=$(find "$cache/pkg" -name '*.deb' | head -n 1)
 	dpkg -x "$deb" "$cache/x" || die "dpkg -x $deb failed"
-	rel=$(ls "$cache/x/lib/modules" | head -n 1)
+	rel=$(find "$cache/x/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | head -n 1)
 	cp "$cache/x/boot/vmlinuz-$rel" "$cache/vmlinuz"
 	mkdir -p "$cache/modules"
 	for m in $MODULES_VFIO $MODULES_UIO $MODULES_FS $MODULES_NVME $MODULES_TCP; do
@@ -213,6 +213,15 @@ export REGBUF_NVME_DEVICE=$bdf
 echo "REGBUF-BEGIN uptime $(cut -d' ' -f1 /proc/uptime)"
 /bin/$REGBUF_BIN $(echo "${REGBUF_ARGS:-}" | tr , ' ') </dev/null
 rc=$?
+# REGBUF_EXAMPLE=NAME: then run examples/NAME.c (static) on the same device,
+# with LBA 1024, as one case of its own.
+if [ -n "${REGBUF_EXAMPLE:-}" ] && [ -n "$bdf" ]; then
+	if /bin/$REGBUF_EXAMPLE $bdf 1024 </dev/null; then
+		echo "ok example_$REGBUF_EXAMPLE"
+	else
+		echo "FAIL example_$REGBUF_EXAMPLE: exit $?"
+	fi
+fi
 echo "REGBUF-RESULT $rc uptime $(cut -d' ' -f1 /proc/uptime)"
 echo "REGBUF-DMESG-BEGIN"
 dmesg
@@ -265,6 +274,7 @@ cmd_boot() {
 	done
 	local iommu=()
 	if [ "$mode" = vfio ]; then
+		# shellcheck disable=SC2054 # one -device argument: the commas are QEMU's
 		iommu=(-device intel-iommu,intremap=on,caching-mode=on)
 		append+=" intel_iommu=on"
 	else

@@ -20,7 +20,10 @@
 #include <unistd.h>
 
 #include <regbuf/mem.h>
+#include <regbuf/features.h>
+#if REGBUF_HAVE_URING
 #include <regbuf/uring.h>
+#endif
 
 #include "cli.h"
 #include "opt.h"
@@ -184,13 +187,20 @@ static void show_kernel(void)
 
 static void show_io_uring(void)
 {
+#if REGBUF_HAVE_URING
 	struct regbuf_uring_features f;
-	uint64_t disabled;
 	int r;
+#endif
+	uint64_t disabled;
 
 	obj_begin("io_uring");
 	if (read_u64("/proc/sys/kernel/io_uring_disabled", &disabled))
 		kv_u64("io_uring_disabled_sysctl", disabled);
+#if !REGBUF_HAVE_URING
+	kv_bool("available", false);
+	kv_str("error", "this regbuf was built without liburing (no io_uring layer)");
+	obj_end();
+#else
 	r = regbuf_uring_probe(&f);
 	kv_bool("available", r == 0);
 	if (r) {
@@ -216,6 +226,7 @@ static void show_io_uring(void)
 	kv_result("CLONE_BUFFERS_ranges_replace", f.clone_ranges);
 	obj_end();
 	obj_end();
+#endif
 }
 
 static void show_hugepages(void)
@@ -263,9 +274,12 @@ static void show_hugepages(void)
 
 static void show_memlock(void)
 {
+#if REGBUF_HAVE_URING
 	struct regbuf_uring_memlock ml;
+#endif
 
 	obj_begin("memlock");
+#if REGBUF_HAVE_URING
 	/* Nothing to register: just the limits and whether the kernel charges us. */
 	if (!regbuf_uring_memlock_estimate(&ml, NULL, 0, 1)) {
 		if (ml.soft == UINT64_MAX)
@@ -279,6 +293,9 @@ static void show_memlock(void)
 		/* io_uring does not charge registered buffers to a CAP_IPC_LOCK caller. */
 		kv_bool("cap_ipc_lock", !ml.charged);
 	}
+#else
+	kv_str("error", "reported by the io_uring layer, not built (no liburing)");
+#endif
 	obj_end();
 }
 
@@ -422,7 +439,12 @@ static void show_path(const char *p)
 		obj_end();
 		return;
 	}
+#if REGBUF_HAVE_URING
 	r = regbuf_uring_dio_align(fd, &mem_align, &off_align);
+#else
+	r = -EOPNOTSUPP;	/* statx STATX_DIOALIGN is read by the io_uring layer */
+	mem_align = off_align = 0;
+#endif
 	close(fd);
 	if (r && r != -EOPNOTSUPP) {
 		kv_result("statx", r);
