@@ -890,7 +890,9 @@ REGBUF_MUST_CHECK int regbuf_uring_nvme_read_limits(struct regbuf_limits *lim,
  * (max transfer, max segments with every page its own segment, DMA
  * alignment), at chunk boundaries and at 65536 blocks (the 16-bit NLB).  With
  * registered memory each SQE is IORING_URING_CMD_FIXED with the slot's
- * buf_index.  Nothing is queued unless every command fits in the SQ.  The
+ * buf_index; where the open-time probe found fixed passthrough failing on this
+ * kernel (@ns->fixed), plain addresses are sent instead and the kernel pins
+ * the pages per command.  Nothing is queued unless every command fits in the SQ.  The
  * range is not checked against the namespace size: the device answers LBA
  * Out of Range.
  *

@@ -5,6 +5,8 @@
  * and the equivalent fio job (io_uring engine, fixedbufs, hugepage memory,
  * same file, QD, block size and threads) run in the same invocation.
  * Runs are interleaved (regbuf, fio, regbuf, fio, ...) and medians reported.
+ * With --passthru the same jobs run as NVMe passthrough commands on a
+ * namespace's char device (/dev/ngXnY), fixed and unfixed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -98,6 +100,7 @@ struct worker {
 	uint64_t file_size;
 	uint64_t region_off, region_len;	/* sequential: this thread's part */
 	uint64_t seed;
+	const struct regbuf_uring_nvme_ns *ns;	/* --passthru: NVMe commands */
 	bool enable;			/* ring created R_DISABLED: enable in this thread */
 	/* results */
 	uint64_t ios, errors;
@@ -141,8 +144,11 @@ static uint64_t next_off(struct worker *w, struct stream *s)
 /* Slot @i's next I/O; 0 or -errno. */
 static int submit_slot(struct worker *w, struct stream *s, uint32_t i, uint64_t now)
 {
-	int ret = regbuf_uring_prep_rw(w->ring, s->write, &w->file, w->bufs[i].addr, w->cfg->bs,
-				       next_off(w, s), i);
+	uint64_t off = next_off(w, s);
+	int ret = w->ns ? regbuf_uring_nvme_prep_rw(w->ring, w->ns, s->write, w->bufs[i].addr,
+						    w->cfg->bs, off >> w->ns->lba_shift, 0, i) :
+			  regbuf_uring_prep_rw(w->ring, s->write, &w->file, w->bufs[i].addr,
+					       w->cfg->bs, off, i);
 
 	if (ret != 1)
 		return ret < 0 ? ret : -EINVAL;
@@ -200,7 +206,8 @@ static uint32_t reap_batch(struct worker *w, struct stream *s, uint64_t now, boo
 		i = (uint32_t)cqes[k]->user_data;
 		if (regbuf_uring_cqe_is_tag(cqes[k]))
 			continue;
-		if (cqes[k]->res != (int)w->cfg->bs) {
+		/* Passthrough completes with 0, or an NVMe status or -errno. */
+		if (cqes[k]->res != (w->ns ? 0 : (int)w->cfg->bs)) {
 			w->errors++;
 			if (!w->err)
 				w->err = cqes[k]->res < 0 ? cqes[k]->res : -EIO;
@@ -289,16 +296,36 @@ struct io_env {
 	bool fio;
 	bool fio_huge;
 	struct regbuf_uring_status st;	/* last pool's status */
+	bool passthru;
+	struct regbuf_uring_nvme_ns ns;	/* --passthru */
 };
 
 static struct worker workers[MAX_THREADS];
+
+/* The longest kernel buffer (and allocator slot): what fixed passthrough takes here. */
+static uint64_t io_slot_len(const struct io_env *env)
+{
+	return env->passthru ? env->ns.max_buf_len : REGBUF_BUF_MAX_LEN;
+}
+
+/* Memory alignment of the I/O: O_DIRECT's (statx), or a logical block for passthrough. */
+static int io_mem_align(const struct io_env *env, struct regbuf_uring_file *f)
+{
+	if (!env->passthru)
+		return regbuf_uring_file_init(f, env->fd);
+	memset(f, 0, sizeof(*f));
+	f->fd = env->fd;
+	f->mem_align = f->off_align = 1U << env->ns.lba_shift;
+	return 0;
+}
 
 /* A pool of c->threads rings with the arena registered once (unless unfixed). */
 static int pool_open(struct io_env *env, const struct io_cfg *c, struct regbuf_uring_pool **pool,
 		     unsigned int *setup, struct io_res *res)
 {
 	struct iovec iov = { regbuf_mem_addr(env->mem), regbuf_mem_len(env->mem) };
-	unsigned int flags = c->fixed ? 0 : REGBUF_URING_POOL_F_NO_REGISTER;
+	unsigned int flags = (c->fixed ? 0 : REGBUF_URING_POOL_F_NO_REGISTER) |
+			     (env->passthru ? REGBUF_URING_POOL_F_NVME_CMD : 0);
 	int ret;
 
 	*setup = IORING_SETUP_R_DISABLED | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
@@ -312,7 +339,10 @@ static int pool_open(struct io_env *env, const struct io_cfg *c, struct regbuf_u
 		snprintf(res->err, sizeof(res->err), "pool: %s", strerror(-ret));
 		return ret;
 	}
-	ret = regbuf_uring_pool_register(*pool, &iov, 1, 0);
+	/* Passthrough: kernel buffers no longer than this kernel's fixed commands take. */
+	ret = regbuf_uring_pool_set_buf_len(*pool, io_slot_len(env));
+	if (!ret)
+		ret = regbuf_uring_pool_register(*pool, &iov, 1, 0);
 	if (c->fixed)
 		regbuf_uring_pool_status(*pool, &env->st);
 	if (ret) {
@@ -335,9 +365,10 @@ static int workers_start(struct io_env *env, const struct io_cfg *c,
 		struct worker *w = &workers[t];
 
 		memset(w, 0, sizeof(*w));
-		ret = regbuf_uring_file_init(&w->file, env->fd);
+		ret = io_mem_align(env, &w->file);
 		if (ret)
 			return ret;
+		w->ns = env->passthru ? &env->ns : NULL;
 		w->alloc = alloc;
 		w->cfg = c;
 		w->ring = regbuf_uring_pool_ring(pool, t);
@@ -405,12 +436,12 @@ static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res 
 	int ret, started;
 
 	memset(res, 0, sizeof(*res));
-	ret = regbuf_uring_file_init(&f, env->fd);
+	ret = io_mem_align(env, &f);
 	if (ret) {
 		snprintf(res->err, sizeof(res->err), "statx: %s", strerror(-ret));
 		return ret;
 	}
-	ret = regbuf_alloc_create(&alloc, env->mem, 0, REGBUF_BUF_MAX_LEN, f.mem_align, 0);
+	ret = regbuf_alloc_create(&alloc, env->mem, 0, io_slot_len(env), f.mem_align, 0);
 	if (ret) {
 		snprintf(res->err, sizeof(res->err), "regbuf_alloc_create: %s", strerror(-ret));
 		return ret;
@@ -644,7 +675,7 @@ static struct {
 	uint64_t bs, size_mb;
 	uint32_t qd, threads;
 	double runtime_s;
-	const char *file;
+	const char *file, *passthru;
 	bool overwrite, no_fio, unfixed;
 } io_a = { .rw = RW_RANDREAD, .bs = 4096, .qd = 64, .threads = 2, .runtime_s = 2.0,
 	   .size_mb = 1024 };
@@ -659,8 +690,10 @@ static struct opt_spec io_opts[] = {
 		"temporary file size in MiB, 256 with --quick"),
 	OPT_STR("file", &io_a.file, "PATH",
 		"an existing file or block device instead of a temporary file"),
+	OPT_STR("passthru", &io_a.passthru, "NG",
+		"NVMe passthrough on a namespace's char device /dev/ngXnY (no fio rows)"),
 	OPT_FLAG("overwrite", &io_a.overwrite,
-		 "let write jobs overwrite --file (it is named before they start)"),
+		 "let write jobs overwrite --file or --passthru (named before they start)"),
 	OPT_FLAG("no-fio", &io_a.no_fio, "leave out the fio rows"),
 	OPT_FLAG("unfixed", &io_a.unfixed, "one job, with the unfixed-buffer row"),
 	OPT_END
@@ -687,6 +720,7 @@ static int io_rows_init(const struct bench_opts *o, struct job_row *rows)
 
 	for (i = 0; io_opts[i].kind != OPT_KIND_END; i++)
 		custom |= io_opts[i].seen && io_opts[i].dst != &io_a.file &&
+			  io_opts[i].dst != &io_a.passthru &&
 			  io_opts[i].dst != &io_a.overwrite && io_opts[i].dst != &io_a.no_fio;
 	if (o->quick && !opt_seen((struct opt_spec *[]){ io_opts, NULL }, "runtime"))
 		c.runtime_s = 1.0;
@@ -701,7 +735,7 @@ static int io_rows_init(const struct bench_opts *o, struct job_row *rows)
 		}
 		rows[i].run[ENG_REGBUF] = true;
 		rows[i].run[ENG_REGBUF_UNFIXED] = custom || def[i].unfixed;
-		rows[i].run[ENG_FIO] = !io_a.no_fio;
+		rows[i].run[ENG_FIO] = !io_a.no_fio && !io_a.passthru;
 		for (e = 0; e < ENG_NR; e++)
 			snprintf(rows[i].err[e], sizeof(rows[i].err[e]), "not run");
 	}
@@ -731,6 +765,22 @@ static int io_check(const struct bench_opts *o, char *err, size_t errlen)
 	for (i = 0; i < nrows; i++)
 		if (rw_writes(rows[i].cfg.rw))
 			writers = rw_name[rows[i].cfg.rw];
+	if (io_a.passthru) {
+		if (io_a.file || opt_seen((struct opt_spec *[]){ io_opts, NULL }, "size-mb"))
+			return snprintf(err, errlen, "--passthru names the target: not with --file "
+					"or --size-mb"), 2;
+		if (stat(io_a.passthru, &st))
+			return snprintf(err, errlen, "--passthru %s: %s", io_a.passthru,
+					strerror(errno)), 2;
+		if (!S_ISCHR(st.st_mode))
+			return snprintf(err, errlen, "--passthru %s: not a character device (an "
+					"NVMe namespace's /dev/ngXnY)", io_a.passthru), 2;
+		if (writers && !io_a.overwrite)
+			return snprintf(err, errlen, "--passthru %s: the %s job would overwrite the "
+					"namespace's data; add --overwrite to allow it, or --rw "
+					"randread or read", io_a.passthru, writers), 2;
+		return 0;
+	}
 	if (!io_a.file)
 		return io_size_fits(io_a.size_mb * MiB, io_a.bs, io_a.threads) ? 0 :
 		       (snprintf(err, errlen, "--size-mb %" PRIu64 " is less than one --bs block "
@@ -817,6 +867,43 @@ static int open_file(struct io_env *env, const struct job_row *rows, int nrows)
 		if (!io_size_fits(env->file_size, rows[i].cfg.bs, rows[i].cfg.threads)) {
 			cli_err("bench io", "%s: %" PRIu64 " bytes, less than one %u-byte block per "
 				"thread", env->path, env->file_size, rows[i].cfg.bs);
+			return -1;
+		}
+	}
+	if (writes)
+		fprintf(stderr, "bench io: overwriting %s (%" PRIu64 " MiB, every block the write "
+			"jobs reach) as --overwrite allows\n", env->path, env->file_size >> 20);
+	return 0;
+}
+
+/* --passthru: the namespace, and one command per I/O (what the workers expect). */
+static int open_passthru(struct io_env *env, const struct job_row *rows, int nrows)
+{
+	bool writes = false;
+	uint64_t bs, lbs, max;
+	int i, ret;
+
+	ret = regbuf_uring_nvme_open(&env->ns, io_a.passthru, 0);
+	if (ret) {
+		cli_err("bench io", "%s: %s%s", io_a.passthru, strerror(-ret),
+			ret == -ENODEV ? " (not an NVMe namespace's char device)" : "");
+		return -1;
+	}
+	env->passthru = true;
+	env->fd = env->ns.fd;
+	snprintf(env->path, sizeof(env->path), "%s", io_a.passthru);
+	lbs = UINT64_C(1) << env->ns.lba_shift;
+	max = env->ns.lim.max_bytes < env->ns.max_buf_len ? env->ns.lim.max_bytes :
+							       env->ns.max_buf_len;
+	env->file_size = env->ns.nr_lbas << env->ns.lba_shift;
+	for (i = 0; i < nrows; i++) {
+		bs = rows[i].cfg.bs;
+		writes |= rw_writes(rows[i].cfg.rw);
+		if (bs % lbs || bs > max || bs / 4096 + 1 > env->ns.lim.max_segments ||
+		    !io_size_fits(env->file_size, bs, rows[i].cfg.threads)) {
+			cli_err("bench io", "%s: --bs %" PRIu64 " is not one command here (blocks of "
+				"%" PRIu64 ", at most %" PRIu64 " bytes per command)", env->path, bs,
+				lbs, max);
 			return -1;
 		}
 	}
@@ -988,8 +1075,8 @@ static void io_text(const struct io_env *env, const struct job_row *rows, int nr
 {
 	int i, e;
 
-	printf("\n== io: O_DIRECT on %s (%" PRIu64 " MiB), buffers %s, fio memory %s, pool: %s\n",
-	       env->path, env->file_size >> 20, env->mem_tier,
+	printf("\n== io: %s on %s (%" PRIu64 " MiB), buffers %s, fio memory %s, pool: %s\n",
+	       env->passthru ? "NVMe passthrough" : "O_DIRECT", env->path, env->file_size >> 20, env->mem_tier,
 	       env->fio_huge ? "mmaphuge" : (env->fio ? "malloc" : "(fio not run)"),
 	       regbuf_uring_path_name(env->st.path));
 	printf("(medians; CPU = usr+sys of the submitting threads, RUSAGE_THREAD as fio; "
@@ -1011,6 +1098,8 @@ static void io_text(const struct io_env *env, const struct job_row *rows, int nr
 	}
 	if (io_a.no_fio)
 		printf("fio rows left out (--no-fio)\n");
+	else if (env->passthru)
+		printf("fio rows left out (--passthru)\n");
 }
 
 /* ---- the experiment ---- */
@@ -1019,6 +1108,11 @@ static int io_prepare(struct io_env *env, const struct job_row *rows, int nrows,
 {
 	int ret;
 
+	if (io_a.passthru) {
+		if (open_passthru(env, rows, nrows))
+			return -1;
+		return map_buffers(env, rows, nrows);
+	}
 	if (io_a.file) {
 		if (open_file(env, rows, nrows))
 			return -1;
@@ -1061,7 +1155,9 @@ static int io_run(const struct bench_opts *o)
 	rc = failed && !o->skip_unavailable ? 1 : 0;
 out:
 	regbuf_mem_destroy(env.mem);
-	if (env.fd >= 0)
+	if (env.passthru)
+		regbuf_uring_nvme_close(&env.ns);
+	else if (env.fd >= 0)
 		close(env.fd);
 	if (env.own_file)
 		undo_file_remove(env.path);
