@@ -230,7 +230,9 @@ static void check_buf(const struct regbuf_buf *b, const struct page *p, uint64_t
 	FZ_CHECK_EQ(regbuf_buf_info(b, &in), 0);
 	FZ_CHECK_EQ(in.ubuf, ubuf);
 	FZ_CHECK_EQ(in.len, len);
-	FZ_CHECK_EQ(in.flags, e->flags);
+	/* How sure the description is depends on how it was learnt, not on the folios. */
+	FZ_CHECK_EQ(in.flags & ~(REGBUF_BUF_F_EXACT | REGBUF_BUF_F_UPPER_BOUND), e->flags);
+	FZ_CHECK(!(in.flags & REGBUF_BUF_F_EXACT) || !(in.flags & REGBUF_BUF_F_UPPER_BOUND));
 	FZ_CHECK_EQ(in.folio_shift, e->shift);
 	FZ_CHECK_EQ(in.seg0_off, e->seg0_off);
 	FZ_CHECK_EQ(in.kernel_nr_segs, e->kernel_nr_segs);
@@ -636,7 +638,7 @@ static int ref_validate(uint64_t addr, uint64_t len, unsigned int shift)
 
 	if (!addr)
 		return len ? -EFAULT : 1;
-	if (!len || len > (UINT64_C(1) << 30))
+	if (!len || len > REGBUF_BUF_MAX_LEN)
 		return -EFAULT;
 	if (__builtin_add_overflow(addr, (len + PG - 1) & ~(PG - 1), &end))
 		return -EOVERFLOW;
@@ -705,7 +707,7 @@ static void run_hinted(struct fz *f)
 				break;
 			case 1:
 				addr = fz_range(f, 1, UINT64_C(1) << 40);
-				len = fz_chance(f, 128) ? 0 : (UINT64_C(1) << 30) + 1;
+				len = fz_chance(f, 128) ? 0 : REGBUF_BUF_MAX_LEN + 1;
 				break;
 			case 2:		/* addr + PAGE_ALIGN(len), or the last page, wraps */
 				len = fz_range(f, 1, 1 << 20);
@@ -739,7 +741,7 @@ static void run_hinted(struct fz *f)
 			len = fz_range(f, 1, lim);
 			break;
 		}
-		if (len > lim && addr && len <= (UINT64_C(1) << 30))
+		if (len > lim && addr && len <= REGBUF_BUF_MAX_LEN)
 			len = lim;
 		iov[i].iov_base = (void *)(uintptr_t)addr;
 		iov[i].iov_len = len;

@@ -10,6 +10,7 @@
 
 #include <regbuf/alloc.h>
 #include <regbuf/mem.h>
+#include <regbuf/table.h>
 
 #include "harness.h"
 
@@ -40,7 +41,7 @@ static int create_rejected(void)
 		{ "null_base", NULL, 4096, 0, 4096, 512, 0, -EINVAL },
 		{ "zero_len", buf, 0, 0, 4096, 512, 0, -EINVAL },
 		{ "zero_slot_len", buf, 4096, 0, 0, 512, 0, -EINVAL },
-		{ "slot_len_over_1g", buf, 4096, 0, (UINT64_C(1) << 30) + 4096, 512, 0, -EINVAL },
+		{ "slot_len_over_1g", buf, 4096, 0, REGBUF_BUF_MAX_LEN + 4096, 512, 0, -EINVAL },
 		{ "align_not_pow2", buf, 4096, 0, 4096, 768, 0, -EINVAL },
 		{ "align_zero", buf, 4096, 0, 4096, 0, 0, -EINVAL },
 		{ "base_misaligned", buf + 512, 4096, 0, 4096, 4096, 0, -EINVAL },
@@ -57,6 +58,8 @@ static int create_rejected(void)
 
 		if (r != cases[i].err)
 			return T_FAILF("%s: %d, expected %d", cases[i].name, r, cases[i].err);
+		if (a)
+			return T_FAILF("%s: allocator handed back on failure", cases[i].name);
 	}
 	/* The last slot number itself may be UINT32_MAX. */
 	{
@@ -67,6 +70,7 @@ static int create_rejected(void)
 	}
 	t_check_eq(regbuf_alloc_create(&(struct regbuf_alloc *){ NULL }, NULL, 0, 4096, 512, 0),
 		   -EINVAL);
+	t_check_eq(regbuf_alloc_create_range(NULL, buf, 4096, 0, 4096, 512, 0), -EINVAL);
 	return T_PASS;
 }
 
@@ -106,6 +110,8 @@ static int sizes_classes_alignment(void)
 		r = T_FAILF("len 0 accepted");
 	if (!r && regbuf_alloc_acquire(a, 16 * MiB + 1, &b) != -E2BIG)
 		r = T_FAILF("len over a slot accepted");
+	if (!r && regbuf_alloc_acquire(a, (size_t)UINT32_MAX + 1, &b) != -E2BIG)
+		r = T_FAILF("len over u32 accepted");
 	regbuf_alloc_destroy(a);
 	regbuf_mem_destroy(m);
 	return r;
