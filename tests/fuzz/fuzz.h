@@ -22,9 +22,11 @@
 #ifndef REGBUF_TESTS_FUZZ_H
 #define REGBUF_TESTS_FUZZ_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 struct fz_target {
 	const char *name;		/* "seg-split": binary test-fuzz-seg-split */
@@ -141,6 +143,29 @@ static inline uint64_t fz_range(struct fz *f, uint64_t lo, uint64_t hi)
 static inline bool fz_chance(struct fz *f, unsigned int num)
 {
 	return fz_u8(f) < num;
+}
+
+/*
+ * Whether nothing is mapped in [start, end) (page-aligned): made-up buffer
+ * addresses must be, because registering them checks a folio-size hint with
+ * PAGEMAP_SCAN and discovers the layout of what is mapped there.  A sanitizer
+ * maps terabytes of shadow, so a random address is often inside it.  Mapping
+ * the range with MAP_FIXED_NOREPLACE succeeds only over a hole (and is undone
+ * at once); any other refusal means addresses no mapping can have.
+ */
+static inline bool fz_unmapped(uint64_t start, uint64_t end)
+{
+	void *p;
+
+	if (end <= start || end - start > SIZE_MAX)
+		return true;
+	p = mmap((void *)(uintptr_t)start, (size_t)(end - start), PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED)
+		return errno != EEXIST;
+	munmap(p, (size_t)(end - start));
+	/* Before Linux 4.17 the flag is ignored: a hint elsewhere means taken. */
+	return p == (void *)(uintptr_t)start;
 }
 
 #endif /* REGBUF_TESTS_FUZZ_H */

@@ -34,7 +34,7 @@
 #define MAX_OPS		48
 #define MAX_ENTRIES	12
 #define ARENA_LEN	(UINT64_C(1) << 20)
-#define FAKE_BASE	UINT64_C(0x100000000000)
+#define FAKE_BASE	UINT64_C(0x200000000000)	/* above ASan's shadow */
 
 enum { C_SMALL, C_CLONE, C_LARGE };
 FZ_TARGET("table-clone", 1024, 2500, "small", "clone", "large");
@@ -151,6 +151,14 @@ static void gen_entry(struct fz *f, struct state *s, bool real, struct entry *e)
 		} else {
 			addr = FAKE_BASE + ((uint64_t)(s->nids + 1) << 24) + fz_range(f, 0, 8191);
 			len = fz_range(f, 1, 1 << 20);
+			if (!fz_unmapped(addr & ~UINT64_C(4095),
+					 (addr + len + 4095) & ~UINT64_C(4095))) {
+				/* Something is mapped there after all: an empty slot. */
+				addr = 0;
+				len = 0;
+				e->want = 1;
+				break;
+			}
 		}
 		e->want = 0;
 		break;

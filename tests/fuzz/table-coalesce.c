@@ -743,6 +743,12 @@ static void run_hinted(struct fz *f)
 		}
 		if (len > lim && addr && len <= REGBUF_BUF_MAX_LEN)
 			len = lim;
+		/* Over something mapped here (sanitizer shadow): an empty slot instead. */
+		if (!ref_validate(addr, len, shift) &&
+		    !fz_unmapped(addr & ~(PG - 1), (addr + len + PG - 1) & ~(PG - 1))) {
+			addr = 0;
+			len = 0;
+		}
 		iov[i].iov_base = (void *)(uintptr_t)addr;
 		iov[i].iov_len = len;
 		shifts[i] = (uint8_t)shift;
