@@ -467,9 +467,13 @@ static void gen_arg(struct fz *f, char *s, size_t cap)
 		case 2:
 			snprintf(s, cap, "-h");
 			break;
-		default:
-			snprintf(s, cap, "-%c%c", (char)(fz_u8(f) | 1), (char)fz_u8(f));
+		default: {
+			/* Read in order: argument evaluation order is unspecified. */
+			char a = (char)(fz_u8(f) | 1), b = (char)fz_u8(f);
+
+			snprintf(s, cap, "-%c%c", a, b);
 			break;
+		}
 		}
 		break;
 	case 6:		/* a plausible value */
@@ -483,10 +487,12 @@ static void gen_arg(struct fz *f, char *s, size_t cap)
 		case 2:
 			snprintf(s, cap, "%uK", (unsigned int)fz_range(f, 0, 5000));
 			break;
-		default:
-			snprintf(s, cap, "%u.%ums", (unsigned int)fz_range(f, 0, 99),
-				 (unsigned int)fz_range(f, 0, 9));
+		default: {
+			unsigned int a = (unsigned int)fz_range(f, 0, 99);
+
+			snprintf(s, cap, "%u.%ums", a, (unsigned int)fz_range(f, 0, 9));
 			break;
+		}
 		}
 		break;
 	default:	/* anything */

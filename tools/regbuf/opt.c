@@ -29,6 +29,10 @@ static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
+		/* The message quotes the user's bytes: keep it one line on a terminal. */
+		for (; *err; err++)
+			if ((unsigned char)*err < 0x20 || *err == 0x7f)
+				*err = '?';
 	}
 	return ret;
 }
