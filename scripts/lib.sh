@@ -23,12 +23,18 @@ ensure_packages() {
 # shellcheck disable=SC2034 # read by scripts/test and scripts/bench, which source this file
 BUILD_PACKAGES=(meson ninja-build gcc pkg-config liburing-dev)
 
-# build DIR [MESON OPTIONS...]: configure once, then compile.
+# build DIR [MESON OPTIONS...] [-- TARGET...]: configure once, then compile
+# everything, or only the given ninja targets.
 build() {
-    local dir=$1
+    local dir=$1 opts=() targets=()
     shift
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        opts+=("$1")
+        shift
+    done
+    [ $# -gt 0 ] && shift && targets=("$@")
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log" >&2; return 1; }
+        meson setup "$dir" "${opts[@]}" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log" >&2; return 1; }
     fi
-    ninja -C "$dir" >"$dir.ninja.log" 2>&1 || { tail -n 60 "$dir.ninja.log" >&2; return 1; }
+    ninja -C "$dir" "${targets[@]}" >"$dir.ninja.log" 2>&1 || { tail -n 60 "$dir.ninja.log" >&2; return 1; }
 }

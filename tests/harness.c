@@ -122,6 +122,18 @@ static bool t_selected(const struct t_case *c, int argc, char **argv)
 	return false;
 }
 
+/* Named in $REGBUF_TEST_CASE_EXCLUDE (comma-separated): too slow under valgrind, say. */
+static bool t_excluded(const char *name)
+{
+	const char *list = getenv("REGBUF_TEST_CASE_EXCLUDE"), *p;
+	size_t n = strlen(name);
+
+	for (p = list; p && (p = strstr(p, name)); p += n)
+		if ((p == list || p[-1] == ',') && (p[n] == ',' || !p[n]))
+			return true;
+	return false;
+}
+
 int t_main(const char *area, const struct t_case *cases, size_t nr, int argc, char **argv)
 {
 	unsigned int passed = 0, failed = 0, skipped = 0, broken = 0;
@@ -135,6 +147,11 @@ int t_main(const char *area, const struct t_case *cases, size_t nr, int argc, ch
 
 		if (!t_selected(&cases[i], argc, argv))
 			continue;
+		if (t_excluded(cases[i].name)) {
+			printf("SKIP %s: excluded by REGBUF_TEST_CASE_EXCLUDE\n", cases[i].name);
+			skipped++;
+			continue;
+		}
 		t_reason[0] = '\0';
 		ret = cases[i].fn();
 		switch (ret) {

@@ -7,6 +7,7 @@
  *   exit 77 every case skipped (the reason says how to enable them)
  *   exit 99 broken setup
  * The last line is "<area>: N passed, N failed, N skipped".
+ * REGBUF_TEST_CASE_EXCLUDE=name,name... reports those cases as skipped.
  */
 #ifndef REGBUF_TESTS_HARNESS_H
 #define REGBUF_TESTS_HARNESS_H

@@ -618,6 +618,24 @@ static double now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
+/*
+ * Made-up buffer addresses for the measurements: registering them checks the
+ * folio-size hint with PAGEMAP_SCAN, so they must be a hole in this process
+ * (a fixed address can be sanitizer memory: TSan maps 0x7e0000000000).
+ */
+static uint64_t fake_base;
+
+static uint64_t fake_hole(uint64_t len)
+{
+	void *p = mmap(NULL, len + GiB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+
+	if (p == MAP_FAILED)
+		return UINT64_C(0x7e0000000000);
+	munmap(p, len + GiB);
+	return ((uint64_t)(uintptr_t)p + GiB - 1) & ~(GiB - 1);
+}
+
 /* Median of @reps registrations of [p, p + len) with @flags (hint: @shift). */
 static double time_register(void *p, uint64_t len, unsigned int flags, uint8_t shift, int reps,
 			    uint32_t *segs)
@@ -731,10 +749,10 @@ static int measure_clone(void)
 	size_t k;
 	uint32_t i;
 
+	fake_base = fake_hole(16384 * 2 * MiB);
 	for (i = 0; i < 16384; i++) {
 		/* Made-up addresses, hinted: registration cost is not what is measured. */
-		iov[i].iov_base = (void *)(uintptr_t)(UINT64_C(0x7e0000000000) +
-						      (uint64_t)i * 2 * MiB);
+		iov[i].iov_base = (void *)(uintptr_t)(fake_base + (uint64_t)i * 2 * MiB);
 		iov[i].iov_len = 2 * MiB;
 		shifts[i] = 21;
 	}
@@ -787,7 +805,7 @@ static void *import_loop(void *arg)
 		x ^= x >> 7;
 		x ^= x << 17;
 		if (!regbuf_table_import(a->t, (uint32_t)(x & 7),
-					 UINT64_C(0x7e0000000000) + (x & 7) * GiB + (x >> 40) % GiB
+					 fake_base + (x & 7) * GiB + (x >> 40) % GiB
 					 / 2, 65536, &it))
 			sum += it.nr_segs;
 	}
@@ -805,8 +823,9 @@ static int measure_import(void)
 	struct regbuf_table *t;
 	int i;
 
+	fake_base = fake_hole(8 * GiB);
 	for (i = 0; i < 8; i++) {
-		iov[i].iov_base = (void *)(uintptr_t)(UINT64_C(0x7e0000000000) + (uint64_t)i * GiB);
+		iov[i].iov_base = (void *)(uintptr_t)(fake_base + (uint64_t)i * GiB);
 		iov[i].iov_len = GiB;
 		shifts[i] = 21;
 	}
