@@ -39,6 +39,7 @@
 #include <regbuf/alloc.h>
 #include <regbuf/mem.h>
 #include <regbuf/nvme.h>
+#include <regbuf/table.h>
 #include <regbuf/uring.h>
 
 #ifndef REGBUF_FIO_BUILT_FOR
@@ -374,7 +375,7 @@ static int rb_setup_locked(struct thread_data *td, size_t size)
 			strerror(-ret));
 		return ret;
 	}
-	ret = regbuf_alloc_create(&rb.alloc, rb.mem, 0, REGBUF_URING_BUF_MAX_LEN, 4096, 0);
+	ret = regbuf_alloc_create(&rb.alloc, rb.mem, 0, REGBUF_BUF_MAX_LEN, 4096, 0);
 	if (ret) {
 		log_err("regbuf: allocator: %s\n", strerror(-ret));
 		goto err_mem;
@@ -714,7 +715,7 @@ static unsigned int rb_reap_uring(struct rb_data *d, unsigned int have, unsigned
 		if (have == max)
 			break;
 		seen++;
-		if (regbuf_uring_cqe_is_tag(d->ring, cqe, NULL))
+		if (regbuf_uring_cqe_is_tag(cqe))
 			continue;
 		io_u = (struct io_u *)(uintptr_t)cqe->user_data;
 		if (cqe->res < 0)
