@@ -731,8 +731,10 @@ static unsigned int rb_reap_uring(struct rb_data *d, unsigned int have, unsigned
 		if (have == max)
 			break;
 		seen++;
-		if (regbuf_uring_cqe_is_tag(cqe))
+		if (regbuf_uring_cqe_is_tag(cqe)) {
+			regbuf_uring_ring_count_tag(d->ring, cqe);
 			continue;
+		}
 		io_u = (struct io_u *)(uintptr_t)cqe->user_data;
 		if (cqe->res < 0)
 			io_u->error = -cqe->res;

@@ -89,6 +89,17 @@ extern "C" {
 /* The coalesced segment array could not be allocated: kept per page, as
  * io_coalesce_buffer() failing leaves the kernel's per-page bvecs. */
 #define REGBUF_BUF_F_COALESCE_FALLBACK	(1u << 5)
+/* @kernel_nr_segs, @folio_shift and @seg0_off are what the kernel builds for
+ * this memory as it was mapped at registration: every folio was read. */
+#define REGBUF_BUF_F_EXACT		(1u << 6)
+/* Not exact: the kernel builds at most @kernel_nr_segs bvecs, maybe fewer.
+ * Some memory is mapped by page table entries and its folio sizes could not
+ * be read (/proc/kpageflags needs CAP_SYS_ADMIN), so it is described per
+ * 4 KiB page: a THP whose PMD mapping was split, mTHP or shmem large folios
+ * may be coalesced by the kernel.  Also for %REGBUF_TABLE_F_LAYOUT_4K, and
+ * when memory could not be faulted in first.  Without either flag, a
+ * folio-size hint was trusted unchecked (no PAGEMAP_SCAN before Linux 6.7). */
+#define REGBUF_BUF_F_UPPER_BOUND	(1u << 7)
 
 /* How the folio layout of a buffer was learnt. */
 enum regbuf_layout_source {
@@ -116,7 +127,8 @@ const char *regbuf_layout_source_name(enum regbuf_layout_source source);
  * @flag: a single flag bit
  *
  * Return: "coalesced", "single-folio", "mixed", "phys", "phys-merged",
- * "coalesce-fallback", or "?" for an unknown bit or more than one bit.
+ * "coalesce-fallback", "exact", "upper-bound", or "?" for an unknown bit or
+ * more than one bit.
  */
 const char *regbuf_buf_flag_name(unsigned int flag);
 
@@ -158,7 +170,7 @@ struct regbuf_buf_info {
  * @tp: where to store the table
  * @flags: must be 0
  *
- * Return: 0; -EINVAL for unknown @flags; -ENOMEM.
+ * Return: 0; -EINVAL for a NULL @tp or unknown @flags; -ENOMEM.
  */
 REGBUF_MUST_CHECK int regbuf_table_create(struct regbuf_table **tp, unsigned int flags);
 
@@ -184,11 +196,24 @@ void regbuf_table_destroy(struct regbuf_table *t);
  * layout and coalesces it (io_check_coalesce_buffer()).  All or nothing: on
  * any error the table stays unregistered.
  *
+ * The layout is the one the kernel's pin (pin_user_pages_fast() with
+ * FOLL_WRITE | FOLL_LONGTERM) will see: memory not faulted in yet, or mapping
+ * the zero page, is write-faulted first (MADV_POPULATE_WRITE), and what the
+ * pin refuses is refused with the kernel's -EFAULT: addresses outside any
+ * mapping, read-only mappings, shared mappings of files other than shmem
+ * (memfd, tmpfs, shared anonymous) and hugetlbfs.  With the default discovery
+ * the result is %REGBUF_BUF_F_EXACT when every folio could be read: always
+ * for hugetlb and PMD-mapped THP; for memory mapped by page table entries
+ * (mTHP, a split or mremap()ed THP, shmem) only with CAP_SYS_ADMIN, which
+ * /proc/kpageflags needs, else the buffer is described per 4 KiB page and
+ * flagged %REGBUF_BUF_F_UPPER_BOUND.
+ *
  * Return: 0 on success;
  * -EBUSY the table is already registered;
  * -EINVAL @nr is 0 or above %REGBUF_TABLE_MAX_BUFS, unknown @flags;
  * -EFAULT @iov is NULL, or a buffer has NULL base and non-zero length, length 0
- * or above 1 GiB, or covers unmapped addresses;
+ * or above 1 GiB, covers unmapped addresses, a read-only mapping or a shared
+ * mapping of a file that is neither shmem nor hugetlbfs, or cannot be faulted in;
  * -EOVERFLOW base + PAGE_ALIGN(len), or the end of the last page, wraps;
  * -EPERM %REGBUF_TABLE_F_LAYOUT_PFN without the privilege to read pfns;
  * -EIO a short read of /proc/self/pagemap or /proc/kpageflags;
@@ -208,15 +233,19 @@ REGBUF_MUST_CHECK int regbuf_table_register(struct regbuf_table *t, const struct
  * @nr: number of slots
  * @flags: as regbuf_table_register()
  *
- * No page-table walk at all: the layout follows from the address and the shift.
- * The hint is trusted, not checked (checking it is the walk it saves): it
- * claims that every 2^shift-aligned virtual block the buffer touches is one
- * folio mapped at that alignment.  Memory that cannot satisfy it (smaller
- * folios, or a mapping not aligned to the folio size) is still accepted, and
- * the buffer then describes segments the kernel would not build (wrong
- * @kernel_nr_segs, segments crossing real folio boundaries): pass
- * regbuf_mem_folio_shift() of a regbuf arena, which reports only what was
- * obtained and verified, or 0 to discover.
+ * No page-table walk: the layout follows from the address and the shift.
+ * The hint claims that every 2^shift-aligned virtual block the buffer
+ * touches is one folio mapped at that alignment.  It is checked with one
+ * PAGEMAP_SCAN of the range (the kernel may split a THP at any time, e.g.
+ * after MADV_DONTNEED of one page): when the range is huge-mapped in folios
+ * of that size (a hugetlb VMA of that page size, or PMD mappings for 2 MiB)
+ * the buffer is %REGBUF_BUF_F_EXACT; when it is mapped otherwise, the hint is
+ * dropped and the layout discovered as regbuf_table_register() does; when it
+ * cannot be checked (no PAGEMAP_SCAN before Linux 6.7, or the range is not
+ * all mapped) it is taken as given and the buffer has neither
+ * %REGBUF_BUF_F_EXACT nor %REGBUF_BUF_F_UPPER_BOUND.  A shift of 12 describes
+ * 4 KiB pages without looking (%REGBUF_BUF_F_UPPER_BOUND).  Pass
+ * regbuf_mem_folio_shift() of a regbuf arena, or 0 to discover.
  *
  * Return: as regbuf_table_register(); also -EFAULT when @folio_shift is NULL,
  * -EINVAL for a shift outside 12..30.

@@ -166,7 +166,7 @@ int regbuf_table_create(struct regbuf_table **tp, unsigned int flags)
 	struct regbuf_table *t;
 	int ret;
 
-	if (flags)
+	if (!tp || flags)
 		return -EINVAL;
 	t = aligned_alloc(64, sizeof(*t));
 	if (!t)
@@ -488,6 +488,10 @@ const char *regbuf_buf_flag_name(unsigned int flag)
 		return "phys-merged";
 	case REGBUF_BUF_F_COALESCE_FALLBACK:
 		return "coalesce-fallback";
+	case REGBUF_BUF_F_EXACT:
+		return "exact";
+	case REGBUF_BUF_F_UPPER_BOUND:
+		return "upper-bound";
 	}
 	return "?";
 }
