@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -445,6 +446,25 @@ static void rb_iomem_free(struct thread_data *td)
 	td->orig_buffer = NULL;
 }
 
+/*
+ * What regbuf got goes with fio's normal output; with json or terse output
+ * on stdout it goes to stderr instead, so that stdout stays parseable.
+ */
+static void rb_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void rb_info(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (output_format & FIO_OUTPUT_NORMAL)
+		log_info("%s", buf);
+	else
+		log_err("%s", buf);
+}
+
 static void rb_report_locked(void)
 {
 	enum regbuf_mem_tier got = regbuf_mem_tier(rb.mem), t;
@@ -453,17 +473,17 @@ static void rb_report_locked(void)
 	if (rb.reported)
 		return;
 	rb.reported = true;
-	log_info("regbuf: arena %zu MiB, %s", regbuf_mem_len(rb.mem) >> 20,
+	rb_info("regbuf: arena %zu MiB, %s", regbuf_mem_len(rb.mem) >> 20,
 		 regbuf_mem_tier_name(got));
 	for (t = 0; t < got; t++)
 		if (regbuf_mem_tier_status(rb.mem, t, &why) != -ENOENT && why)
-			log_info("; %s: %s", regbuf_mem_tier_name(t), why);
-	log_info("\n");
+			rb_info("; %s: %s", regbuf_mem_tier_name(t), why);
+	rb_info("\n");
 	if (rb.backend == RB_URING) {
 		struct regbuf_uring_status st;
 
 		regbuf_uring_pool_status(rb.pool, &st);
-		log_info("regbuf: uring pool: %u rings, %s, %s, %" PRIu64 " MiB in %u slots, "
+		rb_info("regbuf: uring pool: %u rings, %s, %s, %" PRIu64 " MiB in %u slots, "
 			 "register %.3f ms, clone %.3f ms, setup %.3f ms%s%s\n",
 			 st.nr_rings, regbuf_uring_state_name(st.state),
 			 regbuf_uring_path_name(st.path), st.nr_bytes >> 20, st.nr_slots,
@@ -472,7 +492,7 @@ static void rb_report_locked(void)
 	} else {
 		const struct regbuf_nvme_ctrl_info *ci = regbuf_nvme_ctrl_info(rb.ctrl);
 
-		log_info("regbuf: nvme %s (%s): %s, ns %u: %" PRIu64 " blocks of %u B, "
+		rb_info("regbuf: nvme %s (%s): %s, ns %u: %" PRIu64 " blocks of %u B, "
 			 "%u I/O queue pairs, SGL %s, arena mapped in %u segment(s), setup %.3f ms\n",
 			 rb.bdf, ci->mn, ci->mode == REGBUF_NVME_MODE_PHYS ? "physical" : "vfio",
 			 rb.ns.nsid, rb.ns.nsze, rb.ns.lba_size, ci->io_queues,
