@@ -77,6 +77,7 @@ static struct {
 	/* uring */
 	struct regbuf_uring_pool *pool;
 	uint32_t nr_rings, next_ring;
+	unsigned int ring_flags;	/* IORING_SETUP_* of the pool's rings */
 	/* nvme */
 	struct regbuf_nvme_ctrl *ctrl;
 	struct regbuf_nvme_buf *nbuf;
@@ -95,6 +96,7 @@ struct rb_data {
 	struct regbuf_iobuf iobuf;
 	bool has_iobuf;
 	struct regbuf_uring_ring *ring;
+	bool ring_fd_reg;
 	struct regbuf_nvme_qpair *qp;
 	struct rb_file *files;
 	unsigned int nr_files;
@@ -223,8 +225,25 @@ static int rb_setup_uring(struct thread_data *td)
 	while (entries < rb_max_depth())
 		entries <<= 1;
 	rb.nr_rings = (uint32_t)thread_number;
-	ret = regbuf_uring_pool_create(&rb.pool, rb.nr_rings, entries,
-				       o->sqthread_poll ? IORING_SETUP_SQPOLL : 0, 0);
+	/*
+	 * As fio's own io_uring engine: task work deferred to the submitter
+	 * (DEFER_TASKRUN, Linux 6.1, which needs SINGLE_ISSUER), else cooperative
+	 * task work (5.19).  The rings are created here, in one job's thread, so
+	 * they start disabled and each job enables its own (the issuer is the
+	 * task that enables a SINGLE_ISSUER ring).
+	 */
+	rb.ring_flags = o->sqthread_poll ? IORING_SETUP_SQPOLL :
+			IORING_SETUP_R_DISABLED | IORING_SETUP_SINGLE_ISSUER |
+			IORING_SETUP_DEFER_TASKRUN;
+	ret = regbuf_uring_pool_create(&rb.pool, rb.nr_rings, entries, rb.ring_flags, 0);
+	if (ret == -EINVAL && !o->sqthread_poll) {
+		rb.ring_flags = IORING_SETUP_COOP_TASKRUN;
+		ret = regbuf_uring_pool_create(&rb.pool, rb.nr_rings, entries, rb.ring_flags, 0);
+	}
+	if (ret == -EINVAL && !o->sqthread_poll) {
+		rb.ring_flags = 0;
+		ret = regbuf_uring_pool_create(&rb.pool, rb.nr_rings, entries, rb.ring_flags, 0);
+	}
 	if (ret) {
 		log_err("regbuf: ring pool of %u rings (%u entries): %s\n", rb.nr_rings, entries,
 			strerror(-ret));
@@ -529,6 +548,18 @@ static int rb_post_init(struct thread_data *td)
 	pthread_mutex_unlock(&rb.lock);
 	if (ret)
 		return 1;
+	if (d->ring && (rb.ring_flags & IORING_SETUP_R_DISABLED)) {
+		/* io_uring_register() directly: liburing 2.3 declares but does not export
+		 * io_uring_enable_rings(). */
+		ret = io_uring_register(d->ring->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+		if (ret < 0) {
+			log_err("regbuf: enabling the job's ring: %s\n", strerror(-ret));
+			return 1;
+		}
+	}
+	/* A registered ring fd spares each io_uring_enter() an fdget() (5.18; per task). */
+	if (d->ring)
+		d->ring_fd_reg = io_uring_register_ring_fd(&d->ring->ring) == 1;
 	if (d->ring && d->o->registerfiles) {
 		ret = io_uring_register_files_sparse(&d->ring->ring, d->nr_files);
 		if (ret) {
@@ -794,6 +825,11 @@ static int rb_getevents(struct thread_data *td, unsigned int min, unsigned int m
 		max = d->depth;
 	for (;;) {
 		have = d->ring ? rb_reap_uring(d, have, max) : rb_reap_nvme(d, have, max);
+		if (!have && !min && d->ring && (rb.ring_flags & IORING_SETUP_DEFER_TASKRUN)) {
+			/* A poll: deferred completions are posted only on entering. */
+			io_uring_get_events(&d->ring->ring);
+			have = rb_reap_uring(d, have, max);
+		}
 		if (have >= min || (deadline && rb_now_ns() >= deadline))
 			break;
 		if (d->ring) {
@@ -838,6 +874,8 @@ static void rb_cleanup(struct thread_data *td)
 		regbuf_nvme_qpair_destroy(d->qp);
 	if (d->ring && d->o->registerfiles)
 		io_uring_unregister_files(&d->ring->ring);
+	if (d->ring_fd_reg)
+		io_uring_unregister_ring_fd(&d->ring->ring);
 	pthread_mutex_lock(&rb.lock);
 	if (d->holds_ref) {
 		rb.users--;
