@@ -285,8 +285,11 @@ static bool straddles(uint64_t off, uint64_t len)
 static int rw_every_ring(void)
 {
 	const uint64_t b = lbs(), mx = ns.lim.max_bytes, al = ns.lim.dma_alignment + 1;
-	const uint64_t sizes[] = { b, 4 * KiB, 12 * KiB + b, 128 * KiB, mx + b, 3 * mx - b, MiB };
-	const uint64_t offs[] = { 0, al, b, 4 * KiB - al * 8, 64 * KiB + b, 2 * MiB - 2 * b };
+	/* Sizes: a block, pages + a block, past the max transfer, 1 MiB; offsets: the DMA
+	 * alignment, a block, near the end of a 2 MiB page. */
+	const uint64_t sizes[] = { b, 12 * KiB + b, mx + b, MiB };
+	const uint64_t offs[] = { 0, al, b, 4 * KiB - al * 8, 2 * MiB - 2 * b };
+	const size_t nr_offs = sizeof(offs) / sizeof(offs[0]);
 	struct regbuf_uring_status st;
 	struct fix f;
 	uint64_t lba = 4096, cmds0 = tot_cmds, ios0 = tot_ios, bytes0 = tot_bytes;
@@ -304,9 +307,9 @@ static int rw_every_ring(void)
 		struct regbuf_uring_ring *r = regbuf_uring_pool_ring(f.pool, i);
 
 		for (s = 0; s < sizeof(sizes) / sizeof(sizes[0]) && !ret; s++) {
-			for (o = 0; o < sizeof(offs) / sizeof(offs[0]) && !ret; o++) {
+			for (o = 0; o < nr_offs && !ret; o++) {
 				uint64_t len = (sizes[s] < 2 * MiB ? sizes[s] : 2 * MiB) & ~(b - 1);
-				uint64_t wo = offs[o], ro = 8 * MiB + offs[(o + 1) % 6];
+				uint64_t wo = offs[o], ro = 8 * MiB + offs[(o + 1) % nr_offs];
 
 				if (straddles(wo, len) || straddles(ro, len)) {
 					/* A block across two kernel buffers: refused up front. */
