@@ -374,7 +374,7 @@ static int rb_setup_locked(struct thread_data *td, size_t size)
 			strerror(-ret));
 		return ret;
 	}
-	ret = regbuf_alloc_create(&rb.alloc, rb.mem, 0, REGBUF_URING_BUF_MAX_LEN, 4096, 0);
+	ret = regbuf_alloc_create(&rb.alloc, rb.mem, 0, REGBUF_BUF_MAX_LEN, 4096, 0);
 	if (ret) {
 		log_err("regbuf: allocator: %s\n", strerror(-ret));
 		goto err_mem;
@@ -714,8 +714,10 @@ static unsigned int rb_reap_uring(struct rb_data *d, unsigned int have, unsigned
 		if (have == max)
 			break;
 		seen++;
-		if (regbuf_uring_cqe_is_tag(d->ring, cqe, NULL))
+		if (regbuf_uring_cqe_is_tag(cqe)) {
+			regbuf_uring_ring_count_tag(d->ring, cqe);
 			continue;
+		}
 		io_u = (struct io_u *)(uintptr_t)cqe->user_data;
 		if (cqe->res < 0)
 			io_u->error = -cqe->res;

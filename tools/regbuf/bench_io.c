@@ -357,6 +357,7 @@ static int workers_start(struct io_env *env, const struct io_cfg *c,
 			 struct regbuf_uring_pool *pool, unsigned int setup,
 			 struct regbuf_alloc *alloc)
 {
+	sigset_t mask;
 	uint32_t t;
 	int ret;
 
@@ -377,6 +378,8 @@ static int workers_start(struct io_env *env, const struct io_cfg *c,
 		w->seed = 0x9E3779B97F4A7C15ULL * (t + 1) ^ cli_now_ns();
 		w->enable = !!(setup & IORING_SETUP_R_DISABLED);
 	}
+	/* Signals stay with the main thread, which undoes what the run changed. */
+	undo_signals_block(&mask);
 	for (t = 0; t < c->threads; t++) {
 		ret = pthread_create(&workers[t].tid, NULL, worker_fn, &workers[t]);
 		if (ret) {
@@ -384,6 +387,7 @@ static int workers_start(struct io_env *env, const struct io_cfg *c,
 			break;
 		}
 	}
+	undo_signals_restore(&mask);
 	return (int)t;
 }
 
@@ -677,13 +681,13 @@ static struct {
 	   .size_mb = 1024 };
 
 static struct opt_spec io_opts[] = {
-	OPT_ENUM("rw", &io_a.rw, rw_name, "one job of this pattern (default: four jobs)"),
+	OPT_ENUM("rw", &io_a.rw, rw_name, "one job of this pattern; without --rw, four jobs"),
 	OPT_SIZE("bs", &io_a.bs, 512, 16 * MiB, "block size, a multiple of 512"),
 	OPT_U32("qd", &io_a.qd, 1, 4096, "N", "queue depth per thread"),
 	OPT_U32("threads", &io_a.threads, 1, MAX_THREADS, "N", "threads, one ring each"),
-	OPT_SECS("runtime", &io_a.runtime_s, 0.1, 3600, "per run (1 with --quick)"),
+	OPT_SECS("runtime", &io_a.runtime_s, 0.1, 3600, "per run, 1 with --quick"),
 	OPT_U64("size-mb", &io_a.size_mb, 64, 1048576, "MIB",
-		"temporary file size in MiB (256 with --quick)"),
+		"temporary file size in MiB, 256 with --quick"),
 	OPT_STR("file", &io_a.file, "PATH",
 		"an existing file or block device instead of a temporary file"),
 	OPT_STR("passthru", &io_a.passthru, "NG",

@@ -482,6 +482,7 @@ int cmd_info(int argc, char **argv)
 	if (ret == OPT_HELP) {
 		printf("usage: regbuf info [options]\n");
 		opt_usage(stdout, t);
+		opt_usage_help(stdout);
 		return 0;
 	}
 	if (!ret && first < argc) {
