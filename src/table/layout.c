@@ -546,7 +546,7 @@ struct pte_ctx {
 static int add_pte_run(struct pte_ctx *c, uint64_t va, uint64_t end)
 {
 	struct table_layout *l = c->l;
-	size_t i, n;
+	size_t i, n, batch = 16;
 	int ret;
 
 	if (c->kpf_fd == -1) {
@@ -557,9 +557,12 @@ static int add_pte_run(struct pte_ctx *c, uint64_t va, uint64_t end)
 	while (va < end) {
 		if (table_layout_settled(l) || c->kpf_fd < 0)
 			goto per_page;
+		/* Small reads first: order-0 memory is settled by its first page. */
 		n = (end - va) >> TABLE_PAGE_SHIFT;
-		if (n > PM_BATCH)
-			n = PM_BATCH;
+		if (n > batch)
+			n = batch;
+		if (batch < PM_BATCH)
+			batch *= 2;
 		ret = sys_read_entries_all(c->pm_fd, va >> TABLE_PAGE_SHIFT, c->pm, n);
 		if (ret)
 			return ret;
