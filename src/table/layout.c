@@ -47,6 +47,8 @@
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE	23	/* 5.14 */
 #endif
+/* pagemap: the page is mapped by this process only (not shared copy-on-write). */
+#define PM_ENTRY_EXCLUSIVE	(UINT64_C(1) << 56)
 #define FS_TMPFS_MAGIC		0x01021994
 #define FS_HUGETLBFS_MAGIC	0x958458f6
 
@@ -464,6 +466,7 @@ static int check_vmas(int maps_fd, uint64_t start, uint64_t end)
 /* A piece of the range as PAGEMAP_SCAN reported it. */
 struct region {
 	uint64_t start, end, cat;
+	bool cow;		/* the pin will replace its pages (copy-on-write) */
 };
 
 struct regions {
@@ -489,7 +492,7 @@ static int collect_region(void *arg, uint64_t start, uint64_t end, uint64_t cat)
 		rs->r = r;
 		rs->cap = cap;
 	}
-	rs->r[rs->nr++] = (struct region){ start, end, cat };
+	rs->r[rs->nr++] = (struct region){ start, end, cat, false };
 	return 0;
 }
 
@@ -498,7 +501,8 @@ static int scan(int pm_fd, uint64_t start, uint64_t end, struct regions *rs)
 	rs->nr = 0;
 	rs->unfaulted = false;
 	return sys_pagemap_scan(pm_fd, start, end, 0,
-				PAGE_IS_PRESENT | PAGE_IS_HUGE | PAGE_IS_PFNZERO, collect_region, rs);
+				PAGE_IS_PRESENT | PAGE_IS_HUGE | PAGE_IS_PFNZERO | PAGE_IS_FILE,
+				collect_region, rs);
 }
 
 /*
@@ -516,7 +520,7 @@ static int populate(const struct regions *rs)
 	for (i = 0; i < rs->nr; i++) {
 		const struct region *r = &rs->r[i];
 
-		if ((r->cat & PAGE_IS_PRESENT) && !(r->cat & PAGE_IS_PFNZERO))
+		if ((r->cat & PAGE_IS_PRESENT) && !(r->cat & PAGE_IS_PFNZERO) && !r->cow)
 			continue;
 		ret = sys_madvise((void *)(uintptr_t)r->start, r->end - r->start,
 				  MADV_POPULATE_WRITE);
@@ -533,6 +537,8 @@ struct pte_ctx {
 	struct table_layout *l;
 	int pm_fd;
 	int kpf_fd;		/* -1 until opened, -2 when it cannot be */
+	bool anon;		/* the run is anonymous memory (not page cache) */
+	bool cow_done;		/* copy-on-write was broken once already */
 	uint64_t head, nr;	/* the last folio found */
 	uint64_t pm[PM_BATCH];
 };
@@ -574,6 +580,12 @@ static int add_pte_run(struct pte_ctx *c, uint64_t va, uint64_t end)
 			/* Swapped out, or frames hidden (no CAP_SYS_ADMIN). */
 			if (!(e & PM_ENTRY_PRESENT) || !pfn)
 				goto per_page;
+			/* Anonymous and shared copy-on-write: the pin copies it (find_cow()). */
+			if (c->anon && !(e & PM_ENTRY_EXCLUSIVE)) {
+				if (!c->cow_done)
+					return -EAGAIN;
+				goto per_page;	/* still shared after breaking it: unknown */
+			}
 			if (!c->nr || pfn < c->head || pfn >= c->head + c->nr) {
 				ret = find_folio(c->kpf_fd, pfn, &c->head, &c->nr);
 				if (ret)
@@ -594,6 +606,48 @@ per_page:
 	return add_aligned(l, va, end, TABLE_PAGE_SHIFT);
 }
 
+/*
+ * Pages the pin will replace: in a private mapping, FOLL_WRITE breaks
+ * copy-on-write, so page cache pages (a private file mapping) and anonymous
+ * pages still shared with another process (after fork()) become new pages.
+ * For large folios that changes the layout (a shared PMD-mapped THP is split
+ * and copied page by page), so such regions are write-faulted first, like
+ * unfaulted ones.  One pagemap entry per 2 MiB tells for huge mappings;
+ * memory mapped by page table entries is checked where its folios are read
+ * (add_pte_run()).  Returns true when some region needs it.
+ */
+static bool find_cow(int pm_fd, int maps_fd, struct regions *rs)
+{
+	struct vma_info *v = NULL;
+	bool any = false;
+	size_t i;
+
+	for (i = 0; i < rs->nr; i++) {
+		struct region *r = &rs->r[i];
+		uint64_t va, e;
+
+		if (!(r->cat & PAGE_IS_PRESENT) || (r->cat & PAGE_IS_PFNZERO))
+			continue;
+		if (r->cat & PAGE_IS_FILE) {
+			/* Page cache: replaced only in a private mapping. */
+			if (!v)
+				v = malloc(sizeof(*v));
+			if (v && !vma_find(maps_fd, r->start, v) && v->start <= r->start &&
+			    !v->shared)
+				r->cow = true;
+		} else if (r->cat & PAGE_IS_HUGE) {
+			for (va = r->start; va < r->end && !r->cow;
+			     va = (va | ((UINT64_C(1) << PMD_SHIFT) - 1)) + 1)
+				if (sys_read_entries_all(pm_fd, va >> TABLE_PAGE_SHIFT, &e, 1) ||
+				    !(e & PM_ENTRY_EXCLUSIVE))
+					r->cow = true;
+		}
+		any |= r->cow;
+	}
+	free(v);
+	return any;
+}
+
 static int discover_default(struct table_layout *l, uint64_t start, uint64_t end)
 {
 	struct regions rs = { 0 };
@@ -607,6 +661,7 @@ static int discover_default(struct table_layout *l, uint64_t start, uint64_t end
 	c->l = l;
 	c->kpf_fd = -1;
 	c->nr = 0;
+	c->cow_done = false;
 	maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	ret = check_vmas(maps_fd, start, end);
 	if (ret)
@@ -617,7 +672,7 @@ static int discover_default(struct table_layout *l, uint64_t start, uint64_t end
 		goto out_close_maps;
 	}
 	ret = scan(c->pm_fd, start, end, &rs);
-	if (!ret && rs.unfaulted) {
+	if (!ret && (find_cow(c->pm_fd, maps_fd, &rs) | rs.unfaulted)) {
 		ret = populate(&rs);
 		if (ret == 1)
 			l->inexact = true;
@@ -626,14 +681,34 @@ static int discover_default(struct table_layout *l, uint64_t start, uint64_t end
 		if (ret == 1)
 			ret = 0;
 	}
+again:
 	for (i = 0; !ret && i < rs.nr; i++) {
-		const struct region *r = &rs.r[i];
+		struct region *r = &rs.r[i];
 
-		if (r->cat & PAGE_IS_HUGE)
+		if (r->cat & PAGE_IS_HUGE) {
 			ret = add_huge(l, maps_fd, r->start, r->end);
-		else if ((r->cat & PAGE_IS_PRESENT) && !(r->cat & PAGE_IS_PFNZERO))
+		} else if ((r->cat & PAGE_IS_PRESENT) && !(r->cat & PAGE_IS_PFNZERO)) {
+			c->anon = !(r->cat & PAGE_IS_FILE);
 			ret = add_pte_run(c, r->start, r->end);
-		else {
+			if (ret == -EAGAIN) {
+				/* Break copy-on-write as the pin will, then start over. */
+				bool inexact = l->inexact;
+
+				c->cow_done = true;
+				r->cow = true;
+				ret = populate(&rs);
+				if (ret == 1)
+					inexact = true;
+				if (ret >= 0)
+					ret = scan(c->pm_fd, start, end, &rs);
+				table_layout_free(l);
+				table_layout_init(l, l->source);
+				l->inexact = inexact;
+				c->nr = 0;
+				if (!ret)
+					goto again;
+			}
+		} else {
 			/* Still not faulted in: whatever the pin's fault brings. */
 			l->inexact = true;
 			ret = add_aligned(l, r->start, r->end, TABLE_PAGE_SHIFT);

@@ -862,6 +862,85 @@ static int layout_partial(void)
 	return ret;
 }
 
+/* Read before: the zero page (and the huge zero page) is mapped, the pin write-faults. */
+static int layout_zero_page(void)
+{
+	volatile char sink = 0;
+	char *p, *q = NULL;
+	uint64_t i;
+	int ret;
+
+	NEED_ORACLE();
+	p = anon_at(NULL, 256 * KiB, MADV_NOHUGEPAGE);
+	t_check(p);
+	for (i = 0; i < 256 * KiB; i += PAGE)
+		sink += p[i];
+	if (thp_available()) {
+		q = reserve_va(4 * MiB, 2 * MiB);
+		t_check(q && anon_at(q, 4 * MiB, MADV_HUGEPAGE));
+		for (i = 0; i < 4 * MiB; i += PAGE)
+			sink += q[i];
+	}
+	(void)sink;
+	{
+		struct iovec iov[2] = { { p, 256 * KiB }, { q, q ? 4 * MiB : 0 } };
+
+		ret = both("zero-page", iov, q ? 2 : 1);
+	}
+	munmap(p, 256 * KiB);
+	if (q)
+		munmap(q, 4 * MiB);
+	return ret;
+}
+
+/*
+ * After fork(), private memory is shared copy-on-write with the child; the
+ * pin (FOLL_WRITE) unshares it.  A PMD-mapped THP is copied on write as a
+ * whole (or split), which page tables cannot predict.
+ */
+static int layout_after_fork(void)
+{
+	char *p, *q = NULL;
+	int ret, fds[2];
+	pid_t pid;
+	char c;
+
+	NEED_ORACLE();
+	p = anon_at(NULL, 256 * KiB, MADV_NOHUGEPAGE);
+	t_check(p);
+	touch(p, 256 * KiB);
+	if (thp_available()) {
+		q = thp_map(4 * MiB);
+		/* The second THP PTE-mapped: its folio is read page by page. */
+		t_check(q && !mprotect(q + 2 * MiB + PAGE, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC));
+	}
+	t_check(!pipe(fds));
+	pid = fork();
+	if (!pid) {
+		close(fds[1]);
+		/* Keep the memory shared until the parent is done. */
+		if (read(fds[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[0]);
+	{
+		struct iovec iov[3] = {
+			{ p, 256 * KiB },
+			{ q ? q + 2 * MiB : NULL, q ? 2 * MiB : 0 },	/* PTE-mapped, shared */
+			{ q, q ? 4 * MiB : 0 },
+		};
+
+		ret = both("after-fork", iov, q ? 3 : 1);
+	}
+	close(fds[1]);
+	waitpid(pid, NULL, 0);
+	munmap(p, 256 * KiB);
+	if (q)
+		munmap(q, 4 * MiB);
+	return ret;
+}
+
 /* Neighbouring VMAs of different kinds in one buffer. */
 static int layout_mixed_vmas(void)
 {
@@ -1033,16 +1112,35 @@ struct unpriv_report {
 	bool kpf_readable;
 };
 
-static void unpriv_child(int wfd, const struct iovec *iov)
+/* The three shapes: a THP with its PMD split by mprotect(), a PMD-mapped THP, read-only. */
+static int unpriv_shapes(struct iovec *iov)
+{
+	char *pte = thp_map(4 * MiB), *pmd = thp_map(4 * MiB);
+	char *ro = mmap(NULL, 64 * KiB, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	if (!pte || !pmd || ro == MAP_FAILED ||
+	    mprotect(pte + 5 * PAGE, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC))
+		return -1;
+	iov[0] = (struct iovec){ pte, 4 * MiB };
+	iov[1] = (struct iovec){ pmd, 4 * MiB };
+	iov[2] = (struct iovec){ ro, 64 * KiB };
+	return 0;
+}
+
+static void unpriv_child(int wfd)
 {
 	struct unpriv_report r = { 0 };
 	struct regbuf_table *t[3];
 	struct regbuf_buf *b;
+	struct iovec iov[3];
 	int i;
 
 	if (setgroups(0, NULL) || setgid(65534) || setuid(65534) ||
 	    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
 		_exit(2);
+	/* Its own memory: what it inherited is shared copy-on-write with the parent. */
+	if (unpriv_shapes(iov))
+		_exit(5);
 	r.kpf_readable = !access("/proc/kpageflags", R_OK);
 	for (i = 0; i < 3; i++)
 		if (regbuf_table_create(&t[i], 0))
@@ -1067,21 +1165,13 @@ static int unprivileged_upper_bound(void)
 	struct k_result *k[3] = { NULL, NULL, NULL };
 	struct unpriv_report r;
 	struct iovec iov[3];
-	char *pte, *pmd, *ro;
 	int fds[2], st, ret = T_PASS, i;
 	pid_t pid;
 
 	NEED_ORACLE();
 	if (!thp_available())
 		return t_skip("THP disabled");
-	pte = thp_map(4 * MiB);
-	pmd = thp_map(4 * MiB);
-	ro = mmap(NULL, 64 * KiB, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	t_check(pte && pmd && ro != MAP_FAILED);
-	t_check(!mprotect(pte + 5 * PAGE, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC));
-	iov[0] = (struct iovec){ pte, 4 * MiB };
-	iov[1] = (struct iovec){ pmd, 4 * MiB };
-	iov[2] = (struct iovec){ ro, 64 * KiB };
+	t_check(!unpriv_shapes(iov));
 	for (i = 0; i < 3; i++) {
 		k[i] = calloc(1, sizeof(*k[i]));
 		if (!k[i] || kernel_register(&iov[i], 1, k[i])) {
@@ -1093,7 +1183,7 @@ static int unprivileged_upper_bound(void)
 	pid = fork();
 	if (!pid) {
 		close(fds[0]);
-		unpriv_child(fds[1], iov);
+		unpriv_child(fds[1]);
 	}
 	close(fds[1]);
 	i = (int)read(fds[0], &r, sizeof(r));
@@ -1125,9 +1215,9 @@ out:
 			k_result_free(k[i]);
 		free(k[i]);
 	}
-	munmap(pte, 4 * MiB);
-	munmap(pmd, 4 * MiB);
-	munmap(ro, 64 * KiB);
+	munmap(iov[0].iov_base, 4 * MiB);
+	munmap(iov[1].iov_base, 4 * MiB);
+	munmap(iov[2].iov_base, 64 * KiB);
 	return ret;
 }
 
@@ -1164,6 +1254,8 @@ static const struct t_case cases[] = {
 	T_CASE(layout_memfd_thp),
 	T_CASE(layout_memfd_hugetlb),
 	T_CASE(layout_partial),
+	T_CASE(layout_zero_page),
+	T_CASE(layout_after_fork),
 	T_CASE(layout_mixed_vmas),
 	T_CASE(layout_cve_2023_2598),
 	T_CASE(layout_refusals),
