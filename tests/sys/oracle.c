@@ -387,6 +387,31 @@ static int both(const char *name, const struct iovec *iov, uint32_t nr)
 	return both_hinted(name, iov, NULL, nr);
 }
 
+/* both(), then again with every buffer hinted at folio shift @shift (name + "-hinted"). */
+static int both_and_hinted(const char *name, const struct iovec *iov, uint32_t nr,
+			   uint8_t shift)
+{
+	uint8_t hint[ORACLE_MAX_SLOTS];
+	char hname[64];
+	int ret = both(name, iov, nr);
+
+	if (ret)
+		return ret;
+	memset(hint, shift, sizeof(hint));
+	snprintf(hname, sizeof(hname), "%s-hinted", name);
+	return both_hinted(hname, iov, hint, nr);
+}
+
+/* NEED_ORACLE() and @len of populated THP memory, or the skip/fail to return. */
+#define NEED_THP(p, len)						\
+	do {								\
+		NEED_ORACLE();						\
+		if (!thp_available())					\
+			return t_skip("THP disabled (/sys/kernel/mm/transparent_hugepage/enabled)"); \
+		(p) = thp_map(len);					\
+		t_check(p);						\
+	} while (0)
+
 #define NEED_ORACLE()						\
 	do {							\
 		if (oracle_up())				\
@@ -552,11 +577,7 @@ static int layout_hugetlb_2m(void)
 			{ p + 2 * MiB - PAGE, 2 * PAGE },	/* last page of one, first of next */
 		};
 
-		static const uint8_t hint[4] = { 21, 21, 21, 21 };
-
-		ret = both("hugetlb-2m", iov, 4);
-		if (!ret)
-			ret = both_hinted("hugetlb-2m-hinted", iov, hint, 4);
+		ret = both_and_hinted("hugetlb-2m", iov, 4, 21);
 	}
 	munmap(p, 6 * MiB);
 	t_hugepages_restore(&huge_2m);
@@ -599,11 +620,7 @@ static int layout_thp(void)
 	char *p;
 	int ret;
 
-	NEED_ORACLE();
-	if (!thp_available())
-		return t_skip("THP disabled (/sys/kernel/mm/transparent_hugepage/enabled)");
-	p = thp_map(8 * MiB);
-	t_check(p);
+	NEED_THP(p, 8 * MiB);
 	{
 		struct iovec iov[4] = {
 			{ p, 8 * MiB },
@@ -612,11 +629,7 @@ static int layout_thp(void)
 			{ p + 2 * MiB - 10, 20 },
 		};
 
-		static const uint8_t hint[4] = { 21, 21, 21, 21 };
-
-		ret = both("thp", iov, 4);
-		if (!ret)
-			ret = both_hinted("thp-hinted", iov, hint, 4);
+		ret = both_and_hinted("thp", iov, 4, 21);
 	}
 	munmap(p, 8 * MiB);
 	return ret;
@@ -628,11 +641,7 @@ static int layout_thp_pte_mapped(void)
 	char *p;
 	int ret;
 
-	NEED_ORACLE();
-	if (!thp_available())
-		return t_skip("THP disabled");
-	p = thp_map(4 * MiB);
-	t_check(p);
+	NEED_THP(p, 4 * MiB);
 	t_check(!mprotect(p + 5 * PAGE, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC));
 	{
 		struct iovec iov[3] = {
@@ -641,11 +650,7 @@ static int layout_thp_pte_mapped(void)
 			{ p + 4 * PAGE, 3 * PAGE },
 		};
 
-		static const uint8_t hint[3] = { 21, 21, 21 };
-
-		ret = both("thp-pte-mapped", iov, 3);
-		if (!ret)
-			ret = both_hinted("thp-pte-mapped-hinted", iov, hint, 3);
+		ret = both_and_hinted("thp-pte-mapped", iov, 3, 21);
 	}
 	munmap(p, 4 * MiB);
 	return ret;
@@ -657,11 +662,7 @@ static int layout_thp_mremap(void)
 	char *p, *dst, *q;
 	int ret;
 
-	NEED_ORACLE();
-	if (!thp_available())
-		return t_skip("THP disabled");
-	p = thp_map(4 * MiB);
-	t_check(p);
+	NEED_THP(p, 4 * MiB);
 	dst = reserve_va(8 * MiB, 2 * MiB);
 	t_check(dst);
 	q = mremap(p, 4 * MiB, 4 * MiB, MREMAP_MAYMOVE | MREMAP_FIXED, dst + 64 * KiB);
@@ -685,11 +686,7 @@ static int layout_thp_refault(void)
 	char *p;
 	int ret;
 
-	NEED_ORACLE();
-	if (!thp_available())
-		return t_skip("THP disabled");
-	p = thp_map(4 * MiB);
-	t_check(p);
+	NEED_THP(p, 4 * MiB);
 	t_check(!madvise(p + 7 * PAGE, PAGE, MADV_DONTNEED));
 	p[7 * PAGE] = 1;
 	{
@@ -698,12 +695,8 @@ static int layout_thp_refault(void)
 			{ p + 2 * MiB, 2 * MiB },	/* the untouched THP */
 		};
 
-		static const uint8_t hint[2] = { 21, 21 };
-
-		ret = both("thp-refault", iov, 2);
-		/* A stale hint: the arena was THP when it was made. */
-		if (!ret)
-			ret = both_hinted("thp-refault-hinted", iov, hint, 2);
+		/* Hinted too: a stale hint, the arena was THP when it was made. */
+		ret = both_and_hinted("thp-refault", iov, 2, 21);
 	}
 	munmap(p, 4 * MiB);
 	return ret;
@@ -822,11 +815,7 @@ static int layout_memfd_hugetlb(void)
 	{
 		struct iovec iov[2] = { { p, 4 * MiB }, { p + 2 * MiB - 100, 200 } };
 
-		static const uint8_t hint[2] = { 21, 21 };
-
-		ret = both("memfd-hugetlb", iov, 2);
-		if (!ret)
-			ret = both_hinted("memfd-hugetlb-hinted", iov, hint, 2);
+		ret = both_and_hinted("memfd-hugetlb", iov, 2, 21);
 	}
 	munmap(p, 4 * MiB);
 	close(fd);
