@@ -27,6 +27,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,7 +44,6 @@
 
 #define PMD_SHIFT		21	/* x86-64 PMD: the size of a PMD-mapped THP */
 #define PM_BATCH		4096	/* pagemap entries read at once */
-#define KPF_BATCH		512
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE	23	/* 5.14 */
@@ -194,62 +195,82 @@ static int add_huge(struct table_layout *l, int maps_fd, uint64_t va, uint64_t e
 
 static int check_vmas(int maps_fd, uint64_t start, uint64_t end);
 
+/* One kpageflags entry; frames past the end read as no flags. */
+static int kpf_flags(int kpf, uint64_t pfn, uint64_t *flags)
+{
+	long got = sys_read_entries(kpf, pfn, flags, 1);
+
+	if (got < 0)
+		return (int)got;
+	if (!got)
+		*flags = 0;
+	return 0;
+}
+
+#define KPF_IS(f, bit)	((f) & (UINT64_C(1) << (bit)))
+
 /*
- * The folio containing @pfn from /proc/kpageflags: walk back to the
- * compound head, then forward over the tails.  Folios are naturally aligned
- * powers of two; anything else is reported as an order-0 page.
+ * The folio containing @pfn from /proc/kpageflags; *@nr on entry: the size
+ * to try first (the previous folio's), or 0.  Folios are naturally
+ * aligned powers of two, which lets a few single-entry reads find it instead
+ * of reading every tail (each entry costs the kernel a page lookup): the
+ * head is the first compound head met at @pfn rounded down to 2, 4, 8...
+ * pages (everything closer is a tail of the same folio), and the size is the
+ * first power of two n for which head + n is no longer a tail.  Anything
+ * inconsistent is reported as an order-0 page (the safe answer).
  */
 static int find_folio(int kpf, uint64_t pfn, uint64_t *head, uint64_t *nr)
 {
-	uint64_t flags[KPF_BATCH], h, n, p;
-	int ret, i, got;
+	const unsigned int max_order = TABLE_MAX_FOLIO_SHIFT - TABLE_PAGE_SHIFT;
+	uint64_t f, h = pfn, n = *nr;
+	unsigned int k;
+	int ret;
 
-	ret = sys_read_entries_all(kpf, pfn, flags, 1);
+	ret = kpf_flags(kpf, pfn, &f);
 	if (ret)
 		return ret;
-	h = pfn;
-	if (flags[0] & (UINT64_C(1) << KPF_COMPOUND_TAIL)) {
-		/* Entries [from, p) per read, newest first, until the head. */
-		const uint64_t max = UINT64_C(1) << (TABLE_MAX_FOLIO_SHIFT - TABLE_PAGE_SHIFT);
+	/*
+	 * A head where a folio of the previous one's size n is expected: a tail
+	 * at head + n/2 can only belong to a folio of at least n pages starting
+	 * here (folios are aligned), and no tail at head + n makes it exactly n.
+	 */
+	if (KPF_IS(f, KPF_COMPOUND_HEAD) && n >= 2 && !(pfn & (n - 1))) {
+		uint64_t mid, after;
 
-		for (p = pfn; p > 0 && pfn - p < max; p -= (uint64_t)got) {
-			uint64_t from = p >= KPF_BATCH ? p - KPF_BATCH : 0;
-
-			got = (int)(p - from);
-			ret = sys_read_entries_all(kpf, from, flags, (size_t)got);
+		ret = kpf_flags(kpf, pfn + n / 2, &mid);
+		if (!ret)
+			ret = kpf_flags(kpf, pfn + n, &after);
+		if (ret)
+			return ret;
+		if (KPF_IS(mid, KPF_COMPOUND_TAIL) && !KPF_IS(after, KPF_COMPOUND_TAIL)) {
+			*head = pfn;
+			return 0;
+		}
+	}
+	if (KPF_IS(f, KPF_COMPOUND_TAIL)) {
+		for (k = 1; k <= max_order; k++) {
+			h = pfn & ~((UINT64_C(1) << k) - 1);
+			ret = kpf_flags(kpf, h, &f);
 			if (ret)
 				return ret;
-			for (i = got - 1; i >= 0; i--) {
-				if (flags[i] & (UINT64_C(1) << KPF_COMPOUND_HEAD)) {
-					h = from + (uint64_t)i;
-					goto found;
-				}
-				if (!(flags[i] & (UINT64_C(1) << KPF_COMPOUND_TAIL)))
-					goto order0;
-			}
+			if (KPF_IS(f, KPF_COMPOUND_HEAD))
+				break;
+			if (!KPF_IS(f, KPF_COMPOUND_TAIL))
+				goto order0;
 		}
-		goto order0;
-	} else if (!(flags[0] & (UINT64_C(1) << KPF_COMPOUND_HEAD))) {
-		goto order0;
-	}
-found:
-	/* Count the tails after the head. */
-	for (n = 1;; ) {
-		long got_ent = sys_read_entries(kpf, h + n, flags, KPF_BATCH);
-
-		if (got_ent < 0)
-			return (int)got_ent;
-		/* Past the last frame: nothing more is a tail. */
-		if (got_ent < KPF_BATCH)
-			memset(flags + got_ent, 0, (size_t)(KPF_BATCH - got_ent) * sizeof(flags[0]));
-		for (i = 0; i < KPF_BATCH; i++, n++)
-			if (!(flags[i] & (UINT64_C(1) << KPF_COMPOUND_TAIL)))
-				goto counted;
-		if (n > (UINT64_C(1) << (TABLE_MAX_FOLIO_SHIFT - TABLE_PAGE_SHIFT)))
+		if (k > max_order)
 			goto order0;
+	} else if (!KPF_IS(f, KPF_COMPOUND_HEAD)) {
+		goto order0;
 	}
-counted:
-	if ((n & (n - 1)) || (h & (n - 1)) || pfn >= h + n)
+	for (n = 1; n <= (UINT64_C(1) << max_order); n <<= 1) {
+		ret = kpf_flags(kpf, h + n, &f);
+		if (ret)
+			return ret;
+		if (!KPF_IS(f, KPF_COMPOUND_TAIL))
+			break;
+	}
+	if (n < 2 || n > (UINT64_C(1) << max_order) || (h & (n - 1)) || pfn >= h + n)
 		goto order0;
 	*head = h;
 	*nr = n;
@@ -467,6 +488,7 @@ static int check_vmas(int maps_fd, uint64_t start, uint64_t end)
 struct region {
 	uint64_t start, end, cat;
 	bool cow;		/* the pin will replace its pages (copy-on-write) */
+	bool anon;		/* private anonymous memory: shared only after fork() */
 };
 
 struct regions {
@@ -492,7 +514,7 @@ static int collect_region(void *arg, uint64_t start, uint64_t end, uint64_t cat)
 		rs->r = r;
 		rs->cap = cap;
 	}
-	rs->r[rs->nr++] = (struct region){ start, end, cat, false };
+	rs->r[rs->nr++] = (struct region){ start, end, cat, false, false };
 	return 0;
 }
 
@@ -501,7 +523,7 @@ static int scan(int pm_fd, uint64_t start, uint64_t end, struct regions *rs)
 	rs->nr = 0;
 	rs->unfaulted = false;
 	return sys_pagemap_scan(pm_fd, start, end, 0,
-				PAGE_IS_PRESENT | PAGE_IS_HUGE | PAGE_IS_PFNZERO | PAGE_IS_FILE,
+				PAGE_IS_PRESENT | PAGE_IS_HUGE | PAGE_IS_PFNZERO,
 				collect_region, rs);
 }
 
@@ -616,26 +638,47 @@ per_page:
  * memory mapped by page table entries is checked where its folios are read
  * (add_pte_run()).  Returns true when some region needs it.
  */
+static _Atomic bool forked;
+
+static void note_fork(void)
+{
+	atomic_store_explicit(&forked, true, memory_order_relaxed);
+}
+
+/*
+ * Anonymous memory is shared copy-on-write only after a fork(), in the
+ * parent and in the child: reading one pagemap entry per 2 MiB costs about
+ * as much as the kernel's own registration of THP memory, so it is done
+ * only in a process that forked (or was forked) since the library loaded.
+ */
+__attribute__((constructor)) static void watch_fork(void)
+{
+	pthread_atfork(NULL, note_fork, note_fork);
+}
+
 static bool find_cow(int pm_fd, int maps_fd, struct regions *rs)
 {
-	struct vma_info *v = NULL;
-	bool any = false;
+	bool any = false, fork_seen = atomic_load_explicit(&forked, memory_order_relaxed);
+	struct vma_info *v = malloc(sizeof(*v));
 	size_t i;
 
+	if (!v)
+		return false;
 	for (i = 0; i < rs->nr; i++) {
 		struct region *r = &rs->r[i];
 		uint64_t va, e;
 
 		if (!(r->cat & PAGE_IS_PRESENT) || (r->cat & PAGE_IS_PFNZERO))
 			continue;
-		if (r->cat & PAGE_IS_FILE) {
-			/* Page cache: replaced only in a private mapping. */
-			if (!v)
-				v = malloc(sizeof(*v));
-			if (v && !vma_find(maps_fd, r->start, v) && v->start <= r->start &&
-			    !v->shared)
+		for (va = r->start; va < r->end && !r->cow; va = v->end) {
+			if (vma_find(maps_fd, va, v) || v->start > va || v->end <= va)
+				break;
+			/* Page cache pages of a private file mapping: all replaced. */
+			if (v->file && !v->shared)
 				r->cow = true;
-		} else if (r->cat & PAGE_IS_HUGE) {
+			r->anon |= !v->file && !v->shared;
+		}
+		if (r->anon && (r->cat & PAGE_IS_HUGE) && fork_seen) {
 			for (va = r->start; va < r->end && !r->cow;
 			     va = (va | ((UINT64_C(1) << PMD_SHIFT) - 1)) + 1)
 				if (sys_read_entries_all(pm_fd, va >> TABLE_PAGE_SHIFT, &e, 1) ||
@@ -680,6 +723,8 @@ static int discover_default(struct table_layout *l, uint64_t start, uint64_t end
 			ret = scan(c->pm_fd, start, end, &rs);
 		if (ret == 1)
 			ret = 0;
+		if (!ret)
+			find_cow(c->pm_fd, maps_fd, &rs);	/* marks the anonymous regions again */
 	}
 again:
 	for (i = 0; !ret && i < rs.nr; i++) {
@@ -688,7 +733,7 @@ again:
 		if (r->cat & PAGE_IS_HUGE) {
 			ret = add_huge(l, maps_fd, r->start, r->end);
 		} else if ((r->cat & PAGE_IS_PRESENT) && !(r->cat & PAGE_IS_PFNZERO)) {
-			c->anon = !(r->cat & PAGE_IS_FILE);
+			c->anon = r->anon && atomic_load_explicit(&forked, memory_order_relaxed);
 			ret = add_pte_run(c, r->start, r->end);
 			if (ret == -EAGAIN) {
 				/* Break copy-on-write as the pin will, then start over. */
@@ -701,6 +746,8 @@ again:
 					inexact = true;
 				if (ret >= 0)
 					ret = scan(c->pm_fd, start, end, &rs);
+				if (!ret)
+					find_cow(c->pm_fd, maps_fd, &rs);
 				table_layout_free(l);
 				table_layout_init(l, l->source);
 				l->inexact = inexact;
