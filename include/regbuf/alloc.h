@@ -82,7 +82,7 @@ struct regbuf_mem;
  * @align: power of two (the O_DIRECT memory alignment, statx stx_dio_mem_align)
  * @flags: must be 0
  *
- * Return: 0, or -EINVAL for a NULL @base, a zero @len or @slot_len, a
+ * Return: 0, or -EINVAL for a NULL @ap or @base, a zero @len or @slot_len, a
  * misaligned @base or @slot_len, @slot_len over 1 GiB, a non-power-of-two
  * @align, a range that wraps the address space or unknown flags;
  * -EOVERFLOW when the last slot number overflows
@@ -102,7 +102,7 @@ int regbuf_alloc_create_range(struct regbuf_alloc **ap, void *base, size_t len,
  * @align: buffer alignment (see regbuf_alloc_create_range())
  * @flags: must be 0
  *
- * Return: as regbuf_alloc_create_range().
+ * Return: as regbuf_alloc_create_range(); also -EINVAL for a NULL @mem.
  */
 REGBUF_MUST_CHECK
 int regbuf_alloc_create(struct regbuf_alloc **ap, struct regbuf_mem *mem, uint32_t first_slot,

@@ -103,7 +103,7 @@ extern "C" {
 
 /* How the folio layout of a buffer was learnt. */
 enum regbuf_layout_source {
-	REGBUF_LAYOUT_HINT,		/* the caller's folio shift (own arenas): no walk */
+	REGBUF_LAYOUT_HINT,		/* the caller's folio shift (own arenas), one PAGEMAP_SCAN */
 	REGBUF_LAYOUT_PAGEMAP_SCAN,	/* PAGEMAP_SCAN ioctl (+ PROCMAP_QUERY for hugetlb sizes) */
 	REGBUF_LAYOUT_KPAGEFLAGS,	/* pagemap + kpageflags: exact, with pfns */
 	REGBUF_LAYOUT_4K,		/* nothing known: 4 KiB pages */
@@ -170,7 +170,7 @@ struct regbuf_buf_info {
  * @tp: where to store the table
  * @flags: must be 0
  *
- * Return: 0; -EINVAL for unknown @flags; -ENOMEM.
+ * Return: 0; -EINVAL for a NULL @tp or unknown @flags; -ENOMEM.
  */
 REGBUF_MUST_CHECK int regbuf_table_create(struct regbuf_table **tp, unsigned int flags);
 

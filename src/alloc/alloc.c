@@ -341,7 +341,7 @@ int regbuf_alloc_create_range(struct regbuf_alloc **ap, void *base, size_t len,
 	unsigned int c;
 	int err;
 
-	if (!base || !len || !slot_len || slot_len > REGBUF_BUF_MAX_LEN || flags)
+	if (!ap || !base || !len || !slot_len || slot_len > REGBUF_BUF_MAX_LEN || flags)
 		return -EINVAL;
 	if (!align || (align & (align - 1)) || ((uintptr_t)base & (align - 1)) ||
 	    (slot_len & (align - 1)))

@@ -166,7 +166,7 @@ int regbuf_table_create(struct regbuf_table **tp, unsigned int flags)
 	struct regbuf_table *t;
 	int ret;
 
-	if (flags)
+	if (!tp || flags)
 		return -EINVAL;
 	t = aligned_alloc(64, sizeof(*t));
 	if (!t)

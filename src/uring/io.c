@@ -174,6 +174,9 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 	if (!r->fixed) {
 		struct iovec one = { buf, len };
 
+		/* Nothing registered and no unregistered I/O asked for. */
+		if (!r->plain)
+			return -EFAULT;
 		return prep_plain(r, write, f, &one, 0, off, user_data);
 	}
 	n = cut(r, f, (uint64_t)(uintptr_t)buf, len, off, p, MAX_PIECES);
@@ -216,7 +219,7 @@ int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 			return -EINVAL;
 	}
 	if (!r->fixed)
-		return prep_plain(r, write, f, iov, nr, off, user_data);
+		return r->plain ? prep_plain(r, write, f, iov, nr, off, user_data) : -EFAULT;
 	/* Validate every piece and count SQEs before queueing anything. */
 	for (i = 0, o = off; i < nr; i++) {
 		n = cut(r, f, (uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len, o, p,

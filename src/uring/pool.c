@@ -18,7 +18,8 @@
 #define MAX_RINGS 64
 #define POOL_FLAGS (REGBUF_URING_POOL_F_DEGRADE | REGBUF_URING_POOL_F_NO_REGISTER | \
 		    REGBUF_URING_POOL_F_NO_PREFLIGHT | REGBUF_URING_POOL_F_NO_CLONE | \
-		    REGBUF_URING_POOL_F_CLONE_WHOLE_ONLY | REGBUF_URING_POOL_F_NO_RWV_FIXED)
+		    REGBUF_URING_POOL_F_CLONE_WHOLE_ONLY | REGBUF_URING_POOL_F_NO_RWV_FIXED | \
+		    REGBUF_URING_POOL_F_NVME_CMD)
 
 struct regbuf_uring_pool {
 	uint32_t nr_rings;
@@ -29,6 +30,7 @@ struct regbuf_uring_pool {
 	bool charged;			/* rings are charged against RLIMIT_MEMLOCK */
 	bool registered;		/* a kernel table exists in the open rings */
 	bool degraded;			/* failed with REGBUF_URING_POOL_F_DEGRADE: unregistered I/O */
+	uint64_t max_buf_len;		/* longest kernel buffer (regbuf_uring_pool_set_buf_len()) */
 	uint64_t ring_bytes;		/* memlock charged for the rings themselves */
 	struct regbuf_uring_ring *rings;
 	bool *closed;
@@ -145,6 +147,10 @@ int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp, uint32_t nr_rings
 	}
 	pool->nr_rings = nr_rings;
 	pool->flags = flags;
+	pool->max_buf_len = REGBUF_BUF_MAX_LEN;
+	/* NVMe passthrough carries a 64-byte command in the SQE and DW0 in the CQE. */
+	if (flags & REGBUF_URING_POOL_F_NVME_CMD)
+		setup_flags |= IORING_SETUP_SQE128 | IORING_SETUP_CQE32;
 	pool->charged = uring_memlock_charged();
 	for (i = 0; i < nr_rings; i++) {
 		ret = io_uring_queue_init(entries, &pool->rings[i].ring, setup_flags);
@@ -192,6 +198,16 @@ void regbuf_uring_pool_destroy(struct regbuf_uring_pool *pool)
 	free(pool);
 }
 
+int regbuf_uring_pool_set_buf_len(struct regbuf_uring_pool *pool, uint64_t len)
+{
+	if (!pool || len < 4096 || len > REGBUF_BUF_MAX_LEN || (len & 4095))
+		return -EINVAL;
+	if (pool->registered || pool->st.state != REGBUF_URING_REG_NONE)
+		return -EBUSY;
+	pool->max_buf_len = len;
+	return 0;
+}
+
 struct regbuf_uring_ring *regbuf_uring_pool_ring(struct regbuf_uring_pool *pool, uint32_t idx)
 {
 	if (!pool || idx >= pool->nr_rings || pool->closed[idx])
@@ -226,7 +242,20 @@ static int cmp_slotref(const void *a, const void *b)
 	return x->base < y->base ? -1 : x->base > y->base;
 }
 
-/* Publish a new pointer -> slot map to every ring (NULL when not fixed). */
+static bool degrades(const struct regbuf_uring_pool *pool)
+{
+	return pool->flags & REGBUF_URING_POOL_F_DEGRADE;
+}
+
+/* Unregistered I/O is running: registration disabled, or degraded after a failure. */
+static bool unregistered_io(const struct regbuf_uring_pool *pool)
+{
+	return pool->st.state == REGBUF_URING_REG_DISABLED ||
+	       (pool->st.state == REGBUF_URING_REG_FAILED && pool->degraded);
+}
+
+/* Publish a new pointer -> slot map to every ring (NULL when not fixed); the
+ * pool's state must already say whether unregistered I/O is allowed. */
 static int publish_map(struct regbuf_uring_pool *pool, bool fixed)
 {
 	struct regbuf_uring_map *m = NULL, *old;
@@ -251,6 +280,7 @@ static int publish_map(struct regbuf_uring_pool *pool, bool fixed)
 	for (i = 0; i < pool->nr_rings; i++) {
 		__atomic_store_n(&pool->rings[i].map, m, __ATOMIC_RELEASE);
 		pool->rings[i].fixed = fixed;
+		pool->rings[i].plain = !fixed && unregistered_io(pool);
 	}
 	/* No reader can hold @old: preparing I/O concurrently with register,
 	 * update or mirror is excluded by their Context. */
@@ -259,7 +289,8 @@ static int publish_map(struct regbuf_uring_pool *pool, bool fixed)
 }
 
 /* Split entries longer than 1 GiB into consecutive kernel buffers. */
-static int expand_iov(const struct iovec *iov, uint32_t nr, struct iovec **outp, uint32_t *nrp)
+static int expand_iov(const struct iovec *iov, uint32_t nr, uint64_t max_len,
+		      struct iovec **outp, uint32_t *nrp)
 {
 	struct iovec *out;
 	uint64_t total = 0, len, base, chunk;
@@ -267,7 +298,7 @@ static int expand_iov(const struct iovec *iov, uint32_t nr, struct iovec **outp,
 
 	for (i = 0; i < nr; i++) {
 		len = iov[i].iov_len;
-		total += len ? (len + REGBUF_BUF_MAX_LEN - 1) / REGBUF_BUF_MAX_LEN : 1;
+		total += len ? (len + max_len - 1) / max_len : 1;
 		if (total > URING_MAX_REG_BUFFERS)
 			return -EINVAL;
 	}
@@ -282,7 +313,7 @@ static int expand_iov(const struct iovec *iov, uint32_t nr, struct iovec **outp,
 			continue;
 		}
 		while (len) {
-			chunk = len < REGBUF_BUF_MAX_LEN ? len : REGBUF_BUF_MAX_LEN;
+			chunk = len < max_len ? len : max_len;
 			out[n].iov_base = (void *)(uintptr_t)base;
 			out[n].iov_len = chunk;
 			n++;
@@ -308,18 +339,6 @@ static void unregister_all(struct regbuf_uring_pool *pool)
 		if (!pool->closed[i])
 			(void)io_uring_unregister_buffers(&pool->rings[i].ring);
 	pool->registered = false;
-}
-
-static bool degrades(const struct regbuf_uring_pool *pool)
-{
-	return pool->flags & REGBUF_URING_POOL_F_DEGRADE;
-}
-
-/* Unregistered I/O is running: registration disabled, or degraded after a failure. */
-static bool unregistered_io(const struct regbuf_uring_pool *pool)
-{
-	return pool->st.state == REGBUF_URING_REG_DISABLED ||
-	       (pool->st.state == REGBUF_URING_REG_FAILED && pool->degraded);
 }
 
 /* Forget the slots: nothing registered, nothing for unregistered I/O either. */
@@ -398,19 +417,31 @@ static int preflight(const struct regbuf_uring_pool *pool, struct regbuf_uring_m
 	return 0;
 }
 
+/* The next open ring from index *@i on that is not @src (*@i moves past it), or NULL. */
+static struct regbuf_uring_ring *next_other_ring(struct regbuf_uring_pool *pool,
+						 const struct regbuf_uring_ring *src, uint32_t *i)
+{
+	for (; *i < pool->nr_rings; (*i)++) {
+		struct regbuf_uring_ring *r = &pool->rings[*i];
+
+		if (r != src && !pool->closed[*i]) {
+			(*i)++;
+			return r;
+		}
+	}
+	return NULL;
+}
+
 /* Give rings other than @src the table @src has: clone, or register again. */
 static int mirror_whole(struct regbuf_uring_pool *pool, struct regbuf_uring_ring *src,
 			const struct iovec *iov, const __u64 *tags, uint32_t nr)
 {
 	uint64_t t0 = uring_now_ns();
-	uint32_t i;
+	struct regbuf_uring_ring *r;
+	uint32_t i = 0;
 	int ret;
 
-	for (i = 0; i < pool->nr_rings; i++) {
-		struct regbuf_uring_ring *r = &pool->rings[i];
-
-		if (r == src || pool->closed[i])
-			continue;
+	while ((r = next_other_ring(pool, src, &i)) != NULL) {
 		if (pool->clone_ok)
 			ret = regbuf_uring_clone_buffers(&r->ring, &src->ring, 0, 0, 0, 0);
 		else if (iov)
@@ -480,7 +511,7 @@ int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iove
 	src = src_ring(pool);
 	if (!src)
 		return -EINVAL;
-	ret = expand_iov(iov, nr, &kiov, &knr);
+	ret = expand_iov(iov, nr, pool->max_buf_len, &kiov, &knr);
 	if (ret)
 		return ret;
 	/* A bad entry is the caller's bug, not a reason to degrade: refuse it first. */
@@ -573,14 +604,11 @@ static int update_other_rings(struct regbuf_uring_pool *pool, struct regbuf_urin
 			      uint32_t done)
 {
 	uint64_t t0 = uring_now_ns();
-	uint32_t i;
+	struct regbuf_uring_ring *r;
+	uint32_t i = 0;
 	int ret;
 
-	for (i = 0; i < pool->nr_rings; i++) {
-		struct regbuf_uring_ring *r = &pool->rings[i];
-
-		if (r == src || pool->closed[i])
-			continue;
+	while ((r = next_other_ring(pool, src, &i)) != NULL) {
 		if (pool->clone_range_ok) {
 			ret = regbuf_uring_clone_buffers(&r->ring, &src->ring, off, off, done,
 							 IORING_REGISTER_DST_REPLACE);
@@ -641,6 +669,9 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 	if (ret < 0)
 		return ret;
 	nr = (uint32_t)ret;
+	for (i = 0; i < nr; i++)
+		if (iov[i].iov_len > pool->max_buf_len)
+			return -EINVAL;	/* regbuf_uring_pool_set_buf_len() */
 	if (!pool->registered)
 		return commit_update(pool, off, iov, nr, false);
 
@@ -747,13 +778,50 @@ static bool mirror_same(const struct regbuf_uring_pool *pool, struct regbuf_buf 
 	return (i < nr ? bufs[i] : NULL) == pool->mirror[i];
 }
 
+/*
+ * Update the runs of mirrored slots whose buffer object changed (not just the
+ * address: the same address may now be different memory).  @bufs/@iov: the
+ * table's @nr slots; references that move into the mirror are taken out of
+ * @bufs.  Slots updated, or -errno (-EIO: the kernel applied part of a run).
+ */
+static int mirror_update_runs(struct regbuf_uring_pool *pool, struct regbuf_buf **bufs,
+			      uint32_t nr, struct iovec *iov)
+{
+	uint32_t i, j, run;
+	int ret, done = 0;
+
+	for (i = 0; i < pool->mirror_nr; i += run) {
+		run = 1;
+		if (mirror_same(pool, bufs, nr, i))
+			continue;
+		while (i + run < pool->mirror_nr && !mirror_same(pool, bufs, nr, i + run))
+			run++;
+		for (j = i; j < i + run; j++)
+			if (j >= nr)
+				iov[j] = (struct iovec){ NULL, 0 };
+		ret = regbuf_uring_pool_update(pool, i, iov + i, run);
+		if (ret < 0)
+			return ret;
+		for (j = i; j < i + (uint32_t)ret; j++) {
+			regbuf_buf_put(pool->mirror[j]);
+			pool->mirror[j] = j < nr ? bufs[j] : NULL;
+			if (j < nr)
+				bufs[j] = NULL;	/* reference moved to the mirror */
+		}
+		done += ret;
+		if ((uint32_t)ret < run)
+			return -EIO;
+	}
+	return done;
+}
+
 int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table *t,
 			     unsigned int flags)
 {
 	struct regbuf_buf **bufs;
 	struct iovec *iov;
-	uint32_t nr, i, run;
-	int ret, done = 0;
+	uint32_t nr, i;
+	int ret;
 
 	if (!pool || !t || flags)
 		return -EINVAL;
@@ -771,17 +839,21 @@ int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table
 	ret = snapshot_table(t, nr, bufs, iov);
 	if (ret)
 		goto out_put;
+	for (i = 0; i < nr; i++) {
+		if (iov[i].iov_len > pool->max_buf_len) {
+			/* It would take several kernel slots: table slot i is no longer kernel slot i. */
+			ret = -EINVAL;
+			goto out_put;
+		}
+	}
 
 	if (pool->mirror && nr > pool->mirror_nr && pool->registered) {
-		/* The kernel cannot grow a table by update: register it afresh.
-		 * In-flight I/O keeps its buffers (nodes are refcounted). */
+		/* The kernel cannot grow a table by update: register it afresh
+		 * (unregister drops the mirror's references).  In-flight I/O
+		 * keeps its buffers (nodes are refcounted). */
 		ret = regbuf_uring_pool_unregister(pool);
 		if (ret)
 			goto out_put;
-		put_all(pool->mirror, pool->mirror_nr);
-		free(pool->mirror);
-		pool->mirror = NULL;
-		pool->mirror_nr = 0;
 	}
 	if (!pool->mirror) {
 		ret = regbuf_uring_pool_register(pool, iov, nr, 0);
@@ -792,35 +864,7 @@ int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table
 		free(iov);
 		return (int)nr;
 	}
-	/* Update runs of slots whose buffer object changed (not just the address:
-	 * the same address may now be different memory). */
-	for (i = 0; i < pool->mirror_nr; i += run) {
-		uint32_t j;
-
-		run = 1;
-		if (mirror_same(pool, bufs, nr, i))
-			continue;
-		while (i + run < pool->mirror_nr && !mirror_same(pool, bufs, nr, i + run))
-			run++;
-		for (j = i; j < i + run; j++)
-			if (j >= nr)
-				iov[j] = (struct iovec){ NULL, 0 };
-		ret = regbuf_uring_pool_update(pool, i, iov + i, run);
-		if (ret < 0)
-			goto out_put;
-		for (j = i; j < i + (uint32_t)ret; j++) {
-			regbuf_buf_put(pool->mirror[j]);
-			pool->mirror[j] = j < nr ? bufs[j] : NULL;
-			if (j < nr)
-				bufs[j] = NULL;	/* reference moved to the mirror */
-		}
-		done += ret;
-		if ((uint32_t)ret < run) {
-			ret = -EIO;
-			goto out_put;
-		}
-	}
-	ret = done;
+	ret = mirror_update_runs(pool, bufs, nr, iov);
 out_put:
 	put_all(bufs, nr);
 out_free:

@@ -5,7 +5,7 @@
  * against plain pread/pwrite on an O_DIRECT file and a loop device, the
  * kernel's clone/update/register error codes, in-flight updates, memlock
  * preflight as an unprivileged user, > 1 GiB arenas and O_DIRECT alignment.
- * Cases name the kernel-rules §6 item they cover.  Each case checks what the
+ * Each case checks what the
  * running kernel must do (kernel_agrees(), expect_path()): the clone paths and
  * 6.12+/6.13+ error codes on 6.18; on 6.1 (the device suite's uring-6.1 guest)
  * the fallbacks - registered again in every ring, charged per ring, vectored
@@ -404,7 +404,7 @@ static int integrity_loop_device_every_ring(void)
 	return ret;
 }
 
-/* ---- clone semantics (kernel-rules §1.7, §6 items 24-30) ---- */
+/* ---- clone semantics ---- */
 
 static int probe_read(struct io_uring *ring, int fd, void *buf, uint32_t len, int slot)
 {
@@ -426,7 +426,7 @@ static int probe_read(struct io_uring *ring, int fd, void *buf, uint32_t len, in
 	return res;
 }
 
-/* §6 items 24, 25: error codes surface unchanged. */
+/* Error codes surface unchanged. */
 static int clone_errors_unchanged(void)
 {
 	struct io_uring a, b, c;
@@ -491,7 +491,7 @@ static int clone_errors_unchanged(void)
 	/* Whole clone, then again without DST_REPLACE: -EBUSY. */
 	t_ok(regbuf_uring_clone_buffers(&b, &a, 0, 0, 0, 0));
 	t_check_eq(regbuf_uring_clone_buffers(&b, &a, 0, 0, 0, 0), -EBUSY);
-	/* Unregistering an empty table: -ENXIO (§6 item 2). */
+	/* Unregistering an empty table: -ENXIO. */
 	t_check_eq(io_uring_unregister_buffers(&c), -ENXIO);
 	close(pfd[0]);
 	close(pfd[1]);
@@ -504,7 +504,7 @@ out:
 }
 
 /*
- * §6 items 26, 27: a range clone with DST_REPLACE keeps the slots before and
+ * A range clone with DST_REPLACE keeps the slots before and
  * after, grows the table leaving a gap empty, copies no tags; self-clone works.
  * Which buffer a slot holds is observed with fixed reads: an address outside
  * the slot's buffer is -EFAULT.
@@ -577,7 +577,7 @@ static void *xclone_fn(void *arg)
 	return NULL;
 }
 
-/* §6 item 28: A→B and B→A concurrently (address-ordered locking; no deadlock). */
+/* A→B and B→A concurrently (address-ordered locking; no deadlock). */
 static int clone_concurrent_both_ways(void)
 {
 	struct io_uring a, b;
@@ -624,7 +624,7 @@ static void *single_issuer_fn(void *arg)
 	return NULL;
 }
 
-/* §6 item 30: a SINGLE_ISSUER source owned by another task: -EEXIST. */
+/* A SINGLE_ISSUER source owned by another task: -EEXIST. */
 static int clone_single_issuer_other_task(void)
 {
 	struct issuer is = { .ret = -1 };
@@ -652,7 +652,7 @@ static int clone_single_issuer_other_task(void)
 	return T_PASS;
 }
 
-/* §6 item 29: the source ring closed, I/O through a clone still works. */
+/* The source ring closed, I/O through a clone still works. */
 static int io_after_source_closed_path(unsigned int flags)
 {
 	struct regbuf_uring_status st;
@@ -691,7 +691,7 @@ static int io_on_clone_after_source_closed(void)
 	return for_each_path(io_after_source_closed_path);
 }
 
-/* ---- registration edge cases (§6 items 1-6) ---- */
+/* ---- registration edge cases ---- */
 
 static int register_errors_unchanged(void)
 {
@@ -704,7 +704,7 @@ static int register_errors_unchanged(void)
 	int ret;
 
 	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, 0));
-	/* item 1: NULL with a length, non-NULL with length 0. */
+	/* NULL with a length, non-NULL with length 0. */
 	bad[0] = (struct iovec){ NULL, 4096 };
 	t_check_eq(regbuf_uring_pool_register(pool, bad, 1, 0), -EFAULT);
 	regbuf_uring_pool_status(pool, &st);
@@ -715,23 +715,23 @@ static int register_errors_unchanged(void)
 	/* A zero length expands to an empty slot in regbuf's own splitting only for NULL. */
 	ret = regbuf_uring_pool_register(pool, bad, 1, 0);
 	t_check_eq(ret, -EFAULT);
-	/* item 3: one bad entry rolls back the whole batch; then a fresh register works. */
+	/* one bad entry rolls back the whole batch; then a fresh register works. */
 	bad[0] = good;
 	bad[1] = (struct iovec){ NULL, 4096 };
 	t_check_eq(regbuf_uring_pool_register(pool, bad, 2, 0), -EFAULT);
-	/* item 6: read-only memory cannot be pinned FOLL_WRITE. */
+	/* read-only memory cannot be pinned FOLL_WRITE. */
 	bad[0] = (struct iovec){ ro, 8 * KiB };
 	t_check_eq(regbuf_uring_pool_register(pool, bad, 1, 0), -EFAULT);
-	/* item 2: more than 16384 slots. */
+	/* more than 16384 slots. */
 	many = calloc(16385, sizeof(*many));
 	t_check_eq(regbuf_uring_pool_register(pool, many, 16385, 0), -EINVAL);
 	free(many);
 	t_ok(regbuf_uring_pool_register(pool, &good, 1, 0));
-	/* item 2: twice -EBUSY; unregister twice -ENXIO. */
+	/* twice -EBUSY; unregister twice -ENXIO. */
 	t_check_eq(regbuf_uring_pool_register(pool, &good, 1, 0), -EBUSY);
 	t_ok(regbuf_uring_pool_unregister(pool));
 	t_check_eq(regbuf_uring_pool_unregister(pool), -ENXIO);
-	/* item 2: 16384 empty slots is the maximum, 16385 is -EINVAL. */
+	/* 16384 empty slots is the maximum, 16385 is -EINVAL. */
 	t_check_eq(regbuf_uring_pool_register_sparse(pool, 16385), -EINVAL);
 	t_ok(regbuf_uring_pool_register_sparse(pool, 16384));
 	regbuf_uring_pool_destroy(pool);
@@ -740,7 +740,7 @@ static int register_errors_unchanged(void)
 	return T_PASS;
 }
 
-/* items 4, 5: sparse table, updates: count, bounds, overflow, I/O on the new slot. */
+/* sparse table, updates: count, bounds, overflow, I/O on the new slot. */
 static int sparse_then_update_path(unsigned int flags)
 {
 	struct regbuf_uring_status st;
@@ -792,7 +792,7 @@ static int sparse_then_update(void)
 }
 
 /*
- * item 5: an update of a slot while a read into it is in flight.  The read
+ * An update of a slot while a read into it is in flight.  The read
  * waits on an empty pipe; the slot is replaced and the old buffer's registered
  * mapping unmapped; the kernel keeps the old pages pinned, the read lands in
  * them (seen through a second mapping of the same memfd), and only then does
@@ -968,7 +968,7 @@ static int update_while_in_flight(void)
 	return for_each_path(update_while_in_flight_path);
 }
 
-/* ---- vectored fixed I/O (§6 item 22) ---- */
+/* ---- vectored fixed I/O ---- */
 
 static int rwv_fixed_native_and_split(void)
 {
@@ -1251,7 +1251,7 @@ static int misaligned_odirect_rejected_nothing_written(void)
 	return T_PASS;
 }
 
-/* ---- memlock as an unprivileged user (§6 item 7) ---- */
+/* ---- memlock as an unprivileged user ---- */
 
 struct ml_case {
 	const char *name;
@@ -1444,7 +1444,7 @@ static int ml_child_degraded(uint8_t *mem, int fd)
 	struct regbuf_uring_pool *pool;
 	struct regbuf_uring_status st;
 	struct regbuf_uring_file f;
-	struct iovec iov = { mem, 2 * MiB };
+	struct iovec iov = { mem, 2 * MiB }, small = { mem, 4 * KiB };
 	unsigned int modes[2] = { REGBUF_URING_POOL_F_DEGRADE, REGBUF_URING_POOL_F_NO_REGISTER };
 	int m;
 
@@ -1474,6 +1474,15 @@ static int ml_child_degraded(uint8_t *mem, int fd)
 		CK_EQ(t_pattern_check(mem + MiB, MiB, MiB * m, 31), -1);
 		regbuf_uring_pool_destroy(pool);
 	}
+	/* An update the preflight refuses: -ENOMEM, the registration stays, the reason says why. */
+	CK_OK(regbuf_uring_pool_create(&pool, 1, 8, 0, 0));
+	CK_OK(regbuf_uring_pool_register(pool, &small, 1, 0));
+	CK_EQ(regbuf_uring_pool_update(pool, 0, &iov, 1), -ENOMEM);
+	regbuf_uring_pool_status(pool, &st);
+	CK_EQ(st.state, REGBUF_URING_REG_ACTIVE);
+	CK_EQ(st.nr_bytes, 4 * KiB);
+	CK(strstr(st.reason, "RLIMIT_MEMLOCK") != NULL);
+	regbuf_uring_pool_destroy(pool);
 	return T_PASS;
 }
 
@@ -1494,7 +1503,7 @@ static uint64_t vm_pin(void)
 }
 
 /*
- * §6 items 7 and 29: two 4 KiB buffers in one 2 MiB huge page are charged once
+ * Two 4 KiB buffers in one 2 MiB huge page are charged once
  * (exactly at the limit); dropping one of them leaves the other usable and
  * VmPin never goes negative.  Which buffer carried the charge is the kernel's
  * business (io_buffer_account_pin(): the first; 6.18 then uncharges the page
@@ -1833,6 +1842,7 @@ static int failed_register_state(void)
 	uint8_t *mem = map_anon(64 * KiB);
 	struct iovec bad = { ro, 8 * KiB }, good = { mem, 64 * KiB }, null4k = { NULL, 4096 };
 	int fd = scratch_file(MiB);
+	struct iovec two_v[1];
 	uint32_t slot;
 
 	t_check(ro != MAP_FAILED && mem && fd >= 0);
@@ -1851,6 +1861,12 @@ static int failed_register_state(void)
 	t_check_eq(regbuf_uring_pool_unregister(pool), -ENXIO);
 	t_check_eq(regbuf_uring_find(regbuf_uring_pool_ring(pool, 1), (uintptr_t)mem, 1, &slot),
 		   -EFAULT);
+	/* No silent unregistered I/O either. */
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, mem, 4096, 0),
+		   -EFAULT);
+	two_v[0] = (struct iovec){ mem, 4096 };
+	t_check_eq(regbuf_uring_rwv_wait(regbuf_uring_pool_ring(pool, 0), true, &f, two_v, 1, 0),
+		   -EFAULT);
 	/* ... and it may be registered again. */
 	t_ok(regbuf_uring_pool_register(pool, &good, 1, 0));
 	regbuf_uring_pool_status(pool, &st);
@@ -1864,6 +1880,8 @@ static int failed_register_state(void)
 	t_check_eq(st.nr_slots, 0);
 	t_check_eq(st.nr_bytes, 0);
 	t_check_eq(regbuf_uring_pool_unregister(pool), -ENXIO);
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 0), true, &f, mem, 4096, 0),
+		   -EFAULT);
 	regbuf_uring_pool_destroy(pool);
 
 	/* With it: unregistered I/O over the memory given, updates follow. */
@@ -1884,6 +1902,8 @@ static int failed_register_state(void)
 	t_check_eq(plain_check(fd, 0, 32 * KiB, 5), -1);
 	t_ok(regbuf_uring_pool_unregister(pool));
 	t_check_eq(regbuf_uring_pool_unregister(pool), -ENXIO);
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, mem, 4096, 0),
+		   -EFAULT);
 	/* An invalid entry is the caller's bug: refused, never degraded. */
 	t_check_eq(regbuf_uring_pool_register(pool, &null4k, 1, 0), -EFAULT);
 	regbuf_uring_pool_status(pool, &st);
@@ -1992,6 +2012,21 @@ static int pool_api_abuse(void)
 	close(closed_fd);
 	t_check_eq(regbuf_uring_dio_align(closed_fd, &ma, &oa), -EBADF);
 	t_check_eq(regbuf_uring_file_init(&f, closed_fd), -EBADF);
+	/* clone from something that is not a ring: the kernel's codes unchanged */
+	if (k_clone()) {
+		struct regbuf_uring_pool *p1;
+		struct io_uring fake;
+
+		t_ok(regbuf_uring_pool_create(&p1, 1, 8, 0, 0));
+		memset(&fake, 0, sizeof(fake));
+		fake.ring_fd = fd;
+		t_check_eq(regbuf_uring_clone_buffers(&regbuf_uring_pool_ring(p1, 0)->ring, &fake,
+						      0, 0, 0, 0), -EOPNOTSUPP);
+		fake.ring_fd = -1;
+		t_check_eq(regbuf_uring_clone_buffers(&regbuf_uring_pool_ring(p1, 0)->ring, &fake,
+						      0, 0, 0, 0), -EBADF);
+		regbuf_uring_pool_destroy(p1);
+	}
 	/* names of values out of range */
 	t_check(!strcmp(regbuf_uring_path_name((enum regbuf_uring_path)99), "none"));
 	t_check(!strcmp(regbuf_uring_state_name((enum regbuf_uring_reg_state)99),

@@ -25,7 +25,10 @@
 
 #include <regbuf/mem.h>
 #include <regbuf/table.h>
+#include <regbuf/features.h>
+#if REGBUF_HAVE_URING
 #include <regbuf/uring.h>
+#endif
 
 #include "bench.h"
 #include "cli.h"
@@ -203,7 +206,12 @@ static int reserve(enum bench_tier t, long need, char *why, size_t wlen)
 	if (free_pages >= need)
 		return 0;
 	cur = undo_read_long(nr_path[t]);
-	if (cur < 0 || geteuid()) {
+	if (cur < 0) {
+		snprintf(why, wlen, "no %s hugetlb pool on this machine (%s missing)",
+			 bench_tier_name[t], nr_path[t]);
+		return -ENOMEM;
+	}
+	if (geteuid()) {
 		snprintf(why, wlen, "%ld of %ld free %s hugetlb pages; as root regbuf reserves "
 			 "them (%s)", free_pages < 0 ? 0 : free_pages, need, bench_tier_name[t],
 			 nr_path[t]);
@@ -323,14 +331,18 @@ uint32_t bench_chunk_iov(struct iovec *iov, uint32_t max, void *addr, uint64_t l
 
 static void header(const struct bench_opts *o)
 {
+#if REGBUF_HAVE_URING
 	struct regbuf_uring_pool *pool;
 	struct regbuf_uring_status st;
-	struct utsname u;
-	const char *path = "unknown";
 	struct iovec iov;
 	static uint8_t page[4096] __attribute__((aligned(4096)));
+#endif
+	struct utsname u;
+	const char *path = "not built (no liburing)";
 
 	uname(&u);
+#if REGBUF_HAVE_URING
+	path = "unknown";
 	iov = (struct iovec){ page, sizeof(page) };
 	if (regbuf_uring_pool_create(&pool, 2, 8, 0, 0) == 0) {
 		if (regbuf_uring_pool_register(pool, &iov, 1, 0) == 0) {
@@ -339,6 +351,7 @@ static void header(const struct bench_opts *o)
 		}
 		regbuf_uring_pool_destroy(pool);
 	}
+#endif
 	if (o->j) {
 		json_str(o->j, "regbuf version", REGBUF_VERSION);
 		json_int(o->j, "timestamp", (int64_t)time(NULL));
@@ -360,7 +373,7 @@ static uint64_t map_buffer_mib = 1024;
 static struct opt_spec map_opts[] = {
 	OPT_U32("runs", &map_runs, 1, 101, "N", "runs per I/O size; the median is reported"),
 	OPT_U64("buffer-mib", &map_buffer_mib, 4, 65536, "MIB",
-		"buffer the random offsets fall in, MiB (even)"),
+		"buffer the random offsets fall in, MiB, even"),
 	OPT_END
 };
 
@@ -478,6 +491,7 @@ static void usage(void)
 	       "  afterwards, also when interrupted).  Progress goes to stderr.\n"
 	       "options (before or after the experiment):\n");
 	opt_usage(stdout, common);
+	opt_usage_help(stdout);
 	for (i = 0; bench_cmds[i]; i++) {
 		struct opt_spec *own[] = { bench_cmds[i]->opts, NULL };
 
@@ -494,6 +508,7 @@ static void usage_cmd(const struct bench_cmd *c)
 
 	printf("usage: regbuf bench %s [options]\n  %s\n", c->name, c->summary);
 	opt_usage(stdout, t);
+	opt_usage_help(stdout);
 }
 
 /* Parse the experiment's options (and the common ones after its name): OPT_*. */

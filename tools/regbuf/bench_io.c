@@ -5,6 +5,8 @@
  * and the equivalent fio job (io_uring engine, fixedbufs, hugepage memory,
  * same file, QD, block size and threads) run in the same invocation.
  * Runs are interleaved (regbuf, fio, regbuf, fio, ...) and medians reported.
+ * With --passthru the same jobs run as NVMe passthrough commands on a
+ * namespace's char device (/dev/ngXnY), fixed and unfixed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -98,6 +100,7 @@ struct worker {
 	uint64_t file_size;
 	uint64_t region_off, region_len;	/* sequential: this thread's part */
 	uint64_t seed;
+	const struct regbuf_uring_nvme_ns *ns;	/* --passthru: NVMe commands */
 	bool enable;			/* ring created R_DISABLED: enable in this thread */
 	/* results */
 	uint64_t ios, errors;
@@ -122,58 +125,123 @@ static uint64_t tv_ns(const struct timeval *tv)
 	return (uint64_t)tv->tv_sec * 1000000000u + (uint64_t)tv->tv_usec * 1000u;
 }
 
-static void *worker_fn(void *arg)
+/* One thread's I/O stream: where the next I/O goes, and when each slot was submitted. */
+struct stream {
+	uint64_t *ts;		/* per slot: submission time */
+	uint64_t seq, blocks;
+	bool write, rnd;
+};
+
+static uint64_t next_off(struct worker *w, struct stream *s)
 {
-	struct worker *w = arg;
-	const struct io_cfg *c = w->cfg;
-	struct io_uring_cqe *cqes[BATCH];
-	uint64_t *ts, seq = 0, now, start, end, blocks;
-	bool write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE;
-	bool rnd = c->rw == RW_RANDREAD || c->rw == RW_RANDWRITE;
-	struct rusage ru0, ru1;
-	uint32_t i, inflight = 0, n, k;
-	bool stopping = false;
+	uint64_t bs = w->cfg->bs;
+
+	if (s->rnd)
+		return (xorshift(&w->seed) % s->blocks) * bs;
+	return w->region_off + (s->seq++ % s->blocks) * bs;
+}
+
+/* Slot @i's next I/O; 0 or -errno. */
+static int submit_slot(struct worker *w, struct stream *s, uint32_t i, uint64_t now)
+{
+	uint64_t off = next_off(w, s);
+	int ret = w->ns ? regbuf_uring_nvme_prep_rw(w->ring, w->ns, s->write, w->bufs[i].addr,
+						    w->cfg->bs, off >> w->ns->lba_shift, 0, i) :
+			  regbuf_uring_prep_rw(w->ring, s->write, &w->file, w->bufs[i].addr,
+					       w->cfg->bs, off, i);
+
+	if (ret != 1)
+		return ret < 0 ? ret : -EINVAL;
+	s->ts[i] = now;
+	return 0;
+}
+
+/* The qd buffers, and the ring enabled in this thread (IORING_SETUP_SINGLE_ISSUER). */
+static int worker_setup(struct worker *w)
+{
+	uint32_t i;
 	int ret;
 
-	ts = calloc(c->qd, sizeof(*ts));
-	w->bufs = calloc(c->qd, sizeof(*w->bufs));
-	if (!ts || !w->bufs) {
-		free(ts);
-		w->err = -ENOMEM;
-		return NULL;
-	}
-	for (i = 0; i < c->qd; i++) {
-		ret = regbuf_alloc_acquire(w->alloc, c->bs, &w->bufs[i]);
-		if (ret) {
-			w->err = ret;
-			while (i--)
-				regbuf_alloc_release(w->alloc, &w->bufs[i]);
-			free(ts);
-			free(w->bufs);
-			return NULL;
-		}
+	w->bufs = calloc(w->cfg->qd, sizeof(*w->bufs));
+	if (!w->bufs)
+		return -ENOMEM;
+	for (i = 0; i < w->cfg->qd; i++) {
+		ret = regbuf_alloc_acquire(w->alloc, w->cfg->bs, &w->bufs[i]);
+		if (ret)
+			goto out_release;
 	}
 	if (w->enable && io_uring_register(w->ring->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS,
 					     NULL, 0) < 0) {
-		w->err = -EINVAL;
-		free(ts);
-		return NULL;
+		ret = -EINVAL;
+		goto out_release;
 	}
-	blocks = (rnd ? w->file_size : w->region_len) / c->bs;
-	getrusage(RUSAGE_THREAD, &ru0);
-	start = cli_now_ns();
-	end = start + (uint64_t)(c->runtime_s * 1e9);
+	return 0;
+out_release:
+	while (i--)
+		regbuf_alloc_release(w->alloc, &w->bufs[i]);
+	free(w->bufs);
+	w->bufs = NULL;
+	return ret;
+}
 
-#define NEXT_OFF() (rnd ? (xorshift(&w->seed) % blocks) * c->bs \
-			: w->region_off + (seq++ % blocks) * c->bs)
-	for (i = 0; i < c->qd; i++) {
-		ret = regbuf_uring_prep_rw(w->ring, write, &w->file, w->bufs[i].addr, c->bs,
-					   NEXT_OFF(), i);
-		if (ret != 1) {
-			w->err = ret < 0 ? ret : -EINVAL;
-			goto out;
+static void worker_teardown(struct worker *w)
+{
+	uint32_t i;
+
+	for (i = 0; i < w->cfg->qd; i++)
+		regbuf_alloc_release(w->alloc, &w->bufs[i]);
+	regbuf_alloc_flush(w->alloc);
+	free(w->bufs);
+}
+
+/* Reap a batch; each completed slot is resubmitted until @stopping.  Returns slots retired. */
+static uint32_t reap_batch(struct worker *w, struct stream *s, uint64_t now, bool *stopping)
+{
+	struct io_uring_cqe *cqes[BATCH];
+	uint32_t n, k, i, retired = 0;
+	int ret;
+
+	n = io_uring_peek_batch_cqe(&w->ring->ring, cqes, BATCH);
+	for (k = 0; k < n; k++) {
+		i = (uint32_t)cqes[k]->user_data;
+		if (regbuf_uring_cqe_is_tag(cqes[k]))
+			continue;
+		/* Passthrough completes with 0, or an NVMe status or -errno. */
+		if (cqes[k]->res != (w->ns ? 0 : (int)w->cfg->bs)) {
+			w->errors++;
+			if (!w->err)
+				w->err = cqes[k]->res < 0 ? cqes[k]->res : -EIO;
 		}
-		ts[i] = start;
+		w->hist[hist_idx(now - s->ts[i])]++;
+		w->ios++;
+		ret = *stopping ? 0 : submit_slot(w, s, i, now);
+		if (*stopping || ret) {
+			retired++;
+			if (ret && !w->err)
+				w->err = ret;
+			*stopping |= ret != 0;
+		}
+	}
+	io_uring_cq_advance(&w->ring->ring, n);
+	return retired;
+}
+
+/* Keep qd I/Os in flight until @end, then drain. */
+static void worker_run(struct worker *w, struct stream *s, uint64_t start, uint64_t end)
+{
+	uint32_t i, inflight = 0;
+	bool stopping = false;
+	uint64_t now;
+	int ret;
+
+	for (i = 0; i < w->cfg->qd; i++) {
+		ret = submit_slot(w, s, i, start);
+		if (ret) {
+			/* Drain what is in flight before the buffers go back. */
+			w->err = ret;
+			stopping = true;
+			break;
+		}
 		inflight++;
 	}
 	while (inflight) {
@@ -185,47 +253,36 @@ static void *worker_fn(void *arg)
 		now = cli_now_ns();
 		if (now >= end)
 			stopping = true;
-		n = io_uring_peek_batch_cqe(&w->ring->ring, cqes, BATCH);
-		for (k = 0; k < n; k++) {
-			i = (uint32_t)cqes[k]->user_data;
-			if (regbuf_uring_cqe_is_tag(cqes[k]))
-				continue;
-			if (cqes[k]->res != (int)c->bs) {
-				w->errors++;
-				if (!w->err)
-					w->err = cqes[k]->res < 0 ? cqes[k]->res : -EIO;
-			}
-			w->hist[hist_idx(now - ts[i])]++;
-			w->ios++;
-			if (stopping) {
-				inflight--;
-				continue;
-			}
-			ret = regbuf_uring_prep_rw(w->ring, write, &w->file, w->bufs[i].addr,
-						   c->bs, NEXT_OFF(), i);
-			if (ret != 1) {
-				inflight--;
-				if (!w->err)
-					w->err = ret < 0 ? ret : -EINVAL;
-				stopping = true;
-				continue;
-			}
-			ts[i] = now;
-		}
-		io_uring_cq_advance(&w->ring->ring, n);
+		inflight -= reap_batch(w, s, now, &stopping);
 	}
-#undef NEXT_OFF
-out:
+}
+
+static void *worker_fn(void *arg)
+{
+	struct worker *w = arg;
+	const struct io_cfg *c = w->cfg;
+	struct stream s = { .write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE,
+			    .rnd = c->rw == RW_RANDREAD || c->rw == RW_RANDWRITE };
+	struct rusage ru0, ru1;
+	uint64_t start;
+
+	s.ts = calloc(c->qd, sizeof(*s.ts));
+	w->err = s.ts ? worker_setup(w) : -ENOMEM;
+	if (w->err) {
+		free(s.ts);
+		return NULL;
+	}
+	s.blocks = (s.rnd ? w->file_size : w->region_len) / c->bs;
+	getrusage(RUSAGE_THREAD, &ru0);
+	start = cli_now_ns();
+	worker_run(w, &s, start, start + (uint64_t)(c->runtime_s * 1e9));
 	w->elapsed_ns = cli_now_ns() - start;
 	getrusage(RUSAGE_THREAD, &ru1);
 	w->usr_ns = tv_ns(&ru1.ru_utime) - tv_ns(&ru0.ru_utime);
 	w->sys_ns = tv_ns(&ru1.ru_stime) - tv_ns(&ru0.ru_stime);
-	/* Stop the clock before giving the buffers back (may reap late CQEs: none left). */
-	for (i = 0; i < c->qd; i++)
-		regbuf_alloc_release(w->alloc, &w->bufs[i]);
-	regbuf_alloc_flush(w->alloc);
-	free(w->bufs);
-	free(ts);
+	/* The clock stopped before the buffers go back (no CQE is left to reap). */
+	worker_teardown(w);
+	free(s.ts);
 	return NULL;
 }
 
@@ -239,80 +296,124 @@ struct io_env {
 	bool fio;
 	bool fio_huge;
 	struct regbuf_uring_status st;	/* last pool's status */
+	bool passthru;
+	struct regbuf_uring_nvme_ns ns;	/* --passthru */
 };
 
-static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res *res)
-{
-	static struct worker w[MAX_THREADS];
-	struct regbuf_uring_pool *pool;
-	uint64_t hist[HIST_NR], usr = 0, sys = 0, el = 0, ios = 0, errs = 0;
-	unsigned int setup = IORING_SETUP_R_DISABLED | IORING_SETUP_SINGLE_ISSUER |
-			     IORING_SETUP_DEFER_TASKRUN;
-	struct iovec iov = { regbuf_mem_addr(env->mem), regbuf_mem_len(env->mem) };
-	struct regbuf_alloc *alloc = NULL;
-	uint32_t t, i;
-	int ret, err = 0;
+static struct worker workers[MAX_THREADS];
 
-	memset(res, 0, sizeof(*res));
-	ret = regbuf_uring_pool_create(&pool, c->threads, c->qd * 2, setup,
-				       c->fixed ? 0 : REGBUF_URING_POOL_F_NO_REGISTER);
+/* The longest kernel buffer (and allocator slot): what fixed passthrough takes here. */
+static uint64_t io_slot_len(const struct io_env *env)
+{
+	return env->passthru ? env->ns.max_buf_len : REGBUF_BUF_MAX_LEN;
+}
+
+/* Memory alignment of the I/O: O_DIRECT's (statx), or a logical block for passthrough. */
+static int io_mem_align(const struct io_env *env, struct regbuf_uring_file *f)
+{
+	if (!env->passthru)
+		return regbuf_uring_file_init(f, env->fd);
+	memset(f, 0, sizeof(*f));
+	f->fd = env->fd;
+	f->mem_align = f->off_align = 1U << env->ns.lba_shift;
+	return 0;
+}
+
+/* A pool of c->threads rings with the arena registered once (unless unfixed). */
+static int pool_open(struct io_env *env, const struct io_cfg *c, struct regbuf_uring_pool **pool,
+		     unsigned int *setup, struct io_res *res)
+{
+	struct iovec iov = { regbuf_mem_addr(env->mem), regbuf_mem_len(env->mem) };
+	unsigned int flags = (c->fixed ? 0 : REGBUF_URING_POOL_F_NO_REGISTER) |
+			     (env->passthru ? REGBUF_URING_POOL_F_NVME_CMD : 0);
+	int ret;
+
+	*setup = IORING_SETUP_R_DISABLED | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	ret = regbuf_uring_pool_create(pool, c->threads, c->qd * 2, *setup, flags);
 	if (ret == -EINVAL) {
 		/* Kernels before 6.1 lack DEFER_TASKRUN. */
-		setup = IORING_SETUP_COOP_TASKRUN;
-		ret = regbuf_uring_pool_create(&pool, c->threads, c->qd * 2, setup,
-					       c->fixed ? 0 : REGBUF_URING_POOL_F_NO_REGISTER);
+		*setup = IORING_SETUP_COOP_TASKRUN;
+		ret = regbuf_uring_pool_create(pool, c->threads, c->qd * 2, *setup, flags);
 	}
 	if (ret) {
 		snprintf(res->err, sizeof(res->err), "pool: %s", strerror(-ret));
 		return ret;
 	}
-	ret = regbuf_uring_pool_register(pool, &iov, 1, 0);
+	/* Passthrough: kernel buffers no longer than this kernel's fixed commands take. */
+	ret = regbuf_uring_pool_set_buf_len(*pool, io_slot_len(env));
+	if (!ret)
+		ret = regbuf_uring_pool_register(*pool, &iov, 1, 0);
 	if (c->fixed)
-		regbuf_uring_pool_status(pool, &env->st);
+		regbuf_uring_pool_status(*pool, &env->st);
 	if (ret) {
 		snprintf(res->err, sizeof(res->err), "register: %s", env->st.reason);
-		regbuf_uring_pool_destroy(pool);
-		return ret;
+		regbuf_uring_pool_destroy(*pool);
 	}
+	return ret;
+}
+
+/* Every worker prepared before any starts; returns how many threads run (< 0: -errno). */
+static int workers_start(struct io_env *env, const struct io_cfg *c,
+			 struct regbuf_uring_pool *pool, unsigned int setup,
+			 struct regbuf_alloc *alloc)
+{
+	sigset_t mask;
+	uint32_t t;
+	int ret;
+
 	for (t = 0; t < c->threads; t++) {
-		memset(&w[t], 0, sizeof(w[t]));
-		ret = regbuf_uring_file_init(&w[t].file, env->fd);
-		if (!ret && !alloc)
-			ret = regbuf_alloc_create(&alloc, env->mem, 0, REGBUF_BUF_MAX_LEN,
-						  w[t].file.mem_align, 0);
-		if (ret) {
-			snprintf(res->err, sizeof(res->err), "statx/alloc: %s", strerror(-ret));
-			regbuf_uring_pool_destroy(pool);
+		struct worker *w = &workers[t];
+
+		memset(w, 0, sizeof(*w));
+		ret = io_mem_align(env, &w->file);
+		if (ret)
 			return ret;
-		}
-		w[t].alloc = alloc;
-		w[t].cfg = c;
-		w[t].ring = regbuf_uring_pool_ring(pool, t);
-		w[t].file_size = env->file_size;
-		w[t].region_len = env->file_size / c->threads / c->bs * c->bs;
-		w[t].region_off = w[t].region_len * t;
-		w[t].seed = 0x9E3779B97F4A7C15ULL * (t + 1) ^ cli_now_ns();
-		w[t].enable = !!(setup & IORING_SETUP_R_DISABLED);
-		pthread_create(&w[t].tid, NULL, worker_fn, &w[t]);
+		w->ns = env->passthru ? &env->ns : NULL;
+		w->alloc = alloc;
+		w->cfg = c;
+		w->ring = regbuf_uring_pool_ring(pool, t);
+		w->file_size = env->file_size;
+		w->region_len = env->file_size / c->threads / c->bs * c->bs;
+		w->region_off = w->region_len * t;
+		w->seed = 0x9E3779B97F4A7C15ULL * (t + 1) ^ cli_now_ns();
+		w->enable = !!(setup & IORING_SETUP_R_DISABLED);
 	}
-	memset(hist, 0, sizeof(hist));
+	/* Signals stay with the main thread, which undoes what the run changed. */
+	undo_signals_block(&mask);
 	for (t = 0; t < c->threads; t++) {
-		pthread_join(w[t].tid, NULL);
-		for (i = 0; i < HIST_NR; i++)
-			hist[i] += w[t].hist[i];
-		usr += w[t].usr_ns;
-		sys += w[t].sys_ns;
-		ios += w[t].ios;
-		errs += w[t].errors;
-		if (w[t].elapsed_ns > el)
-			el = w[t].elapsed_ns;
-		if (w[t].err && !err)
-			err = w[t].err;
+		ret = pthread_create(&workers[t].tid, NULL, worker_fn, &workers[t]);
+		if (ret) {
+			workers[t].err = -ret;
+			break;
+		}
 	}
-	regbuf_alloc_destroy(alloc);
-	regbuf_uring_pool_destroy(pool);
+	undo_signals_restore(&mask);
+	return (int)t;
+}
+
+/* Join @started workers and add up what they measured; 0 or the first error. */
+static int workers_collect(const struct io_cfg *c, int started, struct io_res *res)
+{
+	uint64_t hist[HIST_NR], usr = 0, sys = 0, el = 0, ios = 0;
+	int t, err = 0;
+	uint32_t i;
+
+	memset(hist, 0, sizeof(hist));
+	for (t = 0; t < (int)c->threads; t++) {
+		if (t < started)
+			pthread_join(workers[t].tid, NULL);
+		for (i = 0; i < HIST_NR; i++)
+			hist[i] += workers[t].hist[i];
+		usr += workers[t].usr_ns;
+		sys += workers[t].sys_ns;
+		ios += workers[t].ios;
+		res->errors += workers[t].errors;
+		if (workers[t].elapsed_ns > el)
+			el = workers[t].elapsed_ns;
+		if (workers[t].err && !err)
+			err = workers[t].err;
+	}
 	res->ios = ios;
-	res->errors = errs;
 	res->bytes = ios * c->bs;
 	res->elapsed_s = (double)el / 1e9;
 	res->iops = (double)ios / res->elapsed_s;
@@ -323,12 +424,41 @@ static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res 
 	res->p50_ns = hist_pct(hist, ios, 0.50);
 	res->p99_ns = hist_pct(hist, ios, 0.99);
 	res->p999_ns = hist_pct(hist, ios, 0.999);
-	if (err) {
-		snprintf(res->err, sizeof(res->err), "I/O error: %s", strerror(-err));
-		return err;
+	return err;
+}
+
+static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res *res)
+{
+	struct regbuf_uring_file f;
+	struct regbuf_uring_pool *pool;
+	struct regbuf_alloc *alloc;
+	unsigned int setup;
+	int ret, started;
+
+	memset(res, 0, sizeof(*res));
+	ret = io_mem_align(env, &f);
+	if (ret) {
+		snprintf(res->err, sizeof(res->err), "statx: %s", strerror(-ret));
+		return ret;
 	}
-	res->ok = true;
-	return 0;
+	ret = regbuf_alloc_create(&alloc, env->mem, 0, io_slot_len(env), f.mem_align, 0);
+	if (ret) {
+		snprintf(res->err, sizeof(res->err), "regbuf_alloc_create: %s", strerror(-ret));
+		return ret;
+	}
+	ret = pool_open(env, c, &pool, &setup, res);
+	if (ret)
+		goto out_alloc;
+	started = workers_start(env, c, pool, setup, alloc);
+	ret = started < 0 ? started : workers_collect(c, started, res);
+	regbuf_uring_pool_destroy(pool);
+	if (ret)
+		snprintf(res->err, sizeof(res->err), "I/O error: %s", strerror(-ret));
+	else
+		res->ok = true;
+out_alloc:
+	regbuf_alloc_destroy(alloc);
+	return ret;
 }
 
 /* ---- fio ---- */
@@ -348,60 +478,68 @@ static double jnum(const char *from, const char *key)
 	return p ? strtod(p + 1, NULL) : NAN;
 }
 
-static int run_fio(struct io_env *env, const struct io_cfg *c, struct io_res *res)
+/* The fio job equivalent to @c: same file, pattern, block size, depth and threads. */
+static void fio_cmd(const struct io_env *env, const struct io_cfg *c, char *cmd, size_t len)
 {
-	bool write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE;
 	bool rnd = c->rw == RW_RANDREAD || c->rw == RW_RANDWRITE;
 	uint64_t per = env->file_size / c->threads / c->bs * c->bs;
-	char cmd[1024], part[128] = "";
-	char *out = NULL, *dir, *clat;
-	size_t len = 0, cap = 0, n;
-	double runtime_ms, usr, sys;
-	FILE *p;
+	char part[128];
 
-	memset(res, 0, sizeof(*res));
 	if (!rnd)
 		snprintf(part, sizeof(part), "--size=%" PRIu64 " --offset_increment=%" PRIu64, per,
 			 per);
 	else
 		snprintf(part, sizeof(part), "--size=%" PRIu64 " --norandommap --randrepeat=0",
 			 env->file_size);
-	snprintf(cmd, sizeof(cmd),
+	snprintf(cmd, len,
 		 "fio --name=regbuf-%s --filename=%s --ioengine=io_uring --fixedbufs=%d "
 		 "--direct=1 --rw=%s --bs=%u --iodepth=%u --numjobs=%u --thread --group_reporting "
 		 "--time_based --runtime=%.0fms %s %s --output-format=json 2>/dev/null",
 		 rw_name[c->rw], env->path, c->fixed ? 1 : 0, rw_name[c->rw], c->bs, c->qd,
 		 c->threads, c->runtime_s * 1000, part, env->fio_huge ? "--iomem=mmaphuge" : "");
-	p = popen(cmd, "r");
-	if (!p) {
-		snprintf(res->err, sizeof(res->err), "fio: %s", strerror(errno));
-		return -errno;
-	}
+}
+
+/* Everything @cmd prints on stdout, NUL-terminated (NULL on failure). */
+static char *run_capture(const char *cmd)
+{
+	size_t len = 0, cap = 0, n;
+	char *out = NULL, *p;
+	FILE *f = popen(cmd, "r");
+
+	if (!f)
+		return NULL;
 	for (;;) {
 		if (cap - len < 4096) {
 			cap = cap ? cap * 2 : 65536;
-			out = realloc(out, cap);
-			if (!out) {
-				pclose(p);
-				return -ENOMEM;
+			p = realloc(out, cap);
+			if (!p) {
+				free(out);
+				pclose(f);
+				return NULL;
 			}
+			out = p;
 		}
-		n = fread(out + len, 1, cap - len - 1, p);
+		n = fread(out + len, 1, cap - len - 1, f);
 		if (!n)
 			break;
 		len += n;
 	}
-	pclose(p);
-	if (!out)
-		return -EIO;
+	pclose(f);
 	out[len] = '\0';
+	return out;
+}
+
+/* fio's JSON: the direction object, CPU and latency; -EIO if it has no result. */
+static int fio_parse(const char *out, const struct io_cfg *c, struct io_res *res)
+{
+	bool write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE;
+	double runtime_ms, usr, sys;
+	const char *dir, *clat;
+
 	/* The direction object, not the "rw" : "read" option value. */
 	dir = strstr(out, write ? "\"write\" : {" : "\"read\" : {");
-	if (!dir || isnan(jnum(dir, "iops"))) {
-		snprintf(res->err, sizeof(res->err), "fio produced no result (%.150s)", cmd);
-		free(out);
+	if (!dir || isnan(jnum(dir, "iops")))
 		return -EIO;
-	}
 	res->iops = jnum(dir, "iops");
 	res->bw_bytes = jnum(dir, "bw_bytes");
 	res->ios = (uint64_t)jnum(dir, "total_ios");
@@ -419,7 +557,27 @@ static int run_fio(struct io_env *env, const struct io_cfg *c, struct io_res *re
 	res->sys_s = sys / 100 * runtime_ms / 1000;
 	res->cpu_ns_per_io = res->ios ? (res->usr_s + res->sys_s) * 1e9 / (double)res->ios : NAN;
 	res->errors = (uint64_t)jnum(strstr(out, "\"jobname\""), "error");
+	return 0;
+}
+
+static int run_fio(struct io_env *env, const struct io_cfg *c, struct io_res *res)
+{
+	char cmd[1024], *out;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	fio_cmd(env, c, cmd, sizeof(cmd));
+	out = run_capture(cmd);
+	if (!out) {
+		snprintf(res->err, sizeof(res->err), "fio: could not run it or read its output");
+		return -EIO;
+	}
+	ret = fio_parse(out, c, res);
 	free(out);
+	if (ret) {
+		snprintf(res->err, sizeof(res->err), "fio produced no result (%.150s)", cmd);
+		return ret;
+	}
 	if (res->errors) {
 		/* A job that failed (e.g. ENOMEM from --iomem=mmaphuge) skews the group. */
 		snprintf(res->err, sizeof(res->err), "fio job error %s (%s)",
@@ -517,23 +675,25 @@ static struct {
 	uint64_t bs, size_mb;
 	uint32_t qd, threads;
 	double runtime_s;
-	const char *file;
+	const char *file, *passthru;
 	bool overwrite, no_fio, unfixed;
 } io_a = { .rw = RW_RANDREAD, .bs = 4096, .qd = 64, .threads = 2, .runtime_s = 2.0,
 	   .size_mb = 1024 };
 
 static struct opt_spec io_opts[] = {
-	OPT_ENUM("rw", &io_a.rw, rw_name, "one job of this pattern (default: four jobs)"),
+	OPT_ENUM("rw", &io_a.rw, rw_name, "one job of this pattern; without --rw, four jobs"),
 	OPT_SIZE("bs", &io_a.bs, 512, 16 * MiB, "block size, a multiple of 512"),
 	OPT_U32("qd", &io_a.qd, 1, 4096, "N", "queue depth per thread"),
 	OPT_U32("threads", &io_a.threads, 1, MAX_THREADS, "N", "threads, one ring each"),
-	OPT_SECS("runtime", &io_a.runtime_s, 0.1, 3600, "per run (1 with --quick)"),
+	OPT_SECS("runtime", &io_a.runtime_s, 0.1, 3600, "per run, 1 with --quick"),
 	OPT_U64("size-mb", &io_a.size_mb, 64, 1048576, "MIB",
-		"temporary file size in MiB (256 with --quick)"),
+		"temporary file size in MiB, 256 with --quick"),
 	OPT_STR("file", &io_a.file, "PATH",
 		"an existing file or block device instead of a temporary file"),
+	OPT_STR("passthru", &io_a.passthru, "NG",
+		"NVMe passthrough on a namespace's char device /dev/ngXnY (no fio rows)"),
 	OPT_FLAG("overwrite", &io_a.overwrite,
-		 "let write jobs overwrite --file (it is named before they start)"),
+		 "let write jobs overwrite --file or --passthru (named before they start)"),
 	OPT_FLAG("no-fio", &io_a.no_fio, "leave out the fio rows"),
 	OPT_FLAG("unfixed", &io_a.unfixed, "one job, with the unfixed-buffer row"),
 	OPT_END
@@ -560,6 +720,7 @@ static int io_rows_init(const struct bench_opts *o, struct job_row *rows)
 
 	for (i = 0; io_opts[i].kind != OPT_KIND_END; i++)
 		custom |= io_opts[i].seen && io_opts[i].dst != &io_a.file &&
+			  io_opts[i].dst != &io_a.passthru &&
 			  io_opts[i].dst != &io_a.overwrite && io_opts[i].dst != &io_a.no_fio;
 	if (o->quick && !opt_seen((struct opt_spec *[]){ io_opts, NULL }, "runtime"))
 		c.runtime_s = 1.0;
@@ -574,7 +735,7 @@ static int io_rows_init(const struct bench_opts *o, struct job_row *rows)
 		}
 		rows[i].run[ENG_REGBUF] = true;
 		rows[i].run[ENG_REGBUF_UNFIXED] = custom || def[i].unfixed;
-		rows[i].run[ENG_FIO] = !io_a.no_fio;
+		rows[i].run[ENG_FIO] = !io_a.no_fio && !io_a.passthru;
 		for (e = 0; e < ENG_NR; e++)
 			snprintf(rows[i].err[e], sizeof(rows[i].err[e]), "not run");
 	}
@@ -604,6 +765,22 @@ static int io_check(const struct bench_opts *o, char *err, size_t errlen)
 	for (i = 0; i < nrows; i++)
 		if (rw_writes(rows[i].cfg.rw))
 			writers = rw_name[rows[i].cfg.rw];
+	if (io_a.passthru) {
+		if (io_a.file || opt_seen((struct opt_spec *[]){ io_opts, NULL }, "size-mb"))
+			return snprintf(err, errlen, "--passthru names the target: not with --file "
+					"or --size-mb"), 2;
+		if (stat(io_a.passthru, &st))
+			return snprintf(err, errlen, "--passthru %s: %s", io_a.passthru,
+					strerror(errno)), 2;
+		if (!S_ISCHR(st.st_mode))
+			return snprintf(err, errlen, "--passthru %s: not a character device (an "
+					"NVMe namespace's /dev/ngXnY)", io_a.passthru), 2;
+		if (writers && !io_a.overwrite)
+			return snprintf(err, errlen, "--passthru %s: the %s job would overwrite the "
+					"namespace's data; add --overwrite to allow it, or --rw "
+					"randread or read", io_a.passthru, writers), 2;
+		return 0;
+	}
 	if (!io_a.file)
 		return io_size_fits(io_a.size_mb * MiB, io_a.bs, io_a.threads) ? 0 :
 		       (snprintf(err, errlen, "--size-mb %" PRIu64 " is less than one --bs block "
@@ -690,6 +867,43 @@ static int open_file(struct io_env *env, const struct job_row *rows, int nrows)
 		if (!io_size_fits(env->file_size, rows[i].cfg.bs, rows[i].cfg.threads)) {
 			cli_err("bench io", "%s: %" PRIu64 " bytes, less than one %u-byte block per "
 				"thread", env->path, env->file_size, rows[i].cfg.bs);
+			return -1;
+		}
+	}
+	if (writes)
+		fprintf(stderr, "bench io: overwriting %s (%" PRIu64 " MiB, every block the write "
+			"jobs reach) as --overwrite allows\n", env->path, env->file_size >> 20);
+	return 0;
+}
+
+/* --passthru: the namespace, and one command per I/O (what the workers expect). */
+static int open_passthru(struct io_env *env, const struct job_row *rows, int nrows)
+{
+	bool writes = false;
+	uint64_t bs, lbs, max;
+	int i, ret;
+
+	ret = regbuf_uring_nvme_open(&env->ns, io_a.passthru, 0);
+	if (ret) {
+		cli_err("bench io", "%s: %s%s", io_a.passthru, strerror(-ret),
+			ret == -ENODEV ? " (not an NVMe namespace's char device)" : "");
+		return -1;
+	}
+	env->passthru = true;
+	env->fd = env->ns.fd;
+	snprintf(env->path, sizeof(env->path), "%s", io_a.passthru);
+	lbs = UINT64_C(1) << env->ns.lba_shift;
+	max = env->ns.lim.max_bytes < env->ns.max_buf_len ? env->ns.lim.max_bytes :
+							       env->ns.max_buf_len;
+	env->file_size = env->ns.nr_lbas << env->ns.lba_shift;
+	for (i = 0; i < nrows; i++) {
+		bs = rows[i].cfg.bs;
+		writes |= rw_writes(rows[i].cfg.rw);
+		if (bs % lbs || bs > max || bs / 4096 + 1 > env->ns.lim.max_segments ||
+		    !io_size_fits(env->file_size, bs, rows[i].cfg.threads)) {
+			cli_err("bench io", "%s: --bs %" PRIu64 " is not one command here (blocks of "
+				"%" PRIu64 ", at most %" PRIu64 " bytes per command)", env->path, bs,
+				lbs, max);
 			return -1;
 		}
 	}
@@ -861,8 +1075,8 @@ static void io_text(const struct io_env *env, const struct job_row *rows, int nr
 {
 	int i, e;
 
-	printf("\n== io: O_DIRECT on %s (%" PRIu64 " MiB), buffers %s, fio memory %s, pool: %s\n",
-	       env->path, env->file_size >> 20, env->mem_tier,
+	printf("\n== io: %s on %s (%" PRIu64 " MiB), buffers %s, fio memory %s, pool: %s\n",
+	       env->passthru ? "NVMe passthrough" : "O_DIRECT", env->path, env->file_size >> 20, env->mem_tier,
 	       env->fio_huge ? "mmaphuge" : (env->fio ? "malloc" : "(fio not run)"),
 	       regbuf_uring_path_name(env->st.path));
 	printf("(medians; CPU = usr+sys of the submitting threads, RUSAGE_THREAD as fio; "
@@ -884,6 +1098,8 @@ static void io_text(const struct io_env *env, const struct job_row *rows, int nr
 	}
 	if (io_a.no_fio)
 		printf("fio rows left out (--no-fio)\n");
+	else if (env->passthru)
+		printf("fio rows left out (--passthru)\n");
 }
 
 /* ---- the experiment ---- */
@@ -892,6 +1108,11 @@ static int io_prepare(struct io_env *env, const struct job_row *rows, int nrows,
 {
 	int ret;
 
+	if (io_a.passthru) {
+		if (open_passthru(env, rows, nrows))
+			return -1;
+		return map_buffers(env, rows, nrows);
+	}
 	if (io_a.file) {
 		if (open_file(env, rows, nrows))
 			return -1;
@@ -934,7 +1155,9 @@ static int io_run(const struct bench_opts *o)
 	rc = failed && !o->skip_unavailable ? 1 : 0;
 out:
 	regbuf_mem_destroy(env.mem);
-	if (env.fd >= 0)
+	if (env.passthru)
+		regbuf_uring_nvme_close(&env.ns);
+	else if (env.fd >= 0)
 		close(env.fd);
 	if (env.own_file)
 		undo_file_remove(env.path);

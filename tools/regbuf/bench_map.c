@@ -91,7 +91,7 @@ static int b_translate_phys(void *priv, uint64_t vaddr, uint64_t len, struct reg
 static const struct regbuf_dma_ops ops_iova = { b_alloc, b_free, b_translate_iova };
 static const struct regbuf_dma_ops ops_phys = { b_alloc, b_free, b_translate_phys };
 
-/* ---- the SPDK-style path (reference nvme-userspace.md §1.1-1.3, §2.1-2.3), written here ---- */
+/* ---- the SPDK-style path: spdk_mem_map translation per page, prp_list_append(), written here ---- */
 
 /* Two levels over the 48-bit VA space: 1 GiB slots, then 2 MiB translations. */
 struct spdk_map_2m {
@@ -390,7 +390,8 @@ static int bench_setup(struct bench *b, uint64_t buf_len)
 		goto out;
 	/* SPDK's map: the top level is embedded (2 MiB), second levels per touched GiB */
 	b->spdk = calloc(1, sizeof(*b->spdk));
-	b->tracker = aligned_alloc(4096, sizeof(*b->tracker) + 4096);
+	/* C11 aligned_alloc(): the size must be a multiple of the alignment. */
+	b->tracker = aligned_alloc(4096, (sizeof(*b->tracker) + 2 * 4096 - 1) & ~(size_t)4095);
 	if (!b->spdk || !b->tracker) {
 		ret = -ENOMEM;
 		goto out;

@@ -27,7 +27,7 @@ static uint64_t reg_size_mb = 1024;
 
 static struct opt_spec reg_opts[] = {
 	OPT_U64("size-mb", &reg_size_mb, 64, 65536, "MIB",
-		"arena size per tier in MiB (256 with --quick)"),
+		"arena size per tier in MiB, 256 with --quick"),
 	OPT_END
 };
 
@@ -71,24 +71,32 @@ static double ms_since(uint64_t t0)
 	return (double)(cli_now_ns() - t0) / 1e6;
 }
 
-/* IORING_REGISTER_BUFFERS alone; on -ENOMEM, the memlock numbers and the fix. */
+void bench_register_failed(int ret, const char *what, const struct iovec *iov, uint32_t n,
+			   char *why, size_t wlen)
+{
+	struct regbuf_uring_memlock ml;
+
+	snprintf(why, wlen, "%s: %s", what, strerror(-ret));
+	/* The usual cause, with the numbers and the fix. */
+	if (ret == -ENOMEM && !regbuf_uring_memlock_estimate(&ml, iov, n, 1) &&
+	    !regbuf_uring_memlock_fits(&ml))
+		regbuf_uring_memlock_explain(&ml, why, wlen);
+}
+
+/* IORING_REGISTER_BUFFERS alone. */
 static int time_kernel(struct io_uring *ring, const struct iovec *iov, uint32_t n, double *ms,
 		       char *why, size_t wlen)
 {
-	struct regbuf_uring_memlock ml;
 	uint64_t t0 = cli_now_ns();
 	int ret = io_uring_register_buffers(ring, iov, n);
 
 	*ms = ms_since(t0);
-	if (!ret) {
-		io_uring_unregister_buffers(ring);
-		return 0;
+	if (ret) {
+		bench_register_failed(ret, "IORING_REGISTER_BUFFERS", iov, n, why, wlen);
+		return ret;
 	}
-	snprintf(why, wlen, "IORING_REGISTER_BUFFERS: %s", strerror(-ret));
-	if (ret == -ENOMEM && !regbuf_uring_memlock_estimate(&ml, iov, n, 1) &&
-	    !regbuf_uring_memlock_fits(&ml))
-		regbuf_uring_memlock_explain(&ml, why, wlen);
-	return ret;
+	io_uring_unregister_buffers(ring);
+	return 0;
 }
 
 /* regbuf's pool, one ring: memlock preflight + registration of the whole arena. */

@@ -20,7 +20,10 @@
 #include <unistd.h>
 
 #include <regbuf/mem.h>
+#include <regbuf/features.h>
+#if REGBUF_HAVE_URING
 #include <regbuf/uring.h>
+#endif
 
 #include "cli.h"
 #include "opt.h"
@@ -184,13 +187,20 @@ static void show_kernel(void)
 
 static void show_io_uring(void)
 {
+#if REGBUF_HAVE_URING
 	struct regbuf_uring_features f;
-	uint64_t disabled;
 	int r;
+#endif
+	uint64_t disabled;
 
 	obj_begin("io_uring");
 	if (read_u64("/proc/sys/kernel/io_uring_disabled", &disabled))
 		kv_u64("io_uring_disabled_sysctl", disabled);
+#if !REGBUF_HAVE_URING
+	kv_bool("available", false);
+	kv_str("error", "this regbuf was built without liburing (no io_uring layer)");
+	obj_end();
+#else
 	r = regbuf_uring_probe(&f);
 	kv_bool("available", r == 0);
 	if (r) {
@@ -216,6 +226,7 @@ static void show_io_uring(void)
 	kv_result("CLONE_BUFFERS_ranges_replace", f.clone_ranges);
 	obj_end();
 	obj_end();
+#endif
 }
 
 static void show_hugepages(void)
@@ -263,9 +274,12 @@ static void show_hugepages(void)
 
 static void show_memlock(void)
 {
+#if REGBUF_HAVE_URING
 	struct regbuf_uring_memlock ml;
+#endif
 
 	obj_begin("memlock");
+#if REGBUF_HAVE_URING
 	/* Nothing to register: just the limits and whether the kernel charges us. */
 	if (!regbuf_uring_memlock_estimate(&ml, NULL, 0, 1)) {
 		if (ml.soft == UINT64_MAX)
@@ -279,6 +293,9 @@ static void show_memlock(void)
 		/* io_uring does not charge registered buffers to a CAP_IPC_LOCK caller. */
 		kv_bool("cap_ipc_lock", !ml.charged);
 	}
+#else
+	kv_str("error", "reported by the io_uring layer, not built (no liburing)");
+#endif
 	obj_end();
 }
 
@@ -332,6 +349,54 @@ static void show_iommu(void)
 	obj_end();
 }
 
+/*
+ * NVMe namespaces of the kernel's host (nvme-generic char devices): limits and
+ * whether passthrough with fixed buffers works (regbuf_uring_nvme_open() probes
+ * it with a one-block read).
+ */
+static void show_nvme(void)
+{
+	struct regbuf_uring_nvme_ns ns;
+	struct dirent *de;
+	char path[300];
+	DIR *d;
+	int r;
+
+	obj_begin("nvme_namespaces");
+	d = opendir("/sys/class/nvme-generic");
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		obj_begin(de->d_name);
+		snprintf(path, sizeof(path), "/dev/%s", de->d_name);
+		kv_str("char_device", path);
+		r = regbuf_uring_nvme_open(&ns, path, 0);
+		if (r) {
+			kv_result("open", r);
+			obj_end();
+			continue;
+		}
+		snprintf(path, sizeof(path), "/dev/%s", ns.blk_name);
+		kv_str("block_device", path);
+		kv_u64("nsid", ns.nsid);
+		kv_u64("lba_size", UINT64_C(1) << ns.lba_shift);
+		kv_u64("lbas", ns.nr_lbas);
+		kv_u64("max_transfer", ns.lim.max_bytes);
+		kv_u64("max_segments", ns.lim.max_segments);
+		kv_u64("max_segment_size", ns.lim.max_segment_size);
+		kv_u64("virt_boundary_mask", ns.lim.virt_boundary_mask);
+		kv_u64("dma_alignment", ns.lim.dma_alignment);
+		kv_u64("chunk_bytes", ns.chunk_bytes);
+		kv_result("fixed_passthrough", ns.fixed);
+		kv_u64("max_kernel_buffer", ns.max_buf_len);
+		regbuf_uring_nvme_close(&ns);
+		obj_end();
+	}
+	if (d)
+		closedir(d);
+	obj_end();
+}
+
 /* What the default arena chain gets right now for a small arena. */
 static void show_arena(void)
 {
@@ -374,7 +439,12 @@ static void show_path(const char *p)
 		obj_end();
 		return;
 	}
+#if REGBUF_HAVE_URING
 	r = regbuf_uring_dio_align(fd, &mem_align, &off_align);
+#else
+	r = -EOPNOTSUPP;	/* statx STATX_DIOALIGN is read by the io_uring layer */
+	mem_align = off_align = 0;
+#endif
 	close(fd);
 	if (r && r != -EOPNOTSUPP) {
 		kv_result("statx", r);
@@ -412,6 +482,7 @@ int cmd_info(int argc, char **argv)
 	if (ret == OPT_HELP) {
 		printf("usage: regbuf info [options]\n");
 		opt_usage(stdout, t);
+		opt_usage_help(stdout);
 		return 0;
 	}
 	if (!ret && first < argc) {
@@ -438,6 +509,7 @@ int cmd_info(int argc, char **argv)
 	show_memlock();
 	show_pagemap();
 	show_iommu();
+	show_nvme();
 	show_arena();
 	if (path)
 		show_path(path);

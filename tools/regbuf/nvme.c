@@ -220,6 +220,57 @@ static void *io_alloc(size_t len, size_t *maplen)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* What nvme write writes: --in FILE (zero-padded) or --fill BYTE.  0 or -1 (said why). */
+static int fill_data(const char *cmd, const struct nvme_args *a, uint8_t *p, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	if (!a->in) {
+		memset(p, (int)a->fill, len);
+		return 0;
+	}
+	fd = open(a->in, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, p, len) : -1;
+	if (n < 0)
+		cli_err(cmd, "%s: %s", a->in, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		return -1;
+	memset(p + n, 0, len - (size_t)n);
+	return 0;
+}
+
+/* What nvme read read: into --out FILE, or a hex dump.  0 or -1 (said why). */
+static int emit_data(const char *cmd, const struct nvme_args *a, const uint8_t *p, size_t len,
+		     uint32_t lba_size)
+{
+	size_t i, j;
+	int fd;
+
+	if (!a->out) {
+		for (i = 0; i < len; i += 16) {
+			printf("%08llx ", (unsigned long long)(a->lba * lba_size + i));
+			for (j = 0; j < 16; j++)
+				printf(" %02x", p[i + j]);
+			printf("\n");
+		}
+		return 0;
+	}
+	/* Without --overwrite, a file that appeared since the check is kept. */
+	fd = open(a->out, O_WRONLY | O_CREAT | O_CLOEXEC | (a->overwrite ? O_TRUNC : O_EXCL),
+		  0644);
+	if (fd < 0 || write_all(fd, p, len)) {
+		cli_err(cmd, "%s: %s", a->out, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 static int nvme_rw(const struct nvme_args *a, int write)
 {
 	const char *cmd = write ? "nvme write" : "nvme read";
@@ -227,7 +278,7 @@ static int nvme_rw(const struct nvme_args *a, int write)
 	struct regbuf_nvme_ctrl *c;
 	struct regbuf_nvme_qpair *q = NULL;
 	struct regbuf_nvme_buf *b = NULL;
-	struct regbuf_nvme_cpl cpl;
+	struct regbuf_nvme_cpl cpl = { 0 };
 	size_t len, maplen;
 	uint8_t *p;
 	int ret, rc = 1;
@@ -240,22 +291,8 @@ static int nvme_rw(const struct nvme_args *a, int write)
 		cli_err(cmd, "no memory for %zu bytes", len);
 		goto out_ctrl;
 	}
-	if (write) {
-		if (a->in) {
-			int fd = open(a->in, O_RDONLY);
-			ssize_t n = fd >= 0 ? read(fd, p, len) : -1;
-
-			if (fd >= 0)
-				close(fd);
-			if (n < 0) {
-				cli_err(cmd, "%s: %s", a->in, strerror(errno));
-				goto out_mem;
-			}
-			memset(p + n, 0, len - (size_t)n);
-		} else {
-			memset(p, (int)a->fill, len);
-		}
-	}
+	if (write && fill_data(cmd, a, p, len))
+		goto out_mem;
 	ret = regbuf_nvme_buf_create(&b, c, p, len, 0);
 	if (!ret)
 		ret = regbuf_nvme_qpair_create(&q, c, 0, 0);
@@ -269,34 +306,10 @@ static int nvme_rw(const struct nvme_args *a, int write)
 			regbuf_nvme_status_dnr(cpl.status) ? " DNR" : "");
 		goto out_q;
 	}
-	if (!write) {
-		if (a->out) {
-			/* Without --overwrite, a file that appeared since the check is kept. */
-			int fd = open(a->out, O_WRONLY | O_CREAT | (a->overwrite ? O_TRUNC : O_EXCL),
-				      0644);
-
-			if (fd < 0 || write_all(fd, p, len)) {
-				cli_err(cmd, "%s: %s", a->out, strerror(errno));
-				if (fd >= 0)
-					close(fd);
-				goto out_q;
-			}
-			close(fd);
-		} else {
-			size_t i;
-
-			for (i = 0; i < len; i += 16) {
-				size_t j;
-
-				printf("%08llx ", (unsigned long long)(a->lba * ns.lba_size + i));
-				for (j = 0; j < 16; j++)
-					printf(" %02x", p[i + j]);
-				printf("\n");
-			}
-		}
-	} else {
+	if (write)
 		printf("wrote %zu bytes at LBA %llu\n", len, (unsigned long long)a->lba);
-	}
+	else if (emit_data(cmd, a, p, len, ns.lba_size))
+		goto out_q;
 	rc = 0;
 out_q:
 	regbuf_nvme_qpair_destroy(q);
@@ -576,6 +589,7 @@ static void usage(FILE *f, const struct nvme_sub *only)
 		fprintf(f, "%s: %s\n", subs[i].name, subs[i].summary);
 		opt_usage(f, t);
 	}
+	opt_usage_help(f);
 	fprintf(f, "exit status: 0 done, 1 the device or a file failed, 2 bad usage (nothing "
 		   "was opened)\n");
 }
