@@ -153,18 +153,22 @@ static int add_aligned(struct table_layout *l, uint64_t va, uint64_t end, unsign
 	return 0;
 }
 
-/* The page size of the hugetlb VMA at @va (PROCMAP_QUERY), or 0 if unknown / not hugetlb. */
+/*
+ * The page size of the hugetlb VMA at @va (PROCMAP_QUERY, 6.11+), 0 when it
+ * is not hugetlb, VMA_PAGE_UNKNOWN when the query is not available.
+ */
+#define VMA_PAGE_UNKNOWN	1
 static uint64_t vma_page_size(int maps_fd, uint64_t va, uint64_t *vma_end)
 {
 	struct procmap_query q;
 
 	if (maps_fd < 0)
-		return 0;
+		return VMA_PAGE_UNKNOWN;
 	memset(&q, 0, sizeof(q));
 	q.size = sizeof(q);
 	q.query_addr = va;
 	if (ioctl(maps_fd, PROCMAP_QUERY, &q) < 0)
-		return 0;
+		return VMA_PAGE_UNKNOWN;
 	*vma_end = q.vma_end;
 	return q.vma_page_size > TABLE_PAGE_SIZE ? q.vma_page_size : 0;
 }
@@ -181,7 +185,11 @@ static int add_huge(struct table_layout *l, int maps_fd, uint64_t va, uint64_t e
 		uint64_t vma_end = end, psz = vma_page_size(maps_fd, va, &vma_end);
 		unsigned int shift = PMD_SHIFT;
 
-		if (psz && !(psz & (psz - 1)) && psz <= (UINT64_C(1) << TABLE_MAX_FOLIO_SHIFT))
+		/* Unknown: a 1 GiB hugetlb page would be seen as 2 MiB pieces, fewer bvecs. */
+		if (psz == VMA_PAGE_UNKNOWN)
+			l->inexact = true;
+		else if (psz && !(psz & (psz - 1)) &&
+			 psz <= (UINT64_C(1) << TABLE_MAX_FOLIO_SHIFT))
 			shift = (unsigned int)__builtin_ctzll(psz);
 		if (vma_end > end || vma_end <= va)
 			vma_end = end;
@@ -795,6 +803,8 @@ int table_hint_holds(uint64_t start, uint64_t end, unsigned int shift)
 	psz = vma_page_size(maps_fd, start, &vma_end);
 	if (maps_fd >= 0)
 		close(maps_fd);
+	if (psz == VMA_PAGE_UNKNOWN)
+		return -ENOTTY;	/* hugetlb page sizes unreadable: cannot check */
 	/* One VMA holds it all, so one query is enough; else prove nothing. */
 	if (vma_end < end)
 		return 0;
