@@ -123,7 +123,7 @@ static void gen_entry(struct fz *f, struct state *s, bool real, struct entry *e)
 			break;
 		case 1:
 			addr = FAKE_BASE;
-			len = (UINT64_C(1) << 30) + 1;
+			len = REGBUF_BUF_MAX_LEN + 1;
 			e->want = -EFAULT;
 			break;
 		case 2:		/* addr + PAGE_ALIGN(len), or ALIGN(addr + len), wraps */

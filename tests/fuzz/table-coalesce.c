@@ -638,7 +638,7 @@ static int ref_validate(uint64_t addr, uint64_t len, unsigned int shift)
 
 	if (!addr)
 		return len ? -EFAULT : 1;
-	if (!len || len > (UINT64_C(1) << 30))
+	if (!len || len > REGBUF_BUF_MAX_LEN)
 		return -EFAULT;
 	if (__builtin_add_overflow(addr, (len + PG - 1) & ~(PG - 1), &end))
 		return -EOVERFLOW;
@@ -707,7 +707,7 @@ static void run_hinted(struct fz *f)
 				break;
 			case 1:
 				addr = fz_range(f, 1, UINT64_C(1) << 40);
-				len = fz_chance(f, 128) ? 0 : (UINT64_C(1) << 30) + 1;
+				len = fz_chance(f, 128) ? 0 : REGBUF_BUF_MAX_LEN + 1;
 				break;
 			case 2:		/* addr + PAGE_ALIGN(len), or the last page, wraps */
 				len = fz_range(f, 1, 1 << 20);
@@ -741,7 +741,7 @@ static void run_hinted(struct fz *f)
 			len = fz_range(f, 1, lim);
 			break;
 		}
-		if (len > lim && addr && len <= (UINT64_C(1) << 30))
+		if (len > lim && addr && len <= REGBUF_BUF_MAX_LEN)
 			len = lim;
 		iov[i].iov_base = (void *)(uintptr_t)addr;
 		iov[i].iov_len = len;

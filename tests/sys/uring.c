@@ -1945,6 +1945,10 @@ static int pool_api_abuse(void)
 	t_check_eq(regbuf_uring_pool_create(&pool, 1, 0, 0, 0), -EINVAL);
 	t_check_eq(regbuf_uring_pool_create(&pool, 1, 8, 0, 1U << 31), -EINVAL);
 	t_check_eq(regbuf_uring_pool_create(&pool, 1, 1U << 30, 0, 0), -EINVAL);
+	/* A failed constructor hands nothing back: the caller's pointer is untouched. */
+	pool = (struct regbuf_uring_pool *)&ml;
+	t_check_eq(regbuf_uring_pool_create(&pool, 0, 8, 0, 0), -EINVAL);
+	t_check(pool == (struct regbuf_uring_pool *)&ml);
 	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, 0));
 	/* ring, close_ring */
 	t_check(regbuf_uring_pool_ring(NULL, 0) == NULL);
