@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * regbuf - NVMe DMA descriptors built once per buffer (seed 001).
+ * regbuf - NVMe DMA descriptors (PRP lists, SGLs) built once per buffer.
  */
 #ifndef REGBUF_DMA_H
 #define REGBUF_DMA_H
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <regbuf/compiler.h>
+#include <regbuf/nvme_spec.h>
 #include <regbuf/seg.h>
 #include <regbuf/table.h>
 
@@ -69,192 +70,6 @@ extern "C" {
  */
 
 /* ---------------------------------------------------------------------- */
-/* NVMe wire formats.  All multi-byte fields are little-endian on the wire. */
-
-#ifdef __cplusplus
-#define REGBUF_DMA_STATIC_ASSERT(e, msg) static_assert(e, msg)
-#else
-#define REGBUF_DMA_STATIC_ASSERT(e, msg) _Static_assert(e, msg)
-#endif
-
-/* Little-endian wire values; never do arithmetic on them, convert first. */
-typedef uint16_t regbuf_le16;
-typedef uint32_t regbuf_le32;
-typedef uint64_t regbuf_le64;
-
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-#define REGBUF_LE16(x) __builtin_bswap16(x)
-#define REGBUF_LE32(x) __builtin_bswap32(x)
-#define REGBUF_LE64(x) __builtin_bswap64(x)
-#else
-#define REGBUF_LE16(x) ((uint16_t)(x))
-#define REGBUF_LE32(x) ((uint32_t)(x))
-#define REGBUF_LE64(x) ((uint64_t)(x))
-#endif
-
-/**
- * regbuf_cpu_to_le64() - host value to little-endian wire value
- * @v: host-order value
- *
- * Return: @v in little-endian byte order.
- */
-static inline regbuf_le64 regbuf_cpu_to_le64(uint64_t v)
-{
-	return (regbuf_le64)REGBUF_LE64(v);
-}
-/**
- * regbuf_le64_to_cpu() - little-endian wire value to host value
- * @v: little-endian value
- *
- * Return: @v in host byte order.
- */
-static inline uint64_t regbuf_le64_to_cpu(regbuf_le64 v)
-{
-	return (uint64_t)REGBUF_LE64(v);
-}
-/**
- * regbuf_cpu_to_le32() - host value to little-endian wire value
- * @v: host-order value
- *
- * Return: @v in little-endian byte order.
- */
-static inline regbuf_le32 regbuf_cpu_to_le32(uint32_t v)
-{
-	return (regbuf_le32)REGBUF_LE32(v);
-}
-/**
- * regbuf_le32_to_cpu() - little-endian wire value to host value
- * @v: little-endian value
- *
- * Return: @v in host byte order.
- */
-static inline uint32_t regbuf_le32_to_cpu(regbuf_le32 v)
-{
-	return (uint32_t)REGBUF_LE32(v);
-}
-/**
- * regbuf_cpu_to_le16() - host value to little-endian wire value
- * @v: host-order value
- *
- * Return: @v in little-endian byte order.
- */
-static inline regbuf_le16 regbuf_cpu_to_le16(uint16_t v)
-{
-	return (regbuf_le16)REGBUF_LE16(v);
-}
-/**
- * regbuf_le16_to_cpu() - little-endian wire value to host value
- * @v: little-endian value
- *
- * Return: @v in host byte order.
- */
-static inline uint16_t regbuf_le16_to_cpu(regbuf_le16 v)
-{
-	return (uint16_t)REGBUF_LE16(v);
-}
-
-/* SGL descriptor types, byte 15 bits 7:4 (NVMe 1.4 §4.4, Figure "SGL Descriptor Type"). */
-#define REGBUF_NVME_SGL_DATA_BLOCK	0x0	/* a data buffer */
-#define REGBUF_NVME_SGL_BIT_BUCKET	0x1	/* discard (reads only) */
-#define REGBUF_NVME_SGL_SEGMENT		0x2	/* next segment, which chains on */
-#define REGBUF_NVME_SGL_LAST_SEGMENT	0x3	/* next segment is the final one */
-#define REGBUF_NVME_SGL_KEYED_DATA	0x4	/* fabrics only */
-#define REGBUF_NVME_SGL_TRANSPORT_DATA	0x5	/* fabrics only */
-#define REGBUF_NVME_SGL_VENDOR		0xf
-/* SGL descriptor sub types, byte 15 bits 3:0: 0h = address, 1h = offset (fabrics). */
-#define REGBUF_NVME_SGL_SUB_ADDRESS	0x0
-/* Byte 15 value for type @t with the Address sub type. */
-#define REGBUF_NVME_SGL_ID(t)		((uint8_t)((t) << 4 | REGBUF_NVME_SGL_SUB_ADDRESS))
-
-/* SQE CDW0 bits 15:14 PSDT, kept in the flags byte bits 7:6 (NVMe 1.4 §4.2, Figure 105). */
-#define REGBUF_NVME_PSDT_PRP		(0u << 6)
-#define REGBUF_NVME_PSDT_SGL_MPTR_CONTIG (1u << 6)	/* SGL data, MPTR a contiguous buffer */
-#define REGBUF_NVME_PSDT_SGL_MPTR_SGL	(2u << 6)	/* SGL data, MPTR an SGL descriptor */
-#define REGBUF_NVME_PSDT_MASK		(3u << 6)
-
-/**
- * struct regbuf_nvme_sgl_desc - one SGL descriptor, 16 bytes (NVMe 1.4 §4.4)
- * @addr: address of the data (Data Block) or of the next segment (Segment types)
- * @len: bytes of data, or bytes of the next segment (a multiple of 16)
- * @rsvd: reserved, zero
- * @type: bits 7:4 descriptor type (REGBUF_NVME_SGL_*), bits 3:0 sub type
- */
-struct regbuf_nvme_sgl_desc {
-	regbuf_le64 addr;
-	regbuf_le32 len;
-	uint8_t rsvd[3];
-	uint8_t type;
-};
-REGBUF_DMA_STATIC_ASSERT(sizeof(struct regbuf_nvme_sgl_desc) == 16,
-			 "NVMe SGL descriptor is 16 bytes");
-
-/**
- * struct regbuf_nvme_sqe - submission queue entry, 64 bytes (NVMe 1.4 §4.2)
- * @opcode: CDW0 bits 7:0
- * @flags: CDW0 bits 15:8: FUSE (1:0), PSDT (7:6)
- * @cid: command identifier
- * @nsid: namespace
- * @cdw2: command specific
- * @cdw3: command specific
- * @mptr: metadata pointer
- * @dptr: data pointer: PRP entries or one SGL descriptor
- * @dptr.prp1: PRP entry 1
- * @dptr.prp2: PRP entry 2 or PRP list pointer
- * @dptr.sgl: SGL descriptor 1 (PSDT 01b/10b)
- * @cdw10: command specific
- * @cdw11: command specific
- * @cdw12: command specific
- * @cdw13: command specific
- * @cdw14: command specific
- * @cdw15: command specific
- */
-struct regbuf_nvme_sqe {
-	uint8_t opcode;
-	uint8_t flags;
-	regbuf_le16 cid;
-	regbuf_le32 nsid;
-	regbuf_le32 cdw2;
-	regbuf_le32 cdw3;
-	regbuf_le64 mptr;
-	union {
-		struct {
-			regbuf_le64 prp1;
-			regbuf_le64 prp2;
-		} prp;
-		struct regbuf_nvme_sgl_desc sgl;
-	} dptr;
-	regbuf_le32 cdw10;
-	regbuf_le32 cdw11;
-	regbuf_le32 cdw12;
-	regbuf_le32 cdw13;
-	regbuf_le32 cdw14;
-	regbuf_le32 cdw15;
-};
-REGBUF_DMA_STATIC_ASSERT(sizeof(struct regbuf_nvme_sqe) == 64, "NVMe SQE is 64 bytes");
-REGBUF_DMA_STATIC_ASSERT(offsetof(struct regbuf_nvme_sqe, dptr) == 24, "DPTR is SQE bytes 24..39");
-REGBUF_DMA_STATIC_ASSERT(offsetof(struct regbuf_nvme_sqe, cdw10) == 40,
-			 "CDW10 is SQE bytes 40..43");
-REGBUF_DMA_STATIC_ASSERT(sizeof(regbuf_le64) == 8, "a PRP entry is 8 bytes");
-
-/**
- * regbuf_nvme_sgl_set() - fill an SGL descriptor in wire format
- * @d: descriptor
- * @addr: address
- * @len: length in bytes
- * @type: REGBUF_NVME_SGL_* type
- */
-static inline void regbuf_nvme_sgl_set(struct regbuf_nvme_sgl_desc *d, uint64_t addr,
-				       uint32_t len, unsigned int type)
-{
-	d->addr = regbuf_cpu_to_le64(addr);
-	d->len = regbuf_cpu_to_le32(len);
-	d->rsvd[0] = 0;
-	d->rsvd[1] = 0;
-	d->rsvd[2] = 0;
-	d->type = REGBUF_NVME_SGL_ID(type);
-}
-
-/* ---------------------------------------------------------------------- */
 /* Translator and controller parameters. */
 
 /**
@@ -266,8 +81,7 @@ static inline void regbuf_nvme_sgl_set(struct regbuf_nvme_sgl_desc *d, uint64_t 
  * @free: give back what @alloc returned
  * @translate: translate host [@vaddr, @vaddr + @len) into at most @max DMA
  *	segments in @out; returns the count, or -errno (-E2BIG when @max is too
- *	small).  Used by the classic chain (one call per page, as a driver
- *	without premapping maps each page) and by the buffer constructor.
+ *	small).  Used by regbuf_dma_cookie_create_buf() only.
  */
 struct regbuf_dma_ops {
 	int (*alloc)(void *priv, size_t len, void **vaddr, regbuf_iova_t *iova);
@@ -807,93 +621,6 @@ static inline int regbuf_dma_sqe_sgl(const struct regbuf_dma_cookie *c,
 			       REGBUF_NVME_PSDT_SGL_MPTR_CONTIG);
 	return ret;
 }
-
-/* ---------------------------------------------------------------------- */
-/* The classic per-I/O chain, for comparison (benchmarks, differential tests). */
-
-/**
- * struct regbuf_dma_classic_req - descriptors one classic I/O built
- * @prp1: PRP entry 1
- * @prp2: PRP entry 2 or list pointer
- * @sgl1: SGL descriptor 1 (SGL mode)
- * @nr_lists: list pages taken from the pool
- * @lists: their indices in the pool, for regbuf_dma_classic_done()
- */
-struct regbuf_dma_classic_req {
-	uint64_t prp1;
-	uint64_t prp2;
-	struct regbuf_nvme_sgl_desc sgl1;
-	uint32_t nr_lists;
-	uint32_t lists[15];
-};
-
-struct regbuf_dma_classic;
-
-/**
- * regbuf_dma_classic_create() - state for the classic per-I/O chain
- * @clp: where to store it
- * @ctrl: controller page size and MDTS; NULL for 4 KiB and no limit
- * @ops: alloc/free for the list pool, translate for every page of every I/O
- * @priv: passed to @ops
- * @nr_lists: list pages in the pool (like the kernel's dma_pool of PRP pages)
- * @flags: 0
- *
- * What a driver without premapping does per I/O (seed 001's chain): translate
- * each page (get_user_pages + dma_map_page), merge into segments (bio_vec),
- * build a scatterlist, then walk it into a PRP list with chaining, or an SGL
- * segment, in list pages taken from a pool.  Kept faithful and separate so
- * the premapped path can be compared against it; not a path users take.
- *
- * Context: allocates.  The state (its list pool) serves one thread at a time.
- * Return: 0; -EINVAL for bad arguments; -ENOMEM; any -errno from @ops->alloc.
- */
-REGBUF_MUST_CHECK
-int regbuf_dma_classic_create(struct regbuf_dma_classic **clp, const struct regbuf_dma_ctrl *ctrl,
-			      const struct regbuf_dma_ops *ops, void *priv, uint32_t nr_lists,
-			      unsigned int flags);
-
-/**
- * regbuf_dma_classic_destroy() - free the pool
- * @cl: state, or NULL
- */
-void regbuf_dma_classic_destroy(struct regbuf_dma_classic *cl);
-
-/**
- * regbuf_dma_classic_prp() - build PRPs for one I/O the classic way
- * @cl: state
- * @vaddr: host address of the first byte
- * @len: bytes, 1..MDTS
- * @req: result; release with regbuf_dma_classic_done()
- *
- * Return: 0; -EINVAL for an empty, oversized or misaligned request or a
- * translation that breaks the PRP rules (segment gap inside a page);
- * -ENOMEM when the pool is empty; -errno from @ops->translate.
- */
-int regbuf_dma_classic_prp(struct regbuf_dma_classic *cl, uint64_t vaddr, uint64_t len,
-			   struct regbuf_dma_classic_req *req);
-
-/**
- * regbuf_dma_classic_sgl() - build an SGL for one I/O the classic way
- * @cl: state
- * @vaddr: host address of the first byte
- * @len: bytes, 1..MDTS
- * @req: result; release with regbuf_dma_classic_done()
- *
- * One Data Block per scatterlist entry: inline when there is one, otherwise
- * a Last Segment pointing at a pool page (at most 256 descriptors).
- *
- * Return: 0; -EINVAL; -E2BIG over 256 segments; -ENOMEM; -errno from
- * @ops->translate.
- */
-int regbuf_dma_classic_sgl(struct regbuf_dma_classic *cl, uint64_t vaddr, uint64_t len,
-			   struct regbuf_dma_classic_req *req);
-
-/**
- * regbuf_dma_classic_done() - give back the list pages of a finished I/O
- * @cl: state
- * @req: what regbuf_dma_classic_prp() or regbuf_dma_classic_sgl() filled
- */
-void regbuf_dma_classic_done(struct regbuf_dma_classic *cl, struct regbuf_dma_classic_req *req);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 #include <regbuf/mem.h>
 #include <regbuf/alloc.h>
 #include <regbuf/table.h>
+#include <regbuf/nvme_spec.h>
 #include <regbuf/dma.h>
 #include <regbuf/uring.h>
 #include <regbuf/nvme.h>

@@ -791,6 +791,11 @@ void regbuf_nvme_buf_destroy(struct regbuf_nvme_buf *b)
 	free(b);
 }
 
+uint64_t regbuf_nvme_buf_len(const struct regbuf_nvme_buf *b)
+{
+	return b->len;
+}
+
 uint32_t regbuf_nvme_buf_nr_segs(const struct regbuf_nvme_buf *b)
 {
 	return b->nr_segs;

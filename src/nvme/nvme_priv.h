@@ -142,7 +142,6 @@ struct regbuf_nvme_ctrl {
 	struct regbuf_nvme_ns_info *ns;
 	uint32_t nr_ns;
 	int shutdown_ret;
-	struct regbuf_nvme_buf *bufs;	/* mapped buffers, under lock */
 	uint8_t *qid_used;		/* 1..io_queues */
 	uint32_t nr_qpairs;
 	bool failed;
@@ -176,10 +175,6 @@ struct nvme_queue {
 	/* requests that failed in software before reaching the device */
 	uint32_t *local_done;
 	uint32_t nr_local_done;
-	/* the classic per-I/O chain (REGBUF_NVME_IO_F_CLASSIC), made on first use */
-	struct regbuf_dma_classic *classic;
-	struct regbuf_dma_classic_req *classic_reqs;	/* per CID */
-	uint8_t *classic_busy;				/* per CID */
 	uint32_t partial;		/* request with pieces still to issue, or UINT32_MAX */
 	uint64_t next_check_ns;
 	struct regbuf_nvme_stats stats;
@@ -218,7 +213,6 @@ struct regbuf_nvme_buf {
 	bool contig;
 	struct regbuf_buf *tbuf;	/* table buffer reference (create_slot) */
 	struct regbuf_dma_cookie *cookie;	/* PRP lists / SGL, built once */
-	struct regbuf_nvme_buf *next;	/* the controller's buffers (classic translate) */
 };
 
 /* Software status of a piece no descriptor could be built for (-EINVAL). */

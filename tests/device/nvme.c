@@ -31,6 +31,7 @@
 #include <regbuf/nvme.h>
 #include <regbuf/table.h>
 
+#include "baseline.h"
 #include "harness.h"
 #include "nvme/nvme_priv.h"	/* dma_fault_detected unmaps behind the driver */
 
@@ -133,16 +134,53 @@ static uint64_t nblocks(void)
 }
 
 /* Synchronous I/O with a readable failure. */
+/*
+ * Test flag: build the descriptors with the classic per-I/O chain
+ * (tools/baseline) and submit them as raw commands, on the same queue pair
+ * and memory: a differential check of both paths.
+ */
+#define T_CLASSIC	(1u << 31)
+
+static struct baseline_nvme *classic_bn;
+static struct regbuf_nvme_qpair *classic_q;
+
+/* Drop the classic chain state (its pools are mapped on the controller). */
+static void classic_put(void)
+{
+	baseline_nvme_destroy(classic_bn);
+	classic_bn = NULL;
+	classic_q = NULL;
+}
+
+/* Destroy a queue pair, and the classic chain state made on it. */
+static void qpair_put(struct regbuf_nvme_qpair *q)
+{
+	if (classic_q == q)
+		classic_put();
+	regbuf_nvme_qpair_destroy(q);
+}
+
 static int do_io(struct regbuf_nvme_qpair *q, enum regbuf_nvme_op op, struct arena *a,
 		 uint64_t off, uint64_t len, uint64_t lba, unsigned int flags,
 		 struct regbuf_nvme_cpl *cpl)
 {
 	struct regbuf_nvme_cpl local;
+	int ret;
 
 	if (!cpl)
 		cpl = &local;
 	memset(cpl, 0, sizeof(*cpl));
-	return regbuf_nvme_io(q, op, 1, a ? a->b : NULL, off, len, lba, cpl, flags);
+	if (!(flags & T_CLASSIC))
+		return regbuf_nvme_io(q, op, 1, a ? a->b : NULL, off, len, lba, cpl, flags);
+	if (classic_q != q) {
+		classic_put();
+		ret = baseline_nvme_create(&classic_bn, ctrl, q, 4);
+		if (ret)
+			return ret;
+		classic_q = q;
+	}
+	return baseline_nvme_io(classic_bn, op, 1, ns.lba_size, a->b, a->p, off, len, lba, cpl,
+				flags & ~T_CLASSIC);
 }
 
 /*
@@ -199,7 +237,7 @@ static int write_read_verify_q(struct arena *a, uint64_t woff, uint64_t roff, ui
 	if (ret)
 		return T_FAILF("qpair_create: %d", ret);
 	ret = write_read_verify(q, a, woff, roff, len, lba, 0);
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	return ret;
 }
 
@@ -299,7 +337,7 @@ static int sweep(struct arena *a, unsigned int flags, unsigned int iters, uint64
 		lba = disk_lo + t_rand() % ((disk_hi - disk_lo - len) / lbs);
 		ret = write_read_verify(q, a, woff, roff, len, lba, flags);
 	}
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	return ret;
 }
 
@@ -323,7 +361,7 @@ static int sweep_case(bool huge, unsigned int flags)
 		t_ok(arena_get(&a, huge, 1u << 20));
 		t_ok(regbuf_nvme_qpair_create(&q, ctrl, 4, 0));
 		r = do_io(q, REGBUF_NVME_OP_READ, &a, 0, 65536, 0, flags, NULL);
-		regbuf_nvme_qpair_destroy(q);
+		qpair_put(q);
 		arena_put(&a);
 		t_check_eq(r, -EOPNOTSUPP);
 		return t_skip("REGBUF_NVME_F_NO_SGL: forced SGL refused with -EOPNOTSUPP as expected");
@@ -345,10 +383,10 @@ static int sweep_2m_prp(void) { return sweep_case(true, REGBUF_NVME_IO_F_PRP); }
 static int sweep_2m_sgl(void) { return sweep_case(true, REGBUF_NVME_IO_F_SGL); }
 static int sweep_2m_auto(void) { return sweep_case(true, 0); }
 /* the classic per-I/O chain on the same device: a differential check of both */
-static int sweep_2m_classic(void) { return sweep_case(true, REGBUF_NVME_IO_F_CLASSIC); }
+static int sweep_2m_classic(void) { return sweep_case(true, T_CLASSIC); }
 static int sweep_2m_classic_sgl(void)
 {
-	return sweep_case(true, REGBUF_NVME_IO_F_CLASSIC | REGBUF_NVME_IO_F_SGL);
+	return sweep_case(true, T_CLASSIC | REGBUF_NVME_IO_F_SGL);
 }
 
 /*
@@ -454,8 +492,8 @@ static int io_boundaries(void)
 	for (k = 0; k < sizeof(shapes) / sizeof(shapes[0]) && !ret; k++) {
 		static const unsigned int fl[] = {
 			REGBUF_NVME_IO_F_PRP, REGBUF_NVME_IO_F_SGL, 0,
-			REGBUF_NVME_IO_F_CLASSIC | REGBUF_NVME_IO_F_PRP,
-			REGBUF_NVME_IO_F_CLASSIC | REGBUF_NVME_IO_F_SGL,
+			T_CLASSIC | REGBUF_NVME_IO_F_PRP,
+			T_CLASSIC | REGBUF_NVME_IO_F_SGL,
 		};
 		unsigned int f;
 
@@ -481,7 +519,7 @@ static int io_boundaries(void)
 		else if (cpl.nr_cmds != (3 * m + lbs < a.len ? 4u : 1u))
 			ret = T_FAILF("split read took %u commands", cpl.nr_cmds);
 	}
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	arena_put(&a);
 	return ret;
 }
@@ -525,7 +563,7 @@ static int io_invalid(void)
 		   -ERANGE);
 	/* the queue still works after errors */
 	ret = write_read_verify(q, &a, 0, 1u << 20, 65536, 4096, 0);
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	arena_put(&a);
 	return ret;
 }
@@ -588,7 +626,7 @@ static int queue_full(void)
 	t_check_eq(bad, -1);
 	ios_verified += 2 * n;
 	t_ok(do_io(q, REGBUF_NVME_OP_FLUSH, NULL, 0, 0, 0, 0, NULL));
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	arena_put(&a);
 	return T_PASS;
 }
@@ -647,7 +685,7 @@ static void *thread_fn(void *arg)
 		t->ios += 2;
 	}
 	t->ret = ret;
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	arena_put(&a);
 	return NULL;
 }
@@ -731,7 +769,7 @@ static int qpair_cycle(void)
 		ret = regbuf_nvme_qpair_create(&q, ctrl, 4 + i % 8, 0);
 		if (ret)
 			return T_FAILF("cycle %u: qpair_create: %d", i, ret);
-		regbuf_nvme_qpair_destroy(q);
+		qpair_put(q);
 	}
 	return T_PASS;
 }
@@ -810,7 +848,7 @@ static int dma_fault_detected(void)
 	pclose(f);
 	printf("# DMAR fault lines in the guest log: %d\n", faults);
 	t_check(faults > 0);
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	regbuf_nvme_buf_destroy(a.b);
 	munmap(a.p, a.len);
 	return T_PASS;
@@ -867,7 +905,7 @@ static int timeout_then_late_completion(void)
 	t_check_eq(cpl.status, 0);
 	ret = T_PASS;
 out:
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	arena_put(&a);
 	return ret;
 }
@@ -910,7 +948,7 @@ static int cfs_detected(void)
 	t_check(cpl.ctx == (void *)7);
 	t_check_eq(regbuf_nvme_ctrl_failed(ctrl), 1);
 	t_check_eq(regbuf_nvme_submit_read(q, 1, a.b, 0, 4096, 0, NULL, 0), -ENXIO);
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	regbuf_nvme_buf_destroy(a.b);
 	munmap(a.p, a.len);
 	regbuf_nvme_ctrl_destroy(ctrl);
@@ -933,7 +971,7 @@ static int reset_then_io(void)
 	t_ok(regbuf_nvme_qpair_create(&q, ctrl, 8, 0));
 	t_check_eq(regbuf_nvme_ctrl_reset(ctrl), -EBUSY);
 	ret = write_read_verify(q, &a, 0, 1u << 20, 32768, 100, 0);
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	if (ret)
 		return ret;
 	t_ok(regbuf_nvme_ctrl_reset(ctrl));
@@ -945,7 +983,7 @@ static int reset_then_io(void)
 	t_ok(do_io(q, REGBUF_NVME_OP_READ, &a, 2u << 20, 32768, 100, 0, NULL));
 	t_check_eq(t_pattern_check(a.p + (2u << 20), 32768, 100 * ns.lba_size, SALT), -1);
 	ret = write_read_verify(q, &a, 4, 1u << 20, 65536, 200, 0);
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	arena_put(&a);
 	return ret;
 }
@@ -1011,7 +1049,7 @@ static int io_errors(void)
 	/* no hang: everything above finished well inside the command timeout */
 	t_check((uint64_t)time(NULL) - t0 < 30);
 	t_check_eq(regbuf_nvme_ctrl_failed(ctrl), 0);
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	arena_put(&a);
 	return T_PASS;
 }

@@ -13,6 +13,7 @@
 
 #include <regbuf/dma.h>
 
+#include "baseline.h"
 #include "dma_walk.h"
 #include "harness.h"
 
@@ -673,8 +674,8 @@ static int differential_one(void (*mk)(struct layout *, uint64_t, uint64_t), uin
 {
 	const struct regbuf_dma_ctrl ctrl = { 12, 0, 4 * MiB };
 	struct wctrl ctl = { 12, 4 * MiB, false };
-	struct regbuf_dma_classic_req req;
-	struct regbuf_dma_classic *cl;
+	struct baseline_dma_req req;
+	struct baseline_dma *cl;
 	struct regbuf_dma_cookie *c;
 	struct tdev d;
 	uint64_t i;
@@ -692,7 +693,7 @@ static int differential_one(void (*mk)(struct layout *, uint64_t, uint64_t), uin
 	d.vbase = UINT64_C(0x7f0000000000) + (lay.segs[0].addr & 4095);
 	d.vlen = lay.len;
 	t_ok(regbuf_dma_cookie_create(&c, lay.segs, lay.nr, lay.len, &ctrl, &tdev_ops, &d, 0));
-	t_ok(regbuf_dma_classic_create(&cl, &ctrl, &tdev_ops, &d, 16, 0));
+	t_ok(baseline_dma_create(&cl, &ctrl, &tdev_ops, &d, 16, 0));
 	for (i = 0; i < nr_ios; i++) {
 		uint64_t r = t_rand(), off, len, p1, p2;
 		unsigned int bits = (unsigned int)(r % 23);	/* log-uniform length */
@@ -713,9 +714,9 @@ static int differential_one(void (*mk)(struct layout *, uint64_t, uint64_t), uin
 		if (st)
 			return T_FAILF("%s premapped off %llu len %llu: 0x%x", lay.name,
 				       (unsigned long long)off, (unsigned long long)len, st);
-		t_ok(regbuf_dma_classic_prp(cl, d.vbase + off, len, &req));
+		t_ok(baseline_dma_prp(cl, d.vbase + off, len, &req));
 		st = walk_prp(&d, &ctl, req.prp1, req.prp2, len, &w_other);
-		regbuf_dma_classic_done(cl, &req);
+		baseline_dma_done(cl, &req);
 		if (st)
 			return T_FAILF("%s classic off %llu len %llu: 0x%x", lay.name,
 				       (unsigned long long)off, (unsigned long long)len, st);
@@ -735,11 +736,11 @@ static int differential_one(void (*mk)(struct layout *, uint64_t, uint64_t), uin
 			ret = regbuf_dma_sgl(c, off, len, &s1, &s);
 			if (ret >= 0) {
 				t_check_eq(walk_sgl(&d, &ctl, &s1, len, &w_got), WS_OK);
-				ret = regbuf_dma_classic_sgl(cl, d.vbase + off, len, &req);
+				ret = baseline_dma_sgl(cl, d.vbase + off, len, &req);
 				if (ret == 0) {
 					t_check_eq(walk_sgl(&d, &ctl, &req.sgl1, len, &w_other),
 						   WS_OK);
-					regbuf_dma_classic_done(cl, &req);
+					baseline_dma_done(cl, &req);
 					t_check(wr_equal(&w_got, &w_other));
 				} else {
 					t_check_eq(ret, -E2BIG);
@@ -751,7 +752,7 @@ static int differential_one(void (*mk)(struct layout *, uint64_t, uint64_t), uin
 		}
 		(*done)++;
 	}
-	regbuf_dma_classic_destroy(cl);
+	baseline_dma_destroy(cl);
 	regbuf_dma_cookie_destroy(c);
 	t_check_eq(d.n, 0);
 	t_check_eq(d.bad_frees, 0);
@@ -815,7 +816,7 @@ static int enomem_every_allocation_nothing_leaked(void)
 		}
 	}
 	{
-		struct regbuf_dma_classic *cl = NULL;
+		struct baseline_dma *cl = NULL;
 		struct tdev d;
 
 		int fail;
@@ -823,7 +824,7 @@ static int enomem_every_allocation_nothing_leaked(void)
 		for (fail = 0; fail < 2; fail++) {
 			tdev_init(&d);
 			d.fail_at = fail;
-			t_check_eq(regbuf_dma_classic_create(&cl, NULL, &tdev_ops, &d, 4, 0),
+			t_check_eq(baseline_dma_create(&cl, NULL, &tdev_ops, &d, 4, 0),
 				   -ENOMEM);
 			t_check(cl == NULL);
 			t_check_eq(d.n, 0);
@@ -1078,9 +1079,9 @@ static int sgl_shapes(void)
 /* §6 item 34/36: the classic chain's own shapes: chaining at 512 entries, the SGL cap. */
 static int classic_shapes(void)
 {
-	struct regbuf_dma_classic_req req;
+	struct baseline_dma_req req;
 	struct wctrl ctl = { 12, 0, false };
-	struct regbuf_dma_classic *cl;
+	struct baseline_dma *cl;
 	struct tdev d;
 	unsigned int i;
 
@@ -1090,44 +1091,44 @@ static int classic_shapes(void)
 	d.nr_segs = lay.nr;
 	d.vbase = UINT64_C(0x7f0000000000);
 	d.vlen = lay.len;
-	t_ok(regbuf_dma_classic_create(&cl, NULL, &tdev_ops, &d, 4, 0));
+	t_ok(baseline_dma_create(&cl, NULL, &tdev_ops, &d, 4, 0));
 	/* §6 item 34: 32 entries from the 256-byte pool, 33 from a page */
-	t_ok(regbuf_dma_classic_prp(cl, d.vbase, 33 * 4096, &req));
+	t_ok(baseline_dma_prp(cl, d.vbase, 33 * 4096, &req));
 	t_check_eq(req.nr_lists, 1);
 	t_check(req.lists[0] & (1u << 31));
 	t_check_eq(walk_prp(&d, &ctl, req.prp1, req.prp2, 33 * 4096, &w_got), WS_OK);
-	regbuf_dma_classic_done(cl, &req);
-	t_ok(regbuf_dma_classic_prp(cl, d.vbase, 34 * 4096, &req));
+	baseline_dma_done(cl, &req);
+	t_ok(baseline_dma_prp(cl, d.vbase, 34 * 4096, &req));
 	t_check_eq(req.nr_lists, 1);
 	t_check(!(req.lists[0] & (1u << 31)));
 	t_check_eq(req.prp2 & 4095, 0);
 	t_check_eq(walk_prp(&d, &ctl, req.prp1, req.prp2, 34 * 4096, &w_got), WS_OK);
-	regbuf_dma_classic_done(cl, &req);
-	t_ok(regbuf_dma_classic_prp(cl, d.vbase, 513 * 4096, &req));	/* 512 entries */
+	baseline_dma_done(cl, &req);
+	t_ok(baseline_dma_prp(cl, d.vbase, 513 * 4096, &req));	/* 512 entries */
 	t_check_eq(req.nr_lists, 1);
 	t_check_eq(walk_prp(&d, &ctl, req.prp1, req.prp2, 513 * 4096, &w_got), WS_OK);
-	regbuf_dma_classic_done(cl, &req);
-	t_ok(regbuf_dma_classic_prp(cl, d.vbase, 514 * 4096, &req));	/* 513: chain */
+	baseline_dma_done(cl, &req);
+	t_ok(baseline_dma_prp(cl, d.vbase, 514 * 4096, &req));	/* 513: chain */
 	t_check_eq(req.nr_lists, 2);
 	t_check_eq(walk_prp(&d, &ctl, req.prp1, req.prp2, 514 * 4096, &w_got), WS_OK);
 	ref_ranges(&w_want, lay.segs, lay.nr, 0, 514 * 4096);
 	t_check(wr_equal(&w_got, &w_want));
-	regbuf_dma_classic_done(cl, &req);
-	t_check_eq(regbuf_dma_classic_sgl(cl, d.vbase, 1000 * 4096, &req), -E2BIG);
+	baseline_dma_done(cl, &req);
+	t_check_eq(baseline_dma_sgl(cl, d.vbase, 1000 * 4096, &req), -E2BIG);
 	/* the pool runs dry: -ENOMEM, and everything taken is given back */
 	{
-		struct regbuf_dma_classic_req r[4];
+		struct baseline_dma_req r[4];
 
 		for (i = 0; i < 4; i++)
-			t_ok(regbuf_dma_classic_prp(cl, d.vbase, 40 * 4096, &r[i]));
-		t_check_eq(regbuf_dma_classic_prp(cl, d.vbase, 40 * 4096, &req), -ENOMEM);
+			t_ok(baseline_dma_prp(cl, d.vbase, 40 * 4096, &r[i]));
+		t_check_eq(baseline_dma_prp(cl, d.vbase, 40 * 4096, &req), -ENOMEM);
 		for (i = 0; i < 4; i++)
-			regbuf_dma_classic_done(cl, &r[i]);
-		t_ok(regbuf_dma_classic_prp(cl, d.vbase, 2000 * 4096, &req));
+			baseline_dma_done(cl, &r[i]);
+		t_ok(baseline_dma_prp(cl, d.vbase, 2000 * 4096, &req));
 		t_check_eq(req.nr_lists, 4);
-		regbuf_dma_classic_done(cl, &req);
+		baseline_dma_done(cl, &req);
 	}
-	regbuf_dma_classic_destroy(cl);
+	baseline_dma_destroy(cl);
 	t_check_eq(d.n, 0);
 	return T_PASS;
 }
