@@ -295,127 +295,18 @@ static inline unsigned int regbuf_dma_cookie_flags(const struct regbuf_dma_cooki
 /**
  * regbuf_dma_split() - bytes of the first piece when @len exceeds MDTS
  * @c: cookie
- * @off: offset of the I/O in the buffer
  * @len: bytes of the I/O
  *
  * PRP and SGL impose nothing else on where a request may be cut: each piece
- * gets its own PRP1 with any dword-aligned offset.  The caller keeps pieces
+ * gets its own PRP1 with any dword-aligned offset, so where the I/O starts
+ * does not matter and the piece is min(@len, MDTS).  The caller keeps pieces
  * on logical block boundaries by making MDTS a multiple of the block size.
  *
  * Return: 0 < bytes <= @len.
  */
-static inline uint64_t regbuf_dma_split(const struct regbuf_dma_cookie *c, uint64_t off,
-					uint64_t len)
+static inline uint64_t regbuf_dma_split(const struct regbuf_dma_cookie *c, uint64_t len)
 {
-	(void)off;
 	return len < c->max_bytes ? len : c->max_bytes;
-}
-
-/*
- * x / c->per_list for x < 2^31 with one 64-bit multiply and a shift
- * (Granlund and Montgomery 1994: m = ceil(2^(31 + l) / d), l = ceil(log2 d),
- * is exact for every 31-bit x, and m * x fits in 64 bits).
- */
-static inline uint32_t __regbuf_dma_div(const struct regbuf_dma_cookie *c, uint32_t x)
-{
-	return (uint32_t)(((uint64_t)x * c->div_magic) >> c->div_shift);
-}
-
-/*
- * Index in list copy @copy (0 = A, 1 = B) of controller page @k's entry,
- * counted in 8-byte slots from the start of the copy: slot position
- * p = k + shift, list page p / E, slot p % E, so the index is
- * (p / E) * (E + 1) + p % E = p + p / E.
- */
-static inline uint64_t __regbuf_dma_slot(const struct regbuf_dma_cookie *c, unsigned int copy,
-					 uint64_t k)
-{
-	uint32_t p = (uint32_t)k + (copy ? c->shift_b : 0);
-
-	return (uint64_t)p + __regbuf_dma_div(c, p);
-}
-
-/*
- * PRP1/PRP2 for buffer positions [@pos, @pos + @len) (position = offset +
- * base_off), from list copy @copy, or the right copy when @copy < 0.  The
- * geometry comes in as arguments so that the 4 KiB case below compiles to
- * immediates; x / e is (x * magic) >> mshift.  Branch-free apart from the
- * cookie's mode, which is fixed per cookie.  The two divisions (k / E and
- * last / E) are independent; copy B's slot follows from k / E because its
- * shift is below E.
- */
-static inline __attribute__((always_inline)) void
-__regbuf_dma_prp_fill(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t len, int copy,
-		      uint64_t *prp1, uint64_t *prp2, unsigned int shift, uint32_t e, uint32_t sh,
-		      uint64_t magic, unsigned int mshift, unsigned int contig)
-{
-	uint32_t first = (uint32_t)(pos >> shift);
-	uint32_t last = (uint32_t)((pos + len - 1) >> shift);
-	uint32_t k = first + 1;				/* the first list entry's page */
-	uint32_t qk, rk, ql, rl;
-	uint64_t slot_a;				/* page k's slot in copy A */
-	unsigned int b;
-
-	if (contig) {
-		*prp1 = c->dma_page0 + pos;
-		if (REGBUF_LIKELY(last <= k)) {
-			/* one or two pages: PRP2 unused or the second page (§4.3), no list */
-			uint64_t two = (uint64_t)0 - (last == k);
-
-			*prp2 = (c->dma_page0 + ((uint64_t)k << shift)) & two;
-			return;
-		}
-		qk = (uint32_t)(((uint64_t)k * magic) >> mshift);
-		rk = k - qk * e;
-		slot_a = (uint64_t)k + qk;
-	} else {
-		/*
-		 * Physical segments: a granule (at least a controller page, 2 MiB for
-		 * hugepages) never crosses a segment boundary, so an address is one
-		 * load from a table that stays in cache, not a walk of the list.
-		 */
-		unsigned int g = c->gran_shift;
-		uint64_t gmask = (UINT64_C(1) << g) - 1, gpos = pos + c->gran_phase;
-
-		*prp1 = c->gran_dma[gpos >> g] + (gpos & gmask);
-		if (REGBUF_LIKELY(last <= k)) {
-			uint64_t two = (uint64_t)0 - (last == k);
-			uint64_t pk = ((uint64_t)k << shift) + c->gran_phase;
-
-			/* index 0 when unused: page k may lie past the buffer */
-			*prp2 = (c->gran_dma[(pk >> g) & two] + (pk & gmask)) & two;
-			return;
-		}
-		qk = (uint32_t)(((uint64_t)k * magic) >> mshift);
-		rk = k - qk * e;
-		slot_a = (uint64_t)k + qk;
-	}
-	ql = (uint32_t)(((uint64_t)last * magic) >> mshift);
-	rl = last - ql * e;
-	b = copy < 0 ? rl == 0 : (unsigned int)copy;
-	if (b)
-		*prp2 = c->list_iova[1] + 8 * ((uint64_t)k + sh + qk + (rk + sh >= e));
-	else
-		*prp2 = c->list_iova[0] + 8 * slot_a;
-}
-
-/* 4 KiB controller pages: E = 511, copy B shift 256, x / 511 = (x * m) >> 40. */
-#define __REGBUF_DMA_4K_MAGIC	((UINT64_C(1) << 40) / 511 + 1)
-
-static inline __attribute__((always_inline)) void
-__regbuf_dma_prp_any(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t len, int copy,
-		     uint64_t *prp1, uint64_t *prp2)
-{
-	if (REGBUF_LIKELY(c->prp_mode == __REGBUF_DMA_PRP_4K_CONTIG))
-		__regbuf_dma_prp_fill(c, pos, len, copy, prp1, prp2, 12, 511, 256,
-				      __REGBUF_DMA_4K_MAGIC, 40, 1);
-	else if (c->prp_mode == __REGBUF_DMA_PRP_4K)
-		__regbuf_dma_prp_fill(c, pos, len, copy, prp1, prp2, 12, 511, 256,
-				      __REGBUF_DMA_4K_MAGIC, 40, 0);
-	else
-		__regbuf_dma_prp_fill(c, pos, len, copy, prp1, prp2, c->page_shift, c->per_list,
-				      c->shift_b, c->div_magic, c->div_shift,
-				      c->flags & REGBUF_DMA_COOKIE_F_CONTIG);
 }
 
 /**
@@ -431,12 +322,22 @@ __regbuf_dma_prp_any(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t l
  * not choose the copy, so it can build the one descriptor shape the NVMe
  * rule forbids.  Use regbuf_dma_prp().
  */
-static inline void __regbuf_dma_prp_copy(const struct regbuf_dma_cookie *c, uint64_t off,
-					 uint64_t len, unsigned int copy, uint64_t *prp1,
-					 uint64_t *prp2)
-{
-	__regbuf_dma_prp_any(c, off + c->base_off, len, (int)(copy & 1), prp1, prp2);
-}
+void __regbuf_dma_prp_copy(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
+			   unsigned int copy, uint64_t *prp1, uint64_t *prp2);
+
+/*
+ * Out-of-line part of regbuf_dma_prp(): every I/O that needs a PRP list, and
+ * every cookie that is not 4 KiB pages.  @pos is the checked offset plus the
+ * buffer's offset in its first page.
+ */
+int __regbuf_dma_prp_list(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t len,
+			  uint64_t *prp1, uint64_t *prp2);
+
+/*
+ * Out-of-line part of regbuf_dma_prp() for a 4 KiB IOVA-contiguous cookie:
+ * the PRP list pointer of an I/O from page @k (the second) to page @last.
+ */
+uint64_t __regbuf_dma_prp_list_4k(const struct regbuf_dma_cookie *c, uint64_t k, uint64_t last);
 
 /**
  * regbuf_dma_prp() - PRP1/PRP2 for an I/O, O(1)
@@ -460,19 +361,37 @@ static inline int regbuf_dma_prp(const struct regbuf_dma_cookie *c, uint64_t off
 				 uint64_t *prp1, uint64_t *prp2)
 {
 	uint64_t pos = off + c->base_off;
+	uint64_t k = (pos >> 12) + 1, last = (pos + len - 1) >> 12;
 
 	/* 1 <= len <= max_io <= c->len, so c->len - len cannot wrap and bounds off */
 	if (REGBUF_UNLIKELY((len - 1 >= c->max_io) | (off > c->len - len) | ((pos & 3) != 0)))
 		return -EINVAL;
-	/* the common mode first: one compare on the fast path */
-	if (REGBUF_LIKELY(c->prp_mode == __REGBUF_DMA_PRP_4K_CONTIG))
-		__regbuf_dma_prp_fill(c, pos, len, -1, prp1, prp2, 12, 511, 256,
-				      __REGBUF_DMA_4K_MAGIC, 40, 1);
-	else if (c->prp_mode != __REGBUF_DMA_PRP_NONE)
-		__regbuf_dma_prp_any(c, pos, len, -1, prp1, prp2);
-	else
-		return -EOPNOTSUPP;
-	return 0;
+	/*
+	 * Inline: one or two 4 KiB pages, PRP2 unused or the second page (§4.3),
+	 * no list.  An IOVA-contiguous buffer computes both (and only the list
+	 * pointer is out of line); physical segments read them from the granule
+	 * table, which stays in cache.  Everything else is out of line.
+	 */
+	if (REGBUF_LIKELY(c->prp_mode == __REGBUF_DMA_PRP_4K_CONTIG)) {
+		*prp1 = c->dma_page0 + pos;
+		if (REGBUF_LIKELY(last <= k))
+			*prp2 = (c->dma_page0 + (k << 12)) & ((uint64_t)0 - (last == k));
+		else
+			*prp2 = __regbuf_dma_prp_list_4k(c, k, last);
+		return 0;
+	}
+	if (c->prp_mode == __REGBUF_DMA_PRP_4K && last <= k) {
+		uint64_t two = (uint64_t)0 - (last == k);
+		unsigned int g = c->gran_shift;
+		uint64_t gmask = (UINT64_C(1) << g) - 1, gpos = pos + c->gran_phase;
+		uint64_t pk = (k << 12) + c->gran_phase;
+
+		*prp1 = c->gran_dma[gpos >> g] + (gpos & gmask);
+		/* index 0 when unused: page k may lie past the buffer */
+		*prp2 = (c->gran_dma[(pk >> g) & two] + (pk & gmask)) & two;
+		return 0;
+	}
+	return __regbuf_dma_prp_list(c, pos, len, prp1, prp2);
 }
 
 /**
@@ -515,8 +434,11 @@ struct regbuf_dma_sgl_scratch {
 	uint32_t __pad;
 };
 
-/* Out-of-line tail of regbuf_dma_sgl(): an I/O ending mid-segment over 3+ segments. */
-int __regbuf_dma_sgl_copy(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
+/*
+ * Out-of-line part of regbuf_dma_sgl(): an I/O over descriptors @i..@j
+ * (@i < @j) of a physical-segment cookie.
+ */
+int __regbuf_dma_sgl_segs(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
 			  uint32_t i, uint32_t j, struct regbuf_nvme_sgl_desc *sgl1,
 			  const struct regbuf_dma_sgl_scratch *scratch);
 
@@ -562,41 +484,13 @@ static inline int regbuf_dma_sgl(const struct regbuf_dma_cookie *c, uint64_t off
 	/* boundaries sit on granule starts, so a granule lies in one descriptor */
 	i = c->gran_seg[(off + c->seg_bias) >> c->seg_shift];
 	j = c->gran_seg[(end - 1 + c->seg_bias) >> c->seg_shift];
-	if (i == j) {
+	if (REGBUF_LIKELY(i == j)) {
 		regbuf_nvme_sgl_set(sgl1, regbuf_le64_to_cpu(c->sgl[i].addr) +
 				    (off - c->seg_start[i]), (uint32_t)len,
 				    REGBUF_NVME_SGL_DATA_BLOCK);
 		return 0;
 	}
-	if (end == c->seg_start[j + 1]) {
-		if (off == c->seg_start[i]) {
-			regbuf_nvme_sgl_set(sgl1, c->sgl_iova + 16 * (uint64_t)i,
-					    16 * (j - i + 1), REGBUF_NVME_SGL_LAST_SEGMENT);
-			return 0;
-		}
-		if (REGBUF_UNLIKELY(!scratch || scratch->nr < 2))
-			return -ENOSPC;
-		regbuf_nvme_sgl_set(&scratch->descs[0], regbuf_le64_to_cpu(c->sgl[i].addr) +
-				    (off - c->seg_start[i]), (uint32_t)(c->seg_start[i + 1] - off),
-				    REGBUF_NVME_SGL_DATA_BLOCK);
-		regbuf_nvme_sgl_set(&scratch->descs[1], c->sgl_iova + 16 * (uint64_t)(i + 1),
-				    16 * (j - i), REGBUF_NVME_SGL_LAST_SEGMENT);
-		regbuf_nvme_sgl_set(sgl1, scratch->iova, 32, REGBUF_NVME_SGL_SEGMENT);
-		return 2;
-	}
-	if (j == i + 1) {
-		/* two segments, both cut: two descriptors, the common hugepage case */
-		if (REGBUF_UNLIKELY(!scratch || scratch->nr < 2))
-			return -ENOSPC;
-		regbuf_nvme_sgl_set(&scratch->descs[0], regbuf_le64_to_cpu(c->sgl[i].addr) +
-				    (off - c->seg_start[i]), (uint32_t)(c->seg_start[j] - off),
-				    REGBUF_NVME_SGL_DATA_BLOCK);
-		regbuf_nvme_sgl_set(&scratch->descs[1], regbuf_le64_to_cpu(c->sgl[j].addr),
-				    (uint32_t)(end - c->seg_start[j]), REGBUF_NVME_SGL_DATA_BLOCK);
-		regbuf_nvme_sgl_set(sgl1, scratch->iova, 32, REGBUF_NVME_SGL_LAST_SEGMENT);
-		return 2;
-	}
-	return __regbuf_dma_sgl_copy(c, off, len, i, j, sgl1, scratch);
+	return __regbuf_dma_sgl_segs(c, off, len, i, j, sgl1, scratch);
 }
 
 /**

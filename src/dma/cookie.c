@@ -111,7 +111,7 @@ static int build_prp_copy(struct regbuf_dma_cookie *c, unsigned int copy,
 		uint64_t end = segs[s].addr + segs[s].len;
 
 		for (; a < end; a += ps, k++)
-			l[__regbuf_dma_slot(c, copy, k)] = regbuf_cpu_to_le64(a);
+			l[dma_slot(c, copy, k)] = regbuf_cpu_to_le64(a);
 	}
 	c->list[copy] = l;
 	c->list_iova[copy] = iova;
@@ -312,7 +312,7 @@ int regbuf_dma_cookie_create(struct regbuf_dma_cookie **cp, const struct regbuf_
 	if (ret)
 		return ret;
 	pages = ((segs[0].addr & mask) + len - 1) / ps + 1;
-	/* slot positions stay below 2^31 for __regbuf_dma_div() */
+	/* slot positions stay below 2^31 for dma_div() */
 	if (pages > (UINT64_C(1) << 30)) {
 		ret = -EINVAL;
 		goto out_free_segs;
@@ -493,9 +493,9 @@ void regbuf_dma_cookie_destroy(struct regbuf_dma_cookie *c)
  * at it: O(j - i).  With 2 MiB segments and MDTS at most 2 MiB this is never
  * more than two descriptors.
  */
-int __regbuf_dma_sgl_copy(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
-			  uint32_t i, uint32_t j, struct regbuf_nvme_sgl_desc *sgl1,
-			  const struct regbuf_dma_sgl_scratch *scratch)
+static int sgl_copy(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len, uint32_t i,
+		    uint32_t j, struct regbuf_nvme_sgl_desc *sgl1,
+		    const struct regbuf_dma_sgl_scratch *scratch)
 {
 	struct regbuf_nvme_sgl_desc *d;
 	uint32_t n = j - i + 1;
@@ -510,6 +510,67 @@ int __regbuf_dma_sgl_copy(const struct regbuf_dma_cookie *c, uint64_t off, uint6
 		memcpy(&d[1], &c->sgl[i + 1], sizeof(*d) * (n - 2));
 	regbuf_nvme_sgl_set(&d[n - 1], regbuf_le64_to_cpu(c->sgl[j].addr),
 			    (uint32_t)(end - c->seg_start[j]), REGBUF_NVME_SGL_DATA_BLOCK);
-	regbuf_nvme_sgl_set(sgl1, scratch->iova, 16 * n, REGBUF_NVME_SGL_LAST_SEGMENT);
+	regbuf_nvme_sgl_set(sgl1, regbuf_iova_u64(scratch->iova), 16 * n,
+			    REGBUF_NVME_SGL_LAST_SEGMENT);
 	return (int)n;
 }
+
+/* The PRP1/PRP2 cases the inline regbuf_dma_prp() leaves here: lists, other page sizes. */
+int __regbuf_dma_prp_list(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t len,
+			  uint64_t *prp1, uint64_t *prp2)
+{
+	if (REGBUF_UNLIKELY(c->prp_mode == __REGBUF_DMA_PRP_NONE))
+		return -EOPNOTSUPP;
+	dma_prp_any(c, pos, len, -1, prp1, prp2);
+	return 0;
+}
+
+uint64_t __regbuf_dma_prp_list_4k(const struct regbuf_dma_cookie *c, uint64_t k, uint64_t last)
+{
+	/* E = 511 and copy B's shift 256 are immediates here (see dma_prp_fill()) */
+	uint32_t qk = (uint32_t)((k * DMA_4K_MAGIC) >> 40), rk = (uint32_t)k - qk * 511;
+	uint32_t ql = (uint32_t)((last * DMA_4K_MAGIC) >> 40), rl = (uint32_t)last - ql * 511;
+
+	if (rl == 0)
+		return regbuf_iova_u64(c->list_iova[1]) + 8 * (k + 256 + qk + (rk + 256 >= 511));
+	return regbuf_iova_u64(c->list_iova[0]) + 8 * (k + qk);
+}
+
+void __regbuf_dma_prp_copy(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
+			   unsigned int copy, uint64_t *prp1, uint64_t *prp2)
+{
+	dma_prp_any(c, off + c->base_off, len, (int)(copy & 1), prp1, prp2);
+}
+
+/*
+ * An SGL for an I/O over descriptors i..j, i < j (the inline regbuf_dma_sgl()
+ * handled i == j).  When it ends at the end of j, a Last Segment points into
+ * the shared array, after a two-descriptor segment when it starts mid-i.
+ * Two cut segments take two descriptors.
+ */
+int __regbuf_dma_sgl_segs(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
+			  uint32_t i, uint32_t j, struct regbuf_nvme_sgl_desc *sgl1,
+			  const struct regbuf_dma_sgl_scratch *scratch)
+{
+	uint64_t end = off + len, sgl_iova = regbuf_iova_u64(c->sgl_iova);
+
+	if (end == c->seg_start[j + 1]) {
+		if (off == c->seg_start[i]) {
+			regbuf_nvme_sgl_set(sgl1, sgl_iova + 16 * (uint64_t)i, 16 * (j - i + 1),
+					    REGBUF_NVME_SGL_LAST_SEGMENT);
+			return 0;
+		}
+		if (!scratch || scratch->nr < 2)
+			return -ENOSPC;
+		regbuf_nvme_sgl_set(&scratch->descs[0], regbuf_le64_to_cpu(c->sgl[i].addr) +
+				    (off - c->seg_start[i]), (uint32_t)(c->seg_start[i + 1] - off),
+				    REGBUF_NVME_SGL_DATA_BLOCK);
+		regbuf_nvme_sgl_set(&scratch->descs[1], sgl_iova + 16 * (uint64_t)(i + 1),
+				    16 * (j - i), REGBUF_NVME_SGL_LAST_SEGMENT);
+		regbuf_nvme_sgl_set(sgl1, regbuf_iova_u64(scratch->iova), 32,
+				    REGBUF_NVME_SGL_SEGMENT);
+		return 2;
+	}
+	return sgl_copy(c, off, len, i, j, sgl1, scratch);
+}
+

@@ -158,7 +158,11 @@ int baseline_nvme_submit(struct baseline_nvme *bn, enum regbuf_nvme_op op, uint3
  */
 int baseline_nvme_reap(struct baseline_nvme *bn, struct regbuf_nvme_cpl *cpls, unsigned int max);
 
-/* baseline_nvme_submit() then reap until it finished; 0 or the errno of its status. */
+/*
+ * baseline_nvme_io() - one request, synchronously: each command is submitted
+ * and reaped in turn (any queue depth will do); 0 or the errno of the first
+ * failing status, which is in @cpl.
+ */
 int baseline_nvme_io(struct baseline_nvme *bn, enum regbuf_nvme_op op, uint32_t nsid,
 		     uint32_t lba_size, const struct regbuf_nvme_buf *b, const void *base,
 		     uint64_t off, uint64_t len, uint64_t slba, struct regbuf_nvme_cpl *cpl,

@@ -343,15 +343,32 @@ int baseline_nvme_io(struct baseline_nvme *bn, enum regbuf_nvme_op op, uint32_t 
 		     uint64_t off, uint64_t len, uint64_t slba, struct regbuf_nvme_cpl *cpl,
 		     unsigned int flags)
 {
-	struct regbuf_nvme_cpl local;
+	struct regbuf_nvme_cpl local, one;
+	uint64_t done = 0;
 	int ret;
 
 	if (!cpl)
 		cpl = &local;
-	ret = baseline_nvme_submit(bn, op, nsid, lba_size, b, base, off, len, slba, NULL, flags);
-	if (ret)
-		return ret;
-	while (!baseline_nvme_reap(bn, cpl, 1))
-		;
+	memset(cpl, 0, sizeof(*cpl));
+	if (!len)
+		return -EINVAL;
+	/* one command at a time, so that a queue of any depth takes a split request */
+	while (done < len) {
+		uint64_t piece = len - done < bn->max_cmd ? len - done : bn->max_cmd;
+
+		ret = baseline_nvme_submit(bn, op, nsid, lba_size, b, base, off + done, piece,
+					   slba + done / lba_size, NULL, flags);
+		if (ret)
+			return ret;
+		while (!baseline_nvme_reap(bn, &one, 1))
+			;
+		cpl->nr_cmds++;
+		cpl->dw0 = one.dw0;
+		if (one.status && !cpl->status) {
+			cpl->status = one.status;
+			cpl->cid = one.cid;
+		}
+		done += piece;
+	}
 	return regbuf_nvme_status_errno(cpl->status);
 }
