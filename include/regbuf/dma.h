@@ -91,6 +91,22 @@ struct regbuf_dma_ops {
 };
 
 /**
+ * regbuf_dma_ops_identity() - a translator where the device address is the
+ *	virtual address
+ *
+ * For tests, simulators and a driver in progress: descriptors built with it
+ * hold host virtual addresses, so a program can follow them without a
+ * device (examples/dma-descriptors.c does).  @alloc is aligned_alloc()
+ * (aligned to the largest power of two dividing the length, at least 4 KiB,
+ * which covers every controller page size the cookie asks for), @free is
+ * free(), @translate returns the range as one segment.  priv is unused
+ * (pass NULL).  Not for a real device: nothing is pinned or mapped.
+ *
+ * Return: a static table, valid for the life of the program.
+ */
+const struct regbuf_dma_ops *regbuf_dma_ops_identity(void);
+
+/**
  * struct regbuf_dma_ctrl - what the controller imposes
  * @page_shift: log2 of the controller memory page size, CC.MPS + 12;
  *	0 means 12 (4 KiB).  12..27 (MPS 0..15).

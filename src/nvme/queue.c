@@ -27,12 +27,10 @@ static inline void nvme_wmb(void)
 #endif
 }
 
-int nvme_queue_init(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t qid,
-		    uint32_t depth)
+int nvme_queue_init_host(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t qid,
+			 uint32_t depth)
 {
-	void *p;
 	uint32_t i;
-	int ret;
 
 	memset(q, 0, sizeof(*q));
 	q->ctrl = c;
@@ -40,14 +38,6 @@ int nvme_queue_init(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t q
 	q->depth = (uint16_t)depth;
 	q->phase = 1;	/* the controller writes phase 1 on its first pass (§4.6) */
 	q->partial = UINT32_MAX;
-	ret = nvme_dma_alloc(c, (size_t)depth * sizeof(*q->sq), &p, &q->sq_iova);
-	if (ret)
-		return ret;
-	q->sq = p;
-	ret = nvme_dma_alloc(c, (size_t)depth * sizeof(*q->cq), &p, &q->cq_iova);
-	if (ret)
-		goto out_fini;
-	q->cq = p;
 	q->cid_req = malloc(depth * sizeof(*q->cid_req));
 	q->cid_deadline = calloc(depth, sizeof(*q->cid_deadline));
 	q->free_cids = malloc(depth * sizeof(*q->free_cids));
@@ -58,8 +48,8 @@ int nvme_queue_init(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t q
 	q->local_done = calloc(depth, sizeof(*q->local_done));
 	if (!q->local_done || !q->cid_req || !q->cid_deadline || !q->free_cids || !q->reqs ||
 	    !q->free_reqs || !q->scratch || !q->scratch_iova) {
-		ret = -ENOMEM;
-		goto out_fini;
+		nvme_queue_fini(q);
+		return -ENOMEM;
 	}
 	/* a full queue keeps one entry empty (§4.1.2): depth - 1 commands in flight */
 	for (i = 0; i < depth - 1u; i++) {
@@ -68,6 +58,28 @@ int nvme_queue_init(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t q
 		q->cid_req[i] = NVME_CID_FREE;
 	}
 	q->cid_req[depth - 1] = NVME_CID_FREE;
+	nvme_queue_set_db(q);
+	return 0;
+}
+
+int nvme_queue_init(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t qid,
+		    uint32_t depth)
+{
+	void *p;
+	uint32_t i;
+	int ret;
+
+	ret = nvme_queue_init_host(c, q, qid, depth);
+	if (ret)
+		return ret;
+	ret = nvme_dma_alloc(c, (size_t)depth * sizeof(*q->sq), &p, &q->sq_iova);
+	if (ret)
+		goto out_fini;
+	q->sq = p;
+	ret = nvme_dma_alloc(c, (size_t)depth * sizeof(*q->cq), &p, &q->cq_iova);
+	if (ret)
+		goto out_fini;
+	q->cq = p;
 	/* I/O queues: one scratch page per command for its PRP list / SGL segment */
 	for (i = 0; qid && i < depth - 1u; i++) {
 		ret = nvme_dma_alloc(c, 4096, &p, &q->scratch_iova[i]);
@@ -75,7 +87,6 @@ int nvme_queue_init(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t q
 			goto out_fini;
 		q->scratch[i] = p;
 	}
-	nvme_queue_set_db(q);
 	return 0;
 out_fini:
 	nvme_queue_fini(q);
@@ -225,25 +236,48 @@ static unsigned int check_timeouts(struct nvme_queue *q, struct regbuf_nvme_cpl 
 	return n;
 }
 
+int nvme_cqe_check(const struct nvme_queue *q, const struct nvme_cqe *e)
+{
+	uint16_t cid = regbuf_le16_to_cpu(e->cid);
+
+	/* §4.6: CID of a command in flight on this SQ (or one given up on) */
+	if (cid >= q->depth || q->cid_req[cid] == NVME_CID_FREE)
+		return -EIO;
+	/* SQ Identifier: this queue; SQ Head Pointer: an entry of it */
+	if (regbuf_le16_to_cpu(e->sq_id) != q->qid || regbuf_le16_to_cpu(e->sq_head) >= q->depth)
+		return -EIO;
+	return 0;
+}
+
 static int queue_reap(struct nvme_queue *q, struct regbuf_nvme_cpl *cpls, unsigned int max)
 {
+	struct regbuf_nvme_ctrl *c = q->ctrl;
 	unsigned int n = 0;
 	bool any = false;
 
 	while (q->nr_local_done && n < max)
 		req_done(q, q->local_done[--q->nr_local_done], &cpls[n++]);
-	while (n < max) {
-		struct nvme_cqe *e = &q->cq[q->cq_head];
+	while (n < max && !c->failed) {
+		struct nvme_cqe *e = &q->cq[q->cq_head], cqe;
 		uint16_t st = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE);
 
 		/* §4.6: a new entry has the phase tag the controller writes this pass */
 		if ((regbuf_le16_to_cpu(st) & 1) != q->phase)
 			break;
+		/* one copy, checked before use: the device could rewrite the entry */
+		memcpy(&cqe, e, sizeof(cqe));
+		cqe.status = st;
+		if (REGBUF_UNLIKELY(nvme_cqe_check(q, &cqe))) {
+			/* a malformed completion: the controller is not to be trusted */
+			c->failed = true;
+			q->next_check_ns = 0;
+			break;
+		}
 		any = true;
-		q->sq_head = regbuf_le16_to_cpu(e->sq_head);
-		n += (unsigned int)cmd_end(q, regbuf_le16_to_cpu(e->cid),
+		q->sq_head = regbuf_le16_to_cpu(cqe.sq_head);
+		n += (unsigned int)cmd_end(q, regbuf_le16_to_cpu(cqe.cid),
 					   (uint16_t)(regbuf_le16_to_cpu(st) >> 1),
-					   regbuf_le32_to_cpu(e->dw0), &cpls[n]);
+					   regbuf_le32_to_cpu(cqe.dw0), &cpls[n]);
 		if (++q->cq_head == q->depth) {
 			q->cq_head = 0;
 			q->phase ^= 1;
@@ -252,14 +286,15 @@ static int queue_reap(struct nvme_queue *q, struct regbuf_nvme_cpl *cpls, unsign
 	if (any) {
 		/* CQ y Head Doorbell (§3.1.25): frees the entries for the controller */
 		*q->cq_db = q->cq_head;
-		if (q->partial != UINT32_MAX && q->nr_free_cids) {
+		if (q->partial != UINT32_MAX && q->nr_free_cids && !c->failed) {
 			if (issue_pieces(q, q->partial))
 				q->partial = UINT32_MAX;
 			sq_ring(q);
 		}
-	} else if (q->inflight && n < max) {
-		n += check_timeouts(q, cpls + n, max - n);
 	}
+	/* nothing new, or a failed controller: overdue (or all) commands end here */
+	if ((!any || c->failed) && q->inflight && n < max)
+		n += check_timeouts(q, cpls + n, max - n);
 	return (int)n;
 }
 
