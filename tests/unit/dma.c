@@ -1306,7 +1306,59 @@ static int sweep_counts(void)
 	return T_PASS;
 }
 
+/*
+ * An SGL Data Block length is 32 bits (NVMe 1.4 §4.4): a physical segment
+ * of 2 GiB or more is described by several descriptors of at most 2 GiB
+ * each, contiguous, none empty, adding up to the segment.  Segments of 2, 4
+ * and 5 GiB + 4 KiB (the 4 GiB one would read as length 0 if truncated).
+ */
+static int sgl_data_block_cap(void)
+{
+	static const uint64_t big[] = { 2 * GiB, 4 * GiB, 5 * GiB + 4 * KiB };
+	unsigned int k;
+
+	for (k = 0; k < sizeof(big) / sizeof(big[0]); k++) {
+		const struct regbuf_seg segs[2] = { { UINT64_C(0x100000000), big[k] },
+						    { UINT64_C(0x4000000000), 2 * MiB } };
+		struct regbuf_nvme_sgl_desc d, scr[4];
+		struct regbuf_dma_sgl_scratch s = { scr, regbuf_iova(0x9000), 4, 0 };
+		struct regbuf_dma_cookie *c;
+		uint64_t sum = 0, len = big[k] + 2 * MiB;
+		uint32_t i;
+
+		t_ok(regbuf_dma_cookie_create(&c, segs, 2, len, NULL, regbuf_dma_ops_identity(),
+					      NULL, REGBUF_DMA_F_NO_PRP));
+		t_check(c->flags & REGBUF_DMA_COOKIE_F_SGL);
+		t_check_eq(c->nr_sgl, (big[k] + 2 * GiB - 1) / (2 * GiB) + 1);
+		for (i = 0; i < c->nr_sgl; i++) {
+			uint32_t l = regbuf_le32_to_cpu(c->sgl[i].len);
+
+			t_check(l > 0 && l <= 2 * GiB);
+			t_check_eq(c->sgl[i].type, REGBUF_NVME_SGL_ID(REGBUF_NVME_SGL_DATA_BLOCK));
+			if (i + 1 < c->nr_sgl)	/* contiguous within the first segment */
+				t_check_eq(regbuf_le64_to_cpu(c->sgl[i].addr),
+					   segs[0].addr + sum);
+			sum += l;
+		}
+		t_check_eq(sum, len);
+		/* an I/O across the 2 GiB cut (or segment end): two Data Blocks, 4 KiB each */
+		t_check_eq(regbuf_dma_sgl(c, 2 * GiB - 4 * KiB, 8 * KiB, &d, &s), 2);
+		t_check_eq(regbuf_le64_to_cpu(scr[0].addr), segs[0].addr + 2 * GiB - 4 * KiB);
+		t_check_eq(regbuf_le32_to_cpu(scr[0].len), 4 * KiB);
+		t_check_eq(regbuf_le64_to_cpu(scr[1].addr),
+			   big[k] > 2 * GiB ? segs[0].addr + 2 * GiB : segs[1].addr);
+		t_check_eq(regbuf_le32_to_cpu(scr[1].len), 4 * KiB);
+		/* the last 4 KiB of the big segment: one inline Data Block */
+		t_ok(regbuf_dma_sgl(c, big[k] - 4 * KiB, 4 * KiB, &d, &s));
+		t_check_eq(regbuf_le64_to_cpu(d.addr), segs[0].addr + big[k] - 4 * KiB);
+		t_check_eq(regbuf_le32_to_cpu(d.len), 4 * KiB);
+		regbuf_dma_cookie_destroy(c);
+	}
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
+	T_CASE(sgl_data_block_cap),
 	T_CASE(sqe_wire_format),
 	T_CASE(division_by_multiply_is_exact),
 	T_CASE(create_rejects_bad_arguments),
