@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "nvme_priv.h"
+#include "sys/sys.h"
 
 #define NVME_ADMIN_DEPTH	32
 #define NVME_MAX_CMD_BYTES	(UINT64_C(2) << 20)	/* one 4 KiB PRP list / SGL page */
@@ -47,10 +48,10 @@ int nvme_cfg_read(struct regbuf_nvme_ctrl *c, uint32_t off, void *buf, size_t le
 	ssize_t n;
 
 	if (c->info.mode == REGBUF_NVME_MODE_VFIO)
-		n = pread(c->device, buf, len, (off_t)(c->cfg_off + off));
+		n = sys_pread(c->device, buf, len, (off_t)(c->cfg_off + off));
 	else
-		n = pread(c->cfg_fd, buf, len, off);
-	return n == (ssize_t)len ? 0 : (n < 0 ? -errno : -EIO);
+		n = sys_pread(c->cfg_fd, buf, len, off);
+	return n == (ssize_t)len ? 0 : (n < 0 ? (int)n : -EIO);
 }
 
 int nvme_cfg_write(struct regbuf_nvme_ctrl *c, uint32_t off, const void *buf, size_t len)
@@ -58,70 +59,85 @@ int nvme_cfg_write(struct regbuf_nvme_ctrl *c, uint32_t off, const void *buf, si
 	ssize_t n;
 
 	if (c->info.mode == REGBUF_NVME_MODE_VFIO)
-		n = pwrite(c->device, buf, len, (off_t)(c->cfg_off + off));
+		n = sys_pwrite(c->device, buf, len, (off_t)(c->cfg_off + off));
 	else
-		n = pwrite(c->cfg_fd, buf, len, off);
-	return n == (ssize_t)len ? 0 : (n < 0 ? -errno : -EIO);
+		n = sys_pwrite(c->cfg_fd, buf, len, off);
+	return n == (ssize_t)len ? 0 : (n < 0 ? (int)n : -EIO);
 }
 
 /* ---- driver DMA memory: 2 MiB chunks mapped once, 4 KiB pages handed out ---- */
 
+/*
+ * @len bytes aligned to NVME_CHUNK_SIZE: a hugetlb mapping (physically
+ * contiguous), or, under VFIO only, 4 KiB pages over-allocated and trimmed
+ * to the alignment.  Sets *@hugetlb.  0 or -ENOMEM.
+ */
+static int chunk_map(struct regbuf_nvme_ctrl *c, uint64_t len, uint8_t **pp, bool *hugetlb)
+{
+	void *raw = NULL;
+	uint8_t *p;
+
+	if (!sys_mmap(&raw, NULL, len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0)) {
+		*pp = raw;
+		*hugetlb = true;
+		return 0;
+	}
+	if (c->info.mode == REGBUF_NVME_MODE_PHYS)
+		return -ENOMEM;	/* physically contiguous memory needs a huge page */
+	if (sys_mmap(&raw, NULL, len + NVME_CHUNK_SIZE, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+		return -ENOMEM;
+	p = (uint8_t *)(((uintptr_t)raw + NVME_CHUNK_SIZE - 1) & ~(uintptr_t)(NVME_CHUNK_SIZE - 1));
+	if (p > (uint8_t *)raw)
+		munmap(raw, (size_t)(p - (uint8_t *)raw));
+	munmap(p + len, (size_t)((uint8_t *)raw + len + NVME_CHUNK_SIZE - (p + len)));
+	memset(p, 0, len);
+	*pp = p;
+	*hugetlb = false;
+	return 0;
+}
+
+/* The device address of a chunk: a VFIO mapping, or its one physical segment. */
+static int chunk_dma_map(struct regbuf_nvme_ctrl *c, struct nvme_dma_chunk *ch)
+{
+	struct regbuf_seg *segs;
+	uint32_t nr;
+	int ret;
+
+	if (c->info.mode == REGBUF_NVME_MODE_VFIO)
+		return nvme_vfio_map(c, (uint64_t)(uintptr_t)ch->vaddr, ch->len, NVME_CHUNK_SIZE,
+				     &ch->iova, false);
+	ret = nvme_phys_translate(c, (uint64_t)(uintptr_t)ch->vaddr, ch->len, &segs, &nr, true);
+	if (ret)
+		return ret;
+	if (nr == 1)
+		ch->iova = segs[0].addr;
+	free(segs);
+	return nr == 1 ? 0 : -ENOMEM;
+}
+
 static int chunk_create(struct regbuf_nvme_ctrl *c, uint64_t len, struct nvme_dma_chunk **chp)
 {
 	struct nvme_dma_chunk *ch = calloc(1, sizeof(*ch));
-	uint8_t *p;
 	int ret;
 
 	if (!ch)
 		return -ENOMEM;
 	ch->len = len;
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
-	if (p != MAP_FAILED) {
-		ch->hugetlb = true;
-	} else if (c->info.mode == REGBUF_NVME_MODE_PHYS) {
-		free(ch);
-		return -ENOMEM;	/* physically contiguous memory needs a huge page */
-	} else {
-		/* over-allocate to align, keep the aligned part */
-		uint8_t *raw = mmap(NULL, len + NVME_CHUNK_SIZE, PROT_READ | PROT_WRITE,
-				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		uintptr_t a;
-
-		if (raw == MAP_FAILED) {
-			free(ch);
-			return -ENOMEM;
-		}
-		a = ((uintptr_t)raw + NVME_CHUNK_SIZE - 1) & ~(uintptr_t)(NVME_CHUNK_SIZE - 1);
-		p = (uint8_t *)a;
-		if (p > raw)
-			munmap(raw, (size_t)(p - raw));
-		munmap(p + len, (size_t)(raw + len + NVME_CHUNK_SIZE - (p + len)));
-		memset(p, 0, len);
-	}
-	ch->vaddr = p;
-	if (c->info.mode == REGBUF_NVME_MODE_VFIO) {
-		ret = nvme_vfio_map(c, (uint64_t)(uintptr_t)p, len, NVME_CHUNK_SIZE, &ch->iova, false);
-	} else {
-		struct regbuf_seg *segs;
-		uint32_t nr;
-
-		ret = nvme_phys_translate(c, (uint64_t)(uintptr_t)p, len, &segs, &nr, true);
-		if (!ret) {
-			if (nr != 1)
-				ret = -ENOMEM;
-			else
-				ch->iova = segs[0].addr;
-			free(segs);
-		}
-	}
-	if (ret) {
-		munmap(p, len);
-		free(ch);
-		return ret;
-	}
+	ret = chunk_map(c, len, &ch->vaddr, &ch->hugetlb);
+	if (ret)
+		goto out_free;
+	ret = chunk_dma_map(c, ch);
+	if (ret)
+		goto out_unmap;
 	*chp = ch;
 	return 0;
+out_unmap:
+	munmap(ch->vaddr, len);
+out_free:
+	free(ch);
+	return ret;
 }
 
 static void chunk_destroy(struct regbuf_nvme_ctrl *c, struct nvme_dma_chunk *ch)
@@ -448,10 +464,10 @@ static int ctrl_open(struct regbuf_nvme_ctrl *c, uint32_t mode, char *why, size_
 
 	if (mode == REGBUF_NVME_MODE_AUTO) {
 		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", c->bdf);
-		n = readlink(path, link, sizeof(link) - 1);
+		n = sys_readlink(path, link, sizeof(link));
 		if (n < 0) {
 			snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", c->bdf);
-			if (access(path, F_OK)) {
+			if (sys_readlink(path, link, sizeof(link)) == -ENOENT) {
 				nvme_why(why, why_len, "no PCI function %s", c->bdf);
 				return -ENODEV;
 			}
@@ -459,7 +475,6 @@ static int ctrl_open(struct regbuf_nvme_ctrl *c, uint32_t mode, char *why, size_
 				 "(or uio_pci_generic for physical mode)", c->bdf);
 			return -ENODEV;
 		}
-		link[n] = '\0';
 		mode = strstr(link, "/uio_pci_generic") ? REGBUF_NVME_MODE_PHYS :
 		       REGBUF_NVME_MODE_VFIO;
 	}
