@@ -96,7 +96,7 @@ static int build_prp_copy(struct regbuf_dma_cookie *c, unsigned int copy,
 	ret = c->ops->alloc(c->priv, bytes, &va, &iova);
 	if (ret)
 		return ret < 0 ? ret : -ENOMEM;
-	if (iova & (ps - 1)) {
+	if (regbuf_iova_u64(iova) & (ps - 1)) {
 		c->ops->free(c->priv, va, bytes, iova);
 		return -EINVAL;
 	}
@@ -104,7 +104,7 @@ static int build_prp_copy(struct regbuf_dma_cookie *c, unsigned int copy,
 	memset(l, 0, bytes);
 	/* Chain pointers: the last slot of every list page but the last (§4.3). */
 	for (p = 0; p + 1 < pages; p++)
-		l[p * (c->per_list + 1) + c->per_list] = regbuf_cpu_to_le64(iova + (p + 1) * ps);
+		l[p * (c->per_list + 1) + c->per_list] = regbuf_cpu_to_le64(regbuf_iova_u64(iova) + (p + 1) * ps);
 	/* Entry k: the controller page holding buffer position k * ps. */
 	for (s = 0; s < nr; s++) {
 		uint64_t a = segs[s].addr & ~(ps - 1);
@@ -225,7 +225,7 @@ static int build_sgl(struct regbuf_dma_cookie *c, const struct regbuf_seg *segs,
 		ret = ret < 0 ? ret : -ENOMEM;
 		goto out_free_gran;
 	}
-	if (iova & 15) {
+	if (regbuf_iova_u64(iova) & 15) {
 		c->ops->free(c->priv, va, sizeof(*d) * n, iova);
 		ret = -EINVAL;
 		goto out_free_gran;

@@ -259,7 +259,8 @@ static int queue_reap(struct nvme_queue *q, struct regbuf_nvme_cpl *cpls, unsign
 		req_done(q, q->local_done[--q->nr_local_done], &cpls[n++]);
 	while (n < max && !c->failed) {
 		struct nvme_cqe *e = &q->cq[q->cq_head], cqe;
-		uint16_t st = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE);
+		regbuf_le16 st = (REGBUF_FORCE regbuf_le16)
+			__atomic_load_n((REGBUF_FORCE uint16_t *)&e->status, __ATOMIC_ACQUIRE);
 
 		/* §4.6: a new entry has the phase tag the controller writes this pass */
 		if ((regbuf_le16_to_cpu(st) & 1) != q->phase)
@@ -484,7 +485,12 @@ int regbuf_nvme_reap(struct regbuf_nvme_qpair *p, struct regbuf_nvme_cpl *cpls, 
 /* dma ops: device-visible list memory from the driver's DMA pages. */
 static int ops_alloc(void *priv, size_t len, void **vaddr, regbuf_iova_t *iova)
 {
-	return nvme_dma_alloc(priv, len, vaddr, iova);
+	uint64_t a;
+	int ret = nvme_dma_alloc(priv, len, vaddr, &a);
+
+	if (!ret)
+		*iova = regbuf_iova(a);
+	return ret;
 }
 
 static void ops_free(void *priv, void *vaddr, size_t len, regbuf_iova_t iova)
@@ -571,7 +577,7 @@ static int build_dptr(struct nvme_queue *q, uint16_t cid, const struct regbuf_nv
 	if (!use_sgl)
 		return regbuf_dma_sqe_prp(b->cookie, sqe, off, len);
 	scratch.descs = (struct regbuf_nvme_sgl_desc *)(void *)q->scratch[cid];
-	scratch.iova = q->scratch_iova[cid];
+	scratch.iova = regbuf_iova(q->scratch_iova[cid]);
 	scratch.nr = 4096 / sizeof(struct regbuf_nvme_sgl_desc);
 	scratch.__pad = 0;
 	ret = regbuf_dma_sqe_sgl(b->cookie, sqe, off, len, &scratch);
