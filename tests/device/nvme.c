@@ -452,7 +452,7 @@ static int table_slot(void)
 	return ret;
 }
 
-/* Named shapes (kernel-rules §6 items 34-38) on both descriptor kinds. */
+/* Named shapes (PRP1 only, PRP2 data, list of 2, 2 MiB edges, MDTS) on both descriptor kinds. */
 static int io_boundaries(void)
 {
 	const struct regbuf_nvme_ctrl_info *ci;
@@ -806,7 +806,7 @@ static int buf_refuses(void)
 /*
  * The fault detector itself: unmap a buffer's IOVA range behind the driver's
  * back and read into it.  QEMU completes the read (an untranslatable data
- * address is not an NVMe error, nvme-userspace.md §5.4) and the guest's VT-d
+ * address is not an NVMe error in QEMU's hw/nvme) and the guest's VT-d
  * driver logs a DMAR fault, which test-nvme-guest must see (config
  * vfio-fault inverts its no_dma_faults check).  Only with
  * REGBUF_EXPECT_DMA_FAULT=1.

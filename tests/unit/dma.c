@@ -71,7 +71,7 @@ static void lay_4k(struct layout *l, uint64_t pages, uint64_t base_off)
 	l->len = pages * 4 * KiB - base_off;
 }
 
-/* 2 MiB folios at scattered addresses, starting mid-folio (kernel-rules §6 item 9). */
+/* 2 MiB folios at scattered addresses, starting mid-folio (as io_uring registers a buffer that starts inside a huge page). */
 static void lay_2m(struct layout *l, uint64_t pages, uint64_t base_off)
 {
 	uint64_t left = pages * 4 * KiB - base_off, first = 100 * 4 * KiB + base_off, f = 0;
@@ -514,7 +514,7 @@ static int every_io_has_a_working_copy(void)
 	return T_PASS;
 }
 
-/* ---- kernel-rules §6 item 34/37/38 named shapes ---- */
+/* ---- named shapes: pool sizes, the 3-page list, list page edges (NVMe 1.4 §4.3) ---- */
 
 static int prp_shapes(void)
 {
@@ -533,7 +533,7 @@ static int prp_shapes(void)
 	/* PRP1 + PRP2 as data: len <= 8192 - off */
 	t_ok(regbuf_dma_prp(c, 1024, 8192 - 1024, &p1, &p2));
 	t_check_eq(p2, seg.addr + 4096);
-	/* a single segment spanning 3 controller pages needs a list (§6 item 37) */
+	/* a single segment spanning 3 controller pages needs a list */
 	t_ok(regbuf_dma_prp(c, 1024, 8192 - 1020, &p1, &p2));
 	t_check(p2 != seg.addr + 4096);
 	t_check_eq(walk_prp(&d, &ctl, p1, p2, 8192 - 1020, &w_got), WS_OK);
@@ -553,7 +553,7 @@ static int prp_shapes(void)
 				w_got.r[0].len == len);
 		}
 	}
-	/* first PRP list index 510/511/512 inside each list page (§6 item 38) */
+	/* first PRP list index 510/511/512 inside each list page */
 	{
 		uint64_t first, len;
 
@@ -574,7 +574,7 @@ static int prp_shapes(void)
 	return T_PASS;
 }
 
-/* The flat-list trap (§6 item 38): a list without chain slots fails exactly there. */
+/* The flat-list trap (NVMe 1.4 §4.3, the last entry of a list page chains): a list without chain slots fails exactly there. */
 static int walker_reads_last_slot_as_data(void)
 {
 	struct wctrl ctl = { 12, 0, false };
@@ -1077,7 +1077,7 @@ static int sgl_shapes(void)
 	return T_PASS;
 }
 
-/* §6 item 34/36: the classic chain's own shapes: chaining at 512 entries, the SGL cap. */
+/* The classic chain's own shapes (nvme_pci_setup_prps(), NVME_SMALL_POOL_SIZE): chaining at 512 entries, the SGL cap. */
 static int classic_shapes(void)
 {
 	struct baseline_dma_req req;
@@ -1093,7 +1093,7 @@ static int classic_shapes(void)
 	d.vbase = UINT64_C(0x7f0000000000);
 	d.vlen = lay.len;
 	t_ok(baseline_dma_create(&cl, NULL, &tdev_ops, &d, 4, 0));
-	/* §6 item 34: 32 entries from the 256-byte pool, 33 from a page */
+	/* 32 entries from the 256-byte pool, 33 from a page */
 	t_ok(baseline_dma_prp(cl, d.vbase, 33 * 4096, &req));
 	t_check_eq(req.nr_lists, 1);
 	t_check(req.lists[0] & (1u << 31));

@@ -5,7 +5,7 @@
  *
  * Nothing here touches a device or the buffer's bytes: it measures the CPU
  * work between "I/O at (offset, length) of a registered buffer" and "the
- * command's data pointer is filled in", which is what seed 001 removes.
+ * command's data pointer is filled in", which premapping once per buffer removes.
  * Every method writes PRP1/PRP2 (or SGL1) into a submission queue entry.
  */
 #include <errno.h>
@@ -95,7 +95,7 @@ static int b_translate_phys(void *priv, uint64_t vaddr, uint64_t len, struct reg
 static const struct regbuf_dma_ops ops_iova = { b_alloc, b_free, b_translate_iova };
 static const struct regbuf_dma_ops ops_phys = { b_alloc, b_free, b_translate_phys };
 
-/* ---- the SPDK-style path (reference nvme-userspace.md §1.1-1.3, §2.1-2.3), written here ---- */
+/* ---- the SPDK-style path (spdk_nvme_ns_cmd_read() -> nvme_pcie_qpair_build_prps_sgl_request(): a vtophys lookup per page), written here ---- */
 
 /* Two levels over the 48-bit VA space: 1 GiB slots, then 2 MiB translations. */
 struct spdk_map_2m {
