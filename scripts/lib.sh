@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 # Shared by scripts/bench and scripts/test: install what is missing, then build.
 
 # ensure_packages PKG...: install the Debian packages that are not installed yet.
@@ -19,6 +20,7 @@ ensure_packages() {
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# shellcheck disable=SC2034 # read by scripts/test and scripts/bench, which source this file
 BUILD_PACKAGES=(meson ninja-build gcc pkg-config liburing-dev)
 
 # build DIR [MESON OPTIONS...]: configure once, then compile.

@@ -18,11 +18,12 @@ extern "C" {
  * DOC: buffer sub-allocator
  *
  * Applications register one big arena and then need many I/O buffers inside
- * it, each with the table slot a fixed I/O must name (the t/io_uring and
- * glommio pattern, ecosystem.md §3-4).  The allocator knows nothing of
+ * it, each with the table slot a fixed I/O must name (the pattern of
+ * fio's t/io_uring and glommio).  The allocator knows nothing of
  * io_uring: the caller says that slot @first_slot covers the first @slot_len
  * bytes of the arena, the next slot the next @slot_len bytes, and so on
- * (kernel buffers are at most 1 GiB, so a bigger arena is several slots).
+ * (kernel buffers are at most %REGBUF_BUF_MAX_LEN, so a bigger arena is
+ * several slots).
  * A buffer never straddles two slots, so (slot, addr, len) is always a
  * valid fixed I/O.
  *
@@ -76,12 +77,12 @@ struct regbuf_mem;
  * @base: first byte of the registered memory, aligned to @align
  * @len: bytes
  * @first_slot: table slot of the first @slot_len bytes
- * @slot_len: bytes per slot, a multiple of @align, at most 1 GiB (the kernel's
+ * @slot_len: bytes per slot, a multiple of @align, at most %REGBUF_BUF_MAX_LEN (the kernel's
  *	per-buffer limit)
  * @align: power of two (the O_DIRECT memory alignment, statx stx_dio_mem_align)
  * @flags: must be 0
  *
- * Return: 0, or -EINVAL for a NULL @base, a zero @len or @slot_len, a
+ * Return: 0, or -EINVAL for a NULL @ap or @base, a zero @len or @slot_len, a
  * misaligned @base or @slot_len, @slot_len over 1 GiB, a non-power-of-two
  * @align, a range that wraps the address space or unknown flags;
  * -EOVERFLOW when the last slot number overflows
@@ -101,7 +102,7 @@ int regbuf_alloc_create_range(struct regbuf_alloc **ap, void *base, size_t len,
  * @align: buffer alignment (see regbuf_alloc_create_range())
  * @flags: must be 0
  *
- * Return: as regbuf_alloc_create_range().
+ * Return: as regbuf_alloc_create_range(); also -EINVAL for a NULL @mem.
  */
 REGBUF_MUST_CHECK
 int regbuf_alloc_create(struct regbuf_alloc **ap, struct regbuf_mem *mem, uint32_t first_slot,

@@ -30,9 +30,10 @@ extern "C" {
  *   else /proc/self/smaps);
  * - %REGBUF_MEM_TIER_4K: base pages.
  *
- * Hugetlb tiers are skipped when the arena is smaller than one page of that
- * size (a 1 GiB page for a 4 MiB arena wastes memory and memlock), unless
- * REGBUF_MEM_F_REQUIRE asks for that tier.  The arena length is rounded up to
+ * Hugetlb and THP tiers are skipped when the arena is smaller than one page
+ * of that size (a 1 GiB page for a 4 MiB arena wastes memory and memlock; an
+ * arena of exactly one page takes the tier), unless REGBUF_MEM_F_REQUIRE asks
+ * for that tier.  The arena length is rounded up to
  * the obtained page size, and all of it is usable.  Arenas over 1 GiB are
  * legal; the io_uring backend splits them into kernel buffers of at most
  * 1 GiB.
@@ -98,15 +99,47 @@ struct regbuf_mem;
  *
  * Context: process context; may sleep (page allocation, compaction).
  * Return: 0, or
- * -EINVAL for @len 0, unknown flags, a bad tier, non-zero reserved fields or
+ * -EINVAL for a NULL @memp, @len 0, unknown flags, a bad tier, non-zero reserved fields or
  * a NUMA node out of range or offline;
- * -ENOMEM when no tier could be had (or the arena struct could not);
+ * -ENOMEM when no tier could be had (or the arena struct could not; why
+ * each tier failed: regbuf_mem_create_report());
  * with REGBUF_MEM_F_REQUIRE, the error of the required tier: -ENOMEM (no
  * huge pages free), -EOPNOTSUPP (THP disabled, or huge pages not obtained),
  * or the errno of mmap()/memfd_create()/mbind()/madvise().
  */
 REGBUF_MUST_CHECK
 int regbuf_mem_create(struct regbuf_mem **memp, size_t len, const struct regbuf_mem_opts *opts);
+
+/**
+ * struct regbuf_mem_report - what each tier of an arena creation gave
+ * @status: per tier, as regbuf_mem_tier_status() returns
+ * @why: per tier, the one-line explanation regbuf_mem_tier_status() gives
+ */
+struct regbuf_mem_report {
+	int status[REGBUF_MEM_TIER_NR];
+	char why[REGBUF_MEM_TIER_NR][192];
+};
+
+/**
+ * regbuf_mem_create_report() - regbuf_mem_create() that says why, also on failure
+ * @memp: where to store the arena
+ * @len: as regbuf_mem_create()
+ * @opts: as regbuf_mem_create()
+ * @report: if not NULL, filled in whatever the result: why each tier was or
+ *	was not obtained (all "not tried", -ENOENT, when the arguments were
+ *	refused)
+ *
+ * regbuf_mem_tier_status() answers only for an arena that exists; when every
+ * tier fails, regbuf_mem_create() can only return -ENOMEM, and this is where
+ * the per-tier reasons (no huge pages free, THP disabled, the mmap() error)
+ * go instead.
+ *
+ * Context: as regbuf_mem_create().
+ * Return: as regbuf_mem_create().
+ */
+REGBUF_MUST_CHECK
+int regbuf_mem_create_report(struct regbuf_mem **memp, size_t len,
+			     const struct regbuf_mem_opts *opts, struct regbuf_mem_report *report);
 
 /**
  * regbuf_mem_destroy() - unmap an arena and close its memfd
@@ -137,8 +170,16 @@ size_t regbuf_mem_len(const struct regbuf_mem *mem);
  * regbuf_mem_folio_shift() - log2 of the folio size backing the arena
  * @mem: arena
  *
+ * The shift is a promise about the whole arena, which a hinted registration
+ * (regbuf_table_register_hinted()) trusts without looking: a THP arena
+ * reports the PMD shift only when, after prefault, every 2 MiB of it was
+ * verified huge.  One that is only partly huge reports 12, and its THP tier
+ * status says how much was huge.  Huge pages the kernel later splits or
+ * collapses (partial munmap()/madvise(), khugepaged) are not tracked:
+ * regbuf_mem_huge_bytes() answers for any range, now.
+ *
  * Return: 30 (1G), 21 (2M or verified THP) or 12 (4K, including a THP arena
- * that could not be verified).
+ * that was only partly huge or could not be verified).
  */
 unsigned int regbuf_mem_folio_shift(const struct regbuf_mem *mem);
 
@@ -218,8 +259,8 @@ int regbuf_mem_huge_bytes(const void *addr, size_t len, uint64_t *huge);
  * @kpageflags: /proc/kpageflags is readable (CAP_SYS_ADMIN): exact folio
  *	heads and tails
  *
- * What layout discovery of memory not from a regbuf arena can use (DESIGN.md:
- * PAGEMAP_SCAN unprivileged, pagemap + kpageflags when privileged).
+ * What layout discovery of memory not from a regbuf arena can use
+ * (PAGEMAP_SCAN unprivileged, pagemap + kpageflags when privileged).
  */
 struct regbuf_mem_layout_caps {
 	bool pagemap;

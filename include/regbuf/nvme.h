@@ -1,4 +1,6 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: MIT *
+ * Section numbers: NVMe Base Specification 1.4.
+ */
 /*
  * regbuf - userspace NVMe driver over VFIO (or physical addresses), polled,
  * with descriptors built once per registered buffer.

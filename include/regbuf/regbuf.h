@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * regbuf - umbrella header: includes every layer's header, nothing else.
- * Each header is self-contained; include only the layers you use.
+ * regbuf - umbrella header: includes every layer's header that this copy
+ * was built with (<regbuf/uring.h> only when REGBUF_HAVE_URING), nothing
+ * else.  Each header is self-contained; include only the layers you use.
  */
 #ifndef REGBUF_REGBUF_H
 #define REGBUF_REGBUF_H
 
+#include <regbuf/features.h>
 #include <regbuf/compiler.h>
 #include <regbuf/seg.h>
 #include <regbuf/mem.h>
@@ -13,7 +15,9 @@
 #include <regbuf/table.h>
 #include <regbuf/nvme_spec.h>
 #include <regbuf/dma.h>
+#if REGBUF_HAVE_URING
 #include <regbuf/uring.h>
+#endif
 #include <regbuf/nvme.h>
 
 #endif /* REGBUF_REGBUF_H */

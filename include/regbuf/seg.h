@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * regbuf - multipage segments (seed 004).
+ * regbuf - multipage segments, the userspace counterpart of the kernel's
+ * multipage bio_vec (Ming Lei's multipage bvec work, Linux 5.1).
  */
 #ifndef REGBUF_SEG_H
 #define REGBUF_SEG_H

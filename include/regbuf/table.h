@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * regbuf - the registered buffer table (seeds 000, 002, 003).
+ * regbuf - the registered buffer table.
  */
 #ifndef REGBUF_TABLE_H
 #define REGBUF_TABLE_H
@@ -31,17 +31,28 @@ extern "C" {
  * VFIO map, mlock for physical-address DMA).
  *
  * Concurrency: the slot array is an immutable snapshot published by
- * pointer.  regbuf_table_import() and regbuf_table_buf_get() take no lock and
- * may run on any number of threads while one thread (or several: writers
- * serialise on a per-table mutex) registers, updates, clones or unregisters.
- * regbuf_table_destroy() must not race with anything on the same table.
+ * pointer.  regbuf_table_import() and regbuf_table_buf_get() take no lock
+ * (they never wait) and may run on any number of threads while one thread
+ * (or several: writers serialise on a per-table mutex) registers, updates,
+ * clones or unregisters.  They are not free of shared writes: each marks
+ * itself as a reader with two atomic read-modify-writes (an increment and a
+ * decrement of a per-table counter shard chosen per thread), so that a
+ * writer can tell when the snapshot it replaced is no longer read.  Threads
+ * landing on the same shard share its cache line; a writer waits for the
+ * readers in flight.  regbuf_buf_import() on a buffer the caller holds a
+ * reference on touches no shared state at all.  regbuf_table_destroy() must
+ * not race with anything on the same table.
  */
 
 /* Kernel IORING_MAX_REG_BUFFERS. */
 #define REGBUF_TABLE_MAX_BUFS		(1u << 14)
-/* Kernel per-buffer limit (SZ_1G in io_validate_user_buf_range()). */
+/*
+ * Kernel per-buffer limit (SZ_1G in io_validate_user_buf_range()): the one
+ * definition, used by alloc (slot length), table and uring (a longer entry is
+ * registered as consecutive buffers of this size).
+ */
 #define REGBUF_BUF_MAX_LEN		(UINT64_C(1) << 30)
-/* Kernel MAX_RW_COUNT: INT_MAX & PAGE_MASK, the largest single I/O. */
+/* Kernel MAX_RW_COUNT: INT_MAX & PAGE_MASK, the largest single I/O (the one definition). */
 #define REGBUF_MAX_RW_COUNT		(UINT64_C(0x7fffffff) & ~UINT64_C(4095))
 
 /* regbuf_table_clone(): replace slots of an existing destination (IORING_REGISTER_DST_REPLACE). */
@@ -64,7 +75,7 @@ extern "C" {
 /* &struct regbuf_buf_info flags. */
 /* The kernel's io_check_coalesce_buffer() accepted the layout: one segment per folio. */
 #define REGBUF_BUF_F_COALESCED		(1u << 0)
-/* Single-folio fast path (seed 002): one segment, no per-page work. */
+/* Single-folio fast path: a hinted buffer inside one folio, one segment, no per-page work. */
 #define REGBUF_BUF_F_SINGLE_FOLIO	(1u << 1)
 /* Beyond the kernel: the kernel would use one segment per 4 KiB page, regbuf
  * coalesced runs of consecutive pages of each folio instead (mixed folio
@@ -75,8 +86,20 @@ extern "C" {
 /* Beyond the kernel: at least two folios were physically adjacent and merged
  * into one physical segment. */
 #define REGBUF_BUF_F_PHYS_MERGED	(1u << 4)
-/* The coalesced segment array could not be allocated: kept per page (§6 item 18). */
+/* The coalesced segment array could not be allocated: kept per page, as
+ * io_coalesce_buffer() failing leaves the kernel's per-page bvecs. */
 #define REGBUF_BUF_F_COALESCE_FALLBACK	(1u << 5)
+/* @kernel_nr_segs, @folio_shift and @seg0_off are what the kernel builds for
+ * this memory as it was mapped at registration: every folio was read. */
+#define REGBUF_BUF_F_EXACT		(1u << 6)
+/* Not exact: the kernel builds at most @kernel_nr_segs bvecs, maybe fewer.
+ * Some memory is mapped by page table entries and its folio sizes could not
+ * be read (/proc/kpageflags needs CAP_SYS_ADMIN), so it is described per
+ * 4 KiB page: a THP whose PMD mapping was split, mTHP or shmem large folios
+ * may be coalesced by the kernel.  Also for %REGBUF_TABLE_F_LAYOUT_4K, and
+ * when memory could not be faulted in first.  Without either flag, a
+ * folio-size hint was trusted unchecked (no PAGEMAP_SCAN before Linux 6.7). */
+#define REGBUF_BUF_F_UPPER_BOUND	(1u << 7)
 
 /* How the folio layout of a buffer was learnt. */
 enum regbuf_layout_source {
@@ -89,6 +112,25 @@ enum regbuf_layout_source {
 
 struct regbuf_table;
 struct regbuf_buf;
+
+/**
+ * regbuf_layout_source_name() - short name of a layout source
+ * @source: a source
+ *
+ * Return: "hint", "pagemap-scan", "kpageflags", "4k", "synthetic", or "?"
+ * for an unknown value.
+ */
+const char *regbuf_layout_source_name(enum regbuf_layout_source source);
+
+/**
+ * regbuf_buf_flag_name() - short name of one %REGBUF_BUF_F_* flag
+ * @flag: a single flag bit
+ *
+ * Return: "coalesced", "single-folio", "mixed", "phys", "phys-merged",
+ * "coalesce-fallback", "exact", "upper-bound", or "?" for an unknown bit or
+ * more than one bit.
+ */
+const char *regbuf_buf_flag_name(unsigned int flag);
 
 /**
  * struct regbuf_buf_info - read-only description of a registered buffer
@@ -105,7 +147,7 @@ struct regbuf_buf;
  * @segs: virtual segments; segs[0].addr == @ubuf, they tile [ubuf, ubuf + len)
  * @nr_phys_segs: entries in @phys_segs, 0 without %REGBUF_BUF_F_PHYS
  * @phys_segs: physical address runs covering the buffer in order
- * @source: &enum regbuf_layout_source
+ * @source: how the layout was learnt
  *
  * Pointers stay valid while the caller holds a reference on the buffer.
  */
@@ -119,7 +161,7 @@ struct regbuf_buf_info {
 	uint64_t seg0_off;
 	const struct regbuf_seg *segs;
 	uint32_t nr_phys_segs;
-	unsigned int source;
+	enum regbuf_layout_source source;
 	const struct regbuf_seg *phys_segs;
 };
 
@@ -128,7 +170,7 @@ struct regbuf_buf_info {
  * @tp: where to store the table
  * @flags: must be 0
  *
- * Return: 0; -EINVAL for unknown @flags; -ENOMEM.
+ * Return: 0; -EINVAL for a NULL @tp or unknown @flags; -ENOMEM.
  */
 REGBUF_MUST_CHECK int regbuf_table_create(struct regbuf_table **tp, unsigned int flags);
 
@@ -154,11 +196,24 @@ void regbuf_table_destroy(struct regbuf_table *t);
  * layout and coalesces it (io_check_coalesce_buffer()).  All or nothing: on
  * any error the table stays unregistered.
  *
+ * The layout is the one the kernel's pin (pin_user_pages_fast() with
+ * FOLL_WRITE | FOLL_LONGTERM) will see: memory not faulted in yet, or mapping
+ * the zero page, is write-faulted first (MADV_POPULATE_WRITE), and what the
+ * pin refuses is refused with the kernel's -EFAULT: addresses outside any
+ * mapping, read-only mappings, shared mappings of files other than shmem
+ * (memfd, tmpfs, shared anonymous) and hugetlbfs.  With the default discovery
+ * the result is %REGBUF_BUF_F_EXACT when every folio could be read: always
+ * for hugetlb and PMD-mapped THP; for memory mapped by page table entries
+ * (mTHP, a split or mremap()ed THP, shmem) only with CAP_SYS_ADMIN, which
+ * /proc/kpageflags needs, else the buffer is described per 4 KiB page and
+ * flagged %REGBUF_BUF_F_UPPER_BOUND.
+ *
  * Return: 0 on success;
  * -EBUSY the table is already registered;
  * -EINVAL @nr is 0 or above %REGBUF_TABLE_MAX_BUFS, unknown @flags;
  * -EFAULT @iov is NULL, or a buffer has NULL base and non-zero length, length 0
- * or above 1 GiB, or covers unmapped addresses;
+ * or above 1 GiB, covers unmapped addresses, a read-only mapping or a shared
+ * mapping of a file that is neither shmem nor hugetlbfs, or cannot be faulted in;
  * -EOVERFLOW base + PAGE_ALIGN(len), or the end of the last page, wraps;
  * -EPERM %REGBUF_TABLE_F_LAYOUT_PFN without the privilege to read pfns;
  * -EIO a short read of /proc/self/pagemap or /proc/kpageflags;
@@ -178,7 +233,19 @@ REGBUF_MUST_CHECK int regbuf_table_register(struct regbuf_table *t, const struct
  * @nr: number of slots
  * @flags: as regbuf_table_register()
  *
- * No page-table walk at all: the layout follows from the address and the shift.
+ * No page-table walk: the layout follows from the address and the shift.
+ * The hint claims that every 2^shift-aligned virtual block the buffer
+ * touches is one folio mapped at that alignment.  It is checked with one
+ * PAGEMAP_SCAN of the range (the kernel may split a THP at any time, e.g.
+ * after MADV_DONTNEED of one page): when the range is huge-mapped in folios
+ * of that size (a hugetlb VMA of that page size, or PMD mappings for 2 MiB)
+ * the buffer is %REGBUF_BUF_F_EXACT; when it is mapped otherwise, the hint is
+ * dropped and the layout discovered as regbuf_table_register() does; when it
+ * cannot be checked (no PAGEMAP_SCAN before Linux 6.7, or the range is not
+ * all mapped) it is taken as given and the buffer has neither
+ * %REGBUF_BUF_F_EXACT nor %REGBUF_BUF_F_UPPER_BOUND.  A shift of 12 describes
+ * 4 KiB pages without looking (%REGBUF_BUF_F_UPPER_BOUND).  Pass
+ * regbuf_mem_folio_shift() of a regbuf arena, or 0 to discover.
  *
  * Return: as regbuf_table_register(); also -EFAULT when @folio_shift is NULL,
  * -EINVAL for a shift outside 12..30.
@@ -294,9 +361,13 @@ int regbuf_buf_import(const struct regbuf_buf *buf, uint64_t addr, uint64_t len,
  * Takes no lock and no reference: @it points into the buffer's segments, so
  * it is valid while the buffer is known to stay registered (the caller does
  * not change this slot concurrently, or holds regbuf_table_buf_get()).
+ * Costs two atomic read-modify-writes on a per-table reader counter (see
+ * DOC: registered buffer tables); a hot loop over one slot may instead hold
+ * regbuf_table_buf_get() and call regbuf_buf_import(), which writes nothing
+ * shared.
  *
- * Context: lock-free; safe against concurrent register, update, clone and
- * unregister of @t (not against regbuf_table_destroy()).
+ * Context: lock-free (never waits); safe against concurrent register, update,
+ * clone and unregister of @t (not against regbuf_table_destroy()).
  *
  * Return: as regbuf_buf_import(); also -EFAULT for a slot out of range or empty.
  */

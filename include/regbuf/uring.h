@@ -25,23 +25,26 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <linux/nvme_ioctl.h>
 #include <liburing.h>
 
 #include <regbuf/compiler.h>
+#include <regbuf/seg.h>
+#include <regbuf/table.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 struct regbuf_uring_pool;
-struct regbuf_table;
 
 /*
- * Largest kernel buffer (io_buffer_validate(): SZ_1G).  A longer registered
- * entry becomes consecutive slots of this size: it is the slot_len to give
- * regbuf_alloc_create() for an arena registered as one entry.
+ * The kernel's limits are defined once, in table.h: %REGBUF_BUF_MAX_LEN (a
+ * kernel buffer, SZ_1G; a longer registered entry becomes consecutive slots
+ * of this size, so it is the slot_len to give regbuf_alloc_create() for an
+ * arena registered as one entry) and %REGBUF_MAX_RW_COUNT (the longest
+ * single read or write).
  */
-#define REGBUF_URING_BUF_MAX_LEN	(UINT64_C(1) << 30)
 
 /* user_data bit 63 marks regbuf's buffer tags: a tag CQE reports a released slot. */
 #define REGBUF_URING_TAG_BIT		(UINT64_C(1) << 63)
@@ -59,6 +62,8 @@ struct regbuf_table;
 #define REGBUF_URING_POOL_F_CLONE_WHOLE_ONLY	(1U << 4)
 /* Behave as before 6.15: vectored fixed I/O split into fixed reads/writes. */
 #define REGBUF_URING_POOL_F_NO_RWV_FIXED	(1U << 5)
+/* Rings for NVMe passthrough: IORING_SETUP_SQE128 | IORING_SETUP_CQE32 added. */
+#define REGBUF_URING_POOL_F_NVME_CMD		(1U << 6)
 
 /* How the registration reached rings 1..N-1. */
 enum regbuf_uring_path {
@@ -70,27 +75,39 @@ enum regbuf_uring_path {
 };
 
 enum regbuf_uring_reg_state {
-	REGBUF_URING_REG_NONE,		/* no registration attempted yet */
+	REGBUF_URING_REG_NONE,		/* nothing registered: none attempted, or unregistered */
 	REGBUF_URING_REG_ACTIVE,	/* fixed buffers in use */
 	REGBUF_URING_REG_DISABLED,	/* REGBUF_URING_POOL_F_NO_REGISTER: by configuration */
-	REGBUF_URING_REG_FAILED,	/* attempted and failed; degraded to unregistered I/O */
+	/*
+	 * The last registration failed.  With REGBUF_URING_POOL_F_DEGRADE the
+	 * pool runs unregistered I/O over the memory it was given (the status
+	 * keeps its slots and bytes); without it nothing is registered (0
+	 * slots, 0 bytes), update and unregister answer -ENXIO, and register
+	 * may be called again.
+	 */
+	REGBUF_URING_REG_FAILED,
 };
 
 /**
  * struct regbuf_uring_memlock - what a registration will be charged
- * @needed: bytes the kernel will add to the user's locked_vm
+ * @needed: bytes io_buffer_account_pin() charges for the registration (what
+ *          the kernel adds to the user's locked_vm when @charged; computed
+ *          either way)
  * @pinned: bytes this process already has pinned (VmPin; the kernel's counter is
  *          per user across processes, so other processes of the user are not seen)
  * @rings: bytes already charged for the pool's own rings: since the ring
  *         memory moved to io_create_region() (kernel 6.14) each ring's SQ/CQ
  *         and SQE array are charged to the same per-user counter, not shown
  *         in VmPin
- * @soft: RLIMIT_MEMLOCK soft limit (the one the kernel checks), RLIM_INFINITY as UINT64_MAX
+ * @soft: RLIMIT_MEMLOCK soft limit (the one the kernel checks), RLIM_INFINITY as
+ *        UINT64_MAX; the real limit also when it is not enforced (!@charged)
  * @hard: RLIMIT_MEMLOCK hard limit
  * @charges: how many rings pay (1 with clone, N when registering again)
- * @charged: false when the rings' creator had CAP_IPC_LOCK (the kernel then
- *           leaves ctx->user unset and charges nothing)
- * @huge: true when some memory is charged by whole huge page
+ * @charged: false when the rings' creator had CAP_IPC_LOCK: the kernel then
+ *           leaves ctx->user unset, charges nothing and does not enforce
+ *           @soft (the other fields still say what would apply without it)
+ * @huge: true when some memory is charged by whole huge page (hugetlb or
+ *        PMD-mapped THP)
  */
 struct regbuf_uring_memlock {
 	uint64_t needed;
@@ -105,12 +122,14 @@ struct regbuf_uring_memlock {
 
 /**
  * struct regbuf_uring_status - the pool's registration, as a query
- * @state: registered, disabled, failed (degraded) or none
+ * @state: registered, disabled, failed or none
  * @path: how rings 1..N-1 got the table
  * @err: -errno of the failed step when @state is FAILED, else 0
  * @nr_rings: rings in the pool
- * @nr_slots: kernel table slots in use (sparse slots included)
- * @nr_bytes: bytes registered
+ * @nr_slots: kernel table slots in use (sparse slots included); with @state
+ *            DISABLED or FAILED + REGBUF_URING_POOL_F_DEGRADE, the slots of
+ *            the unregistered I/O; 0 after a failure without the degrade flag
+ * @nr_bytes: bytes registered (same rule as @nr_slots)
  * @register_ns: time spent registering (ring 0, or all rings on the REGISTER path)
  * @clone_ns: time spent cloning into rings 1..N-1
  * @memlock: the last preflight's numbers
@@ -192,8 +211,10 @@ struct regbuf_uring_map {
  * @ring: the liburing ring; submit and reap with liburing as usual
  *
  * Tag CQEs (user_data with REGBUF_URING_TAG_BIT set, res 0) arrive on ring 0
- * when an updated or unregistered slot's memory is finally released; pass
- * every CQE through regbuf_uring_cqe_is_tag() before treating it as an I/O.
+ * when an updated or unregistered slot's memory is finally released; test
+ * every CQE with regbuf_uring_cqe_is_tag() before treating it as an I/O (and
+ * count it with regbuf_uring_ring_count_tag() if regbuf_uring_tags_seen()
+ * should see it).
  */
 struct regbuf_uring_ring {
 	struct io_uring ring;
@@ -202,6 +223,7 @@ struct regbuf_uring_ring {
 	struct regbuf_uring_pool *pool;
 	uint32_t idx;
 	bool fixed;			/* registration active */
+	bool plain;			/* unregistered I/O: disabled, or degraded */
 	bool rwv_fixed;			/* READV/WRITEV_FIXED supported */
 	uint64_t tags_seen;
 	uint64_t last_tag;
@@ -221,11 +243,30 @@ struct regbuf_uring_ring {
  * READV_FIXED (IORING_REGISTER_PROBE).
  *
  * Context: process context; the rings' accounting owner is the calling user.
- * Return: 0; -EINVAL bad argument; -ENOMEM; or io_uring_queue_init()'s -errno.
+ * Return: 0; -EINVAL @poolp NULL, @nr_rings 0 or above 64, @entries 0 or
+ * unknown @flags; -ENOMEM; or io_uring_queue_init()'s -errno (-EINVAL for
+ * @entries above IORING_MAX_ENTRIES or bad @setup_flags).
  */
 REGBUF_MUST_CHECK int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp,
 					       uint32_t nr_rings, uint32_t entries,
 					       uint32_t setup_flags, unsigned int flags);
+
+/**
+ * regbuf_uring_pool_set_buf_len() - cap the length of one kernel buffer (slot)
+ * @pool: the pool, nothing registered yet
+ * @len: bytes, a multiple of 4096, at most %REGBUF_BUF_MAX_LEN (the default)
+ *
+ * Registered entries longer than @len become consecutive slots of @len bytes,
+ * and I/O crossing a slot is split as at the 1 GiB boundary.  NVMe passthrough
+ * needs it on kernels whose blk_rq_map_user_bvec() checks the rest of the
+ * whole registered buffer against the device's max_segments (before the
+ * rework onto bio_split_rw_at() in Linux 6.13): the namespace's
+ * &struct regbuf_uring_nvme_ns max_buf_len says what to give here.
+ * regbuf_uring_pool_mirror() then refuses tables with longer slots.
+ *
+ * Return: 0; -EINVAL @pool NULL or bad @len; -EBUSY something is registered.
+ */
+int regbuf_uring_pool_set_buf_len(struct regbuf_uring_pool *pool, uint64_t len);
 
 /**
  * regbuf_uring_pool_destroy() - close every ring and free the pool
@@ -240,7 +281,8 @@ void regbuf_uring_pool_destroy(struct regbuf_uring_pool *pool);
  * @pool: the pool
  * @idx: 0..nr_rings-1
  *
- * Return: the ring, or NULL when @idx is out of range.
+ * Return: the ring, or NULL when @pool is NULL, @idx is out of range or
+ * ring @idx was closed.
  */
 struct regbuf_uring_ring *regbuf_uring_pool_ring(struct regbuf_uring_pool *pool, uint32_t idx);
 
@@ -249,7 +291,7 @@ struct regbuf_uring_ring *regbuf_uring_pool_ring(struct regbuf_uring_pool *pool,
  * @pool: the pool
  * @idx: ring to close; must not be used afterwards
  *
- * Return: 0, or -EINVAL for a bad or already closed index.
+ * Return: 0, or -EINVAL for a NULL @pool, a bad or already closed index.
  */
 int regbuf_uring_pool_close_ring(struct regbuf_uring_pool *pool, uint32_t idx);
 
@@ -264,16 +306,21 @@ int regbuf_uring_pool_close_ring(struct regbuf_uring_pool *pool, uint32_t idx);
  * Ring 0 registers with IORING_REGISTER_BUFFERS2 and a tag per slot; the other
  * rings get a clone, or a registration of their own on kernels without clone
  * (regbuf_uring_pool_status() tells which and what it cost).  The memlock
- * preflight runs first.  With REGBUF_URING_POOL_F_DEGRADE a failure switches the
- * pool to unregistered I/O and returns 0; the status keeps the error.
+ * preflight runs first.  With REGBUF_URING_POOL_F_DEGRADE a failure of the
+ * memlock preflight or of the kernel switches the pool to unregistered I/O
+ * and returns 0; the status keeps the error.  Without it the pool is left
+ * with nothing registered (status FAILED, 0 slots) and may be registered
+ * again.  Entries are checked first as io_buffer_validate() does, and an
+ * invalid entry is refused whatever the flags.
  *
  * Context: no I/O may be prepared on any ring concurrently.
  * Return: 0; -EBUSY already registered; -EINVAL @pool or @iov NULL, @nr 0,
- * unknown @flags, every ring closed, more than 16384 slots or a bad entry;
+ * unknown @flags, every ring closed, more than 16384 slots;
+ * -EFAULT an entry with a NULL base and a length or with a base and length 0
+ * (io_buffer_validate()), or memory that cannot be pinned (read-only,
+ * file-backed); -EOVERFLOW an entry whose page-aligned end wraps;
  * -ENOMEM the preflight (or the kernel) refused the memlock charge, see the
- * status reason, or out of memory; -EFAULT memory that cannot be pinned
- * (read-only, file-backed); -EOVERFLOW address wrap; other kernel -errno
- * unchanged.
+ * status reason, or out of memory; other kernel -errno unchanged.
  */
 REGBUF_MUST_CHECK int regbuf_uring_pool_register(struct regbuf_uring_pool *pool,
 						 const struct iovec *iov, uint32_t nr,
@@ -303,12 +350,18 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool
  * ring 0 posts a tag CQE for the old slot (regbuf_uring_cqe_is_tag()).
  *
  * Context: no I/O may be prepared on any ring concurrently; I/O may be in flight.
+ * Entries are checked in order as __io_sqe_buffers_update() does: the first
+ * invalid entry stops the update, and the slots before it are updated.
+ *
  * Return: number of slots updated (partial updates are possible, as in the
- * kernel), or -ENXIO nothing registered; -EINVAL @pool or @iov NULL, @nr 0,
- * range beyond the table or an entry > 1 GiB; -EOVERFLOW @off + @nr wraps;
- * -ENOMEM the memlock preflight refused (see the status reason) or out of
- * memory; -EIO a ring registered again (no clone) applied fewer slots than
- * ring 0; kernel -errno.
+ * kernel), or -ENXIO nothing registered (never registered, unregistered, or
+ * the registration failed without REGBUF_URING_POOL_F_DEGRADE); -EINVAL
+ * @pool or @iov NULL, @nr 0, range beyond the table; -EOVERFLOW @off + @nr
+ * wraps, or the first entry's page-aligned end wraps; -EFAULT the first entry
+ * has a NULL base and a length, a base and length 0, or is longer than
+ * %REGBUF_BUF_MAX_LEN (io_buffer_validate()); -ENOMEM the memlock preflight
+ * refused (see the status reason) or out of memory; -EIO a ring registered
+ * again (no clone) applied fewer slots than ring 0; kernel -errno.
  */
 REGBUF_MUST_CHECK int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 					       const struct iovec *iov, uint32_t nr);
@@ -338,8 +391,13 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool,
  * regbuf_uring_pool_unregister() - drop the table from every ring
  * @pool: the pool
  *
- * Return: 0; -EINVAL @pool NULL; -ENXIO nothing is registered; the kernel's
- * -errno from unregistering ring 0's table.
+ * Also ends unregistered I/O after REGBUF_URING_POOL_F_NO_REGISTER or a
+ * degraded failure (state back to NONE).
+ *
+ * Return: 0; -EINVAL @pool NULL; -ENXIO nothing is registered (never,
+ * already unregistered, or a failed registration without
+ * REGBUF_URING_POOL_F_DEGRADE); the kernel's -errno from unregistering ring
+ * 0's table.
  */
 int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool);
 
@@ -347,6 +405,10 @@ int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool);
  * regbuf_uring_pool_status() - what was registered, how, and at what cost
  * @pool: the pool
  * @st: filled in
+ *
+ * @st->memlock is the last preflight: the real RLIMIT_MEMLOCK limits and
+ * what the registration is charged, with @st->memlock.charged false when
+ * CAP_IPC_LOCK means neither is enforced.
  */
 void regbuf_uring_pool_status(const struct regbuf_uring_pool *pool,
 			      struct regbuf_uring_status *st);
@@ -397,7 +459,8 @@ REGBUF_MUST_CHECK int regbuf_uring_clone_buffers(struct io_uring *dst, struct io
  * page touched, counted once across the call (hugetlb sizes from
  * /proc/self/smaps; PMD-mapped THP from PAGEMAP_SCAN).
  *
- * Return: 0; -ENOMEM (allocation); -errno reading /proc.
+ * Return: 0; -EINVAL @ml NULL, or @iov NULL with @nr > 0; -ENOMEM
+ * (allocation); -errno reading /proc.
  */
 REGBUF_MUST_CHECK int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml,
 						    const struct iovec *iov, uint32_t nr,
@@ -453,8 +516,9 @@ int regbuf_uring_probe(struct regbuf_uring_features *f);
  * statx(STATX_DIOALIGN): 6.1 for files, 6.11 for block devices.  Both values
  * 0 mean the file does not support direct I/O (statx(2)).
  *
- * Return: 0; -EOPNOTSUPP when the kernel or filesystem does not report the
- * alignment (@mem_align and @off_align untouched); -errno from statx.
+ * Return: 0; -EINVAL @fd negative, @mem_align or @off_align NULL;
+ * -EOPNOTSUPP when the kernel or filesystem does not report the alignment
+ * (@mem_align and @off_align untouched); -errno from statx (-EBADF).
  */
 int regbuf_uring_dio_align(int fd, uint32_t *mem_align, uint32_t *off_align);
 
@@ -467,29 +531,49 @@ int regbuf_uring_dio_align(int fd, uint32_t *mem_align, uint32_t *off_align);
  * a block device without them falls back to its logical block size.  A file not
  * opened with O_DIRECT needs no alignment.
  *
- * Return: 0; -EINVAL O_DIRECT is not supported on this file (the kernel
- * reports 0 alignment); -errno from statx/fcntl/ioctl.
+ * Return: 0; -EINVAL @f NULL, @fd negative, or O_DIRECT is not supported on
+ * this file (the kernel reports 0 alignment); -errno from
+ * statx/fcntl/ioctl (-EBADF).
  */
 REGBUF_MUST_CHECK int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd);
 
 /**
  * regbuf_uring_cqe_is_tag() - is @cqe a buffer tag (a slot's memory released)?
- * @r: the ring it came from (its tag counters are updated)
  * @cqe: a completion
- * @slot: the released slot, when a tag
+ *
+ * A pure test: nothing is counted (regbuf_uring_ring_count_tag() does that).
  *
  * Return: true for a tag CQE.
  */
-static inline bool regbuf_uring_cqe_is_tag(struct regbuf_uring_ring *r,
-					   const struct io_uring_cqe *cqe, uint32_t *slot)
+static inline bool regbuf_uring_cqe_is_tag(const struct io_uring_cqe *cqe)
 {
-	if (!(cqe->user_data & REGBUF_URING_TAG_BIT))
-		return false;
+	return (cqe->user_data & REGBUF_URING_TAG_BIT) != 0;
+}
+
+/**
+ * regbuf_uring_tag_slot() - the slot whose memory a tag CQE reports released
+ * @cqe: a completion for which regbuf_uring_cqe_is_tag() is true
+ *
+ * Return: the kernel slot index.
+ */
+static inline uint32_t regbuf_uring_tag_slot(const struct io_uring_cqe *cqe)
+{
+	return (uint32_t)(cqe->user_data & 0xffff);
+}
+
+/**
+ * regbuf_uring_ring_count_tag() - count a tag CQE on the ring it came from
+ * @r: the ring @cqe was reaped from
+ * @cqe: a completion for which regbuf_uring_cqe_is_tag() is true
+ *
+ * Adds one to regbuf_uring_tags_seen() and remembers the tag; regbuf's own
+ * waits (regbuf_uring_rw_wait()) do this for the tags they reap.
+ */
+static inline void regbuf_uring_ring_count_tag(struct regbuf_uring_ring *r,
+					       const struct io_uring_cqe *cqe)
+{
 	r->tags_seen++;
 	r->last_tag = cqe->user_data;
-	if (slot)
-		*slot = (uint32_t)(cqe->user_data & 0xffff);
-	return true;
 }
 
 /**
@@ -549,9 +633,6 @@ static inline int regbuf_uring_check_align(const struct regbuf_uring_file *f, ui
 	return 0;
 }
 
-/* Kernel MAX_RW_COUNT (INT_MAX & PAGE_MASK): the longest single read or write. */
-#define REGBUF_URING_MAX_RW	(0x7fffffffu & ~4095u)
-
 /**
  * __regbuf_uring_prep_rw() - regbuf_uring_prep_rw() for every case
  * @r: the calling thread's ring
@@ -577,7 +658,7 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
  * @write: true for a write
  * @f: the file
  * @buf: memory inside a registered region (any memory in degraded or disabled mode)
- * @len: bytes, at most %REGBUF_URING_MAX_RW
+ * @len: bytes, at most %REGBUF_MAX_RW_COUNT
  * @off: file offset
  * @user_data: copied to every CQE of this I/O (bit 63 must be clear)
  *
@@ -589,8 +670,10 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
  *
  * Context: hot path; the thread owning @r.
  * Return: number of SQEs queued (= CQEs to expect), or -EINVAL (misaligned,
- * too long, user_data bit 63 set), -EFAULT (@buf not registered), -EBUSY (SQ
- * full; nothing queued).
+ * too long, user_data bit 63 set), -EFAULT (@buf not registered, or nothing
+ * is: the pool was never registered, was unregistered, or its registration
+ * failed without REGBUF_URING_POOL_F_DEGRADE), -EBUSY (SQ full; nothing
+ * queued).
  */
 static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 				       const struct regbuf_uring_file *f, void *buf,
@@ -599,7 +682,7 @@ static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 	struct io_uring_sqe *sqe;
 	uint32_t slot;
 
-	if (REGBUF_UNLIKELY(!r->fixed || !len || len > REGBUF_URING_MAX_RW ||
+	if (REGBUF_UNLIKELY(!r->fixed || !len || len > REGBUF_MAX_RW_COUNT ||
 			    (user_data & REGBUF_URING_TAG_BIT) ||
 			    regbuf_uring_check_align(f, (uint64_t)(uintptr_t)buf, len, off) ||
 			    regbuf_uring_find(r, (uint64_t)(uintptr_t)buf, len, &slot) !=
@@ -630,9 +713,10 @@ static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
  * same slot; otherwise, or on older kernels, one fixed read/write per piece.
  *
  * Return: number of SQEs queued, or -EINVAL (@iov NULL, @nr 0, bit 63 set in
- * @user_data, misaligned, or more than MAX_RW_COUNT bytes); -EOVERFLOW (the
+ * @user_data, misaligned, or more than %REGBUF_MAX_RW_COUNT bytes); -EOVERFLOW (the
  * iovec lengths wrap when summed, as io_import_reg_vec()); -EFAULT (a
- * zero-length iovec, as io_import_reg_vec(); or memory not registered);
+ * zero-length iovec, as io_import_reg_vec(); or memory not registered, or
+ * nothing registered, as regbuf_uring_prep_rw());
  * -EBUSY (SQ full; nothing queued).
  */
 int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
@@ -679,6 +763,260 @@ static inline uint64_t regbuf_uring_tags_seen(const struct regbuf_uring_ring *r)
 {
 	return r->tags_seen;
 }
+
+
+/**
+ * DOC: NVMe passthrough
+ *
+ * IORING_OP_URING_CMD on a namespace's generic char device (/dev/ngXnY, from
+ * nvme-core; PCIe and fabrics alike) sends NVMe I/O commands without the
+ * block layer's bio path.  The pool must be created with
+ * %REGBUF_URING_POOL_F_NVME_CMD (128-byte SQEs carry &struct nvme_uring_cmd,
+ * 32-byte CQEs carry the command's DW0).  Commands use the pool's registered
+ * buffers (IORING_URING_CMD_FIXED, Linux 6.1; io_uring_cmd_import_fixed())
+ * addressed by pointer, as regbuf_uring_prep_rw().
+ *
+ * A passthrough request is never split by the kernel: blk_rq_map_user_iov()
+ * maps it as one request, and when the memory does not fit the queue limits
+ * it either fails it or silently copies it through bounce pages
+ * (bio_copy_user_iov()).  regbuf cuts every read and write into commands the
+ * namespace takes whole (regbuf_seg_split() over the namespace's limits, each
+ * 4 KiB page counted as its own DMA segment, the worst case) and refuses a
+ * buffer whose address breaks the DMA alignment before submitting anything.
+ *
+ * Fabrics hosts (nvme-tcp) queue commands while they reconnect: with the
+ * defaults (ctrl_loss_tmo 600 s, no fast_io_fail_tmo) an I/O to a lost target
+ * waits up to ten minutes.  Connect with fast_io_fail_tmo=N to get errors
+ * after N seconds and a short ctrl_loss_tmo to give up the controller.
+ */
+
+/* Room for "ngXnY" / "nvmeXnY" names. */
+#define REGBUF_URING_NVME_MAX_NAME	32
+
+/**
+ * struct regbuf_uring_nvme_ns - an NVMe namespace opened for passthrough
+ * @fd: the generic char device, open read-write
+ * @nsid: namespace ID (NVME_IOCTL_ID)
+ * @lba_shift: log2 of the logical block size
+ * @nr_lbas: namespace size in logical blocks
+ * @lim: the queue limits of the namespace (/sys/block/nvmeXnY/queue/)
+ * @chunk_bytes: chunk_sectors in bytes (NOIOB, optimal I/O boundary), 0 if none;
+ *	commands do not cross it
+ * @max_buf_len: the longest kernel buffer a fixed command may point into on
+ *	this kernel (regbuf_uring_pool_set_buf_len()): %REGBUF_BUF_MAX_LEN,
+ *	or max_segments pages where the kernel counts the rest of the buffer
+ * @fixed: 0 when a passthrough read with a registered buffer worked at open,
+ *	else the -errno it got (passthrough then needs unregistered I/O)
+ * @char_name: "ngXnY"
+ * @blk_name: "nvmeXnY", the block device of the same namespace
+ */
+struct regbuf_uring_nvme_ns {
+	int fd;
+	uint32_t nsid;
+	uint32_t lba_shift;
+	uint64_t nr_lbas;
+	struct regbuf_limits lim;
+	uint64_t chunk_bytes;
+	uint64_t max_buf_len;
+	int fixed;
+	char char_name[REGBUF_URING_NVME_MAX_NAME];
+	char blk_name[REGBUF_URING_NVME_MAX_NAME];
+};
+
+/**
+ * regbuf_uring_nvme_open() - open a namespace's generic char device for passthrough
+ * @ns: filled in
+ * @path: /dev/ngXnY
+ * @flags: 0
+ *
+ * Checks that @path is an nvme-generic char device (sysfs class
+ * nvme-generic), asks its NSID, reads Identify Namespace (CNS 0) for the size
+ * and LBA format, the queue limits from sysfs, and probes a one-block read
+ * into a registered buffer: once with a one-page buffer (does fixed
+ * passthrough work at all) and once at the start of a buffer longer than
+ * max_segments pages (does the kernel count the rest of the buffer).
+ *
+ * Context: process context; reads block 0 of the namespace.  Identify and
+ * passthrough need CAP_SYS_ADMIN on kernels before 6.2.
+ * Return: 0; -EINVAL @ns or @path NULL or @flags not 0; -ENODEV @path is not
+ * an NVMe namespace char device (a regular file, /dev/null, a block device);
+ * -EOPNOTSUPP the namespace's LBA format has metadata or protection
+ * information (separate metadata buffers are not supported), or a block size
+ * below 512 bytes or above 64 KiB; -EACCES/-EPERM not allowed to send
+ * Identify; -ENOMEM; other -errno from open(), ioctl() or sysfs.
+ */
+REGBUF_MUST_CHECK int regbuf_uring_nvme_open(struct regbuf_uring_nvme_ns *ns, const char *path,
+					     unsigned int flags);
+
+/**
+ * regbuf_uring_nvme_close() - close the namespace
+ * @ns: an opened namespace (or one whose fd is -1)
+ */
+void regbuf_uring_nvme_close(struct regbuf_uring_nvme_ns *ns);
+
+/**
+ * regbuf_uring_nvme_read_limits() - a block device's queue limits from sysfs
+ * @lim: filled in
+ * @chunk_bytes: if not NULL, chunk_sectors in bytes (0: none)
+ * @disk: name under /sys/block, e.g. "nvme0n1"
+ *
+ * max_hw_sectors_kb, max_segments, max_segment_size, virt_boundary_mask,
+ * logical_block_size, dma_alignment (the block layer's default 511 where the
+ * kernel does not show it) and chunk_sectors; the segment boundary is not in
+ * sysfs and keeps the block layer's default.
+ *
+ * Return: 0; -EINVAL @lim or @disk NULL, a name with '/', or limits
+ * regbuf_limits_validate() refuses; -errno reading sysfs (-ENOENT: no such disk).
+ */
+REGBUF_MUST_CHECK int regbuf_uring_nvme_read_limits(struct regbuf_limits *lim,
+						    uint64_t *chunk_bytes, const char *disk);
+
+/* Set Force Unit Access on writes and reads (NVMe base spec, Read/Write CDW12 bit 30). */
+#define REGBUF_URING_NVME_F_FUA		(1U << 0)
+
+/**
+ * regbuf_uring_nvme_prep_rw() - queue an NVMe Read or Write of registered memory
+ * @r: the calling thread's ring (pool created with %REGBUF_URING_POOL_F_NVME_CMD)
+ * @ns: the namespace
+ * @write: true for Write (opcode 01h), false for Read (02h)
+ * @buf: registered memory (any memory when the pool is not registered)
+ * @len: bytes, a multiple of the block size
+ * @slba: first logical block
+ * @flags: REGBUF_URING_NVME_F_*
+ * @user_data: copied to every CQE (bit 63 clear)
+ *
+ * Cuts the transfer into commands the namespace maps without a bounce copy:
+ * at kernel-buffer (slot) boundaries, by regbuf_seg_split() over @ns->lim
+ * (max transfer, max segments with every page its own segment, DMA
+ * alignment), at chunk boundaries and at 65536 blocks (the 16-bit NLB).  With
+ * registered memory each SQE is IORING_URING_CMD_FIXED with the slot's
+ * buf_index.  Nothing is queued unless every command fits in the SQ.  The
+ * range is not checked against the namespace size: the device answers LBA
+ * Out of Range.
+ *
+ * Context: hot path; the thread owning @r.
+ * Return: SQEs queued (= CQEs to expect), or -EINVAL (@len 0 or not a multiple
+ * of the block size, @buf breaking the DMA alignment, a logical block of the
+ * buffer straddling two kernel buffers (a command addresses one; align @buf to
+ * the block size to avoid it), unknown @flags, bit 63 in @user_data, the ring
+ * not created for passthrough); -EFAULT @buf not
+ * registered; -E2BIG a kernel buffer longer than @ns->max_buf_len (register
+ * after regbuf_uring_pool_set_buf_len()); -EBUSY the SQ has no room for all
+ * the commands.
+ */
+int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns,
+			      bool write, void *buf, uint64_t len, uint64_t slba,
+			      unsigned int flags, uint64_t user_data);
+
+/**
+ * regbuf_uring_nvme_prep_write_zeroes() - queue NVMe Write Zeroes (08h)
+ * @r: the ring
+ * @ns: the namespace
+ * @slba: first logical block
+ * @nr_lbas: blocks, split into commands of at most 65536
+ * @user_data: copied to every CQE (bit 63 clear)
+ *
+ * Return: SQEs queued, or -EINVAL (@nr_lbas 0, bit 63, ring not for
+ * passthrough); -EBUSY the SQ has no room for all the commands.
+ */
+int regbuf_uring_nvme_prep_write_zeroes(struct regbuf_uring_ring *r,
+					const struct regbuf_uring_nvme_ns *ns, uint64_t slba,
+					uint64_t nr_lbas, uint64_t user_data);
+
+/**
+ * regbuf_uring_nvme_prep_flush() - queue NVMe Flush (00h)
+ * @r: the ring
+ * @ns: the namespace
+ * @user_data: copied to the CQE (bit 63 clear)
+ *
+ * Return: 1, or -EINVAL (bit 63, ring not for passthrough); -EBUSY SQ full.
+ */
+int regbuf_uring_nvme_prep_flush(struct regbuf_uring_ring *r,
+				 const struct regbuf_uring_nvme_ns *ns, uint64_t user_data);
+
+/**
+ * regbuf_uring_nvme_prep_cmd() - queue one raw NVMe I/O command, unchecked
+ * @r: the ring
+ * @ns: the namespace (its fd is used; @cmd->nsid is sent as given)
+ * @cmd: the command; addr/data_len as the kernel reads them
+ * @user_data: copied to the CQE (bit 63 clear)
+ *
+ * When @cmd->data_len is not 0 and the pool has registered memory, the slot
+ * holding [addr, addr + data_len) is found and the SQE is
+ * IORING_URING_CMD_FIXED.  Nothing is sized to the limits: a command that
+ * does not fit them is failed by the kernel or copied through bounce pages.
+ *
+ * Return: 1, or -EINVAL (@cmd NULL, bit 63, ring not for passthrough);
+ * -EFAULT the data is not inside one registered slot; -EBUSY SQ full.
+ */
+int regbuf_uring_nvme_prep_cmd(struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns,
+			       const struct nvme_uring_cmd *cmd, uint64_t user_data);
+
+/**
+ * struct regbuf_uring_nvme_cpl - a passthrough completion, decoded
+ * @res: the CQE's res: 0, a positive NVMe status, or -errno from the kernel
+ * @status: the 15-bit NVMe status (completion DW3 bits 31:17: SC 7:0,
+ *	SCT 10:8, CRD 12:11, More 13, DNR 14; NVMe base spec "Completion Queue
+ *	Entry"); 0 when @res is not positive.  The host driver also reports its
+ *	own statuses here (0x370 host path error, 0x371 aborted by host).
+ * @sct: Status Code Type
+ * @sc: Status Code
+ * @dnr: Do Not Retry
+ * @dw0: command specific DW0 (big_cqe[0])
+ */
+struct regbuf_uring_nvme_cpl {
+	int32_t res;
+	uint16_t status;
+	uint8_t sct;
+	uint8_t sc;
+	bool dnr;
+	uint32_t dw0;
+};
+
+/**
+ * regbuf_uring_nvme_cqe() - decode a passthrough CQE
+ * @cqe: a CQE from a %REGBUF_URING_POOL_F_NVME_CMD ring (32 bytes)
+ * @c: filled in
+ *
+ * nvme_uring_task_cb() completes with the NVMe status (positive), -EINTR for
+ * a cancelled request, or a -errno of the submission, and DW0 in big_cqe[0].
+ *
+ * Return: 0 success; -EIO the device (or host driver) reported an NVMe
+ * status (in @c); else the kernel's -errno.
+ */
+static inline int regbuf_uring_nvme_cqe(const struct io_uring_cqe *cqe,
+					struct regbuf_uring_nvme_cpl *c)
+{
+	c->res = cqe->res;
+	c->status = cqe->res > 0 ? (uint16_t)(cqe->res & 0x7fff) : 0;
+	c->sc = (uint8_t)(c->status & 0xff);
+	c->sct = (uint8_t)((c->status >> 8) & 0x7);
+	c->dnr = (c->status >> 14) & 1;
+	c->dw0 = (uint32_t)cqe->big_cqe[0];
+	if (cqe->res > 0)
+		return -EIO;
+	return cqe->res;
+}
+
+/**
+ * regbuf_uring_nvme_rw_wait() - synchronous regbuf_uring_nvme_prep_rw()
+ * @r: the ring (no other I/O of the caller in flight on it)
+ * @ns: the namespace
+ * @write: true for Write
+ * @buf: registered memory
+ * @len: bytes
+ * @slba: first block
+ * @flags: REGBUF_URING_NVME_F_*
+ * @cpl: if not NULL, the first failed command's completion (zeroed on success)
+ *
+ * Tag CQEs seen while waiting are counted on the ring.
+ * Return: @len, or the first failure: -EIO with the NVMe status in @cpl, a
+ * kernel -errno, or a prep error.
+ */
+int64_t regbuf_uring_nvme_rw_wait(struct regbuf_uring_ring *r,
+				  const struct regbuf_uring_nvme_ns *ns, bool write, void *buf,
+				  uint64_t len, uint64_t slba, unsigned int flags,
+				  struct regbuf_uring_nvme_cpl *cpl);
 
 #ifdef __cplusplus
 }

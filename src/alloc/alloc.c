@@ -12,8 +12,8 @@
 
 #include <regbuf/alloc.h>
 #include <regbuf/mem.h>
+#include <regbuf/table.h>
 
-#define MAX_SLOT_LEN	(UINT64_C(1) << 30)	/* io_uring: a buffer is at most 1 GiB */
 #define MIN_SHIFT	9
 #define MAX_SHIFT	20			/* the largest size class, 1 MiB */
 #define NR_CLASSES	(MAX_SHIFT - MIN_SHIFT + 1)
@@ -341,7 +341,7 @@ int regbuf_alloc_create_range(struct regbuf_alloc **ap, void *base, size_t len,
 	unsigned int c;
 	int err;
 
-	if (!base || !len || !slot_len || slot_len > MAX_SLOT_LEN || flags)
+	if (!ap || !base || !len || !slot_len || slot_len > REGBUF_BUF_MAX_LEN || flags)
 		return -EINVAL;
 	if (!align || (align & (align - 1)) || ((uintptr_t)base & (align - 1)) ||
 	    (slot_len & (align - 1)))

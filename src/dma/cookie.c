@@ -3,6 +3,8 @@
  * regbuf - premapped NVMe descriptors: build a buffer's PRP lists and SGL
  * descriptor array once.  The per-I/O side is inline in
  * include/regbuf/dma.h; the layout rules are in its DOC comment.
+ *
+ * Section numbers: NVMe Base Specification 1.4.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,6 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: MIT *
+ * Section numbers: NVMe Base Specification 1.4.
+ */
 /*
  * regbuf - private helpers shared by the dma layer's files.
  */

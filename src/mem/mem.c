@@ -73,6 +73,11 @@ static unsigned int base_shift(void)
 	return ps > 0 ? (unsigned int)__builtin_ctzl((unsigned long)ps) : 12;
 }
 
+static bool tier_hugetlb(enum regbuf_mem_tier t)
+{
+	return t == REGBUF_MEM_TIER_1G || t == REGBUF_MEM_TIER_2M;
+}
+
 static unsigned int tier_shift(enum regbuf_mem_tier t)
 {
 	uint64_t pmd;
@@ -196,84 +201,111 @@ static int prefault(void *addr, size_t len)
 	return 0;
 }
 
-static int try_tier(struct regbuf_mem *m, enum regbuf_mem_tier t, size_t len,
-		    const struct regbuf_mem_opts *o)
+bool mem_tier_skipped(size_t len, unsigned int shift, bool huge_tier, unsigned int flags)
 {
-	bool memfd = o->flags & REGBUF_MEM_F_MEMFD;
-	bool hugetlb = t == REGBUF_MEM_TIER_1G || t == REGBUF_MEM_TIER_2M;
-	unsigned int shift = tier_shift(t);
-	size_t page = (size_t)1 << shift, memlen;
-	uint64_t huge;
-	void *addr = NULL;
-	int fd = -1, err;
+	/* One page of the tier is the smallest arena worth it: exactly one fits. */
+	return huge_tier && len < ((size_t)1 << shift) && !(flags & REGBUF_MEM_F_REQUIRE);
+}
 
-	if (len > SIZE_MAX - page)
-		return tier_fail(m, t, -ENOMEM, "length overflows when rounded to %s pages",
-				 tier_names[t]);
-	memlen = (len + page - 1) & ~(page - 1);
-	if (t != REGBUF_MEM_TIER_4K && len < page && !(o->flags & REGBUF_MEM_F_REQUIRE))
-		return tier_fail(m, t, -ERANGE, "skipped: %zu bytes is less than one %s page",
-				 len, tier_names[t]);
-	if (t == REGBUF_MEM_TIER_THP && thp_allowed(m, memfd))
-		return m->status[t];
+unsigned int mem_thp_folio_shift(uint64_t huge, uint64_t len, unsigned int pmd_shift,
+				 unsigned int base)
+{
+	/*
+	 * The shift is a promise about the whole arena (a hinted registration
+	 * builds one segment per 2^shift block without looking): only an arena
+	 * that is huge from end to end may claim the PMD size.
+	 */
+	return huge == len ? pmd_shift : base;
+}
 
-	if (memfd) {
-		unsigned int mfd = MFD_CLOEXEC;
+/* Create the memfd of a MEMFD arena (sized), or -1 without the flag: 0 or -errno. */
+static int tier_memfd(struct regbuf_mem *m, enum regbuf_mem_tier t, size_t memlen,
+		      unsigned int flags, int *fdp)
+{
+	unsigned int shift = tier_shift(t), mfd = MFD_CLOEXEC;
+	int fd, err;
 
-		if (hugetlb)
-			mfd |= MFD_HUGETLB | (shift << MAP_HUGE_SHIFT);
-		fd = sys_memfd_create("regbuf-arena", mfd);
-		if (fd < 0)
-			return hugetlb_why(m, t, fd, memlen);
-		err = sys_ftruncate(fd, (off_t)memlen);
-		if (err)
-			goto out_close;
+	*fdp = -1;
+	if (!(flags & REGBUF_MEM_F_MEMFD))
+		return 0;
+	if (tier_hugetlb(t))
+		mfd |= MFD_HUGETLB | (shift << MAP_HUGE_SHIFT);
+	fd = sys_memfd_create("regbuf-arena", mfd);
+	if (fd < 0)
+		return tier_hugetlb(t) ? hugetlb_why(m, t, fd, memlen)
+				       : tier_fail(m, t, fd, "memfd_create: %s", strerror(-fd));
+	err = sys_ftruncate(fd, (off_t)memlen);
+	if (err) {
+		close(fd);
+		return tier_hugetlb(t) ? hugetlb_why(m, t, err, memlen)
+				       : tier_fail(m, t, err, "ftruncate: %s", strerror(-err));
 	}
+	*fdp = fd;
+	return 0;
+}
+
+/* Map @memlen bytes of tier @t (over @fd when >= 0): 0 or -errno with the reason set. */
+static int tier_map(struct regbuf_mem *m, enum regbuf_mem_tier t, size_t memlen, int fd,
+		    void **addrp)
+{
+	unsigned int shift = tier_shift(t);
+	int err;
 
 	if (t == REGBUF_MEM_TIER_THP) {
-		err = map_aligned(&addr, memlen, page, fd);
-	} else if (memfd) {
-		err = sys_mmap(&addr, NULL, memlen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		err = map_aligned(addrp, memlen, (size_t)1 << shift, fd);
+	} else if (fd >= 0) {
+		err = sys_mmap(addrp, NULL, memlen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	} else {
 		int flags = MAP_PRIVATE | MAP_ANONYMOUS;
 
-		if (hugetlb)
+		if (tier_hugetlb(t))
 			flags |= MAP_HUGETLB | (int)(shift << MAP_HUGE_SHIFT);
-		err = sys_mmap(&addr, NULL, memlen, PROT_READ | PROT_WRITE, flags, -1, 0);
+		err = sys_mmap(addrp, NULL, memlen, PROT_READ | PROT_WRITE, flags, -1, 0);
 	}
-	if (err)
-		goto out_close;
+	if (!err)
+		return 0;
+	if (tier_hugetlb(t))
+		return hugetlb_why(m, t, err, memlen);
+	return tier_fail(m, t, err, "mapping %zu bytes failed: %s", memlen, strerror(-err));
+}
+
+/* MADV_HUGEPAGE, NUMA binding and prefault of a fresh mapping: 0 or -errno with the reason. */
+static int tier_prepare(struct regbuf_mem *m, enum regbuf_mem_tier t, void *addr, size_t memlen,
+			const struct regbuf_mem_opts *o)
+{
+	int err;
 
 	if (t == REGBUF_MEM_TIER_THP) {
 		err = sys_madvise(addr, memlen, MADV_HUGEPAGE);
-		if (err) {
-			tier_fail(m, t, err, "madvise(MADV_HUGEPAGE): %s", strerror(-err));
-			goto out_unmap_noreason;
-		}
+		if (err)
+			return tier_fail(m, t, err, "madvise(MADV_HUGEPAGE): %s", strerror(-err));
 	}
 	if (o->flags & REGBUF_MEM_F_NUMA) {
 		err = bind_node(addr, memlen, o->numa_node);
-		if (err) {
-			tier_fail(m, t, err, "mbind to node %d: %s", o->numa_node, strerror(-err));
-			goto out_unmap_noreason;
-		}
-	}
-	if (!(o->flags & REGBUF_MEM_F_NO_PREFAULT)) {
-		err = prefault(addr, memlen);
 		if (err)
-			goto out_unmap;
+			return tier_fail(m, t, err, "mbind to node %d: %s", o->numa_node,
+					 strerror(-err));
 	}
-
-	m->addr = addr;
-	m->len = memlen;
-	m->fd = fd;
-	m->tier = t;
-	m->folio_shift = shift;
-	m->status[t] = 0;
-	snprintf(m->why[t], sizeof(m->why[t]), "obtained: %zu bytes of %s pages%s", memlen,
-		 tier_names[t], memfd ? " (memfd)" : "");
-	if (t != REGBUF_MEM_TIER_THP)
+	if (o->flags & REGBUF_MEM_F_NO_PREFAULT)
 		return 0;
+	err = prefault(addr, memlen);
+	if (!err)
+		return 0;
+	if (tier_hugetlb(t))
+		return hugetlb_why(m, t, err, memlen);
+	return tier_fail(m, t, err, "prefault failed: %s", strerror(-err));
+}
+
+/*
+ * THP is a hint: count what the kernel really mapped huge and keep the THP
+ * tier only when all of it is.  0 (the arena's tier and shift are set), or
+ * -EOPNOTSUPP with REGBUF_MEM_F_REQUIRE when it is not.
+ */
+static int thp_verify(struct regbuf_mem *m, const struct regbuf_mem_opts *o)
+{
+	const enum regbuf_mem_tier t = REGBUF_MEM_TIER_THP;
+	uint64_t huge = 0;
+	int err;
 
 	if (o->flags & REGBUF_MEM_F_NO_PREFAULT) {
 		m->folio_shift = base_shift();
@@ -282,9 +314,10 @@ static int try_tier(struct regbuf_mem *m, enum regbuf_mem_tier t, size_t len,
 			 m->folio_shift);
 		return 0;
 	}
-	/* THP is a hint: count what the kernel really mapped huge. */
-	err = mem_huge_bytes((uintptr_t)addr, memlen, memfd, &huge);
-	if (!err && huge == memlen)
+	err = mem_huge_bytes((uintptr_t)m->addr, m->len, (o->flags & REGBUF_MEM_F_MEMFD) != 0,
+			     &huge);
+	m->folio_shift = mem_thp_folio_shift(err ? 0 : huge, m->len, tier_shift(t), base_shift());
+	if (m->folio_shift == tier_shift(t))
 		return 0;
 	if (err)
 		tier_fail(m, t, -EOPNOTSUPP, "THP mapped but could not be verified (%s)",
@@ -292,38 +325,68 @@ static int try_tier(struct regbuf_mem *m, enum regbuf_mem_tier t, size_t len,
 	else
 		tier_fail(m, t, -EOPNOTSUPP,
 			  "THP requested but only %llu of %zu MiB are huge pages (fragmented memory? "
-			  "defrag mode?)", (unsigned long long)(huge >> 20), memlen >> 20);
-	if (o->flags & REGBUF_MEM_F_REQUIRE) {
-		err = m->status[t];
-		goto out_unmap_noreason;
-	}
+			  "defrag mode?)", (unsigned long long)(huge >> 20), m->len >> 20);
+	if (o->flags & REGBUF_MEM_F_REQUIRE)
+		return m->status[t];
 	/* Keep the memory as a 4K arena: correct, just not coalescible per 2 MiB. */
 	m->tier = REGBUF_MEM_TIER_4K;
-	m->folio_shift = base_shift();
 	m->status[REGBUF_MEM_TIER_4K] = 0;
 	snprintf(m->why[REGBUF_MEM_TIER_4K], sizeof(m->why[0]),
-		 "obtained: the THP mapping, treated as base pages (%llu of %zu MiB huge)",
-		 (unsigned long long)(huge >> 20), memlen >> 20);
+		 "obtained: the THP mapping, treated as base pages (%llu of %zu MiB huge; a "
+		 "folio shift covers the whole arena)", (unsigned long long)(huge >> 20),
+		 m->len >> 20);
 	return 0;
+}
 
+static int try_tier(struct regbuf_mem *m, enum regbuf_mem_tier t, size_t len,
+		    const struct regbuf_mem_opts *o)
+{
+	unsigned int shift = tier_shift(t);
+	size_t page = (size_t)1 << shift, memlen;
+	void *addr = NULL;
+	int fd, err;
+
+	if (len > SIZE_MAX - page)
+		return tier_fail(m, t, -ENOMEM, "length overflows when rounded to %s pages",
+				 tier_names[t]);
+	memlen = (len + page - 1) & ~(page - 1);
+	if (mem_tier_skipped(len, shift, t != REGBUF_MEM_TIER_4K, o->flags))
+		return tier_fail(m, t, -ERANGE, "skipped: %zu bytes is less than one %s page",
+				 len, tier_names[t]);
+	if (t == REGBUF_MEM_TIER_THP && thp_allowed(m, o->flags & REGBUF_MEM_F_MEMFD))
+		return m->status[t];
+
+	err = tier_memfd(m, t, memlen, o->flags, &fd);
+	if (err)
+		return err;
+	err = tier_map(m, t, memlen, fd, &addr);
+	if (err)
+		goto out_close;
+	err = tier_prepare(m, t, addr, memlen, o);
+	if (err)
+		goto out_unmap;
+
+	m->addr = addr;
+	m->len = memlen;
+	m->fd = fd;
+	m->tier = t;
+	m->folio_shift = shift;
+	m->status[t] = 0;
+	snprintf(m->why[t], sizeof(m->why[t]), "obtained: %zu bytes of %s pages%s", memlen,
+		 tier_names[t], fd >= 0 ? " (memfd)" : "");
+	if (t != REGBUF_MEM_TIER_THP)
+		return 0;
+	err = thp_verify(m, o);
+	if (!err)
+		return 0;
+	m->addr = NULL;
+	m->fd = -1;
 out_unmap:
 	munmap(addr, memlen);
-	if (fd >= 0)
-		close(fd);
-	if (hugetlb)
-		return hugetlb_why(m, t, err, memlen);
-	return tier_fail(m, t, err, "prefault failed: %s", strerror(-err));
-out_unmap_noreason:
-	munmap(addr, memlen);
-	if (fd >= 0)
-		close(fd);
-	return err;
 out_close:
 	if (fd >= 0)
 		close(fd);
-	if (hugetlb)
-		return hugetlb_why(m, t, err, memlen);
-	return tier_fail(m, t, err, "mapping %zu bytes failed: %s", memlen, strerror(-err));
+	return err;
 }
 
 static int node_online(int node)
@@ -334,15 +397,11 @@ static int node_online(int node)
 	return !access(path, F_OK);
 }
 
-int regbuf_mem_create(struct regbuf_mem **memp, size_t len, const struct regbuf_mem_opts *opts)
+static int opts_valid(size_t len, const struct regbuf_mem_opts *o)
 {
-	static const struct regbuf_mem_opts defaults;
-	const struct regbuf_mem_opts *o = opts ? opts : &defaults;
 	const unsigned int known = REGBUF_MEM_F_REQUIRE | REGBUF_MEM_F_NO_PREFAULT |
 				   REGBUF_MEM_F_MEMFD | REGBUF_MEM_F_NUMA;
-	struct regbuf_mem *m;
-	unsigned int t, i;
-	int err = -ENOMEM;
+	unsigned int i;
 
 	if (!len || (o->flags & ~known) || (unsigned int)o->tier >= REGBUF_MEM_TIER_NR)
 		return -EINVAL;
@@ -352,7 +411,37 @@ int regbuf_mem_create(struct regbuf_mem **memp, size_t len, const struct regbuf_
 	if ((o->flags & REGBUF_MEM_F_NUMA) &&
 	    (o->numa_node < 0 || o->numa_node >= MEM_MAX_NODES || !node_online(o->numa_node)))
 		return -EINVAL;
+	return 0;
+}
 
+/* Copy the per-tier outcome of @m (NULL: nothing tried) into @rep, if any. */
+static void report_fill(struct regbuf_mem_report *rep, const struct regbuf_mem *m)
+{
+	unsigned int t;
+
+	if (!rep)
+		return;
+	for (t = 0; t < REGBUF_MEM_TIER_NR; t++) {
+		rep->status[t] = m ? m->status[t] : -ENOENT;
+		snprintf(rep->why[t], sizeof(rep->why[t]), "%s", m ? m->why[t] : "not tried");
+	}
+}
+
+int regbuf_mem_create_report(struct regbuf_mem **memp, size_t len,
+			     const struct regbuf_mem_opts *opts, struct regbuf_mem_report *report)
+{
+	static const struct regbuf_mem_opts defaults;
+	const struct regbuf_mem_opts *o = opts ? opts : &defaults;
+	struct regbuf_mem *m;
+	unsigned int t;
+	int err;
+
+	report_fill(report, NULL);
+	if (!memp)
+		return -EINVAL;
+	err = opts_valid(len, o);
+	if (err)
+		return err;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
@@ -361,17 +450,26 @@ int regbuf_mem_create(struct regbuf_mem **memp, size_t len, const struct regbuf_
 		m->status[t] = -ENOENT;
 		snprintf(m->why[t], sizeof(m->why[t]), "not tried");
 	}
+	err = -ENOMEM;
 	for (t = o->tier; t < REGBUF_MEM_TIER_NR; t++) {
 		err = try_tier(m, (enum regbuf_mem_tier)t, len, o);
 		if (!err) {
+			report_fill(report, m);
 			*memp = m;
 			return 0;
 		}
 		if (o->flags & REGBUF_MEM_F_REQUIRE)
 			break;
 	}
+	/* The reasons would go with the object: hand them to the caller first. */
+	report_fill(report, m);
 	free(m);
 	return (o->flags & REGBUF_MEM_F_REQUIRE) ? err : -ENOMEM;
+}
+
+int regbuf_mem_create(struct regbuf_mem **memp, size_t len, const struct regbuf_mem_opts *opts)
+{
+	return regbuf_mem_create_report(memp, len, opts, NULL);
 }
 
 void regbuf_mem_destroy(struct regbuf_mem *mem)

@@ -5,6 +5,7 @@
 #ifndef REGBUF_SRC_MEM_MEM_H
 #define REGBUF_SRC_MEM_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,5 +25,20 @@ int mem_read_mode(const char *path, char *buf, size_t len);
  * 0 or -errno (-EOPNOTSUPP: neither could tell).
  */
 int mem_huge_bytes(uintptr_t addr, size_t len, int shmem, uint64_t *huge);
+
+/*
+ * Whether an arena of @len bytes skips a tier of 2^@shift pages: a huge tier
+ * is skipped when not even one page of it is filled (an arena of exactly one
+ * page takes it), unless REGBUF_MEM_F_REQUIRE in @flags asks for it.
+ */
+bool mem_tier_skipped(size_t len, unsigned int shift, bool huge_tier, unsigned int flags);
+
+/*
+ * The folio shift a THP arena of @len bytes may report when @huge of them are
+ * PMD-mapped: @pmd_shift only when all are, else @base (a partly huge arena
+ * is not a 2 MiB arena: hinted registration would trust it everywhere).
+ */
+unsigned int mem_thp_folio_shift(uint64_t huge, uint64_t len, unsigned int pmd_shift,
+				 unsigned int base);
 
 #endif /* REGBUF_SRC_MEM_MEM_H */

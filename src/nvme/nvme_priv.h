@@ -2,7 +2,7 @@
 /*
  * nvme layer internals: controller registers, admin opcodes, the device
  * access backends (VFIO, physical) and the structures behind the opaque
- * public handles.  Section numbers are NVM Express Base Specification 1.4.
+ * public handles.  Section numbers: NVMe Base Specification 1.4.
  */
 #ifndef REGBUF_SRC_NVME_PRIV_H
 #define REGBUF_SRC_NVME_PRIV_H

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * regbuf - the one place for kernel uapi that Debian bookworm's liburing 2.3
- * and linux-libc-dev 6.1 headers lack.  Private to the library (never
- * installed, never included from include/); every layer includes this file
- * instead of spelling out numbers.  Every item is guarded so that a newer
- * header wins: enum constants and structs through the meson probes in
- * sys-config.h (src/sys/meson.build; an enum member is invisible to #ifdef),
- * macros with #ifndef.  Numbers checked against the kernel's
- * include/uapi/linux/{io_uring,fs,stat,kernel-page-flags}.h (6.18) and
- * Documentation/admin-guide/mm/pagemap.rst.
+ * regbuf - kernel uapi for memory and files that Debian bookworm's
+ * linux-libc-dev 6.1 headers lack: statx, PAGEMAP_SCAN, PROCMAP_QUERY,
+ * pagemap entries and kpageflags.  Private to the library (never installed,
+ * never included from include/).  Any layer may include it; it pulls in no
+ * io_uring header (the io_uring numbers are in src/uring/compat.h, private to
+ * the uring layer, so that a build without liburing has every other layer).
+ * Every item is guarded so that a newer header wins: structs through the
+ * meson probes in sys-config.h (src/sys/meson.build), macros with #ifndef.
+ * Numbers checked against the kernel's include/uapi/linux/{fs,stat,
+ * kernel-page-flags}.h (6.18) and Documentation/admin-guide/mm/pagemap.rst.
  */
 #ifndef REGBUF_SRC_SYS_COMPAT_H
 #define REGBUF_SRC_SYS_COMPAT_H
@@ -18,53 +19,8 @@
 #include <linux/ioctl.h>
 #include <linux/stat.h>
 #include <linux/types.h>
-#include <liburing.h>
 
 #include "sys/sys-config.h"
-
-/* ---- io_uring ---- */
-
-/* Kernel 6.12: IORING_REGISTER_CLONE_BUFFERS (renamed from COPY before release). */
-#if !HAVE_IORING_REGISTER_CLONE_BUFFERS
-#define IORING_REGISTER_CLONE_BUFFERS	30
-#endif
-
-/* Kernel 6.15: vectored fixed-buffer I/O. */
-#if !HAVE_IORING_OP_READV_FIXED
-#define IORING_OP_READV_FIXED		60
-#endif
-#if !HAVE_IORING_OP_WRITEV_FIXED
-#define IORING_OP_WRITEV_FIXED		61
-#endif
-
-/* Clone flags: 6.12 SRC_REGISTERED, 6.13 DST_REPLACE. */
-#if !HAVE_IORING_REGISTER_SRC_REGISTERED
-#define IORING_REGISTER_SRC_REGISTERED	(1U << 0)
-#endif
-#if !HAVE_IORING_REGISTER_DST_REPLACE
-#define IORING_REGISTER_DST_REPLACE	(1U << 1)
-#endif
-
-/*
- * 6.13 layout.  6.12 had { src_fd, flags, pad[6] }: the same 32 bytes, with
- * src_off/dst_off/nr carved out of the padding, which a 6.12 kernel rejects
- * as non-zero pad (-EINVAL) - how regbuf tells the two apart.
- */
-#if !HAVE_STRUCT_IO_URING_CLONE_BUFFERS
-struct io_uring_clone_buffers {
-	__u32 src_fd;
-	__u32 flags;
-	__u32 src_off;
-	__u32 dst_off;
-	__u32 nr;
-	__u32 pad[3];
-};
-#endif
-_Static_assert(sizeof(struct io_uring_clone_buffers) == 32, "uapi io_uring_clone_buffers");
-
-/* Kernel io_uring/rsrc.h: IORING_MAX_REG_BUFFERS, and io_buffer_validate()'s SZ_1G. */
-#define URING_MAX_REG_BUFFERS		(1U << 14)
-#define URING_MAX_BUF_LEN		(UINT64_C(1) << 30)
 
 /* ---- statx ---- */
 

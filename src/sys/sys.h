@@ -2,7 +2,7 @@
 /*
  * regbuf - private libc/syscall wrappers that return -errno.
  *
- * errno is read right after the failing call and
+ * The -errno convention, converted exactly once at the libc boundary: errno is read right after the failing call and
  * nowhere else, so that no later free(), munmap() or close() on an error
  * path can clobber it and callers propagate with "if (ret < 0) return ret".
  * Each wrapper returns what the call returns on success (0, a descriptor, a

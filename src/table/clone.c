@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * regbuf table - clone (seed 003), mirroring io_register_clone_buffers() and
+ * regbuf table - clone, mirroring io_register_clone_buffers() and
  * io_clone_buffers() in io_uring/rsrc.c.
  *
  * Only the destination is locked; the source snapshot is taken lock-free

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * regbuf table - coalescing a folio layout into segments (seeds 000, 002).
+ * regbuf table - coalescing a folio layout into segments.
  *
  * Kernel rules first (io_check_coalesce_buffer(), io_coalesce_buffer(),
  * io_sqe_buffer_register() in io_uring/rsrc.c), then, clearly separated,
@@ -36,46 +36,6 @@ int table_validate(uint64_t addr, uint64_t len)
 	if (addr + len > UINT64_MAX - (TABLE_PAGE_SIZE - 1))
 		return -EOVERFLOW;
 	return 0;
-}
-
-/*
- * io_check_coalesce_buffer() on extents.  Inside an extent every page is the
- * previous page + 1 in the same folio (the kernel's "continue" case), so only
- * extent boundaries need the folio-boundary checks:
- *  - leaving the first folio: the last page seen is the folio's last page
- *    (the head may start mid-folio but must run to its end);
- *  - leaving a middle folio: it was seen whole;
- *  - the next folio has the same size and is entered at its page 0.
- * Non-consecutive pages of one folio (a page mapped twice, shuffled pages)
- * make an extent boundary and then fail the "page 0" test: the CVE-2023-2598
- * lesson, never "same folio" alone.  The tail folio may be partial.
- */
-static bool check_coalesce(const struct table_layout *l, uint32_t *nr_folios, uint32_t *first_idx,
-			   unsigned int *shift)
-{
-	const struct table_extent *e = l->ext;
-	uint64_t folio_pages = UINT64_C(1) << (e[0].shift - TABLE_PAGE_SHIFT);
-	uint64_t count = e[0].nr;
-	uint32_t i, folios = 1;
-
-	for (i = 1; i < l->nr_ext; i++) {
-		const struct table_extent *prev = &e[i - 1];
-
-		if (folios == 1) {
-			if (prev->idx + prev->nr != folio_pages)
-				return false;
-		} else if (count != folio_pages) {
-			return false;
-		}
-		if (e[i].shift != e[0].shift || e[i].idx != 0)
-			return false;
-		count = e[i].nr;
-		folios++;
-	}
-	*nr_folios = folios;
-	*first_idx = e[0].idx;
-	*shift = e[0].shift;
-	return true;
 }
 
 /* Physical runs: one per extent, merged when the next extent starts where this one ends. */
@@ -154,7 +114,7 @@ int table_buf_build(struct regbuf_buf **bufp, uint64_t ubuf, uint64_t len,
 		    const struct table_layout *l, unsigned int flags)
 {
 	uint64_t in_page = ubuf & ~TABLE_PAGE_MASK;
-	uint32_t nr_folios, first_idx, nr_phys = 0, i;
+	uint32_t nr_folios, nr_phys = 0, i;
 	bool merged = false, coalesce;
 	unsigned int shift = TABLE_PAGE_SHIFT, bflags = 0;
 	struct regbuf_buf *b;
@@ -172,8 +132,7 @@ int table_buf_build(struct regbuf_buf **bufp, uint64_t ubuf, uint64_t len,
 	 * page, the check passes, and the folios are not single pages
 	 * (nr_pages_mid != 1).
 	 */
-	coalesce = l->nr_pages > 1 && check_coalesce(l, &nr_folios, &first_idx, &shift) &&
-		   shift > TABLE_PAGE_SHIFT;
+	coalesce = l->nr_pages > 1 && l->coalesce_ok && l->ext[0].shift > TABLE_PAGE_SHIFT;
 	if (coalesce) {
 		/*
 		 * bvec[0].bv_offset = the page index inside the head folio plus
@@ -181,8 +140,13 @@ int table_buf_build(struct regbuf_buf **bufp, uint64_t ubuf, uint64_t len,
 		 * assumes the VA is aligned like the folio (the 2025 mremap
 		 * bug, fixed by first_folio_page_idx).
 		 */
-		uint64_t off0 = ((uint64_t)first_idx << TABLE_PAGE_SHIFT) | in_page;
-		uint64_t fsize = UINT64_C(1) << shift;
+		uint64_t off0 = ((uint64_t)l->ext[0].idx << TABLE_PAGE_SHIFT) | in_page;
+		uint64_t fsize;
+
+		/* The check passed: every extent is one folio (table_layout_add()). */
+		nr_folios = l->nr_ext;
+		shift = l->ext[0].shift;
+		fsize = UINT64_C(1) << shift;
 
 		/* io_coalesce_buffer(): a failed allocation keeps the per-page array. */
 		if (atomic_load(&table_inject_coalesce_enomem) > 0 &&
@@ -251,6 +215,8 @@ per_page:
 	b->flags = bflags & ~REGBUF_BUF_F_MIXED;
 	fill_uniform(b, TABLE_PAGE_SIZE - in_page, TABLE_PAGE_SIZE);
 out:
+	if (!l->unchecked)
+		b->flags |= l->inexact ? REGBUF_BUF_F_UPPER_BOUND : REGBUF_BUF_F_EXACT;
 	b->source = (uint8_t)l->source;
 	if (nr_phys)
 		fill_phys(b, l);
@@ -259,11 +225,11 @@ out:
 }
 
 /*
- * Seed 002: a hinted buffer inside one folio needs no layout at all: one
+ * A hinted buffer inside one folio needs no layout at all: one
  * segment, bv_offset = its offset inside the (VA-aligned) folio.
  */
 static int build_single_folio(struct regbuf_buf **bufp, uint64_t ubuf, uint64_t len,
-			      unsigned int shift)
+			      unsigned int shift, bool checked)
 {
 	uint64_t mask = (UINT64_C(1) << shift) - 1;
 	uint64_t in_page = ubuf & ~TABLE_PAGE_MASK;
@@ -281,7 +247,8 @@ static int build_single_folio(struct regbuf_buf **bufp, uint64_t ubuf, uint64_t 
 	b->folio_shift = (uint8_t)shift;
 	b->kernel_nr_segs = 1;
 	b->source = REGBUF_LAYOUT_HINT;
-	b->flags = REGBUF_BUF_F_COALESCED | REGBUF_BUF_F_SINGLE_FOLIO;
+	b->flags = REGBUF_BUF_F_COALESCED | REGBUF_BUF_F_SINGLE_FOLIO |
+		   (checked ? REGBUF_BUF_F_EXACT : 0);
 	regbuf_seg_set(&b->segs[0], ubuf, len);
 	*bufp = b;
 	return 0;
@@ -300,11 +267,19 @@ int table_buf_create(struct regbuf_buf **bufp, const struct iovec *iov, unsigned
 		return ret > 0 ? 0 : ret;
 	if (shift_hint && (shift_hint < TABLE_PAGE_SHIFT || shift_hint > TABLE_MAX_FOLIO_SHIFT))
 		return -EINVAL;
-	if (shift_hint && !(flags & (REGBUF_TABLE_F_LAYOUT_PFN | REGBUF_TABLE_F_LAYOUT_4K)) &&
+	if (shift_hint > TABLE_PAGE_SHIFT &&
+	    !(flags & (REGBUF_TABLE_F_LAYOUT_PFN | REGBUF_TABLE_F_LAYOUT_4K)) &&
 	    (addr >> shift_hint) == ((addr + len - 1) >> shift_hint)) {
-		ret = build_single_folio(bufp, addr, len, shift_hint);
-		if (ret <= 0)
-			return ret;
+		/* The kernel may have split the folio: check the hint (one PAGEMAP_SCAN). */
+		ret = table_hint_holds(addr & TABLE_PAGE_MASK,
+				       (addr + len + TABLE_PAGE_SIZE - 1) & TABLE_PAGE_MASK, shift_hint);
+		if (!ret) {
+			shift_hint = 0;
+		} else {
+			ret = build_single_folio(bufp, addr, len, shift_hint, ret > 0);
+			if (ret <= 0)
+				return ret;
+		}
 	}
 	ret = table_layout_discover(&l, addr, len, shift_hint, flags);
 	if (ret)

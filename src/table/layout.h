@@ -48,14 +48,49 @@ struct table_layout {
 	uint32_t cap;
 	uint64_t nr_pages;
 	bool pfn_known;		/* every extent has a pfn */
+	/*
+	 * io_check_coalesce_buffer() has not failed on the extents so far: kept
+	 * up to date by table_layout_add() at every extent boundary, so that
+	 * discovery can stop reading folio sizes once the kernel's answer is
+	 * settled, and coalescing needs no second pass.
+	 */
+	bool coalesce_ok;
+	/* Some folio sizes could not be read: the kernel may build fewer bvecs. */
+	bool inexact;
+	/* A hint taken as given: the range could not be checked. */
+	bool unchecked;
 	unsigned int source;	/* enum regbuf_layout_source */
 };
 
 void table_layout_init(struct table_layout *l, unsigned int source);
 void table_layout_free(struct table_layout *l);
-/* Append @nr pages starting at page @idx of @folio; -EINVAL if they leave the folio. */
+/*
+ * Append @nr pages starting at page @idx of @folio; -EINVAL if they leave the
+ * folio.  Folio identities of discovered layouts: the folio's virtual address
+ * when only the mapping is known, TABLE_FOLIO_PFN | head pfn when frames are.
+ */
+#define TABLE_FOLIO_PFN		(UINT64_C(1) << 63)
 int table_layout_add(struct table_layout *l, uint64_t folio, uint32_t idx, uint32_t nr,
 		     unsigned int shift, uint64_t pfn);
+/*
+ * The kernel's coalescing decision is already known (a check failed, or the
+ * first folio is a single page, so it keeps one bvec per page whatever
+ * follows): the rest of the buffer's folio sizes cannot change it.
+ */
+static inline bool table_layout_settled(const struct table_layout *l)
+{
+	return !l->coalesce_ok || (l->nr_ext && l->ext[0].shift == TABLE_PAGE_SHIFT);
+}
+
+/*
+ * A folio-size hint is trusted when the whole page range [start, end) is
+ * huge-mapped (one PAGEMAP_SCAN) in folios of that size: a hugetlb VMA of
+ * that page size, or PMD mappings for the PMD size.  1 = it holds, 0 = the
+ * memory is mapped otherwise, -errno = it cannot be checked (no PAGEMAP_SCAN
+ * before 6.7, or the range is not all mapped): the hint is then taken as given.
+ */
+int table_hint_holds(uint64_t start, uint64_t end, unsigned int shift);
+
 /*
  * Discover the layout of [addr, addr + len).  @shift_hint != 0: the caller
  * knows the folio size (no walk).  @flags: REGBUF_TABLE_F_LAYOUT_*.
@@ -95,7 +130,7 @@ int table_buf_create(struct regbuf_buf **bufp, const struct iovec *iov, unsigned
 		     unsigned int flags);
 
 /*
- * Test hook (§6 item 18): while > 0, each coalesced-array allocation fails
+ * Test hook (coalescing allocation failure): while > 0, each coalesced-array allocation fails
  * (and decrements it), so the uncoalesced fallback can be tested.
  */
 extern _Atomic int table_inject_coalesce_enomem;

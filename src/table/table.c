@@ -166,7 +166,7 @@ int regbuf_table_create(struct regbuf_table **tp, unsigned int flags)
 	struct regbuf_table *t;
 	int ret;
 
-	if (flags)
+	if (!tp || flags)
 		return -EINVAL;
 	t = aligned_alloc(64, sizeof(*t));
 	if (!t)
@@ -452,6 +452,46 @@ int regbuf_buf_info(const struct regbuf_buf *buf, struct regbuf_buf_info *info)
 	info->segs = buf->segs;
 	info->nr_phys_segs = buf->nr_phys;
 	info->phys_segs = buf->phys;
-	info->source = buf->source;
+	info->source = (enum regbuf_layout_source)buf->source;
 	return 0;
+}
+
+const char *regbuf_layout_source_name(enum regbuf_layout_source source)
+{
+	switch (source) {
+	case REGBUF_LAYOUT_HINT:
+		return "hint";
+	case REGBUF_LAYOUT_PAGEMAP_SCAN:
+		return "pagemap-scan";
+	case REGBUF_LAYOUT_KPAGEFLAGS:
+		return "kpageflags";
+	case REGBUF_LAYOUT_4K:
+		return "4k";
+	case REGBUF_LAYOUT_SYNTHETIC:
+		return "synthetic";
+	}
+	return "?";
+}
+
+const char *regbuf_buf_flag_name(unsigned int flag)
+{
+	switch (flag) {
+	case REGBUF_BUF_F_COALESCED:
+		return "coalesced";
+	case REGBUF_BUF_F_SINGLE_FOLIO:
+		return "single-folio";
+	case REGBUF_BUF_F_MIXED:
+		return "mixed";
+	case REGBUF_BUF_F_PHYS:
+		return "phys";
+	case REGBUF_BUF_F_PHYS_MERGED:
+		return "phys-merged";
+	case REGBUF_BUF_F_COALESCE_FALLBACK:
+		return "coalesce-fallback";
+	case REGBUF_BUF_F_EXACT:
+		return "exact";
+	case REGBUF_BUF_F_UPPER_BOUND:
+		return "upper-bound";
+	}
+	return "?";
 }

@@ -16,8 +16,7 @@
 #include "sys/sys.h"
 #include "uring/uring.h"
 
-#define MAX_RW_COUNT	REGBUF_URING_MAX_RW
-/* A request of <= MAX_RW_COUNT crosses at most two 1 GiB boundaries. */
+/* A request of <= REGBUF_MAX_RW_COUNT crosses at most two 1 GiB boundaries. */
 #define MAX_PIECES	3
 
 int regbuf_uring_dio_align(int fd, uint32_t *mem_align, uint32_t *off_align)
@@ -168,13 +167,16 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 	struct io_uring_sqe *sqe;
 	int n, i;
 
-	if ((user_data & REGBUF_URING_TAG_BIT) || len > MAX_RW_COUNT)
+	if ((user_data & REGBUF_URING_TAG_BIT) || len > REGBUF_MAX_RW_COUNT)
 		return -EINVAL;
 	if (regbuf_uring_check_align(f, (uint64_t)(uintptr_t)buf, len, off))
 		return -EINVAL;
 	if (!r->fixed) {
 		struct iovec one = { buf, len };
 
+		/* Nothing registered and no unregistered I/O asked for. */
+		if (!r->plain)
+			return -EFAULT;
 		return prep_plain(r, write, f, &one, 0, off, user_data);
 	}
 	n = cut(r, f, (uint64_t)(uintptr_t)buf, len, off, p, MAX_PIECES);
@@ -210,14 +212,14 @@ int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 		/* io_import_reg_vec(): a wrapping total is -EOVERFLOW, too long -EINVAL. */
 		if (__builtin_add_overflow(total, iov[i].iov_len, &total))
 			return -EOVERFLOW;
-		if (total > MAX_RW_COUNT)
+		if (total > REGBUF_MAX_RW_COUNT)
 			return -EINVAL;
 		if (regbuf_uring_check_align(f, (uint64_t)(uintptr_t)iov[i].iov_base,
 					     iov[i].iov_len, off))
 			return -EINVAL;
 	}
 	if (!r->fixed)
-		return prep_plain(r, write, f, iov, nr, off, user_data);
+		return r->plain ? prep_plain(r, write, f, iov, nr, off, user_data) : -EFAULT;
 	/* Validate every piece and count SQEs before queueing anything. */
 	for (i = 0, o = off; i < nr; i++) {
 		n = cut(r, f, (uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len, o, p,
@@ -268,7 +270,9 @@ static int64_t wait_n(struct regbuf_uring_ring *r, int n)
 		ret = io_uring_wait_cqe(&r->ring, &cqe);
 		if (ret < 0)
 			return ret;
-		if (!regbuf_uring_cqe_is_tag(r, cqe, NULL)) {
+		if (regbuf_uring_cqe_is_tag(cqe)) {
+			regbuf_uring_ring_count_tag(r, cqe);
+		} else {
 			if (cqe->res < 0 && !err)
 				err = cqe->res;
 			else if (cqe->res > 0)

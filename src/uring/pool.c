@@ -12,9 +12,14 @@
 #include <regbuf/table.h>
 
 #include "sys/compat.h"
+#include "table/layout.h"
 #include "uring/uring.h"
 
 #define MAX_RINGS 64
+#define POOL_FLAGS (REGBUF_URING_POOL_F_DEGRADE | REGBUF_URING_POOL_F_NO_REGISTER | \
+		    REGBUF_URING_POOL_F_NO_PREFLIGHT | REGBUF_URING_POOL_F_NO_CLONE | \
+		    REGBUF_URING_POOL_F_CLONE_WHOLE_ONLY | REGBUF_URING_POOL_F_NO_RWV_FIXED | \
+		    REGBUF_URING_POOL_F_NVME_CMD)
 
 struct regbuf_uring_pool {
 	uint32_t nr_rings;
@@ -24,6 +29,8 @@ struct regbuf_uring_pool {
 	bool rwv_fixed;			/* IORING_OP_READV_FIXED (6.15+) */
 	bool charged;			/* rings are charged against RLIMIT_MEMLOCK */
 	bool registered;		/* a kernel table exists in the open rings */
+	bool degraded;			/* failed with REGBUF_URING_POOL_F_DEGRADE: unregistered I/O */
+	uint64_t max_buf_len;		/* longest kernel buffer (regbuf_uring_pool_set_buf_len()) */
 	uint64_t ring_bytes;		/* memlock charged for the rings themselves */
 	struct regbuf_uring_ring *rings;
 	bool *closed;
@@ -127,7 +134,7 @@ int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp, uint32_t nr_rings
 	uint32_t i;
 	int ret;
 
-	if (!poolp || !nr_rings || nr_rings > MAX_RINGS || !entries)
+	if (!poolp || !nr_rings || nr_rings > MAX_RINGS || !entries || (flags & ~POOL_FLAGS))
 		return -EINVAL;
 	pool = calloc(1, sizeof(*pool));
 	if (!pool)
@@ -140,6 +147,10 @@ int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp, uint32_t nr_rings
 	}
 	pool->nr_rings = nr_rings;
 	pool->flags = flags;
+	pool->max_buf_len = REGBUF_BUF_MAX_LEN;
+	/* NVMe passthrough carries a 64-byte command in the SQE and DW0 in the CQE. */
+	if (flags & REGBUF_URING_POOL_F_NVME_CMD)
+		setup_flags |= IORING_SETUP_SQE128 | IORING_SETUP_CQE32;
 	pool->charged = uring_memlock_charged();
 	for (i = 0; i < nr_rings; i++) {
 		ret = io_uring_queue_init(entries, &pool->rings[i].ring, setup_flags);
@@ -187,6 +198,16 @@ void regbuf_uring_pool_destroy(struct regbuf_uring_pool *pool)
 	free(pool);
 }
 
+int regbuf_uring_pool_set_buf_len(struct regbuf_uring_pool *pool, uint64_t len)
+{
+	if (!pool || len < 4096 || len > REGBUF_BUF_MAX_LEN || (len & 4095))
+		return -EINVAL;
+	if (pool->registered || pool->st.state != REGBUF_URING_REG_NONE)
+		return -EBUSY;
+	pool->max_buf_len = len;
+	return 0;
+}
+
 struct regbuf_uring_ring *regbuf_uring_pool_ring(struct regbuf_uring_pool *pool, uint32_t idx)
 {
 	if (!pool || idx >= pool->nr_rings || pool->closed[idx])
@@ -221,7 +242,20 @@ static int cmp_slotref(const void *a, const void *b)
 	return x->base < y->base ? -1 : x->base > y->base;
 }
 
-/* Publish a new pointer -> slot map to every ring (NULL when not fixed). */
+static bool degrades(const struct regbuf_uring_pool *pool)
+{
+	return pool->flags & REGBUF_URING_POOL_F_DEGRADE;
+}
+
+/* Unregistered I/O is running: registration disabled, or degraded after a failure. */
+static bool unregistered_io(const struct regbuf_uring_pool *pool)
+{
+	return pool->st.state == REGBUF_URING_REG_DISABLED ||
+	       (pool->st.state == REGBUF_URING_REG_FAILED && pool->degraded);
+}
+
+/* Publish a new pointer -> slot map to every ring (NULL when not fixed); the
+ * pool's state must already say whether unregistered I/O is allowed. */
 static int publish_map(struct regbuf_uring_pool *pool, bool fixed)
 {
 	struct regbuf_uring_map *m = NULL, *old;
@@ -246,6 +280,7 @@ static int publish_map(struct regbuf_uring_pool *pool, bool fixed)
 	for (i = 0; i < pool->nr_rings; i++) {
 		__atomic_store_n(&pool->rings[i].map, m, __ATOMIC_RELEASE);
 		pool->rings[i].fixed = fixed;
+		pool->rings[i].plain = !fixed && unregistered_io(pool);
 	}
 	/* No reader can hold @old: preparing I/O concurrently with register,
 	 * update or mirror is excluded by their Context. */
@@ -254,7 +289,8 @@ static int publish_map(struct regbuf_uring_pool *pool, bool fixed)
 }
 
 /* Split entries longer than 1 GiB into consecutive kernel buffers. */
-static int expand_iov(const struct iovec *iov, uint32_t nr, struct iovec **outp, uint32_t *nrp)
+static int expand_iov(const struct iovec *iov, uint32_t nr, uint64_t max_len,
+		      struct iovec **outp, uint32_t *nrp)
 {
 	struct iovec *out;
 	uint64_t total = 0, len, base, chunk;
@@ -262,7 +298,7 @@ static int expand_iov(const struct iovec *iov, uint32_t nr, struct iovec **outp,
 
 	for (i = 0; i < nr; i++) {
 		len = iov[i].iov_len;
-		total += len ? (len + URING_MAX_BUF_LEN - 1) / URING_MAX_BUF_LEN : 1;
+		total += len ? (len + max_len - 1) / max_len : 1;
 		if (total > URING_MAX_REG_BUFFERS)
 			return -EINVAL;
 	}
@@ -277,7 +313,7 @@ static int expand_iov(const struct iovec *iov, uint32_t nr, struct iovec **outp,
 			continue;
 		}
 		while (len) {
-			chunk = len < URING_MAX_BUF_LEN ? len : URING_MAX_BUF_LEN;
+			chunk = len < max_len ? len : max_len;
 			out[n].iov_base = (void *)(uintptr_t)base;
 			out[n].iov_len = chunk;
 			n++;
@@ -305,21 +341,80 @@ static void unregister_all(struct regbuf_uring_pool *pool)
 	pool->registered = false;
 }
 
-static void set_failed(struct regbuf_uring_pool *pool, int err, const char *what)
+/* Forget the slots: nothing registered, nothing for unregistered I/O either. */
+static void drop_slots(struct regbuf_uring_pool *pool)
 {
+	free(pool->slots);
+	pool->slots = NULL;
+	pool->nr_slots = 0;
+	pool->st.nr_slots = 0;
+	pool->st.nr_bytes = 0;
+}
+
+/*
+ * A registration failed: record why and what it left.  With @degraded the
+ * slots stay for unregistered I/O; otherwise nothing is left.
+ */
+static void set_failed(struct regbuf_uring_pool *pool, int err, const char *what, bool degraded)
+{
+	const char *left = degraded ? "; running unregistered I/O (REGBUF_URING_POOL_F_DEGRADE)"
+				    : "; nothing is registered";
+	int n;
+
 	pool->st.state = REGBUF_URING_REG_FAILED;
 	pool->st.err = err;
 	pool->st.path = REGBUF_URING_PATH_NONE;
-	if (err == -ENOMEM && !regbuf_uring_memlock_fits(&pool->st.memlock)) {
-		regbuf_uring_memlock_explain(&pool->st.memlock, pool->st.reason,
-					     sizeof(pool->st.reason));
-		return;
+	pool->degraded = degraded;
+	if (!degraded)
+		drop_slots(pool);
+	if (err == -ENOMEM && !regbuf_uring_memlock_fits(&pool->st.memlock))
+		n = regbuf_uring_memlock_explain(&pool->st.memlock, pool->st.reason,
+						 sizeof(pool->st.reason));
+	else
+		n = snprintf(pool->st.reason, sizeof(pool->st.reason),
+			     "registration failed: %s: %s (%d)%s", what, strerror(-err), err,
+			     err == -ENOMEM ? "; RLIMIT_MEMLOCK is the usual cause: raise it with "
+					      "'ulimit -l', /etc/security/limits.conf (memlock) or "
+					      "systemd LimitMEMLOCK=" : "");
+	if (n >= 0 && (size_t)n < sizeof(pool->st.reason))
+		snprintf(pool->st.reason + n, sizeof(pool->st.reason) - (size_t)n, "%s", left);
+}
+
+/*
+ * Kernel io_buffer_validate(), entry by entry as __io_sqe_buffers_update()
+ * applies them: the number of valid entries before the first invalid one,
+ * or that entry's -errno when it is the first.
+ */
+static int valid_prefix(const struct iovec *iov, uint32_t nr)
+{
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < nr; i++) {
+		ret = table_validate((uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len);
+		if (ret < 0)
+			return i ? (int)i : ret;
 	}
-	snprintf(pool->st.reason, sizeof(pool->st.reason), "registration failed: %s: %s (%d)%s",
-		 what, strerror(-err), err,
-		 err == -ENOMEM ? "; RLIMIT_MEMLOCK is the usual cause: raise it with "
-				  "'ulimit -l', /etc/security/limits.conf (memlock) or "
-				  "systemd LimitMEMLOCK=" : "");
+	return (int)nr;
+}
+
+/*
+ * The memlock preflight (kernel io_account_mem()) for registering @iov in
+ * @charges rings: fills @ml with the real limits and the charge (also when
+ * CAP_IPC_LOCK makes the kernel enforce neither).  0 or -errno.
+ */
+static int preflight(const struct regbuf_uring_pool *pool, struct regbuf_uring_memlock *ml,
+		     const struct iovec *iov, uint32_t nr, uint32_t charges)
+{
+	int ret = regbuf_uring_memlock_estimate(ml, iov, nr, charges);
+
+	if (ret)
+		return ret;
+	ml->charged = pool->charged;
+	ml->rings = pool->ring_bytes;
+	if (!(pool->flags & REGBUF_URING_POOL_F_NO_PREFLIGHT) && !regbuf_uring_memlock_fits(ml))
+		return -ENOMEM;
+	return 0;
 }
 
 /* Give rings other than @src the table @src has: clone, or register again. */
@@ -360,14 +455,41 @@ static enum regbuf_uring_path pool_path(const struct regbuf_uring_pool *pool)
 	return pool->clone_range_ok ? REGBUF_URING_PATH_CLONE : REGBUF_URING_PATH_CLONE_WHOLE;
 }
 
+/* Register @kiov in @src and give the other rings the table: 0 or -errno. */
+static int register_rings(struct regbuf_uring_pool *pool, struct regbuf_uring_ring *src,
+			  const struct iovec *kiov, uint32_t knr)
+{
+	__u64 *tags;
+	uint64_t t0;
+	uint32_t i;
+	int ret;
+
+	tags = malloc((size_t)knr * sizeof(*tags));
+	if (!tags)
+		return -ENOMEM;
+	for (i = 0; i < knr; i++)
+		tags[i] = kiov[i].iov_len ? make_tag(pool, i) : 0;
+	t0 = uring_now_ns();
+	ret = io_uring_register_buffers_tags(&src->ring, kiov, tags, knr);
+	pool->st.register_ns = uring_now_ns() - t0;
+	if (ret < 0)
+		goto out_free_tags;
+	pool->registered = true;
+	ret = mirror_whole(pool, src, kiov, tags, knr);
+	if (ret < 0)
+		unregister_all(pool);
+out_free_tags:
+	free(tags);
+	return ret;
+}
+
 int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iovec *iov,
 			       uint32_t nr, unsigned int flags)
 {
 	struct regbuf_uring_ring *src;
 	struct iovec *kiov;
-	__u64 *tags = NULL;
-	uint64_t t0, bytes = 0;
-	uint32_t knr, i, charges;
+	uint64_t bytes = 0;
+	uint32_t knr, i;
 	int ret;
 
 	if (!pool || !iov || !nr || flags)
@@ -377,9 +499,17 @@ int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iove
 	src = src_ring(pool);
 	if (!src)
 		return -EINVAL;
-	ret = expand_iov(iov, nr, &kiov, &knr);
+	ret = expand_iov(iov, nr, pool->max_buf_len, &kiov, &knr);
 	if (ret)
 		return ret;
+	/* A bad entry is the caller's bug, not a reason to degrade: refuse it first. */
+	ret = valid_prefix(kiov, knr);
+	if (ret < 0) {
+		free(kiov);
+		set_failed(pool, ret, "invalid entry (io_buffer_validate())", false);
+		publish_map(pool, false);
+		return ret;
+	}
 	for (i = 0; i < knr; i++)
 		bytes += kiov[i].iov_len;
 
@@ -402,57 +532,18 @@ int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iove
 		return publish_map(pool, false);
 	}
 
-	/* Memlock preflight (kernel io_account_mem()). */
-	charges = pool->clone_ok ? 1 : pool->nr_rings;
-	if (pool->charged) {
-		ret = regbuf_uring_memlock_estimate(&pool->st.memlock, kiov, knr, charges);
-		if (ret)
-			goto out_fail;
-	} else {
-		/* CAP_IPC_LOCK: nothing is charged, nothing to predict. */
-		memset(&pool->st.memlock, 0, sizeof(pool->st.memlock));
-		pool->st.memlock.charges = charges;
-	}
-	pool->st.memlock.charged = pool->charged;
-	pool->st.memlock.rings = pool->ring_bytes;
-	if (!pool->charged)
-		pool->st.memlock.needed = 0;
-	if (!(pool->flags & REGBUF_URING_POOL_F_NO_PREFLIGHT) &&
-	    !regbuf_uring_memlock_fits(&pool->st.memlock)) {
-		ret = -ENOMEM;
-		goto out_fail;
-	}
-
-	tags = malloc((size_t)knr * sizeof(*tags));
-	if (!tags) {
-		ret = -ENOMEM;
-		goto out_fail;
-	}
-	for (i = 0; i < knr; i++)
-		tags[i] = kiov[i].iov_len ? make_tag(pool, i) : 0;
-
-	t0 = uring_now_ns();
-	ret = io_uring_register_buffers_tags(&src->ring, kiov, tags, knr);
-	pool->st.register_ns = uring_now_ns() - t0;
-	if (ret < 0)
-		goto out_fail;
-	pool->registered = true;
-	ret = mirror_whole(pool, src, kiov, tags, knr);
+	ret = preflight(pool, &pool->st.memlock, kiov, knr,
+			pool->clone_ok ? 1 : pool->nr_rings);
+	if (!ret)
+		ret = register_rings(pool, src, kiov, knr);
 	if (ret < 0) {
-		unregister_all(pool);
-		goto out_fail;
+		set_failed(pool, ret, "IORING_REGISTER_BUFFERS2", degrades(pool));
+		publish_map(pool, false);
+		return degrades(pool) ? 0 : ret;
 	}
-	free(tags);
 	pool->st.state = REGBUF_URING_REG_ACTIVE;
 	pool->st.path = pool_path(pool);
 	return publish_map(pool, true);
-
-out_fail:
-	free(tags);
-	set_failed(pool, ret, "IORING_REGISTER_BUFFERS2");
-	if (pool->flags & REGBUF_URING_POOL_F_DEGRADE)
-		return publish_map(pool, false);
-	return ret;
 }
 
 int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool *pool, uint32_t nr)
@@ -495,6 +586,57 @@ int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool *pool, uint32_t n
 	return publish_map(pool, true);
 }
 
+/* Rings other than @src follow @src's update of slots [@off, @off + @done). */
+static int update_other_rings(struct regbuf_uring_pool *pool, struct regbuf_uring_ring *src,
+			      uint32_t off, const struct iovec *iov, const __u64 *tags,
+			      uint32_t done)
+{
+	uint64_t t0 = uring_now_ns();
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < pool->nr_rings; i++) {
+		struct regbuf_uring_ring *r = &pool->rings[i];
+
+		if (r == src || pool->closed[i])
+			continue;
+		if (pool->clone_range_ok) {
+			ret = regbuf_uring_clone_buffers(&r->ring, &src->ring, off, off, done,
+							 IORING_REGISTER_DST_REPLACE);
+		} else if (pool->clone_ok) {
+			/* 6.12: no ranges, and the destination must be empty.  Dropping
+			 * the table keeps in-flight I/O safe (nodes are refcounted). */
+			ret = io_uring_unregister_buffers(&r->ring);
+			if (!ret)
+				ret = regbuf_uring_clone_buffers(&r->ring, &src->ring, 0, 0, 0, 0);
+		} else {
+			ret = io_uring_register_buffers_update_tag(&r->ring, off, iov, tags, done);
+			if (ret >= 0 && (uint32_t)ret != done)
+				ret = -EIO;
+		}
+		if (ret < 0)
+			return ret;
+	}
+	pool->st.clone_ns += uring_now_ns() - t0;
+	return 0;
+}
+
+/* Record slots [@off, @off + @done) as updated and republish the map. */
+static int commit_update(struct regbuf_uring_pool *pool, uint32_t off, const struct iovec *iov,
+			 uint32_t done, bool fixed)
+{
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < done; i++)
+		pool->slots[off + i] = iov[i];
+	pool->st.nr_bytes = 0;
+	for (i = 0; i < pool->nr_slots; i++)
+		pool->st.nr_bytes += pool->slots[i].iov_len;
+	ret = publish_map(pool, fixed);
+	return ret ? ret : (int)done;
+}
+
 int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 			     const struct iovec *iov, uint32_t nr)
 {
@@ -509,39 +651,30 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 		return -EINVAL;
 	if (off + nr < off)
 		return -EOVERFLOW;
-	if (pool->st.state == REGBUF_URING_REG_DISABLED ||
-	    (pool->st.state == REGBUF_URING_REG_FAILED && !pool->registered)) {
-		/* Unregistered I/O: only the map of addresses changes (none kept). */
-		if (off + nr > pool->nr_slots)
-			return -EINVAL;
-		for (i = 0; i < nr; i++)
-			pool->slots[off + i] = iov[i];
-		return (int)nr;
-	}
-	if (!pool->registered)
+	/* Unregistered I/O (disabled, or degraded after a failure) keeps slots too. */
+	if (!pool->registered && !unregistered_io(pool))
 		return -ENXIO;
 	if (off + nr > pool->nr_slots)
 		return -EINVAL;
+	ret = valid_prefix(iov, nr);
+	if (ret < 0)
+		return ret;
+	nr = (uint32_t)ret;
 	for (i = 0; i < nr; i++)
-		if (iov[i].iov_len > URING_MAX_BUF_LEN)
-			return -EINVAL;
-	src = src_ring(pool);
+		if (iov[i].iov_len > pool->max_buf_len)
+			return -EINVAL;	/* regbuf_uring_pool_set_buf_len() */
+	if (!pool->registered)
+		return commit_update(pool, off, iov, nr, false);
 
-	memset(&ml, 0, sizeof(ml));
-	if (pool->charged) {
-		ret = regbuf_uring_memlock_estimate(&ml, iov, nr,
-						    pool->clone_ok ? 1 : pool->nr_rings);
-		if (ret)
-			return ret;
-	}
-	ml.charged = pool->charged;
-	ml.rings = pool->ring_bytes;
-	if (!pool->charged)
-		ml.needed = 0;
-	if (!(pool->flags & REGBUF_URING_POOL_F_NO_PREFLIGHT) && !regbuf_uring_memlock_fits(&ml)) {
-		pool->st.memlock = ml;
-		regbuf_uring_memlock_explain(&ml, pool->st.reason, sizeof(pool->st.reason));
-		return -ENOMEM;
+	src = src_ring(pool);
+	ret = preflight(pool, &ml, iov, nr, pool->clone_ok ? 1 : pool->nr_rings);
+	if (ret) {
+		if (ret == -ENOMEM && !regbuf_uring_memlock_fits(&ml)) {
+			pool->st.memlock = ml;
+			regbuf_uring_memlock_explain(&ml, pool->st.reason,
+						     sizeof(pool->st.reason));
+		}
+		return ret;
 	}
 
 	tags = malloc((size_t)nr * sizeof(*tags));
@@ -555,46 +688,14 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 	t0 = uring_now_ns();
 	done = io_uring_register_buffers_update_tag(&src->ring, off, iov, tags, nr);
 	pool->st.register_ns += uring_now_ns() - t0;
-	if (done <= 0) {
-		free(tags);
-		return done < 0 ? done : -EINVAL;
-	}
-	t0 = uring_now_ns();
-	for (i = 0; i < pool->nr_rings; i++) {
-		struct regbuf_uring_ring *r = &pool->rings[i];
-
-		if (r == src || pool->closed[i])
-			continue;
-		if (pool->clone_range_ok) {
-			ret = regbuf_uring_clone_buffers(&r->ring, &src->ring, off, off,
-							 (uint32_t)done,
-							 IORING_REGISTER_DST_REPLACE);
-		} else if (pool->clone_ok) {
-			/* 6.12: no ranges, and the destination must be empty.  Dropping
-			 * the table keeps in-flight I/O safe (nodes are refcounted). */
-			ret = io_uring_unregister_buffers(&r->ring);
-			if (!ret)
-				ret = regbuf_uring_clone_buffers(&r->ring, &src->ring, 0, 0, 0, 0);
-		} else {
-			ret = io_uring_register_buffers_update_tag(&r->ring, off, iov, tags,
-								   (uint32_t)done);
-			if (ret >= 0 && ret != done)
-				ret = -EIO;
-		}
-		if (ret < 0) {
-			free(tags);
-			return ret;
-		}
-	}
-	pool->st.clone_ns += uring_now_ns() - t0;
+	if (done <= 0)
+		ret = done < 0 ? done : -EINVAL;
+	else
+		ret = update_other_rings(pool, src, off, iov, tags, (uint32_t)done);
 	free(tags);
-	for (i = 0; i < (uint32_t)done; i++)
-		pool->slots[off + i] = iov[i];
-	pool->st.nr_bytes = 0;
-	for (i = 0; i < pool->nr_slots; i++)
-		pool->st.nr_bytes += pool->slots[i].iov_len;
-	ret = publish_map(pool, true);
-	return ret ? ret : done;
+	if (ret < 0)
+		return ret;
+	return commit_update(pool, off, iov, (uint32_t)done, true);
 }
 
 int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool)
@@ -606,9 +707,11 @@ int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool)
 	if (!pool)
 		return -EINVAL;
 	if (!pool->registered) {
-		if (pool->st.state == REGBUF_URING_REG_NONE)
+		/* Unregistered I/O (disabled or degraded) ends here; nothing else to drop. */
+		if (!unregistered_io(pool))
 			return -ENXIO;
 		pool->st.state = REGBUF_URING_REG_NONE;
+		drop_slots(pool);
 		return publish_map(pool, false);
 	}
 	src = src_ring(pool);
@@ -621,10 +724,10 @@ int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool)
 	pool->mirror_nr = 0;
 	pool->st.state = REGBUF_URING_REG_NONE;
 	pool->st.path = REGBUF_URING_PATH_NONE;
+	drop_slots(pool);
 	publish_map(pool, false);
 	return ret < 0 && ret != -ENXIO ? ret : 0;
 }
-
 void regbuf_uring_pool_status(const struct regbuf_uring_pool *pool,
 			      struct regbuf_uring_status *st)
 {
@@ -666,13 +769,50 @@ static bool mirror_same(const struct regbuf_uring_pool *pool, struct regbuf_buf 
 	return (i < nr ? bufs[i] : NULL) == pool->mirror[i];
 }
 
+/*
+ * Update the runs of mirrored slots whose buffer object changed (not just the
+ * address: the same address may now be different memory).  @bufs/@iov: the
+ * table's @nr slots; references that move into the mirror are taken out of
+ * @bufs.  Slots updated, or -errno (-EIO: the kernel applied part of a run).
+ */
+static int mirror_update_runs(struct regbuf_uring_pool *pool, struct regbuf_buf **bufs,
+			      uint32_t nr, struct iovec *iov)
+{
+	uint32_t i, j, run;
+	int ret, done = 0;
+
+	for (i = 0; i < pool->mirror_nr; i += run) {
+		run = 1;
+		if (mirror_same(pool, bufs, nr, i))
+			continue;
+		while (i + run < pool->mirror_nr && !mirror_same(pool, bufs, nr, i + run))
+			run++;
+		for (j = i; j < i + run; j++)
+			if (j >= nr)
+				iov[j] = (struct iovec){ NULL, 0 };
+		ret = regbuf_uring_pool_update(pool, i, iov + i, run);
+		if (ret < 0)
+			return ret;
+		for (j = i; j < i + (uint32_t)ret; j++) {
+			regbuf_buf_put(pool->mirror[j]);
+			pool->mirror[j] = j < nr ? bufs[j] : NULL;
+			if (j < nr)
+				bufs[j] = NULL;	/* reference moved to the mirror */
+		}
+		done += ret;
+		if ((uint32_t)ret < run)
+			return -EIO;
+	}
+	return done;
+}
+
 int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table *t,
 			     unsigned int flags)
 {
 	struct regbuf_buf **bufs;
 	struct iovec *iov;
-	uint32_t nr, i, run;
-	int ret, done = 0;
+	uint32_t nr, i;
+	int ret;
 
 	if (!pool || !t || flags)
 		return -EINVAL;
@@ -690,17 +830,21 @@ int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table
 	ret = snapshot_table(t, nr, bufs, iov);
 	if (ret)
 		goto out_put;
+	for (i = 0; i < nr; i++) {
+		if (iov[i].iov_len > pool->max_buf_len) {
+			/* It would take several kernel slots: table slot i is no longer kernel slot i. */
+			ret = -EINVAL;
+			goto out_put;
+		}
+	}
 
 	if (pool->mirror && nr > pool->mirror_nr && pool->registered) {
-		/* The kernel cannot grow a table by update: register it afresh.
-		 * In-flight I/O keeps its buffers (nodes are refcounted). */
+		/* The kernel cannot grow a table by update: register it afresh
+		 * (unregister drops the mirror's references).  In-flight I/O
+		 * keeps its buffers (nodes are refcounted). */
 		ret = regbuf_uring_pool_unregister(pool);
 		if (ret)
 			goto out_put;
-		put_all(pool->mirror, pool->mirror_nr);
-		free(pool->mirror);
-		pool->mirror = NULL;
-		pool->mirror_nr = 0;
 	}
 	if (!pool->mirror) {
 		ret = regbuf_uring_pool_register(pool, iov, nr, 0);
@@ -711,35 +855,7 @@ int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool, struct regbuf_table
 		free(iov);
 		return (int)nr;
 	}
-	/* Update runs of slots whose buffer object changed (not just the address:
-	 * the same address may now be different memory). */
-	for (i = 0; i < pool->mirror_nr; i += run) {
-		uint32_t j;
-
-		run = 1;
-		if (mirror_same(pool, bufs, nr, i))
-			continue;
-		while (i + run < pool->mirror_nr && !mirror_same(pool, bufs, nr, i + run))
-			run++;
-		for (j = i; j < i + run; j++)
-			if (j >= nr)
-				iov[j] = (struct iovec){ NULL, 0 };
-		ret = regbuf_uring_pool_update(pool, i, iov + i, run);
-		if (ret < 0)
-			goto out_put;
-		for (j = i; j < i + (uint32_t)ret; j++) {
-			regbuf_buf_put(pool->mirror[j]);
-			pool->mirror[j] = j < nr ? bufs[j] : NULL;
-			if (j < nr)
-				bufs[j] = NULL;	/* reference moved to the mirror */
-		}
-		done += ret;
-		if ((uint32_t)ret < run) {
-			ret = -EIO;
-			goto out_put;
-		}
-	}
-	ret = done;
+	ret = mirror_update_runs(pool, bufs, nr, iov);
 out_put:
 	put_all(bufs, nr);
 out_free:

@@ -10,6 +10,8 @@
 
 #include <regbuf/uring.h>
 
+#include "uring/compat.h"
+
 /* Whether the kernel will charge rings created now: io_ring_ctx_alloc() sets
  * ctx->user (and so accounting) unless capable(CAP_IPC_LOCK). */
 bool uring_memlock_charged(void);

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 #
 # tests/device/guest.sh - run static test binaries inside a QEMU guest that has
-# an emulated NVMe controller, from Debian packages only (DESIGN.md, "How it is
-# tested" -> device).
+# an emulated NVMe controller, from Debian packages only (docs/architecture.md, "How it is
+# tested").
 #
 #   guest.sh prepare CACHE
 #       Download Debian's bookworm 6.1 kernel image package once (apt-get
@@ -18,9 +18,15 @@
 #       "guest-dma-faults: N" (DMAR / IOMMU fault lines in the guest's kernel log).
 #       Exit status: the test binary's, or 99 when the guest did not report one.
 #     options:
-#       --mode vfio|phys|none  vfio: vIOMMU + vfio-pci (default);
+#       --mode vfio|phys|none|kernel|tcp  vfio: vIOMMU + vfio-pci (default);
 #                           phys: no IOMMU, uio_pci_generic, hugetlb pages reserved;
-#                           none: no IOMMU, the controller left unbound
+#                           none: no IOMMU, the controller left unbound;
+#                           kernel: no IOMMU, the kernel's nvme driver (REGBUF_NG=/dev/ng0n1,
+#                           REGBUF_BLK=/dev/nvme0n1 for the binary);
+#                           tcp: the controller left unbound, a 1 GiB memory-backed null_blk
+#                           exported by nvmet-tcp on 127.0.0.1:4420 and attached through
+#                           /dev/nvme-fabrics (REGBUF_NG, REGBUF_BLK, REGBUF_NVMET_PORT,
+#                           REGBUF_NVMET_NQN for the binary)
 #       --bin NAME          binary in the initramfs to run (default device-nvme)
 #       --args "A B"        its arguments (case names), no commas
 #       --env K=V           environment for the binary (repeatable; no spaces)
@@ -32,6 +38,8 @@
 #       --timeout S         kill the guest after S seconds (default 600)
 #       --smp N             vCPUs (default 2)
 #       --mem SIZE          guest RAM, QEMU -m syntax (default 1G)
+#       --ns2 PROPS         a second namespace (nsid 2, fresh 64 MiB image) with these
+#                           extra nvme-ns properties, e.g. ms=8 (metadata per block)
 #
 # The guest runs the binary with REGBUF_NVME_DEVICE=<BDF> and REGBUF_NVME_MODE
 # in its environment.  Under no KVM (the default here) everything is emulated
@@ -42,6 +50,14 @@ set -euo pipefail
 MODULES_VFIO="virt/lib/irqbypass drivers/vfio/vfio drivers/vfio/vfio_iommu_type1
 	drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core drivers/vfio/pci/vfio-pci"
 MODULES_UIO="drivers/uio/uio drivers/uio/uio_pci_generic"
+# mode kernel: the kernel's nvme driver (passthrough on /dev/ngXnY); its checksum helpers
+# first, in load order (t10-pi needs crc-t10dif and crc64-rocksoft).
+MODULES_NVME="lib/crc64 crypto/crc64_rocksoft_generic lib/crc64-rocksoft crypto/crct10dif_common
+	crypto/crct10dif_generic lib/crc-t10dif block/t10-pi drivers/nvme/host/nvme-core
+	drivers/nvme/host/nvme"
+# mode tcp: an nvmet target on 127.0.0.1 over null_blk, and the nvme-tcp host
+MODULES_TCP="fs/configfs/configfs drivers/block/null_blk/null_blk drivers/nvme/host/nvme-fabrics
+	drivers/nvme/host/nvme-tcp drivers/nvme/target/nvmet drivers/nvme/target/nvmet-tcp"
 # mode none: an ext4 scratch filesystem on a loop device (O_DIRECT files for the uring suite)
 MODULES_FS="drivers/block/loop lib/crc16 crypto/crc32c_generic fs/mbcache fs/jbd2/jbd2 fs/ext4/ext4"
 
@@ -68,8 +84,16 @@ cmd_prepare() {
 	local cache=$1 pkg deb rel m src
 	mkdir -p "$cache"
 	if [ -f "$cache/ready" ]; then
-		cat "$cache/ready"
-		return 0
+		# a cache made before a module was added to the lists is made again
+		local missing=
+		for m in $MODULES_UIO $MODULES_FS $MODULES_NVME $MODULES_TCP; do
+			[ -f "$cache/modules/$(basename "$m").ko" ] || missing=$m
+		done
+		if [ -z "$missing" ]; then
+			cat "$cache/ready"
+			return 0
+		fi
+		rm -f "$cache/ready"
 	fi
 	pkg=$(kernel_package) || {
 		apt-get update -qq >/dev/null 2>&1 || true
@@ -79,12 +103,12 @@ cmd_prepare() {
 	mkdir -p "$cache/pkg"
 	(cd "$cache/pkg" && apt-get download -qq "$pkg" >/dev/null 2>&1) ||
 		die "apt-get download $pkg failed"
-	deb=$(ls "$cache"/pkg/*.deb | head -n 1)
+	deb=$(find "$cache/pkg" -name '*.deb' | head -n 1)
 	dpkg -x "$deb" "$cache/x" || die "dpkg -x $deb failed"
-	rel=$(ls "$cache/x/lib/modules" | head -n 1)
+	rel=$(find "$cache/x/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | head -n 1)
 	cp "$cache/x/boot/vmlinuz-$rel" "$cache/vmlinuz"
 	mkdir -p "$cache/modules"
-	for m in $MODULES_VFIO $MODULES_UIO $MODULES_FS; do
+	for m in $MODULES_VFIO $MODULES_UIO $MODULES_FS $MODULES_NVME $MODULES_TCP; do
 		src=$cache/x/lib/modules/$rel/kernel/$m.ko
 		if [ -f "$src" ]; then
 			cp "$src" "$cache/modules/"
@@ -128,6 +152,9 @@ mount -t tmpfs tmp /tmp
 echo "REGBUF-INIT uptime $(cut -d' ' -f1 /proc/uptime)"
 : "${REGBUF_NVME_MODE:=vfio}" "${REGBUF_BIN:=device-nvme}"
 load() { for m in "$@"; do [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko; done; }
+# namespaces are scanned asynchronously after the driver binds
+wait_dev() { i=0; while [ ! -e "$1" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	echo "REGBUF-DEV $1 $([ -e "$1" ] && echo present || echo missing) after $i polls"; }
 bdf=
 for d in /sys/bus/pci/devices/*; do
 	[ "$(cat $d/class)" = 0x010802 ] && { bdf=${d##*/}; break; }
@@ -136,6 +163,37 @@ drv=
 case $REGBUF_NVME_MODE in
 vfio)	load irqbypass vfio vfio_iommu_type1 vfio_virqfd vfio-pci-core vfio-pci; drv=vfio-pci ;;
 phys)	load uio uio_pci_generic; drv=uio_pci_generic ;;
+kernel)	load crc64 crc64_rocksoft_generic crc64-rocksoft crct10dif_common crct10dif_generic \
+		crc-t10dif t10-pi nvme-core nvme
+	wait_dev /dev/ng0n1
+	export REGBUF_NG=/dev/ng0n1 REGBUF_BLK=/dev/nvme0n1 ;;
+tcp)	load crc64 crc64_rocksoft_generic crc64-rocksoft crct10dif_common crct10dif_generic \
+		crc-t10dif t10-pi nvme-core configfs nvme-fabrics nvme-tcp nvmet nvmet-tcp
+	ip link set lo up
+	mount -t configfs none /sys/kernel/config
+	# null_blk's module parameters make nullb0; memory_backed keeps the data
+	# 20 ms per I/O (timer completion): long enough to be in flight when the
+	# test takes the target away
+	insmod /lib/modules/null_blk.ko nr_devices=1 gb=1 bs=512 memory_backed=1 irqmode=2 \
+		completion_nsec=20000000
+	nqn=nqn.2026-11.org.regbuf:tcp
+	t=/sys/kernel/config/nvmet
+	mkdir $t/subsystems/$nqn
+	echo 1 >$t/subsystems/$nqn/attr_allow_any_host
+	mkdir $t/subsystems/$nqn/namespaces/1
+	echo /dev/nullb0 >$t/subsystems/$nqn/namespaces/1/device_path
+	echo 1 >$t/subsystems/$nqn/namespaces/1/enable
+	mkdir $t/ports/1
+	echo tcp >$t/ports/1/addr_trtype
+	echo ipv4 >$t/ports/1/addr_adrfam
+	echo 127.0.0.1 >$t/ports/1/addr_traddr
+	echo 4420 >$t/ports/1/addr_trsvcid
+	ln -s $t/subsystems/$nqn $t/ports/1/subsystems/$nqn
+	# short timeouts: errors within seconds when the target goes away (the
+	# defaults queue I/O for up to ctrl_loss_tmo=600 s)
+	echo "transport=tcp,traddr=127.0.0.1,trsvcid=4420,nqn=$nqn,fast_io_fail_tmo=2,ctrl_loss_tmo=60,reconnect_delay=1" >/dev/nvme-fabrics
+	wait_dev /dev/ng0n1
+	export REGBUF_NG=/dev/ng0n1 REGBUF_BLK=/dev/nvme0n1 REGBUF_NVMET_PORT=$t/ports/1 REGBUF_NVMET_NQN=$nqn ;;
 none)	load loop crc16 crc32c_generic mbcache jbd2 ext4
 	truncate -s 192M /tmp/scratch.img
 	losetup /dev/loop0 /tmp/scratch.img 2>/dev/null ||
@@ -155,6 +213,15 @@ export REGBUF_NVME_DEVICE=$bdf
 echo "REGBUF-BEGIN uptime $(cut -d' ' -f1 /proc/uptime)"
 /bin/$REGBUF_BIN $(echo "${REGBUF_ARGS:-}" | tr , ' ') </dev/null
 rc=$?
+# REGBUF_EXAMPLE=NAME: then run examples/NAME.c (static) on the same device,
+# with LBA 1024, as one case of its own.
+if [ -n "${REGBUF_EXAMPLE:-}" ] && [ -n "$bdf" ]; then
+	if /bin/$REGBUF_EXAMPLE $bdf 1024 </dev/null; then
+		echo "ok example_$REGBUF_EXAMPLE"
+	else
+		echo "FAIL example_$REGBUF_EXAMPLE: exit $?"
+	fi
+fi
 echo "REGBUF-RESULT $rc uptime $(cut -d' ' -f1 /proc/uptime)"
 echo "REGBUF-DMESG-BEGIN"
 dmesg
@@ -172,6 +239,7 @@ cmd_boot() {
 	local cache=$1 initrd=$2 log=$3
 	shift 3
 	local mode=vfio bin=device-nvme args="" envs=() nvme="" lbs=512 image="" blkdebug="" dspec=""
+	local ns2="" ns2img=""
 	local timeout_s=600 smp=2 mem=1G tmpimg="" append drive ns accel
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -187,6 +255,7 @@ cmd_boot() {
 		--timeout) timeout_s=$2 ;;
 		--smp) smp=$2 ;;
 		--mem) mem=$2 ;;
+		--ns2) ns2=$2 ;;
 		*) die "unknown option $1" ;;
 		esac
 		shift 2
@@ -205,6 +274,7 @@ cmd_boot() {
 	done
 	local iommu=()
 	if [ "$mode" = vfio ]; then
+		# shellcheck disable=SC2054 # one -device argument: the commas are QEMU's
 		iommu=(-device intel-iommu,intremap=on,caching-mode=on)
 		append+=" intel_iommu=on"
 	else
@@ -218,6 +288,13 @@ cmd_boot() {
 		drive="file=$image,if=none,id=nvm,format=raw"
 	fi
 	ns="nvme-ns,drive=nvm,nsid=1,logical_block_size=$lbs,physical_block_size=$lbs"
+	local second=()
+	if [ -n "$ns2" ]; then
+		ns2img=$(mktemp /tmp/regbuf-nvme-img2.XXXXXX)
+		truncate -s 64M "$ns2img"
+		second=(-drive "file=$ns2img,if=none,id=nvm2,format=raw"
+			-device "nvme-ns,drive=nvm2,nsid=2,$ns2")
+	fi
 	# TCG only: the brief for this machine says no KVM, and TCG behaves the same
 	# everywhere the suite runs.
 	accel=tcg
@@ -229,10 +306,11 @@ cmd_boot() {
 		"${iommu[@]}" \
 		-kernel "$cache/vmlinuz" -initrd "$initrd" -append "$append" \
 		-drive "$drive" \
-		-device "nvme,id=nvme0,serial=regbuf0${nvme:+,$nvme}" -device "$ns" \
+		-device "nvme,id=nvme0,serial=regbuf0${nvme:+,$nvme}" -device "$ns" "${second[@]}" \
 		</dev/null >"$log" 2>&1 || rc=$?
 	end=$(date +%s.%N)
 	[ -n "$tmpimg" ] && rm -f "$tmpimg"
+	[ -n "$ns2img" ] && rm -f "$ns2img"
 	tr -d '\r' <"$log" >"$log.clean" && mv "$log.clean" "$log"
 	# The binary's own lines (between BEGIN and RESULT).
 	sed -n '/^REGBUF-BEGIN/,/^REGBUF-RESULT/p' "$log" | grep -v '^REGBUF-' || true

@@ -16,7 +16,7 @@
 # Extra libFuzzer flags: LIBFUZZER_FLAGS="-rss_limit_mb=4096 ...".
 # Exit status: 0 when no target found a bug, 1 otherwise.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 
 secs=60
 dir=build-libfuzzer
@@ -43,8 +43,9 @@ fi
 if [ $# = 0 ]; then
     # Every libFuzzer target meson configured (a target whose layer has not
     # landed is not configured).
-    set -- $(ninja -C "$dir" -t targets all 2>/dev/null |
+    mapfile -t configured < <(ninja -C "$dir" -t targets all 2>/dev/null |
         sed -n 's|^tests/fuzz/fuzz-\([a-z0-9-]*\): .*|\1|p' | sort -u)
+    set -- "${configured[@]}"
 fi
 if [ $# = 0 ]; then
     echo "run-libfuzzer: no libFuzzer targets configured (is clang's libFuzzer installed?)" >&2
@@ -52,7 +53,7 @@ if [ $# = 0 ]; then
 fi
 # Only the fuzz binaries: they link the static library (the sanitized shared
 # library would need clang's shared sanitizer runtime).
-if ! ninja -C "$dir" $(printf 'tests/fuzz/fuzz-%s ' "$@") >"$dir.ninja.log" 2>&1; then
+if ! ninja -C "$dir" "${@/#/tests/fuzz/fuzz-}" >"$dir.ninja.log" 2>&1; then
     tail -n 40 "$dir.ninja.log" >&2
     echo "run-libfuzzer: build failed (is clang's libFuzzer installed?)" >&2
     exit 2

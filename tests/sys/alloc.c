@@ -67,6 +67,7 @@ static int create_rejected(void)
 	}
 	t_check_eq(regbuf_alloc_create(&(struct regbuf_alloc *){ NULL }, NULL, 0, 4096, 512, 0),
 		   -EINVAL);
+	t_check_eq(regbuf_alloc_create_range(NULL, buf, 4096, 0, 4096, 512, 0), -EINVAL);
 	return T_PASS;
 }
 
@@ -106,6 +107,8 @@ static int sizes_classes_alignment(void)
 		r = T_FAILF("len 0 accepted");
 	if (!r && regbuf_alloc_acquire(a, 16 * MiB + 1, &b) != -E2BIG)
 		r = T_FAILF("len over a slot accepted");
+	if (!r && regbuf_alloc_acquire(a, (size_t)UINT32_MAX + 1, &b) != -E2BIG)
+		r = T_FAILF("len over u32 accepted");
 	regbuf_alloc_destroy(a);
 	regbuf_mem_destroy(m);
 	return r;

@@ -461,7 +461,7 @@ static int share_with_child(struct regbuf_mem *m, uint64_t salt)
 	return T_PASS;
 }
 
-/* io_uring takes memfd (shmem, hugetlbfs) memory for registration (kernel-rules §6 item 6). */
+/* io_uring takes memfd (shmem, hugetlbfs) memory for registration. */
 static int register_with_uring(struct regbuf_mem *m)
 {
 	struct io_uring ring;
@@ -652,11 +652,59 @@ static int layout_caps_tried_for_real(void)
 	return T_PASS;
 }
 
+/*
+ * An arena of exactly one huge page takes that tier through the chain (no
+ * REQUIRE): 2 MiB from the 2M tier, 1 GiB from the 1G tier when a 1 GiB page
+ * can be reserved.
+ */
+static int hugetlb_exactly_one_page_via_chain(void)
+{
+	static const struct { unsigned long kb; enum regbuf_mem_tier tier; unsigned int shift; } c[] = {
+		{ 2048, REGBUF_MEM_TIER_2M, 21 },
+		{ 1048576, REGBUF_MEM_TIER_1G, 30 },
+	};
+	int r = T_PASS, done = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]) && r == T_PASS; i++) {
+		struct regbuf_mem_opts o = { .tier = c[i].tier };
+		size_t len = (size_t)1 << c[i].shift;
+		struct regbuf_mem *m;
+		const char *why;
+		struct pool p;
+
+		if (pool_reserve(&p, c[i].kb, 1)) {
+			fprintf(stderr, "  %lu kB: cannot reserve one page, not checked\n", c[i].kb);
+			continue;
+		}
+		r = regbuf_mem_create(&m, len, &o);
+		if (r) {
+			pool_restore(&p);
+			return T_FAILF("%lu kB: create: %d", c[i].kb, r);
+		}
+		if (regbuf_mem_tier(m) != c[i].tier || regbuf_mem_folio_shift(m) != c[i].shift ||
+		    regbuf_mem_len(m) != len) {
+			regbuf_mem_tier_status(m, c[i].tier, &why);
+			r = T_FAILF("%lu kB: tier %s shift %u len %zu (%s)", c[i].kb,
+				    regbuf_mem_tier_name(regbuf_mem_tier(m)),
+				    regbuf_mem_folio_shift(m), regbuf_mem_len(m), why);
+		}
+		regbuf_mem_destroy(m);
+		pool_restore(&p);
+		done++;
+	}
+	if (r == T_PASS && !done)
+		return t_skip("cannot reserve hugetlb pages (root, "
+			      "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)");
+	return r;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(hugetlb_1g_arena),
 	T_CASE(layout_caps_tried_for_real),
 	T_CASE(huge_bytes_of_any_range),
 	T_CASE(hugetlb_2m_arena_via_chain),
+	T_CASE(hugetlb_exactly_one_page_via_chain),
 	T_CASE(hugetlb_required_without_pages),
 	T_CASE(thp_arena),
 	T_CASE(thp_not_huge_detected),

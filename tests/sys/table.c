@@ -354,11 +354,24 @@ static int sys_thp_mremap_misaligned_half(void)
 			r = T_FAILF("seg0_off equals addr %% folio size: the 2025 mremap bug");
 	}
 	unreg_one(t, b);
-	/* The unprivileged path reports it per page (safe), never one wrong segment. */
+	/*
+	 * The default path reads the folio too when frames are readable (the
+	 * same single segment, exact); without them it reports the buffer per
+	 * page as an upper bound, never one wrong segment.
+	 */
 	if (r == T_PASS) {
+		uint64_t off0 = in.seg0_off;
+
 		t_ok(reg_one(&t, reg, MiB - 300, 0, &b, &in));
-		if (in.flags & REGBUF_BUF_F_COALESCED)
-			r = T_FAILF("PAGEMAP_SCAN coalesced a PTE-mapped THP");
+		if (in.flags & REGBUF_BUF_F_EXACT) {
+			if (in.kernel_nr_segs != 1 || in.seg0_off != off0 || in.folio_shift != 21)
+				r = T_FAILF("default path: %u segs off0 %llu shift %u, want 1, %llu, 21",
+					    in.kernel_nr_segs, (unsigned long long)in.seg0_off,
+					    in.folio_shift, (unsigned long long)off0);
+		} else if ((in.flags & REGBUF_BUF_F_COALESCED) ||
+			   !(in.flags & REGBUF_BUF_F_UPPER_BOUND)) {
+			r = T_FAILF("PAGEMAP_SCAN coalesced a PTE-mapped THP it could not read");
+		}
 		unreg_one(t, b);
 	}
 	munmap(area, 6 * MiB);
@@ -469,8 +482,8 @@ static int sys_cve_same_page_mapped_n_times(void)
 
 /*
  * The same with a huge folio: pages of one shmem THP mapped in a shuffled
- * order, a page repeated, then the whole folio twice back to back (item 14:
- * legitimately two segments).  Needs shmem THP: shmem_enabled is switched to
+ * order, a page repeated, then the whole folio twice back to back
+ * (legitimately two segments).  Needs shmem THP: shmem_enabled is switched to
  * "advise" for the test and restored.
  */
 static int sys_cve_shmem_thp_shuffled(void)

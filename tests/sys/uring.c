@@ -5,7 +5,7 @@
  * against plain pread/pwrite on an O_DIRECT file and a loop device, the
  * kernel's clone/update/register error codes, in-flight updates, memlock
  * preflight as an unprivileged user, > 1 GiB arenas and O_DIRECT alignment.
- * Cases name the kernel-rules §6 item they cover.  Each case checks what the
+ * Each case checks what the
  * running kernel must do (kernel_agrees(), expect_path()): the clone paths and
  * 6.12+/6.13+ error codes on 6.18; on 6.1 (the device suite's uring-6.1 guest)
  * the fallbacks - registered again in every ring, charged per ring, vectored
@@ -404,7 +404,7 @@ static int integrity_loop_device_every_ring(void)
 	return ret;
 }
 
-/* ---- clone semantics (kernel-rules §1.7, §6 items 24-30) ---- */
+/* ---- clone semantics ---- */
 
 static int probe_read(struct io_uring *ring, int fd, void *buf, uint32_t len, int slot)
 {
@@ -426,7 +426,7 @@ static int probe_read(struct io_uring *ring, int fd, void *buf, uint32_t len, in
 	return res;
 }
 
-/* §6 items 24, 25: error codes surface unchanged. */
+/* Error codes surface unchanged. */
 static int clone_errors_unchanged(void)
 {
 	struct io_uring a, b, c;
@@ -491,7 +491,7 @@ static int clone_errors_unchanged(void)
 	/* Whole clone, then again without DST_REPLACE: -EBUSY. */
 	t_ok(regbuf_uring_clone_buffers(&b, &a, 0, 0, 0, 0));
 	t_check_eq(regbuf_uring_clone_buffers(&b, &a, 0, 0, 0, 0), -EBUSY);
-	/* Unregistering an empty table: -ENXIO (§6 item 2). */
+	/* Unregistering an empty table: -ENXIO. */
 	t_check_eq(io_uring_unregister_buffers(&c), -ENXIO);
 	close(pfd[0]);
 	close(pfd[1]);
@@ -504,7 +504,7 @@ out:
 }
 
 /*
- * §6 items 26, 27: a range clone with DST_REPLACE keeps the slots before and
+ * A range clone with DST_REPLACE keeps the slots before and
  * after, grows the table leaving a gap empty, copies no tags; self-clone works.
  * Which buffer a slot holds is observed with fixed reads: an address outside
  * the slot's buffer is -EFAULT.
@@ -577,7 +577,7 @@ static void *xclone_fn(void *arg)
 	return NULL;
 }
 
-/* §6 item 28: A→B and B→A concurrently (address-ordered locking; no deadlock). */
+/* A→B and B→A concurrently (address-ordered locking; no deadlock). */
 static int clone_concurrent_both_ways(void)
 {
 	struct io_uring a, b;
@@ -624,7 +624,7 @@ static void *single_issuer_fn(void *arg)
 	return NULL;
 }
 
-/* §6 item 30: a SINGLE_ISSUER source owned by another task: -EEXIST. */
+/* A SINGLE_ISSUER source owned by another task: -EEXIST. */
 static int clone_single_issuer_other_task(void)
 {
 	struct issuer is = { .ret = -1 };
@@ -652,7 +652,7 @@ static int clone_single_issuer_other_task(void)
 	return T_PASS;
 }
 
-/* §6 item 29: the source ring closed, I/O through a clone still works. */
+/* The source ring closed, I/O through a clone still works. */
 static int io_after_source_closed_path(unsigned int flags)
 {
 	struct regbuf_uring_status st;
@@ -691,7 +691,7 @@ static int io_on_clone_after_source_closed(void)
 	return for_each_path(io_after_source_closed_path);
 }
 
-/* ---- registration edge cases (§6 items 1-6) ---- */
+/* ---- registration edge cases ---- */
 
 static int register_errors_unchanged(void)
 {
@@ -704,7 +704,7 @@ static int register_errors_unchanged(void)
 	int ret;
 
 	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, 0));
-	/* item 1: NULL with a length, non-NULL with length 0. */
+	/* NULL with a length, non-NULL with length 0. */
 	bad[0] = (struct iovec){ NULL, 4096 };
 	t_check_eq(regbuf_uring_pool_register(pool, bad, 1, 0), -EFAULT);
 	regbuf_uring_pool_status(pool, &st);
@@ -715,23 +715,23 @@ static int register_errors_unchanged(void)
 	/* A zero length expands to an empty slot in regbuf's own splitting only for NULL. */
 	ret = regbuf_uring_pool_register(pool, bad, 1, 0);
 	t_check_eq(ret, -EFAULT);
-	/* item 3: one bad entry rolls back the whole batch; then a fresh register works. */
+	/* one bad entry rolls back the whole batch; then a fresh register works. */
 	bad[0] = good;
 	bad[1] = (struct iovec){ NULL, 4096 };
 	t_check_eq(regbuf_uring_pool_register(pool, bad, 2, 0), -EFAULT);
-	/* item 6: read-only memory cannot be pinned FOLL_WRITE. */
+	/* read-only memory cannot be pinned FOLL_WRITE. */
 	bad[0] = (struct iovec){ ro, 8 * KiB };
 	t_check_eq(regbuf_uring_pool_register(pool, bad, 1, 0), -EFAULT);
-	/* item 2: more than 16384 slots. */
+	/* more than 16384 slots. */
 	many = calloc(16385, sizeof(*many));
 	t_check_eq(regbuf_uring_pool_register(pool, many, 16385, 0), -EINVAL);
 	free(many);
 	t_ok(regbuf_uring_pool_register(pool, &good, 1, 0));
-	/* item 2: twice -EBUSY; unregister twice -ENXIO. */
+	/* twice -EBUSY; unregister twice -ENXIO. */
 	t_check_eq(regbuf_uring_pool_register(pool, &good, 1, 0), -EBUSY);
 	t_ok(regbuf_uring_pool_unregister(pool));
 	t_check_eq(regbuf_uring_pool_unregister(pool), -ENXIO);
-	/* item 2: 16384 empty slots is the maximum, 16385 is -EINVAL. */
+	/* 16384 empty slots is the maximum, 16385 is -EINVAL. */
 	t_check_eq(regbuf_uring_pool_register_sparse(pool, 16385), -EINVAL);
 	t_ok(regbuf_uring_pool_register_sparse(pool, 16384));
 	regbuf_uring_pool_destroy(pool);
@@ -740,7 +740,7 @@ static int register_errors_unchanged(void)
 	return T_PASS;
 }
 
-/* items 4, 5: sparse table, updates: count, bounds, overflow, I/O on the new slot. */
+/* sparse table, updates: count, bounds, overflow, I/O on the new slot. */
 static int sparse_then_update_path(unsigned int flags)
 {
 	struct regbuf_uring_status st;
@@ -792,7 +792,7 @@ static int sparse_then_update(void)
 }
 
 /*
- * item 5: an update of a slot while a read into it is in flight.  The read
+ * An update of a slot while a read into it is in flight.  The read
  * waits on an empty pipe; the slot is replaced and the old buffer's registered
  * mapping unmapped; the kernel keeps the old pages pinned, the read lands in
  * them (seen through a second mapping of the same memfd), and only then does
@@ -844,7 +844,8 @@ static int update_while_in_flight_path(unsigned int flags)
 	while (!(got_read && got_tag)) {
 		if (io_uring_wait_cqe_timeout(&r0->ring, &cqe, &ts_tag))
 			break;
-		if (regbuf_uring_cqe_is_tag(r0, cqe, &slot)) {
+		if (regbuf_uring_cqe_is_tag(cqe)) {
+			slot = regbuf_uring_tag_slot(cqe);
 			t_check_eq(slot, 0);
 			got_tag = 1;
 			tag_after_read = got_read;
@@ -967,7 +968,7 @@ static int update_while_in_flight(void)
 	return for_each_path(update_while_in_flight_path);
 }
 
-/* ---- vectored fixed I/O (§6 item 22) ---- */
+/* ---- vectored fixed I/O ---- */
 
 static int rwv_fixed_native_and_split(void)
 {
@@ -1150,7 +1151,7 @@ static void *alloc_worker_fn(void *arg)
 
 /*
  * regbuf_mem arena over 1 GiB, registered as one entry (two kernel slots),
- * regbuf_alloc on top with slot_len = REGBUF_URING_BUF_MAX_LEN: every buffer's
+ * regbuf_alloc on top with slot_len = REGBUF_BUF_MAX_LEN: every buffer's
  * slot is the one the pool finds, and fixed I/O with it is correct from four
  * threads, each on its own ring.  Filling the first GiB makes buffers come
  * from slot 1 too.
@@ -1175,7 +1176,7 @@ static int alloc_buffers_through_every_ring(void)
 	iov = (struct iovec){ regbuf_mem_addr(mem), regbuf_mem_len(mem) };
 	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, 0));
 	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
-	t_ok(regbuf_alloc_create(&a, mem, 0, REGBUF_URING_BUF_MAX_LEN, f.mem_align, 0));
+	t_ok(regbuf_alloc_create(&a, mem, 0, REGBUF_BUF_MAX_LEN, f.mem_align, 0));
 	for (i = 0; i < 4; i++) {
 		w[i] = (struct alloc_worker){ .ring = regbuf_uring_pool_ring(pool, i), .a = a,
 					      .f = &f, .fd = fd, .idx = i };
@@ -1250,7 +1251,7 @@ static int misaligned_odirect_rejected_nothing_written(void)
 	return T_PASS;
 }
 
-/* ---- memlock as an unprivileged user (§6 item 7) ---- */
+/* ---- memlock as an unprivileged user ---- */
 
 struct ml_case {
 	const char *name;
@@ -1493,7 +1494,7 @@ static uint64_t vm_pin(void)
 }
 
 /*
- * §6 items 7 and 29: two 4 KiB buffers in one 2 MiB huge page are charged once
+ * Two 4 KiB buffers in one 2 MiB huge page are charged once
  * (exactly at the limit); dropping one of them leaves the other usable and
  * VmPin never goes negative.  Which buffer carried the charge is the kernel's
  * business (io_buffer_account_pin(): the first; 6.18 then uncharges the page
@@ -1509,7 +1510,6 @@ static int ml_child_shared_hugepage(uint8_t *huge, int fd)
 	struct __kernel_timespec ts = { 2, 0 };
 	struct iovec iov[2] = { { huge, 4 * KiB }, { huge + 64 * KiB, 4 * KiB } };
 	struct iovec none = { NULL, 0 };
-	uint32_t slot = UINT32_MAX;
 	/* One huge page, charged once per ring that pays (both rings before 6.12). */
 	uint64_t page = 2 * MiB * expect_charges(expect_path(0), 2);
 	uint64_t pin;
@@ -1526,8 +1526,8 @@ static int ml_child_shared_hugepage(uint8_t *huge, int fd)
 	CK_EQ(regbuf_uring_pool_update(pool, 0, &none, 1), 1);
 	r0 = regbuf_uring_pool_ring(pool, 0);
 	CK_EQ(io_uring_wait_cqe_timeout(&r0->ring, &cqe, &ts), 0);
-	CK(regbuf_uring_cqe_is_tag(r0, cqe, &slot));
-	CK_EQ(slot, 0);
+	CK(regbuf_uring_cqe_is_tag(cqe));
+	CK_EQ(regbuf_uring_tag_slot(cqe), 0);
 	io_uring_cqe_seen(&r0->ring, cqe);
 	pin = vm_pin();
 	CK(pin % (2 * MiB) == 0 && pin <= page);	/* never negative, never more */
@@ -1819,6 +1819,313 @@ static int dio_align_query(void)
 	return T_PASS;
 }
 
+/*
+ * A registration the kernel refused (read-only memory cannot be pinned
+ * FOLL_WRITE), with and without REGBUF_URING_POOL_F_DEGRADE: what the pool
+ * answers afterwards and what its status says the failure left.
+ */
+static int failed_register_state(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct regbuf_uring_file f;
+	uint8_t *ro = mmap(NULL, 8 * KiB, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *mem = map_anon(64 * KiB);
+	struct iovec bad = { ro, 8 * KiB }, good = { mem, 64 * KiB }, null4k = { NULL, 4096 };
+	int fd = scratch_file(MiB);
+	struct iovec two_v[1];
+	uint32_t slot;
+
+	t_check(ro != MAP_FAILED && mem && fd >= 0);
+	t_ok(regbuf_uring_file_init(&f, fd));
+
+	/* Without the degrade flag nothing is left, and the pool says so. */
+	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, 0));
+	t_check_eq(regbuf_uring_pool_register(pool, &bad, 1, 0), -EFAULT);
+	regbuf_uring_pool_status(pool, &st);
+	t_check_eq(st.state, REGBUF_URING_REG_FAILED);
+	t_check_eq(st.err, -EFAULT);
+	t_check_eq(st.nr_slots, 0);
+	t_check_eq(st.nr_bytes, 0);
+	t_check(strstr(st.reason, "nothing is registered") != NULL);
+	t_check_eq(regbuf_uring_pool_update(pool, 0, &good, 1), -ENXIO);
+	t_check_eq(regbuf_uring_pool_unregister(pool), -ENXIO);
+	t_check_eq(regbuf_uring_find(regbuf_uring_pool_ring(pool, 1), (uintptr_t)mem, 1, &slot),
+		   -EFAULT);
+	/* No silent unregistered I/O either. */
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, mem, 4096, 0),
+		   -EFAULT);
+	two_v[0] = (struct iovec){ mem, 4096 };
+	t_check_eq(regbuf_uring_rwv_wait(regbuf_uring_pool_ring(pool, 0), true, &f, two_v, 1, 0),
+		   -EFAULT);
+	/* ... and it may be registered again. */
+	t_ok(regbuf_uring_pool_register(pool, &good, 1, 0));
+	regbuf_uring_pool_status(pool, &st);
+	t_check_eq(st.state, REGBUF_URING_REG_ACTIVE);
+	t_check_eq(st.err, 0);
+	t_check_eq(st.nr_slots, 1);
+	t_check_eq(st.nr_bytes, 64 * KiB);
+	t_ok(regbuf_uring_pool_unregister(pool));
+	regbuf_uring_pool_status(pool, &st);
+	t_check_eq(st.state, REGBUF_URING_REG_NONE);
+	t_check_eq(st.nr_slots, 0);
+	t_check_eq(st.nr_bytes, 0);
+	t_check_eq(regbuf_uring_pool_unregister(pool), -ENXIO);
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 0), true, &f, mem, 4096, 0),
+		   -EFAULT);
+	regbuf_uring_pool_destroy(pool);
+
+	/* With it: unregistered I/O over the memory given, updates follow. */
+	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, REGBUF_URING_POOL_F_DEGRADE));
+	t_check_eq(regbuf_uring_pool_register(pool, &bad, 1, 0), 0);
+	regbuf_uring_pool_status(pool, &st);
+	t_check_eq(st.state, REGBUF_URING_REG_FAILED);
+	t_check_eq(st.err, -EFAULT);
+	t_check_eq(st.nr_slots, 1);
+	t_check_eq(st.nr_bytes, 8 * KiB);
+	t_check(strstr(st.reason, "unregistered I/O") != NULL);
+	t_check_eq(regbuf_uring_pool_update(pool, 0, &good, 1), 1);
+	regbuf_uring_pool_status(pool, &st);
+	t_check_eq(st.nr_bytes, 64 * KiB);
+	t_pattern_fill(mem, 32 * KiB, 0, 5);
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, mem, 32 * KiB,
+					0), 32 * KiB);
+	t_check_eq(plain_check(fd, 0, 32 * KiB, 5), -1);
+	t_ok(regbuf_uring_pool_unregister(pool));
+	t_check_eq(regbuf_uring_pool_unregister(pool), -ENXIO);
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, mem, 4096, 0),
+		   -EFAULT);
+	/* An invalid entry is the caller's bug: refused, never degraded. */
+	t_check_eq(regbuf_uring_pool_register(pool, &null4k, 1, 0), -EFAULT);
+	regbuf_uring_pool_status(pool, &st);
+	t_check_eq(st.state, REGBUF_URING_REG_FAILED);
+	t_check_eq(st.nr_slots, 0);
+	t_check(strstr(st.reason, "nothing is registered") != NULL);
+	t_check_eq(regbuf_uring_pool_update(pool, 0, &good, 1), -ENXIO);
+	regbuf_uring_pool_destroy(pool);
+	close(fd);
+	munmap(mem, 64 * KiB);
+	munmap(ro, 8 * KiB);
+	return T_PASS;
+}
+
+/*
+ * Every public pool/probe/file function with the arguments its kernel-doc
+ * refuses, and each documented code it names (kernel -errno cases are in
+ * register_errors_unchanged and clone_errors_unchanged).
+ */
+static int pool_api_abuse(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_memlock ml;
+	struct regbuf_uring_file f;
+	struct regbuf_table *t;
+	uint32_t ma, oa;
+	uint8_t *mem = map_anon(64 * KiB);
+	struct iovec good = { mem, 64 * KiB }, two[2];
+	struct iovec wraps = { (void *)(UINTPTR_MAX - 8191), 8 * KiB + 1 };
+	struct iovec zero = { mem, 0 }, null4k = { NULL, 4096 };
+	struct iovec over = { mem, REGBUF_BUF_MAX_LEN + 4096 };
+	int fd = scratch_file(MiB), closed_fd;
+
+	t_check(mem && fd >= 0);
+	/* create */
+	t_check_eq(regbuf_uring_pool_create(NULL, 1, 8, 0, 0), -EINVAL);
+	t_check_eq(regbuf_uring_pool_create(&pool, 0, 8, 0, 0), -EINVAL);
+	t_check_eq(regbuf_uring_pool_create(&pool, 65, 8, 0, 0), -EINVAL);
+	t_check_eq(regbuf_uring_pool_create(&pool, 1, 0, 0, 0), -EINVAL);
+	t_check_eq(regbuf_uring_pool_create(&pool, 1, 8, 0, 1U << 31), -EINVAL);
+	t_check_eq(regbuf_uring_pool_create(&pool, 1, 1U << 30, 0, 0), -EINVAL);
+	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, 0));
+	/* ring, close_ring */
+	t_check(regbuf_uring_pool_ring(NULL, 0) == NULL);
+	t_check(regbuf_uring_pool_ring(pool, 2) == NULL);
+	t_check_eq(regbuf_uring_pool_close_ring(NULL, 0), -EINVAL);
+	t_check_eq(regbuf_uring_pool_close_ring(pool, 2), -EINVAL);
+	/* register: arguments, then entries as io_buffer_validate() */
+	t_check_eq(regbuf_uring_pool_register(NULL, &good, 1, 0), -EINVAL);
+	t_check_eq(regbuf_uring_pool_register(pool, NULL, 1, 0), -EINVAL);
+	t_check_eq(regbuf_uring_pool_register(pool, &good, 0, 0), -EINVAL);
+	t_check_eq(regbuf_uring_pool_register(pool, &good, 1, 1), -EINVAL);
+	t_check_eq(regbuf_uring_pool_register(pool, &zero, 1, 0), -EFAULT);
+	t_check_eq(regbuf_uring_pool_register(pool, &null4k, 1, 0), -EFAULT);
+	t_check_eq(regbuf_uring_pool_register(pool, &wraps, 1, 0), -EOVERFLOW);
+	/* register_sparse */
+	t_check_eq(regbuf_uring_pool_register_sparse(NULL, 1), -EINVAL);
+	t_check_eq(regbuf_uring_pool_register_sparse(pool, 0), -EINVAL);
+	/* update and unregister with nothing registered */
+	t_check_eq(regbuf_uring_pool_update(NULL, 0, &good, 1), -EINVAL);
+	t_check_eq(regbuf_uring_pool_update(pool, 0, NULL, 1), -EINVAL);
+	t_check_eq(regbuf_uring_pool_update(pool, 0, &good, 0), -EINVAL);
+	t_check_eq(regbuf_uring_pool_update(pool, UINT32_MAX, two, 2), -EOVERFLOW);
+	t_check_eq(regbuf_uring_pool_update(pool, 0, &good, 1), -ENXIO);
+	t_check_eq(regbuf_uring_pool_unregister(NULL), -EINVAL);
+	t_check_eq(regbuf_uring_pool_unregister(pool), -ENXIO);
+	/* a sparse table: -EBUSY, bounds, bad entries (the first stops the update) */
+	t_ok(regbuf_uring_pool_register_sparse(pool, 4));
+	t_check_eq(regbuf_uring_pool_register_sparse(pool, 4), -EBUSY);
+	t_check_eq(regbuf_uring_pool_register(pool, &good, 1, 0), -EBUSY);
+	two[0] = good;
+	two[1] = null4k;
+	t_check_eq(regbuf_uring_pool_update(pool, 3, two, 2), -EINVAL);
+	t_check_eq(regbuf_uring_pool_update(pool, 0, &zero, 1), -EFAULT);
+	t_check_eq(regbuf_uring_pool_update(pool, 0, &null4k, 1), -EFAULT);
+	t_check_eq(regbuf_uring_pool_update(pool, 0, &over, 1), -EFAULT);
+	t_check_eq(regbuf_uring_pool_update(pool, 0, &wraps, 1), -EOVERFLOW);
+	t_check_eq(regbuf_uring_pool_update(pool, 1, two, 2), 1);
+	t_ok(regbuf_uring_pool_unregister(pool));
+	t_check_eq(regbuf_uring_pool_unregister(pool), -ENXIO);
+	/* mirror */
+	t_ok(regbuf_table_create(&t, 0));
+	t_check_eq(regbuf_uring_pool_mirror(NULL, t, 0), -EINVAL);
+	t_check_eq(regbuf_uring_pool_mirror(pool, NULL, 0), -EINVAL);
+	t_check_eq(regbuf_uring_pool_mirror(pool, t, 1), -EINVAL);
+	t_check_eq(regbuf_uring_pool_mirror(pool, t, 0), -ENXIO);
+	regbuf_table_destroy(t);
+	/* every ring closed: nothing to register into */
+	t_ok(regbuf_uring_pool_close_ring(pool, 0));
+	t_check_eq(regbuf_uring_pool_close_ring(pool, 0), -EINVAL);
+	t_check(regbuf_uring_pool_ring(pool, 0) == NULL);
+	t_ok(regbuf_uring_pool_close_ring(pool, 1));
+	t_check_eq(regbuf_uring_pool_register(pool, &good, 1, 0), -EINVAL);
+	t_check_eq(regbuf_uring_pool_register_sparse(pool, 1), -EINVAL);
+	regbuf_uring_pool_destroy(pool);
+	regbuf_uring_pool_destroy(NULL);
+	/* memlock, probe, alignment, file */
+	t_check_eq(regbuf_uring_memlock_estimate(NULL, &good, 1, 1), -EINVAL);
+	t_check_eq(regbuf_uring_memlock_estimate(&ml, NULL, 1, 1), -EINVAL);
+	t_check_eq(regbuf_uring_probe(NULL), -EINVAL);
+	t_check_eq(regbuf_uring_dio_align(-1, &ma, &oa), -EINVAL);
+	t_check_eq(regbuf_uring_dio_align(fd, NULL, &oa), -EINVAL);
+	t_check_eq(regbuf_uring_file_init(NULL, fd), -EINVAL);
+	t_check_eq(regbuf_uring_file_init(&f, -1), -EINVAL);
+	closed_fd = dup(fd);
+	close(closed_fd);
+	t_check_eq(regbuf_uring_dio_align(closed_fd, &ma, &oa), -EBADF);
+	t_check_eq(regbuf_uring_file_init(&f, closed_fd), -EBADF);
+	/* names of values out of range */
+	t_check(!strcmp(regbuf_uring_path_name((enum regbuf_uring_path)99), "none"));
+	t_check(!strcmp(regbuf_uring_state_name((enum regbuf_uring_reg_state)99),
+			"not registered"));
+	close(fd);
+	munmap(mem, 64 * KiB);
+	return T_PASS;
+}
+
+/* prep_rw/prep_rwv refuse before queueing anything; each documented code. */
+static int io_api_abuse(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_ring *r;
+	struct regbuf_uring_file f;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	uint8_t *mem = map_anon(64 * KiB), *other = map_anon(8 * KiB);
+	struct iovec good = { mem, 64 * KiB }, v[2];
+	int fd = scratch_file(MiB), i, n = 0;
+
+	t_check(mem && other && fd >= 0);
+	t_ok(regbuf_uring_file_init(&f, fd));
+	t_ok(regbuf_uring_pool_create(&pool, 1, 8, 0, 0));
+	t_ok(regbuf_uring_pool_register(pool, &good, 1, 0));
+	r = regbuf_uring_pool_ring(pool, 0);
+	/* prep_rw */
+	t_check_eq(regbuf_uring_prep_rw(r, false, &f, mem, 4096, 0, REGBUF_URING_TAG_BIT), -EINVAL);
+	t_check(f.mem_align > 1 && f.off_align > 1);	/* O_DIRECT */
+	t_check_eq(regbuf_uring_prep_rw(r, false, &f, mem + f.mem_align / 2, 4096, 0, 0), -EINVAL);
+	t_check_eq(regbuf_uring_prep_rw(r, false, &f, mem, 4096 + f.off_align / 2, 0, 0), -EINVAL);
+	t_check_eq(regbuf_uring_prep_rw(r, false, &f, mem, 4096, f.off_align / 2, 0), -EINVAL);
+	t_check_eq(regbuf_uring_prep_rw(r, false, &f, mem, (uint32_t)REGBUF_MAX_RW_COUNT + 4096,
+					0, 0), -EINVAL);
+	t_check_eq(regbuf_uring_prep_rw(r, false, &f, other, 4096, 0, 0), -EFAULT);
+	t_check_eq(regbuf_uring_prep_rw(r, false, &f, mem + 60 * KiB, 8 * KiB, 0, 0), -EFAULT);
+	/* prep_rwv */
+	t_check_eq(regbuf_uring_prep_rwv(r, false, &f, NULL, 1, 0, 0), -EINVAL);
+	t_check_eq(regbuf_uring_prep_rwv(r, false, &f, &good, 0, 0, 0), -EINVAL);
+	t_check_eq(regbuf_uring_prep_rwv(r, false, &f, &good, 1, 0, REGBUF_URING_TAG_BIT),
+		   -EINVAL);
+	v[0] = (struct iovec){ mem, 4096 };
+	v[1] = (struct iovec){ mem + 4096, 0 };
+	t_check_eq(regbuf_uring_prep_rwv(r, false, &f, v, 2, 0, 0), -EFAULT);
+	v[1] = (struct iovec){ mem + 4096, SIZE_MAX - 100 };
+	t_check_eq(regbuf_uring_prep_rwv(r, false, &f, v, 2, 0, 0), -EOVERFLOW);
+	v[1] = (struct iovec){ mem + 4096, (size_t)REGBUF_MAX_RW_COUNT };
+	t_check_eq(regbuf_uring_prep_rwv(r, false, &f, v, 2, 0, 0), -EINVAL);
+	v[1] = (struct iovec){ mem + 4096 + f.mem_align / 2, 4096 };
+	t_check_eq(regbuf_uring_prep_rwv(r, false, &f, v, 2, 0, 0), -EINVAL);
+	v[1] = (struct iovec){ other, 4096 };
+	t_check_eq(regbuf_uring_prep_rwv(r, false, &f, v, 2, 0, 0), -EFAULT);
+	t_check_eq(io_uring_sq_ready(&r->ring), 0);	/* nothing was queued */
+	/* A full SQ: -EBUSY, nothing queued. */
+	while ((sqe = io_uring_get_sqe(&r->ring)) != NULL) {
+		io_uring_prep_nop(sqe);
+		n++;
+	}
+	t_check_eq(regbuf_uring_prep_rw(r, false, &f, mem, 4096, 0, 0), -EBUSY);
+	v[1] = (struct iovec){ mem + 4096, 4096 };
+	t_check_eq(regbuf_uring_prep_rwv(r, false, &f, v, 2, 0, 0), -EBUSY);
+	t_check_eq(io_uring_sq_ready(&r->ring), (unsigned int)n);
+	t_check_eq(io_uring_submit_and_wait(&r->ring, (unsigned int)n), n);
+	for (i = 0; i < n; i++) {
+		t_ok(io_uring_wait_cqe(&r->ring, &cqe));
+		io_uring_cqe_seen(&r->ring, cqe);
+	}
+	/* The wait helpers pass prep errors through. */
+	t_check_eq(regbuf_uring_rw_wait(r, false, &f, other, 4096, 0), -EFAULT);
+	t_check_eq(regbuf_uring_rwv_wait(r, false, &f, NULL, 1, 0), -EINVAL);
+	regbuf_uring_pool_destroy(pool);
+	close(fd);
+	munmap(other, 8 * KiB);
+	munmap(mem, 64 * KiB);
+	return T_PASS;
+}
+
+/*
+ * The memlock status as what applies: the real RLIMIT_MEMLOCK (also as root,
+ * where CAP_IPC_LOCK means it is not enforced: charged false), the charge and
+ * whether huge pages are charged whole.
+ */
+static int memlock_status_real_limits(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct rlimit rl;
+	uint8_t *mem = map_anon(64 * KiB), *huge;
+	struct iovec iov = { mem, 64 * KiB };
+	int ret = T_PASS;
+
+	t_check(mem != NULL);
+	t_check(!getrlimit(RLIMIT_MEMLOCK, &rl));
+	t_ok(regbuf_uring_pool_create(&pool, 1, 8, 0, 0));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	regbuf_uring_pool_status(pool, &st);
+	t_check_eq(st.memlock.soft, rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur);
+	t_check_eq(st.memlock.hard, rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : rl.rlim_max);
+	t_check_eq(st.memlock.charged, uring_memlock_charged());
+	t_check_eq(st.memlock.needed, 64 * KiB);
+	t_check_eq(st.memlock.charges, 1);
+	t_check(!st.memlock.huge);
+	regbuf_uring_pool_destroy(pool);
+	munmap(mem, 64 * KiB);
+
+	huge = map_huge2m(2 * MiB);
+	if (!huge) {
+		huge_release();
+		return t_skip("hugetlb part: %s", huge_2m.why);
+	}
+	iov = (struct iovec){ huge + 4096, 4096 };
+	t_ok(regbuf_uring_pool_create(&pool, 1, 8, 0, 0));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	regbuf_uring_pool_status(pool, &st);
+	if (!st.memlock.huge || st.memlock.needed != 2 * MiB)
+		ret = T_FAILF("hugetlb buffer: huge %d needed %llu, want 1 and 2 MiB",
+			      st.memlock.huge, (unsigned long long)st.memlock.needed);
+	regbuf_uring_pool_destroy(pool);
+	munmap(huge, 2 * MiB);
+	huge_release();
+	return ret;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(integrity_odirect_file_every_ring),
 	T_CASE(integrity_loop_device_every_ring),
@@ -1841,6 +2148,10 @@ static const struct t_case cases[] = {
 	T_CASE(status_reports_path_and_cost),
 	T_CASE(probe_agrees_with_kernel_and_pool),
 	T_CASE(dio_align_query),
+	T_CASE(failed_register_state),
+	T_CASE(pool_api_abuse),
+	T_CASE(io_api_abuse),
+	T_CASE(memlock_status_real_limits),
 };
 
 int main(int argc, char **argv)

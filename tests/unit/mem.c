@@ -10,6 +10,7 @@
 #include <regbuf/mem.h>
 
 #include "harness.h"
+#include "mem/mem.h"
 
 static int opts_rejected(void)
 {
@@ -28,6 +29,7 @@ static int opts_rejected(void)
 	};
 	size_t i;
 
+	t_check_eq(regbuf_mem_create(NULL, 4096, NULL), -EINVAL);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct regbuf_mem *m = NULL;
 		int r = regbuf_mem_create(&m, cases[i].len, &cases[i].o);
@@ -135,12 +137,95 @@ static int memfd_4k_fd_sees_writes(void)
 	return T_PASS;
 }
 
+/*
+ * The size rule of the chain at its edges: an arena of exactly one huge page
+ * takes that tier, one byte less skips it (unless required); 4K never skips.
+ */
+static int tier_skip_at_exactly_one_page(void)
+{
+	static const struct {
+		size_t len;
+		unsigned int shift;
+		bool huge;
+		unsigned int flags;
+		bool skipped;
+	} c[] = {
+		{ (size_t)1 << 30, 30, true, 0, false },
+		{ ((size_t)1 << 30) - 1, 30, true, 0, true },
+		{ ((size_t)1 << 30) + 1, 30, true, 0, false },
+		{ ((size_t)1 << 30) - 4096, 30, true, REGBUF_MEM_F_REQUIRE, false },
+		{ (size_t)1 << 21, 21, true, 0, false },
+		{ ((size_t)1 << 21) - 1, 21, true, 0, true },
+		{ ((size_t)1 << 21) - 4096, 21, true, 0, true },
+		{ 4096, 21, true, REGBUF_MEM_F_REQUIRE, false },
+		{ 1, 12, false, 0, false },
+		{ 4096, 12, false, 0, false },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		if (mem_tier_skipped(c[i].len, c[i].shift, c[i].huge, c[i].flags) != c[i].skipped)
+			return T_FAILF("len %zu shift %u flags %#x: skipped %d, want %d", c[i].len,
+				       c[i].shift, c[i].flags, !c[i].skipped, c[i].skipped);
+	return T_PASS;
+}
+
+/* A THP arena claims the PMD shift only when all of it is huge; partly huge is 4 KiB. */
+static int thp_partly_huge_reports_base_shift(void)
+{
+	const uint64_t mib = UINT64_C(1) << 20;
+
+	t_check_eq(mem_thp_folio_shift(8 * mib, 8 * mib, 21, 12), 21);
+	t_check_eq(mem_thp_folio_shift(6 * mib, 8 * mib, 21, 12), 12);
+	t_check_eq(mem_thp_folio_shift(2 * mib, 8 * mib, 21, 12), 12);
+	t_check_eq(mem_thp_folio_shift(0, 8 * mib, 21, 12), 12);
+	t_check_eq(mem_thp_folio_shift(2 * mib, 2 * mib, 21, 12), 21);
+	t_check_eq(mem_thp_folio_shift(0, 2 * mib, 21, 12), 12);
+	return T_PASS;
+}
+
+/* Every tier failed: the reasons reach the caller, not only a bare -ENOMEM. */
+static int create_report_when_every_tier_fails(void)
+{
+	struct regbuf_mem_report rep;
+	struct regbuf_mem_opts o = { .tier = REGBUF_MEM_TIER_1G };
+	struct regbuf_mem *m = NULL;
+	int t;
+
+	t_check_eq(regbuf_mem_create_report(&m, SIZE_MAX - 100, &o, &rep), -ENOMEM);
+	t_check(m == NULL);
+	for (t = 0; t < REGBUF_MEM_TIER_NR; t++) {
+		t_check_eq(rep.status[t], -ENOMEM);
+		t_check(strstr(rep.why[t], "overflows") != NULL);
+	}
+	/* Refused arguments: nothing tried. */
+	t_check_eq(regbuf_mem_create_report(&m, 0, NULL, &rep), -EINVAL);
+	t_check_eq(rep.status[REGBUF_MEM_TIER_4K], -ENOENT);
+	t_check(!strcmp(rep.why[REGBUF_MEM_TIER_4K], "not tried"));
+	/* Success: the same as regbuf_mem_tier_status(). */
+	t_ok(regbuf_mem_create_report(&m, 64 << 10, NULL, &rep));
+	for (t = 0; t < REGBUF_MEM_TIER_NR; t++) {
+		const char *why;
+
+		t_check_eq(rep.status[t], regbuf_mem_tier_status(m, (enum regbuf_mem_tier)t, &why));
+		t_check(!strcmp(rep.why[t], why));
+	}
+	t_check_eq(rep.status[REGBUF_MEM_TIER_4K], 0);
+	regbuf_mem_destroy(m);
+	t_ok(regbuf_mem_create_report(&m, 4096, NULL, NULL));
+	regbuf_mem_destroy(m);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(opts_rejected),
+	T_CASE(tier_skip_at_exactly_one_page),
+	T_CASE(thp_partly_huge_reports_base_shift),
 	T_CASE(len_rounding_4k),
 	T_CASE(small_arena_skips_huge_tiers),
 	T_CASE(status_not_tried_and_no_fd),
 	T_CASE(tier_names),
+	T_CASE(create_report_when_every_tier_fails),
 	T_CASE(memfd_4k_fd_sees_writes),
 };
 

@@ -2,7 +2,6 @@
 /*
  * unit: the registered buffer table (include/regbuf/table.h) on synthetic
  * folio layouts and hinted (walk-free) registrations of made-up addresses.
- * Case names carry the kernel-rules.md §6 item they cover.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -424,7 +423,7 @@ static int phys_segments_merge_adjacent_folios(void)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Registration and validation (items 1-3, 5). */
+/* Registration and validation. */
 
 struct reg_case {
 	const char *name;
@@ -552,7 +551,7 @@ static int item5_update_partial_and_ranges(void)
 	t_check_eq(regbuf_table_buf_get(t, 3, &b), -EFAULT);
 	/* First entry fails: the error itself. */
 	t_check_eq(regbuf_table_update(t, 0, &bad[1], 2), -EFAULT);
-	/* Old buffer kept alive by a holder while its slot is replaced (item 5, in-flight). */
+	/* Old buffer kept alive by a holder while its slot is replaced (in-flight). */
 	t_ok(regbuf_table_buf_get(t, 0, &b));
 	t_check_eq(regbuf_table_update(t, 0, &good[2], 1), 1);
 	{
@@ -567,7 +566,7 @@ static int item5_update_partial_and_ranges(void)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Import (items 19-21). */
+/* Import. */
 
 static int item19_import_ranges(void)
 {
@@ -884,7 +883,7 @@ static int coalesce_matches_page_by_page_reference(void)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Clone (items 24-27, 29). */
+/* Clone. */
 
 static int make_table(struct regbuf_table **tp, uint32_t nr, uint32_t empty_mask)
 {
@@ -1212,9 +1211,180 @@ static int item28_crossed_clones_no_deadlock(void)
 	return T_PASS;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Reference counts, asserted at every step (a lost one is a use after free later). */
+
+static uint32_t refs(const struct regbuf_buf *b)
+{
+	return atomic_load(&((struct regbuf_buf *)b)->refs);
+}
+
+#define t_refs(b, n) t_check_eq(refs(b), n)
+
+static int buf_refcounts_explicit(void)
+{
+	static char mem[2 * 4096] __attribute__((aligned(4096)));
+	struct iovec iov[3] = {
+		{ (void *)(uintptr_t)VA, 2 * MiB },
+		{ (void *)(uintptr_t)(VA + 4 * MiB), 2 * MiB },
+		{ (void *)(uintptr_t)(VA + 8 * MiB), 4096 },
+	};
+	struct iovec fresh = { mem, 4096 }, bad = { mem, 0 }, empty = { NULL, 0 };
+	uint8_t shifts[3] = { 21, 21, 21 };
+	struct regbuf_table *a, *b;
+	struct regbuf_buf *b0, *b1, *b2, *x, *n0;
+
+	t_ok(regbuf_table_create(&a, 0));
+	t_ok(regbuf_table_create(&b, 0));
+	t_ok(regbuf_table_register_hinted(a, iov, shifts, 3, 0));
+	t_ok(regbuf_table_buf_get(a, 0, &b0));
+	t_ok(regbuf_table_buf_get(a, 1, &b1));
+	t_ok(regbuf_table_buf_get(a, 2, &b2));
+	/* One reference from a's snapshot, one ours. */
+	t_refs(b0, 2);
+	t_refs(b1, 2);
+	t_refs(b2, 2);
+	t_ok(regbuf_table_buf_get(a, 0, &x));
+	t_check(x == b0);
+	t_refs(b0, 3);
+	regbuf_buf_get(x);
+	t_refs(b0, 4);
+	regbuf_buf_put(x);
+	regbuf_buf_put(x);
+	t_refs(b0, 2);
+	/* Failed lookups take nothing. */
+	t_check_eq(regbuf_table_buf_get(a, 3, &x), -EFAULT);
+	t_refs(b2, 2);
+	/* A whole-table clone into an empty table shares the snapshot, not the buffers. */
+	t_ok(regbuf_table_clone(b, a, 0, 0, 0, 0));
+	t_refs(b0, 2);
+	t_refs(b1, 2);
+	/* A range clone with REPLACE builds b its own snapshot: a[1] into b[0],
+	 * b[1] and b[2] kept; the shared snapshot loses b's reference. */
+	t_ok(regbuf_table_clone(b, a, 0, 1, 1, REGBUF_TABLE_F_CLONE_REPLACE));
+	t_refs(b0, 2);	/* a + ours */
+	t_refs(b1, 4);	/* a + b[0] + b[1] + ours */
+	t_refs(b2, 3);	/* a + b[2] + ours */
+	/* A failed clone or update changes nothing. */
+	t_check_eq(regbuf_table_clone(b, a, 0, 2, 2, REGBUF_TABLE_F_CLONE_REPLACE), -EOVERFLOW);
+	t_check_eq(regbuf_table_update(a, 0, &bad, 1), -EFAULT);
+	t_refs(b0, 2);
+	t_refs(b1, 4);
+	t_refs(b2, 3);
+	/* Update: the replaced buffer loses a's reference, the others keep theirs. */
+	t_check_eq(regbuf_table_update(a, 0, &fresh, 1), 1);
+	t_refs(b0, 1);
+	t_refs(b1, 4);
+	t_refs(b2, 3);
+	t_ok(regbuf_table_buf_get(a, 0, &n0));
+	t_refs(n0, 2);
+	t_check_eq(regbuf_table_update(a, 0, &empty, 1), 1);
+	t_refs(n0, 1);
+	regbuf_buf_put(n0);
+	/* Unregister and destroy drop exactly their own references. */
+	t_ok(regbuf_table_unregister(a));
+	t_refs(b1, 3);
+	t_refs(b2, 2);
+	regbuf_table_destroy(b);
+	t_refs(b1, 1);
+	t_refs(b2, 1);
+	regbuf_buf_put(b0);
+	regbuf_buf_put(b1);
+	regbuf_buf_put(b2);
+	regbuf_buf_put(NULL);
+	regbuf_table_destroy(a);
+	regbuf_table_destroy(NULL);
+	return T_PASS;
+}
+
+/* The documented codes of the table API, NULL arguments where documented, and the name helpers. */
+static int table_api_abuse(void)
+{
+	static char mem[4096] __attribute__((aligned(4096)));
+	struct iovec one = { mem, 4096 };
+	struct iovec wraps = { (void *)(uintptr_t)(UINT64_MAX - 8191), 8192 + 1 };
+	struct iovec over = { mem, REGBUF_BUF_MAX_LEN + 1 };
+	uint8_t shift = 12, bad_shift = 11;
+	struct regbuf_table *t, *u;
+	struct regbuf_buf *b;
+	struct regbuf_buf_info in;
+	struct regbuf_seg_iter it;
+	unsigned int bit;
+
+	t_check_eq(regbuf_table_create(&t, 1), -EINVAL);
+	t_check_eq(regbuf_table_create(NULL, 0), -EINVAL);
+	t_ok(regbuf_table_create(&t, 0));
+	t_ok(regbuf_table_create(&u, 0));
+	t_check_eq(regbuf_table_register(t, &one, 1, 1U << 20), -EINVAL);
+	t_check_eq(regbuf_table_register(t, &one, REGBUF_TABLE_MAX_BUFS + 1, 0), -EINVAL);
+	t_check_eq(regbuf_table_register(t, &over, 1, 0), -EFAULT);
+	t_check_eq(regbuf_table_register(t, &wraps, 1, 0), -EOVERFLOW);
+	t_check_eq(regbuf_table_register_hinted(t, NULL, &shift, 1, 0), -EFAULT);
+	t_check_eq(regbuf_table_register_hinted(t, &one, NULL, 1, 0), -EFAULT);
+	t_check_eq(regbuf_table_register_hinted(t, &one, &bad_shift, 1, 0), -EINVAL);
+	bad_shift = 31;
+	t_check_eq(regbuf_table_register_hinted(t, &one, &bad_shift, 1, 0), -EINVAL);
+	t_check_eq(regbuf_table_nr(t), 0);
+	t_check_eq(regbuf_table_import(t, 0, (uintptr_t)mem, 1, &it), -EFAULT);
+	t_check_eq(regbuf_table_buf_get(t, 0, &b), -EFAULT);
+	t_check_eq(regbuf_table_update(t, 0, NULL, 1), -EFAULT);
+	t_check_eq(regbuf_table_clone(u, t, 0, 0, 0, 0), -ENXIO);
+	t_ok(regbuf_table_register_hinted(t, &one, &shift, 1, 0));
+	t_check_eq(regbuf_table_register_hinted(t, &one, &shift, 1, 0), -EBUSY);
+	t_check_eq(regbuf_table_update(t, 1, &one, 1), -EINVAL);
+	t_check_eq(regbuf_table_import(t, 1, (uintptr_t)mem, 1, &it), -EFAULT);
+	t_check_eq(regbuf_table_import(t, 0, (uintptr_t)mem + 4095, 2, &it), -EFAULT);
+	t_check_eq(regbuf_table_import(t, 0, (uintptr_t)mem - 1, 1, &it), -EFAULT);
+	t_check_eq(regbuf_table_import(t, 0, UINT64_MAX, 2, &it), -EFAULT);
+	t_ok(regbuf_table_import(t, 0, (uintptr_t)mem + 4096, 0, &it));
+	t_check_eq(it.nr_segs, 0);
+	t_check_eq(regbuf_table_clone(u, t, 0, 0, 0, 1U << 5), -EINVAL);
+	t_check_eq(regbuf_table_clone(u, t, 1, 0, 0, 0), -EINVAL);
+	t_check_eq(regbuf_table_clone(u, t, 0, 0, 2, 0), -EINVAL);
+	t_check_eq(regbuf_table_clone(u, t, REGBUF_TABLE_MAX_BUFS, 0, 1, 0), -EINVAL);
+	t_check_eq(regbuf_table_clone(u, t, UINT32_MAX, 0, 1, 0), -EOVERFLOW);
+	t_check_eq(regbuf_table_clone(u, t, 0, 1, 1, 0), -EOVERFLOW);
+	t_ok(regbuf_table_clone(u, t, 0, 0, 1, 0));
+	t_check_eq(regbuf_table_clone(u, t, 0, 0, 1, 0), -EBUSY);
+	/* info */
+	t_ok(regbuf_table_buf_get(t, 0, &b));
+	t_check_eq(regbuf_buf_info(NULL, &in), -EINVAL);
+	t_check_eq(regbuf_buf_info(b, NULL), -EINVAL);
+	t_ok(regbuf_buf_info(b, &in));
+	t_check_eq(in.source, REGBUF_LAYOUT_HINT);
+	t_check(!strcmp(regbuf_layout_source_name(in.source), "hint"));
+	t_check_eq(regbuf_buf_import(b, (uintptr_t)mem, REGBUF_MAX_RW_COUNT + 1, &it), -EFAULT);
+	regbuf_buf_put(b);
+	regbuf_table_destroy(u);
+	regbuf_table_destroy(t);
+	/* Name helpers: every value has a distinct name, unknown ones "?". */
+	t_check(!strcmp(regbuf_layout_source_name(REGBUF_LAYOUT_PAGEMAP_SCAN), "pagemap-scan"));
+	t_check(!strcmp(regbuf_layout_source_name(REGBUF_LAYOUT_KPAGEFLAGS), "kpageflags"));
+	t_check(!strcmp(regbuf_layout_source_name(REGBUF_LAYOUT_4K), "4k"));
+	t_check(!strcmp(regbuf_layout_source_name(REGBUF_LAYOUT_SYNTHETIC), "synthetic"));
+	t_check(!strcmp(regbuf_layout_source_name((enum regbuf_layout_source)99), "?"));
+	for (bit = 0; bit < 8; bit++) {
+		unsigned int other;
+
+		t_check(strcmp(regbuf_buf_flag_name(1U << bit), "?") != 0);
+		for (other = 0; other < bit; other++)
+			t_check(strcmp(regbuf_buf_flag_name(1U << bit),
+				       regbuf_buf_flag_name(1U << other)) != 0);
+	}
+	t_check(!strcmp(regbuf_buf_flag_name(REGBUF_BUF_F_MIXED), "mixed"));
+	t_check(!strcmp(regbuf_buf_flag_name(REGBUF_BUF_F_UPPER_BOUND), "upper-bound"));
+	t_check(!strcmp(regbuf_buf_flag_name(1U << 8), "?"));
+	t_check(!strcmp(regbuf_buf_flag_name(1U << 31), "?"));
+	t_check(!strcmp(regbuf_buf_flag_name(REGBUF_BUF_F_COALESCED | REGBUF_BUF_F_PHYS), "?"));
+	t_check(!strcmp(regbuf_buf_flag_name(0), "?"));
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(item1_validation_table),
 	T_CASE(item2_nr_limits_busy_enxio),
+	T_CASE(buf_refcounts_explicit),
+	T_CASE(table_api_abuse),
 	T_CASE(item3_batch_failure_rolls_back_everything),
 	T_CASE(item5_update_partial_and_ranges),
 	T_CASE(item8_cve_same_page_n_times),

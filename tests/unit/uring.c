@@ -155,8 +155,31 @@ static int memlock_estimate_small_pages(void)
 	return T_PASS;
 }
 
+/* The tag test is pure; counting is a separate, named call. */
+static int tag_test_is_pure(void)
+{
+	struct regbuf_uring_ring r;
+	struct io_uring_cqe tag, io;
+
+	memset(&r, 0, sizeof(r));
+	memset(&tag, 0, sizeof(tag));
+	memset(&io, 0, sizeof(io));
+	tag.user_data = REGBUF_URING_TAG_BIT | (UINT64_C(7) << 16) | 42;
+	io.user_data = 42;
+	t_check(regbuf_uring_cqe_is_tag(&tag));
+	t_check(!regbuf_uring_cqe_is_tag(&io));
+	t_check(regbuf_uring_cqe_is_tag(&tag));
+	t_check_eq(regbuf_uring_tags_seen(&r), 0);
+	t_check_eq(regbuf_uring_tag_slot(&tag), 42);
+	regbuf_uring_ring_count_tag(&r, &tag);
+	t_check_eq(regbuf_uring_tags_seen(&r), 1);
+	t_check_eq(r.last_tag, tag.user_data);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(find_table),
+	T_CASE(tag_test_is_pure),
 	T_CASE(align_table),
 	T_CASE(memlock_fits_boundaries),
 	T_CASE(memlock_explain_names_numbers_and_fix),

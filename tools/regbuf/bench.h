@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/uio.h>
 
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)
@@ -36,14 +37,31 @@ void json_raw(struct json *j, const char *key, const char *text);	/* a JSON valu
 struct bench_opts {
 	bool json;
 	bool quick;
-	int reps;
+	bool skip_unavailable;	/* a row that cannot be measured does not fail the run */
+	uint32_t reps;
 	struct json *j;		/* non-NULL when --json */
 };
+
+/*
+ * One experiment: its options (a table for opt_parse(), defaults in the
+ * variables it points at), a check of what the table cannot express (option
+ * combinations, the file given), run before anything is touched, and the run.
+ * run() returns 0, 1 (a row failed: runtime error) or 2 (usage).
+ */
+struct opt_spec;
+struct bench_cmd {
+	const char *name;
+	const char *summary;
+	struct opt_spec *opts;
+	int (*check)(const struct bench_opts *o, char *err, size_t errlen);
+	int (*run)(const struct bench_opts *o);
+};
+
+extern const struct bench_cmd bench_reg_cmd, bench_clone_cmd, bench_io_cmd;
 
 /* Progress for long steps: stderr, never stdout. */
 void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-uint64_t bench_now_ns(void);
 double bench_median(double *v, int n);
 
 /* ---- memory tiers, mapped by the bench itself (prefaulted) ---- */
@@ -65,9 +83,12 @@ void bench_hugepages_restore(void);
 /* As root, make @len bytes of @tier hugetlb pages free (restored as above). */
 int bench_hugepages_reserve(enum bench_tier tier, uint64_t len, char *why, size_t wlen);
 
-/* The experiments. */
-int bench_reg(const struct bench_opts *o, int argc, char **argv);
-int bench_clone(const struct bench_opts *o, int argc, char **argv);
-int bench_io(const struct bench_opts *o, int argc, char **argv);
+/* Consecutive iovecs of @chunk bytes (the last shorter) over [addr, addr + len). */
+uint32_t bench_chunk_iov(struct iovec *iov, uint32_t max, void *addr, uint64_t len,
+			 uint64_t chunk);
+
+/* bench_map.c: ns per I/O to fill an NVMe command's data pointer; 0, or 1 on failure. */
+int bench_map(uint32_t runs, uint64_t buf_len, bool json);
+
 
 #endif /* REGBUF_BENCH_H */

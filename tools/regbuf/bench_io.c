@@ -23,13 +23,15 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "opt.h"
+#include "undo.h"
 
 #define MAX_THREADS 16
 #define HIST_NR 2368
 #define BATCH 64
 
 enum rw { RW_RANDREAD, RW_RANDWRITE, RW_READ, RW_WRITE };
-static const char *const rw_name[] = { "randread", "randwrite", "read", "write" };
+static const char *const rw_name[] = { "randread", "randwrite", "read", "write", NULL };
 
 struct io_cfg {
 	enum rw rw;
@@ -120,58 +122,119 @@ static uint64_t tv_ns(const struct timeval *tv)
 	return (uint64_t)tv->tv_sec * 1000000000u + (uint64_t)tv->tv_usec * 1000u;
 }
 
-static void *worker_fn(void *arg)
+/* One thread's I/O stream: where the next I/O goes, and when each slot was submitted. */
+struct stream {
+	uint64_t *ts;		/* per slot: submission time */
+	uint64_t seq, blocks;
+	bool write, rnd;
+};
+
+static uint64_t next_off(struct worker *w, struct stream *s)
 {
-	struct worker *w = arg;
-	const struct io_cfg *c = w->cfg;
-	struct io_uring_cqe *cqes[BATCH];
-	uint64_t *ts, seq = 0, now, start, end, blocks;
-	bool write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE;
-	bool rnd = c->rw == RW_RANDREAD || c->rw == RW_RANDWRITE;
-	struct rusage ru0, ru1;
-	uint32_t i, inflight = 0, n, k;
-	bool stopping = false;
+	uint64_t bs = w->cfg->bs;
+
+	if (s->rnd)
+		return (xorshift(&w->seed) % s->blocks) * bs;
+	return w->region_off + (s->seq++ % s->blocks) * bs;
+}
+
+/* Slot @i's next I/O; 0 or -errno. */
+static int submit_slot(struct worker *w, struct stream *s, uint32_t i, uint64_t now)
+{
+	int ret = regbuf_uring_prep_rw(w->ring, s->write, &w->file, w->bufs[i].addr, w->cfg->bs,
+				       next_off(w, s), i);
+
+	if (ret != 1)
+		return ret < 0 ? ret : -EINVAL;
+	s->ts[i] = now;
+	return 0;
+}
+
+/* The qd buffers, and the ring enabled in this thread (IORING_SETUP_SINGLE_ISSUER). */
+static int worker_setup(struct worker *w)
+{
+	uint32_t i;
 	int ret;
 
-	ts = calloc(c->qd, sizeof(*ts));
-	w->bufs = calloc(c->qd, sizeof(*w->bufs));
-	if (!ts || !w->bufs) {
-		free(ts);
-		w->err = -ENOMEM;
-		return NULL;
-	}
-	for (i = 0; i < c->qd; i++) {
-		ret = regbuf_alloc_acquire(w->alloc, c->bs, &w->bufs[i]);
-		if (ret) {
-			w->err = ret;
-			while (i--)
-				regbuf_alloc_release(w->alloc, &w->bufs[i]);
-			free(ts);
-			free(w->bufs);
-			return NULL;
-		}
+	w->bufs = calloc(w->cfg->qd, sizeof(*w->bufs));
+	if (!w->bufs)
+		return -ENOMEM;
+	for (i = 0; i < w->cfg->qd; i++) {
+		ret = regbuf_alloc_acquire(w->alloc, w->cfg->bs, &w->bufs[i]);
+		if (ret)
+			goto out_release;
 	}
 	if (w->enable && io_uring_register(w->ring->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS,
 					     NULL, 0) < 0) {
-		w->err = -EINVAL;
-		free(ts);
-		return NULL;
+		ret = -EINVAL;
+		goto out_release;
 	}
-	blocks = (rnd ? w->file_size : w->region_len) / c->bs;
-	getrusage(RUSAGE_THREAD, &ru0);
-	start = bench_now_ns();
-	end = start + (uint64_t)(c->runtime_s * 1e9);
+	return 0;
+out_release:
+	while (i--)
+		regbuf_alloc_release(w->alloc, &w->bufs[i]);
+	free(w->bufs);
+	w->bufs = NULL;
+	return ret;
+}
 
-#define NEXT_OFF() (rnd ? (xorshift(&w->seed) % blocks) * c->bs \
-			: w->region_off + (seq++ % blocks) * c->bs)
-	for (i = 0; i < c->qd; i++) {
-		ret = regbuf_uring_prep_rw(w->ring, write, &w->file, w->bufs[i].addr, c->bs,
-					   NEXT_OFF(), i);
-		if (ret != 1) {
-			w->err = ret < 0 ? ret : -EINVAL;
-			goto out;
+static void worker_teardown(struct worker *w)
+{
+	uint32_t i;
+
+	for (i = 0; i < w->cfg->qd; i++)
+		regbuf_alloc_release(w->alloc, &w->bufs[i]);
+	regbuf_alloc_flush(w->alloc);
+	free(w->bufs);
+}
+
+/* Reap a batch; each completed slot is resubmitted until @stopping.  Returns slots retired. */
+static uint32_t reap_batch(struct worker *w, struct stream *s, uint64_t now, bool *stopping)
+{
+	struct io_uring_cqe *cqes[BATCH];
+	uint32_t n, k, i, retired = 0;
+	int ret;
+
+	n = io_uring_peek_batch_cqe(&w->ring->ring, cqes, BATCH);
+	for (k = 0; k < n; k++) {
+		i = (uint32_t)cqes[k]->user_data;
+		if (regbuf_uring_cqe_is_tag(cqes[k]))
+			continue;
+		if (cqes[k]->res != (int)w->cfg->bs) {
+			w->errors++;
+			if (!w->err)
+				w->err = cqes[k]->res < 0 ? cqes[k]->res : -EIO;
 		}
-		ts[i] = start;
+		w->hist[hist_idx(now - s->ts[i])]++;
+		w->ios++;
+		ret = *stopping ? 0 : submit_slot(w, s, i, now);
+		if (*stopping || ret) {
+			retired++;
+			if (ret && !w->err)
+				w->err = ret;
+			*stopping |= ret != 0;
+		}
+	}
+	io_uring_cq_advance(&w->ring->ring, n);
+	return retired;
+}
+
+/* Keep qd I/Os in flight until @end, then drain. */
+static void worker_run(struct worker *w, struct stream *s, uint64_t start, uint64_t end)
+{
+	uint32_t i, inflight = 0;
+	bool stopping = false;
+	uint64_t now;
+	int ret;
+
+	for (i = 0; i < w->cfg->qd; i++) {
+		ret = submit_slot(w, s, i, start);
+		if (ret) {
+			/* Drain what is in flight before the buffers go back. */
+			w->err = ret;
+			stopping = true;
+			break;
+		}
 		inflight++;
 	}
 	while (inflight) {
@@ -180,50 +243,39 @@ static void *worker_fn(void *arg)
 			w->err = ret;
 			break;
 		}
-		now = bench_now_ns();
+		now = cli_now_ns();
 		if (now >= end)
 			stopping = true;
-		n = io_uring_peek_batch_cqe(&w->ring->ring, cqes, BATCH);
-		for (k = 0; k < n; k++) {
-			i = (uint32_t)cqes[k]->user_data;
-			if (regbuf_uring_cqe_is_tag(w->ring, cqes[k], NULL))
-				continue;
-			if (cqes[k]->res != (int)c->bs) {
-				w->errors++;
-				if (!w->err)
-					w->err = cqes[k]->res < 0 ? cqes[k]->res : -EIO;
-			}
-			w->hist[hist_idx(now - ts[i])]++;
-			w->ios++;
-			if (stopping) {
-				inflight--;
-				continue;
-			}
-			ret = regbuf_uring_prep_rw(w->ring, write, &w->file, w->bufs[i].addr,
-						   c->bs, NEXT_OFF(), i);
-			if (ret != 1) {
-				inflight--;
-				if (!w->err)
-					w->err = ret < 0 ? ret : -EINVAL;
-				stopping = true;
-				continue;
-			}
-			ts[i] = now;
-		}
-		io_uring_cq_advance(&w->ring->ring, n);
+		inflight -= reap_batch(w, s, now, &stopping);
 	}
-#undef NEXT_OFF
-out:
-	w->elapsed_ns = bench_now_ns() - start;
+}
+
+static void *worker_fn(void *arg)
+{
+	struct worker *w = arg;
+	const struct io_cfg *c = w->cfg;
+	struct stream s = { .write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE,
+			    .rnd = c->rw == RW_RANDREAD || c->rw == RW_RANDWRITE };
+	struct rusage ru0, ru1;
+	uint64_t start;
+
+	s.ts = calloc(c->qd, sizeof(*s.ts));
+	w->err = s.ts ? worker_setup(w) : -ENOMEM;
+	if (w->err) {
+		free(s.ts);
+		return NULL;
+	}
+	s.blocks = (s.rnd ? w->file_size : w->region_len) / c->bs;
+	getrusage(RUSAGE_THREAD, &ru0);
+	start = cli_now_ns();
+	worker_run(w, &s, start, start + (uint64_t)(c->runtime_s * 1e9));
+	w->elapsed_ns = cli_now_ns() - start;
 	getrusage(RUSAGE_THREAD, &ru1);
 	w->usr_ns = tv_ns(&ru1.ru_utime) - tv_ns(&ru0.ru_utime);
 	w->sys_ns = tv_ns(&ru1.ru_stime) - tv_ns(&ru0.ru_stime);
-	/* Stop the clock before giving the buffers back (may reap late CQEs: none left). */
-	for (i = 0; i < c->qd; i++)
-		regbuf_alloc_release(w->alloc, &w->bufs[i]);
-	regbuf_alloc_flush(w->alloc);
-	free(w->bufs);
-	free(ts);
+	/* The clock stopped before the buffers go back (no CQE is left to reap). */
+	worker_teardown(w);
+	free(s.ts);
 	return NULL;
 }
 
@@ -239,78 +291,94 @@ struct io_env {
 	struct regbuf_uring_status st;	/* last pool's status */
 };
 
-static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res *res)
-{
-	static struct worker w[MAX_THREADS];
-	struct regbuf_uring_pool *pool;
-	uint64_t hist[HIST_NR], usr = 0, sys = 0, el = 0, ios = 0, errs = 0;
-	unsigned int setup = IORING_SETUP_R_DISABLED | IORING_SETUP_SINGLE_ISSUER |
-			     IORING_SETUP_DEFER_TASKRUN;
-	struct iovec iov = { regbuf_mem_addr(env->mem), regbuf_mem_len(env->mem) };
-	struct regbuf_alloc *alloc = NULL;
-	uint32_t t, i;
-	int ret, err = 0;
+static struct worker workers[MAX_THREADS];
 
-	memset(res, 0, sizeof(*res));
-	ret = regbuf_uring_pool_create(&pool, c->threads, c->qd * 2, setup,
-				       c->fixed ? 0 : REGBUF_URING_POOL_F_NO_REGISTER);
+/* A pool of c->threads rings with the arena registered once (unless unfixed). */
+static int pool_open(struct io_env *env, const struct io_cfg *c, struct regbuf_uring_pool **pool,
+		     unsigned int *setup, struct io_res *res)
+{
+	struct iovec iov = { regbuf_mem_addr(env->mem), regbuf_mem_len(env->mem) };
+	unsigned int flags = c->fixed ? 0 : REGBUF_URING_POOL_F_NO_REGISTER;
+	int ret;
+
+	*setup = IORING_SETUP_R_DISABLED | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	ret = regbuf_uring_pool_create(pool, c->threads, c->qd * 2, *setup, flags);
 	if (ret == -EINVAL) {
 		/* Kernels before 6.1 lack DEFER_TASKRUN. */
-		setup = IORING_SETUP_COOP_TASKRUN;
-		ret = regbuf_uring_pool_create(&pool, c->threads, c->qd * 2, setup,
-					       c->fixed ? 0 : REGBUF_URING_POOL_F_NO_REGISTER);
+		*setup = IORING_SETUP_COOP_TASKRUN;
+		ret = regbuf_uring_pool_create(pool, c->threads, c->qd * 2, *setup, flags);
 	}
 	if (ret) {
 		snprintf(res->err, sizeof(res->err), "pool: %s", strerror(-ret));
 		return ret;
 	}
-	ret = regbuf_uring_pool_register(pool, &iov, 1, 0);
+	ret = regbuf_uring_pool_register(*pool, &iov, 1, 0);
 	if (c->fixed)
-		regbuf_uring_pool_status(pool, &env->st);
+		regbuf_uring_pool_status(*pool, &env->st);
 	if (ret) {
 		snprintf(res->err, sizeof(res->err), "register: %s", env->st.reason);
-		regbuf_uring_pool_destroy(pool);
-		return ret;
+		regbuf_uring_pool_destroy(*pool);
 	}
+	return ret;
+}
+
+/* Every worker prepared before any starts; returns how many threads run (< 0: -errno). */
+static int workers_start(struct io_env *env, const struct io_cfg *c,
+			 struct regbuf_uring_pool *pool, unsigned int setup,
+			 struct regbuf_alloc *alloc)
+{
+	uint32_t t;
+	int ret;
+
 	for (t = 0; t < c->threads; t++) {
-		memset(&w[t], 0, sizeof(w[t]));
-		ret = regbuf_uring_file_init(&w[t].file, env->fd);
-		if (!ret && !alloc)
-			ret = regbuf_alloc_create(&alloc, env->mem, 0, REGBUF_URING_BUF_MAX_LEN,
-						  w[t].file.mem_align, 0);
-		if (ret) {
-			snprintf(res->err, sizeof(res->err), "statx/alloc: %s", strerror(-ret));
-			regbuf_uring_pool_destroy(pool);
+		struct worker *w = &workers[t];
+
+		memset(w, 0, sizeof(*w));
+		ret = regbuf_uring_file_init(&w->file, env->fd);
+		if (ret)
 			return ret;
-		}
-		w[t].alloc = alloc;
-		w[t].cfg = c;
-		w[t].ring = regbuf_uring_pool_ring(pool, t);
-		w[t].file_size = env->file_size;
-		w[t].region_len = env->file_size / c->threads / c->bs * c->bs;
-		w[t].region_off = w[t].region_len * t;
-		w[t].seed = 0x9E3779B97F4A7C15ULL * (t + 1) ^ bench_now_ns();
-		w[t].enable = !!(setup & IORING_SETUP_R_DISABLED);
-		pthread_create(&w[t].tid, NULL, worker_fn, &w[t]);
+		w->alloc = alloc;
+		w->cfg = c;
+		w->ring = regbuf_uring_pool_ring(pool, t);
+		w->file_size = env->file_size;
+		w->region_len = env->file_size / c->threads / c->bs * c->bs;
+		w->region_off = w->region_len * t;
+		w->seed = 0x9E3779B97F4A7C15ULL * (t + 1) ^ cli_now_ns();
+		w->enable = !!(setup & IORING_SETUP_R_DISABLED);
 	}
-	memset(hist, 0, sizeof(hist));
 	for (t = 0; t < c->threads; t++) {
-		pthread_join(w[t].tid, NULL);
-		for (i = 0; i < HIST_NR; i++)
-			hist[i] += w[t].hist[i];
-		usr += w[t].usr_ns;
-		sys += w[t].sys_ns;
-		ios += w[t].ios;
-		errs += w[t].errors;
-		if (w[t].elapsed_ns > el)
-			el = w[t].elapsed_ns;
-		if (w[t].err && !err)
-			err = w[t].err;
+		ret = pthread_create(&workers[t].tid, NULL, worker_fn, &workers[t]);
+		if (ret) {
+			workers[t].err = -ret;
+			break;
+		}
 	}
-	regbuf_alloc_destroy(alloc);
-	regbuf_uring_pool_destroy(pool);
+	return (int)t;
+}
+
+/* Join @started workers and add up what they measured; 0 or the first error. */
+static int workers_collect(const struct io_cfg *c, int started, struct io_res *res)
+{
+	uint64_t hist[HIST_NR], usr = 0, sys = 0, el = 0, ios = 0;
+	int t, err = 0;
+	uint32_t i;
+
+	memset(hist, 0, sizeof(hist));
+	for (t = 0; t < (int)c->threads; t++) {
+		if (t < started)
+			pthread_join(workers[t].tid, NULL);
+		for (i = 0; i < HIST_NR; i++)
+			hist[i] += workers[t].hist[i];
+		usr += workers[t].usr_ns;
+		sys += workers[t].sys_ns;
+		ios += workers[t].ios;
+		res->errors += workers[t].errors;
+		if (workers[t].elapsed_ns > el)
+			el = workers[t].elapsed_ns;
+		if (workers[t].err && !err)
+			err = workers[t].err;
+	}
 	res->ios = ios;
-	res->errors = errs;
 	res->bytes = ios * c->bs;
 	res->elapsed_s = (double)el / 1e9;
 	res->iops = (double)ios / res->elapsed_s;
@@ -321,12 +389,41 @@ static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res 
 	res->p50_ns = hist_pct(hist, ios, 0.50);
 	res->p99_ns = hist_pct(hist, ios, 0.99);
 	res->p999_ns = hist_pct(hist, ios, 0.999);
-	if (err) {
-		snprintf(res->err, sizeof(res->err), "I/O error: %s", strerror(-err));
-		return err;
+	return err;
+}
+
+static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res *res)
+{
+	struct regbuf_uring_file f;
+	struct regbuf_uring_pool *pool;
+	struct regbuf_alloc *alloc;
+	unsigned int setup;
+	int ret, started;
+
+	memset(res, 0, sizeof(*res));
+	ret = regbuf_uring_file_init(&f, env->fd);
+	if (ret) {
+		snprintf(res->err, sizeof(res->err), "statx: %s", strerror(-ret));
+		return ret;
 	}
-	res->ok = true;
-	return 0;
+	ret = regbuf_alloc_create(&alloc, env->mem, 0, REGBUF_BUF_MAX_LEN, f.mem_align, 0);
+	if (ret) {
+		snprintf(res->err, sizeof(res->err), "regbuf_alloc_create: %s", strerror(-ret));
+		return ret;
+	}
+	ret = pool_open(env, c, &pool, &setup, res);
+	if (ret)
+		goto out_alloc;
+	started = workers_start(env, c, pool, setup, alloc);
+	ret = started < 0 ? started : workers_collect(c, started, res);
+	regbuf_uring_pool_destroy(pool);
+	if (ret)
+		snprintf(res->err, sizeof(res->err), "I/O error: %s", strerror(-ret));
+	else
+		res->ok = true;
+out_alloc:
+	regbuf_alloc_destroy(alloc);
+	return ret;
 }
 
 /* ---- fio ---- */
@@ -346,60 +443,68 @@ static double jnum(const char *from, const char *key)
 	return p ? strtod(p + 1, NULL) : NAN;
 }
 
-static int run_fio(struct io_env *env, const struct io_cfg *c, struct io_res *res)
+/* The fio job equivalent to @c: same file, pattern, block size, depth and threads. */
+static void fio_cmd(const struct io_env *env, const struct io_cfg *c, char *cmd, size_t len)
 {
-	bool write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE;
 	bool rnd = c->rw == RW_RANDREAD || c->rw == RW_RANDWRITE;
 	uint64_t per = env->file_size / c->threads / c->bs * c->bs;
-	char cmd[1024], part[128] = "";
-	char *out = NULL, *dir, *clat;
-	size_t len = 0, cap = 0, n;
-	double runtime_ms, usr, sys;
-	FILE *p;
+	char part[128];
 
-	memset(res, 0, sizeof(*res));
 	if (!rnd)
 		snprintf(part, sizeof(part), "--size=%" PRIu64 " --offset_increment=%" PRIu64, per,
 			 per);
 	else
 		snprintf(part, sizeof(part), "--size=%" PRIu64 " --norandommap --randrepeat=0",
 			 env->file_size);
-	snprintf(cmd, sizeof(cmd),
+	snprintf(cmd, len,
 		 "fio --name=regbuf-%s --filename=%s --ioengine=io_uring --fixedbufs=%d "
 		 "--direct=1 --rw=%s --bs=%u --iodepth=%u --numjobs=%u --thread --group_reporting "
 		 "--time_based --runtime=%.0fms %s %s --output-format=json 2>/dev/null",
 		 rw_name[c->rw], env->path, c->fixed ? 1 : 0, rw_name[c->rw], c->bs, c->qd,
 		 c->threads, c->runtime_s * 1000, part, env->fio_huge ? "--iomem=mmaphuge" : "");
-	p = popen(cmd, "r");
-	if (!p) {
-		snprintf(res->err, sizeof(res->err), "fio: %s", strerror(errno));
-		return -errno;
-	}
+}
+
+/* Everything @cmd prints on stdout, NUL-terminated (NULL on failure). */
+static char *run_capture(const char *cmd)
+{
+	size_t len = 0, cap = 0, n;
+	char *out = NULL, *p;
+	FILE *f = popen(cmd, "r");
+
+	if (!f)
+		return NULL;
 	for (;;) {
 		if (cap - len < 4096) {
 			cap = cap ? cap * 2 : 65536;
-			out = realloc(out, cap);
-			if (!out) {
-				pclose(p);
-				return -ENOMEM;
+			p = realloc(out, cap);
+			if (!p) {
+				free(out);
+				pclose(f);
+				return NULL;
 			}
+			out = p;
 		}
-		n = fread(out + len, 1, cap - len - 1, p);
+		n = fread(out + len, 1, cap - len - 1, f);
 		if (!n)
 			break;
 		len += n;
 	}
-	pclose(p);
-	if (!out)
-		return -EIO;
+	pclose(f);
 	out[len] = '\0';
+	return out;
+}
+
+/* fio's JSON: the direction object, CPU and latency; -EIO if it has no result. */
+static int fio_parse(const char *out, const struct io_cfg *c, struct io_res *res)
+{
+	bool write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE;
+	double runtime_ms, usr, sys;
+	const char *dir, *clat;
+
 	/* The direction object, not the "rw" : "read" option value. */
 	dir = strstr(out, write ? "\"write\" : {" : "\"read\" : {");
-	if (!dir || isnan(jnum(dir, "iops"))) {
-		snprintf(res->err, sizeof(res->err), "fio produced no result (%.150s)", cmd);
-		free(out);
+	if (!dir || isnan(jnum(dir, "iops")))
 		return -EIO;
-	}
 	res->iops = jnum(dir, "iops");
 	res->bw_bytes = jnum(dir, "bw_bytes");
 	res->ios = (uint64_t)jnum(dir, "total_ios");
@@ -417,7 +522,27 @@ static int run_fio(struct io_env *env, const struct io_cfg *c, struct io_res *re
 	res->sys_s = sys / 100 * runtime_ms / 1000;
 	res->cpu_ns_per_io = res->ios ? (res->usr_s + res->sys_s) * 1e9 / (double)res->ios : NAN;
 	res->errors = (uint64_t)jnum(strstr(out, "\"jobname\""), "error");
+	return 0;
+}
+
+static int run_fio(struct io_env *env, const struct io_cfg *c, struct io_res *res)
+{
+	char cmd[1024], *out;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	fio_cmd(env, c, cmd, sizeof(cmd));
+	out = run_capture(cmd);
+	if (!out) {
+		snprintf(res->err, sizeof(res->err), "fio: could not run it or read its output");
+		return -EIO;
+	}
+	ret = fio_parse(out, c, res);
 	free(out);
+	if (ret) {
+		snprintf(res->err, sizeof(res->err), "fio produced no result (%.150s)", cmd);
+		return ret;
+	}
 	if (res->errors) {
 		/* A job that failed (e.g. ENOMEM from --iomem=mmaphuge) skews the group. */
 		snprintf(res->err, sizeof(res->err), "fio job error %s (%s)",
@@ -438,6 +563,7 @@ struct job_row {
 	struct io_cfg cfg;
 	bool run[ENG_NR];
 	struct io_res med[ENG_NR];
+	int reps;			/* asked for */
 	int reps_ok[ENG_NR];
 	char err[ENG_NR][640];
 };
@@ -476,11 +602,15 @@ static void run_job(struct io_env *env, struct job_row *row, int reps)
 	struct io_cfg c;
 	int r, e, ret;
 
+	row->reps = reps;
 	for (e = 0; e < ENG_NR; e++)
 		row->reps_ok[e] = 0;
+	if (row->run[ENG_FIO] && !env->fio)
+		snprintf(row->err[ENG_FIO], sizeof(row->err[ENG_FIO]),
+			 "fio is not installed (apt-get install fio, or --no-fio)");
 	for (r = 0; r < reps; r++) {
 		for (e = 0; e < ENG_NR; e++) {
-			if (!row->run[e])
+			if (!row->run[e] || (e == ENG_FIO && !env->fio))
 				continue;
 			c = row->cfg;
 			c.fixed = e != ENG_REGBUF_UNFIXED;
@@ -503,35 +633,150 @@ static void run_job(struct io_env *env, struct job_row *row, int reps)
 		median_res(res[e], row->reps_ok[e], &row->med[e]);
 }
 
+/* ---- options ---- */
+
+static struct {
+	int rw;
+	uint64_t bs, size_mb;
+	uint32_t qd, threads;
+	double runtime_s;
+	const char *file;
+	bool overwrite, no_fio, unfixed;
+} io_a = { .rw = RW_RANDREAD, .bs = 4096, .qd = 64, .threads = 2, .runtime_s = 2.0,
+	   .size_mb = 1024 };
+
+static struct opt_spec io_opts[] = {
+	OPT_ENUM("rw", &io_a.rw, rw_name, "one job of this pattern (default: four jobs)"),
+	OPT_SIZE("bs", &io_a.bs, 512, 16 * MiB, "block size, a multiple of 512"),
+	OPT_U32("qd", &io_a.qd, 1, 4096, "N", "queue depth per thread"),
+	OPT_U32("threads", &io_a.threads, 1, MAX_THREADS, "N", "threads, one ring each"),
+	OPT_SECS("runtime", &io_a.runtime_s, 0.1, 3600, "per run (1 with --quick)"),
+	OPT_U64("size-mb", &io_a.size_mb, 64, 1048576, "MIB",
+		"temporary file size in MiB (256 with --quick)"),
+	OPT_STR("file", &io_a.file, "PATH",
+		"an existing file or block device instead of a temporary file"),
+	OPT_FLAG("overwrite", &io_a.overwrite,
+		 "let write jobs overwrite --file (it is named before they start)"),
+	OPT_FLAG("no-fio", &io_a.no_fio, "leave out the fio rows"),
+	OPT_FLAG("unfixed", &io_a.unfixed, "one job, with the unfixed-buffer row"),
+	OPT_END
+};
+
+static bool rw_writes(int rw)
+{
+	return rw == RW_RANDWRITE || rw == RW_WRITE;
+}
+
+/* The default jobs, or the one the options describe. */
+static int io_rows_init(const struct bench_opts *o, struct job_row *rows)
+{
+	static const struct { enum rw rw; uint32_t bs, qd; bool unfixed; } def[] = {
+		{ RW_RANDREAD, 4096, 64, true },
+		{ RW_RANDWRITE, 4096, 64, false },
+		{ RW_READ, 128 * 1024, 16, false },
+		{ RW_WRITE, 128 * 1024, 16, false },
+	};
+	struct io_cfg c = { (enum rw)io_a.rw, (uint32_t)io_a.bs, io_a.qd, io_a.threads,
+			    io_a.runtime_s, true };
+	bool custom = io_a.unfixed;
+	int i, e, nrows;
+
+	for (i = 0; io_opts[i].kind != OPT_KIND_END; i++)
+		custom |= io_opts[i].seen && io_opts[i].dst != &io_a.file &&
+			  io_opts[i].dst != &io_a.overwrite && io_opts[i].dst != &io_a.no_fio;
+	if (o->quick && !opt_seen((struct opt_spec *[]){ io_opts, NULL }, "runtime"))
+		c.runtime_s = 1.0;
+	memset(rows, 0, sizeof(*rows) * 4);
+	nrows = custom ? 1 : o->quick ? 1 : 4;
+	for (i = 0; i < nrows; i++) {
+		rows[i].cfg = c;
+		if (!custom) {
+			rows[i].cfg.rw = def[i].rw;
+			rows[i].cfg.bs = def[i].bs;
+			rows[i].cfg.qd = def[i].qd;
+		}
+		rows[i].run[ENG_REGBUF] = true;
+		rows[i].run[ENG_REGBUF_UNFIXED] = custom || def[i].unfixed;
+		rows[i].run[ENG_FIO] = !io_a.no_fio;
+		for (e = 0; e < ENG_NR; e++)
+			snprintf(rows[i].err[e], sizeof(rows[i].err[e]), "not run");
+	}
+	return nrows;
+}
+
+/* Every file size the jobs can run on: a whole block per thread's region. */
+static bool io_size_fits(uint64_t size, uint64_t bs, uint32_t threads)
+{
+	return size / threads >= bs;
+}
+
+/* Usage errors the option table cannot express; nothing is opened or created. */
+static int io_check(const struct bench_opts *o, char *err, size_t errlen)
+{
+	struct job_row rows[4];
+	const char *writers = NULL;
+	struct stat st;
+	int i, nrows = io_rows_init(o, rows);
+
+	if (io_a.bs % 512)
+		return snprintf(err, errlen, "--bs: %" PRIu64 " is not a multiple of 512",
+				io_a.bs), 2;
+	if (io_a.bs * io_a.qd * io_a.threads > 4 * GiB)
+		return snprintf(err, errlen, "--bs x --qd x --threads = %" PRIu64 " MiB of buffers; "
+				"at most 4096 MiB", (io_a.bs * io_a.qd * io_a.threads) >> 20), 2;
+	for (i = 0; i < nrows; i++)
+		if (rw_writes(rows[i].cfg.rw))
+			writers = rw_name[rows[i].cfg.rw];
+	if (!io_a.file)
+		return io_size_fits(io_a.size_mb * MiB, io_a.bs, io_a.threads) ? 0 :
+		       (snprintf(err, errlen, "--size-mb %" PRIu64 " is less than one --bs block "
+				 "per thread", io_a.size_mb), 2);
+	if (opt_seen((struct opt_spec *[]){ io_opts, NULL }, "size-mb"))
+		return snprintf(err, errlen, "--size-mb sizes the temporary file; not with --file"),
+		       2;
+	if (stat(io_a.file, &st))
+		return snprintf(err, errlen, "--file %s: %s", io_a.file, strerror(errno)), 2;
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return snprintf(err, errlen, "--file %s: not a regular file or block device",
+				io_a.file), 2;
+	if (S_ISREG(st.st_mode) && !io_size_fits((uint64_t)st.st_size, io_a.bs, io_a.threads))
+		return snprintf(err, errlen, "--file %s: %lld bytes, less than one --bs block per "
+				"thread", io_a.file, (long long)st.st_size), 2;
+	if (writers && !io_a.overwrite)
+		return snprintf(err, errlen, "--file %s: the %s job would overwrite its data; add "
+				"--overwrite to allow it, or --rw randread or read", io_a.file,
+				writers), 2;
+	return 0;
+}
+
 /* ---- file ---- */
 
+/* A temporary file of real blocks (not unwritten extents), so reads reach the device. */
 static int make_file(struct io_env *env, uint64_t size)
 {
-	uint64_t off, chunk = 8 * MiB;
+	uint64_t off, chunk = 8 * MiB, i;
 	uint8_t *b;
-	int fd;
+	int fd, ret;
 
 	snprintf(env->path, sizeof(env->path), "./regbuf-bench.XXXXXX");
 	fd = mkstemp(env->path);
 	if (fd < 0)
 		return -errno;
 	close(fd);
-	fd = open(env->path, O_RDWR | O_DIRECT);
-	if (fd < 0) {
-		int err = -errno;
-
-		unlink(env->path);
-		return err;
-	}
 	env->own_file = true;
+	ret = undo_file_add(env->path);
+	if (ret)
+		return ret;
+	fd = open(env->path, O_RDWR | O_DIRECT);
+	if (fd < 0)
+		return -errno;
 	b = aligned_alloc(4096, chunk);
 	if (!b) {
 		close(fd);
 		return -ENOMEM;
 	}
-	/* Real blocks (not unwritten extents), so reads reach the device. */
 	for (off = 0; off < size; off += chunk) {
-		for (uint64_t i = 0; i < chunk; i += 8)
+		for (i = 0; i < chunk; i += 8)
 			*(uint64_t *)(b + i) = off + i;
 		if (pwrite(fd, b, chunk, (off_t)off) != (ssize_t)chunk) {
 			free(b);
@@ -549,36 +794,136 @@ static int make_file(struct io_env *env, uint64_t size)
 	return 0;
 }
 
+/* --file: read-only unless a job writes (then --overwrite was given: say what goes). */
+static int open_file(struct io_env *env, const struct job_row *rows, int nrows)
+{
+	bool writes = false;
+	int i;
+
+	for (i = 0; i < nrows; i++)
+		writes |= rw_writes(rows[i].cfg.rw);
+	env->fd = open(io_a.file, (writes ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
+	if (env->fd < 0) {
+		cli_err("bench io", "open %s: %s", io_a.file, strerror(errno));
+		return -1;
+	}
+	snprintf(env->path, sizeof(env->path), "%s", io_a.file);
+	env->file_size = (uint64_t)lseek(env->fd, 0, SEEK_END);
+	for (i = 0; i < nrows; i++) {
+		if (!io_size_fits(env->file_size, rows[i].cfg.bs, rows[i].cfg.threads)) {
+			cli_err("bench io", "%s: %" PRIu64 " bytes, less than one %u-byte block per "
+				"thread", env->path, env->file_size, rows[i].cfg.bs);
+			return -1;
+		}
+	}
+	if (writes)
+		fprintf(stderr, "bench io: overwriting %s (%" PRIu64 " MiB, every block the write "
+			"jobs reach) as --overwrite allows\n", env->path, env->file_size >> 20);
+	return 0;
+}
+
+/* O_DIRECT alignment (statx STATX_DIOALIGN): say what is needed, not just EINVAL. */
+static int check_dio(const struct io_env *env, const struct job_row *rows, int nrows)
+{
+	struct regbuf_uring_file f;
+	int i;
+
+	if (regbuf_uring_file_init(&f, env->fd)) {
+		cli_err("bench io", "%s: O_DIRECT not supported here (statx STATX_DIOALIGN "
+			"reports 0)", env->path);
+		return -1;
+	}
+	for (i = 0; i < nrows; i++) {
+		if (rows[i].cfg.bs % f.off_align) {
+			cli_err("bench io", "%s needs O_DIRECT offsets and lengths aligned to %u "
+				"bytes and memory to %u bytes (statx STATX_DIOALIGN); --bs %u is "
+				"not", env->path, f.off_align, f.mem_align, rows[i].cfg.bs);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Buffers: a regbuf_mem arena (2M hugetlb as fio's mmaphuge, else THP, else 4K)
+ * and regbuf_alloc on top, as an application would.  Twice the need: the
+ * allocator keeps per-thread magazines and size classes.  Then hugepages kept
+ * free for fio --iomem=mmaphuge (one 2 MiB-rounded buffer per job, plus slack).
+ */
+static int map_buffers(struct io_env *env, const struct job_row *rows, int nrows)
+{
+	struct regbuf_mem_opts mo = { .tier = REGBUF_MEM_TIER_2M };
+	uint64_t arena = 0, per = 0, need;
+	struct bench_mem fm;
+	char why[160];
+	int i;
+
+	for (i = 0; i < nrows; i++) {
+		need = (uint64_t)rows[i].cfg.bs * rows[i].cfg.qd * rows[i].cfg.threads;
+		if (need > arena)
+			arena = need;
+		need = ((uint64_t)rows[i].cfg.bs * rows[i].cfg.qd + 4096 + 2 * MiB - 1) &
+		       ~(2 * MiB - 1);
+		if (need * rows[i].cfg.threads > per)
+			per = need * rows[i].cfg.threads;
+	}
+	arena = (2 * arena + 4 * MiB - 1) & ~(2 * MiB - 1);
+	(void)bench_hugepages_reserve(TIER_2M, arena, why, sizeof(why));
+	if (regbuf_mem_create(&env->mem, arena, &mo)) {
+		cli_err("bench io", "cannot map %" PRIu64 " bytes of I/O buffers", arena);
+		return -1;
+	}
+	env->mem_tier = regbuf_mem_tier_name(regbuf_mem_tier(env->mem));
+	/* Reserve by mapping once (as root) and keep the pages free for fio. */
+	if (env->fio && regbuf_mem_tier(env->mem) == REGBUF_MEM_TIER_2M &&
+	    !bench_mem_map(&fm, per * 2 + 4 * MiB, TIER_2M)) {
+		bench_mem_unmap(&fm);
+		env->fio_huge = true;
+	}
+	return 0;
+}
+
 static bool have_fio(void)
 {
 	return system("fio --version >/dev/null 2>&1") == 0;
 }
 
-static void print_res_row(const char *eng, const struct io_res *r, int reps, const char *err)
+/* ---- output ---- */
+
+/* A row is measured when every repetition of it was. */
+static bool row_ok(const struct job_row *r, int e)
 {
-	if (!reps) {
-		printf("  %-15s failed:\n    %s\n", eng, err);
-		return;
-	}
-	printf("  %-15s %10.0f %9.1f %9.2f %9.2f %9.0f %9.1f %9.1f %9.1f\n", eng, r->iops,
-	       r->bw_bytes / MiB, r->usr_s, r->sys_s, r->cpu_ns_per_io, r->p50_ns / 1e3,
-	       r->p99_ns / 1e3, r->p999_ns / 1e3);
+	return r->reps_ok[e] && r->reps_ok[e] == r->reps;
 }
 
-static void json_res(struct json *j, const char *key, const struct io_cfg *c,
-		     const struct io_res *r, int reps, const char *err, const char *engine)
+static void print_res_row(const struct job_row *r, int e, bool skip)
 {
-	bool write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE;
+	const struct io_res *m = &r->med[e];
 
-	json_open(j, key, '{');
-	json_str(j, "jobname", engine);
-	json_int(j, "reps", reps);
-	if (!reps) {
-		json_str(j, "error", err);
+	if (!row_ok(r, e)) {
+		printf("  %-15s %s: %d of %d repetitions measured; %s\n", eng_name[e],
+		       skip ? "skipped" : "FAILED", r->reps_ok[e], r->reps, r->err[e]);
+		return;
+	}
+	printf("  %-15s %10.0f %9.1f %9.2f %9.2f %9.0f %9.1f %9.1f %9.1f\n", eng_name[e], m->iops,
+	       m->bw_bytes / MiB, m->usr_s, m->sys_s, m->cpu_ns_per_io, m->p50_ns / 1e3,
+	       m->p99_ns / 1e3, m->p999_ns / 1e3);
+}
+
+static void json_res(struct json *j, const struct job_row *row, int e)
+{
+	const struct io_res *r = &row->med[e];
+
+	json_open(j, eng_name[e], '{');
+	json_str(j, "jobname", eng_name[e]);
+	json_int(j, "reps", row->reps_ok[e]);
+	json_int(j, "reps_asked", row->reps);
+	if (!row_ok(row, e)) {
+		json_str(j, "error", row->err[e]);
 		json_close(j, '{');
 		return;
 	}
-	json_open(j, write ? "write" : "read", '{');
+	json_open(j, rw_writes(row->cfg.rw) ? "write" : "read", '{');
 	json_int(j, "io_bytes", (int64_t)r->bytes);
 	json_num(j, "bw_bytes", r->bw_bytes);
 	json_num(j, "iops", r->iops);
@@ -599,258 +944,130 @@ static void json_res(struct json *j, const char *key, const struct io_cfg *c,
 	json_close(j, '{');
 }
 
-int bench_io(const struct bench_opts *o, int argc, char **argv)
+static void io_json(struct json *j, const struct io_env *env, const struct job_row *rows,
+		    int nrows)
 {
-	struct job_row rows[8];
-	struct io_env env = { .fd = -1 };
-	uint64_t size = o->quick ? 256 * MiB : GiB, arena;
-	const char *file = NULL;
-	int nrows = 0, i, reps = o->quick ? 1 : (o->reps > 3 ? 3 : o->reps), e, ret;
-	int head_reps = o->quick ? 1 : (o->reps > 5 ? 5 : o->reps);
-	bool custom = false, no_fio = false, unfixed = false;
-	struct io_cfg c = { RW_RANDREAD, 4096, 64, 2, o->quick ? 1.0 : 2.0, true };
+	int i, e;
 
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (!strcmp(a, "--no-fio")) {
-			no_fio = true;
-			continue;
-		}
-		if (!strcmp(a, "--unfixed")) {
-			unfixed = true;
-			continue;
-		}
-		if (!v) {
-			cli_err("bench io", "option '%s' needs a value", a);
-			return 2;
-		}
-		i++;
-		custom = true;
-		if (!strcmp(a, "--rw")) {
-			int k;
-
-			for (k = 0; k < 4 && strcmp(v, rw_name[k]); k++)
-				;
-			if (k == 4) {
-				cli_err("bench io", "--rw: randread, randwrite, read or write");
-				return 2;
-			}
-			c.rw = (enum rw)k;
-		} else if (!strcmp(a, "--bs")) {
-			c.bs = (uint32_t)strtoul(v, NULL, 0);
-		} else if (!strcmp(a, "--qd")) {
-			c.qd = (uint32_t)strtoul(v, NULL, 0);
-		} else if (!strcmp(a, "--threads")) {
-			c.threads = (uint32_t)strtoul(v, NULL, 0);
-		} else if (!strcmp(a, "--runtime")) {
-			c.runtime_s = strtod(v, NULL);
-		} else if (!strcmp(a, "--size-mb")) {
-			size = strtoull(v, NULL, 0) * MiB;
-		} else if (!strcmp(a, "--file")) {
-			file = v;
-		} else {
-			cli_err("bench io", "unknown option '%s' (try 'regbuf bench --help')", a);
-			return 2;
-		}
-	}
-	if (!c.bs || c.bs % 512 || !c.qd || c.qd > 4096 || !c.threads ||
-	    c.threads > MAX_THREADS || c.runtime_s <= 0) {
-		cli_err("bench io", "bad --bs/--qd/--threads/--runtime");
-		return 2;
-	}
-
-	if (custom || unfixed) {
-		rows[0].cfg = c;
-		rows[0].run[ENG_REGBUF] = true;
-		rows[0].run[ENG_REGBUF_UNFIXED] = true;
-		rows[0].run[ENG_FIO] = true;
-		nrows = 1;
-	} else {
-		static const struct { enum rw rw; uint32_t bs, qd; bool unfixed; } def[] = {
-			{ RW_RANDREAD, 4096, 64, true },
-			{ RW_RANDWRITE, 4096, 64, false },
-			{ RW_READ, 128 * 1024, 16, false },
-			{ RW_WRITE, 128 * 1024, 16, false },
-		};
-		for (i = 0; i < 4; i++) {
-			rows[i].cfg = c;
-			rows[i].cfg.rw = def[i].rw;
-			rows[i].cfg.bs = def[i].bs;
-			rows[i].cfg.qd = def[i].qd;
-			rows[i].run[ENG_REGBUF] = true;
-			rows[i].run[ENG_REGBUF_UNFIXED] = def[i].unfixed;
-			rows[i].run[ENG_FIO] = true;
-		}
-		nrows = o->quick ? 1 : 4;
-	}
-	env.fio = !no_fio && have_fio();
+	json_open(j, "io", '{');
+	json_str(j, "file", env->path);
+	json_int(j, "file_size", (int64_t)env->file_size);
+	json_str(j, "buffer_memory", env->mem_tier);
+	json_str(j, "fio_memory", env->fio_huge ? "mmaphuge" : (env->fio ? "malloc" : "none"));
+	json_str(j, "pool_path", regbuf_uring_path_name(env->st.path));
+	json_open(j, "jobs", '[');
 	for (i = 0; i < nrows; i++) {
-		rows[i].run[ENG_FIO] = rows[i].run[ENG_FIO] && env.fio;
-		for (e = 0; e < ENG_NR; e++)
-			snprintf(rows[i].err[e], sizeof(rows[i].err[e]), "not run");
-	}
+		const struct job_row *r = &rows[i];
 
-	/* File. */
-	if (file) {
-		env.fd = open(file, O_RDWR | O_DIRECT);
-		if (env.fd < 0) {
-			cli_err("bench io", "open %s: %s", file, strerror(errno));
-			return 1;
+		json_open(j, NULL, '{');
+		json_str(j, "rw", rw_name[r->cfg.rw]);
+		json_int(j, "bs", r->cfg.bs);
+		json_int(j, "iodepth", r->cfg.qd);
+		json_int(j, "numjobs", r->cfg.threads);
+		json_num(j, "runtime_s", r->cfg.runtime_s);
+		for (e = 0; e < ENG_NR; e++)
+			if (r->run[e])
+				json_res(j, r, e);
+		if (row_ok(r, ENG_REGBUF) && row_ok(r, ENG_FIO)) {
+			json_num(j, "iops_ratio_regbuf_over_fio",
+				 r->med[ENG_REGBUF].iops / r->med[ENG_FIO].iops);
+			json_num(j, "cpu_per_io_ratio_regbuf_over_fio",
+				 r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_FIO].cpu_ns_per_io);
 		}
-		snprintf(env.path, sizeof(env.path), "%s", file);
-		env.file_size = (uint64_t)lseek(env.fd, 0, SEEK_END);
-		if (env.file_size < 64 * MiB) {
-			cli_err("bench io", "%s: need at least 64 MiB", file);
-			close(env.fd);
-			return 1;
-		}
+		json_close(j, '{');
+	}
+	json_close(j, '[');
+	json_close(j, '{');
+}
+
+static void io_text(const struct io_env *env, const struct job_row *rows, int nrows, bool skip)
+{
+	int i, e;
+
+	printf("\n== io: O_DIRECT on %s (%" PRIu64 " MiB), buffers %s, fio memory %s, pool: %s\n",
+	       env->path, env->file_size >> 20, env->mem_tier,
+	       env->fio_huge ? "mmaphuge" : (env->fio ? "malloc" : "(fio not run)"),
+	       regbuf_uring_path_name(env->st.path));
+	printf("(medians; CPU = usr+sys of the submitting threads, RUSAGE_THREAD as fio; "
+	       "latency = submit batch to reap)\n");
+	for (i = 0; i < nrows; i++) {
+		const struct job_row *r = &rows[i];
+
+		printf("%s bs=%u qd=%u threads=%u %.1fs, %d repetitions:\n", rw_name[r->cfg.rw],
+		       r->cfg.bs, r->cfg.qd, r->cfg.threads, r->cfg.runtime_s, r->reps);
+		printf("  %-15s %10s %9s %9s %9s %9s %9s %9s %9s\n", "engine", "IOPS", "MiB/s",
+		       "usr s", "sys s", "cpu ns/IO", "p50 us", "p99 us", "p99.9 us");
+		for (e = 0; e < ENG_NR; e++)
+			if (r->run[e])
+				print_res_row(r, e, skip);
+		if (row_ok(r, ENG_REGBUF) && row_ok(r, ENG_FIO))
+			printf("  regbuf/fio: IOPS %.2fx, CPU per I/O %.2fx\n",
+			       r->med[ENG_REGBUF].iops / r->med[ENG_FIO].iops,
+			       r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_FIO].cpu_ns_per_io);
+	}
+	if (io_a.no_fio)
+		printf("fio rows left out (--no-fio)\n");
+}
+
+/* ---- the experiment ---- */
+
+static int io_prepare(struct io_env *env, const struct job_row *rows, int nrows, uint64_t size)
+{
+	int ret;
+
+	if (io_a.file) {
+		if (open_file(env, rows, nrows))
+			return -1;
 	} else {
-		ret = make_file(&env, size);
+		ret = make_file(env, size);
 		if (ret) {
 			cli_err("bench io", "cannot create an O_DIRECT file in the current directory: "
 				"%s (use --file PATH on a filesystem with O_DIRECT)", strerror(-ret));
-			if (env.own_file)
-				unlink(env.path);
-			return 1;
+			return -1;
 		}
 	}
+	if (check_dio(env, rows, nrows))
+		return -1;
+	return map_buffers(env, rows, nrows);
+}
 
-	/* O_DIRECT alignment (statx STATX_DIOALIGN): say what is needed, not just EINVAL. */
-	{
-		struct regbuf_uring_file f;
+static int io_run(const struct bench_opts *o)
+{
+	struct io_env env = { .fd = -1 };
+	struct job_row rows[4];
+	uint64_t size = (o->quick && !opt_seen((struct opt_spec *[]){ io_opts, NULL }, "size-mb") ?
+			 256 : io_a.size_mb) * MiB;
+	int reps = o->quick ? 1 : (o->reps > 3 ? 3 : (int)o->reps);
+	int head_reps = o->quick ? 1 : (o->reps > 5 ? 5 : (int)o->reps);
+	int nrows = io_rows_init(o, rows), i, e, failed = 0, rc = 1;
 
-		ret = regbuf_uring_file_init(&f, env.fd);
-		if (ret) {
-			cli_err("bench io", "%s: O_DIRECT not supported here (statx "
-				"STATX_DIOALIGN reports 0)", env.path);
-			goto out;
-		}
-		for (i = 0; i < nrows; i++) {
-			if (rows[i].cfg.bs % f.off_align) {
-				cli_err("bench io", "%s needs O_DIRECT offsets and lengths aligned to "
-					"%u bytes and memory to %u bytes (statx STATX_DIOALIGN); "
-					"--bs %u is not", env.path, f.off_align, f.mem_align,
-					rows[i].cfg.bs);
-				goto out;
-			}
-		}
-	}
-
-	/* Buffers: a regbuf_mem arena (2M hugetlb as fio's mmaphuge, else THP, else 4K)
-	 * and regbuf_alloc on top, as an application would.  Twice the need: the
-	 * allocator keeps per-thread magazines and size classes. */
-	arena = 0;
-	for (i = 0; i < nrows; i++) {
-		uint64_t need = (uint64_t)rows[i].cfg.bs * rows[i].cfg.qd * rows[i].cfg.threads;
-
-		if (need > arena)
-			arena = need;
-	}
-	arena = (2 * arena + 4 * MiB - 1) & ~(2 * MiB - 1);
-	{
-		struct regbuf_mem_opts mo = { .tier = REGBUF_MEM_TIER_2M };
-		char why[160];
-
-		(void)bench_hugepages_reserve(TIER_2M, arena, why, sizeof(why));
-		if (regbuf_mem_create(&env.mem, arena, &mo)) {
-			cli_err("bench io", "cannot map %" PRIu64 " bytes of I/O buffers", arena);
-			goto out;
-		}
-		env.mem_tier = regbuf_mem_tier_name(regbuf_mem_tier(env.mem));
-	}
-	/* fio --iomem=mmaphuge: one 2 MiB-rounded buffer per job (plus alignment slack). */
-	if (env.fio) {
-		struct bench_mem fm;
-		uint64_t per = 0;
-
-		for (i = 0; i < nrows; i++) {
-			uint64_t need = (uint64_t)rows[i].cfg.bs * rows[i].cfg.qd + 4096;
-
-			need = (need + 2 * MiB - 1) & ~(2 * MiB - 1);
-			if (need > per)
-				per = need;
-		}
-		/* Reserve by mapping once (as root) and keep the pages free for fio. */
-		if (regbuf_mem_tier(env.mem) == REGBUF_MEM_TIER_2M &&
-		    !bench_mem_map(&fm, per * c.threads * 2 + 4 * MiB, TIER_2M)) {
-			bench_mem_unmap(&fm);
-			env.fio_huge = true;
-		}
-	}
-
+	env.fio = !io_a.no_fio && have_fio();
+	if (io_prepare(&env, rows, nrows, size))
+		goto out;
 	/* The headline (first) configuration gets more repetitions. */
-	for (i = 0; i < nrows; i++)
+	for (i = 0; i < nrows; i++) {
 		run_job(&env, &rows[i], i == 0 ? head_reps : reps);
-
-	if (o->j) {
-		json_open(o->j, "io", '{');
-		json_str(o->j, "file", env.path);
-		json_int(o->j, "file_size", (int64_t)env.file_size);
-		json_str(o->j, "buffer_memory", env.mem_tier);
-		json_str(o->j, "fio_memory", env.fio_huge ? "mmaphuge" : (env.fio ? "malloc" : "none"));
-		json_str(o->j, "pool_path", regbuf_uring_path_name(env.st.path));
-		json_int(o->j, "reps", reps);
-		json_int(o->j, "reps_first_job", head_reps);
-		json_open(o->j, "jobs", '[');
-		for (i = 0; i < nrows; i++) {
-			struct job_row *r = &rows[i];
-
-			json_open(o->j, NULL, '{');
-			json_str(o->j, "rw", rw_name[r->cfg.rw]);
-			json_int(o->j, "bs", r->cfg.bs);
-			json_int(o->j, "iodepth", r->cfg.qd);
-			json_int(o->j, "numjobs", r->cfg.threads);
-			json_num(o->j, "runtime_s", r->cfg.runtime_s);
-			for (e = 0; e < ENG_NR; e++)
-				if (r->run[e])
-					json_res(o->j, eng_name[e], &r->cfg, &r->med[e], r->reps_ok[e],
-						 r->err[e], eng_name[e]);
-			if (r->reps_ok[ENG_REGBUF] && r->reps_ok[ENG_FIO]) {
-				json_num(o->j, "iops_ratio_regbuf_over_fio",
-					 r->med[ENG_REGBUF].iops / r->med[ENG_FIO].iops);
-				json_num(o->j, "cpu_per_io_ratio_regbuf_over_fio",
-					 r->med[ENG_REGBUF].cpu_ns_per_io /
-					 r->med[ENG_FIO].cpu_ns_per_io);
-			}
-			json_close(o->j, '{');
-		}
-		json_close(o->j, '[');
-		json_close(o->j, '{');
-	} else {
-		printf("\n== io: O_DIRECT on %s (%" PRIu64 " MiB), buffers %s, fio memory %s, "
-		       "pool: %s, median of %d\n", env.path, env.file_size >> 20,
-		       env.mem_tier,
-		       env.fio_huge ? "mmaphuge" : (env.fio ? "malloc" : "(fio not run)"),
-		       regbuf_uring_path_name(env.st.path), reps);
-		printf("(first job: median of %d; CPU = usr+sys of the submitting threads, "
-		       "RUSAGE_THREAD as fio; latency = submit batch to reap)\n", head_reps);
-		for (i = 0; i < nrows; i++) {
-			struct job_row *r = &rows[i];
-
-			printf("%s bs=%u qd=%u threads=%u %.0fs:\n", rw_name[r->cfg.rw], r->cfg.bs,
-			       r->cfg.qd, r->cfg.threads, r->cfg.runtime_s);
-			printf("  %-15s %10s %9s %9s %9s %9s %9s %9s %9s\n", "engine", "IOPS", "MiB/s",
-			       "usr s", "sys s", "cpu ns/IO", "p50 us", "p99 us", "p99.9 us");
-			for (e = 0; e < ENG_NR; e++)
-				if (r->run[e])
-					print_res_row(eng_name[e], &r->med[e], r->reps_ok[e],
-						      r->err[e]);
-			if (r->reps_ok[ENG_REGBUF] && r->reps_ok[ENG_FIO])
-				printf("  regbuf/fio: IOPS %.2fx, CPU per I/O %.2fx%s\n",
-				       r->med[ENG_REGBUF].iops / r->med[ENG_FIO].iops,
-				       r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_FIO].cpu_ns_per_io,
-				       i == 0 && r->cfg.rw == RW_RANDREAD ?
-				       " (goal: IOPS >= 1.0x, CPU <= 1.0x)" : "");
-		}
-		if (!env.fio)
-			printf("fio not run (--no-fio, or not installed: apt-get install fio)\n");
+		for (e = 0; e < ENG_NR; e++)
+			failed += rows[i].run[e] && !row_ok(&rows[i], e);
 	}
+	if (o->j)
+		io_json(o->j, &env, rows, nrows);
+	else
+		io_text(&env, rows, nrows, o->skip_unavailable);
+	rc = failed && !o->skip_unavailable ? 1 : 0;
 out:
 	regbuf_mem_destroy(env.mem);
 	if (env.fd >= 0)
 		close(env.fd);
 	if (env.own_file)
-		unlink(env.path);
-	return 0;
+		undo_file_remove(env.path);
+	return rc;
 }
+
+const struct bench_cmd bench_io_cmd = {
+	.name = "io",
+	.summary = "O_DIRECT I/O through a ring pool, fixed vs unfixed buffers, next to fio",
+	.opts = io_opts,
+	.check = io_check,
+	.run = io_run,
+};

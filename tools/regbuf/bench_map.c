@@ -5,7 +5,9 @@
  *
  * Nothing here touches a device or the buffer's bytes: it measures the CPU
  * work between "I/O at (offset, length) of a registered buffer" and "the
- * command's data pointer is filled in", which premapping once per buffer removes.
+#include "baseline.h"
+ * command's data pointer is filled in", which premapping removes (the idea of
+ * Keith Busch's 2022 "dma mapping optimisations" RFC, done in userspace).
  * Every method writes PRP1/PRP2 (or SGL1) into a submission queue entry.
  */
 #include <errno.h>
@@ -18,12 +20,8 @@
 #include <regbuf/dma.h>
 
 #include "baseline.h"
-
+#include "bench.h"
 #include "cli.h"
-
-#define KiB (UINT64_C(1) << 10)
-#define MiB (UINT64_C(1) << 20)
-#define GiB (UINT64_C(1) << 30)
 
 /* Where the pretend buffer lives in the host's address space, and its DMA base. */
 #define BUF_VA		UINT64_C(0x7f2000000000)
@@ -95,7 +93,8 @@ static int b_translate_phys(void *priv, uint64_t vaddr, uint64_t len, struct reg
 static const struct regbuf_dma_ops ops_iova = { b_alloc, b_free, b_translate_iova };
 static const struct regbuf_dma_ops ops_phys = { b_alloc, b_free, b_translate_phys };
 
-/* ---- the SPDK-style path (spdk_nvme_ns_cmd_read() -> nvme_pcie_qpair_build_prps_sgl_request(): a vtophys lookup per page), written here ---- */
+#include "baseline.h"
+/* ---- the SPDK-style path: spdk_mem_map translation per page, prp_list_append(), written here ---- */
 
 /* Two levels over the 48-bit VA space: 1 GiB slots, then 2 MiB translations. */
 struct spdk_map_2m {
@@ -198,10 +197,7 @@ struct bench {
 
 static double now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+	return (double)cli_now_ns();
 }
 
 /*
@@ -397,7 +393,8 @@ static int bench_setup(struct bench *b, uint64_t buf_len)
 		goto out;
 	/* SPDK's map: the top level is embedded (2 MiB), second levels per touched GiB */
 	b->spdk = calloc(1, sizeof(*b->spdk));
-	b->tracker = aligned_alloc(4096, sizeof(*b->tracker) + 4096);
+	/* C11 aligned_alloc(): the size must be a multiple of the alignment. */
+	b->tracker = aligned_alloc(4096, (sizeof(*b->tracker) + 2 * 4096 - 1) & ~(size_t)4095);
 	if (!b->spdk || !b->tracker) {
 		ret = -ENOMEM;
 		goto out;
@@ -447,45 +444,14 @@ static void bench_teardown(struct bench *b)
 	free(b->ctx.phys2m);
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: regbuf bench map [--json] [--runs N] [--buffer-mib N]\n"
-		   "  ns per I/O to fill an NVMe command's data pointer, median of N runs\n"
-		   "  (default 31), random 512-byte aligned offsets in a 1 GiB buffer.\n");
-}
-
-int bench_map(int argc, char **argv)
+/* Options are checked by the caller (bench.c: --runs 1..101, --buffer-mib even 4..65536). */
+int bench_map(uint32_t runs, uint64_t buf_len, bool json)
 {
 	double med[NR_METHODS][NR_SIZES], best[NR_METHODS][NR_SIZES];
-	uint64_t buf_len = 1 * GiB;
-	unsigned int runs = 31, s, m;
+	unsigned int s, m;
 	struct bench *b;
-	bool json = false;
 	int i, ret;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = true;
-		} else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
-			runs = (unsigned int)strtoul(argv[++i], NULL, 0);
-			if (runs < 1 || runs > 101) {
-				cli_err("bench map", "--runs must be 1..101");
-				return 2;
-			}
-		} else if (!strcmp(argv[i], "--buffer-mib") && i + 1 < argc) {
-			buf_len = strtoull(argv[++i], NULL, 0) * MiB;
-			if (buf_len < 4 * MiB || (buf_len & (2 * MiB - 1)) || buf_len > 64 * GiB) {
-				cli_err("bench map", "--buffer-mib: an even number, 4..65536");
-				return 2;
-			}
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			usage(stdout);
-			return 0;
-		} else {
-			usage(stderr);
-			return 2;
-		}
-	}
 	b = calloc(1, sizeof(*b));
 	if (!b) {
 		cli_err("bench map", "out of memory");

@@ -9,20 +9,24 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <regbuf/mem.h>
+#include <regbuf/features.h>
+#if REGBUF_HAVE_URING
 #include <regbuf/uring.h>
+#endif
 
 #include "cli.h"
+#include "opt.h"
 
 /* ---- output: the same calls print text or JSON ---- */
 
@@ -183,13 +187,20 @@ static void show_kernel(void)
 
 static void show_io_uring(void)
 {
+#if REGBUF_HAVE_URING
 	struct regbuf_uring_features f;
-	uint64_t disabled;
 	int r;
+#endif
+	uint64_t disabled;
 
 	obj_begin("io_uring");
 	if (read_u64("/proc/sys/kernel/io_uring_disabled", &disabled))
 		kv_u64("io_uring_disabled_sysctl", disabled);
+#if !REGBUF_HAVE_URING
+	kv_bool("available", false);
+	kv_str("error", "this regbuf was built without liburing (no io_uring layer)");
+	obj_end();
+#else
 	r = regbuf_uring_probe(&f);
 	kv_bool("available", r == 0);
 	if (r) {
@@ -215,6 +226,7 @@ static void show_io_uring(void)
 	kv_result("CLONE_BUFFERS_ranges_replace", f.clone_ranges);
 	obj_end();
 	obj_end();
+#endif
 }
 
 static void show_hugepages(void)
@@ -262,9 +274,12 @@ static void show_hugepages(void)
 
 static void show_memlock(void)
 {
+#if REGBUF_HAVE_URING
 	struct regbuf_uring_memlock ml;
+#endif
 
 	obj_begin("memlock");
+#if REGBUF_HAVE_URING
 	/* Nothing to register: just the limits and whether the kernel charges us. */
 	if (!regbuf_uring_memlock_estimate(&ml, NULL, 0, 1)) {
 		if (ml.soft == UINT64_MAX)
@@ -278,6 +293,9 @@ static void show_memlock(void)
 		/* io_uring does not charge registered buffers to a CAP_IPC_LOCK caller. */
 		kv_bool("cap_ipc_lock", !ml.charged);
 	}
+#else
+	kv_str("error", "reported by the io_uring layer, not built (no liburing)");
+#endif
 	obj_end();
 }
 
@@ -373,7 +391,12 @@ static void show_path(const char *p)
 		obj_end();
 		return;
 	}
+#if REGBUF_HAVE_URING
 	r = regbuf_uring_dio_align(fd, &mem_align, &off_align);
+#else
+	r = -EOPNOTSUPP;	/* statx STATX_DIOALIGN is read by the io_uring layer */
+	mem_align = off_align = 0;
+#endif
 	close(fd);
 	if (r && r != -EOPNOTSUPP) {
 		kv_result("statx", r);
@@ -385,50 +408,48 @@ static void show_path(const char *p)
 		kv_u64("dio_mem_align", mem_align);
 		kv_u64("dio_offset_align", off_align);
 	}
-	fd = open(p, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	/* O_NONBLOCK: the type was checked, but it may have changed since (a FIFO blocks). */
+	fd = open(p, O_RDONLY | O_DIRECT | O_CLOEXEC | O_NONBLOCK);
 	kv_result("open_o_direct", fd < 0 ? -errno : 0);
 	if (fd >= 0)
 		close(fd);
 	obj_end();
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: regbuf info [--json] [--path PATH]\n"
-		   "  --json       one JSON document instead of text\n"
-		   "  --path PATH  O_DIRECT alignment (statx STATX_DIOALIGN) of a file or device\n");
-}
-
 int cmd_info(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "path", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *path = NULL;
-	int c;
+	struct opt_spec opts[] = {
+		OPT_FLAG("json", &json, "one JSON document instead of text"),
+		OPT_STR("path", &path, "PATH",
+			"O_DIRECT alignment (statx STATX_DIOALIGN) of a file or block device"),
+		OPT_END
+	};
+	struct opt_spec *t[] = { opts, NULL };
+	char err[OPT_ERR_LEN];
+	struct stat st;
+	int first, ret;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "jp:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'p':
-			path = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
+	ret = opt_parse(t, argc, argv, false, &first, err, sizeof(err));
+	if (ret == OPT_HELP) {
+		printf("usage: regbuf info [options]\n");
+		opt_usage(stdout, t);
+		return 0;
 	}
-	if (optind < argc) {
-		cli_err("info", "unexpected argument '%s'", argv[optind]);
+	if (!ret && first < argc) {
+		snprintf(err, sizeof(err), "unexpected argument '%s'", argv[first]);
+		ret = OPT_USAGE;
+	}
+	if (!ret && path && stat(path, &st)) {
+		snprintf(err, sizeof(err), "--path %s: %s", path, strerror(errno));
+		ret = OPT_USAGE;
+	}
+	if (!ret && path && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		snprintf(err, sizeof(err), "--path %s: not a regular file or block device", path);
+		ret = OPT_USAGE;
+	}
+	if (ret) {
+		cli_err("info", "%s", err);
 		return 2;
 	}
 	obj_begin(NULL);

@@ -5,8 +5,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
+#include "opt.h"
 
 struct cli_cmd {
 	const char *name;
@@ -16,8 +18,24 @@ struct cli_cmd {
 
 static int cmd_version(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	struct opt_spec none[] = { OPT_END };
+	struct opt_spec *t[] = { none, NULL };
+	char err[OPT_ERR_LEN];
+	int first, ret = opt_parse(t, argc, argv, false, &first, err, sizeof(err));
+
+	if (ret == OPT_HELP) {
+		printf("usage: regbuf version\n");
+		opt_usage(stdout, t);
+		return 0;
+	}
+	if (!ret && first < argc) {
+		snprintf(err, sizeof(err), "unexpected argument '%s'", argv[first]);
+		ret = OPT_USAGE;
+	}
+	if (ret) {
+		cli_err("version", "%s", err);
+		return 2;
+	}
 	printf("regbuf %s\n", REGBUF_VERSION);
 	return 0;
 }
@@ -26,9 +44,18 @@ static const struct cli_cmd cmds[] = {
 	{ "version", "print the version", cmd_version },
 	{ "info", "what this machine offers: io_uring, hugepages, memlock, IOMMU (--json)",
 	  cmd_info },
-	{ "bench", "measure registration, clone and I/O (--help for experiments)", cmd_bench },
-	{ "nvme", "userspace NVMe: list | identify | read | write | bench --device BDF", cmd_nvme },
+	{ "bench", "measure registration, clone, I/O and NVMe descriptors (reg|clone|io|map)",
+	  cmd_bench },
+	{ "nvme", "userspace NVMe driver: list | identify | read | write | bench", cmd_nvme },
 };
+
+uint64_t cli_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 void cli_err(const char *cmd, const char *fmt, ...)
 {
@@ -48,6 +75,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: regbuf <command> [options]\n\ncommands:\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+	fprintf(f, "'regbuf <command> --help' lists a command's options with their ranges.\n"
+		   "exit status: 0 done, 1 runtime failure, 2 bad usage (nothing touched)\n");
 }
 
 int main(int argc, char **argv)

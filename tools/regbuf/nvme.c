@@ -4,16 +4,17 @@
  *
  *   regbuf nvme list
  *   regbuf nvme identify --device BDF [--nsid N]
- *   regbuf nvme read     --device BDF --lba L [--blocks N] [--nsid N] [--out FILE]
+ *   regbuf nvme read     --device BDF --lba L [--blocks N] [--nsid N] [--out FILE [--overwrite]]
  *   regbuf nvme write    --device BDF --lba L [--blocks N] [--nsid N] (--in FILE | --fill BYTE)
- *   regbuf nvme bench    --device BDF [--size BYTES] [--qd N] [--seconds S] [--write]
+ *   regbuf nvme bench    --device BDF [--size BYTES] [--qd N] [--seconds S] [--write --overwrite]
  *                        [--path premapped|classic|both]
  *
  * --unsafe permits physical mode (uio_pci_generic, no IOMMU).  The device is
- * taken from $REGBUF_NVME_DEVICE when --device is absent.
+ * taken from $REGBUF_NVME_DEVICE when --device is absent.  Every option is
+ * checked (opt.h) before the device is opened.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,23 +31,19 @@
 
 #include "baseline.h"
 #include "cli.h"
+#include "opt.h"
+
+enum { PATH_PREMAPPED, PATH_CLASSIC, PATH_BOTH };
 
 struct nvme_args {
 	const char *dev;
-	const char *in, *out, *path;
-	uint32_t nsid, qd, seconds;
+	const char *in, *out;
+	uint32_t nsid, qd, fill;
 	uint64_t lba, blocks, size;
-	int fill;
-	int write, unsafe;
+	double seconds;
+	int path;
+	bool write, unsafe, overwrite;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t cpu_ns(void)
 {
@@ -224,6 +221,57 @@ static void *io_alloc(size_t len, size_t *maplen)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* What nvme write writes: --in FILE (zero-padded) or --fill BYTE.  0 or -1 (said why). */
+static int fill_data(const char *cmd, const struct nvme_args *a, uint8_t *p, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	if (!a->in) {
+		memset(p, (int)a->fill, len);
+		return 0;
+	}
+	fd = open(a->in, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, p, len) : -1;
+	if (n < 0)
+		cli_err(cmd, "%s: %s", a->in, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		return -1;
+	memset(p + n, 0, len - (size_t)n);
+	return 0;
+}
+
+/* What nvme read read: into --out FILE, or a hex dump.  0 or -1 (said why). */
+static int emit_data(const char *cmd, const struct nvme_args *a, const uint8_t *p, size_t len,
+		     uint32_t lba_size)
+{
+	size_t i, j;
+	int fd;
+
+	if (!a->out) {
+		for (i = 0; i < len; i += 16) {
+			printf("%08llx ", (unsigned long long)(a->lba * lba_size + i));
+			for (j = 0; j < 16; j++)
+				printf(" %02x", p[i + j]);
+			printf("\n");
+		}
+		return 0;
+	}
+	/* Without --overwrite, a file that appeared since the check is kept. */
+	fd = open(a->out, O_WRONLY | O_CREAT | O_CLOEXEC | (a->overwrite ? O_TRUNC : O_EXCL),
+		  0644);
+	if (fd < 0 || write_all(fd, p, len)) {
+		cli_err(cmd, "%s: %s", a->out, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 static int nvme_rw(const struct nvme_args *a, int write)
 {
 	const char *cmd = write ? "nvme write" : "nvme read";
@@ -231,38 +279,21 @@ static int nvme_rw(const struct nvme_args *a, int write)
 	struct regbuf_nvme_ctrl *c;
 	struct regbuf_nvme_qpair *q = NULL;
 	struct regbuf_nvme_buf *b = NULL;
-	struct regbuf_nvme_cpl cpl;
+	struct regbuf_nvme_cpl cpl = { 0 };
 	size_t len, maplen;
 	uint8_t *p;
 	int ret, rc = 1;
 
 	if (open_ctrl(cmd, a, &c, &ns))
 		return 1;
-	len = (size_t)(a->blocks ? a->blocks : 1) * ns.lba_size;
+	len = (size_t)a->blocks * ns.lba_size;
 	p = io_alloc(len, &maplen);
 	if (!p) {
 		cli_err(cmd, "no memory for %zu bytes", len);
 		goto out_ctrl;
 	}
-	if (write) {
-		if (a->in) {
-			int fd = open(a->in, O_RDONLY);
-			ssize_t n = fd >= 0 ? read(fd, p, len) : -1;
-
-			if (fd >= 0)
-				close(fd);
-			if (n < 0) {
-				cli_err(cmd, "%s: %s", a->in, strerror(errno));
-				goto out_mem;
-			}
-			memset(p + n, 0, len - (size_t)n);
-		} else if (a->fill >= 0) {
-			memset(p, a->fill, len);
-		} else {
-			cli_err(cmd, "--in FILE or --fill BYTE is required");
-			goto out_mem;
-		}
-	}
+	if (write && fill_data(cmd, a, p, len))
+		goto out_mem;
 	ret = regbuf_nvme_buf_create(&b, c, p, len, 0);
 	if (!ret)
 		ret = regbuf_nvme_qpair_create(&q, c, 0, 0);
@@ -276,32 +307,10 @@ static int nvme_rw(const struct nvme_args *a, int write)
 			regbuf_nvme_status_dnr(cpl.status) ? " DNR" : "");
 		goto out_q;
 	}
-	if (!write) {
-		if (a->out) {
-			int fd = open(a->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-			if (fd < 0 || write_all(fd, p, len)) {
-				cli_err(cmd, "%s: %s", a->out, strerror(errno));
-				if (fd >= 0)
-					close(fd);
-				goto out_q;
-			}
-			close(fd);
-		} else {
-			size_t i;
-
-			for (i = 0; i < len; i += 16) {
-				size_t j;
-
-				printf("%08llx ", (unsigned long long)(a->lba * ns.lba_size + i));
-				for (j = 0; j < 16; j++)
-					printf(" %02x", p[i + j]);
-				printf("\n");
-			}
-		}
-	} else {
+	if (write)
 		printf("wrote %zu bytes at LBA %llu\n", len, (unsigned long long)a->lba);
-	}
+	else if (emit_data(cmd, a, p, len, ns.lba_size))
+		goto out_q;
 	rc = 0;
 out_q:
 	regbuf_nvme_qpair_destroy(q);
@@ -374,9 +383,9 @@ static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns_in
 		if (ret)
 			goto out_buf;
 	}
-	t0 = now_ns();
+	t0 = cli_now_ns();
 	c0 = cpu_ns();
-	end = t0 + (uint64_t)a->seconds * 1000000000u;
+	end = t0 + (uint64_t)(a->seconds * 1e9);
 	for (i = 0; i < slots && !ret; i++) {
 		rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
 		ret = submit_one(q, bn, op, a->nsid, ns->lba_size, b, p, i * size, size,
@@ -393,7 +402,7 @@ static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns_in
 				break;
 			}
 			done++;
-			if (now_ns() >= end)
+			if (cli_now_ns() >= end)
 				continue;
 			rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
 			ret = submit_one(q, bn, op, a->nsid, ns->lba_size, b, p, s * size, size,
@@ -401,7 +410,7 @@ static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns_in
 		}
 	}
 	if (!ret) {
-		double secs = (now_ns() - t0) / 1e9, cpu = (double)(cpu_ns() - c0);
+		double secs = (cli_now_ns() - t0) / 1e9, cpu = (double)(cpu_ns() - c0);
 
 		regbuf_nvme_qpair_stats(q, &st);
 		printf("%-10s %8.0f IOPS  %8.1f MiB/s  %8.0f ns CPU per I/O  (%llu I/Os, %u B, "
@@ -429,17 +438,19 @@ static int nvme_bench(const struct nvme_args *a)
 
 	if (open_ctrl("nvme bench", a, &c, &ns))
 		return 1;
-	if (!a->size || a->size % ns.lba_size || !a->qd || a->qd > 1024) {
-		cli_err("nvme bench", "--size must be a multiple of %u, --qd 1..1024", ns.lba_size);
+	/* What only the namespace can tell; the options themselves were checked. */
+	if (a->size % ns.lba_size || a->size / ns.lba_size >= ns.nsze) {
+		cli_err("nvme bench", "--size must be a multiple of the %u-byte LBA and less than "
+			"the namespace (%llu blocks)", ns.lba_size, (unsigned long long)ns.nsze);
 		regbuf_nvme_ctrl_destroy(c);
 		return 2;
 	}
-	printf("# %s %s, %s, %llu-byte I/Os, QD %u, %u s per pass\n", a->dev,
+	printf("# %s %s, %s, %llu-byte I/Os, QD %u, %.1f s per pass\n", a->dev,
 	       regbuf_nvme_ctrl_info(c)->mn, a->write ? "random writes" : "random reads",
 	       (unsigned long long)a->size, a->qd, a->seconds);
-	if (strcmp(a->path, "classic"))
+	if (a->path != PATH_CLASSIC)
 		ret = bench_pass(c, &ns, a, 0);
-	if (!ret && strcmp(a->path, "premapped"))
+	if (!ret && a->path != PATH_PREMAPPED)
 		ret = bench_pass(c, &ns, a, 1);
 	if (ret) {
 		cli_err("nvme bench", "%s", strerror(-ret));
@@ -449,79 +460,210 @@ static int nvme_bench(const struct nvme_args *a)
 	return rc;
 }
 
-static void usage(FILE *f)
+/* ---- options ---- */
+
+static struct nvme_args nv = { .nsid = 1, .qd = 32, .seconds = 3, .size = 4096, .blocks = 1,
+			       .path = PATH_BOTH };
+static const char *const path_names[] = { "premapped", "classic", "both", NULL };
+
+#define O_DEVICE OPT_STR("device", &nv.dev, "BDF", \
+			 "PCI address such as 0000:01:00.0 (default $REGBUF_NVME_DEVICE)")
+#define O_NSID OPT_U32("nsid", &nv.nsid, 1, 0xfffffffe, "N", "namespace")
+#define O_UNSAFE OPT_FLAG("unsafe", &nv.unsafe, "allow physical mode (uio_pci_generic, no IOMMU)")
+#define O_LBA OPT_U64("lba", &nv.lba, 0, UINT64_MAX, "L", "first logical block (required)")
+/* NLB is a 0-based 16-bit field: one command moves at most 65536 blocks. */
+#define O_BLOCKS OPT_U64("blocks", &nv.blocks, 1, 65536, "N", "logical blocks")
+
+static struct opt_spec list_opts[] = { OPT_END };
+static struct opt_spec identify_opts[] = { O_DEVICE, O_NSID, O_UNSAFE, OPT_END };
+static struct opt_spec read_opts[] = {
+	O_DEVICE, O_NSID, O_LBA, O_BLOCKS,
+	OPT_STR("out", &nv.out, "FILE", "write the data to FILE instead of a hex dump"),
+	OPT_FLAG("overwrite", &nv.overwrite, "let --out replace an existing file"),
+	O_UNSAFE, OPT_END
+};
+static struct opt_spec write_opts[] = {
+	O_DEVICE, O_NSID, O_LBA, O_BLOCKS,
+	OPT_STR("in", &nv.in, "FILE", "data to write (zero-padded to the blocks)"),
+	OPT_U32("fill", &nv.fill, 0, 255, "BYTE", "write this byte in every position"),
+	O_UNSAFE, OPT_END
+};
+static struct opt_spec bench_opts[] = {
+	O_DEVICE, O_NSID,
+	OPT_SIZE("size", &nv.size, 512, 2 * 1024 * 1024, "bytes per I/O, a multiple of the LBA"),
+	OPT_U32("qd", &nv.qd, 1, 1024, "N", "I/Os in flight"),
+	OPT_SECS("seconds", &nv.seconds, 0.1, 3600, "per pass"),
+	OPT_ENUM("path", &nv.path, path_names, "descriptor path(s) to measure"),
+	OPT_FLAG("write", &nv.write, "random writes instead of reads (needs --overwrite)"),
+	OPT_FLAG("overwrite", &nv.overwrite, "let --write overwrite random blocks of the namespace"),
+	O_UNSAFE, OPT_END
+};
+
+static bool seen(struct opt_spec *table, const char *name)
 {
-	fprintf(f, "usage: regbuf nvme list\n"
-		   "       regbuf nvme identify --device BDF [--nsid N]\n"
-		   "       regbuf nvme read  --device BDF --lba L [--blocks N] [--out FILE]\n"
-		   "       regbuf nvme write --device BDF --lba L [--blocks N] (--in FILE | --fill B)\n"
-		   "       regbuf nvme bench --device BDF [--size BYTES] [--qd N] [--seconds S]\n"
-		   "                         [--write] [--path premapped|classic|both]\n"
-		   "options: --unsafe allows physical mode (uio_pci_generic, no IOMMU)\n");
+	struct opt_spec *t[] = { table, NULL };
+
+	return opt_seen(t, name);
+}
+
+/* DDDD:BB:DD.F in hex: anything else never reaches a sysfs path. */
+static bool bdf_valid(const char *s)
+{
+	static const char shape[] = "xxxx:xx:xx.x";
+	size_t i;
+
+	if (strlen(s) != sizeof(shape) - 1)
+		return false;
+	for (i = 0; shape[i]; i++) {
+		bool hex = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+			   (s[i] >= 'A' && s[i] <= 'F');
+
+		if (shape[i] == 'x' ? !hex : s[i] != shape[i])
+			return false;
+	}
+	return s[11] <= '7';	/* function 0..7 */
+}
+
+static int check_device(char *err, size_t len)
+{
+	if (!nv.dev)
+		return snprintf(err, len, "--device BDF is required (see 'regbuf nvme list')"), 2;
+	if (!bdf_valid(nv.dev))
+		return snprintf(err, len, "--device: '%s' is not a PCI address (DDDD:BB:DD.F, "
+				"e.g. 0000:01:00.0)", nv.dev), 2;
+	return 0;
+}
+
+static int check_identify(char *err, size_t len)
+{
+	return check_device(err, len);
+}
+
+static int check_read(char *err, size_t len)
+{
+	if (check_device(err, len))
+		return 2;
+	if (!seen(read_opts, "lba"))
+		return snprintf(err, len, "--lba is required"), 2;
+	if (nv.out && !access(nv.out, F_OK) && !nv.overwrite)
+		return snprintf(err, len, "--out %s exists; add --overwrite to replace it",
+				nv.out), 2;
+	return 0;
+}
+
+static int check_write(char *err, size_t len)
+{
+	if (check_device(err, len))
+		return 2;
+	if (!seen(write_opts, "lba"))
+		return snprintf(err, len, "--lba is required"), 2;
+	if (!nv.in == !seen(write_opts, "fill"))
+		return snprintf(err, len, "one of --in FILE or --fill BYTE is required"), 2;
+	return 0;
+}
+
+static int check_bench(char *err, size_t len)
+{
+	if (check_device(err, len))
+		return 2;
+	if (nv.size % 512)
+		return snprintf(err, len, "--size: %" PRIu64 " is not a multiple of 512",
+				nv.size), 2;
+	if (nv.write && !nv.overwrite)
+		return snprintf(err, len, "--write overwrites random blocks of namespace %u on %s; "
+				"add --overwrite to allow it", nv.nsid, nv.dev), 2;
+	return 0;
+}
+
+static int run_list(const struct nvme_args *a)
+{
+	(void)a;
+	return nvme_list();
+}
+
+static int run_read(const struct nvme_args *a)
+{
+	return nvme_rw(a, 0);
+}
+
+static int run_write(const struct nvme_args *a)
+{
+	return nvme_rw(a, 1);
+}
+
+static const struct nvme_sub {
+	const char *name, *summary;
+	struct opt_spec *opts;
+	int (*check)(char *err, size_t len);
+	int (*run)(const struct nvme_args *a);
+} subs[] = {
+	{ "list", "NVMe controllers and how regbuf can use them", list_opts, NULL, run_list },
+	{ "identify", "controller and namespace data", identify_opts, check_identify,
+	  nvme_identify },
+	{ "read", "read blocks (hex dump or --out FILE)", read_opts, check_read, run_read },
+	{ "write", "write blocks from --in FILE or a --fill byte", write_opts, check_write,
+	  run_write },
+	{ "bench", "random I/O, premapped descriptors vs the per-I/O chain", bench_opts,
+	  check_bench, nvme_bench },
+};
+
+static void usage(FILE *f, const struct nvme_sub *only)
+{
+	size_t i;
+
+	fprintf(f, "usage: regbuf nvme <list|identify|read|write|bench> [options]\n");
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		struct opt_spec *t[] = { subs[i].opts, NULL };
+
+		if (only && only != &subs[i])
+			continue;
+		fprintf(f, "%s: %s\n", subs[i].name, subs[i].summary);
+		opt_usage(f, t);
+	}
+	fprintf(f, "exit status: 0 done, 1 the device or a file failed, 2 bad usage (nothing "
+		   "was opened)\n");
 }
 
 int cmd_nvme(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "device", required_argument, NULL, 'd' },
-		{ "nsid", required_argument, NULL, 'n' },
-		{ "lba", required_argument, NULL, 'l' },
-		{ "blocks", required_argument, NULL, 'b' },
-		{ "in", required_argument, NULL, 'i' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "fill", required_argument, NULL, 'f' },
-		{ "size", required_argument, NULL, 's' },
-		{ "qd", required_argument, NULL, 'q' },
-		{ "seconds", required_argument, NULL, 't' },
-		{ "write", no_argument, NULL, 'w' },
-		{ "path", required_argument, NULL, 'p' },
-		{ "unsafe", no_argument, NULL, 'u' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct nvme_args a = { .nsid = 1, .qd = 32, .seconds = 3, .size = 4096, .fill = -1,
-			       .path = "both" };
-	const char *sub;
-	int o;
+	const struct nvme_sub *sub = NULL;
+	char err[OPT_ERR_LEN], what[32];
+	struct opt_spec *t[2] = { NULL, NULL };
+	size_t i;
+	int first, ret;
 
-	if (argc < 2) {
-		usage(stderr);
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout, NULL);
+		return 0;
+	}
+	for (i = 0; argc >= 2 && i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (!strcmp(argv[1], subs[i].name))
+			sub = &subs[i];
+	if (!sub) {
+		cli_err("nvme", argc < 2 ? "which command? (list, identify, read, write, bench)"
+					 : "unknown command '%s' (list, identify, read, write, bench)",
+			argc < 2 ? "" : argv[1]);
 		return 2;
 	}
-	sub = argv[1];
-	a.dev = getenv("REGBUF_NVME_DEVICE");
-	optind = 2;
-	while ((o = getopt_long(argc, argv, "d:n:l:b:i:o:f:s:q:t:wp:uh", opts, NULL)) != -1) {
-		switch (o) {
-		case 'd': a.dev = optarg; break;
-		case 'n': a.nsid = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'l': a.lba = strtoull(optarg, NULL, 0); break;
-		case 'b': a.blocks = strtoull(optarg, NULL, 0); break;
-		case 'i': a.in = optarg; break;
-		case 'o': a.out = optarg; break;
-		case 'f': a.fill = (int)(strtoul(optarg, NULL, 0) & 0xff); break;
-		case 's': a.size = strtoull(optarg, NULL, 0); break;
-		case 'q': a.qd = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 't': a.seconds = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'w': a.write = 1; break;
-		case 'p': a.path = optarg; break;
-		case 'u': a.unsafe = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
+	snprintf(what, sizeof(what), "nvme %s", sub->name);
+	nv.dev = getenv("REGBUF_NVME_DEVICE");
+	if (nv.dev && !*nv.dev)
+		nv.dev = NULL;
+	t[0] = sub->opts;
+	ret = opt_parse(t, argc - 1, argv + 1, false, &first, err, sizeof(err));
+	if (ret == OPT_HELP) {
+		usage(stdout, sub);
+		return 0;
 	}
-	if (a.dev && !*a.dev)
-		a.dev = NULL;
-	if (!strcmp(sub, "list"))
-		return nvme_list();
-	if (!strcmp(sub, "identify"))
-		return nvme_identify(&a);
-	if (!strcmp(sub, "read"))
-		return nvme_rw(&a, 0);
-	if (!strcmp(sub, "write"))
-		return nvme_rw(&a, 1);
-	if (!strcmp(sub, "bench"))
-		return nvme_bench(&a);
-	usage(stderr);
-	return 2;
+	if (!ret && first < argc - 1) {
+		snprintf(err, sizeof(err), "unexpected argument '%s'", argv[1 + first]);
+		ret = OPT_USAGE;
+	}
+	if (!ret && sub->check)
+		ret = sub->check(err, sizeof(err));
+	if (ret) {
+		cli_err(what, "%s", err);
+		return 2;
+	}
+	return sub->run(&nv);
 }

@@ -1,0 +1,540 @@
+// SPDX-License-Identifier: MIT
+/*
+ * uring: NVMe passthrough (IORING_OP_URING_CMD on /dev/ngXnY) with the pool's
+ * registered buffers, every command cut to the namespace's queue limits.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <linux/nvme_ioctl.h>
+
+#include "mem/mem.h"
+#include "sys/compat.h"
+#include "sys/sys.h"
+#include "uring/uring.h"
+
+/* NVMe base spec, I/O and admin command opcodes regbuf sends. */
+#define NVME_OP_FLUSH		0x00
+#define NVME_OP_WRITE		0x01
+#define NVME_OP_READ		0x02
+#define NVME_OP_WRITE_ZEROES	0x08
+#define NVME_ADMIN_IDENTIFY	0x06
+/* Read/Write CDW12: NLB in bits 15:0 (0-based), FUA bit 30. */
+#define NVME_RW_FUA		(1U << 30)
+#define NVME_MAX_NLB		65536u
+#define PAGE_4K			4096u
+
+#define SYS_BLOCK		"/sys/block/"
+
+static int read_queue_u64(const char *disk, const char *attr, uint64_t *val)
+{
+	char path[128];
+
+	if ((size_t)snprintf(path, sizeof(path), SYS_BLOCK "%s/queue/%s", disk, attr) >=
+	    sizeof(path))
+		return -EINVAL;
+	return mem_read_u64(path, val);
+}
+
+int regbuf_uring_nvme_read_limits(struct regbuf_limits *lim, uint64_t *chunk_bytes,
+				  const char *disk)
+{
+	uint64_t v;
+	int ret;
+
+	if (!lim || !disk || !*disk || strchr(disk, '/'))
+		return -EINVAL;
+	regbuf_limits_default(lim);
+	ret = read_queue_u64(disk, "max_hw_sectors_kb", &v);
+	if (ret)
+		return ret;
+	lim->max_bytes = v << 10;
+	ret = read_queue_u64(disk, "max_segments", &v);
+	if (ret)
+		return ret;
+	lim->max_segments = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+	ret = read_queue_u64(disk, "max_segment_size", &v);
+	if (ret)
+		return ret;
+	lim->max_segment_size = v;
+	ret = read_queue_u64(disk, "logical_block_size", &v);
+	if (ret)
+		return ret;
+	lim->logical_block_size = v > UINT32_MAX ? 0 : (uint32_t)v;
+	/* virt_boundary_mask and dma_alignment appeared in sysfs later than the
+	 * other limits: keep the block layer's defaults where they are missing. */
+	if (!read_queue_u64(disk, "virt_boundary_mask", &v))
+		lim->virt_boundary_mask = v;
+	if (!read_queue_u64(disk, "dma_alignment", &v))
+		lim->dma_alignment = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+	if (chunk_bytes) {
+		*chunk_bytes = 0;
+		if (!read_queue_u64(disk, "chunk_sectors", &v))
+			*chunk_bytes = v << 9;
+	}
+	return regbuf_limits_validate(lim);
+}
+
+/* The sysfs name of char device @rdev when its class is nvme-generic. */
+static int generic_name(dev_t rdev, char *name, size_t len)
+{
+	char path[96], link[PATH_MAX];
+	const char *base;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/subsystem", major(rdev), minor(rdev));
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -ENODEV;		/* no such char device in sysfs */
+	link[n] = '\0';
+	base = strrchr(link, '/');
+	if (strcmp(base ? base + 1 : link, "nvme-generic"))
+		return -ENODEV;
+	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u", major(rdev), minor(rdev));
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -errno;
+	link[n] = '\0';
+	base = strrchr(link, '/');
+	base = base ? base + 1 : link;
+	if (strncmp(base, "ng", 2) || strlen(base) >= len)
+		return -ENODEV;
+	strcpy(name, base);
+	return 0;
+}
+
+/* Identify Namespace (CNS 00h): size and the LBA format in use. */
+static int identify_ns(struct regbuf_uring_nvme_ns *ns)
+{
+	struct nvme_passthru_cmd cmd;
+	uint8_t *id, flbas, lbads;
+	uint16_t ms;
+	unsigned int fmt;
+	int ret;
+
+	id = aligned_alloc(PAGE_4K, PAGE_4K);
+	if (!id)
+		return -ENOMEM;
+	memset(id, 0, PAGE_4K);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opcode = NVME_ADMIN_IDENTIFY;
+	cmd.nsid = ns->nsid;
+	cmd.addr = (uint64_t)(uintptr_t)id;
+	cmd.data_len = PAGE_4K;
+	ret = sys_ioctl(ns->fd, NVME_IOCTL_ADMIN_CMD, &cmd);
+	if (ret > 0)
+		ret = -EIO;	/* an NVMe status */
+	if (ret < 0)
+		goto out_free;
+	/* NSZE bytes 7:0; FLBAS byte 26 (format index bits 3:0, and 6:5 since
+	 * NVMe 2.0); LBAF0 at byte 128, 4 bytes each: MS 15:0, LBADS 23:16. */
+	memcpy(&ns->nr_lbas, id, sizeof(ns->nr_lbas));
+	flbas = id[26];
+	fmt = (flbas & 0xf) | (((unsigned int)(flbas >> 5) & 3) << 4);
+	ms = (uint16_t)(id[128 + 4 * fmt] | id[128 + 4 * fmt + 1] << 8);
+	lbads = id[128 + 4 * fmt + 2];
+	if (ms || lbads < 9 || lbads > 16)
+		ret = -EOPNOTSUPP;
+	ns->lba_shift = lbads;
+out_free:
+	free(id);
+	return ret;
+}
+
+/* Zero a 128-byte SQE: the 64-byte head and the 80-byte command area from byte 48. */
+static void sqe_clear(struct io_uring_sqe *sqe)
+{
+	memset(sqe, 0, sizeof(*sqe));
+	memset(sqe->cmd, 0, sizeof(struct nvme_uring_cmd));
+}
+
+/* One-block fixed read at the start of a @pages page buffer: 0 or the CQE's -errno. */
+static int probe_fixed_read(const struct regbuf_uring_nvme_ns *ns, struct io_uring *ring,
+			    uint32_t pages)
+{
+	struct nvme_uring_cmd *cmd;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct iovec iov;
+	void *buf;
+	int ret;
+
+	iov.iov_len = (size_t)pages * PAGE_4K;
+	buf = aligned_alloc(PAGE_4K, iov.iov_len);
+	if (!buf)
+		return -ENOMEM;
+	memset(buf, 0, iov.iov_len);
+	iov.iov_base = buf;
+	ret = io_uring_register_buffers(ring, &iov, 1);
+	if (ret)
+		goto out_free;
+	sqe = io_uring_get_sqe(ring);
+	if (!sqe) {
+		ret = -EBUSY;
+		goto out_unregister;
+	}
+	sqe_clear(sqe);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = ns->fd;
+	sqe->cmd_op = NVME_URING_CMD_IO;
+	sqe->uring_cmd_flags = IORING_URING_CMD_FIXED;
+	cmd = (struct nvme_uring_cmd *)sqe->cmd;
+	cmd->opcode = NVME_OP_READ;
+	cmd->nsid = ns->nsid;
+	cmd->addr = (uint64_t)(uintptr_t)buf;
+	cmd->data_len = 1U << ns->lba_shift;
+	ret = io_uring_submit_and_wait(ring, 1);
+	if (ret >= 0)
+		ret = io_uring_wait_cqe(ring, &cqe);
+	if (ret >= 0) {
+		ret = cqe->res > 0 ? -EIO : cqe->res;
+		io_uring_cqe_seen(ring, cqe);
+	}
+out_unregister:
+	io_uring_unregister_buffers(ring);
+out_free:
+	free(buf);
+	return ret;
+}
+
+static uint64_t pow2_floor(uint64_t x)
+{
+	while (x & (x - 1))
+		x &= x - 1;
+	return x;
+}
+
+/*
+ * Fixed passthrough on this kernel.  Before Linux 6.13, io_import_fixed()
+ * hands the block layer an iterator whose nr_segs is every page from the
+ * I/O's start to the end of the registered buffer, and blk_rq_map_user_bvec()
+ * fails the command with -EINVAL when that exceeds max_segments: registered
+ * buffers must then be at most max_segments pages long.  Tried, not guessed.
+ */
+static void probe_fixed(struct regbuf_uring_nvme_ns *ns)
+{
+	uint32_t blk_pages = ((1U << ns->lba_shift) + PAGE_4K - 1) / PAGE_4K;
+	uint64_t small = pow2_floor((uint64_t)ns->lim.max_segments * PAGE_4K);
+	struct io_uring ring;
+	int ret;
+
+	if (small > REGBUF_BUF_MAX_LEN)
+		small = REGBUF_BUF_MAX_LEN;
+	ns->max_buf_len = small;
+	ret = io_uring_queue_init(2, &ring, IORING_SETUP_SQE128 | IORING_SETUP_CQE32);
+	if (ret) {
+		ns->fixed = ret;
+		return;
+	}
+	ns->fixed = probe_fixed_read(ns, &ring, blk_pages);
+	/* A longer trial buffer than 16 MiB would press on RLIMIT_MEMLOCK: keep
+	 * the small slots, which every kernel takes. */
+	if (!ns->fixed && ns->lim.max_segments < 4096 &&
+	    probe_fixed_read(ns, &ring, ns->lim.max_segments + blk_pages) == 0)
+		ns->max_buf_len = REGBUF_BUF_MAX_LEN;
+	io_uring_queue_exit(&ring);
+}
+
+int regbuf_uring_nvme_open(struct regbuf_uring_nvme_ns *ns, const char *path, unsigned int flags)
+{
+	struct stat st;
+	int ret;
+
+	if (!ns || !path || flags)
+		return -EINVAL;
+	memset(ns, 0, sizeof(*ns));
+	ns->fd = -1;
+	if (stat(path, &st))
+		return -errno;
+	if (!S_ISCHR(st.st_mode))
+		return -ENODEV;
+	ret = generic_name(st.st_rdev, ns->char_name, sizeof(ns->char_name));
+	if (ret)
+		return ret;
+	/* ngXnY and nvmeXnY are named from the same instance numbers (nvme-core). */
+	snprintf(ns->blk_name, sizeof(ns->blk_name), "nvme%s", ns->char_name + 2);
+	ret = sys_open(path, O_RDWR);
+	if (ret < 0)
+		return ret;
+	ns->fd = ret;
+	ret = sys_ioctl(ns->fd, NVME_IOCTL_ID, NULL);
+	if (ret < 0)
+		goto out_close;
+	ns->nsid = (uint32_t)ret;
+	ret = identify_ns(ns);
+	if (ret)
+		goto out_close;
+	ret = regbuf_uring_nvme_read_limits(&ns->lim, &ns->chunk_bytes, ns->blk_name);
+	if (ret)
+		goto out_close;
+	ns->lim.logical_block_size = 1U << ns->lba_shift;
+	probe_fixed(ns);
+	return 0;
+
+out_close:
+	close(ns->fd);
+	ns->fd = -1;
+	return ret;
+}
+
+void regbuf_uring_nvme_close(struct regbuf_uring_nvme_ns *ns)
+{
+	if (ns && ns->fd >= 0) {
+		close(ns->fd);
+		ns->fd = -1;
+	}
+}
+
+static bool ring_is_cmd(const struct regbuf_uring_ring *r)
+{
+	return (r->ring.flags & (IORING_SETUP_SQE128 | IORING_SETUP_CQE32)) ==
+	       (IORING_SETUP_SQE128 | IORING_SETUP_CQE32);
+}
+
+static bool use_fixed(const struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns)
+{
+	return r->fixed && !ns->fixed;
+}
+
+/* A zeroed 128-byte SQE for NVME_URING_CMD_IO, or NULL when the SQ is full. */
+static struct io_uring_sqe *cmd_sqe(struct regbuf_uring_ring *r,
+				    const struct regbuf_uring_nvme_ns *ns, uint64_t user_data)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+
+	if (!sqe)
+		return NULL;
+	sqe_clear(sqe);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = ns->fd;
+	sqe->cmd_op = NVME_URING_CMD_IO;
+	sqe->user_data = user_data;
+	return sqe;
+}
+
+/* The NVMe command in a 128-byte SQE (struct nvme_uring_cmd, 72 of its 80 bytes). */
+static struct nvme_uring_cmd *sqe_cmd(struct io_uring_sqe *sqe)
+{
+	return (struct nvme_uring_cmd *)sqe->cmd;
+}
+
+/*
+ * Bytes of the next command at @addr/@lba, at most @left, and its slot.
+ * The walk of regbuf_seg_split() over one virtually contiguous segment, with
+ * every 4 KiB page counted as a DMA segment of its own: the most the kernel's
+ * bvecs (a page each, or a folio each after coalescing) can need.
+ */
+static int64_t next_cmd(const struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns,
+			uint64_t addr, uint64_t left, uint64_t lba, uint32_t *slot)
+{
+	struct regbuf_limits lim = ns->lim;
+	uint64_t lbs = UINT64_C(1) << ns->lba_shift;
+	struct regbuf_seg_iter it;
+	struct regbuf_seg seg;
+	int64_t n;
+
+	*slot = 0;
+	if (use_fixed(r, ns)) {
+		n = regbuf_uring_find(r, addr, left, slot);
+		if (n < 0)
+			return n;
+		/* One command, one kernel buffer: a block across two cannot be sent. */
+		if ((uint64_t)n < left && ((uint64_t)n & (lbs - 1)))
+			return -EINVAL;
+		left = (uint64_t)n;
+		if (ns->max_buf_len < REGBUF_BUF_MAX_LEN) {
+			/* blk_rq_map_user_bvec() before 6.13: pages to the buffer's end. */
+			int64_t rest = regbuf_uring_find(r, addr, UINT64_MAX, slot);
+
+			if (((addr & (PAGE_4K - 1)) + (uint64_t)rest + PAGE_4K - 1) / PAGE_4K >
+			    ns->lim.max_segments)
+				return -E2BIG;
+		}
+	}
+	if (lim.max_segment_size > PAGE_4K)
+		lim.max_segment_size = PAGE_4K;
+	if (lim.seg_boundary_mask > PAGE_4K - 1)
+		lim.seg_boundary_mask = PAGE_4K - 1;
+	if (lim.max_bytes > (uint64_t)NVME_MAX_NLB << ns->lba_shift)
+		lim.max_bytes = (uint64_t)NVME_MAX_NLB << ns->lba_shift;
+	regbuf_seg_set(&seg, addr, left);
+	regbuf_seg_iter_init(&it, &seg, 1, left);
+	n = regbuf_seg_split(&it, &lim, NULL, 0);
+	if (n <= 0)
+		return n < 0 ? n : -EINVAL;
+	if (ns->chunk_bytes) {
+		uint64_t room = ns->chunk_bytes - ((lba << ns->lba_shift) % ns->chunk_bytes);
+
+		if ((uint64_t)n > room)
+			n = (int64_t)room;
+	}
+	return n;
+}
+
+int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns,
+			      bool write, void *buf, uint64_t len, uint64_t slba,
+			      unsigned int flags, uint64_t user_data)
+{
+	uint64_t addr = (uint64_t)(uintptr_t)buf, lbs, left, lba;
+	uint32_t slot, nr = 0, nlb;
+	int64_t n;
+
+	if (!r || !ns || !ring_is_cmd(r) || (flags & ~REGBUF_URING_NVME_F_FUA) ||
+	    (user_data & REGBUF_URING_TAG_BIT))
+		return -EINVAL;
+	lbs = UINT64_C(1) << ns->lba_shift;
+	if (!len || (len & (lbs - 1)) || (addr & ns->lim.dma_alignment))
+		return -EINVAL;
+	/* First pass: every command must fit in the SQ, or none is queued. */
+	for (left = len, lba = slba; left; left -= (uint64_t)n, lba += (uint64_t)n >> ns->lba_shift) {
+		n = next_cmd(r, ns, addr + (len - left), left, lba, &slot);
+		if (n < 0)
+			return (int)n;
+		nr++;
+	}
+	if (io_uring_sq_space_left(&r->ring) < nr)
+		return -EBUSY;
+	for (left = len, lba = slba; left; left -= (uint64_t)n, lba += (uint64_t)n >> ns->lba_shift) {
+		struct io_uring_sqe *sqe;
+		struct nvme_uring_cmd *cmd;
+
+		n = next_cmd(r, ns, addr + (len - left), left, lba, &slot);
+		sqe = cmd_sqe(r, ns, user_data);
+		if (!sqe)
+			return -EBUSY;	/* not reached: the room was checked */
+		cmd = sqe_cmd(sqe);
+		if (use_fixed(r, ns)) {
+			sqe->uring_cmd_flags = IORING_URING_CMD_FIXED;
+			sqe->buf_index = (uint16_t)slot;
+		}
+		nlb = (uint32_t)((uint64_t)n >> ns->lba_shift);
+		cmd->opcode = write ? NVME_OP_WRITE : NVME_OP_READ;
+		cmd->nsid = ns->nsid;
+		cmd->addr = addr + (len - left);
+		cmd->data_len = (uint32_t)n;
+		cmd->cdw10 = (uint32_t)lba;
+		cmd->cdw11 = (uint32_t)(lba >> 32);
+		cmd->cdw12 = (nlb - 1) | ((flags & REGBUF_URING_NVME_F_FUA) ? NVME_RW_FUA : 0);
+	}
+	return (int)nr;
+}
+
+int regbuf_uring_nvme_prep_write_zeroes(struct regbuf_uring_ring *r,
+					const struct regbuf_uring_nvme_ns *ns, uint64_t slba,
+					uint64_t nr_lbas, uint64_t user_data)
+{
+	uint64_t nr = (nr_lbas + NVME_MAX_NLB - 1) / NVME_MAX_NLB, i;
+
+	if (!r || !ns || !ring_is_cmd(r) || !nr_lbas || (user_data & REGBUF_URING_TAG_BIT))
+		return -EINVAL;
+	if (io_uring_sq_space_left(&r->ring) < nr || nr > INT_MAX)
+		return -EBUSY;
+	for (i = 0; i < nr; i++) {
+		uint64_t lba = slba + i * NVME_MAX_NLB;
+		uint64_t nlb = nr_lbas - i * NVME_MAX_NLB;
+		struct nvme_uring_cmd *cmd;
+		struct io_uring_sqe *sqe;
+
+		if (nlb > NVME_MAX_NLB)
+			nlb = NVME_MAX_NLB;
+		sqe = cmd_sqe(r, ns, user_data);
+		if (!sqe)
+			return -EBUSY;	/* not reached: the room was checked */
+		cmd = sqe_cmd(sqe);
+		cmd->opcode = NVME_OP_WRITE_ZEROES;
+		cmd->nsid = ns->nsid;
+		cmd->cdw10 = (uint32_t)lba;
+		cmd->cdw11 = (uint32_t)(lba >> 32);
+		cmd->cdw12 = (uint32_t)(nlb - 1);
+	}
+	return (int)nr;
+}
+
+int regbuf_uring_nvme_prep_flush(struct regbuf_uring_ring *r,
+				 const struct regbuf_uring_nvme_ns *ns, uint64_t user_data)
+{
+	struct nvme_uring_cmd *cmd;
+	struct io_uring_sqe *sqe;
+
+	if (!r || !ns || !ring_is_cmd(r) || (user_data & REGBUF_URING_TAG_BIT))
+		return -EINVAL;
+	sqe = cmd_sqe(r, ns, user_data);
+	if (!sqe)
+		return -EBUSY;
+	cmd = sqe_cmd(sqe);
+	cmd->opcode = NVME_OP_FLUSH;
+	cmd->nsid = ns->nsid;
+	return 1;
+}
+
+int regbuf_uring_nvme_prep_cmd(struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns,
+			       const struct nvme_uring_cmd *cmd, uint64_t user_data)
+{
+	struct nvme_uring_cmd *c;
+	struct io_uring_sqe *sqe;
+	uint32_t slot = 0;
+	bool fixed = false;
+
+	if (!r || !ns || !cmd || !ring_is_cmd(r) || (user_data & REGBUF_URING_TAG_BIT))
+		return -EINVAL;
+	if (cmd->data_len && use_fixed(r, ns)) {
+		if (regbuf_uring_find(r, cmd->addr, cmd->data_len, &slot) != cmd->data_len)
+			return -EFAULT;
+		fixed = true;
+	}
+	sqe = cmd_sqe(r, ns, user_data);
+	if (!sqe)
+		return -EBUSY;
+	c = sqe_cmd(sqe);
+	*c = *cmd;
+	if (fixed) {
+		sqe->uring_cmd_flags = IORING_URING_CMD_FIXED;
+		sqe->buf_index = (uint16_t)slot;
+	}
+	return 1;
+}
+
+int64_t regbuf_uring_nvme_rw_wait(struct regbuf_uring_ring *r,
+				  const struct regbuf_uring_nvme_ns *ns, bool write, void *buf,
+				  uint64_t len, uint64_t slba, unsigned int flags,
+				  struct regbuf_uring_nvme_cpl *cpl)
+{
+	struct regbuf_uring_nvme_cpl c;
+	struct io_uring_cqe *cqe;
+	int64_t ret = 0;
+	int n, err;
+
+	if (cpl)
+		memset(cpl, 0, sizeof(*cpl));
+	n = regbuf_uring_nvme_prep_rw(r, ns, write, buf, len, slba, flags, 0);
+	if (n < 0)
+		return n;
+	err = io_uring_submit(&r->ring);
+	if (err < 0)
+		return err;	/* the SQEs stay queued; the ring is the caller's */
+	while (n) {
+		err = io_uring_wait_cqe(&r->ring, &cqe);
+		if (err < 0)
+			return err;
+		if (regbuf_uring_cqe_is_tag(cqe)) {
+			regbuf_uring_ring_count_tag(r, cqe);
+		} else {
+			err = regbuf_uring_nvme_cqe(cqe, &c);
+			if (err && !ret) {
+				ret = err;
+				if (cpl)
+					*cpl = c;
+			}
+			n--;
+		}
+		io_uring_cqe_seen(&r->ring, cqe);
+	}
+	return ret ? ret : (int64_t)len;
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Source checks that need no build:
+
+- product_text: what users read (public headers, sources, the CLI, examples,
+  scripts, docs, README, meson files) names upstream work, kernel functions
+  and spec sections, never the team's private notes.  A section sign must
+  cite a named document: the line names NVMe, or the file declares
+  "Section numbers: NVMe ..." in its header.
+- uring_contained: only the uring layer includes <liburing.h>; no other layer
+  and no other public header reaches for io_uring, so that a build without
+  liburing has every other layer.
+- shellcheck: every shell script in the tree passes shellcheck.
+
+Each hit is printed as file:line.  Usage: lint.py [SRCROOT]"""
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+root = Path(sys.argv[1] if len(sys.argv) > 1 else '@SRCROOT@')
+passed = failed = skipped = 0
+
+
+def case(name, hits, skip=None):
+    global passed, failed, skipped
+    if skip:
+        skipped += 1
+        print('SKIP %s: %s' % (name, skip))
+    elif hits:
+        failed += 1
+        print('FAIL %s: %d hit(s)' % (name, len(hits)))
+        for h in hits:
+            print('      ' + h)
+    else:
+        passed += 1
+        print('ok %s' % name)
+
+
+def tree_files():
+    """The repository's files: git's list when there is one (tracked and new,
+    not ignored), else every file outside build directories."""
+    try:
+        out = subprocess.run(['git', '-C', str(root), 'ls-files', '-co', '--exclude-standard'],
+                             check=True, capture_output=True, text=True).stdout
+        files = [root / f for f in out.splitlines()]
+    except (OSError, subprocess.CalledProcessError):
+        # Not a git checkout: skip .git and build directories (they hold meson-private).
+        files = []
+        for p in root.rglob('*'):
+            parts = p.relative_to(root).parts
+            if parts and (parts[0] == '.git' or (root / parts[0] / 'meson-private').is_dir()):
+                continue
+            files.append(p)
+    return sorted(f for f in set(files) if f.is_file())
+
+
+files = tree_files()
+
+
+def rel(p):
+    return str(p.relative_to(root))
+
+
+def text_of(p):
+    try:
+        return p.read_text()
+    except (UnicodeDecodeError, OSError):
+        return None
+
+
+# ---- product_text ----
+product_dirs = ('include/', 'src/', 'tools/', 'examples/', 'scripts/', 'docs/')
+product = [f for f in files
+           if rel(f).startswith(product_dirs) or rel(f) in ('README.md', 'meson.build',
+                                                           'meson_options.txt')]
+team_refs = [
+    (re.compile(r'\bseeds? ?[0-9]{1,3}\b', re.I), 'an internal seed number'),
+    (re.compile(r'§\s*[0-9.]+\s+item', re.I), 'an internal design-note item'),
+    (re.compile(r'DESIGN\.md'), 'the team design note'),
+    (re.compile(r'kernel-rules'), 'a team reference note'),
+    (re.compile(r'ecosystem\.md'), 'a team reference note'),
+    (re.compile(r'nvme-userspace\.md|nvme-kernel-path'), 'a team reference note'),
+    (re.compile(r'style[ -]guide', re.I), 'the team style guide'),
+    (re.compile(r'(^|[\s(`"])reference/'), 'the team reference folder'),
+    (re.compile(r'/work/shared|\.\./shared/'), 'the team folder'),
+]
+hits = []
+for f in product:
+    text = text_of(f)
+    if text is None:
+        continue
+    nvme_sections = re.search(r'Section numbers: NVMe', text[:2000]) is not None
+    for n, line in enumerate(text.splitlines(), 1):
+        for rx, what in team_refs:
+            if rx.search(line):
+                hits.append('%s:%d: %s: %s' % (rel(f), n, what, line.strip()[:100]))
+        if '§' in line and not nvme_sections and 'NVMe' not in line \
+                and not any(rx.search(line) for rx, _ in team_refs):
+            hits.append('%s:%d: a section sign that names no document (write "NVMe 1.4 '
+                        '§x", or declare "Section numbers: NVMe ..." in the file header): %s'
+                        % (rel(f), n, line.strip()[:100]))
+case('product_text', hits)
+
+# ---- uring_contained ----
+uring_inc = re.compile(r'^\s*#\s*include\s*[<"](liburing\.h|liburing/|regbuf/uring\.h|'
+                       r'uring/)')
+hits = []
+for f in files:
+    r = rel(f)
+    if not r.endswith(('.c', '.h')):
+        continue
+    if r.startswith('src/') and not r.startswith('src/uring/'):
+        allowed = False
+    elif r.startswith('include/regbuf/') and r not in ('include/regbuf/uring.h',
+                                                       'include/regbuf/regbuf.h'):
+        allowed = False
+    else:
+        continue
+    text = text_of(f) or ''
+    for n, line in enumerate(text.splitlines(), 1):
+        if uring_inc.search(line):
+            hits.append('%s:%d: only src/uring may include io_uring headers: %s'
+                        % (r, n, line.strip()))
+case('uring_contained', hits)
+
+# ---- shellcheck ----
+scripts = []
+for f in files:
+    text = text_of(f)
+    if text is None:
+        continue
+    first = text.split('\n', 1)[0]
+    if rel(f).endswith('.sh') or re.match(r'#!.*\b(ba|da)?sh\b', first):
+        scripts.append(f)
+sc = shutil.which('shellcheck')
+if not sc:
+    case('shellcheck', [], skip='shellcheck not installed (apt-get install shellcheck)')
+else:
+    p = subprocess.run([sc, '-x', '-f', 'gcc'] + [rel(s) for s in scripts], cwd=root,
+                       capture_output=True, text=True)
+    hits = p.stdout.splitlines() + ([p.stderr.strip()] if p.returncode not in (0, 1) else [])
+    if p.returncode != 0 and not hits:
+        hits = ['shellcheck exited %d' % p.returncode]
+    print('# shellcheck: %d scripts: %s' % (len(scripts), ' '.join(rel(s) for s in scripts)))
+    case('shellcheck', hits)
+
+print('lint: %d passed, %d failed, %d skipped' % (passed, failed, skipped))
+sys.exit(1 if failed else 0)

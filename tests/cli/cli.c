@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cli: every sub-command of the regbuf binary with bad values.  Each row must
+ * exit 2 with one line on stderr, "regbuf: <command>: ..." naming the
+ * problem, nothing on stdout, and leave everything as it was: no file
+ * created or changed in the working directory (which holds a FIFO, a
+ * directory and files the rows point at), no state directory created, the
+ * hugetlb pools unchanged.  Then every --help (stdout, exit 0, options with
+ * their ranges, no benchmark banner), block devices in bench io, and what an
+ * unprivileged user with a small RLIMIT_MEMLOCK is told.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clirun.h"
+#include "harness.h"
+
+static char dir[PATH_MAX], state_dir[PATH_MAX + 16];
+
+struct bad {
+	const char *args;
+	const char *msg;	/* must appear in the one line on stderr */
+};
+
+/* Rows run in @dir: "fifo", "dir", "small" (1 KiB) and "big" (64 MiB) exist there. */
+static const struct bad bad_top[] = {
+	{ "nosuch", "unknown command 'nosuch'" },
+	{ "--bogus", "unknown command '--bogus'" },
+	{ "version x", "version: unexpected argument 'x'" },
+	{ "version --bogus", "unknown option '--bogus'" },
+};
+
+static const struct bad bad_bench[] = {
+	{ "bench --reps 0", "--reps: '0' is out of range (1..32)" },
+	{ "bench --reps 33", "--reps: '33' is out of range (1..32)" },
+	{ "bench --reps 5x", "--reps: '5x' is not a whole number" },
+	{ "bench --reps -1", "--reps: '-1' is not a whole number" },
+	{ "bench --reps=", "--reps: empty value" },
+	{ "bench --reps", "--reps needs a value" },
+	{ "bench --bogus", "unknown option '--bogus'" },
+	{ "bench -x", "unknown option '-x'" },
+	{ "bench nosuch", "unknown experiment 'nosuch'" },
+	{ "bench --re 3", "write the option in full: --reps" },
+	{ "bench reg --size-mb 0", "--size-mb: '0' is out of range (64..65536)" },
+	{ "bench reg --size-mb 65537", "out of range (64..65536)" },
+	{ "bench reg --size-mb 64abc", "'64abc' is not a whole number" },
+	{ "bench reg --size-mb -64", "'-64' is not a whole number" },
+	{ "bench reg --size-mb 18446744073709551617", "out of range" },
+	{ "bench reg extra", "unexpected argument 'extra'" },
+	{ "bench reg --max-gib 1", "unknown option '--max-gib'" },
+	{ "bench clone --max-gib 0", "--max-gib: '0' is out of range (1..1024)" },
+	{ "bench clone --max-gib 1.5", "'1.5' is not a whole number" },
+	{ "bench clone --reps 99", "--reps: '99' is out of range" },
+	{ "bench map --runs 0", "--runs: '0' is out of range (1..101)" },
+	{ "bench map --runs 102", "out of range (1..101)" },
+	{ "bench map --buffer-mib 5", "--buffer-mib: '5' is odd" },
+	{ "bench map --buffer-mib 2", "out of range (4..65536)" },
+	{ "bench map --buffer-mib 0x", "'0x' is not a whole number" },
+};
+
+static const struct bad bad_bench_io[] = {
+	{ "bench io --size-mb 0", "--size-mb: '0' is out of range (64..1048576)" },
+	{ "bench io --size-mb 64abc", "'64abc' is not a whole number" },
+	{ "bench io --runtime nan", "--runtime: 'nan' is not a duration" },
+	{ "bench io --runtime inf", "'inf' is not a duration" },
+	{ "bench io --runtime -1", "'-1' is not a duration" },
+	{ "bench io --runtime 1e3", "'1e3' is not a duration" },
+	{ "bench io --runtime 0", "'0' is out of range (0.1..3600 seconds)" },
+	{ "bench io --runtime 3601", "out of range" },
+	{ "bench io --runtime 5x", "'5x' is not a duration" },
+	{ "bench io --qd 8x", "--qd: '8x' is not a whole number (1..4096)" },
+	{ "bench io --qd 0", "--qd: '0' is out of range (1..4096)" },
+	{ "bench io --qd 4294967297", "'4294967297' is out of range (1..4096)" },
+	{ "bench io --bs 4096x", "--bs: '4096x' is not a size" },
+	{ "bench io --bs -4096", "'-4096' is not a size" },
+	{ "bench io --bs 4100", "--bs: 4100 is not a multiple of 512" },
+	{ "bench io --bs 0", "'0' is out of range (512..16M)" },
+	{ "bench io --bs 32M", "'32M' is out of range (512..16M)" },
+	{ "bench io --bs 4Q", "'4Q' is not a size" },
+	{ "bench io --threads 1y", "--threads: '1y' is not a whole number (1..16)" },
+	{ "bench io --threads 0", "out of range (1..16)" },
+	{ "bench io --threads 17", "out of range (1..16)" },
+	{ "bench io --rw foo", "--rw: 'foo' is not one of randread, randwrite, read, write" },
+	{ "bench io --rw", "--rw needs a value" },
+	{ "bench io --bs 16M --qd 4096 --threads 16", "at most 4096 MiB" },
+	{ "bench io --size-mb 64 --bs 16M --qd 1 --threads 16", "less than one --bs block per thread" },
+	{ "bench io --si 64", "write the option in full: --size-mb" },
+	{ "bench io --file=", "--file: empty value" },
+	{ "bench io --file fifo", "--file fifo: not a regular file or block device" },
+	{ "bench io --file dir", "--file dir: not a regular file or block device" },
+	{ "bench io --file nonexistent", "--file nonexistent: No such file or directory" },
+	{ "bench io --file small --rw read", "--file small: 1024 bytes, less than one" },
+	{ "bench io --file big", "--file big: the write job would overwrite its data" },
+	{ "bench io --file big --rw randwrite", "--file big: the randwrite job would overwrite" },
+	{ "bench io --file big --rw read --size-mb 64", "--size-mb sizes the temporary file" },
+};
+
+static const struct bad bad_info[] = {
+	{ "info --path fifo", "--path fifo: not a regular file or block device" },
+	{ "info --path dir", "--path dir: not a regular file or block device" },
+	{ "info --path nonexistent", "--path nonexistent: No such file or directory" },
+	{ "info --path=", "--path: empty value" },
+	{ "info --bogus", "unknown option '--bogus'" },
+	{ "info extra", "unexpected argument 'extra'" },
+};
+
+static const struct bad bad_nvme[] = {
+	{ "nvme", "which command?" },
+	{ "nvme nosuch", "unknown command 'nosuch'" },
+	{ "nvme read --lba junk --device 0000:00:01.0", "--lba: 'junk' is not a whole number" },
+	{ "nvme read --device 0000:00:01.0", "--lba is required" },
+	{ "nvme read --device 0000:00:01.0 --lba 1 --blocks 36028797018963969",
+	  "--blocks: '36028797018963969' is out of range (1..65536)" },
+	{ "nvme read --device 0000:00:01.0 --lba 0 --blocks 0", "out of range (1..65536)" },
+	{ "nvme read --device 0000:00:01.0 --lba 0 --out big", "--out big exists; add --overwrite" },
+	{ "nvme read --device 0000:00:01.0/../../.. --lba 0", "is not a PCI address" },
+	{ "nvme read --device junk --lba 0", "'junk' is not a PCI address" },
+	{ "nvme read --device 0000:00:01.8 --lba 0", "is not a PCI address" },
+	{ "nvme read --lba 0", "--device BDF is required" },
+	{ "nvme write --device 0000:00:01.0 --lba 0 --fill 300", "--fill: '300' is out of range (0..255)" },
+	{ "nvme write --device 0000:00:01.0 --lba 0", "one of --in FILE or --fill BYTE is required" },
+	{ "nvme write --device 0000:00:01.0 --lba 0 --fill 1 --in small", "one of --in FILE" },
+	{ "nvme write --device 0000:00:01.0 --fill 1", "--lba is required" },
+	{ "nvme bench --device 0000:00:01.0 --qd 4294967297", "--qd: '4294967297' is out of range (1..1024)" },
+	{ "nvme bench --device 0000:00:01.0 --seconds -1", "--seconds: '-1' is not a duration" },
+	{ "nvme bench --device 0000:00:01.0 --seconds nan", "'nan' is not a duration" },
+	{ "nvme bench --device 0000:00:01.0 --size 1000", "--size: 1000 is not a multiple of 512" },
+	{ "nvme bench --device 0000:00:01.0 --size 4M", "out of range (512..2M)" },
+	{ "nvme bench --device 0000:00:01.0 --path both2", "--path: 'both2' is not one of" },
+	{ "nvme bench --device 0000:00:01.0 --write", "add --overwrite to allow it" },
+	{ "nvme identify --device 0000:00:01.0 --nsid 0", "--nsid: '0' is out of range" },
+	{ "nvme identify --device 0000:00:01.0 --nsid 4294967295", "out of range (1..4294967294)" },
+	{ "nvme identify --device 0000:00:01.0 extra", "unexpected argument 'extra'" },
+	{ "nvme list --device 0000:00:01.0", "unknown option '--device'" },
+};
+
+/* One row: exit 2, one line naming the problem, nothing touched.  0 or T_FAIL. */
+static int check_bad(const struct bad *b)
+{
+	char before[8192], after[8192], hp0[64], hp1[64];
+	static struct cli_out o;
+	const char *nl;
+	int attempt;
+
+	for (attempt = 0; attempt < 5; attempt++) {
+		cli_snapshot(dir, before, sizeof(before));
+		cli_hugepages(hp0, sizeof(hp0));
+		if (cli_run(&o, 20, b->args))
+			return T_FAILF("'%s': did not finish in 20 s", b->args);
+		cli_snapshot(dir, after, sizeof(after));
+		cli_hugepages(hp1, sizeof(hp1));
+		/*
+		 * The pools are machine-wide: another program may have moved them
+		 * meanwhile.  A row that did not touch them gives equal counts on
+		 * a quiet try; one that left them changed never does.
+		 */
+		if (!strcmp(hp0, hp1))
+			break;
+		usleep(200000);
+	}
+	if (o.status != 2)
+		return T_FAILF("'%s': exit %d, expected 2 (stderr: %.200s)", b->args, o.status, o.err);
+	nl = strchr(o.err, '\n');
+	if (strncmp(o.err, "regbuf: ", 8) || !nl || nl[1])
+		return T_FAILF("'%s': stderr is not one 'regbuf: ' line: '%s'", b->args, o.err);
+	if (!strstr(o.err, b->msg))
+		return T_FAILF("'%s': '%.*s' does not say '%s'", b->args, (int)(nl - o.err), o.err,
+			       b->msg);
+	if (o.out[0])
+		return T_FAILF("'%s': printed on stdout: %.100s", b->args, o.out);
+	if (strcmp(before, after))
+		return T_FAILF("'%s': the working directory changed: %s -> %s", b->args, before,
+			       after);
+	if (strcmp(hp0, hp1))
+		return T_FAILF("'%s': hugetlb pools changed: %s -> %s", b->args, hp0, hp1);
+	if (!access(state_dir, F_OK))
+		return T_FAILF("'%s': created the state directory %s", b->args, state_dir);
+	return T_PASS;
+}
+
+static int run_table(const struct bad *rows, size_t nr)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < nr; i++) {
+		ret = check_bad(&rows[i]);
+		if (ret)
+			return ret;
+	}
+	printf("  %zu rows: exit 2, one line, nothing touched\n", nr);
+	return T_PASS;
+}
+
+#define TABLE(t) run_table(t, sizeof(t) / sizeof(t[0]))
+
+static int bad_top_level(void)
+{
+	return TABLE(bad_top);
+}
+
+static int bad_bench_common(void)
+{
+	return TABLE(bad_bench);
+}
+
+static int bad_bench_io_values(void)
+{
+	return TABLE(bad_bench_io);
+}
+
+static int bad_info_values(void)
+{
+	return TABLE(bad_info);
+}
+
+static int bad_nvme_values(void)
+{
+	return TABLE(bad_nvme);
+}
+
+/* Every --help: stdout, exit 0, the options with ranges, no banner before it. */
+static int help_everywhere(void)
+{
+	static const struct {
+		const char *args;
+		const char *must[4];
+	} rows[] = {
+		{ "--help", { "usage: regbuf <command>", "bench", "exit status" } },
+		{ "version --help", { "usage: regbuf version" } },
+		{ "bench --help", { "--buffer-mib MIB", "--runs N", "--max-gib", "--overwrite" } },
+		{ "bench reg --help", { "usage: regbuf bench reg", "--size-mb MIB", "(64..65536" } },
+		{ "bench clone --help", { "--max-gib GIB", "(1..1024" } },
+		{ "bench io --help", { "--bs SIZE", "(512..16M", "--runtime SECONDS", "--overwrite" } },
+		{ "bench map --help", { "usage: regbuf bench map", "--runs N", "(1..101",
+					"--buffer-mib" } },
+		{ "bench io --qd 8 --help", { "--qd N" } },
+		{ "info --help", { "usage: regbuf info", "--path PATH" } },
+		{ "nvme --help", { "read:", "--lba L", "--blocks N", "(1..65536" } },
+		{ "nvme read --help", { "--out FILE", "--overwrite" } },
+		{ "nvme write --help", { "--fill BYTE", "(0..255" } },
+		{ "nvme bench --help", { "--seconds SECONDS", "(1..1024", "premapped|classic|both" } },
+		{ "nvme identify --help", { "--nsid N" } },
+	};
+	static struct cli_out o;
+	size_t i, k;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (cli_run(&o, 20, rows[i].args))
+			return T_FAILF("'%s' did not finish", rows[i].args);
+		if (o.status || o.err[0])
+			return T_FAILF("'%s': exit %d, stderr '%s'", rows[i].args, o.status, o.err);
+		if (strncmp(o.out, "usage: ", 7))
+			return T_FAILF("'%s': stdout does not start with the usage: %.80s",
+				       rows[i].args, o.out);
+		for (k = 0; k < 4 && rows[i].must[k]; k++)
+			if (!strstr(o.out, rows[i].must[k]))
+				return T_FAILF("'%s': help lacks '%s'", rows[i].args,
+					       rows[i].must[k]);
+	}
+	return T_PASS;
+}
+
+/* A regular file and a block device: reads run, writes need --overwrite and are named. */
+static int io_on_block_device(void)
+{
+	static struct cli_out o;
+	char dev[64] = "", args[256], before[8192], after[8192];
+	FILE *p;
+	int ret = T_PASS;
+
+	if (geteuid())
+		return t_skip("needs root for a loop device");
+	p = popen("losetup -f --show big 2>/dev/null", "r");
+	if (!p || !fgets(dev, sizeof(dev), p) || strncmp(dev, "/dev/loop", 9)) {
+		if (p)
+			pclose(p);
+		return t_skip("no loop device (losetup -f failed)");
+	}
+	pclose(p);
+	dev[strcspn(dev, "\n")] = '\0';
+	snprintf(args, sizeof(args), "bench io --file %s --rw randread --runtime 0.2 --reps 1 "
+		 "--no-fio", dev);
+	if (cli_run(&o, 120, args) || o.status) {
+		ret = T_FAILF("'%s': exit %d: %s", args, o.status, o.err);
+		goto out;
+	}
+	if (!strstr(o.out, "O_DIRECT on ") || !strstr(o.out, dev)) {
+		ret = T_FAILF("'%s': no result on %s: %.300s", args, dev, o.out);
+		goto out;
+	}
+	cli_snapshot(dir, before, sizeof(before));
+	snprintf(args, sizeof(args), "bench io --file %s --rw randwrite --runtime 0.2 --no-fio",
+		 dev);
+	if (cli_run(&o, 60, args) || o.status != 2 || !strstr(o.err, "--overwrite")) {
+		ret = T_FAILF("'%s' without --overwrite: exit %d: %s", args, o.status, o.err);
+		goto out;
+	}
+	snprintf(args, sizeof(args), "bench io --file %s --rw randwrite --runtime 0.2 --reps 1 "
+		 "--no-fio --overwrite", dev);
+	if (cli_run(&o, 120, args) || o.status) {
+		ret = T_FAILF("'%s': exit %d: %s", args, o.status, o.err);
+		goto out;
+	}
+	if (!strstr(o.err, "overwriting ") || !strstr(o.err, dev) || !strstr(o.err, "64 MiB")) {
+		ret = T_FAILF("'%s' did not name what it overwrites: %s", args, o.err);
+		goto out;
+	}
+	cli_snapshot(dir, after, sizeof(after));
+	/* The loop device wrote through to "big" (its mtime moved), nothing else appeared. */
+	if (strstr(after, "regbuf-bench."))
+		ret = T_FAILF("a temporary file was left: %s", after);
+out:
+	t_sh("losetup -d %s", dev);
+	return ret;
+}
+
+/*
+ * As an unprivileged user with RLIMIT_MEMLOCK 64 KiB, registering more than
+ * that fails: bench clone must say which rows failed and why, exit 1, and
+ * exit 0 only when told to skip them.
+ */
+static int unmeasurable_rows_fail(void)
+{
+	char args[1024], sd[64];
+	int ret = T_PASS;
+
+	if (geteuid())
+		return t_skip("needs root to run a command as another user");
+	if (t_sh("command -v setpriv >/dev/null && command -v prlimit >/dev/null"))
+		return t_skip("setpriv/prlimit missing: apt-get install util-linux");
+	/* Outside the test directory (0700, root's): the state directory nobody can use. */
+	snprintf(sd, sizeof(sd), "/tmp/regbuf-cli-nobody.XXXXXX");
+	if (!mkdtemp(sd) || chown(sd, 65534, 65534))
+		return t_broken("mkdtemp %s: %s", sd, strerror(errno));
+	/* cli_run() splits at spaces: run the chain through the wrapper tools themselves. */
+	snprintf(args, sizeof(args), "%s --memlock=65536:65536 setpriv --reuid=65534 "
+		 "--regid=65534 --clear-groups env REGBUF_STATE_DIR=%s %s bench clone --quick "
+		 "--reps 1", "prlimit", sd, cli_path());
+	if (t_sh("cd / && %s >%s/clone.out 2>&1", args, dir) != 1)
+		ret = T_FAILF("bench clone as nobody with 64 KiB memlock did not exit 1");
+	else if (t_sh("grep -q 'FAILED: IORING_REGISTER_BUFFERS' %s/clone.out", dir))
+		ret = T_FAILF("no FAILED row with its reason in %s/clone.out", dir);
+	else if (t_sh("cd / && %s --skip-unavailable >%s/clone.out 2>&1", args, dir))
+		ret = T_FAILF("--skip-unavailable did not exit 0");
+	else if (t_sh("grep -q 'skipped: IORING_REGISTER_BUFFERS' %s/clone.out", dir))
+		ret = T_FAILF("no skipped row with its reason");
+	unlink("clone.out");
+	t_sh("rm -rf '%s'", sd);
+	return ret;
+}
+
+static void cleanup(void)
+{
+	if (dir[0])
+		t_sh("rm -rf '%s'", dir);
+}
+
+static const struct t_case cases[] = {
+	T_CASE(bad_top_level),
+	T_CASE(bad_bench_common),
+	T_CASE(bad_bench_io_values),
+	T_CASE(bad_info_values),
+	T_CASE(bad_nvme_values),
+	T_CASE(help_everywhere),
+	T_CASE(io_on_block_device),
+	T_CASE(unmeasurable_rows_fail),
+};
+
+int main(int argc, char **argv)
+{
+	const char *base = getenv("TMPDIR");
+
+	/* Not tmpfs when avoidable: bench io --file needs O_DIRECT (a loop device over it). */
+	snprintf(dir, sizeof(dir), "%s/regbuf-cli.XXXXXX", access("/var/tmp", W_OK) ? (base ? base :
+		 "/tmp") : "/var/tmp");
+	if (!mkdtemp(dir)) {
+		printf("cli: cannot create a temporary directory: %s\n", strerror(errno));
+		return T_BROKEN;
+	}
+	atexit(cleanup);
+	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
+	if (chdir(dir) || mkfifo("fifo", 0600) || mkdir("dir", 0700) ||
+	    t_sh("head -c 1024 /dev/urandom > small && truncate -s 64M big") ||
+	    setenv("REGBUF_STATE_DIR", state_dir, 1)) {
+		printf("cli: fixtures in %s: %s\n", dir, strerror(errno));
+		return T_BROKEN;
+	}
+	unsetenv("REGBUF_NVME_DEVICE");
+	unsetenv("REGBUF_PAUSE_AFTER_RAISE");
+	return t_main("cli", cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
+}

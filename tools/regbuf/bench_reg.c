@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: MIT
+/*
+ * regbuf bench reg - io_uring buffer registration time per GiB by memory tier
+ * (4K, THP, 2M, 1G), the kernel's IORING_REGISTER_BUFFERS next to regbuf's
+ * pool (memlock preflight + registration) and regbuf's own layout discovery
+ * and coalescing (regbuf_table_register(), with and without the arena's
+ * folio-size hint).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <regbuf/mem.h>
+#include <regbuf/table.h>
+#include <regbuf/uring.h>
+
+#include "bench.h"
+#include "cli.h"
+#include "opt.h"
+
+#define REG_MAX_REPS 32
+#define REG_MAX_IOV 64		/* 1 GiB each: up to a 64 GiB arena */
+
+static uint64_t reg_size_mb = 1024;
+
+static struct opt_spec reg_opts[] = {
+	OPT_U64("size-mb", &reg_size_mb, 64, 65536, "MIB",
+		"arena size per tier in MiB (256 with --quick)"),
+	OPT_END
+};
+
+struct reg_row {
+	bool ok;
+	uint64_t bytes;		/* measured on (fewer when huge pages were short) */
+	uint64_t segs, ksegs;	/* regbuf segments, kernel bvecs */
+	double kernel, pool, layout, hinted;	/* ms per GiB, medians */
+	char why[640];
+};
+
+/*
+ * One tier exactly, through regbuf_mem (REGBUF_MEM_F_REQUIRE): the arena an
+ * application would get, prefaulted, with its folio size known (the hint).
+ */
+static int reg_map(struct bench_mem *m, struct regbuf_mem **rm, uint64_t len, enum bench_tier t)
+{
+	struct regbuf_mem_opts mo = { .flags = REGBUF_MEM_F_REQUIRE };
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	m->tier = t;
+	mo.tier = (enum regbuf_mem_tier)(TIER_1G - t);	/* 4K THP 2M 1G <-> 1G 2M THP 4K */
+	if ((t == TIER_2M || t == TIER_1G) &&
+	    bench_hugepages_reserve(t, len, m->why, sizeof(m->why)))
+		return -ENOMEM;
+	ret = regbuf_mem_create(rm, len, &mo);
+	if (ret) {
+		snprintf(m->why, sizeof(m->why), "regbuf_mem_create(%s required): %s",
+			 bench_tier_name[t], strerror(-ret));
+		return ret;
+	}
+	m->addr = regbuf_mem_addr(*rm);
+	m->len = regbuf_mem_len(*rm);
+	return 0;
+}
+
+static double ms_since(uint64_t t0)
+{
+	return (double)(cli_now_ns() - t0) / 1e6;
+}
+
+/* IORING_REGISTER_BUFFERS alone; on -ENOMEM, the memlock numbers and the fix. */
+static int time_kernel(struct io_uring *ring, const struct iovec *iov, uint32_t n, double *ms,
+		       char *why, size_t wlen)
+{
+	struct regbuf_uring_memlock ml;
+	uint64_t t0 = cli_now_ns();
+	int ret = io_uring_register_buffers(ring, iov, n);
+
+	*ms = ms_since(t0);
+	if (!ret) {
+		io_uring_unregister_buffers(ring);
+		return 0;
+	}
+	snprintf(why, wlen, "IORING_REGISTER_BUFFERS: %s", strerror(-ret));
+	if (ret == -ENOMEM && !regbuf_uring_memlock_estimate(&ml, iov, n, 1) &&
+	    !regbuf_uring_memlock_fits(&ml))
+		regbuf_uring_memlock_explain(&ml, why, wlen);
+	return ret;
+}
+
+/* regbuf's pool, one ring: memlock preflight + registration of the whole arena. */
+static int time_pool(const struct bench_mem *m, double *ms, char *why, size_t wlen)
+{
+	struct iovec whole = { m->addr, m->len };
+	struct regbuf_uring_pool *pool;
+	uint64_t t0;
+	int ret = regbuf_uring_pool_create(&pool, 1, 8, 0, 0);
+
+	if (ret) {
+		snprintf(why, wlen, "regbuf_uring_pool_create: %s", strerror(-ret));
+		return ret;
+	}
+	t0 = cli_now_ns();
+	ret = regbuf_uring_pool_register(pool, &whole, 1, 0);
+	*ms = ms_since(t0);
+	if (ret)
+		snprintf(why, wlen, "regbuf_uring_pool_register: %s", strerror(-ret));
+	regbuf_uring_pool_destroy(pool);
+	return ret;
+}
+
+/* Segments regbuf and the kernel build for the registered buffers. */
+static void count_segs(struct regbuf_table *tb, uint32_t n, struct reg_row *row)
+{
+	struct regbuf_buf_info bi;
+	struct regbuf_buf *b;
+	uint32_t k;
+
+	row->segs = row->ksegs = 0;
+	for (k = 0; k < n; k++) {
+		if (regbuf_table_buf_get(tb, k, &b))
+			continue;
+		if (!regbuf_buf_info(b, &bi)) {
+			row->segs += bi.nr_segs;
+			row->ksegs += bi.kernel_nr_segs;
+		}
+		regbuf_buf_put(b);
+	}
+}
+
+/* regbuf_table_register(), or _hinted() with @shift for every buffer when @shift != 0. */
+static int time_table(const struct iovec *iov, uint32_t n, unsigned int shift, double *ms,
+		      struct reg_row *count, char *why, size_t wlen)
+{
+	uint8_t shifts[REG_MAX_IOV];
+	struct regbuf_table *tb;
+	uint64_t t0;
+	int ret = regbuf_table_create(&tb, 0);
+
+	if (ret) {
+		snprintf(why, wlen, "regbuf_table_create: %s", strerror(-ret));
+		return ret;
+	}
+	memset(shifts, (int)shift, sizeof(shifts));
+	t0 = cli_now_ns();
+	ret = shift ? regbuf_table_register_hinted(tb, iov, shifts, n, 0)
+		    : regbuf_table_register(tb, iov, n, 0);
+	*ms = ms_since(t0);
+	if (ret)
+		snprintf(why, wlen, "regbuf_table_register%s: %s", shift ? "_hinted" : "",
+			 strerror(-ret));
+	else if (count)
+		count_segs(tb, n, count);
+	regbuf_table_destroy(tb);
+	return ret;
+}
+
+/* @reps repetitions of the four measurements on one mapped tier. */
+static int reg_measure(const struct bench_mem *m, struct regbuf_mem *rm, int reps,
+		       struct reg_row *row)
+{
+	double v[4][REG_MAX_REPS], gib = (double)m->len / (double)GiB;
+	struct iovec iov[REG_MAX_IOV];
+	struct io_uring ring;
+	uint32_t n = bench_chunk_iov(iov, REG_MAX_IOV, m->addr, m->len, GiB);
+	int r, ret;
+
+	ret = io_uring_queue_init(8, &ring, 0);
+	if (ret) {
+		snprintf(row->why, sizeof(row->why), "io_uring_queue_init: %s", strerror(-ret));
+		return ret;
+	}
+	for (r = 0; r < reps && !ret; r++) {
+		ret = time_kernel(&ring, iov, n, &v[0][r], row->why, sizeof(row->why));
+		if (!ret)
+			ret = time_pool(m, &v[1][r], row->why, sizeof(row->why));
+		if (!ret)
+			ret = time_table(iov, n, 0, &v[2][r], r ? NULL : row, row->why,
+					 sizeof(row->why));
+		if (!ret)
+			ret = time_table(iov, n, regbuf_mem_folio_shift(rm), &v[3][r], NULL,
+					 row->why, sizeof(row->why));
+	}
+	io_uring_queue_exit(&ring);
+	if (ret)
+		return ret;
+	row->kernel = bench_median(v[0], reps) / gib;
+	row->pool = bench_median(v[1], reps) / gib;
+	row->layout = bench_median(v[2], reps) / gib;
+	row->hinted = bench_median(v[3], reps) / gib;
+	row->ok = true;
+	return 0;
+}
+
+static void reg_tier(enum bench_tier t, uint64_t size, int reps, struct reg_row *row)
+{
+	struct regbuf_mem *rm = NULL;
+	struct bench_mem m;
+	uint64_t try_len;
+	int ret;
+
+	memset(row, 0, sizeof(*row));
+	bench_progress("reg: %s: mapping and prefaulting %" PRIu64 " MiB", bench_tier_name[t],
+		       size >> 20);
+	ret = reg_map(&m, &rm, size, t);
+	/* Fewer huge pages than asked: measure on what can be had (>= 128 MiB);
+	 * the result is per GiB anyway. */
+	for (try_len = size / 2; ret && t == TIER_2M && try_len >= 128 * MiB; try_len /= 2) {
+		bench_hugepages_restore();
+		ret = reg_map(&m, &rm, try_len, t);
+	}
+	if (ret) {
+		snprintf(row->why, sizeof(row->why), "%s", m.why);
+	} else {
+		row->bytes = m.len;
+		reg_measure(&m, rm, reps, row);
+		regbuf_mem_destroy(rm);
+	}
+	if (!row->ok)
+		bench_progress("reg: %s: not measured: %s", bench_tier_name[t], row->why);
+	bench_hugepages_restore();
+}
+
+static void reg_json(struct json *j, const struct reg_row *rows, uint64_t size, int reps)
+{
+	int t;
+
+	json_open(j, "reg", '{');
+	json_int(j, "size_bytes", (int64_t)size);
+	json_int(j, "reps", reps);
+	json_open(j, "tiers", '[');
+	for (t = 0; t < TIER_NR; t++) {
+		json_open(j, NULL, '{');
+		json_str(j, "tier", bench_tier_name[t]);
+		json_bool(j, "available", rows[t].ok);
+		json_int(j, "bytes", (int64_t)rows[t].bytes);
+		json_num(j, "kernel_register_ms_per_gib", rows[t].ok ? rows[t].kernel : NAN);
+		json_num(j, "regbuf_pool_register_ms_per_gib", rows[t].ok ? rows[t].pool : NAN);
+		json_num(j, "regbuf_table_register_ms_per_gib", rows[t].ok ? rows[t].layout : NAN);
+		json_num(j, "regbuf_table_register_hinted_ms_per_gib",
+			 rows[t].ok ? rows[t].hinted : NAN);
+		json_int(j, "regbuf_segments", (int64_t)rows[t].segs);
+		json_int(j, "kernel_bvecs", (int64_t)rows[t].ksegs);
+		if (!rows[t].ok)
+			json_str(j, "why", rows[t].why);
+		json_close(j, '{');
+	}
+	json_close(j, '[');
+	json_num(j, "ratio_4k_over_2m", rows[TIER_4K].ok && rows[TIER_2M].ok ?
+		 rows[TIER_4K].kernel / rows[TIER_2M].kernel : NAN);
+	json_close(j, '{');
+}
+
+static void reg_text(const struct reg_row *rows, uint64_t size, int reps, bool skip)
+{
+	int t;
+
+	printf("\n== reg: io_uring buffer registration, %" PRIu64 " MiB prefaulted, median of %d\n",
+	       size >> 20, reps);
+	printf("%-5s %14s %14s %14s %14s %10s %10s\n", "tier", "kernel", "regbuf pool",
+	       "regbuf layout", "regbuf hinted", "segments", "kernel");
+	printf("%-5s %14s %14s %14s %14s %10s %10s\n", "", "ms/GiB", "ms/GiB", "ms/GiB", "ms/GiB",
+	       "(regbuf)", "bvecs");
+	for (t = 0; t < TIER_NR; t++) {
+		if (rows[t].ok)
+			printf("%-5s %14.2f %14.2f %14.3f %14.4f %10" PRIu64 " %10" PRIu64 "%s\n",
+			       bench_tier_name[t], rows[t].kernel, rows[t].pool, rows[t].layout,
+			       rows[t].hinted, rows[t].segs, rows[t].ksegs,
+			       rows[t].bytes != size ? "   (on fewer MiB: huge pages short)" : "");
+		else
+			printf("%-5s %s: %s\n", bench_tier_name[t], skip ? "skipped" : "FAILED",
+			       rows[t].why);
+	}
+	printf("kernel = IORING_REGISTER_BUFFERS (pin + account + coalesce); regbuf pool = memlock\n"
+	       "preflight + kernel registration; regbuf layout = regbuf_table_register() (layout\n"
+	       "discovery + coalescing, no pinning); hinted = with the arena's folio size (no walk)\n");
+	if (rows[TIER_4K].ok && rows[TIER_2M].ok)
+		printf("4K/2M registration time ratio: %.1fx\n",
+		       rows[TIER_4K].kernel / rows[TIER_2M].kernel);
+}
+
+static int reg_run(const struct bench_opts *o)
+{
+	uint64_t size = (o->quick && !reg_opts[0].seen ? 256 : reg_size_mb) * MiB;
+	int reps = o->reps > REG_MAX_REPS ? REG_MAX_REPS : (int)o->reps, t, failed = 0;
+	struct reg_row rows[TIER_NR];
+
+	for (t = 0; t < TIER_NR; t++) {
+		reg_tier((enum bench_tier)t, size, reps, &rows[t]);
+		failed += !rows[t].ok;
+	}
+	if (o->j)
+		reg_json(o->j, rows, size, reps);
+	else
+		reg_text(rows, size, reps, o->skip_unavailable);
+	return failed && !o->skip_unavailable ? 1 : 0;
+}
+
+const struct bench_cmd bench_reg_cmd = {
+	.name = "reg",
+	.summary = "registration time per GiB by memory tier (4K, THP, 2M, 1G)",
+	.opts = reg_opts,
+	.run = reg_run,
+};

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * regbuf CLI: leave the machine as found.
+ *
+ * Every change a command makes outside itself - a counter it raises (the
+ * hugetlb pool, nr_hugepages) or a temporary file it creates - is recorded
+ * here first, in memory and in a small state file that the process keeps
+ * locked (flock) while it runs.  A normal exit and SIGINT/SIGTERM/SIGHUP undo
+ * everything; after a SIGKILL the lock is gone with the process, and the next
+ * undo_init() finds the state file, undoes what it lists and says so.
+ *
+ * Counters are given back relative to their current value (what this run
+ * added, not an old absolute value), so pages another program reserved in
+ * the meantime stay reserved.
+ *
+ * State files live in $REGBUF_STATE_DIR, else /run/regbuf as root, else
+ * /var/tmp/regbuf-<uid>.
+ */
+#ifndef REGBUF_CLI_UNDO_H
+#define REGBUF_CLI_UNDO_H
+
+/*
+ * Install the signal handlers and undo what killed earlier runs left (each
+ * undone item is reported on stderr).  Call after the options were checked,
+ * before the command changes anything.  Returns 0 or -errno (state directory
+ * unusable: the command should not go on changing things it could not undo).
+ */
+int undo_init(const char *cmd);
+
+/*
+ * Write @value into the counter file @path (a sysctl such as nr_hugepages)
+ * and record how much it rose.  Returns the value read back afterwards, or
+ * -errno.  If $REGBUF_PAUSE_AFTER_RAISE is set and the counter rose, the
+ * process then stops in pause() with the state recorded (for tests that
+ * interrupt a run at exactly that point).
+ */
+long undo_counter_write(const char *path, long value);
+
+/* Give back what this run added to every counter (also done by undo_finish()). */
+void undo_counters_restore(void);
+
+/* Record a file this run created (removed by undo_finish() or a signal). */
+int undo_file_add(const char *path);
+
+/* Remove a recorded file now and forget it. */
+void undo_file_remove(const char *path);
+
+/* Undo everything recorded and delete the state file (normal exit). */
+void undo_finish(void);
+
+/* Read a decimal counter file: the value, or -1. */
+long undo_read_long(const char *path);
+
+#endif /* REGBUF_CLI_UNDO_H */
