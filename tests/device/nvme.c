@@ -569,6 +569,84 @@ static int io_invalid(void)
 }
 
 /* Fill the queue: depth - 1 commands in flight, then -EAGAIN, then all complete. */
+/*
+ * Post and ring apart (REGBUF_NVME_IO_F_DEFER, regbuf_nvme_qpair_ring()):
+ * posted commands are invisible to the controller until the doorbell, then
+ * a batch of writes (three of them raw commands with regbuf_nvme_submit_cmd())
+ * completes and reads back what was written.
+ */
+static int deferred_batch(void)
+{
+	const unsigned int nr = 6;
+	struct regbuf_nvme_qpair *q;
+	struct regbuf_nvme_cpl cpl[8];
+	unsigned int got = 0, i, polls;
+	uint64_t lba0 = nblocks() / 2;
+	struct arena a;
+	long long bad;
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	ret = arena_get(&a, true, 4u << 20);
+	if (ret)
+		return T_FAILF("arena: %d", ret);
+	ret = regbuf_nvme_qpair_create(&q, ctrl, 16, 0);
+	if (ret) {
+		arena_put(&a);
+		return T_FAILF("qpair_create: %d", ret);
+	}
+	t_pattern_fill(a.p, nr * 4096, lba0 * ns.lba_size, SALT + 2);
+	for (i = 0; i < nr; i++) {
+		uint64_t lba = lba0 + i * 4096 / ns.lba_size;
+
+		if (i % 2) {
+			struct regbuf_nvme_sqe cmd;
+
+			/* a raw Write (NVMe 1.4 §6.15): one page, PRP1 only */
+			memset(&cmd, 0, sizeof(cmd));
+			cmd.opcode = 0x01;
+			cmd.nsid = regbuf_cpu_to_le32(1);
+			cmd.dptr.prp.prp1 = regbuf_cpu_to_le64(regbuf_nvme_buf_iova(a.b, i * 4096));
+			cmd.cdw10 = regbuf_cpu_to_le32((uint32_t)lba);
+			cmd.cdw11 = regbuf_cpu_to_le32((uint32_t)(lba >> 32));
+			cmd.cdw12 = regbuf_cpu_to_le32(4096 / ns.lba_size - 1);
+			ret = regbuf_nvme_submit_cmd(q, &cmd, (void *)(uintptr_t)(i + 1),
+						     REGBUF_NVME_IO_F_DEFER);
+		} else {
+			ret = regbuf_nvme_submit_write(q, 1, a.b, i * 4096, 4096, lba,
+						       (void *)(uintptr_t)(i + 1),
+						       REGBUF_NVME_IO_F_DEFER);
+		}
+		if (ret)
+			return T_FAILF("submit %u: %d", i, ret);
+	}
+	/* nothing rung: nothing can complete (the driver polls CSTS meanwhile) */
+	for (polls = 0; polls < 2000; polls++)
+		if (regbuf_nvme_reap(q, cpl, 8))
+			return T_FAILF("a completion arrived before the doorbell");
+	regbuf_nvme_qpair_ring(q);
+	while (got < nr) {
+		int r = regbuf_nvme_reap(q, cpl, 8), k;
+
+		for (k = 0; k < r; k++)
+			if (cpl[k].status)
+				return T_FAILF("write %p: status 0x%x", cpl[k].ctx, cpl[k].status);
+		got += (unsigned int)r;
+	}
+	memset(a.p + nr * 4096, GUARD, nr * 4096);
+	ret = do_io(q, REGBUF_NVME_OP_READ, &a, nr * 4096, nr * 4096, lba0, 0, NULL);
+	if (ret)
+		return T_FAILF("read back: %d", ret);
+	bad = t_pattern_check(a.p + nr * 4096, nr * 4096, lba0 * ns.lba_size, SALT + 2);
+	if (bad >= 0)
+		return T_FAILF("data mismatch at byte %lld", bad);
+	ios_verified += 2 * nr;
+	qpair_put(q);
+	arena_put(&a);
+	return T_PASS;
+}
+
 static int queue_full(void)
 {
 	uint32_t depth = (uint32_t)env_u64("REGBUF_NVME_QDEPTH", 32);
@@ -1151,6 +1229,7 @@ static const struct t_case cases[] = {
 	T_CASE(io_invalid),
 	T_CASE(io_boundaries),
 	T_CASE(queue_full),
+	T_CASE(deferred_batch),
 	T_CASE(sweep_4k_prp),
 	T_CASE(sweep_4k_sgl),
 	T_CASE(sweep_2m_prp),
