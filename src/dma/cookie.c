@@ -571,17 +571,6 @@ int __regbuf_dma_prp_list(const struct regbuf_dma_cookie *c, uint64_t pos, uint6
 	return 0;
 }
 
-uint64_t __regbuf_dma_prp_list_4k(const struct regbuf_dma_cookie *c, uint64_t k, uint64_t last)
-{
-	/* E = 511 and copy B's shift 256 are immediates here (see dma_prp_fill()) */
-	uint32_t qk = (uint32_t)((k * DMA_4K_MAGIC) >> 40), rk = (uint32_t)k - qk * 511;
-	uint32_t ql = (uint32_t)((last * DMA_4K_MAGIC) >> 40), rl = (uint32_t)last - ql * 511;
-
-	if (rl == 0)
-		return regbuf_iova_u64(c->list_iova[1]) + 8 * (k + 256 + qk + (rk + 256 >= 511));
-	return regbuf_iova_u64(c->list_iova[0]) + 8 * (k + qk);
-}
-
 void __regbuf_dma_prp_copy(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
 			   unsigned int copy, uint64_t *prp1, uint64_t *prp2)
 {
