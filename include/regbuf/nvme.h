@@ -239,7 +239,9 @@ const char *regbuf_nvme_status_str(uint16_t status);
  * or without CAP_SYS_ADMIN (pagemap hides frame numbers); -EBUSY the VFIO
  * group is not viable or already in use; -ETIMEDOUT the controller did not
  * become ready/not-ready within CAP.TO; -EIO the controller reported a fatal
- * status (CSTS.CFS) or an admin command failed; -ENOMEM; -EINVAL bad
+ * status (CSTS.CFS), an admin command failed, or CAP / Identify Controller
+ * hold values that cannot be right (MQES 0, doorbells outside BAR0, MDTS
+ * beyond 64 bits); -ENOMEM; -EINVAL bad
  * options.  With @opts->why set, a one-line reason is stored there.
  */
 REGBUF_MUST_CHECK
@@ -290,8 +292,13 @@ int regbuf_nvme_ctrl_failed(struct regbuf_nvme_ctrl *c);
  * @nsid: namespace, 1..NN
  * @info: result
  *
+ * The Identify data is checked before use: the formatted LBA format must be
+ * one of those listed and its size 512 B..64 KiB.
+ *
  * Return: 0; -EINVAL bad @nsid; -ENODEV inactive namespace (NSZE 0);
- * -EIO command failure; -ETIMEDOUT.
+ * -EOPNOTSUPP a format regbuf cannot use (metadata, block size outside
+ * 512 B..64 KiB); -EIO command failure, or Identify data that cannot be right
+ * (the controller is then marked failed); -ETIMEDOUT.
  */
 REGBUF_MUST_CHECK
 int regbuf_nvme_ns_identify(struct regbuf_nvme_ctrl *c, uint32_t nsid,
@@ -526,7 +533,11 @@ void regbuf_nvme_qpair_ring(struct regbuf_nvme_qpair *q);
  * the CQ head doorbell once, and reports each request whose last command
  * finished.  When nothing arrived it checks, at most every millisecond, for
  * commands older than the timeout and for CSTS.CFS; those requests complete
- * with REGBUF_NVME_STATUS_TIMEOUT or _ABORTED.
+ * with REGBUF_NVME_STATUS_TIMEOUT or _ABORTED.  The device is not trusted:
+ * an entry naming a CID not in flight, another SQ or an SQ head outside the
+ * queue is not used; the controller is marked failed
+ * (regbuf_nvme_ctrl_failed()) and every request in flight completes
+ * REGBUF_NVME_STATUS_ABORTED.
  *
  * Context: hot path.
  * Return: number of completions stored (0 when none).

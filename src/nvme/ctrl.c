@@ -697,6 +697,8 @@ int regbuf_nvme_ns_identify(struct regbuf_nvme_ctrl *c, uint32_t nsid,
 	if (ret)
 		goto out;
 	ret = nvme_id_ns_parse(&ni, id, nsid);
+	if (ret == -EIO)
+		c->failed = true;	/* it lists no usable format: not to be trusted */
 	if (ret)
 		goto out;
 	pthread_mutex_lock(&c->lock);
