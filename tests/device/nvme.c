@@ -353,6 +353,9 @@ static int sweep_case(bool huge, unsigned int flags)
 		return t_skip("physical mode takes hugetlb memory only (see buf_refuses)");
 	if ((flags & REGBUF_NVME_IO_F_SGL) && !(regbuf_nvme_ctrl_info(ctrl)->sgls & 3))
 		return t_skip("controller without SGL support");
+	if ((flags & REGBUF_NVME_IO_F_SGL) && (flags & T_CLASSIC) && getenv("REGBUF_NVME_NO_SGL"))
+		return t_skip("REGBUF_NVME_F_NO_SGL governs the driver's own descriptors; the "
+			      "classic chain submits raw commands");
 	if ((flags & REGBUF_NVME_IO_F_SGL) && getenv("REGBUF_NVME_NO_SGL")) {
 		struct regbuf_nvme_qpair *q;
 		int r;
