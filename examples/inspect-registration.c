@@ -4,7 +4,7 @@
  * I/O finds its memory.
  *
  * Registers two buffers in a regbuf table, as io_uring would: a regbuf arena
- * (its folio size is known, so no page-table walk) and plain malloc() memory
+ * (its folio size is known: one PAGEMAP_SCAN checks it) and plain malloc() memory
  * (its layout is discovered: PAGEMAP_SCAN, or pagemap when privileged).
  * Prints each buffer's multipage segments (one per folio when the layout
  * allows, as the kernel coalesces huge pages since Linux 6.11), then imports
@@ -31,22 +31,12 @@
 #define ARENA_LEN	(6u << 20)
 #define HEAP_LEN	(1u << 20)
 
-static const char *source_name(unsigned int source)
-{
-	switch (source) {
-	case REGBUF_LAYOUT_HINT:		return "hint (the arena's folio size)";
-	case REGBUF_LAYOUT_PAGEMAP_SCAN:	return "PAGEMAP_SCAN";
-	case REGBUF_LAYOUT_KPAGEFLAGS:		return "pagemap + kpageflags";
-	case REGBUF_LAYOUT_4K:			return "nothing known: 4 KiB pages";
-	default:				return "other";
-	}
-}
-
 /* Print what the table knows of @slot. */
 static int show_slot(struct regbuf_table *t, uint32_t slot)
 {
 	struct regbuf_buf_info info;
 	struct regbuf_buf *buf;
+	unsigned int bit;
 	uint32_t i;
 	int ret;
 
@@ -58,11 +48,14 @@ static int show_slot(struct regbuf_table *t, uint32_t slot)
 	if (ret)
 		goto out_put;
 	printf("slot %u: %" PRIu64 " bytes at 0x%" PRIx64 ", layout from %s\n", slot, info.len,
-	       info.ubuf, source_name(info.source));
-	printf("  %u segment(s) of up to %llu KiB (the kernel would build %u bvecs)%s%s\n",
-	       info.nr_segs, (1ULL << info.folio_shift) >> 10, info.kernel_nr_segs,
-	       (info.flags & REGBUF_BUF_F_COALESCED) ? ", coalesced" : "",
-	       (info.flags & REGBUF_BUF_F_SINGLE_FOLIO) ? ", one folio" : "");
+	       info.ubuf, regbuf_layout_source_name(info.source));
+	printf("  %u segment(s) of up to %llu KiB (the kernel would build %u bvecs)",
+	       info.nr_segs, (1ULL << info.folio_shift) >> 10, info.kernel_nr_segs);
+	/* Each REGBUF_BUF_F_* flag has a name. */
+	for (bit = 0; bit < 32; bit++)
+		if (info.flags & (1u << bit))
+			printf(", %s", regbuf_buf_flag_name(1u << bit));
+	printf("\n");
 	for (i = 0; i < info.nr_segs && i < 4; i++)
 		printf("    seg %u: 0x%" PRIx64 " + %" PRIu64 "\n", i, info.segs[i].addr,
 		       info.segs[i].len);
@@ -151,7 +144,7 @@ int main(void)
 		goto out_heap;
 	iov[0].iov_base = regbuf_mem_addr(mem);
 	iov[0].iov_len = regbuf_mem_len(mem);
-	shift[0] = (uint8_t)regbuf_mem_folio_shift(mem);	/* known: no walk */
+	shift[0] = (uint8_t)regbuf_mem_folio_shift(mem);	/* known: checked, not walked */
 	iov[1].iov_base = heap;
 	iov[1].iov_len = HEAP_LEN;
 	shift[1] = 0;						/* unknown: discover */

@@ -39,6 +39,7 @@
 #include <regbuf/alloc.h>
 #include <regbuf/mem.h>
 #include <regbuf/nvme.h>
+#include <regbuf/table.h>
 #include <regbuf/uring.h>
 
 #ifndef REGBUF_FIO_BUILT_FOR
@@ -65,7 +66,8 @@ struct rb_options {
 /* The process-wide part: one arena, one registration, shared by every job. */
 static struct {
 	pthread_mutex_t lock;
-	unsigned int users;		/* jobs holding a reference (init to cleanup) */
+	unsigned int users;		/* jobs between init and cleanup */
+	unsigned int done;		/* jobs that went through init and cleanup */
 	enum rb_backend backend;
 	struct regbuf_mem *mem;
 	struct regbuf_alloc *alloc;
@@ -168,7 +170,7 @@ static int rb_init(struct thread_data *td)
 	td->io_ops_data = d;
 
 	pthread_mutex_lock(&rb.lock);
-	if (rb.users && rb.backend != o->backend) {
+	if ((rb.users || rb.mem) && rb.backend != o->backend) {
 		pthread_mutex_unlock(&rb.lock);
 		log_err("regbuf: every job of one fio process must use the same backend\n");
 		goto err_unset;
@@ -359,11 +361,26 @@ static int rb_setup_locked(struct thread_data *td, size_t size)
 	size_t len;
 	int ret;
 
-	if (o->mem_size_mb)
+	if (o->mem_size_mb) {
 		len = (size_t)o->mem_size_mb << 20;
-	else	/* every job like this one, each rounded to a 2 MiB page */
-		len = ((size + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1)) *
-		      (size_t)thread_number;
+	} else {
+		/*
+		 * Every job like this one, each rounded to a 2 MiB page.  A
+		 * buffer never straddles a kernel buffer (1 GiB slot), so count
+		 * how many fit per slot: 8 x 256 MiB + 4 KiB needs three slots.
+		 */
+		size_t per = (size + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+		size_t n = (size_t)thread_number, per_slot, full;
+
+		if (per > REGBUF_BUF_MAX_LEN) {
+			log_err("regbuf: %zu bytes of I/O buffers per job: more than one kernel "
+				"buffer (1 GiB) holds; lower iodepth or bs\n", size);
+			return -E2BIG;
+		}
+		per_slot = REGBUF_BUF_MAX_LEN / per;
+		full = (n - 1) / per_slot;
+		len = full * REGBUF_BUF_MAX_LEN + (n - full * per_slot) * per;
+	}
 	mopts.tier = rb_tiers[o->mem_tier];
 	if (o->mem_require)
 		mopts.flags |= REGBUF_MEM_F_REQUIRE;
@@ -374,7 +391,7 @@ static int rb_setup_locked(struct thread_data *td, size_t size)
 			strerror(-ret));
 		return ret;
 	}
-	ret = regbuf_alloc_create(&rb.alloc, rb.mem, 0, REGBUF_URING_BUF_MAX_LEN, 4096, 0);
+	ret = regbuf_alloc_create(&rb.alloc, rb.mem, 0, REGBUF_BUF_MAX_LEN, 4096, 0);
 	if (ret) {
 		log_err("regbuf: allocator: %s\n", strerror(-ret));
 		goto err_mem;
@@ -714,8 +731,10 @@ static unsigned int rb_reap_uring(struct rb_data *d, unsigned int have, unsigned
 		if (have == max)
 			break;
 		seen++;
-		if (regbuf_uring_cqe_is_tag(d->ring, cqe, NULL))
+		if (regbuf_uring_cqe_is_tag(cqe)) {
+			regbuf_uring_ring_count_tag(d->ring, cqe);
 			continue;
+		}
 		io_u = (struct io_u *)(uintptr_t)cqe->user_data;
 		if (cqe->res < 0)
 			io_u->error = -cqe->res;
@@ -800,8 +819,16 @@ static void rb_cleanup(struct thread_data *td)
 	if (d->ring && d->o->registerfiles)
 		io_uring_unregister_files(&d->ring->ring);
 	pthread_mutex_lock(&rb.lock);
-	if (d->holds_ref && --rb.users == 0) {
-		/* The last job out releases the process's registration and arena. */
+	if (d->holds_ref) {
+		rb.users--;
+		rb.done++;
+	}
+	/*
+	 * The registration lives as long as jobs remain: a short job that ends
+	 * before another starts (or a later stonewall group) must not make the
+	 * next one register again.  The last job of the process releases it.
+	 */
+	if (d->holds_ref && !rb.users && rb.done >= (unsigned int)thread_number) {
 		regbuf_uring_pool_destroy(rb.pool);
 		regbuf_nvme_buf_destroy(rb.nbuf);
 		regbuf_nvme_ctrl_destroy(rb.ctrl);
@@ -813,6 +840,7 @@ static void rb_cleanup(struct thread_data *td)
 		rb.alloc = NULL;
 		rb.mem = NULL;
 		rb.nr_rings = rb.next_ring = 0;
+		rb.done = 0;
 		rb.reported = false;
 	}
 	pthread_mutex_unlock(&rb.lock);

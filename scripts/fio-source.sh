@@ -36,7 +36,7 @@ die() {
 # The Debian version to match: the installed fio, else what apt would install.
 debver=$(dpkg-query -W -f='${Version}' fio 2>/dev/null || true)
 [ -n "$debver" ] || debver=$(apt-cache policy fio 2>/dev/null | awk '/Candidate:/ { print $2 }')
-[ -n "$debver" ] && [ "$debver" != "(none)" ] || die "apt knows no fio package"
+if [ -z "$debver" ] || [ "$debver" = "(none)" ]; then die "apt knows no fio package"; fi
 upver=${debver#*:}
 upver=${upver%-*}
 tree=$cache/fio-$upver

@@ -837,7 +837,9 @@ struct regbuf_uring_nvme_ns {
  * max_segments pages (does the kernel count the rest of the buffer).
  *
  * Context: process context; reads block 0 of the namespace.  Identify and
- * passthrough need CAP_SYS_ADMIN on kernels before 6.2.
+ * passthrough need CAP_SYS_ADMIN on kernels without nvme_cmd_allowed() (before
+ * 6.2, "nvme: identify-namespace without CAP_SYS_ADMIN"); since then write
+ * access to the char device is enough for I/O commands.
  * Return: 0; -EINVAL @ns or @path NULL or @flags not 0; -ENODEV @path is not
  * an NVMe namespace char device (a regular file, /dev/null, a block device);
  * -EOPNOTSUPP the namespace's LBA format has metadata or protection
@@ -890,7 +892,9 @@ REGBUF_MUST_CHECK int regbuf_uring_nvme_read_limits(struct regbuf_limits *lim,
  * (max transfer, max segments with every page its own segment, DMA
  * alignment), at chunk boundaries and at 65536 blocks (the 16-bit NLB).  With
  * registered memory each SQE is IORING_URING_CMD_FIXED with the slot's
- * buf_index.  Nothing is queued unless every command fits in the SQ.  The
+ * buf_index; where the open-time probe found fixed passthrough failing on this
+ * kernel (@ns->fixed), plain addresses are sent instead and the kernel pins
+ * the pages per command.  Nothing is queued unless every command fits in the SQ.  The
  * range is not checked against the namespace size: the device answers LBA
  * Out of Range.
  *

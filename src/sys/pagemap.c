@@ -12,10 +12,43 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#if defined(__has_feature)
+#if __has_feature(memory_sanitizer)
+#include <sanitizer/msan_interface.h>
+#define REGBUF_MSAN 1
+#endif
+#endif
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#endif
+#endif
+
 #include "sys/compat.h"
 #include "sys/pagemap.h"
 
 #define SCAN_VEC	256	/* regions per PAGEMAP_SCAN call */
+
+/*
+ * PAGEMAP_SCAN (Linux 6.7) wrote vec[0..n) and a->walk_end.  MemorySanitizer
+ * and valgrind's memcheck do not know this ioctl, so without this they would
+ * report reads of what the kernel wrote as uninitialised.
+ */
+static void scan_mark_written(const struct pm_scan_arg *a, const struct page_region *vec, long n)
+{
+	size_t len = (size_t)n * sizeof(*vec);
+
+	(void)a;
+	(void)len;
+#ifdef REGBUF_MSAN
+	__msan_unpoison(a, sizeof(*a));
+	__msan_unpoison(vec, len);
+#endif
+#ifdef VALGRIND_MAKE_MEM_DEFINED
+	VALGRIND_MAKE_MEM_DEFINED(a, sizeof(*a));
+	VALGRIND_MAKE_MEM_DEFINED(vec, len);
+#endif
+}
 
 static int open_ro(const char *path)
 {
@@ -73,6 +106,7 @@ int sys_pagemap_scan(int pm_fd, uint64_t start, uint64_t end, uint64_t category_
 		n = ioctl(pm_fd, PAGEMAP_SCAN, &a);
 		if (n < 0)
 			return -errno;
+		scan_mark_written(&a, vec, n);
 		for (i = 0; i < n; i++) {
 			if (vec[i].start > cur) {
 				ret = fn(arg, cur, vec[i].start, SYS_PM_UNREPORTED);

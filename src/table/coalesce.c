@@ -110,14 +110,112 @@ static void fill_uniform(struct regbuf_buf *b, uint64_t first, uint64_t granule)
 	}
 }
 
+/* The fields every shape of buffer sets the same way. */
+static void buf_head(struct regbuf_buf *b, uint64_t ubuf, uint64_t len, uint64_t seg0_off,
+		     unsigned int shift, uint32_t kernel_nr_segs, unsigned int flags)
+{
+	b->ubuf = ubuf;
+	b->len = len;
+	b->seg0_off = seg0_off;
+	b->folio_shift = (uint8_t)shift;
+	b->kernel_nr_segs = kernel_nr_segs;
+	b->flags = flags;
+}
+
+/*
+ * io_sqe_buffer_register()'s decision, a pure predicate: coalesce only when
+ * there is more than one page, io_check_coalesce_buffer() passed (kept up to
+ * date by table_layout_add()), and the folios are not single pages
+ * (nr_pages_mid != 1).
+ */
+static bool layout_coalesces(const struct table_layout *l)
+{
+	return l->nr_pages > 1 && l->coalesce_ok && l->ext[0].shift > TABLE_PAGE_SHIFT;
+}
+
+/* io_coalesce_buffer(): one segment per folio.  NULL when it cannot be allocated. */
+static struct regbuf_buf *build_coalesced(uint64_t ubuf, uint64_t len,
+					  const struct table_layout *l, uint32_t nr_phys,
+					  unsigned int bflags)
+{
+	/*
+	 * bvec[0].bv_offset = the page index inside the head folio plus the
+	 * offset inside the page; never addr % folio_size, which assumes the VA
+	 * is aligned like the folio (the 2025 mremap bug, fixed by
+	 * first_folio_page_idx).
+	 */
+	uint64_t off0 = ((uint64_t)l->ext[0].idx << TABLE_PAGE_SHIFT) | (ubuf & ~TABLE_PAGE_MASK);
+	unsigned int shift = l->ext[0].shift;
+	uint64_t fsize = UINT64_C(1) << shift;
+	/* The check passed: every extent is one folio (table_layout_add()). */
+	uint32_t nr_folios = l->nr_ext;
+	struct regbuf_buf *b;
+
+	if (atomic_load(&table_inject_coalesce_enomem) > 0 &&
+	    atomic_fetch_sub(&table_inject_coalesce_enomem, 1) > 0)
+		return NULL;
+	b = alloc_buf(nr_folios, false, nr_phys);
+	if (!b)
+		return NULL;
+	buf_head(b, ubuf, len, off0, shift, nr_folios,
+		 bflags | REGBUF_BUF_F_COALESCED | (nr_folios == 1 ? REGBUF_BUF_F_SINGLE_FOLIO : 0));
+	fill_uniform(b, fsize - off0, fsize);
+	return b;
+}
+
+/*
+ * Beyond the kernel: the kernel would take one bvec per page.  Every extent
+ * is a run of consecutive pages of one folio, so one segment per extent is
+ * exactly as safe (no segment leaves its folio or skips a page) and much
+ * shorter for mixed folio sizes.  Positions are no longer a shift away: keep
+ * each segment's start.  NULL when it cannot be allocated.
+ */
+static struct regbuf_buf *build_runs(uint64_t ubuf, uint64_t len, const struct table_layout *l,
+				     uint32_t nr_phys, unsigned int bflags)
+{
+	uint64_t in_page = ubuf & ~TABLE_PAGE_MASK, pos = 0;
+	struct regbuf_buf *b = alloc_buf(l->nr_ext, true, nr_phys);
+	uint32_t i;
+
+	if (!b)
+		return NULL;
+	buf_head(b, ubuf, len, in_page, TABLE_PAGE_SHIFT, (uint32_t)l->nr_pages,
+		 bflags | REGBUF_BUF_F_MIXED);
+	for (i = 0; i < l->nr_ext; i++) {
+		uint64_t n = ((uint64_t)l->ext[i].nr << TABLE_PAGE_SHIFT) - (i ? 0 : in_page);
+
+		if (n > len - pos)
+			n = len - pos;
+		b->starts[i] = pos;
+		regbuf_seg_set(&b->segs[i], ubuf + pos, n);
+		pos += n;
+	}
+	return b;
+}
+
+/* What the kernel keeps when it does not coalesce: one segment per page. */
+static struct regbuf_buf *build_per_page(uint64_t ubuf, uint64_t len,
+					 const struct table_layout *l, uint32_t nr_phys,
+					 unsigned int bflags)
+{
+	uint64_t in_page = ubuf & ~TABLE_PAGE_MASK;
+	struct regbuf_buf *b = alloc_buf((uint32_t)l->nr_pages, false, nr_phys);
+
+	if (!b)
+		return NULL;
+	buf_head(b, ubuf, len, in_page, TABLE_PAGE_SHIFT, (uint32_t)l->nr_pages, bflags);
+	fill_uniform(b, TABLE_PAGE_SIZE - in_page, TABLE_PAGE_SIZE);
+	return b;
+}
+
 int table_buf_build(struct regbuf_buf **bufp, uint64_t ubuf, uint64_t len,
 		    const struct table_layout *l, unsigned int flags)
 {
 	uint64_t in_page = ubuf & ~TABLE_PAGE_MASK;
-	uint32_t nr_folios, nr_phys = 0, i;
-	bool merged = false, coalesce;
-	unsigned int shift = TABLE_PAGE_SHIFT, bflags = 0;
-	struct regbuf_buf *b;
+	unsigned int bflags = 0;
+	struct regbuf_buf *b = NULL;
+	uint32_t nr_phys = 0;
+	bool merged = false;
 
 	if (!l->nr_ext ||
 	    l->nr_pages != ((in_page + len + TABLE_PAGE_SIZE - 1) >> TABLE_PAGE_SHIFT))
@@ -126,95 +224,18 @@ int table_buf_build(struct regbuf_buf **bufp, uint64_t ubuf, uint64_t len,
 		nr_phys = count_phys(l, &merged);
 		bflags |= REGBUF_BUF_F_PHYS | (merged ? REGBUF_BUF_F_PHYS_MERGED : 0);
 	}
-
-	/*
-	 * io_sqe_buffer_register(): coalesce only when there is more than one
-	 * page, the check passes, and the folios are not single pages
-	 * (nr_pages_mid != 1).
-	 */
-	coalesce = l->nr_pages > 1 && l->coalesce_ok && l->ext[0].shift > TABLE_PAGE_SHIFT;
-	if (coalesce) {
-		/*
-		 * bvec[0].bv_offset = the page index inside the head folio plus
-		 * the offset inside the page; never addr % folio_size, which
-		 * assumes the VA is aligned like the folio (the 2025 mremap
-		 * bug, fixed by first_folio_page_idx).
-		 */
-		uint64_t off0 = ((uint64_t)l->ext[0].idx << TABLE_PAGE_SHIFT) | in_page;
-		uint64_t fsize;
-
-		/* The check passed: every extent is one folio (table_layout_add()). */
-		nr_folios = l->nr_ext;
-		shift = l->ext[0].shift;
-		fsize = UINT64_C(1) << shift;
-
+	if (layout_coalesces(l)) {
+		b = build_coalesced(ubuf, len, l, nr_phys, bflags);
 		/* io_coalesce_buffer(): a failed allocation keeps the per-page array. */
-		if (atomic_load(&table_inject_coalesce_enomem) > 0 &&
-		    atomic_fetch_sub(&table_inject_coalesce_enomem, 1) > 0) {
-			bflags |= REGBUF_BUF_F_COALESCE_FALLBACK;
-			goto per_page;
-		}
-		b = alloc_buf(nr_folios, false, nr_phys);
-		if (!b) {
-			bflags |= REGBUF_BUF_F_COALESCE_FALLBACK;
-			goto per_page;
-		}
-		b->ubuf = ubuf;
-		b->len = len;
-		b->seg0_off = off0;
-		b->folio_shift = (uint8_t)shift;
-		b->kernel_nr_segs = nr_folios;
-		b->flags = bflags | REGBUF_BUF_F_COALESCED |
-			   (nr_folios == 1 ? REGBUF_BUF_F_SINGLE_FOLIO : 0);
-		fill_uniform(b, fsize - off0, fsize);
-		goto out;
-	}
-
-	/*
-	 * Beyond the kernel: the kernel would now take one bvec per page.
-	 * Every extent is a run of consecutive pages of one folio, so one
-	 * segment per extent is exactly as safe (no segment leaves its
-	 * folio or skips a page) and much shorter for mixed folio sizes.
-	 * Positions are no longer a shift away: keep each segment's start.
-	 */
-	if (!(flags & REGBUF_TABLE_F_KERNEL_EXACT) && l->nr_ext < l->nr_pages) {
-		uint64_t pos = 0;
-
-		b = alloc_buf(l->nr_ext, true, nr_phys);
 		if (!b)
-			goto per_page;
-		b->ubuf = ubuf;
-		b->len = len;
-		b->seg0_off = in_page;
-		b->folio_shift = TABLE_PAGE_SHIFT;
-		b->kernel_nr_segs = (uint32_t)l->nr_pages;
-		b->flags = bflags | REGBUF_BUF_F_MIXED;
-		for (i = 0; i < l->nr_ext; i++) {
-			uint64_t n = (uint64_t)l->ext[i].nr << TABLE_PAGE_SHIFT;
-
-			n -= i ? 0 : in_page;
-
-			if (n > len - pos)
-				n = len - pos;
-			b->starts[i] = pos;
-			regbuf_seg_set(&b->segs[i], ubuf + pos, n);
-			pos += n;
-		}
-		goto out;
+			bflags |= REGBUF_BUF_F_COALESCE_FALLBACK;
+	} else if (!(flags & REGBUF_TABLE_F_KERNEL_EXACT) && l->nr_ext < l->nr_pages) {
+		b = build_runs(ubuf, len, l, nr_phys, bflags);
 	}
-
-per_page:
-	b = alloc_buf((uint32_t)l->nr_pages, false, nr_phys);
+	if (!b)
+		b = build_per_page(ubuf, len, l, nr_phys, bflags);
 	if (!b)
 		return -ENOMEM;
-	b->ubuf = ubuf;
-	b->len = len;
-	b->seg0_off = in_page;
-	b->folio_shift = TABLE_PAGE_SHIFT;
-	b->kernel_nr_segs = (uint32_t)l->nr_pages;
-	b->flags = bflags & ~REGBUF_BUF_F_MIXED;
-	fill_uniform(b, TABLE_PAGE_SIZE - in_page, TABLE_PAGE_SIZE);
-out:
 	if (!l->unchecked)
 		b->flags |= l->inexact ? REGBUF_BUF_F_UPPER_BOUND : REGBUF_BUF_F_EXACT;
 	b->source = (uint8_t)l->source;

@@ -16,7 +16,6 @@
 #include <linux/nvme_ioctl.h>
 
 #include "mem/mem.h"
-#include "sys/compat.h"
 #include "sys/sys.h"
 #include "uring/uring.h"
 
@@ -155,6 +154,27 @@ static void sqe_clear(struct io_uring_sqe *sqe)
 	memset(sqe->cmd, 0, sizeof(struct nvme_uring_cmd));
 }
 
+/* A zeroed 128-byte SQE for NVME_URING_CMD_IO on @fd, or NULL when the SQ is full. */
+static struct io_uring_sqe *cmd_sqe(struct io_uring *ring, int fd, uint64_t user_data)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (!sqe)
+		return NULL;
+	sqe_clear(sqe);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = NVME_URING_CMD_IO;
+	sqe->user_data = user_data;
+	return sqe;
+}
+
+/* The NVMe command in a 128-byte SQE (struct nvme_uring_cmd, 72 of its 80 bytes). */
+static struct nvme_uring_cmd *sqe_cmd(struct io_uring_sqe *sqe)
+{
+	return (struct nvme_uring_cmd *)sqe->cmd;
+}
+
 /* One-block fixed read at the start of a @pages page buffer: 0 or the CQE's -errno. */
 static int probe_fixed_read(const struct regbuf_uring_nvme_ns *ns, struct io_uring *ring,
 			    uint32_t pages)
@@ -175,17 +195,13 @@ static int probe_fixed_read(const struct regbuf_uring_nvme_ns *ns, struct io_uri
 	ret = io_uring_register_buffers(ring, &iov, 1);
 	if (ret)
 		goto out_free;
-	sqe = io_uring_get_sqe(ring);
+	sqe = cmd_sqe(ring, ns->fd, 0);
 	if (!sqe) {
 		ret = -EBUSY;
 		goto out_unregister;
 	}
-	sqe_clear(sqe);
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = ns->fd;
-	sqe->cmd_op = NVME_URING_CMD_IO;
 	sqe->uring_cmd_flags = IORING_URING_CMD_FIXED;
-	cmd = (struct nvme_uring_cmd *)sqe->cmd;
+	cmd = sqe_cmd(sqe);
 	cmd->opcode = NVME_OP_READ;
 	cmd->nsid = ns->nsid;
 	cmd->addr = (uint64_t)(uintptr_t)buf;
@@ -303,28 +319,6 @@ static bool use_fixed(const struct regbuf_uring_ring *r, const struct regbuf_uri
 	return r->fixed && !ns->fixed;
 }
 
-/* A zeroed 128-byte SQE for NVME_URING_CMD_IO, or NULL when the SQ is full. */
-static struct io_uring_sqe *cmd_sqe(struct regbuf_uring_ring *r,
-				    const struct regbuf_uring_nvme_ns *ns, uint64_t user_data)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
-
-	if (!sqe)
-		return NULL;
-	sqe_clear(sqe);
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = ns->fd;
-	sqe->cmd_op = NVME_URING_CMD_IO;
-	sqe->user_data = user_data;
-	return sqe;
-}
-
-/* The NVMe command in a 128-byte SQE (struct nvme_uring_cmd, 72 of its 80 bytes). */
-static struct nvme_uring_cmd *sqe_cmd(struct io_uring_sqe *sqe)
-{
-	return (struct nvme_uring_cmd *)sqe->cmd;
-}
-
 /*
  * Bytes of the next command at @addr/@lba, at most @left, and its slot.
  * The walk of regbuf_seg_split() over one virtually contiguous segment, with
@@ -406,7 +400,7 @@ int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_u
 		struct nvme_uring_cmd *cmd;
 
 		n = next_cmd(r, ns, addr + (len - left), left, lba, &slot);
-		sqe = cmd_sqe(r, ns, user_data);
+		sqe = cmd_sqe(&r->ring, ns->fd, user_data);
 		if (!sqe)
 			return -EBUSY;	/* not reached: the room was checked */
 		cmd = sqe_cmd(sqe);
@@ -444,7 +438,7 @@ int regbuf_uring_nvme_prep_write_zeroes(struct regbuf_uring_ring *r,
 
 		if (nlb > NVME_MAX_NLB)
 			nlb = NVME_MAX_NLB;
-		sqe = cmd_sqe(r, ns, user_data);
+		sqe = cmd_sqe(&r->ring, ns->fd, user_data);
 		if (!sqe)
 			return -EBUSY;	/* not reached: the room was checked */
 		cmd = sqe_cmd(sqe);
@@ -465,7 +459,7 @@ int regbuf_uring_nvme_prep_flush(struct regbuf_uring_ring *r,
 
 	if (!r || !ns || !ring_is_cmd(r) || (user_data & REGBUF_URING_TAG_BIT))
 		return -EINVAL;
-	sqe = cmd_sqe(r, ns, user_data);
+	sqe = cmd_sqe(&r->ring, ns->fd, user_data);
 	if (!sqe)
 		return -EBUSY;
 	cmd = sqe_cmd(sqe);
@@ -489,7 +483,7 @@ int regbuf_uring_nvme_prep_cmd(struct regbuf_uring_ring *r, const struct regbuf_
 			return -EFAULT;
 		fixed = true;
 	}
-	sqe = cmd_sqe(r, ns, user_data);
+	sqe = cmd_sqe(&r->ring, ns->fd, user_data);
 	if (!sqe)
 		return -EBUSY;
 	c = sqe_cmd(sqe);

@@ -417,19 +417,31 @@ static int preflight(const struct regbuf_uring_pool *pool, struct regbuf_uring_m
 	return 0;
 }
 
+/* The next open ring from index *@i on that is not @src (*@i moves past it), or NULL. */
+static struct regbuf_uring_ring *next_other_ring(struct regbuf_uring_pool *pool,
+						 const struct regbuf_uring_ring *src, uint32_t *i)
+{
+	for (; *i < pool->nr_rings; (*i)++) {
+		struct regbuf_uring_ring *r = &pool->rings[*i];
+
+		if (r != src && !pool->closed[*i]) {
+			(*i)++;
+			return r;
+		}
+	}
+	return NULL;
+}
+
 /* Give rings other than @src the table @src has: clone, or register again. */
 static int mirror_whole(struct regbuf_uring_pool *pool, struct regbuf_uring_ring *src,
 			const struct iovec *iov, const __u64 *tags, uint32_t nr)
 {
 	uint64_t t0 = uring_now_ns();
-	uint32_t i;
+	struct regbuf_uring_ring *r;
+	uint32_t i = 0;
 	int ret;
 
-	for (i = 0; i < pool->nr_rings; i++) {
-		struct regbuf_uring_ring *r = &pool->rings[i];
-
-		if (r == src || pool->closed[i])
-			continue;
+	while ((r = next_other_ring(pool, src, &i)) != NULL) {
 		if (pool->clone_ok)
 			ret = regbuf_uring_clone_buffers(&r->ring, &src->ring, 0, 0, 0, 0);
 		else if (iov)
@@ -592,14 +604,11 @@ static int update_other_rings(struct regbuf_uring_pool *pool, struct regbuf_urin
 			      uint32_t done)
 {
 	uint64_t t0 = uring_now_ns();
-	uint32_t i;
+	struct regbuf_uring_ring *r;
+	uint32_t i = 0;
 	int ret;
 
-	for (i = 0; i < pool->nr_rings; i++) {
-		struct regbuf_uring_ring *r = &pool->rings[i];
-
-		if (r == src || pool->closed[i])
-			continue;
+	while ((r = next_other_ring(pool, src, &i)) != NULL) {
 		if (pool->clone_range_ok) {
 			ret = regbuf_uring_clone_buffers(&r->ring, &src->ring, off, off, done,
 							 IORING_REGISTER_DST_REPLACE);

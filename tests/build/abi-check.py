@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""The exported symbols of the built libregbuf.so equal src/libregbuf.map.
+"""The exported symbols of the built libregbuf.so equal src/libregbuf.map,
+and the map lists every public function the library defines.
 
-Reads the map's version nodes (every name under "global:"), then the library's
-dynamic symbol table (nm -D --defined-only), and fails naming each symbol the
-library exports that the map does not list, each symbol the map lists that the
-library does not export, and each symbol exported under another version node
-than the map's.  In a build without the uring layer the map's regbuf_uring_*
-and __regbuf_uring_* names must be absent instead.
+Reads the map's version nodes (every name under "global:"), the library's
+dynamic symbol table (nm -D --defined-only) and the global functions named
+regbuf_* / __regbuf_* in the library's objects (nm of libregbuf-internal.a:
+the public functions, which the map's "local: *" would silently hide if it
+forgot one).  Fails naming each public function missing from the map, each
+symbol exported but not listed, each symbol listed but not exported, and
+each symbol exported under another version node than the map's.  In a build
+without the uring layer the map's regbuf_uring_* and __regbuf_uring_* names
+must be absent instead.
 Usage: abi-check.py [BUILDDIR]   (default: the build it was configured in)"""
 import re
 import subprocess
@@ -72,6 +76,24 @@ for line in out.splitlines():
         continue
     name, _, node = f[2].partition('@')
     exported[name] = node.lstrip('@')
+
+# The public functions the library defines: global, named for the API.
+archive = build / 'libregbuf-internal.a'
+defined = set()
+if archive.exists():
+    out = subprocess.run(['nm', '--defined-only', str(archive)], check=True,
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 3 and f[1] in 'TDRBW' and re.match(r'_*regbuf_', f[2]):
+            defined.add(f[2])
+problems = []
+for s in sorted(defined - set(listed)):
+    problems.append('%s: a public function of the library, missing from src/libregbuf.map, so '
+                    'the shared library hides it (add "%s;" to the newest node)' % (s, s))
+if not archive.exists():
+    problems.append('no %s to read the library\'s functions from' % archive)
+case('public_functions_in_map', problems)
 
 expected = {s: n for s, n in listed.items() if have_uring or not uring_symbol(s)}
 missing = sorted(set(exported) - set(expected))

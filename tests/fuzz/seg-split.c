@@ -28,7 +28,7 @@
 #include "fuzz.h"
 
 #define MAX_SEGS	48
-#define STEP_BUDGET	(UINT64_C(1) << 17)	/* reference steps per input */
+#define STEP_BUDGET	(UINT64_C(1) << 14)	/* reference steps per input */
 #define MAX_ROUNDS	64			/* pieces split per input */
 
 enum { C_NVME, C_BLOCK, C_RAW, C_ITER };

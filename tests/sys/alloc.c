@@ -10,6 +10,7 @@
 
 #include <regbuf/alloc.h>
 #include <regbuf/mem.h>
+#include <regbuf/table.h>
 
 #include "harness.h"
 
@@ -40,7 +41,7 @@ static int create_rejected(void)
 		{ "null_base", NULL, 4096, 0, 4096, 512, 0, -EINVAL },
 		{ "zero_len", buf, 0, 0, 4096, 512, 0, -EINVAL },
 		{ "zero_slot_len", buf, 4096, 0, 0, 512, 0, -EINVAL },
-		{ "slot_len_over_1g", buf, 4096, 0, (UINT64_C(1) << 30) + 4096, 512, 0, -EINVAL },
+		{ "slot_len_over_1g", buf, 4096, 0, REGBUF_BUF_MAX_LEN + 4096, 512, 0, -EINVAL },
 		{ "align_not_pow2", buf, 4096, 0, 4096, 768, 0, -EINVAL },
 		{ "align_zero", buf, 4096, 0, 4096, 0, 0, -EINVAL },
 		{ "base_misaligned", buf + 512, 4096, 0, 4096, 4096, 0, -EINVAL },
@@ -57,6 +58,8 @@ static int create_rejected(void)
 
 		if (r != cases[i].err)
 			return T_FAILF("%s: %d, expected %d", cases[i].name, r, cases[i].err);
+		if (a)
+			return T_FAILF("%s: allocator handed back on failure", cases[i].name);
 	}
 	/* The last slot number itself may be UINT32_MAX. */
 	{

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -824,6 +826,47 @@ static int measure_import(void)
 	return T_PASS;
 }
 
+/*
+ * REGBUF_TABLE_F_LAYOUT_PFN without the privilege to read frame numbers:
+ * -EPERM, the table stays unregistered, and the default discovery still works.
+ */
+static int pfn_layout_unprivileged_eperm(void)
+{
+	pid_t pid;
+	int st;
+
+	pid = fork();
+	if (pid < 0)
+		return t_broken("fork: %s", strerror(errno));
+	if (pid == 0) {
+		static char mem[4 * 4096] __attribute__((aligned(4096)));
+		struct iovec iov = { mem, sizeof(mem) };
+		struct regbuf_table *t;
+		int code = 0;
+
+		memset(mem, 1, sizeof(mem));
+		/* As root, become nobody (dumpable again, so /proc/self/pagemap opens). */
+		if (!geteuid() && (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534) ||
+				   prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)))
+			_exit(2);
+		if (regbuf_table_create(&t, 0))
+			_exit(3);
+		if (regbuf_table_register(t, &iov, 1, REGBUF_TABLE_F_LAYOUT_PFN) != -EPERM)
+			code = 4;
+		else if (regbuf_table_nr(t) != 0)
+			code = 5;
+		else if (regbuf_table_register(t, &iov, 1, 0))
+			code = 6;
+		regbuf_table_destroy(t);
+		_exit(code);
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		return t_broken("waitpid");
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		return T_FAILF("child failed at step %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(sys_4k_pages),
 	T_CASE(sys_thp_madvise),
@@ -833,6 +876,7 @@ static const struct t_case cases[] = {
 	T_CASE(sys_cve_same_page_mapped_n_times),
 	T_CASE(sys_cve_shmem_thp_shuffled),
 	T_CASE(sys_unmapped_range_efault),
+	T_CASE(pfn_layout_unprivileged_eperm),
 	T_CASE(measure_register_1g_4k),
 	T_CASE(measure_register_1g_2m),
 	T_CASE(measure_register_1g_1g),

@@ -1444,7 +1444,7 @@ static int ml_child_degraded(uint8_t *mem, int fd)
 	struct regbuf_uring_pool *pool;
 	struct regbuf_uring_status st;
 	struct regbuf_uring_file f;
-	struct iovec iov = { mem, 2 * MiB };
+	struct iovec iov = { mem, 2 * MiB }, small = { mem, 4 * KiB };
 	unsigned int modes[2] = { REGBUF_URING_POOL_F_DEGRADE, REGBUF_URING_POOL_F_NO_REGISTER };
 	int m;
 
@@ -1474,6 +1474,15 @@ static int ml_child_degraded(uint8_t *mem, int fd)
 		CK_EQ(t_pattern_check(mem + MiB, MiB, MiB * m, 31), -1);
 		regbuf_uring_pool_destroy(pool);
 	}
+	/* An update the preflight refuses: -ENOMEM, the registration stays, the reason says why. */
+	CK_OK(regbuf_uring_pool_create(&pool, 1, 8, 0, 0));
+	CK_OK(regbuf_uring_pool_register(pool, &small, 1, 0));
+	CK_EQ(regbuf_uring_pool_update(pool, 0, &iov, 1), -ENOMEM);
+	regbuf_uring_pool_status(pool, &st);
+	CK_EQ(st.state, REGBUF_URING_REG_ACTIVE);
+	CK_EQ(st.nr_bytes, 4 * KiB);
+	CK(strstr(st.reason, "RLIMIT_MEMLOCK") != NULL);
+	regbuf_uring_pool_destroy(pool);
 	return T_PASS;
 }
 
@@ -1936,6 +1945,10 @@ static int pool_api_abuse(void)
 	t_check_eq(regbuf_uring_pool_create(&pool, 1, 0, 0, 0), -EINVAL);
 	t_check_eq(regbuf_uring_pool_create(&pool, 1, 8, 0, 1U << 31), -EINVAL);
 	t_check_eq(regbuf_uring_pool_create(&pool, 1, 1U << 30, 0, 0), -EINVAL);
+	/* A failed constructor hands nothing back: the caller's pointer is untouched. */
+	pool = (struct regbuf_uring_pool *)&ml;
+	t_check_eq(regbuf_uring_pool_create(&pool, 0, 8, 0, 0), -EINVAL);
+	t_check(pool == (struct regbuf_uring_pool *)&ml);
 	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, 0));
 	/* ring, close_ring */
 	t_check(regbuf_uring_pool_ring(NULL, 0) == NULL);
@@ -2003,6 +2016,21 @@ static int pool_api_abuse(void)
 	close(closed_fd);
 	t_check_eq(regbuf_uring_dio_align(closed_fd, &ma, &oa), -EBADF);
 	t_check_eq(regbuf_uring_file_init(&f, closed_fd), -EBADF);
+	/* clone from something that is not a ring: the kernel's codes unchanged */
+	if (k_clone()) {
+		struct regbuf_uring_pool *p1;
+		struct io_uring fake;
+
+		t_ok(regbuf_uring_pool_create(&p1, 1, 8, 0, 0));
+		memset(&fake, 0, sizeof(fake));
+		fake.ring_fd = fd;
+		t_check_eq(regbuf_uring_clone_buffers(&regbuf_uring_pool_ring(p1, 0)->ring, &fake,
+						      0, 0, 0, 0), -EOPNOTSUPP);
+		fake.ring_fd = -1;
+		t_check_eq(regbuf_uring_clone_buffers(&regbuf_uring_pool_ring(p1, 0)->ring, &fake,
+						      0, 0, 0, 0), -EBADF);
+		regbuf_uring_pool_destroy(p1);
+	}
 	/* names of values out of range */
 	t_check(!strcmp(regbuf_uring_path_name((enum regbuf_uring_path)99), "none"));
 	t_check(!strcmp(regbuf_uring_state_name((enum regbuf_uring_reg_state)99),

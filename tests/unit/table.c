@@ -1311,7 +1311,9 @@ static int table_api_abuse(void)
 	struct regbuf_seg_iter it;
 	unsigned int bit;
 
+	t = (struct regbuf_table *)&in;
 	t_check_eq(regbuf_table_create(&t, 1), -EINVAL);
+	t_check(t == (struct regbuf_table *)&in);	/* untouched on failure */
 	t_check_eq(regbuf_table_create(NULL, 0), -EINVAL);
 	t_ok(regbuf_table_create(&t, 0));
 	t_ok(regbuf_table_create(&u, 0));

@@ -373,7 +373,7 @@ static uint64_t map_buffer_mib = 1024;
 static struct opt_spec map_opts[] = {
 	OPT_U32("runs", &map_runs, 1, 101, "N", "runs per I/O size; the median is reported"),
 	OPT_U64("buffer-mib", &map_buffer_mib, 4, 65536, "MIB",
-		"buffer the random offsets fall in, MiB (even)"),
+		"buffer the random offsets fall in, MiB, even"),
 	OPT_END
 };
 
@@ -491,6 +491,7 @@ static void usage(void)
 	       "  afterwards, also when interrupted).  Progress goes to stderr.\n"
 	       "options (before or after the experiment):\n");
 	opt_usage(stdout, common);
+	opt_usage_help(stdout);
 	for (i = 0; bench_cmds[i]; i++) {
 		struct opt_spec *own[] = { bench_cmds[i]->opts, NULL };
 
@@ -507,6 +508,7 @@ static void usage_cmd(const struct bench_cmd *c)
 
 	printf("usage: regbuf bench %s [options]\n  %s\n", c->name, c->summary);
 	opt_usage(stdout, t);
+	opt_usage_help(stdout);
 }
 
 /* Parse the experiment's options (and the common ones after its name): OPT_*. */

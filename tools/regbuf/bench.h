@@ -87,6 +87,10 @@ int bench_hugepages_reserve(enum bench_tier tier, uint64_t len, char *why, size_
 uint32_t bench_chunk_iov(struct iovec *iov, uint32_t max, void *addr, uint64_t len,
 			 uint64_t chunk);
 
+/* "@what: <error>", and for -ENOMEM over RLIMIT_MEMLOCK the numbers and the fix (bench_reg.c). */
+void bench_register_failed(int ret, const char *what, const struct iovec *iov, uint32_t n,
+			   char *why, size_t wlen);
+
 /* bench_map.c: ns per I/O to fill an NVMe command's data pointer; 0, or 1 on failure. */
 int bench_map(uint32_t runs, uint64_t buf_len, bool json);
 

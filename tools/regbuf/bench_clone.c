@@ -27,7 +27,7 @@ static uint64_t clone_max_gib = 4;
 
 static struct opt_spec clone_opts[] = {
 	OPT_U64("max-gib", &clone_max_gib, 1, 1024, "GIB",
-		"the last row's arena in GiB (1 with --quick; at most a quarter of free memory)"),
+		"the last row's arena in GiB, 1 with --quick, at most a quarter of free memory"),
 	OPT_END
 };
 
@@ -37,7 +37,7 @@ struct clone_row {
 	uint64_t bytes;
 	const char *tier;
 	double reg, again, kclone, tclone;	/* us, medians */
-	char why[256];
+	char why[640];
 };
 
 static double us_since(uint64_t t0)
@@ -101,7 +101,7 @@ out_a:
 	io_uring_unregister_buffers(&ring[0]);
 out:
 	if (ret) {
-		snprintf(why, wlen, "%s: %s", step, strerror(-ret));
+		bench_register_failed(ret, step, iov, nr, why, wlen);
 		return ret;
 	}
 	return time_table_clone(iov, nr, &v[3], why, wlen);

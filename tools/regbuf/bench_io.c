@@ -2,9 +2,12 @@
 /*
  * regbuf bench io - O_DIRECT I/O through a regbuf ring pool (one ring per
  * thread, one registration cloned into every ring), fixed vs unfixed buffers,
- * and the equivalent fio job (io_uring engine, fixedbufs, hugepage memory,
- * same file, QD, block size and threads) run in the same invocation.
+ * and the same job (file, QD, block size, threads) through fio's io_uring
+ * engine with its defaults, fio tuned, and t/io_uring (bench_fio.c), run in
+ * the same invocation; regbuf is compared with the best of them.
  * Runs are interleaved (regbuf, fio, regbuf, fio, ...) and medians reported.
+ * With --passthru the same jobs run as NVMe passthrough commands on a
+ * namespace's char device (/dev/ngXnY), fixed and unfixed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +25,7 @@
 #include <regbuf/uring.h>
 
 #include "bench.h"
+#include "bench_fio.h"
 #include "cli.h"
 #include "opt.h"
 #include "undo.h"
@@ -98,7 +102,9 @@ struct worker {
 	uint64_t file_size;
 	uint64_t region_off, region_len;	/* sequential: this thread's part */
 	uint64_t seed;
+	const struct regbuf_uring_nvme_ns *ns;	/* --passthru: NVMe commands */
 	bool enable;			/* ring created R_DISABLED: enable in this thread */
+	bool ring_fd_reg;		/* ring fd registered by this thread */
 	/* results */
 	uint64_t ios, errors;
 	uint64_t elapsed_ns, usr_ns, sys_ns;
@@ -141,8 +147,11 @@ static uint64_t next_off(struct worker *w, struct stream *s)
 /* Slot @i's next I/O; 0 or -errno. */
 static int submit_slot(struct worker *w, struct stream *s, uint32_t i, uint64_t now)
 {
-	int ret = regbuf_uring_prep_rw(w->ring, s->write, &w->file, w->bufs[i].addr, w->cfg->bs,
-				       next_off(w, s), i);
+	uint64_t off = next_off(w, s);
+	int ret = w->ns ? regbuf_uring_nvme_prep_rw(w->ring, w->ns, s->write, w->bufs[i].addr,
+						    w->cfg->bs, off >> w->ns->lba_shift, 0, i) :
+			  regbuf_uring_prep_rw(w->ring, s->write, &w->file, w->bufs[i].addr,
+					       w->cfg->bs, off, i);
 
 	if (ret != 1)
 		return ret < 0 ? ret : -EINVAL;
@@ -169,6 +178,11 @@ static int worker_setup(struct worker *w)
 		ret = -EINVAL;
 		goto out_release;
 	}
+	/*
+	 * A registered ring fd (Linux 5.18) spares io_uring_enter() the fdget()
+	 * of every submit-and-wait; per task, so each worker registers its own.
+	 */
+	w->ring_fd_reg = io_uring_register_ring_fd(&w->ring->ring) == 1;
 	return 0;
 out_release:
 	while (i--)
@@ -182,6 +196,8 @@ static void worker_teardown(struct worker *w)
 {
 	uint32_t i;
 
+	if (w->ring_fd_reg)
+		io_uring_unregister_ring_fd(&w->ring->ring);
 	for (i = 0; i < w->cfg->qd; i++)
 		regbuf_alloc_release(w->alloc, &w->bufs[i]);
 	regbuf_alloc_flush(w->alloc);
@@ -200,7 +216,8 @@ static uint32_t reap_batch(struct worker *w, struct stream *s, uint64_t now, boo
 		i = (uint32_t)cqes[k]->user_data;
 		if (regbuf_uring_cqe_is_tag(cqes[k]))
 			continue;
-		if (cqes[k]->res != (int)w->cfg->bs) {
+		/* Passthrough completes with 0, or an NVMe status or -errno. */
+		if (cqes[k]->res != (w->ns ? 0 : (int)w->cfg->bs)) {
 			w->errors++;
 			if (!w->err)
 				w->err = cqes[k]->res < 0 ? cqes[k]->res : -EIO;
@@ -289,16 +306,36 @@ struct io_env {
 	bool fio;
 	bool fio_huge;
 	struct regbuf_uring_status st;	/* last pool's status */
+	bool passthru;
+	struct regbuf_uring_nvme_ns ns;	/* --passthru */
 };
 
 static struct worker workers[MAX_THREADS];
+
+/* The longest kernel buffer (and allocator slot): what fixed passthrough takes here. */
+static uint64_t io_slot_len(const struct io_env *env)
+{
+	return env->passthru ? env->ns.max_buf_len : REGBUF_BUF_MAX_LEN;
+}
+
+/* Memory alignment of the I/O: O_DIRECT's (statx), or a logical block for passthrough. */
+static int io_mem_align(const struct io_env *env, struct regbuf_uring_file *f)
+{
+	if (!env->passthru)
+		return regbuf_uring_file_init(f, env->fd);
+	memset(f, 0, sizeof(*f));
+	f->fd = env->fd;
+	f->mem_align = f->off_align = 1U << env->ns.lba_shift;
+	return 0;
+}
 
 /* A pool of c->threads rings with the arena registered once (unless unfixed). */
 static int pool_open(struct io_env *env, const struct io_cfg *c, struct regbuf_uring_pool **pool,
 		     unsigned int *setup, struct io_res *res)
 {
 	struct iovec iov = { regbuf_mem_addr(env->mem), regbuf_mem_len(env->mem) };
-	unsigned int flags = c->fixed ? 0 : REGBUF_URING_POOL_F_NO_REGISTER;
+	unsigned int flags = (c->fixed ? 0 : REGBUF_URING_POOL_F_NO_REGISTER) |
+			     (env->passthru ? REGBUF_URING_POOL_F_NVME_CMD : 0);
 	int ret;
 
 	*setup = IORING_SETUP_R_DISABLED | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
@@ -312,7 +349,10 @@ static int pool_open(struct io_env *env, const struct io_cfg *c, struct regbuf_u
 		snprintf(res->err, sizeof(res->err), "pool: %s", strerror(-ret));
 		return ret;
 	}
-	ret = regbuf_uring_pool_register(*pool, &iov, 1, 0);
+	/* Passthrough: kernel buffers no longer than this kernel's fixed commands take. */
+	ret = regbuf_uring_pool_set_buf_len(*pool, io_slot_len(env));
+	if (!ret)
+		ret = regbuf_uring_pool_register(*pool, &iov, 1, 0);
 	if (c->fixed)
 		regbuf_uring_pool_status(*pool, &env->st);
 	if (ret) {
@@ -327,6 +367,7 @@ static int workers_start(struct io_env *env, const struct io_cfg *c,
 			 struct regbuf_uring_pool *pool, unsigned int setup,
 			 struct regbuf_alloc *alloc)
 {
+	sigset_t mask;
 	uint32_t t;
 	int ret;
 
@@ -334,9 +375,10 @@ static int workers_start(struct io_env *env, const struct io_cfg *c,
 		struct worker *w = &workers[t];
 
 		memset(w, 0, sizeof(*w));
-		ret = regbuf_uring_file_init(&w->file, env->fd);
+		ret = io_mem_align(env, &w->file);
 		if (ret)
 			return ret;
+		w->ns = env->passthru ? &env->ns : NULL;
 		w->alloc = alloc;
 		w->cfg = c;
 		w->ring = regbuf_uring_pool_ring(pool, t);
@@ -346,6 +388,8 @@ static int workers_start(struct io_env *env, const struct io_cfg *c,
 		w->seed = 0x9E3779B97F4A7C15ULL * (t + 1) ^ cli_now_ns();
 		w->enable = !!(setup & IORING_SETUP_R_DISABLED);
 	}
+	/* Signals stay with the main thread, which undoes what the run changed. */
+	undo_signals_block(&mask);
 	for (t = 0; t < c->threads; t++) {
 		ret = pthread_create(&workers[t].tid, NULL, worker_fn, &workers[t]);
 		if (ret) {
@@ -353,6 +397,7 @@ static int workers_start(struct io_env *env, const struct io_cfg *c,
 			break;
 		}
 	}
+	undo_signals_restore(&mask);
 	return (int)t;
 }
 
@@ -401,12 +446,12 @@ static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res 
 	int ret, started;
 
 	memset(res, 0, sizeof(*res));
-	ret = regbuf_uring_file_init(&f, env->fd);
+	ret = io_mem_align(env, &f);
 	if (ret) {
 		snprintf(res->err, sizeof(res->err), "statx: %s", strerror(-ret));
 		return ret;
 	}
-	ret = regbuf_alloc_create(&alloc, env->mem, 0, REGBUF_BUF_MAX_LEN, f.mem_align, 0);
+	ret = regbuf_alloc_create(&alloc, env->mem, 0, io_slot_len(env), f.mem_align, 0);
 	if (ret) {
 		snprintf(res->err, sizeof(res->err), "regbuf_alloc_create: %s", strerror(-ret));
 		return ret;
@@ -426,138 +471,57 @@ out_alloc:
 	return ret;
 }
 
-/* ---- fio ---- */
+/* ---- fio, fio tuned, t/io_uring (bench_fio.c) ---- */
 
-static double jnum(const char *from, const char *key)
+static int run_fio(struct io_env *env, enum bench_fio_kind kind, const struct io_cfg *c,
+		   struct io_res *res)
 {
-	char pat[64];
-	const char *p;
-
-	if (!from)
-		return NAN;
-	snprintf(pat, sizeof(pat), "\"%s\"", key);
-	p = strstr(from, pat);
-	if (!p)
-		return NAN;
-	p = strchr(p + strlen(pat), ':');
-	return p ? strtod(p + 1, NULL) : NAN;
-}
-
-/* The fio job equivalent to @c: same file, pattern, block size, depth and threads. */
-static void fio_cmd(const struct io_env *env, const struct io_cfg *c, char *cmd, size_t len)
-{
-	bool rnd = c->rw == RW_RANDREAD || c->rw == RW_RANDWRITE;
-	uint64_t per = env->file_size / c->threads / c->bs * c->bs;
-	char part[128];
-
-	if (!rnd)
-		snprintf(part, sizeof(part), "--size=%" PRIu64 " --offset_increment=%" PRIu64, per,
-			 per);
-	else
-		snprintf(part, sizeof(part), "--size=%" PRIu64 " --norandommap --randrepeat=0",
-			 env->file_size);
-	snprintf(cmd, len,
-		 "fio --name=regbuf-%s --filename=%s --ioengine=io_uring --fixedbufs=%d "
-		 "--direct=1 --rw=%s --bs=%u --iodepth=%u --numjobs=%u --thread --group_reporting "
-		 "--time_based --runtime=%.0fms %s %s --output-format=json 2>/dev/null",
-		 rw_name[c->rw], env->path, c->fixed ? 1 : 0, rw_name[c->rw], c->bs, c->qd,
-		 c->threads, c->runtime_s * 1000, part, env->fio_huge ? "--iomem=mmaphuge" : "");
-}
-
-/* Everything @cmd prints on stdout, NUL-terminated (NULL on failure). */
-static char *run_capture(const char *cmd)
-{
-	size_t len = 0, cap = 0, n;
-	char *out = NULL, *p;
-	FILE *f = popen(cmd, "r");
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (cap - len < 4096) {
-			cap = cap ? cap * 2 : 65536;
-			p = realloc(out, cap);
-			if (!p) {
-				free(out);
-				pclose(f);
-				return NULL;
-			}
-			out = p;
-		}
-		n = fread(out + len, 1, cap - len - 1, f);
-		if (!n)
-			break;
-		len += n;
-	}
-	pclose(f);
-	out[len] = '\0';
-	return out;
-}
-
-/* fio's JSON: the direction object, CPU and latency; -EIO if it has no result. */
-static int fio_parse(const char *out, const struct io_cfg *c, struct io_res *res)
-{
-	bool write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE;
-	double runtime_ms, usr, sys;
-	const char *dir, *clat;
-
-	/* The direction object, not the "rw" : "read" option value. */
-	dir = strstr(out, write ? "\"write\" : {" : "\"read\" : {");
-	if (!dir || isnan(jnum(dir, "iops")))
-		return -EIO;
-	res->iops = jnum(dir, "iops");
-	res->bw_bytes = jnum(dir, "bw_bytes");
-	res->ios = (uint64_t)jnum(dir, "total_ios");
-	res->bytes = (uint64_t)jnum(dir, "io_bytes");
-	clat = strstr(dir, "\"clat_ns\"");
-	res->p50_ns = jnum(clat, "50.000000");
-	res->p99_ns = jnum(clat, "99.000000");
-	res->p999_ns = jnum(clat, "99.900000");
-	/* fio: usr_cpu = usr time / total runtime of the group's threads (%). */
-	runtime_ms = jnum(out, "job_runtime");
-	usr = jnum(out, "usr_cpu");
-	sys = jnum(out, "sys_cpu");
-	res->elapsed_s = runtime_ms / 1000 / c->threads;
-	res->usr_s = usr / 100 * runtime_ms / 1000;
-	res->sys_s = sys / 100 * runtime_ms / 1000;
-	res->cpu_ns_per_io = res->ios ? (res->usr_s + res->sys_s) * 1e9 / (double)res->ios : NAN;
-	res->errors = (uint64_t)jnum(strstr(out, "\"jobname\""), "error");
-	return 0;
-}
-
-static int run_fio(struct io_env *env, const struct io_cfg *c, struct io_res *res)
-{
-	char cmd[1024], *out;
+	struct bench_fio_job j = {
+		.path = env->path, .file_size = env->file_size, .rw = rw_name[c->rw],
+		.write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE,
+		.rnd = c->rw == RW_RANDREAD || c->rw == RW_RANDWRITE,
+		.bs = c->bs, .qd = c->qd, .threads = c->threads, .runtime_s = c->runtime_s,
+		.huge = env->fio_huge,
+	};
+	struct bench_fio_res r;
 	int ret;
 
 	memset(res, 0, sizeof(*res));
-	fio_cmd(env, c, cmd, sizeof(cmd));
-	out = run_capture(cmd);
-	if (!out) {
-		snprintf(res->err, sizeof(res->err), "fio: could not run it or read its output");
-		return -EIO;
-	}
-	ret = fio_parse(out, c, res);
-	free(out);
-	if (ret) {
-		snprintf(res->err, sizeof(res->err), "fio produced no result (%.150s)", cmd);
+	ret = bench_fio_run(kind, &j, &r, res->err, sizeof(res->err));
+	if (ret)
 		return ret;
-	}
-	if (res->errors) {
-		/* A job that failed (e.g. ENOMEM from --iomem=mmaphuge) skews the group. */
-		snprintf(res->err, sizeof(res->err), "fio job error %s (%s)",
-			 strerror((int)res->errors), env->fio_huge ? "hugepages for --iomem=mmaphuge?"
-								   : "see fio");
-		return -(int)res->errors;
-	}
+	res->ios = r.ios;
+	res->bytes = r.bytes;
+	res->errors = r.errors;
+	res->elapsed_s = r.elapsed_s;
+	res->iops = r.iops;
+	res->bw_bytes = r.bw_bytes;
+	res->usr_s = r.usr_s;
+	res->sys_s = r.sys_s;
+	res->cpu_ns_per_io = r.cpu_ns_per_io;
+	res->p50_ns = r.p50_ns;
+	res->p99_ns = r.p99_ns;
+	res->p999_ns = r.p999_ns;
 	res->ok = true;
 	return 0;
 }
 
 /* ---- one configuration, repeated, interleaved ---- */
 
-enum { ENG_REGBUF, ENG_REGBUF_UNFIXED, ENG_FIO, ENG_NR };
-static const char *const eng_name[ENG_NR] = { "regbuf", "regbuf-unfixed", "fio" };
+enum { ENG_REGBUF, ENG_REGBUF_UNFIXED, ENG_FIO, ENG_FIO_TUNED, ENG_TIO, ENG_NR };
+static const char *const eng_name[ENG_NR] = { "regbuf", "regbuf-unfixed", "fio", "fio-tuned",
+					      "t/io_uring" };
+
+/* The baselines run by bench_fio.c; fio and fio-tuned need the fio binary. */
+static bool eng_baseline(int e)
+{
+	return e >= ENG_FIO;
+}
+
+static bool eng_needs_fio(int e)
+{
+	return e == ENG_FIO || e == ENG_FIO_TUNED;
+}
 
 struct job_row {
 	struct io_cfg cfg;
@@ -605,19 +569,21 @@ static void run_job(struct io_env *env, struct job_row *row, int reps)
 	row->reps = reps;
 	for (e = 0; e < ENG_NR; e++)
 		row->reps_ok[e] = 0;
-	if (row->run[ENG_FIO] && !env->fio)
-		snprintf(row->err[ENG_FIO], sizeof(row->err[ENG_FIO]),
-			 "fio is not installed (apt-get install fio, or --no-fio)");
+	for (e = ENG_FIO; e <= ENG_FIO_TUNED; e++)
+		if (row->run[e] && !env->fio)
+			snprintf(row->err[e], sizeof(row->err[e]),
+				 "fio is not installed (apt-get install fio, or --no-fio)");
 	for (r = 0; r < reps; r++) {
 		for (e = 0; e < ENG_NR; e++) {
-			if (!row->run[e] || (e == ENG_FIO && !env->fio))
+			if (!row->run[e] || (eng_needs_fio(e) && !env->fio))
 				continue;
 			c = row->cfg;
 			c.fixed = e != ENG_REGBUF_UNFIXED;
 			bench_progress("io: %s %s bs=%u qd=%u threads=%u, rep %d/%d", eng_name[e],
 				       rw_name[c.rw], c.bs, c.qd, c.threads, r + 1, reps);
-			if (e == ENG_FIO)
-				ret = run_fio(env, &c, &res[e][row->reps_ok[e]]);
+			if (eng_baseline(e))
+				ret = run_fio(env, (enum bench_fio_kind)(e - ENG_FIO), &c,
+					      &res[e][row->reps_ok[e]]);
 			else
 				ret = run_regbuf(env, &c, &res[e][row->reps_ok[e]]);
 			if (ret) {
@@ -640,23 +606,25 @@ static struct {
 	uint64_t bs, size_mb;
 	uint32_t qd, threads;
 	double runtime_s;
-	const char *file;
+	const char *file, *passthru;
 	bool overwrite, no_fio, unfixed;
 } io_a = { .rw = RW_RANDREAD, .bs = 4096, .qd = 64, .threads = 2, .runtime_s = 2.0,
 	   .size_mb = 1024 };
 
 static struct opt_spec io_opts[] = {
-	OPT_ENUM("rw", &io_a.rw, rw_name, "one job of this pattern (default: four jobs)"),
+	OPT_ENUM("rw", &io_a.rw, rw_name, "one job of this pattern; without --rw, four jobs"),
 	OPT_SIZE("bs", &io_a.bs, 512, 16 * MiB, "block size, a multiple of 512"),
 	OPT_U32("qd", &io_a.qd, 1, 4096, "N", "queue depth per thread"),
 	OPT_U32("threads", &io_a.threads, 1, MAX_THREADS, "N", "threads, one ring each"),
-	OPT_SECS("runtime", &io_a.runtime_s, 0.1, 3600, "per run (1 with --quick)"),
+	OPT_SECS("runtime", &io_a.runtime_s, 0.1, 3600, "per run, 1 with --quick"),
 	OPT_U64("size-mb", &io_a.size_mb, 64, 1048576, "MIB",
-		"temporary file size in MiB (256 with --quick)"),
+		"temporary file size in MiB, 256 with --quick"),
 	OPT_STR("file", &io_a.file, "PATH",
 		"an existing file or block device instead of a temporary file"),
+	OPT_STR("passthru", &io_a.passthru, "NG",
+		"NVMe passthrough on a namespace's char device /dev/ngXnY (no fio rows)"),
 	OPT_FLAG("overwrite", &io_a.overwrite,
-		 "let write jobs overwrite --file (it is named before they start)"),
+		 "let write jobs overwrite --file or --passthru (named before they start)"),
 	OPT_FLAG("no-fio", &io_a.no_fio, "leave out the fio rows"),
 	OPT_FLAG("unfixed", &io_a.unfixed, "one job, with the unfixed-buffer row"),
 	OPT_END
@@ -679,10 +647,13 @@ static int io_rows_init(const struct bench_opts *o, struct job_row *rows)
 	struct io_cfg c = { (enum rw)io_a.rw, (uint32_t)io_a.bs, io_a.qd, io_a.threads,
 			    io_a.runtime_s, true };
 	bool custom = io_a.unfixed;
+	struct bench_fio_job fj = { .rw = NULL };
+	char why[128];
 	int i, e, nrows;
 
 	for (i = 0; io_opts[i].kind != OPT_KIND_END; i++)
 		custom |= io_opts[i].seen && io_opts[i].dst != &io_a.file &&
+			  io_opts[i].dst != &io_a.passthru &&
 			  io_opts[i].dst != &io_a.overwrite && io_opts[i].dst != &io_a.no_fio;
 	if (o->quick && !opt_seen((struct opt_spec *[]){ io_opts, NULL }, "runtime"))
 		c.runtime_s = 1.0;
@@ -697,7 +668,12 @@ static int io_rows_init(const struct bench_opts *o, struct job_row *rows)
 		}
 		rows[i].run[ENG_REGBUF] = true;
 		rows[i].run[ENG_REGBUF_UNFIXED] = custom || def[i].unfixed;
-		rows[i].run[ENG_FIO] = !io_a.no_fio;
+		rows[i].run[ENG_FIO] = !io_a.no_fio && !io_a.passthru;
+		rows[i].run[ENG_FIO_TUNED] = rows[i].run[ENG_FIO];
+		/* t/io_uring: reads only, and only when the fio tree built it. */
+		fj.write = rw_writes(rows[i].cfg.rw);
+		rows[i].run[ENG_TIO] = rows[i].run[ENG_FIO] &&
+				       bench_fio_applies(BENCH_FIO_TIO, &fj, why, sizeof(why));
 		for (e = 0; e < ENG_NR; e++)
 			snprintf(rows[i].err[e], sizeof(rows[i].err[e]), "not run");
 	}
@@ -727,6 +703,22 @@ static int io_check(const struct bench_opts *o, char *err, size_t errlen)
 	for (i = 0; i < nrows; i++)
 		if (rw_writes(rows[i].cfg.rw))
 			writers = rw_name[rows[i].cfg.rw];
+	if (io_a.passthru) {
+		if (io_a.file || opt_seen((struct opt_spec *[]){ io_opts, NULL }, "size-mb"))
+			return snprintf(err, errlen, "--passthru names the target: not with --file "
+					"or --size-mb"), 2;
+		if (stat(io_a.passthru, &st))
+			return snprintf(err, errlen, "--passthru %s: %s", io_a.passthru,
+					strerror(errno)), 2;
+		if (!S_ISCHR(st.st_mode))
+			return snprintf(err, errlen, "--passthru %s: not a character device (an "
+					"NVMe namespace's /dev/ngXnY)", io_a.passthru), 2;
+		if (writers && !io_a.overwrite)
+			return snprintf(err, errlen, "--passthru %s: the %s job would overwrite the "
+					"namespace's data; add --overwrite to allow it, or --rw "
+					"randread or read", io_a.passthru, writers), 2;
+		return 0;
+	}
 	if (!io_a.file)
 		return io_size_fits(io_a.size_mb * MiB, io_a.bs, io_a.threads) ? 0 :
 		       (snprintf(err, errlen, "--size-mb %" PRIu64 " is less than one --bs block "
@@ -813,6 +805,43 @@ static int open_file(struct io_env *env, const struct job_row *rows, int nrows)
 		if (!io_size_fits(env->file_size, rows[i].cfg.bs, rows[i].cfg.threads)) {
 			cli_err("bench io", "%s: %" PRIu64 " bytes, less than one %u-byte block per "
 				"thread", env->path, env->file_size, rows[i].cfg.bs);
+			return -1;
+		}
+	}
+	if (writes)
+		fprintf(stderr, "bench io: overwriting %s (%" PRIu64 " MiB, every block the write "
+			"jobs reach) as --overwrite allows\n", env->path, env->file_size >> 20);
+	return 0;
+}
+
+/* --passthru: the namespace, and one command per I/O (what the workers expect). */
+static int open_passthru(struct io_env *env, const struct job_row *rows, int nrows)
+{
+	bool writes = false;
+	uint64_t bs, lbs, max;
+	int i, ret;
+
+	ret = regbuf_uring_nvme_open(&env->ns, io_a.passthru, 0);
+	if (ret) {
+		cli_err("bench io", "%s: %s%s", io_a.passthru, strerror(-ret),
+			ret == -ENODEV ? " (not an NVMe namespace's char device)" : "");
+		return -1;
+	}
+	env->passthru = true;
+	env->fd = env->ns.fd;
+	snprintf(env->path, sizeof(env->path), "%s", io_a.passthru);
+	lbs = UINT64_C(1) << env->ns.lba_shift;
+	max = env->ns.lim.max_bytes < env->ns.max_buf_len ? env->ns.lim.max_bytes :
+							       env->ns.max_buf_len;
+	env->file_size = env->ns.nr_lbas << env->ns.lba_shift;
+	for (i = 0; i < nrows; i++) {
+		bs = rows[i].cfg.bs;
+		writes |= rw_writes(rows[i].cfg.rw);
+		if (bs % lbs || bs > max || bs / 4096 + 1 > env->ns.lim.max_segments ||
+		    !io_size_fits(env->file_size, bs, rows[i].cfg.threads)) {
+			cli_err("bench io", "%s: --bs %" PRIu64 " is not one command here (blocks of "
+				"%" PRIu64 ", at most %" PRIu64 " bytes per command)", env->path, bs,
+				lbs, max);
 			return -1;
 		}
 	}
@@ -944,10 +973,22 @@ static void json_res(struct json *j, const struct job_row *row, int e)
 	json_close(j, '{');
 }
 
+/* The fio configuration with the lowest CPU per I/O, or -1. */
+static int best_fio(const struct job_row *r)
+{
+	int e, best = -1;
+
+	for (e = ENG_FIO; e <= ENG_FIO_TUNED; e++)
+		if (r->run[e] && row_ok(r, e) &&
+		    (best < 0 || r->med[e].cpu_ns_per_io < r->med[best].cpu_ns_per_io))
+			best = e;
+	return best;
+}
+
 static void io_json(struct json *j, const struct io_env *env, const struct job_row *rows,
 		    int nrows)
 {
-	int i, e;
+	int i, e, b;
 
 	json_open(j, "io", '{');
 	json_str(j, "file", env->path);
@@ -974,6 +1015,20 @@ static void io_json(struct json *j, const struct io_env *env, const struct job_r
 			json_num(j, "cpu_per_io_ratio_regbuf_over_fio",
 				 r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_FIO].cpu_ns_per_io);
 		}
+		b = best_fio(r);
+		if (row_ok(r, ENG_REGBUF) && b >= 0) {
+			json_str(j, "best_fio", eng_name[b]);
+			json_num(j, "iops_ratio_regbuf_over_best_fio",
+				 r->med[ENG_REGBUF].iops / r->med[b].iops);
+			json_num(j, "cpu_per_io_ratio_regbuf_over_best_fio",
+				 r->med[ENG_REGBUF].cpu_ns_per_io / r->med[b].cpu_ns_per_io);
+		}
+		if (row_ok(r, ENG_REGBUF) && r->run[ENG_TIO] && row_ok(r, ENG_TIO)) {
+			json_num(j, "iops_ratio_regbuf_over_t_io_uring",
+				 r->med[ENG_REGBUF].iops / r->med[ENG_TIO].iops);
+			json_num(j, "cpu_per_io_ratio_regbuf_over_t_io_uring",
+				 r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_TIO].cpu_ns_per_io);
+		}
 		json_close(j, '{');
 	}
 	json_close(j, '[');
@@ -982,10 +1037,10 @@ static void io_json(struct json *j, const struct io_env *env, const struct job_r
 
 static void io_text(const struct io_env *env, const struct job_row *rows, int nrows, bool skip)
 {
-	int i, e;
+	int i, e, b;
 
-	printf("\n== io: O_DIRECT on %s (%" PRIu64 " MiB), buffers %s, fio memory %s, pool: %s\n",
-	       env->path, env->file_size >> 20, env->mem_tier,
+	printf("\n== io: %s on %s (%" PRIu64 " MiB), buffers %s, fio memory %s, pool: %s\n",
+	       env->passthru ? "NVMe passthrough" : "O_DIRECT", env->path, env->file_size >> 20, env->mem_tier,
 	       env->fio_huge ? "mmaphuge" : (env->fio ? "malloc" : "(fio not run)"),
 	       regbuf_uring_path_name(env->st.path));
 	printf("(medians; CPU = usr+sys of the submitting threads, RUSAGE_THREAD as fio; "
@@ -1000,13 +1055,20 @@ static void io_text(const struct io_env *env, const struct job_row *rows, int nr
 		for (e = 0; e < ENG_NR; e++)
 			if (r->run[e])
 				print_res_row(r, e, skip);
-		if (row_ok(r, ENG_REGBUF) && row_ok(r, ENG_FIO))
-			printf("  regbuf/fio: IOPS %.2fx, CPU per I/O %.2fx\n",
-			       r->med[ENG_REGBUF].iops / r->med[ENG_FIO].iops,
-			       r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_FIO].cpu_ns_per_io);
+		b = best_fio(r);
+		if (row_ok(r, ENG_REGBUF) && b >= 0)
+			printf("  regbuf / best fio (%s): IOPS %.2fx, CPU per I/O %.2fx\n",
+			       eng_name[b], r->med[ENG_REGBUF].iops / r->med[b].iops,
+			       r->med[ENG_REGBUF].cpu_ns_per_io / r->med[b].cpu_ns_per_io);
+		if (row_ok(r, ENG_REGBUF) && r->run[ENG_TIO] && row_ok(r, ENG_TIO))
+			printf("  regbuf / t/io_uring: IOPS %.2fx, CPU per I/O %.2fx\n",
+			       r->med[ENG_REGBUF].iops / r->med[ENG_TIO].iops,
+			       r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_TIO].cpu_ns_per_io);
 	}
 	if (io_a.no_fio)
 		printf("fio rows left out (--no-fio)\n");
+	else if (env->passthru)
+		printf("fio rows left out (--passthru)\n");
 }
 
 /* ---- the experiment ---- */
@@ -1015,6 +1077,11 @@ static int io_prepare(struct io_env *env, const struct job_row *rows, int nrows,
 {
 	int ret;
 
+	if (io_a.passthru) {
+		if (open_passthru(env, rows, nrows))
+			return -1;
+		return map_buffers(env, rows, nrows);
+	}
 	if (io_a.file) {
 		if (open_file(env, rows, nrows))
 			return -1;
@@ -1057,7 +1124,9 @@ static int io_run(const struct bench_opts *o)
 	rc = failed && !o->skip_unavailable ? 1 : 0;
 out:
 	regbuf_mem_destroy(env.mem);
-	if (env.fd >= 0)
+	if (env.passthru)
+		regbuf_uring_nvme_close(&env.ns);
+	else if (env.fd >= 0)
 		close(env.fd);
 	if (env.own_file)
 		undo_file_remove(env.path);

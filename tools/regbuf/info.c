@@ -349,6 +349,60 @@ static void show_iommu(void)
 	obj_end();
 }
 
+/*
+ * NVMe namespaces of the kernel's host (nvme-generic char devices): limits and
+ * whether passthrough with fixed buffers works (regbuf_uring_nvme_open() probes
+ * it with a one-block read).
+ */
+static void show_nvme(void)
+{
+#if REGBUF_HAVE_URING
+	struct regbuf_uring_nvme_ns ns;
+	struct dirent *de;
+	char path[300];
+	DIR *d;
+	int r;
+#endif
+
+	obj_begin("nvme_namespaces");
+#if !REGBUF_HAVE_URING
+	kv_str("error", "this regbuf was built without liburing (passthrough needs io_uring)");
+#else
+	d = opendir("/sys/class/nvme-generic");
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		obj_begin(de->d_name);
+		snprintf(path, sizeof(path), "/dev/%s", de->d_name);
+		kv_str("char_device", path);
+		r = regbuf_uring_nvme_open(&ns, path, 0);
+		if (r) {
+			kv_result("open", r);
+			obj_end();
+			continue;
+		}
+		snprintf(path, sizeof(path), "/dev/%s", ns.blk_name);
+		kv_str("block_device", path);
+		kv_u64("nsid", ns.nsid);
+		kv_u64("lba_size", UINT64_C(1) << ns.lba_shift);
+		kv_u64("lbas", ns.nr_lbas);
+		kv_u64("max_transfer", ns.lim.max_bytes);
+		kv_u64("max_segments", ns.lim.max_segments);
+		kv_u64("max_segment_size", ns.lim.max_segment_size);
+		kv_u64("virt_boundary_mask", ns.lim.virt_boundary_mask);
+		kv_u64("dma_alignment", ns.lim.dma_alignment);
+		kv_u64("chunk_bytes", ns.chunk_bytes);
+		kv_result("fixed_passthrough", ns.fixed);
+		kv_u64("max_kernel_buffer", ns.max_buf_len);
+		regbuf_uring_nvme_close(&ns);
+		obj_end();
+	}
+	if (d)
+		closedir(d);
+#endif
+	obj_end();
+}
+
 /* What the default arena chain gets right now for a small arena. */
 static void show_arena(void)
 {
@@ -434,6 +488,7 @@ int cmd_info(int argc, char **argv)
 	if (ret == OPT_HELP) {
 		printf("usage: regbuf info [options]\n");
 		opt_usage(stdout, t);
+		opt_usage_help(stdout);
 		return 0;
 	}
 	if (!ret && first < argc) {
@@ -460,6 +515,7 @@ int cmd_info(int argc, char **argv)
 	show_memlock();
 	show_pagemap();
 	show_iommu();
+	show_nvme();
 	show_arena();
 	if (path)
 		show_path(path);

@@ -26,6 +26,7 @@ static int cmd_version(int argc, char **argv)
 	if (ret == OPT_HELP) {
 		printf("usage: regbuf version\n");
 		opt_usage(stdout, t);
+		opt_usage_help(stdout);
 		return 0;
 	}
 	if (!ret && first < argc) {

@@ -620,6 +620,7 @@ static void usage(FILE *f, const struct nvme_sub *only)
 		fprintf(f, "%s: %s\n", subs[i].name, subs[i].summary);
 		opt_usage(f, t);
 	}
+	opt_usage_help(f);
 	fprintf(f, "exit status: 0 done, 1 the device or a file failed, 2 bad usage (nothing "
 		   "was opened)\n");
 }

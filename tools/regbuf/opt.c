@@ -299,6 +299,10 @@ int opt_parse(struct opt_spec *const *tables, int argc, char **argv, bool stop_a
 			if (optopt && optopt < 256)
 				return fail(err, errlen, OPT_USAGE, "unknown option '-%c' (try --help)",
 					    optopt);
+			/* glibc: a flag given "=value" comes back as '?' with its val in optopt. */
+			sp = optopt >= 256 ? spec_at(tables, optopt - 256) : NULL;
+			if (sp)
+				return fail(err, errlen, OPT_USAGE, "--%s takes no value", sp->name);
 			return fail(err, errlen, OPT_USAGE, "unknown option '%s' (try --help)", bad);
 		}
 		sp = spec_at(tables, c - 256);
@@ -378,5 +382,9 @@ void opt_usage(FILE *f, struct opt_spec *const *tables)
 				 sp->kind == OPT_KIND_ENUM ? "NAME" : sp->metavar);
 		fprintf(f, "  %-22s %s%s\n", left, sp->help, range);
 	}
-	fprintf(f, "  %-22s %s\n", "--help", "this help");
+}
+
+void opt_usage_help(FILE *f)
+{
+	fprintf(f, "  %-22s %s\n", "--help", "this help (also after any other option)");
 }

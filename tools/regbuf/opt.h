@@ -126,4 +126,7 @@ bool opt_seen(struct opt_spec *const *tables, const char *name);
 /* The options of @tables, one line each, with metavar, range and help. */
 void opt_usage(FILE *f, struct opt_spec *const *tables);
 
+/* The --help line every command accepts (opt_parse() handles it), printed once. */
+void opt_usage_help(FILE *f);
+
 #endif /* REGBUF_CLI_OPT_H */

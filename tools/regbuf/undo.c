@@ -105,7 +105,12 @@ static int write_long(const char *path, long v)
 	return err;
 }
 
-/* Give back @added to the counter at @path; reports "path a -> b" if @say. */
+/*
+ * Give back @added to the counter at @path; reports "path a -> b" if @say.
+ * Huge pages still mapped (by this process, or pinned by an io_uring being
+ * torn down) turn into surplus pages and leave the pool when they are freed:
+ * nr_hugepages reads the old value until then.
+ */
 static void counter_giveback(const char *path, long added, bool say)
 {
 	char a[24], b[24];
@@ -122,7 +127,9 @@ static void counter_giveback(const char *path, long added, bool say)
 		put(" ");
 		put(ltoa10(cur, a));
 		put(" -> ");
-		put(ltoa10(undo_read_long(path), b));
+		put(ltoa10(cur - added, b));
+		if (undo_read_long(path) != cur - added)
+			put(" (pages still in use leave the pool when they are freed)");
 		put("\n");
 	}
 }
@@ -166,7 +173,7 @@ static void on_signal(int sig)
 
 /* ---- state file ---- */
 
-static void block(sigset_t *old)
+void undo_signals_block(sigset_t *old)
 {
 	sigset_t s;
 	size_t i;
@@ -177,7 +184,7 @@ static void block(sigset_t *old)
 	pthread_sigmask(SIG_BLOCK, &s, old);
 }
 
-static void unblock(const sigset_t *old)
+void undo_signals_restore(const sigset_t *old)
 {
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
@@ -213,6 +220,8 @@ static int state_save(void)
 	if (state_fd < 0) {
 		char tmp[PATH_MAX + 32];
 
+		if (!state_dir[0])
+			return -EINVAL;		/* undo_init() first */
 		/* Locked before it has its final name: a recovering run never sees it unlocked. */
 		snprintf(tmp, sizeof(tmp), "%s/%d.new", state_dir, (int)owner);
 		state_fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -324,14 +333,14 @@ long undo_counter_write(const char *path, long value)
 	long cur, now;
 	int i, ret;
 
-	block(&old);
+	undo_signals_block(&old);
 	cur = undo_read_long(path);
 	for (i = 0; i < nr_counters; i++)
 		if (!strcmp(counters[i].path, path))
 			c = &counters[i];
 	if (!c) {
 		if (nr_counters == NR_COUNTERS || strlen(path) >= sizeof(c->path)) {
-			unblock(&old);
+			undo_signals_restore(&old);
 			return -ENOSPC;
 		}
 		c = &counters[nr_counters];
@@ -353,7 +362,7 @@ long undo_counter_write(const char *path, long value)
 		c->added += now - cur;
 	if (state_fd >= 0)
 		state_save();
-	unblock(&old);
+	undo_signals_restore(&old);
 	if (ret)
 		return ret;
 	if (now > cur && getenv("REGBUF_PAUSE_AFTER_RAISE")) {
@@ -375,14 +384,14 @@ void undo_counters_restore(void)
 	sigset_t old;
 	int i;
 
-	block(&old);
+	undo_signals_block(&old);
 	for (i = 0; i < nr_counters; i++) {
 		counter_giveback(counters[i].path, counters[i].added, false);
 		counters[i].added = 0;
 	}
 	if (state_fd >= 0)
 		state_save();
-	unblock(&old);
+	undo_signals_restore(&old);
 }
 
 int undo_file_add(const char *path)
@@ -395,18 +404,18 @@ int undo_file_add(const char *path)
 		return -errno;
 	if (strchr(abs, '\n'))
 		return -EINVAL;		/* one line per entry in the state file */
-	block(&old);
+	undo_signals_block(&old);
 	for (i = 0; i < nr_files && files[i][0]; i++)
 		;
 	if (i == NR_FILES) {
-		unblock(&old);
+		undo_signals_restore(&old);
 		return -ENOSPC;
 	}
 	snprintf(files[i], sizeof(files[i]), "%s", abs);
 	if (i == nr_files)
 		nr_files++;
 	ret = state_save();
-	unblock(&old);
+	undo_signals_restore(&old);
 	return ret;
 }
 
@@ -418,21 +427,21 @@ void undo_file_remove(const char *path)
 
 	if (!realpath(path, abs))
 		snprintf(abs, sizeof(abs), "%s", path);
-	block(&old);
+	undo_signals_block(&old);
 	unlink(path);
 	for (i = 0; i < nr_files; i++)
 		if (!strcmp(files[i], abs))
 			files[i][0] = '\0';
 	if (state_fd >= 0)
 		state_save();
-	unblock(&old);
+	undo_signals_restore(&old);
 }
 
 void undo_finish(void)
 {
 	sigset_t old;
 
-	block(&old);
+	undo_signals_block(&old);
 	undo_all(false);
-	unblock(&old);
+	undo_signals_restore(&old);
 }

@@ -19,6 +19,8 @@
 #ifndef REGBUF_CLI_UNDO_H
 #define REGBUF_CLI_UNDO_H
 
+#include <signal.h>
+
 /*
  * Install the signal handlers and undo what killed earlier runs left (each
  * undone item is reported on stderr).  Call after the options were checked,
@@ -47,6 +49,14 @@ void undo_file_remove(const char *path);
 
 /* Undo everything recorded and delete the state file (normal exit). */
 void undo_finish(void);
+
+/*
+ * Block SIGINT/SIGTERM/SIGHUP in the calling thread (the old mask in @old),
+ * and put the mask back.  Threads created in between inherit the block, so
+ * the handler always runs in the main thread, never beside its own updates.
+ */
+void undo_signals_block(sigset_t *old);
+void undo_signals_restore(const sigset_t *old);
 
 /* Read a decimal counter file: the value, or -1. */
 long undo_read_long(const char *path);
