@@ -4,7 +4,7 @@
  * I/O finds its memory.
  *
  * Registers two buffers in a regbuf table, as io_uring would: a regbuf arena
- * (its folio size is known, so no page-table walk) and plain malloc() memory
+ * (its folio size is known: one PAGEMAP_SCAN checks it) and plain malloc() memory
  * (its layout is discovered: PAGEMAP_SCAN, or pagemap when privileged).
  * Prints each buffer's multipage segments (one per folio when the layout
  * allows, as the kernel coalesces huge pages since Linux 6.11), then imports
@@ -144,7 +144,7 @@ int main(void)
 		goto out_heap;
 	iov[0].iov_base = regbuf_mem_addr(mem);
 	iov[0].iov_len = regbuf_mem_len(mem);
-	shift[0] = (uint8_t)regbuf_mem_folio_shift(mem);	/* known: no walk */
+	shift[0] = (uint8_t)regbuf_mem_folio_shift(mem);	/* known: checked, not walked */
 	iov[1].iov_base = heap;
 	iov[1].iov_len = HEAP_LEN;
 	shift[1] = 0;						/* unknown: discover */

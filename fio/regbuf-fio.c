@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@
 #include <regbuf/alloc.h>
 #include <regbuf/mem.h>
 #include <regbuf/nvme.h>
+#include <regbuf/table.h>
 #include <regbuf/uring.h>
 
 #ifndef REGBUF_FIO_BUILT_FOR
@@ -65,7 +67,8 @@ struct rb_options {
 /* The process-wide part: one arena, one registration, shared by every job. */
 static struct {
 	pthread_mutex_t lock;
-	unsigned int users;		/* jobs holding a reference (init to cleanup) */
+	unsigned int users;		/* jobs between init and cleanup */
+	unsigned int done;		/* jobs that went through init and cleanup */
 	enum rb_backend backend;
 	struct regbuf_mem *mem;
 	struct regbuf_alloc *alloc;
@@ -74,6 +77,7 @@ static struct {
 	/* uring */
 	struct regbuf_uring_pool *pool;
 	uint32_t nr_rings, next_ring;
+	unsigned int ring_flags;	/* IORING_SETUP_* of the pool's rings */
 	/* nvme */
 	struct regbuf_nvme_ctrl *ctrl;
 	struct regbuf_nvme_buf *nbuf;
@@ -92,6 +96,7 @@ struct rb_data {
 	struct regbuf_iobuf iobuf;
 	bool has_iobuf;
 	struct regbuf_uring_ring *ring;
+	bool ring_fd_reg;
 	struct regbuf_nvme_qpair *qp;
 	struct rb_file *files;
 	unsigned int nr_files;
@@ -168,7 +173,7 @@ static int rb_init(struct thread_data *td)
 	td->io_ops_data = d;
 
 	pthread_mutex_lock(&rb.lock);
-	if (rb.users && rb.backend != o->backend) {
+	if ((rb.users || rb.mem) && rb.backend != o->backend) {
 		pthread_mutex_unlock(&rb.lock);
 		log_err("regbuf: every job of one fio process must use the same backend\n");
 		goto err_unset;
@@ -220,8 +225,25 @@ static int rb_setup_uring(struct thread_data *td)
 	while (entries < rb_max_depth())
 		entries <<= 1;
 	rb.nr_rings = (uint32_t)thread_number;
-	ret = regbuf_uring_pool_create(&rb.pool, rb.nr_rings, entries,
-				       o->sqthread_poll ? IORING_SETUP_SQPOLL : 0, 0);
+	/*
+	 * As fio's own io_uring engine: task work deferred to the submitter
+	 * (DEFER_TASKRUN, Linux 6.1, which needs SINGLE_ISSUER), else cooperative
+	 * task work (5.19).  The rings are created here, in one job's thread, so
+	 * they start disabled and each job enables its own (the issuer is the
+	 * task that enables a SINGLE_ISSUER ring).
+	 */
+	rb.ring_flags = o->sqthread_poll ? IORING_SETUP_SQPOLL :
+			IORING_SETUP_R_DISABLED | IORING_SETUP_SINGLE_ISSUER |
+			IORING_SETUP_DEFER_TASKRUN;
+	ret = regbuf_uring_pool_create(&rb.pool, rb.nr_rings, entries, rb.ring_flags, 0);
+	if (ret == -EINVAL && !o->sqthread_poll) {
+		rb.ring_flags = IORING_SETUP_COOP_TASKRUN;
+		ret = regbuf_uring_pool_create(&rb.pool, rb.nr_rings, entries, rb.ring_flags, 0);
+	}
+	if (ret == -EINVAL && !o->sqthread_poll) {
+		rb.ring_flags = 0;
+		ret = regbuf_uring_pool_create(&rb.pool, rb.nr_rings, entries, rb.ring_flags, 0);
+	}
 	if (ret) {
 		log_err("regbuf: ring pool of %u rings (%u entries): %s\n", rb.nr_rings, entries,
 			strerror(-ret));
@@ -359,11 +381,26 @@ static int rb_setup_locked(struct thread_data *td, size_t size)
 	size_t len;
 	int ret;
 
-	if (o->mem_size_mb)
+	if (o->mem_size_mb) {
 		len = (size_t)o->mem_size_mb << 20;
-	else	/* every job like this one, each rounded to a 2 MiB page */
-		len = ((size + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1)) *
-		      (size_t)thread_number;
+	} else {
+		/*
+		 * Every job like this one, each rounded to a 2 MiB page.  A
+		 * buffer never straddles a kernel buffer (1 GiB slot), so count
+		 * how many fit per slot: 8 x 256 MiB + 4 KiB needs three slots.
+		 */
+		size_t per = (size + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+		size_t n = (size_t)thread_number, per_slot, full;
+
+		if (per > REGBUF_BUF_MAX_LEN) {
+			log_err("regbuf: %zu bytes of I/O buffers per job: more than one kernel "
+				"buffer (1 GiB) holds; lower iodepth or bs\n", size);
+			return -E2BIG;
+		}
+		per_slot = REGBUF_BUF_MAX_LEN / per;
+		full = (n - 1) / per_slot;
+		len = full * REGBUF_BUF_MAX_LEN + (n - full * per_slot) * per;
+	}
 	mopts.tier = rb_tiers[o->mem_tier];
 	if (o->mem_require)
 		mopts.flags |= REGBUF_MEM_F_REQUIRE;
@@ -428,6 +465,25 @@ static void rb_iomem_free(struct thread_data *td)
 	td->orig_buffer = NULL;
 }
 
+/*
+ * What regbuf got goes with fio's normal output; with json or terse output
+ * on stdout it goes to stderr instead, so that stdout stays parseable.
+ */
+static void rb_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void rb_info(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (output_format & FIO_OUTPUT_NORMAL)
+		log_info("%s", buf);
+	else
+		log_err("%s", buf);
+}
+
 static void rb_report_locked(void)
 {
 	enum regbuf_mem_tier got = regbuf_mem_tier(rb.mem), t;
@@ -436,17 +492,17 @@ static void rb_report_locked(void)
 	if (rb.reported)
 		return;
 	rb.reported = true;
-	log_info("regbuf: arena %zu MiB, %s", regbuf_mem_len(rb.mem) >> 20,
+	rb_info("regbuf: arena %zu MiB, %s", regbuf_mem_len(rb.mem) >> 20,
 		 regbuf_mem_tier_name(got));
 	for (t = 0; t < got; t++)
 		if (regbuf_mem_tier_status(rb.mem, t, &why) != -ENOENT && why)
-			log_info("; %s: %s", regbuf_mem_tier_name(t), why);
-	log_info("\n");
+			rb_info("; %s: %s", regbuf_mem_tier_name(t), why);
+	rb_info("\n");
 	if (rb.backend == RB_URING) {
 		struct regbuf_uring_status st;
 
 		regbuf_uring_pool_status(rb.pool, &st);
-		log_info("regbuf: uring pool: %u rings, %s, %s, %" PRIu64 " MiB in %u slots, "
+		rb_info("regbuf: uring pool: %u rings, %s, %s, %" PRIu64 " MiB in %u slots, "
 			 "register %.3f ms, clone %.3f ms, setup %.3f ms%s%s\n",
 			 st.nr_rings, regbuf_uring_state_name(st.state),
 			 regbuf_uring_path_name(st.path), st.nr_bytes >> 20, st.nr_slots,
@@ -455,7 +511,7 @@ static void rb_report_locked(void)
 	} else {
 		const struct regbuf_nvme_ctrl_info *ci = regbuf_nvme_ctrl_info(rb.ctrl);
 
-		log_info("regbuf: nvme %s (%s): %s, ns %u: %" PRIu64 " blocks of %u B, "
+		rb_info("regbuf: nvme %s (%s): %s, ns %u: %" PRIu64 " blocks of %u B, "
 			 "%u I/O queue pairs, SGL %s, arena mapped in %u segment(s), setup %.3f ms\n",
 			 rb.bdf, ci->mn, ci->mode == REGBUF_NVME_MODE_PHYS ? "physical" : "vfio",
 			 rb.ns.nsid, rb.ns.nsze, rb.ns.lba_size, ci->io_queues,
@@ -492,6 +548,18 @@ static int rb_post_init(struct thread_data *td)
 	pthread_mutex_unlock(&rb.lock);
 	if (ret)
 		return 1;
+	if (d->ring && (rb.ring_flags & IORING_SETUP_R_DISABLED)) {
+		/* io_uring_register() directly: liburing 2.3 declares but does not export
+		 * io_uring_enable_rings(). */
+		ret = io_uring_register(d->ring->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+		if (ret < 0) {
+			log_err("regbuf: enabling the job's ring: %s\n", strerror(-ret));
+			return 1;
+		}
+	}
+	/* A registered ring fd spares each io_uring_enter() an fdget() (5.18; per task). */
+	if (d->ring)
+		d->ring_fd_reg = io_uring_register_ring_fd(&d->ring->ring) == 1;
 	if (d->ring && d->o->registerfiles) {
 		ret = io_uring_register_files_sparse(&d->ring->ring, d->nr_files);
 		if (ret) {
@@ -757,6 +825,11 @@ static int rb_getevents(struct thread_data *td, unsigned int min, unsigned int m
 		max = d->depth;
 	for (;;) {
 		have = d->ring ? rb_reap_uring(d, have, max) : rb_reap_nvme(d, have, max);
+		if (!have && !min && d->ring && (rb.ring_flags & IORING_SETUP_DEFER_TASKRUN)) {
+			/* A poll: deferred completions are posted only on entering. */
+			io_uring_get_events(&d->ring->ring);
+			have = rb_reap_uring(d, have, max);
+		}
 		if (have >= min || (deadline && rb_now_ns() >= deadline))
 			break;
 		if (d->ring) {
@@ -801,9 +874,19 @@ static void rb_cleanup(struct thread_data *td)
 		regbuf_nvme_qpair_destroy(d->qp);
 	if (d->ring && d->o->registerfiles)
 		io_uring_unregister_files(&d->ring->ring);
+	if (d->ring_fd_reg)
+		io_uring_unregister_ring_fd(&d->ring->ring);
 	pthread_mutex_lock(&rb.lock);
-	if (d->holds_ref && --rb.users == 0) {
-		/* The last job out releases the process's registration and arena. */
+	if (d->holds_ref) {
+		rb.users--;
+		rb.done++;
+	}
+	/*
+	 * The registration lives as long as jobs remain: a short job that ends
+	 * before another starts (or a later stonewall group) must not make the
+	 * next one register again.  The last job of the process releases it.
+	 */
+	if (d->holds_ref && !rb.users && rb.done >= (unsigned int)thread_number) {
 		regbuf_uring_pool_destroy(rb.pool);
 		regbuf_nvme_buf_destroy(rb.nbuf);
 		regbuf_nvme_ctrl_destroy(rb.ctrl);
@@ -815,6 +898,7 @@ static void rb_cleanup(struct thread_data *td)
 		rb.alloc = NULL;
 		rb.mem = NULL;
 		rb.nr_rings = rb.next_ring = 0;
+		rb.done = 0;
 		rb.reported = false;
 	}
 	pthread_mutex_unlock(&rb.lock);

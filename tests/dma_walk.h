@@ -4,8 +4,8 @@
  * descriptor walker.
  *
  * The walker is written from the NVMe 1.4 base specification (§4.3 PRP,
- * §4.4 SGL, §5.15.2.1 MDTS) and the QEMU 7.2 hw/nvme/ctrl.c rules summarised
- * in shared/reference/nvme-userspace.md §5, not from src/dma: it reads the
+ * §4.4 SGL, §5.15.2.1 MDTS) and QEMU 7.2's hw/nvme/ctrl.c (nvme_map_prp(),
+ * nvme_map_sgl()), not from src/dma: it reads the
  * descriptors the way a controller would, through device addresses, and
  * returns the byte ranges the controller would transfer, or the NVMe status
  * it would fail the command with.  Where the specification is stricter than
@@ -83,7 +83,7 @@ static int tdev_alloc(void *priv, size_t len, void **vaddr, regbuf_iova_t *iova)
 	return 0;
 }
 
-/* Kernel-rules §6 item 39: unmapping uses what was recorded; a mismatch is a bug. */
+/* As the kernel's dma_unmap_*() must be given what dma_map_*() returned: unmapping uses what was recorded; a mismatch is a bug. */
 static void tdev_free(void *priv, void *vaddr, size_t len, regbuf_iova_t iova)
 {
 	struct tdev *d = priv;

@@ -1,7 +1,9 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: MIT *
+ * Section numbers: NVMe Base Specification 1.4.
+ */
 /*
  * regbuf - userspace NVMe driver over VFIO (or physical addresses), polled,
- * with descriptors built once per registered buffer (seed 001).
+ * with descriptors built once per registered buffer.
  */
 #ifndef REGBUF_NVME_H
 #define REGBUF_NVME_H
@@ -10,6 +12,7 @@
 #include <stdint.h>
 
 #include <regbuf/compiler.h>
+#include <regbuf/nvme_spec.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -236,7 +239,9 @@ const char *regbuf_nvme_status_str(uint16_t status);
  * or without CAP_SYS_ADMIN (pagemap hides frame numbers); -EBUSY the VFIO
  * group is not viable or already in use; -ETIMEDOUT the controller did not
  * become ready/not-ready within CAP.TO; -EIO the controller reported a fatal
- * status (CSTS.CFS) or an admin command failed; -ENOMEM; -EINVAL bad
+ * status (CSTS.CFS), an admin command failed, or CAP / Identify Controller
+ * hold values that cannot be right (MQES 0, doorbells outside BAR0, MDTS
+ * beyond 64 bits); -ENOMEM; -EINVAL bad
  * options.  With @opts->why set, a one-line reason is stored there.
  */
 REGBUF_MUST_CHECK
@@ -287,8 +292,13 @@ int regbuf_nvme_ctrl_failed(struct regbuf_nvme_ctrl *c);
  * @nsid: namespace, 1..NN
  * @info: result
  *
+ * The Identify data is checked before use: the formatted LBA format must be
+ * one of those listed and its size 512 B..64 KiB.
+ *
  * Return: 0; -EINVAL bad @nsid; -ENODEV inactive namespace (NSZE 0);
- * -EIO command failure; -ETIMEDOUT.
+ * -EOPNOTSUPP a format regbuf cannot use (metadata, block size outside
+ * 512 B..64 KiB); -EIO command failure, or Identify data that cannot be right
+ * (the controller is then marked failed); -ETIMEDOUT.
  */
 REGBUF_MUST_CHECK
 int regbuf_nvme_ns_identify(struct regbuf_nvme_ctrl *c, uint32_t nsid,
@@ -373,6 +383,14 @@ void regbuf_nvme_buf_destroy(struct regbuf_nvme_buf *b);
 uint64_t regbuf_nvme_buf_iova(const struct regbuf_nvme_buf *b, uint64_t off);
 
 /**
+ * regbuf_nvme_buf_len() - bytes of a mapped buffer
+ * @b: buffer
+ *
+ * Return: the length it was created with.
+ */
+uint64_t regbuf_nvme_buf_len(const struct regbuf_nvme_buf *b);
+
+/**
  * regbuf_nvme_buf_nr_segs() - DMA segments of the buffer
  * @b: buffer
  *
@@ -412,10 +430,13 @@ void regbuf_nvme_qpair_destroy(struct regbuf_nvme_qpair *q);
 #define REGBUF_NVME_IO_F_PRP	(1u << 0)	/* force PRPs */
 #define REGBUF_NVME_IO_F_SGL	(1u << 1)	/* force an SGL (-EOPNOTSUPP if unsupported) */
 #define REGBUF_NVME_IO_F_FUA	(1u << 2)	/* Force Unit Access (CDW12 bit 30) */
-/* Build the descriptors with the classic per-I/O chain (translate every page,
- * scatterlist, PRP list / SGL segment from a pool) instead of the buffer's
- * pre-built ones: for benchmarks and differential tests only. */
-#define REGBUF_NVME_IO_F_CLASSIC	(1u << 3)
+/*
+ * Post the commands but do not ring the SQ tail doorbell: a batch of
+ * submissions costs one MMIO write, from regbuf_nvme_qpair_ring() (as libvfn's
+ * nvme_sq_post()/nvme_sq_run() or SPDK's delayed doorbell).  Until it rings,
+ * the controller does not see the commands (their timeout runs already).
+ */
+#define REGBUF_NVME_IO_F_DEFER		(1u << 3)
 
 /**
  * regbuf_nvme_submit_read() - queue a read into a mapped buffer
@@ -469,6 +490,40 @@ int regbuf_nvme_submit_write(struct regbuf_nvme_qpair *q, uint32_t nsid,
 int regbuf_nvme_submit_flush(struct regbuf_nvme_qpair *q, uint32_t nsid, void *ctx);
 
 /**
+ * regbuf_nvme_submit_cmd() - queue a command the caller built
+ * @q: queue pair
+ * @cmd: the command: opcode, NSID, data pointer (PRP entries or an SGL
+ *	descriptor, with PSDT in @cmd->flags) and CDW2..15 as the controller
+ *	should see them; the driver copies it and sets the CID
+ * @ctx: returned in the completion
+ * @flags: 0 or REGBUF_NVME_IO_F_DEFER
+ *
+ * For I/O commands regbuf has no helper for (Dataset Management, Write
+ * Zeroes, Compare, vendor commands) and for callers that build descriptors
+ * themselves.  The driver does not read the data pointer: every address in
+ * it (and in any PRP list or SGL segment it points to) must be device memory
+ * the caller mapped, e.g. regbuf_nvme_buf_iova() of a mapped buffer, and
+ * must stay valid until the completion is reaped.  The command completes as
+ * one request (nr_cmds 1) and is subject to the timeout.
+ *
+ * Context: hot path: no syscall, no allocation.
+ * Return: 0; -EINVAL NULL @cmd or unknown @flags; -EAGAIN no free queue
+ * entry (reap first); -ENXIO the controller failed.
+ */
+int regbuf_nvme_submit_cmd(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_sqe *cmd,
+			   void *ctx, unsigned int flags);
+
+/**
+ * regbuf_nvme_qpair_ring() - tell the controller about posted commands
+ * @q: queue pair
+ *
+ * One SQ tail doorbell write (NVMe 1.4 §3.1.24) for every command posted
+ * with REGBUF_NVME_IO_F_DEFER since the last ring; harmless when there is
+ * none.  Submissions without the flag ring themselves.
+ */
+void regbuf_nvme_qpair_ring(struct regbuf_nvme_qpair *q);
+
+/**
  * regbuf_nvme_reap() - poll for finished requests
  * @q: queue pair
  * @cpls: where to store them
@@ -478,7 +533,11 @@ int regbuf_nvme_submit_flush(struct regbuf_nvme_qpair *q, uint32_t nsid, void *c
  * the CQ head doorbell once, and reports each request whose last command
  * finished.  When nothing arrived it checks, at most every millisecond, for
  * commands older than the timeout and for CSTS.CFS; those requests complete
- * with REGBUF_NVME_STATUS_TIMEOUT or _ABORTED.
+ * with REGBUF_NVME_STATUS_TIMEOUT or _ABORTED.  The device is not trusted:
+ * an entry naming a CID not in flight, another SQ or an SQ head outside the
+ * queue is not used; the controller is marked failed
+ * (regbuf_nvme_ctrl_failed()) and every request in flight completes
+ * REGBUF_NVME_STATUS_ABORTED.
  *
  * Context: hot path.
  * Return: number of completions stored (0 when none).

@@ -13,6 +13,7 @@
 #include <regbuf/mem.h>
 #include <regbuf/alloc.h>
 #include <regbuf/table.h>
+#include <regbuf/nvme_spec.h>
 #include <regbuf/dma.h>
 #if REGBUF_HAVE_URING
 #include <regbuf/uring.h>

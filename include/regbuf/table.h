@@ -103,7 +103,7 @@ extern "C" {
 
 /* How the folio layout of a buffer was learnt. */
 enum regbuf_layout_source {
-	REGBUF_LAYOUT_HINT,		/* the caller's folio shift (own arenas): no walk */
+	REGBUF_LAYOUT_HINT,		/* the caller's folio shift (own arenas), one PAGEMAP_SCAN */
 	REGBUF_LAYOUT_PAGEMAP_SCAN,	/* PAGEMAP_SCAN ioctl (+ PROCMAP_QUERY for hugetlb sizes) */
 	REGBUF_LAYOUT_KPAGEFLAGS,	/* pagemap + kpageflags: exact, with pfns */
 	REGBUF_LAYOUT_4K,		/* nothing known: 4 KiB pages */
@@ -206,7 +206,11 @@ void regbuf_table_destroy(struct regbuf_table *t);
  * for hugetlb and PMD-mapped THP; for memory mapped by page table entries
  * (mTHP, a split or mremap()ed THP, shmem) only with CAP_SYS_ADMIN, which
  * /proc/kpageflags needs, else the buffer is described per 4 KiB page and
- * flagged %REGBUF_BUF_F_UPPER_BOUND.
+ * flagged %REGBUF_BUF_F_UPPER_BOUND.  Anonymous memory still shared
+ * copy-on-write with another process is looked for (and write-faulted, as
+ * the pin will) only after a fork() this library saw (pthread_atfork()).
+ * The description is of the memory at the time of the call: a THP split or
+ * collapsed before the kernel's registration changes the kernel's bvecs.
  *
  * Return: 0 on success;
  * -EBUSY the table is already registered;

@@ -837,7 +837,9 @@ struct regbuf_uring_nvme_ns {
  * max_segments pages (does the kernel count the rest of the buffer).
  *
  * Context: process context; reads block 0 of the namespace.  Identify and
- * passthrough need CAP_SYS_ADMIN on kernels before 6.2.
+ * passthrough need CAP_SYS_ADMIN on kernels without nvme_cmd_allowed() (before
+ * 6.2, "nvme: identify-namespace without CAP_SYS_ADMIN"); since then write
+ * access to the char device is enough for I/O commands.
  * Return: 0; -EINVAL @ns or @path NULL or @flags not 0; -ENODEV @path is not
  * an NVMe namespace char device (a regular file, /dev/null, a block device);
  * -EOPNOTSUPP the namespace's LBA format has metadata or protection

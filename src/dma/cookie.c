@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * regbuf - premapped NVMe descriptors: build a buffer's PRP lists and SGL
- * descriptor array once (seed 001).  The per-I/O side is inline in
+ * descriptor array once.  The per-I/O side is inline in
  * include/regbuf/dma.h; the layout rules are in its DOC comment.
+ *
+ * Section numbers: NVMe Base Specification 1.4.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +98,7 @@ static int build_prp_copy(struct regbuf_dma_cookie *c, unsigned int copy,
 	ret = c->ops->alloc(c->priv, bytes, &va, &iova);
 	if (ret)
 		return ret < 0 ? ret : -ENOMEM;
-	if (iova & (ps - 1)) {
+	if (regbuf_iova_u64(iova) & (ps - 1)) {
 		c->ops->free(c->priv, va, bytes, iova);
 		return -EINVAL;
 	}
@@ -104,14 +106,14 @@ static int build_prp_copy(struct regbuf_dma_cookie *c, unsigned int copy,
 	memset(l, 0, bytes);
 	/* Chain pointers: the last slot of every list page but the last (§4.3). */
 	for (p = 0; p + 1 < pages; p++)
-		l[p * (c->per_list + 1) + c->per_list] = regbuf_cpu_to_le64(iova + (p + 1) * ps);
+		l[p * (c->per_list + 1) + c->per_list] = regbuf_cpu_to_le64(regbuf_iova_u64(iova) + (p + 1) * ps);
 	/* Entry k: the controller page holding buffer position k * ps. */
 	for (s = 0; s < nr; s++) {
 		uint64_t a = segs[s].addr & ~(ps - 1);
 		uint64_t end = segs[s].addr + segs[s].len;
 
 		for (; a < end; a += ps, k++)
-			l[__regbuf_dma_slot(c, copy, k)] = regbuf_cpu_to_le64(a);
+			l[dma_slot(c, copy, k)] = regbuf_cpu_to_le64(a);
 	}
 	c->list[copy] = l;
 	c->list_iova[copy] = iova;
@@ -166,49 +168,83 @@ static int build_gran_dma(struct regbuf_dma_cookie *c, const struct regbuf_seg *
 }
 
 /*
- * The SGL view of physical segments: one Data Block per segment (cut at
- * 2 GiB), the buffer offset where each starts, and a granule table giving
- * the descriptor of any byte in O(1).
+ * Where each SGL descriptor starts in the buffer: one per segment, cut at
+ * SGL_PIECE_MAX; start[n] is the end.  Allocates the array; 0 or -ENOMEM.
  */
-static int build_sgl(struct regbuf_dma_cookie *c, const struct regbuf_seg *segs, uint32_t nr)
+static int sgl_starts(const struct regbuf_seg *segs, uint32_t nr, uint64_t **startp,
+		      uint32_t *np)
 {
-	struct regbuf_nvme_sgl_desc *d;
-	uint64_t *start;
-	uint32_t *gran;
-	uint64_t off, nr_gran, q, phase;
-	uint32_t s, i, n = 0, g = 40;
-	regbuf_iova_t iova;
-	void *va;
-	int ret;
+	uint64_t *start, off = 0;
+	uint32_t s, n = 0;
 
 	for (s = 0; s < nr; s++)
 		n += (uint32_t)((segs[s].len + SGL_PIECE_MAX - 1) / SGL_PIECE_MAX);
 	start = malloc(sizeof(*start) * (n + 1));
 	if (!start)
 		return -ENOMEM;
-	/* where each descriptor starts in the buffer */
 	n = 0;
-	off = 0;
 	for (s = 0; s < nr; s++) {
-		uint64_t done;
+		uint64_t done, l;
 
-		for (done = 0; done < segs[s].len; n++) {
-			uint64_t l = segs[s].len - done < SGL_PIECE_MAX ? segs[s].len - done :
-									   SGL_PIECE_MAX;
-
+		for (done = 0; done < segs[s].len; done += l, off += l, n++) {
+			l = segs[s].len - done < SGL_PIECE_MAX ? segs[s].len - done : SGL_PIECE_MAX;
 			start[n] = off;
-			off += l;
-			done += l;
 		}
 	}
 	start[n] = off;
-	/*
-	 * The granule: the largest power of two modulo which all inner boundaries
-	 * are congruent; the phase puts them on granule starts (as build_gran_dma()).
-	 */
+	*startp = start;
+	*np = n;
+	return 0;
+}
+
+/*
+ * The granule of a descriptor layout, a pure function: the largest power of
+ * two modulo which all inner boundaries are congruent (as build_gran_dma()).
+ */
+static uint32_t sgl_granule(const uint64_t *start, uint32_t n)
+{
+	uint32_t i, g = 40;
+
 	for (i = 2; i < n; i++)
 		while ((start[i] - start[1]) & ((UINT64_C(1) << g) - 1))
 			g--;
+	return g;
+}
+
+/* Data Block @n..: segment pieces as sgl_starts() cut them. */
+static void sgl_fill(struct regbuf_nvme_sgl_desc *d, const struct regbuf_seg *segs, uint32_t nr,
+		     const uint64_t *start)
+{
+	uint32_t s, n = 0;
+
+	for (s = 0; s < nr; s++) {
+		uint64_t done, l;
+
+		for (done = 0; done < segs[s].len; done += l, n++) {
+			l = start[n + 1] - start[n];
+			regbuf_nvme_sgl_set(&d[n], segs[s].addr + done, (uint32_t)l,
+					    REGBUF_NVME_SGL_DATA_BLOCK);
+		}
+	}
+}
+
+/*
+ * The SGL view of physical segments: one Data Block per segment (cut at
+ * 2 GiB), the buffer offset where each starts, and a granule table giving
+ * the descriptor of any byte in O(1).
+ */
+static int build_sgl(struct regbuf_dma_cookie *c, const struct regbuf_seg *segs, uint32_t nr)
+{
+	uint64_t *start, nr_gran, q, phase;
+	uint32_t s, n, g, *gran;
+	regbuf_iova_t iova;
+	void *va;
+	int ret;
+
+	ret = sgl_starts(segs, nr, &start, &n);
+	if (ret)
+		return ret;
+	g = sgl_granule(start, n);
 	if (g < SEG_SHIFT_MIN) {
 		free(start);
 		return 0;	/* SGL unsupported for this layout; not an error */
@@ -220,32 +256,18 @@ static int build_sgl(struct regbuf_dma_cookie *c, const struct regbuf_seg *segs,
 		ret = -ENOMEM;
 		goto out_free_start;
 	}
-	ret = c->ops->alloc(c->priv, sizeof(*d) * n, &va, &iova);
+	ret = c->ops->alloc(c->priv, sizeof(struct regbuf_nvme_sgl_desc) * n, &va, &iova);
 	if (ret) {
 		ret = ret < 0 ? ret : -ENOMEM;
 		goto out_free_gran;
 	}
-	if (iova & 15) {
-		c->ops->free(c->priv, va, sizeof(*d) * n, iova);
+	if (regbuf_iova_u64(iova) & 15) {
 		ret = -EINVAL;
-		goto out_free_gran;
+		goto out_free_descs;
 	}
-	d = va;
-	n = 0;
-	for (s = 0; s < nr; s++) {
-		uint64_t done;
-
-		for (done = 0; done < segs[s].len; n++) {
-			uint64_t l = start[n + 1] - start[n];
-
-			regbuf_nvme_sgl_set(&d[n], segs[s].addr + done, (uint32_t)l,
-					    REGBUF_NVME_SGL_DATA_BLOCK);
-			done += l;
-		}
-	}
+	sgl_fill(va, segs, nr, start);
 	/* granule q covers positions [(q << g) - phase, ...); position = offset + base_off */
-	s = 0;
-	for (q = 0; q < nr_gran; q++) {
+	for (s = 0, q = 0; q < nr_gran; q++) {
 		uint64_t pos = (q << g) - phase;
 		uint64_t o = q == 0 || pos < c->base_off ? 0 : pos - c->base_off;
 
@@ -254,9 +276,9 @@ static int build_sgl(struct regbuf_dma_cookie *c, const struct regbuf_seg *segs,
 		gran[q] = s;
 	}
 	c->seg_bias = c->base_off + phase;
-	c->sgl = d;
+	c->sgl = va;
 	c->sgl_iova = iova;
-	c->sgl_bytes = sizeof(*d) * n;
+	c->sgl_bytes = sizeof(struct regbuf_nvme_sgl_desc) * n;
 	c->nr_sgl = n;
 	c->seg_start = start;
 	c->gran_seg = gran;
@@ -264,6 +286,8 @@ static int build_sgl(struct regbuf_dma_cookie *c, const struct regbuf_seg *segs,
 	c->flags |= REGBUF_DMA_COOKIE_F_SGL;
 	return 0;
 
+out_free_descs:
+	c->ops->free(c->priv, va, sizeof(struct regbuf_nvme_sgl_desc) * n, iova);
 out_free_gran:
 	free(gran);
 out_free_start:
@@ -288,45 +312,28 @@ static void cookie_free(struct regbuf_dma_cookie *c)
 	free(c);
 }
 
-int regbuf_dma_cookie_create(struct regbuf_dma_cookie **cp, const struct regbuf_seg *dma_segs,
-			     uint32_t nr, uint64_t len, const struct regbuf_dma_ctrl *ctrl,
-			     const struct regbuf_dma_ops *ops, void *priv, unsigned int flags)
+/*
+ * Whether PRP lists can describe merged segments, a pure predicate: every
+ * entry after PRP1 is a page address, so every inner boundary must fall on
+ * a controller page boundary (NVMe 1.4 §4.3).
+ */
+static bool prp_layout_ok(const struct regbuf_seg *segs, uint32_t n, uint64_t mask)
 {
-	struct regbuf_dma_cookie *c;
-	struct regbuf_seg *segs;
-	unsigned int page_shift;
-	uint64_t max_bytes, ps, mask, pages;
-	uint32_t n, i;
-	bool prp_ok = true;
-	int ret;
+	uint32_t i;
 
-	if (!cp || !dma_segs || !nr || !len || !ops || !ops->alloc || !ops->free ||
-	    (flags & ~(REGBUF_DMA_F_NO_PRP | REGBUF_DMA_F_NO_SGL)))
-		return -EINVAL;
-	ret = dma_ctrl_resolve(ctrl, &page_shift, &max_bytes);
-	if (ret)
-		return ret;
-	ps = UINT64_C(1) << page_shift;
-	mask = ps - 1;
-	ret = merge_segs(dma_segs, nr, len, &segs, &n);
-	if (ret)
-		return ret;
-	pages = ((segs[0].addr & mask) + len - 1) / ps + 1;
-	/* slot positions stay below 2^31 for __regbuf_dma_div() */
-	if (pages > (UINT64_C(1) << 30)) {
-		ret = -EINVAL;
-		goto out_free_segs;
-	}
-	/* NVMe 1.4 §4.3: entries after PRP1 are page addresses, all pages full but the last. */
 	for (i = 0; i + 1 < n; i++)
 		if (((segs[i].addr + segs[i].len) & mask) || (segs[i + 1].addr & mask))
-			prp_ok = false;
+			return false;
+	return true;
+}
 
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		ret = -ENOMEM;
-		goto out_free_segs;
-	}
+/* The per-I/O geometry: list page shape and the divide-by-E constants. */
+static void cookie_geometry(struct regbuf_dma_cookie *c, const struct regbuf_seg *segs,
+			    uint32_t n, uint64_t len, unsigned int page_shift, uint64_t max_bytes)
+{
+	uint64_t ps = UINT64_C(1) << page_shift, mask = ps - 1;
+	unsigned int l = 0;
+
 	c->len = len;
 	c->base_off = segs[0].addr & mask;
 	c->max_bytes = max_bytes;
@@ -335,49 +342,88 @@ int regbuf_dma_cookie_create(struct regbuf_dma_cookie **cp, const struct regbuf_
 	c->page_shift = page_shift;
 	c->per_list = (uint32_t)(ps / 8 - 1);
 	c->shift_b = (c->per_list + 1) / 2;
-	{
-		unsigned int l = 0;
-
-		while ((UINT64_C(1) << l) < c->per_list)
-			l++;
-		c->div_shift = 31 + l;
-		c->div_magic = ((UINT64_C(1) << c->div_shift) + c->per_list - 1) / c->per_list;
-	}
-	c->nr_pages = (uint32_t)pages;
-	c->ops = ops;
-	c->priv = priv;
+	while ((UINT64_C(1) << l) < c->per_list)
+		l++;
+	c->div_shift = 31 + l;
+	c->div_magic = ((UINT64_C(1) << c->div_shift) + c->per_list - 1) / c->per_list;
+	c->nr_pages = (uint32_t)((c->base_off + len - 1) / ps + 1);
 	if (n == 1) {
 		c->flags |= REGBUF_DMA_COOKIE_F_CONTIG;
 		c->dma_page0 = segs[0].addr & ~mask;
 	}
+}
 
-	if (prp_ok && !(flags & REGBUF_DMA_F_NO_PRP)) {
-		for (i = 0; i < 2; i++) {
-			ret = build_prp_copy(c, i, segs, n);
-			if (ret)
-				goto out_free_cookie;
-		}
-		if (n > 1) {
-			ret = build_gran_dma(c, segs, n);
-			if (ret)
-				goto out_free_cookie;
-		}
-		c->flags |= REGBUF_DMA_COOKIE_F_PRP;
-		if (page_shift != 12)
-			c->prp_mode = __REGBUF_DMA_PRP_ANY;
-		else if (n == 1)
-			c->prp_mode = __REGBUF_DMA_PRP_4K_CONTIG;
-		else
-			c->prp_mode = __REGBUF_DMA_PRP_4K;
+/* Both PRP list copies, the granule table for physical segments, and the mode. */
+static int cookie_build_prp(struct regbuf_dma_cookie *c, const struct regbuf_seg *segs,
+			    uint32_t n)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < 2; i++) {
+		ret = build_prp_copy(c, i, segs, n);
+		if (ret)
+			return ret;
+	}
+	if (n > 1) {
+		ret = build_gran_dma(c, segs, n);
+		if (ret)
+			return ret;
+	}
+	c->flags |= REGBUF_DMA_COOKIE_F_PRP;
+	if (c->page_shift != 12)
+		c->prp_mode = __REGBUF_DMA_PRP_ANY;
+	else if (n == 1)
+		c->prp_mode = __REGBUF_DMA_PRP_4K_CONTIG;
+	else
+		c->prp_mode = __REGBUF_DMA_PRP_4K;
+	return 0;
+}
+
+int regbuf_dma_cookie_create(struct regbuf_dma_cookie **cp, const struct regbuf_seg *dma_segs,
+			     uint32_t nr, uint64_t len, const struct regbuf_dma_ctrl *ctrl,
+			     const struct regbuf_dma_ops *ops, void *priv, unsigned int flags)
+{
+	struct regbuf_dma_cookie *c;
+	struct regbuf_seg *segs;
+	unsigned int page_shift;
+	uint64_t max_bytes, mask;
+	uint32_t n;
+	int ret;
+
+	if (!cp || !dma_segs || !nr || !len || !ops || !ops->alloc || !ops->free ||
+	    (flags & ~(REGBUF_DMA_F_NO_PRP | REGBUF_DMA_F_NO_SGL)))
+		return -EINVAL;
+	ret = dma_ctrl_resolve(ctrl, &page_shift, &max_bytes);
+	if (ret)
+		return ret;
+	mask = (UINT64_C(1) << page_shift) - 1;
+	ret = merge_segs(dma_segs, nr, len, &segs, &n);
+	if (ret)
+		return ret;
+	/* slot positions stay below 2^31 for dma_div() */
+	if (((segs[0].addr & mask) + len - 1) / (mask + 1) + 1 > (UINT64_C(1) << 30)) {
+		ret = -EINVAL;
+		goto out_free_segs;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		ret = -ENOMEM;
+		goto out_free_segs;
+	}
+	c->ops = ops;
+	c->priv = priv;
+	cookie_geometry(c, segs, n, len, page_shift, max_bytes);
+	if (prp_layout_ok(segs, n, mask) && !(flags & REGBUF_DMA_F_NO_PRP)) {
+		ret = cookie_build_prp(c, segs, n);
+		if (ret)
+			goto out_free_cookie;
 	}
 	if (!(flags & REGBUF_DMA_F_NO_SGL)) {
-		if (n == 1) {
+		if (n == 1)
 			c->flags |= REGBUF_DMA_COOKIE_F_SGL;
-		} else {
-			ret = build_sgl(c, segs, n);
-			if (ret)
-				goto out_free_cookie;
-		}
+		else if ((ret = build_sgl(c, segs, n)))
+			goto out_free_cookie;
 	}
 	if (!(c->flags & (REGBUF_DMA_COOKIE_F_PRP | REGBUF_DMA_COOKIE_F_SGL))) {
 		ret = -EOPNOTSUPP;
@@ -493,9 +539,9 @@ void regbuf_dma_cookie_destroy(struct regbuf_dma_cookie *c)
  * at it: O(j - i).  With 2 MiB segments and MDTS at most 2 MiB this is never
  * more than two descriptors.
  */
-int __regbuf_dma_sgl_copy(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
-			  uint32_t i, uint32_t j, struct regbuf_nvme_sgl_desc *sgl1,
-			  const struct regbuf_dma_sgl_scratch *scratch)
+static int sgl_copy(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len, uint32_t i,
+		    uint32_t j, struct regbuf_nvme_sgl_desc *sgl1,
+		    const struct regbuf_dma_sgl_scratch *scratch)
 {
 	struct regbuf_nvme_sgl_desc *d;
 	uint32_t n = j - i + 1;
@@ -510,6 +556,56 @@ int __regbuf_dma_sgl_copy(const struct regbuf_dma_cookie *c, uint64_t off, uint6
 		memcpy(&d[1], &c->sgl[i + 1], sizeof(*d) * (n - 2));
 	regbuf_nvme_sgl_set(&d[n - 1], regbuf_le64_to_cpu(c->sgl[j].addr),
 			    (uint32_t)(end - c->seg_start[j]), REGBUF_NVME_SGL_DATA_BLOCK);
-	regbuf_nvme_sgl_set(sgl1, scratch->iova, 16 * n, REGBUF_NVME_SGL_LAST_SEGMENT);
+	regbuf_nvme_sgl_set(sgl1, regbuf_iova_u64(scratch->iova), 16 * n,
+			    REGBUF_NVME_SGL_LAST_SEGMENT);
 	return (int)n;
 }
+
+/* The PRP1/PRP2 cases the inline regbuf_dma_prp() leaves here: lists, other page sizes. */
+int __regbuf_dma_prp_list(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t len,
+			  uint64_t *prp1, uint64_t *prp2)
+{
+	if (REGBUF_UNLIKELY(c->prp_mode == __REGBUF_DMA_PRP_NONE))
+		return -EOPNOTSUPP;
+	dma_prp_any(c, pos, len, -1, prp1, prp2);
+	return 0;
+}
+
+void __regbuf_dma_prp_copy(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
+			   unsigned int copy, uint64_t *prp1, uint64_t *prp2)
+{
+	dma_prp_any(c, off + c->base_off, len, (int)(copy & 1), prp1, prp2);
+}
+
+/*
+ * An SGL for an I/O over descriptors i..j, i < j (the inline regbuf_dma_sgl()
+ * handled i == j).  When it ends at the end of j, a Last Segment points into
+ * the shared array, after a two-descriptor segment when it starts mid-i.
+ * Two cut segments take two descriptors.
+ */
+int __regbuf_dma_sgl_segs(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
+			  uint32_t i, uint32_t j, struct regbuf_nvme_sgl_desc *sgl1,
+			  const struct regbuf_dma_sgl_scratch *scratch)
+{
+	uint64_t end = off + len, sgl_iova = regbuf_iova_u64(c->sgl_iova);
+
+	if (end == c->seg_start[j + 1]) {
+		if (off == c->seg_start[i]) {
+			regbuf_nvme_sgl_set(sgl1, sgl_iova + 16 * (uint64_t)i, 16 * (j - i + 1),
+					    REGBUF_NVME_SGL_LAST_SEGMENT);
+			return 0;
+		}
+		if (!scratch || scratch->nr < 2)
+			return -ENOSPC;
+		regbuf_nvme_sgl_set(&scratch->descs[0], regbuf_le64_to_cpu(c->sgl[i].addr) +
+				    (off - c->seg_start[i]), (uint32_t)(c->seg_start[i + 1] - off),
+				    REGBUF_NVME_SGL_DATA_BLOCK);
+		regbuf_nvme_sgl_set(&scratch->descs[1], sgl_iova + 16 * (uint64_t)(i + 1),
+				    16 * (j - i), REGBUF_NVME_SGL_LAST_SEGMENT);
+		regbuf_nvme_sgl_set(sgl1, regbuf_iova_u64(scratch->iova), 32,
+				    REGBUF_NVME_SGL_SEGMENT);
+		return 2;
+	}
+	return sgl_copy(c, off, len, i, j, sgl1, scratch);
+}
+

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "nvme_priv.h"
+#include "sys/sys.h"
 
 #define NVME_ADMIN_DEPTH	32
 #define NVME_MAX_CMD_BYTES	(UINT64_C(2) << 20)	/* one 4 KiB PRP list / SGL page */
@@ -47,10 +48,10 @@ int nvme_cfg_read(struct regbuf_nvme_ctrl *c, uint32_t off, void *buf, size_t le
 	ssize_t n;
 
 	if (c->info.mode == REGBUF_NVME_MODE_VFIO)
-		n = pread(c->device, buf, len, (off_t)(c->cfg_off + off));
+		n = sys_pread(c->device, buf, len, (off_t)(c->cfg_off + off));
 	else
-		n = pread(c->cfg_fd, buf, len, off);
-	return n == (ssize_t)len ? 0 : (n < 0 ? -errno : -EIO);
+		n = sys_pread(c->cfg_fd, buf, len, off);
+	return n == (ssize_t)len ? 0 : (n < 0 ? (int)n : -EIO);
 }
 
 int nvme_cfg_write(struct regbuf_nvme_ctrl *c, uint32_t off, const void *buf, size_t len)
@@ -58,70 +59,85 @@ int nvme_cfg_write(struct regbuf_nvme_ctrl *c, uint32_t off, const void *buf, si
 	ssize_t n;
 
 	if (c->info.mode == REGBUF_NVME_MODE_VFIO)
-		n = pwrite(c->device, buf, len, (off_t)(c->cfg_off + off));
+		n = sys_pwrite(c->device, buf, len, (off_t)(c->cfg_off + off));
 	else
-		n = pwrite(c->cfg_fd, buf, len, off);
-	return n == (ssize_t)len ? 0 : (n < 0 ? -errno : -EIO);
+		n = sys_pwrite(c->cfg_fd, buf, len, off);
+	return n == (ssize_t)len ? 0 : (n < 0 ? (int)n : -EIO);
 }
 
 /* ---- driver DMA memory: 2 MiB chunks mapped once, 4 KiB pages handed out ---- */
 
+/*
+ * @len bytes aligned to NVME_CHUNK_SIZE: a hugetlb mapping (physically
+ * contiguous), or, under VFIO only, 4 KiB pages over-allocated and trimmed
+ * to the alignment.  Sets *@hugetlb.  0 or -ENOMEM.
+ */
+static int chunk_map(struct regbuf_nvme_ctrl *c, uint64_t len, uint8_t **pp, bool *hugetlb)
+{
+	void *raw = NULL;
+	uint8_t *p;
+
+	if (!sys_mmap(&raw, NULL, len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0)) {
+		*pp = raw;
+		*hugetlb = true;
+		return 0;
+	}
+	if (c->info.mode == REGBUF_NVME_MODE_PHYS)
+		return -ENOMEM;	/* physically contiguous memory needs a huge page */
+	if (sys_mmap(&raw, NULL, len + NVME_CHUNK_SIZE, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+		return -ENOMEM;
+	p = (uint8_t *)(((uintptr_t)raw + NVME_CHUNK_SIZE - 1) & ~(uintptr_t)(NVME_CHUNK_SIZE - 1));
+	if (p > (uint8_t *)raw)
+		munmap(raw, (size_t)(p - (uint8_t *)raw));
+	munmap(p + len, (size_t)((uint8_t *)raw + len + NVME_CHUNK_SIZE - (p + len)));
+	memset(p, 0, len);
+	*pp = p;
+	*hugetlb = false;
+	return 0;
+}
+
+/* The device address of a chunk: a VFIO mapping, or its one physical segment. */
+static int chunk_dma_map(struct regbuf_nvme_ctrl *c, struct nvme_dma_chunk *ch)
+{
+	struct regbuf_seg *segs;
+	uint32_t nr;
+	int ret;
+
+	if (c->info.mode == REGBUF_NVME_MODE_VFIO)
+		return nvme_vfio_map(c, (uint64_t)(uintptr_t)ch->vaddr, ch->len, NVME_CHUNK_SIZE,
+				     &ch->iova, false);
+	ret = nvme_phys_translate(c, (uint64_t)(uintptr_t)ch->vaddr, ch->len, &segs, &nr, true);
+	if (ret)
+		return ret;
+	if (nr == 1)
+		ch->iova = segs[0].addr;
+	free(segs);
+	return nr == 1 ? 0 : -ENOMEM;
+}
+
 static int chunk_create(struct regbuf_nvme_ctrl *c, uint64_t len, struct nvme_dma_chunk **chp)
 {
 	struct nvme_dma_chunk *ch = calloc(1, sizeof(*ch));
-	uint8_t *p;
 	int ret;
 
 	if (!ch)
 		return -ENOMEM;
 	ch->len = len;
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
-	if (p != MAP_FAILED) {
-		ch->hugetlb = true;
-	} else if (c->info.mode == REGBUF_NVME_MODE_PHYS) {
-		free(ch);
-		return -ENOMEM;	/* physically contiguous memory needs a huge page */
-	} else {
-		/* over-allocate to align, keep the aligned part */
-		uint8_t *raw = mmap(NULL, len + NVME_CHUNK_SIZE, PROT_READ | PROT_WRITE,
-				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		uintptr_t a;
-
-		if (raw == MAP_FAILED) {
-			free(ch);
-			return -ENOMEM;
-		}
-		a = ((uintptr_t)raw + NVME_CHUNK_SIZE - 1) & ~(uintptr_t)(NVME_CHUNK_SIZE - 1);
-		p = (uint8_t *)a;
-		if (p > raw)
-			munmap(raw, (size_t)(p - raw));
-		munmap(p + len, (size_t)(raw + len + NVME_CHUNK_SIZE - (p + len)));
-		memset(p, 0, len);
-	}
-	ch->vaddr = p;
-	if (c->info.mode == REGBUF_NVME_MODE_VFIO) {
-		ret = nvme_vfio_map(c, (uint64_t)(uintptr_t)p, len, NVME_CHUNK_SIZE, &ch->iova, false);
-	} else {
-		struct regbuf_seg *segs;
-		uint32_t nr;
-
-		ret = nvme_phys_translate(c, (uint64_t)(uintptr_t)p, len, &segs, &nr, true);
-		if (!ret) {
-			if (nr != 1)
-				ret = -ENOMEM;
-			else
-				ch->iova = segs[0].addr;
-			free(segs);
-		}
-	}
-	if (ret) {
-		munmap(p, len);
-		free(ch);
-		return ret;
-	}
+	ret = chunk_map(c, len, &ch->vaddr, &ch->hugetlb);
+	if (ret)
+		goto out_free;
+	ret = chunk_dma_map(c, ch);
+	if (ret)
+		goto out_unmap;
 	*chp = ch;
 	return 0;
+out_unmap:
+	munmap(ch->vaddr, len);
+out_free:
+	free(ch);
+	return ret;
 }
 
 static void chunk_destroy(struct regbuf_nvme_ctrl *c, struct nvme_dma_chunk *ch)
@@ -272,43 +288,56 @@ static void copy_str(char *dst, const uint8_t *src, size_t n)
 		dst[--n] = '\0';
 }
 
+/* Little-endian 32-bit field of an Identify page. */
+static uint32_t id_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int nvme_id_ctrl_parse(struct regbuf_nvme_ctrl_info *info, const uint8_t *id, uint32_t mpsmin,
+		       char *why, size_t why_len)
+{
+	unsigned int mdts = id[77];	/* 2^MDTS units of CAP.MPSMIN; 0 = no limit */
+
+	/* Identify Controller data structure, §5.15.2.2 Figure 247 */
+	info->vid = (uint16_t)(id[0] | id[1] << 8);
+	copy_str(info->sn, id + 4, 20);
+	copy_str(info->mn, id + 24, 40);
+	copy_str(info->fr, id + 64, 8);
+	/* beyond 2^63 bytes the value cannot be real (nor shifted in 64 bits) */
+	if (mdts && 12 + mpsmin + mdts > 63) {
+		nvme_why(why, why_len, "Identify Controller: implausible MDTS %u", mdts);
+		return -EIO;
+	}
+	info->mdts_bytes = mdts ? UINT64_C(1) << (12 + mpsmin + mdts) : 0;
+	info->nn = id_le32(id + 516);
+	info->sgls = id_le32(id + 536);
+	/* SQES/CQES (bytes 512/513): required sizes in bits 3:0 must allow 64/16 bytes */
+	if ((id[512] & 0xf) > 6 || (id[512] >> 4) < 6 || (id[513] & 0xf) > 4 ||
+	    (id[513] >> 4) < 4) {
+		nvme_why(why, why_len, "controller does not take 64-byte SQEs / 16-byte CQEs");
+		return -ENODEV;
+	}
+	info->max_cmd_bytes = NVME_MAX_CMD_BYTES;
+	if (info->mdts_bytes && info->mdts_bytes < info->max_cmd_bytes)
+		info->max_cmd_bytes = info->mdts_bytes;
+	return 0;
+}
+
 static int identify_ctrl(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
 {
 	uint8_t *id = malloc(4096);
-	uint8_t mdts;
 	int ret;
 
 	if (!id)
 		return -ENOMEM;
 	ret = regbuf_nvme_identify_raw(c, NVME_ID_CNS_CTRL, 0, id);
-	if (ret) {
+	if (ret)
 		nvme_why(why, why_len, "Identify Controller failed: %s", strerror(-ret));
-		free(id);
-		return ret;
-	}
-	/* Identify Controller data structure, §5.15.2.2 Figure 247 */
-	c->info.vid = (uint16_t)(id[0] | id[1] << 8);
-	copy_str(c->info.sn, id + 4, 20);
-	copy_str(c->info.mn, id + 24, 40);
-	copy_str(c->info.fr, id + 64, 8);
-	mdts = id[77];	/* 2^MDTS units of CAP.MPSMIN; 0 = no limit */
-	c->info.mdts_bytes = mdts ? (UINT64_C(1) << (12 + NVME_CAP_MPSMIN(c->cap) + mdts)) : 0;
-	c->info.nn = (uint32_t)id[516] | (uint32_t)id[517] << 8 | (uint32_t)id[518] << 16 |
-		     (uint32_t)id[519] << 24;
-	c->info.sgls = (uint32_t)id[536] | (uint32_t)id[537] << 8 | (uint32_t)id[538] << 16 |
-		       (uint32_t)id[539] << 24;
-	/* SQES/CQES (bytes 512/513): required sizes in bits 3:0 must allow 64/16 bytes */
-	if ((id[512] & 0xf) > 6 || (id[512] >> 4) < 6 || (id[513] & 0xf) > 4 ||
-	    (id[513] >> 4) < 4) {
-		nvme_why(why, why_len, "controller does not take 64-byte SQEs / 16-byte CQEs");
-		free(id);
-		return -ENODEV;
-	}
-	c->info.max_cmd_bytes = NVME_MAX_CMD_BYTES;
-	if (c->info.mdts_bytes && c->info.mdts_bytes < c->info.max_cmd_bytes)
-		c->info.max_cmd_bytes = c->info.mdts_bytes;
+	else
+		ret = nvme_id_ctrl_parse(&c->info, id, NVME_CAP_MPSMIN(c->cap), why, why_len);
 	free(id);
-	return 0;
+	return ret;
 }
 
 /* Set Features, Number of Queues (§5.21.1.7): 0-based counts in and out. */
@@ -336,40 +365,59 @@ static int set_num_queues(struct regbuf_nvme_ctrl *c, uint32_t want, char *why, 
 	return 0;
 }
 
-/* §7.6.1: the whole initialisation from a disabled controller. */
-static int ctrl_enable(struct regbuf_nvme_ctrl *c, uint32_t want_queues, char *why,
-		       size_t why_len)
+int nvme_cap_parse(struct regbuf_nvme_ctrl *c, uint64_t cap, char *why, size_t why_len)
 {
-	uint64_t t0 = nvme_now_ns();
-	uint32_t css, cc, mpsmin, mpsmax;
-	struct nvme_queue *aq = c->admin;
-	int ret;
+	uint32_t mpsmin = NVME_CAP_MPSMIN(cap), mpsmax = NVME_CAP_MPSMAX(cap);
 
-	c->cap = nvme_rd64(c, NVME_REG_CAP);
-	c->info.vs = nvme_rd32(c, NVME_REG_VS);
-	c->info.mqes = NVME_CAP_MQES(c->cap) + 1;
-	c->info.dstrd = NVME_CAP_DSTRD(c->cap);
+	/* MQES is 0-based and 0h is invalid (§3.1.1): a queue holds 2 entries at least */
+	if (NVME_CAP_MQES(cap) == 0) {
+		nvme_why(why, why_len, "CAP.MQES 0 is invalid");
+		return -EIO;
+	}
+	c->cap = cap;
+	c->info.mqes = NVME_CAP_MQES(cap) + 1;
+	c->info.dstrd = NVME_CAP_DSTRD(cap);
 	c->db_stride = 4u << c->info.dstrd;
+	/* the admin queue's two doorbells must lie inside the mapped BAR */
+	if (c->bar_len < NVME_REG_DBS + 2u * c->db_stride) {
+		nvme_why(why, why_len, "BAR0 (%zu bytes) too small for doorbell stride %u",
+			 c->bar_len, c->db_stride);
+		return -EIO;
+	}
+	c->max_qid = (uint32_t)((c->bar_len - NVME_REG_DBS) / (2 * c->db_stride)) - 1;
 	/* CAP.TO: worst case for RDY transitions, 500 ms units (0 read as 1) */
-	c->info.timeout_ms = (NVME_CAP_TO(c->cap) ? NVME_CAP_TO(c->cap) : 1) * 500;
+	c->info.timeout_ms = (NVME_CAP_TO(cap) ? NVME_CAP_TO(cap) : 1) * 500;
 	if (!c->timeout_ms)
 		c->timeout_ms = c->info.timeout_ms < 2000 ? 2000 : c->info.timeout_ms;
-	mpsmin = NVME_CAP_MPSMIN(c->cap);
-	mpsmax = NVME_CAP_MPSMAX(c->cap);
 	/* MPS = 0 (4 KiB, the host page size) must lie in [MPSMIN, MPSMAX] */
 	if (mpsmin > 0 || mpsmax < mpsmin) {
 		nvme_why(why, why_len, "CAP.MPSMIN %u: controller pages larger than 4 KiB are "
 			 "not supported", mpsmin);
 		return -ENODEV;
 	}
-	c->page_shift = 12;
-	c->info.page_size = 4096;
-	c->max_qid = (uint32_t)((c->bar_len - NVME_REG_DBS) / (2 * c->db_stride)) - 1;
-	if (!(NVME_CAP_CSS(c->cap) & (NVME_CAP_CSS_NVM | NVME_CAP_CSS_IOCS))) {
+	if (!(NVME_CAP_CSS(cap) & (NVME_CAP_CSS_NVM | NVME_CAP_CSS_IOCS))) {
 		nvme_why(why, why_len, "controller supports no NVM command set (CAP.CSS 0x%x)",
-			 NVME_CAP_CSS(c->cap));
+			 NVME_CAP_CSS(cap));
 		return -ENODEV;
 	}
+	return 0;
+}
+
+/* §7.6.1: the whole initialisation from a disabled controller. */
+static int ctrl_enable(struct regbuf_nvme_ctrl *c, uint32_t want_queues, char *why,
+		       size_t why_len)
+{
+	uint64_t t0 = nvme_now_ns();
+	struct nvme_queue *aq = c->admin;
+	uint32_t css, cc;
+	int ret;
+
+	ret = nvme_cap_parse(c, nvme_rd64(c, NVME_REG_CAP), why, why_len);
+	if (ret)
+		return ret;
+	c->info.vs = nvme_rd32(c, NVME_REG_VS);
+	c->page_shift = 12;
+	c->info.page_size = 4096;
 	ret = ctrl_disable(c);
 	if (ret) {
 		nvme_why(why, why_len, "CSTS.RDY did not clear within CAP.TO (%u ms): %s",
@@ -416,10 +464,10 @@ static int ctrl_open(struct regbuf_nvme_ctrl *c, uint32_t mode, char *why, size_
 
 	if (mode == REGBUF_NVME_MODE_AUTO) {
 		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", c->bdf);
-		n = readlink(path, link, sizeof(link) - 1);
+		n = sys_readlink(path, link, sizeof(link));
 		if (n < 0) {
 			snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", c->bdf);
-			if (access(path, F_OK)) {
+			if (sys_readlink(path, link, sizeof(link)) == -ENOENT) {
 				nvme_why(why, why_len, "no PCI function %s", c->bdf);
 				return -ENODEV;
 			}
@@ -427,7 +475,6 @@ static int ctrl_open(struct regbuf_nvme_ctrl *c, uint32_t mode, char *why, size_
 				 "(or uio_pci_generic for physical mode)", c->bdf);
 			return -ENODEV;
 		}
-		link[n] = '\0';
 		mode = strstr(link, "/uio_pci_generic") ? REGBUF_NVME_MODE_PHYS :
 		       REGBUF_NVME_MODE_VFIO;
 	}
@@ -610,13 +657,35 @@ int regbuf_nvme_identify_raw(struct regbuf_nvme_ctrl *c, uint8_t cns, uint32_t n
 	return nvme_admin_cmd(c, &sqe, data, 4096, false, NULL, &st);
 }
 
+int nvme_id_ns_parse(struct regbuf_nvme_ns_info *ni, const uint8_t *id, uint32_t nsid)
+{
+	uint32_t lbaf, lbads;
+
+	memset(ni, 0, sizeof(*ni));
+	ni->nsid = nsid;
+	ni->nsze = (uint64_t)id_le32(id) | (uint64_t)id_le32(id + 4) << 32;
+	if (!ni->nsze)
+		return -ENODEV;
+	ni->nlbaf = id[25] + 1u;	/* 0-based; at most 64 formats (NVMe 2.0) */
+	ni->flbas = id[26] & 0xf;
+	if (ni->nlbaf > 64 || ni->flbas >= ni->nlbaf)
+		return -EIO;		/* the format in use is not one of those listed */
+	lbaf = id_le32(id + 128 + 4 * ni->flbas);
+	ni->ms = lbaf & 0xffff;
+	lbads = (lbaf >> 16) & 0xff;	/* 2^LBADS bytes; checked before the shift */
+	if (lbads < 9 || lbads > 16 || ni->ms)
+		return -EOPNOTSUPP;	/* metadata formats: no MPTR support yet */
+	ni->lba_size = 1u << lbads;
+	return 0;
+}
+
 /* Identify Namespace (§5.15.2.1, Figure 245), cached for the I/O path. */
 int regbuf_nvme_ns_identify(struct regbuf_nvme_ctrl *c, uint32_t nsid,
 			    struct regbuf_nvme_ns_info *info)
 {
 	struct regbuf_nvme_ns_info ni = { 0 }, *arr;
 	uint8_t *id;
-	uint32_t i, lbaf;
+	uint32_t i;
 	int ret;
 
 	if (!nsid || nsid > c->info.nn)
@@ -627,23 +696,11 @@ int regbuf_nvme_ns_identify(struct regbuf_nvme_ctrl *c, uint32_t nsid,
 	ret = regbuf_nvme_identify_raw(c, NVME_ID_CNS_NS, nsid, id);
 	if (ret)
 		goto out;
-	ni.nsid = nsid;
-	memcpy(&ni.nsze, id, 8);
-	ni.nsze = regbuf_le64_to_cpu(ni.nsze);
-	ni.nlbaf = id[25] + 1u;
-	ni.flbas = id[26] & 0xf;
-	memcpy(&lbaf, id + 128 + 4 * ni.flbas, 4);
-	lbaf = regbuf_le32_to_cpu(lbaf);
-	ni.ms = lbaf & 0xffff;
-	ni.lba_size = 1u << ((lbaf >> 16) & 0xff);
-	if (!ni.nsze) {
-		ret = -ENODEV;
+	ret = nvme_id_ns_parse(&ni, id, nsid);
+	if (ret == -EIO)
+		c->failed = true;	/* it lists no usable format: not to be trusted */
+	if (ret)
 		goto out;
-	}
-	if (ni.lba_size < 512 || ni.lba_size > 65536 || ni.ms) {
-		ret = -EOPNOTSUPP;	/* metadata formats: no MPTR support yet */
-		goto out;
-	}
 	pthread_mutex_lock(&c->lock);
 	for (i = 0; i < c->nr_ns && c->ns[i].nsid != nsid; i++)
 		;
@@ -789,6 +846,11 @@ void regbuf_nvme_buf_destroy(struct regbuf_nvme_buf *b)
 		regbuf_buf_put(b->tbuf);
 	free(b->segs);
 	free(b);
+}
+
+uint64_t regbuf_nvme_buf_len(const struct regbuf_nvme_buf *b)
+{
+	return b->len;
 }
 
 uint32_t regbuf_nvme_buf_nr_segs(const struct regbuf_nvme_buf *b)

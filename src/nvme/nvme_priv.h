@@ -2,7 +2,7 @@
 /*
  * nvme layer internals: controller registers, admin opcodes, the device
  * access backends (VFIO, physical) and the structures behind the opaque
- * public handles.  Section numbers are NVM Express Base Specification 1.4.
+ * public handles.  Section numbers: NVMe Base Specification 1.4.
  */
 #ifndef REGBUF_SRC_NVME_PRIV_H
 #define REGBUF_SRC_NVME_PRIV_H
@@ -142,7 +142,6 @@ struct regbuf_nvme_ctrl {
 	struct regbuf_nvme_ns_info *ns;
 	uint32_t nr_ns;
 	int shutdown_ret;
-	struct regbuf_nvme_buf *bufs;	/* mapped buffers, under lock */
 	uint8_t *qid_used;		/* 1..io_queues */
 	uint32_t nr_qpairs;
 	bool failed;
@@ -176,10 +175,6 @@ struct nvme_queue {
 	/* requests that failed in software before reaching the device */
 	uint32_t *local_done;
 	uint32_t nr_local_done;
-	/* the classic per-I/O chain (REGBUF_NVME_IO_F_CLASSIC), made on first use */
-	struct regbuf_dma_classic *classic;
-	struct regbuf_dma_classic_req *classic_reqs;	/* per CID */
-	uint8_t *classic_busy;				/* per CID */
 	uint32_t partial;		/* request with pieces still to issue, or UINT32_MAX */
 	uint64_t next_check_ns;
 	struct regbuf_nvme_stats stats;
@@ -218,7 +213,6 @@ struct regbuf_nvme_buf {
 	bool contig;
 	struct regbuf_buf *tbuf;	/* table buffer reference (create_slot) */
 	struct regbuf_dma_cookie *cookie;	/* PRP lists / SGL, built once */
-	struct regbuf_nvme_buf *next;	/* the controller's buffers (classic translate) */
 };
 
 /* Software status of a piece no descriptor could be built for (-EINVAL). */
@@ -231,6 +225,16 @@ static inline bool nvme_sgl_ok(const struct regbuf_nvme_ctrl *c)
 }
 
 /* ctrl.c */
+/*
+ * What the controller reports, checked before use (the device is not
+ * trusted): pure functions over the register value or the Identify page, so
+ * that the fuzz target can drive them.  0 or -errno (-EIO for values that
+ * cannot be right, -ENODEV/-EOPNOTSUPP for ones regbuf does not support).
+ */
+int nvme_cap_parse(struct regbuf_nvme_ctrl *c, uint64_t cap, char *why, size_t why_len);
+int nvme_id_ctrl_parse(struct regbuf_nvme_ctrl_info *info, const uint8_t *id, uint32_t mpsmin,
+		       char *why, size_t why_len);
+int nvme_id_ns_parse(struct regbuf_nvme_ns_info *ni, const uint8_t *id, uint32_t nsid);
 void nvme_why(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 uint64_t nvme_now_ns(void);
 int nvme_dma_alloc(struct regbuf_nvme_ctrl *c, size_t len, void **vaddr, uint64_t *iova);
@@ -262,6 +266,14 @@ int nvme_buf_build(struct regbuf_nvme_buf *b);
 void nvme_buf_unbuild(struct regbuf_nvme_buf *b);
 int nvme_queue_init(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t qid,
 		    uint32_t depth);
+/* The host half of nvme_queue_init(): CID and request tables, doorbells; no queue memory. */
+int nvme_queue_init_host(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t qid,
+			 uint32_t depth);
+/*
+ * Whether completion entry @e may be used: CID of a command in flight, SQ id
+ * of @q, SQ head inside the queue.  0 or -EIO; pure (the fuzz target drives it).
+ */
+int nvme_cqe_check(const struct nvme_queue *q, const struct nvme_cqe *e);
 void nvme_queue_fini(struct nvme_queue *q);
 void nvme_queue_set_db(struct nvme_queue *q);
 int nvme_admin_cmd(struct regbuf_nvme_ctrl *c, struct regbuf_nvme_sqe *sqe, void *data,

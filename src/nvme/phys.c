@@ -20,17 +20,50 @@
 #include <unistd.h>
 
 #include "nvme_priv.h"
+#include "sys/compat.h"
+#include "sys/pagemap.h"
+#include "sys/sys.h"
 
-#define PM_PRESENT	(UINT64_C(1) << 63)
-#define PM_PFN_MASK	((UINT64_C(1) << 55) - 1)
-#define KPF_HUGE	17
+/* Without read access to these files physical mode is not allowed: -EPERM. */
+static int eacces_perm(int ret)
+{
+	return ret == -EACCES ? -EPERM : ret;
+}
+
+/* BAR0 through sysfs resource0, mapped uncached (O_SYNC). */
+static int phys_bar_map(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	void *p = NULL;
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", c->bdf);
+	fd = sys_open(path, O_RDWR | O_SYNC);
+	if (fd < 0) {
+		nvme_why(why, why_len, "%s: %s", path, strerror(-fd));
+		return eacces_perm(fd);
+	}
+	ret = sys_fstat(fd, &st);
+	if (!ret)
+		ret = sys_mmap(&p, NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       fd, 0);
+	if (ret) {
+		nvme_why(why, why_len, "%s: %s", path, strerror(-ret));
+		goto out_close;
+	}
+	c->bar = p;
+	c->bar_len = (size_t)st.st_size;
+out_close:
+	close(fd);
+	return eacces_perm(ret);
+}
 
 int nvme_phys_open(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
 {
 	char path[PATH_MAX], link[PATH_MAX];
-	struct stat st;
 	ssize_t n;
-	int fd, ret;
+	int ret;
 
 	if (!(c->flags & REGBUF_NVME_F_ALLOW_UNSAFE)) {
 		nvme_why(why, why_len, "physical mode lets the device write anywhere in RAM "
@@ -38,58 +71,53 @@ int nvme_phys_open(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
 		return -EPERM;
 	}
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", c->bdf);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0 || (link[n] = '\0', !strstr(link, "/uio_pci_generic"))) {
+	n = sys_readlink(path, link, sizeof(link));
+	if (n < 0 || !strstr(link, "/uio_pci_generic")) {
 		nvme_why(why, why_len, "%s is not bound to uio_pci_generic (driver_override + "
 			 "drivers_probe)", c->bdf);
 		return -ENODEV;
 	}
-	c->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	c->kpageflags_fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-	if (c->pagemap_fd < 0 || c->kpageflags_fd < 0) {
-		ret = -errno;
+	ret = sys_pagemap_open();
+	if (ret >= 0) {
+		c->pagemap_fd = ret;
+		ret = sys_kpageflags_open();
+	}
+	if (ret < 0) {
 		nvme_why(why, why_len, "/proc/self/pagemap or /proc/kpageflags: %s "
 			 "(physical mode needs root)", strerror(-ret));
-		return ret == -EACCES ? -EPERM : ret;
+		ret = eacces_perm(ret);
+		goto out_close;
 	}
+	c->kpageflags_fd = ret;
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", c->bdf);
-	c->cfg_fd = open(path, O_RDWR | O_CLOEXEC);
-	if (c->cfg_fd < 0) {
-		ret = -errno;
+	ret = sys_open(path, O_RDWR);
+	if (ret < 0) {
 		nvme_why(why, why_len, "%s: %s", path, strerror(-ret));
-		return ret == -EACCES ? -EPERM : ret;
+		ret = eacces_perm(ret);
+		goto out_close;
 	}
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", c->bdf);
-	fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st)) {
-		ret = -errno;
-		if (fd >= 0)
-			close(fd);
-		nvme_why(why, why_len, "%s: %s", path, strerror(-ret));
-		return ret == -EACCES ? -EPERM : ret;
-	}
-	c->bar_len = (size_t)st.st_size;
-	c->bar = mmap(NULL, c->bar_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	ret = -errno;
-	close(fd);
-	if (c->bar == MAP_FAILED) {
-		c->bar = NULL;
-		nvme_why(why, why_len, "mmap %s: %s", path, strerror(-ret));
-		return ret;
-	}
+	c->cfg_fd = ret;
+	ret = phys_bar_map(c, why, why_len);
+	if (ret)
+		goto out_close;
 	return 0;
+out_close:
+	nvme_phys_close(c);
+	return ret;
 }
 
 void nvme_phys_close(struct regbuf_nvme_ctrl *c)
 {
 	if (c->bar)
 		munmap((void *)c->bar, c->bar_len);
+	c->bar = NULL;
 	if (c->cfg_fd >= 0)
 		close(c->cfg_fd);
 	if (c->pagemap_fd >= 0)
 		close(c->pagemap_fd);
 	if (c->kpageflags_fd >= 0)
 		close(c->kpageflags_fd);
+	c->cfg_fd = c->pagemap_fd = c->kpageflags_fd = -1;
 }
 
 /*
@@ -111,14 +139,14 @@ int nvme_phys_translate(struct regbuf_nvme_ctrl *c, uint64_t vaddr, uint64_t len
 		ret = -ENOMEM;
 		goto out;
 	}
-	if (pread(c->pagemap_fd, pm, n * 8, (off_t)(first * 8)) != (ssize_t)(n * 8)) {
+	if (sys_read_entries_all(c->pagemap_fd, first, pm, n)) {
 		ret = -EFAULT;
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		uint64_t pfn = pm[i] & PM_PFN_MASK, flags, pa, a, l;
+		uint64_t pfn = pm[i] & PM_ENTRY_PFN_MASK, flags, pa, a, l;
 
-		if (!(pm[i] & PM_PRESENT)) {
+		if (!(pm[i] & PM_ENTRY_PRESENT)) {
 			ret = -EFAULT;	/* not faulted in: the caller must prefault */
 			goto out;
 		}
@@ -127,7 +155,7 @@ int nvme_phys_translate(struct regbuf_nvme_ctrl *c, uint64_t vaddr, uint64_t len
 			goto out;
 		}
 		if (require_huge) {
-			if (pread(c->kpageflags_fd, &flags, 8, (off_t)(pfn * 8)) != 8) {
+			if (sys_read_entries_all(c->kpageflags_fd, pfn, &flags, 1)) {
 				ret = -EPERM;
 				goto out;
 			}

@@ -27,12 +27,10 @@ static inline void nvme_wmb(void)
 #endif
 }
 
-int nvme_queue_init(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t qid,
-		    uint32_t depth)
+int nvme_queue_init_host(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t qid,
+			 uint32_t depth)
 {
-	void *p;
 	uint32_t i;
-	int ret;
 
 	memset(q, 0, sizeof(*q));
 	q->ctrl = c;
@@ -40,14 +38,6 @@ int nvme_queue_init(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t q
 	q->depth = (uint16_t)depth;
 	q->phase = 1;	/* the controller writes phase 1 on its first pass (§4.6) */
 	q->partial = UINT32_MAX;
-	ret = nvme_dma_alloc(c, (size_t)depth * sizeof(*q->sq), &p, &q->sq_iova);
-	if (ret)
-		return ret;
-	q->sq = p;
-	ret = nvme_dma_alloc(c, (size_t)depth * sizeof(*q->cq), &p, &q->cq_iova);
-	if (ret)
-		goto out_fini;
-	q->cq = p;
 	q->cid_req = malloc(depth * sizeof(*q->cid_req));
 	q->cid_deadline = calloc(depth, sizeof(*q->cid_deadline));
 	q->free_cids = malloc(depth * sizeof(*q->free_cids));
@@ -56,11 +46,10 @@ int nvme_queue_init(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t q
 	q->scratch = calloc(depth, sizeof(*q->scratch));
 	q->scratch_iova = calloc(depth, sizeof(*q->scratch_iova));
 	q->local_done = calloc(depth, sizeof(*q->local_done));
-	q->classic_busy = calloc(depth, 1);
-	if (!q->local_done || !q->classic_busy || !q->cid_req || !q->cid_deadline || !q->free_cids || !q->reqs || !q->free_reqs ||
-	    !q->scratch || !q->scratch_iova) {
-		ret = -ENOMEM;
-		goto out_fini;
+	if (!q->local_done || !q->cid_req || !q->cid_deadline || !q->free_cids || !q->reqs ||
+	    !q->free_reqs || !q->scratch || !q->scratch_iova) {
+		nvme_queue_fini(q);
+		return -ENOMEM;
 	}
 	/* a full queue keeps one entry empty (§4.1.2): depth - 1 commands in flight */
 	for (i = 0; i < depth - 1u; i++) {
@@ -69,6 +58,28 @@ int nvme_queue_init(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t q
 		q->cid_req[i] = NVME_CID_FREE;
 	}
 	q->cid_req[depth - 1] = NVME_CID_FREE;
+	nvme_queue_set_db(q);
+	return 0;
+}
+
+int nvme_queue_init(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t qid,
+		    uint32_t depth)
+{
+	void *p;
+	uint32_t i;
+	int ret;
+
+	ret = nvme_queue_init_host(c, q, qid, depth);
+	if (ret)
+		return ret;
+	ret = nvme_dma_alloc(c, (size_t)depth * sizeof(*q->sq), &p, &q->sq_iova);
+	if (ret)
+		goto out_fini;
+	q->sq = p;
+	ret = nvme_dma_alloc(c, (size_t)depth * sizeof(*q->cq), &p, &q->cq_iova);
+	if (ret)
+		goto out_fini;
+	q->cq = p;
 	/* I/O queues: one scratch page per command for its PRP list / SGL segment */
 	for (i = 0; qid && i < depth - 1u; i++) {
 		ret = nvme_dma_alloc(c, 4096, &p, &q->scratch_iova[i]);
@@ -76,7 +87,6 @@ int nvme_queue_init(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t q
 			goto out_fini;
 		q->scratch[i] = p;
 	}
-	nvme_queue_set_db(q);
 	return 0;
 out_fini:
 	nvme_queue_fini(q);
@@ -109,9 +119,6 @@ void nvme_queue_fini(struct nvme_queue *q)
 	free(q->scratch);
 	free(q->scratch_iova);
 	free(q->local_done);
-	free(q->classic_busy);
-	free(q->classic_reqs);
-	regbuf_dma_classic_destroy(q->classic);
 	memset(q, 0, sizeof(*q));
 }
 
@@ -168,11 +175,6 @@ static int cmd_end(struct nvme_queue *q, uint16_t cid, uint16_t status, uint32_t
 	if (cid >= q->depth)
 		return 0;		/* stray CID: not ours, ignore */
 	r = q->cid_req[cid];
-	/* classic list pages go back once the device can no longer read them */
-	if (q->classic_busy[cid] && status != REGBUF_NVME_STATUS_TIMEOUT) {
-		regbuf_dma_classic_done(q->classic, &q->classic_reqs[cid]);
-		q->classic_busy[cid] = 0;
-	}
 	if (r == NVME_CID_ZOMBIE) {	/* late completion of a timed-out command */
 		cid_put(q, cid);
 		return 0;
@@ -234,25 +236,49 @@ static unsigned int check_timeouts(struct nvme_queue *q, struct regbuf_nvme_cpl 
 	return n;
 }
 
+int nvme_cqe_check(const struct nvme_queue *q, const struct nvme_cqe *e)
+{
+	uint16_t cid = regbuf_le16_to_cpu(e->cid);
+
+	/* §4.6: CID of a command in flight on this SQ (or one given up on) */
+	if (cid >= q->depth || q->cid_req[cid] == NVME_CID_FREE)
+		return -EIO;
+	/* SQ Identifier: this queue; SQ Head Pointer: an entry of it */
+	if (regbuf_le16_to_cpu(e->sq_id) != q->qid || regbuf_le16_to_cpu(e->sq_head) >= q->depth)
+		return -EIO;
+	return 0;
+}
+
 static int queue_reap(struct nvme_queue *q, struct regbuf_nvme_cpl *cpls, unsigned int max)
 {
+	struct regbuf_nvme_ctrl *c = q->ctrl;
 	unsigned int n = 0;
 	bool any = false;
 
 	while (q->nr_local_done && n < max)
 		req_done(q, q->local_done[--q->nr_local_done], &cpls[n++]);
-	while (n < max) {
-		struct nvme_cqe *e = &q->cq[q->cq_head];
-		uint16_t st = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE);
+	while (n < max && !c->failed) {
+		struct nvme_cqe *e = &q->cq[q->cq_head], cqe;
+		regbuf_le16 st = (REGBUF_FORCE regbuf_le16)
+			__atomic_load_n((REGBUF_FORCE uint16_t *)&e->status, __ATOMIC_ACQUIRE);
 
 		/* §4.6: a new entry has the phase tag the controller writes this pass */
 		if ((regbuf_le16_to_cpu(st) & 1) != q->phase)
 			break;
+		/* one copy, checked before use: the device could rewrite the entry */
+		memcpy(&cqe, e, sizeof(cqe));
+		cqe.status = st;
+		if (REGBUF_UNLIKELY(nvme_cqe_check(q, &cqe))) {
+			/* a malformed completion: the controller is not to be trusted */
+			c->failed = true;
+			q->next_check_ns = 0;
+			break;
+		}
 		any = true;
-		q->sq_head = regbuf_le16_to_cpu(e->sq_head);
-		n += (unsigned int)cmd_end(q, regbuf_le16_to_cpu(e->cid),
+		q->sq_head = regbuf_le16_to_cpu(cqe.sq_head);
+		n += (unsigned int)cmd_end(q, regbuf_le16_to_cpu(cqe.cid),
 					   (uint16_t)(regbuf_le16_to_cpu(st) >> 1),
-					   regbuf_le32_to_cpu(e->dw0), &cpls[n]);
+					   regbuf_le32_to_cpu(cqe.dw0), &cpls[n]);
 		if (++q->cq_head == q->depth) {
 			q->cq_head = 0;
 			q->phase ^= 1;
@@ -261,14 +287,15 @@ static int queue_reap(struct nvme_queue *q, struct regbuf_nvme_cpl *cpls, unsign
 	if (any) {
 		/* CQ y Head Doorbell (§3.1.25): frees the entries for the controller */
 		*q->cq_db = q->cq_head;
-		if (q->partial != UINT32_MAX && q->nr_free_cids) {
+		if (q->partial != UINT32_MAX && q->nr_free_cids && !c->failed) {
 			if (issue_pieces(q, q->partial))
 				q->partial = UINT32_MAX;
 			sq_ring(q);
 		}
-	} else if (q->inflight && n < max) {
-		n += check_timeouts(q, cpls + n, max - n);
 	}
+	/* nothing new, or a failed controller: overdue (or all) commands end here */
+	if ((!any || c->failed) && q->inflight && n < max)
+		n += check_timeouts(q, cpls + n, max - n);
 	return (int)n;
 }
 
@@ -458,7 +485,12 @@ int regbuf_nvme_reap(struct regbuf_nvme_qpair *p, struct regbuf_nvme_cpl *cpls, 
 /* dma ops: device-visible list memory from the driver's DMA pages. */
 static int ops_alloc(void *priv, size_t len, void **vaddr, regbuf_iova_t *iova)
 {
-	return nvme_dma_alloc(priv, len, vaddr, iova);
+	uint64_t a;
+	int ret = nvme_dma_alloc(priv, len, vaddr, &a);
+
+	if (!ret)
+		*iova = regbuf_iova(a);
+	return ret;
 }
 
 static void ops_free(void *priv, void *vaddr, size_t len, regbuf_iova_t iova)
@@ -467,55 +499,9 @@ static void ops_free(void *priv, void *vaddr, size_t len, regbuf_iova_t iova)
 	nvme_dma_free(priv, vaddr, len);
 }
 
-/*
- * The classic chain's per-page translation (regbuf_dma_classic_*): what a
- * driver without premapped buffers pays per I/O.  VFIO: find the mapping
- * that holds the address (a lookup under a lock, as libvfn's skiplist or
- * UNVMe's list); physical mode: a pagemap read.
- */
-static int ops_translate(void *priv, uint64_t vaddr, uint64_t len, struct regbuf_seg *out,
-			 uint32_t max)
-{
-	struct regbuf_nvme_ctrl *c = priv;
-	struct regbuf_nvme_buf *b;
-	int ret = -EFAULT;
-
-	if (!max)
-		return -E2BIG;
-	if (c->info.mode == REGBUF_NVME_MODE_PHYS) {
-		struct regbuf_seg *segs;
-		uint32_t nr;
-
-		ret = nvme_phys_translate(c, vaddr, len, &segs, &nr, false);
-		if (ret)
-			return ret;
-		if (nr > max) {
-			free(segs);
-			return -E2BIG;
-		}
-		memcpy(out, segs, nr * sizeof(*segs));
-		free(segs);
-		return (int)nr;
-	}
-	pthread_mutex_lock(&c->lock);
-	for (b = c->bufs; b; b = b->next) {
-		uint64_t s = (uint64_t)(uintptr_t)b->vaddr;
-
-		if (vaddr >= s && vaddr + len <= s + b->len) {
-			out[0].addr = b->segs[0].addr + (vaddr - s);
-			out[0].len = len;
-			ret = 1;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&c->lock);
-	return ret;
-}
-
 static const struct regbuf_dma_ops nvme_dma_ops = {
 	.alloc = ops_alloc,
 	.free = ops_free,
-	.translate = ops_translate,
 };
 
 static void dma_ctrl_params(const struct regbuf_nvme_ctrl *c, struct regbuf_dma_ctrl *p)
@@ -550,26 +536,11 @@ int nvme_buf_build(struct regbuf_nvme_buf *b)
 		b->seg_off = NULL;
 		return ret;
 	}
-	pthread_mutex_lock(&c->lock);
-	b->next = c->bufs;
-	c->bufs = b;
-	pthread_mutex_unlock(&c->lock);
 	return 0;
 }
 
 void nvme_buf_unbuild(struct regbuf_nvme_buf *b)
 {
-	struct regbuf_nvme_ctrl *c = b->ctrl;
-	struct regbuf_nvme_buf **pp;
-
-	pthread_mutex_lock(&c->lock);
-	for (pp = &c->bufs; *pp; pp = &(*pp)->next) {
-		if (*pp == b) {
-			*pp = b->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&c->lock);
 	regbuf_dma_cookie_destroy(b->cookie);
 	b->cookie = NULL;
 	free(b->seg_off);
@@ -593,63 +564,20 @@ uint64_t regbuf_nvme_buf_iova(const struct regbuf_nvme_buf *b, uint64_t off)
 	return b->segs[lo].addr + (off - b->seg_off[lo]);
 }
 
-/* Classic chain state of a queue pair, made on first use (benchmarks only). */
-static int classic_get(struct nvme_queue *q)
-{
-	struct regbuf_dma_ctrl p;
-	int ret;
-
-	if (q->classic)
-		return 0;
-	q->classic_reqs = calloc(q->depth, sizeof(*q->classic_reqs));
-	if (!q->classic_reqs)
-		return -ENOMEM;
-	dma_ctrl_params(q->ctrl, &p);
-	ret = regbuf_dma_classic_create(&q->classic, &p, &nvme_dma_ops, q->ctrl, 2u * q->depth, 0);
-	if (ret) {
-		free(q->classic_reqs);
-		q->classic_reqs = NULL;
-	}
-	return ret;
-}
-
 /*
- * The data pointer of one command.  Premapped: O(1) from the cookie, with
- * the command's scratch page for the rare SGL shapes that need a segment.
- * Classic: the per-I/O chain, list pages from the pool.
+ * The data pointer of one command: O(1) from the buffer's cookie, with the
+ * command's scratch page for the rare SGL shapes that need a segment.
  */
 static int build_dptr(struct nvme_queue *q, uint16_t cid, const struct regbuf_nvme_buf *b,
-		      uint64_t off, uint64_t len, bool use_sgl, bool classic,
-		      struct regbuf_nvme_sqe *sqe)
+		      uint64_t off, uint64_t len, bool use_sgl, struct regbuf_nvme_sqe *sqe)
 {
 	struct regbuf_dma_sgl_scratch scratch;
 	int ret;
 
-	if (REGBUF_UNLIKELY(classic)) {
-		struct regbuf_dma_classic_req *cr = &q->classic_reqs[cid];
-		uint64_t va = (uint64_t)(uintptr_t)b->vaddr + off;
-
-		ret = use_sgl ? regbuf_dma_classic_sgl(q->classic, va, len, cr) :
-		      regbuf_dma_classic_prp(q->classic, va, len, cr);
-		if (ret)
-			return ret;
-		q->classic_busy[cid] = 1;
-		if (use_sgl) {
-			sqe->flags = (uint8_t)((sqe->flags & ~REGBUF_NVME_PSDT_MASK) |
-					       REGBUF_NVME_PSDT_SGL_MPTR_CONTIG);
-			sqe->dptr.sgl = cr->sgl1;
-		} else {
-			sqe->flags = (uint8_t)((sqe->flags & ~REGBUF_NVME_PSDT_MASK) |
-					       REGBUF_NVME_PSDT_PRP);
-			sqe->dptr.prp.prp1 = regbuf_cpu_to_le64(cr->prp1);
-			sqe->dptr.prp.prp2 = regbuf_cpu_to_le64(cr->prp2);
-		}
-		return 0;
-	}
 	if (!use_sgl)
 		return regbuf_dma_sqe_prp(b->cookie, sqe, off, len);
 	scratch.descs = (struct regbuf_nvme_sgl_desc *)(void *)q->scratch[cid];
-	scratch.iova = q->scratch_iova[cid];
+	scratch.iova = regbuf_iova(q->scratch_iova[cid]);
 	scratch.nr = 4096 / sizeof(struct regbuf_nvme_sgl_desc);
 	scratch.__pad = 0;
 	ret = regbuf_dma_sqe_sgl(b->cookie, sqe, off, len, &scratch);
@@ -679,7 +607,7 @@ static bool issue_pieces(struct nvme_queue *q, uint32_t r)
 	struct regbuf_nvme_ctrl *c = q->ctrl;
 	const struct regbuf_nvme_buf *b = req->b;
 	uint64_t max = c->info.max_cmd_bytes, deadline = cmd_deadline(q);
-	bool sgl_ok = nvme_sgl_ok(c), classic = req->flags & REGBUF_NVME_IO_F_CLASSIC;
+	bool sgl_ok = nvme_sgl_ok(c);
 
 	while (req->done < req->len && q->nr_free_cids) {
 		uint64_t piece = req->len - req->done < max ? req->len - req->done : max;
@@ -716,11 +644,11 @@ static bool issue_pieces(struct nvme_queue *q, uint32_t r)
 		else
 			use_sgl = (c->flags & REGBUF_NVME_F_ALWAYS_SGL) ||
 				  (b->contig && in_page + piece > 8192);
-		ret = build_dptr(q, cid, b, off, piece, use_sgl, classic, &sqe);
+		ret = build_dptr(q, cid, b, off, piece, use_sgl, &sqe);
 		if (REGBUF_UNLIKELY(ret == -EOPNOTSUPP && !(req->flags & REGBUF_NVME_IO_F_PRP) &&
 				    sgl_ok && !use_sgl)) {
 			use_sgl = true;	/* segments off page boundaries: SGL only */
-			ret = build_dptr(q, cid, b, off, piece, use_sgl, classic, &sqe);
+			ret = build_dptr(q, cid, b, off, piece, use_sgl, &sqe);
 		}
 		if (REGBUF_UNLIKELY(ret)) {
 			/* cannot describe this piece: fail it (and the rest) in software */
@@ -763,18 +691,12 @@ static int submit_rw(struct regbuf_nvme_qpair *p, uint8_t opc, uint32_t nsid,
 	if (REGBUF_UNLIKELY(!ns || !b || !len || off > b->len || len > b->len - off ||
 			    (len & (ns->lba_size - 1)) || (((uintptr_t)b->vaddr + off) & 3) ||
 			    (flags & ~(REGBUF_NVME_IO_F_PRP | REGBUF_NVME_IO_F_SGL |
-				       REGBUF_NVME_IO_F_FUA | REGBUF_NVME_IO_F_CLASSIC)) ||
+				       REGBUF_NVME_IO_F_FUA | REGBUF_NVME_IO_F_DEFER)) ||
 			    (flags & REGBUF_NVME_IO_F_PRP && flags & REGBUF_NVME_IO_F_SGL)))
 		return -EINVAL;
 	/* SGLS bits 1:0 (Identify Controller bytes 539:536): SGLs for NVM I/O */
 	if (REGBUF_UNLIKELY((flags & REGBUF_NVME_IO_F_SGL) && !nvme_sgl_ok(c)))
 		return -EOPNOTSUPP;
-	if (REGBUF_UNLIKELY(flags & REGBUF_NVME_IO_F_CLASSIC)) {
-		int ret = classic_get(q);
-
-		if (ret)
-			return ret;
-	}
 	/* a request still waiting for entries goes first */
 	if (REGBUF_UNLIKELY(q->partial != UINT32_MAX))
 		return -EAGAIN;
@@ -796,7 +718,8 @@ static int submit_rw(struct regbuf_nvme_qpair *p, uint8_t opc, uint32_t nsid,
 		q->stats.splits++;
 	if (!issue_pieces(q, (uint32_t)r))
 		q->partial = (uint32_t)r;	/* the rest goes out as entries free up */
-	sq_ring(q);
+	if (!(flags & REGBUF_NVME_IO_F_DEFER))
+		sq_ring(q);
 	return 0;
 }
 
@@ -833,6 +756,41 @@ int regbuf_nvme_submit_flush(struct regbuf_nvme_qpair *p, uint32_t nsid, void *c
 	sq_push(q, &sqe);
 	sq_ring(q);
 	return 0;
+}
+
+int regbuf_nvme_submit_cmd(struct regbuf_nvme_qpair *p, const struct regbuf_nvme_sqe *cmd,
+			   void *ctx, unsigned int flags)
+{
+	struct nvme_queue *q = &p->q;
+	struct regbuf_nvme_sqe sqe;
+	int r;
+
+	if (REGBUF_UNLIKELY(!cmd || (flags & ~REGBUF_NVME_IO_F_DEFER)))
+		return -EINVAL;
+	if (REGBUF_UNLIKELY(q->ctrl->failed))
+		return -ENXIO;
+	/* a request still waiting for entries goes first */
+	if (REGBUF_UNLIKELY(q->partial != UINT32_MAX))
+		return -EAGAIN;
+	r = req_get(q, ctx, 1);
+	if (REGBUF_UNLIKELY(r < 0))
+		return r;
+	sqe = *cmd;
+	sqe.cid = regbuf_cpu_to_le16(cid_get(q, (uint32_t)r, cmd_deadline(q)));
+	if (sqe.flags & REGBUF_NVME_PSDT_MASK)
+		q->stats.sgl++;
+	else if (sqe.dptr.prp.prp1)
+		q->stats.prp++;
+	q->stats.cmds++;
+	sq_push(q, &sqe);
+	if (!(flags & REGBUF_NVME_IO_F_DEFER))
+		sq_ring(q);
+	return 0;
+}
+
+void regbuf_nvme_qpair_ring(struct regbuf_nvme_qpair *p)
+{
+	sq_ring(&p->q);
 }
 
 int regbuf_nvme_io(struct regbuf_nvme_qpair *q, enum regbuf_nvme_op op, uint32_t nsid,

@@ -16,6 +16,7 @@
 #include <linux/vfio.h>
 
 #include "nvme_priv.h"
+#include "sys/sys.h"
 
 /* libvfn's fallback when the kernel reports no ranges: above 64 KiB, below 2^39
  * (QEMU's intel-iommu default aw-bits=39). */
@@ -56,8 +57,8 @@ static int iommu_info(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
 		if (!info)
 			return -ENOMEM;
 		info->argsz = (uint32_t)sz;
-		if (ioctl(c->container, VFIO_IOMMU_GET_INFO, info)) {
-			ret = -errno;
+		ret = sys_ioctl(c->container, VFIO_IOMMU_GET_INFO, info);
+		if (ret < 0) {
 			nvme_why(why, why_len, "VFIO_IOMMU_GET_INFO: %s", strerror(-ret));
 			free(info);
 			return ret;
@@ -106,114 +107,191 @@ static int region_info(struct regbuf_nvme_ctrl *c, uint32_t index, struct vfio_r
 	memset(ri, 0, sizeof(*ri));
 	ri->argsz = sizeof(*ri);
 	ri->index = index;
-	if (ioctl(c->device, VFIO_DEVICE_GET_REGION_INFO, ri))
-		return -errno;
-	return 0;
+	int ret = sys_ioctl(c->device, VFIO_DEVICE_GET_REGION_INFO, ri);
+
+	return ret < 0 ? ret : 0;
 }
 
-int nvme_vfio_open(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
+/* A missing file means the driver or the function is not there: -ENODEV. */
+static int enoent_nodev(int ret)
+{
+	return ret == -ENOENT ? -ENODEV : ret;
+}
+
+/*
+ * The container: /dev/vfio/vfio with the API version this code speaks and a
+ * type1 IOMMU (type1v2 unmaps exactly what was mapped; plain type1 as a
+ * fallback).  The fd in *@fdp, the IOMMU type in *@type; 0 or -errno.
+ */
+static int vfio_container_open(int *fdp, unsigned long *type, char *why, size_t why_len)
+{
+	int fd, ret;
+
+	fd = sys_open("/dev/vfio/vfio", O_RDWR);
+	if (fd < 0) {
+		nvme_why(why, why_len, "/dev/vfio/vfio: %s (modprobe vfio-pci)", strerror(-fd));
+		return enoent_nodev(fd);
+	}
+	if (sys_ioctl_val(fd, VFIO_GET_API_VERSION, 0) != VFIO_API_VERSION) {
+		nvme_why(why, why_len, "VFIO API version mismatch");
+		ret = -ENODEV;
+		goto out_close;
+	}
+	*type = sys_ioctl_val(fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0 ?
+		VFIO_TYPE1v2_IOMMU : VFIO_TYPE1_IOMMU;
+	if (*type == VFIO_TYPE1_IOMMU && sys_ioctl_val(fd, VFIO_CHECK_EXTENSION, *type) <= 0) {
+		nvme_why(why, why_len, "VFIO has no type1 IOMMU support");
+		ret = -ENODEV;
+		goto out_close;
+	}
+	*fdp = fd;
+	return 0;
+out_close:
+	close(fd);
+	return ret;
+}
+
+/* The function's IOMMU group, viable, attached to @c's container with @type. */
+static int vfio_group_open(struct regbuf_nvme_ctrl *c, unsigned long type, char *why,
+			   size_t why_len)
 {
 	struct vfio_group_status gs = { .argsz = sizeof(gs) };
-	struct vfio_region_info bar0, cfg;
 	char path[PATH_MAX + 32], link[PATH_MAX], *g;
-	unsigned long type;
 	ssize_t n;
-	int ret;
+	int fd, ret;
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", c->bdf);
-	n = readlink(path, link, sizeof(link) - 1);
+	n = sys_readlink(path, link, sizeof(link));
 	if (n < 0) {
-		ret = -errno;
 		nvme_why(why, why_len, "%s has no IOMMU group (%s): no IOMMU, use physical mode",
-			 c->bdf, strerror(-ret));
-		return ret == -ENOENT ? -ENODEV : ret;
+			 c->bdf, strerror((int)-n));
+		return enoent_nodev((int)n);
 	}
-	link[n] = '\0';
 	g = strrchr(link, '/');
-	c->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
-	if (c->container < 0) {
-		ret = -errno;
-		nvme_why(why, why_len, "/dev/vfio/vfio: %s (modprobe vfio-pci)", strerror(-ret));
-		return ret == -ENOENT ? -ENODEV : ret;
-	}
-	if (ioctl(c->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
-		nvme_why(why, why_len, "VFIO API version mismatch");
-		return -ENODEV;
-	}
-	/* Type1v2 unmaps exactly what was mapped; plain type1 as a fallback. */
-	type = ioctl(c->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0 ?
-	       VFIO_TYPE1v2_IOMMU : VFIO_TYPE1_IOMMU;
-	if (type == VFIO_TYPE1_IOMMU && ioctl(c->container, VFIO_CHECK_EXTENSION, type) <= 0) {
-		nvme_why(why, why_len, "VFIO has no type1 IOMMU support");
-		return -ENODEV;
-	}
 	snprintf(path, sizeof(path), "/dev/vfio/%s", g ? g + 1 : link);
-	c->group = open(path, O_RDWR | O_CLOEXEC);
-	if (c->group < 0) {
-		ret = -errno;
-		nvme_why(why, why_len, "%s: %s (is %s bound to vfio-pci?)", path, strerror(-ret),
+	fd = sys_open(path, O_RDWR);
+	if (fd < 0) {
+		nvme_why(why, why_len, "%s: %s (is %s bound to vfio-pci?)", path, strerror(-fd),
 			 c->bdf);
-		return ret == -ENOENT ? -ENODEV : ret;
+		return enoent_nodev(fd);
 	}
-	if (ioctl(c->group, VFIO_GROUP_GET_STATUS, &gs)) {
-		ret = -errno;
+	ret = sys_ioctl(fd, VFIO_GROUP_GET_STATUS, &gs);
+	if (ret < 0) {
 		nvme_why(why, why_len, "VFIO_GROUP_GET_STATUS: %s", strerror(-ret));
-		return ret;
+		goto out_close;
 	}
 	if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE)) {
 		nvme_why(why, why_len, "IOMMU group %s is not viable: bind every device in it to "
 			 "vfio-pci", path);
-		return -EBUSY;
+		ret = -EBUSY;
+		goto out_close;
 	}
-	if (ioctl(c->group, VFIO_GROUP_SET_CONTAINER, &c->container) ||
-	    ioctl(c->container, VFIO_SET_IOMMU, type)) {
-		ret = -errno;
+	ret = sys_ioctl(fd, VFIO_GROUP_SET_CONTAINER, &c->container);
+	if (ret >= 0)
+		ret = sys_ioctl_val(c->container, VFIO_SET_IOMMU, type);
+	if (ret < 0) {
 		nvme_why(why, why_len, "attaching group %s: %s", path, strerror(-ret));
+		goto out_close;
+	}
+	c->group = fd;
+	return 0;
+out_close:
+	close(fd);
+	return ret;
+}
+
+/*
+ * Registers and doorbells only.  QEMU puts the MSI-X table right after the
+ * doorbells (0x2000 with 64 queue pairs); whether the kernel lets those
+ * pages be mapped depends on interrupt remapping, so try the whole BAR and
+ * fall back to the first 8 KiB.
+ */
+static int vfio_bar_map(struct regbuf_nvme_ctrl *c, const struct vfio_region_info *bar0,
+			char *why, size_t why_len)
+{
+	void *p = NULL;
+	int ret;
+
+	if (!(bar0->flags & VFIO_REGION_INFO_FLAG_MMAP) || bar0->size < 0x2000) {
+		nvme_why(why, why_len, "BAR0 cannot be mapped (size %llu)",
+			 (unsigned long long)bar0->size);
+		return -ENODEV;
+	}
+	c->bar_len = bar0->size;
+	ret = sys_mmap(&p, NULL, c->bar_len, PROT_READ | PROT_WRITE, MAP_SHARED, c->device,
+		       (off_t)bar0->offset);
+	if (ret) {
+		c->bar_len = 0x2000;
+		ret = sys_mmap(&p, NULL, c->bar_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       c->device, (off_t)bar0->offset);
+	}
+	if (ret) {
+		nvme_why(why, why_len, "mmap BAR0: %s", strerror(-ret));
 		return ret;
 	}
-	ret = iommu_info(c, why, why_len);
-	if (ret)
-		return ret;
-	c->device = ioctl(c->group, VFIO_GROUP_GET_DEVICE_FD, c->bdf);
-	if (c->device < 0) {
-		ret = -errno;
-		nvme_why(why, why_len, "VFIO_GROUP_GET_DEVICE_FD %s: %s", c->bdf, strerror(-ret));
-		return ret == -EBUSY ? -EBUSY : -ENODEV;
+	c->bar = p;
+	return 0;
+}
+
+/* The device fd, where its config space is, and BAR0 mapped. */
+static int vfio_device_open(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
+{
+	struct vfio_region_info bar0, cfg;
+	int fd, ret;
+
+	fd = sys_ioctl(c->group, VFIO_GROUP_GET_DEVICE_FD, c->bdf);
+	if (fd < 0) {
+		nvme_why(why, why_len, "VFIO_GROUP_GET_DEVICE_FD %s: %s", c->bdf, strerror(-fd));
+		return fd == -EBUSY ? -EBUSY : -ENODEV;
 	}
+	c->device = fd;
 	ret = region_info(c, VFIO_PCI_CONFIG_REGION_INDEX, &cfg);
 	if (!ret)
 		ret = region_info(c, VFIO_PCI_BAR0_REGION_INDEX, &bar0);
 	if (ret) {
-		nvme_why(why, why_len, "VFIO_DEVICE_GET_REGION_INFO: %s", strerror(-ret));
-		return ret;
+		nvme_why(why, why_len, "VFIO_DEVICE_GET_REGION_INFO failed");
+		goto out_close;
 	}
 	c->cfg_off = cfg.offset;
-	if (!(bar0.flags & VFIO_REGION_INFO_FLAG_MMAP) || bar0.size < 0x2000) {
-		nvme_why(why, why_len, "BAR0 cannot be mapped (size %llu)",
-			 (unsigned long long)bar0.size);
-		return -ENODEV;
-	}
-	/*
-	 * Registers and doorbells only.  QEMU puts the MSI-X table right after
-	 * the doorbells (0x2000 with 64 queue pairs); whether the kernel lets
-	 * those pages be mapped depends on interrupt remapping, so try the whole
-	 * BAR and fall back to the first 8 KiB.
-	 */
-	c->bar_len = bar0.size;
-	c->bar = mmap(NULL, c->bar_len, PROT_READ | PROT_WRITE, MAP_SHARED, c->device,
-		      (off_t)bar0.offset);
-	if (c->bar == MAP_FAILED) {
-		c->bar_len = 0x2000;
-		c->bar = mmap(NULL, c->bar_len, PROT_READ | PROT_WRITE, MAP_SHARED, c->device,
-			      (off_t)bar0.offset);
-	}
-	if (c->bar == MAP_FAILED) {
-		ret = -errno;
-		c->bar = NULL;
-		nvme_why(why, why_len, "mmap BAR0: %s", strerror(-ret));
-		return ret;
-	}
+	ret = vfio_bar_map(c, &bar0, why, why_len);
+	if (ret)
+		goto out_close;
 	return 0;
+out_close:
+	close(fd);
+	c->device = -1;
+	return ret;
+}
+
+int nvme_vfio_open(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
+{
+	unsigned long type;
+	int ret;
+
+	ret = vfio_container_open(&c->container, &type, why, why_len);
+	if (ret)
+		return ret;
+	ret = vfio_group_open(c, type, why, why_len);
+	if (ret)
+		goto out_close_container;
+	ret = iommu_info(c, why, why_len);
+	if (ret)
+		goto out_close_group;
+	ret = vfio_device_open(c, why, why_len);
+	if (ret)
+		goto out_free_iova;
+	return 0;
+out_free_iova:
+	free(c->free_iova);
+	c->free_iova = NULL;
+	c->nr_free_iova = 0;
+out_close_group:
+	close(c->group);
+	c->group = -1;
+out_close_container:
+	close(c->container);
+	c->container = -1;
+	return ret;
 }
 
 void nvme_vfio_close(struct regbuf_nvme_ctrl *c)
@@ -303,11 +381,12 @@ int nvme_vfio_map(struct regbuf_nvme_ctrl *c, uint64_t vaddr, uint64_t len, uint
 	m.vaddr = vaddr;
 	m.iova = *iova;
 	m.size = len;
-	if (ioctl(c->container, VFIO_IOMMU_MAP_DMA, &m)) {
-		ret = -errno;
+	ret = sys_ioctl(c->container, VFIO_IOMMU_MAP_DMA, &m);
+	if (ret < 0) {
 		nvme_iova_free(c, *iova, len);
 		goto out_unlock;
 	}
+	ret = 0;
 	c->nr_mappings++;
 out_unlock:
 	pthread_mutex_unlock(&c->map_lock);
@@ -319,7 +398,7 @@ void nvme_vfio_unmap(struct regbuf_nvme_ctrl *c, uint64_t iova, uint64_t len)
 	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = iova, .size = len };
 
 	pthread_mutex_lock(&c->map_lock);
-	if (!ioctl(c->container, VFIO_IOMMU_UNMAP_DMA, &u)) {
+	if (sys_ioctl(c->container, VFIO_IOMMU_UNMAP_DMA, &u) >= 0) {
 		nvme_iova_free(c, iova, len);
 		c->nr_mappings--;
 	}

@@ -116,4 +116,39 @@ static inline int sys_strtou64(const char *s, uint64_t *val)
 	return 0;
 }
 
+/* pread(2): bytes read or -errno. */
+static inline ssize_t sys_pread(int fd, void *buf, size_t len, off_t off)
+{
+	ssize_t n = pread(fd, buf, len, off);
+
+	return n < 0 ? -errno : n;
+}
+
+/* pwrite(2): bytes written or -errno. */
+static inline ssize_t sys_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	ssize_t n = pwrite(fd, buf, len, off);
+
+	return n < 0 ? -errno : n;
+}
+
+/* readlink(2) into @buf, NUL terminated: the length or -errno (-ENAMETOOLONG if cut). */
+static inline ssize_t sys_readlink(const char *path, char *buf, size_t size)
+{
+	ssize_t n = readlink(path, buf, size - 1);
+
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return (size_t)n == size - 1 ? -ENAMETOOLONG : n;
+}
+
+/* ioctl(2) with an integer argument: the ioctl's result or -errno. */
+static inline int sys_ioctl_val(int fd, unsigned long req, unsigned long arg)
+{
+	int ret = ioctl(fd, req, arg);
+
+	return ret < 0 ? -errno : ret;
+}
+
 #endif /* REGBUF_SRC_SYS_SYS_H */

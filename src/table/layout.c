@@ -27,6 +27,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,11 +44,12 @@
 
 #define PMD_SHIFT		21	/* x86-64 PMD: the size of a PMD-mapped THP */
 #define PM_BATCH		4096	/* pagemap entries read at once */
-#define KPF_BATCH		512
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE	23	/* 5.14 */
 #endif
+/* pagemap: the page is mapped by this process only (not shared copy-on-write). */
+#define PM_ENTRY_EXCLUSIVE	(UINT64_C(1) << 56)
 #define FS_TMPFS_MAGIC		0x01021994
 #define FS_HUGETLBFS_MAGIC	0x958458f6
 
@@ -150,18 +153,22 @@ static int add_aligned(struct table_layout *l, uint64_t va, uint64_t end, unsign
 	return 0;
 }
 
-/* The page size of the hugetlb VMA at @va (PROCMAP_QUERY), or 0 if unknown / not hugetlb. */
+/*
+ * The page size of the hugetlb VMA at @va (PROCMAP_QUERY, 6.11+), 0 when it
+ * is not hugetlb, VMA_PAGE_UNKNOWN when the query is not available.
+ */
+#define VMA_PAGE_UNKNOWN	1
 static uint64_t vma_page_size(int maps_fd, uint64_t va, uint64_t *vma_end)
 {
 	struct procmap_query q;
 
 	if (maps_fd < 0)
-		return 0;
+		return VMA_PAGE_UNKNOWN;
 	memset(&q, 0, sizeof(q));
 	q.size = sizeof(q);
 	q.query_addr = va;
 	if (ioctl(maps_fd, PROCMAP_QUERY, &q) < 0)
-		return 0;
+		return VMA_PAGE_UNKNOWN;
 	*vma_end = q.vma_end;
 	return q.vma_page_size > TABLE_PAGE_SIZE ? q.vma_page_size : 0;
 }
@@ -178,7 +185,11 @@ static int add_huge(struct table_layout *l, int maps_fd, uint64_t va, uint64_t e
 		uint64_t vma_end = end, psz = vma_page_size(maps_fd, va, &vma_end);
 		unsigned int shift = PMD_SHIFT;
 
-		if (psz && !(psz & (psz - 1)) && psz <= (UINT64_C(1) << TABLE_MAX_FOLIO_SHIFT))
+		/* Unknown: a 1 GiB hugetlb page would be seen as 2 MiB pieces, fewer bvecs. */
+		if (psz == VMA_PAGE_UNKNOWN)
+			l->inexact = true;
+		else if (psz && !(psz & (psz - 1)) &&
+			 psz <= (UINT64_C(1) << TABLE_MAX_FOLIO_SHIFT))
 			shift = (unsigned int)__builtin_ctzll(psz);
 		if (vma_end > end || vma_end <= va)
 			vma_end = end;
@@ -192,62 +203,82 @@ static int add_huge(struct table_layout *l, int maps_fd, uint64_t va, uint64_t e
 
 static int check_vmas(int maps_fd, uint64_t start, uint64_t end);
 
+/* One kpageflags entry; frames past the end read as no flags. */
+static int kpf_flags(int kpf, uint64_t pfn, uint64_t *flags)
+{
+	long got = sys_read_entries(kpf, pfn, flags, 1);
+
+	if (got < 0)
+		return (int)got;
+	if (!got)
+		*flags = 0;
+	return 0;
+}
+
+#define KPF_IS(f, bit)	((f) & (UINT64_C(1) << (bit)))
+
 /*
- * The folio containing @pfn from /proc/kpageflags: walk back to the
- * compound head, then forward over the tails.  Folios are naturally aligned
- * powers of two; anything else is reported as an order-0 page.
+ * The folio containing @pfn from /proc/kpageflags; *@nr on entry: the size
+ * to try first (the previous folio's), or 0.  Folios are naturally
+ * aligned powers of two, which lets a few single-entry reads find it instead
+ * of reading every tail (each entry costs the kernel a page lookup): the
+ * head is the first compound head met at @pfn rounded down to 2, 4, 8...
+ * pages (everything closer is a tail of the same folio), and the size is the
+ * first power of two n for which head + n is no longer a tail.  Anything
+ * inconsistent is reported as an order-0 page (the safe answer).
  */
 static int find_folio(int kpf, uint64_t pfn, uint64_t *head, uint64_t *nr)
 {
-	uint64_t flags[KPF_BATCH], h, n, p;
-	int ret, i, got;
+	const unsigned int max_order = TABLE_MAX_FOLIO_SHIFT - TABLE_PAGE_SHIFT;
+	uint64_t f, h = pfn, n = *nr;
+	unsigned int k;
+	int ret;
 
-	ret = sys_read_entries_all(kpf, pfn, flags, 1);
+	ret = kpf_flags(kpf, pfn, &f);
 	if (ret)
 		return ret;
-	h = pfn;
-	if (flags[0] & (UINT64_C(1) << KPF_COMPOUND_TAIL)) {
-		/* Entries [from, p) per read, newest first, until the head. */
-		const uint64_t max = UINT64_C(1) << (TABLE_MAX_FOLIO_SHIFT - TABLE_PAGE_SHIFT);
+	/*
+	 * A head where a folio of the previous one's size n is expected: a tail
+	 * at head + n/2 can only belong to a folio of at least n pages starting
+	 * here (folios are aligned), and no tail at head + n makes it exactly n.
+	 */
+	if (KPF_IS(f, KPF_COMPOUND_HEAD) && n >= 2 && !(pfn & (n - 1))) {
+		uint64_t mid, after;
 
-		for (p = pfn; p > 0 && pfn - p < max; p -= (uint64_t)got) {
-			uint64_t from = p >= KPF_BATCH ? p - KPF_BATCH : 0;
-
-			got = (int)(p - from);
-			ret = sys_read_entries_all(kpf, from, flags, (size_t)got);
+		ret = kpf_flags(kpf, pfn + n / 2, &mid);
+		if (!ret)
+			ret = kpf_flags(kpf, pfn + n, &after);
+		if (ret)
+			return ret;
+		if (KPF_IS(mid, KPF_COMPOUND_TAIL) && !KPF_IS(after, KPF_COMPOUND_TAIL)) {
+			*head = pfn;
+			return 0;
+		}
+	}
+	if (KPF_IS(f, KPF_COMPOUND_TAIL)) {
+		for (k = 1; k <= max_order; k++) {
+			h = pfn & ~((UINT64_C(1) << k) - 1);
+			ret = kpf_flags(kpf, h, &f);
 			if (ret)
 				return ret;
-			for (i = got - 1; i >= 0; i--) {
-				if (flags[i] & (UINT64_C(1) << KPF_COMPOUND_HEAD)) {
-					h = from + (uint64_t)i;
-					goto found;
-				}
-				if (!(flags[i] & (UINT64_C(1) << KPF_COMPOUND_TAIL)))
-					goto order0;
-			}
+			if (KPF_IS(f, KPF_COMPOUND_HEAD))
+				break;
+			if (!KPF_IS(f, KPF_COMPOUND_TAIL))
+				goto order0;
 		}
-		goto order0;
-	} else if (!(flags[0] & (UINT64_C(1) << KPF_COMPOUND_HEAD))) {
-		goto order0;
-	}
-found:
-	/* Count the tails after the head. */
-	for (n = 1;; ) {
-		long got_ent = sys_read_entries(kpf, h + n, flags, KPF_BATCH);
-
-		if (got_ent < 0)
-			return (int)got_ent;
-		/* Past the last frame: nothing more is a tail. */
-		if (got_ent < KPF_BATCH)
-			memset(flags + got_ent, 0, (size_t)(KPF_BATCH - got_ent) * sizeof(flags[0]));
-		for (i = 0; i < KPF_BATCH; i++, n++)
-			if (!(flags[i] & (UINT64_C(1) << KPF_COMPOUND_TAIL)))
-				goto counted;
-		if (n > (UINT64_C(1) << (TABLE_MAX_FOLIO_SHIFT - TABLE_PAGE_SHIFT)))
+		if (k > max_order)
 			goto order0;
+	} else if (!KPF_IS(f, KPF_COMPOUND_HEAD)) {
+		goto order0;
 	}
-counted:
-	if ((n & (n - 1)) || (h & (n - 1)) || pfn >= h + n)
+	for (n = 1; n <= (UINT64_C(1) << max_order); n <<= 1) {
+		ret = kpf_flags(kpf, h + n, &f);
+		if (ret)
+			return ret;
+		if (!KPF_IS(f, KPF_COMPOUND_TAIL))
+			break;
+	}
+	if (n < 2 || n > (UINT64_C(1) << max_order) || (h & (n - 1)) || pfn >= h + n)
 		goto order0;
 	*head = h;
 	*nr = n;
@@ -464,6 +495,8 @@ static int check_vmas(int maps_fd, uint64_t start, uint64_t end)
 /* A piece of the range as PAGEMAP_SCAN reported it. */
 struct region {
 	uint64_t start, end, cat;
+	bool cow;		/* the pin will replace its pages (copy-on-write) */
+	bool anon;		/* private anonymous memory: shared only after fork() */
 };
 
 struct regions {
@@ -489,7 +522,7 @@ static int collect_region(void *arg, uint64_t start, uint64_t end, uint64_t cat)
 		rs->r = r;
 		rs->cap = cap;
 	}
-	rs->r[rs->nr++] = (struct region){ start, end, cat };
+	rs->r[rs->nr++] = (struct region){ start, end, cat, false, false };
 	return 0;
 }
 
@@ -498,7 +531,8 @@ static int scan(int pm_fd, uint64_t start, uint64_t end, struct regions *rs)
 	rs->nr = 0;
 	rs->unfaulted = false;
 	return sys_pagemap_scan(pm_fd, start, end, 0,
-				PAGE_IS_PRESENT | PAGE_IS_HUGE | PAGE_IS_PFNZERO, collect_region, rs);
+				PAGE_IS_PRESENT | PAGE_IS_HUGE | PAGE_IS_PFNZERO,
+				collect_region, rs);
 }
 
 /*
@@ -516,7 +550,7 @@ static int populate(const struct regions *rs)
 	for (i = 0; i < rs->nr; i++) {
 		const struct region *r = &rs->r[i];
 
-		if ((r->cat & PAGE_IS_PRESENT) && !(r->cat & PAGE_IS_PFNZERO))
+		if ((r->cat & PAGE_IS_PRESENT) && !(r->cat & PAGE_IS_PFNZERO) && !r->cow)
 			continue;
 		ret = sys_madvise((void *)(uintptr_t)r->start, r->end - r->start,
 				  MADV_POPULATE_WRITE);
@@ -533,6 +567,8 @@ struct pte_ctx {
 	struct table_layout *l;
 	int pm_fd;
 	int kpf_fd;		/* -1 until opened, -2 when it cannot be */
+	bool anon;		/* the run is anonymous memory (not page cache) */
+	bool cow_done;		/* copy-on-write was broken once already */
 	uint64_t head, nr;	/* the last folio found */
 	uint64_t pm[PM_BATCH];
 };
@@ -546,7 +582,7 @@ struct pte_ctx {
 static int add_pte_run(struct pte_ctx *c, uint64_t va, uint64_t end)
 {
 	struct table_layout *l = c->l;
-	size_t i, n;
+	size_t i, n, batch = 16;
 	int ret;
 
 	if (c->kpf_fd == -1) {
@@ -557,9 +593,12 @@ static int add_pte_run(struct pte_ctx *c, uint64_t va, uint64_t end)
 	while (va < end) {
 		if (table_layout_settled(l) || c->kpf_fd < 0)
 			goto per_page;
+		/* Small reads first: order-0 memory is settled by its first page. */
 		n = (end - va) >> TABLE_PAGE_SHIFT;
-		if (n > PM_BATCH)
-			n = PM_BATCH;
+		if (n > batch)
+			n = batch;
+		if (batch < PM_BATCH)
+			batch *= 2;
 		ret = sys_read_entries_all(c->pm_fd, va >> TABLE_PAGE_SHIFT, c->pm, n);
 		if (ret)
 			return ret;
@@ -571,6 +610,12 @@ static int add_pte_run(struct pte_ctx *c, uint64_t va, uint64_t end)
 			/* Swapped out, or frames hidden (no CAP_SYS_ADMIN). */
 			if (!(e & PM_ENTRY_PRESENT) || !pfn)
 				goto per_page;
+			/* Anonymous and shared copy-on-write: the pin copies it (find_cow()). */
+			if (c->anon && !(e & PM_ENTRY_EXCLUSIVE)) {
+				if (!c->cow_done)
+					return -EAGAIN;
+				goto per_page;	/* still shared after breaking it: unknown */
+			}
 			if (!c->nr || pfn < c->head || pfn >= c->head + c->nr) {
 				ret = find_folio(c->kpf_fd, pfn, &c->head, &c->nr);
 				if (ret)
@@ -591,6 +636,69 @@ per_page:
 	return add_aligned(l, va, end, TABLE_PAGE_SHIFT);
 }
 
+/*
+ * Pages the pin will replace: in a private mapping, FOLL_WRITE breaks
+ * copy-on-write, so page cache pages (a private file mapping) and anonymous
+ * pages still shared with another process (after fork()) become new pages.
+ * For large folios that changes the layout (a shared PMD-mapped THP is split
+ * and copied page by page), so such regions are write-faulted first, like
+ * unfaulted ones.  One pagemap entry per 2 MiB tells for huge mappings;
+ * memory mapped by page table entries is checked where its folios are read
+ * (add_pte_run()).  Returns true when some region needs it.
+ */
+static _Atomic bool forked;
+
+static void note_fork(void)
+{
+	atomic_store_explicit(&forked, true, memory_order_relaxed);
+}
+
+/*
+ * Anonymous memory is shared copy-on-write only after a fork(), in the
+ * parent and in the child: reading one pagemap entry per 2 MiB costs about
+ * as much as the kernel's own registration of THP memory, so it is done
+ * only in a process that forked (or was forked) since the library loaded.
+ */
+__attribute__((constructor)) static void watch_fork(void)
+{
+	pthread_atfork(NULL, note_fork, note_fork);
+}
+
+static bool find_cow(int pm_fd, int maps_fd, struct regions *rs)
+{
+	bool any = false, fork_seen = atomic_load_explicit(&forked, memory_order_relaxed);
+	struct vma_info *v = malloc(sizeof(*v));
+	size_t i;
+
+	if (!v)
+		return false;
+	for (i = 0; i < rs->nr; i++) {
+		struct region *r = &rs->r[i];
+		uint64_t va, e;
+
+		if (!(r->cat & PAGE_IS_PRESENT) || (r->cat & PAGE_IS_PFNZERO))
+			continue;
+		for (va = r->start; va < r->end && !r->cow; va = v->end) {
+			if (vma_find(maps_fd, va, v) || v->start > va || v->end <= va)
+				break;
+			/* Page cache pages of a private file mapping: all replaced. */
+			if (v->file && !v->shared)
+				r->cow = true;
+			r->anon |= !v->file && !v->shared;
+		}
+		if (r->anon && (r->cat & PAGE_IS_HUGE) && fork_seen) {
+			for (va = r->start; va < r->end && !r->cow;
+			     va = (va | ((UINT64_C(1) << PMD_SHIFT) - 1)) + 1)
+				if (sys_read_entries_all(pm_fd, va >> TABLE_PAGE_SHIFT, &e, 1) ||
+				    !(e & PM_ENTRY_EXCLUSIVE))
+					r->cow = true;
+		}
+		any |= r->cow;
+	}
+	free(v);
+	return any;
+}
+
 static int discover_default(struct table_layout *l, uint64_t start, uint64_t end)
 {
 	struct regions rs = { 0 };
@@ -604,6 +712,7 @@ static int discover_default(struct table_layout *l, uint64_t start, uint64_t end
 	c->l = l;
 	c->kpf_fd = -1;
 	c->nr = 0;
+	c->cow_done = false;
 	maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	ret = check_vmas(maps_fd, start, end);
 	if (ret)
@@ -614,7 +723,7 @@ static int discover_default(struct table_layout *l, uint64_t start, uint64_t end
 		goto out_close_maps;
 	}
 	ret = scan(c->pm_fd, start, end, &rs);
-	if (!ret && rs.unfaulted) {
+	if (!ret && (find_cow(c->pm_fd, maps_fd, &rs) | rs.unfaulted)) {
 		ret = populate(&rs);
 		if (ret == 1)
 			l->inexact = true;
@@ -622,15 +731,39 @@ static int discover_default(struct table_layout *l, uint64_t start, uint64_t end
 			ret = scan(c->pm_fd, start, end, &rs);
 		if (ret == 1)
 			ret = 0;
+		if (!ret)
+			find_cow(c->pm_fd, maps_fd, &rs);	/* marks the anonymous regions again */
 	}
+again:
 	for (i = 0; !ret && i < rs.nr; i++) {
-		const struct region *r = &rs.r[i];
+		struct region *r = &rs.r[i];
 
-		if (r->cat & PAGE_IS_HUGE)
+		if (r->cat & PAGE_IS_HUGE) {
 			ret = add_huge(l, maps_fd, r->start, r->end);
-		else if ((r->cat & PAGE_IS_PRESENT) && !(r->cat & PAGE_IS_PFNZERO))
+		} else if ((r->cat & PAGE_IS_PRESENT) && !(r->cat & PAGE_IS_PFNZERO)) {
+			c->anon = r->anon && atomic_load_explicit(&forked, memory_order_relaxed);
 			ret = add_pte_run(c, r->start, r->end);
-		else {
+			if (ret == -EAGAIN) {
+				/* Break copy-on-write as the pin will, then start over. */
+				bool inexact = l->inexact;
+
+				c->cow_done = true;
+				r->cow = true;
+				ret = populate(&rs);
+				if (ret == 1)
+					inexact = true;
+				if (ret >= 0)
+					ret = scan(c->pm_fd, start, end, &rs);
+				if (!ret)
+					find_cow(c->pm_fd, maps_fd, &rs);
+				table_layout_free(l);
+				table_layout_init(l, l->source);
+				l->inexact = inexact;
+				c->nr = 0;
+				if (!ret)
+					goto again;
+			}
+		} else {
 			/* Still not faulted in: whatever the pin's fault brings. */
 			l->inexact = true;
 			ret = add_aligned(l, r->start, r->end, TABLE_PAGE_SHIFT);
@@ -670,6 +803,8 @@ int table_hint_holds(uint64_t start, uint64_t end, unsigned int shift)
 	psz = vma_page_size(maps_fd, start, &vma_end);
 	if (maps_fd >= 0)
 		close(maps_fd);
+	if (psz == VMA_PAGE_UNKNOWN)
+		return -ENOTTY;	/* hugetlb page sizes unreadable: cannot check */
 	/* One VMA holds it all, so one query is enough; else prove nothing. */
 	if (vma_end < end)
 		return 0;

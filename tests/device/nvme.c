@@ -31,6 +31,7 @@
 #include <regbuf/nvme.h>
 #include <regbuf/table.h>
 
+#include "baseline.h"
 #include "harness.h"
 #include "nvme/nvme_priv.h"	/* dma_fault_detected unmaps behind the driver */
 
@@ -133,16 +134,53 @@ static uint64_t nblocks(void)
 }
 
 /* Synchronous I/O with a readable failure. */
+/*
+ * Test flag: build the descriptors with the classic per-I/O chain
+ * (tools/baseline) and submit them as raw commands, on the same queue pair
+ * and memory: a differential check of both paths.
+ */
+#define T_CLASSIC	(1u << 31)
+
+static struct baseline_nvme *classic_bn;
+static struct regbuf_nvme_qpair *classic_q;
+
+/* Drop the classic chain state (its pools are mapped on the controller). */
+static void classic_put(void)
+{
+	baseline_nvme_destroy(classic_bn);
+	classic_bn = NULL;
+	classic_q = NULL;
+}
+
+/* Destroy a queue pair, and the classic chain state made on it. */
+static void qpair_put(struct regbuf_nvme_qpair *q)
+{
+	if (classic_q == q)
+		classic_put();
+	regbuf_nvme_qpair_destroy(q);
+}
+
 static int do_io(struct regbuf_nvme_qpair *q, enum regbuf_nvme_op op, struct arena *a,
 		 uint64_t off, uint64_t len, uint64_t lba, unsigned int flags,
 		 struct regbuf_nvme_cpl *cpl)
 {
 	struct regbuf_nvme_cpl local;
+	int ret;
 
 	if (!cpl)
 		cpl = &local;
 	memset(cpl, 0, sizeof(*cpl));
-	return regbuf_nvme_io(q, op, 1, a ? a->b : NULL, off, len, lba, cpl, flags);
+	if (!(flags & T_CLASSIC))
+		return regbuf_nvme_io(q, op, 1, a ? a->b : NULL, off, len, lba, cpl, flags);
+	if (classic_q != q) {
+		classic_put();
+		ret = baseline_nvme_create(&classic_bn, ctrl, q, 4);
+		if (ret)
+			return ret;
+		classic_q = q;
+	}
+	return baseline_nvme_io(classic_bn, op, 1, ns.lba_size, a->b, a->p, off, len, lba, cpl,
+				flags & ~T_CLASSIC);
 }
 
 /*
@@ -199,7 +237,7 @@ static int write_read_verify_q(struct arena *a, uint64_t woff, uint64_t roff, ui
 	if (ret)
 		return T_FAILF("qpair_create: %d", ret);
 	ret = write_read_verify(q, a, woff, roff, len, lba, 0);
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	return ret;
 }
 
@@ -299,7 +337,7 @@ static int sweep(struct arena *a, unsigned int flags, unsigned int iters, uint64
 		lba = disk_lo + t_rand() % ((disk_hi - disk_lo - len) / lbs);
 		ret = write_read_verify(q, a, woff, roff, len, lba, flags);
 	}
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	return ret;
 }
 
@@ -315,6 +353,9 @@ static int sweep_case(bool huge, unsigned int flags)
 		return t_skip("physical mode takes hugetlb memory only (see buf_refuses)");
 	if ((flags & REGBUF_NVME_IO_F_SGL) && !(regbuf_nvme_ctrl_info(ctrl)->sgls & 3))
 		return t_skip("controller without SGL support");
+	if ((flags & REGBUF_NVME_IO_F_SGL) && (flags & T_CLASSIC) && getenv("REGBUF_NVME_NO_SGL"))
+		return t_skip("REGBUF_NVME_F_NO_SGL governs the driver's own descriptors; the "
+			      "classic chain submits raw commands");
 	if ((flags & REGBUF_NVME_IO_F_SGL) && getenv("REGBUF_NVME_NO_SGL")) {
 		struct regbuf_nvme_qpair *q;
 		int r;
@@ -323,7 +364,7 @@ static int sweep_case(bool huge, unsigned int flags)
 		t_ok(arena_get(&a, huge, 1u << 20));
 		t_ok(regbuf_nvme_qpair_create(&q, ctrl, 4, 0));
 		r = do_io(q, REGBUF_NVME_OP_READ, &a, 0, 65536, 0, flags, NULL);
-		regbuf_nvme_qpair_destroy(q);
+		qpair_put(q);
 		arena_put(&a);
 		t_check_eq(r, -EOPNOTSUPP);
 		return t_skip("REGBUF_NVME_F_NO_SGL: forced SGL refused with -EOPNOTSUPP as expected");
@@ -345,10 +386,10 @@ static int sweep_2m_prp(void) { return sweep_case(true, REGBUF_NVME_IO_F_PRP); }
 static int sweep_2m_sgl(void) { return sweep_case(true, REGBUF_NVME_IO_F_SGL); }
 static int sweep_2m_auto(void) { return sweep_case(true, 0); }
 /* the classic per-I/O chain on the same device: a differential check of both */
-static int sweep_2m_classic(void) { return sweep_case(true, REGBUF_NVME_IO_F_CLASSIC); }
+static int sweep_2m_classic(void) { return sweep_case(true, T_CLASSIC); }
 static int sweep_2m_classic_sgl(void)
 {
-	return sweep_case(true, REGBUF_NVME_IO_F_CLASSIC | REGBUF_NVME_IO_F_SGL);
+	return sweep_case(true, T_CLASSIC | REGBUF_NVME_IO_F_SGL);
 }
 
 /*
@@ -414,7 +455,7 @@ static int table_slot(void)
 	return ret;
 }
 
-/* Named shapes (kernel-rules §6 items 34-38) on both descriptor kinds. */
+/* Named shapes (PRP1 only, PRP2 data, list of 2, 2 MiB edges, MDTS) on both descriptor kinds. */
 static int io_boundaries(void)
 {
 	const struct regbuf_nvme_ctrl_info *ci;
@@ -454,8 +495,8 @@ static int io_boundaries(void)
 	for (k = 0; k < sizeof(shapes) / sizeof(shapes[0]) && !ret; k++) {
 		static const unsigned int fl[] = {
 			REGBUF_NVME_IO_F_PRP, REGBUF_NVME_IO_F_SGL, 0,
-			REGBUF_NVME_IO_F_CLASSIC | REGBUF_NVME_IO_F_PRP,
-			REGBUF_NVME_IO_F_CLASSIC | REGBUF_NVME_IO_F_SGL,
+			T_CLASSIC | REGBUF_NVME_IO_F_PRP,
+			T_CLASSIC | REGBUF_NVME_IO_F_SGL,
 		};
 		unsigned int f;
 
@@ -481,7 +522,7 @@ static int io_boundaries(void)
 		else if (cpl.nr_cmds != (3 * m + lbs < a.len ? 4u : 1u))
 			ret = T_FAILF("split read took %u commands", cpl.nr_cmds);
 	}
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	arena_put(&a);
 	return ret;
 }
@@ -525,12 +566,90 @@ static int io_invalid(void)
 		   -ERANGE);
 	/* the queue still works after errors */
 	ret = write_read_verify(q, &a, 0, 1u << 20, 65536, 4096, 0);
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	arena_put(&a);
 	return ret;
 }
 
 /* Fill the queue: depth - 1 commands in flight, then -EAGAIN, then all complete. */
+/*
+ * Post and ring apart (REGBUF_NVME_IO_F_DEFER, regbuf_nvme_qpair_ring()):
+ * posted commands are invisible to the controller until the doorbell, then
+ * a batch of writes (three of them raw commands with regbuf_nvme_submit_cmd())
+ * completes and reads back what was written.
+ */
+static int deferred_batch(void)
+{
+	const unsigned int nr = 6;
+	struct regbuf_nvme_qpair *q;
+	struct regbuf_nvme_cpl cpl[8];
+	unsigned int got = 0, i, polls;
+	uint64_t lba0 = nblocks() / 2;
+	struct arena a;
+	long long bad;
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	ret = arena_get(&a, true, 4u << 20);
+	if (ret)
+		return T_FAILF("arena: %d", ret);
+	ret = regbuf_nvme_qpair_create(&q, ctrl, 16, 0);
+	if (ret) {
+		arena_put(&a);
+		return T_FAILF("qpair_create: %d", ret);
+	}
+	t_pattern_fill(a.p, nr * 4096, lba0 * ns.lba_size, SALT + 2);
+	for (i = 0; i < nr; i++) {
+		uint64_t lba = lba0 + i * 4096 / ns.lba_size;
+
+		if (i % 2) {
+			struct regbuf_nvme_sqe cmd;
+
+			/* a raw Write (NVMe 1.4 §6.15): one page, PRP1 only */
+			memset(&cmd, 0, sizeof(cmd));
+			cmd.opcode = 0x01;
+			cmd.nsid = regbuf_cpu_to_le32(1);
+			cmd.dptr.prp.prp1 = regbuf_cpu_to_le64(regbuf_nvme_buf_iova(a.b, i * 4096));
+			cmd.cdw10 = regbuf_cpu_to_le32((uint32_t)lba);
+			cmd.cdw11 = regbuf_cpu_to_le32((uint32_t)(lba >> 32));
+			cmd.cdw12 = regbuf_cpu_to_le32(4096 / ns.lba_size - 1);
+			ret = regbuf_nvme_submit_cmd(q, &cmd, (void *)(uintptr_t)(i + 1),
+						     REGBUF_NVME_IO_F_DEFER);
+		} else {
+			ret = regbuf_nvme_submit_write(q, 1, a.b, i * 4096, 4096, lba,
+						       (void *)(uintptr_t)(i + 1),
+						       REGBUF_NVME_IO_F_DEFER);
+		}
+		if (ret)
+			return T_FAILF("submit %u: %d", i, ret);
+	}
+	/* nothing rung: nothing can complete (the driver polls CSTS meanwhile) */
+	for (polls = 0; polls < 2000; polls++)
+		if (regbuf_nvme_reap(q, cpl, 8))
+			return T_FAILF("a completion arrived before the doorbell");
+	regbuf_nvme_qpair_ring(q);
+	while (got < nr) {
+		int r = regbuf_nvme_reap(q, cpl, 8), k;
+
+		for (k = 0; k < r; k++)
+			if (cpl[k].status)
+				return T_FAILF("write %p: status 0x%x", cpl[k].ctx, cpl[k].status);
+		got += (unsigned int)r;
+	}
+	memset(a.p + nr * 4096, GUARD, nr * 4096);
+	ret = do_io(q, REGBUF_NVME_OP_READ, &a, nr * 4096, nr * 4096, lba0, 0, NULL);
+	if (ret)
+		return T_FAILF("read back: %d", ret);
+	bad = t_pattern_check(a.p + nr * 4096, nr * 4096, lba0 * ns.lba_size, SALT + 2);
+	if (bad >= 0)
+		return T_FAILF("data mismatch at byte %lld", bad);
+	ios_verified += 2 * nr;
+	qpair_put(q);
+	arena_put(&a);
+	return T_PASS;
+}
+
 static int queue_full(void)
 {
 	uint32_t depth = (uint32_t)env_u64("REGBUF_NVME_QDEPTH", 32);
@@ -588,7 +707,7 @@ static int queue_full(void)
 	t_check_eq(bad, -1);
 	ios_verified += 2 * n;
 	t_ok(do_io(q, REGBUF_NVME_OP_FLUSH, NULL, 0, 0, 0, 0, NULL));
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	arena_put(&a);
 	return T_PASS;
 }
@@ -647,7 +766,7 @@ static void *thread_fn(void *arg)
 		t->ios += 2;
 	}
 	t->ret = ret;
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	arena_put(&a);
 	return NULL;
 }
@@ -731,7 +850,7 @@ static int qpair_cycle(void)
 		ret = regbuf_nvme_qpair_create(&q, ctrl, 4 + i % 8, 0);
 		if (ret)
 			return T_FAILF("cycle %u: qpair_create: %d", i, ret);
-		regbuf_nvme_qpair_destroy(q);
+		qpair_put(q);
 	}
 	return T_PASS;
 }
@@ -768,7 +887,7 @@ static int buf_refuses(void)
 /*
  * The fault detector itself: unmap a buffer's IOVA range behind the driver's
  * back and read into it.  QEMU completes the read (an untranslatable data
- * address is not an NVMe error, nvme-userspace.md §5.4) and the guest's VT-d
+ * address is not an NVMe error in QEMU's hw/nvme) and the guest's VT-d
  * driver logs a DMAR fault, which test-nvme-guest must see (config
  * vfio-fault inverts its no_dma_faults check).  Only with
  * REGBUF_EXPECT_DMA_FAULT=1.
@@ -810,7 +929,7 @@ static int dma_fault_detected(void)
 	pclose(f);
 	printf("# DMAR fault lines in the guest log: %d\n", faults);
 	t_check(faults > 0);
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	regbuf_nvme_buf_destroy(a.b);
 	munmap(a.p, a.len);
 	return T_PASS;
@@ -867,7 +986,7 @@ static int timeout_then_late_completion(void)
 	t_check_eq(cpl.status, 0);
 	ret = T_PASS;
 out:
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	arena_put(&a);
 	return ret;
 }
@@ -910,7 +1029,7 @@ static int cfs_detected(void)
 	t_check(cpl.ctx == (void *)7);
 	t_check_eq(regbuf_nvme_ctrl_failed(ctrl), 1);
 	t_check_eq(regbuf_nvme_submit_read(q, 1, a.b, 0, 4096, 0, NULL, 0), -ENXIO);
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	regbuf_nvme_buf_destroy(a.b);
 	munmap(a.p, a.len);
 	regbuf_nvme_ctrl_destroy(ctrl);
@@ -933,7 +1052,7 @@ static int reset_then_io(void)
 	t_ok(regbuf_nvme_qpair_create(&q, ctrl, 8, 0));
 	t_check_eq(regbuf_nvme_ctrl_reset(ctrl), -EBUSY);
 	ret = write_read_verify(q, &a, 0, 1u << 20, 32768, 100, 0);
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	if (ret)
 		return ret;
 	t_ok(regbuf_nvme_ctrl_reset(ctrl));
@@ -945,7 +1064,7 @@ static int reset_then_io(void)
 	t_ok(do_io(q, REGBUF_NVME_OP_READ, &a, 2u << 20, 32768, 100, 0, NULL));
 	t_check_eq(t_pattern_check(a.p + (2u << 20), 32768, 100 * ns.lba_size, SALT), -1);
 	ret = write_read_verify(q, &a, 4, 1u << 20, 65536, 200, 0);
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	arena_put(&a);
 	return ret;
 }
@@ -1011,7 +1130,7 @@ static int io_errors(void)
 	/* no hang: everything above finished well inside the command timeout */
 	t_check((uint64_t)time(NULL) - t0 < 30);
 	t_check_eq(regbuf_nvme_ctrl_failed(ctrl), 0);
-	regbuf_nvme_qpair_destroy(q);
+	qpair_put(q);
 	arena_put(&a);
 	return T_PASS;
 }
@@ -1113,6 +1232,7 @@ static const struct t_case cases[] = {
 	T_CASE(io_invalid),
 	T_CASE(io_boundaries),
 	T_CASE(queue_full),
+	T_CASE(deferred_batch),
 	T_CASE(sweep_4k_prp),
 	T_CASE(sweep_4k_sgl),
 	T_CASE(sweep_2m_prp),

@@ -387,6 +387,31 @@ static int both(const char *name, const struct iovec *iov, uint32_t nr)
 	return both_hinted(name, iov, NULL, nr);
 }
 
+/* both(), then again with every buffer hinted at folio shift @shift (name + "-hinted"). */
+static int both_and_hinted(const char *name, const struct iovec *iov, uint32_t nr,
+			   uint8_t shift)
+{
+	uint8_t hint[ORACLE_MAX_SLOTS];
+	char hname[64];
+	int ret = both(name, iov, nr);
+
+	if (ret)
+		return ret;
+	memset(hint, shift, sizeof(hint));
+	snprintf(hname, sizeof(hname), "%s-hinted", name);
+	return both_hinted(hname, iov, hint, nr);
+}
+
+/* NEED_ORACLE() and @len of populated THP memory, or the skip/fail to return. */
+#define NEED_THP(p, len)						\
+	do {								\
+		NEED_ORACLE();						\
+		if (!thp_available())					\
+			return t_skip("THP disabled (/sys/kernel/mm/transparent_hugepage/enabled)"); \
+		(p) = thp_map(len);					\
+		t_check(p);						\
+	} while (0)
+
 #define NEED_ORACLE()						\
 	do {							\
 		if (oracle_up())				\
@@ -552,11 +577,7 @@ static int layout_hugetlb_2m(void)
 			{ p + 2 * MiB - PAGE, 2 * PAGE },	/* last page of one, first of next */
 		};
 
-		static const uint8_t hint[4] = { 21, 21, 21, 21 };
-
-		ret = both("hugetlb-2m", iov, 4);
-		if (!ret)
-			ret = both_hinted("hugetlb-2m-hinted", iov, hint, 4);
+		ret = both_and_hinted("hugetlb-2m", iov, 4, 21);
 	}
 	munmap(p, 6 * MiB);
 	t_hugepages_restore(&huge_2m);
@@ -599,11 +620,7 @@ static int layout_thp(void)
 	char *p;
 	int ret;
 
-	NEED_ORACLE();
-	if (!thp_available())
-		return t_skip("THP disabled (/sys/kernel/mm/transparent_hugepage/enabled)");
-	p = thp_map(8 * MiB);
-	t_check(p);
+	NEED_THP(p, 8 * MiB);
 	{
 		struct iovec iov[4] = {
 			{ p, 8 * MiB },
@@ -612,11 +629,7 @@ static int layout_thp(void)
 			{ p + 2 * MiB - 10, 20 },
 		};
 
-		static const uint8_t hint[4] = { 21, 21, 21, 21 };
-
-		ret = both("thp", iov, 4);
-		if (!ret)
-			ret = both_hinted("thp-hinted", iov, hint, 4);
+		ret = both_and_hinted("thp", iov, 4, 21);
 	}
 	munmap(p, 8 * MiB);
 	return ret;
@@ -628,11 +641,7 @@ static int layout_thp_pte_mapped(void)
 	char *p;
 	int ret;
 
-	NEED_ORACLE();
-	if (!thp_available())
-		return t_skip("THP disabled");
-	p = thp_map(4 * MiB);
-	t_check(p);
+	NEED_THP(p, 4 * MiB);
 	t_check(!mprotect(p + 5 * PAGE, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC));
 	{
 		struct iovec iov[3] = {
@@ -641,11 +650,7 @@ static int layout_thp_pte_mapped(void)
 			{ p + 4 * PAGE, 3 * PAGE },
 		};
 
-		static const uint8_t hint[3] = { 21, 21, 21 };
-
-		ret = both("thp-pte-mapped", iov, 3);
-		if (!ret)
-			ret = both_hinted("thp-pte-mapped-hinted", iov, hint, 3);
+		ret = both_and_hinted("thp-pte-mapped", iov, 3, 21);
 	}
 	munmap(p, 4 * MiB);
 	return ret;
@@ -657,11 +662,7 @@ static int layout_thp_mremap(void)
 	char *p, *dst, *q;
 	int ret;
 
-	NEED_ORACLE();
-	if (!thp_available())
-		return t_skip("THP disabled");
-	p = thp_map(4 * MiB);
-	t_check(p);
+	NEED_THP(p, 4 * MiB);
 	dst = reserve_va(8 * MiB, 2 * MiB);
 	t_check(dst);
 	q = mremap(p, 4 * MiB, 4 * MiB, MREMAP_MAYMOVE | MREMAP_FIXED, dst + 64 * KiB);
@@ -685,11 +686,7 @@ static int layout_thp_refault(void)
 	char *p;
 	int ret;
 
-	NEED_ORACLE();
-	if (!thp_available())
-		return t_skip("THP disabled");
-	p = thp_map(4 * MiB);
-	t_check(p);
+	NEED_THP(p, 4 * MiB);
 	t_check(!madvise(p + 7 * PAGE, PAGE, MADV_DONTNEED));
 	p[7 * PAGE] = 1;
 	{
@@ -698,12 +695,8 @@ static int layout_thp_refault(void)
 			{ p + 2 * MiB, 2 * MiB },	/* the untouched THP */
 		};
 
-		static const uint8_t hint[2] = { 21, 21 };
-
-		ret = both("thp-refault", iov, 2);
-		/* A stale hint: the arena was THP when it was made. */
-		if (!ret)
-			ret = both_hinted("thp-refault-hinted", iov, hint, 2);
+		/* Hinted too: a stale hint, the arena was THP when it was made. */
+		ret = both_and_hinted("thp-refault", iov, 2, 21);
 	}
 	munmap(p, 4 * MiB);
 	return ret;
@@ -822,11 +815,7 @@ static int layout_memfd_hugetlb(void)
 	{
 		struct iovec iov[2] = { { p, 4 * MiB }, { p + 2 * MiB - 100, 200 } };
 
-		static const uint8_t hint[2] = { 21, 21 };
-
-		ret = both("memfd-hugetlb", iov, 2);
-		if (!ret)
-			ret = both_hinted("memfd-hugetlb-hinted", iov, hint, 2);
+		ret = both_and_hinted("memfd-hugetlb", iov, 2, 21);
 	}
 	munmap(p, 4 * MiB);
 	close(fd);
@@ -857,6 +846,85 @@ static int layout_partial(void)
 		ret = both("partial", iov, q ? 2 : 1);
 	}
 	munmap(p, 512 * KiB);
+	if (q)
+		munmap(q, 4 * MiB);
+	return ret;
+}
+
+/* Read before: the zero page (and the huge zero page) is mapped, the pin write-faults. */
+static int layout_zero_page(void)
+{
+	volatile char sink = 0;
+	char *p, *q = NULL;
+	uint64_t i;
+	int ret;
+
+	NEED_ORACLE();
+	p = anon_at(NULL, 256 * KiB, MADV_NOHUGEPAGE);
+	t_check(p);
+	for (i = 0; i < 256 * KiB; i += PAGE)
+		sink += p[i];
+	if (thp_available()) {
+		q = reserve_va(4 * MiB, 2 * MiB);
+		t_check(q && anon_at(q, 4 * MiB, MADV_HUGEPAGE));
+		for (i = 0; i < 4 * MiB; i += PAGE)
+			sink += q[i];
+	}
+	(void)sink;
+	{
+		struct iovec iov[2] = { { p, 256 * KiB }, { q, q ? 4 * MiB : 0 } };
+
+		ret = both("zero-page", iov, q ? 2 : 1);
+	}
+	munmap(p, 256 * KiB);
+	if (q)
+		munmap(q, 4 * MiB);
+	return ret;
+}
+
+/*
+ * After fork(), private memory is shared copy-on-write with the child; the
+ * pin (FOLL_WRITE) unshares it.  A PMD-mapped THP is copied on write as a
+ * whole (or split), which page tables cannot predict.
+ */
+static int layout_after_fork(void)
+{
+	char *p, *q = NULL;
+	int ret, fds[2];
+	pid_t pid;
+	char c;
+
+	NEED_ORACLE();
+	p = anon_at(NULL, 256 * KiB, MADV_NOHUGEPAGE);
+	t_check(p);
+	touch(p, 256 * KiB);
+	if (thp_available()) {
+		q = thp_map(4 * MiB);
+		/* The second THP PTE-mapped: its folio is read page by page. */
+		t_check(q && !mprotect(q + 2 * MiB + PAGE, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC));
+	}
+	t_check(!pipe(fds));
+	pid = fork();
+	if (!pid) {
+		close(fds[1]);
+		/* Keep the memory shared until the parent is done. */
+		if (read(fds[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[0]);
+	{
+		struct iovec iov[3] = {
+			{ p, 256 * KiB },
+			{ q ? q + 2 * MiB : NULL, q ? 2 * MiB : 0 },	/* PTE-mapped, shared */
+			{ q, q ? 4 * MiB : 0 },
+		};
+
+		ret = both("after-fork", iov, q ? 3 : 1);
+	}
+	close(fds[1]);
+	waitpid(pid, NULL, 0);
+	munmap(p, 256 * KiB);
 	if (q)
 		munmap(q, 4 * MiB);
 	return ret;
@@ -1033,16 +1101,35 @@ struct unpriv_report {
 	bool kpf_readable;
 };
 
-static void unpriv_child(int wfd, const struct iovec *iov)
+/* The three shapes: a THP with its PMD split by mprotect(), a PMD-mapped THP, read-only. */
+static int unpriv_shapes(struct iovec *iov)
+{
+	char *pte = thp_map(4 * MiB), *pmd = thp_map(4 * MiB);
+	char *ro = mmap(NULL, 64 * KiB, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	if (!pte || !pmd || ro == MAP_FAILED ||
+	    mprotect(pte + 5 * PAGE, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC))
+		return -1;
+	iov[0] = (struct iovec){ pte, 4 * MiB };
+	iov[1] = (struct iovec){ pmd, 4 * MiB };
+	iov[2] = (struct iovec){ ro, 64 * KiB };
+	return 0;
+}
+
+static void unpriv_child(int wfd)
 {
 	struct unpriv_report r = { 0 };
 	struct regbuf_table *t[3];
 	struct regbuf_buf *b;
+	struct iovec iov[3];
 	int i;
 
 	if (setgroups(0, NULL) || setgid(65534) || setuid(65534) ||
 	    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
 		_exit(2);
+	/* Its own memory: what it inherited is shared copy-on-write with the parent. */
+	if (unpriv_shapes(iov))
+		_exit(5);
 	r.kpf_readable = !access("/proc/kpageflags", R_OK);
 	for (i = 0; i < 3; i++)
 		if (regbuf_table_create(&t[i], 0))
@@ -1067,21 +1154,13 @@ static int unprivileged_upper_bound(void)
 	struct k_result *k[3] = { NULL, NULL, NULL };
 	struct unpriv_report r;
 	struct iovec iov[3];
-	char *pte, *pmd, *ro;
 	int fds[2], st, ret = T_PASS, i;
 	pid_t pid;
 
 	NEED_ORACLE();
 	if (!thp_available())
 		return t_skip("THP disabled");
-	pte = thp_map(4 * MiB);
-	pmd = thp_map(4 * MiB);
-	ro = mmap(NULL, 64 * KiB, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	t_check(pte && pmd && ro != MAP_FAILED);
-	t_check(!mprotect(pte + 5 * PAGE, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC));
-	iov[0] = (struct iovec){ pte, 4 * MiB };
-	iov[1] = (struct iovec){ pmd, 4 * MiB };
-	iov[2] = (struct iovec){ ro, 64 * KiB };
+	t_check(!unpriv_shapes(iov));
 	for (i = 0; i < 3; i++) {
 		k[i] = calloc(1, sizeof(*k[i]));
 		if (!k[i] || kernel_register(&iov[i], 1, k[i])) {
@@ -1093,7 +1172,7 @@ static int unprivileged_upper_bound(void)
 	pid = fork();
 	if (!pid) {
 		close(fds[0]);
-		unpriv_child(fds[1], iov);
+		unpriv_child(fds[1]);
 	}
 	close(fds[1]);
 	i = (int)read(fds[0], &r, sizeof(r));
@@ -1125,9 +1204,9 @@ out:
 			k_result_free(k[i]);
 		free(k[i]);
 	}
-	munmap(pte, 4 * MiB);
-	munmap(pmd, 4 * MiB);
-	munmap(ro, 64 * KiB);
+	munmap(iov[0].iov_base, 4 * MiB);
+	munmap(iov[1].iov_base, 4 * MiB);
+	munmap(iov[2].iov_base, 64 * KiB);
 	return ret;
 }
 
@@ -1164,6 +1243,8 @@ static const struct t_case cases[] = {
 	T_CASE(layout_memfd_thp),
 	T_CASE(layout_memfd_hugetlb),
 	T_CASE(layout_partial),
+	T_CASE(layout_zero_page),
+	T_CASE(layout_after_fork),
 	T_CASE(layout_mixed_vmas),
 	T_CASE(layout_cve_2023_2598),
 	T_CASE(layout_refusals),

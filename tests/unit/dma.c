@@ -13,6 +13,8 @@
 
 #include <regbuf/dma.h>
 
+#include "baseline.h"
+#include "dma/dma.h"	/* the list arithmetic (dma_div) */
 #include "dma_walk.h"
 #include "harness.h"
 
@@ -69,7 +71,7 @@ static void lay_4k(struct layout *l, uint64_t pages, uint64_t base_off)
 	l->len = pages * 4 * KiB - base_off;
 }
 
-/* 2 MiB folios at scattered addresses, starting mid-folio (kernel-rules §6 item 9). */
+/* 2 MiB folios at scattered addresses, starting mid-folio (as io_uring registers a buffer that starts inside a huge page). */
 static void lay_2m(struct layout *l, uint64_t pages, uint64_t base_off)
 {
 	uint64_t left = pages * 4 * KiB - base_off, first = 100 * 4 * KiB + base_off, f = 0;
@@ -512,7 +514,7 @@ static int every_io_has_a_working_copy(void)
 	return T_PASS;
 }
 
-/* ---- kernel-rules §6 item 34/37/38 named shapes ---- */
+/* ---- named shapes: pool sizes, the 3-page list, list page edges (NVMe 1.4 §4.3) ---- */
 
 static int prp_shapes(void)
 {
@@ -531,7 +533,7 @@ static int prp_shapes(void)
 	/* PRP1 + PRP2 as data: len <= 8192 - off */
 	t_ok(regbuf_dma_prp(c, 1024, 8192 - 1024, &p1, &p2));
 	t_check_eq(p2, seg.addr + 4096);
-	/* a single segment spanning 3 controller pages needs a list (§6 item 37) */
+	/* a single segment spanning 3 controller pages needs a list */
 	t_ok(regbuf_dma_prp(c, 1024, 8192 - 1020, &p1, &p2));
 	t_check(p2 != seg.addr + 4096);
 	t_check_eq(walk_prp(&d, &ctl, p1, p2, 8192 - 1020, &w_got), WS_OK);
@@ -551,7 +553,7 @@ static int prp_shapes(void)
 				w_got.r[0].len == len);
 		}
 	}
-	/* first PRP list index 510/511/512 inside each list page (§6 item 38) */
+	/* first PRP list index 510/511/512 inside each list page */
 	{
 		uint64_t first, len;
 
@@ -572,7 +574,7 @@ static int prp_shapes(void)
 	return T_PASS;
 }
 
-/* The flat-list trap (§6 item 38): a list without chain slots fails exactly there. */
+/* The flat-list trap (NVMe 1.4 §4.3, the last entry of a list page chains): a list without chain slots fails exactly there. */
 static int walker_reads_last_slot_as_data(void)
 {
 	struct wctrl ctl = { 12, 0, false };
@@ -673,8 +675,8 @@ static int differential_one(void (*mk)(struct layout *, uint64_t, uint64_t), uin
 {
 	const struct regbuf_dma_ctrl ctrl = { 12, 0, 4 * MiB };
 	struct wctrl ctl = { 12, 4 * MiB, false };
-	struct regbuf_dma_classic_req req;
-	struct regbuf_dma_classic *cl;
+	struct baseline_dma_req req;
+	struct baseline_dma *cl;
 	struct regbuf_dma_cookie *c;
 	struct tdev d;
 	uint64_t i;
@@ -692,7 +694,7 @@ static int differential_one(void (*mk)(struct layout *, uint64_t, uint64_t), uin
 	d.vbase = UINT64_C(0x7f0000000000) + (lay.segs[0].addr & 4095);
 	d.vlen = lay.len;
 	t_ok(regbuf_dma_cookie_create(&c, lay.segs, lay.nr, lay.len, &ctrl, &tdev_ops, &d, 0));
-	t_ok(regbuf_dma_classic_create(&cl, &ctrl, &tdev_ops, &d, 16, 0));
+	t_ok(baseline_dma_create(&cl, &ctrl, &tdev_ops, &d, 16, 0));
 	for (i = 0; i < nr_ios; i++) {
 		uint64_t r = t_rand(), off, len, p1, p2;
 		unsigned int bits = (unsigned int)(r % 23);	/* log-uniform length */
@@ -713,9 +715,9 @@ static int differential_one(void (*mk)(struct layout *, uint64_t, uint64_t), uin
 		if (st)
 			return T_FAILF("%s premapped off %llu len %llu: 0x%x", lay.name,
 				       (unsigned long long)off, (unsigned long long)len, st);
-		t_ok(regbuf_dma_classic_prp(cl, d.vbase + off, len, &req));
+		t_ok(baseline_dma_prp(cl, d.vbase + off, len, &req));
 		st = walk_prp(&d, &ctl, req.prp1, req.prp2, len, &w_other);
-		regbuf_dma_classic_done(cl, &req);
+		baseline_dma_done(cl, &req);
 		if (st)
 			return T_FAILF("%s classic off %llu len %llu: 0x%x", lay.name,
 				       (unsigned long long)off, (unsigned long long)len, st);
@@ -735,11 +737,11 @@ static int differential_one(void (*mk)(struct layout *, uint64_t, uint64_t), uin
 			ret = regbuf_dma_sgl(c, off, len, &s1, &s);
 			if (ret >= 0) {
 				t_check_eq(walk_sgl(&d, &ctl, &s1, len, &w_got), WS_OK);
-				ret = regbuf_dma_classic_sgl(cl, d.vbase + off, len, &req);
+				ret = baseline_dma_sgl(cl, d.vbase + off, len, &req);
 				if (ret == 0) {
 					t_check_eq(walk_sgl(&d, &ctl, &req.sgl1, len, &w_other),
 						   WS_OK);
-					regbuf_dma_classic_done(cl, &req);
+					baseline_dma_done(cl, &req);
 					t_check(wr_equal(&w_got, &w_other));
 				} else {
 					t_check_eq(ret, -E2BIG);
@@ -751,7 +753,7 @@ static int differential_one(void (*mk)(struct layout *, uint64_t, uint64_t), uin
 		}
 		(*done)++;
 	}
-	regbuf_dma_classic_destroy(cl);
+	baseline_dma_destroy(cl);
 	regbuf_dma_cookie_destroy(c);
 	t_check_eq(d.n, 0);
 	t_check_eq(d.bad_frees, 0);
@@ -815,7 +817,7 @@ static int enomem_every_allocation_nothing_leaked(void)
 		}
 	}
 	{
-		struct regbuf_dma_classic *cl = NULL;
+		struct baseline_dma *cl = NULL;
 		struct tdev d;
 
 		int fail;
@@ -823,7 +825,7 @@ static int enomem_every_allocation_nothing_leaked(void)
 		for (fail = 0; fail < 2; fail++) {
 			tdev_init(&d);
 			d.fail_at = fail;
-			t_check_eq(regbuf_dma_classic_create(&cl, NULL, &tdev_ops, &d, 4, 0),
+			t_check_eq(baseline_dma_create(&cl, NULL, &tdev_ops, &d, 4, 0),
 				   -ENOMEM);
 			t_check(cl == NULL);
 			t_check_eq(d.n, 0);
@@ -897,8 +899,8 @@ static int per_io_rejects_bad_ranges(void)
 	t_check_eq(regbuf_dma_prp(c, 2, 4, &p1, &p2), -EINVAL);		/* dword */
 	t_check_eq(regbuf_dma_sgl(c, 0, 16 * KiB + 1, &s, NULL), -EINVAL);
 	t_check_eq(regbuf_dma_sgl(c, 3, 5, &s, NULL), 0);			/* SGL: any byte */
-	t_check_eq(regbuf_dma_split(c, 0, 1 * MiB), 16 * KiB);
-	t_check_eq(regbuf_dma_split(c, 0, 100), 100);
+	t_check_eq(regbuf_dma_split(c, 1 * MiB), 16 * KiB);
+	t_check_eq(regbuf_dma_split(c, 100), 100);
 	t_check_eq(regbuf_dma_cookie_len(c), 64 * KiB);
 	regbuf_dma_cookie_destroy(c);
 	t_ok(regbuf_dma_cookie_create(&c, &seg, 1, seg.len, NULL, &tdev_ops, &d,
@@ -931,7 +933,7 @@ static int split_over_mdts(void)
 	all->n = 0;
 	all->elems = 0;
 	while (left) {
-		uint64_t n = regbuf_dma_split(c, off, left);
+		uint64_t n = regbuf_dma_split(c, left);
 
 		t_check(n > 0 && n <= 128 * KiB);
 		t_ok(regbuf_dma_prp(c, off, n, &p1, &p2));
@@ -967,23 +969,23 @@ static int division_by_multiply_is_exact(void)
 		t_check_eq(e, (UINT32_C(1) << (shift - 3)) - 1);
 		/* the inline 4 KiB path uses compile-time constants: they must be the same */
 		if (shift == 12)
-			t_check(c->div_magic == __REGBUF_DMA_4K_MAGIC && c->div_shift == 40 &&
+			t_check(c->div_magic == DMA_4K_MAGIC && c->div_shift == 40 &&
 				c->shift_b == 256);
 		/* around every multiple of e in the low range, the top, and random values */
 		for (x = 0; x < 4 * 1024 * 1024; x++)
-			if (__regbuf_dma_div(c, x) != x / e)
+			if (dma_div(c, x) != x / e)
 				return T_FAILF("shift %u: %u / %u", shift, x, e);
 		for (i = 0; i < 1000000; i++) {
 			x = (uint32_t)(t_rand() & 0x7fffffff);
-			if (__regbuf_dma_div(c, x) != x / e)
+			if (dma_div(c, x) != x / e)
 				return T_FAILF("shift %u: %u / %u", shift, x, e);
 			x = (uint32_t)((x / e) * e);
-			if (__regbuf_dma_div(c, x) != x / e ||
-			    (x && __regbuf_dma_div(c, x - 1) != (x - 1) / e))
+			if (dma_div(c, x) != x / e ||
+			    (x && dma_div(c, x - 1) != (x - 1) / e))
 				return T_FAILF("shift %u: %u / %u", shift, x, e);
 		}
 		for (x = 0x7fffffff; x > 0x7fffffff - 4 * e; x--)
-			if (__regbuf_dma_div(c, x) != x / e)
+			if (dma_div(c, x) != x / e)
 				return T_FAILF("shift %u: %u / %u", shift, x, e);
 		regbuf_dma_cookie_destroy(c);
 	}
@@ -1075,12 +1077,12 @@ static int sgl_shapes(void)
 	return T_PASS;
 }
 
-/* §6 item 34/36: the classic chain's own shapes: chaining at 512 entries, the SGL cap. */
+/* The classic chain's own shapes (nvme_pci_setup_prps(), NVME_SMALL_POOL_SIZE): chaining at 512 entries, the SGL cap. */
 static int classic_shapes(void)
 {
-	struct regbuf_dma_classic_req req;
+	struct baseline_dma_req req;
 	struct wctrl ctl = { 12, 0, false };
-	struct regbuf_dma_classic *cl;
+	struct baseline_dma *cl;
 	struct tdev d;
 	unsigned int i;
 
@@ -1090,44 +1092,44 @@ static int classic_shapes(void)
 	d.nr_segs = lay.nr;
 	d.vbase = UINT64_C(0x7f0000000000);
 	d.vlen = lay.len;
-	t_ok(regbuf_dma_classic_create(&cl, NULL, &tdev_ops, &d, 4, 0));
-	/* §6 item 34: 32 entries from the 256-byte pool, 33 from a page */
-	t_ok(regbuf_dma_classic_prp(cl, d.vbase, 33 * 4096, &req));
+	t_ok(baseline_dma_create(&cl, NULL, &tdev_ops, &d, 4, 0));
+	/* 32 entries from the 256-byte pool, 33 from a page */
+	t_ok(baseline_dma_prp(cl, d.vbase, 33 * 4096, &req));
 	t_check_eq(req.nr_lists, 1);
 	t_check(req.lists[0] & (1u << 31));
 	t_check_eq(walk_prp(&d, &ctl, req.prp1, req.prp2, 33 * 4096, &w_got), WS_OK);
-	regbuf_dma_classic_done(cl, &req);
-	t_ok(regbuf_dma_classic_prp(cl, d.vbase, 34 * 4096, &req));
+	baseline_dma_done(cl, &req);
+	t_ok(baseline_dma_prp(cl, d.vbase, 34 * 4096, &req));
 	t_check_eq(req.nr_lists, 1);
 	t_check(!(req.lists[0] & (1u << 31)));
 	t_check_eq(req.prp2 & 4095, 0);
 	t_check_eq(walk_prp(&d, &ctl, req.prp1, req.prp2, 34 * 4096, &w_got), WS_OK);
-	regbuf_dma_classic_done(cl, &req);
-	t_ok(regbuf_dma_classic_prp(cl, d.vbase, 513 * 4096, &req));	/* 512 entries */
+	baseline_dma_done(cl, &req);
+	t_ok(baseline_dma_prp(cl, d.vbase, 513 * 4096, &req));	/* 512 entries */
 	t_check_eq(req.nr_lists, 1);
 	t_check_eq(walk_prp(&d, &ctl, req.prp1, req.prp2, 513 * 4096, &w_got), WS_OK);
-	regbuf_dma_classic_done(cl, &req);
-	t_ok(regbuf_dma_classic_prp(cl, d.vbase, 514 * 4096, &req));	/* 513: chain */
+	baseline_dma_done(cl, &req);
+	t_ok(baseline_dma_prp(cl, d.vbase, 514 * 4096, &req));	/* 513: chain */
 	t_check_eq(req.nr_lists, 2);
 	t_check_eq(walk_prp(&d, &ctl, req.prp1, req.prp2, 514 * 4096, &w_got), WS_OK);
 	ref_ranges(&w_want, lay.segs, lay.nr, 0, 514 * 4096);
 	t_check(wr_equal(&w_got, &w_want));
-	regbuf_dma_classic_done(cl, &req);
-	t_check_eq(regbuf_dma_classic_sgl(cl, d.vbase, 1000 * 4096, &req), -E2BIG);
+	baseline_dma_done(cl, &req);
+	t_check_eq(baseline_dma_sgl(cl, d.vbase, 1000 * 4096, &req), -E2BIG);
 	/* the pool runs dry: -ENOMEM, and everything taken is given back */
 	{
-		struct regbuf_dma_classic_req r[4];
+		struct baseline_dma_req r[4];
 
 		for (i = 0; i < 4; i++)
-			t_ok(regbuf_dma_classic_prp(cl, d.vbase, 40 * 4096, &r[i]));
-		t_check_eq(regbuf_dma_classic_prp(cl, d.vbase, 40 * 4096, &req), -ENOMEM);
+			t_ok(baseline_dma_prp(cl, d.vbase, 40 * 4096, &r[i]));
+		t_check_eq(baseline_dma_prp(cl, d.vbase, 40 * 4096, &req), -ENOMEM);
 		for (i = 0; i < 4; i++)
-			regbuf_dma_classic_done(cl, &r[i]);
-		t_ok(regbuf_dma_classic_prp(cl, d.vbase, 2000 * 4096, &req));
+			baseline_dma_done(cl, &r[i]);
+		t_ok(baseline_dma_prp(cl, d.vbase, 2000 * 4096, &req));
 		t_check_eq(req.nr_lists, 4);
-		regbuf_dma_classic_done(cl, &req);
+		baseline_dma_done(cl, &req);
 	}
-	regbuf_dma_classic_destroy(cl);
+	baseline_dma_destroy(cl);
 	t_check_eq(d.n, 0);
 	return T_PASS;
 }
@@ -1304,7 +1306,59 @@ static int sweep_counts(void)
 	return T_PASS;
 }
 
+/*
+ * An SGL Data Block length is 32 bits (NVMe 1.4 §4.4): a physical segment
+ * of 2 GiB or more is described by several descriptors of at most 2 GiB
+ * each, contiguous, none empty, adding up to the segment.  Segments of 2, 4
+ * and 5 GiB + 4 KiB (the 4 GiB one would read as length 0 if truncated).
+ */
+static int sgl_data_block_cap(void)
+{
+	static const uint64_t big[] = { 2 * GiB, 4 * GiB, 5 * GiB + 4 * KiB };
+	unsigned int k;
+
+	for (k = 0; k < sizeof(big) / sizeof(big[0]); k++) {
+		const struct regbuf_seg segs[2] = { { UINT64_C(0x100000000), big[k] },
+						    { UINT64_C(0x4000000000), 2 * MiB } };
+		struct regbuf_nvme_sgl_desc d, scr[4];
+		struct regbuf_dma_sgl_scratch s = { scr, regbuf_iova(0x9000), 4, 0 };
+		struct regbuf_dma_cookie *c;
+		uint64_t sum = 0, len = big[k] + 2 * MiB;
+		uint32_t i;
+
+		t_ok(regbuf_dma_cookie_create(&c, segs, 2, len, NULL, regbuf_dma_ops_identity(),
+					      NULL, REGBUF_DMA_F_NO_PRP));
+		t_check(c->flags & REGBUF_DMA_COOKIE_F_SGL);
+		t_check_eq(c->nr_sgl, (big[k] + 2 * GiB - 1) / (2 * GiB) + 1);
+		for (i = 0; i < c->nr_sgl; i++) {
+			uint32_t l = regbuf_le32_to_cpu(c->sgl[i].len);
+
+			t_check(l > 0 && l <= 2 * GiB);
+			t_check_eq(c->sgl[i].type, REGBUF_NVME_SGL_ID(REGBUF_NVME_SGL_DATA_BLOCK));
+			if (i + 1 < c->nr_sgl)	/* contiguous within the first segment */
+				t_check_eq(regbuf_le64_to_cpu(c->sgl[i].addr),
+					   segs[0].addr + sum);
+			sum += l;
+		}
+		t_check_eq(sum, len);
+		/* an I/O across the 2 GiB cut (or segment end): two Data Blocks, 4 KiB each */
+		t_check_eq(regbuf_dma_sgl(c, 2 * GiB - 4 * KiB, 8 * KiB, &d, &s), 2);
+		t_check_eq(regbuf_le64_to_cpu(scr[0].addr), segs[0].addr + 2 * GiB - 4 * KiB);
+		t_check_eq(regbuf_le32_to_cpu(scr[0].len), 4 * KiB);
+		t_check_eq(regbuf_le64_to_cpu(scr[1].addr),
+			   big[k] > 2 * GiB ? segs[0].addr + 2 * GiB : segs[1].addr);
+		t_check_eq(regbuf_le32_to_cpu(scr[1].len), 4 * KiB);
+		/* the last 4 KiB of the big segment: one inline Data Block */
+		t_ok(regbuf_dma_sgl(c, big[k] - 4 * KiB, 4 * KiB, &d, &s));
+		t_check_eq(regbuf_le64_to_cpu(d.addr), segs[0].addr + big[k] - 4 * KiB);
+		t_check_eq(regbuf_le32_to_cpu(d.len), 4 * KiB);
+		regbuf_dma_cookie_destroy(c);
+	}
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
+	T_CASE(sgl_data_block_cap),
 	T_CASE(sqe_wire_format),
 	T_CASE(division_by_multiply_is_exact),
 	T_CASE(create_rejects_bad_arguments),

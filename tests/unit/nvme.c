@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
  * nvme layer, host side without a device: status decoding and errno mapping
- * (QEMU 7.2 values as the oracle, nvme-userspace.md §5), the IOVA allocator,
- * and the refusals of regbuf_nvme_ctrl_create().  The device itself is
+ * (QEMU 7.2 values as the oracle), the IOVA allocator, the refusals of
+ * regbuf_nvme_ctrl_create(), and the I/O path (command fields, MDTS split,
+ * doorbells, completion checks) over a controller made of host memory.  The device itself is
  * exercised in the QEMU guest (tests/device/nvme.c).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <regbuf/dma.h>
 #include <regbuf/nvme.h>
 
 #include "harness.h"
@@ -155,11 +157,317 @@ static int ctrl_create_refuses(void)
 	return T_PASS;
 }
 
+/* ---- the I/O path over a controller made of memory ---- */
+
+/*
+ * A controller whose BAR and queues are host memory: what the driver writes
+ * (SQEs, doorbells) is read back here, and completions are written as a
+ * controller would.  Everything from regbuf_nvme_submit_*() to
+ * regbuf_nvme_reap() is the driver's own code.
+ */
+struct memctrl {
+	struct regbuf_nvme_ctrl c;
+	struct regbuf_nvme_qpair *p;
+	struct regbuf_nvme_sqe sq[64];
+	struct nvme_cqe cq[64];
+	struct regbuf_nvme_ns_info ns;
+	struct regbuf_nvme_buf b;
+	struct regbuf_seg seg;
+	uint64_t seg_off[2];
+	uint8_t *mem;
+	uint32_t bar[0x2000 / 4];
+	uint16_t cq_tail;
+	uint8_t phase;
+};
+
+#define MC_IOVA		UINT64_C(0x40000000)
+#define MC_BUF_LEN	(256u << 10)
+
+static int memctrl_init(struct memctrl *m, uint64_t mdts_bytes, uint32_t depth)
+{
+	struct regbuf_dma_ctrl dc = { 12, 0, mdts_bytes };
+
+	memset(m, 0, sizeof(*m));
+	m->c.bar = (volatile uint8_t *)m->bar;
+	m->c.bar_len = sizeof(m->bar);
+	m->c.db_stride = 4;
+	m->c.timeout_ms = 3600 * 1000;
+	m->c.info.max_cmd_bytes = mdts_bytes;
+	m->ns.nsid = 1;
+	m->ns.lba_size = 512;
+	m->ns.nsze = UINT64_C(1) << 40;
+	m->c.ns = &m->ns;
+	m->c.nr_ns = 1;
+	m->p = calloc(1, sizeof(*m->p));
+	if (!m->p || nvme_queue_init_host(&m->c, &m->p->q, 1, depth))
+		return -ENOMEM;
+	m->p->q.sq = m->sq;
+	m->p->q.cq = m->cq;
+	m->phase = 1;
+	m->mem = aligned_alloc(4096, MC_BUF_LEN);
+	if (!m->mem)
+		return -ENOMEM;
+	/* one IOVA range, as VFIO maps a buffer */
+	m->seg.addr = MC_IOVA;
+	m->seg.len = MC_BUF_LEN;
+	m->seg_off[1] = MC_BUF_LEN;
+	m->b.ctrl = &m->c;
+	m->b.vaddr = m->mem;
+	m->b.len = MC_BUF_LEN;
+	m->b.segs = &m->seg;
+	m->b.seg_off = m->seg_off;
+	m->b.nr_segs = 1;
+	m->b.contig = true;
+	return regbuf_dma_cookie_create(&m->b.cookie, &m->seg, 1, MC_BUF_LEN, &dc,
+					regbuf_dma_ops_identity(), NULL, REGBUF_DMA_F_NO_SGL);
+}
+
+static void memctrl_fini(struct memctrl *m)
+{
+	regbuf_dma_cookie_destroy(m->b.cookie);
+	if (m->p) {
+		m->p->q.sq = NULL;
+		m->p->q.cq = NULL;
+		nvme_queue_fini(&m->p->q);
+		free(m->p);
+	}
+	free(m->mem);
+}
+
+/* The controller completes the command in SQ slot @slot with @status. */
+static void memctrl_complete(struct memctrl *m, unsigned int slot, uint16_t status)
+{
+	struct nvme_cqe *e = &m->cq[m->cq_tail];
+
+	e->dw0 = regbuf_cpu_to_le32(0);
+	e->sq_head = regbuf_cpu_to_le16((uint16_t)((slot + 1) % m->p->q.depth));
+	e->sq_id = regbuf_cpu_to_le16(1);
+	e->cid = m->sq[slot].cid;
+	e->status = regbuf_cpu_to_le16((uint16_t)(status << 1 | m->phase));
+	if (++m->cq_tail == m->p->q.depth) {
+		m->cq_tail = 0;
+		m->phase ^= 1;
+	}
+}
+
+/* SQ 1 tail doorbell and CQ 1 head doorbell (§3.1.24, §3.1.25, stride 4). */
+#define SQ1_TAIL(m)	((m)->bar[(0x1000 + 2 * 4) / 4])
+#define CQ1_HEAD(m)	((m)->bar[(0x1000 + 3 * 4) / 4])
+
+/*
+ * Read/Write commands as the controller reads them (§6.9, §6.15): opcode,
+ * NSID, SLBA in CDW10/11 (both halves), NLB 0-based in CDW12 15:0, FUA in
+ * CDW12 bit 30, PRP1 at the data; a request over MDTS is split into pieces
+ * of MDTS bytes whose SLBA and PRP1 advance together, and completes once.
+ */
+static int rw_command_fields(void)
+{
+	const uint64_t slba = UINT64_C(0x123456789), mdts = 16 << 10;
+	struct regbuf_nvme_cpl cpl[4];
+	struct memctrl m;
+	unsigned int i;
+	int ret = memctrl_init(&m, mdts, 16);
+
+	if (ret)
+		return T_FAILF("memctrl_init: %d", ret);
+	/* 40 KiB from buffer offset 512, FUA: pieces of 16, 16 and 8 KiB */
+	t_ok(regbuf_nvme_submit_write(m.p, 1, &m.b, 512, 40 << 10, slba, &m, REGBUF_NVME_IO_F_FUA));
+	t_check_eq(SQ1_TAIL(&m), 3);
+	for (i = 0; i < 3; i++) {
+		const struct regbuf_nvme_sqe *e = &m.sq[i];
+		uint64_t lba = slba + i * (mdts / 512);
+		uint32_t nlb = i < 2 ? 32 : 16;
+
+		t_check_eq(e->opcode, 0x01);
+		t_check_eq(regbuf_le32_to_cpu(e->nsid), 1);
+		t_check_eq(regbuf_le32_to_cpu(e->cdw10), (uint32_t)lba);
+		t_check_eq(regbuf_le32_to_cpu(e->cdw11), (uint32_t)(lba >> 32));
+		t_check_eq(regbuf_le32_to_cpu(e->cdw12), (nlb - 1) | 1u << 30);
+		t_check_eq(e->flags & REGBUF_NVME_PSDT_MASK, REGBUF_NVME_PSDT_PRP);
+		t_check_eq(regbuf_le64_to_cpu(e->dptr.prp.prp1), MC_IOVA + 512 + i * mdts);
+	}
+	t_check(m.sq[0].cid != m.sq[1].cid && m.sq[1].cid != m.sq[2].cid &&
+		m.sq[0].cid != m.sq[2].cid);
+	/* the request completes once, after its last command */
+	memctrl_complete(&m, 0, 0);
+	memctrl_complete(&m, 2, 0);
+	t_check_eq(regbuf_nvme_reap(m.p, cpl, 4), 0);
+	memctrl_complete(&m, 1, 0);
+	t_check_eq(regbuf_nvme_reap(m.p, cpl, 4), 1);
+	t_check(cpl[0].ctx == &m);
+	t_check_eq(cpl[0].nr_cmds, 3);
+	t_check_eq(cpl[0].status, 0);
+	t_check_eq(CQ1_HEAD(&m), 3);
+	/* a read without FUA: opcode 02h, CDW12 bit 30 clear; exactly MDTS is one command */
+	t_ok(regbuf_nvme_submit_read(m.p, 1, &m.b, 0, mdts, 7, NULL, 0));
+	t_check_eq(SQ1_TAIL(&m), 4);
+	t_check_eq(m.sq[3].opcode, 0x02);
+	t_check_eq(regbuf_le32_to_cpu(m.sq[3].cdw10), 7);
+	t_check_eq(regbuf_le32_to_cpu(m.sq[3].cdw11), 0);
+	t_check_eq(regbuf_le32_to_cpu(m.sq[3].cdw12), mdts / 512 - 1);
+	memctrl_complete(&m, 3, 0);
+	t_check_eq(regbuf_nvme_reap(m.p, cpl, 4), 1);
+	t_check_eq(cpl[0].nr_cmds, 1);
+	/* one block more than MDTS: two commands, the second of one block */
+	t_ok(regbuf_nvme_submit_read(m.p, 1, &m.b, 4096, mdts + 512, 100, NULL, 0));
+	t_check_eq(SQ1_TAIL(&m), 6);
+	t_check_eq(regbuf_le32_to_cpu(m.sq[4].cdw12), mdts / 512 - 1);
+	t_check_eq(regbuf_le32_to_cpu(m.sq[5].cdw10), 100 + mdts / 512);
+	t_check_eq(regbuf_le32_to_cpu(m.sq[5].cdw12), 0);
+	t_check_eq(regbuf_le64_to_cpu(m.sq[5].dptr.prp.prp1), MC_IOVA + 4096 + mdts);
+	memctrl_complete(&m, 4, 0);
+	memctrl_complete(&m, 5, 0);
+	t_check_eq(regbuf_nvme_reap(m.p, cpl, 4), 1);
+	t_check_eq(cpl[0].nr_cmds, 2);
+	memctrl_fini(&m);
+	return T_PASS;
+}
+
+/* REGBUF_NVME_IO_F_DEFER posts without the doorbell; regbuf_nvme_qpair_ring() rings once. */
+static int deferred_doorbell(void)
+{
+	struct regbuf_nvme_sqe cmd;
+	struct regbuf_nvme_cpl cpl[8];
+	struct memctrl m;
+	int ret = memctrl_init(&m, 128 << 10, 16), i;
+
+	if (ret)
+		return T_FAILF("memctrl_init: %d", ret);
+	for (i = 0; i < 3; i++)
+		t_ok(regbuf_nvme_submit_read(m.p, 1, &m.b, 4096 * (uint64_t)i, 4096, (uint64_t)i,
+					     NULL, REGBUF_NVME_IO_F_DEFER));
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opcode = 0x00;	/* Flush, raw */
+	cmd.nsid = regbuf_cpu_to_le32(1);
+	t_ok(regbuf_nvme_submit_cmd(m.p, &cmd, &m, REGBUF_NVME_IO_F_DEFER));
+	t_check_eq(SQ1_TAIL(&m), 0);		/* nothing rung yet */
+	t_check_eq(m.sq[3].opcode, 0x00);
+	t_check(regbuf_le16_to_cpu(m.sq[3].cid) < 16);
+	regbuf_nvme_qpair_ring(m.p);
+	t_check_eq(SQ1_TAIL(&m), 4);
+	t_check_eq(regbuf_nvme_submit_cmd(m.p, NULL, NULL, 0), -EINVAL);
+	t_check_eq(regbuf_nvme_submit_cmd(m.p, &cmd, NULL, 1u << 7), -EINVAL);
+	for (i = 0; i < 4; i++)
+		memctrl_complete(&m, (unsigned int)i, 0);
+	t_check_eq(regbuf_nvme_reap(m.p, cpl, 8), 4);
+	t_check(cpl[3].ctx == &m);
+	memctrl_fini(&m);
+	return T_PASS;
+}
+
+/*
+ * A completion the controller had no business posting (CID not in flight,
+ * another SQ, an SQ head outside the queue) fails the controller: every
+ * request in flight ends ABORTED, further submissions get -ENXIO.
+ */
+static int malformed_completion(void)
+{
+	static const struct { const char *what; uint16_t cid, sq_id, sq_head; } bad[] = {
+		{ "CID out of range", 200, 1, 0 },
+		{ "CID not in flight", 9, 1, 0 },
+		{ "other SQ", 0xffff, 2, 0 },
+		{ "SQ head outside the queue", 0xffff, 1, 16 },
+	};
+	struct regbuf_nvme_cpl cpl[8];
+	unsigned int k;
+
+	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		struct memctrl m;
+		struct nvme_cqe *e;
+		int n, ret = memctrl_init(&m, 128 << 10, 16);
+
+		if (ret)
+			return T_FAILF("memctrl_init: %d", ret);
+		t_ok(regbuf_nvme_submit_read(m.p, 1, &m.b, 0, 4096, 0, &m, 0));
+		t_ok(regbuf_nvme_submit_read(m.p, 1, &m.b, 4096, 4096, 8, &m.b, 0));
+		memctrl_complete(&m, 0, 0);	/* a good one first */
+		e = &m.cq[m.cq_tail];
+		memctrl_complete(&m, 1, 0);
+		if (bad[k].cid != 0xffff)
+			e->cid = regbuf_cpu_to_le16(bad[k].cid);
+		e->sq_id = regbuf_cpu_to_le16(bad[k].sq_id);
+		e->sq_head = regbuf_cpu_to_le16(bad[k].sq_head);
+		n = regbuf_nvme_reap(m.p, cpl, 8);
+		if (n != 2 || cpl[0].status != 0 || cpl[1].status != REGBUF_NVME_STATUS_ABORTED ||
+		    cpl[1].ctx != &m.b || !m.c.failed)
+			return T_FAILF("%s: %d completions, statuses 0x%x 0x%x, failed %d",
+				       bad[k].what, n, n > 0 ? cpl[0].status : 0,
+				       n > 1 ? cpl[1].status : 0, m.c.failed);
+		t_check_eq(regbuf_nvme_qpair_inflight(m.p), 0);
+		t_check_eq(regbuf_nvme_submit_read(m.p, 1, &m.b, 0, 4096, 0, NULL, 0), -ENXIO);
+		memctrl_fini(&m);
+	}
+	return T_PASS;
+}
+
+/* Identify and CAP values that cannot be used are refused, not trusted. */
+static int identify_checked(void)
+{
+	static uint8_t id[4096];
+	struct regbuf_nvme_ns_info ni;
+	struct regbuf_nvme_ctrl_info info;
+	struct regbuf_nvme_ctrl c;
+	char why[128];
+
+	memset(id, 0, sizeof(id));
+	id[0] = 1;		/* NSZE */
+	id[25] = 1;		/* two formats */
+	id[26] = 1;		/* the second in use */
+	id[128 + 2] = 9;
+	id[132 + 2] = 12;
+	t_ok(nvme_id_ns_parse(&ni, id, 1));
+	t_check_eq(ni.lba_size, 4096);
+	t_check_eq(ni.nlbaf, 2);
+	id[26] = 2;		/* a format that is not listed */
+	t_check_eq(nvme_id_ns_parse(&ni, id, 1), -EIO);
+	id[26] = 1;
+	id[132 + 2] = 40;	/* 2^40-byte blocks: refused before any shift */
+	t_check_eq(nvme_id_ns_parse(&ni, id, 1), -EOPNOTSUPP);
+	id[132 + 2] = 8;
+	t_check_eq(nvme_id_ns_parse(&ni, id, 1), -EOPNOTSUPP);
+	memset(id, 0, 8);
+	t_check_eq(nvme_id_ns_parse(&ni, id, 1), -ENODEV);
+
+	memset(id, 0, sizeof(id));
+	id[512] = 0x66;
+	id[513] = 0x44;
+	id[77] = 5;
+	memset(&info, 0, sizeof(info));
+	t_ok(nvme_id_ctrl_parse(&info, id, 0, why, sizeof(why)));
+	t_check_eq(info.mdts_bytes, 128 << 10);
+	t_check_eq(info.max_cmd_bytes, 128 << 10);
+	id[77] = 0;		/* no limit: the driver's own 2 MiB cap */
+	t_ok(nvme_id_ctrl_parse(&info, id, 0, why, sizeof(why)));
+	t_check_eq(info.max_cmd_bytes, 2 << 20);
+	id[77] = 255;		/* 2^267 bytes */
+	t_check_eq(nvme_id_ctrl_parse(&info, id, 0, why, sizeof(why)), -EIO);
+	id[77] = 5;
+	id[512] = 0x55;		/* 32-byte SQEs only */
+	t_check_eq(nvme_id_ctrl_parse(&info, id, 0, why, sizeof(why)), -ENODEV);
+
+	memset(&c, 0, sizeof(c));
+	c.bar_len = 0x2000;
+	/* MQES 0 is invalid */
+	t_check_eq(nvme_cap_parse(&c, UINT64_C(1) << 37, why, sizeof(why)), -EIO);
+	/* DSTRD 15: 128 KiB stride, the admin doorbells lie outside an 8 KiB BAR */
+	t_check_eq(nvme_cap_parse(&c, UINT64_C(1) << 37 | UINT64_C(15) << 32 | 63, why,
+				  sizeof(why)), -EIO);
+	t_ok(nvme_cap_parse(&c, UINT64_C(1) << 37 | UINT64_C(1) << 32 | 63, why, sizeof(why)));
+	t_check_eq(c.info.mqes, 64);
+	t_check_eq(c.db_stride, 8);
+	t_check_eq(c.max_qid, 0x1000 / 16 - 1);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(status_decode),
 	T_CASE(iova_alloc),
 	T_CASE(iova_random),
 	T_CASE(ctrl_create_refuses),
+	T_CASE(rw_command_fields),
+	T_CASE(deferred_doorbell),
+	T_CASE(malformed_completion),
+	T_CASE(identify_checked),
 };
 
 int main(int argc, char **argv)

@@ -2,8 +2,9 @@
 /*
  * regbuf bench io - O_DIRECT I/O through a regbuf ring pool (one ring per
  * thread, one registration cloned into every ring), fixed vs unfixed buffers,
- * and the equivalent fio job (io_uring engine, fixedbufs, hugepage memory,
- * same file, QD, block size and threads) run in the same invocation.
+ * and the same job (file, QD, block size, threads) through fio's io_uring
+ * engine with its defaults, fio tuned, and t/io_uring (bench_fio.c), run in
+ * the same invocation; regbuf is compared with the best of them.
  * Runs are interleaved (regbuf, fio, regbuf, fio, ...) and medians reported.
  * With --passthru the same jobs run as NVMe passthrough commands on a
  * namespace's char device (/dev/ngXnY), fixed and unfixed.
@@ -24,6 +25,7 @@
 #include <regbuf/uring.h>
 
 #include "bench.h"
+#include "bench_fio.h"
 #include "cli.h"
 #include "opt.h"
 #include "undo.h"
@@ -102,6 +104,7 @@ struct worker {
 	uint64_t seed;
 	const struct regbuf_uring_nvme_ns *ns;	/* --passthru: NVMe commands */
 	bool enable;			/* ring created R_DISABLED: enable in this thread */
+	bool ring_fd_reg;		/* ring fd registered by this thread */
 	/* results */
 	uint64_t ios, errors;
 	uint64_t elapsed_ns, usr_ns, sys_ns;
@@ -175,6 +178,11 @@ static int worker_setup(struct worker *w)
 		ret = -EINVAL;
 		goto out_release;
 	}
+	/*
+	 * A registered ring fd (Linux 5.18) spares io_uring_enter() the fdget()
+	 * of every submit-and-wait; per task, so each worker registers its own.
+	 */
+	w->ring_fd_reg = io_uring_register_ring_fd(&w->ring->ring) == 1;
 	return 0;
 out_release:
 	while (i--)
@@ -188,6 +196,8 @@ static void worker_teardown(struct worker *w)
 {
 	uint32_t i;
 
+	if (w->ring_fd_reg)
+		io_uring_unregister_ring_fd(&w->ring->ring);
 	for (i = 0; i < w->cfg->qd; i++)
 		regbuf_alloc_release(w->alloc, &w->bufs[i]);
 	regbuf_alloc_flush(w->alloc);
@@ -229,6 +239,12 @@ static uint32_t reap_batch(struct worker *w, struct stream *s, uint64_t now, boo
 /* Keep qd I/Os in flight until @end, then drain. */
 static void worker_run(struct worker *w, struct stream *s, uint64_t start, uint64_t end)
 {
+	/*
+	 * Wait for a quarter of the queue (at most 16) per io_uring_enter(), as
+	 * t/io_uring's batch_complete does: one syscall then reaps several I/Os
+	 * instead of returning at the first completion.
+	 */
+	uint32_t batch = w->cfg->qd / 4 > 16 ? 16 : w->cfg->qd / 4 ? w->cfg->qd / 4 : 1;
 	uint32_t i, inflight = 0;
 	bool stopping = false;
 	uint64_t now;
@@ -245,7 +261,8 @@ static void worker_run(struct worker *w, struct stream *s, uint64_t start, uint6
 		inflight++;
 	}
 	while (inflight) {
-		ret = io_uring_submit_and_wait(&w->ring->ring, 1);
+		ret = io_uring_submit_and_wait(&w->ring->ring,
+					       stopping || inflight < batch ? 1 : batch);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 			w->err = ret;
 			break;
@@ -461,138 +478,57 @@ out_alloc:
 	return ret;
 }
 
-/* ---- fio ---- */
+/* ---- fio, fio tuned, t/io_uring (bench_fio.c) ---- */
 
-static double jnum(const char *from, const char *key)
+static int run_fio(struct io_env *env, enum bench_fio_kind kind, const struct io_cfg *c,
+		   struct io_res *res)
 {
-	char pat[64];
-	const char *p;
-
-	if (!from)
-		return NAN;
-	snprintf(pat, sizeof(pat), "\"%s\"", key);
-	p = strstr(from, pat);
-	if (!p)
-		return NAN;
-	p = strchr(p + strlen(pat), ':');
-	return p ? strtod(p + 1, NULL) : NAN;
-}
-
-/* The fio job equivalent to @c: same file, pattern, block size, depth and threads. */
-static void fio_cmd(const struct io_env *env, const struct io_cfg *c, char *cmd, size_t len)
-{
-	bool rnd = c->rw == RW_RANDREAD || c->rw == RW_RANDWRITE;
-	uint64_t per = env->file_size / c->threads / c->bs * c->bs;
-	char part[128];
-
-	if (!rnd)
-		snprintf(part, sizeof(part), "--size=%" PRIu64 " --offset_increment=%" PRIu64, per,
-			 per);
-	else
-		snprintf(part, sizeof(part), "--size=%" PRIu64 " --norandommap --randrepeat=0",
-			 env->file_size);
-	snprintf(cmd, len,
-		 "fio --name=regbuf-%s --filename=%s --ioengine=io_uring --fixedbufs=%d "
-		 "--direct=1 --rw=%s --bs=%u --iodepth=%u --numjobs=%u --thread --group_reporting "
-		 "--time_based --runtime=%.0fms %s %s --output-format=json 2>/dev/null",
-		 rw_name[c->rw], env->path, c->fixed ? 1 : 0, rw_name[c->rw], c->bs, c->qd,
-		 c->threads, c->runtime_s * 1000, part, env->fio_huge ? "--iomem=mmaphuge" : "");
-}
-
-/* Everything @cmd prints on stdout, NUL-terminated (NULL on failure). */
-static char *run_capture(const char *cmd)
-{
-	size_t len = 0, cap = 0, n;
-	char *out = NULL, *p;
-	FILE *f = popen(cmd, "r");
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (cap - len < 4096) {
-			cap = cap ? cap * 2 : 65536;
-			p = realloc(out, cap);
-			if (!p) {
-				free(out);
-				pclose(f);
-				return NULL;
-			}
-			out = p;
-		}
-		n = fread(out + len, 1, cap - len - 1, f);
-		if (!n)
-			break;
-		len += n;
-	}
-	pclose(f);
-	out[len] = '\0';
-	return out;
-}
-
-/* fio's JSON: the direction object, CPU and latency; -EIO if it has no result. */
-static int fio_parse(const char *out, const struct io_cfg *c, struct io_res *res)
-{
-	bool write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE;
-	double runtime_ms, usr, sys;
-	const char *dir, *clat;
-
-	/* The direction object, not the "rw" : "read" option value. */
-	dir = strstr(out, write ? "\"write\" : {" : "\"read\" : {");
-	if (!dir || isnan(jnum(dir, "iops")))
-		return -EIO;
-	res->iops = jnum(dir, "iops");
-	res->bw_bytes = jnum(dir, "bw_bytes");
-	res->ios = (uint64_t)jnum(dir, "total_ios");
-	res->bytes = (uint64_t)jnum(dir, "io_bytes");
-	clat = strstr(dir, "\"clat_ns\"");
-	res->p50_ns = jnum(clat, "50.000000");
-	res->p99_ns = jnum(clat, "99.000000");
-	res->p999_ns = jnum(clat, "99.900000");
-	/* fio: usr_cpu = usr time / total runtime of the group's threads (%). */
-	runtime_ms = jnum(out, "job_runtime");
-	usr = jnum(out, "usr_cpu");
-	sys = jnum(out, "sys_cpu");
-	res->elapsed_s = runtime_ms / 1000 / c->threads;
-	res->usr_s = usr / 100 * runtime_ms / 1000;
-	res->sys_s = sys / 100 * runtime_ms / 1000;
-	res->cpu_ns_per_io = res->ios ? (res->usr_s + res->sys_s) * 1e9 / (double)res->ios : NAN;
-	res->errors = (uint64_t)jnum(strstr(out, "\"jobname\""), "error");
-	return 0;
-}
-
-static int run_fio(struct io_env *env, const struct io_cfg *c, struct io_res *res)
-{
-	char cmd[1024], *out;
+	struct bench_fio_job j = {
+		.path = env->path, .file_size = env->file_size, .rw = rw_name[c->rw],
+		.write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE,
+		.rnd = c->rw == RW_RANDREAD || c->rw == RW_RANDWRITE,
+		.bs = c->bs, .qd = c->qd, .threads = c->threads, .runtime_s = c->runtime_s,
+		.huge = env->fio_huge,
+	};
+	struct bench_fio_res r;
 	int ret;
 
 	memset(res, 0, sizeof(*res));
-	fio_cmd(env, c, cmd, sizeof(cmd));
-	out = run_capture(cmd);
-	if (!out) {
-		snprintf(res->err, sizeof(res->err), "fio: could not run it or read its output");
-		return -EIO;
-	}
-	ret = fio_parse(out, c, res);
-	free(out);
-	if (ret) {
-		snprintf(res->err, sizeof(res->err), "fio produced no result (%.150s)", cmd);
+	ret = bench_fio_run(kind, &j, &r, res->err, sizeof(res->err));
+	if (ret)
 		return ret;
-	}
-	if (res->errors) {
-		/* A job that failed (e.g. ENOMEM from --iomem=mmaphuge) skews the group. */
-		snprintf(res->err, sizeof(res->err), "fio job error %s (%s)",
-			 strerror((int)res->errors), env->fio_huge ? "hugepages for --iomem=mmaphuge?"
-								   : "see fio");
-		return -(int)res->errors;
-	}
+	res->ios = r.ios;
+	res->bytes = r.bytes;
+	res->errors = r.errors;
+	res->elapsed_s = r.elapsed_s;
+	res->iops = r.iops;
+	res->bw_bytes = r.bw_bytes;
+	res->usr_s = r.usr_s;
+	res->sys_s = r.sys_s;
+	res->cpu_ns_per_io = r.cpu_ns_per_io;
+	res->p50_ns = r.p50_ns;
+	res->p99_ns = r.p99_ns;
+	res->p999_ns = r.p999_ns;
 	res->ok = true;
 	return 0;
 }
 
 /* ---- one configuration, repeated, interleaved ---- */
 
-enum { ENG_REGBUF, ENG_REGBUF_UNFIXED, ENG_FIO, ENG_NR };
-static const char *const eng_name[ENG_NR] = { "regbuf", "regbuf-unfixed", "fio" };
+enum { ENG_REGBUF, ENG_REGBUF_UNFIXED, ENG_FIO, ENG_FIO_TUNED, ENG_TIO, ENG_NR };
+static const char *const eng_name[ENG_NR] = { "regbuf", "regbuf-unfixed", "fio", "fio-tuned",
+					      "t/io_uring" };
+
+/* The baselines run by bench_fio.c; fio and fio-tuned need the fio binary. */
+static bool eng_baseline(int e)
+{
+	return e >= ENG_FIO;
+}
+
+static bool eng_needs_fio(int e)
+{
+	return e == ENG_FIO || e == ENG_FIO_TUNED;
+}
 
 struct job_row {
 	struct io_cfg cfg;
@@ -640,19 +576,21 @@ static void run_job(struct io_env *env, struct job_row *row, int reps)
 	row->reps = reps;
 	for (e = 0; e < ENG_NR; e++)
 		row->reps_ok[e] = 0;
-	if (row->run[ENG_FIO] && !env->fio)
-		snprintf(row->err[ENG_FIO], sizeof(row->err[ENG_FIO]),
-			 "fio is not installed (apt-get install fio, or --no-fio)");
+	for (e = ENG_FIO; e <= ENG_FIO_TUNED; e++)
+		if (row->run[e] && !env->fio)
+			snprintf(row->err[e], sizeof(row->err[e]),
+				 "fio is not installed (apt-get install fio, or --no-fio)");
 	for (r = 0; r < reps; r++) {
 		for (e = 0; e < ENG_NR; e++) {
-			if (!row->run[e] || (e == ENG_FIO && !env->fio))
+			if (!row->run[e] || (eng_needs_fio(e) && !env->fio))
 				continue;
 			c = row->cfg;
 			c.fixed = e != ENG_REGBUF_UNFIXED;
 			bench_progress("io: %s %s bs=%u qd=%u threads=%u, rep %d/%d", eng_name[e],
 				       rw_name[c.rw], c.bs, c.qd, c.threads, r + 1, reps);
-			if (e == ENG_FIO)
-				ret = run_fio(env, &c, &res[e][row->reps_ok[e]]);
+			if (eng_baseline(e))
+				ret = run_fio(env, (enum bench_fio_kind)(e - ENG_FIO), &c,
+					      &res[e][row->reps_ok[e]]);
 			else
 				ret = run_regbuf(env, &c, &res[e][row->reps_ok[e]]);
 			if (ret) {
@@ -716,6 +654,8 @@ static int io_rows_init(const struct bench_opts *o, struct job_row *rows)
 	struct io_cfg c = { (enum rw)io_a.rw, (uint32_t)io_a.bs, io_a.qd, io_a.threads,
 			    io_a.runtime_s, true };
 	bool custom = io_a.unfixed;
+	struct bench_fio_job fj = { .rw = NULL };
+	char why[128];
 	int i, e, nrows;
 
 	for (i = 0; io_opts[i].kind != OPT_KIND_END; i++)
@@ -736,6 +676,11 @@ static int io_rows_init(const struct bench_opts *o, struct job_row *rows)
 		rows[i].run[ENG_REGBUF] = true;
 		rows[i].run[ENG_REGBUF_UNFIXED] = custom || def[i].unfixed;
 		rows[i].run[ENG_FIO] = !io_a.no_fio && !io_a.passthru;
+		rows[i].run[ENG_FIO_TUNED] = rows[i].run[ENG_FIO];
+		/* t/io_uring: reads only, and only when the fio tree built it. */
+		fj.write = rw_writes(rows[i].cfg.rw);
+		rows[i].run[ENG_TIO] = rows[i].run[ENG_FIO] &&
+				       bench_fio_applies(BENCH_FIO_TIO, &fj, why, sizeof(why));
 		for (e = 0; e < ENG_NR; e++)
 			snprintf(rows[i].err[e], sizeof(rows[i].err[e]), "not run");
 	}
@@ -1035,10 +980,22 @@ static void json_res(struct json *j, const struct job_row *row, int e)
 	json_close(j, '{');
 }
 
+/* The fio configuration with the lowest CPU per I/O, or -1. */
+static int best_fio(const struct job_row *r)
+{
+	int e, best = -1;
+
+	for (e = ENG_FIO; e <= ENG_FIO_TUNED; e++)
+		if (r->run[e] && row_ok(r, e) &&
+		    (best < 0 || r->med[e].cpu_ns_per_io < r->med[best].cpu_ns_per_io))
+			best = e;
+	return best;
+}
+
 static void io_json(struct json *j, const struct io_env *env, const struct job_row *rows,
 		    int nrows)
 {
-	int i, e;
+	int i, e, b;
 
 	json_open(j, "io", '{');
 	json_str(j, "file", env->path);
@@ -1065,6 +1022,20 @@ static void io_json(struct json *j, const struct io_env *env, const struct job_r
 			json_num(j, "cpu_per_io_ratio_regbuf_over_fio",
 				 r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_FIO].cpu_ns_per_io);
 		}
+		b = best_fio(r);
+		if (row_ok(r, ENG_REGBUF) && b >= 0) {
+			json_str(j, "best_fio", eng_name[b]);
+			json_num(j, "iops_ratio_regbuf_over_best_fio",
+				 r->med[ENG_REGBUF].iops / r->med[b].iops);
+			json_num(j, "cpu_per_io_ratio_regbuf_over_best_fio",
+				 r->med[ENG_REGBUF].cpu_ns_per_io / r->med[b].cpu_ns_per_io);
+		}
+		if (row_ok(r, ENG_REGBUF) && r->run[ENG_TIO] && row_ok(r, ENG_TIO)) {
+			json_num(j, "iops_ratio_regbuf_over_t_io_uring",
+				 r->med[ENG_REGBUF].iops / r->med[ENG_TIO].iops);
+			json_num(j, "cpu_per_io_ratio_regbuf_over_t_io_uring",
+				 r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_TIO].cpu_ns_per_io);
+		}
 		json_close(j, '{');
 	}
 	json_close(j, '[');
@@ -1073,7 +1044,7 @@ static void io_json(struct json *j, const struct io_env *env, const struct job_r
 
 static void io_text(const struct io_env *env, const struct job_row *rows, int nrows, bool skip)
 {
-	int i, e;
+	int i, e, b;
 
 	printf("\n== io: %s on %s (%" PRIu64 " MiB), buffers %s, fio memory %s, pool: %s\n",
 	       env->passthru ? "NVMe passthrough" : "O_DIRECT", env->path, env->file_size >> 20, env->mem_tier,
@@ -1091,10 +1062,15 @@ static void io_text(const struct io_env *env, const struct job_row *rows, int nr
 		for (e = 0; e < ENG_NR; e++)
 			if (r->run[e])
 				print_res_row(r, e, skip);
-		if (row_ok(r, ENG_REGBUF) && row_ok(r, ENG_FIO))
-			printf("  regbuf/fio: IOPS %.2fx, CPU per I/O %.2fx\n",
-			       r->med[ENG_REGBUF].iops / r->med[ENG_FIO].iops,
-			       r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_FIO].cpu_ns_per_io);
+		b = best_fio(r);
+		if (row_ok(r, ENG_REGBUF) && b >= 0)
+			printf("  regbuf / best fio (%s): IOPS %.2fx, CPU per I/O %.2fx\n",
+			       eng_name[b], r->med[ENG_REGBUF].iops / r->med[b].iops,
+			       r->med[ENG_REGBUF].cpu_ns_per_io / r->med[b].cpu_ns_per_io);
+		if (row_ok(r, ENG_REGBUF) && r->run[ENG_TIO] && row_ok(r, ENG_TIO))
+			printf("  regbuf / t/io_uring: IOPS %.2fx, CPU per I/O %.2fx\n",
+			       r->med[ENG_REGBUF].iops / r->med[ENG_TIO].iops,
+			       r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_TIO].cpu_ns_per_io);
 	}
 	if (io_a.no_fio)
 		printf("fio rows left out (--no-fio)\n");

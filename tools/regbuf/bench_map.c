@@ -5,6 +5,7 @@
  *
  * Nothing here touches a device or the buffer's bytes: it measures the CPU
  * work between "I/O at (offset, length) of a registered buffer" and "the
+#include "baseline.h"
  * command's data pointer is filled in", which premapping removes (the idea of
  * Keith Busch's 2022 "dma mapping optimisations" RFC, done in userspace).
  * Every method writes PRP1/PRP2 (or SGL1) into a submission queue entry.
@@ -18,6 +19,7 @@
 
 #include <regbuf/dma.h>
 
+#include "baseline.h"
 #include "bench.h"
 #include "cli.h"
 
@@ -91,6 +93,7 @@ static int b_translate_phys(void *priv, uint64_t vaddr, uint64_t len, struct reg
 static const struct regbuf_dma_ops ops_iova = { b_alloc, b_free, b_translate_iova };
 static const struct regbuf_dma_ops ops_phys = { b_alloc, b_free, b_translate_phys };
 
+#include "baseline.h"
 /* ---- the SPDK-style path: spdk_mem_map translation per page, prp_list_append(), written here ---- */
 
 /* Two levels over the 48-bit VA space: 1 GiB slots, then 2 MiB translations. */
@@ -183,7 +186,7 @@ static const char *const method_name[NR_METHODS] = {
 struct bench {
 	struct bench_ctx ctx;
 	struct regbuf_dma_cookie *cookie, *cookie_phys;
-	struct regbuf_dma_classic *classic, *classic_phys;
+	struct baseline_dma *classic, *classic_phys;
 	struct spdk_map *spdk;
 	struct spdk_tracker *tracker;
 	struct regbuf_nvme_sgl_desc *scratch_descs;
@@ -230,22 +233,22 @@ __attribute__((noinline)) static int loop_premap_sgl(struct bench *b,
 }
 
 __attribute__((noinline)) static int loop_classic_prp(struct bench *b,
-						      struct regbuf_dma_classic *cl,
+						      struct baseline_dma *cl,
 						      uint64_t len, uint64_t n)
 {
-	struct regbuf_dma_classic_req req;
+	struct baseline_dma_req req;
 	uint64_t i;
 
 	for (i = 0; i < n; i++) {
 		struct regbuf_nvme_sqe *sqe = &b->sqe[i & 63];
-		int r = regbuf_dma_classic_prp(cl, BUF_VA + b->offs[i & (NR_OFFS - 1)], len, &req);
+		int r = baseline_dma_prp(cl, BUF_VA + b->offs[i & (NR_OFFS - 1)], len, &req);
 
 		if (r)
 			return r;
 		sqe->dptr.prp.prp1 = regbuf_cpu_to_le64(req.prp1);
 		sqe->dptr.prp.prp2 = regbuf_cpu_to_le64(req.prp2);
 		/* the completion side gives the list pages back */
-		regbuf_dma_classic_done(cl, &req);
+		baseline_dma_done(cl, &req);
 	}
 	return 0;
 }
@@ -382,10 +385,10 @@ static int bench_setup(struct bench *b, uint64_t buf_len)
 				       &ops_phys, &b->ctx, 0);
 	if (ret)
 		goto out;
-	ret = regbuf_dma_classic_create(&b->classic, &ctrl, &ops_iova, &b->ctx, 16, 0);
+	ret = baseline_dma_create(&b->classic, &ctrl, &ops_iova, &b->ctx, 16, 0);
 	if (ret)
 		goto out;
-	ret = regbuf_dma_classic_create(&b->classic_phys, &ctrl, &ops_phys, &b->ctx, 16, 0);
+	ret = baseline_dma_create(&b->classic_phys, &ctrl, &ops_phys, &b->ctx, 16, 0);
 	if (ret)
 		goto out;
 	/* SPDK's map: the top level is embedded (2 MiB), second levels per touched GiB */
@@ -430,8 +433,8 @@ static void bench_teardown(struct bench *b)
 
 	regbuf_dma_cookie_destroy(b->cookie);
 	regbuf_dma_cookie_destroy(b->cookie_phys);
-	regbuf_dma_classic_destroy(b->classic);
-	regbuf_dma_classic_destroy(b->classic_phys);
+	baseline_dma_destroy(b->classic);
+	baseline_dma_destroy(b->classic_phys);
 	if (b->spdk)
 		for (i = 0; i < (1u << 18); i++)
 			free(b->spdk->top[i]);

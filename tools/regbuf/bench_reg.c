@@ -34,7 +34,8 @@ static struct opt_spec reg_opts[] = {
 struct reg_row {
 	bool ok;
 	uint64_t bytes;		/* measured on (fewer when huge pages were short) */
-	uint64_t segs, ksegs;	/* regbuf segments, kernel bvecs */
+	uint64_t segs, ksegs;	/* regbuf segments, kernel bvecs (predicted) */
+	bool kexact, kupper;	/* every buffer REGBUF_BUF_F_EXACT / any an upper bound */
 	double kernel, pool, layout, hinted;	/* ms per GiB, medians */
 	char why[640];
 };
@@ -127,12 +128,16 @@ static void count_segs(struct regbuf_table *tb, uint32_t n, struct reg_row *row)
 	uint32_t k;
 
 	row->segs = row->ksegs = 0;
+	row->kexact = true;
+	row->kupper = false;
 	for (k = 0; k < n; k++) {
 		if (regbuf_table_buf_get(tb, k, &b))
 			continue;
 		if (!regbuf_buf_info(b, &bi)) {
 			row->segs += bi.nr_segs;
 			row->ksegs += bi.kernel_nr_segs;
+			row->kexact &= !!(bi.flags & REGBUF_BUF_F_EXACT);
+			row->kupper |= !!(bi.flags & REGBUF_BUF_F_UPPER_BOUND);
 		}
 		regbuf_buf_put(b);
 	}
@@ -251,6 +256,8 @@ static void reg_json(struct json *j, const struct reg_row *rows, uint64_t size, 
 			 rows[t].ok ? rows[t].hinted : NAN);
 		json_int(j, "regbuf_segments", (int64_t)rows[t].segs);
 		json_int(j, "kernel_bvecs", (int64_t)rows[t].ksegs);
+		json_str(j, "kernel_bvecs_prediction", rows[t].kexact ? "exact" :
+			 rows[t].kupper ? "upper_bound" : "unverified");
 		if (!rows[t].ok)
 			json_str(j, "why", rows[t].why);
 		json_close(j, '{');
@@ -270,12 +277,13 @@ static void reg_text(const struct reg_row *rows, uint64_t size, int reps, bool s
 	printf("%-5s %14s %14s %14s %14s %10s %10s\n", "tier", "kernel", "regbuf pool",
 	       "regbuf layout", "regbuf hinted", "segments", "kernel");
 	printf("%-5s %14s %14s %14s %14s %10s %10s\n", "", "ms/GiB", "ms/GiB", "ms/GiB", "ms/GiB",
-	       "(regbuf)", "bvecs");
+	       "(regbuf)", "bvecs pred.");
 	for (t = 0; t < TIER_NR; t++) {
 		if (rows[t].ok)
-			printf("%-5s %14.2f %14.2f %14.3f %14.4f %10" PRIu64 " %10" PRIu64 "%s\n",
+			printf("%-5s %14.2f %14.2f %14.3f %14.4f %10" PRIu64 " %10" PRIu64 " %s%s\n",
 			       bench_tier_name[t], rows[t].kernel, rows[t].pool, rows[t].layout,
 			       rows[t].hinted, rows[t].segs, rows[t].ksegs,
+			       rows[t].kexact ? "exact" : rows[t].kupper ? "upper bound" : "unverified",
 			       rows[t].bytes != size ? "   (on fewer MiB: huge pages short)" : "");
 		else
 			printf("%-5s %s: %s\n", bench_tier_name[t], skip ? "skipped" : "FAILED",
@@ -283,7 +291,11 @@ static void reg_text(const struct reg_row *rows, uint64_t size, int reps, bool s
 	}
 	printf("kernel = IORING_REGISTER_BUFFERS (pin + account + coalesce); regbuf pool = memlock\n"
 	       "preflight + kernel registration; regbuf layout = regbuf_table_register() (layout\n"
-	       "discovery + coalescing, no pinning); hinted = with the arena's folio size (no walk)\n");
+	       "discovery + coalescing, no pinning); hinted = with the arena's folio size (one\n"
+	       "PAGEMAP_SCAN to check it); kernel bvecs = regbuf's prediction (regbuf_buf_info()):\n"
+	       "exact when every folio was read, an upper bound when folios mapped by page table\n"
+	       "entries could not be (/proc/kpageflags needs root); the test suite measures the\n"
+	       "kernel's own bvecs (tests/sys/oracle.c)\n");
 	if (rows[TIER_4K].ok && rows[TIER_2M].ok)
 		printf("4K/2M registration time ratio: %.1fx\n",
 		       rows[TIER_4K].kernel / rows[TIER_2M].kernel);

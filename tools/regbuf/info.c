@@ -356,13 +356,18 @@ static void show_iommu(void)
  */
 static void show_nvme(void)
 {
+#if REGBUF_HAVE_URING
 	struct regbuf_uring_nvme_ns ns;
 	struct dirent *de;
 	char path[300];
 	DIR *d;
 	int r;
+#endif
 
 	obj_begin("nvme_namespaces");
+#if !REGBUF_HAVE_URING
+	kv_str("error", "this regbuf was built without liburing (passthrough needs io_uring)");
+#else
 	d = opendir("/sys/class/nvme-generic");
 	while (d && (de = readdir(d))) {
 		if (de->d_name[0] == '.')
@@ -394,6 +399,7 @@ static void show_nvme(void)
 	}
 	if (d)
 		closedir(d);
+#endif
 	obj_end();
 }
 

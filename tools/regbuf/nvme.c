@@ -29,6 +29,7 @@
 
 #include <regbuf/nvme.h>
 
+#include "baseline.h"
 #include "cli.h"
 #include "opt.h"
 
@@ -321,19 +322,40 @@ out_ctrl:
 	return rc;
 }
 
+/* One random I/O of slot @slot: premapped, or classic when @bn is set. */
+static int submit_one(struct regbuf_nvme_qpair *q, struct baseline_nvme *bn,
+		      enum regbuf_nvme_op op, uint32_t nsid, uint32_t lba_size,
+		      const struct regbuf_nvme_buf *b, const uint8_t *base, uint64_t off,
+		      uint64_t size, uint64_t lba, uint64_t slot)
+{
+	void *ctx = (void *)(uintptr_t)slot;
+
+	if (bn)
+		return baseline_nvme_submit(bn, op, nsid, lba_size, b, base, off, size, lba, ctx,
+					    0);
+	if (op == REGBUF_NVME_OP_WRITE)
+		return regbuf_nvme_submit_write(q, nsid, b, off, size, lba, ctx, 0);
+	return regbuf_nvme_submit_read(q, nsid, b, off, size, lba, ctx, 0);
+}
+
 /*
  * One pass: keep @qd I/Os of @size in flight for @seconds on one buffer
  * mapped once.  premapped: descriptors from the buffer's cookie, O(1).
  * classic: the per-I/O chain a driver without premapping runs (translate
- * each page, scatterlist, PRP list or SGL segment from a pool), on the same
- * memory and queue, so only the descriptor work differs.  Polled: CPU per I/O
+ * each page, scatterlist, PRP list or SGL segment from a pool; tools/baseline),
+ * submitted as raw commands on the same memory and queue, so only the
+ * descriptor work differs.  Polled: CPU per I/O
  * includes the polling, so it is the whole cost seen by one core.
  */
 static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns_info *ns,
 		      const struct nvme_args *a, int classic)
 {
 	uint64_t size = a->size, slots = a->qd, blocks = ns->nsze - size / ns->lba_size;
-	unsigned int flags = classic ? REGBUF_NVME_IO_F_CLASSIC : 0;
+	uint64_t max = regbuf_nvme_ctrl_info(c)->max_cmd_bytes;
+	/* the classic chain issues a split request's pieces as separate commands */
+	uint64_t depth = slots * (classic ? (size + max - 1) / max : 1) + 1;
+	enum regbuf_nvme_op op = a->write ? REGBUF_NVME_OP_WRITE : REGBUF_NVME_OP_READ;
+	struct baseline_nvme *bn = NULL;
 	struct regbuf_nvme_buf *b = NULL;
 	struct regbuf_nvme_cpl cpl[64];
 	struct regbuf_nvme_qpair *q;
@@ -346,23 +368,31 @@ static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns_in
 	p = io_alloc(size * slots, &maplen);
 	if (!p)
 		return -ENOMEM;
-	ret = regbuf_nvme_qpair_create(&q, c, (uint32_t)slots + 1, 0);
+	if (depth > regbuf_nvme_ctrl_info(c)->mqes) {
+		ret = -EINVAL;
+		goto out_mem;
+	}
+	ret = regbuf_nvme_qpair_create(&q, c, (uint32_t)depth, 0);
 	if (ret)
 		goto out_mem;
 	ret = regbuf_nvme_buf_create(&b, c, p, size * slots, 0);
 	if (ret)
 		goto out_q;
+	if (classic) {
+		ret = baseline_nvme_create(&bn, c, q, (uint32_t)depth - 1);
+		if (ret)
+			goto out_buf;
+	}
 	t0 = cli_now_ns();
 	c0 = cpu_ns();
 	end = t0 + (uint64_t)(a->seconds * 1e9);
 	for (i = 0; i < slots && !ret; i++) {
 		rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
-		ret = (a->write ? regbuf_nvme_submit_write : regbuf_nvme_submit_read)(
-			q, a->nsid, b, i * size, size, (rnd >> 16) % blocks,
-			(void *)(uintptr_t)i, flags);
+		ret = submit_one(q, bn, op, a->nsid, ns->lba_size, b, p, i * size, size,
+				 (rnd >> 16) % blocks, i);
 	}
 	while (!ret && regbuf_nvme_qpair_inflight(q)) {
-		int n = regbuf_nvme_reap(q, cpl, 64), k;
+		int n = bn ? baseline_nvme_reap(bn, cpl, 64) : regbuf_nvme_reap(q, cpl, 64), k;
 
 		for (k = 0; k < n && !ret; k++) {
 			uintptr_t s = (uintptr_t)cpl[k].ctx;
@@ -375,9 +405,8 @@ static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns_in
 			if (cli_now_ns() >= end)
 				continue;
 			rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
-			ret = (a->write ? regbuf_nvme_submit_write : regbuf_nvme_submit_read)(
-				q, a->nsid, b, s * size, size, (rnd >> 16) % blocks,
-				(void *)(uintptr_t)s, flags);
+			ret = submit_one(q, bn, op, a->nsid, ns->lba_size, b, p, s * size, size,
+					 (rnd >> 16) % blocks, s);
 		}
 	}
 	if (!ret) {
@@ -391,6 +420,8 @@ static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns_in
 		       (unsigned long long)done, (unsigned int)size, a->qd, secs,
 		       (unsigned long long)st.prp, (unsigned long long)st.sgl);
 	}
+	baseline_nvme_destroy(bn);
+out_buf:
 	regbuf_nvme_buf_destroy(b);
 out_q:
 	regbuf_nvme_qpair_destroy(q);

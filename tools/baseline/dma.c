@@ -1,26 +1,28 @@
 // SPDX-License-Identifier: MIT
 /*
- * regbuf - the classic per-I/O descriptor chain, for comparison only.
- *
- * Seed 001 lists what a driver without premapping does for every I/O:
+ * The classic per-I/O descriptor chain, for comparison only: what a driver
+ * without premapped buffers does for every I/O,
  * user pointer -> pages[] -> bio_vec[] -> scatterlist[] -> PRP __le64[].
- * This file does each step for real, per I/O, the way the pre-6.17 kernel
- * NVMe driver did (reference kernel-rules §4.1): translate every CPU page
- * (get_user_pages + dma_map_page), merge physically contiguous pages into
- * multipage segments (bio_add_page), copy them into a scatterlist
- * (blk_rq_map_sg + dma_map_sg), then walk the scatterlist in controller pages
- * into PRP list pages taken from a pool, chaining a full page by moving its
- * last entry to the next page (nvme_pci_setup_prps).  Lists of at most 32
- * PRP entries or 16 SGL descriptors come from a pool of 256-byte chunks, the
- * rest from a pool of controller pages, as the kernel's two dma_pools.  The premapped cookie is
- * measured against it and checked against it (tests/unit/dma.c).
+ * Each step is done for real, per I/O, the way the kernel NVMe driver did
+ * before Linux 6.17 (nvme_map_data() with nvme_pci_setup_prps()): translate
+ * every CPU page (get_user_pages + dma_map_page), merge physically
+ * contiguous pages into multipage segments (bio_add_page), copy them into a
+ * scatterlist (blk_rq_map_sg + dma_map_sg), then walk the scatterlist in
+ * controller pages into PRP list pages taken from a pool, chaining a full
+ * page by moving its last entry to the next page.  Lists of at most 32 PRP
+ * entries or 16 SGL descriptors come from a pool of 256-byte chunks, the
+ * rest from a pool of controller pages, as the kernel's two dma_pools.
+ *
+ * Not part of the library: `regbuf bench map`, `regbuf nvme bench` and the
+ * tests link it to measure the premapped cookie against it and to check
+ * both build descriptors that reach the same bytes.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <regbuf/dma.h>
 
-#include "dma.h"
+#include "baseline.h"
 
 #define CPU_PAGE_SHIFT	12
 #define CPU_PAGE	(UINT64_C(1) << CPU_PAGE_SHIFT)
@@ -40,7 +42,7 @@ struct classic_sg {
 	uint64_t dma_length;
 };
 
-struct regbuf_dma_classic {
+struct baseline_dma {
 	const struct regbuf_dma_ops *ops;
 	void *priv;
 	unsigned int page_shift;
@@ -68,7 +70,7 @@ struct regbuf_dma_classic {
 };
 
 /* The host-memory half of a classic context: what create and destroy both free. */
-static void classic_free_host(struct regbuf_dma_classic *cl)
+static void classic_free_host(struct baseline_dma *cl)
 {
 	free(cl->pages);
 	free(cl->page_len);
@@ -80,11 +82,11 @@ static void classic_free_host(struct regbuf_dma_classic *cl)
 	free(cl);
 }
 
-int regbuf_dma_classic_create(struct regbuf_dma_classic **clp, const struct regbuf_dma_ctrl *ctrl,
+int baseline_dma_create(struct baseline_dma **clp, const struct regbuf_dma_ctrl *ctrl,
 			      const struct regbuf_dma_ops *ops, void *priv, uint32_t nr_lists,
 			      unsigned int flags)
 {
-	struct regbuf_dma_classic *cl;
+	struct baseline_dma *cl;
 	void *va;
 	uint32_t i;
 	int ret;
@@ -94,7 +96,7 @@ int regbuf_dma_classic_create(struct regbuf_dma_classic **clp, const struct regb
 	cl = calloc(1, sizeof(*cl));
 	if (!cl)
 		return -ENOMEM;
-	ret = dma_ctrl_resolve(ctrl, &cl->page_shift, &cl->max_bytes);
+	ret = baseline_ctrl_resolve(ctrl, &cl->page_shift, &cl->max_bytes);
 	if (ret)
 		goto out_free;
 	if (cl->max_bytes > CLASSIC_MAX_BYTES)
@@ -149,7 +151,7 @@ out_free:
 	return ret;
 }
 
-void regbuf_dma_classic_destroy(struct regbuf_dma_classic *cl)
+void baseline_dma_destroy(struct baseline_dma *cl)
 {
 	if (!cl)
 		return;
@@ -158,7 +160,7 @@ void regbuf_dma_classic_destroy(struct regbuf_dma_classic *cl)
 	classic_free_host(cl);
 }
 
-void regbuf_dma_classic_done(struct regbuf_dma_classic *cl, struct regbuf_dma_classic_req *req)
+void baseline_dma_done(struct baseline_dma *cl, struct baseline_dma_req *req)
 {
 	while (req->nr_lists) {
 		uint32_t idx = req->lists[--req->nr_lists];
@@ -171,7 +173,7 @@ void regbuf_dma_classic_done(struct regbuf_dma_classic *cl, struct regbuf_dma_cl
 }
 
 /* Take a list from the small or the page pool (dma_pool_alloc). */
-static regbuf_le64 *take_list(struct regbuf_dma_classic *cl, struct regbuf_dma_classic_req *req,
+static regbuf_le64 *take_list(struct baseline_dma *cl, struct baseline_dma_req *req,
 			      regbuf_iova_t *iova, bool small)
 {
 	uint32_t idx;
@@ -198,7 +200,7 @@ static regbuf_le64 *take_list(struct regbuf_dma_classic *cl, struct regbuf_dma_c
  * Steps 1-3 of the chain: pages[], bio_vec[], scatterlist[].  Returns the
  * number of scatterlist entries or -errno.
  */
-static int classic_map(struct regbuf_dma_classic *cl, uint64_t vaddr, uint64_t len)
+static int classic_map(struct baseline_dma *cl, uint64_t vaddr, uint64_t len)
 {
 	uint64_t va = vaddr, end = vaddr + len;
 	uint32_t np = 0, nb = 0, ns = 0, i;
@@ -247,8 +249,8 @@ static int classic_map(struct regbuf_dma_classic *cl, uint64_t vaddr, uint64_t l
 	return (int)ns;
 }
 
-int regbuf_dma_classic_prp(struct regbuf_dma_classic *cl, uint64_t vaddr, uint64_t len,
-			   struct regbuf_dma_classic_req *req)
+int baseline_dma_prp(struct baseline_dma *cl, uint64_t vaddr, uint64_t len,
+			   struct baseline_dma_req *req)
 {
 	int64_t ps = (int64_t)1 << cl->page_shift;
 	uint32_t per_page = (uint32_t)(ps / 8), i;
@@ -336,12 +338,12 @@ int regbuf_dma_classic_prp(struct regbuf_dma_classic *cl, uint64_t vaddr, uint64
 	return 0;
 
 out_release:
-	regbuf_dma_classic_done(cl, req);
+	baseline_dma_done(cl, req);
 	return ret;
 }
 
-int regbuf_dma_classic_sgl(struct regbuf_dma_classic *cl, uint64_t vaddr, uint64_t len,
-			   struct regbuf_dma_classic_req *req)
+int baseline_dma_sgl(struct baseline_dma *cl, uint64_t vaddr, uint64_t len,
+			   struct baseline_dma_req *req)
 {
 	struct regbuf_nvme_sgl_desc *d;
 	regbuf_iova_t iova;
@@ -369,5 +371,20 @@ int regbuf_dma_classic_sgl(struct regbuf_dma_classic *cl, uint64_t vaddr, uint64
 		regbuf_nvme_sgl_set(&d[i], cl->sg[i].dma_address, (uint32_t)cl->sg[i].dma_length,
 				    REGBUF_NVME_SGL_DATA_BLOCK);
 	regbuf_nvme_sgl_set(&req->sgl1, iova, (uint32_t)(16 * nsg), REGBUF_NVME_SGL_LAST_SEGMENT);
+	return 0;
+}
+
+int baseline_ctrl_resolve(const struct regbuf_dma_ctrl *ctrl, unsigned int *page_shift,
+			  uint64_t *max_bytes)
+{
+	unsigned int shift = ctrl && ctrl->page_shift ? ctrl->page_shift : 12;
+	uint64_t max = ctrl && ctrl->max_bytes ? ctrl->max_bytes : UINT64_MAX;
+
+	/* CC.MPS is 4 bits: 2^(12 + MPS), 4 KiB .. 128 MiB (NVMe 1.4 §3.1.5) */
+	if ((ctrl && ctrl->__rsvd) || (max != UINT64_MAX && (max & 3)) || shift < 12 ||
+	    shift > 27)
+		return -EINVAL;
+	*page_shift = shift;
+	*max_bytes = max;
 	return 0;
 }

@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: MIT
+/*
+ * regbuf bench io's baselines.  A comparison an expert accepts is against fio
+ * at its best, not fio's defaults: fio's io_uring engine submits one I/O per
+ * io_uring_enter() unless told to batch, and registers neither buffers nor
+ * files.  So each job runs three baselines:
+ *
+ *   fio         ioengine=io_uring with its defaults (what a new user runs)
+ *   fio-tuned   fixedbufs, registerfiles, iodepth_batch_submit and
+ *               iodepth_batch_complete_min, 2 MiB hugepage buffers
+ *   t/io_uring  fio's peak-IOPS tool from the same fio source tree: fixed
+ *               buffers, registered files and ring fd, batched submit and
+ *               reap (reads only)
+ *
+ * CPU is what the I/O threads used: fio's usr_cpu/sys_cpu of the group
+ * (RUSAGE_THREAD per job), and for t/io_uring the whole child process
+ * (getrusage(RUSAGE_CHILDREN)), whose main thread only sleeps.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_fio.h"
+
+#ifndef REGBUF_FIO_TREE
+#define REGBUF_FIO_TREE ""
+#endif
+
+static const char *const kind_name[BENCH_FIO_NR] = { "fio", "fio-tuned", "t/io_uring" };
+
+const char *bench_fio_name(enum bench_fio_kind kind)
+{
+	return kind < BENCH_FIO_NR ? kind_name[kind] : "?";
+}
+
+static const char *tio_path(void)
+{
+	static char path[512];
+	const char *env = getenv("REGBUF_T_IO_URING");
+
+	if (env && *env)
+		return env;
+	if (!REGBUF_FIO_TREE[0])
+		return NULL;
+	snprintf(path, sizeof(path), "%s/t/io_uring", REGBUF_FIO_TREE);
+	return path;
+}
+
+bool bench_fio_applies(enum bench_fio_kind kind, const struct bench_fio_job *job, char *why,
+		       size_t len)
+{
+	const char *tio;
+
+	if (kind != BENCH_FIO_TIO)
+		return true;
+	if (job->write) {
+		snprintf(why, len, "t/io_uring only reads");
+		return false;
+	}
+	tio = tio_path();
+	if (!tio || access(tio, X_OK)) {
+		snprintf(why, len, "t/io_uring not built (scripts/fio-source.sh builds it)");
+		return false;
+	}
+	return true;
+}
+
+static uint32_t batch_of(uint32_t qd)
+{
+	uint32_t b = qd / 4;
+
+	return b < 1 ? 1 : b > 32 ? 32 : b;
+}
+
+int bench_fio_cmd(enum bench_fio_kind kind, const struct bench_fio_job *j, char *cmd, size_t len)
+{
+	uint64_t per = j->file_size / j->threads / j->bs * j->bs;
+	char part[160], tune[256] = "";
+	size_t n;
+	uint32_t t;
+
+	if (kind == BENCH_FIO_TIO) {
+		unsigned int secs = (unsigned int)ceil(j->runtime_s);
+
+		/* -r counts whole seconds and reports each but the last: at least 2. */
+		n = (size_t)snprintf(cmd, len, "%s -d%u -s%u -c%u -b%u -p0 -B1 -F1 -X1 -O1 -R%d "
+				     "-n%u -r%u", tio_path(), j->qd, batch_of(j->qd),
+				     batch_of(j->qd), j->bs, j->rnd ? 1 : 0, j->threads,
+				     secs < 2 ? 2 : secs);
+		/* One file per thread: t/io_uring gives each submitter its own files. */
+		for (t = 0; t < j->threads && n < len; t++)
+			n += (size_t)snprintf(cmd + n, len - n, " %s", j->path);
+		return n < len ? 0 : -ENAMETOOLONG;
+	}
+	if (!j->rnd)
+		snprintf(part, sizeof(part), "--size=%" PRIu64 " --offset_increment=%" PRIu64, per,
+			 per);
+	else
+		snprintf(part, sizeof(part), "--size=%" PRIu64 " --norandommap --randrepeat=0",
+			 j->file_size);
+	if (kind == BENCH_FIO_TUNED)
+		snprintf(tune, sizeof(tune), "--fixedbufs=1 --registerfiles=1 "
+			 "--iodepth_batch_submit=%u --iodepth_batch_complete_min=1 "
+			 "--iodepth_batch_complete_max=%u %s", batch_of(j->qd), j->qd,
+			 j->huge ? "--iomem=mmaphuge" : "");
+	n = (size_t)snprintf(cmd, len,
+			     "fio --name=regbuf-%s --filename=%s --ioengine=io_uring --direct=1 "
+			     "--rw=%s --bs=%u --iodepth=%u --numjobs=%u --thread --group_reporting "
+			     "--time_based --runtime=%.0fms %s %s --output-format=json",
+			     j->rw, j->path, j->rw, j->bs, j->qd, j->threads, j->runtime_s * 1000,
+			     part, tune);
+	return n < len ? 0 : -ENAMETOOLONG;
+}
+
+static double jnum(const char *from, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	if (!from)
+		return NAN;
+	snprintf(pat, sizeof(pat), "\"%s\"", key);
+	p = strstr(from, pat);
+	if (!p)
+		return NAN;
+	p = strchr(p + strlen(pat), ':');
+	return p ? strtod(p + 1, NULL) : NAN;
+}
+
+/* The whole output of @cmd (stderr discarded), NUL-terminated; NULL on failure. */
+static char *run_capture(const char *cmd, int *status)
+{
+	char full[4200];
+	char *out = NULL, *bigger;
+	size_t len = 0, cap = 0, n;
+	FILE *p;
+
+	snprintf(full, sizeof(full), "%s 2>/dev/null", cmd);
+	p = popen(full, "r");
+	if (!p)
+		return NULL;
+	for (;;) {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 65536;
+			bigger = realloc(out, cap);
+			if (!bigger) {
+				free(out);
+				pclose(p);
+				return NULL;
+			}
+			out = bigger;
+		}
+		n = fread(out + len, 1, cap - len - 1, p);
+		if (!n)
+			break;
+		len += n;
+	}
+	*status = pclose(p);
+	out[len] = '\0';
+	return out;
+}
+
+static int parse_fio(const struct bench_fio_job *j, const char *out, struct bench_fio_res *res,
+		     char *err, size_t errlen)
+{
+	const char *dir, *clat;
+	double runtime_ms, usr, sys;
+
+	/* The direction object, not the "rw" : "read" option value. */
+	dir = strstr(out, j->write ? "\"write\" : {" : "\"read\" : {");
+	if (!dir || isnan(jnum(dir, "iops"))) {
+		snprintf(err, errlen, "fio produced no result");
+		return -EIO;
+	}
+	res->iops = jnum(dir, "iops");
+	res->bw_bytes = jnum(dir, "bw_bytes");
+	res->ios = (uint64_t)jnum(dir, "total_ios");
+	res->bytes = (uint64_t)jnum(dir, "io_bytes");
+	clat = strstr(dir, "\"clat_ns\"");
+	res->p50_ns = jnum(clat, "50.000000");
+	res->p99_ns = jnum(clat, "99.000000");
+	res->p999_ns = jnum(clat, "99.900000");
+	/* fio: usr_cpu = usr time / total runtime of the group's threads (%). */
+	runtime_ms = jnum(out, "job_runtime");
+	usr = jnum(out, "usr_cpu");
+	sys = jnum(out, "sys_cpu");
+	res->elapsed_s = runtime_ms / 1000 / j->threads;
+	res->usr_s = usr / 100 * runtime_ms / 1000;
+	res->sys_s = sys / 100 * runtime_ms / 1000;
+	res->cpu_ns_per_io = res->ios ? (res->usr_s + res->sys_s) * 1e9 / (double)res->ios : NAN;
+	res->errors = (uint64_t)jnum(strstr(out, "\"jobname\""), "error");
+	if (res->errors) {
+		/* A job that failed (e.g. ENOMEM from --iomem=mmaphuge) skews the group. */
+		snprintf(err, errlen, "fio job error %s%s", strerror((int)res->errors),
+			 j->huge ? " (hugepages for --iomem=mmaphuge?)" : "");
+		return -(int)res->errors;
+	}
+	return 0;
+}
+
+static double tv_s(const struct timeval *tv)
+{
+	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+/*
+ * t/io_uring prints "IOPS=123456, ..." (or 123.45K, 1.23M) once a second.
+ * IOPS is the mean of those lines; I/Os are that rate over the child's wall
+ * time (the last, unprinted, second included), so CPU per I/O is slightly
+ * favourable to it (set-up time counts as I/O time).
+ */
+static int parse_tio(const char *out, double wall_s, const struct rusage *ru,
+		     const struct bench_fio_job *j, struct bench_fio_res *res, char *err,
+		     size_t errlen)
+{
+	const char *p = out;
+	double sum = 0, v;
+	char *end;
+	int n = 0;
+
+	while ((p = strstr(p, "IOPS="))) {
+		if (p > out && p[-1] != '\n') {	/* "Maximum IOPS=" */
+			p += 5;
+			continue;
+		}
+		v = strtod(p + 5, &end);
+		if (*end == 'K')
+			v *= 1e3;
+		else if (*end == 'M')
+			v *= 1e6;
+		sum += v;
+		n++;
+		p = end;
+	}
+	if (!n) {
+		snprintf(err, errlen, "t/io_uring reported no IOPS (%.120s)", out);
+		return -EIO;
+	}
+	res->iops = sum / n;
+	res->bw_bytes = res->iops * j->bs;
+	res->elapsed_s = wall_s;
+	res->ios = (uint64_t)(res->iops * wall_s);
+	res->bytes = res->ios * j->bs;
+	res->usr_s = tv_s(&ru->ru_utime);
+	res->sys_s = tv_s(&ru->ru_stime);
+	res->cpu_ns_per_io = res->ios ? (res->usr_s + res->sys_s) * 1e9 / (double)res->ios : NAN;
+	res->p50_ns = res->p99_ns = res->p999_ns = NAN;
+	return 0;
+}
+
+int bench_fio_run(enum bench_fio_kind kind, const struct bench_fio_job *j,
+		  struct bench_fio_res *res, char *err, size_t errlen)
+{
+	struct rusage r0, r1, d;
+	struct timespec t0, t1;
+	char cmd[4096];
+	char *out;
+	int ret, status = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (!bench_fio_applies(kind, j, err, errlen))
+		return -EOPNOTSUPP;
+	ret = bench_fio_cmd(kind, j, cmd, sizeof(cmd));
+	if (ret) {
+		snprintf(err, errlen, "command line too long");
+		return ret;
+	}
+	getrusage(RUSAGE_CHILDREN, &r0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	out = run_capture(cmd, &status);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	getrusage(RUSAGE_CHILDREN, &r1);
+	if (!out) {
+		snprintf(err, errlen, "%s: %s", bench_fio_name(kind), strerror(errno));
+		return -EIO;
+	}
+	if (kind == BENCH_FIO_TIO) {
+		timersub(&r1.ru_utime, &r0.ru_utime, &d.ru_utime);
+		timersub(&r1.ru_stime, &r0.ru_stime, &d.ru_stime);
+		ret = status ? -EIO : parse_tio(out, (double)(t1.tv_sec - t0.tv_sec) +
+						(double)(t1.tv_nsec - t0.tv_nsec) / 1e9, &d, j,
+						res, err, errlen);
+		if (status)
+			snprintf(err, errlen, "t/io_uring failed (%.150s)", out);
+	} else {
+		ret = parse_fio(j, out, res, err, errlen);
+	}
+	free(out);
+	return ret;
+}
