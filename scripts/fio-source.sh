@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # scripts/fio-source.sh [CACHE] - fetch the source of the fio that apt installs,
-# configure it like Debian's binary and build t/io_uring from it.
+# configure it like Debian's binary and build t/io_uring and fio from it.
 #
 # An external fio engine is compiled against fio's own headers, and the layout
 # of the structs it touches depends on the CONFIG_* macros fio's configure
@@ -18,9 +18,11 @@
 # system's apt state is not touched.
 #
 # Result: CACHE/tree -> CACHE/fio-<version>, a configured tree with
-# t/io_uring built; CACHE defaults to .cache/fio in the repository, where the
-# meson build looks for it.  Prints the tree's path.  Does nothing when the
-# tree for the same Debian version is already there.
+# t/io_uring and fio built (the device suite runs that fio in its guest: it
+# needs a few libraries where Debian's binary links ~80 MB of them); CACHE
+# defaults to .cache/fio in the repository, where the meson build looks for
+# it.  Prints the tree's path.  When the tree for the same Debian version is
+# already there, only builds fio if it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +45,11 @@ tree=$cache/fio-$upver
 stamp=$tree/.regbuf-debian-version
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$debver" ] && [ -x "$tree/t/io_uring" ]; then
+    # a tree made before fio itself was built here
+    if [ ! -x "$tree/fio" ]; then
+        make -C "$tree" -s -j2 fio >"$tree/make-fio.log" 2>&1 ||
+            { tail -n 30 "$tree/make-fio.log" >&2; die "building fio failed"; }
+    fi
     ln -sfn "fio-$upver" "$cache/tree"
     echo "$tree"
     exit 0
@@ -120,8 +127,8 @@ for c in CONFIG_LIBAIO CONFIG_POSIXAIO CONFIG_RDMA CONFIG_LIBNUMA; do
     grep -q "^#define $c\$" "$work/fio-$upver/config-host.h" ||
         die "$c not set: install the build dependencies (libaio-dev librdmacm-dev libibverbs-dev libnuma-dev)"
 done
-make -C "$work/fio-$upver" -s -j2 t/io_uring >"$work/make.log" 2>&1 ||
-    { tail -n 30 "$work/make.log" >&2; die "building t/io_uring failed"; }
+make -C "$work/fio-$upver" -s -j2 t/io_uring fio >"$work/make.log" 2>&1 ||
+    { tail -n 30 "$work/make.log" >&2; die "building t/io_uring and fio failed"; }
 
 mv "$work/fio-$upver" "$tree"
 echo "$debver" >"$stamp"

@@ -9,8 +9,11 @@
 #       Download Debian's bookworm 6.1 kernel image package once (apt-get
 #       download + dpkg -x) into CACHE and pick out the vmlinuz and the VFIO /
 #       uio modules.  Prints the kernel release.
-#   guest.sh initrd CACHE OUT.cpio.gz BINARY...
+#   guest.sh initrd CACHE OUT.cpio.gz [--dynamic FILE]... BINARY...
 #       Build a busybox initramfs holding the modules, the binaries and /init.
+#       --dynamic FILE: a dynamically linked program or shared object, put in
+#       /bin like the binaries, with the shared libraries ldd lists for it
+#       (and the dynamic loader) at their host paths.
 #   guest.sh boot CACHE INITRD LOG [options]
 #       Boot one guest, wait for it to power off, and print what the guest's
 #       test binary printed (its case lines and trailer), then
@@ -125,8 +128,13 @@ cmd_prepare() {
 }
 
 cmd_initrd() {
-	local cache=$1 out=$2 root b
+	local cache=$1 out=$2 root b dyn=()
 	shift 2
+	while [ "${1:-}" = --dynamic ]; do
+		[ $# -ge 2 ] || die "--dynamic needs a file"
+		dyn+=("$2")
+		shift 2
+	done
 	[ -f "$cache/ready" ] || die "run 'guest.sh prepare $cache' first"
 	root=$(mktemp -d)
 	# mktemp -d is 0700, and cpio carries that to the guest's / : an
@@ -140,6 +148,15 @@ cmd_initrd() {
 	cp "$cache"/modules/*.ko "$root/lib/modules/"
 	for b in "$@"; do
 		cp "$b" "$root/bin/"
+	done
+	local lib
+	for b in ${dyn[@]+"${dyn[@]}"}; do
+		cp "$b" "$root/bin/"
+		# "libx.so.1 => /lib/.../libx.so.1 (0x...)" and "/lib64/ld-linux-x86-64.so.2 (0x...)"
+		for lib in $(ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+			mkdir -p "$root$(dirname "$lib")"
+			cp -L "$lib" "$root$lib"
+		done
 	done
 	cat >"$root/init" <<'EOF'
 #!/bin/busybox sh

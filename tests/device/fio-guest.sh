@@ -1,0 +1,114 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# tests/device/fio-guest.sh - fio's verify over regbuf's userspace NVMe driver,
+# inside the QEMU guest (guest.sh boot --bin fio-guest.sh, mode vfio).
+#
+# fio (built from the same source tree as the engine) runs regbuf-fio.so with
+# backend=nvme on the controller the guest bound to vfio-pci: every block is
+# written with fio's verify header and checksum and read back through the
+# driver (verify_backlog interleaves the reads with the writes), random and
+# sequential, PRPs and SGLs, block sizes from one LBA to 256 KiB.  The last
+# two cases prove the oracle can fail: a block fio wrote is overwritten with
+# 'regbuf-static nvme write' (a fill byte, or a valid block read from another
+# offset, which only the header's offset check can see), and a verify-only
+# pass must then report a verify error.  Busybox sh; harness contract: case lines, then
+# "fio-guest: N passed, N failed, N skipped"; exit 0/1/77.
+AREA=fio-guest
+ENGINE=/bin/regbuf-fio.so
+passed=0 failed=0 skipped=0
+ok() { echo "ok $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
+
+if [ -z "${REGBUF_NVME_DEVICE:-}" ] || [ ! -x /bin/fio ] || [ ! -f "$ENGINE" ]; then
+	echo "SKIP $AREA: needs REGBUF_NVME_DEVICE, /bin/fio and $ENGINE (guest.sh initrd --dynamic)"
+	echo "$AREA: 0 passed, 0 failed, 1 skipped"
+	exit 77
+fi
+# fio splits file names at ':'; the engine takes 0000.00.04.0 for 0000:00:04.0.
+dev=$(echo "$REGBUF_NVME_DEVICE" | tr : .)
+lbs=${REGBUF_EXPECT_LBS:-512}
+cd /tmp || exit 99
+
+# run NAME ARGS...: fio with the engine's nvme backend; output in NAME.out.
+run() {
+	out=$1.out
+	shift
+	/bin/fio --thread=1 --ioengine="external:$ENGINE" --backend=nvme --filename="$dev" \
+		--verify_state_save=0 "$@" >"$out" 2>&1
+}
+why() {
+	grep -E 'regbuf:|verify|err=|error|fio:' "$1.out" | head -n 4 | tr '\n' ' '
+}
+# "io=16.0MiB" of fio's READ / WRITE summary lines.
+io_of() {
+	sed -n "s/^ *$2: .* io=\([^ ,]*\).*/\1/p" "$1.out" | head -n 1
+}
+
+# A passing verify job: exit 0, no job error, the driver's report line.
+verify_case() {
+	name=$1
+	shift
+	if ! run "$name" "$@"; then
+		fail "$name" "fio exited non-zero: $(why "$name")"
+	elif grep -q 'err= *[1-9]' "$name.out"; then
+		fail "$name" "a job reported an error: $(why "$name")"
+	elif ! grep -q "regbuf: nvme $REGBUF_NVME_DEVICE (.*): vfio, ns 1: .* blocks of $lbs B" "$name.out"; then
+		fail "$name" "no 'regbuf: nvme' line for the vfio controller: $(why "$name")"
+	else
+		echo "$name: written $(io_of "$name" WRITE), read and verified $(io_of "$name" READ)"
+		[ "$name" != crc32c_randwrite ] || grep 'regbuf: nvme' "$name.out"
+		ok "$name"
+	fi
+}
+
+# Two jobs (two queue pairs) writing 4 KiB blocks at random, crc32c.
+verify_case crc32c_randwrite --name=v --numjobs=2 --rw=randwrite --bs=4k --size=8M \
+	--offset_increment=8M --iodepth=16 --verify=crc32c --verify_backlog=64 --verify_fatal=1
+# Sequential 64 KiB writes, md5 with fio's header, PRPs only.
+verify_case md5_seqwrite_prp --name=v --rw=write --bs=64k --offset=32M --size=16M --iodepth=8 \
+	--verify=md5 --verify_backlog=32 --verify_fatal=1 --enable_sgl=0
+# Random sizes from one block to 256 KiB, always SGLs.
+verify_case crc32c_mixed_bs_sgl --name=v --rw=randwrite --bsrange="$lbs-256k" --offset=64M \
+	--size=16M --iodepth=8 --verify=crc32c --verify_backlog=16 --verify_fatal=1 --enable_sgl=1
+
+# corrupt_case NAME VERIFY OFFSET-MIB DAMAGE EXPECT: write 4 MiB with headers
+# at OFFSET, verify it (must pass), run DAMAGE behind fio's back, verify again:
+# fio must fail with an error matching EXPECT.
+corrupt_case() {
+	name=$1
+	common="--name=c --rw=write --bs=4k --offset=$3M --size=4M --iodepth=8 --verify=$2"
+	# shellcheck disable=SC2086 # common is a word list by construction
+	if ! run "$name.write" $common --do_verify=0; then
+		fail "$name" "write pass failed: $(why "$name.write")"
+	elif ! run "$name.clean" $common --verify_only=1; then
+		fail "$name" "verify of untouched data failed: $(why "$name.clean")"
+	elif ! eval "$4" >"$name.damage.out" 2>&1; then
+		fail "$name" "could not damage the namespace: $(head -n 2 "$name.damage.out" | tr '\n' ' ')"
+	elif run "$name.damaged" $common --verify_only=1; then
+		fail "$name" "fio verified damaged data without error"
+	elif ! grep -Eiq "$5" "$name.damaged.out"; then
+		fail "$name" "fio failed, but not with a verify error: $(why "$name.damaged")"
+	else
+		echo "$name: $(grep -Ei "$5" "$name.damaged.out" | head -n 1)"
+		ok "$name"
+	fi
+}
+cli="/bin/regbuf-static nvme"
+# LBA of byte MIB MiB + 4 KiB block N, and the LBAs in one 4 KiB block
+lba() { echo $((($1 * 1024 * 1024 + $2 * 4096) / lbs)); }
+per=$((4096 / lbs))
+
+# 4 KiB of 0x5a over block 100 of the 4 MiB: header and checksum both wrong.
+corrupt_case crc32c_corruption_caught crc32c 128 \
+	"$cli write --device $REGBUF_NVME_DEVICE --lba $(lba 128 100) --blocks $per --fill 0x5a" \
+	'verify.*(failed|bad)|bad (magic|header)|crc32c'
+# A valid block copied to the wrong place: its md5 is right, its header's offset is not.
+corrupt_case md5_misplaced_block_caught md5 160 \
+	"$cli read --device $REGBUF_NVME_DEVICE --lba $(lba 160 3) --blocks $per --out /tmp/block3 &&
+	 $cli write --device $REGBUF_NVME_DEVICE --lba $(lba 160 200) --blocks $per --in /tmp/block3" \
+	'offset|bad header'
+
+echo "$AREA: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ] || exit 1
+exit 0
