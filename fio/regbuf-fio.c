@@ -13,6 +13,11 @@
  *                  again where the kernel has no clone.  Reads and writes are
  *                  READ_FIXED/WRITE_FIXED, optionally on registered files,
  *                  submitted in fio's batches (iodepth_batch_submit).
+ *   backend=uring_cmd  NVMe passthrough (IORING_OP_URING_CMD) on a namespace's
+ *                  generic char device, filename=/dev/ngXnY: the same ring pool,
+ *                  registration and clone as backend=uring, with 128-byte SQEs;
+ *                  each I/O becomes NVMe Read/Write commands sized to the
+ *                  namespace's limits, and an NVMe status fails it with EIO.
  *   backend=nvme   regbuf's userspace NVMe driver: filename= is a PCI address
  *                  (0000:03:00.0 written 0000.03.00.0, as fio splits file
  *                  names at ':'), bound to vfio-pci (or uio_pci_generic with
@@ -47,7 +52,7 @@
 #error "REGBUF_FIO_BUILT_FOR (the fio version string of the source tree) must be defined"
 #endif
 
-enum rb_backend { RB_URING, RB_NVME };
+enum rb_backend { RB_URING, RB_URING_CMD, RB_NVME };
 enum rb_sgl { RB_SGL_AUTO, RB_SGL_ON, RB_SGL_OFF };
 enum rb_tier { RB_TIER_1G, RB_TIER_2M, RB_TIER_THP, RB_TIER_4K };
 
@@ -78,12 +83,15 @@ static struct {
 	struct regbuf_uring_pool *pool;
 	uint32_t nr_rings, next_ring;
 	unsigned int ring_flags;	/* IORING_SETUP_* of the pool's rings */
+	/* uring_cmd */
+	struct regbuf_uring_nvme_ns cns;
+	char cns_path[256];
 	/* nvme */
 	struct regbuf_nvme_ctrl *ctrl;
 	struct regbuf_nvme_buf *nbuf;
 	struct regbuf_nvme_ns_info ns;
 	char bdf[32];
-} rb = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} rb = { .lock = PTHREAD_MUTEX_INITIALIZER, .cns = { .fd = -1 } };
 
 struct rb_file {
 	struct regbuf_uring_file uf;	/* fd: the real descriptor */
@@ -141,6 +149,13 @@ static void rb_bdf(const char *name, char *out, size_t len)
 		snprintf(out, len, "%s", name);
 }
 
+/* filename= names a controller or a namespace, not a file: never create or extend it. */
+static void rb_set_raw(struct thread_data *td)
+{
+	td->flags |= (unsigned long long)(FIO_NOEXTEND | FIO_NODISKUTIL | FIO_RAWIO)
+		     << TD_ENG_FLAG_SHIFT;
+}
+
 static int rb_init(struct thread_data *td)
 {
 	struct rb_options *o = td->eo;
@@ -153,9 +168,8 @@ static int rb_init(struct thread_data *td)
 			"and every job shares it\n");
 		return 1;
 	}
-	if (o->backend == RB_NVME)	/* also when fio skipped setup (create_serialize=0) */
-		td->flags |= (unsigned long long)(FIO_NOEXTEND | FIO_NODISKUTIL | FIO_RAWIO)
-			     << TD_ENG_FLAG_SHIFT;
+	if (o->backend != RB_URING)	/* also when fio skipped setup (create_serialize=0) */
+		rb_set_raw(td);
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return 1;
@@ -214,16 +228,55 @@ static const enum regbuf_mem_tier rb_tiers[] = {
 	[RB_TIER_4K] = REGBUF_MEM_TIER_4K,
 };
 
+static int rb_ns_open_locked(struct thread_data *td);
+
+/*
+ * SQ entries per ring.  A passthrough I/O is cut into as many commands as
+ * the namespace's limits ask (every 4 KiB page a DMA segment, plus a cut at
+ * a kernel-buffer or chunk boundary), and regbuf_uring_nvme_prep_rw() queues
+ * all of them or none: an SQ smaller than one I/O's commands would never
+ * take it.
+ */
+static unsigned int rb_ring_entries(void)
+{
+	unsigned long long per = 1, max_bs = 0, cmd;
+	unsigned int entries = 1;
+	struct thread_data *t;
+	int i;
+
+	if (rb.backend == RB_URING_CMD) {
+		for_each_td(t, i) {
+			if (t->o.max_bs[DDIR_READ] > max_bs)
+				max_bs = t->o.max_bs[DDIR_READ];
+			if (t->o.max_bs[DDIR_WRITE] > max_bs)
+				max_bs = t->o.max_bs[DDIR_WRITE];
+		}
+		cmd = (unsigned long long)rb.cns.lim.max_segments * 4096;
+		if (rb.cns.lim.max_bytes && rb.cns.lim.max_bytes < cmd)
+			cmd = rb.cns.lim.max_bytes;
+		if (cmd)
+			per = (max_bs + cmd - 1) / cmd + 2;
+	}
+	while (entries < rb_max_depth() * per && entries < 4096)
+		entries <<= 1;
+	return entries;
+}
+
 static int rb_setup_uring(struct thread_data *td)
 {
 	struct rb_options *o = td->eo;
 	struct iovec iov;
 	struct regbuf_uring_status st;
-	unsigned int entries = 1;
+	unsigned int entries, pool_flags = 0;
 	int ret;
 
-	while (entries < rb_max_depth())
-		entries <<= 1;
+	if (rb.backend == RB_URING_CMD) {
+		ret = rb_ns_open_locked(td);
+		if (ret)
+			return ret;
+		pool_flags = REGBUF_URING_POOL_F_NVME_CMD;
+	}
+	entries = rb_ring_entries();
 	rb.nr_rings = (uint32_t)thread_number;
 	/*
 	 * As fio's own io_uring engine: task work deferred to the submitter
@@ -235,19 +288,34 @@ static int rb_setup_uring(struct thread_data *td)
 	rb.ring_flags = o->sqthread_poll ? IORING_SETUP_SQPOLL :
 			IORING_SETUP_R_DISABLED | IORING_SETUP_SINGLE_ISSUER |
 			IORING_SETUP_DEFER_TASKRUN;
-	ret = regbuf_uring_pool_create(&rb.pool, rb.nr_rings, entries, rb.ring_flags, 0);
+	ret = regbuf_uring_pool_create(&rb.pool, rb.nr_rings, entries, rb.ring_flags, pool_flags);
 	if (ret == -EINVAL && !o->sqthread_poll) {
 		rb.ring_flags = IORING_SETUP_COOP_TASKRUN;
-		ret = regbuf_uring_pool_create(&rb.pool, rb.nr_rings, entries, rb.ring_flags, 0);
+		ret = regbuf_uring_pool_create(&rb.pool, rb.nr_rings, entries, rb.ring_flags,
+					       pool_flags);
 	}
 	if (ret == -EINVAL && !o->sqthread_poll) {
 		rb.ring_flags = 0;
-		ret = regbuf_uring_pool_create(&rb.pool, rb.nr_rings, entries, rb.ring_flags, 0);
+		ret = regbuf_uring_pool_create(&rb.pool, rb.nr_rings, entries, rb.ring_flags,
+					       pool_flags);
 	}
 	if (ret) {
 		log_err("regbuf: ring pool of %u rings (%u entries): %s\n", rb.nr_rings, entries,
 			strerror(-ret));
 		return ret;
+	}
+	/*
+	 * Before Linux 6.13 a fixed passthrough command fails when the pages from
+	 * its start to the end of its registered buffer exceed max_segments: the
+	 * namespace says which kernel-buffer length this kernel takes.
+	 */
+	if (rb.backend == RB_URING_CMD) {
+		ret = regbuf_uring_pool_set_buf_len(rb.pool, rb.cns.max_buf_len);
+		if (ret) {
+			log_err("regbuf: kernel buffers of %" PRIu64 " KiB for %s: %s\n",
+				rb.cns.max_buf_len >> 10, rb.cns.char_name, strerror(-ret));
+			goto err_pool;
+		}
 	}
 	iov.iov_base = regbuf_mem_addr(rb.mem);
 	iov.iov_len = regbuf_mem_len(rb.mem);
@@ -256,10 +324,48 @@ static int rb_setup_uring(struct thread_data *td)
 		regbuf_uring_pool_status(rb.pool, &st);
 		log_err("regbuf: registering %zu MiB: %s%s%s\n", iov.iov_len >> 20, strerror(-ret),
 			st.reason[0] ? ": " : "", st.reason);
-		regbuf_uring_pool_destroy(rb.pool);
-		rb.pool = NULL;
+		goto err_pool;
 	}
+	return 0;
+
+err_pool:
+	regbuf_uring_pool_destroy(rb.pool);
+	rb.pool = NULL;
 	return ret;
+}
+
+/*
+ * uring_cmd: open the namespace once per process, in fio's setup hook (the
+ * size fio asks for next is the namespace's) or at the registration when fio
+ * skipped setup; every job must name the same one.
+ */
+static int rb_ns_open_locked(struct thread_data *td)
+{
+	const char *path;
+	int ret;
+
+	if (!td->files_index || !td->files[0]) {
+		log_err("regbuf: backend=uring_cmd needs filename=/dev/ngXnY\n");
+		return -EINVAL;
+	}
+	path = td->files[0]->file_name;
+	if (rb.cns.fd >= 0) {
+		if (strcmp(path, rb.cns_path)) {
+			log_err("regbuf: every job of one fio process must use the same "
+				"namespace (%s, not %s)\n", rb.cns_path, path);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	ret = regbuf_uring_nvme_open(&rb.cns, path, 0);
+	if (ret) {
+		log_err("regbuf: NVMe namespace %s: %s%s\n", path, strerror(-ret),
+			ret == -ENODEV ? " (backend=uring_cmd takes a /dev/ngXnY char device)" :
+			"");
+		return ret;
+	}
+	snprintf(rb.cns_path, sizeof(rb.cns_path), "%s", path);
+	return 0;
 }
 
 /*
@@ -333,13 +439,13 @@ static int rb_setup(struct thread_data *td)
 
 	if (rb_check_fio())
 		return 1;
-	if (o->backend != RB_NVME)
+	if (o->backend == RB_URING)
 		return rb_file_sizes(td);
-	/* filename= names a controller, not a file: never create or extend it. */
-	td->flags |= (unsigned long long)(FIO_NOEXTEND | FIO_NODISKUTIL | FIO_RAWIO)
-		     << TD_ENG_FLAG_SHIFT;
+	rb_set_raw(td);
 	pthread_mutex_lock(&rb.lock);
-	if (!rb.ctrl)
+	if (o->backend == RB_URING_CMD)
+		ret = rb_ns_open_locked(td);
+	else if (!rb.ctrl)
 		ret = rb_ctrl_bringup_locked(td);
 	else if (td->files_index && td->files[0]) {
 		char bdf[sizeof(rb.bdf)];
@@ -498,7 +604,14 @@ static void rb_report_locked(void)
 		if (regbuf_mem_tier_status(rb.mem, t, &why) != -ENOENT && why)
 			rb_info("; %s: %s", regbuf_mem_tier_name(t), why);
 	rb_info("\n");
-	if (rb.backend == RB_URING) {
+	if (rb.backend == RB_URING_CMD)
+		rb_info("regbuf: uring_cmd %s (nsid %u): %" PRIu64 " blocks of %u B, commands of "
+			"at most %" PRIu64 " KiB, kernel buffers of %" PRIu64 " KiB, %s\n",
+			rb.cns.char_name, rb.cns.nsid, rb.cns.nr_lbas, 1U << rb.cns.lba_shift,
+			rb.cns.lim.max_bytes >> 10, rb.cns.max_buf_len >> 10,
+			rb.cns.fixed ? "fixed passthrough refused: unregistered commands" :
+			"fixed passthrough");
+	if (rb.backend != RB_NVME) {
 		struct regbuf_uring_status st;
 
 		regbuf_uring_pool_status(rb.pool, &st);
@@ -530,7 +643,7 @@ static int rb_post_init(struct thread_data *td)
 	if (!d->files)
 		return 1;
 	pthread_mutex_lock(&rb.lock);
-	if (rb.backend == RB_URING) {
+	if (rb.backend != RB_NVME) {
 		if (rb.next_ring >= rb.nr_rings) {
 			log_err("regbuf: more jobs than rings (%u)\n", rb.nr_rings);
 			ret = -ENOSPC;
@@ -560,7 +673,7 @@ static int rb_post_init(struct thread_data *td)
 	/* A registered ring fd spares each io_uring_enter() an fdget() (5.18; per task). */
 	if (d->ring)
 		d->ring_fd_reg = io_uring_register_ring_fd(&d->ring->ring) == 1;
-	if (d->ring && d->o->registerfiles) {
+	if (d->ring && d->o->registerfiles && rb.backend == RB_URING) {
 		ret = io_uring_register_files_sparse(&d->ring->ring, d->nr_files);
 		if (ret) {
 			log_err("regbuf: registering %u files: %s\n", d->nr_files, strerror(-ret));
@@ -577,7 +690,8 @@ static int rb_open_file(struct thread_data *td, struct fio_file *f)
 	struct rb_file *rf;
 	int ret;
 
-	if (o->backend == RB_NVME) {
+	/* The namespace or controller is the process's, opened once in setup. */
+	if (o->backend != RB_URING) {
 		f->fd = -1;
 		return 0;
 	}
@@ -614,7 +728,7 @@ static int rb_close_file(struct thread_data *td, struct fio_file *f)
 	struct rb_file *rf = d && d->files ? &d->files[f->fileno] : NULL;
 	int none = -1;
 
-	if (o->backend == RB_NVME)
+	if (o->backend != RB_URING)
 		return 0;
 	if (rf && rf->fixed) {
 		io_uring_register_files_update(&d->ring->ring, f->fileno, &none, 1);
@@ -627,12 +741,15 @@ static int rb_get_file_size(struct thread_data *td, struct fio_file *f)
 {
 	struct rb_options *o = td->eo;
 
-	if (o->backend != RB_NVME)
+	if (o->backend == RB_URING)
 		return generic_get_file_size(td, f);
-	/* The namespace's size; the controller came up in rb_setup(). */
-	if (!rb.ctrl)
+	/* The namespace's size; it was opened (or the controller came up) in rb_setup(). */
+	if (o->backend == RB_URING_CMD && rb.cns.fd >= 0)
+		f->real_file_size = rb.cns.nr_lbas << rb.cns.lba_shift;
+	else if (o->backend == RB_NVME && rb.ctrl)
+		f->real_file_size = rb.ns.nsze * rb.ns.lba_size;
+	else
 		return EINVAL;
-	f->real_file_size = rb.ns.nsze * rb.ns.lba_size;
 	fio_file_set_size_known(f);
 	return 0;
 }
@@ -699,6 +816,42 @@ queued:
 	return FIO_Q_QUEUED;
 }
 
+/*
+ * One I/O may become several commands: engine_data counts the CQEs still to
+ * come, io_u->error keeps the first failure.
+ */
+static enum fio_q_status rb_queue_uring_cmd(struct thread_data *td, struct io_u *io_u)
+{
+	struct rb_data *d = td->io_ops_data;
+	uint64_t lbs = UINT64_C(1) << rb.cns.lba_shift;
+	int ret;
+
+	if (io_u->ddir == DDIR_READ || io_u->ddir == DDIR_WRITE) {
+		if (io_u->offset & (lbs - 1)) {
+			io_u->error = EINVAL;
+			return FIO_Q_COMPLETED;
+		}
+		ret = regbuf_uring_nvme_prep_rw(d->ring, &rb.cns, io_u->ddir == DDIR_WRITE,
+						io_u->xfer_buf, io_u->xfer_buflen,
+						io_u->offset >> rb.cns.lba_shift, 0,
+						(uint64_t)(uintptr_t)io_u);
+	} else if (ddir_sync(io_u->ddir)) {
+		ret = regbuf_uring_nvme_prep_flush(d->ring, &rb.cns, (uint64_t)(uintptr_t)io_u);
+	} else {
+		ret = -EOPNOTSUPP;
+	}
+	if (ret == -EBUSY)
+		return FIO_Q_BUSY;
+	if (ret <= 0) {
+		io_u->error = ret < 0 ? -ret : EINVAL;
+		return FIO_Q_COMPLETED;
+	}
+	io_u->error = 0;
+	io_u->engine_data = (void *)(uintptr_t)ret;
+	d->pending[d->nr_pending++] = io_u;
+	return FIO_Q_QUEUED;
+}
+
 static enum fio_q_status rb_queue_nvme(struct thread_data *td, struct io_u *io_u)
 {
 	struct rb_data *d = td->io_ops_data;
@@ -729,7 +882,14 @@ static enum fio_q_status rb_queue_nvme(struct thread_data *td, struct io_u *io_u
 static enum fio_q_status rb_queue(struct thread_data *td, struct io_u *io_u)
 {
 	fio_ro_check(td, io_u);
-	return rb.backend == RB_NVME ? rb_queue_nvme(td, io_u) : rb_queue_uring(td, io_u);
+	switch (rb.backend) {
+	case RB_URING_CMD:
+		return rb_queue_uring_cmd(td, io_u);
+	case RB_NVME:
+		return rb_queue_nvme(td, io_u);
+	default:
+		return rb_queue_uring(td, io_u);
+	}
 }
 
 /* Issue time is the submission (commit), as fio's own io_uring engine records it. */
@@ -770,6 +930,26 @@ static int rb_commit(struct thread_data *td)
 	return 0;
 }
 
+/* A passthrough CQE of @io_u: true when it was the I/O's last command. */
+static bool rb_cmd_done(struct io_u *io_u, const struct io_uring_cqe *cqe)
+{
+	struct regbuf_uring_nvme_cpl c;
+	uintptr_t left = (uintptr_t)io_u->engine_data;
+	int err = regbuf_uring_nvme_cqe(cqe, &c);
+
+	if (err && !io_u->error) {
+		io_u->error = (unsigned int)-err;
+		if (c.status)
+			log_err("regbuf: %s: NVMe %s of %llu bytes at %llu: status 0x%03x "
+				"(SCT 0x%x, SC 0x%02x%s)\n", rb.cns.char_name,
+				io_u->ddir == DDIR_WRITE ? "Write" : io_u->ddir == DDIR_READ ?
+				"Read" : "Flush", io_u->xfer_buflen, io_u->offset, c.status,
+				c.sct, c.sc, c.dnr ? ", DNR" : "");
+	}
+	io_u->engine_data = (void *)(left - 1);
+	return left == 1;
+}
+
 static unsigned int rb_reap_uring(struct rb_data *d, unsigned int have, unsigned int max)
 {
 	struct io_uring *ring = &d->ring->ring;
@@ -787,12 +967,17 @@ static unsigned int rb_reap_uring(struct rb_data *d, unsigned int have, unsigned
 			continue;
 		}
 		io_u = (struct io_u *)(uintptr_t)cqe->user_data;
-		if (cqe->res < 0)
+		if (rb.backend == RB_URING_CMD) {
+			if (!rb_cmd_done(io_u, cqe))
+				continue;
+		} else if (cqe->res < 0) {
 			io_u->error = -cqe->res;
-		else if ((unsigned long long)cqe->res != io_u->xfer_buflen && !ddir_sync(io_u->ddir))
+		} else if ((unsigned long long)cqe->res != io_u->xfer_buflen &&
+			   !ddir_sync(io_u->ddir)) {
 			io_u->resid = io_u->xfer_buflen - (unsigned long long)cqe->res;
-		else
+		} else {
 			io_u->error = 0;
+		}
 		d->events[have++] = io_u;
 	}
 	io_uring_cq_advance(ring, seen);
@@ -888,6 +1073,7 @@ static void rb_cleanup(struct thread_data *td)
 	 */
 	if (d->holds_ref && !rb.users && rb.done >= (unsigned int)thread_number) {
 		regbuf_uring_pool_destroy(rb.pool);
+		regbuf_uring_nvme_close(&rb.cns);
 		regbuf_nvme_buf_destroy(rb.nbuf);
 		regbuf_nvme_ctrl_destroy(rb.ctrl);
 		regbuf_alloc_destroy(rb.alloc);
@@ -921,6 +1107,8 @@ static struct fio_option rb_options[] = {
 		.posval	= {
 			{ .ival = "uring", .oval = RB_URING,
 			  .help = "io_uring fixed reads/writes on files and block devices" },
+			{ .ival = "uring_cmd", .oval = RB_URING_CMD,
+			  .help = "NVMe passthrough on a namespace (filename=/dev/ngXnY)" },
 			{ .ival = "nvme", .oval = RB_NVME,
 			  .help = "regbuf's userspace NVMe driver (filename=PCI address)" },
 		},

@@ -2,7 +2,12 @@
 # SPDX-License-Identifier: MIT
 #
 # tests/device/fio-guest.sh - fio's verify over regbuf's userspace NVMe driver,
-# inside the QEMU guest (guest.sh boot --bin fio-guest.sh, mode vfio).
+# inside the QEMU guest (guest.sh boot --bin fio-guest.sh, mode vfio), or over
+# NVMe passthrough on the kernel's driver (REGBUF_FIO_BACKEND=uring_cmd, mode
+# kernel: /dev/ng0n1 through regbuf's ring pool, one registration cloned or
+# registered again into both jobs' rings; damage goes through /dev/nvme0n1
+# with busybox dd, and a write QEMU's blkdebug fails must end as EIO with the
+# NVMe status printed).
 #
 # fio (built from the same source tree as the engine) runs regbuf-fio.so with
 # backend=nvme on the controller the guest bound to vfio-pci: every block is
@@ -20,21 +25,30 @@ passed=0 failed=0 skipped=0
 ok() { echo "ok $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
 
-if [ -z "${REGBUF_NVME_DEVICE:-}" ] || [ ! -x /bin/fio ] || [ ! -f "$ENGINE" ]; then
-	echo "SKIP $AREA: needs REGBUF_NVME_DEVICE, /bin/fio and $ENGINE (guest.sh initrd --dynamic)"
+backend=${REGBUF_FIO_BACKEND:-nvme}
+if [ "$backend" = uring_cmd ]; then
+	target=${REGBUF_NG:-}
+	# the engine's report line for the namespace
+	report="regbuf: uring_cmd ${target#/dev/} (nsid 1): [0-9]* blocks of ${REGBUF_EXPECT_LBS:-512} B"
+else
+	# fio splits file names at ':'; the engine takes 0000.00.04.0 for 0000:00:04.0.
+	target=$(echo "${REGBUF_NVME_DEVICE:-}" | tr : .)
+	report="regbuf: nvme ${REGBUF_NVME_DEVICE:-} (.*): vfio, ns 1: .* blocks of ${REGBUF_EXPECT_LBS:-512} B"
+fi
+if [ -z "$target" ] || [ ! -x /bin/fio ] || [ ! -f "$ENGINE" ]; then
+	echo "SKIP $AREA: needs REGBUF_NVME_DEVICE (nvme) or REGBUF_NG (uring_cmd), /bin/fio and $ENGINE (guest.sh initrd --dynamic)"
 	echo "$AREA: 0 passed, 0 failed, 1 skipped"
 	exit 77
 fi
-# fio splits file names at ':'; the engine takes 0000.00.04.0 for 0000:00:04.0.
-dev=$(echo "$REGBUF_NVME_DEVICE" | tr : .)
+dev=$target
 lbs=${REGBUF_EXPECT_LBS:-512}
 cd /tmp || exit 99
 
-# run NAME ARGS...: fio with the engine's nvme backend; output in NAME.out.
+# run NAME ARGS...: fio with the engine's backend; output in NAME.out.
 run() {
 	out=$1.out
 	shift
-	/bin/fio --thread=1 --ioengine="external:$ENGINE" --backend=nvme --filename="$dev" \
+	/bin/fio --thread=1 --ioengine="external:$ENGINE" --backend="$backend" --filename="$dev" \
 		--verify_state_save=0 "$@" >"$out" 2>&1
 }
 why() {
@@ -53,24 +67,27 @@ verify_case() {
 		fail "$name" "fio exited non-zero: $(why "$name")"
 	elif grep -q 'err= *[1-9]' "$name.out"; then
 		fail "$name" "a job reported an error: $(why "$name")"
-	elif ! grep -q "regbuf: nvme $REGBUF_NVME_DEVICE (.*): vfio, ns 1: .* blocks of $lbs B" "$name.out"; then
-		fail "$name" "no 'regbuf: nvme' line for the vfio controller: $(why "$name")"
+	elif ! grep -q "$report" "$name.out"; then
+		fail "$name" "no '$report' line: $(why "$name")"
 	else
 		echo "$name: written $(io_of "$name" WRITE), read and verified $(io_of "$name" READ)"
-		[ "$name" != crc32c_randwrite ] || grep 'regbuf: nvme' "$name.out"
+		[ "$name" != crc32c_randwrite ] || grep 'regbuf: ' "$name.out"
 		ok "$name"
 	fi
 }
 
-# Two jobs (two queue pairs) writing 4 KiB blocks at random, crc32c.
-verify_case crc32c_randwrite --name=v --numjobs=2 --rw=randwrite --bs=4k --size=8M \
-	--offset_increment=8M --iodepth=16 --verify=crc32c --verify_backlog=64 --verify_fatal=1
-# Sequential 64 KiB writes, md5 with fio's header, PRPs only.
-verify_case md5_seqwrite_prp --name=v --rw=write --bs=64k --offset=32M --size=16M --iodepth=8 \
-	--verify=md5 --verify_backlog=32 --verify_fatal=1 --enable_sgl=0
-# Random sizes from one block to 256 KiB, always SGLs.
-verify_case crc32c_mixed_bs_sgl --name=v --rw=randwrite --bsrange="$lbs-256k" --offset=64M \
-	--size=16M --iodepth=8 --verify=crc32c --verify_backlog=16 --verify_fatal=1 --enable_sgl=1
+if [ "$backend" = uring_cmd ]; then
+	# Two jobs, each its own ring of the pool, sharing one registration.
+	# Away from bytes [4 MiB, 4 MiB + 4 KiB), where blkdebug fails writes.
+	verify_case crc32c_randwrite --name=v --numjobs=2 --rw=randwrite --bs=4k --size=8M \
+		--offset=16M --offset_increment=8M --iodepth=16 --verify=crc32c \
+		--verify_backlog=64 --verify_fatal=1
+	# Random sizes up to 192 KiB: fio's buffers sit 192 KiB apart, so some
+	# I/Os cross a kernel buffer (256 KiB on 6.1 with QEMU's limits) and are
+	# sent as two commands completing one fio I/O.
+	verify_case crc32c_mixed_bs --name=v --rw=randwrite --bsrange="$lbs-192k" --offset=64M \
+		--size=16M --iodepth=8 --verify=crc32c --verify_backlog=16 --verify_fatal=1
+fi
 
 # corrupt_case NAME VERIFY OFFSET-MIB DAMAGE EXPECT: write 4 MiB with headers
 # at OFFSET, verify it (must pass), run DAMAGE behind fio's back, verify again:
@@ -94,6 +111,46 @@ corrupt_case() {
 		ok "$name"
 	fi
 }
+
+if [ "$backend" = uring_cmd ]; then
+	blk=${REGBUF_BLK:-/dev/nvme0n1}
+	# 4 KiB of zeroes over block 100 of the 4 MiB, through the block device.
+	corrupt_case crc32c_corruption_caught crc32c 128 \
+		"dd if=/dev/zero of=$blk bs=4096 seek=$((128 * 256 + 100)) count=1 conv=notrunc oflag=direct" \
+		'verify.*(failed|bad)|bad (magic|header)|crc32c'
+	# A valid block copied to the wrong place: only the header's offset is wrong.
+	corrupt_case md5_misplaced_block_caught md5 160 \
+		"dd if=$blk of=/tmp/block3 bs=4096 skip=$((160 * 256 + 3)) count=1 iflag=direct &&
+		 dd if=/tmp/block3 of=$blk bs=4096 seek=$((160 * 256 + 200)) count=1 conv=notrunc oflag=direct" \
+		'offset|bad header'
+	# blkdebug fails every write to bytes [4 MiB, 4 MiB + 4 KiB): QEMU completes
+	# the command with an NVMe status, which must reach fio as EIO, printed.
+	name=nvme_status_is_eio
+	if run "$name" --name=e --rw=write --bs=4k --offset=4M --size=4k; then
+		fail "$name" "a write blkdebug fails completed without error"
+	elif ! grep -q 'err= *5' "$name.out"; then
+		fail "$name" "fio's error is not EIO (5): $(why "$name")"
+	elif ! grep -q "regbuf: ${target#/dev/}: NVMe Write of 4096 bytes at 4194304: status 0x" "$name.out"; then
+		fail "$name" "no NVMe status printed: $(why "$name")"
+	else
+		echo "$name: $(grep 'NVMe Write' "$name.out" | head -n 1)"
+		ok "$name"
+	fi
+	echo "$AREA: $passed passed, $failed failed, $skipped skipped"
+	[ "$failed" = 0 ] || exit 1
+	exit 0
+fi
+
+# Two jobs (two queue pairs) writing 4 KiB blocks at random, crc32c.
+verify_case crc32c_randwrite --name=v --numjobs=2 --rw=randwrite --bs=4k --size=8M \
+	--offset_increment=8M --iodepth=16 --verify=crc32c --verify_backlog=64 --verify_fatal=1
+# Sequential 64 KiB writes, md5 with fio's header, PRPs only.
+verify_case md5_seqwrite_prp --name=v --rw=write --bs=64k --offset=32M --size=16M --iodepth=8 \
+	--verify=md5 --verify_backlog=32 --verify_fatal=1 --enable_sgl=0
+# Random sizes from one block to 256 KiB, always SGLs.
+verify_case crc32c_mixed_bs_sgl --name=v --rw=randwrite --bsrange="$lbs-256k" --offset=64M \
+	--size=16M --iodepth=8 --verify=crc32c --verify_backlog=16 --verify_fatal=1 --enable_sgl=1
+
 cli="/bin/regbuf-static nvme"
 # LBA of byte MIB MiB + 4 KiB block N, and the LBAs in one 4 KiB block
 lba() { echo $((($1 * 1024 * 1024 + $2 * 4096) / lbs)); }
