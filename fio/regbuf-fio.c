@@ -114,6 +114,7 @@ struct rb_data {
 	struct regbuf_nvme_cpl *cpls;
 	unsigned int depth;
 	unsigned int io_flags;		/* nvme: REGBUF_NVME_IO_F_* */
+	uint64_t nr_ios, nr_cmds;	/* uring_cmd: fio I/Os, NVMe commands sent for them */
 };
 
 static uint64_t rb_now_ns(void)
@@ -848,6 +849,8 @@ static enum fio_q_status rb_queue_uring_cmd(struct thread_data *td, struct io_u 
 	}
 	io_u->error = 0;
 	io_u->engine_data = (void *)(uintptr_t)ret;
+	d->nr_ios++;
+	d->nr_cmds += (uint64_t)ret;
 	d->pending[d->nr_pending++] = io_u;
 	return FIO_Q_QUEUED;
 }
@@ -1055,6 +1058,9 @@ static void rb_cleanup(struct thread_data *td)
 
 	if (!d)
 		return;
+	if (d->nr_ios)
+		rb_info("regbuf: %s: job %s: %" PRIu64 " I/Os sent as %" PRIu64 " NVMe commands\n",
+			rb.cns.char_name, td->o.name, d->nr_ios, d->nr_cmds);
 	if (d->qp)
 		regbuf_nvme_qpair_destroy(d->qp);
 	if (d->ring && d->o->registerfiles)

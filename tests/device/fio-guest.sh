@@ -87,6 +87,19 @@ if [ "$backend" = uring_cmd ]; then
 	# sent as two commands completing one fio I/O.
 	verify_case crc32c_mixed_bs --name=v --rw=randwrite --bsrange="$lbs-192k" --offset=64M \
 		--size=16M --iodepth=8 --verify=crc32c --verify_backlog=16 --verify_fatal=1
+	# "regbuf: ng0n1: job v: N I/Os sent as M NVMe commands": M > N, or the
+	# case above never completed an I/O from more than one CQE.
+	name=mixed_bs_split_commands
+	split=$(sed -n 's/^regbuf: .*: job v: \([0-9]*\) I\/Os sent as \([0-9]*\) NVMe commands$/\1 \2/p' \
+		crc32c_mixed_bs.out | head -n 1)
+	if [ -z "$split" ]; then
+		fail "$name" "no 'I/Os sent as' line in crc32c_mixed_bs's output"
+	elif [ "${split#* }" -le "${split% *}" ]; then
+		fail "$name" "no I/O was split: ${split% *} I/Os, ${split#* } commands"
+	else
+		echo "$name: ${split% *} I/Os sent as ${split#* } commands"
+		ok "$name"
+	fi
 fi
 
 # corrupt_case NAME VERIFY OFFSET-MIB DAMAGE EXPECT: write 4 MiB with headers
