@@ -523,10 +523,8 @@ static int parse_cmd(const struct bench_cmd *c, int argc, char **argv)
 		usage_cmd(c);
 		return OPT_HELP;
 	}
-	if (ret == OPT_OK && first < argc) {
-		snprintf(err, sizeof(err), "unexpected argument '%s'", argv[first]);
-		ret = OPT_USAGE;
-	}
+	if (ret == OPT_OK)
+		ret = opt_no_operands(argc, argv, first, err, sizeof(err));
 	if (ret)
 		cli_err(what, "%s", err);
 	return ret;

@@ -491,10 +491,8 @@ int cmd_info(int argc, char **argv)
 		opt_usage_help(stdout);
 		return 0;
 	}
-	if (!ret && first < argc) {
-		snprintf(err, sizeof(err), "unexpected argument '%s'", argv[first]);
-		ret = OPT_USAGE;
-	}
+	if (!ret)
+		ret = opt_no_operands(argc, argv, first, err, sizeof(err));
 	if (!ret && path && stat(path, &st)) {
 		snprintf(err, sizeof(err), "--path %s: %s", path, strerror(errno));
 		ret = OPT_USAGE;

@@ -29,10 +29,8 @@ static int cmd_version(int argc, char **argv)
 		opt_usage_help(stdout);
 		return 0;
 	}
-	if (!ret && first < argc) {
-		snprintf(err, sizeof(err), "unexpected argument '%s'", argv[first]);
-		ret = OPT_USAGE;
-	}
+	if (!ret)
+		ret = opt_no_operands(argc, argv, first, err, sizeof(err));
 	if (ret) {
 		cli_err("version", "%s", err);
 		return 2;

@@ -656,10 +656,8 @@ int cmd_nvme(int argc, char **argv)
 		usage(stdout, sub);
 		return 0;
 	}
-	if (!ret && first < argc - 1) {
-		snprintf(err, sizeof(err), "unexpected argument '%s'", argv[1 + first]);
-		ret = OPT_USAGE;
-	}
+	if (!ret)
+		ret = opt_no_operands(argc - 1, argv + 1, first, err, sizeof(err));
 	if (!ret && sub->check)
 		ret = sub->check(err, sizeof(err));
 	if (ret) {

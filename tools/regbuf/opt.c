@@ -392,3 +392,10 @@ void opt_usage_help(FILE *f)
 {
 	fprintf(f, "  %-22s %s\n", "--help", "this help (also after any other option)");
 }
+
+int opt_no_operands(int argc, char **argv, int first, char *err, size_t errlen)
+{
+	if (first >= argc)
+		return OPT_OK;
+	return fail(err, errlen, OPT_USAGE, "unexpected argument '%s'", argv[first]);
+}

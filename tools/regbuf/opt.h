@@ -129,4 +129,10 @@ void opt_usage(FILE *f, struct opt_spec *const *tables);
 /* The --help line every command accepts (opt_parse() handles it), printed once. */
 void opt_usage_help(FILE *f);
 
+/*
+ * For commands that take no operands: OPT_OK when opt_parse() left none
+ * (@first is its *first_operand), else OPT_USAGE with "unexpected argument".
+ */
+int opt_no_operands(int argc, char **argv, int first, char *err, size_t errlen);
+
 #endif /* REGBUF_CLI_OPT_H */
