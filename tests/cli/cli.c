@@ -372,6 +372,28 @@ static int unmeasurable_rows_fail(void)
 	return ret;
 }
 
+/*
+ * The fio rows get the path as one argument, whatever it holds: a space (a
+ * shell would split it) and a colon (fio splits --filename at ':').
+ */
+static int fio_rows_take_any_path(void)
+{
+	int rc;
+
+	if (t_sh("command -v fio >/dev/null"))
+		return t_skip("fio not installed (apt-get install fio)");
+	if (t_sh("mkdir -p 'odd dir:1' && truncate -s 64M 'odd dir:1/f'"))
+		return t_broken("cannot create 'odd dir:1/f' in %s", dir);
+	rc = t_sh("%s bench io --file \"$PWD/odd dir:1/f\" --rw randread --runtime 0.3 --reps 1 "
+		  "--threads 1 --qd 4 >odd.out 2>&1", cli_path());
+	if (rc)
+		return T_FAILF("bench io on '%s/odd dir:1/f' exited %d (output in odd.out)", dir, rc);
+	if (t_sh("grep -Eq '^  fio +[0-9]' odd.out && grep -Eq '^  fio-tuned +[0-9]' odd.out"))
+		return T_FAILF("no measured fio and fio-tuned rows (output in %s/odd.out)", dir);
+	t_sh("rm -rf 'odd dir:1' odd.out");
+	return T_PASS;
+}
+
 static void cleanup(void)
 {
 	if (dir[0])
@@ -387,6 +409,7 @@ static const struct t_case cases[] = {
 	T_CASE(help_everywhere),
 	T_CASE(io_on_block_device),
 	T_CASE(unmeasurable_rows_fail),
+	T_CASE(fio_rows_take_any_path),
 };
 
 int main(int argc, char **argv)

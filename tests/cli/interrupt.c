@@ -10,7 +10,8 @@
  * The pool is machine-wide and other programs (other test suites) move it
  * too.  Each case therefore also checks what the bench itself did: the state
  * file records how many pages it added, and its restore message must give
- * exactly those back.  When the final count is off only because the pool
+ * exactly those back.  A fio baseline running at that moment stops with the
+ * bench.  When the final count is off only because the pool
  * moved under another program, the case is tried again (up to 4 times).
  */
 #include <dirent.h>
@@ -322,6 +323,108 @@ static int sigint_during_io(void)
 	return retried(sigint_during_io_once, 0);
 }
 
+/* The first child of @pid (/proc/PID/task/PID/children), or -1 within @timeout_s. */
+static pid_t child_of(pid_t pid, int timeout_s)
+{
+	char path[64];
+	int i, child = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	for (i = 0; i < timeout_s * 10 && child < 0; i++) {
+		f = fopen(path, "r");
+		if (!f || fscanf(f, "%d", &child) != 1)
+			child = -1;
+		if (f)
+			fclose(f);
+		if (child < 0)
+			usleep(100000);
+	}
+	return child;
+}
+
+/* Is @pid gone (or a zombie waiting for init) within @timeout_s? */
+static bool gone(pid_t pid, int timeout_s)
+{
+	char path[64], buf[512], *p;
+	int i;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (i = 0; i < timeout_s * 10; i++) {
+		f = fopen(path, "r");
+		if (!f)
+			return true;
+		p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+		fclose(f);
+		if (!p || p[2] == 'Z' || p[2] == 'X')
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+/*
+ * A signal while fio (a baseline row) runs: fio stops with regbuf, it does not
+ * keep doing I/O on a file that is being removed.  SIGTERM reaches only regbuf
+ * (as from kill or a service manager), which stops and reaps fio first;
+ * SIGKILL leaves fio to the kernel (the parent-death signal), and the next
+ * run removes the temporary file.
+ */
+static int fio_stops_with(int sig)
+{
+	static struct cli_out o;
+	char err[8192] = "";
+	pid_t pid, fio;
+	int errfd, st;
+
+	if (t_sh("command -v fio >/dev/null"))
+		return t_skip("fio not installed (apt-get install fio)");
+	pid = cli_start("bench io --rw randread --size-mb 64 --runtime 10 --reps 1 --threads 1 "
+			"--qd 4", &errfd);
+	if (pid < 0)
+		return t_broken("cannot start %s", cli_path());
+	if (!cli_wait_for(errfd, err, sizeof(err), "io: fio randread", 120) ||
+	    (fio = child_of(pid, 10)) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		close(errfd);
+		t_sh("%s bench map --runs 1 --buffer-mib 4 >/dev/null 2>&1", cli_path());
+		return T_FAILF("fio never started: %s", err);
+	}
+	kill(pid, sig);
+	waitpid(pid, &st, 0);
+	cli_wait_for(errfd, err, sizeof(err), "\x01", 1);
+	close(errfd);
+	if (!WIFSIGNALED(st) || WTERMSIG(st) != sig)
+		return T_FAILF("did not die of signal %d (status 0x%x): %s", sig, st, err);
+	if (!gone(fio, 3)) {
+		kill(fio, SIGKILL);
+		return T_FAILF("fio (pid %d) still runs 3 s after regbuf got signal %d", (int)fio,
+			       sig);
+	}
+	if (sig == SIGKILL) {
+		if (cli_run(&o, 300, "bench map --runs 1 --buffer-mib 4") || o.status ||
+		    !strstr(o.err, "removed "))
+			return T_FAILF("the next run did not remove the temporary file: %s", o.err);
+	} else if (!strstr(err, "stopped child process ") || !strstr(err, "removed ")) {
+		return T_FAILF("did not say it stopped fio and removed its file: %s", err);
+	}
+	if (count_prefixed(".", "regbuf-bench.") || count_prefixed(state_dir, "*.state"))
+		return T_FAILF("the temporary file or the state file is left");
+	return T_PASS;
+}
+
+static int sigterm_stops_fio(void)
+{
+	return fio_stops_with(SIGTERM);
+}
+
+static int sigkill_stops_fio(void)
+{
+	return fio_stops_with(SIGKILL);
+}
+
 /* Bad input in the next run: exit 2 and the leftovers stay for a run that gets going. */
 static int state_dir_untouched_on_usage_error(void)
 {
@@ -346,6 +449,8 @@ static const struct t_case cases[] = {
 	T_CASE(sighup_restores),
 	T_CASE(sigkill_next_run_restores),
 	T_CASE(sigint_during_io),
+	T_CASE(sigterm_stops_fio),
+	T_CASE(sigkill_stops_fio),
 	T_CASE(state_dir_untouched_on_usage_error),
 };
 

@@ -97,6 +97,10 @@ static int secs_values(void)
 		{ "5 s", -EINVAL, 0 }, { "5m", -EINVAL, 0 }, { "5x", -EINVAL, 0 },
 		{ "0", -ERANGE, 0 }, { "0.0009", -ERANGE, 0 }, { "86401", -ERANGE, 0 },
 		{ "0.5ms", -ERANGE, 0 },
+		/* The documented length limit: 31 characters pass, 32 do not. */
+		{ "1.00000000000000000000000000000", 0, 1 },
+		{ "1.000000000000000000000000000000", -EINVAL, 0 },
+		{ "1.00000000000000000000000000000ms", 0, 0.001 },
 	};
 	char err[OPT_ERR_LEN];
 	double v;

@@ -1197,6 +1197,13 @@ static int cli_nvme(void)
 	t_check_eq(st, 0);
 	t_check(strstr(out, dev_bdf()) != NULL);
 	t_check(strstr(out, is_phys() ? "uio_pci_generic" : "vfio-pci") != NULL);
+	if (is_phys()) {
+		/* Without the opt-in: refused, and told the CLI's option, not the library flag. */
+		st = run_capture(out, sizeof(out), "%s nvme identify --device %s 2>&1", cli,
+				 dev_bdf());
+		if (st != 1 || !strstr(out, "pass --unsafe") || strstr(out, "REGBUF_NVME_F"))
+			return T_FAILF("identify without --unsafe: exit %d: %s", st, out);
+	}
 	st = run_capture(out, sizeof(out), "%s nvme identify --device %s%s 2>&1", cli, dev_bdf(),
 			 unsafe);
 	if (st)

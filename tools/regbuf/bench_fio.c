@@ -17,17 +17,24 @@
  * (getrusage(RUSAGE_CHILDREN)), whose main thread only sleeps.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench_fio.h"
+#include "undo.h"
 
 #ifndef REGBUF_FIO_TREE
 #define REGBUF_FIO_TREE ""
@@ -79,44 +86,102 @@ static uint32_t batch_of(uint32_t qd)
 	return b < 1 ? 1 : b > 32 ? 32 : b;
 }
 
-int bench_fio_cmd(enum bench_fio_kind kind, const struct bench_fio_job *j, char *cmd, size_t len)
+/* Append one argument, printf-style; -ENAMETOOLONG when @a is full. */
+static int __attribute__((format(printf, 2, 3))) arg_add(struct bench_fio_argv *a,
+							 const char *fmt, ...)
+{
+	size_t room = sizeof(a->buf) - a->used;
+	va_list ap;
+	int n;
+
+	if (a->argc + 1 >= (int)(sizeof(a->argv) / sizeof(a->argv[0])))
+		return -ENAMETOOLONG;
+	va_start(ap, fmt);
+	n = vsnprintf(a->buf + a->used, room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= room)
+		return -ENAMETOOLONG;
+	a->argv[a->argc++] = a->buf + a->used;
+	a->argv[a->argc] = NULL;
+	a->used += (size_t)n + 1;
+	return 0;
+}
+
+int bench_fio_argv(enum bench_fio_kind kind, const struct bench_fio_job *j,
+		   struct bench_fio_argv *a)
 {
 	uint64_t per = j->file_size / j->threads / j->bs * j->bs;
-	char part[160], tune[256] = "";
+	char path[2 * PATH_MAX];
 	size_t n;
 	uint32_t t;
+	int ret = 0;
 
+	a->argc = 0;
+	a->used = 0;
+	a->argv[0] = NULL;
 	if (kind == BENCH_FIO_TIO) {
 		unsigned int secs = (unsigned int)ceil(j->runtime_s);
 
 		/* -r counts whole seconds and reports each but the last: at least 2. */
-		n = (size_t)snprintf(cmd, len, "%s -d%u -s%u -c%u -b%u -p0 -B1 -F1 -X1 -O1 -R%d "
-				     "-n%u -r%u", tio_path(), j->qd, batch_of(j->qd),
-				     batch_of(j->qd), j->bs, j->rnd ? 1 : 0, j->threads,
-				     secs < 2 ? 2 : secs);
+		ret |= arg_add(a, "%s", tio_path());
+		ret |= arg_add(a, "-d%u", j->qd);
+		ret |= arg_add(a, "-s%u", batch_of(j->qd));
+		ret |= arg_add(a, "-c%u", batch_of(j->qd));
+		ret |= arg_add(a, "-b%u", j->bs);
+		ret |= arg_add(a, "-p0");
+		ret |= arg_add(a, "-B1");
+		ret |= arg_add(a, "-F1");
+		ret |= arg_add(a, "-X1");
+		ret |= arg_add(a, "-O1");
+		ret |= arg_add(a, "-R%d", j->rnd ? 1 : 0);
+		ret |= arg_add(a, "-n%u", j->threads);
+		ret |= arg_add(a, "-r%u", secs < 2 ? 2 : secs);
 		/* One file per thread: t/io_uring gives each submitter its own files. */
-		for (t = 0; t < j->threads && n < len; t++)
-			n += (size_t)snprintf(cmd + n, len - n, " %s", j->path);
-		return n < len ? 0 : -ENAMETOOLONG;
+		for (t = 0; t < j->threads; t++)
+			ret |= arg_add(a, "%s", j->path);
+		return ret ? -ENAMETOOLONG : 0;
 	}
-	if (!j->rnd)
-		snprintf(part, sizeof(part), "--size=%" PRIu64 " --offset_increment=%" PRIu64, per,
-			 per);
-	else
-		snprintf(part, sizeof(part), "--size=%" PRIu64 " --norandommap --randrepeat=0",
-			 j->file_size);
-	if (kind == BENCH_FIO_TUNED)
-		snprintf(tune, sizeof(tune), "--fixedbufs=1 --registerfiles=1 "
-			 "--iodepth_batch_submit=%u --iodepth_batch_complete_min=1 "
-			 "--iodepth_batch_complete_max=%u %s", batch_of(j->qd), j->qd,
-			 j->huge ? "--iomem=mmaphuge" : "");
-	n = (size_t)snprintf(cmd, len,
-			     "fio --name=regbuf-%s --filename=%s --ioengine=io_uring --direct=1 "
-			     "--rw=%s --bs=%u --iodepth=%u --numjobs=%u --thread --group_reporting "
-			     "--time_based --runtime=%.0fms %s %s --output-format=json",
-			     j->rw, j->path, j->rw, j->bs, j->qd, j->threads, j->runtime_s * 1000,
-			     part, tune);
-	return n < len ? 0 : -ENAMETOOLONG;
+	/* fio splits --filename at ':' (several files); "\\:" is a literal colon. */
+	for (t = 0, n = 0; j->path[t] && n + 2 < sizeof(path); t++) {
+		if (j->path[t] == ':')
+			path[n++] = '\\';
+		path[n++] = j->path[t];
+	}
+	if (j->path[t])
+		return -ENAMETOOLONG;
+	path[n] = '\0';
+	ret |= arg_add(a, "fio");
+	ret |= arg_add(a, "--name=regbuf-%s", j->rw);
+	ret |= arg_add(a, "--filename=%s", path);
+	ret |= arg_add(a, "--ioengine=io_uring");
+	ret |= arg_add(a, "--direct=1");
+	ret |= arg_add(a, "--rw=%s", j->rw);
+	ret |= arg_add(a, "--bs=%u", j->bs);
+	ret |= arg_add(a, "--iodepth=%u", j->qd);
+	ret |= arg_add(a, "--numjobs=%u", j->threads);
+	ret |= arg_add(a, "--thread");
+	ret |= arg_add(a, "--group_reporting");
+	ret |= arg_add(a, "--time_based");
+	ret |= arg_add(a, "--runtime=%.0fms", j->runtime_s * 1000);
+	if (!j->rnd) {
+		ret |= arg_add(a, "--size=%" PRIu64, per);
+		ret |= arg_add(a, "--offset_increment=%" PRIu64, per);
+	} else {
+		ret |= arg_add(a, "--size=%" PRIu64, j->file_size);
+		ret |= arg_add(a, "--norandommap");
+		ret |= arg_add(a, "--randrepeat=0");
+	}
+	if (kind == BENCH_FIO_TUNED) {
+		ret |= arg_add(a, "--fixedbufs=1");
+		ret |= arg_add(a, "--registerfiles=1");
+		ret |= arg_add(a, "--iodepth_batch_submit=%u", batch_of(j->qd));
+		ret |= arg_add(a, "--iodepth_batch_complete_min=1");
+		ret |= arg_add(a, "--iodepth_batch_complete_max=%u", j->qd);
+		if (j->huge)
+			ret |= arg_add(a, "--iomem=mmaphuge");
+	}
+	ret |= arg_add(a, "--output-format=json");
+	return ret ? -ENAMETOOLONG : 0;
 }
 
 static double jnum(const char *from, const char *key)
@@ -134,35 +199,75 @@ static double jnum(const char *from, const char *key)
 	return p ? strtod(p + 1, NULL) : NAN;
 }
 
-/* The whole output of @cmd (stderr discarded), NUL-terminated; NULL on failure. */
-static char *run_capture(const char *cmd, int *status)
+/*
+ * Run @argv (no shell: paths go through as they are) with stderr discarded and
+ * return its whole stdout, NUL-terminated, and its wait status in @status;
+ * NULL with errno set when it could not run.  The child dies with this
+ * process (PR_SET_PDEATHSIG, for SIGKILL) and a signal to this process stops
+ * it first (undo_child_set()), so an interrupted bench leaves no fio behind.
+ */
+static char *run_capture(char *const argv[], int *status)
 {
-	char full[4200];
-	char *out = NULL, *bigger;
-	size_t len = 0, cap = 0, n;
-	FILE *p;
+	char *out = NULL, *bigger, sink[4096];
+	size_t len = 0, cap = 0;
+	bool nomem = false;
+	pid_t pid, parent = getpid();
+	sigset_t mask;
+	ssize_t n;
+	int fds[2], err, null;
 
-	snprintf(full, sizeof(full), "%s 2>/dev/null", cmd);
-	p = popen(full, "r");
-	if (!p)
+	if (pipe2(fds, O_CLOEXEC))
 		return NULL;
-	for (;;) {
-		if (cap - len < 4096) {
-			cap = cap ? cap * 2 : 65536;
-			bigger = realloc(out, cap);
-			if (!bigger) {
-				free(out);
-				pclose(p);
-				return NULL;
-			}
-			out = bigger;
-		}
-		n = fread(out + len, 1, cap - len - 1, p);
-		if (!n)
-			break;
-		len += n;
+	fflush(NULL);
+	undo_signals_block(&mask);
+	pid = fork();
+	if (pid == 0) {
+		undo_signals_restore(&mask);
+		null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent || null < 0 ||
+		    dup2(fds[1], STDOUT_FILENO) < 0 || dup2(null, STDERR_FILENO) < 0)
+			_exit(127);
+		execvp(argv[0], argv);
+		_exit(127);
 	}
-	*status = pclose(p);
+	err = errno;
+	if (pid > 0)
+		undo_child_set(pid);
+	undo_signals_restore(&mask);
+	close(fds[1]);
+	if (pid < 0) {
+		close(fds[0]);
+		errno = err;
+		return NULL;
+	}
+	/* Read to the end even without memory: the child must not block on a full pipe. */
+	for (;;) {
+		if (!nomem && cap - len < 4096) {
+			bigger = realloc(out, cap ? cap * 2 : 65536);
+			if (bigger) {
+				out = bigger;
+				cap = cap ? cap * 2 : 65536;
+			} else {
+				nomem = true;
+			}
+		}
+		n = nomem ? read(fds[0], sink, sizeof(sink)) : read(fds[0], out + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (!nomem)
+			len += (size_t)n;
+	}
+	close(fds[0]);
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+	undo_child_set(0);
+	if (nomem) {
+		free(out);
+		errno = ENOMEM;
+		return NULL;
+	}
 	out[len] = '\0';
 	return out;
 }
@@ -260,21 +365,21 @@ int bench_fio_run(enum bench_fio_kind kind, const struct bench_fio_job *j,
 {
 	struct rusage r0, r1, d;
 	struct timespec t0, t1;
-	char cmd[4096];
+	struct bench_fio_argv argv;
 	char *out;
 	int ret, status = 0;
 
 	memset(res, 0, sizeof(*res));
 	if (!bench_fio_applies(kind, j, err, errlen))
 		return -EOPNOTSUPP;
-	ret = bench_fio_cmd(kind, j, cmd, sizeof(cmd));
+	ret = bench_fio_argv(kind, j, &argv);
 	if (ret) {
 		snprintf(err, errlen, "command line too long");
 		return ret;
 	}
 	getrusage(RUSAGE_CHILDREN, &r0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	out = run_capture(cmd, &status);
+	out = run_capture(argv.argv, &status);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	getrusage(RUSAGE_CHILDREN, &r1);
 	if (!out) {

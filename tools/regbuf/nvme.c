@@ -156,6 +156,12 @@ static int open_ctrl(const char *cmd, const struct nvme_args *a, struct regbuf_n
 	o.flags = a->unsafe ? REGBUF_NVME_F_ALLOW_UNSAFE : 0;
 	o.io_queues = 4;
 	ret = regbuf_nvme_ctrl_create(cp, a->dev, &o);
+	if (ret == -EPERM && !a->unsafe && strstr(why, "REGBUF_NVME_F_ALLOW_UNSAFE")) {
+		/* The library names its flag; the CLI user needs the option. */
+		cli_err(cmd, "%s: %s (physical mode lets the device write anywhere in RAM (no "
+			"IOMMU); pass --unsafe to accept that)", a->dev, strerror(-ret));
+		return ret;
+	}
 	if (ret) {
 		cli_err(cmd, "%s: %s (%s)", a->dev, strerror(-ret), why);
 		return ret;

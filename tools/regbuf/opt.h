@@ -51,7 +51,9 @@ int opt_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out, cha
 /*
  * Durations: a decimal number of seconds ("2", "0.5"), optionally followed by
  * "s" or "ms".  No exponents, no hex floats, no nan/inf.  The result is in
- * seconds, within [min, max].
+ * seconds, within [min, max].  The number (without its unit) must be shorter
+ * than 32 characters: a longer one is "not a duration" (-EINVAL), since no
+ * duration this CLI accepts needs more digits.
  */
 int opt_parse_secs(const char *s, double min, double max, double *out, char *err, size_t errlen);
 

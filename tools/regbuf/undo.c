@@ -3,8 +3,8 @@
  * regbuf CLI: undo log for the changes a command makes outside itself (see
  * undo.h).  The signal handler may run at any point, so what it reads is in
  * fixed static arrays and it uses only async-signal-safe calls (open, read,
- * write, unlink, close); the main thread changes those arrays with the
- * signals blocked.
+ * write, unlink, close, kill, waitpid); the main thread changes those arrays
+ * with the signals blocked.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "undo.h"
@@ -33,6 +34,7 @@ struct counter {
 static struct counter counters[NR_COUNTERS];
 static char files[NR_FILES][PATH_MAX];
 static volatile sig_atomic_t nr_counters, nr_files;
+static volatile pid_t child;
 static char state_dir[PATH_MAX], state_path[PATH_MAX + 32];
 static int state_fd = -1;
 static pid_t owner;
@@ -137,7 +139,21 @@ static void counter_giveback(const char *path, long added, bool say)
 /* Everything recorded, undone; safe in a signal handler. */
 static void undo_all(bool say)
 {
+	char a[24];
+	pid_t pid = child;
 	int i;
+
+	/* First the child: what it maps must be unmapped before the pool shrinks. */
+	if (pid > 0 && !kill(pid, SIGKILL)) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		if (say) {
+			put("regbuf: stopped child process ");
+			put(ltoa10((long)pid, a));
+			put("\n");
+		}
+	}
+	child = 0;
 
 	for (i = 0; i < nr_counters; i++) {
 		counter_giveback(counters[i].path, counters[i].added, say);
@@ -392,6 +408,11 @@ void undo_counters_restore(void)
 	if (state_fd >= 0)
 		state_save();
 	undo_signals_restore(&old);
+}
+
+void undo_child_set(pid_t pid)
+{
+	child = pid;
 }
 
 int undo_file_add(const char *path)

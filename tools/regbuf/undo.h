@@ -9,6 +9,10 @@
  * everything; after a SIGKILL the lock is gone with the process, and the next
  * undo_init() finds the state file, undoes what it lists and says so.
  *
+ * A child process the command waits for (a fio run) is part of the change:
+ * a signal stops and reaps it before the counters are given back, so the
+ * hugepages it mapped are free again when the pool is lowered.
+ *
  * Counters are given back relative to their current value (what this run
  * added, not an old absolute value), so pages another program reserved in
  * the meantime stay reserved.
@@ -20,6 +24,7 @@
 #define REGBUF_CLI_UNDO_H
 
 #include <signal.h>
+#include <sys/types.h>
 
 /*
  * Install the signal handlers and undo what killed earlier runs left (each
@@ -46,6 +51,14 @@ int undo_file_add(const char *path);
 
 /* Remove a recorded file now and forget it. */
 void undo_file_remove(const char *path);
+
+/*
+ * The child process the command is waiting for, or 0 when there is none any
+ * more.  A signal kills it (SIGKILL) and waits for it before undoing the
+ * rest.  Set it with the signals blocked (undo_signals_block()) between
+ * fork() and this call, or a signal in between leaves the child running.
+ */
+void undo_child_set(pid_t pid);
 
 /* Undo everything recorded and delete the state file (normal exit). */
 void undo_finish(void);
