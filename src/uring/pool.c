@@ -254,17 +254,30 @@ static bool unregistered_io(const struct regbuf_uring_pool *pool)
 	       (pool->st.state == REGBUF_URING_REG_FAILED && pool->degraded);
 }
 
-/* Publish a new pointer -> slot map to every ring (NULL when not fixed); the
- * pool's state must already say whether unregistered I/O is allowed. */
-static int publish_map(struct regbuf_uring_pool *pool, bool fixed)
+/*
+ * Room for a pointer -> slot map of every slot.  Taken before the kernel's
+ * table is changed, so that publishing the result cannot fail afterwards: a
+ * map left stale beside a changed kernel table would send I/O on a new
+ * buffer's address to the slot of the old one.
+ */
+static struct regbuf_uring_map *map_alloc(const struct regbuf_uring_pool *pool)
 {
-	struct regbuf_uring_map *m = NULL, *old;
+	struct regbuf_uring_map *m;
+
+	return malloc(sizeof(*m) + (size_t)pool->nr_slots * sizeof(m->e[0]));
+}
+
+/*
+ * Fill @m (from map_alloc(), or NULL: no fixed I/O) from the slots and
+ * publish it to every ring; the pool's state must already say whether
+ * unregistered I/O is allowed.
+ */
+static void map_publish(struct regbuf_uring_pool *pool, struct regbuf_uring_map *m)
+{
+	struct regbuf_uring_map *old;
 	uint32_t i, n = 0;
 
-	if (fixed) {
-		m = malloc(sizeof(*m) + (size_t)pool->nr_slots * sizeof(m->e[0]));
-		if (!m)
-			return -ENOMEM;
+	if (m) {
 		for (i = 0; i < pool->nr_slots; i++) {
 			if (!pool->slots[i].iov_len)
 				continue;
@@ -279,13 +292,12 @@ static int publish_map(struct regbuf_uring_pool *pool, bool fixed)
 	old = pool->rings[0].map;
 	for (i = 0; i < pool->nr_rings; i++) {
 		__atomic_store_n(&pool->rings[i].map, m, __ATOMIC_RELEASE);
-		pool->rings[i].fixed = fixed;
-		pool->rings[i].plain = !fixed && unregistered_io(pool);
+		pool->rings[i].fixed = m != NULL;
+		pool->rings[i].plain = !m && unregistered_io(pool);
 	}
 	/* No reader can hold @old: preparing I/O concurrently with register,
 	 * update or mirror is excluded by their Context. */
 	free(old);
-	return 0;
 }
 
 /* Split entries longer than 1 GiB into consecutive kernel buffers. */
@@ -498,6 +510,7 @@ out_free_tags:
 int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iovec *iov,
 			       uint32_t nr, unsigned int flags)
 {
+	struct regbuf_uring_map *map;
 	struct regbuf_uring_ring *src;
 	struct iovec *kiov;
 	uint64_t bytes = 0;
@@ -519,7 +532,7 @@ int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iove
 	if (ret < 0) {
 		free(kiov);
 		set_failed(pool, ret, "invalid entry (io_buffer_validate())", false);
-		publish_map(pool, false);
+		map_publish(pool, NULL);
 		return ret;
 	}
 	for (i = 0; i < knr; i++)
@@ -541,25 +554,32 @@ int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iove
 		snprintf(pool->st.reason, sizeof(pool->st.reason),
 			 "registration disabled (REGBUF_URING_POOL_F_NO_REGISTER): "
 			 "unregistered I/O");
-		return publish_map(pool, false);
+		map_publish(pool, NULL);
+		return 0;
 	}
 
 	ret = preflight(pool, &pool->st.memlock, kiov, knr,
 			pool->clone_ok ? 1 : pool->nr_rings);
+	map = ret ? NULL : map_alloc(pool);
+	if (!ret && !map)
+		ret = -ENOMEM;
 	if (!ret)
 		ret = register_rings(pool, src, kiov, knr);
 	if (ret < 0) {
+		free(map);
 		set_failed(pool, ret, "IORING_REGISTER_BUFFERS2", degrades(pool));
-		publish_map(pool, false);
+		map_publish(pool, NULL);
 		return degrades(pool) ? 0 : ret;
 	}
 	pool->st.state = REGBUF_URING_REG_ACTIVE;
 	pool->st.path = pool_path(pool);
-	return publish_map(pool, true);
+	map_publish(pool, map);
+	return 0;
 }
 
 int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool *pool, uint32_t nr)
 {
+	struct regbuf_uring_map *map = NULL;
 	struct regbuf_uring_ring *src;
 	uint64_t t0;
 	int ret;
@@ -573,29 +593,44 @@ int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool *pool, uint32_t n
 		return -EINVAL;
 	free(pool->slots);
 	pool->slots = calloc(nr, sizeof(*pool->slots));
-	if (!pool->slots)
+	if (!pool->slots) {
+		drop_slots(pool);
 		return -ENOMEM;
+	}
 	pool->nr_slots = nr;
 	pool->st.nr_slots = nr;
 	pool->st.nr_bytes = 0;
 	if (pool->flags & REGBUF_URING_POOL_F_NO_REGISTER) {
 		pool->st.state = REGBUF_URING_REG_DISABLED;
-		return publish_map(pool, false);
+		map_publish(pool, NULL);
+		return 0;
+	}
+	map = map_alloc(pool);
+	if (!map) {
+		ret = -ENOMEM;
+		goto out_drop_slots;
 	}
 	t0 = uring_now_ns();
 	ret = io_uring_register_buffers_sparse(&src->ring, nr);
 	pool->st.register_ns = uring_now_ns() - t0;
 	if (ret < 0)
-		return ret;
+		goto out_free_map;
 	pool->registered = true;
 	ret = mirror_whole(pool, src, NULL, NULL, nr);
-	if (ret < 0) {
-		unregister_all(pool);
-		return ret;
-	}
+	if (ret < 0)
+		goto out_unregister;
 	pool->st.state = REGBUF_URING_REG_ACTIVE;
 	pool->st.path = pool_path(pool);
-	return publish_map(pool, true);
+	map_publish(pool, map);
+	return 0;
+
+out_unregister:
+	unregister_all(pool);
+out_free_map:
+	free(map);
+out_drop_slots:
+	drop_slots(pool);
+	return ret;
 }
 
 /* Rings other than @src follow @src's update of slots [@off, @off + @done). */
@@ -630,26 +665,26 @@ static int update_other_rings(struct regbuf_uring_pool *pool, struct regbuf_urin
 	return 0;
 }
 
-/* Record slots [@off, @off + @done) as updated and republish the map. */
+/* Record slots [@off, @off + @done) as updated and publish @map (NULL: not fixed). */
 static int commit_update(struct regbuf_uring_pool *pool, uint32_t off, const struct iovec *iov,
-			 uint32_t done, bool fixed)
+			 uint32_t done, struct regbuf_uring_map *map)
 {
 	uint32_t i;
-	int ret;
 
 	for (i = 0; i < done; i++)
 		pool->slots[off + i] = iov[i];
 	pool->st.nr_bytes = 0;
 	for (i = 0; i < pool->nr_slots; i++)
 		pool->st.nr_bytes += pool->slots[i].iov_len;
-	ret = publish_map(pool, fixed);
-	return ret ? ret : (int)done;
+	map_publish(pool, map);
+	return (int)done;
 }
 
 int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 			     const struct iovec *iov, uint32_t nr)
 {
 	struct regbuf_uring_memlock ml;
+	struct regbuf_uring_map *map;
 	struct regbuf_uring_ring *src;
 	__u64 *tags;
 	uint64_t t0;
@@ -673,7 +708,7 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 		if (iov[i].iov_len > pool->max_buf_len)
 			return -EINVAL;	/* regbuf_uring_pool_set_buf_len() */
 	if (!pool->registered)
-		return commit_update(pool, off, iov, nr, false);
+		return commit_update(pool, off, iov, nr, NULL);
 
 	src = src_ring(pool);
 	ret = preflight(pool, &ml, iov, nr, pool->clone_ok ? 1 : pool->nr_rings);
@@ -687,8 +722,12 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 	}
 
 	tags = malloc((size_t)nr * sizeof(*tags));
-	if (!tags)
+	map = map_alloc(pool);
+	if (!tags || !map) {
+		free(tags);
+		free(map);
 		return -ENOMEM;
+	}
 	pool->gen++;
 	for (i = 0; i < nr; i++)
 		tags[i] = iov[i].iov_len ? make_tag(pool, off + i) : 0;
@@ -702,9 +741,11 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 	else
 		ret = update_other_rings(pool, src, off, iov, tags, (uint32_t)done);
 	free(tags);
-	if (ret < 0)
+	if (ret < 0) {
+		free(map);
 		return ret;
-	return commit_update(pool, off, iov, (uint32_t)done, true);
+	}
+	return commit_update(pool, off, iov, (uint32_t)done, map);
 }
 
 int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool)
@@ -721,7 +762,8 @@ int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool)
 			return -ENXIO;
 		pool->st.state = REGBUF_URING_REG_NONE;
 		drop_slots(pool);
-		return publish_map(pool, false);
+		map_publish(pool, NULL);
+		return 0;
 	}
 	src = src_ring(pool);
 	ret = src ? io_uring_unregister_buffers(&src->ring) : 0;
@@ -734,7 +776,7 @@ int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool)
 	pool->st.state = REGBUF_URING_REG_NONE;
 	pool->st.path = REGBUF_URING_PATH_NONE;
 	drop_slots(pool);
-	publish_map(pool, false);
+	map_publish(pool, NULL);
 	return ret < 0 && ret != -ENXIO ? ret : 0;
 }
 void regbuf_uring_pool_status(const struct regbuf_uring_pool *pool,
