@@ -82,6 +82,14 @@ void t_pattern_fill(void *buf, size_t len, uint64_t pos, uint64_t salt);
 /* Returns the first mismatching offset, or -1 if all bytes match. */
 long long t_pattern_check(const void *buf, size_t len, uint64_t pos, uint64_t salt);
 
+/*
+ * From now on in this process and what it execs, syscall @nr fails with
+ * -@err (a seccomp filter, as a container runtime's profile or a kernel
+ * without the syscall would answer).  Call in a child process.  Returns 0, or
+ * -errno when the filter cannot be installed.
+ */
+int t_deny_syscall(long nr, int err);
+
 /* Run a shell command as a setup helper; returns its exit status. */
 int t_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "clirun.h"
@@ -394,6 +396,70 @@ static int fio_rows_take_any_path(void)
 	return T_PASS;
 }
 
+/* "regbuf @args" with io_uring_setup() failing -@err, output in @out: its exit status. */
+static int run_without_io_uring(int err, const char *args, const char *out)
+{
+	pid_t pid;
+	int st;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		if (t_deny_syscall(__NR_io_uring_setup, err))
+			_exit(T_SKIP + 100);
+		_exit(t_sh("%s %s >%s 2>&1", cli_path(), args, out));
+	}
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/*
+ * io_uring refused (-EPERM: kernel.io_uring_disabled or a container's seccomp
+ * profile; -ENOSYS: a kernel or sandbox without it): info says so, bench rows
+ * fail with the reason (exit 1) or are skipped when asked (exit 0), and the
+ * temporary file and the hugepage pool are left as found.
+ */
+static int io_uring_refused(void)
+{
+	static const struct {
+		int err;
+		const char *why;
+	} errs[] = { { EPERM, "Operation not permitted" }, { ENOSYS, "Function not implemented" } };
+	char hp_before[128], hp_after[128];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		rc = run_without_io_uring(errs[i].err, "info", "nouring.out");
+		if (rc == T_SKIP + 100)
+			return t_skip("no seccomp filter for this architecture or kernel");
+		if (rc || t_sh("grep -q 'available: no' nouring.out && grep -q 'error: %s' "
+			       "nouring.out", errs[i].why))
+			return T_FAILF("info without io_uring (%s): exit %d, see %s/nouring.out",
+				       errs[i].why, rc, dir);
+		cli_hugepages(hp_before, sizeof(hp_before));
+		rc = run_without_io_uring(errs[i].err, "bench io --rw randread --no-fio --size-mb 64 "
+					  "--runtime 0.2 --reps 1", "nouring.out");
+		if (rc != 1 || t_sh("grep -Eq '^  regbuf +FAILED: .*%s' nouring.out", errs[i].why))
+			return T_FAILF("bench io without io_uring (%s): exit %d, no FAILED row with "
+				       "the reason; see %s/nouring.out", errs[i].why, rc, dir);
+		rc = run_without_io_uring(errs[i].err, "bench reg --size-mb 64 --reps 1 "
+					  "--skip-unavailable", "nouring.out");
+		if (rc || t_sh("grep -Eq 'skipped: .*%s' nouring.out", errs[i].why))
+			return T_FAILF("bench reg --skip-unavailable without io_uring (%s): exit %d; "
+				       "see %s/nouring.out", errs[i].why, rc, dir);
+		cli_hugepages(hp_after, sizeof(hp_after));
+		if (strcmp(hp_before, hp_after))
+			return T_FAILF("hugepage pools %s before, %s after", hp_before, hp_after);
+		if (!t_sh("ls | grep -q regbuf-bench"))
+			return T_FAILF("a temporary file was left in %s", dir);
+	}
+	unlink("nouring.out");
+	return T_PASS;
+}
+
 static void cleanup(void)
 {
 	if (dir[0])
@@ -410,6 +476,7 @@ static const struct t_case cases[] = {
 	T_CASE(io_on_block_device),
 	T_CASE(unmeasurable_rows_fail),
 	T_CASE(fio_rows_take_any_path),
+	T_CASE(io_uring_refused),
 };
 
 int main(int argc, char **argv)

@@ -23,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1799,6 +1800,63 @@ static int probe_agrees_with_kernel_and_pool(void)
 	return T_PASS;
 }
 
+/*
+ * In a child whose io_uring_setup() fails with -@err: the probe and the pool
+ * return that errno as documented (-ENOSYS: no io_uring in the kernel or a
+ * sandbox that hides it; -EPERM: kernel.io_uring_disabled or a container's
+ * seccomp profile), and nothing is half-created.
+ */
+static int blocked_child(int err)
+{
+	struct regbuf_uring_features f;
+	struct regbuf_uring_pool *pool = NULL;
+	int ret = t_deny_syscall(__NR_io_uring_setup, err);
+
+	if (ret)
+		return ret == -EOPNOTSUPP || ret == -EINVAL ? T_SKIP : T_BROKEN;
+	if (regbuf_uring_probe(&f) != -err)
+		return 10;
+	if (regbuf_uring_pool_create(&pool, 2, 8, 0, 0) != -err || pool)
+		return 11;
+	if (regbuf_uring_pool_create(&pool, 1, 8, 0, REGBUF_URING_POOL_F_DEGRADE) != -err || pool)
+		return 12;
+	return T_PASS;
+}
+
+static int io_uring_blocked_errno_documented(void)
+{
+	static const int errs[] = { ENOSYS, EPERM };
+	static const char *const what[] = {
+		[10] = "regbuf_uring_probe()", [11] = "regbuf_uring_pool_create()",
+		[12] = "regbuf_uring_pool_create(DEGRADE)",
+	};
+	size_t i;
+	pid_t pid;
+	int st;
+
+	for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		fflush(stdout);
+		pid = fork();
+		if (pid < 0)
+			return t_broken("fork: %s", strerror(errno));
+		if (pid == 0)
+			_exit(blocked_child(errs[i]));
+		waitpid(pid, &st, 0);
+		if (!WIFEXITED(st))
+			return T_FAILF("with io_uring_setup() failing %s: the child died (0x%x)",
+				       strerror(errs[i]), st);
+		if (WEXITSTATUS(st) == T_SKIP)
+			return t_skip("no seccomp filter for this architecture or kernel");
+		if (WEXITSTATUS(st) == T_BROKEN)
+			return t_broken("seccomp filter refused");
+		if (WEXITSTATUS(st) >= 10 && WEXITSTATUS(st) <= 12)
+			return T_FAILF("with io_uring_setup() failing %s: %s did not return -%d",
+				       strerror(errs[i]), what[WEXITSTATUS(st)], errs[i]);
+		t_check_eq(WEXITSTATUS(st), T_PASS);
+	}
+	return T_PASS;
+}
+
 /* regbuf_uring_dio_align(): what file_init() uses; -EOPNOTSUPP where nothing is reported. */
 static int dio_align_query(void)
 {
@@ -2155,6 +2213,7 @@ static int memlock_status_real_limits(void)
 }
 
 static const struct t_case cases[] = {
+	T_CASE(io_uring_blocked_errno_documented),
 	T_CASE(integrity_odirect_file_every_ring),
 	T_CASE(integrity_loop_device_every_ring),
 	T_CASE(clone_errors_unchanged),
