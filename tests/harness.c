@@ -105,16 +105,23 @@ long long t_pattern_check(const void *buf, size_t len, uint64_t pos, uint64_t sa
 #define T_AUDIT_ARCH AUDIT_ARCH_AARCH64
 #endif
 
-int t_deny_syscall(long nr, int err)
+int t_deny_syscall(long nr, int arg, uint32_t value, int err)
 {
 #ifdef T_AUDIT_ARCH
+	/* The low word of args[@arg] (little-endian); with @arg < 0, nr again. */
+	unsigned int arg_off = arg >= 0 && arg < 6 ?
+		(unsigned int)(offsetof(struct seccomp_data, args) + (size_t)arg * 8) :
+		(unsigned int)offsetof(struct seccomp_data, nr);
+	uint32_t want = arg >= 0 && arg < 6 ? value : (uint32_t)nr;
 	struct sock_filter f[] = {
 		/* Another architecture's syscall numbers: not ours to judge. */
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, T_AUDIT_ARCH, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)nr, 0, 1),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)nr, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg_off),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, want, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned int)err & SECCOMP_RET_DATA)),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
@@ -125,6 +132,8 @@ int t_deny_syscall(long nr, int err)
 	return 0;
 #else
 	(void)nr;
+	(void)arg;
+	(void)value;
 	(void)err;
 	return -EOPNOTSUPP;
 #endif

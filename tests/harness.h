@@ -85,10 +85,11 @@ long long t_pattern_check(const void *buf, size_t len, uint64_t pos, uint64_t sa
 /*
  * From now on in this process and what it execs, syscall @nr fails with
  * -@err (a seccomp filter, as a container runtime's profile or a kernel
- * without the syscall would answer).  Call in a child process.  Returns 0, or
- * -errno when the filter cannot be installed.
+ * without the syscall would answer); with @arg >= 0, only calls whose
+ * argument @arg (its low 32 bits) is @value.  Call in a child process.
+ * Returns 0, or -errno when the filter cannot be installed.
  */
-int t_deny_syscall(long nr, int err);
+int t_deny_syscall(long nr, int arg, uint32_t value, int err);
 
 /* Run a shell command as a setup helper; returns its exit status. */
 int t_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -352,6 +352,12 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool
  * Context: no I/O may be prepared on any ring concurrently; I/O may be in flight.
  * Entries are checked in order as __io_sqe_buffers_update() does: the first
  * invalid entry stops the update, and the slots before it are updated.
+ * -ENOMEM of this library comes before any kernel table changes.  If ring 0
+ * took the update and another ring could not follow (-EIO or a kernel
+ * -errno), the rings would hold different buffers in those slots: the pool
+ * then drops its table from every ring and is left as after a failed
+ * regbuf_uring_pool_register() (status FAILED; unregistered I/O with
+ * REGBUF_URING_POOL_F_DEGRADE), and registers again when asked.
  *
  * Return: number of slots updated (partial updates are possible, as in the
  * kernel), or -ENXIO nothing registered (never registered, unregistered, or

@@ -178,6 +178,18 @@ out_free_pool:
 	return ret;
 }
 
+/* Put the references regbuf_uring_pool_mirror() holds: the next mirror registers afresh. */
+static void drop_mirror(struct regbuf_uring_pool *pool)
+{
+	uint32_t i;
+
+	for (i = 0; i < pool->mirror_nr; i++)
+		regbuf_buf_put(pool->mirror[i]);
+	free(pool->mirror);
+	pool->mirror = NULL;
+	pool->mirror_nr = 0;
+}
+
 void regbuf_uring_pool_destroy(struct regbuf_uring_pool *pool)
 {
 	uint32_t i;
@@ -187,9 +199,7 @@ void regbuf_uring_pool_destroy(struct regbuf_uring_pool *pool)
 	for (i = 0; i < pool->nr_rings; i++)
 		if (!pool->closed[i])
 			io_uring_queue_exit(&pool->rings[i].ring);
-	for (i = 0; i < pool->mirror_nr; i++)
-		regbuf_buf_put(pool->mirror[i]);
-	free(pool->mirror);
+	drop_mirror(pool);
 	if (pool->nr_rings)
 		free(pool->rings[0].map);
 	free(pool->slots);
@@ -665,6 +675,22 @@ static int update_other_rings(struct regbuf_uring_pool *pool, struct regbuf_urin
 	return 0;
 }
 
+/*
+ * Ring 0 took an update that another ring could not follow: the rings now
+ * hold different buffers in those slots, and the map matches neither.  Drop
+ * the table from every ring and fail the pool as a failed registration does
+ * (unregistered I/O with REGBUF_URING_POOL_F_DEGRADE), rather than let I/O
+ * reach a buffer other than the one its address names.  In-flight I/O keeps
+ * its buffers (the kernel's nodes are refcounted).
+ */
+static void fail_diverged(struct regbuf_uring_pool *pool, int err)
+{
+	unregister_all(pool);
+	drop_mirror(pool);
+	set_failed(pool, err, "an update the other rings could not follow", degrades(pool));
+	map_publish(pool, NULL);
+}
+
 /* Record slots [@off, @off + @done) as updated and publish @map (NULL: not fixed). */
 static int commit_update(struct regbuf_uring_pool *pool, uint32_t off, const struct iovec *iov,
 			 uint32_t done, struct regbuf_uring_map *map)
@@ -743,6 +769,8 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 	free(tags);
 	if (ret < 0) {
 		free(map);
+		if (done > 0)
+			fail_diverged(pool, ret);
 		return ret;
 	}
 	return commit_update(pool, off, iov, (uint32_t)done, map);
@@ -751,7 +779,6 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool)
 {
 	struct regbuf_uring_ring *src;
-	uint32_t i;
 	int ret;
 
 	if (!pool)
@@ -768,11 +795,7 @@ int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool)
 	src = src_ring(pool);
 	ret = src ? io_uring_unregister_buffers(&src->ring) : 0;
 	unregister_all(pool);
-	for (i = 0; i < pool->mirror_nr; i++)
-		regbuf_buf_put(pool->mirror[i]);
-	free(pool->mirror);
-	pool->mirror = NULL;
-	pool->mirror_nr = 0;
+	drop_mirror(pool);
 	pool->st.state = REGBUF_URING_REG_NONE;
 	pool->st.path = REGBUF_URING_PATH_NONE;
 	drop_slots(pool);

@@ -407,7 +407,7 @@ static int run_without_io_uring(int err, const char *args, const char *out)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		if (t_deny_syscall(__NR_io_uring_setup, err))
+		if (t_deny_syscall(__NR_io_uring_setup, -1, 0, err))
 			_exit(T_SKIP + 100);
 		_exit(t_sh("%s %s >%s 2>&1", cli_path(), args, out));
 	}

@@ -1810,7 +1810,7 @@ static int blocked_child(int err)
 {
 	struct regbuf_uring_features f;
 	struct regbuf_uring_pool *pool = NULL;
-	int ret = t_deny_syscall(__NR_io_uring_setup, err);
+	int ret = t_deny_syscall(__NR_io_uring_setup, -1, 0, err);
 
 	if (ret)
 		return ret == -EOPNOTSUPP || ret == -EINVAL ? T_SKIP : T_BROKEN;
@@ -1854,6 +1854,98 @@ static int io_uring_blocked_errno_documented(void)
 				       strerror(errs[i]), what[WEXITSTATUS(st)], errs[i]);
 		t_check_eq(WEXITSTATUS(st), T_PASS);
 	}
+	return T_PASS;
+}
+
+/* A fixed read of 4 KiB from /dev/zero into @buf through @slot of @ring: the CQE result. */
+static int fixed_read_res(struct io_uring *ring, void *buf, int slot)
+{
+	int fd = open("/dev/zero", O_RDONLY | O_CLOEXEC), res = probe_read(ring, fd, buf, 4096, slot);
+
+	if (fd >= 0)
+		close(fd);
+	return res;
+}
+
+/*
+ * Ring 1 cannot follow an update ring 0 took (its clone fails: a seccomp
+ * filter answers IORING_REGISTER_CLONE_BUFFERS with -ENOMEM).  The pool must
+ * not stay ACTIVE with ring 0 holding the new buffer under a map that names
+ * the old one: it drops the table from every ring and fails as a failed
+ * registration does.  In a child: the filter stays there.
+ */
+static int diverged_child(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct iovec iov[4], fresh;
+	uint8_t *mem = map_anon(5 * 16 * KiB);
+	int i, ret;
+
+	if (!mem || regbuf_uring_pool_create(&pool, 2, 8, 0, 0))
+		return T_BROKEN;
+	for (i = 0; i < 4; i++)
+		iov[i] = (struct iovec){ mem + i * 16 * KiB, 16 * KiB };
+	fresh = (struct iovec){ mem + 4 * 16 * KiB, 16 * KiB };
+	if (regbuf_uring_pool_register(pool, iov, 4, 0))
+		return T_BROKEN;
+	regbuf_uring_pool_status(pool, &st);
+	if (st.path != REGBUF_URING_PATH_CLONE)
+		return T_SKIP;	/* rings that register again: ring 0's opcode too */
+	if (t_deny_syscall(__NR_io_uring_register, 1, IORING_REGISTER_CLONE_BUFFERS, ENOMEM))
+		return T_SKIP;
+	ret = regbuf_uring_pool_update(pool, 1, &fresh, 1);
+	if (ret != -ENOMEM)
+		return 10;
+	regbuf_uring_pool_status(pool, &st);
+	if (st.state != REGBUF_URING_REG_FAILED || st.err != -ENOMEM)
+		return 11;
+	/* No ring has a table (an empty table is -EFAULT), and the pool knows it. */
+	for (i = 0; i < 2; i++) {
+		if (fixed_read_res(&regbuf_uring_pool_ring(pool, (uint32_t)i)->ring,
+				   i ? iov[1].iov_base : fresh.iov_base, 1) != -EFAULT)
+			return 12 + i;
+		if (regbuf_uring_pool_ring(pool, (uint32_t)i)->fixed)
+			return 14;
+	}
+	if (regbuf_uring_pool_update(pool, 1, &fresh, 1) != -ENXIO)
+		return 15;
+	/* Registered again, ring 0 works (the clone is still refused). */
+	if (regbuf_uring_pool_register(pool, iov, 4, 0) != -ENOMEM)
+		return 16;
+	regbuf_uring_pool_destroy(pool);
+	return T_PASS;
+}
+
+static int update_ring_cannot_follow_drops_table(void)
+{
+	static const char *const what[] = {
+		[10] = "the update did not return the clone's -ENOMEM",
+		[11] = "the pool is not FAILED with -ENOMEM",
+		[12] = "ring 0 still has a table (the new buffer reads through slot 1)",
+		[13] = "ring 1 still has a table",
+		[14] = "a ring still says fixed",
+		[15] = "a later update was not -ENXIO",
+		[16] = "registering again did not fail at the clone",
+	};
+	pid_t pid;
+	int st;
+
+	t_kernel_agrees();
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return t_broken("fork: %s", strerror(errno));
+	if (pid == 0)
+		_exit(diverged_child());
+	waitpid(pid, &st, 0);
+	if (!WIFEXITED(st))
+		return T_FAILF("the child died (0x%x)", st);
+	if (WEXITSTATUS(st) == T_SKIP)
+		return t_skip("the pool does not clone ranges here, or no seccomp filter");
+	if (WEXITSTATUS(st) >= 10 && WEXITSTATUS(st) <= 16)
+		return T_FAILF("after ring 1 could not follow: %s", what[WEXITSTATUS(st)]);
+	t_check_eq(WEXITSTATUS(st), T_PASS);
 	return T_PASS;
 }
 
@@ -2214,6 +2306,7 @@ static int memlock_status_real_limits(void)
 
 static const struct t_case cases[] = {
 	T_CASE(io_uring_blocked_errno_documented),
+	T_CASE(update_ring_cannot_follow_drops_table),
 	T_CASE(integrity_odirect_file_every_ring),
 	T_CASE(integrity_loop_device_every_ring),
 	T_CASE(clone_errors_unchanged),
