@@ -233,11 +233,18 @@ const char *regbuf_nvme_status_str(uint16_t status);
  * CSTS.RDY = 1 bounded by CAP.TO, then Identify Controller and Set Features
  * Number of Queues (NVMe 1.4 §7.6.1).
  *
+ * In physical mode the function's /dev/uioN stays open (and flocked) until
+ * regbuf_nvme_ctrl_destroy(): uio_pci_generic clears bus mastering when it is
+ * closed, also when the process is killed, so the controller cannot finish
+ * commands into memory that was freed.  With VFIO, vfio-pci disables the
+ * function when its file is released.
+ *
  * Context: blocks up to CAP.TO; allocates.
  * Return: 0; -ENODEV no such function, not an NVMe controller, or not bound
  * to a usable driver; -EPERM physical mode without REGBUF_NVME_F_ALLOW_UNSAFE
  * or without CAP_SYS_ADMIN (pagemap hides frame numbers); -EBUSY the VFIO
- * group is not viable or already in use; -ETIMEDOUT the controller did not
+ * group is not viable or already in use, or in physical mode another process
+ * holds the function; -ENOENT physical mode and no /dev/uioN for it; -ETIMEDOUT the controller did not
  * become ready/not-ready within CAP.TO; -EIO the controller reported a fatal
  * status (CSTS.CFS), an admin command failed, or CAP / Identify Controller
  * hold values that cannot be right (MQES 0, doorbells outside BAR0, MDTS

@@ -553,7 +553,7 @@ int regbuf_nvme_ctrl_create(struct regbuf_nvme_ctrl **cp, const char *bdf,
 	if (!c)
 		return -ENOMEM;
 	c->container = c->group = c->device = -1;
-	c->cfg_fd = c->pagemap_fd = c->kpageflags_fd = -1;
+	c->uio_fd = c->cfg_fd = c->pagemap_fd = c->kpageflags_fd = -1;
 	c->flags = opts->flags;
 	c->timeout_ms = opts->timeout_ms;
 	pthread_mutex_init(&c->lock, NULL);

@@ -112,6 +112,7 @@ struct regbuf_nvme_ctrl {
 	int device;
 	uint64_t cfg_off;		/* config region offset in the device fd */
 	/* physical mode */
+	int uio_fd;			/* /dev/uioN, flocked: closing it clears bus mastering */
 	int cfg_fd;			/* sysfs config */
 	int pagemap_fd;
 	int kpageflags_fd;

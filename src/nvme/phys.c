@@ -9,12 +9,14 @@
  * are not migrated or compacted while mapped, 4 KiB pages and THPs can be,
  * which would leave the device writing into someone else's memory.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -59,6 +61,48 @@ out_close:
 	return eacces_perm(ret);
 }
 
+/*
+ * Hold the function's /dev/uioN for as long as the controller is used.
+ * uio_pci_generic's release() clears bus mastering when the file is closed,
+ * which the kernel also does when the process dies, even of SIGKILL: a
+ * controller left enabled would otherwise finish the commands in flight by
+ * writing data and completions into pages that are free again.  The flock
+ * keeps a second process from bringing up the same controller under this
+ * one (VFIO refuses a second open of the group; uio does not).
+ */
+static int phys_uio_hold(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
+{
+	char path[PATH_MAX + 300];
+	struct dirent *de;
+	DIR *d;
+	int fd = -ENOENT;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/uio", c->bdf);
+	d = opendir(path);
+	while (d && (de = readdir(d)) && fd == -ENOENT) {
+		if (strncmp(de->d_name, "uio", 3))
+			continue;
+		snprintf(path, sizeof(path), "/dev/%s", de->d_name);
+		fd = sys_open(path, O_RDWR);
+	}
+	if (d)
+		closedir(d);
+	if (fd < 0) {
+		nvme_why(why, why_len, "%s/uio, /dev/uioN: %s (the uio device's file is what "
+			 "stops the controller's DMA when this process ends)", c->bdf,
+			 strerror(-fd));
+		return eacces_perm(fd);
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		close(fd);
+		nvme_why(why, why_len, "%s is in use by another process (its /dev/uioN is locked)",
+			 c->bdf);
+		return -EBUSY;
+	}
+	c->uio_fd = fd;
+	return 0;
+}
+
 int nvme_phys_open(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
 {
 	char path[PATH_MAX], link[PATH_MAX];
@@ -77,6 +121,9 @@ int nvme_phys_open(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
 			 "drivers_probe)", c->bdf);
 		return -ENODEV;
 	}
+	ret = phys_uio_hold(c, why, why_len);
+	if (ret)
+		return ret;
 	ret = sys_pagemap_open();
 	if (ret >= 0) {
 		c->pagemap_fd = ret;
@@ -117,7 +164,10 @@ void nvme_phys_close(struct regbuf_nvme_ctrl *c)
 		close(c->pagemap_fd);
 	if (c->kpageflags_fd >= 0)
 		close(c->kpageflags_fd);
-	c->cfg_fd = c->pagemap_fd = c->kpageflags_fd = -1;
+	/* Last: the device stops mastering the bus (after the shutdown, if any). */
+	if (c->uio_fd >= 0)
+		close(c->uio_fd);
+	c->uio_fd = c->cfg_fd = c->pagemap_fd = c->kpageflags_fd = -1;
 }
 
 /*

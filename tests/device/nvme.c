@@ -14,8 +14,10 @@
  * wrapper also checks the guest's kernel log for VT-d faults.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1153,6 +1155,98 @@ static int shutdown_clean(void)
 	return T_PASS;
 }
 
+/* The function's PCI command register (sysfs config), or -1. */
+static int pci_command(void)
+{
+	char path[128];
+	regbuf_le16 cmd;
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", dev_bdf());
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = pread(fd, &cmd, 2, 4);
+	close(fd);
+	return n == 2 ? regbuf_le16_to_cpu(cmd) : -1;
+}
+
+/*
+ * In a child: bring the controller up, keep 16 reads of 128 KiB in flight on
+ * hugetlb memory, then die of SIGKILL without a word to the device.
+ */
+static void die_with_io_in_flight(void)
+{
+	struct regbuf_nvme_qpair *q;
+	struct arena a;
+	unsigned int i;
+
+	ctrl = NULL;
+	if (need_ctrl() || arena_get(&a, true, 4u << 20) ||
+	    regbuf_nvme_qpair_create(&q, ctrl, 32, 0))
+		_exit(T_BROKEN);
+	for (i = 0; i < 16; i++)
+		if (regbuf_nvme_submit_read(q, 1, a.b, i * 131072, 131072,
+					    i * 131072 / ns.lba_size, NULL, 0))
+			_exit(T_BROKEN);
+	raise(SIGKILL);
+	_exit(T_BROKEN);
+}
+
+/*
+ * A process killed with I/O in flight must not leave the controller able to
+ * write into its freed memory: its bus mastering is off once the process is
+ * gone (uio_pci_generic clears it when the /dev/uioN the driver holds is
+ * closed; vfio-pci disables the function when its file is released).  A second
+ * process is refused while the first holds the function, and the next one
+ * brings the controller up again.
+ */
+static int killed_process_stops_dma(void)
+{
+	struct regbuf_nvme_ctrl *other = NULL;
+	struct regbuf_nvme_opts o = { 0 };
+	char why[256] = "";
+	pid_t pid;
+	int st, cmd, ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	/* Held here: another process is refused, whatever the mode. */
+	o.why = why;
+	o.why_len = sizeof(why);
+	o.flags = is_phys() ? REGBUF_NVME_F_ALLOW_UNSAFE : 0;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		_exit(regbuf_nvme_ctrl_create(&other, dev_bdf(), &o) == -EBUSY ? T_PASS : T_FAIL);
+	waitpid(pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != T_PASS)
+		return T_FAILF("a second process could open %s while this one holds it (0x%x)",
+			       dev_bdf(), st);
+	regbuf_nvme_ctrl_destroy(ctrl);
+	ctrl = NULL;
+
+	pid = fork();
+	if (pid == 0)
+		die_with_io_in_flight();
+	waitpid(pid, &st, 0);
+	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
+		return T_FAILF("the child did not get its I/O going (status 0x%x)", st);
+	cmd = pci_command();
+	if (cmd < 0)
+		return T_FAILF("cannot read the PCI command register of %s", dev_bdf());
+	if (cmd & 0x4)
+		return T_FAILF("PCI command 0x%04x: bus mastering still on after the process "
+			       "died with I/O in flight", cmd);
+	ret = need_ctrl();	/* and it comes back */
+	if (ret)
+		return ret;
+	printf("# after SIGKILL with 16 reads in flight: PCI command 0x%04x (bus master off)\n",
+	       cmd);
+	return T_PASS;
+}
+
 /* Run a command in the guest, capture its output; returns its exit status. */
 static int run_capture(char *out, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -1234,6 +1328,7 @@ static int cli_nvme(void)
 static const struct t_case cases[] = {
 	T_CASE(guest_binding),
 	T_CASE(bringup_identify),
+	T_CASE(killed_process_stops_dma),
 	T_CASE(qpair_cycle),
 	T_CASE(buf_refuses),
 	T_CASE(io_invalid),
