@@ -5,13 +5,13 @@
  * makes it pause exactly there), by SIGINT, SIGTERM, SIGHUP, or SIGKILL
  * followed by another run.  Afterwards nr_hugepages is what it was before and
  * the temporary file and the state file are gone; after SIGKILL, the next run
- * says what it undid.
+ * says what it undid.  A fio baseline running when the bench is signalled
+ * stops with it.
  *
  * The pool is machine-wide and other programs (other test suites) move it
  * too.  Each case therefore also checks what the bench itself did: the state
  * file records how many pages it added, and its restore message must give
- * exactly those back.  A fio baseline running at that moment stops with the
- * bench.  When the final count is off only because the pool
+ * exactly those back.  When the final count is off only because the pool
  * moved under another program, the case is tried again (up to 4 times).
  */
 #include <dirent.h>
