@@ -520,7 +520,7 @@ out_free_tags:
 int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iovec *iov,
 			       uint32_t nr, unsigned int flags)
 {
-	struct regbuf_uring_map *map;
+	struct regbuf_uring_map *map = NULL;
 	struct regbuf_uring_ring *src;
 	struct iovec *kiov;
 	uint64_t bytes = 0;
@@ -570,11 +570,10 @@ int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iove
 
 	ret = preflight(pool, &pool->st.memlock, kiov, knr,
 			pool->clone_ok ? 1 : pool->nr_rings);
-	map = ret ? NULL : map_alloc(pool);
-	if (!ret && !map)
-		ret = -ENOMEM;
-	if (!ret)
-		ret = register_rings(pool, src, kiov, knr);
+	if (!ret) {
+		map = map_alloc(pool);
+		ret = map ? register_rings(pool, src, kiov, knr) : -ENOMEM;
+	}
 	if (ret < 0) {
 		free(map);
 		set_failed(pool, ret, "IORING_REGISTER_BUFFERS2", degrades(pool));

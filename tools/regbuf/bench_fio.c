@@ -86,6 +86,14 @@ static uint32_t batch_of(uint32_t qd)
 	return b < 1 ? 1 : b > 32 ? 32 : b;
 }
 
+/* An argument vector and the strings it points into. */
+struct bench_fio_argv {
+	char *argv[40];
+	char buf[8192];
+	size_t used;
+	int argc;
+};
+
 /* Append one argument, printf-style; -ENAMETOOLONG when @a is full. */
 static int __attribute__((format(printf, 2, 3))) arg_add(struct bench_fio_argv *a,
 							 const char *fmt, ...)
@@ -107,8 +115,9 @@ static int __attribute__((format(printf, 2, 3))) arg_add(struct bench_fio_argv *
 	return 0;
 }
 
-int bench_fio_argv(enum bench_fio_kind kind, const struct bench_fio_job *j,
-		   struct bench_fio_argv *a)
+/* The command @kind runs for @j, one argument per string (no shell); 0 or -ENAMETOOLONG. */
+static int bench_fio_argv(enum bench_fio_kind kind, const struct bench_fio_job *j,
+			  struct bench_fio_argv *a)
 {
 	uint64_t per = j->file_size / j->threads / j->bs * j->bs;
 	char path[2 * PATH_MAX];

@@ -40,18 +40,6 @@ const char *bench_fio_name(enum bench_fio_kind kind);
 bool bench_fio_applies(enum bench_fio_kind kind, const struct bench_fio_job *job, char *why,
 		       size_t len);
 
-/* An argument vector and the strings it points into. */
-struct bench_fio_argv {
-	char *argv[40];
-	char buf[8192];
-	size_t used;
-	int argc;
-};
-
-/* The command @kind runs for @job, one argument per string (no shell); 0 or -ENAMETOOLONG. */
-int bench_fio_argv(enum bench_fio_kind kind, const struct bench_fio_job *job,
-		   struct bench_fio_argv *argv);
-
 /* Run once; 0, or -errno with @err set. */
 int bench_fio_run(enum bench_fio_kind kind, const struct bench_fio_job *job,
 		  struct bench_fio_res *res, char *err, size_t errlen);
