@@ -47,18 +47,19 @@ static uint64_t cpu_ns(void)
 
 /* One random I/O of slot @slot: premapped, or classic when @bn is set. */
 static int submit_one(struct regbuf_nvme_qpair *q, struct baseline_nvme *bn,
-		      enum regbuf_nvme_op op, uint32_t nsid, uint32_t lba_size,
+		      enum regbuf_nvme_op op, const struct regbuf_nvme_ns *ns,
 		      const struct regbuf_nvme_buf *b, const uint8_t *base, uint64_t off,
 		      uint64_t size, uint64_t lba, uint64_t slot)
 {
+	const struct regbuf_nvme_ns_info *ni = regbuf_nvme_ns_info(ns);
 	void *ctx = (void *)(uintptr_t)slot;
 
 	if (bn)
-		return baseline_nvme_submit(bn, op, nsid, lba_size, b, base, off, size, lba, ctx,
-					    0);
+		return baseline_nvme_submit(bn, op, ni->nsid, ni->lba_size, b, base, off, size,
+					    lba, ctx, 0);
 	if (op == REGBUF_NVME_OP_WRITE)
-		return regbuf_nvme_submit_write(q, nsid, b, off, size, lba, ctx, 0);
-	return regbuf_nvme_submit_read(q, nsid, b, off, size, lba, ctx, 0);
+		return regbuf_nvme_submit_write(q, ns, b, off, size, lba, ctx, 0);
+	return regbuf_nvme_submit_read(q, ns, b, off, size, lba, ctx, 0);
 }
 
 /*
@@ -70,10 +71,11 @@ static int submit_one(struct regbuf_nvme_qpair *q, struct baseline_nvme *bn,
  * descriptor work differs.  Polled: CPU per I/O
  * includes the polling, so it is the whole cost seen by one core.
  */
-static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns_info *ns,
+static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns *ns,
 		      const struct nvme_args *a, int classic, struct json *j)
 {
-	uint64_t size = a->size, slots = a->qd, blocks = ns->nsze - size / ns->lba_size;
+	const struct regbuf_nvme_ns_info *ni = regbuf_nvme_ns_info(ns);
+	uint64_t size = a->size, slots = a->qd, blocks = ni->nsze - size / ni->lba_size;
 	uint64_t max = regbuf_nvme_ctrl_info(c)->max_cmd_bytes;
 	/* the classic chain issues a split request's pieces as separate commands */
 	uint64_t depth = slots * (classic ? (size + max - 1) / max : 1) + 1;
@@ -111,8 +113,7 @@ static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns_in
 	end = t0 + (uint64_t)(a->seconds * 1e9);
 	for (i = 0; i < slots && !ret; i++) {
 		rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
-		ret = submit_one(q, bn, op, a->nsid, ns->lba_size, b, p, i * size, size,
-				 (rnd >> 16) % blocks, i);
+		ret = submit_one(q, bn, op, ns, b, p, i * size, size, (rnd >> 16) % blocks, i);
 	}
 	while (!ret && regbuf_nvme_qpair_inflight(q)) {
 		int n = bn ? baseline_nvme_reap(bn, cpl, 64) : regbuf_nvme_reap(q, cpl, 64), k;
@@ -128,7 +129,7 @@ static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns_in
 			if (cli_now_ns() >= end)
 				continue;
 			rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
-			ret = submit_one(q, bn, op, a->nsid, ns->lba_size, b, p, s * size, size,
+			ret = submit_one(q, bn, op, ns, b, p, s * size, size,
 					 (rnd >> 16) % blocks, s);
 		}
 	}
@@ -206,7 +207,7 @@ static int nvme_check(const struct bench_opts *o, char *err, size_t len)
 	return 0;
 }
 
-static int nvme_passes(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns_info *ns,
+static int nvme_passes(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns *ns,
 		       const struct nvme_args *a, struct json *j)
 {
 	int ret = 0;
@@ -231,8 +232,9 @@ static int nvme_passes(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns_i
 
 static int nvme_run(const struct bench_opts *o)
 {
+	const struct regbuf_nvme_ns_info *ni;
 	struct nvme_args a = nv;
-	struct regbuf_nvme_ns_info ns;
+	struct regbuf_nvme_ns *ns;
 	struct regbuf_nvme_ctrl *c;
 	int ret, rc = 0;
 
@@ -253,12 +255,13 @@ static int nvme_run(const struct bench_opts *o)
 		goto out;
 	}
 	/* What only the namespace can tell; the options themselves were checked. */
-	if (a.size % ns.lba_size || a.size / ns.lba_size >= ns.nsze) {
+	ni = regbuf_nvme_ns_info(ns);
+	if (a.size % ni->lba_size || a.size / ni->lba_size >= ni->nsze) {
 		cli_err("bench nvme", "--size must be a multiple of the %u-byte LBA and less than "
-			"the namespace (%llu blocks)", ns.lba_size, (unsigned long long)ns.nsze);
+			"the namespace (%llu blocks)", ni->lba_size, (unsigned long long)ni->nsze);
 		rc = 2;
 	} else {
-		ret = nvme_passes(c, &ns, &a, o->j);
+		ret = nvme_passes(c, ns, &a, o->j);
 		if (ret) {
 			cli_err("bench nvme", "%s", strerror(-ret));
 			if (o->j)

@@ -35,17 +35,17 @@ int cli_exit(int rc);
 
 /* ---- NVMe controllers, for 'regbuf nvme' and 'regbuf bench nvme' ---- */
 struct regbuf_nvme_ctrl;
-struct regbuf_nvme_ns_info;
+struct regbuf_nvme_ns;
 
 /* --device: a PCI address DDDD:BB:DD.F.  0, or 2 with the message in @err. */
 int cli_nvme_check_device(const char *dev, char *err, size_t len);
 
 /*
- * Bring up controller @dev (4 I/O queue pairs) and, if @ns, identify
- * namespace @nsid into it.  Errors are said on stderr as @cmd; 0 or -errno.
+ * Bring up controller @dev (4 I/O queue pairs) and, if @ns, get namespace
+ * @nsid's handle.  Errors are said on stderr as @cmd; 0 or -errno.
  */
 int cli_nvme_open(const char *cmd, const char *dev, uint32_t nsid, bool unsafe,
-		  struct regbuf_nvme_ctrl **cp, struct regbuf_nvme_ns_info *ns);
+		  struct regbuf_nvme_ctrl **cp, struct regbuf_nvme_ns **ns);
 
 /* I/O memory: hugetlb when there is some (required in physical mode), else 4 KiB pages. */
 void *cli_io_alloc(size_t len, size_t *maplen);

@@ -41,7 +41,7 @@ int cli_nvme_check_device(const char *dev, char *err, size_t len)
 }
 
 int cli_nvme_open(const char *cmd, const char *dev, uint32_t nsid, bool unsafe,
-		  struct regbuf_nvme_ctrl **cp, struct regbuf_nvme_ns_info *ns)
+		  struct regbuf_nvme_ctrl **cp, struct regbuf_nvme_ns **ns)
 {
 	struct regbuf_nvme_opts o = { 0 };
 	char why[256] = "";
@@ -63,7 +63,7 @@ int cli_nvme_open(const char *cmd, const char *dev, uint32_t nsid, bool unsafe,
 		return ret;
 	}
 	if (ns) {
-		ret = regbuf_nvme_ns_identify(*cp, nsid, ns);
+		ret = regbuf_nvme_ns_get(ns, *cp, nsid);
 		if (ret) {
 			cli_err(cmd, "namespace %u: %s", nsid, strerror(-ret));
 			regbuf_nvme_ctrl_destroy(*cp);

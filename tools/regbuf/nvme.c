@@ -124,7 +124,7 @@ static int nvme_list(void)
 }
 
 static int open_ctrl(const char *cmd, const struct nvme_args *a, struct regbuf_nvme_ctrl **cp,
-		     struct regbuf_nvme_ns_info *ns)
+		     struct regbuf_nvme_ns **ns)
 {
 	return cli_nvme_open(cmd, a->dev, a->nsid, a->unsafe, cp, ns);
 }
@@ -132,8 +132,9 @@ static int open_ctrl(const char *cmd, const struct nvme_args *a, struct regbuf_n
 static int nvme_identify(const struct nvme_args *a)
 {
 	const struct regbuf_nvme_ctrl_info *ci;
+	const struct regbuf_nvme_ns_info *ni;
 	struct regbuf_nvme_ctrl *c;
-	struct regbuf_nvme_ns_info ns;
+	struct regbuf_nvme_ns *ns;
 	int ret = open_ctrl("nvme identify", a, &c, NULL);
 
 	if (ret)
@@ -155,10 +156,12 @@ static int nvme_identify(const struct nvme_args *a)
 	if (ci->iova_limit)
 		printf("DMA maps    %u slots in the VFIO container\n", ci->iova_limit);
 	printf("namespaces  %u\n", ci->nn);
-	if (!regbuf_nvme_ns_identify(c, a->nsid, &ns))
-		printf("ns %-8u %llu blocks x %u B = %.1f MiB (LBA format %u of %u)\n", ns.nsid,
-		       (unsigned long long)ns.nsze, ns.lba_size,
-		       (double)ns.nsze * ns.lba_size / (1 << 20), ns.flbas, ns.nlbaf);
+	if (!regbuf_nvme_ns_get(&ns, c, a->nsid)) {
+		ni = regbuf_nvme_ns_info(ns);
+		printf("ns %-8u %llu blocks x %u B = %.1f MiB (LBA format %u of %u)\n", ni->nsid,
+		       (unsigned long long)ni->nsze, ni->lba_size,
+		       (double)ni->nsze * ni->lba_size / (1 << 20), ni->flbas, ni->nlbaf);
+	}
 	regbuf_nvme_ctrl_destroy(c);
 	return 0;
 }
@@ -217,7 +220,8 @@ static int emit_data(const char *cmd, const struct nvme_args *a, const uint8_t *
 static int nvme_rw(const struct nvme_args *a, int write)
 {
 	const char *cmd = write ? "nvme write" : "nvme read";
-	struct regbuf_nvme_ns_info ns;
+	uint32_t lba_size;
+	struct regbuf_nvme_ns *ns;
 	struct regbuf_nvme_ctrl *c;
 	struct regbuf_nvme_qpair *q = NULL;
 	struct regbuf_nvme_buf *b = NULL;
@@ -228,7 +232,8 @@ static int nvme_rw(const struct nvme_args *a, int write)
 
 	if (open_ctrl(cmd, a, &c, &ns))
 		return 1;
-	len = (size_t)a->blocks * ns.lba_size;
+	lba_size = regbuf_nvme_ns_info(ns)->lba_size;
+	len = (size_t)a->blocks * lba_size;
 	p = cli_io_alloc(len, &maplen);
 	if (!p) {
 		cli_err(cmd, "no memory for %zu bytes", len);
@@ -240,8 +245,8 @@ static int nvme_rw(const struct nvme_args *a, int write)
 	if (!ret)
 		ret = regbuf_nvme_qpair_create(&q, c, 0, 0);
 	if (!ret)
-		ret = regbuf_nvme_io(q, write ? REGBUF_NVME_OP_WRITE : REGBUF_NVME_OP_READ, a->nsid,
-				     b, 0, len, a->lba, &cpl, 0);
+		ret = regbuf_nvme_io(q, write ? REGBUF_NVME_OP_WRITE : REGBUF_NVME_OP_READ, ns, b,
+				     0, len, a->lba, &cpl, 0);
 	if (ret) {
 		cli_err(cmd, "%s (NVMe status 0x%03x %s, SCT %u SC 0x%02x%s)", strerror(-ret),
 			cpl.status, regbuf_nvme_status_str(cpl.status),
@@ -251,7 +256,7 @@ static int nvme_rw(const struct nvme_args *a, int write)
 	}
 	if (write)
 		printf("wrote %zu bytes at LBA %llu\n", len, (unsigned long long)a->lba);
-	else if (emit_data(cmd, a, p, len, ns.lba_size))
+	else if (emit_data(cmd, a, p, len, lba_size))
 		goto out_q;
 	rc = 0;
 out_q:
