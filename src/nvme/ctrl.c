@@ -99,8 +99,12 @@ static int identify_ctrl(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
 	return ret;
 }
 
-/* Set Features, Number of Queues (§5.21.1.7): 0-based counts in and out. */
-static int set_num_queues(struct regbuf_nvme_ctrl *c, uint32_t want, char *why, size_t why_len)
+/*
+ * Set Features, Number of Queues (§5.21.1.7): 0-based counts in and out.
+ * The controller may grant fewer completion queues (NCQA, DW0 31:16) than
+ * submission queues (NSQA, 15:0): every queue pair needs one of each.
+ */
+int nvme_set_num_queues(struct regbuf_nvme_ctrl *c, uint32_t want, char *why, size_t why_len)
 {
 	struct regbuf_nvme_sqe sqe;
 	uint32_t dw0, got;
@@ -210,7 +214,7 @@ static int ctrl_enable(struct regbuf_nvme_ctrl *c, uint32_t want_queues, char *w
 	ret = identify_ctrl(c, why, why_len);
 	if (ret)
 		return ret;
-	return set_num_queues(c, want_queues, why, why_len);
+	return nvme_set_num_queues(c, want_queues, why, why_len);
 }
 
 static int ctrl_open(struct regbuf_nvme_ctrl *c, uint32_t mode, char *why, size_t why_len)

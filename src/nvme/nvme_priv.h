@@ -237,6 +237,8 @@ static inline bool nvme_sgl_ok(const struct regbuf_nvme_ctrl *c)
 int nvme_cap_parse(struct regbuf_nvme_ctrl *c, uint64_t cap, char *why, size_t why_len);
 int nvme_id_ctrl_parse(struct regbuf_nvme_ctrl_info *info, const uint8_t *id, uint32_t mpsmin,
 		       char *why, size_t why_len);
+/* Set Features Number of Queues for @want pairs: sets info.io_queues to what was granted. */
+int nvme_set_num_queues(struct regbuf_nvme_ctrl *c, uint32_t want, char *why, size_t why_len);
 
 /* util.c: the bottom, calls nothing of the driver */
 void nvme_why(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
