@@ -779,14 +779,18 @@ static int metadata_format_refused(void)
  * a zone boundary fails with Zone Boundary Error (QEMU's zoned.cross_read
  * off).  Zone 0 is written sequentially up to 128 KiB before its end, then
  * one 384 KiB write runs into zone 1 (its write pointer is the zone start),
- * and a read across the boundary comes back whole.
+ * and a read across the boundary comes back whole.  The memory sits 64 KiB
+ * off the disk positions, so that a kernel-buffer (slot) boundary, where
+ * commands are cut anyway, never falls on the zone boundary.
  */
 static int chunk_boundary(void)
 {
+	const uint64_t skew = 64 * KiB;
 	const char *want = env("REGBUF_EXPECT_CHUNK");
 	struct regbuf_uring_nvme_cpl c;
 	uint64_t z, lba, len, piece;
 	int cmds = 0, ret;
+	uint8_t *w, *rd;
 	struct fix f;
 	long long bad;
 
@@ -803,33 +807,35 @@ static int chunk_boundary(void)
 	ret = setup(&f, 4 * z, 1, true);
 	if (ret)
 		return ret;
-	t_pattern_fill(f.a.p, 2 * z, 0, SALT ^ 7);
+	w = f.a.p + skew;		/* disk byte x is w[x] */
+	rd = f.a.p + 2 * z + skew;
+	t_pattern_fill(w, 2 * z - skew, 0, SALT ^ 7);
 	/* zone 0 up to z - 128 KiB, one command at a time: writes go at the write pointer */
 	for (lba = 0; !ret && (lba << ns.lba_shift) < z - 128 * KiB; lba += piece >> ns.lba_shift) {
 		piece = z - 128 * KiB - (lba << ns.lba_shift);
 		if (piece > 64 * KiB)
 			piece = 64 * KiB;
-		ret = xfer(f.r, true, f.a.p + (lba << ns.lba_shift), piece, lba, &c, NULL);
+		ret = xfer(f.r, true, w + (lba << ns.lba_shift), piece, lba, &c, NULL);
 	}
 	/* 384 KiB from z - 128 KiB: the end of zone 0 and the start of zone 1 */
 	len = 384 * KiB;
 	if (!ret)
-		ret = xfer(f.r, true, f.a.p + z - 128 * KiB, len, (z - 128 * KiB) >> ns.lba_shift,
-			   &c, &cmds);
+		ret = xfer(f.r, true, w + z - 128 * KiB, len, (z - 128 * KiB) >> ns.lba_shift, &c,
+			   &cmds);
 	if (ret) {
 		fix_fini(&f);
 		return T_FAILF("write at lba %llu: %d (status %#x sct %u sc %#x)",
 			       (unsigned long long)lba, ret, c.status, c.sct, c.sc);
 	}
 	t_check(cmds >= 2);
-	memset(f.a.p + 2 * z, 0, 2 * z);
-	ret = xfer(f.r, false, f.a.p + 2 * z, z, (z / 2) >> ns.lba_shift, &c, NULL);
+	memset(rd, 0, z);
+	ret = xfer(f.r, false, rd, z, (z / 2) >> ns.lba_shift, &c, NULL);
 	if (ret) {
 		fix_fini(&f);
 		return T_FAILF("read across the boundary: %d (status %#x sct %u sc %#x)", ret,
 			       c.status, c.sct, c.sc);
 	}
-	bad = t_pattern_check(f.a.p + 2 * z, z - 128 * KiB + len - z / 2, z / 2, SALT ^ 7);
+	bad = t_pattern_check(rd, z - 128 * KiB + len - z / 2, z / 2, SALT ^ 7);
 	fix_fini(&f);
 	if (bad >= 0)
 		return T_FAILF("data across the chunk boundary: mismatch at byte %lld", bad);
