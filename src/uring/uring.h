@@ -18,6 +18,9 @@ bool uring_memlock_charged(void);
 
 uint64_t uring_now_ns(void);
 
+/* The RLIMIT_MEMLOCK limits, VmPin and whether rings created now are charged. */
+void uring_memlock_limits(struct regbuf_uring_memlock *ml);
+
 /* Bytes of RLIMIT_MEMLOCK a ring like @ring was charged at creation. */
 uint64_t uring_ring_charge(const struct io_uring *ring);
 
