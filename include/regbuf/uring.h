@@ -492,6 +492,73 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, u
 					       const struct iovec *iov, uint32_t nr);
 
 /**
+ * regbuf_uring_pool_grow() - register more memory while the rings do I/O
+ * @pool: a registered pool with free slots (regbuf_uring_pool_register_sparse()
+ *	makes a table of free slots; slots emptied by an update are free too)
+ * @iov: memory the caller mapped (any the kernel pins: anonymous, shared,
+ *	hugetlb, THP, file mappings it accepts); an entry longer than the
+ *	pool's buffer length (1 GiB by default) takes consecutive slots
+ * @nr: entries of @iov
+ * @slot: the first slot taken; the pieces take consecutive slots from there
+ *
+ * Takes the first run of free slots that holds every piece, pins the memory
+ * into the first open ring (IORING_REGISTER_BUFFERS_UPDATE, with a tag per
+ * slot) and clones the range into the other rings (DST_REPLACE, 6.13+; on
+ * 6.12 the other rings' tables are dropped and cloned whole, so a submission
+ * on them in that moment fails with -EFAULT; without clone each ring pins
+ * again).  Only then does the pointer map show the new memory, so a lookup on
+ * any thread finds either nothing or memory every ring has.  Memory already
+ * registered stays registered throughout, and I/O on it may run on every
+ * ring meanwhile.  Nothing but the new pieces is charged to RLIMIT_MEMLOCK
+ * (no second table): the preflight checks the new pieces against the limit,
+ * and the status' memlock figures describe every registered slot afterwards.
+ *
+ * A failed grow leaves the registration as it was: pieces pinned before a
+ * piece the kernel could not pin, or before a ring could not follow, are
+ * released again.  Only if that undo fails too is the table dropped, as
+ * after a failed regbuf_uring_pool_update().
+ *
+ * Context: one thread at a time changes the registration (grow, shrink,
+ * update, mirror, unregister); other threads may prepare and submit I/O on
+ * their rings meanwhile.  Not with IORING_SETUP_SINGLE_ISSUER rings owned by
+ * other threads (the kernel refuses the registration with -EEXIST).
+ * Return: slots taken (> 0); -EINVAL @pool, @iov or @slot NULL, @nr 0, an
+ * entry of length 0; -ENXIO nothing registered; -EBUSY the table is a
+ * regbuf_uring_pool_mirror(); -ENOSPC no run of free slots long enough;
+ * -EFAULT/-EOVERFLOW an entry the kernel would refuse (io_buffer_validate());
+ * -ENOMEM the memlock preflight refused (the status reason says why) or out
+ * of memory; the kernel's -errno for a piece it could not pin (-EFAULT
+ * unmapped memory, -ENOMEM RLIMIT_MEMLOCK, -EOPNOTSUPP memory it does not
+ * pin) or for a ring that could not follow; -EAGAIN a piece was pinned only
+ * when tried alone (the grow was undone; try again).
+ */
+REGBUF_MUST_CHECK int regbuf_uring_pool_grow(struct regbuf_uring_pool *pool,
+					     const struct iovec *iov, uint32_t nr,
+					     uint32_t *slot);
+
+/**
+ * regbuf_uring_pool_shrink() - unregister slots while the rings do I/O
+ * @pool: a registered pool
+ * @slot: first slot
+ * @nr: slots
+ *
+ * The pointer map stops showing the slots first, then every ring's slots are
+ * emptied.  I/O in flight on the memory completes on it (the kernel keeps it
+ * pinned until then, and the first ring gets a tag CQE per slot when it lets
+ * go).  An SQE prepared from a lookup made just before the shrink is refused
+ * by the kernel with -EFAULT, never sent to other memory.  The status's memlock
+ * figures describe what stays registered.
+ *
+ * Context: as regbuf_uring_pool_grow().
+ * Return: slots emptied; -EINVAL @pool NULL, @nr 0, range beyond the table;
+ * -ENXIO nothing registered; -EBUSY the table is a regbuf_uring_pool_mirror();
+ * -ENOMEM out of memory; the kernel's -errno (the table is then dropped, as
+ * after a failed regbuf_uring_pool_update()).
+ */
+REGBUF_MUST_CHECK int regbuf_uring_pool_shrink(struct regbuf_uring_pool *pool, uint32_t slot,
+					       uint32_t nr);
+
+/**
  * regbuf_uring_pool_mirror() - make every ring's kernel table follow a regbuf table
  * @pool: the pool
  * @t: a registered regbuf table (slots <= 1 GiB, so slot i is kernel slot i)
