@@ -18,6 +18,13 @@ bool uring_memlock_charged(void);
 
 uint64_t uring_now_ns(void);
 
+/*
+ * regbuf_uring_memlock_estimate() for rings whose creator was (@charged) or
+ * was not charged: VmPin is read only where the limit is enforced.
+ */
+int uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct iovec *iov, uint32_t nr,
+			   uint32_t charges, bool charged);
+
 /* Bytes of RLIMIT_MEMLOCK a ring like @ring was charged at creation. */
 uint64_t uring_ring_charge(const struct io_uring *ring);
 
