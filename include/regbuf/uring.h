@@ -472,7 +472,8 @@ REGBUF_MUST_CHECK int regbuf_uring_clone_buffers(struct io_uring *dst, struct io
  * whole block is charged 2 MiB either way).
  *
  * Return: 0; -EINVAL @ml NULL, or @iov NULL with @nr > 0; -ENOMEM
- * (allocation); -errno reading /proc.
+ * (allocation, only where /proc/self/smaps is read: kernels without
+ * PROCMAP_QUERY); -errno reading /proc/self/smaps.
  */
 REGBUF_MUST_CHECK int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml,
 						    const struct iovec *iov, uint32_t nr,

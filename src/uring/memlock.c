@@ -38,20 +38,22 @@ bool uring_memlock_charged(void)
 	return !(data[CAP_IPC_LOCK / 32].effective & (1U << (CAP_IPC_LOCK % 32)));
 }
 
+/* VmPin of /proc/self/status (in its first lines), read without allocating. */
 static uint64_t vm_pinned_bytes(void)
 {
-	char line[256];
-	unsigned long long kb;
-	uint64_t ret = 0;
-	FILE *f = fopen("/proc/self/status", "re");
+	char buf[4096], *p;
+	ssize_t n;
+	int fd = sys_open("/proc/self/status", O_RDONLY);
 
-	if (!f)
+	if (fd < 0)
 		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmPin: %llu kB", &kb) == 1)
-			ret = kb * 1024;
-	fclose(f);
-	return ret;
+	n = sys_read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strstr(buf, "\nVmPin:");
+	return p ? strtoull(p + 7, NULL, 10) * 1024 : 0;
 }
 
 /*
