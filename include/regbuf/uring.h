@@ -118,7 +118,9 @@ enum regbuf_uring_reg_state {
  *          the kernel adds to the user's locked_vm when @charged; computed
  *          either way)
  * @pinned: bytes this process already has pinned (VmPin; the kernel's counter is
- *          per user across processes, so other processes of the user are not seen)
+ *          per user across processes, so other processes of the user are not seen);
+ *          read only where the limit is enforced (@charged and a finite @soft),
+ *          0 otherwise
  * @rings: bytes already charged for the pool's own rings: since the ring
  *         memory moved to io_create_region() (kernel 6.14) each ring's SQ/CQ
  *         and SQE array are charged to the same per-user counter, not shown
@@ -130,8 +132,9 @@ enum regbuf_uring_reg_state {
  * @charged: false when the rings' creator had CAP_IPC_LOCK: the kernel then
  *           leaves ctx->user unset, charges nothing and does not enforce
  *           @soft (the other fields still say what would apply without it)
- * @huge: true when some memory is charged by whole huge page (hugetlb or
- *        PMD-mapped THP)
+ * @huge: true when some huge page (hugetlb or PMD-mapped THP) is charged
+ *        whole although the buffers cover only part of it, so that the charge
+ *        is more than the pages registered
  * @new_rings: 0 for a registration; for the creation of rings, how many:
  *	@needed is then their own memory (regbuf_uring_ring_memlock() each)
  */
@@ -648,11 +651,14 @@ REGBUF_MUST_CHECK int regbuf_uring_clone_buffers(struct io_uring *dst, struct io
  *
  * Mirrors io_buffer_account_pin(): one page per small page pinned (the
  * containing pages of an unaligned buffer), the whole huge page for each huge
- * page touched, counted once across the call (hugetlb sizes from
- * /proc/self/smaps; PMD-mapped THP from PAGEMAP_SCAN).
+ * page touched, counted once across the call (hugetlb page sizes from
+ * PROCMAP_QUERY, or /proc/self/smaps before Linux 6.11; PMD-mapped THP from
+ * PAGEMAP_SCAN, read only in 2 MiB blocks a buffer covers in part, since a
+ * whole block is charged 2 MiB either way).
  *
  * Return: 0; -EINVAL @ml NULL, or @iov NULL with @nr > 0; -ENOMEM
- * (allocation); -errno reading /proc.
+ * (allocation, only where /proc/self/smaps is read: kernels without
+ * PROCMAP_QUERY); -errno reading /proc/self/smaps.
  */
 REGBUF_MUST_CHECK int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml,
 						    const struct iovec *iov, uint32_t nr,

@@ -97,7 +97,7 @@ static int ring_preflight(uint32_t nr_rings, uint32_t entries, uint32_t setup_fl
 	struct regbuf_uring_memlock *ml = &st->memlock;
 
 	memset(ml, 0, sizeof(*ml));
-	uring_memlock_limits(ml);
+	uring_memlock_limits(ml, uring_memlock_charged());
 	ml->new_rings = nr_rings;
 	ml->charges = nr_rings;
 	ml->needed = regbuf_uring_ring_memlock(entries, setup_flags) * nr_rings;
@@ -403,11 +403,10 @@ static int valid_prefix(const struct iovec *iov, uint32_t nr)
 static int preflight(const struct regbuf_uring_pool *pool, struct regbuf_uring_memlock *ml,
 		     const struct iovec *iov, uint32_t nr, uint32_t charges)
 {
-	int ret = regbuf_uring_memlock_estimate(ml, iov, nr, charges);
+	int ret = uring_memlock_estimate(ml, iov, nr, charges, pool->charged);
 
 	if (ret)
 		return ret;
-	ml->charged = pool->charged;
 	ml->rings = pool->ring_bytes;
 	if (!(pool->flags & REGBUF_URING_POOL_F_NO_PREFLIGHT) && !regbuf_uring_memlock_fits(ml))
 		return -ENOMEM;

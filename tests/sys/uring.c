@@ -3200,6 +3200,87 @@ static int memlock_status_real_limits(void)
 	return ret;
 }
 
+/* What registering @iov in a fresh ring adds to VmPin: the kernel's own charge. */
+static int64_t kernel_charge(const struct iovec *iov, unsigned int nr)
+{
+	struct io_uring ring;
+	uint64_t before, after;
+	int ret;
+
+	if (io_uring_queue_init(8, &ring, 0))
+		return -1;
+	before = vm_pin();
+	ret = io_uring_register_buffers(&ring, iov, nr);
+	after = vm_pin();
+	if (!ret)
+		io_uring_unregister_buffers(&ring);
+	io_uring_queue_exit(&ring);
+	return ret ? ret : (int64_t)(after - before);
+}
+
+/*
+ * The preflight's charge is the kernel's on THP memory, where it depends on
+ * which 2 MiB blocks are huge and on the kernel's last_hpage across buffers
+ * (io_buffer_account_pin()).  The kernel's figure is what registering adds
+ * to VmPin, which io_account_mem() raises whatever the capability.  Mapping
+ * @mix: block 2 of 4 has small pages (MADV_NOHUGEPAGE), the others THPs.
+ */
+static int memlock_estimate_matches_kernel_thp(void)
+{
+	uint8_t *raw = mmap(NULL, 10 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			    -1, 0), *m, *mix;
+	struct {
+		const char *name;
+		unsigned int nr;
+		struct iovec iov[3];
+	} cases[8];
+	struct regbuf_uring_memlock ml;
+	uint64_t huge[4], m_huge;
+	unsigned int i, k;
+	int64_t kc;
+
+	t_check(raw != MAP_FAILED);
+	m = map_thp(8 * MiB);
+	mix = (uint8_t *)(((uintptr_t)raw + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1));
+	t_check(m != NULL);
+	t_check(!madvise(mix, 8 * MiB, MADV_HUGEPAGE));
+	t_check(!madvise(mix + 4 * MiB, 2 * MiB, MADV_NOHUGEPAGE));
+	memset(mix, 1, 8 * MiB);
+	for (k = 0; k < 4; k++)
+		t_ok(regbuf_mem_huge_bytes(mix + k * 2 * MiB, 2 * MiB, &huge[k]));
+	if (regbuf_mem_huge_bytes(m, 8 * MiB, &m_huge) || m_huge != 8 * MiB || huge[0] != 2 * MiB ||
+	    huge[1] != 2 * MiB || huge[2] || huge[3] != 2 * MiB)
+		return t_skip("THP did not back the mappings (/sys/kernel/mm/transparent_hugepage)");
+	cases[0] = (typeof(cases[0])){ "whole THPs", 1, { { m, 8 * MiB } } };
+	cases[1] = (typeof(cases[0])){ "partial THPs at both ends", 1,
+				       { { m + 4 * KiB, 6 * MiB - 8 * KiB } } };
+	cases[2] = (typeof(cases[0])){ "a later buffer in the last THP charged", 2,
+				       { { m, 6 * MiB }, { m + 4 * MiB + 4 * KiB, 4 * KiB } } };
+	cases[3] = (typeof(cases[0])){ "a later buffer in an earlier THP", 2,
+				       { { m, 6 * MiB }, { m + 4 * KiB, 4 * KiB } } };
+	cases[4] = (typeof(cases[0])){ "last THP charged before small pages", 2,
+				       { { mix, 6 * MiB }, { mix + 2 * MiB + 4 * KiB, 4 * KiB } } };
+	cases[5] = (typeof(cases[0])){ "a buffer starting where the last one's THP is", 2,
+				       { { m + 2 * MiB - 4 * KiB, 4 * KiB }, { m, 4 * MiB } } };
+	cases[6] = (typeof(cases[0])){ "small pages between", 1,
+				       { { mix + 4 * KiB, 8 * MiB - 8 * KiB } } };
+	cases[7] = (typeof(cases[0])){ "the newest THP charged decides", 3,
+				       { { m, 2 * MiB }, { m + 4 * MiB, 2 * MiB },
+					 { m + 4 * MiB + 4 * KiB, 4 * KiB } } };
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		t_ok(regbuf_uring_memlock_estimate(&ml, cases[i].iov, cases[i].nr, 1));
+		kc = kernel_charge(cases[i].iov, cases[i].nr);
+		if (kc < 0)
+			return t_skip("registering %s: %s", cases[i].name, strerror((int)-kc));
+		if ((int64_t)ml.needed != kc)
+			return T_FAILF("%s: preflight %llu bytes, kernel %lld", cases[i].name,
+				       (unsigned long long)ml.needed, (long long)kc);
+	}
+	munmap(m, 8 * MiB);
+	munmap(raw, 10 * MiB);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(io_uring_blocked_errno_documented),
 	T_CASE(update_ring_cannot_follow_drops_table),
@@ -3237,6 +3318,7 @@ static const struct t_case cases[] = {
 	T_CASE(pool_api_abuse),
 	T_CASE(io_api_abuse),
 	T_CASE(memlock_status_real_limits),
+	T_CASE(memlock_estimate_matches_kernel_thp),
 };
 
 int main(int argc, char **argv)
