@@ -415,18 +415,18 @@ static int preflight(const struct regbuf_uring_pool *pool, struct regbuf_uring_m
 
 /*
  * The status's memlock figures for what is registered now: the real limits
- * and VmPin, and the charge of every slot (exact after every change).
+ * (and VmPin where they are enforced), and the charge of every slot (exact
+ * after every change).
  */
 static void status_memlock(struct regbuf_uring_pool *pool)
 {
 	struct regbuf_uring_memlock *ml = &pool->st.memlock;
 
-	if (regbuf_uring_memlock_estimate(ml, pool->slots, pool->nr_slots,
-					  pool->clone_ok ? 1 : pool->nr_rings)) {
+	if (uring_memlock_estimate(ml, pool->slots, pool->nr_slots,
+				   pool->clone_ok ? 1 : pool->nr_rings, pool->charged)) {
 		memset(ml, 0, sizeof(*ml));
-		uring_memlock_limits(ml);
+		uring_memlock_limits(ml, pool->charged);
 	}
-	ml->charged = pool->charged;
 	ml->rings = pool->ring_bytes;
 }
 
