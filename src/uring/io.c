@@ -45,6 +45,7 @@ int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd)
 
 	if (!f || fd < 0)
 		return -EINVAL;
+	memset(f, 0, sizeof(*f));
 	f->fd = fd;
 	f->mem_align = 1;
 	f->off_align = 1;
@@ -53,6 +54,7 @@ int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd)
 		return fl;
 	if (!(fl & O_DIRECT))
 		return 0;
+	f->poll = !regbuf_uring_poll_check(fd, NULL, 0);
 	ret = regbuf_uring_dio_align(fd, &mem_align, &off_align);
 	if (!ret) {
 		/* statx(2): 0 means direct I/O is not supported on this file. */
@@ -123,15 +125,17 @@ static int cut(const struct regbuf_uring_ring *r, const struct regbuf_uring_file
 	return cnt;
 }
 
-static void prep_fixed(struct io_uring_sqe *sqe, bool write, int fd, const struct piece *p,
-		       uint64_t off, uint64_t user_data)
+static void prep_fixed(struct io_uring_sqe *sqe, const struct regbuf_uring_ring *r, bool write,
+		       const struct regbuf_uring_file *f, const struct piece *p, uint64_t off,
+		       uint64_t user_data)
 {
 	if (write)
-		io_uring_prep_write_fixed(sqe, fd, (const void *)(uintptr_t)p->addr, p->len, off,
-					  (int)p->slot);
+		io_uring_prep_write_fixed(sqe, f->fd, (const void *)(uintptr_t)p->addr, p->len,
+					  off, (int)p->slot);
 	else
-		io_uring_prep_read_fixed(sqe, fd, (void *)(uintptr_t)p->addr, p->len, off,
+		io_uring_prep_read_fixed(sqe, f->fd, (void *)(uintptr_t)p->addr, p->len, off,
 					 (int)p->slot);
+	regbuf_uring_sqe_file(sqe, r, f);
 	io_uring_sqe_set_data64(sqe, user_data);
 }
 
@@ -155,6 +159,7 @@ static int prep_plain(struct regbuf_uring_ring *r, bool write, const struct regb
 		io_uring_prep_writev(sqe, f->fd, iov, nr, off);
 	else
 		io_uring_prep_readv(sqe, f->fd, iov, nr, off);
+	regbuf_uring_sqe_file(sqe, r, f);
 	io_uring_sqe_set_data64(sqe, user_data);
 	return 1;
 }
@@ -171,6 +176,8 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 		return -EINVAL;
 	if (regbuf_uring_check_align(f, (uint64_t)(uintptr_t)buf, len, off))
 		return -EINVAL;
+	if (r->iopoll && !f->poll)
+		return -EOPNOTSUPP;
 	if (!r->fixed) {
 		struct iovec one = { buf, len };
 
@@ -186,7 +193,7 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 		return -EBUSY;
 	for (i = 0; i < n; i++) {
 		sqe = io_uring_get_sqe(&r->ring);
-		prep_fixed(sqe, write, f->fd, &p[i], off, user_data);
+		prep_fixed(sqe, r, write, f, &p[i], off, user_data);
 		off += p[i].len;
 	}
 	return n;
@@ -218,6 +225,8 @@ int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 					     iov[i].iov_len, off))
 			return -EINVAL;
 	}
+	if (r->iopoll && !f->poll)
+		return -EOPNOTSUPP;
 	if (!r->fixed)
 		return r->plain ? prep_plain(r, write, f, iov, nr, off, user_data) : -EFAULT;
 	/* Validate every piece and count SQEs before queueing anything. */
@@ -239,6 +248,7 @@ int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 		io_uring_prep_rw(write ? IORING_OP_WRITEV_FIXED : IORING_OP_READV_FIXED, sqe,
 				 f->fd, iov, nr, off);
 		sqe->buf_index = (uint16_t)slot;
+		regbuf_uring_sqe_file(sqe, r, f);
 		io_uring_sqe_set_data64(sqe, user_data);
 		return 1;
 	}
@@ -249,7 +259,7 @@ int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 			MAX_PIECES);
 		for (j = 0; j < n; j++) {
 			sqe = io_uring_get_sqe(&r->ring);
-			prep_fixed(sqe, write, f->fd, &p[j], o, user_data);
+			prep_fixed(sqe, r, write, f, &p[j], o, user_data);
 			o += p[j].len;
 		}
 	}
