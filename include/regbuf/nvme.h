@@ -39,15 +39,19 @@ extern "C" {
  *
  * A buffer is mapped with regbuf_nvme_buf_create() (a VFIO DMA mapping or a
  * physical translation) and its PRP lists / SGL descriptors are built then,
- * once.  Each thread creates its own &struct regbuf_nvme_qpair (one I/O
- * submission + completion queue pair) and submits reads, writes and flushes
- * that name (buffer, offset, length, LBA); completions are polled.  Requests
+ * once.  A namespace is named by a &struct regbuf_nvme_ns handle from
+ * regbuf_nvme_ns_get(), which the controller owns (as SPDK's spdk_nvme_ns):
+ * submission reads the block size from it, with no lock and no search.
+ * Each thread creates its own &struct regbuf_nvme_qpair (one I/O submission
+ * + completion queue pair) and submits reads, writes and flushes that name
+ * (namespace, buffer, offset, length, LBA); completions are polled.  Requests
  * larger than the controller's MDTS are split into several commands and
  * complete once.  Completions keep the raw NVMe status (SCT/SC, DNR); a
  * helper maps it to an errno.
  */
 
 struct regbuf_nvme_ctrl;
+struct regbuf_nvme_ns;
 struct regbuf_nvme_qpair;
 struct regbuf_nvme_buf;
 
@@ -130,7 +134,7 @@ struct regbuf_nvme_ctrl_info {
  * @nsze: size in logical blocks
  * @lba_size: bytes per logical block (2^LBADS of the format in use)
  * @ms: metadata bytes per block of that format
- * @flbas: the formatted LBA size index (FLBAS bits 3:0)
+ * @flbas: index of the LBA format in use (&struct regbuf_nvme_id_ns flbas)
  * @nlbaf: number of LBA formats (NLBAF + 1)
  */
 struct regbuf_nvme_ns_info {
@@ -147,7 +151,8 @@ struct regbuf_nvme_ns_info {
  * @ctx: the caller's pointer given at submission
  * @status: raw NVMe status of the first failing command (or 0): the CQE
  *	status field without the phase bit, i.e. SC in bits 7:0, SCT in 10:8,
- *	CRD 12:11, M bit 13, DNR bit 14 (NVMe 1.4 §4.6.1); or
+ *	CRD 12:11, M bit 13, DNR bit 14 (NVMe 1.4 §4.6.1; decode with
+ *	regbuf_nvme_status_sct() and the others in <regbuf/nvme_spec.h>); or
  *	REGBUF_NVME_STATUS_TIMEOUT / _ABORTED when the driver gave up, or
  *	REGBUF_NVME_STATUS_BADDESC when no descriptor could describe a piece
  * @cid: command identifier of that command
@@ -161,65 +166,6 @@ struct regbuf_nvme_cpl {
 	uint32_t dw0;
 	uint32_t nr_cmds;
 };
-
-/* Driver-made statuses, outside the 15-bit space a controller can report. */
-#define REGBUF_NVME_STATUS_TIMEOUT	0xfffe	/* no completion within the timeout */
-#define REGBUF_NVME_STATUS_ABORTED	0xffff	/* controller failed (CSTS.CFS) or reset */
-#define REGBUF_NVME_STATUS_BADDESC	0xfffd	/* no PRP/SGL could describe the data */
-
-/**
- * regbuf_nvme_status_sct() - Status Code Type of a raw status
- * @status: raw 15-bit status (completion DW3 bits 31:17, NVMe base spec 4.6.1)
- *
- * Return: SCT, 0..7 (0 generic, 1 command specific, 2 media and data integrity, 3 path).
- */
-static inline unsigned int regbuf_nvme_status_sct(uint16_t status)
-{
-	return (status >> 8) & 0x7;
-}
-
-/**
- * regbuf_nvme_status_sc() - Status Code of a raw status
- * @status: raw 15-bit status
- *
- * Return: SC, 0..255, to be read with the SCT.
- */
-static inline unsigned int regbuf_nvme_status_sc(uint16_t status)
-{
-	return status & 0xff;
-}
-
-/**
- * regbuf_nvme_status_dnr() - Do Not Retry bit of a raw status
- * @status: raw 15-bit status
- *
- * Return: 1 when the controller says a retry would fail again, else 0.
- */
-static inline unsigned int regbuf_nvme_status_dnr(uint16_t status)
-{
-	return (status >> 14) & 1;
-}
-
-/**
- * regbuf_nvme_status_errno() - map a raw NVMe status to an errno
- * @status: &struct regbuf_nvme_cpl status
- *
- * Return: 0 for success; -EINVAL for invalid field/opcode/SGL/PRP-offset
- * errors; -ERANGE for LBA out of range; -ENOSPC for capacity exceeded;
- * -EROFS for a write to a read-only namespace; -ENODEV for an invalid
- * namespace; -ETIMEDOUT, -ENXIO and -EINVAL (BADDESC) for the driver's own
- * statuses; -EIO for
- * everything else (media and data transfer errors).
- */
-int regbuf_nvme_status_errno(uint16_t status);
-
-/**
- * regbuf_nvme_status_str() - short name of a raw status, e.g. "UNRECOVERED_READ"
- * @status: raw status
- *
- * Return: a static string; "UNKNOWN" for codes without a name.
- */
-const char *regbuf_nvme_status_str(uint16_t status);
 
 /**
  * regbuf_nvme_ctrl_create() - open an NVMe function and bring the controller up
@@ -294,22 +240,36 @@ const struct regbuf_nvme_ctrl_info *regbuf_nvme_ctrl_info(const struct regbuf_nv
 int regbuf_nvme_ctrl_failed(struct regbuf_nvme_ctrl *c);
 
 /**
- * regbuf_nvme_ns_identify() - Identify Namespace
+ * regbuf_nvme_ns_get() - Identify Namespace, and the handle I/O names it by
+ * @nsp: where to store the handle
  * @c: controller
  * @nsid: namespace, 1..NN
- * @info: result
  *
- * The Identify data is checked before use: the formatted LBA format must be
- * one of those listed and its size 512 B..64 KiB.
+ * Sends Identify Namespace now and checks the data before use
+ * (regbuf_nvme_id_ns_parse(): the format in use listed, 512 B..64 KiB
+ * blocks).  The handle belongs to @c and stays valid, unchanged, until
+ * regbuf_nvme_ctrl_destroy(): any thread may submit with it while others
+ * call this function.  Asking again returns the same handle while the
+ * namespace is unchanged, and a new one once its Identify data differ
+ * (reformatted, resized); I/O through the old handle keeps the old block
+ * size.  After regbuf_nvme_ctrl_reset(), ask again.
  *
- * Return: 0; -EINVAL bad @nsid; -ENODEV inactive namespace (NSZE 0);
- * -EOPNOTSUPP a format regbuf cannot use (metadata, block size outside
- * 512 B..64 KiB); -EIO command failure, or Identify data that cannot be right
- * (the controller is then marked failed); -ETIMEDOUT.
+ * Context: an admin command, serialised with the others; allocates.
+ * Return: 0; -EINVAL @nsp or @c NULL, bad @nsid; -ENODEV inactive namespace
+ * (NSZE 0); -EOPNOTSUPP a format regbuf cannot use (metadata, block size
+ * outside 512 B..64 KiB); -EIO command failure, or Identify data that cannot
+ * be right (the controller is then marked failed); -ETIMEDOUT; -ENOMEM.
  */
 REGBUF_MUST_CHECK
-int regbuf_nvme_ns_identify(struct regbuf_nvme_ctrl *c, uint32_t nsid,
-			    struct regbuf_nvme_ns_info *info);
+int regbuf_nvme_ns_get(struct regbuf_nvme_ns **nsp, struct regbuf_nvme_ctrl *c, uint32_t nsid);
+
+/**
+ * regbuf_nvme_ns_info() - what Identify Namespace said when the handle was made
+ * @ns: namespace handle
+ *
+ * Return: the namespace's id, size and format, valid while its controller lives.
+ */
+const struct regbuf_nvme_ns_info *regbuf_nvme_ns_info(const struct regbuf_nvme_ns *ns);
 
 /**
  * regbuf_nvme_identify_raw() - Identify with any CNS into a 4 KiB buffer
@@ -448,7 +408,7 @@ void regbuf_nvme_qpair_destroy(struct regbuf_nvme_qpair *q);
 /**
  * regbuf_nvme_submit_read() - queue a read into a mapped buffer
  * @q: queue pair
- * @nsid: namespace
+ * @ns: namespace handle of the queue pair's controller
  * @b: buffer
  * @off: offset of the data in @b
  * @len: bytes; a multiple of the namespace's block size
@@ -461,18 +421,18 @@ void regbuf_nvme_qpair_destroy(struct regbuf_nvme_qpair *q);
  * touched) for scattered physical memory with an SGL).
  *
  * Context: hot path: no syscall, no allocation.
- * Return: 0; -EINVAL range outside @b, length not a block multiple or 0,
- * misaligned address; -EAGAIN not enough free queue entries (reap first);
+ * Return: 0; -EINVAL @ns NULL or of another controller, range outside @b,
+ * length not a block multiple or 0, misaligned address; -EAGAIN not enough free queue entries (reap first);
  * -EOPNOTSUPP SGL forced but unsupported; -ENXIO the controller failed.
  */
-int regbuf_nvme_submit_read(struct regbuf_nvme_qpair *q, uint32_t nsid,
+int regbuf_nvme_submit_read(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
 			    const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len,
 			    uint64_t slba, void *ctx, unsigned int flags);
 
 /**
  * regbuf_nvme_submit_write() - queue a write from a mapped buffer
  * @q: queue pair
- * @nsid: namespace
+ * @ns: namespace handle
  * @b: buffer
  * @off: offset of the data in @b
  * @len: bytes; a multiple of the namespace's block size
@@ -482,19 +442,21 @@ int regbuf_nvme_submit_read(struct regbuf_nvme_qpair *q, uint32_t nsid,
  *
  * Return: as regbuf_nvme_submit_read().
  */
-int regbuf_nvme_submit_write(struct regbuf_nvme_qpair *q, uint32_t nsid,
+int regbuf_nvme_submit_write(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
 			     const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len,
 			     uint64_t slba, void *ctx, unsigned int flags);
 
 /**
  * regbuf_nvme_submit_flush() - queue a Flush (NVMe 1.4 §6.8)
  * @q: queue pair
- * @nsid: namespace
+ * @ns: namespace handle
  * @ctx: returned in the completion
  *
- * Return: 0; -EAGAIN queue full; -ENXIO controller failed.
+ * Return: 0; -EINVAL @ns NULL or of another controller; -EAGAIN queue full;
+ * -ENXIO controller failed.
  */
-int regbuf_nvme_submit_flush(struct regbuf_nvme_qpair *q, uint32_t nsid, void *ctx);
+int regbuf_nvme_submit_flush(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
+			     void *ctx);
 
 /**
  * regbuf_nvme_submit_cmd() - queue a command the caller built
@@ -570,7 +532,7 @@ enum regbuf_nvme_op {
  * regbuf_nvme_io() - submit one request and wait for it
  * @q: queue pair with nothing else in flight
  * @op: REGBUF_NVME_OP_*
- * @nsid: namespace
+ * @ns: namespace handle
  * @b: buffer (ignored for flush)
  * @off: offset in @b
  * @len: bytes
@@ -580,8 +542,8 @@ enum regbuf_nvme_op {
  *
  * Return: 0; a submission error; or regbuf_nvme_status_errno() of the status.
  */
-int regbuf_nvme_io(struct regbuf_nvme_qpair *q, enum regbuf_nvme_op op, uint32_t nsid,
-		   const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len, uint64_t slba,
+int regbuf_nvme_io(struct regbuf_nvme_qpair *q, enum regbuf_nvme_op op,
+		   const struct regbuf_nvme_ns *ns, const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len, uint64_t slba,
 		   struct regbuf_nvme_cpl *cpl, unsigned int flags);
 
 /**

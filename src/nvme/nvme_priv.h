@@ -57,32 +57,6 @@
 #define NVME_CSTS_SHST_MASK	(3u << 2)		/* 03:02 */
 #define NVME_CSTS_SHST_DONE	(2u << 2)
 
-/* Admin opcodes (§5, Figure 139). */
-#define NVME_ADM_DELETE_SQ	0x00	/* §5.6 */
-#define NVME_ADM_CREATE_SQ	0x01	/* §5.4 */
-#define NVME_ADM_DELETE_CQ	0x04	/* §5.5 */
-#define NVME_ADM_CREATE_CQ	0x05	/* §5.3 */
-#define NVME_ADM_IDENTIFY	0x06	/* §5.15 */
-#define NVME_ADM_SET_FEATURES	0x09	/* §5.21 */
-#define NVME_FEAT_NUM_QUEUES	0x07	/* §5.21.1.7 */
-#define NVME_ID_CNS_NS		0x00	/* Identify Namespace */
-#define NVME_ID_CNS_CTRL	0x01	/* Identify Controller */
-
-/* NVM command set opcodes (§6, Figure 346). */
-#define NVME_CMD_FLUSH		0x00	/* §6.8 */
-#define NVME_CMD_WRITE		0x01	/* §6.15 */
-#define NVME_CMD_READ		0x02	/* §6.9 */
-
-/* Completion queue entry (§4.6, Figure 121). */
-struct nvme_cqe {
-	regbuf_le32 dw0;
-	regbuf_le32 dw1;
-	regbuf_le16 sq_head;
-	regbuf_le16 sq_id;
-	regbuf_le16 cid;
-	regbuf_le16 status;	/* bit 0 phase tag, 15:1 status field (§4.6.1) */
-};
-
 /* Device-visible memory the driver itself needs (queues, scratch pages). */
 struct nvme_dma_chunk {
 	struct nvme_dma_chunk *next;
@@ -139,15 +113,43 @@ struct regbuf_nvme_ctrl {
 	struct nvme_queue *admin;
 	void *admin_page;
 	uint64_t admin_page_iova;
-	/* namespaces identified so far (the I/O path needs the block size) */
-	struct regbuf_nvme_ns_info *ns;
-	uint32_t nr_ns;
+	/* namespace handles handed out, newest first (lock); freed with the controller */
+	struct regbuf_nvme_ns *ns;
 	int shutdown_ret;
 	uint8_t *qid_used;		/* 1..io_queues */
 	uint32_t nr_qpairs;
-	bool failed;
+	bool failed;			/* any thread may set it: nvme_ctrl_fail() */
 	bool enabled;
 };
+
+/*
+ * A namespace handle, as SPDK's spdk_nvme_ns: what one Identify Namespace
+ * said, immutable once handed out and never freed before the controller, so
+ * that submission reads it without a lock or a search.  A namespace whose
+ * Identify data changes gets a new handle; the old one stays valid.
+ */
+struct regbuf_nvme_ns {
+	struct regbuf_nvme_ctrl *ctrl;
+	struct regbuf_nvme_ns *next;
+	struct regbuf_nvme_ns_info info;
+	uint8_t lbs_shift;		/* log2 of info.lba_size */
+};
+
+/*
+ * CSTS.CFS seen, a malformed completion or Identify data that cannot be
+ * right: from then on every submission fails.  Set from any thread (a reaper,
+ * an identify), read on every submission: relaxed atomics, a plain load on
+ * x86.
+ */
+static inline void nvme_ctrl_fail(struct regbuf_nvme_ctrl *c)
+{
+	__atomic_store_n(&c->failed, true, __ATOMIC_RELAXED);
+}
+
+static inline bool nvme_ctrl_is_failed(const struct regbuf_nvme_ctrl *c)
+{
+	return __atomic_load_n(&c->failed, __ATOMIC_RELAXED);
+}
 
 /* A submission + completion queue pair (admin or I/O). */
 struct nvme_queue {
@@ -155,7 +157,7 @@ struct nvme_queue {
 	uint16_t qid;
 	uint16_t depth;
 	struct regbuf_nvme_sqe *sq;
-	struct nvme_cqe *cq;
+	struct regbuf_nvme_cqe *cq;
 	uint64_t sq_iova, cq_iova;
 	volatile uint32_t *sq_db, *cq_db;
 	uint16_t sq_tail, sq_head, cq_head;
@@ -235,11 +237,21 @@ static inline bool nvme_sgl_ok(const struct regbuf_nvme_ctrl *c)
 int nvme_cap_parse(struct regbuf_nvme_ctrl *c, uint64_t cap, char *why, size_t why_len);
 int nvme_id_ctrl_parse(struct regbuf_nvme_ctrl_info *info, const uint8_t *id, uint32_t mpsmin,
 		       char *why, size_t why_len);
-int nvme_id_ns_parse(struct regbuf_nvme_ns_info *ni, const uint8_t *id, uint32_t nsid);
 void nvme_why(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 uint64_t nvme_now_ns(void);
 int nvme_dma_alloc(struct regbuf_nvme_ctrl *c, size_t len, void **vaddr, uint64_t *iova);
 void nvme_dma_free(struct regbuf_nvme_ctrl *c, void *vaddr, size_t len);
+
+/* ns.c */
+int nvme_id_ns_parse(struct regbuf_nvme_ns_info *ni, const uint8_t *id, uint32_t nsid);
+/*
+ * The handle for what Identify Namespace page @id says of @nsid: the one
+ * handed out before when nothing changed, else a new one (c->lock).  As
+ * regbuf_nvme_ns_get() after the admin command.
+ */
+int nvme_ns_publish(struct regbuf_nvme_ctrl *c, uint32_t nsid, const uint8_t *id,
+		    struct regbuf_nvme_ns **nsp);
+void nvme_ns_free_all(struct regbuf_nvme_ctrl *c);
 
 /* vfio.c */
 int nvme_vfio_open(struct regbuf_nvme_ctrl *c, char *why, size_t why_len);
@@ -274,7 +286,7 @@ int nvme_queue_init_host(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint1
  * Whether completion entry @e may be used: CID of a command in flight, SQ id
  * of @q, SQ head inside the queue.  0 or -EIO; pure (the fuzz target drives it).
  */
-int nvme_cqe_check(const struct nvme_queue *q, const struct nvme_cqe *e);
+int nvme_cqe_check(const struct nvme_queue *q, const struct regbuf_nvme_cqe *e);
 void nvme_queue_fini(struct nvme_queue *q);
 void nvme_queue_set_db(struct nvme_queue *q);
 int nvme_admin_cmd(struct regbuf_nvme_ctrl *c, struct regbuf_nvme_sqe *sqe, void *data,
