@@ -261,7 +261,9 @@ struct regbuf_uring_map {
  * @ring: the liburing ring; submit and reap with liburing as usual
  *
  * Tag CQEs (user_data with REGBUF_URING_TAG_BIT set, res 0) arrive on ring 0
- * when an updated or unregistered slot's memory is finally released; test
+ * when an updated slot's memory is finally released (and an unregistered
+ * slot's, on kernels that post tags when unregistering: 6.18 does, 6.1 does
+ * not); test
  * every CQE with regbuf_uring_cqe_is_tag() before treating it as an I/O (and
  * count it with regbuf_uring_ring_count_tag() if regbuf_uring_tags_seen()
  * should see it).

@@ -2665,10 +2665,11 @@ static int hybrid_iopoll_by_kernel(void)
 }
 
 /*
- * Buffer tags on a polling ring: updating and unregistering with no I/O in
- * flight posts the old buffers' tags on ring 0, where regbuf's waits count
- * them.  Waiting polls, and with nothing to poll returns at once: bounded
- * here by a deadline.
+ * Buffer tags on a polling ring: updating slots with no I/O in flight posts
+ * each old buffer's tag on ring 0, as on any ring.  Waiting polls, and with
+ * nothing to poll returns at once: bounded here by a deadline (6.1 puts the
+ * old buffers from delayed work, up to a second later).  What unregistering
+ * posts is printed, not checked: 6.1 posts no tags for it, 6.18 one a slot.
  */
 static int tags_on_polling_ring(void)
 {
@@ -2677,28 +2678,35 @@ static int tags_on_polling_ring(void)
 	struct io_uring_cqe *cqe;
 	uint8_t *mem = map_anon(256 * KiB);
 	struct iovec iov[2] = { { mem, 64 * KiB }, { mem + 64 * KiB, 64 * KiB } };
-	struct iovec repl = { mem + 128 * KiB, 64 * KiB };
+	struct iovec repl[2] = { { mem + 128 * KiB, 64 * KiB }, { mem + 192 * KiB, 64 * KiB } };
+	unsigned int seen = 0, tags = 0;
 	uint64_t t0;
-	int tags = 0, slot0 = 0;
 
+	t_kernel_agrees();
 	t_check(mem != NULL);
 	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, REGBUF_URING_POOL_F_IOPOLL));
 	t_ok(regbuf_uring_pool_register(pool, iov, 2, 0));
 	r0 = regbuf_uring_pool_ring(pool, 0);
-	t_check_eq(regbuf_uring_pool_update(pool, 0, &repl, 1), 1);
-	t_ok(regbuf_uring_pool_unregister(pool));
-	t0 = uring_now_ns();
-	while (tags < 3 && uring_now_ns() - t0 < 5000000000ULL) {
+	t_check_eq(regbuf_uring_pool_update(pool, 0, repl, 2), 2);
+	for (t0 = uring_now_ns(); seen != 3 && uring_now_ns() - t0 < 5000000000ULL;) {
 		if (io_uring_peek_cqe(&r0->ring, &cqe))
 			continue;
 		t_check(regbuf_uring_cqe_is_tag(cqe));
-		slot0 += regbuf_uring_tag_slot(cqe) == 0;
+		t_check(regbuf_uring_tag_slot(cqe) < 2);
+		seen |= 1U << regbuf_uring_tag_slot(cqe);
+		io_uring_cqe_seen(&r0->ring, cqe);
+	}
+	t_check_eq(seen, 3);	/* the tags of both old buffers */
+	t_ok(regbuf_uring_pool_unregister(pool));
+	for (t0 = uring_now_ns(); uring_now_ns() - t0 < 1500000000ULL;) {
+		if (io_uring_peek_cqe(&r0->ring, &cqe))
+			continue;
+		t_check(regbuf_uring_cqe_is_tag(cqe));
 		tags++;
 		io_uring_cqe_seen(&r0->ring, cqe);
 	}
-	/* The first slot-0 buffer, the replacement, and slot 1. */
-	t_check_eq(tags, 3);
-	t_check_eq(slot0, 2);
+	printf("# kernel %s: unregistering a polling ring's 2 buffers posted %u tags\n",
+	       kern.release, tags);
 	regbuf_uring_pool_destroy(pool);
 	munmap(mem, 256 * KiB);
 	return T_PASS;
