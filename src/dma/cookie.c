@@ -571,12 +571,6 @@ int __regbuf_dma_prp_list(const struct regbuf_dma_cookie *c, uint64_t pos, uint6
 	return 0;
 }
 
-void __regbuf_dma_prp_copy(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
-			   unsigned int copy, uint64_t *prp1, uint64_t *prp2)
-{
-	dma_prp_any(c, off + c->base_off, len, (int)(copy & 1), prp1, prp2);
-}
-
 /*
  * An SGL for an I/O over descriptors i..j, i < j, that the inline
  * regbuf_dma_sgl() left here (it handles i == j, and j == i + 1 cut at both

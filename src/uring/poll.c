@@ -15,7 +15,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "mem/mem.h"
 #include "sys/sys.h"
 #include "uring/uring.h"
 
@@ -100,7 +99,7 @@ int regbuf_uring_poll_check(int fd, char *why, size_t len)
 			      "namespace char device");
 	}
 	snprintf(path, sizeof(path), "/sys/block/%s/queue/io_poll", name);
-	ret = mem_read_u64(path, &on);
+	ret = sys_read_u64(path, &on);
 	if (ret)
 		return refuse(why, len, "%s: %s: cannot tell whether the queue has poll "
 			      "queues", path, strerror(-ret));

@@ -44,6 +44,8 @@
 #       --timeout S         kill the guest after S seconds (default 600)
 #       --smp N             vCPUs (default 2)
 #       --mem SIZE          guest RAM, QEMU -m syntax (default 1G)
+#       --ns PROPS          extra nvme-ns properties of namespace 1, e.g.
+#                           zoned=true,zoned.zone_size=512K
 #       --ns2 PROPS         a second namespace (nsid 2, fresh 64 MiB image) with these
 #                           extra nvme-ns properties, e.g. ms=8 (metadata per block)
 #
@@ -262,7 +264,7 @@ cmd_boot() {
 	shift 3
 	local mode=vfio bin=device-nvme args="" envs=() params=() nvme="" lbs=512 image="" blkdebug=""
 	local dspec=""
-	local ns2="" ns2img=""
+	local ns1="" ns2="" ns2img=""
 	local timeout_s=600 smp=2 mem=1G tmpimg="" append drive ns accel
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -279,6 +281,7 @@ cmd_boot() {
 		--timeout) timeout_s=$2 ;;
 		--smp) smp=$2 ;;
 		--mem) mem=$2 ;;
+		--ns) ns1=$2 ;;
 		--ns2) ns2=$2 ;;
 		*) die "unknown option $1" ;;
 		esac
@@ -314,7 +317,7 @@ cmd_boot() {
 	else
 		drive="file=$image,if=none,id=nvm,format=raw"
 	fi
-	ns="nvme-ns,drive=nvm,nsid=1,logical_block_size=$lbs,physical_block_size=$lbs"
+	ns="nvme-ns,drive=nvm,nsid=1,logical_block_size=$lbs,physical_block_size=$lbs${ns1:+,$ns1}"
 	local second=()
 	if [ -n "$ns2" ]; then
 		ns2img=$(mktemp /tmp/regbuf-nvme-img2.XXXXXX)
