@@ -180,7 +180,8 @@ static unsigned int rb_ring_reap_cqes(struct rb_data *d, unsigned int have, unsi
 			regbuf_uring_ring_count_tag(d->ring, cqe);
 			continue;
 		}
-		io_u = (struct io_u *)(uintptr_t)cqe->user_data;
+		/* An I/O sent as several commands completes once per piece. */
+		io_u = (struct io_u *)(uintptr_t)regbuf_uring_cqe_user_data(cqe);
 		if (done(io_u, cqe))
 			d->events[have++] = io_u;
 	}

@@ -124,7 +124,6 @@ int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct 
 				  uint32_t nr, uint32_t charges)
 {
 	struct acct ac = { 0, 0, false };
-	struct rlimit rl;
 	struct sys_vma *v = NULL;
 	size_t nv = 0, j;
 	uint64_t a, b, s, e;
@@ -166,15 +165,22 @@ int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct 
 		close(pm_fd);
 	free(v);
 
-	getrlimit(RLIMIT_MEMLOCK, &rl);
+	uring_memlock_limits(ml);
 	ml->needed = ac.bytes * (charges ? charges : 1);
+	ml->charges = charges ? charges : 1;
+	ml->huge = ac.huge;
+	return 0;
+}
+
+void uring_memlock_limits(struct regbuf_uring_memlock *ml)
+{
+	struct rlimit rl;
+
+	getrlimit(RLIMIT_MEMLOCK, &rl);
 	ml->pinned = vm_pinned_bytes();
 	ml->soft = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur;
 	ml->hard = rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : rl.rlim_max;
-	ml->charges = charges ? charges : 1;
 	ml->charged = uring_memlock_charged();
-	ml->huge = ac.huge;
-	return 0;
 }
 
 bool regbuf_uring_memlock_fits(const struct regbuf_uring_memlock *ml)
@@ -201,7 +207,7 @@ static void human(char *buf, size_t len, uint64_t v)
 
 int regbuf_uring_memlock_explain(const struct regbuf_uring_memlock *ml, char *buf, size_t len)
 {
-	char need[64], pin[64], rings[64], soft[64], hard[64];
+	char need[64], pin[64], rings[64], soft[64], hard[64], what[256];
 	uint64_t want_kib;
 
 	human(need, sizeof(need), ml->needed);
@@ -209,19 +215,25 @@ int regbuf_uring_memlock_explain(const struct regbuf_uring_memlock *ml, char *bu
 	human(rings, sizeof(rings), ml->rings);
 	human(soft, sizeof(soft), ml->soft);
 	human(hard, sizeof(hard), ml->hard);
+	if (ml->new_rings)
+		snprintf(what, sizeof(what), "creating %u ring%s needs %s of locked memory (each "
+			 "ring's SQ/CQ and SQE array, charged since Linux 6.14)", ml->new_rings,
+			 ml->new_rings == 1 ? "" : "s", need);
+	else
+		snprintf(what, sizeof(what), "registration needs %s of locked memory%s", need,
+			 ml->huge ? " (huge pages are charged whole)" : "");
 	if (!ml->charged)
-		return snprintf(buf, len, "memlock: not charged (CAP_IPC_LOCK): %s would be "
-				"registered", need);
+		return snprintf(buf, len, "memlock: not charged (CAP_IPC_LOCK): %s", what);
 	want_kib = (ml->pinned + ml->rings + ml->needed + 1023) / 1024;
 	return snprintf(buf, len,
-			"memlock: registration needs %s of locked memory%s (%u ring%s charged%s; "
+			"memlock: %s (%u ring%s charged%s; "
 			"%s already pinned by this process, %s by its rings) but RLIMIT_MEMLOCK is soft %s, "
 			"hard %s. Fix: 'ulimit -l %" PRIu64 "' (KiB; above the hard limit needs "
 			"root), '<user> - memlock %" PRIu64 "' in /etc/security/limits.conf, "
 			"LimitMEMLOCK=%" PRIu64 " in the systemd unit, or CAP_IPC_LOCK",
-			need, ml->huge ? " (huge pages are charged whole)" : "", ml->charges,
-			ml->charges == 1 ? "" : "s",
-			ml->charges > 1 ? ": no kernel clone, each ring registers again" : "",
+			what, ml->charges, ml->charges == 1 ? "" : "s",
+			ml->charges > 1 && !ml->new_rings ?
+			": no kernel clone, each ring registers again" : "",
 			pin, rings, soft, hard, want_kib, want_kib, want_kib * 1024);
 }
 
@@ -240,21 +252,39 @@ static int kernel_version(void)
 	return ver;
 }
 
-uint64_t uring_ring_charge(const struct io_uring *ring)
+/*
+ * io_allocate_scq_urings(): the SQ/CQ rings (struct io_rings, 64 bytes on
+ * x86-64 since 6.14, then the CQEs, cache-line aligned, then the SQ index
+ * array) and the SQE array are two regions made by io_create_region(), which
+ * charges ctx->user for whole pages (not mm->pinned_vm: VmPin does not show
+ * it).  Before the region API took over the rings (Linux 6.14) ring memory
+ * was not charged.  tests/sys checks this against the kernel's own ring
+ * offsets and RLIMIT_MEMLOCK refusals.
+ */
+static uint64_t ring_charge(uint64_t sq_entries, uint64_t cq_entries, uint32_t setup_flags)
 {
 	uint64_t rings, sqes;
 
-	/*
-	 * io_allocate_scq_urings(): the SQ/CQ rings (struct io_rings + CQEs + SQ
-	 * index array, liburing's ring_sz) and the SQE array are two regions made
-	 * by io_create_region(), which charges ctx->user for whole pages.  Before
-	 * the region API took over the rings (6.14 [inferred]; measured exact on
-	 * 6.18 by tests/sys/uring.c) ring memory was not charged.
-	 */
 	if (kernel_version() < 6014)
 		return 0;
-	rings = ring->sq.ring_sz > ring->cq.ring_sz ? ring->sq.ring_sz : ring->cq.ring_sz;
-	sqes = (uint64_t)*ring->sq.kring_entries *
-	       ((ring->flags & IORING_SETUP_SQE128) ? 128 : 64);
+	rings = 64 + cq_entries * ((setup_flags & IORING_SETUP_CQE32) ? 32 : 16);
+	rings = (rings + 63) & ~UINT64_C(63);
+	rings += sq_entries * 4;
+	sqes = sq_entries * ((setup_flags & IORING_SETUP_SQE128) ? 128 : 64);
 	return ((rings + PG - 1) & ~(PG - 1)) + ((sqes + PG - 1) & ~(PG - 1));
+}
+
+uint64_t uring_ring_charge(const struct io_uring *ring)
+{
+	return ring_charge(*ring->sq.kring_entries, *ring->cq.kring_entries, ring->flags);
+}
+
+uint64_t regbuf_uring_ring_memlock(uint32_t entries, uint32_t setup_flags)
+{
+	uint64_t sq = 1;
+
+	/* io_uring_create(): entries rounded up to a power of two, twice as many CQEs. */
+	while (sq < entries)
+		sq <<= 1;
+	return ring_charge(sq, 2 * sq, setup_flags);
 }

@@ -23,6 +23,9 @@ uint64_t uring_now_ns(void);
 /* "ngXnY", the sysfs name of char device @rdev when its class is nvme-generic; else -ENODEV. */
 int uring_nvme_generic_name(dev_t rdev, char *name, size_t len);
 
+/* The RLIMIT_MEMLOCK limits, VmPin and whether rings created now are charged. */
+void uring_memlock_limits(struct regbuf_uring_memlock *ml);
+
 /* Bytes of RLIMIT_MEMLOCK a ring like @ring was charged at creation. */
 uint64_t uring_ring_charge(const struct io_uring *ring);
 
