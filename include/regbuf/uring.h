@@ -340,6 +340,31 @@ struct regbuf_uring_ring {
 #define REGBUF_URING_POOL_MAX_RINGS	65536
 
 /**
+ * DOC: pools shared by forked processes
+ *
+ * One registration can serve many processes when the pool is made before
+ * fork: create the rings (one per worker), register shared memory (a memfd,
+ * hugetlbfs or shmem: REGBUF_MEM_F_MEMFD, or a MAP_SHARED mapping) and let
+ * the pool clone the table into every ring, then fork; each worker uses only
+ * its own ring (regbuf_uring_pool_ring()).  The memory is charged to
+ * RLIMIT_MEMLOCK once, in the parent (clones are not charged), plus each
+ * ring's own memory on Linux 6.14+.  What the kernel allows:
+ *
+ * - private memory does not work: pages pinned for I/O are copied for the
+ *   child at fork, so a worker's stores miss the registered page;
+ * - a ring made after fork, or in another process, is accounted to that
+ *   process's mm, and the kernel refuses to clone into it (-EINVAL,
+ *   io_clone_buffers()): such a process makes its own pool and registers
+ *   again, charged again; its status then says %REGBUF_URING_PATH_CLONE for
+ *   its own rings only;
+ * - IORING_SETUP_SINGLE_ISSUER (and DEFER_TASKRUN, which needs it) ties a
+ *   ring to its creator: a worker's submission fails with -EEXIST;
+ * - the registration is changed (update, mirror, unregister) by the parent
+ *   before fork only: a worker's copy of the pool, its map and its status are
+ *   the parent's at fork and do not follow changes made elsewhere.
+ */
+
+/**
  * regbuf_uring_pool_create() - create a pool of io_uring rings
  * @poolp: the new pool
  * @nr_rings: rings (one per thread or forked process), 1..%REGBUF_URING_POOL_MAX_RINGS

@@ -2005,6 +2005,216 @@ static int ring_creation_refused_explained(void)
 	return T_PASS;
 }
 
+/* ---- pre-fork pools: one registration, many processes ---- */
+
+#define FORK_WORKERS	64
+#define FORK_PIECE	(16 * KiB)
+
+/* Forked worker @i: a fixed write and read through ring @i over its piece of the arena. */
+static int fork_worker(struct regbuf_uring_pool *pool, uint32_t i, uint8_t *arena,
+		       const struct regbuf_uring_file *f)
+{
+	struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, i);
+	uint64_t off = (uint64_t)i * FORK_PIECE;
+	uint8_t *p = arena + off;
+
+	CK(r);
+	t_pattern_fill(p, FORK_PIECE, off, 61);
+	CK_EQ(regbuf_uring_rw_wait(r, true, f, p, FORK_PIECE, off), FORK_PIECE);
+	memset(p, 0, FORK_PIECE);
+	CK_EQ(regbuf_uring_rw_wait(r, false, f, p, FORK_PIECE, off), FORK_PIECE);
+	CK_EQ(t_pattern_check(p, FORK_PIECE, off, 61), -1);
+	return T_PASS;
+}
+
+/*
+ * What a process that did not inherit the pool's rings must do: a ring it
+ * creates belongs to its own mm, and the kernel refuses to clone into it
+ * from the pool (io_clone_buffers(): both rings must be accounted to the same
+ * user and mm); registering again is charged again, which this limit does
+ * not allow.  Returns T_PASS when both refusals are the documented ones.
+ */
+static int fork_late_ring(struct regbuf_uring_pool *pool, uint8_t *arena)
+{
+	struct iovec iov = { arena, FORK_PIECE };
+	struct io_uring own;
+	int clone, reg;
+
+	CK_EQ(io_uring_queue_init(8, &own, 0), 0);
+	clone = regbuf_uring_clone_buffers(&own, &regbuf_uring_pool_ring(pool, 0)->ring, 0, 0,
+					   0, 0);
+	reg = io_uring_register_buffers(&own, &iov, 1);
+	io_uring_queue_exit(&own);
+	fprintf(stderr, "  fork: a ring created in a worker: clone from the pool %d (%s), "
+		"registering %llu KiB again %d (%s)\n", clone, strerror(-clone),
+		(unsigned long long)(FORK_PIECE / KiB), reg, strerror(-reg));
+	CK_EQ(clone, -EINVAL);
+	CK_EQ(reg, -ENOMEM);
+	return T_PASS;
+}
+
+/*
+ * As a fresh unprivileged user whose RLIMIT_MEMLOCK is one registration plus
+ * the rings' own memory (plus one more ring and a page): a 64-ring pool over
+ * a shared memfd arena, registered once and cloned into every ring before
+ * fork; 64 forked workers each run fixed I/O on their own ring and piece.
+ */
+static int fork_pool_child(uint8_t *arena, int fd)
+{
+	uint64_t reg = FORK_WORKERS * FORK_PIECE, ring = regbuf_uring_ring_memlock(8, 0);
+	uint64_t limit = reg + (FORK_WORKERS + 1) * ring + 4 * KiB;
+	struct iovec iov = { arena, reg };
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct regbuf_uring_file f;
+	pid_t pids[FORK_WORKERS];
+	uint32_t i, failed = 0;
+	int status, ret;
+
+	if (drop_to_nobody(limit))
+		return CK_FAILF("cannot become nobody");
+	CK_OK(regbuf_uring_file_init(&f, fd));
+	ret = regbuf_uring_pool_create_report(&pool, FORK_WORKERS, 8, 0, 0, &st);
+	if (ret)
+		return CK_FAILF("pool: %d: %s", ret, st.reason);
+	ret = regbuf_uring_pool_register(pool, &iov, 1, 0);
+	regbuf_uring_pool_status(pool, &st);
+	if (!k_clone()) {
+		/* Registered again in every ring: 64 charges cannot fit one. */
+		CK_EQ(ret, -ENOMEM);
+		CK(strstr(st.reason, "ulimit -l") != NULL);
+		regbuf_uring_pool_destroy(pool);
+		return T_PASS;
+	}
+	if (ret)
+		return CK_FAILF("register: %d: %s", ret, st.reason);
+	CK_EQ(st.state, REGBUF_URING_REG_ACTIVE);
+	CK_EQ(st.path, expect_path(0));
+	CK_EQ(st.memlock.needed, reg);
+	CK_EQ(st.memlock.charges, 1);
+	CK_EQ(st.memlock.rings, uring_memlock_charged() ? FORK_WORKERS * ring : 0);
+	CK_EQ(st.memlock.soft, limit);
+	CK_EQ(vm_pin(), reg);
+	fprintf(stderr, "  fork: %u workers, RLIMIT_MEMLOCK %llu = registration %llu + "
+		"%u rings x %llu + one more ring + 4 KiB; VmPin %llu, charges %u (%s)\n",
+		FORK_WORKERS, (unsigned long long)limit, (unsigned long long)reg,
+		FORK_WORKERS, (unsigned long long)ring, (unsigned long long)vm_pin(),
+		st.memlock.charges, regbuf_uring_path_name(st.path));
+
+	for (i = 0; i < FORK_WORKERS; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			ret = fork_worker(pool, i, arena, &f);
+			if (ret == T_PASS && i == 0)
+				ret = fork_late_ring(pool, arena);
+			_exit(ret);
+		}
+		if (pids[i] < 0)
+			return CK_FAILF("fork %u: %s", i, strerror(errno));
+	}
+	for (i = 0; i < FORK_WORKERS; i++)
+		if (waitpid(pids[i], &status, 0) != pids[i] || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) != T_PASS)
+			failed++;
+	CK_EQ(failed, 0);
+	/* The workers' reads landed in the shared arena, and their writes on disk. */
+	CK_EQ(t_pattern_check(arena, reg, 0, 61), -1);
+	CK_EQ(plain_check(fd, 0, reg, 61), -1);
+	/* Still charged once: nothing the workers did pinned more. */
+	CK_EQ(vm_pin(), reg);
+	regbuf_uring_pool_destroy(pool);
+	return T_PASS;
+}
+
+static int fork_workers_charged_once(void)
+{
+	uint64_t reg = FORK_WORKERS * FORK_PIECE;
+	int mfd = -1, fd = -1, ret;
+	uint8_t *arena = MAP_FAILED;
+	pid_t pid;
+	int status;
+
+	t_kernel_agrees();
+	if (geteuid())
+		return t_skip("needs root to switch to an unprivileged user (run as root)");
+	mfd = memfd_create("regbuf-fork-arena", MFD_CLOEXEC);
+	t_check(mfd >= 0);
+	if (ftruncate(mfd, (off_t)reg) == 0)
+		arena = mmap(NULL, reg, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, mfd, 0);
+	fd = scratch_file(reg);
+	if (arena == MAP_FAILED || fd < 0) {
+		ret = T_FAILF("setup: %s", strerror(errno));
+		goto out;
+	}
+	uid_seq++;
+	pid = fork();
+	if (pid == 0)
+		_exit(fork_pool_child(arena, fd));
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		ret = T_FAILF("child died");
+	else
+		ret = WEXITSTATUS(status);
+out:
+	if (arena != MAP_FAILED)
+		munmap(arena, reg);
+	if (fd >= 0)
+		close(fd);
+	close(mfd);
+	return ret;
+}
+
+/*
+ * Why the arena must be shared: private memory registered before fork is
+ * copied for the child (the kernel copies pages pinned for DMA at fork rather
+ * than share them copy-on-write), so a child's stores go to its copy while
+ * its fixed I/O moves the parent's page.  And a ring created with
+ * IORING_SETUP_SINGLE_ISSUER belongs to its creator: the child's submission
+ * is refused with -EEXIST.
+ */
+static int fork_private_memory_and_single_issuer(void)
+{
+	struct regbuf_uring_pool *pool, *single;
+	struct regbuf_uring_file f;
+	uint8_t *mem = map_anon(8 * KiB);
+	struct iovec iov = { mem, 8 * KiB };
+	int fd = scratch_file(8 * KiB), status, ret;
+	pid_t pid;
+
+	t_kernel_agrees();
+	t_check(mem && fd >= 0);
+	t_ok(regbuf_uring_file_init(&f, fd));
+	memset(mem, 0, 8 * KiB);
+	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, 0));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	t_ok(regbuf_uring_pool_create(&single, 1, 8, IORING_SETUP_SINGLE_ISSUER, 0));
+	t_ok(regbuf_uring_pool_register(single, &iov, 1, 0));
+	pid = fork();
+	if (pid == 0) {
+		/* The child's copy of the page: the kernel's write sends the parent's zeros. */
+		t_pattern_fill(mem, 4 * KiB, 0, 62);
+		ret = (int)regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, mem,
+						4 * KiB, 0);
+		if (ret != (int)(4 * KiB))
+			_exit(CK_FAILF("private write: %d", ret));
+		ret = (int)regbuf_uring_rw_wait(regbuf_uring_pool_ring(single, 0), true, &f,
+						mem + 4 * KiB, 4 * KiB, 4 * KiB);
+		fprintf(stderr, "  fork: SINGLE_ISSUER ring used by a child: %d (%s)\n", ret,
+			strerror(-ret));
+		_exit(ret == -EEXIST ? T_PASS : T_FAIL);
+	}
+	t_check(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+	t_check_eq(WEXITSTATUS(status), T_PASS);
+	/* Zeros on disk, not the child's pattern: its stores never reached the pinned page. */
+	t_check_eq(pread(fd, mem + 4 * KiB, 4 * KiB, 0), 4 * KiB);
+	t_check(mem[4 * KiB] == 0 && !memcmp(mem + 4 * KiB, mem + 4 * KiB + 1, 4 * KiB - 1));
+	t_check(mem[0] == 0 && !memcmp(mem, mem + 1, 4 * KiB - 1));
+	regbuf_uring_pool_destroy(single);
+	regbuf_uring_pool_destroy(pool);
+	close(fd);
+	munmap(mem, 8 * KiB);
+	return T_PASS;
+}
+
 /*
  * A pool of 1024 rings: created (with enough descriptors), registered once,
  * the table cloned (or registered again) into every ring, and a fixed write
@@ -3120,6 +3330,8 @@ static const struct t_case cases[] = {
 	T_CASE(ring_memlock_matches_kernel_layout),
 	T_CASE(ring_creation_refused_explained),
 	T_CASE(pool_of_1024_rings),
+	T_CASE(fork_workers_charged_once),
+	T_CASE(fork_private_memory_and_single_issuer),
 	T_CASE(status_reports_path_and_cost),
 	T_CASE(probe_agrees_with_kernel_and_pool),
 	T_CASE(dio_align_query),
