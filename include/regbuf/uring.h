@@ -156,7 +156,9 @@ enum regbuf_uring_reg_state {
  *          the kernel adds to the user's locked_vm when @charged; computed
  *          either way)
  * @pinned: bytes this process already has pinned (VmPin; the kernel's counter is
- *          per user across processes, so other processes of the user are not seen)
+ *          per user across processes, so other processes of the user are not seen);
+ *          read only where the limit is enforced (@charged and a finite @soft),
+ *          0 otherwise
  * @rings: bytes already charged for the pool's own rings: since the ring
  *         memory moved to io_create_region() (kernel 6.14) each ring's SQ/CQ
  *         and SQE array are charged to the same per-user counter, not shown
@@ -168,8 +170,9 @@ enum regbuf_uring_reg_state {
  * @charged: false when the rings' creator had CAP_IPC_LOCK: the kernel then
  *           leaves ctx->user unset, charges nothing and does not enforce
  *           @soft (the other fields still say what would apply without it)
- * @huge: true when some memory is charged by whole huge page (hugetlb or
- *        PMD-mapped THP)
+ * @huge: true when some huge page (hugetlb or PMD-mapped THP) is charged
+ *        whole although the buffers cover only part of it, so that the charge
+ *        is more than the pages registered
  * @new_rings: 0 for a registration; for the creation of rings, how many:
  *	@needed is then their own memory (regbuf_uring_ring_memlock() each)
  */
@@ -550,6 +553,73 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, u
 					       const struct iovec *iov, uint32_t nr);
 
 /**
+ * regbuf_uring_pool_grow() - register more memory while the rings do I/O
+ * @pool: a registered pool with free slots (regbuf_uring_pool_register_sparse()
+ *	makes a table of free slots; slots emptied by an update are free too)
+ * @iov: memory the caller mapped (any the kernel pins: anonymous, shared,
+ *	hugetlb, THP, file mappings it accepts); an entry longer than the
+ *	pool's buffer length (1 GiB by default) takes consecutive slots
+ * @nr: entries of @iov
+ * @slot: the first slot taken; the pieces take consecutive slots from there
+ *
+ * Takes the first run of free slots that holds every piece, pins the memory
+ * into the first open ring (IORING_REGISTER_BUFFERS_UPDATE, with a tag per
+ * slot) and clones the range into the other rings (DST_REPLACE, 6.13+; on
+ * 6.12 the other rings' tables are dropped and cloned whole, so a submission
+ * on them in that moment fails with -EFAULT; without clone each ring pins
+ * again).  Only then does the pointer map show the new memory, so a lookup on
+ * any thread finds either nothing or memory every ring has.  Memory already
+ * registered stays registered throughout, and I/O on it may run on every
+ * ring meanwhile.  Nothing but the new pieces is charged to RLIMIT_MEMLOCK
+ * (no second table): the preflight checks the new pieces against the limit,
+ * and the status' memlock figures describe every registered slot afterwards.
+ *
+ * A failed grow leaves the registration as it was: pieces pinned before a
+ * piece the kernel could not pin, or before a ring could not follow, are
+ * released again.  Only if that undo fails too is the table dropped, as
+ * after a failed regbuf_uring_pool_update().
+ *
+ * Context: one thread at a time changes the registration (grow, shrink,
+ * update, mirror, unregister); other threads may prepare and submit I/O on
+ * their rings meanwhile.  Not with IORING_SETUP_SINGLE_ISSUER rings owned by
+ * other threads (the kernel refuses the registration with -EEXIST).
+ * Return: slots taken (> 0); -EINVAL @pool, @iov or @slot NULL, @nr 0, an
+ * entry of length 0; -ENXIO nothing registered; -EBUSY the table is a
+ * regbuf_uring_pool_mirror(); -ENOSPC no run of free slots long enough;
+ * -EFAULT/-EOVERFLOW an entry the kernel would refuse (io_buffer_validate());
+ * -ENOMEM the memlock preflight refused (the status reason says why) or out
+ * of memory; the kernel's -errno for a piece it could not pin (-EFAULT
+ * unmapped memory, -ENOMEM RLIMIT_MEMLOCK, -EOPNOTSUPP memory it does not
+ * pin) or for a ring that could not follow; -EAGAIN a piece was pinned only
+ * when tried alone (the grow was undone; try again).
+ */
+REGBUF_MUST_CHECK int regbuf_uring_pool_grow(struct regbuf_uring_pool *pool,
+					     const struct iovec *iov, uint32_t nr,
+					     uint32_t *slot);
+
+/**
+ * regbuf_uring_pool_shrink() - unregister slots while the rings do I/O
+ * @pool: a registered pool
+ * @slot: first slot
+ * @nr: slots
+ *
+ * The pointer map stops showing the slots first, then every ring's slots are
+ * emptied.  I/O in flight on the memory completes on it (the kernel keeps it
+ * pinned until then, and the first ring gets a tag CQE per slot when it lets
+ * go).  An SQE prepared from a lookup made just before the shrink is refused
+ * by the kernel with -EFAULT, never sent to other memory.  The status's memlock
+ * figures describe what stays registered.
+ *
+ * Context: as regbuf_uring_pool_grow().
+ * Return: slots emptied; -EINVAL @pool NULL, @nr 0, range beyond the table;
+ * -ENXIO nothing registered; -EBUSY the table is a regbuf_uring_pool_mirror();
+ * -ENOMEM out of memory; the kernel's -errno (the table is then dropped, as
+ * after a failed regbuf_uring_pool_update()).
+ */
+REGBUF_MUST_CHECK int regbuf_uring_pool_shrink(struct regbuf_uring_pool *pool, uint32_t slot,
+					       uint32_t nr);
+
+/**
  * regbuf_uring_pool_mirror() - make every ring's kernel table follow a regbuf table
  * @pool: the pool
  * @t: a registered regbuf table (slots <= 1 GiB, so slot i is kernel slot i)
@@ -698,11 +768,14 @@ REGBUF_MUST_CHECK int regbuf_uring_clone_buffers(struct io_uring *dst, struct io
  *
  * Mirrors io_buffer_account_pin(): one page per small page pinned (the
  * containing pages of an unaligned buffer), the whole huge page for each huge
- * page touched, counted once across the call (hugetlb sizes from
- * /proc/self/smaps; PMD-mapped THP from PAGEMAP_SCAN).
+ * page touched, counted once across the call (hugetlb page sizes from
+ * PROCMAP_QUERY, or /proc/self/smaps before Linux 6.11; PMD-mapped THP from
+ * PAGEMAP_SCAN, read only in 2 MiB blocks a buffer covers in part, since a
+ * whole block is charged 2 MiB either way).
  *
  * Return: 0; -EINVAL @ml NULL, or @iov NULL with @nr > 0; -ENOMEM
- * (allocation); -errno reading /proc.
+ * (allocation, only where /proc/self/smaps is read: kernels without
+ * PROCMAP_QUERY); -errno reading /proc/self/smaps.
  */
 REGBUF_MUST_CHECK int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml,
 						    const struct iovec *iov, uint32_t nr,

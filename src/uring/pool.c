@@ -166,7 +166,7 @@ static int ring_preflight(uint32_t nr_rings, uint32_t entries, uint32_t setup_fl
 	struct regbuf_uring_memlock *ml = &st->memlock;
 
 	memset(ml, 0, sizeof(*ml));
-	uring_memlock_limits(ml);
+	uring_memlock_limits(ml, uring_memlock_charged());
 	ml->new_rings = nr_rings;
 	ml->charges = nr_rings;
 	ml->needed = regbuf_uring_ring_memlock(entries, setup_flags) * nr_rings;
@@ -476,15 +476,31 @@ static int valid_prefix(const struct iovec *iov, uint32_t nr)
 static int preflight(const struct regbuf_uring_pool *pool, struct regbuf_uring_memlock *ml,
 		     const struct iovec *iov, uint32_t nr, uint32_t charges)
 {
-	int ret = regbuf_uring_memlock_estimate(ml, iov, nr, charges);
+	int ret = uring_memlock_estimate(ml, iov, nr, charges, pool->charged);
 
 	if (ret)
 		return ret;
-	ml->charged = pool->charged;
 	ml->rings = pool->ring_bytes;
 	if (!(pool->flags & REGBUF_URING_POOL_F_NO_PREFLIGHT) && !regbuf_uring_memlock_fits(ml))
 		return -ENOMEM;
 	return 0;
+}
+
+/*
+ * The status's memlock figures for what is registered now: the real limits
+ * (and VmPin where they are enforced), and the charge of every slot (exact
+ * after every change).
+ */
+static void status_memlock(struct regbuf_uring_pool *pool)
+{
+	struct regbuf_uring_memlock *ml = &pool->st.memlock;
+
+	if (uring_memlock_estimate(ml, pool->slots, pool->nr_slots,
+				   pool->clone_ok ? 1 : pool->nr_rings, pool->charged)) {
+		memset(ml, 0, sizeof(*ml));
+		uring_memlock_limits(ml, pool->charged);
+	}
+	ml->rings = pool->ring_bytes;
 }
 
 /* The next open ring from index *@i on that is not @src (*@i moves past it), or NULL. */
@@ -669,6 +685,7 @@ int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool *pool, uint32_t n
 	pool->st.state = REGBUF_URING_REG_ACTIVE;
 	pool->st.path = pool_path(pool);
 	map_publish(pool, true);
+	status_memlock(pool);
 	return 0;
 
 out_unregister:
@@ -802,7 +819,224 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 			fail_diverged(pool, ret);
 		return ret;
 	}
-	return commit_update(pool, off, iov, (uint32_t)done, true);
+	ret = commit_update(pool, off, iov, (uint32_t)done, true);
+	status_memlock(pool);
+	return ret;
+}
+
+/* The first run of @nr empty slots: its index, or -ENOSPC. */
+static int64_t free_run(const struct regbuf_uring_pool *pool, uint32_t nr)
+{
+	uint32_t i, run = 0;
+
+	for (i = 0; i < pool->nr_slots; i++) {
+		run = pool->slots[i].iov_len ? 0 : run + 1;
+		if (run == nr)
+			return (int64_t)(i + 1 - nr);
+	}
+	return -ENOSPC;
+}
+
+/*
+ * Empty slots [@off, @off + @nr) in @r again (a grow being undone): the
+ * slots held nothing before, so the kernel only drops what it just pinned.
+ */
+static int empty_slots(struct io_uring *ring, uint32_t off, uint32_t nr)
+{
+	struct iovec *none = calloc(nr, sizeof(*none));
+	__u64 *tags = calloc(nr, sizeof(*tags));
+	int ret = -ENOMEM;
+
+	if (none && tags)
+		ret = io_uring_register_buffers_update_tag(ring, off, none, tags, nr);
+	free(none);
+	free(tags);
+	return ret < 0 ? ret : (uint32_t)ret == nr ? 0 : -EIO;
+}
+
+/*
+ * Give every ring slots [@off, @off + @nr) as @src has them, or undo a grow
+ * that could not be completed: @src's slots are emptied and the other rings
+ * follow.  0, or -errno when the rings could not be brought back together
+ * (the caller then drops the table: fail_diverged()).
+ */
+static int grow_undo(struct regbuf_uring_pool *pool, struct regbuf_uring_ring *src, uint32_t off,
+		     uint32_t nr)
+{
+	struct iovec *none;
+	__u64 *tags;
+	int ret;
+
+	ret = empty_slots(&src->ring, off, nr);
+	if (ret)
+		return ret;
+	none = calloc(nr, sizeof(*none));
+	tags = calloc(nr, sizeof(*tags));
+	ret = none && tags ? update_other_rings(pool, src, off, none, tags, nr) : -ENOMEM;
+	free(none);
+	free(tags);
+	return ret;
+}
+
+/* A grow the kernel refused and that was undone: the reason, the registration unchanged. */
+static void grow_refused(struct regbuf_uring_pool *pool, int err, const char *what,
+			 uint32_t piece, uint32_t nr)
+{
+	snprintf(pool->st.reason, sizeof(pool->st.reason),
+		 "grow refused, registration unchanged: %s %u of %u: %s (%d)%s", what, piece + 1,
+		 nr, strerror(-err), err,
+		 err == -ENOMEM && pool->charged ? "; RLIMIT_MEMLOCK is the usual cause: raise it "
+		 "with 'ulimit -l', /etc/security/limits.conf (memlock) or systemd LimitMEMLOCK=" :
+		 "");
+}
+
+int regbuf_uring_pool_grow(struct regbuf_uring_pool *pool, const struct iovec *iov, uint32_t nr,
+			   uint32_t *slot)
+{
+	struct regbuf_uring_memlock ml;
+	struct regbuf_uring_ring *src;
+	struct iovec *kiov;
+	int64_t first;
+	uint32_t knr, i, off;
+	__u64 *tags = NULL;
+	int ret, done;
+
+	if (!pool || !iov || !nr || !slot)
+		return -EINVAL;
+	if (!pool->registered || pool->st.state != REGBUF_URING_REG_ACTIVE)
+		return -ENXIO;
+	if (pool->mirror)
+		return -EBUSY;	/* the table's slots are regbuf_uring_pool_mirror()'s */
+	src = src_ring(pool);
+	ret = expand_iov(iov, nr, pool->max_buf_len, &kiov, &knr);
+	if (ret)
+		return ret;
+	ret = valid_prefix(kiov, knr);
+	if (ret >= 0 && (uint32_t)ret != knr)
+		ret = valid_prefix(kiov + ret, 1);
+	if (ret < 0)
+		goto out_free_kiov;
+	for (i = 0; i < knr; i++) {
+		if (!kiov[i].iov_len) {
+			ret = -EINVAL;	/* nothing to register in this entry */
+			goto out_free_kiov;
+		}
+	}
+	first = free_run(pool, knr);
+	if (first < 0) {
+		ret = (int)first;
+		goto out_free_kiov;
+	}
+	off = (uint32_t)first;
+	/* What the new pieces add (clones are free): pinned memory plus that must fit. */
+	ret = preflight(pool, &ml, kiov, knr, pool->clone_ok ? 1 : pool->nr_rings);
+	if (ret) {
+		if (ret == -ENOMEM && !regbuf_uring_memlock_fits(&ml)) {
+			regbuf_uring_memlock_explain(&ml, pool->st.reason, sizeof(pool->st.reason));
+			status_memlock(pool);
+		}
+		goto out_free_kiov;
+	}
+	tags = malloc((size_t)knr * sizeof(*tags));
+	if (!tags) {
+		ret = -ENOMEM;
+		goto out_free_kiov;
+	}
+	pool->gen++;
+	for (i = 0; i < knr; i++)
+		tags[i] = make_tag(pool, off + i);
+
+	/*
+	 * Pin into the source ring first: the slots are empty, so no ring's I/O
+	 * can use them yet, and the map does not show them until every ring
+	 * has them.  __io_sqe_buffers_update() stops at the first piece it
+	 * cannot pin and keeps the ones before it: undone here, and that piece
+	 * tried alone for its -errno.
+	 */
+	done = io_uring_register_buffers_update_tag(&src->ring, off, kiov, tags, knr);
+	if (done >= 0 && (uint32_t)done < knr) {
+		ret = io_uring_register_buffers_update_tag(&src->ring, off + (uint32_t)done,
+							   kiov + done, tags + done, 1);
+		if (ret >= 0) {
+			/* It went in alone: keep it and let the undo below drop it too. */
+			done++;
+			ret = -EAGAIN;
+		}
+		if (done && empty_slots(&src->ring, off, (uint32_t)done))
+			fail_diverged(pool, ret);
+		else
+			grow_refused(pool, ret, "pinning piece", (uint32_t)done, knr);
+		goto out_free_tags;
+	}
+	if (done < 0) {
+		ret = done;
+		grow_refused(pool, ret, "pinning piece", 0, knr);
+		goto out_free_tags;
+	}
+	ret = update_other_rings(pool, src, off, kiov, tags, knr);
+	if (ret < 0) {
+		if (grow_undo(pool, src, off, knr))
+			fail_diverged(pool, ret);
+		else
+			grow_refused(pool, ret, "another ring following piece", 0, knr);
+		goto out_free_tags;
+	}
+	/* Every ring has the pieces: now the map shows them to lookups. */
+	commit_update(pool, off, kiov, knr, true);
+	status_memlock(pool);
+	pool->st.reason[0] = '\0';
+	*slot = off;
+	ret = (int)knr;
+out_free_tags:
+	free(tags);
+out_free_kiov:
+	free(kiov);
+	return ret;
+}
+
+int regbuf_uring_pool_shrink(struct regbuf_uring_pool *pool, uint32_t slot, uint32_t nr)
+{
+	struct regbuf_uring_ring *src;
+	struct iovec *none;
+	__u64 *tags;
+	int ret;
+
+	if (!pool || !nr)
+		return -EINVAL;
+	if (!pool->registered || pool->st.state != REGBUF_URING_REG_ACTIVE)
+		return -ENXIO;
+	if (pool->mirror)
+		return -EBUSY;
+	if (slot + nr < slot || slot + nr > pool->nr_slots)
+		return -EINVAL;
+	none = calloc(nr, sizeof(*none));
+	tags = calloc(nr, sizeof(*tags));
+	if (!none || !tags) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	/*
+	 * The map first: lookups stop finding the pieces before any ring drops
+	 * them.  An SQE built from a lookup just before is refused by the kernel
+	 * once its slot is empty (-EFAULT), or completes on the old buffer,
+	 * which stays pinned until that I/O ends.
+	 */
+	commit_update(pool, slot, none, nr, true);
+	src = src_ring(pool);
+	ret = io_uring_register_buffers_update_tag(&src->ring, slot, none, tags, nr);
+	if (ret >= 0)
+		ret = (uint32_t)ret == nr ? update_other_rings(pool, src, slot, none, tags, nr)
+					  : -EIO;
+	if (ret < 0) {
+		fail_diverged(pool, ret);
+		goto out_free;
+	}
+	status_memlock(pool);
+	ret = (int)nr;
+out_free:
+	free(none);
+	free(tags);
+	return ret;
 }
 
 int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool)

@@ -2005,6 +2005,285 @@ static int ring_creation_refused_explained(void)
 	return T_PASS;
 }
 
+/* ---- growing and shrinking a registration while other rings do I/O ---- */
+
+#define GROW_IO_LEN	(64 * KiB)
+#define GROW_THREADS	3
+
+struct grow_io {
+	struct regbuf_uring_pool *pool;
+	const struct regbuf_uring_file *f;
+	uint32_t ring;
+	uint8_t *mem;			/* this thread's part of the first piece */
+	uint64_t off;			/* and of the file */
+	int stop;			/* atomic */
+	uint64_t ios;
+	int64_t err;
+};
+
+/* Fixed write, clear, fixed read, check: over and over until told to stop. */
+static void *grow_io_fn(void *arg)
+{
+	struct grow_io *g = arg;
+	struct regbuf_uring_ring *r = regbuf_uring_pool_ring(g->pool, g->ring);
+	uint64_t salt;
+	int64_t ret;
+
+	for (salt = 100; !__atomic_load_n(&g->stop, __ATOMIC_RELAXED); salt++) {
+		t_pattern_fill(g->mem, GROW_IO_LEN, g->off, salt);
+		ret = regbuf_uring_rw_wait(r, true, g->f, g->mem, GROW_IO_LEN, g->off);
+		if (ret == (int64_t)GROW_IO_LEN) {
+			memset(g->mem, 0, GROW_IO_LEN);
+			ret = regbuf_uring_rw_wait(r, false, g->f, g->mem, GROW_IO_LEN, g->off);
+		}
+		if (ret != (int64_t)GROW_IO_LEN) {
+			g->err = ret < 0 ? ret : -EIO;
+			break;
+		}
+		if (t_pattern_check(g->mem, GROW_IO_LEN, g->off, salt) != -1) {
+			g->err = -EILSEQ;
+			break;
+		}
+		g->ios++;
+	}
+	return NULL;
+}
+
+/*
+ * VmPin once rings closed earlier have let go (the kernel frees a ring, and
+ * unpins its buffers, in a worker after close): the same value 100 ms apart.
+ */
+static uint64_t vm_pin_settled(void)
+{
+	uint64_t prev = vm_pin(), now;
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		usleep(100 * 1000);
+		now = vm_pin();
+		if (now == prev)
+			return now;
+		prev = now;
+	}
+	return prev;
+}
+
+/* VmPin of this process before the case registered anything. */
+static uint64_t grow_pin_base;
+
+/* The status after a change: every registered byte charged, VmPin the same. */
+static int grow_status_is(struct regbuf_uring_pool *pool, uint64_t bytes)
+{
+	struct regbuf_uring_status st;
+	struct rlimit rl;
+
+	regbuf_uring_pool_status(pool, &st);
+	getrlimit(RLIMIT_MEMLOCK, &rl);
+	t_check_eq(st.state, REGBUF_URING_REG_ACTIVE);
+	t_check_eq(st.nr_bytes, bytes);
+	t_check_eq(st.memlock.needed, bytes);
+	t_check_eq(st.memlock.charges, 1);
+	t_check_eq(st.memlock.soft, rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur);
+	/* VmPin is read where the limit is enforced (uring_memlock_limits()). */
+	t_check_eq(st.memlock.pinned, st.memlock.charged && st.memlock.soft != UINT64_MAX ?
+				      grow_pin_base + bytes : 0);
+	t_check_eq(vm_pin(), grow_pin_base + bytes);
+	return T_PASS;
+}
+
+/*
+ * A sparse table grown piece by piece with memory the test mapped itself
+ * (anonymous, then shared memfd, alternately), each piece used through ring 0
+ * and then dropped again, while three threads keep doing verified fixed I/O
+ * on rings 1-3 over the first piece.  A grow whose second piece cannot be
+ * pinned (PROT_NONE) fails with the kernel's -EFAULT and leaves nothing
+ * behind: no slot, no pin, and the slot it tried is empty in the kernel.
+ */
+static int grow_shrink_while_rings_do_io(void)
+{
+	const uint64_t a_len = GROW_THREADS * GROW_IO_LEN, b_len = 256 * KiB;
+	struct grow_io g[GROW_THREADS];
+	pthread_t tid[GROW_THREADS];
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct regbuf_uring_file f;
+	struct regbuf_uring_loc loc;
+	struct regbuf_uring_ring *r0;
+	uint8_t *a = map_anon(a_len), *b, *hole;
+	struct iovec iov[2];
+	uint32_t slot_a, slot, i, round;
+	int fd = scratch_file(FILE_SIZE), ret = T_PASS, mfd;
+
+	t_kernel_agrees();
+	if (!k_clone_ranges())
+		return t_skip("growing while other rings do I/O needs clone ranges (6.13+)");
+	t_check(a && fd >= 0);
+	t_ok(regbuf_uring_file_init(&f, fd));
+	t_ok(regbuf_uring_pool_create(&pool, GROW_THREADS + 1, 8, 0, 0));
+	r0 = regbuf_uring_pool_ring(pool, 0);
+	grow_pin_base = vm_pin_settled();
+	t_check_eq(regbuf_uring_pool_grow(pool, &(struct iovec){ a, a_len }, 1, &slot_a), -ENXIO);
+	t_ok(regbuf_uring_pool_register_sparse(pool, 16));
+	/* The limits are real before anything is registered. */
+	if (grow_status_is(pool, 0) != T_PASS)
+		return T_FAIL;
+	t_check_eq(regbuf_uring_pool_grow(pool, &(struct iovec){ a, a_len }, 1, &slot_a), 1);
+	t_check_eq(slot_a, 0);
+	if (grow_status_is(pool, a_len) != T_PASS)
+		return T_FAIL;
+
+	for (i = 0; i < GROW_THREADS; i++) {
+		g[i] = (struct grow_io){ pool, &f, i + 1, a + i * GROW_IO_LEN, i * GROW_IO_LEN,
+					 0, 0, 0 };
+		t_check(pthread_create(&tid[i], NULL, grow_io_fn, &g[i]) == 0);
+	}
+	for (round = 0; round < 24 && ret == T_PASS; round++) {
+		bool shared = round & 1;
+
+		mfd = shared ? memfd_create("regbuf-grow", MFD_CLOEXEC) : -1;
+		if (shared && ftruncate(mfd, (off_t)b_len))
+			b = MAP_FAILED;
+		else
+			b = mmap(NULL, b_len, PROT_READ | PROT_WRITE,
+				 (shared ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS) | MAP_POPULATE,
+				 mfd, 0);
+		if (b == MAP_FAILED) {
+			ret = T_FAILF("mmap: %s", strerror(errno));
+			break;
+		}
+		if (regbuf_uring_pool_grow(pool, &(struct iovec){ b, b_len }, 1, &slot) != 1 ||
+		    slot != 1 || grow_status_is(pool, a_len + b_len) != T_PASS ||
+		    regbuf_uring_lookup(r0, b + 4096, 4096, &loc) || loc.slot != 1 ||
+		    loc.offset != 4096) {
+			ret = T_FAILF("round %u: grow, status or lookup of the new piece", round);
+		} else {
+			t_pattern_fill(b, b_len, MiB, round);
+			if (regbuf_uring_rw_wait(r0, true, &f, b, (uint32_t)b_len, MiB) !=
+			    (int64_t)b_len || plain_check(fd, MiB, b_len, round) != -1)
+				ret = T_FAILF("round %u: fixed write from the new piece", round);
+			int sh = regbuf_uring_pool_shrink(pool, slot, 1);
+			int lk = regbuf_uring_lookup(r0, b, 1, &loc);
+			int64_t rw = regbuf_uring_rw_wait(r0, true, &f, b, 4096, MiB);
+			int pr = probe_read(&r0->ring, fd, b, 4096, (int)slot);
+
+			if (sh != 1 || lk != -EFAULT || rw != -EFAULT || pr != -EFAULT ||
+			    grow_status_is(pool, a_len) != T_PASS)
+				ret = T_FAILF("round %u: shrink %d, then lookup %d, prep %lld, "
+					      "fixed read on the slot %d", round, sh, lk,
+					      (long long)rw, pr);
+		}
+		munmap(b, b_len);
+		if (mfd >= 0)
+			close(mfd);
+	}
+
+	/* A grow the kernel cannot pin all of: the first piece is released again. */
+	b = map_anon(b_len);
+	hole = mmap(NULL, 64 * KiB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	iov[0] = (struct iovec){ b, b_len };
+	iov[1] = (struct iovec){ hole, 64 * KiB };
+	if (ret == T_PASS) {
+		int got = regbuf_uring_pool_grow(pool, iov, 2, &slot);
+
+		regbuf_uring_pool_status(pool, &st);
+		if (got != -EFAULT || st.nr_slots != 16 ||
+		    regbuf_uring_lookup(r0, b, 1, &loc) != -EFAULT ||
+		    probe_read(&r0->ring, fd, b, 4096, 1) != -EFAULT ||
+		    grow_status_is(pool, a_len) != T_PASS)
+			ret = T_FAILF("failed grow: %d, left something behind", got);
+	}
+
+	for (i = 0; i < GROW_THREADS; i++)
+		__atomic_store_n(&g[i].stop, 1, __ATOMIC_RELAXED);
+	for (i = 0; i < GROW_THREADS; i++) {
+		pthread_join(tid[i], NULL);
+		if (ret == T_PASS && (g[i].err || !g[i].ios))
+			ret = T_FAILF("ring %u: %llu I/Os, error %lld", g[i].ring,
+				      (unsigned long long)g[i].ios, (long long)g[i].err);
+	}
+	/* Ring 1 (its thread stopped) has nothing in the slot either. */
+	if (ret == T_PASS &&
+	    probe_read(&regbuf_uring_pool_ring(pool, 1)->ring, fd, b, 4096, 1) != -EFAULT)
+		ret = T_FAILF("failed grow: slot 1 of ring 1 is not empty");
+	/* The same memory alone then goes in, in the same free slot. */
+	if (ret == T_PASS && (regbuf_uring_pool_grow(pool, iov, 1, &slot) != 1 || slot != 1 ||
+			      grow_status_is(pool, a_len + b_len) != T_PASS))
+		ret = T_FAILF("grow after a failed grow");
+	fprintf(stderr, "  grow: %llu + %llu + %llu verified I/Os on rings 1-3 during 24 grows "
+		"and shrinks and a failed grow\n", (unsigned long long)g[0].ios,
+		(unsigned long long)g[1].ios, (unsigned long long)g[2].ios);
+	regbuf_uring_pool_destroy(pool);
+	munmap(hole, 64 * KiB);
+	munmap(b, b_len);
+	munmap(a, a_len);
+	close(fd);
+	return ret;
+}
+
+/*
+ * As an unprivileged user with room for one 64 KiB piece (and the rings): a
+ * second grow is refused (by the preflight, with the reason; with the
+ * preflight off, by the kernel), and the first piece keeps working with the
+ * status unchanged.
+ */
+static int grow_memlock_child(bool preflight)
+{
+	uint64_t ring = regbuf_uring_ring_memlock(8, 0), piece = 64 * KiB;
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct regbuf_uring_file f;
+	uint8_t *mem = map_anon(2 * piece);
+	uint32_t slot;
+	int fd = scratch_file(piece), ret;
+
+	CK(mem && fd >= 0);
+	if (drop_to_nobody(piece + 2 * ring + 4 * KiB))
+		return CK_FAILF("cannot become nobody");
+	CK_OK(regbuf_uring_file_init(&f, fd));
+	CK_OK(regbuf_uring_pool_create(&pool, 2, 8, 0,
+				       preflight ? 0 : REGBUF_URING_POOL_F_NO_PREFLIGHT));
+	CK_OK(regbuf_uring_pool_register_sparse(pool, 4));
+	CK_EQ(regbuf_uring_pool_grow(pool, &(struct iovec){ mem, piece }, 1, &slot), 1);
+	ret = regbuf_uring_pool_grow(pool, &(struct iovec){ mem + piece, piece }, 1, &slot);
+	regbuf_uring_pool_status(pool, &st);
+	fprintf(stderr, "  grow past RLIMIT_MEMLOCK (%s): %d; %s\n",
+		preflight ? "preflight" : "kernel", ret, st.reason);
+	CK_EQ(ret, -ENOMEM);
+	CK(!preflight || strstr(st.reason, "ulimit -l"));
+	CK_EQ(st.state, REGBUF_URING_REG_ACTIVE);
+	CK_EQ(st.nr_bytes, piece);
+	CK_EQ(st.memlock.needed, piece);
+	CK_EQ(vm_pin(), piece);
+	t_pattern_fill(mem, piece, 0, 71);
+	CK_EQ(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, mem, piece, 0), piece);
+	CK_EQ(plain_check(fd, 0, piece, 71), -1);
+	regbuf_uring_pool_destroy(pool);
+	return T_PASS;
+}
+
+static int grow_refused_by_memlock_keeps_registration(void)
+{
+	pid_t pid;
+	int status, pre;
+
+	t_kernel_agrees();
+	if (geteuid())
+		return t_skip("needs root to switch to an unprivileged user (run as root)");
+	if (!k_clone_ranges())
+		return t_skip("needs clone ranges (6.13+)");
+	for (pre = 1; pre >= 0; pre--) {
+		uid_seq++;
+		pid = fork();
+		if (pid == 0)
+			_exit(grow_memlock_child(pre));
+		if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+			return T_FAILF("child died");
+		if (WEXITSTATUS(status) != T_PASS)
+			return WEXITSTATUS(status);
+	}
+	return T_PASS;
+}
+
 /* ---- pre-fork pools: one registration, many processes ---- */
 
 #define FORK_WORKERS	64
@@ -3304,6 +3583,87 @@ static int tags_on_polling_ring(void)
 	return T_PASS;
 }
 
+/* What registering @iov in a fresh ring adds to VmPin: the kernel's own charge. */
+static int64_t kernel_charge(const struct iovec *iov, unsigned int nr)
+{
+	struct io_uring ring;
+	uint64_t before, after;
+	int ret;
+
+	if (io_uring_queue_init(8, &ring, 0))
+		return -1;
+	before = vm_pin();
+	ret = io_uring_register_buffers(&ring, iov, nr);
+	after = vm_pin();
+	if (!ret)
+		io_uring_unregister_buffers(&ring);
+	io_uring_queue_exit(&ring);
+	return ret ? ret : (int64_t)(after - before);
+}
+
+/*
+ * The preflight's charge is the kernel's on THP memory, where it depends on
+ * which 2 MiB blocks are huge and on the kernel's last_hpage across buffers
+ * (io_buffer_account_pin()).  The kernel's figure is what registering adds
+ * to VmPin, which io_account_mem() raises whatever the capability.  Mapping
+ * @mix: block 2 of 4 has small pages (MADV_NOHUGEPAGE), the others THPs.
+ */
+static int memlock_estimate_matches_kernel_thp(void)
+{
+	uint8_t *raw = mmap(NULL, 10 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			    -1, 0), *m, *mix;
+	struct {
+		const char *name;
+		unsigned int nr;
+		struct iovec iov[3];
+	} cases[8];
+	struct regbuf_uring_memlock ml;
+	uint64_t huge[4], m_huge;
+	unsigned int i, k;
+	int64_t kc;
+
+	t_check(raw != MAP_FAILED);
+	m = map_thp(8 * MiB);
+	mix = (uint8_t *)(((uintptr_t)raw + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1));
+	t_check(m != NULL);
+	t_check(!madvise(mix, 8 * MiB, MADV_HUGEPAGE));
+	t_check(!madvise(mix + 4 * MiB, 2 * MiB, MADV_NOHUGEPAGE));
+	memset(mix, 1, 8 * MiB);
+	for (k = 0; k < 4; k++)
+		t_ok(regbuf_mem_huge_bytes(mix + k * 2 * MiB, 2 * MiB, &huge[k]));
+	if (regbuf_mem_huge_bytes(m, 8 * MiB, &m_huge) || m_huge != 8 * MiB || huge[0] != 2 * MiB ||
+	    huge[1] != 2 * MiB || huge[2] || huge[3] != 2 * MiB)
+		return t_skip("THP did not back the mappings (/sys/kernel/mm/transparent_hugepage)");
+	cases[0] = (typeof(cases[0])){ "whole THPs", 1, { { m, 8 * MiB } } };
+	cases[1] = (typeof(cases[0])){ "partial THPs at both ends", 1,
+				       { { m + 4 * KiB, 6 * MiB - 8 * KiB } } };
+	cases[2] = (typeof(cases[0])){ "a later buffer in the last THP charged", 2,
+				       { { m, 6 * MiB }, { m + 4 * MiB + 4 * KiB, 4 * KiB } } };
+	cases[3] = (typeof(cases[0])){ "a later buffer in an earlier THP", 2,
+				       { { m, 6 * MiB }, { m + 4 * KiB, 4 * KiB } } };
+	cases[4] = (typeof(cases[0])){ "last THP charged before small pages", 2,
+				       { { mix, 6 * MiB }, { mix + 2 * MiB + 4 * KiB, 4 * KiB } } };
+	cases[5] = (typeof(cases[0])){ "a buffer starting where the last one's THP is", 2,
+				       { { m + 2 * MiB - 4 * KiB, 4 * KiB }, { m, 4 * MiB } } };
+	cases[6] = (typeof(cases[0])){ "small pages between", 1,
+				       { { mix + 4 * KiB, 8 * MiB - 8 * KiB } } };
+	cases[7] = (typeof(cases[0])){ "the newest THP charged decides", 3,
+				       { { m, 2 * MiB }, { m + 4 * MiB, 2 * MiB },
+					 { m + 4 * MiB + 4 * KiB, 4 * KiB } } };
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		t_ok(regbuf_uring_memlock_estimate(&ml, cases[i].iov, cases[i].nr, 1));
+		kc = kernel_charge(cases[i].iov, cases[i].nr);
+		if (kc < 0)
+			return t_skip("registering %s: %s", cases[i].name, strerror((int)-kc));
+		if ((int64_t)ml.needed != kc)
+			return T_FAILF("%s: preflight %llu bytes, kernel %lld", cases[i].name,
+				       (unsigned long long)ml.needed, (long long)kc);
+	}
+	munmap(m, 8 * MiB);
+	munmap(raw, 10 * MiB);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(io_uring_blocked_errno_documented),
 	T_CASE(update_ring_cannot_follow_drops_table),
@@ -3332,6 +3692,8 @@ static const struct t_case cases[] = {
 	T_CASE(pool_of_1024_rings),
 	T_CASE(fork_workers_charged_once),
 	T_CASE(fork_private_memory_and_single_issuer),
+	T_CASE(grow_shrink_while_rings_do_io),
+	T_CASE(grow_refused_by_memlock_keeps_registration),
 	T_CASE(status_reports_path_and_cost),
 	T_CASE(probe_agrees_with_kernel_and_pool),
 	T_CASE(dio_align_query),
@@ -3344,6 +3706,7 @@ static const struct t_case cases[] = {
 	T_CASE(poll_refused_with_reason),
 	T_CASE(hybrid_iopoll_by_kernel),
 	T_CASE(tags_on_polling_ring),
+	T_CASE(memlock_estimate_matches_kernel_thp),
 };
 
 int main(int argc, char **argv)
