@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <regbuf/table.h>
 
@@ -19,7 +20,8 @@
 #define POOL_FLAGS (REGBUF_URING_POOL_F_DEGRADE | REGBUF_URING_POOL_F_NO_REGISTER | \
 		    REGBUF_URING_POOL_F_NO_PREFLIGHT | REGBUF_URING_POOL_F_NO_CLONE | \
 		    REGBUF_URING_POOL_F_CLONE_WHOLE_ONLY | REGBUF_URING_POOL_F_NO_RWV_FIXED | \
-		    REGBUF_URING_POOL_F_NVME_CMD)
+		    REGBUF_URING_POOL_F_NVME_CMD | REGBUF_URING_POOL_F_IOPOLL | \
+		    REGBUF_URING_POOL_F_HYBRID_IOPOLL)
 
 uint64_t uring_now_ns(void)
 {
@@ -88,6 +90,73 @@ static bool probe_rwv_fixed(struct regbuf_uring_pool *pool)
 }
 
 /*
+ * One ring, with IORING_SETUP_NO_SQARRAY (Linux 6.6) where the kernel has it:
+ * liburing queues SQE i at SQ index i, so the index array the kernel would
+ * read for every SQE says nothing.  liburing 2.3's io_uring_queue_init() fills
+ * that array at the offset the kernel reports, which for a ring without one
+ * is 0, the heads and tails: so the ring is set up and mapped here, and the
+ * identity array written only when there is one.  0 or -errno.
+ */
+static int ring_init(struct io_uring *ring, uint32_t entries, uint32_t setup_flags)
+{
+	struct io_uring_params p;
+	uint32_t i;
+	int fd, ret;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = setup_flags | IORING_SETUP_NO_SQARRAY;
+	fd = io_uring_setup(entries, &p);
+	if (fd == -EINVAL) {
+		/* Before 6.6; or the caller's flags are invalid, which this says again. */
+		memset(&p, 0, sizeof(p));
+		p.flags = setup_flags;
+		fd = io_uring_setup(entries, &p);
+	}
+	if (fd < 0)
+		return fd;
+	ret = io_uring_queue_mmap(fd, &p, ring);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	if (!(p.flags & IORING_SETUP_NO_SQARRAY))
+		for (i = 0; i < ring->sq.ring_entries; i++)
+			ring->sq.array[i] = i;
+	ring->features = p.features;
+	return 0;
+}
+
+/*
+ * The setup flags of the pool's rings.  Hybrid polling is refused by a kernel
+ * without it (before 6.13) as an unknown flag, -EINVAL: when a ring with
+ * plain IORING_SETUP_IOPOLL works, say -EOPNOTSUPP instead.
+ */
+static uint32_t pool_setup_flags(uint32_t setup_flags, unsigned int flags)
+{
+	/* NVMe passthrough carries a 64-byte command in the SQE and DW0 in the CQE. */
+	if (flags & REGBUF_URING_POOL_F_NVME_CMD)
+		setup_flags |= IORING_SETUP_SQE128 | IORING_SETUP_CQE32;
+	if (flags & (REGBUF_URING_POOL_F_IOPOLL | REGBUF_URING_POOL_F_HYBRID_IOPOLL))
+		setup_flags |= IORING_SETUP_IOPOLL;
+	if (flags & REGBUF_URING_POOL_F_HYBRID_IOPOLL)
+		setup_flags |= IORING_SETUP_HYBRID_IOPOLL;
+	return setup_flags;
+}
+
+static int hybrid_missing(uint32_t entries, uint32_t setup_flags, struct regbuf_uring_status *st)
+{
+	struct io_uring ring;
+
+	if (ring_init(&ring, entries, setup_flags & ~IORING_SETUP_HYBRID_IOPOLL))
+		return -EINVAL;
+	io_uring_queue_exit(&ring);
+	st->err = -EOPNOTSUPP;
+	snprintf(st->reason, sizeof(st->reason),
+		 "the kernel has IORING_SETUP_IOPOLL but no IORING_SETUP_HYBRID_IOPOLL (Linux 6.13)");
+	return -EOPNOTSUPP;
+}
+
+/*
  * The rings' own memory against RLIMIT_MEMLOCK (charged since Linux 6.14):
  * fills @st->memlock; -ENOMEM with the reason when it cannot fit.
  */
@@ -109,7 +178,7 @@ static int ring_preflight(uint32_t nr_rings, uint32_t entries, uint32_t setup_fl
 }
 
 /*
- * io_uring_queue_init() refused ring @i: say why.  -ENOMEM from a charged
+ * io_uring_setup() refused ring @i: say why.  -ENOMEM from a charged
  * user is RLIMIT_MEMLOCK on kernels that charge rings (the preflight cannot
  * see what the user's other processes have locked), or -EMFILE the
  * descriptors.
@@ -127,7 +196,7 @@ static void ring_refused(struct regbuf_uring_status *st, uint32_t i, uint32_t nr
 						     sizeof(st->reason) - (size_t)n);
 		return;
 	}
-	snprintf(st->reason, sizeof(st->reason), "io_uring_queue_init() of ring %u of %u: %s (%d)%s",
+	snprintf(st->reason, sizeof(st->reason), "io_uring_setup() of ring %u of %u: %s (%d)%s",
 		 i, nr_rings, strerror(-err), err,
 		 err == -EMFILE || err == -ENFILE ? "; each ring is a file descriptor: raise "
 		 "RLIMIT_NOFILE ('ulimit -n') or use fewer rings" : "");
@@ -149,9 +218,7 @@ int regbuf_uring_pool_create_report(struct regbuf_uring_pool **poolp, uint32_t n
 		snprintf(st->reason, sizeof(st->reason), "invalid argument");
 		return -EINVAL;
 	}
-	/* NVMe passthrough carries a 64-byte command in the SQE and DW0 in the CQE. */
-	if (flags & REGBUF_URING_POOL_F_NVME_CMD)
-		setup_flags |= IORING_SETUP_SQE128 | IORING_SETUP_CQE32;
+	setup_flags = pool_setup_flags(setup_flags, flags);
 	ret = ring_preflight(nr_rings, entries, setup_flags, flags, st);
 	if (ret)
 		return ret;
@@ -168,13 +235,18 @@ int regbuf_uring_pool_create_report(struct regbuf_uring_pool **poolp, uint32_t n
 	pool->max_buf_len = REGBUF_BUF_MAX_LEN;
 	pool->charged = st->memlock.charged;
 	for (i = 0; i < nr_rings; i++) {
-		ret = io_uring_queue_init(entries, &pool->rings[i].ring, setup_flags);
+		ret = ring_init(&pool->rings[i].ring, entries, setup_flags);
+		if (ret == -EINVAL && !i && (setup_flags & IORING_SETUP_HYBRID_IOPOLL) &&
+		    (setup_flags & IORING_SETUP_IOPOLL))
+			ret = hybrid_missing(entries, setup_flags, st);
 		if (ret < 0) {
-			ring_refused(st, i, nr_rings, ret);
+			if (!st->err)
+				ring_refused(st, i, nr_rings, ret);
 			goto out_exit_rings;
 		}
 		pool->rings[i].pool = pool;
 		pool->rings[i].idx = i;
+		pool->rings[i].iopoll = setup_flags & IORING_SETUP_IOPOLL;
 		pool->rings[i].map = pool->map;
 	}
 	pool->ring_bytes = pool->charged ? uring_ring_charge(&pool->rings[0].ring) * nr_rings : 0;
@@ -237,6 +309,7 @@ void regbuf_uring_pool_destroy(struct regbuf_uring_pool *pool)
 			io_uring_queue_exit(&pool->rings[i].ring);
 	drop_mirror(pool);
 	map_free(pool);
+	free(pool->files);
 	free(pool->slots);
 	free(pool->closed);
 	free(pool->rings);
@@ -1126,4 +1199,117 @@ out_free:
 	free(bufs);
 	free(iov);
 	return ret;
+}
+
+/* ---- the file table ---- */
+
+/* Unregister the file table from every open ring up to (not including) @end. */
+static void files_drop(struct regbuf_uring_pool *pool, uint32_t end)
+{
+	uint32_t i;
+
+	for (i = 0; i < end; i++)
+		if (!pool->closed[i])
+			(void)io_uring_unregister_files(&pool->rings[i].ring);
+}
+
+int regbuf_uring_pool_register_files(struct regbuf_uring_pool *pool, uint32_t nr)
+{
+	uint32_t i;
+	int *fds, ret;
+
+	if (!pool || !nr || !src_ring(pool))
+		return -EINVAL;
+	if (pool->files)
+		return -EBUSY;
+	fds = malloc((size_t)nr * sizeof(*fds));
+	if (!fds)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++)
+		fds[i] = -1;
+	/*
+	 * IORING_REGISTER_FILES with every slot empty (-1): io_uring has no clone
+	 * for files, so each ring registers its own table.  Called directly, not
+	 * through liburing's wrapper, which raises RLIMIT_NOFILE behind the
+	 * caller's back when the kernel answers -EMFILE.
+	 */
+	for (i = 0; i < pool->nr_rings; i++) {
+		if (pool->closed[i])
+			continue;
+		ret = io_uring_register(pool->rings[i].ring.ring_fd, IORING_REGISTER_FILES, fds, nr);
+		if (ret < 0)
+			goto out_drop;
+	}
+	pool->files = fds;
+	pool->nr_files = nr;
+	return 0;
+
+out_drop:
+	files_drop(pool, i);
+	free(fds);
+	return ret;
+}
+
+/* Slot @slot of every open ring's file table becomes @fd (-1: empty); 0 or -errno. */
+static int files_set(struct regbuf_uring_pool *pool, uint32_t slot, int fd)
+{
+	int none = -1, ret;
+	uint32_t i;
+
+	for (i = 0; i < pool->nr_rings; i++) {
+		if (pool->closed[i])
+			continue;
+		ret = io_uring_register_files_update(&pool->rings[i].ring, slot, &fd, 1);
+		if (ret < 0)
+			goto out_undo;
+	}
+	pool->files[slot] = fd;
+	return 0;
+
+out_undo:
+	/* The rings before @i took it: put them back, so that every ring agrees. */
+	while (i--)
+		if (!pool->closed[i])
+			(void)io_uring_register_files_update(&pool->rings[i].ring, slot,
+							     fd >= 0 ? &none : &pool->files[slot],
+							     1);
+	return ret;
+}
+
+int regbuf_uring_pool_file_add(struct regbuf_uring_pool *pool, struct regbuf_uring_file *f)
+{
+	uint32_t slot;
+	int ret;
+
+	if (!pool || !f || f->fd < 0)
+		return -EINVAL;
+	if (f->pool)
+		return -EBUSY;
+	if (!pool->files)
+		return -ENXIO;
+	for (slot = 0; slot < pool->nr_files && pool->files[slot] >= 0; slot++)
+		;
+	/* io_file_bitmap_get(): a full table is -ENFILE. */
+	if (slot == pool->nr_files)
+		return -ENFILE;
+	ret = files_set(pool, slot, f->fd);
+	if (ret)
+		return ret;
+	f->slot = slot;
+	f->pool = pool;
+	return 0;
+}
+
+int regbuf_uring_pool_file_remove(struct regbuf_uring_pool *pool, struct regbuf_uring_file *f)
+{
+	int ret;
+
+	if (!pool || !f || f->pool != pool || f->slot >= pool->nr_files)
+		return -EINVAL;
+	ret = files_set(pool, f->slot, -1);
+	if (ret)
+		return ret;
+	f->pool = NULL;
+	f->slot = 0;
+	return 0;
 }

@@ -851,7 +851,7 @@ static int update_while_in_flight_path(unsigned int flags)
 	a2 = mmap(NULL, 64 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
 	t_check(a != MAP_FAILED && a2 != MAP_FAILED && b);
 	t_check_eq(pipe(pfd), 0);
-	pf = (struct regbuf_uring_file){ pfd[0], 1, 1 };
+	pf = (struct regbuf_uring_file){ .fd = pfd[0], .mem_align = 1, .off_align = 1 };
 	iov = (struct iovec){ a, 64 * KiB };
 	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, flags));
 	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
@@ -3202,6 +3202,387 @@ static int memlock_status_real_limits(void)
 	return ret;
 }
 
+/* ---- the file table ---- */
+
+/* One fixed read of @len at @off into @buf: the CQE's res, or a prep error. */
+static int64_t read_once(struct regbuf_uring_ring *r, const struct regbuf_uring_file *f,
+			 void *buf, uint32_t len, uint64_t off)
+{
+	return regbuf_uring_rw_wait(r, false, f, buf, len, off);
+}
+
+/*
+ * A file added to the pool's file table is reached through the slot on every
+ * ring: its descriptor can be closed and I/O still reads and writes the file
+ * (the rings hold it); once removed, I/O goes by the descriptor again, which
+ * is closed now: -EBADF.  On a pool with no file table of its own, the
+ * descriptor is used.
+ */
+static int file_table_io_every_ring(void)
+{
+	struct regbuf_uring_pool *pool, *other;
+	struct regbuf_uring_file f;
+	uint8_t *mem = map_anon(4 * MiB);
+	struct iovec iov = { mem, 4 * MiB };
+	int fd = scratch_file(FILE_SIZE), dfd;
+	uint32_t i;
+
+	t_kernel_agrees();
+	t_check(mem && fd >= 0);
+	/* A high descriptor number, so that nothing reuses it once closed. */
+	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 900);
+	t_check(dfd >= 900);
+	t_ok(regbuf_uring_file_init(&f, dfd));
+	t_check(f.pool == NULL);
+	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, 0));
+	t_ok(regbuf_uring_pool_create(&other, 1, 16, 0, 0));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	t_ok(regbuf_uring_pool_register(other, &iov, 1, 0));
+	t_ok(regbuf_uring_pool_register_files(pool, 4));
+	t_ok(regbuf_uring_pool_file_add(pool, &f));
+	t_check(f.pool == pool);
+	t_check_eq(f.slot, 0);
+	/* The other pool has no table: its rings use the descriptor. */
+	t_pattern_fill(mem, 64 * KiB, 0, 3);
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(other, 0), true, &f, mem,
+					64 * KiB, 0), 64 * KiB);
+	close(dfd);
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(other, 0), true, &f, mem,
+					64 * KiB, 0), -EBADF);
+	for (i = 0; i < 4; i++) {
+		struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, i);
+		uint8_t *b = mem + MiB * (i % 4);
+		uint64_t off = MiB * i;
+
+		t_pattern_fill(b, 256 * KiB, off, 40 + i);
+		t_check_eq(regbuf_uring_rw_wait(r, true, &f, b, 256 * KiB, off), 256 * KiB);
+		t_check_eq(plain_check(fd, off, 256 * KiB, 40 + i), -1);
+		t_check_eq(plain_fill(fd, off + 256 * KiB, 256 * KiB, 50 + i), 0);
+		memset(b, 0, 256 * KiB);
+		t_check_eq(read_once(r, &f, b, 256 * KiB, off + 256 * KiB), 256 * KiB);
+		t_check_eq(t_pattern_check(b, 256 * KiB, off + 256 * KiB, 50 + i), -1);
+	}
+	/* Vectored I/O goes through the slot too. */
+	iov = (struct iovec){ mem + 2 * MiB, 8 * KiB };
+	t_check_eq(regbuf_uring_rwv_wait(regbuf_uring_pool_ring(pool, 1), false, &f, &iov, 1,
+					 MiB + 256 * KiB), 8 * KiB);
+	t_check_eq(t_pattern_check(mem + 2 * MiB, 8 * KiB, MiB + 256 * KiB, 51), -1);
+	t_ok(regbuf_uring_pool_file_remove(pool, &f));
+	t_check(f.pool == NULL);
+	for (i = 0; i < 4; i++)
+		t_check_eq(read_once(regbuf_uring_pool_ring(pool, i), &f, mem, 4096, 0), -EBADF);
+	regbuf_uring_pool_destroy(other);
+	regbuf_uring_pool_destroy(pool);
+	close(fd);
+	munmap(mem, 4 * MiB);
+	return T_PASS;
+}
+
+struct issuer_arg {
+	struct io_uring *ring;
+	int ret;
+};
+
+static void *enable_ring_fn(void *p)
+{
+	struct issuer_arg *a = p;
+
+	a->ret = io_uring_register(a->ring->ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	return NULL;
+}
+
+/*
+ * The file table's errors, each as documented: no table, a second table,
+ * too many slots for RLIMIT_NOFILE, a full table, a file added twice, a
+ * descriptor that is not open or is an io_uring, removal from the wrong
+ * pool, a SINGLE_ISSUER ring enabled by another thread; and a ring that
+ * refuses an add makes the rings that took it give it back.
+ */
+static int file_table_errors(void)
+{
+	struct regbuf_uring_pool *pool, *other;
+	struct regbuf_uring_file f, g, bad;
+	struct issuer_arg ia;
+	struct rlimit rl;
+	pthread_t th;
+	uint8_t *mem = map_anon(64 * KiB);
+	struct iovec iov = { mem, 64 * KiB };
+	int fd = scratch_file(MiB), fd2 = scratch_file(MiB);
+	uint64_t nr;
+
+	t_check(mem && fd >= 0 && fd2 >= 0);
+	t_ok(regbuf_uring_file_init(&f, fd));
+	t_ok(regbuf_uring_file_init(&g, fd2));
+	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, 0));
+	t_ok(regbuf_uring_pool_create(&other, 1, 8, 0, 0));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	t_check_eq(regbuf_uring_pool_file_add(pool, &f), -ENXIO);
+	t_check_eq(regbuf_uring_pool_register_files(NULL, 1), -EINVAL);
+	t_check_eq(regbuf_uring_pool_register_files(pool, 0), -EINVAL);
+	/* io_sqe_files_register(): more slots than RLIMIT_NOFILE allows. */
+	t_check(!getrlimit(RLIMIT_NOFILE, &rl));
+	nr = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (1U << 20) ? (1U << 20) + 1 :
+	     rl.rlim_cur + 1;
+	t_check_eq(regbuf_uring_pool_register_files(pool, (uint32_t)nr), -EMFILE);
+	t_check(!getrlimit(RLIMIT_NOFILE, &rl) && (rl.rlim_cur == RLIM_INFINITY ||
+						   rl.rlim_cur < nr));	/* left alone */
+	t_ok(regbuf_uring_pool_register_files(pool, 1));
+	t_check_eq(regbuf_uring_pool_register_files(pool, 1), -EBUSY);
+	t_check_eq(regbuf_uring_pool_file_add(NULL, &f), -EINVAL);
+	t_check_eq(regbuf_uring_pool_file_add(pool, NULL), -EINVAL);
+	bad = f;
+	bad.fd = -1;
+	t_check_eq(regbuf_uring_pool_file_add(pool, &bad), -EINVAL);
+	/* __io_sqe_files_update(): not an open file, or an io_uring: -EBADF; nothing taken. */
+	bad.fd = 987;
+	t_check(fcntl(987, F_GETFD) < 0);
+	t_check_eq(regbuf_uring_pool_file_add(pool, &bad), -EBADF);
+	bad.fd = regbuf_uring_pool_ring(other, 0)->ring.ring_fd;
+	t_check_eq(regbuf_uring_pool_file_add(pool, &bad), -EBADF);
+	t_check(bad.pool == NULL);
+	t_ok(regbuf_uring_pool_file_add(pool, &f));
+	t_check_eq(f.slot, 0);
+	t_check_eq(regbuf_uring_pool_file_add(pool, &f), -EBUSY);
+	/* io_file_bitmap_get(): a full table is -ENFILE. */
+	t_check_eq(regbuf_uring_pool_file_add(pool, &g), -ENFILE);
+	t_check(g.pool == NULL);
+	t_check_eq(regbuf_uring_pool_file_remove(other, &f), -EINVAL);
+	t_check_eq(regbuf_uring_pool_file_remove(pool, &g), -EINVAL);
+	t_check_eq(regbuf_uring_pool_file_remove(NULL, &f), -EINVAL);
+	t_ok(regbuf_uring_pool_file_remove(pool, &f));
+	t_check_eq(regbuf_uring_pool_file_remove(pool, &f), -EINVAL);
+	/* The freed slot is taken again. */
+	t_ok(regbuf_uring_pool_file_add(pool, &g));
+	t_check_eq(g.slot, 0);
+	t_ok(regbuf_uring_pool_file_remove(pool, &g));
+	/*
+	 * Ring 1 loses its table behind the pool's back: the add fails there
+	 * (-ENXIO from the kernel) and ring 0 gives the slot back, so a read
+	 * naming slot 0 fails on ring 0 too (-EBADF: an empty slot).
+	 */
+	t_ok(io_uring_unregister_files(&regbuf_uring_pool_ring(pool, 1)->ring));
+	t_check_eq(regbuf_uring_pool_file_add(pool, &f), -ENXIO);
+	t_check(f.pool == NULL);
+	{
+		struct regbuf_uring_ring *r0 = regbuf_uring_pool_ring(pool, 0);
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&r0->ring);
+		struct io_uring_cqe *cqe;
+
+		io_uring_prep_read_fixed(sqe, 0, mem, 4096, 0, 0);
+		sqe->flags |= IOSQE_FIXED_FILE;
+		t_check_eq(io_uring_submit_and_wait(&r0->ring, 1), 1);
+		t_ok(io_uring_wait_cqe(&r0->ring, &cqe));
+		t_check_eq(cqe->res, -EBADF);
+		io_uring_cqe_seen(&r0->ring, cqe);
+	}
+	regbuf_uring_pool_destroy(pool);
+	/* SINGLE_ISSUER: once another thread enabled the ring, it alone may register. */
+	t_ok(regbuf_uring_pool_create(&pool, 1, 8, IORING_SETUP_R_DISABLED |
+				      IORING_SETUP_SINGLE_ISSUER, 0));
+	ia.ring = &regbuf_uring_pool_ring(pool, 0)->ring;
+	t_check_eq(pthread_create(&th, NULL, enable_ring_fn, &ia), 0);
+	pthread_join(th, NULL);
+	t_check_eq(ia.ret, 0);
+	t_check_eq(regbuf_uring_pool_register_files(pool, 1), -EEXIST);
+	regbuf_uring_pool_destroy(pool);
+	regbuf_uring_pool_destroy(other);
+	close(fd);
+	close(fd2);
+	munmap(mem, 64 * KiB);
+	return T_PASS;
+}
+
+/* ---- polled I/O ---- */
+
+/* A file of this machine that polled I/O cannot reach: refused, with @want in the reason. */
+static int poll_refused_on(struct regbuf_uring_pool *pool, int fd, void *mem, const char *want)
+{
+	struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, 0);
+	struct regbuf_uring_file f;
+	struct iovec v = { mem, 4096 };
+	char why[512] = "";
+
+	t_ok(regbuf_uring_file_init(&f, fd));
+	t_check(!f.poll);
+	t_check_eq(regbuf_uring_poll_check(fd, why, sizeof(why)), -EOPNOTSUPP);
+	if (!strstr(why, want))
+		return T_FAILF("reason '%s' does not name '%s'", why, want);
+	printf("# refused: %s\n", why);
+	t_check_eq(regbuf_uring_prep_rw(r, false, &f, mem, 4096, 0, 0), -EOPNOTSUPP);
+	t_check_eq(regbuf_uring_prep_rw(r, true, &f, mem, 4096, 0, 0), -EOPNOTSUPP);
+	t_check_eq(regbuf_uring_prep_rwv(r, false, &f, &v, 1, 0, 0), -EOPNOTSUPP);
+	t_check_eq(regbuf_uring_rw_wait(r, false, &f, mem, 4096, 0), -EOPNOTSUPP);
+	t_check_eq(io_uring_sq_ready(&r->ring), 0);	/* nothing was queued */
+	return T_PASS;
+}
+
+/*
+ * This machine has no poll queues: a polling pool refuses I/O on an O_DIRECT
+ * file of the current directory's filesystem (its disk's io_poll is 0), a
+ * loop device, a file opened without O_DIRECT, a tmpfs file and a char
+ * device, each with the reason; nothing reaches the kernel.  A non-polling
+ * ring still does I/O on the same file.  What the kernel itself answers a
+ * polled read there is printed (6.18: -EOPNOTSUPP in the CQE; before, the
+ * I/O completed by interrupt).
+ */
+static int poll_refused_with_reason(void)
+{
+	char backing[] = "/tmp/regbuf-uring-loop.XXXXXX", dev[64], tmpf[] = "/dev/shm/regbuf-poll.XXXXXX";
+	struct regbuf_uring_pool *pool, *plainpool;
+	struct regbuf_uring_file f;
+	uint8_t *mem = map_anon(MiB);
+	struct iovec iov = { mem, MiB };
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int fd = scratch_file(MiB), bfd, lfd, tfd, ret, n;
+	char why[512];
+
+	t_kernel_agrees();
+	/* Written blocks: a read of a hole completes without reaching the disk. */
+	t_check(mem && fd >= 0 && plain_fill(fd, 0, MiB, 9) == 0);
+	if (!regbuf_uring_poll_check(fd, why, sizeof(why)))
+		return t_skip("this directory's disk has poll queues: the refusal needs one without");
+	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, REGBUF_URING_POOL_F_IOPOLL));
+	t_check(regbuf_uring_pool_ring(pool, 1)->ring.flags & IORING_SETUP_IOPOLL);
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	ret = poll_refused_on(pool, fd, mem, "/queue/io_poll is 0");
+	if (ret != T_PASS)
+		return ret;
+	/* The same file on a ring that does not poll. */
+	t_ok(regbuf_uring_pool_create(&plainpool, 1, 8, 0, 0));
+	t_ok(regbuf_uring_pool_register(plainpool, &iov, 1, 0));
+	t_ok(regbuf_uring_file_init(&f, fd));
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(plainpool, 0), false, &f, mem, 4096,
+					0), 4096);
+	regbuf_uring_pool_destroy(plainpool);
+	/* What the kernel answers a polled read regbuf would have refused. */
+	{
+		struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, 0);
+
+		sqe = io_uring_get_sqe(&r->ring);
+		io_uring_prep_read_fixed(sqe, fd, mem, 4096, 0, 0);
+		t_check_eq(io_uring_submit_and_wait(&r->ring, 1), 1);
+		t_ok(io_uring_wait_cqe(&r->ring, &cqe));
+		printf("# kernel %s: a polled read on that file completes with %d\n", kern.release,
+		       cqe->res);
+		if (kern.ver >= KV(6, 18))
+			t_check_eq(cqe->res, -EOPNOTSUPP);
+		io_uring_cqe_seen(&r->ring, cqe);
+	}
+	/* Buffered. */
+	bfd = open("/proc/self/exe", O_RDONLY);
+	t_check(bfd >= 0);
+	ret = poll_refused_on(pool, bfd, mem, "O_DIRECT");
+	close(bfd);
+	if (ret != T_PASS)
+		return ret;
+	/* A char device that is not an NVMe namespace. */
+	n = open("/dev/null", O_RDWR);
+	t_check(n >= 0);
+	t_check_eq(regbuf_uring_poll_check(n, why, sizeof(why)), -EOPNOTSUPP);
+	t_check(strstr(why, "not an NVMe namespace") != NULL);
+	close(n);
+	/* tmpfs: no block device under it (O_DIRECT there is 6.6+). */
+	tfd = mkstemp(tmpf);
+	if (tfd >= 0) {
+		unlink(tmpf);
+		if (fcntl(tfd, F_SETFL, O_DIRECT) == 0 && ftruncate(tfd, MiB) == 0) {
+			ret = poll_refused_on(pool, tfd, mem, "on no block device");
+			if (ret != T_PASS)
+				return ret;
+		}
+		close(tfd);
+	}
+	/* A loop device (no poll queues), where one can be made. */
+	lfd = loop_attach(MiB, dev, sizeof(dev), backing, &ret);
+	if (lfd >= 0) {
+		ret = poll_refused_on(pool, lfd, mem, "/queue/io_poll is 0");
+		loop_detach(lfd, dev, backing);
+		if (ret != T_PASS)
+			return ret;
+	}
+	/* Unregistered I/O is refused alike. */
+	regbuf_uring_pool_destroy(pool);
+	t_ok(regbuf_uring_pool_create(&pool, 1, 8, 0,
+				      REGBUF_URING_POOL_F_IOPOLL | REGBUF_URING_POOL_F_NO_REGISTER));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	ret = poll_refused_on(pool, fd, mem, "/queue/io_poll is 0");
+	regbuf_uring_pool_destroy(pool);
+	close(fd);
+	munmap(mem, MiB);
+	return ret;
+}
+
+/* Hybrid polling: a ring with IORING_SETUP_HYBRID_IOPOLL from 6.13, -EOPNOTSUPP before. */
+static int hybrid_iopoll_by_kernel(void)
+{
+	struct regbuf_uring_pool *pool;
+	int ret;
+
+	t_kernel_agrees();
+	ret = regbuf_uring_pool_create(&pool, 2, 8, 0, REGBUF_URING_POOL_F_HYBRID_IOPOLL);
+	if (kern.ver && kern.ver < KV(6, 13)) {
+		t_check_eq(ret, -EOPNOTSUPP);
+		return T_PASS;
+	}
+	t_ok(ret);
+	t_check_eq(regbuf_uring_pool_ring(pool, 1)->ring.flags &
+		   (IORING_SETUP_IOPOLL | IORING_SETUP_HYBRID_IOPOLL),
+		   IORING_SETUP_IOPOLL | IORING_SETUP_HYBRID_IOPOLL);
+	regbuf_uring_pool_destroy(pool);
+	/* Without IOPOLL the kernel refuses the flag: the pool never asks for that. */
+	t_check_eq(regbuf_uring_pool_create(&pool, 1, 8, IORING_SETUP_HYBRID_IOPOLL, 0), -EINVAL);
+	return T_PASS;
+}
+
+/*
+ * Buffer tags on a polling ring: updating slots with no I/O in flight posts
+ * each old buffer's tag on ring 0, as on any ring.  Waiting polls, and with
+ * nothing to poll returns at once: bounded here by a deadline (6.1 puts the
+ * old buffers from delayed work, up to a second later).  What unregistering
+ * posts is printed, not checked: 6.1 posts no tags for it, 6.18 one a slot.
+ */
+static int tags_on_polling_ring(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_ring *r0;
+	struct io_uring_cqe *cqe;
+	uint8_t *mem = map_anon(256 * KiB);
+	struct iovec iov[2] = { { mem, 64 * KiB }, { mem + 64 * KiB, 64 * KiB } };
+	struct iovec repl[2] = { { mem + 128 * KiB, 64 * KiB }, { mem + 192 * KiB, 64 * KiB } };
+	unsigned int seen = 0, tags = 0;
+	uint64_t t0;
+
+	t_kernel_agrees();
+	t_check(mem != NULL);
+	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, REGBUF_URING_POOL_F_IOPOLL));
+	t_ok(regbuf_uring_pool_register(pool, iov, 2, 0));
+	r0 = regbuf_uring_pool_ring(pool, 0);
+	t_check_eq(regbuf_uring_pool_update(pool, 0, repl, 2), 2);
+	for (t0 = uring_now_ns(); seen != 3 && uring_now_ns() - t0 < 5000000000ULL;) {
+		if (io_uring_peek_cqe(&r0->ring, &cqe))
+			continue;
+		t_check(regbuf_uring_cqe_is_tag(cqe));
+		t_check(regbuf_uring_tag_slot(cqe) < 2);
+		seen |= 1U << regbuf_uring_tag_slot(cqe);
+		io_uring_cqe_seen(&r0->ring, cqe);
+	}
+	t_check_eq(seen, 3);	/* the tags of both old buffers */
+	t_ok(regbuf_uring_pool_unregister(pool));
+	for (t0 = uring_now_ns(); uring_now_ns() - t0 < 1500000000ULL;) {
+		if (io_uring_peek_cqe(&r0->ring, &cqe))
+			continue;
+		t_check(regbuf_uring_cqe_is_tag(cqe));
+		tags++;
+		io_uring_cqe_seen(&r0->ring, cqe);
+	}
+	printf("# kernel %s: unregistering a polling ring's 2 buffers posted %u tags\n",
+	       kern.release, tags);
+	regbuf_uring_pool_destroy(pool);
+	munmap(mem, 256 * KiB);
+	return T_PASS;
+}
+
 /* What registering @iov in a fresh ring adds to VmPin: the kernel's own charge. */
 static int64_t kernel_charge(const struct iovec *iov, unsigned int nr)
 {
@@ -3320,6 +3701,11 @@ static const struct t_case cases[] = {
 	T_CASE(pool_api_abuse),
 	T_CASE(io_api_abuse),
 	T_CASE(memlock_status_real_limits),
+	T_CASE(file_table_io_every_ring),
+	T_CASE(file_table_errors),
+	T_CASE(poll_refused_with_reason),
+	T_CASE(hybrid_iopoll_by_kernel),
+	T_CASE(tags_on_polling_ring),
 	T_CASE(memlock_estimate_matches_kernel_thp),
 };
 
