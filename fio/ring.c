@@ -16,6 +16,7 @@ static struct {
 	struct regbuf_uring_pool *pool;
 	uint32_t nr_rings, next_ring;
 	unsigned int ring_flags;	/* IORING_SETUP_* of the pool's rings */
+	bool hipri;			/* polling rings (REGBUF_URING_POOL_F_IOPOLL) */
 } rp;
 
 /* The deepest queue of any job: every ring of the pool is created alike. */
@@ -37,6 +38,9 @@ static int rb_pool_create(struct thread_data *td, unsigned int entries, unsigned
 	int ret;
 
 	rp.nr_rings = (uint32_t)thread_number;
+	rp.hipri = o->hipri;
+	if (o->hipri)
+		pool_flags |= REGBUF_URING_POOL_F_IOPOLL;
 	/*
 	 * As fio's own io_uring engine: task work deferred to the submitter
 	 * (DEFER_TASKRUN, Linux 6.1, which needs SINGLE_ISSUER), else cooperative
@@ -66,8 +70,8 @@ static int rb_pool_create(struct thread_data *td, unsigned int entries, unsigned
 
 /*
  * The pool, sized for the deepest job at @per_io SQEs per I/O, with the
- * arena registered (and cloned).  @buf_len, when not 0, caps the kernel
- * buffers (what @buf_len_what needs).
+ * arena registered (and cloned), one kernel buffer per allocator slot.
+ * @buf_len, when not 0, caps the kernel buffers (what @buf_len_what needs).
  */
 int rb_ring_map_locked(struct thread_data *td, unsigned int per_io, unsigned int pool_flags,
 		       uint64_t buf_len, const char *buf_len_what)
@@ -82,13 +86,16 @@ int rb_ring_map_locked(struct thread_data *td, unsigned int per_io, unsigned int
 	ret = rb_pool_create(td, entries, pool_flags);
 	if (ret)
 		return ret;
-	if (buf_len) {
-		ret = regbuf_uring_pool_set_buf_len(rp.pool, buf_len);
-		if (ret) {
-			log_err("regbuf: kernel buffers of %" PRIu64 " KiB for %s: %s\n",
-				buf_len >> 10, buf_len_what, strerror(-ret));
-			goto err_pool;
-		}
+	/* One per allocator slot, or smaller where the backend needs it. */
+	if (!buf_len || buf_len > rb.slot_len) {
+		buf_len = rb.slot_len;
+		buf_len_what = "one allocator slot";
+	}
+	ret = regbuf_uring_pool_set_buf_len(rp.pool, buf_len);
+	if (ret) {
+		log_err("regbuf: kernel buffers of %" PRIu64 " KiB for %s: %s\n", buf_len >> 10,
+			buf_len_what, strerror(-ret));
+		goto err_pool;
 	}
 	iov.iov_base = regbuf_mem_addr(rb.mem);
 	iov.iov_len = regbuf_mem_len(rb.mem);
@@ -112,9 +119,9 @@ void rb_ring_report_locked(void)
 	struct regbuf_uring_status st;
 
 	regbuf_uring_pool_status(rp.pool, &st);
-	rb_info("regbuf: uring pool: %u rings, %s, %s, %" PRIu64 " MiB in %u slots, "
+	rb_info("regbuf: uring pool: %u rings%s, %s, %s, %" PRIu64 " MiB in %u slots, "
 		"register %.3f ms, clone %.3f ms, setup %.3f ms%s%s\n",
-		st.nr_rings, regbuf_uring_state_name(st.state),
+		st.nr_rings, rp.hipri ? " polled (hipri)" : "", regbuf_uring_state_name(st.state),
 		regbuf_uring_path_name(st.path), st.nr_bytes >> 20, st.nr_slots,
 		st.register_ns / 1e6, st.clone_ns / 1e6, rb.setup_ns / 1e6,
 		st.reason[0] ? "; " : "", st.reason);
@@ -123,6 +130,12 @@ void rb_ring_report_locked(void)
 int rb_ring_attach_locked(struct thread_data *td, struct rb_data *d)
 {
 	(void)td;
+	/* The pool's rings poll, or not, for every job alike. */
+	if (!d->o->hipri != !rp.hipri) {
+		log_err("regbuf: every job of one fio process must use the same hipri (the jobs "
+			"share one ring pool)\n");
+		return -EINVAL;
+	}
 	if (rp.next_ring >= rp.nr_rings) {
 		log_err("regbuf: more jobs than rings (%u)\n", rp.nr_rings);
 		return -ENOSPC;
@@ -138,9 +151,7 @@ int rb_ring_start(struct thread_data *td, struct rb_data *d)
 
 	(void)td;
 	if (rp.ring_flags & IORING_SETUP_R_DISABLED) {
-		/* io_uring_register() directly: liburing 2.3 declares but does not export
-		 * io_uring_enable_rings(). */
-		ret = io_uring_register(d->ring->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+		ret = regbuf_uring_ring_enable(d->ring);
 		if (ret < 0) {
 			log_err("regbuf: enabling the job's ring: %s\n", strerror(-ret));
 			return ret;
@@ -163,7 +174,7 @@ int rb_ring_commit(struct thread_data *td, struct rb_data *d)
 }
 
 static unsigned int rb_ring_reap_cqes(struct rb_data *d, unsigned int have, unsigned int max,
-				      bool (*done)(struct io_u *io_u,
+				      bool (*done)(struct rb_data *d, struct io_u *io_u,
 						   const struct io_uring_cqe *cqe))
 {
 	struct io_uring *ring = &d->ring->ring;
@@ -182,7 +193,7 @@ static unsigned int rb_ring_reap_cqes(struct rb_data *d, unsigned int have, unsi
 		}
 		/* An I/O sent as several commands completes once per piece. */
 		io_u = (struct io_u *)(uintptr_t)regbuf_uring_cqe_user_data(cqe);
-		if (done(io_u, cqe))
+		if (done(d, io_u, cqe))
 			d->events[have++] = io_u;
 	}
 	io_uring_cq_advance(ring, seen);
@@ -192,14 +203,14 @@ static unsigned int rb_ring_reap_cqes(struct rb_data *d, unsigned int have, unsi
 /*
  * The CQEs there are; @done says whether a CQE completes its I/O.  A poll
  * (@min 0) with nothing there enters the kernel once: deferred completions
- * are posted only on entering.
+ * are posted only on entering, and a polling ring's are found only then.
  */
 unsigned int rb_ring_reap(struct rb_data *d, unsigned int have, unsigned int min,
-			  unsigned int max, bool (*done)(struct io_u *io_u,
+			  unsigned int max, bool (*done)(struct rb_data *d, struct io_u *io_u,
 							 const struct io_uring_cqe *cqe))
 {
 	have = rb_ring_reap_cqes(d, have, max, done);
-	if (!have && !min && (rp.ring_flags & IORING_SETUP_DEFER_TASKRUN)) {
+	if (!have && !min && ((rp.ring_flags & IORING_SETUP_DEFER_TASKRUN) || rp.hipri)) {
 		io_uring_get_events(&d->ring->ring);
 		have = rb_ring_reap_cqes(d, have, max, done);
 	}
