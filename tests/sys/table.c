@@ -655,7 +655,7 @@ static int sys_zero_page_faulted_first(void)
 		raw = mmap(NULL, lens[k] + 2 * MiB, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		t_check(raw != MAP_FAILED);
-		p = (char *)(((uintptr_t)raw + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1));
+		p = (char *)(((uintptr_t)raw + (uintptr_t)(2 * MiB - 1)) & ~(uintptr_t)(2 * MiB - 1));
 		madvise(p, lens[k], k ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 		for (i = 0; i < lens[k]; i += PG)
 			sink += p[i];
