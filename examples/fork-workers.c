@@ -20,9 +20,10 @@
  *   creates itself is accounted to the worker's mm, and the kernel refuses
  *   to clone into it (-EINVAL); it would have to register again and be
  *   charged again;
- * - no IORING_SETUP_SINGLE_ISSUER (nor DEFER_TASKRUN, which needs it): such
- *   a ring belongs to the task that created it and refuses a worker's
- *   submissions with -EEXIST;
+ * - IORING_SETUP_SINGLE_ISSUER (and DEFER_TASKRUN, which needs it) only
+ *   with R_DISABLED, each worker enabling its own ring
+ *   (regbuf_uring_ring_enable()): a ring belongs to the task that created or
+ *   enabled it and refuses other tasks' submissions with -EEXIST;
  * - change the registration (update, mirror, unregister) only in the parent
  *   before fork: a worker's copy of the pool does not see changes made in
  *   another process.
@@ -49,7 +50,7 @@
 #include <regbuf/mem.h>
 #include <regbuf/uring.h>
 
-#define MAX_WORKERS	256
+#define MAX_WORKERS	1024
 #define PIECE		(64 * 1024)	/* each worker's part of the arena and the file */
 
 /* A byte that depends on the file position: a misplaced block cannot pass. */
