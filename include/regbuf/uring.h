@@ -815,6 +815,15 @@ static inline uint64_t regbuf_uring_tags_seen(const struct regbuf_uring_ring *r)
  *	else the -errno it got (passthrough then needs unregistered I/O)
  * @char_name: "ngXnY"
  * @blk_name: "nvmeXnY", the block device of the same namespace
+ * @mdts_bytes: the controller's Maximum Data Transfer Size (Identify
+ *	Controller MDTS) in bytes, counted in 4 KiB units; 0 when it reports none
+ * @fabrics: the controller is an NVMe over Fabrics one (TCP, RDMA, loop):
+ *	Identify Controller reports a command capsule size (IOCCSZ)
+ *
+ * @lim.max_bytes is the smallest of max_hw_sectors_kb, @mdts_bytes and, for a
+ * fabrics controller that reports no MDTS, max_sectors_kb: such a host shows
+ * no limit in max_hw_sectors_kb while its target has one it does not
+ * advertise, and the block path's own size is one the target takes.
  */
 struct regbuf_uring_nvme_ns {
 	int fd;
@@ -827,6 +836,8 @@ struct regbuf_uring_nvme_ns {
 	int fixed;
 	char char_name[REGBUF_URING_NVME_MAX_NAME];
 	char blk_name[REGBUF_URING_NVME_MAX_NAME];
+	uint64_t mdts_bytes;
+	bool fabrics;
 };
 
 /**
@@ -837,7 +848,8 @@ struct regbuf_uring_nvme_ns {
  *
  * Checks that @path is an nvme-generic char device (sysfs class
  * nvme-generic), asks its NSID, reads Identify Namespace (CNS 0) for the size
- * and LBA format, the queue limits from sysfs, and probes a one-block read
+ * and LBA format, the queue limits from sysfs, Identify Controller (CNS 1)
+ * for MDTS and whether it is a fabrics controller, and probes a one-block read
  * into a registered buffer: once with a one-page buffer (does fixed
  * passthrough work at all) and once at the start of a buffer longer than
  * max_segments pages (does the kernel count the rest of the buffer).
