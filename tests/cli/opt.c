@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * opt: the CLI's option parser (tools/regbuf/opt.c) on its own - every value
+ * opt: the CLI's option parser (tools/common/opt.c) on its own - every value
  * function over a table of accepted and refused spellings, and opt_parse()
  * over argument vectors (abbreviations, missing values, help, operands).
  */

@@ -138,7 +138,7 @@ static uint64_t nblocks(void)
 /* Synchronous I/O with a readable failure. */
 /*
  * Test flag: build the descriptors with the classic per-I/O chain
- * (tools/baseline) and submit them as raw commands, on the same queue pair
+ * (bench/baseline) and submit them as raw commands, on the same queue pair
  * and memory: a differential check of both paths.
  */
 #define T_CLASSIC	(1u << 31)

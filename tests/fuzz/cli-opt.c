@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * fuzz-cli-opt: the CLI's option parser (tools/regbuf/opt.c).
+ * fuzz-cli-opt: the CLI's option parser (tools/common/opt.c).
  *
  * The value functions get random strings, built mostly from the characters
  * their grammars care about, and random ranges; every answer is compared

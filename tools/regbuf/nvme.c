@@ -348,7 +348,7 @@ static int submit_one(struct regbuf_nvme_qpair *q, struct baseline_nvme *bn,
  * One pass: keep @qd I/Os of @size in flight for @seconds on one buffer
  * mapped once.  premapped: descriptors from the buffer's cookie, O(1).
  * classic: the per-I/O chain a driver without premapping runs (translate
- * each page, scatterlist, PRP list or SGL segment from a pool; tools/baseline),
+ * each page, scatterlist, PRP list or SGL segment from a pool; bench/baseline),
  * submitted as raw commands on the same memory and queue, so only the
  * descriptor work differs.  Polled: CPU per I/O
  * includes the polling, so it is the whole cost seen by one core.
