@@ -276,7 +276,7 @@ static int ns_open(void)
 	       (unsigned long long)(ns.max_buf_len >> 10));
 	t_check_eq(ns.fixed, 0);
 	t_check(ns.nsid >= 1);
-	t_check_eq(ns.fabrics, env("REGBUF_NVMET_PORT") != NULL);
+	t_check_eq(ns.fabrics, env("REGBUF_FABRICS") != NULL);
 	if (env("REGBUF_EXPECT_LBS"))
 		t_check_eq(lbs(), strtoull(env("REGBUF_EXPECT_LBS"), NULL, 0));
 	if (blk) {
@@ -498,7 +498,7 @@ static int errors(void)
 	       (unsigned long long)ns.nr_lbas, ret, c.status, c.sct, c.sc, c.dnr);
 	/* QEMU answers LBA Out of Range; nvmet on 6.1 passes the block layer's
 	 * error on (Internal Error), both with DNR. */
-	if (ret != -EIO || !c.dnr || (!env("REGBUF_NVMET_PORT") && (c.sct != 0 || c.sc != 0x80))) {
+	if (ret != -EIO || !c.dnr || (!env("REGBUF_FABRICS") && (c.sct != 0 || c.sc != 0x80))) {
 		fix_fini(&f);
 		return T_FAILF("LBA out of range gave %d status %#x", ret, c.status);
 	}
@@ -750,7 +750,7 @@ static int bounce_copy_proof(void)
 	struct fix f;
 	struct iovec iov[2];
 	uint64_t len, clen, pages, mis;
-	bool tcp = env("REGBUF_NVMET_PORT") != NULL;
+	bool tcp = env("REGBUF_FABRICS") != NULL;
 	int i, ret, err_copy = 0, err_gap = 0, err_big = 0;
 
 	ret = need_ns();
@@ -869,29 +869,36 @@ static int ctrl_state(char *buf, size_t len)
 	return 0;
 }
 
+/*
+ * The target goes away with reads in flight, and comes back: every read
+ * completes (with an error) within WAIT_S, one sent while it is away fails,
+ * and the same pool reads and writes again once the controller is live.
+ * REGBUF_FABRICS_DOWN / _UP are shell commands: in one guest they take the
+ * subsystem off nvmet's port; between two guests they take the host's link
+ * down, a pulled cable the host sees only through its keep-alive.
+ */
 static int target_loss(void)
 {
-	const char *port = env("REGBUF_NVMET_PORT"), *nqn = env("REGBUF_NVMET_NQN");
+	const char *down = env("REGBUF_FABRICS_DOWN"), *up = env("REGBUF_FABRICS_UP");
 	const uint64_t len = 128 * KiB;
 	const int nr = 32;
 	struct regbuf_uring_nvme_cpl c;
 	struct fix f;
-	char link[256], target[256], state[32] = "";
-	double t0, t_err, t_back = 0;
+	char state[32] = "";
+	double t0, t_err, t_up, t_back = 0;
 	int i, n = 0, ret, nerr_inflight = 0, nerr_after = 0, rc_inflight, rc_after;
 
 	ret = need_ns();
 	if (ret)
 		return ret;
-	if (!port || !nqn)
-		return t_skip("not a fabrics namespace (guest.sh --mode tcp sets REGBUF_NVMET_PORT)");
-	snprintf(link, sizeof(link), "%s/subsystems/%s", port, nqn);
-	snprintf(target, sizeof(target), "/sys/kernel/config/nvmet/subsystems/%s", nqn);
+	if (!down || !up)
+		return t_skip("not a fabrics namespace (guest.sh --mode tcp and guest.sh pair set "
+			      "REGBUF_FABRICS_DOWN and _UP)");
 	ret = fix_init(&f, 8 * MiB, 1, true);
 	if (ret) {
 		return T_FAILF("arena + pool: %d", ret);
 	}
-	/* In flight while the port loses the subsystem. */
+	/* In flight while the target goes away. */
 	for (i = 0; i < nr; i++) {
 		ret = regbuf_uring_nvme_prep_rw(f.r, &ns, false, f.a.p + (uint64_t)i * len % (4 * MiB),
 						len, (uint64_t)i * (len >> ns.lba_shift), 0, 1);
@@ -903,8 +910,8 @@ static int target_loss(void)
 	}
 	io_uring_submit(&f.r->ring);
 	t0 = now_s();
-	if (unlink(link)) {
-		ret = T_FAILF("unlink %s: %s", link, strerror(errno));
+	if (t_sh("%s", down)) {
+		ret = T_FAILF("'%s' failed", down);
 		goto out;
 	}
 	rc_inflight = reap(f.r, n, &c, &nerr_inflight);
@@ -914,19 +921,21 @@ static int target_loss(void)
 	rc_after = reap(f.r, n, &c, &nerr_after);
 	t_err = now_s() - t0;
 	printf("# target gone: %d in-flight reads: %d failed (first %d); a read after: %d "
-	       "(status %#x) %.1f s after the port lost the subsystem\n", nr, nerr_inflight,
+	       "(status %#x) %.1f s after the outage began\n", nr, nerr_inflight,
 	       rc_inflight, rc_after, c.status, t_err);
-	if (symlink(target, link)) {
-		ret = T_FAILF("symlink %s: %s", link, strerror(errno));
+	if (t_sh("%s", up)) {
+		ret = T_FAILF("'%s' failed", up);
 		goto out;
 	}
-	for (i = 0; i < 600; i++) {
+	t_up = now_s();
+	for (i = 0; i < 900; i++) {
 		if (!ctrl_state(state, sizeof(state)) && !strcmp(state, "live"))
 			break;
 		usleep(100 * 1000);
 	}
 	t_back = now_s() - t0;
-	printf("# controller %s %.1f s after the outage began\n", state, t_back);
+	printf("# controller %s %.1f s after the outage began, %.1f s after the target came "
+	       "back (reconnect)\n", state, t_back, now_s() - t_up);
 	if (rc_inflight == -ETIMEDOUT || rc_after == -ETIMEDOUT) {
 		ret = T_FAILF("an I/O did not complete within %d s", WAIT_S);
 		goto out;
