@@ -88,9 +88,11 @@ MODULES_NVME="?lib/crc64 ?crypto/crc64_rocksoft_generic ?lib/crc64-rocksoft
 MODULES_TCP="fs/configfs/configfs drivers/block/null_blk/null_blk drivers/nvme/host/nvme-fabrics
 	drivers/nvme/host/nvme-tcp drivers/nvme/target/nvmet drivers/nvme/target/nvmet-tcp"
 # modes target and host (two guests): a network card, and NVMe over RDMA on
-# the soft RoCE device rdma_rxe
+# the soft RoCE device rdma_rxe, whose packet checksum (ICRC) is the crypto
+# API's "crc32" (crypto_alloc_shash(): without crc32_generic loaded, "rdma link
+# add" fails with ENOENT)
 MODULES_NET="?drivers/virtio/virtio_pci drivers/net/virtio_net"
-MODULES_RDMA="drivers/infiniband/sw/rxe/rdma_rxe drivers/nvme/host/nvme-rdma
+MODULES_RDMA="crypto/crc32_generic drivers/infiniband/sw/rxe/rdma_rxe drivers/nvme/host/nvme-rdma
 	drivers/nvme/target/nvmet-rdma"
 # mode none: an ext4 scratch filesystem on a loop device (O_DIRECT files for the uring suite)
 MODULES_FS="drivers/block/loop lib/crc16 crypto/crc32c_generic fs/mbcache fs/jbd2/jbd2 fs/ext4/ext4"
@@ -266,7 +268,7 @@ NQN=nqn.2026-11.org.regbuf:fabrics NVMET=/sys/kernel/config/nvmet
 # net_up ADDR: eth0 (virtio-net) up with ADDR, and for RDMA a soft RoCE device on it
 net_up() {
 	load virtio_pci virtio_net
-	[ "$REGBUF_TRANSPORT" = rdma ] && load rdma_rxe
+	[ "$REGBUF_TRANSPORT" = rdma ] && load crc32_generic rdma_rxe
 	ip link set lo up
 	ip addr add $1/16 dev eth0 && ip link set eth0 up
 	if [ "$REGBUF_TRANSPORT" = rdma ]; then
