@@ -22,10 +22,6 @@
 #define PM_PFN_MASK	((UINT64_C(1) << 55) - 1)
 #define MAX_POOL_MAPS	2
 
-/* NVM command set opcodes (NVMe 1.4 §6.9, §6.15) */
-#define OPC_WRITE	0x01
-#define OPC_READ	0x02
-
 struct bn_cmd {
 	struct baseline_dma_req req;
 	uint32_t r;			/* its request */
@@ -279,12 +275,9 @@ int baseline_nvme_submit(struct baseline_nvme *bn, enum regbuf_nvme_op op, uint3
 
 		memset(&sqe, 0, sizeof(sqe));
 		cmd->r = r;
-		sqe.opcode = op == REGBUF_NVME_OP_READ ? OPC_READ : OPC_WRITE;
-		sqe.nsid = regbuf_cpu_to_le32(nsid);
-		sqe.cdw10 = regbuf_cpu_to_le32((uint32_t)lba);
-		sqe.cdw11 = regbuf_cpu_to_le32((uint32_t)(lba >> 32));
-		sqe.cdw12 = regbuf_cpu_to_le32((uint32_t)((piece >> shift) - 1) |
-					       (flags & REGBUF_NVME_IO_F_FUA ? 1u << 30 : 0));
+		regbuf_nvme_sqe_rw(&sqe, op == REGBUF_NVME_OP_READ ? REGBUF_NVME_CMD_READ :
+				   REGBUF_NVME_CMD_WRITE, nsid, lba, (uint32_t)(piece >> shift),
+				   flags & REGBUF_NVME_IO_F_FUA ? REGBUF_NVME_RW_FUA : 0);
 		ret = bn_dptr(bn, cmd, bn->cur_base + off + done, piece,
 			      flags & REGBUF_NVME_IO_F_SGL, &sqe);
 		if (!ret)

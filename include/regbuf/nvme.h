@@ -130,7 +130,7 @@ struct regbuf_nvme_ctrl_info {
  * @nsze: size in logical blocks
  * @lba_size: bytes per logical block (2^LBADS of the format in use)
  * @ms: metadata bytes per block of that format
- * @flbas: the formatted LBA size index (FLBAS bits 3:0)
+ * @flbas: index of the LBA format in use (&struct regbuf_nvme_id_ns flbas)
  * @nlbaf: number of LBA formats (NLBAF + 1)
  */
 struct regbuf_nvme_ns_info {
@@ -147,7 +147,8 @@ struct regbuf_nvme_ns_info {
  * @ctx: the caller's pointer given at submission
  * @status: raw NVMe status of the first failing command (or 0): the CQE
  *	status field without the phase bit, i.e. SC in bits 7:0, SCT in 10:8,
- *	CRD 12:11, M bit 13, DNR bit 14 (NVMe 1.4 §4.6.1); or
+ *	CRD 12:11, M bit 13, DNR bit 14 (NVMe 1.4 §4.6.1; decode with
+ *	regbuf_nvme_status_sct() and the others in <regbuf/nvme_spec.h>); or
  *	REGBUF_NVME_STATUS_TIMEOUT / _ABORTED when the driver gave up, or
  *	REGBUF_NVME_STATUS_BADDESC when no descriptor could describe a piece
  * @cid: command identifier of that command
@@ -161,65 +162,6 @@ struct regbuf_nvme_cpl {
 	uint32_t dw0;
 	uint32_t nr_cmds;
 };
-
-/* Driver-made statuses, outside the 15-bit space a controller can report. */
-#define REGBUF_NVME_STATUS_TIMEOUT	0xfffe	/* no completion within the timeout */
-#define REGBUF_NVME_STATUS_ABORTED	0xffff	/* controller failed (CSTS.CFS) or reset */
-#define REGBUF_NVME_STATUS_BADDESC	0xfffd	/* no PRP/SGL could describe the data */
-
-/**
- * regbuf_nvme_status_sct() - Status Code Type of a raw status
- * @status: raw 15-bit status (completion DW3 bits 31:17, NVMe base spec 4.6.1)
- *
- * Return: SCT, 0..7 (0 generic, 1 command specific, 2 media and data integrity, 3 path).
- */
-static inline unsigned int regbuf_nvme_status_sct(uint16_t status)
-{
-	return (status >> 8) & 0x7;
-}
-
-/**
- * regbuf_nvme_status_sc() - Status Code of a raw status
- * @status: raw 15-bit status
- *
- * Return: SC, 0..255, to be read with the SCT.
- */
-static inline unsigned int regbuf_nvme_status_sc(uint16_t status)
-{
-	return status & 0xff;
-}
-
-/**
- * regbuf_nvme_status_dnr() - Do Not Retry bit of a raw status
- * @status: raw 15-bit status
- *
- * Return: 1 when the controller says a retry would fail again, else 0.
- */
-static inline unsigned int regbuf_nvme_status_dnr(uint16_t status)
-{
-	return (status >> 14) & 1;
-}
-
-/**
- * regbuf_nvme_status_errno() - map a raw NVMe status to an errno
- * @status: &struct regbuf_nvme_cpl status
- *
- * Return: 0 for success; -EINVAL for invalid field/opcode/SGL/PRP-offset
- * errors; -ERANGE for LBA out of range; -ENOSPC for capacity exceeded;
- * -EROFS for a write to a read-only namespace; -ENODEV for an invalid
- * namespace; -ETIMEDOUT, -ENXIO and -EINVAL (BADDESC) for the driver's own
- * statuses; -EIO for
- * everything else (media and data transfer errors).
- */
-int regbuf_nvme_status_errno(uint16_t status);
-
-/**
- * regbuf_nvme_status_str() - short name of a raw status, e.g. "UNRECOVERED_READ"
- * @status: raw status
- *
- * Return: a static string; "UNKNOWN" for codes without a name.
- */
-const char *regbuf_nvme_status_str(uint16_t status);
 
 /**
  * regbuf_nvme_ctrl_create() - open an NVMe function and bring the controller up

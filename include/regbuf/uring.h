@@ -29,6 +29,7 @@
 #include <liburing.h>
 
 #include <regbuf/compiler.h>
+#include <regbuf/nvme_spec.h>
 #include <regbuf/seg.h>
 #include <regbuf/table.h>
 
@@ -859,10 +860,14 @@ struct regbuf_uring_nvme_ns {
  * 6.2, "nvme: identify-namespace without CAP_SYS_ADMIN"); since then write
  * access to the char device is enough for I/O commands.
  * Return: 0; -EINVAL @ns or @path NULL or @flags not 0; -ENODEV @path is not
- * an NVMe namespace char device (a regular file, /dev/null, a block device);
- * -EOPNOTSUPP the namespace's LBA format has metadata or protection
- * information (separate metadata buffers are not supported), or a block size
- * below 512 bytes or above 64 KiB; -EACCES/-EPERM not allowed to send
+ * an NVMe namespace char device (a regular file, /dev/null, a block device),
+ * or an inactive namespace (NSZE 0); -EOPNOTSUPP the namespace's LBA format has
+ * metadata or protection information (separate metadata buffers are not
+ * supported), or a block size below 512 bytes or above 64 KiB; -EIO Identify
+ * Namespace or Identify Controller failed with an NVMe status, or their data
+ * cannot be right (the format in use is not among those listed,
+ * regbuf_nvme_id_ns_parse(); an MDTS of 2^64 bytes or more,
+ * regbuf_nvme_id_ctrl_parse()); -EACCES/-EPERM not allowed to send
  * Identify; -ENOMEM; other -errno from open(), ioctl() or sysfs.
  */
 REGBUF_MUST_CHECK int regbuf_uring_nvme_open(struct regbuf_uring_nvme_ns *ns, const char *path,
@@ -1010,10 +1015,10 @@ static inline int regbuf_uring_nvme_cqe(const struct io_uring_cqe *cqe,
 					struct regbuf_uring_nvme_cpl *c)
 {
 	c->res = cqe->res;
-	c->status = cqe->res > 0 ? (uint16_t)(cqe->res & 0x7fff) : 0;
-	c->sc = (uint8_t)(c->status & 0xff);
-	c->sct = (uint8_t)((c->status >> 8) & 0x7);
-	c->dnr = (c->status >> 14) & 1;
+	c->status = cqe->res > 0 ? (uint16_t)(cqe->res & REGBUF_NVME_STATUS_MASK) : 0;
+	c->sc = (uint8_t)regbuf_nvme_status_sc(c->status);
+	c->sct = (uint8_t)regbuf_nvme_status_sct(c->status);
+	c->dnr = regbuf_nvme_status_dnr(c->status);
 	c->dw0 = (uint32_t)cqe->big_cqe[0];
 	if (cqe->res > 0)
 		return -EIO;

@@ -280,44 +280,28 @@ static int ctrl_disable(struct regbuf_nvme_ctrl *c)
 	return wait_csts(c, NVME_CSTS_RDY, 0, false);
 }
 
-static void copy_str(char *dst, const uint8_t *src, size_t n)
-{
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-	while (n && (dst[n - 1] == ' ' || dst[n - 1] == '\0'))
-		dst[--n] = '\0';
-}
-
-/* Little-endian 32-bit field of an Identify page. */
-static uint32_t id_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 int nvme_id_ctrl_parse(struct regbuf_nvme_ctrl_info *info, const uint8_t *id, uint32_t mpsmin,
 		       char *why, size_t why_len)
 {
-	unsigned int mdts = id[77];	/* 2^MDTS units of CAP.MPSMIN; 0 = no limit */
+	struct regbuf_nvme_id_ctrl ic;
 
-	/* Identify Controller data structure, §5.15.2.2 Figure 247 */
-	info->vid = (uint16_t)(id[0] | id[1] << 8);
-	copy_str(info->sn, id + 4, 20);
-	copy_str(info->mn, id + 24, 40);
-	copy_str(info->fr, id + 64, 8);
-	/* beyond 2^63 bytes the value cannot be real (nor shifted in 64 bits) */
-	if (mdts && 12 + mpsmin + mdts > 63) {
-		nvme_why(why, why_len, "Identify Controller: implausible MDTS %u", mdts);
+	if (regbuf_nvme_id_ctrl_parse(&ic, id, mpsmin)) {
+		nvme_why(why, why_len, "Identify Controller: implausible MDTS %u", ic.mdts);
 		return -EIO;
 	}
-	info->mdts_bytes = mdts ? UINT64_C(1) << (12 + mpsmin + mdts) : 0;
-	info->nn = id_le32(id + 516);
-	info->sgls = id_le32(id + 536);
-	/* SQES/CQES (bytes 512/513): required sizes in bits 3:0 must allow 64/16 bytes */
-	if ((id[512] & 0xf) > 6 || (id[512] >> 4) < 6 || (id[513] & 0xf) > 4 ||
-	    (id[513] >> 4) < 4) {
+	/* SQES/CQES: the required sizes (bits 3:0) must allow 64/16 bytes */
+	if ((ic.sqes & 0xf) > 6 || (ic.sqes >> 4) < 6 || (ic.cqes & 0xf) > 4 ||
+	    (ic.cqes >> 4) < 4) {
 		nvme_why(why, why_len, "controller does not take 64-byte SQEs / 16-byte CQEs");
 		return -ENODEV;
 	}
+	info->vid = ic.vid;
+	memcpy(info->sn, ic.sn, sizeof(info->sn));
+	memcpy(info->mn, ic.mn, sizeof(info->mn));
+	memcpy(info->fr, ic.fr, sizeof(info->fr));
+	info->mdts_bytes = ic.mdts_bytes;
+	info->nn = ic.nn;
+	info->sgls = ic.sgls;
 	info->max_cmd_bytes = NVME_MAX_CMD_BYTES;
 	if (info->mdts_bytes && info->mdts_bytes < info->max_cmd_bytes)
 		info->max_cmd_bytes = info->mdts_bytes;
@@ -331,7 +315,7 @@ static int identify_ctrl(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
 
 	if (!id)
 		return -ENOMEM;
-	ret = regbuf_nvme_identify_raw(c, NVME_ID_CNS_CTRL, 0, id);
+	ret = regbuf_nvme_identify_raw(c, REGBUF_NVME_ID_CNS_CTRL, 0, id);
 	if (ret)
 		nvme_why(why, why_len, "Identify Controller failed: %s", strerror(-ret));
 	else
@@ -349,8 +333,8 @@ static int set_num_queues(struct regbuf_nvme_ctrl *c, uint32_t want, char *why, 
 	int ret;
 
 	memset(&sqe, 0, sizeof(sqe));
-	sqe.opcode = NVME_ADM_SET_FEATURES;
-	sqe.cdw10 = regbuf_cpu_to_le32(NVME_FEAT_NUM_QUEUES);
+	sqe.opcode = REGBUF_NVME_ADM_SET_FEATURES;
+	sqe.cdw10 = regbuf_cpu_to_le32(REGBUF_NVME_FEAT_NUM_QUEUES);
 	sqe.cdw11 = regbuf_cpu_to_le32((want - 1) | (want - 1) << 16);
 	ret = nvme_admin_cmd(c, &sqe, NULL, 0, false, &dw0, &st);
 	if (ret) {
@@ -651,7 +635,7 @@ int regbuf_nvme_identify_raw(struct regbuf_nvme_ctrl *c, uint8_t cns, uint32_t n
 	uint16_t st;
 
 	memset(&sqe, 0, sizeof(sqe));
-	sqe.opcode = NVME_ADM_IDENTIFY;
+	sqe.opcode = REGBUF_NVME_ADM_IDENTIFY;
 	sqe.nsid = regbuf_cpu_to_le32(nsid);
 	sqe.cdw10 = regbuf_cpu_to_le32(cns);
 	return nvme_admin_cmd(c, &sqe, data, 4096, false, NULL, &st);
@@ -659,24 +643,20 @@ int regbuf_nvme_identify_raw(struct regbuf_nvme_ctrl *c, uint8_t cns, uint32_t n
 
 int nvme_id_ns_parse(struct regbuf_nvme_ns_info *ni, const uint8_t *id, uint32_t nsid)
 {
-	uint32_t lbaf, lbads;
+	struct regbuf_nvme_id_ns ns;
+	int ret = regbuf_nvme_id_ns_parse(&ns, id);
 
 	memset(ni, 0, sizeof(*ni));
+	if (ret)
+		return ret;
 	ni->nsid = nsid;
-	ni->nsze = (uint64_t)id_le32(id) | (uint64_t)id_le32(id + 4) << 32;
-	if (!ni->nsze)
-		return -ENODEV;
-	ni->nlbaf = id[25] + 1u;	/* 0-based; at most 64 formats (NVMe 2.0) */
-	ni->flbas = id[26] & 0xf;
-	if (ni->nlbaf > 64 || ni->flbas >= ni->nlbaf)
-		return -EIO;		/* the format in use is not one of those listed */
-	lbaf = id_le32(id + 128 + 4 * ni->flbas);
-	ni->ms = lbaf & 0xffff;
-	lbads = (lbaf >> 16) & 0xff;	/* 2^LBADS bytes; checked before the shift */
-	if (lbads < 9 || lbads > 16 || ni->ms)
-		return -EOPNOTSUPP;	/* metadata formats: no MPTR support yet */
-	ni->lba_size = 1u << lbads;
-	return 0;
+	ni->nsze = ns.nsze;
+	ni->lba_size = ns.lba_size;
+	ni->ms = ns.ms;
+	ni->flbas = ns.flbas;
+	ni->nlbaf = ns.nlbaf;
+	/* metadata formats: no MPTR support yet */
+	return ns.ms ? -EOPNOTSUPP : 0;
 }
 
 /* Identify Namespace (§5.15.2.1, Figure 245), cached for the I/O path. */
@@ -693,7 +673,7 @@ int regbuf_nvme_ns_identify(struct regbuf_nvme_ctrl *c, uint32_t nsid,
 	id = malloc(4096);
 	if (!id)
 		return -ENOMEM;
-	ret = regbuf_nvme_identify_raw(c, NVME_ID_CNS_NS, nsid, id);
+	ret = regbuf_nvme_identify_raw(c, REGBUF_NVME_ID_CNS_NS, nsid, id);
 	if (ret)
 		goto out;
 	ret = nvme_id_ns_parse(&ni, id, nsid);
@@ -856,79 +836,4 @@ uint64_t regbuf_nvme_buf_len(const struct regbuf_nvme_buf *b)
 uint32_t regbuf_nvme_buf_nr_segs(const struct regbuf_nvme_buf *b)
 {
 	return b->nr_segs;
-}
-
-/* ---- status ---- */
-
-int regbuf_nvme_status_errno(uint16_t status)
-{
-	unsigned int sct = regbuf_nvme_status_sct(status), sc = regbuf_nvme_status_sc(status);
-
-	if (status == REGBUF_NVME_STATUS_TIMEOUT)
-		return -ETIMEDOUT;
-	if (status == REGBUF_NVME_STATUS_ABORTED)
-		return -ENXIO;
-	if (status == REGBUF_NVME_STATUS_BADDESC)
-		return -EINVAL;
-	if (!sct && !sc)
-		return 0;
-	if (sct == 0) {		/* Generic Command Status, §4.6.1.2.1 */
-		switch (sc) {
-		case 0x01: case 0x02: case 0x0d: case 0x0e: case 0x0f: case 0x10:
-		case 0x11: case 0x12: case 0x13: case 0x15: case 0x16:
-			return -EINVAL;
-		case 0x0b:
-			return -ENODEV;
-		case 0x80:
-			return -ERANGE;
-		case 0x81:
-			return -ENOSPC;
-		}
-	} else if (sct == 1 && sc == 0x82) {	/* Attempted Write to Read Only Range */
-		return -EROFS;
-	}
-	return -EIO;
-}
-
-const char *regbuf_nvme_status_str(uint16_t status)
-{
-	unsigned int sct = regbuf_nvme_status_sct(status), sc = regbuf_nvme_status_sc(status);
-
-	if (status == REGBUF_NVME_STATUS_TIMEOUT)
-		return "TIMEOUT";
-	if (status == REGBUF_NVME_STATUS_ABORTED)
-		return "ABORTED";
-	if (status == REGBUF_NVME_STATUS_BADDESC)
-		return "NO_DESCRIPTOR";
-	if (sct == 0) {
-		switch (sc) {
-		case 0x00: return "SUCCESS";
-		case 0x01: return "INVALID_OPCODE";
-		case 0x02: return "INVALID_FIELD";
-		case 0x04: return "DATA_TRANSFER_ERROR";
-		case 0x06: return "INTERNAL_ERROR";
-		case 0x0b: return "INVALID_NAMESPACE";
-		case 0x0c: return "COMMAND_SEQUENCE_ERROR";
-		case 0x0d: return "INVALID_SGL_SEGMENT_DESCRIPTOR";
-		case 0x0e: return "INVALID_NUMBER_OF_SGL_DESCRIPTORS";
-		case 0x0f: return "DATA_SGL_LENGTH_INVALID";
-		case 0x11: return "SGL_DESCRIPTOR_TYPE_INVALID";
-		case 0x13: return "INVALID_PRP_OFFSET";
-		case 0x80: return "LBA_OUT_OF_RANGE";
-		case 0x81: return "CAPACITY_EXCEEDED";
-		}
-	} else if (sct == 1) {
-		switch (sc) {
-		case 0x00: return "INVALID_CQ";
-		case 0x01: return "INVALID_QID";
-		case 0x02: return "MAX_QSIZE_EXCEEDED";
-		case 0x08: return "INVALID_IRQ_VECTOR";
-		}
-	} else if (sct == 2) {	/* Media and Data Integrity Errors, §4.6.1.2.3 */
-		switch (sc) {
-		case 0x80: return "WRITE_FAULT";
-		case 0x81: return "UNRECOVERED_READ";
-		}
-	}
-	return "UNKNOWN";
 }

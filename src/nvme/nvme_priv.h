@@ -57,32 +57,6 @@
 #define NVME_CSTS_SHST_MASK	(3u << 2)		/* 03:02 */
 #define NVME_CSTS_SHST_DONE	(2u << 2)
 
-/* Admin opcodes (§5, Figure 139). */
-#define NVME_ADM_DELETE_SQ	0x00	/* §5.6 */
-#define NVME_ADM_CREATE_SQ	0x01	/* §5.4 */
-#define NVME_ADM_DELETE_CQ	0x04	/* §5.5 */
-#define NVME_ADM_CREATE_CQ	0x05	/* §5.3 */
-#define NVME_ADM_IDENTIFY	0x06	/* §5.15 */
-#define NVME_ADM_SET_FEATURES	0x09	/* §5.21 */
-#define NVME_FEAT_NUM_QUEUES	0x07	/* §5.21.1.7 */
-#define NVME_ID_CNS_NS		0x00	/* Identify Namespace */
-#define NVME_ID_CNS_CTRL	0x01	/* Identify Controller */
-
-/* NVM command set opcodes (§6, Figure 346). */
-#define NVME_CMD_FLUSH		0x00	/* §6.8 */
-#define NVME_CMD_WRITE		0x01	/* §6.15 */
-#define NVME_CMD_READ		0x02	/* §6.9 */
-
-/* Completion queue entry (§4.6, Figure 121). */
-struct nvme_cqe {
-	regbuf_le32 dw0;
-	regbuf_le32 dw1;
-	regbuf_le16 sq_head;
-	regbuf_le16 sq_id;
-	regbuf_le16 cid;
-	regbuf_le16 status;	/* bit 0 phase tag, 15:1 status field (§4.6.1) */
-};
-
 /* Device-visible memory the driver itself needs (queues, scratch pages). */
 struct nvme_dma_chunk {
 	struct nvme_dma_chunk *next;
@@ -155,7 +129,7 @@ struct nvme_queue {
 	uint16_t qid;
 	uint16_t depth;
 	struct regbuf_nvme_sqe *sq;
-	struct nvme_cqe *cq;
+	struct regbuf_nvme_cqe *cq;
 	uint64_t sq_iova, cq_iova;
 	volatile uint32_t *sq_db, *cq_db;
 	uint16_t sq_tail, sq_head, cq_head;
@@ -274,7 +248,7 @@ int nvme_queue_init_host(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint1
  * Whether completion entry @e may be used: CID of a command in flight, SQ id
  * of @q, SQ head inside the queue.  0 or -EIO; pure (the fuzz target drives it).
  */
-int nvme_cqe_check(const struct nvme_queue *q, const struct nvme_cqe *e);
+int nvme_cqe_check(const struct nvme_queue *q, const struct regbuf_nvme_cqe *e);
 void nvme_queue_fini(struct nvme_queue *q);
 void nvme_queue_set_db(struct nvme_queue *q);
 int nvme_admin_cmd(struct regbuf_nvme_ctrl *c, struct regbuf_nvme_sqe *sqe, void *data,

@@ -236,7 +236,7 @@ static unsigned int check_timeouts(struct nvme_queue *q, struct regbuf_nvme_cpl 
 	return n;
 }
 
-int nvme_cqe_check(const struct nvme_queue *q, const struct nvme_cqe *e)
+int nvme_cqe_check(const struct nvme_queue *q, const struct regbuf_nvme_cqe *e)
 {
 	uint16_t cid = regbuf_le16_to_cpu(e->cid);
 
@@ -258,7 +258,7 @@ static int queue_reap(struct nvme_queue *q, struct regbuf_nvme_cpl *cpls, unsign
 	while (q->nr_local_done && n < max)
 		req_done(q, q->local_done[--q->nr_local_done], &cpls[n++]);
 	while (n < max && !c->failed) {
-		struct nvme_cqe *e = &q->cq[q->cq_head], cqe;
+		struct regbuf_nvme_cqe *e = &q->cq[q->cq_head], cqe;
 		regbuf_le16 st = (REGBUF_FORCE regbuf_le16)
 			__atomic_load_n((REGBUF_FORCE uint16_t *)&e->status, __ATOMIC_ACQUIRE);
 
@@ -277,7 +277,7 @@ static int queue_reap(struct nvme_queue *q, struct regbuf_nvme_cpl *cpls, unsign
 		any = true;
 		q->sq_head = regbuf_le16_to_cpu(cqe.sq_head);
 		n += (unsigned int)cmd_end(q, regbuf_le16_to_cpu(cqe.cid),
-					   (uint16_t)(regbuf_le16_to_cpu(st) >> 1),
+					   regbuf_nvme_cqe_status(st),
 					   regbuf_le32_to_cpu(cqe.dw0), &cpls[n]);
 		if (++q->cq_head == q->depth) {
 			q->cq_head = 0;
@@ -400,7 +400,7 @@ int regbuf_nvme_qpair_create(struct regbuf_nvme_qpair **qp, struct regbuf_nvme_c
 		goto out_qid;
 	/* Create I/O CQ (§5.3): QSIZE 0-based, PC = 1, no interrupts (IEN = 0, IV = 0) */
 	memset(&sqe, 0, sizeof(sqe));
-	sqe.opcode = NVME_ADM_CREATE_CQ;
+	sqe.opcode = REGBUF_NVME_ADM_CREATE_CQ;
 	sqe.dptr.prp.prp1 = regbuf_cpu_to_le64(p->q.cq_iova);
 	sqe.cdw10 = regbuf_cpu_to_le32(qid | (depth - 1) << 16);
 	sqe.cdw11 = regbuf_cpu_to_le32(1);
@@ -409,7 +409,7 @@ int regbuf_nvme_qpair_create(struct regbuf_nvme_qpair **qp, struct regbuf_nvme_c
 		goto out_fini;
 	/* Create I/O SQ (§5.4): PC = 1, QPRIO 0, CQID = its own CQ */
 	memset(&sqe, 0, sizeof(sqe));
-	sqe.opcode = NVME_ADM_CREATE_SQ;
+	sqe.opcode = REGBUF_NVME_ADM_CREATE_SQ;
 	sqe.dptr.prp.prp1 = regbuf_cpu_to_le64(p->q.sq_iova);
 	sqe.cdw10 = regbuf_cpu_to_le32(qid | (depth - 1) << 16);
 	sqe.cdw11 = regbuf_cpu_to_le32(1 | (uint32_t)qid << 16);
@@ -420,7 +420,7 @@ int regbuf_nvme_qpair_create(struct regbuf_nvme_qpair **qp, struct regbuf_nvme_c
 	return 0;
 out_delete_cq:
 	memset(&sqe, 0, sizeof(sqe));
-	sqe.opcode = NVME_ADM_DELETE_CQ;
+	sqe.opcode = REGBUF_NVME_ADM_DELETE_CQ;
 	sqe.cdw10 = regbuf_cpu_to_le32(qid);
 	(void)nvme_admin_cmd(c, &sqe, NULL, 0, false, NULL, &st);
 out_fini:
@@ -449,11 +449,11 @@ void regbuf_nvme_qpair_destroy(struct regbuf_nvme_qpair *p)
 	if (!c->failed) {
 		/* §5.6 then §5.5: the SQ goes first, then its CQ */
 		memset(&sqe, 0, sizeof(sqe));
-		sqe.opcode = NVME_ADM_DELETE_SQ;
+		sqe.opcode = REGBUF_NVME_ADM_DELETE_SQ;
 		sqe.cdw10 = regbuf_cpu_to_le32(p->q.qid);
 		(void)nvme_admin_cmd(c, &sqe, NULL, 0, false, NULL, &st);
 		memset(&sqe, 0, sizeof(sqe));
-		sqe.opcode = NVME_ADM_DELETE_CQ;
+		sqe.opcode = REGBUF_NVME_ADM_DELETE_CQ;
 		sqe.cdw10 = regbuf_cpu_to_le32(p->q.qid);
 		(void)nvme_admin_cmd(c, &sqe, NULL, 0, false, NULL, &st);
 	}
@@ -621,14 +621,10 @@ static bool issue_pieces(struct nvme_queue *q, uint32_t r)
 		int ret;
 
 		memset(&sqe, 0, sizeof(sqe));
-		sqe.opcode = req->opc;
 		sqe.cid = regbuf_cpu_to_le16(cid);
-		sqe.nsid = regbuf_cpu_to_le32(req->nsid);
-		/* Read/Write (§6.9, §6.15): SLBA in CDW10/11, NLB 0-based in CDW12 15:0 */
-		sqe.cdw10 = regbuf_cpu_to_le32((uint32_t)lba);
-		sqe.cdw11 = regbuf_cpu_to_le32((uint32_t)(lba >> 32));
-		sqe.cdw12 = regbuf_cpu_to_le32((uint32_t)((piece >> req->lbs_shift) - 1) |
-					       (req->flags & REGBUF_NVME_IO_F_FUA ? 1u << 30 : 0));
+		regbuf_nvme_sqe_rw(&sqe, req->opc, req->nsid, lba,
+				   (uint32_t)(piece >> req->lbs_shift),
+				   req->flags & REGBUF_NVME_IO_F_FUA ? REGBUF_NVME_RW_FUA : 0);
 		/*
 		 * PRP1/PRP2 alone cover up to two pages; beyond that the device
 		 * reads a PRP list, while an SGL over IOVA-contiguous memory is one
@@ -727,14 +723,14 @@ int regbuf_nvme_submit_read(struct regbuf_nvme_qpair *q, uint32_t nsid,
 			    const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len,
 			    uint64_t slba, void *ctx, unsigned int flags)
 {
-	return submit_rw(q, NVME_CMD_READ, nsid, b, off, len, slba, ctx, flags);
+	return submit_rw(q, REGBUF_NVME_CMD_READ, nsid, b, off, len, slba, ctx, flags);
 }
 
 int regbuf_nvme_submit_write(struct regbuf_nvme_qpair *q, uint32_t nsid,
 			     const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len,
 			     uint64_t slba, void *ctx, unsigned int flags)
 {
-	return submit_rw(q, NVME_CMD_WRITE, nsid, b, off, len, slba, ctx, flags);
+	return submit_rw(q, REGBUF_NVME_CMD_WRITE, nsid, b, off, len, slba, ctx, flags);
 }
 
 int regbuf_nvme_submit_flush(struct regbuf_nvme_qpair *p, uint32_t nsid, void *ctx)
@@ -749,7 +745,7 @@ int regbuf_nvme_submit_flush(struct regbuf_nvme_qpair *p, uint32_t nsid, void *c
 	if (r < 0)
 		return r;
 	memset(&sqe, 0, sizeof(sqe));
-	sqe.opcode = NVME_CMD_FLUSH;
+	sqe.opcode = REGBUF_NVME_CMD_FLUSH;
 	sqe.nsid = regbuf_cpu_to_le32(nsid);
 	sqe.cid = regbuf_cpu_to_le16(cid_get(q, (uint32_t)r, cmd_deadline(q)));
 	q->stats.cmds++;

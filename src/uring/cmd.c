@@ -15,21 +15,12 @@
 
 #include <linux/nvme_ioctl.h>
 
+#include <regbuf/nvme_spec.h>
+
 #include "mem/mem.h"
 #include "sys/sys.h"
 #include "uring/uring.h"
 
-/* NVMe base spec, I/O and admin command opcodes regbuf sends. */
-#define NVME_OP_FLUSH		0x00
-#define NVME_OP_WRITE		0x01
-#define NVME_OP_READ		0x02
-#define NVME_OP_WRITE_ZEROES	0x08
-#define NVME_ADMIN_IDENTIFY	0x06
-#define NVME_CNS_NS		0x00
-#define NVME_CNS_CTRL		0x01
-/* Read/Write CDW12: NLB in bits 15:0 (0-based), FUA bit 30. */
-#define NVME_RW_FUA		(1U << 30)
-#define NVME_MAX_NLB		65536u
 #define PAGE_4K			4096u
 
 #define SYS_BLOCK		"/sys/block/"
@@ -120,7 +111,7 @@ static int identify(const struct regbuf_uring_nvme_ns *ns, uint32_t cns, uint32_
 
 	memset(id, 0, PAGE_4K);
 	memset(&cmd, 0, sizeof(cmd));
-	cmd.opcode = NVME_ADMIN_IDENTIFY;
+	cmd.opcode = REGBUF_NVME_ADM_IDENTIFY;
 	cmd.nsid = nsid;
 	cmd.addr = (uint64_t)(uintptr_t)id;
 	cmd.data_len = PAGE_4K;
@@ -132,27 +123,24 @@ static int identify(const struct regbuf_uring_nvme_ns *ns, uint32_t cns, uint32_
 /* Identify Namespace (CNS 00h): size and the LBA format in use. */
 static int identify_ns(struct regbuf_uring_nvme_ns *ns)
 {
-	uint8_t *id, flbas, lbads;
-	uint16_t ms;
-	unsigned int fmt;
+	struct regbuf_nvme_id_ns id_ns;
+	uint8_t *id;
 	int ret;
 
 	id = aligned_alloc(PAGE_4K, PAGE_4K);
 	if (!id)
 		return -ENOMEM;
-	ret = identify(ns, NVME_CNS_NS, ns->nsid, id);
+	ret = identify(ns, REGBUF_NVME_ID_CNS_NS, ns->nsid, id);
 	if (ret < 0)
 		goto out_free;
-	/* NSZE bytes 7:0; FLBAS byte 26 (format index bits 3:0, and 6:5 since
-	 * NVMe 2.0); LBAF0 at byte 128, 4 bytes each: MS 15:0, LBADS 23:16. */
-	memcpy(&ns->nr_lbas, id, sizeof(ns->nr_lbas));
-	flbas = id[26];
-	fmt = (flbas & 0xf) | (((unsigned int)(flbas >> 5) & 3) << 4);
-	ms = (uint16_t)(id[128 + 4 * fmt] | id[128 + 4 * fmt + 1] << 8);
-	lbads = id[128 + 4 * fmt + 2];
-	if (ms || lbads < 9 || lbads > 16)
+	ret = regbuf_nvme_id_ns_parse(&id_ns, id);
+	if (ret)
+		goto out_free;
+	ns->nr_lbas = id_ns.nsze;
+	ns->lba_shift = (uint32_t)__builtin_ctz(id_ns.lba_size);
+	/* metadata (and so protection information) needs a buffer regbuf does not send */
+	if (id_ns.ms)
 		ret = -EOPNOTSUPP;
-	ns->lba_shift = lbads;
 out_free:
 	free(id);
 	return ret;
@@ -160,40 +148,39 @@ out_free:
 
 /*
  * Bound @ns->lim.max_bytes by what the controller takes, from Identify
- * Controller (CNS 01h).  MDTS (byte 77) is a power of two in units of
- * CAP.MPSMIN (NVMe Base 2.0, 5.17.2.1); CAP is not reachable through
- * passthrough, so 4 KiB (MPSMIN 0, the smallest) makes a bound that is never
- * above the real one.  The host kernel already applies a non-zero MDTS to
- * max_hw_sectors; it is applied again here because the sysfs value is the
- * host's, and a fabrics host does not bound it by the target at all.
+ * Controller (CNS 01h).  MDTS is a power of two in units of CAP.MPSMIN (NVMe
+ * Base 2.0, 5.17.2.1); CAP is not reachable through passthrough, so 4 KiB
+ * (MPSMIN 0, the smallest) makes a bound that is never above the real one.
+ * The host kernel already applies a non-zero MDTS to max_hw_sectors; it is
+ * applied again here because the sysfs value is the host's, and a fabrics
+ * host does not bound it by the target at all.
  *
- * A fabrics controller (IOCCSZ, bytes 1795:1792, is non-zero only there:
- * NVMe over Fabrics 1.1, 4.1) with MDTS 0 reports no limit, and the host then
- * shows max_hw_sectors_kb 2147483647; yet the target has one that it does
- * not advertise (Linux's nvmet-tcp fails commands over 4 MiB with Data SGL
- * Length Invalid).  With nothing reported, commands are cut to the block
- * path's own limit, max_sectors_kb: the size every read and write of the
- * block device is split to, so a size the target is known to take.
+ * A fabrics controller (IOCCSZ non-zero: NVMe over Fabrics 1.1, 4.1) with
+ * MDTS 0 reports no limit, and the host then shows max_hw_sectors_kb
+ * 2147483647; yet the target has one that it does not advertise (Linux's
+ * nvmet-tcp fails commands over 4 MiB with Data SGL Length Invalid).  With
+ * nothing reported, commands are cut to the block path's own limit,
+ * max_sectors_kb: the size every read and write of the block device is split
+ * to, so a size the target is known to take.
  */
 static int bound_by_ctrl(struct regbuf_uring_nvme_ns *ns)
 {
-	uint32_t ioccsz;
+	struct regbuf_nvme_id_ctrl ic;
 	uint64_t v;
-	uint8_t *id, mdts;
+	uint8_t *id;
 	int ret;
 
 	id = aligned_alloc(PAGE_4K, PAGE_4K);
 	if (!id)
 		return -ENOMEM;
-	ret = identify(ns, NVME_CNS_CTRL, 0, id);
-	mdts = id[77];
-	ioccsz = (uint32_t)id[1792] | (uint32_t)id[1793] << 8 | (uint32_t)id[1794] << 16 |
-		 (uint32_t)id[1795] << 24;
+	ret = identify(ns, REGBUF_NVME_ID_CNS_CTRL, 0, id);
+	if (!ret)
+		ret = regbuf_nvme_id_ctrl_parse(&ic, id, 0);
 	free(id);
 	if (ret < 0)
 		return ret;
-	ns->mdts_bytes = mdts && mdts <= 51 ? UINT64_C(1) << (12 + mdts) : 0;
-	ns->fabrics = ioccsz != 0;
+	ns->mdts_bytes = ic.mdts_bytes;
+	ns->fabrics = ic.ioccsz != 0;
 	if (ns->mdts_bytes && ns->mdts_bytes < ns->lim.max_bytes)
 		ns->lim.max_bytes = ns->mdts_bytes;
 	if (ns->fabrics && !ns->mdts_bytes) {
@@ -261,7 +248,7 @@ static int probe_fixed_read(const struct regbuf_uring_nvme_ns *ns, struct io_uri
 	}
 	sqe->uring_cmd_flags = IORING_URING_CMD_FIXED;
 	cmd = sqe_cmd(sqe);
-	cmd->opcode = NVME_OP_READ;
+	cmd->opcode = REGBUF_NVME_CMD_READ;
 	cmd->nsid = ns->nsid;
 	cmd->addr = (uint64_t)(uintptr_t)buf;
 	cmd->data_len = 1U << ns->lba_shift;
@@ -418,8 +405,8 @@ static int64_t next_cmd(const struct regbuf_uring_ring *r, const struct regbuf_u
 		lim.max_segment_size = PAGE_4K;
 	if (lim.seg_boundary_mask > PAGE_4K - 1)
 		lim.seg_boundary_mask = PAGE_4K - 1;
-	if (lim.max_bytes > (uint64_t)NVME_MAX_NLB << ns->lba_shift)
-		lim.max_bytes = (uint64_t)NVME_MAX_NLB << ns->lba_shift;
+	if (lim.max_bytes > (uint64_t)REGBUF_NVME_MAX_NLB << ns->lba_shift)
+		lim.max_bytes = (uint64_t)REGBUF_NVME_MAX_NLB << ns->lba_shift;
 	regbuf_seg_set(&seg, addr, left);
 	regbuf_seg_iter_init(&it, &seg, 1, left);
 	n = regbuf_seg_split(&it, &lim, NULL, 0);
@@ -471,13 +458,14 @@ int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_u
 			sqe->buf_index = (uint16_t)slot;
 		}
 		nlb = (uint32_t)((uint64_t)n >> ns->lba_shift);
-		cmd->opcode = write ? NVME_OP_WRITE : NVME_OP_READ;
+		cmd->opcode = write ? REGBUF_NVME_CMD_WRITE : REGBUF_NVME_CMD_READ;
 		cmd->nsid = ns->nsid;
 		cmd->addr = addr + (len - left);
 		cmd->data_len = (uint32_t)n;
 		cmd->cdw10 = (uint32_t)lba;
 		cmd->cdw11 = (uint32_t)(lba >> 32);
-		cmd->cdw12 = (nlb - 1) | ((flags & REGBUF_URING_NVME_F_FUA) ? NVME_RW_FUA : 0);
+		cmd->cdw12 = regbuf_nvme_rw_cdw12(nlb, (flags & REGBUF_URING_NVME_F_FUA) ?
+						  REGBUF_NVME_RW_FUA : 0);
 	}
 	return (int)nr;
 }
@@ -486,29 +474,29 @@ int regbuf_uring_nvme_prep_write_zeroes(struct regbuf_uring_ring *r,
 					const struct regbuf_uring_nvme_ns *ns, uint64_t slba,
 					uint64_t nr_lbas, uint64_t user_data)
 {
-	uint64_t nr = (nr_lbas + NVME_MAX_NLB - 1) / NVME_MAX_NLB, i;
+	uint64_t nr = (nr_lbas + REGBUF_NVME_MAX_NLB - 1) / REGBUF_NVME_MAX_NLB, i;
 
 	if (!r || !ns || !ring_is_cmd(r) || !nr_lbas || (user_data & REGBUF_URING_TAG_BIT))
 		return -EINVAL;
 	if (io_uring_sq_space_left(&r->ring) < nr || nr > INT_MAX)
 		return -EBUSY;
 	for (i = 0; i < nr; i++) {
-		uint64_t lba = slba + i * NVME_MAX_NLB;
-		uint64_t nlb = nr_lbas - i * NVME_MAX_NLB;
+		uint64_t lba = slba + i * REGBUF_NVME_MAX_NLB;
+		uint64_t nlb = nr_lbas - i * REGBUF_NVME_MAX_NLB;
 		struct nvme_uring_cmd *cmd;
 		struct io_uring_sqe *sqe;
 
-		if (nlb > NVME_MAX_NLB)
-			nlb = NVME_MAX_NLB;
+		if (nlb > REGBUF_NVME_MAX_NLB)
+			nlb = REGBUF_NVME_MAX_NLB;
 		sqe = cmd_sqe(&r->ring, ns->fd, user_data);
 		if (!sqe)
 			return -EBUSY;	/* not reached: the room was checked */
 		cmd = sqe_cmd(sqe);
-		cmd->opcode = NVME_OP_WRITE_ZEROES;
+		cmd->opcode = REGBUF_NVME_CMD_WRITE_ZEROES;
 		cmd->nsid = ns->nsid;
 		cmd->cdw10 = (uint32_t)lba;
 		cmd->cdw11 = (uint32_t)(lba >> 32);
-		cmd->cdw12 = (uint32_t)(nlb - 1);
+		cmd->cdw12 = regbuf_nvme_rw_cdw12((uint32_t)nlb, 0);
 	}
 	return (int)nr;
 }
@@ -525,7 +513,7 @@ int regbuf_uring_nvme_prep_flush(struct regbuf_uring_ring *r,
 	if (!sqe)
 		return -EBUSY;
 	cmd = sqe_cmd(sqe);
-	cmd->opcode = NVME_OP_FLUSH;
+	cmd->opcode = REGBUF_NVME_CMD_FLUSH;
 	cmd->nsid = ns->nsid;
 	return 1;
 }

@@ -48,7 +48,7 @@ static void ctrl_setup(void)
 static void fuzz_cq(struct fz *f)
 {
 	static struct regbuf_nvme_sqe sq[MAX_DEPTH];
-	static struct nvme_cqe cq[MAX_DEPTH];
+	static struct regbuf_nvme_cqe cq[MAX_DEPTH];
 	static uint8_t done[MAX_DEPTH];
 	uint32_t depth = (uint32_t)fz_range(f, 2, MAX_DEPTH), nr, i, completed = 0;
 	struct regbuf_nvme_qpair *p = calloc(1, sizeof(*p));
@@ -87,7 +87,7 @@ static void fuzz_cq(struct fz *f)
 
 		/* the controller posts k entries from the head on */
 		for (j = 0; j < k; j++) {
-			struct nvme_cqe *e = &cq[head];
+			struct regbuf_nvme_cqe *e = &cq[head];
 			uint16_t cid, st;
 
 			/* a CID the device saw in the SQ, mostly; sometimes anything */
@@ -122,7 +122,7 @@ static void fuzz_cq(struct fz *f)
 			for (j = 0; j < depth; j++)
 				freed[j] = q->cid_req[j] >= depth;
 			for (valid = 0; valid < max; valid++) {
-				const struct nvme_cqe *e = &cq[h];
+				const struct regbuf_nvme_cqe *e = &cq[h];
 				uint16_t cid = regbuf_le16_to_cpu(e->cid);
 
 				if ((regbuf_le16_to_cpu(e->status) & 1) != ph)

@@ -169,7 +169,7 @@ struct memctrl {
 	struct regbuf_nvme_ctrl c;
 	struct regbuf_nvme_qpair *p;
 	struct regbuf_nvme_sqe sq[64];
-	struct nvme_cqe cq[64];
+	struct regbuf_nvme_cqe cq[64];
 	struct regbuf_nvme_ns_info ns;
 	struct regbuf_nvme_buf b;
 	struct regbuf_seg seg;
@@ -237,7 +237,7 @@ static void memctrl_fini(struct memctrl *m)
 /* The controller completes the command in SQ slot @slot with @status. */
 static void memctrl_complete(struct memctrl *m, unsigned int slot, uint16_t status)
 {
-	struct nvme_cqe *e = &m->cq[m->cq_tail];
+	struct regbuf_nvme_cqe *e = &m->cq[m->cq_tail];
 
 	e->dw0 = regbuf_cpu_to_le32(0);
 	e->sq_head = regbuf_cpu_to_le16((uint16_t)((slot + 1) % m->p->q.depth));
@@ -323,6 +323,31 @@ static int rw_command_fields(void)
 	return T_PASS;
 }
 
+/*
+ * A completion whose status has Command Retry Delay (12:11) and DNR set
+ * reaches the caller whole, and still reads as its SCT/SC: LBA Out of Range
+ * is -ERANGE, not a generic -EIO.
+ */
+static int status_retry_delay(void)
+{
+	struct regbuf_nvme_cpl cpl[2];
+	struct memctrl m;
+	int ret = memctrl_init(&m, 128 << 10, 16);
+
+	if (ret)
+		return T_FAILF("memctrl_init: %d", ret);
+	t_ok(regbuf_nvme_submit_read(m.p, 1, &m.b, 0, 4096, 0, &m, 0));
+	memctrl_complete(&m, 0, 0x5880);	/* DNR, CRD 3, SCT 0, SC 80h */
+	t_check_eq(regbuf_nvme_reap(m.p, cpl, 2), 1);
+	t_check_eq(cpl[0].status, 0x5880);
+	t_check_eq(regbuf_nvme_status_sct(cpl[0].status), 0);
+	t_check_eq(regbuf_nvme_status_sc(cpl[0].status), 0x80);
+	t_check_eq(regbuf_nvme_status_crd(cpl[0].status), 3);
+	t_check_eq(regbuf_nvme_status_errno(cpl[0].status), -ERANGE);
+	memctrl_fini(&m);
+	return T_PASS;
+}
+
 /* REGBUF_NVME_IO_F_DEFER posts without the doorbell; regbuf_nvme_qpair_ring() rings once. */
 static int deferred_doorbell(void)
 {
@@ -373,7 +398,7 @@ static int malformed_completion(void)
 
 	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		struct memctrl m;
-		struct nvme_cqe *e;
+		struct regbuf_nvme_cqe *e;
 		int n, ret = memctrl_init(&m, 128 << 10, 16);
 
 		if (ret)
@@ -465,6 +490,7 @@ static const struct t_case cases[] = {
 	T_CASE(iova_random),
 	T_CASE(ctrl_create_refuses),
 	T_CASE(rw_command_fields),
+	T_CASE(status_retry_delay),
 	T_CASE(deferred_doorbell),
 	T_CASE(malformed_completion),
 	T_CASE(identify_checked),

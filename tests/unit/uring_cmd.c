@@ -392,6 +392,13 @@ static int cqe_decode(void)
 	t_check_eq(c.sc, 0x80);
 	t_check_eq(c.dnr, 1);
 	t_check_eq(c.status, 0x4080);
+	/* Command Retry Delay 3 and More above SCT: Invalid Field still reads SCT 0, SC 02h. */
+	cqe->res = 0x3802;
+	t_check_eq(regbuf_uring_nvme_cqe(cqe, &c), -EIO);
+	t_check_eq(c.sct, 0);
+	t_check_eq(c.sc, 0x02);
+	t_check_eq(c.dnr, 0);
+	t_check_eq(c.status, 0x3802);
 	/* Host path error (SCT 3, SC 70h), no DNR: the fabrics host lost the path. */
 	cqe->res = 0x370;
 	t_check_eq(regbuf_uring_nvme_cqe(cqe, &c), -EIO);

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: MIT
+/*
+ * regbuf-fio.so backend=uring: io_uring fixed reads and writes on files and
+ * block devices, optionally on registered files (registerfiles=1), submitted
+ * in fio's batches (iodepth_batch_submit).  The rings come from ring.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+static int rb_uring_map_locked(struct thread_data *td)
+{
+	return rb_ring_map_locked(td, 1, 0, 0, NULL);
+}
+
+static int rb_uring_start(struct thread_data *td, struct rb_data *d)
+{
+	int ret;
+
+	d->nr_files = td->o.nr_files;
+	d->files = calloc(d->nr_files ? d->nr_files : 1, sizeof(*d->files));
+	if (!d->files)
+		return -ENOMEM;
+	ret = rb_ring_start(td, d);
+	if (ret)
+		return ret;
+	if (d->o->registerfiles) {
+		ret = io_uring_register_files_sparse(&d->ring->ring, d->nr_files);
+		if (ret) {
+			log_err("regbuf: registering %u files: %s\n", d->nr_files, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static int rb_uring_open_file(struct thread_data *td, struct fio_file *f)
+{
+	struct rb_data *d = td->io_ops_data;
+	struct rb_file *rf;
+	int ret;
+
+	ret = generic_open_file(td, f);
+	/* Sizing a block device in setup opens it before the job has a ring. */
+	if (ret || !d || !d->files)
+		return ret;
+	rf = &d->files[f->fileno];
+	ret = regbuf_uring_file_init(&rf->uf, f->fd);
+	if (ret) {
+		td_verror(td, -ret, "statx");
+		goto err_close;
+	}
+	if (d->o->registerfiles) {
+		ret = io_uring_register_files_update(&d->ring->ring, f->fileno, &f->fd, 1);
+		if (ret < 0) {
+			td_verror(td, -ret, "io_uring_register_files_update");
+			goto err_close;
+		}
+		rf->fixed = true;
+	}
+	return 0;
+
+err_close:
+	if (generic_close_file(td, f))
+		log_err("regbuf: closing %s after the error failed too\n", f->file_name);
+	return 1;
+}
+
+static int rb_uring_close_file(struct thread_data *td, struct fio_file *f)
+{
+	struct rb_data *d = td->io_ops_data;
+	struct rb_file *rf = d && d->files ? &d->files[f->fileno] : NULL;
+	int none = -1;
+
+	if (rf && rf->fixed) {
+		io_uring_register_files_update(&d->ring->ring, f->fileno, &none, 1);
+		rf->fixed = false;
+	}
+	return generic_close_file(td, f);
+}
+
+/* Not registered (the pool degraded): regbuf's plain read/write path. */
+static enum fio_q_status rb_uring_queue_plain(struct rb_data *d, struct rb_file *rf,
+					      struct io_u *io_u)
+{
+	int ret = regbuf_uring_prep_rw(d->ring, io_u->ddir == DDIR_WRITE, &rf->uf,
+				       io_u->xfer_buf, (uint32_t)io_u->xfer_buflen, io_u->offset,
+				       (uint64_t)(uintptr_t)io_u);
+
+	if (ret == -EBUSY)
+		return FIO_Q_BUSY;
+	if (ret != 1) {
+		io_u->error = ret < 0 ? -ret : EINVAL;
+		return FIO_Q_COMPLETED;
+	}
+	d->pending[d->nr_pending++] = io_u;
+	return FIO_Q_QUEUED;
+}
+
+static enum fio_q_status rb_uring_queue(struct thread_data *td, struct io_u *io_u)
+{
+	struct rb_data *d = td->io_ops_data;
+	struct regbuf_uring_ring *r = d->ring;
+	struct rb_file *rf = &d->files[io_u->file->fileno];
+	int fd = rf->fixed ? (int)io_u->file->fileno : rf->uf.fd;
+	struct io_uring_sqe *sqe;
+	uint64_t addr = (uint64_t)(uintptr_t)io_u->xfer_buf;
+	uint32_t slot = 0;
+
+	if (io_u->ddir == DDIR_READ || io_u->ddir == DDIR_WRITE) {
+		if (regbuf_uring_check_align(&rf->uf, addr, io_u->xfer_buflen, io_u->offset)) {
+			io_u->error = EINVAL;
+			return FIO_Q_COMPLETED;
+		}
+		if (!r->fixed || regbuf_uring_find(r, addr, io_u->xfer_buflen, &slot) !=
+				 (int64_t)io_u->xfer_buflen)
+			return rb_uring_queue_plain(d, rf, io_u);
+		sqe = io_uring_get_sqe(&r->ring);
+		if (!sqe)
+			return FIO_Q_BUSY;
+		if (io_u->ddir == DDIR_WRITE)
+			io_uring_prep_write_fixed(sqe, fd, io_u->xfer_buf,
+						  (unsigned int)io_u->xfer_buflen, io_u->offset,
+						  (int)slot);
+		else
+			io_uring_prep_read_fixed(sqe, fd, io_u->xfer_buf,
+						 (unsigned int)io_u->xfer_buflen, io_u->offset,
+						 (int)slot);
+	} else if (ddir_sync(io_u->ddir)) {
+		sqe = io_uring_get_sqe(&r->ring);
+		if (!sqe)
+			return FIO_Q_BUSY;
+		io_uring_prep_fsync(sqe, fd, io_u->ddir == DDIR_DATASYNC ? IORING_FSYNC_DATASYNC : 0);
+	} else {
+		io_u->error = EOPNOTSUPP;
+		return FIO_Q_COMPLETED;
+	}
+	if (rf->fixed)
+		sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)io_u);
+	d->pending[d->nr_pending++] = io_u;
+	return FIO_Q_QUEUED;
+}
+
+/* A read or write CQE: its result; every CQE completes its I/O. */
+static bool rb_uring_done(struct io_u *io_u, const struct io_uring_cqe *cqe)
+{
+	if (cqe->res < 0)
+		io_u->error = -cqe->res;
+	else if ((unsigned long long)cqe->res != io_u->xfer_buflen && !ddir_sync(io_u->ddir))
+		io_u->resid = io_u->xfer_buflen - (unsigned long long)cqe->res;
+	else
+		io_u->error = 0;
+	return true;
+}
+
+static unsigned int rb_uring_reap(struct rb_data *d, unsigned int have, unsigned int min,
+				  unsigned int max)
+{
+	return rb_ring_reap(d, have, min, max, rb_uring_done);
+}
+
+static void rb_uring_job_cleanup(struct thread_data *td, struct rb_data *d)
+{
+	if (d->ring && d->o->registerfiles)
+		io_uring_unregister_files(&d->ring->ring);
+	rb_ring_job_cleanup(td, d);
+	free(d->files);
+}
+
+const struct rb_ops rb_uring_ops = {
+	.name = "uring",
+	.map_locked = rb_uring_map_locked,
+	.report_locked = rb_ring_report_locked,
+	.job_attach_locked = rb_ring_attach_locked,
+	.job_start = rb_uring_start,
+	.open_file = rb_uring_open_file,
+	.close_file = rb_uring_close_file,
+	.queue = rb_uring_queue,
+	.commit = rb_ring_commit,
+	.reap = rb_uring_reap,
+	.wait = rb_ring_wait,
+	.job_cleanup = rb_uring_job_cleanup,
+	.release_locked = rb_ring_release_locked,
+};

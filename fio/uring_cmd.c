@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT
+/*
+ * regbuf-fio.so backend=uring_cmd: NVMe passthrough (IORING_OP_URING_CMD) on
+ * a namespace's generic char device, filename=/dev/ngXnY.  The same ring
+ * pool, registration and clone as backend=uring (ring.c), with 128-byte SQEs;
+ * each I/O becomes NVMe Read/Write commands sized to the namespace's limits,
+ * and an NVMe status fails it with EIO.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine.h"
+
+/* The namespace, opened once per process; every job must name the same one. */
+static struct regbuf_uring_nvme_ns cns = { .fd = -1 };
+static char cns_path[256];
+
+/*
+ * Open the namespace in fio's setup hook (the size fio asks for next is the
+ * namespace's) or at the registration when fio skipped setup.
+ */
+static int rb_cmd_setup_locked(struct thread_data *td)
+{
+	const char *path = rb_first_file(td, "backend=uring_cmd needs filename=/dev/ngXnY");
+	int ret;
+
+	if (!path)
+		return -EINVAL;
+	if (cns.fd >= 0) {
+		if (strcmp(path, cns_path)) {
+			log_err("regbuf: every job of one fio process must use the same "
+				"namespace (%s, not %s)\n", cns_path, path);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	ret = regbuf_uring_nvme_open(&cns, path, 0);
+	if (ret) {
+		log_err("regbuf: NVMe namespace %s: %s%s\n", path, strerror(-ret),
+			ret == -ENODEV ? " (backend=uring_cmd takes a /dev/ngXnY char device)" :
+			"");
+		return ret;
+	}
+	snprintf(cns_path, sizeof(cns_path), "%s", path);
+	return 0;
+}
+
+static int rb_cmd_get_file_size(struct thread_data *td, struct fio_file *f)
+{
+	(void)td;
+	if (cns.fd < 0)
+		return EINVAL;
+	f->real_file_size = cns.nr_lbas << cns.lba_shift;
+	return 0;
+}
+
+/*
+ * SQ entries per I/O.  A passthrough I/O is cut into as many commands as
+ * the namespace's limits ask (every 4 KiB page a DMA segment, plus a cut at
+ * a kernel-buffer or chunk boundary), and regbuf_uring_nvme_prep_rw() queues
+ * all of them or none: an SQ smaller than one I/O's commands would never
+ * take it.
+ */
+static unsigned int rb_cmd_per_io(void)
+{
+	unsigned long long max_bs = 0, cmd;
+	struct thread_data *t;
+	int i;
+
+	for_each_td(t, i) {
+		if (t->o.max_bs[DDIR_READ] > max_bs)
+			max_bs = t->o.max_bs[DDIR_READ];
+		if (t->o.max_bs[DDIR_WRITE] > max_bs)
+			max_bs = t->o.max_bs[DDIR_WRITE];
+	}
+	cmd = (unsigned long long)cns.lim.max_segments * 4096;
+	if (cns.lim.max_bytes && cns.lim.max_bytes < cmd)
+		cmd = cns.lim.max_bytes;
+	return cmd ? (unsigned int)((max_bs + cmd - 1) / cmd + 2) : 1;
+}
+
+static int rb_cmd_map_locked(struct thread_data *td)
+{
+	int ret = rb_cmd_setup_locked(td);
+
+	if (ret)
+		return ret;
+	/*
+	 * Before Linux 6.13 a fixed passthrough command fails when the pages from
+	 * its start to the end of its registered buffer exceed max_segments: the
+	 * namespace says which kernel-buffer length this kernel takes.
+	 */
+	return rb_ring_map_locked(td, rb_cmd_per_io(), REGBUF_URING_POOL_F_NVME_CMD,
+				  cns.max_buf_len, cns.char_name);
+}
+
+static void rb_cmd_report_locked(void)
+{
+	rb_info("regbuf: uring_cmd %s (nsid %u): %" PRIu64 " blocks of %u B, commands of "
+		"at most %" PRIu64 " KiB, kernel buffers of %" PRIu64 " KiB, %s\n",
+		cns.char_name, cns.nsid, cns.nr_lbas, 1U << cns.lba_shift,
+		cns.lim.max_bytes >> 10, cns.max_buf_len >> 10,
+		cns.fixed ? "fixed passthrough refused: unregistered commands" :
+		"fixed passthrough");
+	rb_ring_report_locked();
+}
+
+/*
+ * One I/O may become several commands: engine_data counts the CQEs still to
+ * come, io_u->error keeps the first failure.
+ */
+static enum fio_q_status rb_cmd_queue(struct thread_data *td, struct io_u *io_u)
+{
+	struct rb_data *d = td->io_ops_data;
+	uint64_t lbs = UINT64_C(1) << cns.lba_shift;
+	int ret;
+
+	if (io_u->ddir == DDIR_READ || io_u->ddir == DDIR_WRITE) {
+		if (io_u->offset & (lbs - 1)) {
+			io_u->error = EINVAL;
+			return FIO_Q_COMPLETED;
+		}
+		ret = regbuf_uring_nvme_prep_rw(d->ring, &cns, io_u->ddir == DDIR_WRITE,
+						io_u->xfer_buf, io_u->xfer_buflen,
+						io_u->offset >> cns.lba_shift, 0,
+						(uint64_t)(uintptr_t)io_u);
+	} else if (ddir_sync(io_u->ddir)) {
+		ret = regbuf_uring_nvme_prep_flush(d->ring, &cns, (uint64_t)(uintptr_t)io_u);
+	} else {
+		ret = -EOPNOTSUPP;
+	}
+	if (ret == -EBUSY)
+		return FIO_Q_BUSY;
+	if (ret <= 0) {
+		io_u->error = ret < 0 ? -ret : EINVAL;
+		return FIO_Q_COMPLETED;
+	}
+	io_u->error = 0;
+	io_u->engine_data = (void *)(uintptr_t)ret;
+	d->nr_ios++;
+	d->nr_cmds += (uint64_t)ret;
+	d->pending[d->nr_pending++] = io_u;
+	return FIO_Q_QUEUED;
+}
+
+/* A passthrough CQE of @io_u: true when it was the I/O's last command. */
+static bool rb_cmd_done(struct io_u *io_u, const struct io_uring_cqe *cqe)
+{
+	struct regbuf_uring_nvme_cpl c;
+	uintptr_t left = (uintptr_t)io_u->engine_data;
+	int err = regbuf_uring_nvme_cqe(cqe, &c);
+
+	if (err && !io_u->error) {
+		io_u->error = (unsigned int)-err;
+		if (c.status)
+			log_err("regbuf: %s: NVMe %s of %llu bytes at %llu: status 0x%03x "
+				"(SCT 0x%x, SC 0x%02x%s)\n", cns.char_name,
+				io_u->ddir == DDIR_WRITE ? "Write" : io_u->ddir == DDIR_READ ?
+				"Read" : "Flush", io_u->xfer_buflen, io_u->offset, c.status,
+				c.sct, c.sc, c.dnr ? ", DNR" : "");
+	}
+	io_u->engine_data = (void *)(left - 1);
+	return left == 1;
+}
+
+static unsigned int rb_cmd_reap(struct rb_data *d, unsigned int have, unsigned int min,
+				unsigned int max)
+{
+	return rb_ring_reap(d, have, min, max, rb_cmd_done);
+}
+
+static void rb_cmd_job_cleanup(struct thread_data *td, struct rb_data *d)
+{
+	if (d->nr_ios)
+		rb_info("regbuf: %s: job %s: %" PRIu64 " I/Os sent as %" PRIu64 " NVMe commands\n",
+			cns.char_name, td->o.name, d->nr_ios, d->nr_cmds);
+	rb_ring_job_cleanup(td, d);
+}
+
+static void rb_cmd_release_locked(void)
+{
+	rb_ring_release_locked();
+	regbuf_uring_nvme_close(&cns);
+}
+
+const struct rb_ops rb_uring_cmd_ops = {
+	.name = "uring_cmd",
+	.raw = true,
+	.setup_locked = rb_cmd_setup_locked,
+	.get_file_size = rb_cmd_get_file_size,
+	.map_locked = rb_cmd_map_locked,
+	.report_locked = rb_cmd_report_locked,
+	.job_attach_locked = rb_ring_attach_locked,
+	.job_start = rb_ring_start,
+	.queue = rb_cmd_queue,
+	.commit = rb_ring_commit,
+	.reap = rb_cmd_reap,
+	.wait = rb_ring_wait,
+	.job_cleanup = rb_cmd_job_cleanup,
+	.release_locked = rb_cmd_release_locked,
+};

@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The NVMe wire format both NVMe paths read: status names and errnos, and
+ * the Identify Controller / Identify Namespace parsers.  Pure functions over
+ * bytes a controller wrote; nothing here reaches a device.
+ *
+ * Section numbers: NVMe Base Specification 1.4.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <regbuf/nvme_spec.h>
+
+int regbuf_nvme_status_errno(uint16_t status)
+{
+	unsigned int sct = regbuf_nvme_status_sct(status), sc = regbuf_nvme_status_sc(status);
+
+	if (status == REGBUF_NVME_STATUS_TIMEOUT)
+		return -ETIMEDOUT;
+	if (status == REGBUF_NVME_STATUS_ABORTED)
+		return -ENXIO;
+	if (status == REGBUF_NVME_STATUS_BADDESC)
+		return -EINVAL;
+	if (!sct && !sc)
+		return 0;
+	if (sct == 0) {		/* Generic Command Status, §4.6.1.2.1 */
+		switch (sc) {
+		case 0x01: case 0x02: case 0x0d: case 0x0e: case 0x0f: case 0x10:
+		case 0x11: case 0x12: case 0x13: case 0x15: case 0x16:
+			return -EINVAL;
+		case 0x0b:
+			return -ENODEV;
+		case 0x80:
+			return -ERANGE;
+		case 0x81:
+			return -ENOSPC;
+		}
+	} else if (sct == 1 && sc == 0x82) {	/* Attempted Write to Read Only Range */
+		return -EROFS;
+	}
+	return -EIO;
+}
+
+static const char *status_str_generic(unsigned int sc)
+{
+	switch (sc) {
+	case 0x00: return "SUCCESS";
+	case 0x01: return "INVALID_OPCODE";
+	case 0x02: return "INVALID_FIELD";
+	case 0x04: return "DATA_TRANSFER_ERROR";
+	case 0x06: return "INTERNAL_ERROR";
+	case 0x0b: return "INVALID_NAMESPACE";
+	case 0x0c: return "COMMAND_SEQUENCE_ERROR";
+	case 0x0d: return "INVALID_SGL_SEGMENT_DESCRIPTOR";
+	case 0x0e: return "INVALID_NUMBER_OF_SGL_DESCRIPTORS";
+	case 0x0f: return "DATA_SGL_LENGTH_INVALID";
+	case 0x11: return "SGL_DESCRIPTOR_TYPE_INVALID";
+	case 0x13: return "INVALID_PRP_OFFSET";
+	case 0x80: return "LBA_OUT_OF_RANGE";
+	case 0x81: return "CAPACITY_EXCEEDED";
+	}
+	return "UNKNOWN";
+}
+
+const char *regbuf_nvme_status_str(uint16_t status)
+{
+	unsigned int sct = regbuf_nvme_status_sct(status), sc = regbuf_nvme_status_sc(status);
+
+	if (status == REGBUF_NVME_STATUS_TIMEOUT)
+		return "TIMEOUT";
+	if (status == REGBUF_NVME_STATUS_ABORTED)
+		return "ABORTED";
+	if (status == REGBUF_NVME_STATUS_BADDESC)
+		return "NO_DESCRIPTOR";
+	if (sct == 0)
+		return status_str_generic(sc);
+	if (sct == 1) {		/* Command Specific Status, §4.6.1.2.2 */
+		switch (sc) {
+		case 0x00: return "INVALID_CQ";
+		case 0x01: return "INVALID_QID";
+		case 0x02: return "MAX_QSIZE_EXCEEDED";
+		case 0x08: return "INVALID_IRQ_VECTOR";
+		}
+	} else if (sct == 2) {	/* Media and Data Integrity Errors, §4.6.1.2.3 */
+		switch (sc) {
+		case 0x80: return "WRITE_FAULT";
+		case 0x81: return "UNRECOVERED_READ";
+		}
+	}
+	return "UNKNOWN";
+}
+
+/* A fixed-width ASCII field, NUL terminated, trailing blanks and NULs cut. */
+static void copy_str(char *dst, const uint8_t *src, size_t n)
+{
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	while (n && (dst[n - 1] == ' ' || dst[n - 1] == '\0'))
+		dst[--n] = '\0';
+}
+
+/* Little-endian fields of an Identify page, at any byte offset. */
+static uint16_t id_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t id_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t id_le64(const uint8_t *p)
+{
+	return (uint64_t)id_le32(p) | (uint64_t)id_le32(p + 4) << 32;
+}
+
+/* Identify Controller data structure, §5.15.2.2 Figure 247. */
+int regbuf_nvme_id_ctrl_parse(struct regbuf_nvme_id_ctrl *ic, const void *page,
+			      unsigned int mpsmin)
+{
+	const uint8_t *id = page;
+
+	memset(ic, 0, sizeof(*ic));
+	ic->vid = id_le16(id);
+	copy_str(ic->sn, id + 4, 20);
+	copy_str(ic->mn, id + 24, 40);
+	copy_str(ic->fr, id + 64, 8);
+	ic->mdts = id[77];
+	ic->sqes = id[512];
+	ic->cqes = id[513];
+	ic->nn = id_le32(id + 516);
+	ic->oncs = id_le16(id + 520);
+	ic->sgls = id_le32(id + 536);
+	ic->ioccsz = id_le32(id + 1792);
+	/* 2^MDTS units of 2^(12 + MPSMIN) bytes: beyond 2^63 it cannot be real */
+	if (ic->mdts && 12 + mpsmin + ic->mdts > 63)
+		return -EIO;
+	ic->mdts_bytes = ic->mdts ? UINT64_C(1) << (12 + mpsmin + ic->mdts) : 0;
+	return 0;
+}
+
+/*
+ * The format in use (FLBAS, byte 26): bits 3:0 are the low four bits of its
+ * index; NVMe 2.0 adds bits 6:5 as the upper two for namespaces that list
+ * more than 16 formats, where they were reserved before (and are ignored).
+ */
+static unsigned int flbas_index(uint8_t flbas, unsigned int nlbaf)
+{
+	unsigned int fmt = flbas & 0xf;
+
+	if (nlbaf > 16)
+		fmt |= ((unsigned int)(flbas >> 5) & 3) << 4;
+	return fmt;
+}
+
+/* Identify Namespace data structure, §5.15.2.1 Figure 245. */
+int regbuf_nvme_id_ns_parse(struct regbuf_nvme_id_ns *ns, const void *page)
+{
+	const uint8_t *id = page;
+	const struct regbuf_nvme_lbaf *f;
+	unsigned int i;
+
+	memset(ns, 0, sizeof(*ns));
+	ns->nsze = id_le64(id);
+	ns->ncap = id_le64(id + 8);
+	if (!ns->nsze)
+		return -ENODEV;
+	/* NLBAF is 0-based: 1..256 by its width, at most 64 formats exist (NVMe 2.0) */
+	if (id[25] + 1u > REGBUF_NVME_MAX_LBAF)
+		return -EIO;
+	ns->nlbaf = (uint8_t)(id[25] + 1u);
+	ns->flbas = (uint8_t)flbas_index(id[26], ns->nlbaf);
+	if (ns->flbas >= ns->nlbaf)
+		return -EIO;		/* the format in use is not one of those listed */
+	ns->ext = (id[26] >> 4) & 1;
+	ns->mc = id[27];
+	ns->dpc = id[28];
+	ns->pi_type = id[29] & 7;
+	ns->pi_first = (id[29] >> 3) & 1;
+	/* LBA Format n at byte 128 + 4n: MS 15:0, LBADS 23:16, RP 25:24 */
+	for (i = 0; i < ns->nlbaf; i++) {
+		uint32_t v = id_le32(id + 128 + 4 * i);
+
+		ns->lbaf[i].ms = (uint16_t)(v & 0xffff);
+		ns->lbaf[i].lbads = (uint8_t)(v >> 16);
+		ns->lbaf[i].rp = (uint8_t)((v >> 24) & 3);
+	}
+	f = &ns->lbaf[ns->flbas];
+	/* 2^LBADS bytes, checked before the shift; below 9 is not allowed (§5.15.2.1) */
+	if (f->lbads < 9 || f->lbads > 16)
+		return -EOPNOTSUPP;
+	ns->lba_size = 1u << f->lbads;
+	ns->ms = f->ms;
+	return 0;
+}
