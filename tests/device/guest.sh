@@ -341,6 +341,13 @@ target)	# two guests: export QEMU's NVMe namespace (the kernel nvme driver's
 	net_up $TARGET_IP
 	wait_dev /dev/nvme0n1
 	nvmet_export /dev/nvme0n1 $REGBUF_TRANSPORT $TARGET_IP
+	# a control port for the host's test: "down" takes the subsystem off the
+	# nvmet port, "up" puts it back (as REGBUF_FABRICS_DOWN/_UP in mode tcp)
+	printf '#!/bin/sh\nread cmd\ncase $cmd in\ndown) rm %s ;;\nup) ln -s %s %s ;;\nesac\necho "$cmd: $?"\n' \
+		"$nvmet_port/subsystems/$NQN" "$NVMET/subsystems/$NQN" "$nvmet_port/subsystems/$NQN" \
+		>/bin/nvmet-ctl
+	chmod +x /bin/nvmet-ctl
+	nc -ll -p 4000 -e /bin/nvmet-ctl &
 	echo "REGBUF-TARGET ready: /dev/nvme0n1 on $REGBUF_TRANSPORT $TARGET_IP:4420, uptime $(cut -d' ' -f1 /proc/uptime)"
 	while :; do sleep 3600; done ;;
 host)	# two guests: attach the other guest's namespace over the network
@@ -349,8 +356,19 @@ host)	# two guests: attach the other guest's namespace over the network
 	net_up $HOST_IP
 	fabrics_connect $REGBUF_TRANSPORT $TARGET_IP ||
 		echo "REGBUF-FABRICS connect failed"
-	# the test pulls the cable: the link goes down under the host's queues
-	export REGBUF_FABRICS_DOWN="ip link set eth0 down" REGBUF_FABRICS_UP="ip link set eth0 up" ;;
+	if [ "$REGBUF_TRANSPORT" = tcp ]; then
+		# the test pulls the cable: the link goes down under the host's queues
+		export REGBUF_FABRICS_DOWN="ip link set eth0 down" REGBUF_FABRICS_UP="ip link set eth0 up"
+	else
+		# Over rdma_rxe the host never reconnects after a link flap: its
+		# reconnect attempts fail (rdma_resolve_addr -101) while the link is
+		# down, and the first one after the link is back never completes
+		# (6.12.118; the controller stays "connecting").  The target takes
+		# the subsystem off its port instead, told over the control port.
+		ctl="nc -w 10 $TARGET_IP 4000 | grep -q"
+		export REGBUF_FABRICS_DOWN="echo down | $ctl 'down: 0'" \
+			REGBUF_FABRICS_UP="echo up | $ctl 'up: 0'"
+	fi ;;
 none)	load loop crc16 crc32c_generic mbcache jbd2 ext4
 	truncate -s 192M /tmp/scratch.img
 	losetup /dev/loop0 /tmp/scratch.img 2>/dev/null ||

@@ -875,11 +875,14 @@ static int ctrl_state(char *buf, size_t len)
  * and the same pool reads and writes again once the controller is live.
  * REGBUF_FABRICS_DOWN / _UP are shell commands: in one guest they take the
  * subsystem off nvmet's port; between two guests they take the host's link
- * down, a pulled cable the host sees only through its keep-alive.
+ * down, a pulled cable.  REGBUF_FABRICS_OUTAGE_S: the least time the target
+ * stays away, so that the target too has dropped the old association (its
+ * keep-alive timeout) before the host reconnects.
  */
 static int target_loss(void)
 {
 	const char *down = env("REGBUF_FABRICS_DOWN"), *up = env("REGBUF_FABRICS_UP");
+	double outage = env("REGBUF_FABRICS_OUTAGE_S") ? atof(env("REGBUF_FABRICS_OUTAGE_S")) : 0;
 	const uint64_t len = 128 * KiB;
 	const int nr = 32;
 	struct regbuf_uring_nvme_cpl c;
@@ -923,6 +926,8 @@ static int target_loss(void)
 	printf("# target gone: %d in-flight reads: %d failed (first %d); a read after: %d "
 	       "(status %#x) %.1f s after the outage began\n", nr, nerr_inflight,
 	       rc_inflight, rc_after, c.status, t_err);
+	if (t_err < outage)
+		usleep((useconds_t)((outage - t_err) * 1e6));
 	if (t_sh("%s", up)) {
 		ret = T_FAILF("'%s' failed", up);
 		goto out;
