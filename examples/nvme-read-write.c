@@ -37,7 +37,7 @@ struct dev {
 	struct regbuf_nvme_ctrl *ctrl;
 	struct regbuf_nvme_qpair *q;
 	struct regbuf_nvme_buf *buf;	/* the arena, as the device sees it */
-	uint32_t nsid;
+	struct regbuf_nvme_ns *ns;	/* the namespace handle I/O names */
 	uint32_t lba_size;
 };
 
@@ -62,10 +62,10 @@ static int run_batch(struct dev *d, int write, uint64_t lba)
 		uint64_t slba = lba + off / d->lba_size;
 
 		if (write)
-			ret = regbuf_nvme_submit_write(d->q, d->nsid, d->buf, off, IO_LEN, slba,
+			ret = regbuf_nvme_submit_write(d->q, d->ns, d->buf, off, IO_LEN, slba,
 						       NULL, 0);
 		else
-			ret = regbuf_nvme_submit_read(d->q, d->nsid, d->buf, off, IO_LEN, slba,
+			ret = regbuf_nvme_submit_read(d->q, d->ns, d->buf, off, IO_LEN, slba,
 						      NULL, 0);
 		if (ret) {
 			fprintf(stderr, "nvme-read-write: submit: %s\n", strerror(-ret));
@@ -100,8 +100,8 @@ static int parse_u64(const char *s, uint64_t *v)
 
 int main(int argc, char **argv)
 {
+	const struct regbuf_nvme_ns_info *ns;
 	struct regbuf_nvme_opts opts;
-	struct regbuf_nvme_ns_info ns;
 	struct regbuf_table *t;
 	struct regbuf_mem *mem;
 	struct dev d;
@@ -118,7 +118,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	memset(&d, 0, sizeof(d));
-	d.nsid = (uint32_t)nsid;
 
 	/* Bring-up: reset, admin queue, Identify Controller, number of queues. */
 	memset(&opts, 0, sizeof(opts));
@@ -129,20 +128,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nvme-read-write: %s: %s\n", argv[1], why[0] ? why : strerror(-ret));
 		return 1;
 	}
-	ret = regbuf_nvme_ns_identify(d.ctrl, d.nsid, &ns);
+	/* Identify Namespace: the handle every I/O names the namespace by. */
+	ret = regbuf_nvme_ns_get(&d.ns, d.ctrl, (uint32_t)nsid);
 	if (ret) {
-		fprintf(stderr, "nvme-read-write: namespace %u: %s\n", d.nsid, strerror(-ret));
+		fprintf(stderr, "nvme-read-write: namespace %" PRIu64 ": %s\n", nsid,
+			strerror(-ret));
 		goto out_ctrl;
 	}
-	d.lba_size = ns.lba_size;
-	if (IO_LEN % ns.lba_size || lba + (uint64_t)NR_IOS * IO_LEN / ns.lba_size > ns.nsze) {
+	ns = regbuf_nvme_ns_info(d.ns);
+	d.lba_size = ns->lba_size;
+	if (IO_LEN % ns->lba_size || lba + (uint64_t)NR_IOS * IO_LEN / ns->lba_size > ns->nsze) {
 		fprintf(stderr, "nvme-read-write: LBA %" PRIu64 " + 256 KiB does not fit the "
-			"namespace (%" PRIu64 " blocks of %u bytes)\n", lba, ns.nsze, ns.lba_size);
+			"namespace (%" PRIu64 " blocks of %u bytes)\n", lba, ns->nsze, ns->lba_size);
 		goto out_ctrl;
 	}
 	printf("%s (%s), namespace %u: %" PRIu64 " blocks of %u bytes\n",
-	       regbuf_nvme_ctrl_info(d.ctrl)->mn, regbuf_nvme_ctrl_info(d.ctrl)->sn, d.nsid,
-	       ns.nsze, ns.lba_size);
+	       regbuf_nvme_ctrl_info(d.ctrl)->mn, regbuf_nvme_ctrl_info(d.ctrl)->sn, ns->nsid,
+	       ns->nsze, ns->lba_size);
 
 	/* I/O memory, registered once in a table. */
 	ret = regbuf_mem_create(&mem, ARENA_LEN, NULL);
@@ -176,10 +178,10 @@ int main(int argc, char **argv)
 
 	p = (uint8_t *)regbuf_mem_addr(mem);
 	for (i = 0; i < (uint64_t)NR_IOS * IO_LEN; i++)
-		p[i] = pattern(lba * ns.lba_size + i);
+		p[i] = pattern(lba * ns->lba_size + i);
 	if (run_batch(&d, 1, lba))
 		goto out_qpair;
-	ret = regbuf_nvme_io(d.q, REGBUF_NVME_OP_FLUSH, d.nsid, NULL, 0, 0, 0, NULL, 0);
+	ret = regbuf_nvme_io(d.q, REGBUF_NVME_OP_FLUSH, d.ns, NULL, 0, 0, 0, NULL, 0);
 	if (ret) {
 		fprintf(stderr, "nvme-read-write: flush: %s\n", strerror(-ret));
 		goto out_qpair;
@@ -188,9 +190,9 @@ int main(int argc, char **argv)
 	if (run_batch(&d, 0, lba))
 		goto out_qpair;
 	for (i = 0; i < (uint64_t)NR_IOS * IO_LEN; i++) {
-		if (p[i] != pattern(lba * ns.lba_size + i)) {
+		if (p[i] != pattern(lba * ns->lba_size + i)) {
 			fprintf(stderr, "nvme-read-write: byte %" PRIu64 " read 0x%02x, wrote 0x%02x\n",
-				i, p[i], pattern(lba * ns.lba_size + i));
+				i, p[i], pattern(lba * ns->lba_size + i));
 			goto out_qpair;
 		}
 	}

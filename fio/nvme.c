@@ -17,6 +17,7 @@
 static struct {
 	struct regbuf_nvme_ctrl *ctrl;
 	struct regbuf_nvme_buf *nbuf;
+	struct regbuf_nvme_ns *nsh;	/* what I/O names the namespace by */
 	struct regbuf_nvme_ns_info ns;
 	char bdf[32];
 } nv;
@@ -56,7 +57,9 @@ static int rb_nvme_bringup_locked(struct thread_data *td, const char *name)
 			why[0] ? ": " : "", why);
 		return ret;
 	}
-	ret = regbuf_nvme_ns_identify(nv.ctrl, o->nsid, &nv.ns);
+	ret = regbuf_nvme_ns_get(&nv.nsh, nv.ctrl, o->nsid);
+	if (!ret)
+		nv.ns = *regbuf_nvme_ns_info(nv.nsh);
 	if (ret) {
 		log_err("regbuf: %s namespace %u: %s\n", nv.bdf, o->nsid, strerror(-ret));
 		regbuf_nvme_ctrl_destroy(nv.ctrl);
@@ -154,13 +157,13 @@ static enum fio_q_status rb_nvme_queue(struct thread_data *td, struct io_u *io_u
 	int ret;
 
 	if (io_u->ddir == DDIR_READ)
-		ret = regbuf_nvme_submit_read(d->qp, nv.ns.nsid, nv.nbuf, off, io_u->xfer_buflen,
+		ret = regbuf_nvme_submit_read(d->qp, nv.nsh, nv.nbuf, off, io_u->xfer_buflen,
 					      slba, io_u, d->io_flags);
 	else if (io_u->ddir == DDIR_WRITE)
-		ret = regbuf_nvme_submit_write(d->qp, nv.ns.nsid, nv.nbuf, off,
+		ret = regbuf_nvme_submit_write(d->qp, nv.nsh, nv.nbuf, off,
 					       io_u->xfer_buflen, slba, io_u, d->io_flags);
 	else if (ddir_sync(io_u->ddir))
-		ret = regbuf_nvme_submit_flush(d->qp, nv.ns.nsid, io_u);
+		ret = regbuf_nvme_submit_flush(d->qp, nv.nsh, io_u);
 	else
 		ret = -EOPNOTSUPP;
 	if (ret == -EAGAIN)

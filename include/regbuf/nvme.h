@@ -39,15 +39,19 @@ extern "C" {
  *
  * A buffer is mapped with regbuf_nvme_buf_create() (a VFIO DMA mapping or a
  * physical translation) and its PRP lists / SGL descriptors are built then,
- * once.  Each thread creates its own &struct regbuf_nvme_qpair (one I/O
- * submission + completion queue pair) and submits reads, writes and flushes
- * that name (buffer, offset, length, LBA); completions are polled.  Requests
+ * once.  A namespace is named by a &struct regbuf_nvme_ns handle from
+ * regbuf_nvme_ns_get(), which the controller owns (as SPDK's spdk_nvme_ns):
+ * submission reads the block size from it, with no lock and no search.
+ * Each thread creates its own &struct regbuf_nvme_qpair (one I/O submission
+ * + completion queue pair) and submits reads, writes and flushes that name
+ * (namespace, buffer, offset, length, LBA); completions are polled.  Requests
  * larger than the controller's MDTS are split into several commands and
  * complete once.  Completions keep the raw NVMe status (SCT/SC, DNR); a
  * helper maps it to an errno.
  */
 
 struct regbuf_nvme_ctrl;
+struct regbuf_nvme_ns;
 struct regbuf_nvme_qpair;
 struct regbuf_nvme_buf;
 
@@ -236,22 +240,36 @@ const struct regbuf_nvme_ctrl_info *regbuf_nvme_ctrl_info(const struct regbuf_nv
 int regbuf_nvme_ctrl_failed(struct regbuf_nvme_ctrl *c);
 
 /**
- * regbuf_nvme_ns_identify() - Identify Namespace
+ * regbuf_nvme_ns_get() - Identify Namespace, and the handle I/O names it by
+ * @nsp: where to store the handle
  * @c: controller
  * @nsid: namespace, 1..NN
- * @info: result
  *
- * The Identify data is checked before use: the formatted LBA format must be
- * one of those listed and its size 512 B..64 KiB.
+ * Sends Identify Namespace now and checks the data before use
+ * (regbuf_nvme_id_ns_parse(): the format in use listed, 512 B..64 KiB
+ * blocks).  The handle belongs to @c and stays valid, unchanged, until
+ * regbuf_nvme_ctrl_destroy(): any thread may submit with it while others
+ * call this function.  Asking again returns the same handle while the
+ * namespace is unchanged, and a new one once its Identify data differ
+ * (reformatted, resized); I/O through the old handle keeps the old block
+ * size.  After regbuf_nvme_ctrl_reset(), ask again.
  *
- * Return: 0; -EINVAL bad @nsid; -ENODEV inactive namespace (NSZE 0);
- * -EOPNOTSUPP a format regbuf cannot use (metadata, block size outside
- * 512 B..64 KiB); -EIO command failure, or Identify data that cannot be right
- * (the controller is then marked failed); -ETIMEDOUT.
+ * Context: an admin command, serialised with the others; allocates.
+ * Return: 0; -EINVAL @nsp or @c NULL, bad @nsid; -ENODEV inactive namespace
+ * (NSZE 0); -EOPNOTSUPP a format regbuf cannot use (metadata, block size
+ * outside 512 B..64 KiB); -EIO command failure, or Identify data that cannot
+ * be right (the controller is then marked failed); -ETIMEDOUT; -ENOMEM.
  */
 REGBUF_MUST_CHECK
-int regbuf_nvme_ns_identify(struct regbuf_nvme_ctrl *c, uint32_t nsid,
-			    struct regbuf_nvme_ns_info *info);
+int regbuf_nvme_ns_get(struct regbuf_nvme_ns **nsp, struct regbuf_nvme_ctrl *c, uint32_t nsid);
+
+/**
+ * regbuf_nvme_ns_info() - what Identify Namespace said when the handle was made
+ * @ns: namespace handle
+ *
+ * Return: the namespace's id, size and format, valid while its controller lives.
+ */
+const struct regbuf_nvme_ns_info *regbuf_nvme_ns_info(const struct regbuf_nvme_ns *ns);
 
 /**
  * regbuf_nvme_identify_raw() - Identify with any CNS into a 4 KiB buffer
@@ -390,7 +408,7 @@ void regbuf_nvme_qpair_destroy(struct regbuf_nvme_qpair *q);
 /**
  * regbuf_nvme_submit_read() - queue a read into a mapped buffer
  * @q: queue pair
- * @nsid: namespace
+ * @ns: namespace handle of the queue pair's controller
  * @b: buffer
  * @off: offset of the data in @b
  * @len: bytes; a multiple of the namespace's block size
@@ -403,18 +421,18 @@ void regbuf_nvme_qpair_destroy(struct regbuf_nvme_qpair *q);
  * touched) for scattered physical memory with an SGL).
  *
  * Context: hot path: no syscall, no allocation.
- * Return: 0; -EINVAL range outside @b, length not a block multiple or 0,
- * misaligned address; -EAGAIN not enough free queue entries (reap first);
+ * Return: 0; -EINVAL @ns NULL or of another controller, range outside @b,
+ * length not a block multiple or 0, misaligned address; -EAGAIN not enough free queue entries (reap first);
  * -EOPNOTSUPP SGL forced but unsupported; -ENXIO the controller failed.
  */
-int regbuf_nvme_submit_read(struct regbuf_nvme_qpair *q, uint32_t nsid,
+int regbuf_nvme_submit_read(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
 			    const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len,
 			    uint64_t slba, void *ctx, unsigned int flags);
 
 /**
  * regbuf_nvme_submit_write() - queue a write from a mapped buffer
  * @q: queue pair
- * @nsid: namespace
+ * @ns: namespace handle
  * @b: buffer
  * @off: offset of the data in @b
  * @len: bytes; a multiple of the namespace's block size
@@ -424,19 +442,21 @@ int regbuf_nvme_submit_read(struct regbuf_nvme_qpair *q, uint32_t nsid,
  *
  * Return: as regbuf_nvme_submit_read().
  */
-int regbuf_nvme_submit_write(struct regbuf_nvme_qpair *q, uint32_t nsid,
+int regbuf_nvme_submit_write(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
 			     const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len,
 			     uint64_t slba, void *ctx, unsigned int flags);
 
 /**
  * regbuf_nvme_submit_flush() - queue a Flush (NVMe 1.4 §6.8)
  * @q: queue pair
- * @nsid: namespace
+ * @ns: namespace handle
  * @ctx: returned in the completion
  *
- * Return: 0; -EAGAIN queue full; -ENXIO controller failed.
+ * Return: 0; -EINVAL @ns NULL or of another controller; -EAGAIN queue full;
+ * -ENXIO controller failed.
  */
-int regbuf_nvme_submit_flush(struct regbuf_nvme_qpair *q, uint32_t nsid, void *ctx);
+int regbuf_nvme_submit_flush(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
+			     void *ctx);
 
 /**
  * regbuf_nvme_submit_cmd() - queue a command the caller built
@@ -512,7 +532,7 @@ enum regbuf_nvme_op {
  * regbuf_nvme_io() - submit one request and wait for it
  * @q: queue pair with nothing else in flight
  * @op: REGBUF_NVME_OP_*
- * @nsid: namespace
+ * @ns: namespace handle
  * @b: buffer (ignored for flush)
  * @off: offset in @b
  * @len: bytes
@@ -522,8 +542,8 @@ enum regbuf_nvme_op {
  *
  * Return: 0; a submission error; or regbuf_nvme_status_errno() of the status.
  */
-int regbuf_nvme_io(struct regbuf_nvme_qpair *q, enum regbuf_nvme_op op, uint32_t nsid,
-		   const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len, uint64_t slba,
+int regbuf_nvme_io(struct regbuf_nvme_qpair *q, enum regbuf_nvme_op op,
+		   const struct regbuf_nvme_ns *ns, const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len, uint64_t slba,
 		   struct regbuf_nvme_cpl *cpl, unsigned int flags);
 
 /**

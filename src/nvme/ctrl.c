@@ -430,7 +430,7 @@ static int ctrl_enable(struct regbuf_nvme_ctrl *c, uint32_t want_queues, char *w
 		return ret;
 	}
 	c->enabled = true;
-	c->failed = false;
+	__atomic_store_n(&c->failed, false, __ATOMIC_RELAXED);
 	c->info.bringup_ns = nvme_now_ns() - t0;
 	ret = identify_ctrl(c, why, why_len);
 	if (ret)
@@ -502,7 +502,7 @@ static void ctrl_free(struct regbuf_nvme_ctrl *c)
 	else
 		nvme_vfio_close(c);
 	free(c->qid_used);
-	free(c->ns);
+	nvme_ns_free_all(c);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->admin_lock);
 	pthread_mutex_destroy(&c->map_lock);
@@ -590,12 +590,9 @@ int regbuf_nvme_ctrl_reset(struct regbuf_nvme_ctrl *c)
 	pthread_mutex_unlock(&c->lock);
 	if (ret)
 		return ret;
-	free(c->ns);
-	c->ns = NULL;
-	c->nr_ns = 0;
 	ret = ctrl_enable(c, want ? want : 1, NULL, 0);
 	if (ret)
-		c->failed = true;
+		nvme_ctrl_fail(c);
 	return ret;
 }
 
@@ -603,7 +600,7 @@ void regbuf_nvme_ctrl_destroy(struct regbuf_nvme_ctrl *c)
 {
 	if (!c)
 		return;
-	if (c->enabled && !c->failed) {
+	if (c->enabled && !nvme_ctrl_is_failed(c)) {
 		/* §7.6.2: normal shutdown, then wait for SHST = complete */
 		uint32_t cc = nvme_rd32(c, NVME_REG_CC);
 
@@ -625,8 +622,8 @@ int regbuf_nvme_ctrl_failed(struct regbuf_nvme_ctrl *c)
 	uint32_t csts = nvme_rd32(c, NVME_REG_CSTS);
 
 	if (csts == UINT32_MAX || (csts & NVME_CSTS_CFS))
-		c->failed = true;
-	return c->failed;
+		nvme_ctrl_fail(c);
+	return nvme_ctrl_is_failed(c);
 }
 
 int regbuf_nvme_identify_raw(struct regbuf_nvme_ctrl *c, uint8_t cns, uint32_t nsid, void *data)
@@ -639,68 +636,6 @@ int regbuf_nvme_identify_raw(struct regbuf_nvme_ctrl *c, uint8_t cns, uint32_t n
 	sqe.nsid = regbuf_cpu_to_le32(nsid);
 	sqe.cdw10 = regbuf_cpu_to_le32(cns);
 	return nvme_admin_cmd(c, &sqe, data, 4096, false, NULL, &st);
-}
-
-int nvme_id_ns_parse(struct regbuf_nvme_ns_info *ni, const uint8_t *id, uint32_t nsid)
-{
-	struct regbuf_nvme_id_ns ns;
-	int ret = regbuf_nvme_id_ns_parse(&ns, id);
-
-	memset(ni, 0, sizeof(*ni));
-	if (ret)
-		return ret;
-	ni->nsid = nsid;
-	ni->nsze = ns.nsze;
-	ni->lba_size = ns.lba_size;
-	ni->ms = ns.ms;
-	ni->flbas = ns.flbas;
-	ni->nlbaf = ns.nlbaf;
-	/* metadata formats: no MPTR support yet */
-	return ns.ms ? -EOPNOTSUPP : 0;
-}
-
-/* Identify Namespace (§5.15.2.1, Figure 245), cached for the I/O path. */
-int regbuf_nvme_ns_identify(struct regbuf_nvme_ctrl *c, uint32_t nsid,
-			    struct regbuf_nvme_ns_info *info)
-{
-	struct regbuf_nvme_ns_info ni = { 0 }, *arr;
-	uint8_t *id;
-	uint32_t i;
-	int ret;
-
-	if (!nsid || nsid > c->info.nn)
-		return -EINVAL;
-	id = malloc(4096);
-	if (!id)
-		return -ENOMEM;
-	ret = regbuf_nvme_identify_raw(c, REGBUF_NVME_ID_CNS_NS, nsid, id);
-	if (ret)
-		goto out;
-	ret = nvme_id_ns_parse(&ni, id, nsid);
-	if (ret == -EIO)
-		c->failed = true;	/* it lists no usable format: not to be trusted */
-	if (ret)
-		goto out;
-	pthread_mutex_lock(&c->lock);
-	for (i = 0; i < c->nr_ns && c->ns[i].nsid != nsid; i++)
-		;
-	if (i == c->nr_ns) {
-		arr = realloc(c->ns, (c->nr_ns + 1) * sizeof(*arr));
-		if (!arr) {
-			pthread_mutex_unlock(&c->lock);
-			ret = -ENOMEM;
-			goto out;
-		}
-		c->ns = arr;
-		c->nr_ns++;
-	}
-	c->ns[i] = ni;
-	pthread_mutex_unlock(&c->lock);
-	if (info)
-		*info = ni;
-out:
-	free(id);
-	return ret;
 }
 
 /* ---- buffers ---- */

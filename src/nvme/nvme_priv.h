@@ -113,15 +113,43 @@ struct regbuf_nvme_ctrl {
 	struct nvme_queue *admin;
 	void *admin_page;
 	uint64_t admin_page_iova;
-	/* namespaces identified so far (the I/O path needs the block size) */
-	struct regbuf_nvme_ns_info *ns;
-	uint32_t nr_ns;
+	/* namespace handles handed out, newest first (lock); freed with the controller */
+	struct regbuf_nvme_ns *ns;
 	int shutdown_ret;
 	uint8_t *qid_used;		/* 1..io_queues */
 	uint32_t nr_qpairs;
-	bool failed;
+	bool failed;			/* any thread may set it: nvme_ctrl_fail() */
 	bool enabled;
 };
+
+/*
+ * A namespace handle, as SPDK's spdk_nvme_ns: what one Identify Namespace
+ * said, immutable once handed out and never freed before the controller, so
+ * that submission reads it without a lock or a search.  A namespace whose
+ * Identify data changes gets a new handle; the old one stays valid.
+ */
+struct regbuf_nvme_ns {
+	struct regbuf_nvme_ctrl *ctrl;
+	struct regbuf_nvme_ns *next;
+	struct regbuf_nvme_ns_info info;
+	uint8_t lbs_shift;		/* log2 of info.lba_size */
+};
+
+/*
+ * CSTS.CFS seen, a malformed completion or Identify data that cannot be
+ * right: from then on every submission fails.  Set from any thread (a reaper,
+ * an identify), read on every submission: relaxed atomics, a plain load on
+ * x86.
+ */
+static inline void nvme_ctrl_fail(struct regbuf_nvme_ctrl *c)
+{
+	__atomic_store_n(&c->failed, true, __ATOMIC_RELAXED);
+}
+
+static inline bool nvme_ctrl_is_failed(const struct regbuf_nvme_ctrl *c)
+{
+	return __atomic_load_n(&c->failed, __ATOMIC_RELAXED);
+}
 
 /* A submission + completion queue pair (admin or I/O). */
 struct nvme_queue {
@@ -209,11 +237,21 @@ static inline bool nvme_sgl_ok(const struct regbuf_nvme_ctrl *c)
 int nvme_cap_parse(struct regbuf_nvme_ctrl *c, uint64_t cap, char *why, size_t why_len);
 int nvme_id_ctrl_parse(struct regbuf_nvme_ctrl_info *info, const uint8_t *id, uint32_t mpsmin,
 		       char *why, size_t why_len);
-int nvme_id_ns_parse(struct regbuf_nvme_ns_info *ni, const uint8_t *id, uint32_t nsid);
 void nvme_why(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 uint64_t nvme_now_ns(void);
 int nvme_dma_alloc(struct regbuf_nvme_ctrl *c, size_t len, void **vaddr, uint64_t *iova);
 void nvme_dma_free(struct regbuf_nvme_ctrl *c, void *vaddr, size_t len);
+
+/* ns.c */
+int nvme_id_ns_parse(struct regbuf_nvme_ns_info *ni, const uint8_t *id, uint32_t nsid);
+/*
+ * The handle for what Identify Namespace page @id says of @nsid: the one
+ * handed out before when nothing changed, else a new one (c->lock).  As
+ * regbuf_nvme_ns_get() after the admin command.
+ */
+int nvme_ns_publish(struct regbuf_nvme_ctrl *c, uint32_t nsid, const uint8_t *id,
+		    struct regbuf_nvme_ns **nsp);
+void nvme_ns_free_all(struct regbuf_nvme_ctrl *c);
 
 /* vfio.c */
 int nvme_vfio_open(struct regbuf_nvme_ctrl *c, char *why, size_t why_len);

@@ -134,7 +134,7 @@ static inline void sq_push(struct nvme_queue *q, const struct regbuf_nvme_sqe *s
 static inline void sq_ring(struct nvme_queue *q)
 {
 	nvme_wmb();
-	*q->sq_db = q->sq_tail;
+	__atomic_store_n(q->sq_db, q->sq_tail, __ATOMIC_RELEASE);
 }
 
 static inline uint16_t cid_get(struct nvme_queue *q, uint32_t req, uint64_t deadline)
@@ -257,7 +257,7 @@ static int queue_reap(struct nvme_queue *q, struct regbuf_nvme_cpl *cpls, unsign
 
 	while (q->nr_local_done && n < max)
 		req_done(q, q->local_done[--q->nr_local_done], &cpls[n++]);
-	while (n < max && !c->failed) {
+	while (n < max && !nvme_ctrl_is_failed(c)) {
 		struct regbuf_nvme_cqe *e = &q->cq[q->cq_head], cqe;
 		regbuf_le16 st = (REGBUF_FORCE regbuf_le16)
 			__atomic_load_n((REGBUF_FORCE uint16_t *)&e->status, __ATOMIC_ACQUIRE);
@@ -270,7 +270,7 @@ static int queue_reap(struct nvme_queue *q, struct regbuf_nvme_cpl *cpls, unsign
 		cqe.status = st;
 		if (REGBUF_UNLIKELY(nvme_cqe_check(q, &cqe))) {
 			/* a malformed completion: the controller is not to be trusted */
-			c->failed = true;
+			nvme_ctrl_fail(c);
 			q->next_check_ns = 0;
 			break;
 		}
@@ -286,15 +286,15 @@ static int queue_reap(struct nvme_queue *q, struct regbuf_nvme_cpl *cpls, unsign
 	}
 	if (any) {
 		/* CQ y Head Doorbell (§3.1.25): frees the entries for the controller */
-		*q->cq_db = q->cq_head;
-		if (q->partial != UINT32_MAX && q->nr_free_cids && !c->failed) {
+		__atomic_store_n(q->cq_db, q->cq_head, __ATOMIC_RELEASE);
+		if (q->partial != UINT32_MAX && q->nr_free_cids && !nvme_ctrl_is_failed(c)) {
 			if (issue_pieces(q, q->partial))
 				q->partial = UINT32_MAX;
 			sq_ring(q);
 		}
 	}
 	/* nothing new, or a failed controller: overdue (or all) commands end here */
-	if ((!any || c->failed) && q->inflight && n < max)
+	if ((!any || nvme_ctrl_is_failed(c)) && q->inflight && n < max)
 		n += check_timeouts(q, cpls + n, max - n);
 	return (int)n;
 }
@@ -376,7 +376,7 @@ int regbuf_nvme_qpair_create(struct regbuf_nvme_qpair **qp, struct regbuf_nvme_c
 		depth = NVME_DEFAULT_DEPTH;
 	if (!qp || flags || depth < 2 || depth > NVME_MAX_DEPTH || depth > c->info.mqes)
 		return -EINVAL;
-	if (c->failed)
+	if (nvme_ctrl_is_failed(c))
 		return -ENXIO;
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -446,7 +446,7 @@ void regbuf_nvme_qpair_destroy(struct regbuf_nvme_qpair *p)
 	c = p->q.ctrl;
 	while (p->q.inflight)
 		(void)queue_reap(&p->q, cpl, 16);	/* bounded: timeouts complete them */
-	if (!c->failed) {
+	if (!nvme_ctrl_is_failed(c)) {
 		/* §5.6 then §5.5: the SQ goes first, then its CQ */
 		memset(&sqe, 0, sizeof(sqe));
 		sqe.opcode = REGBUF_NVME_ADM_DELETE_SQ;
@@ -586,16 +586,6 @@ static int build_dptr(struct nvme_queue *q, uint16_t cid, const struct regbuf_nv
 
 /* ---- I/O submission ---- */
 
-static const struct regbuf_nvme_ns_info *ns_find(const struct regbuf_nvme_ctrl *c, uint32_t nsid)
-{
-	uint32_t i;
-
-	for (i = 0; i < c->nr_ns; i++)
-		if (c->ns[i].nsid == nsid)
-			return &c->ns[i];
-	return NULL;
-}
-
 /*
  * Issue the pieces of request @r that fit in the free queue entries; one
  * command per max_cmd_bytes (MDTS, §5.15.2.2: a larger transfer is refused
@@ -670,22 +660,21 @@ static bool issue_pieces(struct nvme_queue *q, uint32_t r)
 	return req->done == req->len;
 }
 
-static int submit_rw(struct regbuf_nvme_qpair *p, uint8_t opc, uint32_t nsid,
+static int submit_rw(struct regbuf_nvme_qpair *p, uint8_t opc, const struct regbuf_nvme_ns *ns,
 		     const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len, uint64_t slba,
 		     void *ctx, unsigned int flags)
 {
 	struct nvme_queue *q = &p->q;
 	struct regbuf_nvme_ctrl *c = q->ctrl;
-	const struct regbuf_nvme_ns_info *ns = ns_find(c, nsid);
 	uint64_t max = c->info.max_cmd_bytes;
 	struct nvme_req *req;
 	uint32_t nr_cmds;
 	int r;
 
-	if (REGBUF_UNLIKELY(c->failed))
+	if (REGBUF_UNLIKELY(nvme_ctrl_is_failed(c)))
 		return -ENXIO;
-	if (REGBUF_UNLIKELY(!ns || !b || !len || off > b->len || len > b->len - off ||
-			    (len & (ns->lba_size - 1)) || (((uintptr_t)b->vaddr + off) & 3) ||
+	if (REGBUF_UNLIKELY(!ns || ns->ctrl != c || !b || !len || off > b->len ||
+			    len > b->len - off || (len & (ns->info.lba_size - 1)) || (((uintptr_t)b->vaddr + off) & 3) ||
 			    (flags & ~(REGBUF_NVME_IO_F_PRP | REGBUF_NVME_IO_F_SGL |
 				       REGBUF_NVME_IO_F_FUA | REGBUF_NVME_IO_F_DEFER)) ||
 			    (flags & REGBUF_NVME_IO_F_PRP && flags & REGBUF_NVME_IO_F_SGL)))
@@ -706,9 +695,9 @@ static int submit_rw(struct regbuf_nvme_qpair *p, uint8_t opc, uint32_t nsid,
 	req->len = len;
 	req->slba = slba;
 	req->done = 0;
-	req->nsid = nsid;
+	req->nsid = ns->info.nsid;
 	req->opc = opc;
-	req->lbs_shift = (uint8_t)__builtin_ctz(ns->lba_size);
+	req->lbs_shift = ns->lbs_shift;
 	req->flags = (uint16_t)flags;
 	if (nr_cmds > 1)
 		q->stats.splits++;
@@ -719,34 +708,37 @@ static int submit_rw(struct regbuf_nvme_qpair *p, uint8_t opc, uint32_t nsid,
 	return 0;
 }
 
-int regbuf_nvme_submit_read(struct regbuf_nvme_qpair *q, uint32_t nsid,
+int regbuf_nvme_submit_read(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
 			    const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len,
 			    uint64_t slba, void *ctx, unsigned int flags)
 {
-	return submit_rw(q, REGBUF_NVME_CMD_READ, nsid, b, off, len, slba, ctx, flags);
+	return submit_rw(q, REGBUF_NVME_CMD_READ, ns, b, off, len, slba, ctx, flags);
 }
 
-int regbuf_nvme_submit_write(struct regbuf_nvme_qpair *q, uint32_t nsid,
+int regbuf_nvme_submit_write(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
 			     const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len,
 			     uint64_t slba, void *ctx, unsigned int flags)
 {
-	return submit_rw(q, REGBUF_NVME_CMD_WRITE, nsid, b, off, len, slba, ctx, flags);
+	return submit_rw(q, REGBUF_NVME_CMD_WRITE, ns, b, off, len, slba, ctx, flags);
 }
 
-int regbuf_nvme_submit_flush(struct regbuf_nvme_qpair *p, uint32_t nsid, void *ctx)
+int regbuf_nvme_submit_flush(struct regbuf_nvme_qpair *p, const struct regbuf_nvme_ns *ns,
+			     void *ctx)
 {
 	struct nvme_queue *q = &p->q;
 	struct regbuf_nvme_sqe sqe;
 	int r;
 
-	if (q->ctrl->failed)
+	if (!ns || ns->ctrl != q->ctrl)
+		return -EINVAL;
+	if (nvme_ctrl_is_failed(q->ctrl))
 		return -ENXIO;
 	r = req_get(q, ctx, 1);
 	if (r < 0)
 		return r;
 	memset(&sqe, 0, sizeof(sqe));
 	sqe.opcode = REGBUF_NVME_CMD_FLUSH;
-	sqe.nsid = regbuf_cpu_to_le32(nsid);
+	sqe.nsid = regbuf_cpu_to_le32(ns->info.nsid);
 	sqe.cid = regbuf_cpu_to_le16(cid_get(q, (uint32_t)r, cmd_deadline(q)));
 	q->stats.cmds++;
 	sq_push(q, &sqe);
@@ -763,7 +755,7 @@ int regbuf_nvme_submit_cmd(struct regbuf_nvme_qpair *p, const struct regbuf_nvme
 
 	if (REGBUF_UNLIKELY(!cmd || (flags & ~REGBUF_NVME_IO_F_DEFER)))
 		return -EINVAL;
-	if (REGBUF_UNLIKELY(q->ctrl->failed))
+	if (REGBUF_UNLIKELY(nvme_ctrl_is_failed(q->ctrl)))
 		return -ENXIO;
 	/* a request still waiting for entries goes first */
 	if (REGBUF_UNLIKELY(q->partial != UINT32_MAX))
@@ -789,8 +781,8 @@ void regbuf_nvme_qpair_ring(struct regbuf_nvme_qpair *p)
 	sq_ring(&p->q);
 }
 
-int regbuf_nvme_io(struct regbuf_nvme_qpair *q, enum regbuf_nvme_op op, uint32_t nsid,
-		   const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len, uint64_t slba,
+int regbuf_nvme_io(struct regbuf_nvme_qpair *q, enum regbuf_nvme_op op,
+		   const struct regbuf_nvme_ns *ns, const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len, uint64_t slba,
 		   struct regbuf_nvme_cpl *cpl, unsigned int flags)
 {
 	struct regbuf_nvme_cpl local;
@@ -800,13 +792,13 @@ int regbuf_nvme_io(struct regbuf_nvme_qpair *q, enum regbuf_nvme_op op, uint32_t
 		return -EBUSY;
 	switch (op) {
 	case REGBUF_NVME_OP_READ:
-		ret = regbuf_nvme_submit_read(q, nsid, b, off, len, slba, NULL, flags);
+		ret = regbuf_nvme_submit_read(q, ns, b, off, len, slba, NULL, flags);
 		break;
 	case REGBUF_NVME_OP_WRITE:
-		ret = regbuf_nvme_submit_write(q, nsid, b, off, len, slba, NULL, flags);
+		ret = regbuf_nvme_submit_write(q, ns, b, off, len, slba, NULL, flags);
 		break;
 	case REGBUF_NVME_OP_FLUSH:
-		ret = regbuf_nvme_submit_flush(q, nsid, NULL);
+		ret = regbuf_nvme_submit_flush(q, ns, NULL);
 		break;
 	default:
 		return -EINVAL;

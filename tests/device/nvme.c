@@ -42,6 +42,7 @@
 #define GUARD		0xa5
 
 static struct regbuf_nvme_ctrl *ctrl;
+static struct regbuf_nvme_ns *nsh;	/* namespace 1, what I/O names */
 static struct regbuf_nvme_ns_info ns;
 static const char *mode = "vfio";
 static uint64_t ios_verified;	/* I/Os whose data was checked, reported at the end */
@@ -86,7 +87,9 @@ static int need_ctrl(void)
 	ret = regbuf_nvme_ctrl_create(&ctrl, dev_bdf(), &o);
 	if (ret)
 		return T_FAILF("regbuf_nvme_ctrl_create(%s): %d (%s)", dev_bdf(), ret, why);
-	ret = regbuf_nvme_ns_identify(ctrl, 1, &ns);
+	ret = regbuf_nvme_ns_get(&nsh, ctrl, 1);
+	if (!ret)
+		ns = *regbuf_nvme_ns_info(nsh);
 	if (ret)
 		return T_FAILF("Identify Namespace 1: %d", ret);
 	return T_PASS;
@@ -173,7 +176,7 @@ static int do_io(struct regbuf_nvme_qpair *q, enum regbuf_nvme_op op, struct are
 		cpl = &local;
 	memset(cpl, 0, sizeof(*cpl));
 	if (!(flags & T_CLASSIC))
-		return regbuf_nvme_io(q, op, 1, a ? a->b : NULL, off, len, lba, cpl, flags);
+		return regbuf_nvme_io(q, op, nsh, a ? a->b : NULL, off, len, lba, cpl, flags);
 	if (classic_q != q) {
 		classic_put();
 		ret = baseline_nvme_create(&classic_bn, ctrl, q, 4);
@@ -265,6 +268,7 @@ static int guest_binding(void)
 static int bringup_identify(void)
 {
 	const struct regbuf_nvme_ctrl_info *ci;
+	struct regbuf_nvme_ns *again;
 	uint64_t mdts = env_u64("REGBUF_EXPECT_MDTS", 7);
 	uint64_t lbs = env_u64("REGBUF_EXPECT_LBS", 512);
 	uint64_t queues = env_u64("REGBUF_EXPECT_QUEUES", 64);
@@ -292,8 +296,10 @@ static int bringup_identify(void)
 	t_check_eq(ns.lba_size, lbs);
 	t_check_eq(ns.nsze * ns.lba_size, UINT64_C(256) << 20);
 	t_check_eq(ns.ms, 0);
-	/* Identify into a caller buffer works too, and namespace 0 is refused */
-	t_check_eq(regbuf_nvme_ns_identify(ctrl, 0, NULL), -EINVAL);
+	/* namespace 0 is refused; asking again for an unchanged namespace gives the same handle */
+	t_check_eq(regbuf_nvme_ns_get(&again, ctrl, 0), -EINVAL);
+	t_ok(regbuf_nvme_ns_get(&again, ctrl, 1));
+	t_check(again == nsh);
 	return T_PASS;
 }
 
@@ -619,7 +625,7 @@ static int deferred_batch(void)
 			ret = regbuf_nvme_submit_cmd(q, &cmd, (void *)(uintptr_t)(i + 1),
 						     REGBUF_NVME_IO_F_DEFER);
 		} else {
-			ret = regbuf_nvme_submit_write(q, 1, a.b, i * 4096, 4096, lba,
+			ret = regbuf_nvme_submit_write(q, nsh, a.b, i * 4096, 4096, lba,
 						       (void *)(uintptr_t)(i + 1),
 						       REGBUF_NVME_IO_F_DEFER);
 		}
@@ -676,7 +682,7 @@ static int queue_full(void)
 	}
 	t_pattern_fill(a.p, a.len / 2, 0, SALT + 1);
 	for (;;) {
-		ret = regbuf_nvme_submit_write(q, 1, a.b, n * 8192, 8192, n * 8192 / ns.lba_size,
+		ret = regbuf_nvme_submit_write(q, nsh, a.b, n * 8192, 8192, n * 8192 / ns.lba_size,
 					       (void *)(uintptr_t)(n + 1), 0);
 		if (ret)
 			break;
@@ -696,7 +702,7 @@ static int queue_full(void)
 	/* read everything back through the same full queue */
 	memset(a.p + a.len / 2, 0, a.len / 2);
 	for (i = 0; i < n; i++)
-		t_ok(regbuf_nvme_submit_read(q, 1, a.b, a.len / 2 + i * 8192, 8192,
+		t_ok(regbuf_nvme_submit_read(q, nsh, a.b, a.len / 2 + i * 8192, 8192,
 					     i * 8192 / ns.lba_size, NULL, 0));
 	for (got = 0; got < n;) {
 		int r = regbuf_nvme_reap(q, cpl, 64);
@@ -752,10 +758,10 @@ static void *thread_fn(void *arg)
 		struct regbuf_nvme_cpl cpl;
 
 		t_pattern_fill(a.p + off, len, pos, SALT + 7);
-		ret = regbuf_nvme_io(q, REGBUF_NVME_OP_WRITE, 1, a.b, off, len, lba, &cpl, 0);
+		ret = regbuf_nvme_io(q, REGBUF_NVME_OP_WRITE, nsh, a.b, off, len, lba, &cpl, 0);
 		if (!ret) {
 			memset(a.p + a.len / 2, 0, len);
-			ret = regbuf_nvme_io(q, REGBUF_NVME_OP_READ, 1, a.b, a.len / 2, len, lba,
+			ret = regbuf_nvme_io(q, REGBUF_NVME_OP_READ, nsh, a.b, a.len / 2, len, lba,
 					     &cpl, 0);
 		}
 		if (ret) {
@@ -960,7 +966,7 @@ static int timeout_then_late_completion(void)
 	t_ok(regbuf_nvme_qpair_create(&q, ctrl, 4, 0));
 	saved = ctrl->timeout_ms;
 	ctrl->timeout_ms = 300;
-	t_ok(regbuf_nvme_submit_write(q, 1, a.b, 0, 2u << 20, 0, (void *)1, 0));
+	t_ok(regbuf_nvme_submit_write(q, nsh, a.b, 0, 2u << 20, 0, (void *)1, 0));
 	do {
 		got = regbuf_nvme_reap(q, &cpl, 1);
 	} while (!got);
@@ -978,7 +984,7 @@ static int timeout_then_late_completion(void)
 	nanosleep(&ts, NULL);
 	t_check_eq(regbuf_nvme_reap(q, &cpl, 1), 0);
 	for (;;) {
-		if (regbuf_nvme_submit_read(q, 1, a.b, 0, 4096, 0, NULL, 0))
+		if (regbuf_nvme_submit_read(q, nsh, a.b, 0, 4096, 0, NULL, 0))
 			break;
 		n++;
 	}
@@ -1021,7 +1027,7 @@ static int cfs_detected(void)
 			break;
 	t_check(ch != NULL);
 	nvme_vfio_unmap(ctrl, ch->iova, ch->len);
-	t_ok(regbuf_nvme_submit_read(q, 1, a.b, 0, 4096, 0, (void *)7, 0));
+	t_ok(regbuf_nvme_submit_read(q, nsh, a.b, 0, 4096, 0, (void *)7, 0));
 	do {
 		got = regbuf_nvme_reap(q, &cpl, 1);
 	} while (!got);
@@ -1030,7 +1036,7 @@ static int cfs_detected(void)
 	t_check_eq(cpl.status, REGBUF_NVME_STATUS_ABORTED);
 	t_check(cpl.ctx == (void *)7);
 	t_check_eq(regbuf_nvme_ctrl_failed(ctrl), 1);
-	t_check_eq(regbuf_nvme_submit_read(q, 1, a.b, 0, 4096, 0, NULL, 0), -ENXIO);
+	t_check_eq(regbuf_nvme_submit_read(q, nsh, a.b, 0, 4096, 0, NULL, 0), -ENXIO);
 	qpair_put(q);
 	regbuf_nvme_buf_destroy(a.b);
 	munmap(a.p, a.len);
@@ -1059,7 +1065,8 @@ static int reset_then_io(void)
 		return ret;
 	t_ok(regbuf_nvme_ctrl_reset(ctrl));
 	t_check_eq(regbuf_nvme_ctrl_failed(ctrl), 0);
-	t_ok(regbuf_nvme_ns_identify(ctrl, 1, &ns));
+	t_ok(regbuf_nvme_ns_get(&nsh, ctrl, 1));
+	ns = *regbuf_nvme_ns_info(nsh);
 	t_ok(regbuf_nvme_qpair_create(&q, ctrl, 8, 0));
 	/* data written before the reset is still there */
 	memset(a.p + (2u << 20), 0, 32768);
@@ -1193,7 +1200,7 @@ static void die_with_io_in_flight(void)
 	len = regbuf_nvme_ctrl_info(ctrl)->max_cmd_bytes;
 	len = len && len < 131072 ? len : 131072;
 	for (i = 0; i < 16 && !ret; i++)
-		ret = regbuf_nvme_submit_read(q, 1, a.b, i * len, len, i * len / ns.lba_size,
+		ret = regbuf_nvme_submit_read(q, nsh, a.b, i * len, len, i * len / ns.lba_size,
 					      NULL, 0);
 	if (ret && (ret != -EAGAIN || i == 1))
 		_exit(T_BROKEN);	/* not even one read in flight */

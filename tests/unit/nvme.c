@@ -7,6 +7,8 @@
  * exercised in the QEMU guest (tests/device/nvme.c).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,7 +172,7 @@ struct memctrl {
 	struct regbuf_nvme_qpair *p;
 	struct regbuf_nvme_sqe sq[64];
 	struct regbuf_nvme_cqe cq[64];
-	struct regbuf_nvme_ns_info ns;
+	struct regbuf_nvme_ns ns;
 	struct regbuf_nvme_buf b;
 	struct regbuf_seg seg;
 	uint64_t seg_off[2];
@@ -193,11 +195,11 @@ static int memctrl_init(struct memctrl *m, uint64_t mdts_bytes, uint32_t depth)
 	m->c.db_stride = 4;
 	m->c.timeout_ms = 3600 * 1000;
 	m->c.info.max_cmd_bytes = mdts_bytes;
-	m->ns.nsid = 1;
-	m->ns.lba_size = 512;
-	m->ns.nsze = UINT64_C(1) << 40;
-	m->c.ns = &m->ns;
-	m->c.nr_ns = 1;
+	m->ns.ctrl = &m->c;
+	m->ns.info.nsid = 1;
+	m->ns.info.lba_size = 512;
+	m->ns.info.nsze = UINT64_C(1) << 40;
+	m->ns.lbs_shift = 9;
 	m->p = calloc(1, sizeof(*m->p));
 	if (!m->p || nvme_queue_init_host(&m->c, &m->p->q, 1, depth))
 		return -ENOMEM;
@@ -271,7 +273,7 @@ static int rw_command_fields(void)
 	if (ret)
 		return T_FAILF("memctrl_init: %d", ret);
 	/* 40 KiB from buffer offset 512, FUA: pieces of 16, 16 and 8 KiB */
-	t_ok(regbuf_nvme_submit_write(m.p, 1, &m.b, 512, 40 << 10, slba, &m, REGBUF_NVME_IO_F_FUA));
+	t_ok(regbuf_nvme_submit_write(m.p, &m.ns, &m.b, 512, 40 << 10, slba, &m, REGBUF_NVME_IO_F_FUA));
 	t_check_eq(SQ1_TAIL(&m), 3);
 	for (i = 0; i < 3; i++) {
 		const struct regbuf_nvme_sqe *e = &m.sq[i];
@@ -299,7 +301,7 @@ static int rw_command_fields(void)
 	t_check_eq(cpl[0].status, 0);
 	t_check_eq(CQ1_HEAD(&m), 3);
 	/* a read without FUA: opcode 02h, CDW12 bit 30 clear; exactly MDTS is one command */
-	t_ok(regbuf_nvme_submit_read(m.p, 1, &m.b, 0, mdts, 7, NULL, 0));
+	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 0, mdts, 7, NULL, 0));
 	t_check_eq(SQ1_TAIL(&m), 4);
 	t_check_eq(m.sq[3].opcode, 0x02);
 	t_check_eq(regbuf_le32_to_cpu(m.sq[3].cdw10), 7);
@@ -309,7 +311,7 @@ static int rw_command_fields(void)
 	t_check_eq(regbuf_nvme_reap(m.p, cpl, 4), 1);
 	t_check_eq(cpl[0].nr_cmds, 1);
 	/* one block more than MDTS: two commands, the second of one block */
-	t_ok(regbuf_nvme_submit_read(m.p, 1, &m.b, 4096, mdts + 512, 100, NULL, 0));
+	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 4096, mdts + 512, 100, NULL, 0));
 	t_check_eq(SQ1_TAIL(&m), 6);
 	t_check_eq(regbuf_le32_to_cpu(m.sq[4].cdw12), mdts / 512 - 1);
 	t_check_eq(regbuf_le32_to_cpu(m.sq[5].cdw10), 100 + mdts / 512);
@@ -336,7 +338,7 @@ static int status_retry_delay(void)
 
 	if (ret)
 		return T_FAILF("memctrl_init: %d", ret);
-	t_ok(regbuf_nvme_submit_read(m.p, 1, &m.b, 0, 4096, 0, &m, 0));
+	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 0, 4096, 0, &m, 0));
 	memctrl_complete(&m, 0, 0x5880);	/* DNR, CRD 3, SCT 0, SC 80h */
 	t_check_eq(regbuf_nvme_reap(m.p, cpl, 2), 1);
 	t_check_eq(cpl[0].status, 0x5880);
@@ -359,7 +361,7 @@ static int deferred_doorbell(void)
 	if (ret)
 		return T_FAILF("memctrl_init: %d", ret);
 	for (i = 0; i < 3; i++)
-		t_ok(regbuf_nvme_submit_read(m.p, 1, &m.b, 4096 * (uint64_t)i, 4096, (uint64_t)i,
+		t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 4096 * (uint64_t)i, 4096, (uint64_t)i,
 					     NULL, REGBUF_NVME_IO_F_DEFER));
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.opcode = 0x00;	/* Flush, raw */
@@ -403,8 +405,8 @@ static int malformed_completion(void)
 
 		if (ret)
 			return T_FAILF("memctrl_init: %d", ret);
-		t_ok(regbuf_nvme_submit_read(m.p, 1, &m.b, 0, 4096, 0, &m, 0));
-		t_ok(regbuf_nvme_submit_read(m.p, 1, &m.b, 4096, 4096, 8, &m.b, 0));
+		t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 0, 4096, 0, &m, 0));
+		t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 4096, 4096, 8, &m.b, 0));
 		memctrl_complete(&m, 0, 0);	/* a good one first */
 		e = &m.cq[m.cq_tail];
 		memctrl_complete(&m, 1, 0);
@@ -419,7 +421,7 @@ static int malformed_completion(void)
 				       bad[k].what, n, n > 0 ? cpl[0].status : 0,
 				       n > 1 ? cpl[1].status : 0, m.c.failed);
 		t_check_eq(regbuf_nvme_qpair_inflight(m.p), 0);
-		t_check_eq(regbuf_nvme_submit_read(m.p, 1, &m.b, 0, 4096, 0, NULL, 0), -ENXIO);
+		t_check_eq(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 0, 4096, 0, NULL, 0), -ENXIO);
 		memctrl_fini(&m);
 	}
 	return T_PASS;
@@ -484,6 +486,315 @@ static int identify_checked(void)
 	return T_PASS;
 }
 
+/*
+ * An I/O whose commands exactly fill the free SQ entries is queued whole:
+ * 15 commands on a 16-entry queue (one entry stays empty, NVMe 1.4 §4.1.2),
+ * all posted with one doorbell, none left for later.  Only then is the queue
+ * full (-EAGAIN), and one command more than the free entries is still taken:
+ * what does not fit goes out as completions free entries.
+ */
+static int exact_fill_is_queued(void)
+{
+	const uint64_t mdts = 16 << 10;
+	struct regbuf_nvme_cpl cpl[4];
+	struct memctrl m;
+	unsigned int i;
+	int ret = memctrl_init(&m, mdts, 16);
+
+	if (ret)
+		return T_FAILF("memctrl_init: %d", ret);
+	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 0, 5 * mdts, 0, &m, 0));
+	t_check_eq(SQ1_TAIL(&m), 5);
+	/* 10 commands into the 10 entries left */
+	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 0, 10 * mdts, 1000, &m.b, 0));
+	t_check_eq(SQ1_TAIL(&m), 15);
+	t_check_eq(m.p->q.partial, UINT32_MAX);
+	t_check_eq(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 0, 512, 0, NULL, 0), -EAGAIN);
+	for (i = 0; i < 15; i++)
+		memctrl_complete(&m, i, 0);
+	t_check_eq(regbuf_nvme_reap(m.p, cpl, 4), 2);
+	t_check_eq(cpl[1].nr_cmds, 10);
+	t_check(cpl[1].ctx == &m.b);
+	/* alone on an empty queue: 15 commands fill it exactly */
+	t_ok(regbuf_nvme_submit_write(m.p, &m.ns, &m.b, 0, 15 * mdts, 0, NULL, 0));
+	t_check_eq(SQ1_TAIL(&m), 14);		/* 15 + 15 entries, wrapped at 16 */
+	t_check_eq(m.p->q.partial, UINT32_MAX);
+	t_check_eq(regbuf_nvme_qpair_inflight(m.p), 1);
+	for (i = 15; i < 30; i++)
+		memctrl_complete(&m, i % 16, 0);
+	t_check_eq(regbuf_nvme_reap(m.p, cpl, 4), 1);
+	t_check_eq(cpl[0].nr_cmds, 15);
+	/* 16 commands: 15 now, the last once an entry is free */
+	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 0, 16 * mdts, 0, NULL, 0));
+	t_check_eq(SQ1_TAIL(&m), 13);
+	t_check(m.p->q.partial != UINT32_MAX);
+	memctrl_fini(&m);
+	return T_PASS;
+}
+
+/* ---- namespace handles: identify beside I/O on other queue pairs ---- */
+
+/*
+ * A controller in host memory answered by a thread of its own, as a device
+ * would: it reads each queue's SQ tail doorbell (an acquire load, as the
+ * driver rings it with a release store), answers Identify Namespace with a
+ * page whose size field changes on every call (each answer is a new
+ * namespace state, so the driver makes a new handle while I/O threads hold
+ * older ones), completes reads without moving data, and publishes each
+ * completion entry with a release store of its status word.  Under
+ * ThreadSanitizer (scripts/test's TSan build runs this binary) any access of
+ * the driver not ordered by those, or by its locks, is reported.
+ */
+#define CONC_QPAIRS	2
+#define CONC_DEPTH	16
+#define CONC_IOS	3000
+#define CONC_IDENTIFIES	300
+
+struct simq {
+	struct nvme_queue *q;
+	struct regbuf_nvme_sqe *sq;
+	struct regbuf_nvme_cqe *cq;
+	uint16_t sq_head, cq_tail;
+	uint8_t phase;
+};
+
+struct simctrl {
+	struct regbuf_nvme_ctrl c;
+	struct regbuf_nvme_qpair *qp[CONC_QPAIRS];
+	struct simq q[CONC_QPAIRS + 1];		/* [0] is the admin queue */
+	struct regbuf_nvme_buf b;
+	struct regbuf_seg seg;
+	uint64_t seg_off[2];
+	uint8_t *mem;
+	uint32_t bar[0x2000 / 4];
+	uint64_t identifies;			/* answered so far (device thread only) */
+	int stop;
+};
+
+static int simq_init(struct simctrl *s, unsigned int i, struct nvme_queue *q)
+{
+	struct simq *sq = &s->q[i];
+
+	sq->q = q;
+	sq->sq = calloc(CONC_DEPTH, sizeof(*sq->sq));
+	sq->cq = calloc(CONC_DEPTH, sizeof(*sq->cq));
+	if (!sq->sq || !sq->cq || nvme_queue_init_host(&s->c, q, (uint16_t)i, CONC_DEPTH))
+		return -ENOMEM;
+	q->sq = sq->sq;
+	q->cq = sq->cq;
+	sq->phase = 1;
+	return 0;
+}
+
+/* The Identify Namespace page of the @n-th answer: 512-byte blocks, 2^20 + n of them. */
+static void sim_identify(struct simctrl *s, void *page)
+{
+	regbuf_le64 nsze = regbuf_cpu_to_le64((UINT64_C(1) << 20) + s->identifies++);
+	uint8_t *id = page;
+
+	memset(id, 0, 4096);
+	memcpy(id, &nsze, sizeof(nsze));
+	id[128 + 2] = 9;
+}
+
+static void sim_queue(struct simctrl *s, struct simq *sq)
+{
+	struct nvme_queue *q = sq->q;
+	uint32_t tail = __atomic_load_n(q->sq_db, __ATOMIC_ACQUIRE);
+
+	while (sq->sq_head != tail) {
+		const struct regbuf_nvme_sqe *e = &sq->sq[sq->sq_head];
+		struct regbuf_nvme_cqe *ce = &sq->cq[sq->cq_tail];
+
+		sq->sq_head = (uint16_t)((sq->sq_head + 1) % CONC_DEPTH);
+		if (!q->qid && e->opcode == REGBUF_NVME_ADM_IDENTIFY)
+			sim_identify(s, (void *)(uintptr_t)regbuf_le64_to_cpu(e->dptr.prp.prp1));
+		ce->dw0 = regbuf_cpu_to_le32(0);
+		ce->dw1 = regbuf_cpu_to_le32(0);
+		ce->sq_head = regbuf_cpu_to_le16(sq->sq_head);
+		ce->sq_id = regbuf_cpu_to_le16(q->qid);
+		ce->cid = e->cid;
+		__atomic_store_n((uint16_t *)&ce->status, (uint16_t)sq->phase, __ATOMIC_RELEASE);
+		if (++sq->cq_tail == CONC_DEPTH) {
+			sq->cq_tail = 0;
+			sq->phase ^= 1;
+		}
+	}
+}
+
+static void *sim_device(void *arg)
+{
+	struct simctrl *s = arg;
+	unsigned int i;
+
+	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+		for (i = 0; i <= CONC_QPAIRS; i++)
+			sim_queue(s, &s->q[i]);
+		sched_yield();
+	}
+	return NULL;
+}
+
+static int simctrl_init(struct simctrl *s)
+{
+	struct regbuf_dma_ctrl dc = { 12, 0, 128 << 10 };
+	unsigned int i;
+
+	memset(s, 0, sizeof(*s));
+	s->c.bar = (volatile uint8_t *)s->bar;
+	s->c.bar_len = sizeof(s->bar);
+	s->c.db_stride = 4;
+	s->c.timeout_ms = 3600 * 1000;
+	s->c.page_shift = 12;
+	s->c.info.nn = 1;
+	s->c.info.max_cmd_bytes = 128 << 10;
+	pthread_mutex_init(&s->c.lock, NULL);
+	pthread_mutex_init(&s->c.admin_lock, NULL);
+	pthread_mutex_init(&s->c.map_lock, NULL);
+	/* the admin data page: its "IOVA" is its address, for the device thread */
+	s->c.admin_page = aligned_alloc(4096, 4096);
+	s->c.admin = calloc(1, sizeof(*s->c.admin));
+	if (!s->c.admin_page || !s->c.admin || simq_init(s, 0, s->c.admin))
+		return -ENOMEM;
+	s->c.admin_page_iova = (uint64_t)(uintptr_t)s->c.admin_page;
+	for (i = 0; i < CONC_QPAIRS; i++) {
+		s->qp[i] = calloc(1, sizeof(*s->qp[i]));
+		if (!s->qp[i] || simq_init(s, i + 1, &s->qp[i]->q))
+			return -ENOMEM;
+	}
+	s->mem = aligned_alloc(4096, MC_BUF_LEN);
+	if (!s->mem)
+		return -ENOMEM;
+	s->seg.addr = MC_IOVA;
+	s->seg.len = MC_BUF_LEN;
+	s->seg_off[1] = MC_BUF_LEN;
+	s->b.ctrl = &s->c;
+	s->b.vaddr = s->mem;
+	s->b.len = MC_BUF_LEN;
+	s->b.segs = &s->seg;
+	s->b.seg_off = s->seg_off;
+	s->b.nr_segs = 1;
+	s->b.contig = true;
+	return regbuf_dma_cookie_create(&s->b.cookie, &s->seg, 1, MC_BUF_LEN, &dc,
+					regbuf_dma_ops_identity(), NULL, REGBUF_DMA_F_NO_SGL);
+}
+
+static void simctrl_fini(struct simctrl *s)
+{
+	unsigned int i;
+
+	regbuf_dma_cookie_destroy(s->b.cookie);
+	for (i = 0; i <= CONC_QPAIRS; i++) {
+		struct nvme_queue *q = s->q[i].q;
+
+		if (q) {
+			q->sq = NULL;	/* the test's memory, freed below */
+			q->cq = NULL;
+			nvme_queue_fini(q);
+		}
+		free(s->q[i].sq);
+		free(s->q[i].cq);
+	}
+	for (i = 0; i < CONC_QPAIRS; i++)
+		free(s->qp[i]);
+	free(s->c.admin);
+	free(s->c.admin_page);
+	free(s->mem);
+	nvme_ns_free_all(&s->c);
+	pthread_mutex_destroy(&s->c.lock);
+	pthread_mutex_destroy(&s->c.admin_lock);
+	pthread_mutex_destroy(&s->c.map_lock);
+}
+
+struct conc_io {
+	struct simctrl *s;
+	struct regbuf_nvme_qpair *qp;
+	struct regbuf_nvme_ns *ns;	/* taken before the identify thread starts */
+	uint64_t done;
+	int err;
+};
+
+/* Reads on its own queue pair with the handle it was given, a few in flight. */
+static void *conc_io_run(void *arg)
+{
+	struct conc_io *io = arg;
+	struct regbuf_nvme_cpl cpl[8];
+	uint64_t submitted = 0;
+	int n, k;
+
+	while (!io->err && io->done < CONC_IOS) {
+		while (submitted - io->done < 4 && submitted < CONC_IOS) {
+			io->err = regbuf_nvme_submit_read(io->qp, io->ns, &io->s->b,
+							  (submitted % 64) * 4096, 4096,
+							  submitted, NULL, 0);
+			if (io->err)
+				return NULL;
+			submitted++;
+		}
+		n = regbuf_nvme_reap(io->qp, cpl, 8);
+		for (k = 0; k < n; k++)
+			if (cpl[k].status)
+				io->err = -EIO;
+		io->done += (uint64_t)n;
+	}
+	return NULL;
+}
+
+static int identify_beside_io(void)
+{
+	struct regbuf_nvme_ns *first, *ns, *last = NULL;
+	struct conc_io io[CONC_QPAIRS];
+	pthread_t dev, th[CONC_QPAIRS];
+	unsigned int i, made = 1;
+	struct simctrl *s;
+	int ret;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return T_FAILF("no memory");
+	ret = simctrl_init(s);
+	if (ret) {
+		simctrl_fini(s);
+		free(s);
+		return T_FAILF("simctrl_init: %d", ret);
+	}
+	t_check_eq(pthread_create(&dev, NULL, sim_device, s), 0);
+	ret = regbuf_nvme_ns_get(&first, &s->c, 1);
+	for (i = 0; i < CONC_QPAIRS; i++) {
+		io[i] = (struct conc_io){ .s = s, .qp = s->qp[i], .ns = first };
+		if (!ret)
+			ret = pthread_create(&th[i], NULL, conc_io_run, &io[i]) ? -EAGAIN : 0;
+	}
+	/* identify on the admin queue while both queue pairs run I/O */
+	for (i = 0; !ret && i < CONC_IDENTIFIES; i++) {
+		ret = regbuf_nvme_ns_get(&ns, &s->c, 1);
+		if (!ret && ns != last)
+			made++;
+		last = ns;
+	}
+	for (i = 0; i < CONC_QPAIRS; i++)
+		pthread_join(th[i], NULL);
+	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
+	pthread_join(dev, NULL);
+	if (ret)
+		goto out;
+	for (i = 0; i < CONC_QPAIRS; i++)
+		if (io[i].err || io[i].done != CONC_IOS)
+			ret = T_FAILF("queue pair %u: %llu reads done, error %d", i + 1,
+				      (unsigned long long)io[i].done, io[i].err);
+	/* every answer differed: a handle each, the first one untouched */
+	if (!ret && (made != CONC_IDENTIFIES + 1 ||
+		     regbuf_nvme_ns_info(first)->nsze != UINT64_C(1) << 20 ||
+		     regbuf_nvme_ns_info(last)->nsze != (UINT64_C(1) << 20) + CONC_IDENTIFIES))
+		ret = T_FAILF("%u handles for %u answers; first nsze %llu", made,
+			      CONC_IDENTIFIES + 1,
+			      (unsigned long long)regbuf_nvme_ns_info(first)->nsze);
+out:
+	simctrl_fini(s);
+	free(s);
+	return ret > 0 ? ret : ret ? T_FAILF("%d", ret) : T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(status_decode),
 	T_CASE(iova_alloc),
@@ -494,6 +805,8 @@ static const struct t_case cases[] = {
 	T_CASE(deferred_doorbell),
 	T_CASE(malformed_completion),
 	T_CASE(identify_checked),
+	T_CASE(exact_fill_is_queued),
+	T_CASE(identify_beside_io),
 };
 
 int main(int argc, char **argv)

@@ -141,7 +141,7 @@ static int nvme_list(void)
 }
 
 static int open_ctrl(const char *cmd, const struct nvme_args *a, struct regbuf_nvme_ctrl **cp,
-		     struct regbuf_nvme_ns_info *ns)
+		     struct regbuf_nvme_ns **ns)
 {
 	struct regbuf_nvme_opts o = { 0 };
 	char why[256] = "";
@@ -167,7 +167,7 @@ static int open_ctrl(const char *cmd, const struct nvme_args *a, struct regbuf_n
 		return ret;
 	}
 	if (ns) {
-		ret = regbuf_nvme_ns_identify(*cp, a->nsid, ns);
+		ret = regbuf_nvme_ns_get(ns, *cp, a->nsid);
 		if (ret) {
 			cli_err(cmd, "namespace %u: %s", a->nsid, strerror(-ret));
 			regbuf_nvme_ctrl_destroy(*cp);
@@ -179,8 +179,9 @@ static int open_ctrl(const char *cmd, const struct nvme_args *a, struct regbuf_n
 static int nvme_identify(const struct nvme_args *a)
 {
 	const struct regbuf_nvme_ctrl_info *ci;
+	const struct regbuf_nvme_ns_info *ni;
 	struct regbuf_nvme_ctrl *c;
-	struct regbuf_nvme_ns_info ns;
+	struct regbuf_nvme_ns *ns;
 	int ret = open_ctrl("nvme identify", a, &c, NULL);
 
 	if (ret)
@@ -202,10 +203,12 @@ static int nvme_identify(const struct nvme_args *a)
 	if (ci->iova_limit)
 		printf("DMA maps    %u slots in the VFIO container\n", ci->iova_limit);
 	printf("namespaces  %u\n", ci->nn);
-	if (!regbuf_nvme_ns_identify(c, a->nsid, &ns))
-		printf("ns %-8u %llu blocks x %u B = %.1f MiB (LBA format %u of %u)\n", ns.nsid,
-		       (unsigned long long)ns.nsze, ns.lba_size,
-		       (double)ns.nsze * ns.lba_size / (1 << 20), ns.flbas, ns.nlbaf);
+	if (!regbuf_nvme_ns_get(&ns, c, a->nsid)) {
+		ni = regbuf_nvme_ns_info(ns);
+		printf("ns %-8u %llu blocks x %u B = %.1f MiB (LBA format %u of %u)\n", ni->nsid,
+		       (unsigned long long)ni->nsze, ni->lba_size,
+		       (double)ni->nsze * ni->lba_size / (1 << 20), ni->flbas, ni->nlbaf);
+	}
 	regbuf_nvme_ctrl_destroy(c);
 	return 0;
 }
@@ -281,7 +284,8 @@ static int emit_data(const char *cmd, const struct nvme_args *a, const uint8_t *
 static int nvme_rw(const struct nvme_args *a, int write)
 {
 	const char *cmd = write ? "nvme write" : "nvme read";
-	struct regbuf_nvme_ns_info ns;
+	uint32_t lba_size;
+	struct regbuf_nvme_ns *ns;
 	struct regbuf_nvme_ctrl *c;
 	struct regbuf_nvme_qpair *q = NULL;
 	struct regbuf_nvme_buf *b = NULL;
@@ -292,7 +296,8 @@ static int nvme_rw(const struct nvme_args *a, int write)
 
 	if (open_ctrl(cmd, a, &c, &ns))
 		return 1;
-	len = (size_t)a->blocks * ns.lba_size;
+	lba_size = regbuf_nvme_ns_info(ns)->lba_size;
+	len = (size_t)a->blocks * lba_size;
 	p = io_alloc(len, &maplen);
 	if (!p) {
 		cli_err(cmd, "no memory for %zu bytes", len);
@@ -304,8 +309,8 @@ static int nvme_rw(const struct nvme_args *a, int write)
 	if (!ret)
 		ret = regbuf_nvme_qpair_create(&q, c, 0, 0);
 	if (!ret)
-		ret = regbuf_nvme_io(q, write ? REGBUF_NVME_OP_WRITE : REGBUF_NVME_OP_READ, a->nsid,
-				     b, 0, len, a->lba, &cpl, 0);
+		ret = regbuf_nvme_io(q, write ? REGBUF_NVME_OP_WRITE : REGBUF_NVME_OP_READ, ns, b,
+				     0, len, a->lba, &cpl, 0);
 	if (ret) {
 		cli_err(cmd, "%s (NVMe status 0x%03x %s, SCT %u SC 0x%02x%s)", strerror(-ret),
 			cpl.status, regbuf_nvme_status_str(cpl.status),
@@ -315,7 +320,7 @@ static int nvme_rw(const struct nvme_args *a, int write)
 	}
 	if (write)
 		printf("wrote %zu bytes at LBA %llu\n", len, (unsigned long long)a->lba);
-	else if (emit_data(cmd, a, p, len, ns.lba_size))
+	else if (emit_data(cmd, a, p, len, lba_size))
 		goto out_q;
 	rc = 0;
 out_q:
@@ -330,18 +335,19 @@ out_ctrl:
 
 /* One random I/O of slot @slot: premapped, or classic when @bn is set. */
 static int submit_one(struct regbuf_nvme_qpair *q, struct baseline_nvme *bn,
-		      enum regbuf_nvme_op op, uint32_t nsid, uint32_t lba_size,
+		      enum regbuf_nvme_op op, const struct regbuf_nvme_ns *ns,
 		      const struct regbuf_nvme_buf *b, const uint8_t *base, uint64_t off,
 		      uint64_t size, uint64_t lba, uint64_t slot)
 {
+	const struct regbuf_nvme_ns_info *ni = regbuf_nvme_ns_info(ns);
 	void *ctx = (void *)(uintptr_t)slot;
 
 	if (bn)
-		return baseline_nvme_submit(bn, op, nsid, lba_size, b, base, off, size, lba, ctx,
-					    0);
+		return baseline_nvme_submit(bn, op, ni->nsid, ni->lba_size, b, base, off, size,
+					    lba, ctx, 0);
 	if (op == REGBUF_NVME_OP_WRITE)
-		return regbuf_nvme_submit_write(q, nsid, b, off, size, lba, ctx, 0);
-	return regbuf_nvme_submit_read(q, nsid, b, off, size, lba, ctx, 0);
+		return regbuf_nvme_submit_write(q, ns, b, off, size, lba, ctx, 0);
+	return regbuf_nvme_submit_read(q, ns, b, off, size, lba, ctx, 0);
 }
 
 /*
@@ -353,10 +359,11 @@ static int submit_one(struct regbuf_nvme_qpair *q, struct baseline_nvme *bn,
  * descriptor work differs.  Polled: CPU per I/O
  * includes the polling, so it is the whole cost seen by one core.
  */
-static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns_info *ns,
+static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns *ns,
 		      const struct nvme_args *a, int classic)
 {
-	uint64_t size = a->size, slots = a->qd, blocks = ns->nsze - size / ns->lba_size;
+	const struct regbuf_nvme_ns_info *ni = regbuf_nvme_ns_info(ns);
+	uint64_t size = a->size, slots = a->qd, blocks = ni->nsze - size / ni->lba_size;
 	uint64_t max = regbuf_nvme_ctrl_info(c)->max_cmd_bytes;
 	/* the classic chain issues a split request's pieces as separate commands */
 	uint64_t depth = slots * (classic ? (size + max - 1) / max : 1) + 1;
@@ -394,8 +401,7 @@ static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns_in
 	end = t0 + (uint64_t)(a->seconds * 1e9);
 	for (i = 0; i < slots && !ret; i++) {
 		rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
-		ret = submit_one(q, bn, op, a->nsid, ns->lba_size, b, p, i * size, size,
-				 (rnd >> 16) % blocks, i);
+		ret = submit_one(q, bn, op, ns, b, p, i * size, size, (rnd >> 16) % blocks, i);
 	}
 	while (!ret && regbuf_nvme_qpair_inflight(q)) {
 		int n = bn ? baseline_nvme_reap(bn, cpl, 64) : regbuf_nvme_reap(q, cpl, 64), k;
@@ -411,7 +417,7 @@ static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns_in
 			if (cli_now_ns() >= end)
 				continue;
 			rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
-			ret = submit_one(q, bn, op, a->nsid, ns->lba_size, b, p, s * size, size,
+			ret = submit_one(q, bn, op, ns, b, p, s * size, size,
 					 (rnd >> 16) % blocks, s);
 		}
 	}
@@ -438,16 +444,18 @@ out_mem:
 
 static int nvme_bench(const struct nvme_args *a)
 {
-	struct regbuf_nvme_ns_info ns;
+	const struct regbuf_nvme_ns_info *ni;
 	struct regbuf_nvme_ctrl *c;
+	struct regbuf_nvme_ns *ns;
 	int ret = 0, rc = 0;
 
 	if (open_ctrl("nvme bench", a, &c, &ns))
 		return 1;
+	ni = regbuf_nvme_ns_info(ns);
 	/* What only the namespace can tell; the options themselves were checked. */
-	if (a->size % ns.lba_size || a->size / ns.lba_size >= ns.nsze) {
+	if (a->size % ni->lba_size || a->size / ni->lba_size >= ni->nsze) {
 		cli_err("nvme bench", "--size must be a multiple of the %u-byte LBA and less than "
-			"the namespace (%llu blocks)", ns.lba_size, (unsigned long long)ns.nsze);
+			"the namespace (%llu blocks)", ni->lba_size, (unsigned long long)ni->nsze);
 		regbuf_nvme_ctrl_destroy(c);
 		return 2;
 	}
@@ -455,9 +463,9 @@ static int nvme_bench(const struct nvme_args *a)
 	       regbuf_nvme_ctrl_info(c)->mn, a->write ? "random writes" : "random reads",
 	       (unsigned long long)a->size, a->qd, a->seconds);
 	if (a->path != PATH_CLASSIC)
-		ret = bench_pass(c, &ns, a, 0);
+		ret = bench_pass(c, ns, a, 0);
 	if (!ret && a->path != PATH_PREMAPPED)
-		ret = bench_pass(c, &ns, a, 1);
+		ret = bench_pass(c, ns, a, 1);
 	if (ret) {
 		cli_err("nvme bench", "%s", strerror(-ret));
 		rc = 1;
