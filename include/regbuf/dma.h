@@ -327,22 +327,6 @@ static inline uint64_t regbuf_dma_split(const struct regbuf_dma_cookie *c, uint6
 	return len < c->max_bytes ? len : c->max_bytes;
 }
 
-/**
- * __regbuf_dma_prp_copy() - PRP1/PRP2 from a given list copy, unchecked
- * @c: cookie with PRP lists
- * @off: offset of the I/O in the buffer, dword aligned in DMA space
- * @len: bytes, 1..MDTS, within the buffer
- * @copy: 0 for copy A, 1 for copy B
- * @prp1: PRP entry 1
- * @prp2: PRP entry 2 or list pointer (0 when unused)
- *
- * The low-level variant for tests: it does not check its arguments and does
- * not choose the copy, so it can build the one descriptor shape the NVMe
- * rule forbids.  Use regbuf_dma_prp().
- */
-void __regbuf_dma_prp_copy(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
-			   unsigned int copy, uint64_t *prp1, uint64_t *prp2);
-
 /*
  * Out-of-line part of regbuf_dma_prp(): cookies whose controller page is not
  * 4 KiB, and cookies without PRP lists (-EOPNOTSUPP).  @pos is the checked offset plus the
@@ -351,23 +335,69 @@ void __regbuf_dma_prp_copy(const struct regbuf_dma_cookie *c, uint64_t off, uint
 int __regbuf_dma_prp_list(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t len,
 			  uint64_t *prp1, uint64_t *prp2);
 
-/*
- * The PRP list pointer of an I/O of a 4 KiB-page cookie from page @k (its
- * second) to page @last: into copy A at slot k + k / 511, or into copy B
- * (shifted 256 slots) when page @last would open a list page of copy A (see
- * DOC above).  Eight lines, kept inline: out of line it cost regbuf_dma_prp()
- * 0.6-1 ns per I/O in `regbuf bench map` (a third of its time).
- */
-static inline uint64_t __regbuf_dma_prp_list_4k(const struct regbuf_dma_cookie *c, uint64_t k,
-						     uint64_t last)
-{
-	const uint64_t m = (UINT64_C(1) << 40) / 511 + 1;
-	uint32_t qk = (uint32_t)((k * m) >> 40), rk = (uint32_t)k - qk * 511;
-	uint32_t ql = (uint32_t)((last * m) >> 40), rl = (uint32_t)last - ql * 511;
+/* 4 KiB controller pages: E = 511 entries per list page, x / 511 = (x * m) >> 40. */
+#define __REGBUF_DMA_4K_MAGIC	((UINT64_C(1) << 40) / 511 + 1)
 
-	if (rl == 0)
-		return regbuf_iova_u64(c->list_iova[1]) + 8 * (k + 256 + qk + (rk + 256 >= 511));
+/*
+ * The PRP list pointer of an I/O from its second page @k to page @last, in
+ * list copy @copy, or the right copy when @copy < 0: copy A at slot
+ * k + k / E, copy B (shifted @sh slots) when page @last would open a list
+ * page of copy A (see DOC above).  With __regbuf_dma_prp_fill() below, the
+ * one implementation of the PRP arithmetic: regbuf_dma_prp() passes the
+ * 4 KiB geometry as constants, which compile to immediates (kept inline: out
+ * of line the list pointer cost regbuf_dma_prp() 0.6-1 ns per I/O in
+ * `regbuf bench map`, a third of its time), the library's out-of-line path
+ * the cookie's own.  x / e is (x * magic) >> mshift.
+ */
+static inline __attribute__((always_inline)) uint64_t
+__regbuf_dma_prp_list_ptr(const struct regbuf_dma_cookie *c, uint64_t k, uint64_t last, int copy,
+			  uint32_t e, uint32_t sh, uint64_t magic, unsigned int mshift)
+{
+	/* positions stay below 2^31 (the cookie refuses longer buffers) */
+	uint32_t qk = (uint32_t)((k * magic) >> mshift), rk = (uint32_t)k - qk * e;
+	uint32_t ql = (uint32_t)((last * magic) >> mshift), rl = (uint32_t)last - ql * e;
+
+	if (copy < 0 ? rl == 0 : copy)
+		return regbuf_iova_u64(c->list_iova[1]) + 8 * (k + sh + qk + (rk + sh >= e));
 	return regbuf_iova_u64(c->list_iova[0]) + 8 * (k + qk);
+}
+
+/*
+ * PRP1/PRP2 of an I/O at position @pos whose second page is @k and last page
+ * @last (controller pages of 2^@shift bytes); the list pointer as above.
+ */
+static inline __attribute__((always_inline)) void
+__regbuf_dma_prp_fill(const struct regbuf_dma_cookie *c, uint64_t pos, uint64_t k, uint64_t last,
+		      int copy, uint64_t *prp1, uint64_t *prp2, unsigned int shift, uint32_t e,
+		      uint32_t sh, uint64_t magic, unsigned int mshift, unsigned int contig)
+{
+	if (contig) {
+		*prp1 = c->dma_page0 + pos;
+		/* one or two pages: PRP2 unused or the second page (NVMe 1.4 §4.3) */
+		if (REGBUF_LIKELY(last <= k))
+			*prp2 = (c->dma_page0 + (k << shift)) & ((uint64_t)0 - (last == k));
+		else
+			*prp2 = __regbuf_dma_prp_list_ptr(c, k, last, copy, e, sh, magic, mshift);
+	} else {
+		/*
+		 * Physical segments: a granule (at least a controller page, 2 MiB for
+		 * hugepages) never crosses a segment boundary, so an address is one
+		 * load from a table that stays in cache, not a walk of the list.
+		 */
+		unsigned int g = c->gran_shift;
+		uint64_t gmask = (UINT64_C(1) << g) - 1, gpos = pos + c->gran_phase;
+
+		*prp1 = c->gran_dma[gpos >> g] + (gpos & gmask);
+		if (REGBUF_LIKELY(last <= k)) {
+			uint64_t two = (uint64_t)0 - (last == k);
+			uint64_t pk = (k << shift) + c->gran_phase;
+
+			/* index 0 when unused: page k may lie past the buffer */
+			*prp2 = (c->gran_dma[(pk >> g) & two] + (pk & gmask)) & two;
+		} else {
+			*prp2 = __regbuf_dma_prp_list_ptr(c, k, last, copy, e, sh, magic, mshift);
+		}
+	}
 }
 
 /**
@@ -398,33 +428,18 @@ static inline int regbuf_dma_prp(const struct regbuf_dma_cookie *c, uint64_t off
 	if (REGBUF_UNLIKELY((len - 1 >= c->max_io) | (off > c->len - len) | ((pos & 3) != 0)))
 		return -EINVAL;
 	/*
-	 * Inline for 4 KiB pages: PRP1, and PRP2 when it is unused, the second
-	 * page (NVMe 1.4 §4.3) or a pointer into the list; an IOVA-contiguous
-	 * buffer computes them, physical segments read them from the granule
-	 * table, which stays in cache.  Other page sizes are out of line.
+	 * Inline for 4 KiB pages: an IOVA-contiguous buffer computes PRP1/PRP2,
+	 * physical segments read them from the granule table, which stays in
+	 * cache.  Other page sizes are out of line.
 	 */
 	if (REGBUF_LIKELY(c->prp_mode == __REGBUF_DMA_PRP_4K_CONTIG)) {
-		*prp1 = c->dma_page0 + pos;
-		if (REGBUF_LIKELY(last <= k))
-			*prp2 = (c->dma_page0 + (k << 12)) & ((uint64_t)0 - (last == k));
-		else
-			*prp2 = __regbuf_dma_prp_list_4k(c, k, last);
+		__regbuf_dma_prp_fill(c, pos, k, last, -1, prp1, prp2, 12, 511, 256,
+				      __REGBUF_DMA_4K_MAGIC, 40, 1);
 		return 0;
 	}
 	if (c->prp_mode == __REGBUF_DMA_PRP_4K) {
-		unsigned int g = c->gran_shift;
-		uint64_t gmask = (UINT64_C(1) << g) - 1, gpos = pos + c->gran_phase;
-
-		*prp1 = c->gran_dma[gpos >> g] + (gpos & gmask);
-		if (REGBUF_LIKELY(last <= k)) {
-			uint64_t two = (uint64_t)0 - (last == k);
-			uint64_t pk = (k << 12) + c->gran_phase;
-
-			/* index 0 when unused: page k may lie past the buffer */
-			*prp2 = (c->gran_dma[(pk >> g) & two] + (pk & gmask)) & two;
-		} else {
-			*prp2 = __regbuf_dma_prp_list_4k(c, k, last);
-		}
+		__regbuf_dma_prp_fill(c, pos, k, last, -1, prp1, prp2, 12, 511, 256,
+				      __REGBUF_DMA_4K_MAGIC, 40, 0);
 		return 0;
 	}
 	return __regbuf_dma_prp_list(c, pos, len, prp1, prp2);

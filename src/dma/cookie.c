@@ -571,12 +571,6 @@ int __regbuf_dma_prp_list(const struct regbuf_dma_cookie *c, uint64_t pos, uint6
 	return 0;
 }
 
-void __regbuf_dma_prp_copy(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
-			   unsigned int copy, uint64_t *prp1, uint64_t *prp2)
-{
-	dma_prp_any(c, off + c->base_off, len, (int)(copy & 1), prp1, prp2);
-}
-
 /*
  * An SGL for an I/O over descriptors i..j, i < j (the inline regbuf_dma_sgl()
  * handled i == j).  When it ends at the end of j, a Last Segment points into

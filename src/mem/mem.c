@@ -89,7 +89,7 @@ static unsigned int tier_shift(enum regbuf_mem_tier t)
 		return 21;
 	case REGBUF_MEM_TIER_THP:
 		/* The PMD size: 2 MiB on x86-64, other sizes elsewhere. */
-		if (!mem_read_u64(THP_SYSFS "hpage_pmd_size", &pmd) && pmd && !(pmd & (pmd - 1)))
+		if (!sys_read_u64(THP_SYSFS "hpage_pmd_size", &pmd) && pmd && !(pmd & (pmd - 1)))
 			return (unsigned int)__builtin_ctzll(pmd);
 		return 21;
 	default:
@@ -108,11 +108,11 @@ static int hugetlb_why(struct regbuf_mem *m, enum regbuf_mem_tier t, int err, si
 	if (access(path, F_OK))
 		return tier_fail(m, t, -EOPNOTSUPP, "no %s hugetlb pages on this kernel/CPU (%s missing)",
 				 tier_names[t], path);
-	mem_read_u64(path, &nr);
+	sys_read_u64(path, &nr);
 	snprintf(path, sizeof(path), HUGETLB_SYSFS "%lukB/free_hugepages", kb);
-	mem_read_u64(path, &freep);
+	sys_read_u64(path, &freep);
 	snprintf(path, sizeof(path), HUGETLB_SYSFS "%lukB/resv_hugepages", kb);
-	mem_read_u64(path, &resv);
+	sys_read_u64(path, &resv);
 	if (err == -ENOMEM)
 		return tier_fail(m, t, err,
 				 "need %zu free %s pages, have %llu (nr_hugepages %llu, reserved %llu): "

@@ -9,9 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Read one unsigned integer from a sysfs/procfs file: 0 or -errno. */
-int mem_read_u64(const char *path, uint64_t *val);
-
 /*
  * The bracketed choice of a sysfs mode file ("always [madvise] never"),
  * copied into @buf; 0 or -errno.

@@ -18,40 +18,12 @@
 #include "sys/sys.h"
 #include "mem.h"
 
-/* A small sysfs/procfs file as a NUL-terminated string: 0 or -errno. */
-static int read_small(const char *path, char *buf, size_t len)
-{
-	ssize_t n;
-	int fd;
-
-	fd = sys_open(path, O_RDONLY);
-	if (fd < 0)
-		return fd;
-	n = sys_read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return (int)n;
-	buf[n] = '\0';
-	return 0;
-}
-
-int mem_read_u64(const char *path, uint64_t *val)
-{
-	char buf[64];
-	int err;
-
-	err = read_small(path, buf, sizeof(buf));
-	if (err)
-		return err;
-	return sys_strtou64(buf, val);
-}
-
 int mem_read_mode(const char *path, char *out, size_t len)
 {
 	char buf[256], *l, *r;
 	int err;
 
-	err = read_small(path, buf, sizeof(buf));
+	err = sys_read_small(path, buf, sizeof(buf));
 	if (err)
 		return err;
 	l = strchr(buf, '[');

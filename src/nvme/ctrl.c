@@ -1,18 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * Controller bring-up, Identify, reset and shutdown; driver DMA memory;
- * buffer mappings; status helpers.  Section numbers: NVMe Base 1.4.
+ * Controller bring-up, Identify Controller, reset and shutdown: the top of
+ * the driver; it calls the files below it (queue.c, ns.c, dmamem.c, vfio.c,
+ * phys.c, util.c) and none of them calls back.  Section numbers: NVMe Base 1.4.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "nvme_priv.h"
 #include "sys/sys.h"
@@ -23,228 +20,6 @@
 #define PCI_COMMAND_MEMORY	0x2
 #define PCI_COMMAND_MASTER	0x4
 #define PCI_CLASS_REVISION	0x08
-
-void nvme_why(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!why || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
-
-uint64_t nvme_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-int nvme_cfg_read(struct regbuf_nvme_ctrl *c, uint32_t off, void *buf, size_t len)
-{
-	ssize_t n;
-
-	if (c->info.mode == REGBUF_NVME_MODE_VFIO)
-		n = sys_pread(c->device, buf, len, (off_t)(c->cfg_off + off));
-	else
-		n = sys_pread(c->cfg_fd, buf, len, off);
-	return n == (ssize_t)len ? 0 : (n < 0 ? (int)n : -EIO);
-}
-
-int nvme_cfg_write(struct regbuf_nvme_ctrl *c, uint32_t off, const void *buf, size_t len)
-{
-	ssize_t n;
-
-	if (c->info.mode == REGBUF_NVME_MODE_VFIO)
-		n = sys_pwrite(c->device, buf, len, (off_t)(c->cfg_off + off));
-	else
-		n = sys_pwrite(c->cfg_fd, buf, len, off);
-	return n == (ssize_t)len ? 0 : (n < 0 ? (int)n : -EIO);
-}
-
-/* ---- driver DMA memory: 2 MiB chunks mapped once, 4 KiB pages handed out ---- */
-
-/*
- * @len bytes aligned to NVME_CHUNK_SIZE: a hugetlb mapping (physically
- * contiguous), or, under VFIO only, 4 KiB pages over-allocated and trimmed
- * to the alignment.  Sets *@hugetlb.  0 or -ENOMEM.
- */
-static int chunk_map(struct regbuf_nvme_ctrl *c, uint64_t len, uint8_t **pp, bool *hugetlb)
-{
-	void *raw = NULL;
-	uint8_t *p;
-
-	if (!sys_mmap(&raw, NULL, len, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0)) {
-		*pp = raw;
-		*hugetlb = true;
-		return 0;
-	}
-	if (c->info.mode == REGBUF_NVME_MODE_PHYS)
-		return -ENOMEM;	/* physically contiguous memory needs a huge page */
-	if (sys_mmap(&raw, NULL, len + NVME_CHUNK_SIZE, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
-		return -ENOMEM;
-	p = (uint8_t *)(((uintptr_t)raw + NVME_CHUNK_SIZE - 1) & ~(uintptr_t)(NVME_CHUNK_SIZE - 1));
-	if (p > (uint8_t *)raw)
-		munmap(raw, (size_t)(p - (uint8_t *)raw));
-	munmap(p + len, (size_t)((uint8_t *)raw + len + NVME_CHUNK_SIZE - (p + len)));
-	memset(p, 0, len);
-	*pp = p;
-	*hugetlb = false;
-	return 0;
-}
-
-/* The device address of a chunk: a VFIO mapping, or its one physical segment. */
-static int chunk_dma_map(struct regbuf_nvme_ctrl *c, struct nvme_dma_chunk *ch)
-{
-	struct regbuf_seg *segs;
-	uint32_t nr;
-	int ret;
-
-	if (c->info.mode == REGBUF_NVME_MODE_VFIO)
-		return nvme_vfio_map(c, (uint64_t)(uintptr_t)ch->vaddr, ch->len, NVME_CHUNK_SIZE,
-				     &ch->iova, false);
-	ret = nvme_phys_translate(c, (uint64_t)(uintptr_t)ch->vaddr, ch->len, &segs, &nr, true);
-	if (ret)
-		return ret;
-	if (nr == 1)
-		ch->iova = segs[0].addr;
-	free(segs);
-	return nr == 1 ? 0 : -ENOMEM;
-}
-
-static int chunk_create(struct regbuf_nvme_ctrl *c, uint64_t len, struct nvme_dma_chunk **chp)
-{
-	struct nvme_dma_chunk *ch = calloc(1, sizeof(*ch));
-	int ret;
-
-	if (!ch)
-		return -ENOMEM;
-	ch->len = len;
-	ret = chunk_map(c, len, &ch->vaddr, &ch->hugetlb);
-	if (ret)
-		goto out_free;
-	ret = chunk_dma_map(c, ch);
-	if (ret)
-		goto out_unmap;
-	*chp = ch;
-	return 0;
-out_unmap:
-	munmap(ch->vaddr, len);
-out_free:
-	free(ch);
-	return ret;
-}
-
-static void chunk_destroy(struct regbuf_nvme_ctrl *c, struct nvme_dma_chunk *ch)
-{
-	if (c->info.mode == REGBUF_NVME_MODE_VFIO)
-		nvme_vfio_unmap(c, ch->iova, ch->len);
-	munmap(ch->vaddr, ch->len);
-	free(ch);
-}
-
-static bool page_used(const struct nvme_dma_chunk *ch, uint32_t i)
-{
-	return ch->used[i / 64] >> (i % 64) & 1;
-}
-
-static void page_mark(struct nvme_dma_chunk *ch, uint32_t i, uint32_t n, bool used)
-{
-	for (; n; n--, i++) {
-		if (used)
-			ch->used[i / 64] |= UINT64_C(1) << (i % 64);
-		else
-			ch->used[i / 64] &= ~(UINT64_C(1) << (i % 64));
-	}
-}
-
-/*
- * Zeroed, page-aligned, physically/IOVA-contiguous memory.  Up to 2 MiB comes
- * from shared chunks; larger (PRP lists of buffers over ~1 GiB) gets a
- * mapping of its own, which physical mode cannot provide (-ENOMEM).
- */
-int nvme_dma_alloc(struct regbuf_nvme_ctrl *c, size_t len, void **vaddr, uint64_t *iova)
-{
-	uint32_t n = (uint32_t)((len + 4095) / 4096), i, run;
-	struct nvme_dma_chunk *ch;
-	int ret;
-
-	if (!len)
-		return -EINVAL;
-	if (n > NVME_CHUNK_PAGES) {
-		uint64_t big = ((uint64_t)len + NVME_CHUNK_SIZE - 1) & ~(NVME_CHUNK_SIZE - 1);
-
-		if (c->info.mode != REGBUF_NVME_MODE_VFIO)
-			return -ENOMEM;
-		pthread_mutex_lock(&c->lock);
-		ret = chunk_create(c, big, &ch);
-		if (!ret) {
-			ch->big = true;
-			ch->next = c->chunks;
-			c->chunks = ch;
-			*vaddr = ch->vaddr;
-			*iova = ch->iova;
-		}
-		pthread_mutex_unlock(&c->lock);
-		return ret;
-	}
-	pthread_mutex_lock(&c->lock);
-	for (ch = c->chunks;; ch = ch->next) {
-		if (!ch) {
-			ret = chunk_create(c, NVME_CHUNK_SIZE, &ch);
-			if (ret) {
-				pthread_mutex_unlock(&c->lock);
-				return ret;
-			}
-			ch->next = c->chunks;
-			c->chunks = ch;
-		}
-		if (ch->big)
-			continue;
-		for (i = 0, run = 0; i < NVME_CHUNK_PAGES; i++) {
-			run = page_used(ch, i) ? 0 : run + 1;
-			if (run == n)
-				break;
-		}
-		if (run == n) {
-			i = i + 1 - n;
-			page_mark(ch, i, n, true);
-			*vaddr = ch->vaddr + (size_t)i * 4096;
-			*iova = ch->iova + (uint64_t)i * 4096;
-			memset(*vaddr, 0, (size_t)n * 4096);
-			pthread_mutex_unlock(&c->lock);
-			return 0;
-		}
-	}
-}
-
-void nvme_dma_free(struct regbuf_nvme_ctrl *c, void *vaddr, size_t len)
-{
-	struct nvme_dma_chunk *ch, **pp;
-	uint8_t *p = vaddr;
-
-	if (!vaddr)
-		return;
-	pthread_mutex_lock(&c->lock);
-	for (pp = &c->chunks; (ch = *pp); pp = &ch->next) {
-		if (ch->big && p == ch->vaddr) {
-			*pp = ch->next;
-			chunk_destroy(c, ch);
-			break;
-		}
-		if (p >= ch->vaddr && p < ch->vaddr + ch->len) {
-			page_mark(ch, (uint32_t)((size_t)(p - ch->vaddr) / 4096),
-				  (uint32_t)((len + 4095) / 4096), false);
-			break;
-		}
-	}
-	pthread_mutex_unlock(&c->lock);
-}
 
 /* ---- register handshakes ---- */
 
@@ -324,8 +99,12 @@ static int identify_ctrl(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
 	return ret;
 }
 
-/* Set Features, Number of Queues (§5.21.1.7): 0-based counts in and out. */
-static int set_num_queues(struct regbuf_nvme_ctrl *c, uint32_t want, char *why, size_t why_len)
+/*
+ * Set Features, Number of Queues (§5.21.1.7): 0-based counts in and out.
+ * The controller may grant fewer completion queues (NCQA, DW0 31:16) than
+ * submission queues (NSQA, 15:0): every queue pair needs one of each.
+ */
+int nvme_set_num_queues(struct regbuf_nvme_ctrl *c, uint32_t want, char *why, size_t why_len)
 {
 	struct regbuf_nvme_sqe sqe;
 	uint32_t dw0, got;
@@ -435,7 +214,7 @@ static int ctrl_enable(struct regbuf_nvme_ctrl *c, uint32_t want_queues, char *w
 	ret = identify_ctrl(c, why, why_len);
 	if (ret)
 		return ret;
-	return set_num_queues(c, want_queues, why, why_len);
+	return nvme_set_num_queues(c, want_queues, why, why_len);
 }
 
 static int ctrl_open(struct regbuf_nvme_ctrl *c, uint32_t mode, char *why, size_t why_len)
@@ -487,16 +266,11 @@ static int ctrl_open(struct regbuf_nvme_ctrl *c, uint32_t mode, char *why, size_
 
 static void ctrl_free(struct regbuf_nvme_ctrl *c)
 {
-	struct nvme_dma_chunk *ch, *next;
-
 	if (c->admin) {
 		nvme_queue_fini(c->admin);
 		free(c->admin);
 	}
-	for (ch = c->chunks; ch; ch = next) {
-		next = ch->next;
-		chunk_destroy(c, ch);
-	}
+	nvme_dma_free_all(c);
 	if (c->info.mode == REGBUF_NVME_MODE_PHYS)
 		nvme_phys_close(c);
 	else
@@ -619,156 +393,5 @@ const struct regbuf_nvme_ctrl_info *regbuf_nvme_ctrl_info(const struct regbuf_nv
 
 int regbuf_nvme_ctrl_failed(struct regbuf_nvme_ctrl *c)
 {
-	uint32_t csts = nvme_rd32(c, NVME_REG_CSTS);
-
-	if (csts == UINT32_MAX || (csts & NVME_CSTS_CFS))
-		nvme_ctrl_fail(c);
-	return nvme_ctrl_is_failed(c);
-}
-
-int regbuf_nvme_identify_raw(struct regbuf_nvme_ctrl *c, uint8_t cns, uint32_t nsid, void *data)
-{
-	struct regbuf_nvme_sqe sqe;
-	uint16_t st;
-
-	memset(&sqe, 0, sizeof(sqe));
-	sqe.opcode = REGBUF_NVME_ADM_IDENTIFY;
-	sqe.nsid = regbuf_cpu_to_le32(nsid);
-	sqe.cdw10 = regbuf_cpu_to_le32(cns);
-	return nvme_admin_cmd(c, &sqe, data, 4096, false, NULL, &st);
-}
-
-/* ---- buffers ---- */
-
-/*
- * Map [va, va + len) for the device.  @phys_segs: the buffer's physical
- * segments as a table registered them (physical mode), or NULL to read them
- * from pagemap.
- */
-static int buf_map(struct regbuf_nvme_buf **bp, struct regbuf_nvme_ctrl *c, uint64_t va,
-		   uint64_t len, const struct regbuf_seg *phys_segs, uint32_t nr_phys,
-		   struct regbuf_buf *tbuf, unsigned int flags)
-{
-	uint64_t align, iova;
-	struct regbuf_nvme_buf *b;
-	uint32_t i;
-	int ret;
-
-	if (!bp || !c || !va || !len || (va & 3) || va + len < va ||
-	    (flags & ~REGBUF_NVME_BUF_F_READONLY))
-		return -EINVAL;
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	b->ctrl = c;
-	b->vaddr = (uint8_t *)(uintptr_t)va;
-	b->len = len;
-	if (c->info.mode == REGBUF_NVME_MODE_VFIO) {
-		b->map_vaddr = va & ~UINT64_C(4095);
-		b->map_len = ((va + len + 4095) & ~UINT64_C(4095)) - b->map_vaddr;
-		/* 2 MiB-aligned IOVAs for large mappings: a 2 MiB-aligned hugepage
-		 * arena then lands on the IOMMU's 2 MiB pages */
-		align = b->map_len >= NVME_CHUNK_SIZE ? NVME_CHUNK_SIZE : 4096;
-		ret = nvme_vfio_map(c, b->map_vaddr, b->map_len, align, &iova,
-				    flags & REGBUF_NVME_BUF_F_READONLY);
-		if (ret)
-			goto out_free;
-		b->map_iova = iova;
-		b->segs = malloc(sizeof(*b->segs));
-		if (!b->segs) {
-			ret = -ENOMEM;
-			goto out_unmap;
-		}
-		b->segs[0].addr = iova + (va - b->map_vaddr);
-		b->segs[0].len = len;
-		b->nr_segs = 1;
-	} else {
-		/* pagemap now, hugetlb only; a table's layout must still match it */
-		ret = nvme_phys_translate(c, va, len, &b->segs, &b->nr_segs, true);
-		if (ret)
-			goto out_free;
-		if (phys_segs) {
-			bool same = nr_phys == b->nr_segs;
-
-			for (i = 0; same && i < nr_phys; i++)
-				same = phys_segs[i].addr == b->segs[i].addr &&
-				       phys_segs[i].len == b->segs[i].len;
-			if (!same) {
-				ret = -ESTALE;
-				goto out_free;
-			}
-		}
-	}
-	b->contig = b->nr_segs == 1;
-	ret = nvme_buf_build(b);
-	if (ret)
-		goto out_unmap;
-	b->tbuf = tbuf;
-	*bp = b;
-	return 0;
-out_unmap:
-	if (b->map_len)
-		nvme_vfio_unmap(c, b->map_iova, b->map_len);
-out_free:
-	free(b->segs);
-	free(b);
-	return ret;
-}
-
-int regbuf_nvme_buf_create(struct regbuf_nvme_buf **bp, struct regbuf_nvme_ctrl *c, void *addr,
-			   size_t len, unsigned int flags)
-{
-	return buf_map(bp, c, (uint64_t)(uintptr_t)addr, len, NULL, 0, NULL, flags);
-}
-
-int regbuf_nvme_buf_create_slot(struct regbuf_nvme_buf **bp, struct regbuf_nvme_ctrl *c,
-				struct regbuf_table *t, uint32_t slot, unsigned int flags)
-{
-	struct regbuf_buf_info info;
-	struct regbuf_buf *tb;
-	int ret;
-
-	if (!bp || !c || !t)
-		return -EINVAL;
-	ret = regbuf_table_buf_get(t, slot, &tb);
-	if (ret)
-		return ret;
-	ret = regbuf_buf_info(tb, &info);
-	if (ret)
-		goto out_put;
-	if (c->info.mode == REGBUF_NVME_MODE_PHYS && !(info.flags & REGBUF_BUF_F_PHYS)) {
-		ret = -EPERM;	/* registered without frame numbers */
-		goto out_put;
-	}
-	ret = buf_map(bp, c, info.ubuf, info.len,
-		      c->info.mode == REGBUF_NVME_MODE_PHYS ? info.phys_segs : NULL,
-		      info.nr_phys_segs, tb, flags);
-	if (!ret)
-		return 0;
-out_put:
-	regbuf_buf_put(tb);
-	return ret;
-}
-
-void regbuf_nvme_buf_destroy(struct regbuf_nvme_buf *b)
-{
-	if (!b)
-		return;
-	nvme_buf_unbuild(b);
-	if (b->map_len)
-		nvme_vfio_unmap(b->ctrl, b->map_iova, b->map_len);
-	if (b->tbuf)
-		regbuf_buf_put(b->tbuf);
-	free(b->segs);
-	free(b);
-}
-
-uint64_t regbuf_nvme_buf_len(const struct regbuf_nvme_buf *b)
-{
-	return b->len;
-}
-
-uint32_t regbuf_nvme_buf_nr_segs(const struct regbuf_nvme_buf *b)
-{
-	return b->nr_segs;
+	return nvme_csts_check(c);
 }

@@ -227,7 +227,7 @@ static inline bool nvme_sgl_ok(const struct regbuf_nvme_ctrl *c)
 	return (c->info.sgls & 3) && !(c->flags & REGBUF_NVME_F_NO_SGL);
 }
 
-/* ctrl.c */
+/* ctrl.c: the top; nothing below calls it */
 /*
  * What the controller reports, checked before use (the device is not
  * trusted): pure functions over the register value or the Identify page, so
@@ -237,12 +237,22 @@ static inline bool nvme_sgl_ok(const struct regbuf_nvme_ctrl *c)
 int nvme_cap_parse(struct regbuf_nvme_ctrl *c, uint64_t cap, char *why, size_t why_len);
 int nvme_id_ctrl_parse(struct regbuf_nvme_ctrl_info *info, const uint8_t *id, uint32_t mpsmin,
 		       char *why, size_t why_len);
+/* Set Features Number of Queues for @want pairs: sets info.io_queues to what was granted. */
+int nvme_set_num_queues(struct regbuf_nvme_ctrl *c, uint32_t want, char *why, size_t why_len);
+
+/* util.c: the bottom, calls nothing of the driver */
 void nvme_why(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 uint64_t nvme_now_ns(void);
+/* pci config space through either backend */
+int nvme_cfg_read(struct regbuf_nvme_ctrl *c, uint32_t off, void *buf, size_t len);
+int nvme_cfg_write(struct regbuf_nvme_ctrl *c, uint32_t off, const void *buf, size_t len);
+
+/* dmamem.c: driver DMA memory, over vfio.c / phys.c */
 int nvme_dma_alloc(struct regbuf_nvme_ctrl *c, size_t len, void **vaddr, uint64_t *iova);
 void nvme_dma_free(struct regbuf_nvme_ctrl *c, void *vaddr, size_t len);
+void nvme_dma_free_all(struct regbuf_nvme_ctrl *c);
 
-/* ns.c */
+/* ns.c: namespace handles; over queue.c (Identify) */
 int nvme_id_ns_parse(struct regbuf_nvme_ns_info *ni, const uint8_t *id, uint32_t nsid);
 /*
  * The handle for what Identify Namespace page @id says of @nsid: the one
@@ -253,7 +263,7 @@ int nvme_ns_publish(struct regbuf_nvme_ctrl *c, uint32_t nsid, const uint8_t *id
 		    struct regbuf_nvme_ns **nsp);
 void nvme_ns_free_all(struct regbuf_nvme_ctrl *c);
 
-/* vfio.c */
+/* vfio.c, phys.c: the two ways to reach the device; over util.c */
 int nvme_vfio_open(struct regbuf_nvme_ctrl *c, char *why, size_t why_len);
 void nvme_vfio_close(struct regbuf_nvme_ctrl *c);
 int nvme_vfio_map(struct regbuf_nvme_ctrl *c, uint64_t vaddr, uint64_t len, uint64_t align,
@@ -264,19 +274,12 @@ int nvme_iova_add_range(struct regbuf_nvme_ctrl *c, uint64_t start, uint64_t end
 int nvme_iova_alloc(struct regbuf_nvme_ctrl *c, uint64_t len, uint64_t align, uint64_t *iova);
 void nvme_iova_free(struct regbuf_nvme_ctrl *c, uint64_t iova, uint64_t len);
 
-/* phys.c */
 int nvme_phys_open(struct regbuf_nvme_ctrl *c, char *why, size_t why_len);
 void nvme_phys_close(struct regbuf_nvme_ctrl *c);
 int nvme_phys_translate(struct regbuf_nvme_ctrl *c, uint64_t vaddr, uint64_t len,
 			struct regbuf_seg **segsp, uint32_t *nrp, bool require_huge);
 
-/* pci config space through either backend */
-int nvme_cfg_read(struct regbuf_nvme_ctrl *c, uint32_t off, void *buf, size_t len);
-int nvme_cfg_write(struct regbuf_nvme_ctrl *c, uint32_t off, const void *buf, size_t len);
-
-/* queue.c */
-int nvme_buf_build(struct regbuf_nvme_buf *b);
-void nvme_buf_unbuild(struct regbuf_nvme_buf *b);
+/* queue.c: queues, admin commands, I/O; over dmamem.c and util.c */
 int nvme_queue_init(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint16_t qid,
 		    uint32_t depth);
 /* The host half of nvme_queue_init(): CID and request tables, doorbells; no queue memory. */
@@ -314,6 +317,19 @@ static inline void nvme_wr64(struct regbuf_nvme_ctrl *c, uint32_t off, uint64_t 
 {
 	nvme_wr32(c, off, (uint32_t)v);
 	nvme_wr32(c, off + 4, (uint32_t)(v >> 32));
+}
+
+/*
+ * CSTS.CFS, or all ones (the device is gone): mark the controller failed.
+ * Returns whether it is failed.
+ */
+static inline bool nvme_csts_check(struct regbuf_nvme_ctrl *c)
+{
+	uint32_t csts = nvme_rd32(c, NVME_REG_CSTS);
+
+	if (csts == UINT32_MAX || (csts & NVME_CSTS_CFS))
+		nvme_ctrl_fail(c);
+	return nvme_ctrl_is_failed(c);
 }
 
 #endif /* REGBUF_SRC_NVME_PRIV_H */

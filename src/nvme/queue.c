@@ -211,7 +211,7 @@ static unsigned int check_timeouts(struct nvme_queue *q, struct regbuf_nvme_cpl 
 	if (now < q->next_check_ns)
 		return 0;
 	q->next_check_ns = now + 1000000;
-	failed = regbuf_nvme_ctrl_failed(c);
+	failed = nvme_csts_check(c);
 	status = failed ? REGBUF_NVME_STATUS_ABORTED : REGBUF_NVME_STATUS_TIMEOUT;
 	if (failed && q->partial != UINT32_MAX) {
 		/* pieces never issued will never complete: drop them from the count */
@@ -361,6 +361,18 @@ int nvme_admin_cmd(struct regbuf_nvme_ctrl *c, struct regbuf_nvme_sqe *sqe, void
 	return regbuf_nvme_status_errno(cpl.status);
 }
 
+int regbuf_nvme_identify_raw(struct regbuf_nvme_ctrl *c, uint8_t cns, uint32_t nsid, void *data)
+{
+	struct regbuf_nvme_sqe sqe;
+	uint16_t st;
+
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = REGBUF_NVME_ADM_IDENTIFY;
+	sqe.nsid = regbuf_cpu_to_le32(nsid);
+	sqe.cdw10 = regbuf_cpu_to_le32(cns);
+	return nvme_admin_cmd(c, &sqe, data, 4096, false, NULL, &st);
+}
+
 /* ---- I/O queue pairs ---- */
 
 int regbuf_nvme_qpair_create(struct regbuf_nvme_qpair **qp, struct regbuf_nvme_ctrl *c,
@@ -478,90 +490,6 @@ void regbuf_nvme_qpair_stats(const struct regbuf_nvme_qpair *p, struct regbuf_nv
 int regbuf_nvme_reap(struct regbuf_nvme_qpair *p, struct regbuf_nvme_cpl *cpls, unsigned int max)
 {
 	return queue_reap(&p->q, cpls, max);
-}
-
-/* ---- descriptors: the dma layer's cookies, built once per buffer ---- */
-
-/* dma ops: device-visible list memory from the driver's DMA pages. */
-static int ops_alloc(void *priv, size_t len, void **vaddr, regbuf_iova_t *iova)
-{
-	uint64_t a;
-	int ret = nvme_dma_alloc(priv, len, vaddr, &a);
-
-	if (!ret)
-		*iova = regbuf_iova(a);
-	return ret;
-}
-
-static void ops_free(void *priv, void *vaddr, size_t len, regbuf_iova_t iova)
-{
-	(void)iova;
-	nvme_dma_free(priv, vaddr, len);
-}
-
-static const struct regbuf_dma_ops nvme_dma_ops = {
-	.alloc = ops_alloc,
-	.free = ops_free,
-};
-
-static void dma_ctrl_params(const struct regbuf_nvme_ctrl *c, struct regbuf_dma_ctrl *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->page_shift = c->page_shift;
-	p->max_bytes = c->info.max_cmd_bytes;
-}
-
-int nvme_buf_build(struct regbuf_nvme_buf *b)
-{
-	struct regbuf_nvme_ctrl *c = b->ctrl;
-	struct regbuf_dma_ctrl p;
-	uint64_t off = 0;
-	uint32_t i;
-	int ret;
-
-	b->seg_off = malloc((b->nr_segs + 1) * sizeof(*b->seg_off));
-	if (!b->seg_off)
-		return -ENOMEM;
-	for (i = 0; i < b->nr_segs; i++) {
-		b->seg_off[i] = off;
-		off += b->segs[i].len;
-	}
-	b->seg_off[i] = off;
-	dma_ctrl_params(c, &p);
-	ret = regbuf_dma_cookie_create(&b->cookie, b->segs, b->nr_segs, b->len, &p,
-				       &nvme_dma_ops, c,
-				       nvme_sgl_ok(c) ? 0 : REGBUF_DMA_F_NO_SGL);
-	if (ret) {
-		free(b->seg_off);
-		b->seg_off = NULL;
-		return ret;
-	}
-	return 0;
-}
-
-void nvme_buf_unbuild(struct regbuf_nvme_buf *b)
-{
-	regbuf_dma_cookie_destroy(b->cookie);
-	b->cookie = NULL;
-	free(b->seg_off);
-	b->seg_off = NULL;
-}
-
-uint64_t regbuf_nvme_buf_iova(const struct regbuf_nvme_buf *b, uint64_t off)
-{
-	uint32_t lo = 0, hi = b->nr_segs - 1;
-
-	if (off >= b->len)
-		return 0;
-	while (lo < hi) {
-		uint32_t mid = (lo + hi + 1) / 2;
-
-		if (b->seg_off[mid] <= off)
-			lo = mid;
-		else
-			hi = mid - 1;
-	}
-	return b->segs[lo].addr + (off - b->seg_off[lo]);
 }
 
 /*

@@ -151,4 +151,10 @@ static inline int sys_ioctl_val(int fd, unsigned long req, unsigned long arg)
 	return ret < 0 ? -errno : ret;
 }
 
+/* A small sysfs/procfs file as a NUL-terminated string in @buf (@len bytes): 0 or -errno. */
+int sys_read_small(const char *path, char *buf, size_t len);
+
+/* One unsigned decimal integer from a sysfs/procfs file: 0 or -errno. */
+int sys_read_u64(const char *path, uint64_t *val);
+
 #endif /* REGBUF_SRC_SYS_SYS_H */

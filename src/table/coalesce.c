@@ -11,32 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sys/kbuf.h"
 #include "layout.h"
 
 _Atomic int table_inject_coalesce_enomem;
-
-int table_validate(uint64_t addr, uint64_t len)
-{
-	uint64_t end;
-
-	/* io_sqe_buffer_register(): a NULL base leaves the slot empty, unless it has a length. */
-	if (!addr)
-		return len ? -EFAULT : 1;
-	/* io_validate_user_buf_range(): 0 < len <= SZ_1G ... */
-	if (!len || len > REGBUF_BUF_MAX_LEN)
-		return -EFAULT;
-	/* ... and addr + PAGE_ALIGN(len) must not wrap. */
-	if (__builtin_add_overflow(addr, (len + TABLE_PAGE_SIZE - 1) & TABLE_PAGE_MASK, &end))
-		return -EOVERFLOW;
-	/*
-	 * io_pin_pages(): nor may the end of the last page, ALIGN(addr + len).  An
-	 * unaligned buffer ending in the top page of the address space passes the
-	 * check above, but its page range cannot be represented.
-	 */
-	if (addr + len > UINT64_MAX - (TABLE_PAGE_SIZE - 1))
-		return -EOVERFLOW;
-	return 0;
-}
 
 /* Physical runs: one per extent, merged when the next extent starts where this one ends. */
 static uint32_t count_phys(const struct table_layout *l, bool *merged)
@@ -283,7 +261,7 @@ int table_buf_create(struct regbuf_buf **bufp, const struct iovec *iov, unsigned
 	int ret;
 
 	*bufp = NULL;
-	ret = table_validate(addr, len);
+	ret = sys_kbuf_validate(addr, len);
 	if (ret)
 		return ret > 0 ? 0 : ret;
 	if (shift_hint && (shift_hint < TABLE_PAGE_SHIFT || shift_hint > TABLE_MAX_FOLIO_SHIFT))

@@ -120,8 +120,6 @@ struct regbuf_buf {
 	struct regbuf_seg segs[];
 };
 
-/* Kernel io_validate_user_buf_range() + the NULL-base rule: 1 = empty slot, 0 = ok, -errno. */
-int table_validate(uint64_t addr, uint64_t len);
 /* Coalesce @l into a buffer (kernel rules, then regbuf's extensions unless KERNEL_EXACT). */
 int table_buf_build(struct regbuf_buf **bufp, uint64_t ubuf, uint64_t len,
 		    const struct table_layout *l, unsigned int flags);

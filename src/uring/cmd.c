@@ -17,7 +17,6 @@
 
 #include <regbuf/nvme_spec.h>
 
-#include "mem/mem.h"
 #include "sys/sys.h"
 #include "uring/uring.h"
 
@@ -32,7 +31,7 @@ static int read_queue_u64(const char *disk, const char *attr, uint64_t *val)
 	if ((size_t)snprintf(path, sizeof(path), SYS_BLOCK "%s/queue/%s", disk, attr) >=
 	    sizeof(path))
 		return -EINVAL;
-	return mem_read_u64(path, val);
+	return sys_read_u64(path, val);
 }
 
 int regbuf_uring_nvme_read_limits(struct regbuf_limits *lim, uint64_t *chunk_bytes,

@@ -12,7 +12,7 @@
 #include <regbuf/table.h>
 
 #include "sys/compat.h"
-#include "table/layout.h"
+#include "sys/kbuf.h"
 #include "uring/uring.h"
 
 #define MAX_RINGS 64
@@ -82,23 +82,6 @@ const char *regbuf_uring_state_name(enum regbuf_uring_reg_state state)
 		break;
 	}
 	return "not registered";
-}
-
-int regbuf_uring_clone_buffers(struct io_uring *dst, struct io_uring *src, uint32_t dst_off,
-			       uint32_t src_off, uint32_t nr, unsigned int flags)
-{
-	struct io_uring_clone_buffers arg;
-
-	/* The real source fd, never SRC_REGISTERED: a registered-ring index is
-	 * only meaningful in the thread that registered it (liburing's
-	 * __io_uring_clone_buffers() exists for the same reason). */
-	memset(&arg, 0, sizeof(arg));
-	arg.src_fd = (uint32_t)src->ring_fd;
-	arg.flags = flags;
-	arg.src_off = src_off;
-	arg.dst_off = dst_off;
-	arg.nr = nr;
-	return io_uring_register(dst->ring_fd, IORING_REGISTER_CLONE_BUFFERS, &arg, 1);
 }
 
 /* The pool's clone path, from the one clone prober (uring/probe.c). */
@@ -413,7 +396,7 @@ static int valid_prefix(const struct iovec *iov, uint32_t nr)
 	int ret;
 
 	for (i = 0; i < nr; i++) {
-		ret = table_validate((uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len);
+		ret = sys_kbuf_validate((uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len);
 		if (ret < 0)
 			return i ? (int)i : ret;
 	}

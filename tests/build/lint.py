@@ -10,6 +10,10 @@
 - uring_contained: only the uring layer includes <liburing.h>; no other layer
   and no other public header reaches for io_uring, so that a build without
   liburing has every other layer.
+- layer_private: a file of src/<a>/ includes its own folder's private
+  headers, src/sys/ and public headers, never another layer's private header
+  (src/<b>/*.h): layers talk through include/regbuf/, and what two layers
+  share without being API lives in src/sys/.
 - shellcheck: every shell script in the tree passes shellcheck.
 
 Each hit is printed as file:line.  Usage: lint.py [SRCROOT]"""
@@ -124,6 +128,29 @@ for f in files:
             hits.append('%s:%d: only src/uring may include io_uring headers: %s'
                         % (r, n, line.strip()))
 case('uring_contained', hits)
+
+# ---- layer_private ----
+quoted_inc = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
+src_layers = {p.parts[1] for p in (f.relative_to(root) for f in files)
+              if len(p.parts) > 2 and p.parts[0] == 'src'}
+hits = []
+for f in files:
+    r = rel(f)
+    parts = Path(r).parts
+    if len(parts) < 3 or parts[0] != 'src' or not r.endswith(('.c', '.h')):
+        continue
+    own = parts[1]
+    text = text_of(f) or ''
+    for n, line in enumerate(text.splitlines(), 1):
+        m = quoted_inc.search(line)
+        if not m:
+            continue
+        inc = Path(m.group(1)).parts
+        inc = inc[1:] if inc and inc[0] == '..' else inc
+        if len(inc) > 1 and inc[0] in src_layers and inc[0] not in (own, 'sys'):
+            hits.append('%s:%d: includes the %s layer\'s private header: %s'
+                        % (r, n, inc[0], line.strip()))
+case('layer_private', hits)
 
 # ---- shellcheck ----
 scripts = []

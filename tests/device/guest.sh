@@ -44,6 +44,8 @@
 #       --timeout S         kill the guest after S seconds (default 600)
 #       --smp N             vCPUs (default 2)
 #       --mem SIZE          guest RAM, QEMU -m syntax (default 1G)
+#       --ns PROPS          extra nvme-ns properties of namespace 1, e.g.
+#                           zoned=true,zoned.zone_size=512K
 #       --ns2 PROPS         a second namespace (nsid 2, fresh 64 MiB image) with these
 #                           extra nvme-ns properties, e.g. ms=8 (metadata per block)
 #
@@ -419,7 +421,7 @@ cmd_boot() {
 	local cache=$1 initrd=$2 log=$3
 	shift 3
 	local mode=vfio bin=device-nvme args="" envs=() nvme="" lbs=512 image="" blkdebug="" dspec=""
-	local ns2="" ns2img=""
+	local ns1="" ns2="" ns2img=""
 	local timeout_s=600 smp=2 mem=1G tmpimg="" append drive ns accel
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -435,6 +437,7 @@ cmd_boot() {
 		--timeout) timeout_s=$2 ;;
 		--smp) smp=$2 ;;
 		--mem) mem=$2 ;;
+		--ns) ns1=$2 ;;
 		--ns2) ns2=$2 ;;
 		*) die "unknown option $1" ;;
 		esac
@@ -470,7 +473,7 @@ cmd_boot() {
 	else
 		drive="file=$image,if=none,id=nvm,format=raw"
 	fi
-	ns="nvme-ns,drive=nvm,nsid=1,logical_block_size=$lbs,physical_block_size=$lbs"
+	ns="nvme-ns,drive=nvm,nsid=1,logical_block_size=$lbs,physical_block_size=$lbs${ns1:+,$ns1}"
 	local second=()
 	if [ -n "$ns2" ]; then
 		ns2img=$(mktemp /tmp/regbuf-nvme-img2.XXXXXX)

@@ -1338,6 +1338,62 @@ static int cli_nvme(void)
 	return T_PASS;
 }
 
+/*
+ * A namespace of 2^32 blocks or more (a sparse image of 2 TiB and up): the
+ * SLBA's upper half travels in CDW11.  A write at block 2^32 + 8 must land
+ * there and not at block 8, where an SLBA cut to 32 bits would put it, and an
+ * I/O across block 2^32 reads back whole.
+ */
+static int beyond_32bit_lba(void)
+{
+	const uint64_t hi = UINT64_C(1) << 32, len = 64 << 10;
+	struct regbuf_nvme_qpair *q;
+	struct arena a;
+	long long bad;
+	int ret = need_ctrl();
+
+	if (ret)
+		return ret;
+	if (ns.nsze < hi + 2 * len / ns.lba_size)
+		return t_skip("namespace of %llu blocks: boot with a sparse image of 2 TiB or more",
+			      (unsigned long long)ns.nsze);
+	ret = arena_get(&a, false, 1u << 20);
+	if (ret)
+		return T_FAILF("arena: %d", ret);
+	ret = regbuf_nvme_qpair_create(&q, ctrl, 8, 0);
+	if (ret) {
+		arena_put(&a);
+		return T_FAILF("qpair_create: %d", ret);
+	}
+	/* block 8 and on: zeros, so that a write landing there shows */
+	memset(a.p, 0, len);
+	ret = do_io(q, REGBUF_NVME_OP_WRITE, &a, 0, len, 8, 0, NULL);
+	if (!ret)
+		ret = write_read_verify(q, &a, 0, 256 << 10, len, hi + 8, 0);
+	/* across the 32-bit boundary: blocks 2^32 - 16 .. */
+	if (!ret)
+		ret = write_read_verify(q, &a, 0, 256 << 10, len, hi - 16, 0);
+	/* the last blocks of the namespace */
+	if (!ret)
+		ret = write_read_verify(q, &a, 0, 256 << 10, len, ns.nsze - len / ns.lba_size, 0);
+	if (!ret) {
+		memset(a.p + (512 << 10), 0xee, len);
+		ret = do_io(q, REGBUF_NVME_OP_READ, &a, 512 << 10, len, 8, 0, NULL);
+		bad = -1;
+		for (uint64_t i = 0; !ret && i < len && bad < 0; i++)
+			if (a.p[(512 << 10) + i])
+				bad = (long long)i;
+		if (!ret && bad >= 0)
+			ret = T_FAILF("block 8 changed (byte %lld): the write for block 2^32 + 8 "
+				      "landed there", bad);
+	}
+	printf("# %llu blocks of %u B; I/O at 2^32 + 8, across 2^32 and at the end verified\n",
+	       (unsigned long long)ns.nsze, ns.lba_size);
+	qpair_put(q);
+	arena_put(&a);
+	return ret > 0 ? ret : ret ? T_FAILF("I/O: %d", ret) : T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(guest_binding),
 	T_CASE(bringup_identify),
@@ -1362,6 +1418,7 @@ static const struct t_case cases[] = {
 	T_CASE_EXPLICIT(dma_fault_detected),
 	T_CASE_EXPLICIT(timeout_then_late_completion),
 	T_CASE(reset_then_io),
+	T_CASE_EXPLICIT(beyond_32bit_lba),
 	T_CASE_EXPLICIT(cfs_detected),
 	T_CASE(shutdown_clean),
 	T_CASE(cli_nvme),

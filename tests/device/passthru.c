@@ -853,6 +853,118 @@ static int metadata_format_refused(void)
 	return T_PASS;
 }
 
+/*
+ * A namespace with a chunk boundary (QEMU's zoned namespace: chunk_sectors is
+ * the zone size): no command may cross it.  The kernel never splits a
+ * passthrough command, and the device is the oracle: a write or read across
+ * a zone boundary fails with Zone Boundary Error (QEMU's zoned.cross_read
+ * off).  Zone 0 is written sequentially up to 128 KiB before its end, then
+ * one 384 KiB write runs into zone 1 (its write pointer is the zone start),
+ * and a read across the boundary comes back whole.  The memory sits 64 KiB
+ * off the disk positions, so that a kernel-buffer (slot) boundary, where
+ * commands are cut anyway, never falls on the zone boundary.
+ */
+static int chunk_boundary(void)
+{
+	const uint64_t skew = 64 * KiB;
+	const char *want = env("REGBUF_EXPECT_CHUNK");
+	struct regbuf_uring_nvme_cpl c;
+	uint64_t z, lba, len, piece;
+	int cmds = 0, ret;
+	uint8_t *w, *rd;
+	struct fix f;
+	long long bad;
+
+	ret = need_ns();
+	if (ret)
+		return ret;
+	if (!want)
+		return t_skip("no namespace with a chunk boundary (guest.sh --ns zoned=true,...)");
+	t_check_eq(ns.chunk_bytes, strtoull(want, NULL, 0));
+	z = ns.chunk_bytes;
+	t_check(z >= 512 * KiB && z <= 4 * MiB);
+	/* a smaller max transfer would cut at the boundary by itself: no proof */
+	t_check(ns.lim.max_bytes >= 384 * KiB);
+	ret = setup(&f, 4 * z, 1, true);
+	if (ret)
+		return ret;
+	w = f.a.p + skew;		/* disk byte x is w[x] */
+	rd = f.a.p + 2 * z + skew;
+	t_pattern_fill(w, 2 * z - skew, 0, SALT ^ 7);
+	/* zone 0 up to z - 128 KiB, one command at a time: writes go at the write pointer */
+	for (lba = 0; !ret && (lba << ns.lba_shift) < z - 128 * KiB; lba += piece >> ns.lba_shift) {
+		piece = z - 128 * KiB - (lba << ns.lba_shift);
+		if (piece > 64 * KiB)
+			piece = 64 * KiB;
+		ret = xfer(f.r, true, w + (lba << ns.lba_shift), piece, lba, &c, NULL);
+	}
+	/* 384 KiB from z - 128 KiB: the end of zone 0 and the start of zone 1 */
+	len = 384 * KiB;
+	if (!ret)
+		ret = xfer(f.r, true, w + z - 128 * KiB, len, (z - 128 * KiB) >> ns.lba_shift, &c,
+			   &cmds);
+	if (ret) {
+		fix_fini(&f);
+		return T_FAILF("write at lba %llu: %d (status %#x sct %u sc %#x)",
+			       (unsigned long long)lba, ret, c.status, c.sct, c.sc);
+	}
+	t_check(cmds >= 2);
+	memset(rd, 0, z);
+	ret = xfer(f.r, false, rd, z, (z / 2) >> ns.lba_shift, &c, NULL);
+	if (ret) {
+		fix_fini(&f);
+		return T_FAILF("read across the boundary: %d (status %#x sct %u sc %#x)", ret,
+			       c.status, c.sct, c.sc);
+	}
+	bad = t_pattern_check(rd, z - 128 * KiB + len - z / 2, z / 2, SALT ^ 7);
+	fix_fini(&f);
+	if (bad >= 0)
+		return T_FAILF("data across the chunk boundary: mismatch at byte %lld", bad);
+	printf("# chunk %llu KiB: a 384 KiB write across it went as %d commands\n",
+	       (unsigned long long)(z >> 10), cmds);
+	return T_PASS;
+}
+
+/*
+ * A namespace of 2^32 blocks or more (a sparse image of 2 TiB and up): the
+ * SLBA's upper half travels in CDW11.  Written at 2^32 + 8 and across block
+ * 2^32, read back; block 8, zeroed first, must not change.
+ */
+static int beyond_32bit_lba(void)
+{
+	const uint64_t hi = UINT64_C(1) << 32, len = 64 * KiB;
+	struct regbuf_uring_nvme_cpl c;
+	struct fix f;
+	uint64_t i;
+	int ret;
+
+	ret = need_ns();
+	if (ret)
+		return ret;
+	if (ns.nr_lbas < hi + 2 * (len >> ns.lba_shift))
+		return t_skip("namespace of %llu blocks: boot with a sparse image of 2 TiB or more",
+			      (unsigned long long)ns.nr_lbas);
+	ret = setup(&f, 4 * MiB, 1, true);
+	if (ret)
+		return ret;
+	memset(f.a.p, 0, len);
+	ret = xfer(f.r, true, f.a.p, len, 8, &c, NULL);
+	if (!ret)
+		ret = roundtrip(f.r, f.a.p + MiB, f.a.p + 2 * MiB, len, hi + 8, SALT ^ 9);
+	if (!ret)
+		ret = roundtrip(f.r, f.a.p + MiB, f.a.p + 2 * MiB, len, hi - 16, SALT ^ 10);
+	if (!ret) {
+		memset(f.a.p + 3 * MiB, 0xee, len);
+		ret = xfer(f.r, false, f.a.p + 3 * MiB, len, 8, &c, NULL);
+		for (i = 0; !ret && i < len; i++)
+			if (f.a.p[3 * MiB + i])
+				ret = T_FAILF("block 8 changed (byte %llu): the write for block "
+					      "2^32 + 8 landed there", (unsigned long long)i);
+	}
+	fix_fini(&f);
+	return ret > 0 ? ret : ret ? T_FAILF("I/O: %d (status %#x)", ret, c.status) : T_PASS;
+}
+
 /* ---- fabrics: the target goes away and comes back ---- */
 
 /* The guest has one controller: nvme0. */
@@ -1028,6 +1140,8 @@ int main(int argc, char **argv)
 		T_CASE(write_zeroes_flush),
 		T_CASE(bounce_copy_proof),
 		T_CASE(metadata_format_refused),
+		T_CASE_EXPLICIT(chunk_boundary),
+		T_CASE_EXPLICIT(beyond_32bit_lba),
 		T_CASE(target_loss),
 		T_CASE(cli_info_lists_namespace),
 		T_CASE(cli_bench_passthru),

@@ -21,6 +21,7 @@
 
 #include <regbuf/dma.h>
 
+#include "dma/dma.h"
 #include "dma_walk.h"
 #include "fuzz.h"
 
@@ -341,7 +342,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				for (k = 0; k < 2; k++) {
 					uint64_t q1, q2;
 
-					__regbuf_dma_prp_copy(c, off, len, k, &q1, &q2);
+					dma_prp_copy(c, off, len, k, &q1, &q2);
 					st = walk_prp(&d, &ctl, q1, q2, len, &w_other);
 					ok[k] = !st && wr_equal(&w_other, &w_want);
 					if (q1 == p1 && q2 == p2)

@@ -168,7 +168,7 @@ static int check_io(const struct regbuf_dma_cookie *c, struct tdev *d, const str
 			for (i = 0; i < 2; i++) {
 				uint64_t q1, q2;
 
-				__regbuf_dma_prp_copy(c, off, len, (unsigned int)i, &q1, &q2);
+				dma_prp_copy(c, off, len, (unsigned int)i, &q1, &q2);
 				st = walk_prp(d, ctl, q1, q2, len, &w_other);
 				ok[i] = !st && wr_equal(&w_other, &w_want);
 				if (q1 == p1 && q2 == p2 && !ok[i])
@@ -490,7 +490,7 @@ static int every_io_has_a_working_copy(void)
 			unsigned int i;
 
 			for (i = 0; i < 2; i++) {
-				__regbuf_dma_prp_copy(c, off, len, i, &p1, &p2);
+				dma_prp_copy(c, off, len, i, &p1, &p2);
 				ok[i] = walk_prp(&d, &ctl, p1, p2, len, &w_got) == WS_OK &&
 					w_got.n == 1 && w_got.r[0].addr == seg.addr + off &&
 					w_got.r[0].len == len;
@@ -969,7 +969,7 @@ static int division_by_multiply_is_exact(void)
 		t_check_eq(e, (UINT32_C(1) << (shift - 3)) - 1);
 		/* the inline 4 KiB path uses compile-time constants: they must be the same */
 		if (shift == 12)
-			t_check(c->div_magic == DMA_4K_MAGIC && c->div_shift == 40 &&
+			t_check(c->div_magic == __REGBUF_DMA_4K_MAGIC && c->div_shift == 40 &&
 				c->shift_b == 256);
 		/* around every multiple of e in the low range, the top, and random values */
 		for (x = 0; x < 4 * 1024 * 1024; x++)

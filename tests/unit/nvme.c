@@ -161,6 +161,44 @@ static int ctrl_create_refuses(void)
 
 /* ---- the I/O path over a controller made of memory ---- */
 
+#define MC_IOVA		UINT64_C(0x40000000)
+#define MC_BUF_LEN	(256u << 10)
+
+/* A buffer of host memory at one IOVA range, as VFIO maps one, with its cookie (PRP only). */
+struct membuf {
+	struct regbuf_nvme_buf b;
+	struct regbuf_seg seg;
+	uint64_t seg_off[2];
+	uint8_t *mem;
+};
+
+static int membuf_init(struct membuf *mb, struct regbuf_nvme_ctrl *c, uint64_t mdts_bytes)
+{
+	struct regbuf_dma_ctrl dc = { 12, 0, mdts_bytes };
+
+	mb->mem = aligned_alloc(4096, MC_BUF_LEN);
+	if (!mb->mem)
+		return -ENOMEM;
+	mb->seg.addr = MC_IOVA;
+	mb->seg.len = MC_BUF_LEN;
+	mb->seg_off[1] = MC_BUF_LEN;
+	mb->b.ctrl = c;
+	mb->b.vaddr = mb->mem;
+	mb->b.len = MC_BUF_LEN;
+	mb->b.segs = &mb->seg;
+	mb->b.seg_off = mb->seg_off;
+	mb->b.nr_segs = 1;
+	mb->b.contig = true;
+	return regbuf_dma_cookie_create(&mb->b.cookie, &mb->seg, 1, MC_BUF_LEN, &dc,
+					regbuf_dma_ops_identity(), NULL, REGBUF_DMA_F_NO_SGL);
+}
+
+static void membuf_fini(struct membuf *mb)
+{
+	regbuf_dma_cookie_destroy(mb->b.cookie);
+	free(mb->mem);
+}
+
 /*
  * A controller whose BAR and queues are host memory: what the driver writes
  * (SQEs, doorbells) is read back here, and completions are written as a
@@ -173,22 +211,15 @@ struct memctrl {
 	struct regbuf_nvme_sqe sq[64];
 	struct regbuf_nvme_cqe cq[64];
 	struct regbuf_nvme_ns ns;
-	struct regbuf_nvme_buf b;
-	struct regbuf_seg seg;
-	uint64_t seg_off[2];
-	uint8_t *mem;
+	struct membuf mb;
 	uint32_t bar[0x2000 / 4];
 	uint16_t cq_tail;
 	uint8_t phase;
 };
 
-#define MC_IOVA		UINT64_C(0x40000000)
-#define MC_BUF_LEN	(256u << 10)
 
 static int memctrl_init(struct memctrl *m, uint64_t mdts_bytes, uint32_t depth)
 {
-	struct regbuf_dma_ctrl dc = { 12, 0, mdts_bytes };
-
 	memset(m, 0, sizeof(*m));
 	m->c.bar = (volatile uint8_t *)m->bar;
 	m->c.bar_len = sizeof(m->bar);
@@ -206,34 +237,18 @@ static int memctrl_init(struct memctrl *m, uint64_t mdts_bytes, uint32_t depth)
 	m->p->q.sq = m->sq;
 	m->p->q.cq = m->cq;
 	m->phase = 1;
-	m->mem = aligned_alloc(4096, MC_BUF_LEN);
-	if (!m->mem)
-		return -ENOMEM;
-	/* one IOVA range, as VFIO maps a buffer */
-	m->seg.addr = MC_IOVA;
-	m->seg.len = MC_BUF_LEN;
-	m->seg_off[1] = MC_BUF_LEN;
-	m->b.ctrl = &m->c;
-	m->b.vaddr = m->mem;
-	m->b.len = MC_BUF_LEN;
-	m->b.segs = &m->seg;
-	m->b.seg_off = m->seg_off;
-	m->b.nr_segs = 1;
-	m->b.contig = true;
-	return regbuf_dma_cookie_create(&m->b.cookie, &m->seg, 1, MC_BUF_LEN, &dc,
-					regbuf_dma_ops_identity(), NULL, REGBUF_DMA_F_NO_SGL);
+	return membuf_init(&m->mb, &m->c, mdts_bytes);
 }
 
 static void memctrl_fini(struct memctrl *m)
 {
-	regbuf_dma_cookie_destroy(m->b.cookie);
+	membuf_fini(&m->mb);
 	if (m->p) {
 		m->p->q.sq = NULL;
 		m->p->q.cq = NULL;
 		nvme_queue_fini(&m->p->q);
 		free(m->p);
 	}
-	free(m->mem);
 }
 
 /* The controller completes the command in SQ slot @slot with @status. */
@@ -273,7 +288,7 @@ static int rw_command_fields(void)
 	if (ret)
 		return T_FAILF("memctrl_init: %d", ret);
 	/* 40 KiB from buffer offset 512, FUA: pieces of 16, 16 and 8 KiB */
-	t_ok(regbuf_nvme_submit_write(m.p, &m.ns, &m.b, 512, 40 << 10, slba, &m, REGBUF_NVME_IO_F_FUA));
+	t_ok(regbuf_nvme_submit_write(m.p, &m.ns, &m.mb.b, 512, 40 << 10, slba, &m, REGBUF_NVME_IO_F_FUA));
 	t_check_eq(SQ1_TAIL(&m), 3);
 	for (i = 0; i < 3; i++) {
 		const struct regbuf_nvme_sqe *e = &m.sq[i];
@@ -301,7 +316,7 @@ static int rw_command_fields(void)
 	t_check_eq(cpl[0].status, 0);
 	t_check_eq(CQ1_HEAD(&m), 3);
 	/* a read without FUA: opcode 02h, CDW12 bit 30 clear; exactly MDTS is one command */
-	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 0, mdts, 7, NULL, 0));
+	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.mb.b, 0, mdts, 7, NULL, 0));
 	t_check_eq(SQ1_TAIL(&m), 4);
 	t_check_eq(m.sq[3].opcode, 0x02);
 	t_check_eq(regbuf_le32_to_cpu(m.sq[3].cdw10), 7);
@@ -311,7 +326,7 @@ static int rw_command_fields(void)
 	t_check_eq(regbuf_nvme_reap(m.p, cpl, 4), 1);
 	t_check_eq(cpl[0].nr_cmds, 1);
 	/* one block more than MDTS: two commands, the second of one block */
-	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 4096, mdts + 512, 100, NULL, 0));
+	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.mb.b, 4096, mdts + 512, 100, NULL, 0));
 	t_check_eq(SQ1_TAIL(&m), 6);
 	t_check_eq(regbuf_le32_to_cpu(m.sq[4].cdw12), mdts / 512 - 1);
 	t_check_eq(regbuf_le32_to_cpu(m.sq[5].cdw10), 100 + mdts / 512);
@@ -338,7 +353,7 @@ static int status_retry_delay(void)
 
 	if (ret)
 		return T_FAILF("memctrl_init: %d", ret);
-	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 0, 4096, 0, &m, 0));
+	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.mb.b, 0, 4096, 0, &m, 0));
 	memctrl_complete(&m, 0, 0x5880);	/* DNR, CRD 3, SCT 0, SC 80h */
 	t_check_eq(regbuf_nvme_reap(m.p, cpl, 2), 1);
 	t_check_eq(cpl[0].status, 0x5880);
@@ -361,7 +376,7 @@ static int deferred_doorbell(void)
 	if (ret)
 		return T_FAILF("memctrl_init: %d", ret);
 	for (i = 0; i < 3; i++)
-		t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 4096 * (uint64_t)i, 4096, (uint64_t)i,
+		t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.mb.b, 4096 * (uint64_t)i, 4096, (uint64_t)i,
 					     NULL, REGBUF_NVME_IO_F_DEFER));
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.opcode = 0x00;	/* Flush, raw */
@@ -405,8 +420,8 @@ static int malformed_completion(void)
 
 		if (ret)
 			return T_FAILF("memctrl_init: %d", ret);
-		t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 0, 4096, 0, &m, 0));
-		t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 4096, 4096, 8, &m.b, 0));
+		t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.mb.b, 0, 4096, 0, &m, 0));
+		t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.mb.b, 4096, 4096, 8, &m.mb.b, 0));
 		memctrl_complete(&m, 0, 0);	/* a good one first */
 		e = &m.cq[m.cq_tail];
 		memctrl_complete(&m, 1, 0);
@@ -416,12 +431,12 @@ static int malformed_completion(void)
 		e->sq_head = regbuf_cpu_to_le16(bad[k].sq_head);
 		n = regbuf_nvme_reap(m.p, cpl, 8);
 		if (n != 2 || cpl[0].status != 0 || cpl[1].status != REGBUF_NVME_STATUS_ABORTED ||
-		    cpl[1].ctx != &m.b || !m.c.failed)
+		    cpl[1].ctx != &m.mb.b || !m.c.failed)
 			return T_FAILF("%s: %d completions, statuses 0x%x 0x%x, failed %d",
 				       bad[k].what, n, n > 0 ? cpl[0].status : 0,
 				       n > 1 ? cpl[1].status : 0, m.c.failed);
 		t_check_eq(regbuf_nvme_qpair_inflight(m.p), 0);
-		t_check_eq(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 0, 4096, 0, NULL, 0), -ENXIO);
+		t_check_eq(regbuf_nvme_submit_read(m.p, &m.ns, &m.mb.b, 0, 4096, 0, NULL, 0), -ENXIO);
 		memctrl_fini(&m);
 	}
 	return T_PASS;
@@ -503,20 +518,20 @@ static int exact_fill_is_queued(void)
 
 	if (ret)
 		return T_FAILF("memctrl_init: %d", ret);
-	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 0, 5 * mdts, 0, &m, 0));
+	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.mb.b, 0, 5 * mdts, 0, &m, 0));
 	t_check_eq(SQ1_TAIL(&m), 5);
 	/* 10 commands into the 10 entries left */
-	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 0, 10 * mdts, 1000, &m.b, 0));
+	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.mb.b, 0, 10 * mdts, 1000, &m.mb.b, 0));
 	t_check_eq(SQ1_TAIL(&m), 15);
 	t_check_eq(m.p->q.partial, UINT32_MAX);
-	t_check_eq(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 0, 512, 0, NULL, 0), -EAGAIN);
+	t_check_eq(regbuf_nvme_submit_read(m.p, &m.ns, &m.mb.b, 0, 512, 0, NULL, 0), -EAGAIN);
 	for (i = 0; i < 15; i++)
 		memctrl_complete(&m, i, 0);
 	t_check_eq(regbuf_nvme_reap(m.p, cpl, 4), 2);
 	t_check_eq(cpl[1].nr_cmds, 10);
-	t_check(cpl[1].ctx == &m.b);
+	t_check(cpl[1].ctx == &m.mb.b);
 	/* alone on an empty queue: 15 commands fill it exactly */
-	t_ok(regbuf_nvme_submit_write(m.p, &m.ns, &m.b, 0, 15 * mdts, 0, NULL, 0));
+	t_ok(regbuf_nvme_submit_write(m.p, &m.ns, &m.mb.b, 0, 15 * mdts, 0, NULL, 0));
 	t_check_eq(SQ1_TAIL(&m), 14);		/* 15 + 15 entries, wrapped at 16 */
 	t_check_eq(m.p->q.partial, UINT32_MAX);
 	t_check_eq(regbuf_nvme_qpair_inflight(m.p), 1);
@@ -525,7 +540,7 @@ static int exact_fill_is_queued(void)
 	t_check_eq(regbuf_nvme_reap(m.p, cpl, 4), 1);
 	t_check_eq(cpl[0].nr_cmds, 15);
 	/* 16 commands: 15 now, the last once an entry is free */
-	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.b, 0, 16 * mdts, 0, NULL, 0));
+	t_ok(regbuf_nvme_submit_read(m.p, &m.ns, &m.mb.b, 0, 16 * mdts, 0, NULL, 0));
 	t_check_eq(SQ1_TAIL(&m), 13);
 	t_check(m.p->q.partial != UINT32_MAX);
 	memctrl_fini(&m);
@@ -562,12 +577,11 @@ struct simctrl {
 	struct regbuf_nvme_ctrl c;
 	struct regbuf_nvme_qpair *qp[CONC_QPAIRS];
 	struct simq q[CONC_QPAIRS + 1];		/* [0] is the admin queue */
-	struct regbuf_nvme_buf b;
-	struct regbuf_seg seg;
-	uint64_t seg_off[2];
-	uint8_t *mem;
+	struct membuf mb;
 	uint32_t bar[0x2000 / 4];
 	uint64_t identifies;			/* answered so far (device thread only) */
+	uint32_t feat_dw0;			/* Set Features completion DW0 to post */
+	uint32_t feat_cdw10, feat_cdw11;	/* the last Set Features seen */
 	int stop;
 };
 
@@ -607,9 +621,14 @@ static void sim_queue(struct simctrl *s, struct simq *sq)
 		struct regbuf_nvme_cqe *ce = &sq->cq[sq->cq_tail];
 
 		sq->sq_head = (uint16_t)((sq->sq_head + 1) % CONC_DEPTH);
+		ce->dw0 = regbuf_cpu_to_le32(0);
 		if (!q->qid && e->opcode == REGBUF_NVME_ADM_IDENTIFY)
 			sim_identify(s, (void *)(uintptr_t)regbuf_le64_to_cpu(e->dptr.prp.prp1));
-		ce->dw0 = regbuf_cpu_to_le32(0);
+		if (!q->qid && e->opcode == REGBUF_NVME_ADM_SET_FEATURES) {
+			s->feat_cdw10 = regbuf_le32_to_cpu(e->cdw10);
+			s->feat_cdw11 = regbuf_le32_to_cpu(e->cdw11);
+			ce->dw0 = regbuf_cpu_to_le32(s->feat_dw0);
+		}
 		ce->dw1 = regbuf_cpu_to_le32(0);
 		ce->sq_head = regbuf_cpu_to_le16(sq->sq_head);
 		ce->sq_id = regbuf_cpu_to_le16(q->qid);
@@ -637,7 +656,6 @@ static void *sim_device(void *arg)
 
 static int simctrl_init(struct simctrl *s)
 {
-	struct regbuf_dma_ctrl dc = { 12, 0, 128 << 10 };
 	unsigned int i;
 
 	memset(s, 0, sizeof(*s));
@@ -646,6 +664,7 @@ static int simctrl_init(struct simctrl *s)
 	s->c.db_stride = 4;
 	s->c.timeout_ms = 3600 * 1000;
 	s->c.page_shift = 12;
+	s->c.max_qid = 511;			/* doorbells in the 8 KiB BAR */
 	s->c.info.nn = 1;
 	s->c.info.max_cmd_bytes = 128 << 10;
 	pthread_mutex_init(&s->c.lock, NULL);
@@ -662,28 +681,14 @@ static int simctrl_init(struct simctrl *s)
 		if (!s->qp[i] || simq_init(s, i + 1, &s->qp[i]->q))
 			return -ENOMEM;
 	}
-	s->mem = aligned_alloc(4096, MC_BUF_LEN);
-	if (!s->mem)
-		return -ENOMEM;
-	s->seg.addr = MC_IOVA;
-	s->seg.len = MC_BUF_LEN;
-	s->seg_off[1] = MC_BUF_LEN;
-	s->b.ctrl = &s->c;
-	s->b.vaddr = s->mem;
-	s->b.len = MC_BUF_LEN;
-	s->b.segs = &s->seg;
-	s->b.seg_off = s->seg_off;
-	s->b.nr_segs = 1;
-	s->b.contig = true;
-	return regbuf_dma_cookie_create(&s->b.cookie, &s->seg, 1, MC_BUF_LEN, &dc,
-					regbuf_dma_ops_identity(), NULL, REGBUF_DMA_F_NO_SGL);
+	return membuf_init(&s->mb, &s->c, 128 << 10);
 }
 
 static void simctrl_fini(struct simctrl *s)
 {
 	unsigned int i;
 
-	regbuf_dma_cookie_destroy(s->b.cookie);
+	membuf_fini(&s->mb);
 	for (i = 0; i <= CONC_QPAIRS; i++) {
 		struct nvme_queue *q = s->q[i].q;
 
@@ -699,7 +704,6 @@ static void simctrl_fini(struct simctrl *s)
 		free(s->qp[i]);
 	free(s->c.admin);
 	free(s->c.admin_page);
-	free(s->mem);
 	nvme_ns_free_all(&s->c);
 	pthread_mutex_destroy(&s->c.lock);
 	pthread_mutex_destroy(&s->c.admin_lock);
@@ -724,7 +728,7 @@ static void *conc_io_run(void *arg)
 
 	while (!io->err && io->done < CONC_IOS) {
 		while (submitted - io->done < 4 && submitted < CONC_IOS) {
-			io->err = regbuf_nvme_submit_read(io->qp, io->ns, &io->s->b,
+			io->err = regbuf_nvme_submit_read(io->qp, io->ns, &io->s->mb.b,
 							  (submitted % 64) * 4096, 4096,
 							  submitted, NULL, 0);
 			if (io->err)
@@ -795,6 +799,62 @@ out:
 	return ret > 0 ? ret : ret ? T_FAILF("%d", ret) : T_PASS;
 }
 
+/*
+ * Set Features Number of Queues answers NSQA (DW0 15:0) and NCQA (31:16)
+ * separately, 0-based (NVMe 1.4 §5.21.1.7), and a controller may grant fewer
+ * completion queues than submission queues (QEMU always grants both alike):
+ * the driver may use only as many queue pairs as the smaller count, its
+ * request and the doorbells it mapped allow.  The real command goes through
+ * the admin queue to the device thread, which answers with these DW0s.
+ */
+static int fewer_cqs_than_sqs(void)
+{
+	static const struct { uint32_t nsqa, ncqa, want, max_qid, got; } t[] = {
+		{ 8, 4, 64, 511, 4 },		/* fewer CQs than SQs */
+		{ 2, 16, 64, 511, 2 },		/* fewer SQs than CQs */
+		{ 64, 64, 8, 511, 8 },		/* more than asked: what was asked */
+		{ 64, 64, 64, 3, 3 },		/* doorbells for 3 I/O queue pairs only */
+		{ 1, 65535, 4, 511, 1 },
+	};
+	struct simctrl *s;
+	pthread_t dev;
+	unsigned int i;
+	int ret;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return T_FAILF("no memory");
+	ret = simctrl_init(s);
+	if (!ret)
+		ret = pthread_create(&dev, NULL, sim_device, s) ? -EAGAIN : 0;
+	if (ret) {
+		simctrl_fini(s);
+		free(s);
+		return T_FAILF("simctrl: %d", ret);
+	}
+	for (i = 0; i < sizeof(t) / sizeof(t[0]) && !ret; i++) {
+		s->c.max_qid = t[i].max_qid;
+		/* written before the command, read by the device after the doorbell */
+		s->feat_dw0 = (t[i].nsqa - 1) | (t[i].ncqa - 1) << 16;
+		ret = nvme_set_num_queues(&s->c, t[i].want, NULL, 0);
+		if (ret) {
+			ret = T_FAILF("case %u: %d", i, ret);
+			break;
+		}
+		if (s->c.info.io_queues != t[i].got || s->feat_cdw10 != REGBUF_NVME_FEAT_NUM_QUEUES ||
+		    s->feat_cdw11 != ((t[i].want - 1) | (t[i].want - 1) << 16))
+			ret = T_FAILF("%u SQs / %u CQs granted, %u wanted, %u doorbells: %u queue "
+				      "pairs, expected %u (CDW10 0x%x CDW11 0x%x)", t[i].nsqa,
+				      t[i].ncqa, t[i].want, t[i].max_qid, s->c.info.io_queues,
+				      t[i].got, s->feat_cdw10, s->feat_cdw11);
+	}
+	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
+	pthread_join(dev, NULL);
+	simctrl_fini(s);
+	free(s);
+	return ret;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(status_decode),
 	T_CASE(iova_alloc),
@@ -807,6 +867,7 @@ static const struct t_case cases[] = {
 	T_CASE(identify_checked),
 	T_CASE(exact_fill_is_queued),
 	T_CASE(identify_beside_io),
+	T_CASE(fewer_cqs_than_sqs),
 };
 
 int main(int argc, char **argv)
