@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * regbuf bench: shared helpers of the benchmark sub-commands (bench*.c).
- * Uses only public headers and liburing.
+ * regbuf-bench, the benchmark lab: shared helpers of the experiments
+ * (bench*.c, nvme.c).  Uses only public headers and liburing.
  */
 #ifndef REGBUF_BENCH_H
 #define REGBUF_BENCH_H
@@ -37,7 +37,8 @@ void json_raw(struct json *j, const char *key, const char *text);	/* a JSON valu
 struct bench_opts {
 	bool json;
 	bool quick;
-	bool skip_unavailable;	/* a row that cannot be measured does not fail the run */
+	bool skip_unavailable;	/* a row that cannot be measured does not fail the run
+				 * (the default; --strict clears it) */
 	uint32_t reps;
 	struct json *j;		/* non-NULL when --json */
 };
@@ -57,7 +58,10 @@ struct bench_cmd {
 	int (*run)(const struct bench_opts *o);
 };
 
-extern const struct bench_cmd bench_reg_cmd, bench_clone_cmd, bench_io_cmd;
+extern const struct bench_cmd bench_reg_cmd, bench_clone_cmd, bench_io_cmd, bench_nvme_cmd;
+
+/* regbuf bench [options] [experiment [options]] (bench.c); argv[0] is not read. */
+int cmd_bench(int argc, char **argv);
 
 /* Progress for long steps: stderr, never stdout. */
 void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -36,9 +36,6 @@
 #include "bench_fio.h"
 #include "undo.h"
 
-#ifndef REGBUF_FIO_TREE
-#define REGBUF_FIO_TREE ""
-#endif
 
 static const char *const kind_name[BENCH_FIO_NR] = { "fio", "fio-tuned", "t/io_uring" };
 
@@ -47,23 +44,25 @@ const char *bench_fio_name(enum bench_fio_kind kind)
 	return kind < BENCH_FIO_NR ? kind_name[kind] : "?";
 }
 
-static const char *tio_path(void)
+/* t/io_uring: $REGBUF_T_IO_URING, else in the fio tree $REGBUF_FIO_TREE (bench io --fio-tree). */
+static const char *tio_path(const char **tree)
 {
-	static char path[512];
+	static char path[PATH_MAX];
 	const char *env = getenv("REGBUF_T_IO_URING");
 
+	*tree = getenv("REGBUF_FIO_TREE");
 	if (env && *env)
 		return env;
-	if (!REGBUF_FIO_TREE[0])
+	if (!*tree || !**tree)
 		return NULL;
-	snprintf(path, sizeof(path), "%s/t/io_uring", REGBUF_FIO_TREE);
+	snprintf(path, sizeof(path), "%s/t/io_uring", *tree);
 	return path;
 }
 
 bool bench_fio_applies(enum bench_fio_kind kind, const struct bench_fio_job *job, char *why,
 		       size_t len)
 {
-	const char *tio;
+	const char *tio, *tree;
 
 	if (kind != BENCH_FIO_TIO)
 		return true;
@@ -71,9 +70,15 @@ bool bench_fio_applies(enum bench_fio_kind kind, const struct bench_fio_job *job
 		snprintf(why, len, "t/io_uring only reads");
 		return false;
 	}
-	tio = tio_path();
-	if (!tio || access(tio, X_OK)) {
-		snprintf(why, len, "t/io_uring not built (scripts/fio-source.sh builds it)");
+	tio = tio_path(&tree);
+	if (!tio) {
+		snprintf(why, len, "no fio source tree: give --fio-tree DIR or set REGBUF_FIO_TREE "
+			 "(scripts/fio-source.sh makes one with t/io_uring built)");
+		return false;
+	}
+	if (access(tio, X_OK)) {
+		snprintf(why, len, "%s: %s (build it: make -C %s t/io_uring)", tio, strerror(errno),
+			 tree ? tree : "<fio tree>");
 		return false;
 	}
 	return true;
@@ -130,9 +135,10 @@ static int bench_fio_argv(enum bench_fio_kind kind, const struct bench_fio_job *
 	a->argv[0] = NULL;
 	if (kind == BENCH_FIO_TIO) {
 		unsigned int secs = (unsigned int)ceil(j->runtime_s);
+		const char *tree;
 
 		/* -r counts whole seconds and reports each but the last: at least 2. */
-		ret |= arg_add(a, "%s", tio_path());
+		ret |= arg_add(a, "%s", tio_path(&tree));
 		ret |= arg_add(a, "-d%u", j->qd);
 		ret |= arg_add(a, "-s%u", batch_of(j->qd));
 		ret |= arg_add(a, "-c%u", batch_of(j->qd));

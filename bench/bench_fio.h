@@ -36,7 +36,10 @@ struct bench_fio_res {
 
 const char *bench_fio_name(enum bench_fio_kind kind);
 
-/* Whether @kind can run @job here; if not, why (t/io_uring only reads, and needs the tree). */
+/*
+ * Whether @kind can run @job here; if not, why and what would enable it
+ * (t/io_uring only reads, and needs a fio tree that built it).
+ */
 bool bench_fio_applies(enum bench_fio_kind kind, const struct bench_fio_job *job, char *why,
 		       size_t len);
 

@@ -613,7 +613,7 @@ static struct {
 	uint64_t bs, size_mb;
 	uint32_t qd, threads;
 	double runtime_s;
-	const char *file, *passthru;
+	const char *file, *passthru, *fio_tree;
 	bool overwrite, no_fio, unfixed;
 } io_a = { .rw = RW_RANDREAD, .bs = 4096, .qd = 64, .threads = 2, .runtime_s = 2.0,
 	   .size_mb = 1024 };
@@ -633,6 +633,8 @@ static struct opt_spec io_opts[] = {
 	OPT_FLAG("overwrite", &io_a.overwrite,
 		 "let write jobs overwrite --file or --passthru (named before they start)"),
 	OPT_FLAG("no-fio", &io_a.no_fio, "leave out the fio rows"),
+	OPT_STR("fio-tree", &io_a.fio_tree, "DIR",
+		"fio source tree whose t/io_uring runs beside (sets $REGBUF_FIO_TREE)"),
 	OPT_FLAG("unfixed", &io_a.unfixed, "one job, with the unfixed-buffer row"),
 	OPT_END
 };
@@ -655,13 +657,13 @@ static int io_rows_init(const struct bench_opts *o, struct job_row *rows)
 			    io_a.runtime_s, true };
 	bool custom = io_a.unfixed;
 	struct bench_fio_job fj = { .rw = NULL };
-	char why[128];
 	int i, e, nrows;
 
 	for (i = 0; io_opts[i].kind != OPT_KIND_END; i++)
 		custom |= io_opts[i].seen && io_opts[i].dst != &io_a.file &&
 			  io_opts[i].dst != &io_a.passthru &&
-			  io_opts[i].dst != &io_a.overwrite && io_opts[i].dst != &io_a.no_fio;
+			  io_opts[i].dst != &io_a.overwrite && io_opts[i].dst != &io_a.no_fio &&
+			  io_opts[i].dst != &io_a.fio_tree;
 	if (o->quick && !opt_seen((struct opt_spec *[]){ io_opts, NULL }, "runtime"))
 		c.runtime_s = 1.0;
 	memset(rows, 0, sizeof(*rows) * 4);
@@ -677,12 +679,14 @@ static int io_rows_init(const struct bench_opts *o, struct job_row *rows)
 		rows[i].run[ENG_REGBUF_UNFIXED] = custom || def[i].unfixed;
 		rows[i].run[ENG_FIO] = !io_a.no_fio && !io_a.passthru;
 		rows[i].run[ENG_FIO_TUNED] = rows[i].run[ENG_FIO];
-		/* t/io_uring: reads only, and only when the fio tree built it. */
-		fj.write = rw_writes(rows[i].cfg.rw);
-		rows[i].run[ENG_TIO] = rows[i].run[ENG_FIO] &&
-				       bench_fio_applies(BENCH_FIO_TIO, &fj, why, sizeof(why));
 		for (e = 0; e < ENG_NR; e++)
 			snprintf(rows[i].err[e], sizeof(rows[i].err[e]), "not run");
+		/* t/io_uring: reads only, and only from a fio tree that built it (else err says
+		 * what would enable it). */
+		fj.write = rw_writes(rows[i].cfg.rw);
+		rows[i].run[ENG_TIO] = rows[i].run[ENG_FIO] &&
+				       bench_fio_applies(BENCH_FIO_TIO, &fj, rows[i].err[ENG_TIO],
+							 sizeof(rows[i].err[ENG_TIO]));
 	}
 	return nrows;
 }
@@ -699,8 +703,12 @@ static int io_check(const struct bench_opts *o, char *err, size_t errlen)
 	struct job_row rows[4];
 	const char *writers = NULL;
 	struct stat st;
-	int i, nrows = io_rows_init(o, rows);
+	int i, nrows;
 
+	/* One place says where the fio tree is, for every row and the runs. */
+	if (io_a.fio_tree && setenv("REGBUF_FIO_TREE", io_a.fio_tree, 1))
+		return snprintf(err, errlen, "--fio-tree: %s", strerror(errno)), 2;
+	nrows = io_rows_init(o, rows);
 	if (io_a.bs % 512)
 		return snprintf(err, errlen, "--bs: %" PRIu64 " is not a multiple of 512",
 				io_a.bs), 2;
@@ -980,6 +988,12 @@ static void json_res(struct json *j, const struct job_row *row, int e)
 	json_close(j, '{');
 }
 
+/* A read job whose t/io_uring row the fio tree could not give (err says what would). */
+static bool tio_skipped(const struct job_row *r)
+{
+	return r->run[ENG_FIO] && !r->run[ENG_TIO] && !rw_writes(r->cfg.rw);
+}
+
 /* The fio configuration with the lowest CPU per I/O, or -1. */
 static int best_fio(const struct job_row *r)
 {
@@ -1016,6 +1030,12 @@ static void io_json(struct json *j, const struct io_env *env, const struct job_r
 		for (e = 0; e < ENG_NR; e++)
 			if (r->run[e])
 				json_res(j, r, e);
+		if (tio_skipped(r)) {
+			json_open(j, eng_name[ENG_TIO], '{');
+			json_str(j, "jobname", eng_name[ENG_TIO]);
+			json_str(j, "skipped", r->err[ENG_TIO]);
+			json_close(j, '{');
+		}
 		if (row_ok(r, ENG_REGBUF) && row_ok(r, ENG_FIO)) {
 			json_num(j, "iops_ratio_regbuf_over_fio",
 				 r->med[ENG_REGBUF].iops / r->med[ENG_FIO].iops);
@@ -1062,6 +1082,8 @@ static void io_text(const struct io_env *env, const struct job_row *rows, int nr
 		for (e = 0; e < ENG_NR; e++)
 			if (r->run[e])
 				print_res_row(r, e, skip);
+		if (tio_skipped(r))
+			printf("  %-15s skipped: %s\n", eng_name[ENG_TIO], r->err[ENG_TIO]);
 		b = best_fio(r);
 		if (row_ok(r, ENG_REGBUF) && b >= 0)
 			printf("  regbuf / best fio (%s): IOPS %.2fx, CPU per I/O %.2fx\n",

@@ -37,6 +37,7 @@ struct reg_row {
 	uint64_t segs, ksegs;	/* regbuf segments, kernel bvecs (predicted) */
 	bool kexact, kupper;	/* every buffer REGBUF_BUF_F_EXACT / any an upper bound */
 	double kernel, pool, layout, hinted;	/* ms per GiB, medians */
+	double pool_ratio;	/* median over repetitions of pool / kernel, timed side by side */
 	char why[640];
 };
 
@@ -170,11 +171,15 @@ static int time_table(const struct iovec *iov, uint32_t n, unsigned int shift, d
 	return ret;
 }
 
-/* @reps repetitions of the four measurements on one mapped tier. */
+/*
+ * @reps repetitions of the four measurements on one mapped tier.  The kernel
+ * and the pool take turns going first, so that neither always runs after
+ * the other's teardown (a ring's exit unpins in a kernel worker).
+ */
 static int reg_measure(const struct bench_mem *m, struct regbuf_mem *rm, int reps,
 		       struct reg_row *row)
 {
-	double v[4][REG_MAX_REPS], gib = (double)m->len / (double)GiB;
+	double v[4][REG_MAX_REPS], ratio[REG_MAX_REPS], gib = (double)m->len / (double)GiB;
 	struct iovec iov[REG_MAX_IOV];
 	struct io_uring ring;
 	uint32_t n = bench_chunk_iov(iov, REG_MAX_IOV, m->addr, m->len, GiB);
@@ -186,12 +191,17 @@ static int reg_measure(const struct bench_mem *m, struct regbuf_mem *rm, int rep
 		return ret;
 	}
 	for (r = 0; r < reps && !ret; r++) {
-		ret = time_kernel(&ring, iov, n, &v[0][r], row->why, sizeof(row->why));
-		if (!ret)
+		if (r & 1)
 			ret = time_pool(m, &v[1][r], row->why, sizeof(row->why));
 		if (!ret)
+			ret = time_kernel(&ring, iov, n, &v[0][r], row->why, sizeof(row->why));
+		if (!ret && !(r & 1))
+			ret = time_pool(m, &v[1][r], row->why, sizeof(row->why));
+		if (!ret) {
+			ratio[r] = v[1][r] / v[0][r];
 			ret = time_table(iov, n, 0, &v[2][r], r ? NULL : row, row->why,
 					 sizeof(row->why));
+		}
 		if (!ret)
 			ret = time_table(iov, n, regbuf_mem_folio_shift(rm), &v[3][r], NULL,
 					 row->why, sizeof(row->why));
@@ -203,6 +213,7 @@ static int reg_measure(const struct bench_mem *m, struct regbuf_mem *rm, int rep
 	row->pool = bench_median(v[1], reps) / gib;
 	row->layout = bench_median(v[2], reps) / gib;
 	row->hinted = bench_median(v[3], reps) / gib;
+	row->pool_ratio = bench_median(ratio, reps);
 	row->ok = true;
 	return 0;
 }
@@ -251,6 +262,7 @@ static void reg_json(struct json *j, const struct reg_row *rows, uint64_t size, 
 		json_int(j, "bytes", (int64_t)rows[t].bytes);
 		json_num(j, "kernel_register_ms_per_gib", rows[t].ok ? rows[t].kernel : NAN);
 		json_num(j, "regbuf_pool_register_ms_per_gib", rows[t].ok ? rows[t].pool : NAN);
+		json_num(j, "regbuf_pool_over_kernel", rows[t].ok ? rows[t].pool_ratio : NAN);
 		json_num(j, "regbuf_table_register_ms_per_gib", rows[t].ok ? rows[t].layout : NAN);
 		json_num(j, "regbuf_table_register_hinted_ms_per_gib",
 			 rows[t].ok ? rows[t].hinted : NAN);
@@ -274,14 +286,15 @@ static void reg_text(const struct reg_row *rows, uint64_t size, int reps, bool s
 
 	printf("\n== reg: io_uring buffer registration, %" PRIu64 " MiB prefaulted, median of %d\n",
 	       size >> 20, reps);
-	printf("%-5s %14s %14s %14s %14s %10s %10s\n", "tier", "kernel", "regbuf pool",
-	       "regbuf layout", "regbuf hinted", "segments", "kernel");
-	printf("%-5s %14s %14s %14s %14s %10s %10s\n", "", "ms/GiB", "ms/GiB", "ms/GiB", "ms/GiB",
-	       "(regbuf)", "bvecs pred.");
+	printf("%-5s %12s %12s %8s %14s %14s %10s %10s\n", "tier", "kernel", "regbuf pool",
+	       "pool /", "regbuf layout", "regbuf hinted", "segments", "kernel");
+	printf("%-5s %12s %12s %8s %14s %14s %10s %10s\n", "", "ms/GiB", "ms/GiB", "kernel",
+	       "ms/GiB", "ms/GiB", "(regbuf)", "bvecs pred.");
 	for (t = 0; t < TIER_NR; t++) {
 		if (rows[t].ok)
-			printf("%-5s %14.2f %14.2f %14.3f %14.4f %10" PRIu64 " %10" PRIu64 " %s%s\n",
-			       bench_tier_name[t], rows[t].kernel, rows[t].pool, rows[t].layout,
+			printf("%-5s %12.2f %12.2f %7.3fx %14.3f %14.4f %10" PRIu64 " %10" PRIu64
+			       " %s%s\n", bench_tier_name[t], rows[t].kernel, rows[t].pool,
+			       rows[t].pool_ratio, rows[t].layout,
 			       rows[t].hinted, rows[t].segs, rows[t].ksegs,
 			       rows[t].kexact ? "exact" : rows[t].kupper ? "upper bound" : "unverified",
 			       rows[t].bytes != size ? "   (on fewer MiB: huge pages short)" : "");
@@ -290,7 +303,8 @@ static void reg_text(const struct reg_row *rows, uint64_t size, int reps, bool s
 			       rows[t].why);
 	}
 	printf("kernel = IORING_REGISTER_BUFFERS (pin + account + coalesce); regbuf pool = memlock\n"
-	       "preflight + kernel registration; regbuf layout = regbuf_table_register() (layout\n"
+	       "preflight + kernel registration; pool / kernel = median of the ratio of the two,\n"
+	       "timed side by side in each repetition; regbuf layout = regbuf_table_register() (layout\n"
 	       "discovery + coalescing, no pinning); hinted = with the arena's folio size (one\n"
 	       "PAGEMAP_SCAN to check it); kernel bvecs = regbuf's prediction (regbuf_buf_info()):\n"
 	       "exact when every folio was read, an upper bound when folios mapped by page table\n"

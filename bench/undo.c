@@ -27,7 +27,7 @@
 
 struct counter {
 	char path[128];
-	long orig;		/* value before this run first raised it (for the report) */
+	long floor;		/* the value without any live run's raise: never given back below */
 	long added;		/* what this run added */
 };
 
@@ -108,20 +108,24 @@ static int write_long(const char *path, long v)
 }
 
 /*
- * Give back @added to the counter at @path; reports "path a -> b" if @say.
- * Huge pages still mapped (by this process, or pinned by an io_uring being
- * torn down) turn into surplus pages and leave the pool when they are freed:
- * nr_hugepages reads the old value until then.
+ * Give back @added to the counter at @path, but never below @floor: when
+ * someone lowered the counter meanwhile, what they took came out of this
+ * run's raise first, and what is left of @floor belongs to others.  Reports
+ * "path a -> b" if @say.  Huge pages still mapped (by this process, or
+ * pinned by an io_uring being torn down) turn into surplus pages and leave
+ * the pool when they are freed: nr_hugepages reads the old value until then.
  */
-static void counter_giveback(const char *path, long added, bool say)
+static void counter_giveback(const char *path, long added, long floor, bool say)
 {
 	char a[24], b[24];
 	long cur = undo_read_long(path);
 
-	if (cur < 0 || added <= 0)
+	if (cur < 0)
 		return;
-	if (cur < added)
-		added = cur;	/* someone lowered it already: never below 0 */
+	if (cur - added < floor)
+		added = cur - floor;
+	if (added <= 0)
+		return;
 	write_long(path, cur - added);
 	if (say) {
 		put("regbuf: restored ");
@@ -156,7 +160,7 @@ static void undo_all(bool say)
 	child = 0;
 
 	for (i = 0; i < nr_counters; i++) {
-		counter_giveback(counters[i].path, counters[i].added, say);
+		counter_giveback(counters[i].path, counters[i].added, counters[i].floor, say);
 		counters[i].added = 0;
 	}
 	for (i = 0; i < nr_files; i++) {
@@ -256,7 +260,7 @@ static int state_save(void)
 				(int)owner, owner_cmd);
 	for (i = 0; i < nr_counters; i++)
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "counter %ld %ld %s\n",
-					counters[i].orig, counters[i].added, counters[i].path);
+					counters[i].floor, counters[i].added, counters[i].path);
 	for (i = 0; i < nr_files; i++)
 		if (files[i][0])
 			len += (size_t)snprintf(buf + len, sizeof(buf) - len, "file %s\n", files[i]);
@@ -270,7 +274,7 @@ static int state_save(void)
 static void recover_one(const char *path)
 {
 	char line[PATH_MAX + 64], cmd[64], *p;
-	long orig, added;
+	long floor, added;
 	int pid;
 	FILE *f;
 	int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -291,9 +295,9 @@ static void recover_one(const char *path)
 		if (sscanf(line, "regbuf-state 1 pid %d %63s", &pid, cmd) == 2) {
 			fprintf(stderr, "regbuf: %s (pid %d) was killed before it could undo its "
 				"changes; undoing them now\n", cmd, pid);
-		} else if (sscanf(line, "counter %ld %ld", &orig, &added) == 2 &&
+		} else if (sscanf(line, "counter %ld %ld", &floor, &added) == 2 &&
 			   (p = strchr(line + 8, ' ')) && (p = strchr(p + 1, ' '))) {
-			counter_giveback(p + 1, added, true);
+			counter_giveback(p + 1, added, floor, true);
 		} else if (!strncmp(line, "file ", 5) && line[5] == '/') {
 			if (!unlink(line + 5))
 				fprintf(stderr, "regbuf: removed %s\n", line + 5);
@@ -342,6 +346,49 @@ int undo_init(const char *cmd)
 	return 0;
 }
 
+/*
+ * What the other live runs (their state files locked) say they added to
+ * @path: the part of its value that is theirs to give back, not this run's
+ * floor.  A dead run's file was undone by undo_init() already.
+ */
+static long live_added(const char *path)
+{
+	char file[PATH_MAX + 300], line[PATH_MAX + 64], *p;
+	long floor, added, sum = 0;
+	struct dirent *de;
+	DIR *d = opendir(state_dir);
+	size_t n;
+	FILE *f;
+	int fd;
+
+	while (d && (de = readdir(d))) {
+		n = strlen(de->d_name);
+		if (n < 7 || strcmp(de->d_name + n - 6, ".state"))
+			continue;
+		snprintf(file, sizeof(file), "%s/%s", state_dir, de->d_name);
+		if (!strcmp(file, state_path))
+			continue;
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (!flock(fd, LOCK_SH | LOCK_NB) || errno != EWOULDBLOCK || !(f = fdopen(fd, "r"))) {
+			close(fd);	/* not held by a live run */
+			continue;
+		}
+		while (fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = '\0';
+			if (sscanf(line, "counter %ld %ld", &floor, &added) == 2 &&
+			    (p = strchr(line + 8, ' ')) && (p = strchr(p + 1, ' ')) &&
+			    !strcmp(p + 1, path) && added > 0)
+				sum += added;
+		}
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return sum;
+}
+
 long undo_counter_write(const char *path, long value)
 {
 	struct counter *c = NULL;
@@ -361,7 +408,9 @@ long undo_counter_write(const char *path, long value)
 		}
 		c = &counters[nr_counters];
 		snprintf(c->path, sizeof(c->path), "%s", path);
-		c->orig = cur;
+		c->floor = cur - live_added(path);
+		if (c->floor < 0)
+			c->floor = 0;
 		c->added = 0;
 		nr_counters++;
 	}
@@ -402,7 +451,7 @@ void undo_counters_restore(void)
 
 	undo_signals_block(&old);
 	for (i = 0; i < nr_counters; i++) {
-		counter_giveback(counters[i].path, counters[i].added, false);
+		counter_giveback(counters[i].path, counters[i].added, counters[i].floor, false);
 		counters[i].added = 0;
 	}
 	if (state_fd >= 0)

@@ -14,8 +14,14 @@
  * hugepages it mapped are free again when the pool is lowered.
  *
  * Counters are given back relative to their current value (what this run
- * added, not an old absolute value), so pages another program reserved in
- * the meantime stay reserved.
+ * added, not an old absolute value, and what the kernel granted, not what
+ * was asked), so pages another program reserved in the meantime stay
+ * reserved; and never below the value the counter had without any live
+ * run's raise (its floor, taken when this run first raises it: the value
+ * then, less what the other live runs' state files say they added), so that
+ * when someone lowered the counter meanwhile, this run does not take pages
+ * that were there before it.  A second run never undoes a live run's
+ * changes: undo_init() only undoes state files whose lock is gone.
  *
  * State files live in $REGBUF_STATE_DIR, else /run/regbuf as root, else
  * /var/tmp/regbuf-<uid>.

@@ -110,6 +110,7 @@ struct rb_proc {
 	const struct rb_ops *ops;	/* the backend every job uses */
 	struct regbuf_mem *mem;
 	struct regbuf_alloc *alloc;
+	uint64_t slot_len;		/* bytes of the arena per allocator slot and kernel buffer */
 	uint64_t setup_ns;		/* arena + registration (+ clone), wall clock */
 	bool reported;
 };

@@ -187,7 +187,7 @@ static int rb_setup_locked(struct thread_data *td, size_t size)
 {
 	struct rb_options *o = td->eo;
 	struct regbuf_mem_opts mopts = { 0 };
-	uint64_t t0 = rb_now_ns();
+	uint64_t t0 = rb_now_ns(), slot_len = REGBUF_BUF_MAX_LEN;
 	size_t len;
 	int ret;
 
@@ -195,21 +195,21 @@ static int rb_setup_locked(struct thread_data *td, size_t size)
 		len = (size_t)o->mem_size_mb << 20;
 	} else {
 		/*
-		 * Every job like this one, each rounded to a 2 MiB page.  A
-		 * buffer never straddles a kernel buffer (1 GiB slot), so count
-		 * how many fit per slot: 8 x 256 MiB + 4 KiB needs three slots.
+		 * Every job like this one, each rounded to a 2 MiB page and in a
+		 * slot (kernel buffer) of its own, so that a job's buffers never
+		 * straddle two kernel buffers and no byte of the arena is
+		 * faulted in and pinned for nothing: with 1 GiB slots, which
+		 * hold whole jobs only, 8 x 256 MiB + 4 KiB took 2.5 GiB.
 		 */
 		size_t per = (size + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
-		size_t n = (size_t)thread_number, per_slot, full;
 
 		if (per > REGBUF_BUF_MAX_LEN) {
 			log_err("regbuf: %zu bytes of I/O buffers per job: more than one kernel "
 				"buffer (1 GiB) holds; lower iodepth or bs\n", size);
 			return -E2BIG;
 		}
-		per_slot = REGBUF_BUF_MAX_LEN / per;
-		full = (n - 1) / per_slot;
-		len = full * REGBUF_BUF_MAX_LEN + (n - full * per_slot) * per;
+		len = per * (size_t)thread_number;
+		slot_len = per;
 	}
 	mopts.tier = rb_tiers[o->mem_tier];
 	if (o->mem_require)
@@ -221,7 +221,8 @@ static int rb_setup_locked(struct thread_data *td, size_t size)
 			strerror(-ret));
 		return ret;
 	}
-	ret = regbuf_alloc_create(&rb.alloc, rb.mem, 0, REGBUF_BUF_MAX_LEN, 4096, 0);
+	rb.slot_len = slot_len;
+	ret = regbuf_alloc_create(&rb.alloc, rb.mem, 0, slot_len, 4096, 0);
 	if (ret) {
 		log_err("regbuf: allocator: %s\n", strerror(-ret));
 		goto err_mem;

@@ -66,8 +66,8 @@ static int rb_pool_create(struct thread_data *td, unsigned int entries, unsigned
 
 /*
  * The pool, sized for the deepest job at @per_io SQEs per I/O, with the
- * arena registered (and cloned).  @buf_len, when not 0, caps the kernel
- * buffers (what @buf_len_what needs).
+ * arena registered (and cloned), one kernel buffer per allocator slot.
+ * @buf_len, when not 0, caps the kernel buffers (what @buf_len_what needs).
  */
 int rb_ring_map_locked(struct thread_data *td, unsigned int per_io, unsigned int pool_flags,
 		       uint64_t buf_len, const char *buf_len_what)
@@ -82,13 +82,16 @@ int rb_ring_map_locked(struct thread_data *td, unsigned int per_io, unsigned int
 	ret = rb_pool_create(td, entries, pool_flags);
 	if (ret)
 		return ret;
-	if (buf_len) {
-		ret = regbuf_uring_pool_set_buf_len(rp.pool, buf_len);
-		if (ret) {
-			log_err("regbuf: kernel buffers of %" PRIu64 " KiB for %s: %s\n",
-				buf_len >> 10, buf_len_what, strerror(-ret));
-			goto err_pool;
-		}
+	/* One per allocator slot, or smaller where the backend needs it. */
+	if (!buf_len || buf_len > rb.slot_len) {
+		buf_len = rb.slot_len;
+		buf_len_what = "one allocator slot";
+	}
+	ret = regbuf_uring_pool_set_buf_len(rp.pool, buf_len);
+	if (ret) {
+		log_err("regbuf: kernel buffers of %" PRIu64 " KiB for %s: %s\n", buf_len >> 10,
+			buf_len_what, strerror(-ret));
+		goto err_pool;
 	}
 	iov.iov_base = regbuf_mem_addr(rb.mem);
 	iov.iov_len = regbuf_mem_len(rb.mem);
@@ -180,7 +183,8 @@ static unsigned int rb_ring_reap_cqes(struct rb_data *d, unsigned int have, unsi
 			regbuf_uring_ring_count_tag(d->ring, cqe);
 			continue;
 		}
-		io_u = (struct io_u *)(uintptr_t)cqe->user_data;
+		/* An I/O sent as several commands completes once per piece. */
+		io_u = (struct io_u *)(uintptr_t)regbuf_uring_cqe_user_data(cqe);
 		if (done(io_u, cqe))
 			d->events[have++] = io_u;
 	}

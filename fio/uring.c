@@ -81,7 +81,7 @@ static int rb_uring_close_file(struct thread_data *td, struct fio_file *f)
 	return generic_close_file(td, f);
 }
 
-/* Not registered (the pool degraded): regbuf's plain read/write path. */
+/* Not in one slot, or not registered (the pool degraded): regbuf's general path. */
 static enum fio_q_status rb_uring_queue_plain(struct rb_data *d, struct rb_file *rf,
 					      struct io_u *io_u)
 {
@@ -105,17 +105,17 @@ static enum fio_q_status rb_uring_queue(struct thread_data *td, struct io_u *io_
 	struct regbuf_uring_ring *r = d->ring;
 	struct rb_file *rf = &d->files[io_u->file->fileno];
 	int fd = rf->fixed ? (int)io_u->file->fileno : rf->uf.fd;
+	struct regbuf_uring_loc loc;
 	struct io_uring_sqe *sqe;
 	uint64_t addr = (uint64_t)(uintptr_t)io_u->xfer_buf;
-	uint32_t slot = 0;
 
 	if (io_u->ddir == DDIR_READ || io_u->ddir == DDIR_WRITE) {
 		if (regbuf_uring_check_align(&rf->uf, addr, io_u->xfer_buflen, io_u->offset)) {
 			io_u->error = EINVAL;
 			return FIO_Q_COMPLETED;
 		}
-		if (!r->fixed || regbuf_uring_find(r, addr, io_u->xfer_buflen, &slot) !=
-				 (int64_t)io_u->xfer_buflen)
+		if (regbuf_uring_lookup(r, io_u->xfer_buf, io_u->xfer_buflen, &loc) ||
+		    loc.len != io_u->xfer_buflen)
 			return rb_uring_queue_plain(d, rf, io_u);
 		sqe = io_uring_get_sqe(&r->ring);
 		if (!sqe)
@@ -123,11 +123,11 @@ static enum fio_q_status rb_uring_queue(struct thread_data *td, struct io_u *io_
 		if (io_u->ddir == DDIR_WRITE)
 			io_uring_prep_write_fixed(sqe, fd, io_u->xfer_buf,
 						  (unsigned int)io_u->xfer_buflen, io_u->offset,
-						  (int)slot);
+						  (int)loc.slot);
 		else
 			io_uring_prep_read_fixed(sqe, fd, io_u->xfer_buf,
 						 (unsigned int)io_u->xfer_buflen, io_u->offset,
-						 (int)slot);
+						 (int)loc.slot);
 	} else if (ddir_sync(io_u->ddir)) {
 		sqe = io_uring_get_sqe(&r->ring);
 		if (!sqe)

@@ -4,7 +4,7 @@
  * descriptor walker.
  *
  * The walker is written from the NVMe 1.4 base specification (§4.3 PRP,
- * §4.4 SGL, §5.15.2.1 MDTS) and QEMU 7.2's hw/nvme/ctrl.c (nvme_map_prp(),
+ * NVMe §4.4 SGL, §5.15.2.1 MDTS) and QEMU 7.2's hw/nvme/ctrl.c (nvme_map_prp(),
  * nvme_map_sgl()), not from src/dma: it reads the
  * descriptors the way a controller would, through device addresses, and
  * returns the byte ranges the controller would transfer, or the NVMe status

@@ -41,6 +41,10 @@ extern "C" {
  * The arena is prefaulted (MADV_POPULATE_WRITE, else touching each page)
  * unless REGBUF_MEM_F_NO_PREFAULT: registering unprefaulted memory faults
  * page by page under the pin and was measured ~100x slower for 4K pages.
+ * An arena of 64 MiB or more is prefaulted by several threads, one per CPU
+ * the calling thread may run on (with REGBUF_MEM_F_NUMA, per CPU of that
+ * node, the threads bound to it), each a slice of whole folios: what the
+ * prefault costs is the kernel zeroing the pages.
  */
 
 /**

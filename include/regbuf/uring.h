@@ -47,8 +47,31 @@ struct regbuf_uring_pool;
  * single read or write).
  */
 
-/* user_data bit 63 marks regbuf's buffer tags: a tag CQE reports a released slot. */
+/**
+ * DOC: user_data bits
+ *
+ * The pool reserves the top 16 bits of every SQE's user_data it prepares
+ * (regbuf_uring_prep_rw(), regbuf_uring_prep_rwv(), regbuf_uring_nvme_*()):
+ *
+ * - bit 63 (%REGBUF_URING_TAG_BIT) marks a buffer tag CQE, posted when a
+ *   slot's memory is released (regbuf_uring_cqe_is_tag());
+ * - bits 62..48 carry the index of the piece: an I/O the pool queues as several
+ *   SQEs (an extent crossing kernel buffers, an NVMe transfer cut into commands)
+ *   completes once per piece, and piece i's CQE has user_data
+ *   ``user_data | (i << REGBUF_URING_PIECE_SHIFT)``.  Piece 0 leaves user_data
+ *   as given, so an I/O of one SQE completes with the caller's value.
+ *   regbuf_uring_cqe_user_data() and regbuf_uring_cqe_piece() take a CQE
+ *   apart; regbuf_uring_piece() says which bytes piece i covers.
+ *
+ * The caller's user_data must fit in bits 47..0 (%REGBUF_URING_USER_DATA_MASK):
+ * any pointer mmap() or malloc() return does on Linux x86-64 and arm64 (user
+ * addresses above 2^47 / 2^48 exist only for mmap() hints that ask for them).
+ */
 #define REGBUF_URING_TAG_BIT		(UINT64_C(1) << 63)
+#define REGBUF_URING_PIECE_SHIFT	48
+/* At most this many SQEs for one I/O: the piece index has 15 bits. */
+#define REGBUF_URING_MAX_PIECES		(1U << 15)
+#define REGBUF_URING_USER_DATA_MASK	((UINT64_C(1) << REGBUF_URING_PIECE_SHIFT) - 1)
 
 /* Pool flags (regbuf_uring_pool_create()). */
 /* Run unregistered I/O (plain READ/WRITE) when registration fails. */
@@ -95,7 +118,9 @@ enum regbuf_uring_reg_state {
  *          the kernel adds to the user's locked_vm when @charged; computed
  *          either way)
  * @pinned: bytes this process already has pinned (VmPin; the kernel's counter is
- *          per user across processes, so other processes of the user are not seen)
+ *          per user across processes, so other processes of the user are not seen);
+ *          read only where the limit is enforced (@charged and a finite @soft),
+ *          0 otherwise
  * @rings: bytes already charged for the pool's own rings: since the ring
  *         memory moved to io_create_region() (kernel 6.14) each ring's SQ/CQ
  *         and SQE array are charged to the same per-user counter, not shown
@@ -107,8 +132,11 @@ enum regbuf_uring_reg_state {
  * @charged: false when the rings' creator had CAP_IPC_LOCK: the kernel then
  *           leaves ctx->user unset, charges nothing and does not enforce
  *           @soft (the other fields still say what would apply without it)
- * @huge: true when some memory is charged by whole huge page (hugetlb or
- *        PMD-mapped THP)
+ * @huge: true when some huge page (hugetlb or PMD-mapped THP) is charged
+ *        whole although the buffers cover only part of it, so that the charge
+ *        is more than the pages registered
+ * @new_rings: 0 for a registration; for the creation of rings, how many:
+ *	@needed is then their own memory (regbuf_uring_ring_memlock() each)
  */
 struct regbuf_uring_memlock {
 	uint64_t needed;
@@ -119,6 +147,7 @@ struct regbuf_uring_memlock {
 	uint32_t charges;
 	bool charged;
 	bool huge;
+	uint32_t new_rings;
 };
 
 /**
@@ -201,10 +230,34 @@ struct regbuf_uring_slotref {
 	uint32_t slot;
 };
 
-/* The pointer -> slot map, an immutable snapshot republished on register/update. */
+/*
+ * The pointer -> slot map of a pool, shared by its rings.  Rewritten in place
+ * under a sequence count (a seqlock): @seq is odd while the pool rewrites it,
+ * and a reader that saw it odd, or changed across its search, searches again.
+ * Its capacity is the kernel's table limit, so it is never reallocated and a
+ * reader never follows a pointer to memory that could be freed under it.
+ * Every field is read and written with atomic accesses.
+ */
 struct regbuf_uring_map {
+	uint32_t seq;
 	uint32_t nr;
+	uint32_t cap;
 	struct regbuf_uring_slotref e[];
+};
+
+/**
+ * struct regbuf_uring_loc - where a pointer is registered
+ * @slot: the kernel buffer (the SQE's buf_index)
+ * @offset: bytes from the start of the slot's memory to the address
+ * @len: bytes of the range looked up that lie in this slot (at most the
+ *	length asked for; less when the range continues in the next slot)
+ * @slot_len: length of the slot's memory
+ */
+struct regbuf_uring_loc {
+	uint32_t slot;
+	uint64_t offset;
+	uint64_t len;
+	uint64_t slot_len;
 };
 
 /**
@@ -220,37 +273,105 @@ struct regbuf_uring_map {
 struct regbuf_uring_ring {
 	struct io_uring ring;
 	/* private: */
-	struct regbuf_uring_map *map;	/* read with acquire */
+	struct regbuf_uring_map *map;	/* the pool's; fixed for the ring's life */
 	struct regbuf_uring_pool *pool;
 	uint32_t idx;
-	bool fixed;			/* registration active */
-	bool plain;			/* unregistered I/O: disabled, or degraded */
+	bool fixed;			/* registration active (atomic) */
+	bool plain;			/* unregistered I/O: disabled, or degraded (atomic) */
 	bool rwv_fixed;			/* READV/WRITEV_FIXED supported */
 	uint64_t tags_seen;
 	uint64_t last_tag;
 };
 
+/*
+ * Rings in one pool at most.  The kernel sets no limit of its own: each ring
+ * is a file descriptor (RLIMIT_NOFILE) and, since Linux 6.14, charges its
+ * memory to RLIMIT_MEMLOCK (regbuf_uring_ring_memlock()).
+ */
+#define REGBUF_URING_POOL_MAX_RINGS	65536
+
+/**
+ * DOC: pools shared by forked processes
+ *
+ * One registration can serve many processes when the pool is made before
+ * fork: create the rings (one per worker), register shared memory (a memfd,
+ * hugetlbfs or shmem: REGBUF_MEM_F_MEMFD, or a MAP_SHARED mapping) and let
+ * the pool clone the table into every ring, then fork; each worker uses only
+ * its own ring (regbuf_uring_pool_ring()).  The memory is charged to
+ * RLIMIT_MEMLOCK once, in the parent (clones are not charged), plus each
+ * ring's own memory on Linux 6.14+.  What the kernel allows:
+ *
+ * - private memory does not work: pages pinned for I/O are copied for the
+ *   child at fork, so a worker's stores miss the registered page;
+ * - a ring made after fork, or in another process, is accounted to that
+ *   process's mm, and the kernel refuses to clone into it (-EINVAL,
+ *   io_clone_buffers()): such a process makes its own pool and registers
+ *   again, charged again; its status then says %REGBUF_URING_PATH_CLONE for
+ *   its own rings only;
+ * - IORING_SETUP_SINGLE_ISSUER (and DEFER_TASKRUN, which needs it) ties a
+ *   ring to its creator: a worker's submission fails with -EEXIST;
+ * - the registration is changed (update, mirror, unregister) by the parent
+ *   before fork only: a worker's copy of the pool, its map and its status are
+ *   the parent's at fork and do not follow changes made elsewhere.
+ */
+
 /**
  * regbuf_uring_pool_create() - create a pool of io_uring rings
  * @poolp: the new pool
- * @nr_rings: rings (one per thread), 1..64
+ * @nr_rings: rings (one per thread or forked process), 1..%REGBUF_URING_POOL_MAX_RINGS
  * @entries: SQ entries per ring
- * @setup_flags: IORING_SETUP_* flags for every ring (0 is fine; do not use
- *               SINGLE_ISSUER unless one thread both sets up and submits)
+ * @setup_flags: IORING_SETUP_* flags for every ring (0 is fine).  With
+ *	SINGLE_ISSUER (and DEFER_TASKRUN, which needs it) a ring belongs to the
+ *	task that creates it, or with R_DISABLED to the task that enables it
+ *	(regbuf_uring_ring_enable()); any other task's submissions and
+ *	registrations on it fail with -EEXIST
  * @flags: REGBUF_URING_POOL_F_*
  *
  * Probes clone support (a clone from an empty table: -ENXIO means supported,
  * a non-zero offset refused with -EINVAL means 6.12 whole-table only) and
- * READV_FIXED (IORING_REGISTER_PROBE).
+ * READV_FIXED (IORING_REGISTER_PROBE).  The rings' own memory is checked
+ * against RLIMIT_MEMLOCK first (regbuf_uring_pool_create_report() says why
+ * it did not fit).
  *
- * Context: process context; the rings' accounting owner is the calling user.
- * Return: 0; -EINVAL @poolp NULL, @nr_rings 0 or above 64, @entries 0 or
- * unknown @flags; -ENOMEM; or io_uring_queue_init()'s -errno (-EINVAL for
- * @entries above IORING_MAX_ENTRIES or bad @setup_flags).
+ * Context: process context; the rings' accounting owner is the calling user
+ * and process (mm).
+ * Return: 0; -EINVAL @poolp NULL, @nr_rings 0 or above
+ * %REGBUF_URING_POOL_MAX_RINGS, @entries 0 or unknown @flags; -ENOMEM (no
+ * memory, or the rings' memory does not fit RLIMIT_MEMLOCK); -EMFILE/-ENFILE
+ * no file descriptor left for a ring; or io_uring_queue_init()'s -errno
+ * (-EINVAL for @entries above IORING_MAX_ENTRIES or bad @setup_flags).
  */
 REGBUF_MUST_CHECK int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp,
 					       uint32_t nr_rings, uint32_t entries,
 					       uint32_t setup_flags, unsigned int flags);
+
+/**
+ * regbuf_uring_pool_create_report() - regbuf_uring_pool_create() that says why
+ * @poolp: the new pool
+ * @nr_rings: as regbuf_uring_pool_create()
+ * @entries: as regbuf_uring_pool_create()
+ * @setup_flags: as regbuf_uring_pool_create()
+ * @flags: as regbuf_uring_pool_create()
+ * @report: if not NULL, filled in whatever the result: on success the new
+ *	pool's status; on failure @report->err, @report->reason and, when the
+ *	rings' memory did not fit RLIMIT_MEMLOCK, @report->memlock with the
+ *	bytes the rings need (%memlock.new_rings set) and the limits
+ *
+ * Since Linux 6.14 the kernel charges each ring's own memory (SQ/CQ and SQE
+ * array, regbuf_uring_ring_memlock()) to the user's RLIMIT_MEMLOCK; a pool of
+ * many rings, or rings created by a user whose limit is already taken by
+ * registered buffers, can be refused.  The pool checks this before creating
+ * any ring (unless %REGBUF_URING_POOL_F_NO_PREFLIGHT) and explains a refusal
+ * of the kernel the same way, as a registration refusal is explained.
+ *
+ * Context: as regbuf_uring_pool_create().
+ * Return: as regbuf_uring_pool_create(); -ENOMEM also when the rings' memory
+ * does not fit RLIMIT_MEMLOCK (see @report).
+ */
+REGBUF_MUST_CHECK int regbuf_uring_pool_create_report(struct regbuf_uring_pool **poolp,
+						      uint32_t nr_rings, uint32_t entries,
+						      uint32_t setup_flags, unsigned int flags,
+						      struct regbuf_uring_status *report);
 
 /**
  * regbuf_uring_pool_set_buf_len() - cap the length of one kernel buffer (slot)
@@ -463,11 +584,14 @@ REGBUF_MUST_CHECK int regbuf_uring_clone_buffers(struct io_uring *dst, struct io
  *
  * Mirrors io_buffer_account_pin(): one page per small page pinned (the
  * containing pages of an unaligned buffer), the whole huge page for each huge
- * page touched, counted once across the call (hugetlb sizes from
- * /proc/self/smaps; PMD-mapped THP from PAGEMAP_SCAN).
+ * page touched, counted once across the call (hugetlb page sizes from
+ * PROCMAP_QUERY, or /proc/self/smaps before Linux 6.11; PMD-mapped THP from
+ * PAGEMAP_SCAN, read only in 2 MiB blocks a buffer covers in part, since a
+ * whole block is charged 2 MiB either way).
  *
  * Return: 0; -EINVAL @ml NULL, or @iov NULL with @nr > 0; -ENOMEM
- * (allocation); -errno reading /proc.
+ * (allocation, only where /proc/self/smaps is read: kernels without
+ * PROCMAP_QUERY); -errno reading /proc/self/smaps.
  */
 REGBUF_MUST_CHECK int regbuf_uring_memlock_estimate(struct regbuf_uring_memlock *ml,
 						    const struct iovec *iov, uint32_t nr,
@@ -493,6 +617,21 @@ bool regbuf_uring_memlock_fits(const struct regbuf_uring_memlock *ml);
  * Return: the length snprintf() would write.
  */
 int regbuf_uring_memlock_explain(const struct regbuf_uring_memlock *ml, char *buf, size_t len);
+
+/**
+ * regbuf_uring_ring_memlock() - what one ring costs of RLIMIT_MEMLOCK itself
+ * @entries: SQ entries, as given to regbuf_uring_pool_create()
+ * @setup_flags: IORING_SETUP_* (SQE128 and CQE32 make entries larger)
+ *
+ * Linux 6.14 moved the rings to io_create_region(), which charges the SQ/CQ
+ * rings (with 2 * @entries CQEs) and the SQE array, each rounded up to whole
+ * pages, to the user's locked memory; earlier kernels charge rings nothing.
+ * It is not shown in VmPin.  Add it, once per ring, to the registration's
+ * regbuf_uring_memlock_estimate() when sizing a limit.
+ *
+ * Return: bytes (0 on kernels before 6.14).
+ */
+uint64_t regbuf_uring_ring_memlock(uint32_t entries, uint32_t setup_flags);
 
 /**
  * regbuf_uring_probe() - what this kernel's io_uring offers registered buffers
@@ -583,6 +722,82 @@ static inline void regbuf_uring_ring_count_tag(struct regbuf_uring_ring *r,
 	r->last_tag = cqe->user_data;
 }
 
+/* One search of @m, which may be rewritten meanwhile: 1 and @out when found. */
+static inline int __regbuf_uring_map_search(const struct regbuf_uring_map *m, uint64_t addr,
+					    struct regbuf_uring_slotref *out)
+{
+	uint32_t lo = 0, hi = __atomic_load_n(&m->nr, __ATOMIC_RELAXED);
+	uint64_t base, len;
+
+	if (hi > m->cap)	/* a count being rewritten: the retry sees a stable one */
+		hi = m->cap;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		base = __atomic_load_n(&m->e[mid].base, __ATOMIC_RELAXED);
+		len = __atomic_load_n(&m->e[mid].len, __ATOMIC_RELAXED);
+		if (addr < base) {
+			hi = mid;
+		} else if (addr - base >= len) {
+			lo = mid + 1;
+		} else {
+			out->base = base;
+			out->len = len;
+			out->slot = __atomic_load_n(&m->e[mid].slot, __ATOMIC_RELAXED);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/**
+ * regbuf_uring_lookup() - which slot, and where in it, an address is registered
+ * @r: a ring of the pool
+ * @addr: first byte of the range
+ * @len: length of the range (0 is allowed: then only @addr is looked up)
+ * @loc: filled in when found: the slot holding @addr, the offset of @addr in
+ *	it, and how many bytes of the range it holds (the rest, if any, is in
+ *	other slots: look up @addr + @loc->len next)
+ *
+ * The map is read under its sequence count: a search that overlaps a change of
+ * the pool's registration (regbuf_uring_pool_grow(), _shrink()) is repeated,
+ * and the answer is one the pool published.  A slot found here may stop
+ * holding @addr right after (a concurrent shrink): an SQE built from it is
+ * then refused by the kernel with -EFAULT (validate_fixed_range() checks the
+ * address against the slot's buffer), never sent to other memory.
+ *
+ * Context: hot path; any thread; no lock, no allocation.
+ * Return: 0, or -EFAULT when @addr is not in registered memory (nothing
+ * registered, a gap, or past the end; regbuf_uring_fault_explain() says which).
+ */
+static inline int regbuf_uring_lookup(const struct regbuf_uring_ring *r, const void *addr,
+				      uint64_t len, struct regbuf_uring_loc *loc)
+{
+	const struct regbuf_uring_map *m = r->map;
+	uint64_t a = (uint64_t)(uintptr_t)addr, end;
+	struct regbuf_uring_slotref e = { 0, 0, 0 };
+	uint32_t seq;
+	int found;
+
+	if (!m)
+		return -EFAULT;
+	do {
+		/* Pairs with the release store that ends the pool's rewrite. */
+		seq = __atomic_load_n(&m->seq, __ATOMIC_ACQUIRE);
+		found = __regbuf_uring_map_search(m, a, &e);
+		/* Orders the search before the second read of the count. */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	} while ((seq & 1) || __atomic_load_n(&m->seq, __ATOMIC_RELAXED) != seq);
+	if (!found)
+		return -EFAULT;
+	end = e.base + e.len - a;
+	loc->slot = e.slot;
+	loc->offset = a - e.base;
+	loc->len = len < end ? len : end;
+	loc->slot_len = e.len;
+	return 0;
+}
+
 /**
  * regbuf_uring_find() - the slot holding [@addr, @addr + @len)'s first byte
  * @r: a ring
@@ -590,35 +805,85 @@ static inline void regbuf_uring_ring_count_tag(struct regbuf_uring_ring *r,
  * @len: length wanted
  * @slot: the slot
  *
- * Context: hot path; no lock, binary search in the published map; not
- * concurrently with register, update, mirror or unregister of the pool.
+ * regbuf_uring_lookup() for callers that need only the slot.
+ *
+ * Context: as regbuf_uring_lookup().
  * Return: bytes of the range inside that slot (<= @len: the rest is in the next
  * slot), or -EFAULT when @addr is not registered.
  */
 static inline int64_t regbuf_uring_find(const struct regbuf_uring_ring *r, uint64_t addr,
 					uint64_t len, uint32_t *slot)
 {
-	const struct regbuf_uring_map *m = __atomic_load_n(&r->map, __ATOMIC_ACQUIRE);
-	uint32_t lo = 0, hi;
-	uint64_t end;
+	struct regbuf_uring_loc loc;
 
-	if (!m)
+	if (regbuf_uring_lookup(r, (const void *)(uintptr_t)addr, len, &loc))
 		return -EFAULT;
-	hi = m->nr;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
+	*slot = loc.slot;
+	return (int64_t)loc.len;
+}
 
-		if (addr < m->e[mid].base)
-			hi = mid;
-		else if (addr - m->e[mid].base >= m->e[mid].len)
-			lo = mid + 1;
-		else {
-			end = m->e[mid].base + m->e[mid].len - addr;
-			*slot = m->e[mid].slot;
-			return (int64_t)(len < end ? len : end);
-		}
-	}
-	return -EFAULT;
+/**
+ * regbuf_uring_fault_explain() - why an address range is not registered memory
+ * @r: a ring of the pool
+ * @addr: first byte
+ * @len: length
+ * @buf: output, one line
+ * @size: size of @buf
+ *
+ * For an -EFAULT of regbuf_uring_lookup(), regbuf_uring_prep_rw() and the
+ * other prep functions: nothing registered (and why: never registered,
+ * unregistered, the registration failed), @addr in no registered buffer (with
+ * the nearest registered memory below and above it), or the range running
+ * past the end of registered memory (where it stops being registered).  For a
+ * range that is registered it says which slots hold it.
+ *
+ * Context: any thread; reads the map like regbuf_uring_lookup().
+ * Return: the length snprintf() would write, or -EINVAL for a NULL @r, or a
+ * NULL @buf with a non-zero @size.
+ */
+int regbuf_uring_fault_explain(const struct regbuf_uring_ring *r, const void *addr, uint64_t len,
+			       char *buf, size_t size);
+
+/**
+ * regbuf_uring_piece() - the bytes piece @piece of an I/O covers
+ * @r: the ring the I/O was prepared on
+ * @buf: the I/O's memory, as given to regbuf_uring_prep_rw()
+ * @len: its length
+ * @piece: the piece index of a CQE (regbuf_uring_cqe_piece())
+ * @loc: filled in: the piece's slot, offset in the slot and length
+ * @io_off: if not NULL, the piece's first byte as an offset into the I/O
+ *	(also the offset of its file position from the I/O's)
+ *
+ * regbuf_uring_prep_rw() cuts an I/O at the end of each registered slot it
+ * crosses: piece i starts where piece i-1 ends.  Ask before the registration
+ * of that memory changes.
+ *
+ * Return: 0; -EFAULT the memory is not registered (as the prep would have
+ * answered); -ERANGE the I/O has fewer pieces than @piece + 1.
+ */
+int regbuf_uring_piece(const struct regbuf_uring_ring *r, const void *buf, uint64_t len,
+		       uint32_t piece, struct regbuf_uring_loc *loc, uint64_t *io_off);
+
+/**
+ * regbuf_uring_cqe_user_data() - the caller's user_data of a CQE, without the piece index
+ * @cqe: a completion of an I/O the pool prepared (not a tag CQE)
+ *
+ * Return: user_data bits 47..0.
+ */
+static inline uint64_t regbuf_uring_cqe_user_data(const struct io_uring_cqe *cqe)
+{
+	return cqe->user_data & REGBUF_URING_USER_DATA_MASK;
+}
+
+/**
+ * regbuf_uring_cqe_piece() - which piece of its I/O a CQE completes
+ * @cqe: a completion of an I/O the pool prepared (not a tag CQE)
+ *
+ * Return: 0 for the first (or only) SQE of the I/O, i for the (i+1)th.
+ */
+static inline uint32_t regbuf_uring_cqe_piece(const struct io_uring_cqe *cqe)
+{
+	return (uint32_t)((cqe->user_data & ~REGBUF_URING_TAG_BIT) >> REGBUF_URING_PIECE_SHIFT);
 }
 
 /**
@@ -665,43 +930,51 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
  * @write: true for a write
  * @f: the file
  * @buf: memory inside a registered region (any memory in degraded or disabled mode)
- * @len: bytes, at most %REGBUF_MAX_RW_COUNT
+ * @len: bytes, at most %REGBUF_MAX_RW_COUNT; 0 queues a read or write of 0
+ *	bytes (the kernel completes it with 0), @buf must still be registered
  * @off: file offset
- * @user_data: copied to every CQE of this I/O (bit 63 must be clear)
+ * @user_data: copied to every CQE of this I/O, with the piece index in bits
+ *	62..48 (DOC: user_data bits); bits 63..48 must be clear
  *
- * Uses READ_FIXED/WRITE_FIXED with the slot found from @buf; an I/O crossing a
- * kernel-buffer (1 GiB) boundary is queued as one SQE per slot.  In degraded
+ * Uses READ_FIXED/WRITE_FIXED with the slot found from @buf.  An extent that
+ * crosses from one registered slot into the next (the 1 GiB split of a long
+ * registration, two registrations that happen to be adjacent) is queued as
+ * one SQE per slot, piece i at file offset @off plus the bytes of the pieces
+ * before it; each completes on its own, so a short or failed piece is known
+ * by its index (regbuf_uring_cqe_piece(), regbuf_uring_piece()).  In degraded
  * or disabled mode plain READ/WRITE is used.  Alignment is checked first: a
- * misaligned request queues nothing.  The common case (one slot) is inline;
- * everything else goes to __regbuf_uring_prep_rw().
+ * misaligned request, or one whose cut at a slot end leaves a misaligned
+ * piece, queues nothing.  The common case (one slot) is inline; everything
+ * else goes to __regbuf_uring_prep_rw().
  *
  * Context: hot path; the thread owning @r.
  * Return: number of SQEs queued (= CQEs to expect), or -EINVAL (misaligned,
- * too long, user_data bit 63 set), -EFAULT (@buf not registered, or nothing
- * is: the pool was never registered, was unregistered, or its registration
- * failed without REGBUF_URING_POOL_F_DEGRADE), -EBUSY (SQ full; nothing
- * queued).
+ * too long, user_data bits 63..48 set), -EFAULT (@buf not registered, part of
+ * the range past registered memory, or nothing is: the pool was never
+ * registered, was unregistered, or its registration failed without
+ * REGBUF_URING_POOL_F_DEGRADE; regbuf_uring_fault_explain() says which),
+ * -E2BIG (more than %REGBUF_URING_MAX_PIECES pieces), -EBUSY (the SQ has no
+ * room for every piece; nothing queued).
  */
 static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 				       const struct regbuf_uring_file *f, void *buf,
 				       uint32_t len, uint64_t off, uint64_t user_data)
 {
+	struct regbuf_uring_loc loc;
 	struct io_uring_sqe *sqe;
-	uint32_t slot;
 
-	if (REGBUF_UNLIKELY(!r->fixed || !len || len > REGBUF_MAX_RW_COUNT ||
-			    (user_data & REGBUF_URING_TAG_BIT) ||
+	if (REGBUF_UNLIKELY(!len || len > REGBUF_MAX_RW_COUNT ||
+			    (user_data & ~REGBUF_URING_USER_DATA_MASK) ||
 			    regbuf_uring_check_align(f, (uint64_t)(uintptr_t)buf, len, off) ||
-			    regbuf_uring_find(r, (uint64_t)(uintptr_t)buf, len, &slot) !=
-			    (int64_t)len))
+			    regbuf_uring_lookup(r, buf, len, &loc) || loc.len != len))
 		return __regbuf_uring_prep_rw(r, write, f, buf, len, off, user_data);
 	sqe = io_uring_get_sqe(&r->ring);
 	if (REGBUF_UNLIKELY(!sqe))
 		return -EBUSY;
 	if (write)
-		io_uring_prep_write_fixed(sqe, f->fd, buf, len, off, (int)slot);
+		io_uring_prep_write_fixed(sqe, f->fd, buf, len, off, (int)loc.slot);
 	else
-		io_uring_prep_read_fixed(sqe, f->fd, buf, len, off, (int)slot);
+		io_uring_prep_read_fixed(sqe, f->fd, buf, len, off, (int)loc.slot);
 	io_uring_sqe_set_data64(sqe, user_data);
 	return 1;
 }
@@ -714,17 +987,19 @@ static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
  * @iov: buffers (must stay valid until the CQEs arrive)
  * @nr: number of buffers
  * @off: file offset of the first byte
- * @user_data: copied to every CQE (bit 63 clear)
+ * @user_data: copied to every CQE, with the piece index (bits 63..48 clear)
  *
  * One READV_FIXED/WRITEV_FIXED SQE (kernel 6.15+) when every buffer is in the
- * same slot; otherwise, or on older kernels, one fixed read/write per piece.
+ * same slot; otherwise, or on older kernels, one fixed read/write per piece:
+ * each iovec cut at the slots it crosses as regbuf_uring_prep_rw() cuts it,
+ * pieces numbered in order across the iovecs.
  *
- * Return: number of SQEs queued, or -EINVAL (@iov NULL, @nr 0, bit 63 set in
- * @user_data, misaligned, or more than %REGBUF_MAX_RW_COUNT bytes); -EOVERFLOW (the
+ * Return: number of SQEs queued, or -EINVAL (@iov NULL, @nr 0, bits 63..48
+ * set in @user_data, misaligned, or more than %REGBUF_MAX_RW_COUNT bytes); -EOVERFLOW (the
  * iovec lengths wrap when summed, as io_import_reg_vec()); -EFAULT (a
  * zero-length iovec, as io_import_reg_vec(); or memory not registered, or
- * nothing registered, as regbuf_uring_prep_rw());
- * -EBUSY (SQ full; nothing queued).
+ * nothing registered, as regbuf_uring_prep_rw()); -E2BIG (more than
+ * %REGBUF_URING_MAX_PIECES pieces); -EBUSY (SQ full; nothing queued).
  */
 int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 			  const struct regbuf_uring_file *f, const struct iovec *iov,
@@ -908,7 +1183,8 @@ REGBUF_MUST_CHECK int regbuf_uring_nvme_read_limits(struct regbuf_limits *lim,
  * @len: bytes, a multiple of the block size
  * @slba: first logical block
  * @flags: REGBUF_URING_NVME_F_*
- * @user_data: copied to every CQE (bit 63 clear)
+ * @user_data: copied to every CQE, command i's with piece index i (bits 63..48
+ *	clear; regbuf_uring_cqe_piece(), regbuf_uring_nvme_piece())
  *
  * Cuts the transfer into commands the namespace maps without a bounce copy:
  * at kernel-buffer (slot) boundaries, by regbuf_seg_split() over @ns->lim
@@ -925,10 +1201,11 @@ REGBUF_MUST_CHECK int regbuf_uring_nvme_read_limits(struct regbuf_limits *lim,
  * Return: SQEs queued (= CQEs to expect), or -EINVAL (@len 0 or not a multiple
  * of the block size, @buf breaking the DMA alignment, a logical block of the
  * buffer straddling two kernel buffers (a command addresses one; align @buf to
- * the block size to avoid it), unknown @flags, bit 63 in @user_data, the ring
- * not created for passthrough); -EFAULT @buf not
- * registered; -E2BIG a kernel buffer longer than @ns->max_buf_len (register
- * after regbuf_uring_pool_set_buf_len()); -EBUSY the SQ has no room for all
+ * the block size to avoid it), unknown @flags, bits 63..48 in @user_data, the
+ * ring not created for passthrough); -EFAULT @buf not registered
+ * (regbuf_uring_fault_explain()); -E2BIG a kernel buffer longer than
+ * @ns->max_buf_len (register after regbuf_uring_pool_set_buf_len()), or more
+ * than %REGBUF_URING_MAX_PIECES commands; -EBUSY the SQ has no room for all
  * the commands.
  */
 int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns,
@@ -941,10 +1218,12 @@ int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_u
  * @ns: the namespace
  * @slba: first logical block
  * @nr_lbas: blocks, split into commands of at most 65536
- * @user_data: copied to every CQE (bit 63 clear)
+ * @user_data: copied to every CQE, command i's with piece index i (bits
+ *	63..48 clear): command i zeroes from @slba + i * 65536
  *
- * Return: SQEs queued, or -EINVAL (@nr_lbas 0, bit 63, ring not for
- * passthrough); -EBUSY the SQ has no room for all the commands.
+ * Return: SQEs queued, or -EINVAL (@nr_lbas 0, bits 63..48 set, ring not for
+ * passthrough); -E2BIG more than %REGBUF_URING_MAX_PIECES commands; -EBUSY
+ * the SQ has no room for all the commands.
  */
 int regbuf_uring_nvme_prep_write_zeroes(struct regbuf_uring_ring *r,
 					const struct regbuf_uring_nvme_ns *ns, uint64_t slba,
@@ -954,9 +1233,10 @@ int regbuf_uring_nvme_prep_write_zeroes(struct regbuf_uring_ring *r,
  * regbuf_uring_nvme_prep_flush() - queue NVMe Flush (00h)
  * @r: the ring
  * @ns: the namespace
- * @user_data: copied to the CQE (bit 63 clear)
+ * @user_data: copied to the CQE (bits 63..48 clear)
  *
- * Return: 1, or -EINVAL (bit 63, ring not for passthrough); -EBUSY SQ full.
+ * Return: 1, or -EINVAL (bits 63..48 set, ring not for passthrough); -EBUSY
+ * SQ full.
  */
 int regbuf_uring_nvme_prep_flush(struct regbuf_uring_ring *r,
 				 const struct regbuf_uring_nvme_ns *ns, uint64_t user_data);
@@ -966,18 +1246,41 @@ int regbuf_uring_nvme_prep_flush(struct regbuf_uring_ring *r,
  * @r: the ring
  * @ns: the namespace (its fd is used; @cmd->nsid is sent as given)
  * @cmd: the command; addr/data_len as the kernel reads them
- * @user_data: copied to the CQE (bit 63 clear)
+ * @user_data: copied to the CQE (bits 63..48 clear)
  *
  * When @cmd->data_len is not 0 and the pool has registered memory, the slot
  * holding [addr, addr + data_len) is found and the SQE is
  * IORING_URING_CMD_FIXED.  Nothing is sized to the limits: a command that
  * does not fit them is failed by the kernel or copied through bounce pages.
  *
- * Return: 1, or -EINVAL (@cmd NULL, bit 63, ring not for passthrough);
- * -EFAULT the data is not inside one registered slot; -EBUSY SQ full.
+ * Return: 1, or -EINVAL (@cmd NULL, bits 63..48 set, ring not for
+ * passthrough); -EFAULT the data is not inside one registered slot; -EBUSY SQ
+ * full.
  */
 int regbuf_uring_nvme_prep_cmd(struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns,
 			       const struct nvme_uring_cmd *cmd, uint64_t user_data);
+
+/**
+ * regbuf_uring_nvme_piece() - the part of a transfer command @piece carries
+ * @r: the ring the transfer was prepared on
+ * @ns: the namespace
+ * @buf: the transfer's memory, as given to regbuf_uring_nvme_prep_rw()
+ * @len: its length
+ * @slba: its first logical block
+ * @piece: the piece index of a CQE (regbuf_uring_cqe_piece())
+ * @io_off: the command's first byte as an offset into the transfer (its first
+ *	block is @slba + @io_off / block size)
+ * @piece_len: the command's length in bytes
+ *
+ * The cut regbuf_uring_nvme_prep_rw() made, computed again: ask before the
+ * registration of that memory changes.
+ *
+ * Return: 0; -ERANGE the transfer has fewer commands than @piece + 1; the
+ * errors of regbuf_uring_nvme_prep_rw() for a transfer it would refuse.
+ */
+int regbuf_uring_nvme_piece(const struct regbuf_uring_ring *r,
+			    const struct regbuf_uring_nvme_ns *ns, const void *buf, uint64_t len,
+			    uint64_t slba, uint32_t piece, uint64_t *io_off, uint64_t *piece_len);
 
 /**
  * struct regbuf_uring_nvme_cpl - a passthrough completion, decoded

@@ -24,9 +24,6 @@
 #ifndef MFD_HUGETLB
 #define MFD_HUGETLB		0x0004U
 #endif
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE	23	/* 5.14 */
-#endif
 #define MEM_MPOL_BIND		2	/* include/uapi/linux/mempolicy.h */
 #define MEM_MPOL_MF_STRICT	(1 << 0)
 #define MEM_MAX_NODES		1024
@@ -184,23 +181,6 @@ static int bind_node(void *addr, size_t len, int node)
 			 MEM_MPOL_MF_STRICT);
 }
 
-/*
- * Fault every page in now, writable, so registration pins present pages.
- * MADV_POPULATE_WRITE reports a hugetlb pool running dry as -ENOMEM where a
- * touch would die of SIGBUS; before 5.14 it is -EINVAL and we touch instead.
- */
-static int prefault(void *addr, size_t len)
-{
-	size_t step = (size_t)1 << base_shift(), off;
-	int err = sys_madvise(addr, len, MADV_POPULATE_WRITE);
-
-	if (err != -EINVAL)
-		return err;
-	for (off = 0; off < len; off += step)
-		*(volatile char *)((char *)addr + off) = 0;
-	return 0;
-}
-
 bool mem_tier_skipped(size_t len, unsigned int shift, bool huge_tier, unsigned int flags)
 {
 	/* One page of the tier is the smallest arena worth it: exactly one fits. */
@@ -288,7 +268,8 @@ static int tier_prepare(struct regbuf_mem *m, enum regbuf_mem_tier t, void *addr
 	}
 	if (o->flags & REGBUF_MEM_F_NO_PREFAULT)
 		return 0;
-	err = prefault(addr, memlen);
+	err = mem_prefault(addr, memlen, tier_shift(t),
+			   (o->flags & REGBUF_MEM_F_NUMA) ? o->numa_node : -1);
 	if (!err)
 		return 0;
 	if (tier_hugetlb(t))

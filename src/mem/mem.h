@@ -38,4 +38,12 @@ bool mem_tier_skipped(size_t len, unsigned int shift, bool huge_tier, unsigned i
 unsigned int mem_thp_folio_shift(uint64_t huge, uint64_t len, unsigned int pmd_shift,
 				 unsigned int base);
 
+/*
+ * Fault [@addr, @addr + @len) in, writable, from as many threads as there
+ * are CPUs to fault it from (@node >= 0: the CPUs of that NUMA node, which
+ * the threads are bound to), each a slice of whole 2^@folio_shift folios:
+ * 0 or the first -errno (-ENOMEM: a hugetlb pool ran dry).
+ */
+int mem_prefault(void *addr, size_t len, unsigned int folio_shift, int node);
+
 #endif /* REGBUF_SRC_MEM_MEM_H */

@@ -132,6 +132,25 @@ int sys_pagemap_scan(int pm_fd, uint64_t start, uint64_t end, uint64_t category_
 	return 0;
 }
 
+int sys_vma_query(int maps_fd, uint64_t addr, bool or_next, struct procmap_query *q, char *name,
+		  size_t name_size)
+{
+	if (maps_fd < 0)
+		return -EBADF;
+	memset(q, 0, sizeof(*q));
+	q->size = sizeof(*q);
+	q->query_flags = or_next ? PROCMAP_QUERY_COVERING_OR_NEXT_VMA : 0;
+	q->query_addr = addr;
+	if (name) {
+		q->vma_name_addr = (uint64_t)(uintptr_t)name;
+		q->vma_name_size = (uint32_t)name_size;
+		name[0] = 0;
+	}
+	if (ioctl(maps_fd, PROCMAP_QUERY, q) < 0)
+		return -errno;
+	return 0;
+}
+
 int sys_smaps_read(struct sys_vma **vmas, size_t *nr)
 {
 	struct sys_vma *v = NULL, *nv;

@@ -8,6 +8,7 @@
 #ifndef REGBUF_SRC_SYS_PAGEMAP_H
 #define REGBUF_SRC_SYS_PAGEMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,17 @@ typedef int (*sys_pm_scan_fn)(void *arg, uint64_t start, uint64_t end, uint64_t 
  */
 int sys_pagemap_scan(int pm_fd, uint64_t start, uint64_t end, uint64_t category_mask,
 		     uint64_t return_mask, sys_pm_scan_fn fn, void *arg);
+
+struct procmap_query;
+
+/*
+ * PROCMAP_QUERY (Linux 6.11) on @maps_fd (an open /proc/self/maps): the VMA
+ * covering @addr, or with @or_next the first one after it, into @q; with
+ * @name, its name (up to @name_size bytes).  0, -ENOENT when there is no
+ * such VMA, or -errno (-ENOTTY/-EINVAL before 6.11, -EBADF for @maps_fd < 0).
+ */
+int sys_vma_query(int maps_fd, uint64_t addr, bool or_next, struct procmap_query *q, char *name,
+		  size_t name_size);
 
 /* One VMA of /proc/self/smaps, with the fields regbuf reads. */
 struct sys_vma {

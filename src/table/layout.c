@@ -162,12 +162,7 @@ static uint64_t vma_page_size(int maps_fd, uint64_t va, uint64_t *vma_end)
 {
 	struct procmap_query q;
 
-	if (maps_fd < 0)
-		return VMA_PAGE_UNKNOWN;
-	memset(&q, 0, sizeof(q));
-	q.size = sizeof(q);
-	q.query_addr = va;
-	if (ioctl(maps_fd, PROCMAP_QUERY, &q) < 0)
+	if (sys_vma_query(maps_fd, va, false, &q, NULL, 0))
 		return VMA_PAGE_UNKNOWN;
 	*vma_end = q.vma_end;
 	return q.vma_page_size > TABLE_PAGE_SIZE ? q.vma_page_size : 0;
@@ -436,19 +431,12 @@ static int vma_from_maps(uint64_t addr, struct vma_info *v)
 static int vma_find(int maps_fd, uint64_t addr, struct vma_info *v)
 {
 	struct procmap_query q;
+	int ret = sys_vma_query(maps_fd, addr, true, &q, v->name, sizeof(v->name));
 
-	memset(&q, 0, sizeof(q));
-	q.size = sizeof(q);
-	q.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
-	q.query_addr = addr;
-	q.vma_name_addr = (uint64_t)(uintptr_t)v->name;
-	q.vma_name_size = sizeof(v->name);
-	v->name[0] = 0;
-	if (maps_fd < 0 || ioctl(maps_fd, PROCMAP_QUERY, &q) < 0) {
-		if (maps_fd >= 0 && errno == ENOENT)
-			return -ENOENT;
+	if (ret == -ENOENT)
+		return ret;
+	if (ret)
 		return vma_from_maps(addr, v);
-	}
 	v->start = q.vma_start;
 	v->end = q.vma_end;
 	v->writable = q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE;

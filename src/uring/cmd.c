@@ -364,7 +364,13 @@ static bool ring_is_cmd(const struct regbuf_uring_ring *r)
 
 static bool use_fixed(const struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns)
 {
-	return r->fixed && !ns->fixed;
+	return __atomic_load_n(&r->fixed, __ATOMIC_RELAXED) && !ns->fixed;
+}
+
+/* The piece index in user_data (DOC: user_data bits). */
+static uint64_t piece_data(uint64_t user_data, uint32_t piece)
+{
+	return user_data | ((uint64_t)piece << REGBUF_URING_PIECE_SHIFT);
 }
 
 /*
@@ -420,27 +426,82 @@ static int64_t next_cmd(const struct regbuf_uring_ring *r, const struct regbuf_u
 	return n;
 }
 
-int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns,
-			      bool write, void *buf, uint64_t len, uint64_t slba,
-			      unsigned int flags, uint64_t user_data)
+/*
+ * Walk the commands of a transfer as regbuf_uring_nvme_prep_rw() cuts it, up
+ * to command @stop (UINT32_MAX: all): their count, or -errno.  With @stop,
+ * *@io_off and *@cmd_len describe that command.
+ */
+static int walk_cmds(const struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns,
+		     uint64_t addr, uint64_t len, uint64_t slba, uint32_t stop, uint64_t *io_off,
+		     uint64_t *cmd_len)
 {
-	uint64_t addr = (uint64_t)(uintptr_t)buf, lbs, left, lba;
-	uint32_t slot, nr = 0, nlb;
+	uint64_t left, lba;
+	uint32_t slot, nr = 0;
 	int64_t n;
 
-	if (!r || !ns || !ring_is_cmd(r) || (flags & ~REGBUF_URING_NVME_F_FUA) ||
-	    (user_data & REGBUF_URING_TAG_BIT))
+	for (left = len, lba = slba; left; left -= (uint64_t)n, lba += (uint64_t)n >> ns->lba_shift) {
+		if (nr == REGBUF_URING_MAX_PIECES)
+			return -E2BIG;
+		n = next_cmd(r, ns, addr + (len - left), left, lba, &slot);
+		if (n < 0)
+			return (int)n;
+		if (nr == stop) {
+			*io_off = len - left;
+			*cmd_len = (uint64_t)n;
+			return (int)nr + 1;
+		}
+		nr++;
+	}
+	return stop == UINT32_MAX ? (int)nr : -ERANGE;
+}
+
+/* A transfer regbuf_uring_nvme_prep_rw() can cut: 0 or -EINVAL. */
+static int check_rw(const struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns,
+		    uint64_t addr, uint64_t len)
+{
+	uint64_t lbs;
+
+	if (!r || !ns || !ring_is_cmd(r))
 		return -EINVAL;
 	lbs = UINT64_C(1) << ns->lba_shift;
 	if (!len || (len & (lbs - 1)) || (addr & ns->lim.dma_alignment))
 		return -EINVAL;
+	return 0;
+}
+
+int regbuf_uring_nvme_piece(const struct regbuf_uring_ring *r,
+			    const struct regbuf_uring_nvme_ns *ns, const void *buf, uint64_t len,
+			    uint64_t slba, uint32_t piece, uint64_t *io_off, uint64_t *piece_len)
+{
+	uint64_t addr = (uint64_t)(uintptr_t)buf;
+	int ret = check_rw(r, ns, addr, len);
+
+	if (!ret && (!io_off || !piece_len || piece == UINT32_MAX))
+		ret = -EINVAL;
+	if (!ret)
+		ret = walk_cmds(r, ns, addr, len, slba, piece, io_off, piece_len);
+	return ret < 0 ? ret : 0;
+}
+
+int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns,
+			      bool write, void *buf, uint64_t len, uint64_t slba,
+			      unsigned int flags, uint64_t user_data)
+{
+	uint64_t addr = (uint64_t)(uintptr_t)buf, left, lba;
+	uint32_t slot, nr, nlb, piece = 0;
+	int64_t n;
+	int ret;
+
+	if ((flags & ~REGBUF_URING_NVME_F_FUA) || (user_data & ~REGBUF_URING_USER_DATA_MASK))
+		return -EINVAL;
+	ret = check_rw(r, ns, addr, len);
+	if (ret)
+		return ret;
 	/* First pass: every command must fit in the SQ, or none is queued. */
-	for (left = len, lba = slba; left; left -= (uint64_t)n, lba += (uint64_t)n >> ns->lba_shift) {
-		n = next_cmd(r, ns, addr + (len - left), left, lba, &slot);
-		if (n < 0)
-			return (int)n;
-		nr++;
-	}
+	ret = walk_cmds(r, ns, addr, len, slba, UINT32_MAX, NULL, NULL);
+	if (ret < 0)
+		return ret;
+	nr = (uint32_t)ret;
 	if (io_uring_sq_space_left(&r->ring) < nr)
 		return -EBUSY;
 	for (left = len, lba = slba; left; left -= (uint64_t)n, lba += (uint64_t)n >> ns->lba_shift) {
@@ -448,7 +509,16 @@ int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_u
 		struct nvme_uring_cmd *cmd;
 
 		n = next_cmd(r, ns, addr + (len - left), left, lba, &slot);
-		sqe = cmd_sqe(&r->ring, ns->fd, user_data);
+		/*
+		 * The map changed since the first pass (a caller's bug: I/O on
+		 * memory being shrunk): the rest goes in the last SQE the SQ has
+		 * room for, with no slot, and the kernel refuses it with -EFAULT.
+		 */
+		if (n < 0 || (piece == nr - 1 && (uint64_t)n != left)) {
+			n = (int64_t)left;
+			slot = UINT16_MAX;
+		}
+		sqe = cmd_sqe(&r->ring, ns->fd, piece_data(user_data, piece++));
 		if (!sqe)
 			return -EBUSY;	/* not reached: the room was checked */
 		cmd = sqe_cmd(sqe);
@@ -475,9 +545,12 @@ int regbuf_uring_nvme_prep_write_zeroes(struct regbuf_uring_ring *r,
 {
 	uint64_t nr = (nr_lbas + REGBUF_NVME_MAX_NLB - 1) / REGBUF_NVME_MAX_NLB, i;
 
-	if (!r || !ns || !ring_is_cmd(r) || !nr_lbas || (user_data & REGBUF_URING_TAG_BIT))
+	if (!r || !ns || !ring_is_cmd(r) || !nr_lbas ||
+	    (user_data & ~REGBUF_URING_USER_DATA_MASK))
 		return -EINVAL;
-	if (io_uring_sq_space_left(&r->ring) < nr || nr > INT_MAX)
+	if (nr > REGBUF_URING_MAX_PIECES)
+		return -E2BIG;
+	if (io_uring_sq_space_left(&r->ring) < nr)
 		return -EBUSY;
 	for (i = 0; i < nr; i++) {
 		uint64_t lba = slba + i * REGBUF_NVME_MAX_NLB;
@@ -487,7 +560,7 @@ int regbuf_uring_nvme_prep_write_zeroes(struct regbuf_uring_ring *r,
 
 		if (nlb > REGBUF_NVME_MAX_NLB)
 			nlb = REGBUF_NVME_MAX_NLB;
-		sqe = cmd_sqe(&r->ring, ns->fd, user_data);
+		sqe = cmd_sqe(&r->ring, ns->fd, piece_data(user_data, (uint32_t)i));
 		if (!sqe)
 			return -EBUSY;	/* not reached: the room was checked */
 		cmd = sqe_cmd(sqe);
@@ -506,7 +579,7 @@ int regbuf_uring_nvme_prep_flush(struct regbuf_uring_ring *r,
 	struct nvme_uring_cmd *cmd;
 	struct io_uring_sqe *sqe;
 
-	if (!r || !ns || !ring_is_cmd(r) || (user_data & REGBUF_URING_TAG_BIT))
+	if (!r || !ns || !ring_is_cmd(r) || (user_data & ~REGBUF_URING_USER_DATA_MASK))
 		return -EINVAL;
 	sqe = cmd_sqe(&r->ring, ns->fd, user_data);
 	if (!sqe)
@@ -525,7 +598,7 @@ int regbuf_uring_nvme_prep_cmd(struct regbuf_uring_ring *r, const struct regbuf_
 	uint32_t slot = 0;
 	bool fixed = false;
 
-	if (!r || !ns || !cmd || !ring_is_cmd(r) || (user_data & REGBUF_URING_TAG_BIT))
+	if (!r || !ns || !cmd || !ring_is_cmd(r) || (user_data & ~REGBUF_URING_USER_DATA_MASK))
 		return -EINVAL;
 	if (cmd->data_len && use_fixed(r, ns)) {
 		if (regbuf_uring_find(r, cmd->addr, cmd->data_len, &slot) != cmd->data_len)

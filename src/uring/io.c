@@ -83,56 +83,128 @@ int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd)
 	return 0;
 }
 
-struct piece {
-	uint64_t addr;
-	uint32_t len;
-	uint32_t slot;
-};
-
-/* Cut [addr, addr + len) at kernel-buffer boundaries: count or -errno. */
-static int cut(const struct regbuf_uring_ring *r, const struct regbuf_uring_file *f,
-	       uint64_t addr, uint64_t len, uint64_t off, struct piece *p, int max)
+/* The piece index in user_data (DOC: user_data bits). */
+static uint64_t piece_data(uint64_t user_data, uint32_t piece)
 {
-	int64_t n;
-	int cnt = 0;
-
-	if (!len) {
-		n = regbuf_uring_find(r, addr, 0, &p[0].slot);
-		if (n < 0)
-			return (int)n;
-		p[0].addr = addr;
-		p[0].len = 0;
-		return 1;
-	}
-	while (len) {
-		if (cnt == max)
-			return -EINVAL;
-		n = regbuf_uring_find(r, addr, len, &p[cnt].slot);
-		if (n < 0)
-			return (int)n;
-		/* A piece cut at a slot end must itself be aligned for O_DIRECT. */
-		if (regbuf_uring_check_align(f, addr, (uint64_t)n, off))
-			return -EINVAL;
-		p[cnt].addr = addr;
-		p[cnt].len = (uint32_t)n;
-		cnt++;
-		addr += (uint64_t)n;
-		off += (uint64_t)n;
-		len -= (uint64_t)n;
-	}
-	return cnt;
+	return user_data | ((uint64_t)piece << REGBUF_URING_PIECE_SHIFT);
 }
 
-static void prep_fixed(struct io_uring_sqe *sqe, bool write, int fd, const struct piece *p,
-		       uint64_t off, uint64_t user_data)
+/*
+ * The piece of [@addr, @addr + @len) that starts at @addr: the slot holding
+ * @addr and the bytes of the range in it (the rest continues in other
+ * slots).  A piece cut at a slot end must itself be aligned for O_DIRECT.
+ * 0 or -errno.
+ */
+static int next_piece(const struct regbuf_uring_ring *r, const struct regbuf_uring_file *f,
+		      uint64_t addr, uint64_t len, uint64_t off, struct regbuf_uring_loc *loc)
 {
-	if (write)
-		io_uring_prep_write_fixed(sqe, fd, (const void *)(uintptr_t)p->addr, p->len, off,
-					  (int)p->slot);
-	else
-		io_uring_prep_read_fixed(sqe, fd, (void *)(uintptr_t)p->addr, p->len, off,
-					 (int)p->slot);
-	io_uring_sqe_set_data64(sqe, user_data);
+	if (regbuf_uring_lookup(r, (const void *)(uintptr_t)addr, len, loc))
+		return -EFAULT;
+	if (loc->len < len && f && regbuf_uring_check_align(f, addr, loc->len, off))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Count the pieces [@addr, @addr + @len) is cut into at slot ends (a range
+ * of 0 bytes is one piece when @addr is registered): count or -errno.
+ */
+static int count_pieces(const struct regbuf_uring_ring *r, const struct regbuf_uring_file *f,
+			uint64_t addr, uint64_t len, uint64_t off)
+{
+	struct regbuf_uring_loc loc;
+	uint32_t n = 0;
+	int ret;
+
+	do {
+		if (n == REGBUF_URING_MAX_PIECES)
+			return -E2BIG;
+		ret = next_piece(r, f, addr, len, off, &loc);
+		if (ret)
+			return ret;
+		n++;
+		addr += loc.len;
+		off += loc.len;
+		len -= loc.len;
+	} while (len);
+	return (int)n;
+}
+
+int regbuf_uring_piece(const struct regbuf_uring_ring *r, const void *buf, uint64_t len,
+		       uint32_t piece, struct regbuf_uring_loc *loc, uint64_t *io_off)
+{
+	uint64_t addr = (uint64_t)(uintptr_t)buf, done = 0;
+	uint32_t i = 0;
+
+	if (!r || !loc)
+		return -EINVAL;
+	for (;;) {
+		if (next_piece(r, NULL, addr + done, len - done, 0, loc))
+			return -EFAULT;
+		if (i == piece)
+			break;
+		done += loc->len;
+		if (done == len)
+			return -ERANGE;
+		i++;
+	}
+	if (io_off)
+		*io_off = done;
+	return 0;
+}
+
+/*
+ * No slot: the kernel answers -EFAULT for it (io_find_buf_node() finds no
+ * node past the table, and a table has at most 16384 slots).
+ */
+#define NO_SLOT		UINT16_MAX
+
+/*
+ * Queue [@addr, @addr + @len) cut at slot ends, as count_pieces() counted it,
+ * in at most @max SQEs numbered from *@piece on; returns the SQEs queued.
+ * The map is read again: should the memory have been unregistered since the
+ * count (a caller's bug: I/O on memory being shrunk), the rest of the range
+ * goes in one last SQE with no slot, which completes with -EFAULT: never into
+ * other memory, never more SQEs than the room checked.
+ */
+static uint32_t prep_pieces(struct regbuf_uring_ring *r, bool write, int fd, uint64_t addr,
+			    uint64_t len, uint64_t off, uint64_t user_data, uint32_t max,
+			    uint32_t *piece)
+{
+	struct regbuf_uring_loc loc;
+	struct io_uring_sqe *sqe;
+	uint32_t i = 0;
+
+	do {
+		if (next_piece(r, NULL, addr, len, off, &loc) || (i == max - 1 && loc.len != len)) {
+			loc.slot = NO_SLOT;
+			loc.len = len;
+		}
+		sqe = io_uring_get_sqe(&r->ring);
+		if (write)
+			io_uring_prep_write_fixed(sqe, fd, (const void *)(uintptr_t)addr,
+						  (unsigned int)loc.len, off, (int)loc.slot);
+		else
+			io_uring_prep_read_fixed(sqe, fd, (void *)(uintptr_t)addr,
+						 (unsigned int)loc.len, off, (int)loc.slot);
+		io_uring_sqe_set_data64(sqe, piece_data(user_data, (*piece)++));
+		addr += loc.len;
+		off += loc.len;
+		len -= loc.len;
+		i++;
+	} while (len);
+	return i;
+}
+
+/* Registration active: fixed I/O (read once; another thread may grow the pool). */
+static bool ring_fixed(const struct regbuf_uring_ring *r)
+{
+	return __atomic_load_n(&r->fixed, __ATOMIC_RELAXED);
+}
+
+static bool ring_plain(const struct regbuf_uring_ring *r)
+{
+	return __atomic_load_n(&r->plain, __ATOMIC_RELAXED);
 }
 
 /*
@@ -163,47 +235,42 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 			   const struct regbuf_uring_file *f, void *buf, uint32_t len,
 			   uint64_t off, uint64_t user_data)
 {
-	struct piece p[MAX_PIECES];
-	struct io_uring_sqe *sqe;
-	int n, i;
+	uint64_t addr = (uint64_t)(uintptr_t)buf;
+	uint32_t piece = 0;
+	int n;
 
-	if ((user_data & REGBUF_URING_TAG_BIT) || len > REGBUF_MAX_RW_COUNT)
+	if ((user_data & ~REGBUF_URING_USER_DATA_MASK) || len > REGBUF_MAX_RW_COUNT)
 		return -EINVAL;
-	if (regbuf_uring_check_align(f, (uint64_t)(uintptr_t)buf, len, off))
+	if (regbuf_uring_check_align(f, addr, len, off))
 		return -EINVAL;
-	if (!r->fixed) {
+	if (!ring_fixed(r)) {
 		struct iovec one = { buf, len };
 
 		/* Nothing registered and no unregistered I/O asked for. */
-		if (!r->plain)
+		if (!ring_plain(r))
 			return -EFAULT;
 		return prep_plain(r, write, f, &one, 0, off, user_data);
 	}
-	n = cut(r, f, (uint64_t)(uintptr_t)buf, len, off, p, MAX_PIECES);
+	n = count_pieces(r, f, addr, len, off);
 	if (n < 0)
 		return n;
 	if (io_uring_sq_space_left(&r->ring) < (unsigned int)n)
 		return -EBUSY;
-	for (i = 0; i < n; i++) {
-		sqe = io_uring_get_sqe(&r->ring);
-		prep_fixed(sqe, write, f->fd, &p[i], off, user_data);
-		off += p[i].len;
-	}
-	return n;
+	return (int)prep_pieces(r, write, f->fd, addr, len, off, user_data, (uint32_t)n, &piece);
 }
 
 int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 			  const struct regbuf_uring_file *f, const struct iovec *iov,
 			  uint32_t nr, uint64_t off, uint64_t user_data)
 {
+	struct regbuf_uring_loc loc;
 	struct io_uring_sqe *sqe;
-	struct piece p[MAX_PIECES];
 	uint64_t total = 0, o;
-	uint32_t i, slot = 0, need = 0;
+	uint32_t i, slot = 0, need = 0, piece = 0;
 	bool one_slot = true;
-	int n, j;
+	int n;
 
-	if ((user_data & REGBUF_URING_TAG_BIT) || !iov || !nr)
+	if ((user_data & ~REGBUF_URING_USER_DATA_MASK) || !iov || !nr)
 		return -EINVAL;
 	for (i = 0; i < nr; i++) {
 		/* Kernel io_import_reg_vec(): a zero-length iovec is -EFAULT. */
@@ -218,17 +285,20 @@ int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 					     iov[i].iov_len, off))
 			return -EINVAL;
 	}
-	if (!r->fixed)
-		return r->plain ? prep_plain(r, write, f, iov, nr, off, user_data) : -EFAULT;
+	if (!ring_fixed(r))
+		return ring_plain(r) ? prep_plain(r, write, f, iov, nr, off, user_data) : -EFAULT;
 	/* Validate every piece and count SQEs before queueing anything. */
 	for (i = 0, o = off; i < nr; i++) {
-		n = cut(r, f, (uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len, o, p,
-			MAX_PIECES);
+		n = count_pieces(r, f, (uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len, o);
 		if (n < 0)
 			return n;
-		if (n > 1 || (i && p[0].slot != slot))
+		if (regbuf_uring_lookup(r, iov[i].iov_base, iov[i].iov_len, &loc))
+			return -EFAULT;	/* unregistered since the count: a caller's bug */
+		if (n > 1 || (i && loc.slot != slot))
 			one_slot = false;
-		slot = p[0].slot;
+		slot = loc.slot;
+		if (need + (uint32_t)n > REGBUF_URING_MAX_PIECES)
+			return -E2BIG;
 		need += (uint32_t)n;
 		o += iov[i].iov_len;
 	}
@@ -244,16 +314,13 @@ int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 	}
 	if (io_uring_sq_space_left(&r->ring) < need)
 		return -EBUSY;
+	/* Each iovec keeps room for one SQE for every iovec after it. */
 	for (i = 0, o = off; i < nr; i++) {
-		n = cut(r, f, (uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len, o, p,
-			MAX_PIECES);
-		for (j = 0; j < n; j++) {
-			sqe = io_uring_get_sqe(&r->ring);
-			prep_fixed(sqe, write, f->fd, &p[j], o, user_data);
-			o += p[j].len;
-		}
+		prep_pieces(r, write, f->fd, (uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len,
+			    o, user_data, need - piece - (nr - 1 - i), &piece);
+		o += iov[i].iov_len;
 	}
-	return (int)need;
+	return (int)piece;
 }
 
 /* Submit what is queued and wait for @n CQEs of ours; tag CQEs are counted. */

@@ -13,36 +13,13 @@
 
 #include "sys/compat.h"
 #include "sys/kbuf.h"
+#include "uring/pool.h"
 #include "uring/uring.h"
 
-#define MAX_RINGS 64
 #define POOL_FLAGS (REGBUF_URING_POOL_F_DEGRADE | REGBUF_URING_POOL_F_NO_REGISTER | \
 		    REGBUF_URING_POOL_F_NO_PREFLIGHT | REGBUF_URING_POOL_F_NO_CLONE | \
 		    REGBUF_URING_POOL_F_CLONE_WHOLE_ONLY | REGBUF_URING_POOL_F_NO_RWV_FIXED | \
 		    REGBUF_URING_POOL_F_NVME_CMD)
-
-struct regbuf_uring_pool {
-	uint32_t nr_rings;
-	unsigned int flags;
-	bool clone_ok;			/* IORING_REGISTER_CLONE_BUFFERS works (6.12+) */
-	bool clone_range_ok;		/* with offsets and DST_REPLACE (6.13+) */
-	bool rwv_fixed;			/* IORING_OP_READV_FIXED (6.15+) */
-	bool charged;			/* rings are charged against RLIMIT_MEMLOCK */
-	bool registered;		/* a kernel table exists in the open rings */
-	bool degraded;			/* failed with REGBUF_URING_POOL_F_DEGRADE: unregistered I/O */
-	uint64_t max_buf_len;		/* longest kernel buffer (regbuf_uring_pool_set_buf_len()) */
-	uint64_t ring_bytes;		/* memlock charged for the rings themselves */
-	struct regbuf_uring_ring *rings;
-	bool *closed;
-	/* The slot table as registered: base/len per kernel buffer. */
-	uint32_t nr_slots;
-	struct iovec *slots;
-	uint64_t gen;			/* tag generation, bumped per update */
-	struct regbuf_uring_status st;
-	/* regbuf_uring_pool_mirror(): the table buffer each slot mirrors (a reference). */
-	struct regbuf_buf **mirror;
-	uint32_t mirror_nr;
-};
 
 uint64_t uring_now_ns(void)
 {
@@ -110,37 +87,95 @@ static bool probe_rwv_fixed(struct regbuf_uring_pool *pool)
 	return f.readv_fixed && f.writev_fixed;
 }
 
-int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp, uint32_t nr_rings,
-			     uint32_t entries, uint32_t setup_flags, unsigned int flags)
+/*
+ * The rings' own memory against RLIMIT_MEMLOCK (charged since Linux 6.14):
+ * fills @st->memlock; -ENOMEM with the reason when it cannot fit.
+ */
+static int ring_preflight(uint32_t nr_rings, uint32_t entries, uint32_t setup_flags,
+			  unsigned int flags, struct regbuf_uring_status *st)
 {
+	struct regbuf_uring_memlock *ml = &st->memlock;
+
+	memset(ml, 0, sizeof(*ml));
+	uring_memlock_limits(ml, uring_memlock_charged());
+	ml->new_rings = nr_rings;
+	ml->charges = nr_rings;
+	ml->needed = regbuf_uring_ring_memlock(entries, setup_flags) * nr_rings;
+	if ((flags & REGBUF_URING_POOL_F_NO_PREFLIGHT) || regbuf_uring_memlock_fits(ml))
+		return 0;
+	st->err = -ENOMEM;
+	regbuf_uring_memlock_explain(ml, st->reason, sizeof(st->reason));
+	return -ENOMEM;
+}
+
+/*
+ * io_uring_queue_init() refused ring @i: say why.  -ENOMEM from a charged
+ * user is RLIMIT_MEMLOCK on kernels that charge rings (the preflight cannot
+ * see what the user's other processes have locked), or -EMFILE the
+ * descriptors.
+ */
+static void ring_refused(struct regbuf_uring_status *st, uint32_t i, uint32_t nr_rings, int err)
+{
+	int n;
+
+	st->err = err;
+	if (err == -ENOMEM && st->memlock.charged && st->memlock.needed) {
+		n = snprintf(st->reason, sizeof(st->reason), "the kernel refused ring %u of %u: ",
+			     i, nr_rings);
+		if (n > 0 && (size_t)n < sizeof(st->reason))
+			regbuf_uring_memlock_explain(&st->memlock, st->reason + n,
+						     sizeof(st->reason) - (size_t)n);
+		return;
+	}
+	snprintf(st->reason, sizeof(st->reason), "io_uring_queue_init() of ring %u of %u: %s (%d)%s",
+		 i, nr_rings, strerror(-err), err,
+		 err == -EMFILE || err == -ENFILE ? "; each ring is a file descriptor: raise "
+		 "RLIMIT_NOFILE ('ulimit -n') or use fewer rings" : "");
+}
+
+int regbuf_uring_pool_create_report(struct regbuf_uring_pool **poolp, uint32_t nr_rings,
+				    uint32_t entries, uint32_t setup_flags, unsigned int flags,
+				    struct regbuf_uring_status *report)
+{
+	struct regbuf_uring_status local, *st = report ? report : &local;
 	struct regbuf_uring_pool *pool;
 	uint32_t i;
 	int ret;
 
-	if (!poolp || !nr_rings || nr_rings > MAX_RINGS || !entries || (flags & ~POOL_FLAGS))
+	memset(st, 0, sizeof(*st));
+	if (!poolp || !nr_rings || nr_rings > REGBUF_URING_POOL_MAX_RINGS || !entries ||
+	    (flags & ~POOL_FLAGS)) {
+		st->err = -EINVAL;
+		snprintf(st->reason, sizeof(st->reason), "invalid argument");
 		return -EINVAL;
-	pool = calloc(1, sizeof(*pool));
-	if (!pool)
-		return -ENOMEM;
-	pool->rings = calloc(nr_rings, sizeof(*pool->rings));
-	pool->closed = calloc(nr_rings, sizeof(*pool->closed));
-	if (!pool->rings || !pool->closed) {
-		ret = -ENOMEM;
-		goto out_free_pool;
 	}
-	pool->nr_rings = nr_rings;
-	pool->flags = flags;
-	pool->max_buf_len = REGBUF_BUF_MAX_LEN;
 	/* NVMe passthrough carries a 64-byte command in the SQE and DW0 in the CQE. */
 	if (flags & REGBUF_URING_POOL_F_NVME_CMD)
 		setup_flags |= IORING_SETUP_SQE128 | IORING_SETUP_CQE32;
-	pool->charged = uring_memlock_charged();
+	ret = ring_preflight(nr_rings, entries, setup_flags, flags, st);
+	if (ret)
+		return ret;
+	ret = -ENOMEM;
+	pool = calloc(1, sizeof(*pool));
+	if (!pool)
+		goto out_report;
+	pool->rings = calloc(nr_rings, sizeof(*pool->rings));
+	pool->closed = calloc(nr_rings, sizeof(*pool->closed));
+	if (!pool->rings || !pool->closed || map_init(pool))
+		goto out_free_pool;
+	pool->nr_rings = nr_rings;
+	pool->flags = flags;
+	pool->max_buf_len = REGBUF_BUF_MAX_LEN;
+	pool->charged = st->memlock.charged;
 	for (i = 0; i < nr_rings; i++) {
 		ret = io_uring_queue_init(entries, &pool->rings[i].ring, setup_flags);
-		if (ret < 0)
+		if (ret < 0) {
+			ring_refused(st, i, nr_rings, ret);
 			goto out_exit_rings;
+		}
 		pool->rings[i].pool = pool;
 		pool->rings[i].idx = i;
+		pool->rings[i].map = pool->map;
 	}
 	pool->ring_bytes = pool->charged ? uring_ring_charge(&pool->rings[0].ring) * nr_rings : 0;
 	probe_clone(pool);
@@ -148,6 +183,12 @@ int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp, uint32_t nr_rings
 	for (i = 0; i < nr_rings; i++)
 		pool->rings[i].rwv_fixed = pool->rwv_fixed;
 	pool->st.nr_rings = nr_rings;
+	pool->st.memlock = st->memlock;
+	pool->st.memlock.new_rings = 0;
+	pool->st.memlock.needed = 0;
+	pool->st.memlock.charges = 0;
+	pool->st.memlock.rings = pool->ring_bytes;
+	*st = pool->st;
 	*poolp = pool;
 	return 0;
 
@@ -155,10 +196,22 @@ out_exit_rings:
 	while (i--)
 		io_uring_queue_exit(&pool->rings[i].ring);
 out_free_pool:
+	map_free(pool);
 	free(pool->closed);
 	free(pool->rings);
 	free(pool);
+out_report:
+	if (ret == -ENOMEM && !st->err) {
+		st->err = ret;
+		snprintf(st->reason, sizeof(st->reason), "out of memory for the pool");
+	}
 	return ret;
+}
+
+int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp, uint32_t nr_rings,
+			     uint32_t entries, uint32_t setup_flags, unsigned int flags)
+{
+	return regbuf_uring_pool_create_report(poolp, nr_rings, entries, setup_flags, flags, NULL);
 }
 
 /* Put the references regbuf_uring_pool_mirror() holds: the next mirror registers afresh. */
@@ -183,8 +236,7 @@ void regbuf_uring_pool_destroy(struct regbuf_uring_pool *pool)
 		if (!pool->closed[i])
 			io_uring_queue_exit(&pool->rings[i].ring);
 	drop_mirror(pool);
-	if (pool->nr_rings)
-		free(pool->rings[0].map);
+	map_free(pool);
 	free(pool->slots);
 	free(pool->closed);
 	free(pool->rings);
@@ -228,69 +280,9 @@ static struct regbuf_uring_ring *src_ring(struct regbuf_uring_pool *pool)
 	return NULL;
 }
 
-static int cmp_slotref(const void *a, const void *b)
-{
-	const struct regbuf_uring_slotref *x = a, *y = b;
-
-	return x->base < y->base ? -1 : x->base > y->base;
-}
-
 static bool degrades(const struct regbuf_uring_pool *pool)
 {
 	return pool->flags & REGBUF_URING_POOL_F_DEGRADE;
-}
-
-/* Unregistered I/O is running: registration disabled, or degraded after a failure. */
-static bool unregistered_io(const struct regbuf_uring_pool *pool)
-{
-	return pool->st.state == REGBUF_URING_REG_DISABLED ||
-	       (pool->st.state == REGBUF_URING_REG_FAILED && pool->degraded);
-}
-
-/*
- * Room for a pointer -> slot map of every slot.  Taken before the kernel's
- * table is changed, so that publishing the result cannot fail afterwards: a
- * map left stale beside a changed kernel table would send I/O on a new
- * buffer's address to the slot of the old one.
- */
-static struct regbuf_uring_map *map_alloc(const struct regbuf_uring_pool *pool)
-{
-	struct regbuf_uring_map *m;
-
-	return malloc(sizeof(*m) + (size_t)pool->nr_slots * sizeof(m->e[0]));
-}
-
-/*
- * Fill @m (from map_alloc(), or NULL: no fixed I/O) from the slots and
- * publish it to every ring; the pool's state must already say whether
- * unregistered I/O is allowed.
- */
-static void map_publish(struct regbuf_uring_pool *pool, struct regbuf_uring_map *m)
-{
-	struct regbuf_uring_map *old;
-	uint32_t i, n = 0;
-
-	if (m) {
-		for (i = 0; i < pool->nr_slots; i++) {
-			if (!pool->slots[i].iov_len)
-				continue;
-			m->e[n].base = (uint64_t)(uintptr_t)pool->slots[i].iov_base;
-			m->e[n].len = pool->slots[i].iov_len;
-			m->e[n].slot = i;
-			n++;
-		}
-		m->nr = n;
-		qsort(m->e, n, sizeof(m->e[0]), cmp_slotref);
-	}
-	old = pool->rings[0].map;
-	for (i = 0; i < pool->nr_rings; i++) {
-		__atomic_store_n(&pool->rings[i].map, m, __ATOMIC_RELEASE);
-		pool->rings[i].fixed = m != NULL;
-		pool->rings[i].plain = !m && unregistered_io(pool);
-	}
-	/* No reader can hold @old: preparing I/O concurrently with register,
-	 * update or mirror is excluded by their Context. */
-	free(old);
 }
 
 /* Split entries longer than 1 GiB into consecutive kernel buffers. */
@@ -411,11 +403,10 @@ static int valid_prefix(const struct iovec *iov, uint32_t nr)
 static int preflight(const struct regbuf_uring_pool *pool, struct regbuf_uring_memlock *ml,
 		     const struct iovec *iov, uint32_t nr, uint32_t charges)
 {
-	int ret = regbuf_uring_memlock_estimate(ml, iov, nr, charges);
+	int ret = uring_memlock_estimate(ml, iov, nr, charges, pool->charged);
 
 	if (ret)
 		return ret;
-	ml->charged = pool->charged;
 	ml->rings = pool->ring_bytes;
 	if (!(pool->flags & REGBUF_URING_POOL_F_NO_PREFLIGHT) && !regbuf_uring_memlock_fits(ml))
 		return -ENOMEM;
@@ -503,7 +494,6 @@ out_free_tags:
 int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iovec *iov,
 			       uint32_t nr, unsigned int flags)
 {
-	struct regbuf_uring_map *map = NULL;
 	struct regbuf_uring_ring *src;
 	struct iovec *kiov;
 	uint64_t bytes = 0;
@@ -525,7 +515,7 @@ int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iove
 	if (ret < 0) {
 		free(kiov);
 		set_failed(pool, ret, "invalid entry (io_buffer_validate())", false);
-		map_publish(pool, NULL);
+		map_publish(pool, false);
 		return ret;
 	}
 	for (i = 0; i < knr; i++)
@@ -547,31 +537,27 @@ int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iove
 		snprintf(pool->st.reason, sizeof(pool->st.reason),
 			 "registration disabled (REGBUF_URING_POOL_F_NO_REGISTER): "
 			 "unregistered I/O");
-		map_publish(pool, NULL);
+		map_publish(pool, false);
 		return 0;
 	}
 
 	ret = preflight(pool, &pool->st.memlock, kiov, knr,
 			pool->clone_ok ? 1 : pool->nr_rings);
-	if (!ret) {
-		map = map_alloc(pool);
-		ret = map ? register_rings(pool, src, kiov, knr) : -ENOMEM;
-	}
+	if (!ret)
+		ret = register_rings(pool, src, kiov, knr);
 	if (ret < 0) {
-		free(map);
 		set_failed(pool, ret, "IORING_REGISTER_BUFFERS2", degrades(pool));
-		map_publish(pool, NULL);
+		map_publish(pool, false);
 		return degrades(pool) ? 0 : ret;
 	}
 	pool->st.state = REGBUF_URING_REG_ACTIVE;
 	pool->st.path = pool_path(pool);
-	map_publish(pool, map);
+	map_publish(pool, true);
 	return 0;
 }
 
 int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool *pool, uint32_t nr)
 {
-	struct regbuf_uring_map *map = NULL;
 	struct regbuf_uring_ring *src;
 	uint64_t t0;
 	int ret;
@@ -594,32 +580,25 @@ int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool *pool, uint32_t n
 	pool->st.nr_bytes = 0;
 	if (pool->flags & REGBUF_URING_POOL_F_NO_REGISTER) {
 		pool->st.state = REGBUF_URING_REG_DISABLED;
-		map_publish(pool, NULL);
+		map_publish(pool, false);
 		return 0;
-	}
-	map = map_alloc(pool);
-	if (!map) {
-		ret = -ENOMEM;
-		goto out_drop_slots;
 	}
 	t0 = uring_now_ns();
 	ret = io_uring_register_buffers_sparse(&src->ring, nr);
 	pool->st.register_ns = uring_now_ns() - t0;
 	if (ret < 0)
-		goto out_free_map;
+		goto out_drop_slots;
 	pool->registered = true;
 	ret = mirror_whole(pool, src, NULL, NULL, nr);
 	if (ret < 0)
 		goto out_unregister;
 	pool->st.state = REGBUF_URING_REG_ACTIVE;
 	pool->st.path = pool_path(pool);
-	map_publish(pool, map);
+	map_publish(pool, true);
 	return 0;
 
 out_unregister:
 	unregister_all(pool);
-out_free_map:
-	free(map);
 out_drop_slots:
 	drop_slots(pool);
 	return ret;
@@ -670,12 +649,12 @@ static void fail_diverged(struct regbuf_uring_pool *pool, int err)
 	unregister_all(pool);
 	drop_mirror(pool);
 	set_failed(pool, err, "an update the other rings could not follow", degrades(pool));
-	map_publish(pool, NULL);
+	map_publish(pool, false);
 }
 
-/* Record slots [@off, @off + @done) as updated and publish @map (NULL: not fixed). */
+/* Record slots [@off, @off + @done) as updated and publish them (@fixed: registered). */
 static int commit_update(struct regbuf_uring_pool *pool, uint32_t off, const struct iovec *iov,
-			 uint32_t done, struct regbuf_uring_map *map)
+			 uint32_t done, bool fixed)
 {
 	uint32_t i;
 
@@ -684,7 +663,7 @@ static int commit_update(struct regbuf_uring_pool *pool, uint32_t off, const str
 	pool->st.nr_bytes = 0;
 	for (i = 0; i < pool->nr_slots; i++)
 		pool->st.nr_bytes += pool->slots[i].iov_len;
-	map_publish(pool, map);
+	map_publish(pool, fixed);
 	return (int)done;
 }
 
@@ -692,7 +671,6 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 			     const struct iovec *iov, uint32_t nr)
 {
 	struct regbuf_uring_memlock ml;
-	struct regbuf_uring_map *map;
 	struct regbuf_uring_ring *src;
 	__u64 *tags;
 	uint64_t t0;
@@ -704,7 +682,7 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 	if (off + nr < off)
 		return -EOVERFLOW;
 	/* Unregistered I/O (disabled, or degraded after a failure) keeps slots too. */
-	if (!pool->registered && !unregistered_io(pool))
+	if (!pool->registered && !pool_unregistered_io(pool))
 		return -ENXIO;
 	if (off + nr > pool->nr_slots)
 		return -EINVAL;
@@ -716,7 +694,7 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 		if (iov[i].iov_len > pool->max_buf_len)
 			return -EINVAL;	/* regbuf_uring_pool_set_buf_len() */
 	if (!pool->registered)
-		return commit_update(pool, off, iov, nr, NULL);
+		return commit_update(pool, off, iov, nr, false);
 
 	src = src_ring(pool);
 	ret = preflight(pool, &ml, iov, nr, pool->clone_ok ? 1 : pool->nr_rings);
@@ -730,12 +708,8 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 	}
 
 	tags = malloc((size_t)nr * sizeof(*tags));
-	map = map_alloc(pool);
-	if (!tags || !map) {
-		free(tags);
-		free(map);
+	if (!tags)
 		return -ENOMEM;
-	}
 	pool->gen++;
 	for (i = 0; i < nr; i++)
 		tags[i] = iov[i].iov_len ? make_tag(pool, off + i) : 0;
@@ -750,12 +724,11 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 		ret = update_other_rings(pool, src, off, iov, tags, (uint32_t)done);
 	free(tags);
 	if (ret < 0) {
-		free(map);
 		if (done > 0)
 			fail_diverged(pool, ret);
 		return ret;
 	}
-	return commit_update(pool, off, iov, (uint32_t)done, map);
+	return commit_update(pool, off, iov, (uint32_t)done, true);
 }
 
 int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool)
@@ -767,11 +740,11 @@ int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool)
 		return -EINVAL;
 	if (!pool->registered) {
 		/* Unregistered I/O (disabled or degraded) ends here; nothing else to drop. */
-		if (!unregistered_io(pool))
+		if (!pool_unregistered_io(pool))
 			return -ENXIO;
 		pool->st.state = REGBUF_URING_REG_NONE;
 		drop_slots(pool);
-		map_publish(pool, NULL);
+		map_publish(pool, false);
 		return 0;
 	}
 	src = src_ring(pool);
@@ -781,7 +754,7 @@ int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool)
 	pool->st.state = REGBUF_URING_REG_NONE;
 	pool->st.path = REGBUF_URING_PATH_NONE;
 	drop_slots(pool);
-	map_publish(pool, NULL);
+	map_publish(pool, false);
 	return ret < 0 && ret != -ENXIO ? ret : 0;
 }
 void regbuf_uring_pool_status(const struct regbuf_uring_pool *pool,

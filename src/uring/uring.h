@@ -18,6 +18,19 @@ bool uring_memlock_charged(void);
 
 uint64_t uring_now_ns(void);
 
+/*
+ * regbuf_uring_memlock_estimate() for rings whose creator was (@charged) or
+ * was not charged: VmPin is read only where the limit is enforced.
+ */
+int uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct iovec *iov, uint32_t nr,
+			   uint32_t charges, bool charged);
+
+/*
+ * The RLIMIT_MEMLOCK limits and @charged into @ml; VmPin only where the limit
+ * is enforced (@charged and a finite soft limit), else 0.
+ */
+void uring_memlock_limits(struct regbuf_uring_memlock *ml, bool charged);
+
 /* Bytes of RLIMIT_MEMLOCK a ring like @ring was charged at creation. */
 uint64_t uring_ring_charge(const struct io_uring *ring);
 

@@ -9,7 +9,10 @@
 #    to the installed libregbuf.so;
 #  - regbuf.pc requires liburing exactly when the uring layer was built;
 #  - the installed regbuf CLI starts from its own rpath (no LD_LIBRARY_PATH)
-#    and loads the installed library: regbuf --help, regbuf info.
+#    and loads the installed library: regbuf --help, regbuf info;
+#  - 'regbuf bench' runs the installed lab (-Dbench=install), or says how to
+#    get it; the fio engine, when built, is in <libdir>/regbuf/;
+#  - no installed program embeds a path of the source or build tree.
 # Usage: install-check.sh [BUILDDIR]   (default: the build it was configured in)
 set -u
 src='@SRCROOT@'
@@ -17,6 +20,8 @@ build=$(cd "${1:-@BUILDROOT@}" && pwd)
 have_uring='@HAVE_URING@'
 examples='@EXAMPLES@'
 headers='@HEADERS@'
+fio_engine='@FIO_ENGINE@'
+bench='@BENCH@'
 dest=$(mktemp -d /tmp/regbuf-install.XXXXXX)
 trap 'rm -rf "$dest"' EXIT
 passed=0 failed=0 skipped=0
@@ -170,6 +175,42 @@ elif ! out=$(env -u LD_LIBRARY_PATH "$cli" info 2>&1) || ! grep -q '^regbuf_vers
     fail cli_info "regbuf info: $(head -c 300 <<<"$out")"
 else
     ok cli_rpath_help_info
+fi
+
+# -- regbuf bench: the lab when installed, else a message that says how to get it
+out=$(env -u REGBUF_BENCH -u LD_LIBRARY_PATH "$cli" bench --help 2>&1)
+rc=$?
+if [ "$bench" = install ]; then
+    if [ "$rc" = 0 ] && grep -q 'usage: regbuf bench' <<<"$out"; then
+        ok cli_bench_runs_lab
+    else
+        fail cli_bench_runs_lab "regbuf bench --help: exit $rc: $(head -c 300 <<<"$out")"
+    fi
+elif [ "$rc" = 1 ] && grep -q -- '-Dbench=install' <<<"$out"; then
+    ok cli_bench_says_how
+else
+    fail cli_bench_says_how "regbuf bench --help without the lab: exit $rc: $(head -c 300 <<<"$out")"
+fi
+
+# -- the fio engine: installed where the README says
+if [ "$fio_engine" = 1 ]; then
+    if [ -f "$libdir/regbuf/regbuf-fio.so" ]; then
+        ok fio_engine_installed
+    else
+        fail fio_engine_installed "no $libdir/regbuf/regbuf-fio.so"
+    fi
+fi
+
+# -- nothing installed refers to the source or build tree (strings in .rodata;
+#    debug info names source files by design)
+bad=
+while IFS= read -r f; do
+    readelf -p .rodata "$f" 2>/dev/null | grep -q -e "$src" -e "$build" && bad+=" ${f#"$dest/root"}"
+done < <(find "$dest/root" -type f -exec sh -c 'head -c 4 "$1" | grep -q ELF' _ {} \; -print)
+if [ -n "$bad" ]; then
+    fail no_tree_paths "installed files embed $src or $build:$bad"
+else
+    ok no_tree_paths
 fi
 
 # -- only regbuf names leave the library (test-abi checks the exact list)

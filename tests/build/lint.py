@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 """Source checks that need no build:
 
-- product_text: what users read (public headers, sources, the CLI, examples,
-  scripts, docs, README, meson files) names upstream work, kernel functions
+- product_text: what users and reviewers read (public headers, sources, the
+  CLI, the lab, the fio engine, the tests, examples, scripts, docs, README,
+  meson files) names upstream work, kernel functions
   and spec sections, never the team's private notes.  A section sign must
   cite a named document: the line names NVMe, or the file declares
   "Section numbers: NVMe ..." in its header.
@@ -75,10 +76,13 @@ def text_of(p):
 
 
 # ---- product_text ----
-product_dirs = ('include/', 'src/', 'tools/', 'examples/', 'scripts/', 'docs/')
+product_dirs = ('include/', 'src/', 'tools/', 'bench/', 'fio/', 'tests/', 'examples/', 'scripts/',
+                'docs/')
+# This file names the patterns it looks for.
 product = [f for f in files
-           if rel(f).startswith(product_dirs) or rel(f) in ('README.md', 'meson.build',
-                                                           'meson_options.txt')]
+           if (rel(f).startswith(product_dirs) or rel(f) in ('README.md', 'meson.build',
+                                                            'meson_options.txt'))
+           and rel(f) != 'tests/build/lint.py']
 team_refs = [
     (re.compile(r'\bseeds? ?[0-9]{1,3}\b', re.I), 'an internal seed number'),
     (re.compile(r'§\s*[0-9.]+\s+item', re.I), 'an internal design-note item'),

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,13 +130,13 @@ static const struct bad bad_nvme[] = {
 	{ "nvme write --device 0000:00:01.0 --lba 0", "one of --in FILE or --fill BYTE is required" },
 	{ "nvme write --device 0000:00:01.0 --lba 0 --fill 1 --in small", "one of --in FILE" },
 	{ "nvme write --device 0000:00:01.0 --fill 1", "--lba is required" },
-	{ "nvme bench --device 0000:00:01.0 --qd 4294967297", "--qd: '4294967297' is out of range (1..1024)" },
-	{ "nvme bench --device 0000:00:01.0 --seconds -1", "--seconds: '-1' is not a duration" },
-	{ "nvme bench --device 0000:00:01.0 --seconds nan", "'nan' is not a duration" },
-	{ "nvme bench --device 0000:00:01.0 --size 1000", "--size: 1000 is not a multiple of 512" },
-	{ "nvme bench --device 0000:00:01.0 --size 4M", "out of range (512..2M)" },
-	{ "nvme bench --device 0000:00:01.0 --path both2", "--path: 'both2' is not one of" },
-	{ "nvme bench --device 0000:00:01.0 --write", "add --overwrite to allow it" },
+	{ "bench nvme --device 0000:00:01.0 --qd 4294967297", "--qd: '4294967297' is out of range (1..1024)" },
+	{ "bench nvme --device 0000:00:01.0 --seconds -1", "--seconds: '-1' is not a duration" },
+	{ "bench nvme --device 0000:00:01.0 --seconds nan", "'nan' is not a duration" },
+	{ "bench nvme --device 0000:00:01.0 --size 1000", "--size: 1000 is not a multiple of 512" },
+	{ "bench nvme --device 0000:00:01.0 --size 4M", "out of range (512..2M)" },
+	{ "bench nvme --device 0000:00:01.0 --path both2", "--path: 'both2' is not one of" },
+	{ "bench nvme --device 0000:00:01.0 --write", "add --overwrite to allow it" },
 	{ "nvme identify --device 0000:00:01.0 --nsid 0", "--nsid: '0' is out of range" },
 	{ "nvme identify --device 0000:00:01.0 --nsid 4294967295", "out of range (1..4294967294)" },
 	{ "nvme identify --device 0000:00:01.0 extra", "unexpected argument 'extra'" },
@@ -249,7 +250,7 @@ static int help_everywhere(void)
 		{ "nvme --help", { "read:", "--lba L", "--blocks N", "(1..65536" } },
 		{ "nvme read --help", { "--out FILE", "--overwrite" } },
 		{ "nvme write --help", { "--fill BYTE", "(0..255" } },
-		{ "nvme bench --help", { "--seconds SECONDS", "(1..1024", "premapped|classic|both" } },
+		{ "bench nvme --help", { "--seconds SECONDS", "(1..1024", "premapped|classic|both" } },
 		{ "nvme identify --help", { "--nsid N" } },
 	};
 	static struct cli_out o;
@@ -327,9 +328,10 @@ out:
 
 /*
  * As an unprivileged user with RLIMIT_MEMLOCK 64 KiB, registering more than
- * that fails: bench clone must say which rows failed and why, exit 1, and
- * exit 0 only when told to skip them; bench io must fail the fixed-buffer row
- * (0 of 1 repetitions) rather than report the engine that ran.
+ * that fails: bench clone must say which rows were skipped and why (exit 0),
+ * and with --strict call them FAILED and exit 1; bench io --strict must fail
+ * the fixed-buffer row (0 of 1 repetitions) rather than report the engine
+ * that ran.
  */
 static int unmeasurable_rows_fail(void)
 {
@@ -346,20 +348,21 @@ static int unmeasurable_rows_fail(void)
 		return t_broken("mkdtemp %s: %s", sd, strerror(errno));
 	/* cli_run() splits at spaces: run the chain through the wrapper tools themselves. */
 	snprintf(args, sizeof(args), "%s --memlock=65536:65536 setpriv --reuid=65534 "
-		 "--regid=65534 --clear-groups env REGBUF_STATE_DIR=%s %s bench clone --quick "
-		 "--reps 1", "prlimit", sd, cli_path());
-	if (t_sh("cd / && %s >%s/clone.out 2>&1", args, dir) != 1)
-		ret = T_FAILF("bench clone as nobody with 64 KiB memlock did not exit 1");
+		 "--regid=65534 --clear-groups env REGBUF_STATE_DIR=%s REGBUF_BENCH=%s %s bench "
+		 "clone --quick --reps 1", "prlimit", sd, REGBUF_BENCH_BIN, cli_path());
+	if (t_sh("cd / && %s --strict >%s/clone.out 2>&1", args, dir) != 1)
+		ret = T_FAILF("bench clone --strict as nobody with 64 KiB memlock did not exit 1");
 	else if (t_sh("grep -q 'FAILED: .*RLIMIT_MEMLOCK' %s/clone.out", dir))
 		ret = T_FAILF("no FAILED row with its reason in %s/clone.out", dir);
-	else if (t_sh("cd / && %s --skip-unavailable >%s/clone.out 2>&1", args, dir))
-		ret = T_FAILF("--skip-unavailable did not exit 0");
+	else if (t_sh("cd / && %s >%s/clone.out 2>&1", args, dir))
+		ret = T_FAILF("bench clone (rows skipped) did not exit 0");
 	else if (t_sh("grep -q 'skipped: .*RLIMIT_MEMLOCK' %s/clone.out", dir))
 		ret = T_FAILF("no skipped row with its reason");
 	/* bench io: the fixed-buffer engine cannot register; the unfixed one runs. */
 	snprintf(args, sizeof(args), "prlimit --memlock=65536:65536 setpriv --reuid=65534 "
-		 "--regid=65534 --clear-groups env REGBUF_STATE_DIR=%s/state %s bench io --quick "
-		 "--no-fio --size-mb 64 --runtime 0.2", sd, cli_path());
+		 "--regid=65534 --clear-groups env REGBUF_STATE_DIR=%s/state REGBUF_BENCH=%s %s "
+		 "bench io --quick --no-fio --size-mb 64 --runtime 0.2 --strict", sd,
+		 REGBUF_BENCH_BIN, cli_path());
 	if (ret == T_PASS && t_sh("cd %s && %s >%s/io.out 2>&1", sd, args, dir) != 1)
 		ret = T_FAILF("bench io as nobody with 64 KiB memlock did not exit 1");
 	else if (ret == T_PASS &&
@@ -390,7 +393,8 @@ static int fio_rows_take_any_path(void)
 		  "--threads 1 --qd 4 >odd.out 2>&1", cli_path());
 	if (rc)
 		return T_FAILF("bench io on '%s/odd dir:1/f' exited %d (output in odd.out)", dir, rc);
-	if (t_sh("grep -Eq '^  fio +[0-9]' odd.out && grep -Eq '^  fio-tuned +[0-9]' odd.out"))
+	if (t_sh("grep -Eq '^  fio +[0-9]' odd.out && grep -Eq '^  fio-tuned +[0-9]' odd.out") &&
+	    !t_sh("sed 's/^/# /' odd.out"))
 		return T_FAILF("no measured fio and fio-tuned rows (output in %s/odd.out)", dir);
 	t_sh("rm -rf 'odd dir:1' odd.out");
 	return T_PASS;
@@ -418,7 +422,7 @@ static int run_without_io_uring(int err, const char *args, const char *out)
 /*
  * io_uring refused (-EPERM: kernel.io_uring_disabled or a container's seccomp
  * profile; -ENOSYS: a kernel or sandbox without it): info says so, bench rows
- * fail with the reason (exit 1) or are skipped when asked (exit 0), and the
+ * are skipped with the reason (exit 0) or fail with it under --strict (exit 1), and the
  * temporary file and the hugepage pool are left as found.
  */
 static int io_uring_refused(void)
@@ -440,15 +444,15 @@ static int io_uring_refused(void)
 				       why, rc, dir);
 		cli_hugepages(hp_before, sizeof(hp_before));
 		rc = run_without_io_uring(errs[i], "bench io --rw randread --no-fio --size-mb 64 "
-					  "--runtime 0.2 --reps 1", "nouring.out");
+					  "--runtime 0.2 --reps 1 --strict", "nouring.out");
 		if (rc != 1 || t_sh("grep -Eq '^  regbuf +FAILED: .*%s' nouring.out", why))
 			return T_FAILF("bench io without io_uring (%s): exit %d, no FAILED row with "
 				       "the reason; see %s/nouring.out", why, rc, dir);
-		rc = run_without_io_uring(errs[i], "bench reg --size-mb 64 --reps 1 "
-					  "--skip-unavailable", "nouring.out");
+		rc = run_without_io_uring(errs[i], "bench reg --size-mb 64 --reps 1",
+					  "nouring.out");
 		if (rc || t_sh("grep -Eq 'skipped: .*%s' nouring.out", why))
-			return T_FAILF("bench reg --skip-unavailable without io_uring (%s): exit %d; "
-				       "see %s/nouring.out", why, rc, dir);
+			return T_FAILF("bench reg without io_uring (%s): exit %d, no skipped row "
+				       "with the reason; see %s/nouring.out", why, rc, dir);
 		cli_hugepages(hp_after, sizeof(hp_after));
 		if (strcmp(hp_before, hp_after))
 			return T_FAILF("hugepage pools %s before, %s after", hp_before, hp_after);
@@ -456,6 +460,107 @@ static int io_uring_refused(void)
 			return T_FAILF("a temporary file was left in %s", dir);
 	}
 	unlink("nouring.out");
+	return T_PASS;
+}
+
+/*
+ * 'regbuf bench' runs the lab binary; without one the CLI says where it looked
+ * and how to get it (exit 1), and touches nothing.
+ */
+static int bench_without_lab(void)
+{
+	static struct cli_out o;
+	int ret = T_PASS;
+
+	setenv("REGBUF_BENCH", "/nonexistent/regbuf-bench", 1);
+	if (cli_run(&o, 20, "bench --quick"))
+		ret = T_FAILF("'bench --quick' without the lab did not finish");
+	else if (o.status != 1 || !strstr(o.err, "/nonexistent/regbuf-bench") ||
+		 !strstr(o.err, "-Dbench=install") || o.out[0])
+		ret = T_FAILF("'bench --quick' without the lab: exit %d, stdout '%.80s', stderr "
+			      "'%.300s'", o.status, o.out, o.err);
+	/* The other commands do not need it. */
+	else if (cli_run(&o, 20, "version") || o.status)
+		ret = T_FAILF("'version' without the lab: exit %d", o.status);
+	setenv("REGBUF_BENCH", REGBUF_BENCH_BIN, 1);
+	return ret;
+}
+
+enum sink { SINK_CLOSED, SINK_FULL, SINK_PIPE, SINK_NR };
+static const char *const sink_name[SINK_NR] = { ">&-", ">/dev/full", "| (reader gone, SIGPIPE ignored)" };
+
+/* "regbuf @args" with stdout @sink, stderr into @err: its exit status (128 + signal). */
+static int run_to_sink(const char *args, enum sink sink, char *err, size_t len)
+{
+	char cmd[1024];
+	int efd[2], pfd[2] = { -1, -1 }, st;
+	ssize_t n;
+	size_t got = 0;
+	pid_t pid;
+
+	snprintf(cmd, sizeof(cmd), "exec %s %s", cli_path(), args);
+	if (pipe(efd) || (sink == SINK_PIPE && pipe(pfd)))
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = -1;
+
+		dup2(efd[1], STDERR_FILENO);
+		if (sink == SINK_FULL)
+			fd = open("/dev/full", O_WRONLY);
+		else if (sink == SINK_PIPE) {
+			close(pfd[0]);	/* nobody reads */
+			fd = pfd[1];
+		}
+		if (fd >= 0)
+			dup2(fd, STDOUT_FILENO);
+		else
+			close(STDOUT_FILENO);
+		/* Ignored signals stay ignored across exec: the write gets EPIPE. */
+		signal(SIGPIPE, SIG_IGN);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(efd[1]);
+	if (sink == SINK_PIPE) {
+		close(pfd[0]);
+		close(pfd[1]);
+	}
+	while (got + 1 < len && (n = read(efd[0], err + got, len - got - 1)) > 0)
+		got += (size_t)n;
+	err[got] = '\0';
+	close(efd[0]);
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/*
+ * Output that could not be written is an error: every command that prints,
+ * in the CLI and in the lab, exits non-zero and says so when stdout is
+ * closed, a full device, or a pipe whose reader is gone.
+ */
+static int write_errors(void)
+{
+	static const char *const cmds[] = {
+		"version", "--help", "info", "info --json", "nvme list", "nvme --help",
+		"bench --help", "bench nvme --reps 1",
+	};
+	char err[4096];
+	size_t i;
+	int s, rc;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		for (s = 0; s < SINK_NR; s++) {
+			rc = run_to_sink(cmds[i], (enum sink)s, err, sizeof(err));
+			if (rc < 0)
+				return t_broken("cannot run '%s': %s", cmds[i], strerror(errno));
+			if (rc == 0 || !strstr(err, "write error"))
+				return T_FAILF("'regbuf %s %s': exit %d, stderr '%.300s'", cmds[i],
+					       sink_name[s], rc, err);
+		}
+	}
 	return T_PASS;
 }
 
@@ -476,6 +581,8 @@ static const struct t_case cases[] = {
 	T_CASE(unmeasurable_rows_fail),
 	T_CASE(fio_rows_take_any_path),
 	T_CASE(io_uring_refused),
+	T_CASE(bench_without_lab),
+	T_CASE(write_errors),
 };
 
 int main(int argc, char **argv)

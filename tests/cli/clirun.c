@@ -22,6 +22,12 @@ const char *cli_path(void)
 	return REGBUF_CLI;
 }
 
+/* 'regbuf bench' runs this build's lab binary (the installed CLI finds it beside itself). */
+__attribute__((constructor)) static void cli_bench_env(void)
+{
+	setenv("REGBUF_BENCH", REGBUF_BENCH_BIN, 1);
+}
+
 static void split(const char *args, char *buf, size_t len, char **argv, int max)
 {
 	int n = 0;

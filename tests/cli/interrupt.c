@@ -6,7 +6,9 @@
  * followed by another run.  Afterwards nr_hugepages is what it was before and
  * the temporary file and the state file are gone; after SIGKILL, the next run
  * says what it undid.  A fio baseline running when the bench is signalled
- * stops with it.
+ * stops with it.  A second bench starting meanwhile leaves the live run's
+ * raise alone, and a pool lowered by someone else meanwhile is not given
+ * back below where the bench found it.
  *
  * The pool is machine-wide and other programs (other test suites) move it
  * too.  Each case therefore also checks what the bench itself did: the state
@@ -75,7 +77,7 @@ struct paused {
 	char err[8192];
 };
 
-/* "counter ORIG ADDED .../hugepages-2048kB/nr_hugepages" of the one state file: ADDED. */
+/* "counter FLOOR ADDED .../hugepages-2048kB/nr_hugepages" of the one state file: ADDED. */
 static long state_added(void)
 {
 	char path[PATH_MAX + 300], line[512];
@@ -427,6 +429,101 @@ static int sigkill_stops_fio(void)
 	return fio_stops_with(SIGKILL);
 }
 
+/* Write @v into NR_HP: 0 or -1. */
+static int write_nr_hp(long v)
+{
+	FILE *f = fopen(NR_HP, "w");
+	int ret = f && fprintf(f, "%ld\n", v) > 0 ? 0 : -1;
+
+	if (f && fclose(f))
+		ret = -1;
+	return ret;
+}
+
+/*
+ * A second bench starting while the first is paused with the pool raised:
+ * its undo_init() must leave the first's state file and raise alone (the
+ * file is locked by a live process), and what it gives back at its own exit
+ * is only its own.  Then the first, interrupted, restores the pool.
+ */
+static int second_run_once(int unused)
+{
+	static struct cli_out o;
+	struct paused p;
+	int st, ret = start_paused(&p);
+
+	(void)unused;
+	if (ret)
+		return ret;
+	p.added = state_added();
+	ret = cli_run(&o, 300, "bench map --runs 1 --buffer-mib 4") ? T_FAIL : T_PASS;
+	if (ret == T_PASS && o.status)
+		ret = T_FAILF("the second run exited %d: %s", o.status, o.err);
+	else if (ret == T_PASS && (strstr(o.err, "was killed before") || strstr(o.err, "restored ")))
+		ret = T_FAILF("the second run undid the live run's changes: %s", o.err);
+	else if (ret == T_PASS && (count_prefixed(state_dir, "*.state") != 1 ||
+				   state_added() != p.added))
+		ret = T_FAILF("the live run's state file is gone or changed after the second run");
+	else if (ret == T_PASS && cli_nr_hugepages_2m() < p.raised)
+		ret = RETRY;	/* lowered: by the second run, or by another program */
+	kill(p.pid, SIGTERM);
+	waitpid(p.pid, &st, 0);
+	cli_wait_for(p.errfd, p.err, sizeof(p.err), "\x01", 1);
+	close(p.errfd);
+	if (ret == RETRY && !gave_back(p.err, p.added))
+		return T_FAILF("the live run could not give back its %ld pages: %s", p.added, p.err);
+	return ret ? ret : check_restored(&p, "first run, after the second", p.err);
+}
+
+static int second_run_leaves_live_raise(void)
+{
+	return retried(second_run_once, 0);
+}
+
+/*
+ * Someone lowers the pool while the bench is paused with it raised (here:
+ * back to where it was, taking the bench's pages).  The bench must not then
+ * give back its raise again from what is left: the pool stays where it was
+ * before the bench, never below.  Two pages of "someone else's" are in the
+ * pool first, so that going below would show.
+ */
+static int lowered_once(int unused)
+{
+	const char *p_said;
+	struct paused p;
+	long base = cli_nr_hugepages_2m(), a, b;
+	int st, ret;
+
+	(void)unused;
+	if (base < 0)
+		return t_skip("no 2 MiB hugetlb pool");
+	if (write_nr_hp(base + 2) || cli_nr_hugepages_2m() != base + 2)
+		return t_skip("cannot add 2 pages to the 2 MiB pool (memory fragmented?)");
+	ret = start_paused(&p);
+	if (ret)
+		goto out;
+	p.added = state_added();
+	write_nr_hp(p.before);		/* someone else takes the raise back */
+	kill(p.pid, SIGTERM);
+	waitpid(p.pid, &st, 0);
+	cli_wait_for(p.errfd, p.err, sizeof(p.err), "\x01", 1);
+	close(p.errfd);
+	p_said = strstr(p.err, "restored " NR_HP " ");
+	if (p_said && sscanf(p_said + strlen("restored " NR_HP " "), "%ld -> %ld", &a, &b) == 2 &&
+	    b < p.before)
+		ret = T_FAILF("gave back below the pool it found (%ld): %s", p.before, p.err);
+	else if (cli_nr_hugepages_2m() != p.before)
+		ret = RETRY;	/* another program moved the pool */
+out:
+	write_nr_hp(cli_nr_hugepages_2m() - 2);	/* our two pages */
+	return ret;
+}
+
+static int lowered_meanwhile_stays(void)
+{
+	return retried(lowered_once, 0);
+}
+
 /* Bad input in the next run: exit 2 and the leftovers stay for a run that gets going. */
 static int state_dir_untouched_on_usage_error(void)
 {
@@ -454,6 +551,8 @@ static const struct t_case cases[] = {
 	T_CASE(sigterm_stops_fio),
 	T_CASE(sigkill_stops_fio),
 	T_CASE(state_dir_untouched_on_usage_error),
+	T_CASE(second_run_leaves_live_raise),
+	T_CASE(lowered_meanwhile_stays),
 };
 
 int main(int argc, char **argv)

@@ -11,8 +11,8 @@
  * cookie must be SGL-only).  Controller page sizes 4..64 KiB, MDTS, NO_PRP /
  * NO_SGL, list-memory allocation failures (nothing may leak; frees must match
  * allocations exactly, as the kernel's dma_unmap_* must mirror dma_map_*).  I/Os: random, whole
- * buffer, around list-page boundaries (the entry 510/511/512 shapes of §6
- * item 38), empty, past the end, above MDTS, misaligned PRP1.  For PRP both
+ * buffer, around list-page boundaries (a PRP list page's entries 510, 511
+ * and 512, where the chain pointer goes), empty, past the end, above MDTS, misaligned PRP1.  For PRP both
  * list copies are walked: the chosen one must work.
  */
 #include <errno.h>

@@ -66,7 +66,7 @@ static void fuzz_cq(struct fz *f)
 	memset(done, 0, sizeof(done));
 	q->sq = sq;
 	q->cq = cq;
-	/* fill the queue part way: depth - 1 commands at most (§4.1.2) */
+	/* fill the queue part way: depth - 1 commands at most (NVMe Base 2.0, 4.1.2) */
 	nr = (uint32_t)fz_range(f, 1, depth - 1);
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.opcode = 0x02;

@@ -5,7 +5,7 @@
  * regbuf_seg_split() is checked against a slow reference that walks the
  * range q bytes at a time (q is a power of two dividing every address,
  * length and limit in play, so this is exactly a byte-by-byte walk) and
- * applies the rules of the kernel's bio_split_io_at() (kernel-rules.md §3.3)
+ * applies the rules of the kernel's bio_split_io_at() (block/blk-merge.c)
  * to each step: whole-request rejection of misaligned bvecs, a virt-boundary
  * gap before a bvec, a new DMA segment at each seg_boundary_mask window and
  * every max_segment_size bytes, nothing after a segment ending off the virt
@@ -197,7 +197,7 @@ split:
 }
 
 /*
- * blk_map_iter_next() (kernel-rules.md §3.4) piece by piece: a new DMA
+ * blk_map_iter_next() (block/blk-mq-dma.c) piece by piece: a new DMA
  * segment may take at most cap(start) = min(max_segment_size, bytes to the
  * next seg_boundary window); a piece is cut greedily into such segments;
  * when a piece starts, the previous segment has just reached the end of its

@@ -4,7 +4,7 @@
  * clone (ranges, REPLACE, src == dst), unregister, destroy, buf_get/put and
  * import over 2-3 tables, checked after every step against a model that is
  * nothing but arrays of slot -> buffer identity, written from the kernel's
- * rules (kernel-rules.md §1.2, §1.3, §1.6, §1.7, §6 items 1-5, 19, 24-27) and
+ * rules (io_uring/rsrc.c: registration, update, import and clone) and
  * the error codes include/regbuf/table.h documents.
  *
  * Buffers are made-up addresses registered with a folio-size hint (no page
@@ -94,7 +94,7 @@ struct entry {
 
 /*
  * One iovec: valid (a fresh identity), empty, or invalid as
- * io_sqe_buffer_register() refuses (§6 item 1).  @real: inside the arena
+ * io_sqe_buffer_register() refuses.  @real: inside the arena
  * (update discovers layouts), else made up with a hint.
  */
 static void gen_entry(struct fz *f, struct state *s, bool real, struct entry *e)
@@ -393,7 +393,7 @@ static void op_update(struct fz *f, struct state *s, unsigned int ti)
 		gen_entry(f, s, true, &e[i]);
 		iov[i] = e[i].iov;
 	}
-	/* io_register_rsrc_update() / __io_sqe_buffers_update() (§1.2, §6 item 5). */
+	/* io_register_rsrc_update() / __io_sqe_buffers_update(). */
 	if (!nr)
 		want = -EINVAL;
 	else if (__builtin_add_overflow(off, nr, &end))
@@ -449,7 +449,7 @@ static void op_clone(struct fz *f, struct state *s, unsigned int cls, unsigned i
 		src_off = gen_u32_edge(f, sm->nr + 1);
 		dst_off = gen_u32_edge(f, d->nr + 4);
 	}
-	/* io_register_clone_buffers() + io_clone_buffers() (§1.7, §6 items 24-27). */
+	/* io_register_clone_buffers() + io_clone_buffers(). */
 	if (flags & ~REGBUF_TABLE_F_CLONE_REPLACE)
 		want = -EINVAL;
 	else if (d->reg && !(flags & REGBUF_TABLE_F_CLONE_REPLACE))

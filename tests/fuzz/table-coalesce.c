@@ -10,7 +10,7 @@
  * mixed folio sizes, partial head and tail folios, a head entered mid-folio
  * (misaligned VA), folio shifts 12..30, physically adjacent folios.
  *
- * The reference is a per-page model written from kernel-rules.md §1.3/§1.4:
+ * The reference is a per-page model written from io_uring/rsrc.c:
  * io_check_coalesce_buffer() page by page, the io_sqe_buffer_register()
  * bvec layout (bv_offset from the head page index, never addr % folio size),
  * regbuf's documented extensions (one segment per run of consecutive pages
@@ -20,7 +20,7 @@
  * invariant), the physical segments byte position by byte position, and
  * random imports against a walk of the expected segments: every piece's
  * address and length, the exact segment count, and the kernel's
- * io_import_fixed() formula (kernel-rules.md §1.6, Nitesh Shetty's case).
+ * io_import_fixed() formula (with the bv_offset term, Nitesh Shetty's case).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -72,7 +72,7 @@ static bool next_in_folio(const struct page *a, const struct page *b)
 	       (a->pfn == NO_PFN ? b->pfn == NO_PFN : b->pfn == a->pfn + 1);
 }
 
-/* io_check_coalesce_buffer(), page by page (kernel-rules.md §1.4). */
+/* io_check_coalesce_buffer(), page by page. */
 static bool ref_check_coalesce(const struct page *p, uint64_t n, uint64_t *nr_folios)
 {
 	uint64_t nr_pages_mid = UINT64_C(1) << (p[0].shift - 12), count = 1, folios = 1, i;
@@ -314,7 +314,7 @@ static void check_import(struct fz *f, const struct regbuf_buf *b, uint64_t ubuf
 
 	FZ_CHECK_EQ(regbuf_buf_info(b, &in), 0);
 	switch (fz_u8(f) % 8) {
-	case 0:		/* around the first segment's end (§6 item 20) */
+	case 0:		/* around the first segment's end */
 		off = e->segs[0].len - fz_range(f, 0, e->segs[0].len < 4 ? e->segs[0].len : 4);
 		ilen = fz_range(f, 0, len - off);
 		break;
@@ -371,7 +371,7 @@ raw:
 	last = ref_seg_of(e, off + ilen - 1, &seg_pos);
 	FZ_CHECK_EQ(it.nr_segs, last - first + 1);
 	if (e->flags & REGBUF_BUF_F_COALESCED) {
-		/* io_import_fixed() with the bv_offset term (kernel-rules.md §1.6). */
+		/* io_import_fixed() with the bv_offset term. */
 		uint64_t mask = (UINT64_C(1) << e->shift) - 1;
 		uint64_t in_folio = (e->seg0_off + off) & mask;
 
@@ -606,7 +606,7 @@ static void run_synthetic(struct fz *f, unsigned int cls)
 		FZ_CHECK_EQ(table_buf_build(&b, ubuf, bad_len, &l, flags), -EINVAL);
 	}
 
-	/* §6 item 18: a failed coalesced allocation falls back to per page. */
+	/* A failed coalesced allocation falls back to per page (io_uring/rsrc.c). */
 	inject = fz_chance(f, 24);
 	atomic_store(&table_inject_coalesce_enomem, inject ? 1 : 0);
 	ret = table_buf_build(&b, ubuf, len, &l, flags);
@@ -691,7 +691,7 @@ static void run_hinted(struct fz *f)
 		lim = (shift <= 16 || (flags & REGBUF_TABLE_F_LAYOUT_4K)) ? UINT64_C(2) << 20 :
 		      UINT64_C(16) << 20;
 		switch (fz_u8(f) % 8) {
-		case 0:		/* inside one folio, mid-folio (seed 002) */
+		case 0:		/* inside one folio, mid-folio */
 			addr = (fz_range(f, 1, 1 << 16) << shift) + fz_range(f, 0, fs - 1);
 			len = fz_range(f, 1, fs - (addr & (fs - 1)));
 			break;

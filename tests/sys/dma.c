@@ -164,7 +164,7 @@ static int check_memory(const char *what, void *mem, uint64_t len, uint64_t min_
 	struct regbuf_seg *segs = NULL;
 	struct regbuf_table *t;
 	struct regbuf_buf *buf;
-	/* start mid-folio, mid-page: page 100 plus 512 bytes (kernel-rules §6 item 9) */
+	/* start mid-folio, mid-page: page 100 plus 512 bytes */
 	struct iovec iov = { (char *)mem + LEAD, len - LEAD };
 	struct tdev d;
 	uint64_t i, longest = 0;

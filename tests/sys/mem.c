@@ -24,6 +24,7 @@
 #include "harness.h"
 #include "sys/compat.h"
 
+#define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)
 #define GiB (UINT64_C(1) << 30)
 
@@ -388,6 +389,63 @@ static int base_page_arena_prefaulted(void)
 	return T_PASS;
 }
 
+/* Every page of [p, p + len) resident (mincore): -1, or the first page that is not. */
+static long first_absent(const void *p, size_t len)
+{
+	size_t n = len / 4096, i;
+	unsigned char *vec = malloc(n);
+	long ret = -1;
+
+	if (!vec || mincore((void *)(uintptr_t)p, len, vec))
+		ret = 0;
+	for (i = 0; vec && ret < 0 && i < n; i++)
+		if (!(vec[i] & 1))
+			ret = (long)i;
+	free(vec);
+	return ret;
+}
+
+/*
+ * Arenas large enough to be prefaulted by several threads (one slice of
+ * whole folios per CPU) are resident from the first page to the last, also
+ * when the length does not divide evenly, when bound to a NUMA node (the
+ * threads then run on its CPUs), and for THP every folio is still huge.
+ */
+static int arena_prefaulted_in_slices(void)
+{
+	static const size_t lens[] = { 192 * MiB, 100 * MiB + 12 * KiB };
+	struct regbuf_mem_opts o = { .flags = REGBUF_MEM_F_REQUIRE, .tier = REGBUF_MEM_TIER_4K };
+	struct regbuf_mem *m;
+	uint64_t huge;
+	size_t i;
+	long page;
+
+	for (i = 0; i < 2 * sizeof(lens) / sizeof(lens[0]); i++) {
+		o.flags = REGBUF_MEM_F_REQUIRE | (i & 1 ? REGBUF_MEM_F_NUMA : 0);
+		o.numa_node = 0;
+		t_ok(regbuf_mem_create(&m, lens[i / 2], &o));
+		page = first_absent(regbuf_mem_addr(m), regbuf_mem_len(m));
+		regbuf_mem_destroy(m);
+		if (page >= 0)
+			return T_FAILF("%zu bytes%s: page %ld not resident after prefault",
+				       lens[i / 2], i & 1 ? " (NUMA node 0)" : "", page);
+	}
+	if (!thp_enabled())
+		return t_skip("4K arenas passed; THP disabled for the THP one");
+	o.flags = 0;
+	o.tier = REGBUF_MEM_TIER_THP;
+	t_ok(regbuf_mem_create(&m, 70 * MiB, &o));	/* 35 folios: slices of 18 and 17 */
+	if (regbuf_mem_tier(m) != REGBUF_MEM_TIER_THP) {
+		regbuf_mem_destroy(m);
+		return t_skip("4K arenas passed; THP did not back the THP one");
+	}
+	t_ok(regbuf_mem_huge_bytes(regbuf_mem_addr(m), regbuf_mem_len(m), &huge));
+	t_check_eq(huge, 70 * MiB);
+	t_check_eq(first_absent(regbuf_mem_addr(m), regbuf_mem_len(m)), -1);
+	regbuf_mem_destroy(m);
+	return T_PASS;
+}
+
 /* Arenas over 1 GiB are legal (the uring layer splits them for the kernel). */
 static int arena_over_1g(void)
 {
@@ -709,6 +767,7 @@ static const struct t_case cases[] = {
 	T_CASE(thp_arena),
 	T_CASE(thp_not_huge_detected),
 	T_CASE(base_page_arena_prefaulted),
+	T_CASE(arena_prefaulted_in_slices),
 	T_CASE(arena_over_1g),
 	T_CASE(numa_bind_node0),
 	T_CASE(memfd_shmem_shared_with_child),

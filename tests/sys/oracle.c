@@ -702,6 +702,127 @@ static int layout_thp_refault(void)
 	return ret;
 }
 
+/* The layout source regbuf reports for @iov registered with folio shift hint @shift. */
+static int hinted_source(const struct iovec *iov, uint8_t shift, unsigned int *source)
+{
+	struct regbuf_buf_info info;
+	struct regbuf_table *t;
+	struct regbuf_buf *b;
+	int ret;
+
+	ret = regbuf_table_create(&t, 0);
+	if (ret)
+		return ret;
+	ret = regbuf_table_register_hinted(t, iov, &shift, 1, 0);
+	if (!ret)
+		ret = regbuf_table_buf_get(t, 0, &b);
+	if (!ret) {
+		ret = regbuf_buf_info(b, &info);
+		*source = info.source;
+		regbuf_buf_put(b);
+	}
+	regbuf_table_destroy(t);
+	return ret;
+}
+
+/*
+ * A hint is a promise about the whole range, kept only while all of it is
+ * still huge: an arena whose last THP was split (one page dropped and
+ * faulted again), or whose last 2 MiB was dropped (unfaulted: what backs it
+ * is the pin's fault to decide, small pages where THP is off for it), is
+ * described from its page tables, as the kernel will find it.
+ */
+static int layout_hint_later_part(void)
+{
+	static const char *const names[3] = { "hint-split-last-thp", "hint-unfaulted-last",
+					      "hint-unfaulted-last-nohuge" };
+	unsigned int source = REGBUF_LAYOUT_HINT, k;
+	char *p;
+	int ret = 0;
+
+	for (k = 0; k < 3 && !ret; k++) {
+		NEED_THP(p, 8 * MiB);
+		if (k == 0) {
+			t_check(!madvise(p + 6 * MiB + 7 * PAGE, PAGE, MADV_DONTNEED));
+			p[6 * MiB + 7 * PAGE] = 1;
+		} else {
+			t_check(!madvise(p + 6 * MiB, 2 * MiB, MADV_DONTNEED));
+			if (k == 2)
+				t_check(!madvise(p + 6 * MiB, 2 * MiB, MADV_NOHUGEPAGE));
+		}
+		{
+			struct iovec iov[1] = { { p, 8 * MiB } };
+			uint8_t shift = 21;
+
+			t_ok(hinted_source(iov, shift, &source));
+			if (source == REGBUF_LAYOUT_HINT)
+				ret = T_FAILF("%s: the hint was trusted", names[k]);
+			if (!ret)
+				ret = both_hinted(names[k], iov, &shift, 1);
+		}
+		munmap(p, 8 * MiB);
+	}
+	return ret;
+}
+
+/*
+ * A folio larger than the ones before it in the same buffer: 4 KiB pages
+ * then a PMD-mapped THP, and 64 KiB mTHP folios then a THP mapped by page
+ * table entries (its PMD split by an mprotect() of one page), whose folio
+ * regbuf reads from /proc/kpageflags right after the 64 KiB ones.  The
+ * kernel coalesces neither (its folios must all have one size).
+ */
+static int layout_larger_after_smaller(void)
+{
+	static const char knob[] = "/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled";
+	char old[32];
+	char *p, *q;
+	int ret;
+
+	NEED_ORACLE();
+	if (!thp_available())
+		return t_skip("THP disabled (/sys/kernel/mm/transparent_hugepage/enabled)");
+	p = reserve_va(4 * MiB, 2 * MiB);
+	t_check(p);
+	t_check(anon_at(p + MiB, MiB, MADV_NOHUGEPAGE));
+	t_check(anon_at(p + 2 * MiB, 2 * MiB, MADV_HUGEPAGE));
+	touch(p + MiB, 3 * MiB);
+	{
+		struct iovec iov[2] = {
+			{ p + MiB, 3 * MiB },
+			{ p + 2 * MiB - PAGE, 2 * MiB },	/* one small page, then the THP */
+		};
+
+		ret = both("4k-then-thp", iov, 2);
+	}
+	munmap(p + MiB, 3 * MiB);
+	if (ret)
+		return ret;
+	if (access(knob, W_OK))
+		return t_skip("4k-then-thp agreed; no 64 KiB mTHP on this kernel (%s)", knob);
+	q = reserve_va(4 * MiB, 2 * MiB);
+	t_check(q);
+	/* [1 MiB of 64 KiB folios: no aligned 2 MiB inside][2 MiB THP] */
+	t_check(anon_at(q + MiB, MiB, MADV_HUGEPAGE));
+	t_check(anon_at(q + 2 * MiB, 2 * MiB, MADV_HUGEPAGE));
+	if (knob_set(knob, "madvise", old, sizeof(old)))
+		return T_FAILF("cannot set %s", knob);
+	touch(q + MiB, MiB);
+	knob_restore(knob, old);
+	touch(q + 2 * MiB, 2 * MiB);
+	t_check(!mprotect(q + 3 * MiB, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC));
+	{
+		struct iovec iov[2] = {
+			{ q + MiB, 3 * MiB },
+			{ q + 2 * MiB - 64 * KiB, 128 * KiB },	/* one 64 KiB folio, then the THP */
+		};
+
+		ret = both("mthp-then-pte-mapped-thp", iov, 2);
+	}
+	munmap(q + MiB, 3 * MiB);
+	return ret;
+}
+
 /* 64 KiB mTHP folios (enabled for the test and restored). */
 static int layout_mthp_64k(void)
 {
@@ -1239,6 +1360,8 @@ static const struct t_case cases[] = {
 	T_CASE(layout_thp_mremap),
 	T_CASE(layout_thp_refault),
 	T_CASE(layout_mthp_64k),
+	T_CASE(layout_hint_later_part),
+	T_CASE(layout_larger_after_smaller),
 	T_CASE(layout_memfd),
 	T_CASE(layout_memfd_thp),
 	T_CASE(layout_memfd_hugetlb),

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -607,6 +608,78 @@ static int sys_unmapped_range_efault(void)
 	return T_PASS;
 }
 
+/* Bytes of [p, p + len) PAGEMAP_SCAN reports as @cat (PAGE_IS_*), or -errno. */
+static long long scan_bytes(const void *p, uint64_t len, uint64_t cat)
+{
+	struct page_region vec[64];
+	struct pm_scan_arg a;
+	long long sum = 0;
+	long n, i;
+
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.start = (uint64_t)(uintptr_t)p;
+	a.end = a.start + len;
+	a.vec = (uint64_t)(uintptr_t)vec;
+	a.vec_len = 64;
+	a.category_mask = cat;
+	a.return_mask = cat;
+	n = ioctl(pagemap_fd, PAGEMAP_SCAN, &a);
+	if (n < 0)
+		return -errno;
+	for (i = 0; i < n; i++)
+		sum += (long long)(vec[i].end - vec[i].start);
+	return sum;
+}
+
+/*
+ * Memory that was only read maps the shared zero page (the huge zero page
+ * for THP): the pin write-faults it, so registration must fault it first and
+ * read the layout of what the fault brought, exactly - not the zero page's,
+ * nor an upper bound.
+ */
+static int sys_zero_page_faulted_first(void)
+{
+	volatile char sink = 0;
+	struct regbuf_table *t;
+	struct regbuf_buf *b;
+	struct regbuf_buf_info in;
+	char *raw, *p;
+	uint64_t lens[2] = { 256 * KiB, 4 * MiB }, i;
+	unsigned int k;
+
+	pagemap_fd = pagemap_fd < 0 ? open("/proc/self/pagemap", O_RDONLY) : pagemap_fd;
+	if (pagemap_fd < 0)
+		return t_skip("no /proc/self/pagemap");
+	for (k = 0; k < 2; k++) {
+		raw = mmap(NULL, lens[k] + 2 * MiB, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		t_check(raw != MAP_FAILED);
+		p = (char *)(((uintptr_t)raw + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1));
+		madvise(p, lens[k], k ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+		for (i = 0; i < lens[k]; i += PG)
+			sink += p[i];
+		if (scan_bytes(p, lens[k], PAGE_IS_PFNZERO) != (long long)lens[k]) {
+			munmap(raw, lens[k] + 2 * MiB);
+			if (k)
+				break;	/* no huge zero page here: the 4 KiB case stands */
+			return t_skip("reading memory did not map the zero page (PAGEMAP_SCAN, 6.7+)");
+		}
+		t_ok(reg_one(&t, p, lens[k], 0, &b, &in));
+		if (scan_bytes(p, lens[k], PAGE_IS_PFNZERO) != 0 ||
+		    scan_bytes(p, lens[k], PAGE_IS_PRESENT) != (long long)lens[k])
+			return T_FAILF("%llu KiB: still the zero page, or not present, after "
+				       "registration", (unsigned long long)(lens[k] >> 10));
+		if (!(in.flags & REGBUF_BUF_F_EXACT) || (in.flags & REGBUF_BUF_F_UPPER_BOUND))
+			return T_FAILF("%llu KiB: flags %#x, want an exact layout",
+				       (unsigned long long)(lens[k] >> 10), in.flags);
+		unreg_one(t, b);
+		munmap(raw, lens[k] + 2 * MiB);
+	}
+	(void)sink;
+	return T_PASS;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Measurements: printed, never asserted. */
 
@@ -895,6 +968,7 @@ static const struct t_case cases[] = {
 	T_CASE(sys_cve_same_page_mapped_n_times),
 	T_CASE(sys_cve_shmem_thp_shuffled),
 	T_CASE(sys_unmapped_range_efault),
+	T_CASE(sys_zero_page_faulted_first),
 	T_CASE(pfn_layout_unprivileged_eperm),
 	T_CASE(measure_register_1g_4k),
 	T_CASE(measure_register_1g_2m),

@@ -388,40 +388,68 @@ static int integrity_odirect_file_every_ring(void)
 	return T_PASS;
 }
 
-static int integrity_loop_device_every_ring(void)
+/*
+ * A loop device over a fresh backing file of @size bytes, opened O_DIRECT:
+ * the fd, or -1 with *@ret set to the case's verdict (skip without root or
+ * the loop module).  loop_detach() undoes it.
+ */
+static int loop_attach(uint64_t size, char *dev, size_t dev_len, char *backing, int *ret)
 {
-	char backing[] = "/tmp/regbuf-uring-loop.XXXXXX", dev[64] = "", cmd[320];
+	char cmd[320];
 	FILE *p;
-	int bfd, fd, ret;
+	int bfd, fd;
 
-	t_kernel_agrees();
-	if (geteuid())
-		return t_skip("needs root to create a loop device (run as root)");
+	if (geteuid()) {
+		*ret = t_skip("needs root to create a loop device (run as root)");
+		return -1;
+	}
 	bfd = mkstemp(backing);
-	if (bfd < 0 || ftruncate(bfd, (off_t)FILE_SIZE) < 0)
-		return t_broken("backing file");
+	if (bfd < 0 || ftruncate(bfd, (off_t)size) < 0) {
+		*ret = t_broken("backing file");
+		return -1;
+	}
 	close(bfd);
 	/* util-linux; busybox (the 6.1 guest) has neither --show nor --direct-io. */
 	snprintf(cmd, sizeof(cmd), "losetup -f --show --direct-io=on %s 2>/dev/null || "
 		 "{ d=$(losetup -f) && losetup $d %s && echo $d; }", backing, backing);
 	p = popen(cmd, "r");
-	if (!p || !fgets(dev, sizeof(dev), p) || dev[0] != '/') {
+	dev[0] = '\0';
+	if (!p || !fgets(dev, (int)dev_len, p) || dev[0] != '/') {
 		if (p)
 			pclose(p);
 		unlink(backing);
-		return t_skip("losetup failed (needs the loop module and root)");
+		*ret = t_skip("losetup failed (needs the loop module and root)");
+		return -1;
 	}
 	pclose(p);
 	dev[strcspn(dev, "\n")] = '\0';
 	fd = open(dev, O_RDWR | O_DIRECT);
 	if (fd < 0) {
-		ret = t_broken("open %s", dev);
-	} else {
-		ret = integrity_on_fd(fd, 0, expect_path(0));
-		close(fd);
+		*ret = t_broken("open %s", dev);
+		t_sh("losetup -d %s", dev);
+		unlink(backing);
 	}
+	return fd;
+}
+
+static void loop_detach(int fd, const char *dev, const char *backing)
+{
+	close(fd);
 	t_sh("losetup -d %s", dev);
 	unlink(backing);
+}
+
+static int integrity_loop_device_every_ring(void)
+{
+	char backing[] = "/tmp/regbuf-uring-loop.XXXXXX", dev[64];
+	int fd, ret = T_PASS;
+
+	t_kernel_agrees();
+	fd = loop_attach(FILE_SIZE, dev, sizeof(dev), backing, &ret);
+	if (fd < 0)
+		return ret;
+	ret = integrity_on_fd(fd, 0, expect_path(0));
+	loop_detach(fd, dev, backing);
 	return ret;
 }
 
@@ -1092,6 +1120,226 @@ static int rwv_fixed_native_and_split(void)
 	return T_PASS;
 }
 
+/* ---- pointer to I/O: pieces, lookup, refusals ---- */
+
+/*
+ * regbuf_uring_prep_rw() of [@buf, @buf + @len) at @off with user_data 0x5a5a,
+ * submitted and reaped: @n pieces, piece i's CQE carrying index i, and
+ * regbuf_uring_piece() agreeing with what each piece transferred (@first: the
+ * bytes of piece 0).  A piece's res is checked against its length unless the
+ * caller expects a short or failed one (handled by the caller instead).
+ */
+static int rw_pieces(struct regbuf_uring_ring *r, bool write, const struct regbuf_uring_file *f,
+		     void *buf, uint32_t len, uint64_t off, uint32_t n, uint64_t first)
+{
+	struct regbuf_uring_loc loc;
+	struct io_uring_cqe *cqe;
+	uint32_t seen = 0, piece;
+	uint64_t io_off;
+
+	t_check_eq(regbuf_uring_prep_rw(r, write, f, buf, len, off, 0x5a5a), n);
+	t_check_eq(io_uring_submit(&r->ring), n);
+	while (seen < n) {
+		t_check_eq(io_uring_wait_cqe(&r->ring, &cqe), 0);
+		if (regbuf_uring_cqe_is_tag(cqe)) {
+			io_uring_cqe_seen(&r->ring, cqe);
+			continue;
+		}
+		piece = regbuf_uring_cqe_piece(cqe);
+		t_check_eq(regbuf_uring_cqe_user_data(cqe), 0x5a5a);
+		t_check(piece < n && !(seen & (1U << piece)));
+		seen |= 1U << piece;
+		t_ok(regbuf_uring_piece(r, buf, len, piece, &loc, &io_off));
+		t_check_eq(io_off, piece ? first + (piece - 1) * loc.slot_len : 0);
+		t_check_eq(cqe->res, (int)loc.len);
+		io_uring_cqe_seen(&r->ring, cqe);
+		if (seen == (1U << n) - 1)
+			break;
+	}
+	t_check_eq(regbuf_uring_piece(r, buf, len, n, &loc, &io_off), -ERANGE);
+	return T_PASS;
+}
+
+/* The next CQE of ours (tag CQEs skipped): user_data and res. */
+static int next_cqe(struct regbuf_uring_ring *r, uint64_t *user_data, int *res)
+{
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	for (;;) {
+		ret = io_uring_wait_cqe(&r->ring, &cqe);
+		if (ret)
+			return ret;
+		if (!regbuf_uring_cqe_is_tag(cqe))
+			break;
+		io_uring_cqe_seen(&r->ring, cqe);
+	}
+	*user_data = cqe->user_data;
+	*res = cqe->res;
+	io_uring_cqe_seen(&r->ring, cqe);
+	return 0;
+}
+
+/*
+ * Every boundary of pointer -> slot: two registrations that touch (one
+ * mapping registered as two entries: an extent across them is two pieces),
+ * a third after a gap; first and last byte of a slot, one byte past it,
+ * length 0, a range running past registered memory, and nothing registered.
+ * Every refusal queues nothing and is explained.
+ */
+static int pointer_boundaries(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_file f;
+	struct regbuf_uring_ring *r;
+	struct regbuf_uring_loc loc;
+	uint8_t *mem = map_anon(256 * KiB), *a, *b, *c;
+	struct iovec iov[3];
+	int fd = scratch_file(MiB), res;
+	uint64_t ud;
+	char why[512];
+
+	t_check(mem && fd >= 0);
+	a = mem;
+	b = mem + 64 * KiB;
+	c = mem + 192 * KiB;	/* 64 KiB gap after b */
+	iov[0] = (struct iovec){ a, 64 * KiB };
+	iov[1] = (struct iovec){ b, 64 * KiB };
+	iov[2] = (struct iovec){ c, 64 * KiB };
+	t_ok(regbuf_uring_file_init(&f, fd));
+	t_ok(regbuf_uring_pool_create(&pool, 2, 16, 0, 0));
+	r = regbuf_uring_pool_ring(pool, 1);
+	/* Nothing registered yet: -EFAULT, and the reason says so. */
+	t_check_eq(regbuf_uring_prep_rw(r, false, &f, a, 4096, 0, 1), -EFAULT);
+	regbuf_uring_fault_explain(r, a, 4096, why, sizeof(why));
+	t_check(strstr(why, "nothing is registered") != NULL);
+	t_ok(regbuf_uring_pool_register(pool, iov, 3, 0));
+
+	/* First byte, last byte of a slot, and the first byte of the next. */
+	t_ok(regbuf_uring_lookup(r, a, 4096, &loc));
+	t_check(loc.slot == 0 && loc.offset == 0 && loc.len == 4096 && loc.slot_len == 64 * KiB);
+	t_ok(regbuf_uring_lookup(r, b - 1, 1, &loc));
+	t_check(loc.slot == 0 && loc.offset == 64 * KiB - 1 && loc.len == 1);
+	t_ok(regbuf_uring_lookup(r, b - 1, 2, &loc));
+	t_check(loc.slot == 0 && loc.len == 1);
+	t_ok(regbuf_uring_lookup(r, b, 1, &loc));
+	t_check(loc.slot == 1 && loc.offset == 0);
+	/* One byte past a registration with nothing after it, and past everything. */
+	t_check_eq(regbuf_uring_lookup(r, b + 64 * KiB, 1, &loc), -EFAULT);
+	t_check_eq(regbuf_uring_lookup(r, c + 64 * KiB, 0, &loc), -EFAULT);
+	regbuf_uring_fault_explain(r, b + 64 * KiB, 4096, why, sizeof(why));
+	t_check(strstr(why, "is not in registered memory") && strstr(why, "(slot 1, 0 bytes before") &&
+		strstr(why, "(slot 2, 65536 bytes after"));
+	regbuf_uring_fault_explain(r, c + 64 * KiB, 4096, why, sizeof(why));
+	t_check(strstr(why, "(slot 2, 0 bytes before") && strstr(why, "none above"));
+
+	/* Within one slot: one SQE, user_data unchanged. */
+	t_pattern_fill(a, 4096, 0, 3);
+	t_check_eq(rw_pieces(r, true, &f, a, 4096, 0, 1, 4096), T_PASS);
+	t_check_eq(plain_check(fd, 0, 4096, 3), -1);
+	t_pattern_fill(b - 4096, 4096, 4096, 3);
+	t_check_eq(rw_pieces(r, true, &f, b - 4096, 4096, 4096, 1, 4096), T_PASS);
+	/* Across two registrations: two pieces, numbered, each its own slot. */
+	t_pattern_fill(b - 12 * KiB, 32 * KiB, 64 * KiB, 4);
+	t_check_eq(rw_pieces(r, true, &f, b - 12 * KiB, 32 * KiB, 64 * KiB, 2, 12 * KiB), T_PASS);
+	t_check_eq(plain_check(fd, 64 * KiB, 32 * KiB, 4), -1);
+	memset(a, 0, 128 * KiB);
+	t_check_eq(rw_pieces(r, false, &f, b - 12 * KiB, 32 * KiB, 64 * KiB, 2, 12 * KiB), T_PASS);
+	t_check_eq(t_pattern_check(b - 12 * KiB, 32 * KiB, 64 * KiB, 4), -1);
+	regbuf_uring_fault_explain(r, b - 12 * KiB, 32 * KiB, why, sizeof(why));
+	t_check(strstr(why, "is registered: slot 0 at offset 53248") &&
+		strstr(why, "one piece per slot"));
+
+	/* Running past registered memory: refused whole, nothing queued, explained. */
+	t_check_eq(regbuf_uring_prep_rw(r, true, &f, b + 60 * KiB, 8 * KiB, 0, 1), -EFAULT);
+	t_check_eq(regbuf_uring_prep_rw(r, true, &f, c + 60 * KiB, 8 * KiB, 0, 1), -EFAULT);
+	t_check_eq(io_uring_sq_ready(&r->ring), 0);
+	regbuf_uring_fault_explain(r, b + 60 * KiB, 8 * KiB, why, sizeof(why));
+	t_check(strstr(why, "runs past registered memory") && strstr(why, "end of slot 1, 4096 of 8192") &&
+		strstr(why, "resumes at"));
+	regbuf_uring_fault_explain(r, c + 60 * KiB, 8 * KiB, why, sizeof(why));
+	t_check(strstr(why, "runs past registered memory") && !strstr(why, "resumes"));
+
+	/* Length 0: one SQE on registered memory (the kernel completes it with 0), not past it. */
+	t_check_eq(regbuf_uring_prep_rw(r, false, &f, b, 0, 0, 9), 1);
+	t_check_eq(io_uring_submit(&r->ring), 1);
+	t_check_eq(next_cqe(r, &ud, &res), 0);
+	t_check(ud == 9 && res == 0);
+	t_check_eq(regbuf_uring_prep_rw(r, false, &f, c + 64 * KiB, 0, 0, 9), -EFAULT);
+	/* The piece bits are the pool's: a caller's value using them is refused. */
+	t_check_eq(regbuf_uring_prep_rw(r, false, &f, a, 4096, 0, UINT64_C(1) << 48), -EINVAL);
+	t_check_eq(regbuf_uring_prep_rw(r, false, &f, a, 4096, 0, REGBUF_URING_USER_DATA_MASK), 1);
+	t_check_eq(io_uring_submit(&r->ring), 1);
+	t_check_eq(next_cqe(r, &ud, &res), 0);
+	t_check(ud == REGBUF_URING_USER_DATA_MASK && res == 4096);
+
+	/* Unregistered: nothing registered again, and the reason names the state. */
+	t_ok(regbuf_uring_pool_unregister(pool));
+	t_check_eq(regbuf_uring_lookup(r, a, 1, &loc), -EFAULT);
+	regbuf_uring_fault_explain(r, a, 1, why, sizeof(why));
+	t_check(strstr(why, "nothing is registered in this pool (not registered)") != NULL);
+	regbuf_uring_pool_destroy(pool);
+	close(fd);
+	munmap(mem, 256 * KiB);
+	return T_PASS;
+}
+
+/*
+ * A write whose second piece fails, and a read whose second piece is short:
+ * on a 1 MiB loop device, an extent across two registrations that ends past
+ * the device's end.  The write's piece 1 starts at the end (blkdev_write_iter:
+ * -ENOSPC) while piece 0 is written; the read's piece 1 reads 0 bytes; the
+ * CQEs say which, and regbuf_uring_piece() names the bytes not transferred.
+ */
+static int pointer_failed_piece_is_known(void)
+{
+	char backing[] = "/tmp/regbuf-uring-piece.XXXXXX", dev[64];
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_file f;
+	struct regbuf_uring_ring *r;
+	struct regbuf_uring_loc loc;
+	uint8_t *mem = map_anon(128 * KiB), *b = mem + 64 * KiB;
+	struct iovec iov[2] = { { mem, 64 * KiB }, { mem + 64 * KiB, 64 * KiB } };
+	int fd, ret = T_PASS, res[2] = { 1, 1 }, got, i;
+	uint64_t ud, io_off;
+
+	t_check(mem != NULL);
+	fd = loop_attach(MiB, dev, sizeof(dev), backing, &ret);
+	if (fd < 0)
+		return ret;
+	t_ok(regbuf_uring_file_init(&f, fd));
+	t_ok(regbuf_uring_pool_create(&pool, 1, 8, 0, 0));
+	t_ok(regbuf_uring_pool_register(pool, iov, 2, 0));
+	r = regbuf_uring_pool_ring(pool, 0);
+	t_pattern_fill(b - 4096, 8192, MiB - 4096, 6);
+	t_check_eq(regbuf_uring_prep_rw(r, true, &f, b - 4096, 8192, MiB - 4096, 11), 2);
+	t_check_eq(io_uring_submit(&r->ring), 2);
+	for (got = 0; got < 2; got++) {
+		t_check_eq(next_cqe(r, &ud, &i), 0);
+		t_check_eq(ud & REGBUF_URING_USER_DATA_MASK, 11);
+		res[ud >> REGBUF_URING_PIECE_SHIFT] = i;
+	}
+	t_check_eq(res[0], 4096);
+	t_check_eq(res[1], -ENOSPC);
+	t_ok(regbuf_uring_piece(r, b - 4096, 8192, 1, &loc, &io_off));
+	t_check(io_off == 4096 && loc.len == 4096 && loc.slot == 1 && loc.offset == 0);
+	t_check_eq(plain_check(fd, MiB - 4096, 4096, 6), -1);
+	/* The read of the same range: piece 1 reads nothing (at the end of the device). */
+	memset(mem, 0, 128 * KiB);
+	t_check_eq(regbuf_uring_prep_rw(r, false, &f, b - 4096, 8192, MiB - 4096, 12), 2);
+	t_check_eq(io_uring_submit(&r->ring), 2);
+	for (got = 0; got < 2; got++) {
+		t_check_eq(next_cqe(r, &ud, &i), 0);
+		res[ud >> REGBUF_URING_PIECE_SHIFT] = i;
+	}
+	t_check(res[0] == 4096 && res[1] == 0);
+	t_check_eq(t_pattern_check(b - 4096, 4096, MiB - 4096, 6), -1);
+	regbuf_uring_pool_destroy(pool);
+	loop_detach(fd, dev, backing);
+	munmap(mem, 128 * KiB);
+	return ret;
+}
+
 /* ---- > 1 GiB arena ---- */
 
 static int arena_over_1g_io_across_boundary(void)
@@ -1122,8 +1370,8 @@ static int arena_over_1g_io_across_boundary(void)
 				     &slot), 1);
 	t_check_eq(slot, 1);
 	t_pattern_fill(cross, MiB, 4 * MiB, 8);
-	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, cross, MiB, 4 * MiB),
-		   MiB);
+	t_check_eq(rw_pieces(regbuf_uring_pool_ring(pool, 1), true, &f, cross, MiB, 4 * MiB, 2,
+			     512 * KiB), T_PASS);
 	t_check_eq(plain_check(fd, 4 * MiB, MiB, 8), -1);
 	t_check_eq(plain_fill(fd, 8 * MiB, MiB, 9), 0);
 	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 0), false, &f, cross, MiB, 8 * MiB),
@@ -1690,6 +1938,376 @@ static int memlock_unprivileged_preflight_matches_kernel(void)
 }
 
 /*
+ * regbuf_uring_ring_memlock() against the kernel's own ring layout: the
+ * SQ/CQ ring size the kernel reports (sq_off.array + entries * 4, cq_off.cqes
+ * + CQEs) and the SQE array, each in whole pages, for several sizes and with
+ * 128-byte SQEs / 32-byte CQEs (6.14+; 0 before, when rings were not charged).
+ */
+static int ring_memlock_matches_kernel_layout(void)
+{
+	static const uint32_t sizes[] = { 1, 8, 16, 100, 128, 1024, 4096 };
+	static const uint32_t flags[] = { 0, IORING_SETUP_SQE128 | IORING_SETUP_CQE32 };
+	struct io_uring ring;
+	uint64_t rings, sqes, want;
+	size_t i, j;
+
+	t_kernel_agrees();
+	for (j = 0; j < sizeof(flags) / sizeof(flags[0]); j++) {
+		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			t_ok(io_uring_queue_init(sizes[i], &ring, flags[j]));
+			rings = ring.sq.ring_sz > ring.cq.ring_sz ? ring.sq.ring_sz :
+								      ring.cq.ring_sz;
+			sqes = (uint64_t)*ring.sq.kring_entries * (flags[j] ? 128 : 64);
+			want = kern.ver >= KV(6, 14) ? ((rings + 4095) & ~UINT64_C(4095)) +
+						       ((sqes + 4095) & ~UINT64_C(4095)) : 0;
+			io_uring_queue_exit(&ring);
+			if (regbuf_uring_ring_memlock(sizes[i], flags[j]) != want)
+				return T_FAILF("%u entries, flags %#x: %llu bytes, the kernel's "
+					       "layout %llu", sizes[i], flags[j],
+					       (unsigned long long)regbuf_uring_ring_memlock(
+						       sizes[i], flags[j]),
+					       (unsigned long long)want);
+		}
+	}
+	return T_PASS;
+}
+
+/*
+ * In a child, as a fresh unprivileged user with RLIMIT_MEMLOCK of exactly
+ * four rings of 64 entries (+ @slack bytes): 4 rings fit; 5 are refused by
+ * the preflight with the numbers and the fix, and with the preflight off the
+ * kernel itself refuses ring 4 with -ENOMEM, explained the same way (6.14+:
+ * rings are charged).  Before 6.14 the kernel charges no ring: 5 are created.
+ */
+static int ring_refusal_child(uint64_t per, bool five)
+{
+	uint64_t limit = per ? 4 * per : 4096;
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	char num[64];
+
+	if (drop_to_nobody(limit))
+		return CK_FAILF("cannot become nobody");
+	if (!five) {
+		CK_OK(regbuf_uring_pool_create_report(&pool, 4, 64, 0, 0, &st));
+		CK_EQ(st.memlock.rings, 4 * per);
+		CK_EQ(st.memlock.soft, limit);
+		regbuf_uring_pool_destroy(pool);
+		return T_PASS;
+	}
+	if (!per) {
+		CK_OK(regbuf_uring_pool_create_report(&pool, 5, 64, 0, 0, &st));
+		regbuf_uring_pool_destroy(pool);
+		return T_PASS;
+	}
+	CK_EQ(regbuf_uring_pool_create_report(&pool, 5, 64, 0, 0, &st), -ENOMEM);
+	snprintf(num, sizeof(num), "creating 5 rings needs %llu bytes",
+		 (unsigned long long)(5 * per));
+	/* Refused before any ring was made: the preflight's answer, not the kernel's. */
+	if (st.err != -ENOMEM || st.memlock.new_rings != 5 || !strstr(st.reason, num) ||
+	    !strstr(st.reason, "ulimit -l") || !strstr(st.reason, "soft") ||
+	    strstr(st.reason, "the kernel refused"))
+		return CK_FAILF("preflight: err %d, reason: %s", st.err, st.reason);
+	CK_EQ(regbuf_uring_pool_create_report(&pool, 5, 64, 0, REGBUF_URING_POOL_F_NO_PREFLIGHT,
+					      &st), -ENOMEM);
+	if (!strstr(st.reason, "the kernel refused ring 4 of 5") || !strstr(st.reason, num))
+		return CK_FAILF("kernel refusal: %s", st.reason);
+	/* Without a report, the same -ENOMEM. */
+	CK_EQ(regbuf_uring_pool_create(&pool, 5, 64, 0, 0), -ENOMEM);
+	return T_PASS;
+}
+
+static int ring_creation_refused_explained(void)
+{
+	uint64_t per = regbuf_uring_ring_memlock(64, 0);
+	pid_t pid;
+	int status, five;
+
+	t_kernel_agrees();
+	if (geteuid())
+		return t_skip("needs root to switch to an unprivileged user (run as root)");
+	for (five = 0; five < 2; five++) {
+		uid_seq++;	/* a fresh user each time: closed rings stay charged a while */
+		pid = fork();
+		if (pid == 0)
+			_exit(ring_refusal_child(per, five));
+		if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+			return T_FAILF("child died");
+		if (WEXITSTATUS(status) != T_PASS)
+			return WEXITSTATUS(status);
+	}
+	return T_PASS;
+}
+
+/* ---- pre-fork pools: one registration, many processes ---- */
+
+#define FORK_WORKERS	64
+#define FORK_PIECE	(16 * KiB)
+
+/* Forked worker @i: a fixed write and read through ring @i over its piece of the arena. */
+static int fork_worker(struct regbuf_uring_pool *pool, uint32_t i, uint8_t *arena,
+		       const struct regbuf_uring_file *f)
+{
+	struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, i);
+	uint64_t off = (uint64_t)i * FORK_PIECE;
+	uint8_t *p = arena + off;
+
+	CK(r);
+	t_pattern_fill(p, FORK_PIECE, off, 61);
+	CK_EQ(regbuf_uring_rw_wait(r, true, f, p, FORK_PIECE, off), FORK_PIECE);
+	memset(p, 0, FORK_PIECE);
+	CK_EQ(regbuf_uring_rw_wait(r, false, f, p, FORK_PIECE, off), FORK_PIECE);
+	CK_EQ(t_pattern_check(p, FORK_PIECE, off, 61), -1);
+	return T_PASS;
+}
+
+/*
+ * What a process that did not inherit the pool's rings must do: a ring it
+ * creates belongs to its own mm, and the kernel refuses to clone into it
+ * from the pool (io_clone_buffers(): both rings must be accounted to the same
+ * user and mm); registering again is charged again, which this limit does
+ * not allow.  Returns T_PASS when both refusals are the documented ones.
+ */
+static int fork_late_ring(struct regbuf_uring_pool *pool, uint8_t *arena)
+{
+	struct iovec iov = { arena, FORK_PIECE };
+	struct io_uring own;
+	int clone, reg;
+
+	CK_EQ(io_uring_queue_init(8, &own, 0), 0);
+	clone = regbuf_uring_clone_buffers(&own, &regbuf_uring_pool_ring(pool, 0)->ring, 0, 0,
+					   0, 0);
+	reg = io_uring_register_buffers(&own, &iov, 1);
+	io_uring_queue_exit(&own);
+	fprintf(stderr, "  fork: a ring created in a worker: clone from the pool %d (%s), "
+		"registering %llu KiB again %d (%s)\n", clone, strerror(-clone),
+		(unsigned long long)(FORK_PIECE / KiB), reg, strerror(-reg));
+	CK_EQ(clone, -EINVAL);
+	CK_EQ(reg, -ENOMEM);
+	return T_PASS;
+}
+
+/*
+ * As a fresh unprivileged user whose RLIMIT_MEMLOCK is one registration plus
+ * the rings' own memory (plus one more ring and a page): a 64-ring pool over
+ * a shared memfd arena, registered once and cloned into every ring before
+ * fork; 64 forked workers each run fixed I/O on their own ring and piece.
+ */
+static int fork_pool_child(uint8_t *arena, int fd)
+{
+	uint64_t reg = FORK_WORKERS * FORK_PIECE, ring = regbuf_uring_ring_memlock(8, 0);
+	uint64_t limit = reg + (FORK_WORKERS + 1) * ring + 4 * KiB;
+	struct iovec iov = { arena, reg };
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct regbuf_uring_file f;
+	pid_t pids[FORK_WORKERS];
+	uint32_t i, failed = 0;
+	int status, ret;
+
+	if (drop_to_nobody(limit))
+		return CK_FAILF("cannot become nobody");
+	CK_OK(regbuf_uring_file_init(&f, fd));
+	ret = regbuf_uring_pool_create_report(&pool, FORK_WORKERS, 8, 0, 0, &st);
+	if (ret)
+		return CK_FAILF("pool: %d: %s", ret, st.reason);
+	ret = regbuf_uring_pool_register(pool, &iov, 1, 0);
+	regbuf_uring_pool_status(pool, &st);
+	if (!k_clone()) {
+		/* Registered again in every ring: 64 charges cannot fit one. */
+		CK_EQ(ret, -ENOMEM);
+		CK(strstr(st.reason, "ulimit -l") != NULL);
+		regbuf_uring_pool_destroy(pool);
+		return T_PASS;
+	}
+	if (ret)
+		return CK_FAILF("register: %d: %s", ret, st.reason);
+	CK_EQ(st.state, REGBUF_URING_REG_ACTIVE);
+	CK_EQ(st.path, expect_path(0));
+	CK_EQ(st.memlock.needed, reg);
+	CK_EQ(st.memlock.charges, 1);
+	CK_EQ(st.memlock.rings, uring_memlock_charged() ? FORK_WORKERS * ring : 0);
+	CK_EQ(st.memlock.soft, limit);
+	CK_EQ(vm_pin(), reg);
+	fprintf(stderr, "  fork: %u workers, RLIMIT_MEMLOCK %llu = registration %llu + "
+		"%u rings x %llu + one more ring + 4 KiB; VmPin %llu, charges %u (%s)\n",
+		FORK_WORKERS, (unsigned long long)limit, (unsigned long long)reg,
+		FORK_WORKERS, (unsigned long long)ring, (unsigned long long)vm_pin(),
+		st.memlock.charges, regbuf_uring_path_name(st.path));
+
+	for (i = 0; i < FORK_WORKERS; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			ret = fork_worker(pool, i, arena, &f);
+			if (ret == T_PASS && i == 0)
+				ret = fork_late_ring(pool, arena);
+			_exit(ret);
+		}
+		if (pids[i] < 0)
+			return CK_FAILF("fork %u: %s", i, strerror(errno));
+	}
+	for (i = 0; i < FORK_WORKERS; i++)
+		if (waitpid(pids[i], &status, 0) != pids[i] || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) != T_PASS)
+			failed++;
+	CK_EQ(failed, 0);
+	/* The workers' reads landed in the shared arena, and their writes on disk. */
+	CK_EQ(t_pattern_check(arena, reg, 0, 61), -1);
+	CK_EQ(plain_check(fd, 0, reg, 61), -1);
+	/* Still charged once: nothing the workers did pinned more. */
+	CK_EQ(vm_pin(), reg);
+	regbuf_uring_pool_destroy(pool);
+	return T_PASS;
+}
+
+static int fork_workers_charged_once(void)
+{
+	uint64_t reg = FORK_WORKERS * FORK_PIECE;
+	int mfd = -1, fd = -1, ret;
+	uint8_t *arena = MAP_FAILED;
+	pid_t pid;
+	int status;
+
+	t_kernel_agrees();
+	if (geteuid())
+		return t_skip("needs root to switch to an unprivileged user (run as root)");
+	mfd = memfd_create("regbuf-fork-arena", MFD_CLOEXEC);
+	t_check(mfd >= 0);
+	if (ftruncate(mfd, (off_t)reg) == 0)
+		arena = mmap(NULL, reg, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, mfd, 0);
+	fd = scratch_file(reg);
+	if (arena == MAP_FAILED || fd < 0) {
+		ret = T_FAILF("setup: %s", strerror(errno));
+		goto out;
+	}
+	uid_seq++;
+	pid = fork();
+	if (pid == 0)
+		_exit(fork_pool_child(arena, fd));
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		ret = T_FAILF("child died");
+	else
+		ret = WEXITSTATUS(status);
+out:
+	if (arena != MAP_FAILED)
+		munmap(arena, reg);
+	if (fd >= 0)
+		close(fd);
+	close(mfd);
+	return ret;
+}
+
+/*
+ * Why the arena must be shared: private memory registered before fork is
+ * copied for the child (the kernel copies pages pinned for DMA at fork rather
+ * than share them copy-on-write), so a child's stores go to its copy while
+ * its fixed I/O moves the parent's page.  And a ring created with
+ * IORING_SETUP_SINGLE_ISSUER belongs to its creator: the child's submission
+ * is refused with -EEXIST.
+ */
+static int fork_private_memory_and_single_issuer(void)
+{
+	struct regbuf_uring_pool *pool, *single;
+	struct regbuf_uring_file f;
+	uint8_t *mem = map_anon(8 * KiB);
+	struct iovec iov = { mem, 8 * KiB };
+	int fd = scratch_file(8 * KiB), status, ret;
+	pid_t pid;
+
+	t_kernel_agrees();
+	t_check(mem && fd >= 0);
+	t_ok(regbuf_uring_file_init(&f, fd));
+	memset(mem, 0, 8 * KiB);
+	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, 0));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	t_ok(regbuf_uring_pool_create(&single, 1, 8, IORING_SETUP_SINGLE_ISSUER, 0));
+	t_ok(regbuf_uring_pool_register(single, &iov, 1, 0));
+	pid = fork();
+	if (pid == 0) {
+		/* The child's copy of the page: the kernel's write sends the parent's zeros. */
+		t_pattern_fill(mem, 4 * KiB, 0, 62);
+		ret = (int)regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, mem,
+						4 * KiB, 0);
+		if (ret != (int)(4 * KiB))
+			_exit(CK_FAILF("private write: %d", ret));
+		ret = (int)regbuf_uring_rw_wait(regbuf_uring_pool_ring(single, 0), true, &f,
+						mem + 4 * KiB, 4 * KiB, 4 * KiB);
+		fprintf(stderr, "  fork: SINGLE_ISSUER ring used by a child: %d (%s)\n", ret,
+			strerror(-ret));
+		_exit(ret == -EEXIST ? T_PASS : T_FAIL);
+	}
+	t_check(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+	t_check_eq(WEXITSTATUS(status), T_PASS);
+	/* Zeros on disk, not the child's pattern: its stores never reached the pinned page. */
+	t_check_eq(pread(fd, mem + 4 * KiB, 4 * KiB, 0), 4 * KiB);
+	t_check(mem[4 * KiB] == 0 && !memcmp(mem + 4 * KiB, mem + 4 * KiB + 1, 4 * KiB - 1));
+	t_check(mem[0] == 0 && !memcmp(mem, mem + 1, 4 * KiB - 1));
+	regbuf_uring_pool_destroy(single);
+	regbuf_uring_pool_destroy(pool);
+	close(fd);
+	munmap(mem, 8 * KiB);
+	return T_PASS;
+}
+
+/*
+ * A pool of 1024 rings: created (with enough descriptors), registered once,
+ * the table cloned (or registered again) into every ring, and a fixed write
+ * and read checked on the first, a middle and the last ring.
+ */
+static int pool_of_1024_rings(void)
+{
+	struct rlimit nofile, want;
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct regbuf_uring_file f;
+	uint8_t *mem = map_anon(MiB);
+	struct iovec iov = { mem, MiB };
+	static const uint32_t probe[] = { 0, 511, 1023 };
+	int fd = scratch_file(MiB), ret;
+	size_t i;
+
+	t_kernel_agrees();
+	t_check(mem && fd >= 0);
+	t_ok(regbuf_uring_file_init(&f, fd));
+	getrlimit(RLIMIT_NOFILE, &nofile);
+	want = nofile;
+	if (want.rlim_cur < 1200) {
+		want.rlim_cur = want.rlim_max < 1200 ? want.rlim_max : 1200;
+		setrlimit(RLIMIT_NOFILE, &want);
+	}
+	if (want.rlim_cur < 1100) {
+		close(fd);
+		return t_skip("RLIMIT_NOFILE hard limit %llu is below 1100 descriptors",
+			      (unsigned long long)want.rlim_max);
+	}
+	ret = regbuf_uring_pool_create_report(&pool, 1024, 8, 0, 0, &st);
+	if (ret) {
+		setrlimit(RLIMIT_NOFILE, &nofile);
+		close(fd);
+		return T_FAILF("1024 rings: %d: %s", ret, st.reason);
+	}
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	regbuf_uring_pool_status(pool, &st);
+	t_check_eq(st.nr_rings, 1024);
+	t_check_eq(st.path, expect_path(0));
+	for (i = 0; i < sizeof(probe) / sizeof(probe[0]); i++) {
+		struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, probe[i]);
+
+		t_pattern_fill(mem + i * 4096, 4096, i * 4096, 21);
+		t_check_eq(regbuf_uring_rw_wait(r, true, &f, mem + i * 4096, 4096, i * 4096), 4096);
+		t_check_eq(plain_check(fd, i * 4096, 4096, 21), -1);
+		memset(mem + i * 4096, 0, 4096);
+		t_check_eq(regbuf_uring_rw_wait(r, false, &f, mem + i * 4096, 4096, i * 4096), 4096);
+		t_check_eq(t_pattern_check(mem + i * 4096, 4096, i * 4096, 21), -1);
+	}
+	regbuf_uring_pool_destroy(pool);
+	setrlimit(RLIMIT_NOFILE, &nofile);
+	close(fd);
+	munmap(mem, MiB);
+	return T_PASS;
+}
+
+/*
  * The same through the real tools: prlimit + setpriv exec this binary with
  * REGBUF_URING_MEMLOCK_CHILD set; main() then runs memlock_exec_child().  One
  * pool, one ring: the preflight refuses one page over the limit, the kernel
@@ -2125,7 +2743,8 @@ static int pool_api_abuse(void)
 	/* create */
 	t_check_eq(regbuf_uring_pool_create(NULL, 1, 8, 0, 0), -EINVAL);
 	t_check_eq(regbuf_uring_pool_create(&pool, 0, 8, 0, 0), -EINVAL);
-	t_check_eq(regbuf_uring_pool_create(&pool, 65, 8, 0, 0), -EINVAL);
+	t_check_eq(regbuf_uring_pool_create(&pool, REGBUF_URING_POOL_MAX_RINGS + 1, 8, 0, 0),
+		   -EINVAL);
 	t_check_eq(regbuf_uring_pool_create(&pool, 1, 0, 0, 0), -EINVAL);
 	t_check_eq(regbuf_uring_pool_create(&pool, 1, 8, 0, 1U << 31), -EINVAL);
 	t_check_eq(regbuf_uring_pool_create(&pool, 1, 1U << 30, 0, 0), -EINVAL);
@@ -2338,6 +2957,87 @@ static int memlock_status_real_limits(void)
 	return ret;
 }
 
+/* What registering @iov in a fresh ring adds to VmPin: the kernel's own charge. */
+static int64_t kernel_charge(const struct iovec *iov, unsigned int nr)
+{
+	struct io_uring ring;
+	uint64_t before, after;
+	int ret;
+
+	if (io_uring_queue_init(8, &ring, 0))
+		return -1;
+	before = vm_pin();
+	ret = io_uring_register_buffers(&ring, iov, nr);
+	after = vm_pin();
+	if (!ret)
+		io_uring_unregister_buffers(&ring);
+	io_uring_queue_exit(&ring);
+	return ret ? ret : (int64_t)(after - before);
+}
+
+/*
+ * The preflight's charge is the kernel's on THP memory, where it depends on
+ * which 2 MiB blocks are huge and on the kernel's last_hpage across buffers
+ * (io_buffer_account_pin()).  The kernel's figure is what registering adds
+ * to VmPin, which io_account_mem() raises whatever the capability.  Mapping
+ * @mix: block 2 of 4 has small pages (MADV_NOHUGEPAGE), the others THPs.
+ */
+static int memlock_estimate_matches_kernel_thp(void)
+{
+	uint8_t *raw = mmap(NULL, 10 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			    -1, 0), *m, *mix;
+	struct {
+		const char *name;
+		unsigned int nr;
+		struct iovec iov[3];
+	} cases[8];
+	struct regbuf_uring_memlock ml;
+	uint64_t huge[4], m_huge;
+	unsigned int i, k;
+	int64_t kc;
+
+	t_check(raw != MAP_FAILED);
+	m = map_thp(8 * MiB);
+	mix = (uint8_t *)(((uintptr_t)raw + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1));
+	t_check(m != NULL);
+	t_check(!madvise(mix, 8 * MiB, MADV_HUGEPAGE));
+	t_check(!madvise(mix + 4 * MiB, 2 * MiB, MADV_NOHUGEPAGE));
+	memset(mix, 1, 8 * MiB);
+	for (k = 0; k < 4; k++)
+		t_ok(regbuf_mem_huge_bytes(mix + k * 2 * MiB, 2 * MiB, &huge[k]));
+	if (regbuf_mem_huge_bytes(m, 8 * MiB, &m_huge) || m_huge != 8 * MiB || huge[0] != 2 * MiB ||
+	    huge[1] != 2 * MiB || huge[2] || huge[3] != 2 * MiB)
+		return t_skip("THP did not back the mappings (/sys/kernel/mm/transparent_hugepage)");
+	cases[0] = (typeof(cases[0])){ "whole THPs", 1, { { m, 8 * MiB } } };
+	cases[1] = (typeof(cases[0])){ "partial THPs at both ends", 1,
+				       { { m + 4 * KiB, 6 * MiB - 8 * KiB } } };
+	cases[2] = (typeof(cases[0])){ "a later buffer in the last THP charged", 2,
+				       { { m, 6 * MiB }, { m + 4 * MiB + 4 * KiB, 4 * KiB } } };
+	cases[3] = (typeof(cases[0])){ "a later buffer in an earlier THP", 2,
+				       { { m, 6 * MiB }, { m + 4 * KiB, 4 * KiB } } };
+	cases[4] = (typeof(cases[0])){ "last THP charged before small pages", 2,
+				       { { mix, 6 * MiB }, { mix + 2 * MiB + 4 * KiB, 4 * KiB } } };
+	cases[5] = (typeof(cases[0])){ "a buffer starting where the last one's THP is", 2,
+				       { { m + 2 * MiB - 4 * KiB, 4 * KiB }, { m, 4 * MiB } } };
+	cases[6] = (typeof(cases[0])){ "small pages between", 1,
+				       { { mix + 4 * KiB, 8 * MiB - 8 * KiB } } };
+	cases[7] = (typeof(cases[0])){ "the newest THP charged decides", 3,
+				       { { m, 2 * MiB }, { m + 4 * MiB, 2 * MiB },
+					 { m + 4 * MiB + 4 * KiB, 4 * KiB } } };
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		t_ok(regbuf_uring_memlock_estimate(&ml, cases[i].iov, cases[i].nr, 1));
+		kc = kernel_charge(cases[i].iov, cases[i].nr);
+		if (kc < 0)
+			return t_skip("registering %s: %s", cases[i].name, strerror((int)-kc));
+		if ((int64_t)ml.needed != kc)
+			return T_FAILF("%s: preflight %llu bytes, kernel %lld", cases[i].name,
+				       (unsigned long long)ml.needed, (long long)kc);
+	}
+	munmap(m, 8 * MiB);
+	munmap(raw, 10 * MiB);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(io_uring_blocked_errno_documented),
 	T_CASE(update_ring_cannot_follow_drops_table),
@@ -2355,10 +3055,17 @@ static const struct t_case cases[] = {
 	T_CASE(mirror_table_shrinks),
 	T_CASE(rwv_fixed_native_and_split),
 	T_CASE(arena_over_1g_io_across_boundary),
+	T_CASE(pointer_boundaries),
+	T_CASE(pointer_failed_piece_is_known),
 	T_CASE(alloc_buffers_through_every_ring),
 	T_CASE(misaligned_odirect_rejected_nothing_written),
 	T_CASE(memlock_unprivileged_preflight_matches_kernel),
 	T_CASE(memlock_prlimit_setpriv_exec),
+	T_CASE(ring_memlock_matches_kernel_layout),
+	T_CASE(ring_creation_refused_explained),
+	T_CASE(pool_of_1024_rings),
+	T_CASE(fork_workers_charged_once),
+	T_CASE(fork_private_memory_and_single_issuer),
 	T_CASE(status_reports_path_and_cost),
 	T_CASE(probe_agrees_with_kernel_and_pool),
 	T_CASE(dio_align_query),
@@ -2366,6 +3073,7 @@ static const struct t_case cases[] = {
 	T_CASE(pool_api_abuse),
 	T_CASE(io_api_abuse),
 	T_CASE(memlock_status_real_limits),
+	T_CASE(memlock_estimate_matches_kernel_thp),
 };
 
 int main(int argc, char **argv)

@@ -399,7 +399,7 @@ static int sweep_every_length_to_mdts(void)
 	return ret;
 }
 
-/* 4 KiB physical pages under an 8 KiB controller page: PRP impossible, SGL works (§6 35). */
+/* 4 KiB physical pages under an 8 KiB controller page: PRP impossible, SGL works (NVMe 1.4 §4.3). */
 static int sweep_phys_4k_page_8k_sgl_only(void)
 {
 	struct regbuf_dma_cookie *c;

@@ -267,12 +267,12 @@ static void memctrl_complete(struct memctrl *m, unsigned int slot, uint16_t stat
 	}
 }
 
-/* SQ 1 tail doorbell and CQ 1 head doorbell (§3.1.24, §3.1.25, stride 4). */
+/* SQ 1 tail doorbell and CQ 1 head doorbell (NVMe 1.4 §3.1.24, §3.1.25, stride 4). */
 #define SQ1_TAIL(m)	((m)->bar[(0x1000 + 2 * 4) / 4])
 #define CQ1_HEAD(m)	((m)->bar[(0x1000 + 3 * 4) / 4])
 
 /*
- * Read/Write commands as the controller reads them (§6.9, §6.15): opcode,
+ * Read/Write commands as the controller reads them (NVMe 1.4 §6.9, §6.15): opcode,
  * NSID, SLBA in CDW10/11 (both halves), NLB 0-based in CDW12 15:0, FUA in
  * CDW12 bit 30, PRP1 at the data; a request over MDTS is split into pieces
  * of MDTS bytes whose SLBA and PRP1 advance together, and completes once.

@@ -49,7 +49,7 @@ static int iter_mp_view_offset_past_page(void)
 	return T_PASS;
 }
 
-/* Advancing past the end fails and leaves the iterator untouched (kernel §6 item 31). */
+/* Advancing past the end fails and leaves the iterator untouched. */
 static int iter_advance_past_end(void)
 {
 	struct regbuf_seg segs[] = { { 4096, 4096 } };
@@ -143,7 +143,7 @@ static int iter_seek_out_of_range(void)
 }
 
 
-/* ---- splitting by device limits (kernel-rules §3.3, §6 item 32) ---- */
+/* ---- splitting by device limits (block/blk-merge.c bio_split_io_at()) ---- */
 
 #define U32MAX UINT64_C(0xffffffff)
 
@@ -429,7 +429,7 @@ static int count_random_vs_reference(void)
 }
 
 
-/* ---- DMA mapping with merging (kernel-rules §3.4, §6 item 33) ---- */
+/* ---- DMA mapping with merging (block/blk-mq-dma.c blk_map_iter_next()) ---- */
 
 struct map_case {
 	const char *name;

@@ -19,7 +19,7 @@ struct pg {
 
 /*
  * The kernel's io_check_coalesce_buffer() decision, transcribed page by page
- * from the rules (kernel-rules.md §1.4), as the slow reference for the
+ * from io_uring/rsrc.c, as the slow reference for the
  * extent-based check in src/table/coalesce.c.  A "page" is (folio, idx);
  * pages[i] == pages[i-1] + 1 means same folio and idx + 1.
  */

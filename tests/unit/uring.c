@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: MIT
 /*
  * unit: the uring layer's pure parts - pointer -> slot lookup over a map of
- * kernel buffers, O_DIRECT alignment checks, memlock arithmetic.
+ * kernel buffers (and the map rewritten under readers), user_data pieces,
+ * O_DIRECT alignment checks, memlock arithmetic.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include <regbuf/uring.h>
 
 #include "harness.h"
+#include "uring/pool.h"
 
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)
@@ -18,10 +22,11 @@
 /* A 3 GiB + 4 KiB arena as consecutive 1 GiB kernel buffers, plus an unrelated one. */
 static struct regbuf_uring_map *demo_map(void)
 {
-	struct regbuf_uring_map *m = malloc(sizeof(*m) + 5 * sizeof(m->e[0]));
+	struct regbuf_uring_map *m = calloc(1, sizeof(*m) + 5 * sizeof(m->e[0]));
 	uint64_t base = 0x7f0000000000ULL;
 
 	m->nr = 5;
+	m->cap = 5;
 	m->e[0] = (struct regbuf_uring_slotref){ 0x10000, 8 * KiB, 7 };
 	m->e[1] = (struct regbuf_uring_slotref){ base, GiB, 0 };
 	m->e[2] = (struct regbuf_uring_slotref){ base + GiB, GiB, 1 };
@@ -72,6 +77,154 @@ static int find_table(void)
 	return T_PASS;
 }
 
+/* regbuf_uring_lookup(): slot, offset inside it, bytes in it, the slot's length. */
+static int lookup_offsets(void)
+{
+	uint64_t base = 0x7f0000000000ULL;
+	struct regbuf_uring_loc loc;
+	struct regbuf_uring_ring r;
+
+	memset(&r, 0, sizeof(r));
+	t_check_eq(regbuf_uring_lookup(&r, (void *)0x10000, 1, &loc), -EFAULT);
+	r.map = demo_map();
+	/* First and last byte of a slot, and the byte after it (the next slot). */
+	t_check_eq(regbuf_uring_lookup(&r, (void *)(uintptr_t)(base + GiB), 4096, &loc), 0);
+	t_check(loc.slot == 1 && loc.offset == 0 && loc.len == 4096 && loc.slot_len == GiB);
+	t_check_eq(regbuf_uring_lookup(&r, (void *)(uintptr_t)(base + 2 * GiB - 1), 8, &loc), 0);
+	t_check(loc.slot == 1 && loc.offset == GiB - 1 && loc.len == 1);
+	t_check_eq(regbuf_uring_lookup(&r, (void *)(uintptr_t)(base + 2 * GiB), 8, &loc), 0);
+	t_check(loc.slot == 2 && loc.offset == 0 && loc.len == 8);
+	/* Length 0 looks up the address alone; one byte past the end is not registered. */
+	t_check_eq(regbuf_uring_lookup(&r, (void *)(uintptr_t)(0x10000 + 8 * KiB - 1), 0, &loc), 0);
+	t_check(loc.slot == 7 && loc.offset == 8 * KiB - 1 && loc.len == 0);
+	t_check_eq(regbuf_uring_lookup(&r, (void *)(uintptr_t)(0x10000 + 8 * KiB), 0, &loc),
+		   -EFAULT);
+	t_check_eq(regbuf_uring_lookup(&r, (void *)(uintptr_t)(base + 3 * GiB + 4096), 0, &loc),
+		   -EFAULT);
+	free(r.map);
+	return T_PASS;
+}
+
+/* A CQE's user_data taken apart: the caller's bits, the piece index, the tag bit. */
+static int cqe_pieces(void)
+{
+	struct io_uring_cqe cqe;
+
+	memset(&cqe, 0, sizeof(cqe));
+	cqe.user_data = REGBUF_URING_USER_DATA_MASK;
+	t_check_eq(regbuf_uring_cqe_piece(&cqe), 0);
+	t_check_eq(regbuf_uring_cqe_user_data(&cqe), REGBUF_URING_USER_DATA_MASK);
+	cqe.user_data = 0x7f1234560000ULL | (UINT64_C(3) << REGBUF_URING_PIECE_SHIFT);
+	t_check_eq(regbuf_uring_cqe_piece(&cqe), 3);
+	t_check_eq(regbuf_uring_cqe_user_data(&cqe), 0x7f1234560000ULL);
+	t_check(!regbuf_uring_cqe_is_tag(&cqe));
+	cqe.user_data = 42 | ((uint64_t)(REGBUF_URING_MAX_PIECES - 1) << REGBUF_URING_PIECE_SHIFT);
+	t_check_eq(regbuf_uring_cqe_piece(&cqe), REGBUF_URING_MAX_PIECES - 1);
+	t_check(!regbuf_uring_cqe_is_tag(&cqe));
+	t_check_eq(REGBUF_URING_PIECE_SHIFT + 15, 63);	/* the pieces end below the tag bit */
+	return T_PASS;
+}
+
+/*
+ * The map rewritten while other threads read it: two layouts of the same
+ * 1 MiB (16 slots of 64 KiB numbered 0..15, 8 of 128 KiB numbered
+ * 100..107) published in turn; every lookup must see one layout whole (a
+ * slot, its base and its length from the same layout), never a mix and
+ * never a miss.  Run under ThreadSanitizer too (scripts/test).
+ */
+#define SEQ_BASE	0x7e0000000000ULL
+#define SEQ_READERS	2
+
+struct seq_env {
+	struct regbuf_uring_ring *ring;
+	volatile int stop;
+	uint64_t lookups, bad;
+};
+
+static void *seq_reader(void *arg)
+{
+	struct seq_env *e = arg;
+	struct regbuf_uring_loc loc;
+	uint64_t x = (uint64_t)(uintptr_t)&loc, a, n = 0, bad = 0, base, len;
+
+	while (!__atomic_load_n(&e->stop, __ATOMIC_RELAXED)) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		a = SEQ_BASE + (x >> 33) % MiB;
+		if (!(n++ & 1023))	/* progress the writer waits for */
+			__atomic_fetch_add(&e->lookups, 1, __ATOMIC_RELAXED);
+		if (regbuf_uring_lookup(e->ring, (void *)(uintptr_t)a, 1, &loc)) {
+			bad++;
+			continue;
+		}
+		len = loc.slot < 16 ? 64 * KiB : 128 * KiB;
+		base = SEQ_BASE + (loc.slot < 16 ? loc.slot : loc.slot - 100) * len;
+		if (loc.slot_len != len || a - loc.offset != base || loc.len != 1)
+			bad++;
+	}
+	__atomic_fetch_add(&e->lookups, n - (n + 1023) / 1024, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&e->bad, bad, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void seq_layout(struct regbuf_uring_pool *pool, bool wide)
+{
+	uint32_t i;
+
+	memset(pool->slots, 0, 108 * sizeof(*pool->slots));
+	for (i = 0; i < (wide ? 8u : 16u); i++)
+		pool->slots[wide ? 100 + i : i] = (struct iovec){
+			(void *)(uintptr_t)(SEQ_BASE + i * (wide ? 128 : 64) * KiB),
+			(wide ? 128 : 64) * KiB };
+}
+
+static int map_rewritten_under_readers(void)
+{
+	struct regbuf_uring_pool pool;
+	struct regbuf_uring_ring ring;
+	struct seq_env e = { &ring, 0, 0, 0 };
+	pthread_t th[SEQ_READERS];
+	struct timespec t0, t;
+	uint64_t rewrites = 0;
+	int i, ret = T_PASS;
+
+	memset(&pool, 0, sizeof(pool));
+	memset(&ring, 0, sizeof(ring));
+	t_check_eq(map_init(&pool), 0);
+	pool.slots = calloc(108, sizeof(*pool.slots));
+	t_check(pool.slots != NULL);
+	pool.nr_slots = 108;
+	pool.rings = &ring;
+	pool.nr_rings = 1;
+	ring.map = pool.map;
+	ring.pool = &pool;
+	seq_layout(&pool, false);
+	map_publish(&pool, true);
+	for (i = 0; i < SEQ_READERS; i++)
+		t_check_eq(pthread_create(&th[i], NULL, seq_reader, &e), 0);
+	/* Until both readers and the writer really ran, at least 0.2 s (valgrind serializes). */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		seq_layout(&pool, rewrites & 1);
+		map_publish(&pool, true);
+		rewrites++;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) < 200000000LL ||
+		 (__atomic_load_n(&e.lookups, __ATOMIC_RELAXED) == 0 && t.tv_sec - t0.tv_sec < 20));
+	__atomic_store_n(&e.stop, 1, __ATOMIC_RELAXED);
+	for (i = 0; i < SEQ_READERS; i++)
+		pthread_join(th[i], NULL);
+	if (e.bad)
+		ret = T_FAILF("%llu of %llu lookups saw a mixed or missing layout (%llu rewrites)",
+			      (unsigned long long)e.bad, (unsigned long long)e.lookups,
+			      (unsigned long long)rewrites);
+	else if (!e.lookups || rewrites < 2)
+		ret = T_FAILF("readers did %llu lookups over %llu rewrites",
+			      (unsigned long long)e.lookups, (unsigned long long)rewrites);
+	free(pool.slots);
+	map_free(&pool);
+	return ret;
+}
+
 static int align_table(void)
 {
 	struct regbuf_uring_file dio = { 3, 512, 4096 }, buffered = { 3, 1, 1 };
@@ -105,6 +258,25 @@ static int memlock_fits_boundaries(void)
 	t_check(regbuf_uring_memlock_fits(&ml));
 	ml.needed = 8 * KiB;
 	t_check(!regbuf_uring_memlock_fits(&ml));
+	return T_PASS;
+}
+
+/* Ring creation refused: the same numbers and fix as a registration. */
+static int memlock_explain_ring_creation(void)
+{
+	struct regbuf_uring_memlock ml = { .needed = 512 * KiB, .pinned = 4 * MiB,
+					   .soft = 4 * MiB, .hard = 8 * MiB, .charges = 64,
+					   .charged = true, .new_rings = 64 };
+	char buf[1024];
+
+	t_check(!regbuf_uring_memlock_fits(&ml));
+	regbuf_uring_memlock_explain(&ml, buf, sizeof(buf));
+	t_check(strstr(buf, "creating 64 rings needs 524288 bytes") != NULL);
+	t_check(strstr(buf, "6.14") != NULL);
+	t_check(strstr(buf, "4194304 bytes (4.0 MiB) already pinned") != NULL);
+	t_check(strstr(buf, "soft 4194304 bytes") != NULL);
+	t_check(strstr(buf, "ulimit -l 4608") != NULL);
+	t_check(strstr(buf, "no kernel clone") == NULL);
 	return T_PASS;
 }
 
@@ -179,6 +351,10 @@ static int tag_test_is_pure(void)
 
 static const struct t_case cases[] = {
 	T_CASE(find_table),
+	T_CASE(lookup_offsets),
+	T_CASE(cqe_pieces),
+	T_CASE(map_rewritten_under_readers),
+	T_CASE(memlock_explain_ring_creation),
 	T_CASE(tag_test_is_pure),
 	T_CASE(align_table),
 	T_CASE(memlock_fits_boundaries),

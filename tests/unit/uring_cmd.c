@@ -38,10 +38,11 @@ static int env_init(struct env *e, uint32_t entries, uint32_t nr, uint64_t slot_
 	ret = io_uring_queue_init(entries, &e->r.ring, IORING_SETUP_SQE128 | IORING_SETUP_CQE32);
 	if (ret)
 		return ret;
-	m = malloc(sizeof(*m) + nr * sizeof(m->e[0]));
+	m = calloc(1, sizeof(*m) + nr * sizeof(m->e[0]));
 	if (!m)
 		return -ENOMEM;
 	m->nr = nr;
+	m->cap = nr;
 	for (i = 0; i < nr; i++)
 		m->e[i] = (struct regbuf_uring_slotref){ BASE + i * slot_len, slot_len, i };
 	e->r.map = m;
@@ -151,7 +152,7 @@ static int prep_read_fields(void)
 static int check_run(struct env *e, unsigned int first, unsigned int n, uint64_t addr,
 		     uint64_t len, uint64_t slba, uint8_t op, uint32_t extra, uint64_t max_pages)
 {
-	uint64_t done = 0;
+	uint64_t done = 0, ud = rd64(sqe_at(e, first), 32), io_off, plen;
 	unsigned int i;
 
 	for (i = first; i < first + n; i++) {
@@ -159,6 +160,15 @@ static int check_run(struct env *e, unsigned int first, unsigned int n, uint64_t
 		uint64_t a = rd64(s, C(24)), l = rd32(s, C(36));
 		uint64_t lba = rd32(s, C(40)) | (uint64_t)rd32(s, C(44)) << 32;
 		uint32_t cdw12 = rd32(s, C(48));
+
+		/* Command i - first is piece i - first of the transfer, and says so. */
+		if (rd64(s, 32) != (ud | (uint64_t)(i - first) << REGBUF_URING_PIECE_SHIFT))
+			return T_FAILF("command %u: user_data %#llx, first %#llx", i,
+				       (unsigned long long)rd64(s, 32), (unsigned long long)ud);
+		if (regbuf_uring_nvme_piece(&e->r, &e->ns, (void *)(uintptr_t)addr, len, slba,
+					    i - first, &io_off, &plen) || io_off != done ||
+		    plen != l)
+			return T_FAILF("command %u: regbuf_uring_nvme_piece() disagrees", i);
 
 		if (s[C(0)] != op || a != addr + done || lba != slba + (done >> 9))
 			return T_FAILF("command %u: op %u addr %#llx lba %llu", i, s[C(0)],
@@ -172,6 +182,8 @@ static int check_run(struct env *e, unsigned int first, unsigned int n, uint64_t
 		done += l;
 	}
 	t_check_eq(done, len);
+	t_check_eq(regbuf_uring_nvme_piece(&e->r, &e->ns, (void *)(uintptr_t)addr, len, slba, n,
+					   &io_off, &plen), -ERANGE);
 	return T_PASS;
 }
 

@@ -26,6 +26,7 @@
 #endif
 
 #include "cli.h"
+#include "cmd.h"
 #include "opt.h"
 
 /* ---- output: the same calls print text or JSON ---- */

@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: MIT
 /*
- * regbuf - command-line front end.
+ * regbuf - command-line front end.  'regbuf bench' runs the benchmark lab,
+ * a separate program (regbuf-bench, built from bench/), as git runs its
+ * sub-commands: found through $REGBUF_BENCH, else where it is installed
+ * (REGBUF_BENCH_PATH, relative to this binary's directory unless absolute).
  */
-#include <stdarg.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "cmd.h"
 #include "opt.h"
 
 struct cli_cmd {
@@ -39,33 +45,58 @@ static int cmd_version(int argc, char **argv)
 	return 0;
 }
 
+/* Where regbuf-bench is: $REGBUF_BENCH, else REGBUF_BENCH_PATH beside this binary. */
+static int bench_path(char *path, size_t len)
+{
+	const char *env = getenv("REGBUF_BENCH");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (env && *env)
+		return snprintf(path, len, "%s", env) < (int)len ? 0 : -ENAMETOOLONG;
+	if (REGBUF_BENCH_PATH[0] == '/')
+		return snprintf(path, len, "%s", REGBUF_BENCH_PATH) < (int)len ? 0 : -ENAMETOOLONG;
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return -errno;
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0';
+	return snprintf(path, len, "%s/%s", self, REGBUF_BENCH_PATH) < (int)len ? 0 :
+	       -ENAMETOOLONG;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+	char path[PATH_MAX];
+	int ret = bench_path(path, sizeof(path));
+
+	(void)argc;
+	if (!ret && access(path, X_OK))
+		ret = -errno;
+	if (ret) {
+		cli_err("bench", "the benchmark lab regbuf-bench is not installed (%s: %s).  Build "
+			"it from the regbuf source tree: ./scripts/bench builds and runs it; "
+			"'meson setup build -Dbench=install' installs it for 'regbuf bench'; "
+			"$REGBUF_BENCH names a copy to run", path, strerror(-ret));
+		return 1;
+	}
+	argv[0] = (char *)"regbuf-bench";
+	if (fflush(stdout)) {
+		cli_err("bench", "write error on standard output: %s", strerror(errno));
+		return 1;
+	}
+	execv(path, argv);
+	cli_err("bench", "%s: %s", path, strerror(errno));
+	return 1;
+}
+
 static const struct cli_cmd cmds[] = {
 	{ "version", "print the version", cmd_version },
 	{ "info", "what this machine offers: io_uring, hugepages, memlock, IOMMU (--json)",
 	  cmd_info },
-	{ "bench", "measure registration, clone, I/O and NVMe descriptors (reg|clone|io|map)",
-	  cmd_bench },
-	{ "nvme", "userspace NVMe driver: list | identify | read | write | bench", cmd_nvme },
+	{ "nvme", "userspace NVMe driver: list | identify | read | write", cmd_nvme },
+	{ "bench", "the benchmark lab (regbuf-bench): reg | clone | io | map | nvme", cmd_bench },
 };
-
-uint64_t cli_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-void cli_err(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "regbuf: %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 static void usage(FILE *f)
 {
@@ -82,13 +113,14 @@ int main(int argc, char **argv)
 {
 	size_t i;
 
+	cli_stdio_init();
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
+		return cli_exit(argc < 2 ? 2 : 0);
 	}
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
+			return cli_exit(cmds[i].fn(argc - 1, argv + 1));
 	fprintf(stderr, "regbuf: unknown command '%s' (try 'regbuf --help')\n", argv[1]);
 	return 2;
 }

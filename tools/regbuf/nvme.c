@@ -6,8 +6,6 @@
  *   regbuf nvme identify --device BDF [--nsid N]
  *   regbuf nvme read     --device BDF --lba L [--blocks N] [--nsid N] [--out FILE [--overwrite]]
  *   regbuf nvme write    --device BDF --lba L [--blocks N] [--nsid N] (--in FILE | --fill BYTE)
- *   regbuf nvme bench    --device BDF [--size BYTES] [--qd N] [--seconds S] [--write --overwrite]
- *                        [--path premapped|classic|both]
  *
  * --unsafe permits physical mode (uio_pci_generic, no IOMMU).  The device is
  * taken from $REGBUF_NVME_DEVICE when --device is absent.  Every option is
@@ -23,36 +21,21 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <regbuf/nvme.h>
 
-#include "baseline.h"
 #include "cli.h"
+#include "cmd.h"
 #include "opt.h"
-
-enum { PATH_PREMAPPED, PATH_CLASSIC, PATH_BOTH };
 
 struct nvme_args {
 	const char *dev;
 	const char *in, *out;
-	uint32_t nsid, qd, fill;
-	uint64_t lba, blocks, size;
-	double seconds;
-	int path;
-	bool write, unsafe, overwrite;
+	uint32_t nsid, fill;
+	uint64_t lba, blocks;
+	bool unsafe, overwrite;
 };
-
-static uint64_t cpu_ns(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
-	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
-}
 
 static int write_all(int fd, const void *buf, size_t len)
 {
@@ -143,37 +126,7 @@ static int nvme_list(void)
 static int open_ctrl(const char *cmd, const struct nvme_args *a, struct regbuf_nvme_ctrl **cp,
 		     struct regbuf_nvme_ns **ns)
 {
-	struct regbuf_nvme_opts o = { 0 };
-	char why[256] = "";
-	int ret;
-
-	if (!a->dev) {
-		cli_err(cmd, "--device BDF is required (see 'regbuf nvme list')");
-		return -EINVAL;
-	}
-	o.why = why;
-	o.why_len = sizeof(why);
-	o.flags = a->unsafe ? REGBUF_NVME_F_ALLOW_UNSAFE : 0;
-	o.io_queues = 4;
-	ret = regbuf_nvme_ctrl_create(cp, a->dev, &o);
-	if (ret == -EPERM && !a->unsafe && strstr(why, "REGBUF_NVME_F_ALLOW_UNSAFE")) {
-		/* The library names its flag; the CLI user needs the option. */
-		cli_err(cmd, "%s: %s (physical mode lets the device write anywhere in RAM (no "
-			"IOMMU); pass --unsafe to accept that)", a->dev, strerror(-ret));
-		return ret;
-	}
-	if (ret) {
-		cli_err(cmd, "%s: %s (%s)", a->dev, strerror(-ret), why);
-		return ret;
-	}
-	if (ns) {
-		ret = regbuf_nvme_ns_get(ns, *cp, a->nsid);
-		if (ret) {
-			cli_err(cmd, "namespace %u: %s", a->nsid, strerror(-ret));
-			regbuf_nvme_ctrl_destroy(*cp);
-		}
-	}
-	return ret;
+	return cli_nvme_open(cmd, a->dev, a->nsid, a->unsafe, cp, ns);
 }
 
 static int nvme_identify(const struct nvme_args *a)
@@ -211,23 +164,6 @@ static int nvme_identify(const struct nvme_args *a)
 	}
 	regbuf_nvme_ctrl_destroy(c);
 	return 0;
-}
-
-/* I/O memory: hugetlb when there is some (required in physical mode), else 4 KiB pages. */
-static void *io_alloc(size_t len, size_t *maplen)
-{
-	size_t l2 = (len + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
-	void *p = mmap(NULL, l2, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
-
-	if (p != MAP_FAILED) {
-		*maplen = l2;
-		return p;
-	}
-	*maplen = (len + 4095) & ~(size_t)4095;
-	p = mmap(NULL, *maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-		 -1, 0);
-	return p == MAP_FAILED ? NULL : p;
 }
 
 /* What nvme write writes: --in FILE (zero-padded) or --fill BYTE.  0 or -1 (said why). */
@@ -298,7 +234,7 @@ static int nvme_rw(const struct nvme_args *a, int write)
 		return 1;
 	lba_size = regbuf_nvme_ns_info(ns)->lba_size;
 	len = (size_t)a->blocks * lba_size;
-	p = io_alloc(len, &maplen);
+	p = cli_io_alloc(len, &maplen);
 	if (!p) {
 		cli_err(cmd, "no memory for %zu bytes", len);
 		goto out_ctrl;
@@ -333,152 +269,9 @@ out_ctrl:
 	return rc;
 }
 
-/* One random I/O of slot @slot: premapped, or classic when @bn is set. */
-static int submit_one(struct regbuf_nvme_qpair *q, struct baseline_nvme *bn,
-		      enum regbuf_nvme_op op, const struct regbuf_nvme_ns *ns,
-		      const struct regbuf_nvme_buf *b, const uint8_t *base, uint64_t off,
-		      uint64_t size, uint64_t lba, uint64_t slot)
-{
-	const struct regbuf_nvme_ns_info *ni = regbuf_nvme_ns_info(ns);
-	void *ctx = (void *)(uintptr_t)slot;
-
-	if (bn)
-		return baseline_nvme_submit(bn, op, ni->nsid, ni->lba_size, b, base, off, size,
-					    lba, ctx, 0);
-	if (op == REGBUF_NVME_OP_WRITE)
-		return regbuf_nvme_submit_write(q, ns, b, off, size, lba, ctx, 0);
-	return regbuf_nvme_submit_read(q, ns, b, off, size, lba, ctx, 0);
-}
-
-/*
- * One pass: keep @qd I/Os of @size in flight for @seconds on one buffer
- * mapped once.  premapped: descriptors from the buffer's cookie, O(1).
- * classic: the per-I/O chain a driver without premapping runs (translate
- * each page, scatterlist, PRP list or SGL segment from a pool; bench/baseline),
- * submitted as raw commands on the same memory and queue, so only the
- * descriptor work differs.  Polled: CPU per I/O
- * includes the polling, so it is the whole cost seen by one core.
- */
-static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns *ns,
-		      const struct nvme_args *a, int classic)
-{
-	const struct regbuf_nvme_ns_info *ni = regbuf_nvme_ns_info(ns);
-	uint64_t size = a->size, slots = a->qd, blocks = ni->nsze - size / ni->lba_size;
-	uint64_t max = regbuf_nvme_ctrl_info(c)->max_cmd_bytes;
-	/* the classic chain issues a split request's pieces as separate commands */
-	uint64_t depth = slots * (classic ? (size + max - 1) / max : 1) + 1;
-	enum regbuf_nvme_op op = a->write ? REGBUF_NVME_OP_WRITE : REGBUF_NVME_OP_READ;
-	struct baseline_nvme *bn = NULL;
-	struct regbuf_nvme_buf *b = NULL;
-	struct regbuf_nvme_cpl cpl[64];
-	struct regbuf_nvme_qpair *q;
-	uint64_t t0, c0, done = 0, end, rnd = 0x9e3779b97f4a7c15ull, i;
-	struct regbuf_nvme_stats st;
-	size_t maplen;
-	uint8_t *p;
-	int ret;
-
-	p = io_alloc(size * slots, &maplen);
-	if (!p)
-		return -ENOMEM;
-	if (depth > regbuf_nvme_ctrl_info(c)->mqes) {
-		ret = -EINVAL;
-		goto out_mem;
-	}
-	ret = regbuf_nvme_qpair_create(&q, c, (uint32_t)depth, 0);
-	if (ret)
-		goto out_mem;
-	ret = regbuf_nvme_buf_create(&b, c, p, size * slots, 0);
-	if (ret)
-		goto out_q;
-	if (classic) {
-		ret = baseline_nvme_create(&bn, c, q, (uint32_t)depth - 1);
-		if (ret)
-			goto out_buf;
-	}
-	t0 = cli_now_ns();
-	c0 = cpu_ns();
-	end = t0 + (uint64_t)(a->seconds * 1e9);
-	for (i = 0; i < slots && !ret; i++) {
-		rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
-		ret = submit_one(q, bn, op, ns, b, p, i * size, size, (rnd >> 16) % blocks, i);
-	}
-	while (!ret && regbuf_nvme_qpair_inflight(q)) {
-		int n = bn ? baseline_nvme_reap(bn, cpl, 64) : regbuf_nvme_reap(q, cpl, 64), k;
-
-		for (k = 0; k < n && !ret; k++) {
-			uintptr_t s = (uintptr_t)cpl[k].ctx;
-
-			if (cpl[k].status) {
-				ret = regbuf_nvme_status_errno(cpl[k].status);
-				break;
-			}
-			done++;
-			if (cli_now_ns() >= end)
-				continue;
-			rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
-			ret = submit_one(q, bn, op, ns, b, p, s * size, size,
-					 (rnd >> 16) % blocks, s);
-		}
-	}
-	if (!ret) {
-		double secs = (cli_now_ns() - t0) / 1e9, cpu = (double)(cpu_ns() - c0);
-
-		regbuf_nvme_qpair_stats(q, &st);
-		printf("%-10s %8.0f IOPS  %8.1f MiB/s  %8.0f ns CPU per I/O  (%llu I/Os, %u B, "
-		       "QD %u, %.1f s; %llu PRP / %llu SGL commands)\n",
-		       classic ? "classic" : "premapped", done / secs,
-		       done * (double)size / secs / (1 << 20), cpu / (double)(done ? done : 1),
-		       (unsigned long long)done, (unsigned int)size, a->qd, secs,
-		       (unsigned long long)st.prp, (unsigned long long)st.sgl);
-	}
-	baseline_nvme_destroy(bn);
-out_buf:
-	regbuf_nvme_buf_destroy(b);
-out_q:
-	regbuf_nvme_qpair_destroy(q);
-out_mem:
-	munmap(p, maplen);
-	return ret;
-}
-
-static int nvme_bench(const struct nvme_args *a)
-{
-	const struct regbuf_nvme_ns_info *ni;
-	struct regbuf_nvme_ctrl *c;
-	struct regbuf_nvme_ns *ns;
-	int ret = 0, rc = 0;
-
-	if (open_ctrl("nvme bench", a, &c, &ns))
-		return 1;
-	ni = regbuf_nvme_ns_info(ns);
-	/* What only the namespace can tell; the options themselves were checked. */
-	if (a->size % ni->lba_size || a->size / ni->lba_size >= ni->nsze) {
-		cli_err("nvme bench", "--size must be a multiple of the %u-byte LBA and less than "
-			"the namespace (%llu blocks)", ni->lba_size, (unsigned long long)ni->nsze);
-		regbuf_nvme_ctrl_destroy(c);
-		return 2;
-	}
-	printf("# %s %s, %s, %llu-byte I/Os, QD %u, %.1f s per pass\n", a->dev,
-	       regbuf_nvme_ctrl_info(c)->mn, a->write ? "random writes" : "random reads",
-	       (unsigned long long)a->size, a->qd, a->seconds);
-	if (a->path != PATH_CLASSIC)
-		ret = bench_pass(c, ns, a, 0);
-	if (!ret && a->path != PATH_PREMAPPED)
-		ret = bench_pass(c, ns, a, 1);
-	if (ret) {
-		cli_err("nvme bench", "%s", strerror(-ret));
-		rc = 1;
-	}
-	regbuf_nvme_ctrl_destroy(c);
-	return rc;
-}
-
 /* ---- options ---- */
 
-static struct nvme_args nv = { .nsid = 1, .qd = 32, .seconds = 3, .size = 4096, .blocks = 1,
-			       .path = PATH_BOTH };
-static const char *const path_names[] = { "premapped", "classic", "both", NULL };
+static struct nvme_args nv = { .nsid = 1, .blocks = 1 };
 
 #define O_DEVICE OPT_STR("device", &nv.dev, "BDF", \
 			 "PCI address such as 0000:01:00.0 (default $REGBUF_NVME_DEVICE)")
@@ -502,17 +295,6 @@ static struct opt_spec write_opts[] = {
 	OPT_U32("fill", &nv.fill, 0, 255, "BYTE", "write this byte in every position"),
 	O_UNSAFE, OPT_END
 };
-static struct opt_spec bench_opts[] = {
-	O_DEVICE, O_NSID,
-	OPT_SIZE("size", &nv.size, 512, 2 * 1024 * 1024, "bytes per I/O, a multiple of the LBA"),
-	OPT_U32("qd", &nv.qd, 1, 1024, "N", "I/Os in flight"),
-	OPT_SECS("seconds", &nv.seconds, 0.1, 3600, "per pass"),
-	OPT_ENUM("path", &nv.path, path_names, "descriptor path(s) to measure"),
-	OPT_FLAG("write", &nv.write, "random writes instead of reads (needs --overwrite)"),
-	OPT_FLAG("overwrite", &nv.overwrite, "let --write overwrite random blocks of the namespace"),
-	O_UNSAFE, OPT_END
-};
-
 static bool seen(struct opt_spec *table, const char *name)
 {
 	struct opt_spec *t[] = { table, NULL };
@@ -520,42 +302,14 @@ static bool seen(struct opt_spec *table, const char *name)
 	return opt_seen(t, name);
 }
 
-/* DDDD:BB:DD.F in hex: anything else never reaches a sysfs path. */
-static bool bdf_valid(const char *s)
-{
-	static const char shape[] = "xxxx:xx:xx.x";
-	size_t i;
-
-	if (strlen(s) != sizeof(shape) - 1)
-		return false;
-	for (i = 0; shape[i]; i++) {
-		bool hex = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-			   (s[i] >= 'A' && s[i] <= 'F');
-
-		if (shape[i] == 'x' ? !hex : s[i] != shape[i])
-			return false;
-	}
-	return s[11] <= '7';	/* function 0..7 */
-}
-
-static int check_device(char *err, size_t len)
-{
-	if (!nv.dev)
-		return snprintf(err, len, "--device BDF is required (see 'regbuf nvme list')"), 2;
-	if (!bdf_valid(nv.dev))
-		return snprintf(err, len, "--device: '%s' is not a PCI address (DDDD:BB:DD.F, "
-				"e.g. 0000:01:00.0)", nv.dev), 2;
-	return 0;
-}
-
 static int check_identify(char *err, size_t len)
 {
-	return check_device(err, len);
+	return cli_nvme_check_device(nv.dev, err, len);
 }
 
 static int check_read(char *err, size_t len)
 {
-	if (check_device(err, len))
+	if (cli_nvme_check_device(nv.dev, err, len))
 		return 2;
 	if (!seen(read_opts, "lba"))
 		return snprintf(err, len, "--lba is required"), 2;
@@ -567,25 +321,12 @@ static int check_read(char *err, size_t len)
 
 static int check_write(char *err, size_t len)
 {
-	if (check_device(err, len))
+	if (cli_nvme_check_device(nv.dev, err, len))
 		return 2;
 	if (!seen(write_opts, "lba"))
 		return snprintf(err, len, "--lba is required"), 2;
 	if (!nv.in == !seen(write_opts, "fill"))
 		return snprintf(err, len, "one of --in FILE or --fill BYTE is required"), 2;
-	return 0;
-}
-
-static int check_bench(char *err, size_t len)
-{
-	if (check_device(err, len))
-		return 2;
-	if (nv.size % 512)
-		return snprintf(err, len, "--size: %" PRIu64 " is not a multiple of 512",
-				nv.size), 2;
-	if (nv.write && !nv.overwrite)
-		return snprintf(err, len, "--write overwrites random blocks of namespace %u on %s; "
-				"add --overwrite to allow it", nv.nsid, nv.dev), 2;
 	return 0;
 }
 
@@ -617,15 +358,13 @@ static const struct nvme_sub {
 	{ "read", "read blocks (hex dump or --out FILE)", read_opts, check_read, run_read },
 	{ "write", "write blocks from --in FILE or a --fill byte", write_opts, check_write,
 	  run_write },
-	{ "bench", "random I/O, premapped descriptors vs the per-I/O chain", bench_opts,
-	  check_bench, nvme_bench },
 };
 
 static void usage(FILE *f, const struct nvme_sub *only)
 {
 	size_t i;
 
-	fprintf(f, "usage: regbuf nvme <list|identify|read|write|bench> [options]\n");
+	fprintf(f, "usage: regbuf nvme <list|identify|read|write> [options]\n");
 	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		struct opt_spec *t[] = { subs[i].opts, NULL };
 
@@ -635,6 +374,7 @@ static void usage(FILE *f, const struct nvme_sub *only)
 		opt_usage(f, t);
 	}
 	opt_usage_help(f);
+	fprintf(f, "(the premapped vs per-I/O descriptor benchmark: regbuf bench nvme)\n");
 	fprintf(f, "exit status: 0 done, 1 the device or a file failed, 2 bad usage (nothing "
 		   "was opened)\n");
 }
@@ -655,8 +395,8 @@ int cmd_nvme(int argc, char **argv)
 		if (!strcmp(argv[1], subs[i].name))
 			sub = &subs[i];
 	if (!sub) {
-		cli_err("nvme", argc < 2 ? "which command? (list, identify, read, write, bench)"
-					 : "unknown command '%s' (list, identify, read, write, bench)",
+		cli_err("nvme", argc < 2 ? "which command? (list, identify, read, write)"
+					 : "unknown command '%s' (list, identify, read, write)",
 			argc < 2 ? "" : argv[1]);
 		return 2;
 	}
