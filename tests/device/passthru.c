@@ -1074,7 +1074,7 @@ out:
 
 /* The CLI in the guest (test-nvme-guest puts regbuf-static in the initramfs). */
 /* The bench keeps its undo state in a directory of its own: /tmp in the guest. */
-#define CLI "REGBUF_STATE_DIR=/tmp /bin/regbuf-static"
+#define CLI "REGBUF_STATE_DIR=/tmp REGBUF_BENCH=/bin/regbuf-bench-static /bin/regbuf-static"
 #define CLI_BIN "/bin/regbuf-static"
 
 static int cli_info_lists_namespace(void)
