@@ -243,7 +243,10 @@ if [ "$backend" = uring_cmd ] || [ "$backend" = uring ]; then
 		echo "$pfx$name: $(grep -E 'NVMe Write|err= *[0-9]' "$backend.$name.out" | head -n 1)"
 		ok "$name"
 	fi
-	if [ "$backend" = uring_cmd ]; then trim_case; fi
+	# Over a fabric, reads of the trimmed range returned the old data (nvmet
+	# on 6.12 in the pair boots): zeroes after Deallocate are the local
+	# controller's promise (DLFEAT), so the trim is checked there only.
+	if [ "$backend" = uring_cmd ] && [ -z "${REGBUF_FABRICS_DOWN:-}" ]; then trim_case; fi
 	echo "$AREA: $passed passed, $failed failed, $skipped skipped"
 	[ "$failed" = 0 ] || exit 1
 	exit 0
