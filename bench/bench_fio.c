@@ -14,7 +14,12 @@
  *
  * CPU is what the I/O threads used: fio's usr_cpu/sys_cpu of the group
  * (RUSAGE_THREAD per job), and for t/io_uring the whole child process
- * (getrusage(RUSAGE_CHILDREN)), whose main thread only sleeps.
+ * (getrusage(RUSAGE_CHILDREN)), whose main thread only sleeps.  With an SQ
+ * thread (sqthread_poll) the submitting is done by kernel threads of the
+ * process that fio's per-job numbers leave out: then fio's CPU is the whole
+ * child process's too.
+ *
+ * Polled I/O (--poll) polls in every peer: fio's hipri, t/io_uring -p1.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -68,6 +73,10 @@ bool bench_fio_applies(enum bench_fio_kind kind, const struct bench_fio_job *job
 		return true;
 	if (job->write) {
 		snprintf(why, len, "t/io_uring only reads");
+		return false;
+	}
+	if (job->sqpoll) {
+		snprintf(why, len, "t/io_uring has no option for an SQ thread");
 		return false;
 	}
 	tio = tio_path(&tree);
@@ -143,7 +152,7 @@ static int bench_fio_argv(enum bench_fio_kind kind, const struct bench_fio_job *
 		ret |= arg_add(a, "-s%u", batch_of(j->qd));
 		ret |= arg_add(a, "-c%u", batch_of(j->qd));
 		ret |= arg_add(a, "-b%u", j->bs);
-		ret |= arg_add(a, "-p0");
+		ret |= arg_add(a, "-p%d", j->poll ? 1 : 0);
 		ret |= arg_add(a, "-B1");
 		ret |= arg_add(a, "-F1");
 		ret |= arg_add(a, "-X1");
@@ -186,6 +195,10 @@ static int bench_fio_argv(enum bench_fio_kind kind, const struct bench_fio_job *
 		ret |= arg_add(a, "--norandommap");
 		ret |= arg_add(a, "--randrepeat=0");
 	}
+	if (j->poll)
+		ret |= arg_add(a, "--hipri=1");
+	if (j->sqpoll)
+		ret |= arg_add(a, "--sqthread_poll=1");
 	if (kind == BENCH_FIO_TUNED) {
 		ret |= arg_add(a, "--fixedbufs=1");
 		ret |= arg_add(a, "--registerfiles=1");
@@ -411,6 +424,14 @@ int bench_fio_run(enum bench_fio_kind kind, const struct bench_fio_job *j,
 			snprintf(err, errlen, "t/io_uring failed (%.150s)", out);
 	} else {
 		ret = parse_fio(j, out, res, err, errlen);
+		if (!ret && j->sqpoll) {
+			timersub(&r1.ru_utime, &r0.ru_utime, &d.ru_utime);
+			timersub(&r1.ru_stime, &r0.ru_stime, &d.ru_stime);
+			res->usr_s = tv_s(&d.ru_utime);
+			res->sys_s = tv_s(&d.ru_stime);
+			res->cpu_ns_per_io = res->ios ? (res->usr_s + res->sys_s) * 1e9 /
+							(double)res->ios : NAN;
+		}
 	}
 	free(out);
 	return ret;

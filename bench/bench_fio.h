@@ -26,6 +26,8 @@ struct bench_fio_job {
 	uint32_t bs, qd, threads;
 	double runtime_s;
 	bool huge;		/* 2 MiB hugepages are free for fio's buffers */
+	bool poll;		/* polled I/O: fio hipri, t/io_uring -p1 */
+	bool sqpoll;		/* an SQ thread: fio sqthread_poll (t/io_uring has none) */
 };
 
 struct bench_fio_res {

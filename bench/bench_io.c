@@ -315,6 +315,8 @@ struct io_env {
 	struct regbuf_uring_status st;	/* last pool's status */
 	bool passthru;
 	struct regbuf_uring_nvme_ns ns;	/* --passthru */
+	bool poll;			/* --poll: IORING_SETUP_IOPOLL rings, polled peers */
+	bool sqpoll;			/* --sqpoll: SQ thread rings and peers */
 };
 
 static struct worker workers[MAX_THREADS];
@@ -336,18 +338,26 @@ static int io_mem_align(const struct io_env *env, struct regbuf_uring_file *f)
 	return 0;
 }
 
-/* A pool of c->threads rings with the arena registered once (unless unfixed). */
-static int pool_open(struct io_env *env, const struct io_cfg *c, struct regbuf_uring_pool **pool,
-		     unsigned int *setup, struct io_res *res)
+/*
+ * A pool of c->threads rings with the arena registered once (unless unfixed)
+ * and @f in the pool's file table (both rows: fixed and unfixed differ only in
+ * the buffers).  As t/io_uring: task work deferred to the submitter
+ * (SINGLE_ISSUER + DEFER_TASKRUN, 6.1), the ring enabled in its thread; with
+ * --sqpoll an SQ thread instead (which takes neither).
+ */
+static int pool_open(struct io_env *env, const struct io_cfg *c, struct regbuf_uring_file *f,
+		     struct regbuf_uring_pool **pool, unsigned int *setup, struct io_res *res)
 {
 	struct iovec iov = { regbuf_mem_addr(env->mem), regbuf_mem_len(env->mem) };
 	unsigned int flags = (c->fixed ? 0 : REGBUF_URING_POOL_F_NO_REGISTER) |
-			     (env->passthru ? REGBUF_URING_POOL_F_NVME_CMD : 0);
+			     (env->passthru ? REGBUF_URING_POOL_F_NVME_CMD : 0) |
+			     (env->poll ? REGBUF_URING_POOL_F_IOPOLL : 0);
 	int ret;
 
-	*setup = IORING_SETUP_R_DISABLED | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	*setup = env->sqpoll ? IORING_SETUP_SQPOLL : IORING_SETUP_R_DISABLED |
+		 IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
 	ret = regbuf_uring_pool_create(pool, c->threads, c->qd * 2, *setup, flags);
-	if (ret == -EINVAL) {
+	if (ret == -EINVAL && !env->sqpoll) {
 		/* Kernels before 6.1 lack DEFER_TASKRUN. */
 		*setup = IORING_SETUP_COOP_TASKRUN;
 		ret = regbuf_uring_pool_create(pool, c->threads, c->qd * 2, *setup, flags);
@@ -364,15 +374,28 @@ static int pool_open(struct io_env *env, const struct io_cfg *c, struct regbuf_u
 		regbuf_uring_pool_status(*pool, &env->st);
 	if (ret) {
 		snprintf(res->err, sizeof(res->err), "register: %s", env->st.reason);
-		regbuf_uring_pool_destroy(*pool);
+		goto out_destroy;
 	}
+	if (env->passthru)
+		return 0;
+	ret = regbuf_uring_pool_register_files(*pool, 1);
+	if (!ret)
+		ret = regbuf_uring_pool_file_add(*pool, f);
+	if (ret) {
+		snprintf(res->err, sizeof(res->err), "file table: %s", strerror(-ret));
+		goto out_destroy;
+	}
+	return 0;
+
+out_destroy:
+	regbuf_uring_pool_destroy(*pool);
 	return ret;
 }
 
 /* Every worker prepared before any starts; returns how many threads run (< 0: -errno). */
 static int workers_start(struct io_env *env, const struct io_cfg *c,
-			 struct regbuf_uring_pool *pool, unsigned int setup,
-			 struct regbuf_alloc *alloc)
+			 const struct regbuf_uring_file *f, struct regbuf_uring_pool *pool,
+			 unsigned int setup, struct regbuf_alloc *alloc)
 {
 	sigset_t mask;
 	uint32_t t;
@@ -382,9 +405,7 @@ static int workers_start(struct io_env *env, const struct io_cfg *c,
 		struct worker *w = &workers[t];
 
 		memset(w, 0, sizeof(*w));
-		ret = io_mem_align(env, &w->file);
-		if (ret)
-			return ret;
+		w->file = *f;
 		w->ns = env->passthru ? &env->ns : NULL;
 		w->alloc = alloc;
 		w->cfg = c;
@@ -444,9 +465,26 @@ static int workers_collect(const struct io_cfg *c, int started, struct io_res *r
 	return err;
 }
 
+/*
+ * With --sqpoll the kernel's SQ threads (one per ring, threads of this
+ * process) do the submitting: CPU is the whole process's during the run, as
+ * for t/io_uring and fio then (the main thread only waits meanwhile).
+ */
+static void cpu_whole_process(struct io_res *res, const struct rusage *ru0,
+			      const struct rusage *ru1)
+{
+	uint64_t usr = tv_ns(&ru1->ru_utime) - tv_ns(&ru0->ru_utime);
+	uint64_t sys = tv_ns(&ru1->ru_stime) - tv_ns(&ru0->ru_stime);
+
+	res->usr_s = (double)usr / 1e9;
+	res->sys_s = (double)sys / 1e9;
+	res->cpu_ns_per_io = res->ios ? (double)(usr + sys) / (double)res->ios : NAN;
+}
+
 static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res *res)
 {
 	struct regbuf_uring_file f;
+	struct rusage ru0, ru1;
 	struct regbuf_uring_pool *pool;
 	struct regbuf_alloc *alloc;
 	unsigned int setup;
@@ -463,11 +501,15 @@ static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res 
 		snprintf(res->err, sizeof(res->err), "regbuf_alloc_create: %s", strerror(-ret));
 		return ret;
 	}
-	ret = pool_open(env, c, &pool, &setup, res);
+	ret = pool_open(env, c, &f, &pool, &setup, res);
 	if (ret)
 		goto out_alloc;
-	started = workers_start(env, c, pool, setup, alloc);
+	getrusage(RUSAGE_SELF, &ru0);
+	started = workers_start(env, c, &f, pool, setup, alloc);
 	ret = started < 0 ? started : workers_collect(c, started, res);
+	getrusage(RUSAGE_SELF, &ru1);
+	if (env->sqpoll)
+		cpu_whole_process(res, &ru0, &ru1);
 	regbuf_uring_pool_destroy(pool);
 	if (ret)
 		snprintf(res->err, sizeof(res->err), "I/O error: %s", strerror(-ret));
@@ -488,7 +530,7 @@ static int run_fio(struct io_env *env, enum bench_fio_kind kind, const struct io
 		.write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE,
 		.rnd = c->rw == RW_RANDREAD || c->rw == RW_RANDWRITE,
 		.bs = c->bs, .qd = c->qd, .threads = c->threads, .runtime_s = c->runtime_s,
-		.huge = env->fio_huge,
+		.huge = env->fio_huge, .poll = env->poll, .sqpoll = env->sqpoll,
 	};
 	struct bench_fio_res r;
 	int ret;
@@ -614,7 +656,7 @@ static struct {
 	uint32_t qd, threads;
 	double runtime_s;
 	const char *file, *passthru, *fio_tree;
-	bool overwrite, no_fio, unfixed;
+	bool overwrite, no_fio, unfixed, poll, sqpoll;
 } io_a = { .rw = RW_RANDREAD, .bs = 4096, .qd = 64, .threads = 2, .runtime_s = 2.0,
 	   .size_mb = 1024 };
 
@@ -636,6 +678,10 @@ static struct opt_spec io_opts[] = {
 	OPT_STR("fio-tree", &io_a.fio_tree, "DIR",
 		"fio source tree whose t/io_uring runs beside (sets $REGBUF_FIO_TREE)"),
 	OPT_FLAG("unfixed", &io_a.unfixed, "one job, with the unfixed-buffer row"),
+	OPT_FLAG("poll", &io_a.poll, "polled I/O (IORING_SETUP_IOPOLL; fio hipri, t/io_uring -p1): "
+		 "needs a device with poll queues"),
+	OPT_FLAG("sqpoll", &io_a.sqpoll, "an SQ thread per ring (IORING_SETUP_SQPOLL; fio "
+		 "sqthread_poll); CPU is then the whole process's"),
 	OPT_END
 };
 
@@ -656,13 +702,15 @@ static int io_rows_init(const struct bench_opts *o, struct job_row *rows)
 	struct io_cfg c = { (enum rw)io_a.rw, (uint32_t)io_a.bs, io_a.qd, io_a.threads,
 			    io_a.runtime_s, true };
 	bool custom = io_a.unfixed;
-	struct bench_fio_job fj = { .rw = NULL };
+	struct bench_fio_job fj = { .rw = NULL, .sqpoll = io_a.sqpoll };
 	int i, e, nrows;
 
+	/* What the jobs run on and how they poll leave the default jobs as they are. */
 	for (i = 0; io_opts[i].kind != OPT_KIND_END; i++)
 		custom |= io_opts[i].seen && io_opts[i].dst != &io_a.file &&
 			  io_opts[i].dst != &io_a.passthru &&
 			  io_opts[i].dst != &io_a.overwrite && io_opts[i].dst != &io_a.no_fio &&
+			  io_opts[i].dst != &io_a.poll && io_opts[i].dst != &io_a.sqpoll &&
 			  io_opts[i].dst != &io_a.fio_tree;
 	if (o->quick && !opt_seen((struct opt_spec *[]){ io_opts, NULL }, "runtime"))
 		c.runtime_s = 1.0;
@@ -758,6 +806,19 @@ static int io_check(const struct bench_opts *o, char *err, size_t errlen)
 
 /* ---- file ---- */
 
+/*
+ * open() with O_NOATIME, as t/io_uring opens its files: otherwise every read
+ * of a regular file goes through touch_atime() (with relatime it changes
+ * nothing, but the check is part of every read).  Without it where the
+ * caller does not own the file (EPERM), as fio does.
+ */
+static int open_noatime(const char *path, int flags)
+{
+	int fd = open(path, flags | O_NOATIME);
+
+	return fd < 0 && errno == EPERM ? open(path, flags) : fd;
+}
+
 /* A temporary file of real blocks (not unwritten extents), so reads reach the device. */
 static int make_file(struct io_env *env, uint64_t size)
 {
@@ -774,7 +835,7 @@ static int make_file(struct io_env *env, uint64_t size)
 	ret = undo_file_add(env->path);
 	if (ret)
 		return ret;
-	fd = open(env->path, O_RDWR | O_DIRECT);
+	fd = open_noatime(env->path, O_RDWR | O_DIRECT);
 	if (fd < 0)
 		return -errno;
 	b = aligned_alloc(4096, chunk);
@@ -809,7 +870,7 @@ static int open_file(struct io_env *env, const struct job_row *rows, int nrows)
 
 	for (i = 0; i < nrows; i++)
 		writes |= rw_writes(rows[i].cfg.rw);
-	env->fd = open(io_a.file, (writes ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
+	env->fd = open_noatime(io_a.file, (writes ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
 	if (env->fd < 0) {
 		cli_err("bench io", "open %s: %s", io_a.file, strerror(errno));
 		return -1;
@@ -1017,6 +1078,7 @@ static void io_json(struct json *j, const struct io_env *env, const struct job_r
 	json_str(j, "buffer_memory", env->mem_tier);
 	json_str(j, "fio_memory", env->fio_huge ? "mmaphuge" : (env->fio ? "malloc" : "none"));
 	json_str(j, "pool_path", regbuf_uring_path_name(env->st.path));
+	json_str(j, "polling", env->poll ? "iopoll" : env->sqpoll ? "sqpoll" : "none");
 	json_open(j, "jobs", '[');
 	for (i = 0; i < nrows; i++) {
 		const struct job_row *r = &rows[i];
@@ -1056,6 +1118,14 @@ static void io_json(struct json *j, const struct io_env *env, const struct job_r
 			json_num(j, "cpu_per_io_ratio_regbuf_over_t_io_uring",
 				 r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_TIO].cpu_ns_per_io);
 		}
+		if (row_ok(r, ENG_REGBUF) && r->run[ENG_REGBUF_UNFIXED] &&
+		    row_ok(r, ENG_REGBUF_UNFIXED)) {
+			json_num(j, "iops_ratio_fixed_over_unfixed",
+				 r->med[ENG_REGBUF].iops / r->med[ENG_REGBUF_UNFIXED].iops);
+			json_num(j, "cpu_per_io_ratio_fixed_over_unfixed",
+				 r->med[ENG_REGBUF].cpu_ns_per_io /
+				 r->med[ENG_REGBUF_UNFIXED].cpu_ns_per_io);
+		}
 		json_close(j, '{');
 	}
 	json_close(j, '[');
@@ -1066,12 +1136,14 @@ static void io_text(const struct io_env *env, const struct job_row *rows, int nr
 {
 	int i, e, b;
 
-	printf("\n== io: %s on %s (%" PRIu64 " MiB), buffers %s, fio memory %s, pool: %s\n",
+	printf("\n== io: %s on %s (%" PRIu64 " MiB), buffers %s, fio memory %s, pool: %s%s%s%s\n",
 	       env->passthru ? "NVMe passthrough" : "O_DIRECT", env->path, env->file_size >> 20, env->mem_tier,
 	       env->fio_huge ? "mmaphuge" : (env->fio ? "malloc" : "(fio not run)"),
-	       regbuf_uring_path_name(env->st.path));
-	printf("(medians; CPU = usr+sys of the submitting threads, RUSAGE_THREAD as fio; "
-	       "latency = submit batch to reap)\n");
+	       regbuf_uring_path_name(env->st.path), env->passthru ? "" : ", registered file",
+	       env->poll ? ", polled (IOPOLL)" : "", env->sqpoll ? ", SQ thread (SQPOLL)" : "");
+	printf("(medians; CPU = usr+sys of %s; latency = submit batch to reap)\n",
+	       env->sqpoll ? "the whole process, SQ threads included" :
+	       "the submitting threads, RUSAGE_THREAD as fio");
 	for (i = 0; i < nrows; i++) {
 		const struct job_row *r = &rows[i];
 
@@ -1093,6 +1165,12 @@ static void io_text(const struct io_env *env, const struct job_row *rows, int nr
 			printf("  regbuf / t/io_uring: IOPS %.2fx, CPU per I/O %.2fx\n",
 			       r->med[ENG_REGBUF].iops / r->med[ENG_TIO].iops,
 			       r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_TIO].cpu_ns_per_io);
+		if (row_ok(r, ENG_REGBUF) && r->run[ENG_REGBUF_UNFIXED] &&
+		    row_ok(r, ENG_REGBUF_UNFIXED))
+			printf("  regbuf fixed / unfixed: IOPS %.2fx, CPU per I/O %.2fx\n",
+			       r->med[ENG_REGBUF].iops / r->med[ENG_REGBUF_UNFIXED].iops,
+			       r->med[ENG_REGBUF].cpu_ns_per_io /
+			       r->med[ENG_REGBUF_UNFIXED].cpu_ns_per_io);
 	}
 	if (io_a.no_fio)
 		printf("fio rows left out (--no-fio)\n");
@@ -1102,12 +1180,23 @@ static void io_text(const struct io_env *env, const struct job_row *rows, int nr
 
 /* ---- the experiment ---- */
 
+/* --poll: the target's queue must have poll queues; else say why and run nothing. */
+static int check_poll(const struct io_env *env)
+{
+	char why[512];
+
+	if (!env->poll || !regbuf_uring_poll_check(env->fd, why, sizeof(why)))
+		return 0;
+	cli_err("bench io", "--poll: %s cannot be polled: %s", env->path, why);
+	return -1;
+}
+
 static int io_prepare(struct io_env *env, const struct job_row *rows, int nrows, uint64_t size)
 {
 	int ret;
 
 	if (io_a.passthru) {
-		if (open_passthru(env, rows, nrows))
+		if (open_passthru(env, rows, nrows) || check_poll(env))
 			return -1;
 		return map_buffers(env, rows, nrows);
 	}
@@ -1122,14 +1211,14 @@ static int io_prepare(struct io_env *env, const struct job_row *rows, int nrows,
 			return -1;
 		}
 	}
-	if (check_dio(env, rows, nrows))
+	if (check_dio(env, rows, nrows) || check_poll(env))
 		return -1;
 	return map_buffers(env, rows, nrows);
 }
 
 static int io_run(const struct bench_opts *o)
 {
-	struct io_env env = { .fd = -1 };
+	struct io_env env = { .fd = -1, .poll = io_a.poll, .sqpoll = io_a.sqpoll };
 	struct job_row rows[4];
 	uint64_t size = (o->quick && !opt_seen((struct opt_spec *[]){ io_opts, NULL }, "size-mb") ?
 			 256 : io_a.size_mb) * MiB;

@@ -17,6 +17,7 @@
 #include <regbuf/alloc.h>
 #include <regbuf/mem.h>
 #include <regbuf/nvme.h>
+#include <regbuf/nvme_spec.h>
 #include <regbuf/uring.h>
 
 enum rb_backend_id { RB_URING, RB_URING_CMD, RB_NVME };
@@ -40,6 +41,7 @@ struct rb_options {
 struct rb_file {
 	struct regbuf_uring_file uf;	/* fd: the real descriptor */
 	bool fixed;			/* registered at index fileno */
+	bool blkdev;			/* a block device: trim is a discard */
 };
 
 /* One job (fio's io_ops_data). */
@@ -52,6 +54,11 @@ struct rb_data {
 	struct io_u **pending;		/* queued since the last commit */
 	unsigned int nr_pending;
 	unsigned int depth;
+	/* Dataset Management ranges (trim on the NVMe backends): one per I/O in flight */
+	struct regbuf_iobuf dsm;
+	bool has_dsm;
+	uint32_t *dsm_free;		/* free range indices, a stack */
+	unsigned int dsm_nfree;
 	/* io_uring backends (ring.c) */
 	struct regbuf_uring_ring *ring;
 	bool ring_fd_reg;
@@ -118,6 +125,18 @@ extern struct rb_proc rb;
 
 /* regbuf-fio.c: what regbuf got, with fio's normal output (stderr under json/terse). */
 void rb_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Set @td's error (-errno or errno) so that fio reports the job failed and exits non-zero. */
+void rb_fail(struct thread_data *td, int err, const char *what);
+/* An operation @backend cannot do: logged with its name, the I/O failed with EOPNOTSUPP. */
+enum fio_q_status rb_unsupported(struct thread_data *td, struct io_u *io_u, const char *backend);
+/*
+ * A Dataset Management range for @io_u (in the arena, so registered and
+ * DMA-mapped), filled for the trim's blocks and kept in io_u->engine_data
+ * until rb_dsm_put(); NULL when every range is in flight.
+ */
+struct regbuf_nvme_dsm_range *rb_dsm_get(struct rb_data *d, struct io_u *io_u,
+					 unsigned int lba_shift);
+void rb_dsm_put(struct rb_data *d, struct io_u *io_u);
 /* Mark @td's filename= as a device handle: never created, extended or sized as a file. */
 void rb_set_raw(struct thread_data *td);
 /* The file named first by @td's job, or NULL with the error logged (@what: the backend's need). */
@@ -131,7 +150,7 @@ int rb_ring_attach_locked(struct thread_data *td, struct rb_data *d);
 int rb_ring_start(struct thread_data *td, struct rb_data *d);
 int rb_ring_commit(struct thread_data *td, struct rb_data *d);
 unsigned int rb_ring_reap(struct rb_data *d, unsigned int have, unsigned int min,
-			  unsigned int max, bool (*done)(struct io_u *io_u,
+			  unsigned int max, bool (*done)(struct rb_data *d, struct io_u *io_u,
 							 const struct io_uring_cqe *cqe));
 int rb_ring_wait(struct thread_data *td, struct rb_data *d, unsigned int nr,
 		 const struct timespec *t);

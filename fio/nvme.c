@@ -148,6 +148,34 @@ static int rb_nvme_attach_locked(struct thread_data *td, struct rb_data *d)
 	return ret;
 }
 
+/*
+ * Trim: Dataset Management with Deallocate over one range (NVM Command Set
+ * 1.0, 3.2.3), the range in the DMA-mapped arena: 16 bytes that never cross
+ * a page, so PRP1 alone addresses them.  0 or -errno (-EAGAIN: nothing free).
+ */
+static int rb_nvme_trim(struct rb_data *d, struct io_u *io_u)
+{
+	unsigned int shift = (unsigned int)__builtin_ctz(nv.ns.lba_size);
+	struct regbuf_nvme_dsm_range *r;
+	struct regbuf_nvme_sqe sqe;
+	int ret;
+
+	if (((io_u->offset | io_u->xfer_buflen) & (nv.ns.lba_size - 1)) || !io_u->xfer_buflen ||
+	    (io_u->xfer_buflen >> shift) > UINT32_MAX)
+		return -EINVAL;
+	r = rb_dsm_get(d, io_u, shift);
+	if (!r)
+		return -EAGAIN;
+	memset(&sqe, 0, sizeof(sqe));
+	regbuf_nvme_sqe_dsm(&sqe, nv.ns.nsid, 1, REGBUF_NVME_DSM_AD);
+	sqe.dptr.prp.prp1 = regbuf_cpu_to_le64(regbuf_nvme_buf_iova(nv.nbuf,
+		(uint64_t)((char *)r - (char *)regbuf_mem_addr(rb.mem))));
+	ret = regbuf_nvme_submit_cmd(d->qp, &sqe, io_u, 0);
+	if (ret)
+		rb_dsm_put(d, io_u);
+	return ret;
+}
+
 /* Each submission rings the SQ tail doorbell: commit has nothing left to do. */
 static enum fio_q_status rb_nvme_queue(struct thread_data *td, struct io_u *io_u)
 {
@@ -164,8 +192,10 @@ static enum fio_q_status rb_nvme_queue(struct thread_data *td, struct io_u *io_u
 					       io_u->xfer_buflen, slba, io_u, d->io_flags);
 	else if (ddir_sync(io_u->ddir))
 		ret = regbuf_nvme_submit_flush(d->qp, nv.nsh, io_u);
+	else if (io_u->ddir == DDIR_TRIM)
+		ret = rb_nvme_trim(d, io_u);
 	else
-		ret = -EOPNOTSUPP;
+		return rb_unsupported(td, io_u, "nvme");
 	if (ret == -EAGAIN)
 		return FIO_Q_BUSY;
 	if (ret) {
@@ -188,6 +218,8 @@ static unsigned int rb_nvme_reap(struct rb_data *d, unsigned int have, unsigned 
 		int err = d->cpls[i].status ? regbuf_nvme_status_errno(d->cpls[i].status) : 0;
 
 		io_u->error = err < 0 ? -err : err;
+		if (io_u->ddir == DDIR_TRIM)
+			rb_dsm_put(d, io_u);
 		d->events[have++] = io_u;
 	}
 	return have;

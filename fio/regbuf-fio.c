@@ -182,6 +182,77 @@ static int rb_setup(struct thread_data *td)
 	return ret ? 1 : rb_file_sizes(td);
 }
 
+/* Bytes of Dataset Management ranges a job may need: one per I/O in flight. */
+static size_t rb_dsm_bytes(const struct thread_data *t)
+{
+	size_t n = (size_t)(t->o.iodepth ? t->o.iodepth : 1) * sizeof(struct regbuf_nvme_dsm_range);
+
+	return (n + 4095) & ~(size_t)4095;
+}
+
+/* Room for ranges in every job's share of the arena (trim on the NVMe backends). */
+static size_t rb_dsm_room(void)
+{
+	struct thread_data *t;
+	size_t room = 0;
+	int i;
+
+	if (!rb.ops->raw)
+		return 0;
+	for_each_td(t, i)
+		if (td_trim(t) && rb_dsm_bytes(t) > room)
+			room = rb_dsm_bytes(t);
+	return room;
+}
+
+/* The job's ranges, when it trims on an NVMe backend: 0 or -errno. */
+static int rb_dsm_setup(struct thread_data *td, struct rb_data *d)
+{
+	unsigned int i, n = d->depth;
+	int ret;
+
+	if (!td_trim(td) || !rb.ops->raw)
+		return 0;
+	d->dsm_free = calloc(n, sizeof(*d->dsm_free));
+	if (!d->dsm_free)
+		return -ENOMEM;
+	pthread_mutex_lock(&rb.lock);
+	ret = regbuf_alloc_acquire(rb.alloc, rb_dsm_bytes(td), &d->dsm);
+	pthread_mutex_unlock(&rb.lock);
+	if (ret) {
+		log_err("regbuf: %zu bytes of trim ranges for job %s: %s (set mem_size_mb)\n",
+			rb_dsm_bytes(td), td->o.name, strerror(-ret));
+		return ret;
+	}
+	d->has_dsm = true;
+	for (i = 0; i < n; i++)
+		d->dsm_free[i] = n - 1 - i;
+	d->dsm_nfree = n;
+	return 0;
+}
+
+struct regbuf_nvme_dsm_range *rb_dsm_get(struct rb_data *d, struct io_u *io_u,
+					 unsigned int lba_shift)
+{
+	struct regbuf_nvme_dsm_range *r;
+
+	if (!d->dsm_nfree)
+		return NULL;
+	r = (struct regbuf_nvme_dsm_range *)d->dsm.addr + d->dsm_free[--d->dsm_nfree];
+	regbuf_nvme_dsm_range_set(r, io_u->offset >> lba_shift,
+				  (uint32_t)(io_u->xfer_buflen >> lba_shift));
+	io_u->engine_data = r;
+	return r;
+}
+
+void rb_dsm_put(struct rb_data *d, struct io_u *io_u)
+{
+	const struct regbuf_nvme_dsm_range *r = io_u->engine_data;
+
+	d->dsm_free[d->dsm_nfree++] = (uint32_t)(r - (const struct regbuf_nvme_dsm_range *)d->dsm.addr);
+	io_u->engine_data = NULL;
+}
+
 /* Arena + registration, once per process, sized for every job. */
 static int rb_setup_locked(struct thread_data *td, size_t size)
 {
@@ -201,7 +272,7 @@ static int rb_setup_locked(struct thread_data *td, size_t size)
 		 * faulted in and pinned for nothing: with 1 GiB slots, which
 		 * hold whole jobs only, 8 x 256 MiB + 4 KiB took 2.5 GiB.
 		 */
-		size_t per = (size + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+		size_t per = (size + rb_dsm_room() + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
 
 		if (per > REGBUF_BUF_MAX_LEN) {
 			log_err("regbuf: %zu bytes of I/O buffers per job: more than one kernel "
@@ -311,18 +382,49 @@ static void rb_report_locked(void)
 	rb.ops->report_locked();
 }
 
+/*
+ * A failure fio must report: logged with its reason, and the job's error set
+ * so that fio exits non-zero (a hook that just returns 1 ends the job as if
+ * it had run).
+ */
+void rb_fail(struct thread_data *td, int err, const char *what)
+{
+	td_verror(td, err > 0 ? err : -err, what);
+}
+
+enum fio_q_status rb_unsupported(struct thread_data *td, struct io_u *io_u, const char *backend)
+{
+	log_err("regbuf: backend=%s cannot do %s (job %s)\n", backend, io_ddir_name(io_u->ddir),
+		td->o.name);
+	io_u->error = EOPNOTSUPP;
+	return FIO_Q_COMPLETED;
+}
+
 static int rb_post_init(struct thread_data *td)
 {
 	struct rb_data *d = td->io_ops_data;
-	int ret;
+	int ret = 0;
 
 	pthread_mutex_lock(&rb.lock);
-	ret = rb.ops->job_attach_locked(td, d);
+	/*
+	 * fio allocates no buffers for a job that moves no data (rw=trim):
+	 * iomem_alloc never ran, yet the backend's rings or queues and the
+	 * memory its commands use (NVMe Dataset Management ranges) come with
+	 * the arena.  The smallest one then.
+	 */
+	if (!rb.mem)
+		ret = rb_setup_locked(td, 4096);
+	if (!ret)
+		ret = rb.ops->job_attach_locked(td, d);
 	if (!ret)
 		rb_report_locked();
 	pthread_mutex_unlock(&rb.lock);
 	if (!ret && rb.ops->job_start)
 		ret = rb.ops->job_start(td, d);
+	if (!ret)
+		ret = rb_dsm_setup(td, d);
+	if (ret)
+		rb_fail(td, ret < 0 ? ret : -EINVAL, "regbuf: setting up the job");
 	return ret ? 1 : 0;
 }
 
@@ -436,6 +538,8 @@ static void rb_cleanup(struct thread_data *td)
 	if (rb.ops->job_cleanup)
 		rb.ops->job_cleanup(td, d);
 	pthread_mutex_lock(&rb.lock);
+	if (d->has_dsm)
+		regbuf_alloc_release(rb.alloc, &d->dsm);
 	if (d->holds_ref) {
 		rb.users--;
 		rb.done++;
@@ -455,6 +559,7 @@ static void rb_cleanup(struct thread_data *td)
 		rb.reported = false;
 	}
 	pthread_mutex_unlock(&rb.lock);
+	free(d->dsm_free);
 	free(d->pending);
 	free(d->events);
 	free(d);

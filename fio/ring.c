@@ -166,7 +166,7 @@ int rb_ring_commit(struct thread_data *td, struct rb_data *d)
 }
 
 static unsigned int rb_ring_reap_cqes(struct rb_data *d, unsigned int have, unsigned int max,
-				      bool (*done)(struct io_u *io_u,
+				      bool (*done)(struct rb_data *d, struct io_u *io_u,
 						   const struct io_uring_cqe *cqe))
 {
 	struct io_uring *ring = &d->ring->ring;
@@ -185,7 +185,7 @@ static unsigned int rb_ring_reap_cqes(struct rb_data *d, unsigned int have, unsi
 		}
 		/* An I/O sent as several commands completes once per piece. */
 		io_u = (struct io_u *)(uintptr_t)regbuf_uring_cqe_user_data(cqe);
-		if (done(io_u, cqe))
+		if (done(d, io_u, cqe))
 			d->events[have++] = io_u;
 	}
 	io_uring_cq_advance(ring, seen);
@@ -198,7 +198,7 @@ static unsigned int rb_ring_reap_cqes(struct rb_data *d, unsigned int have, unsi
  * are posted only on entering.
  */
 unsigned int rb_ring_reap(struct rb_data *d, unsigned int have, unsigned int min,
-			  unsigned int max, bool (*done)(struct io_u *io_u,
+			  unsigned int max, bool (*done)(struct rb_data *d, struct io_u *io_u,
 							 const struct io_uring_cqe *cqe))
 {
 	have = rb_ring_reap_cqes(d, have, max, done);

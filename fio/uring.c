@@ -5,10 +5,21 @@
  * in fio's batches (iodepth_batch_submit).  The rings come from ring.c.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine.h"
+
+/*
+ * io_uring's block device command: discard [addr, addr + addr3) (Linux 6.12,
+ * blkdev_uring_cmd()); the headers of older systems lack it.
+ */
+#ifndef BLOCK_URING_CMD_DISCARD
+#define BLOCK_URING_CMD_DISCARD	_IO(0x12, 0)
+#endif
 
 static int rb_uring_map_locked(struct thread_data *td)
 {
@@ -52,6 +63,7 @@ static int rb_uring_open_file(struct thread_data *td, struct fio_file *f)
 		td_verror(td, -ret, "statx");
 		goto err_close;
 	}
+	rf->blkdev = f->filetype == FIO_TYPE_BLOCK;
 	if (d->o->registerfiles) {
 		ret = io_uring_register_files_update(&d->ring->ring, f->fileno, &f->fd, 1);
 		if (ret < 0) {
@@ -133,9 +145,23 @@ static enum fio_q_status rb_uring_queue(struct thread_data *td, struct io_u *io_
 		if (!sqe)
 			return FIO_Q_BUSY;
 		io_uring_prep_fsync(sqe, fd, io_u->ddir == DDIR_DATASYNC ? IORING_FSYNC_DATASYNC : 0);
+	} else if (io_u->ddir == DDIR_TRIM) {
+		sqe = io_uring_get_sqe(&r->ring);
+		if (!sqe)
+			return FIO_Q_BUSY;
+		if (rf->blkdev) {
+			/* The kernel's discard (a device without it: -EOPNOTSUPP). */
+			io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+			sqe->cmd_op = BLOCK_URING_CMD_DISCARD;
+			sqe->addr = io_u->offset;
+			sqe->addr3 = io_u->xfer_buflen;
+		} else {
+			/* A file: the range's blocks are freed and read back as zeros. */
+			io_uring_prep_fallocate(sqe, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+						io_u->offset, io_u->xfer_buflen);
+		}
 	} else {
-		io_u->error = EOPNOTSUPP;
-		return FIO_Q_COMPLETED;
+		return rb_unsupported(td, io_u, "uring");
 	}
 	if (rf->fixed)
 		sqe->flags |= IOSQE_FIXED_FILE;
@@ -144,12 +170,14 @@ static enum fio_q_status rb_uring_queue(struct thread_data *td, struct io_u *io_
 	return FIO_Q_QUEUED;
 }
 
-/* A read or write CQE: its result; every CQE completes its I/O. */
-static bool rb_uring_done(struct io_u *io_u, const struct io_uring_cqe *cqe)
+/* A CQE: its result; every CQE completes its I/O (a sync or trim returns 0). */
+static bool rb_uring_done(struct rb_data *d, struct io_u *io_u, const struct io_uring_cqe *cqe)
 {
+	(void)d;
 	if (cqe->res < 0)
 		io_u->error = -cqe->res;
-	else if ((unsigned long long)cqe->res != io_u->xfer_buflen && !ddir_sync(io_u->ddir))
+	else if ((unsigned long long)cqe->res != io_u->xfer_buflen && !ddir_sync(io_u->ddir) &&
+		 io_u->ddir != DDIR_TRIM)
 		io_u->resid = io_u->xfer_buflen - (unsigned long long)cqe->res;
 	else
 		io_u->error = 0;

@@ -108,6 +108,37 @@ static void rb_cmd_report_locked(void)
 }
 
 /*
+ * Trim: Dataset Management with Deallocate over one range (NVM Command Set
+ * 1.0, 3.2.3), the range in the arena (registered: a fixed command).
+ * Returns 1, or -errno (-EBUSY: no range or no SQE free).
+ */
+static int rb_cmd_trim(struct rb_data *d, struct io_u *io_u)
+{
+	uint64_t lbs = UINT64_C(1) << cns.lba_shift;
+	struct regbuf_nvme_dsm_range *r;
+	struct nvme_uring_cmd cmd;
+	int ret;
+
+	if (((io_u->offset | io_u->xfer_buflen) & (lbs - 1)) || !io_u->xfer_buflen ||
+	    (io_u->xfer_buflen >> cns.lba_shift) > UINT32_MAX)
+		return -EINVAL;
+	r = rb_dsm_get(d, io_u, cns.lba_shift);
+	if (!r)
+		return -EBUSY;
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opcode = REGBUF_NVME_CMD_DSM;
+	cmd.nsid = cns.nsid;
+	cmd.addr = (uint64_t)(uintptr_t)r;
+	cmd.data_len = sizeof(*r);
+	cmd.cdw10 = 0;			/* one range (0-based) */
+	cmd.cdw11 = REGBUF_NVME_DSM_AD;
+	ret = regbuf_uring_nvme_prep_cmd(d->ring, &cns, &cmd, (uint64_t)(uintptr_t)io_u);
+	if (ret < 0)
+		rb_dsm_put(d, io_u);
+	return ret;
+}
+
+/*
  * One I/O may become several commands: engine_data counts the CQEs still to
  * come, io_u->error keeps the first failure.
  */
@@ -128,8 +159,10 @@ static enum fio_q_status rb_cmd_queue(struct thread_data *td, struct io_u *io_u)
 						(uint64_t)(uintptr_t)io_u);
 	} else if (ddir_sync(io_u->ddir)) {
 		ret = regbuf_uring_nvme_prep_flush(d->ring, &cns, (uint64_t)(uintptr_t)io_u);
+	} else if (io_u->ddir == DDIR_TRIM) {
+		ret = rb_cmd_trim(d, io_u);
 	} else {
-		ret = -EOPNOTSUPP;
+		return rb_unsupported(td, io_u, "uring_cmd");
 	}
 	if (ret == -EBUSY)
 		return FIO_Q_BUSY;
@@ -138,15 +171,31 @@ static enum fio_q_status rb_cmd_queue(struct thread_data *td, struct io_u *io_u)
 		return FIO_Q_COMPLETED;
 	}
 	io_u->error = 0;
-	io_u->engine_data = (void *)(uintptr_t)ret;
+	/* A trim's engine_data is its range (rb_dsm_get()); it is one command. */
+	if (io_u->ddir != DDIR_TRIM)
+		io_u->engine_data = (void *)(uintptr_t)ret;
 	d->nr_ios++;
 	d->nr_cmds += (uint64_t)ret;
 	d->pending[d->nr_pending++] = io_u;
 	return FIO_Q_QUEUED;
 }
 
+static const char *rb_cmd_name(const struct io_u *io_u)
+{
+	switch (io_u->ddir) {
+	case DDIR_WRITE:
+		return "Write";
+	case DDIR_READ:
+		return "Read";
+	case DDIR_TRIM:
+		return "Dataset Management";
+	default:
+		return "Flush";
+	}
+}
+
 /* A passthrough CQE of @io_u: true when it was the I/O's last command. */
-static bool rb_cmd_done(struct io_u *io_u, const struct io_uring_cqe *cqe)
+static bool rb_cmd_done(struct rb_data *d, struct io_u *io_u, const struct io_uring_cqe *cqe)
 {
 	struct regbuf_uring_nvme_cpl c;
 	uintptr_t left = (uintptr_t)io_u->engine_data;
@@ -156,10 +205,13 @@ static bool rb_cmd_done(struct io_u *io_u, const struct io_uring_cqe *cqe)
 		io_u->error = (unsigned int)-err;
 		if (c.status)
 			log_err("regbuf: %s: NVMe %s of %llu bytes at %llu: status 0x%03x "
-				"(SCT 0x%x, SC 0x%02x%s)\n", cns.char_name,
-				io_u->ddir == DDIR_WRITE ? "Write" : io_u->ddir == DDIR_READ ?
-				"Read" : "Flush", io_u->xfer_buflen, io_u->offset, c.status,
-				c.sct, c.sc, c.dnr ? ", DNR" : "");
+				"(SCT 0x%x, SC 0x%02x%s)\n", cns.char_name, rb_cmd_name(io_u),
+				io_u->xfer_buflen, io_u->offset, c.status, c.sct, c.sc,
+				c.dnr ? ", DNR" : "");
+	}
+	if (io_u->ddir == DDIR_TRIM) {
+		rb_dsm_put(d, io_u);
+		return true;
 	}
 	io_u->engine_data = (void *)(left - 1);
 	return left == 1;

@@ -541,6 +541,22 @@ static inline int regbuf_dma_sgl(const struct regbuf_dma_cookie *c, uint64_t off
 				    REGBUF_NVME_SGL_DATA_BLOCK);
 		return 0;
 	}
+	/*
+	 * Two segments, both cut: two Data Blocks in @scratch.  The common case
+	 * with hugepages (a random 1 MiB I/O in 2 MiB segments crosses a
+	 * boundary half the time): out of line it cost about 1 ns per I/O more.
+	 */
+	if (REGBUF_LIKELY(j == i + 1 && end != c->seg_start[j + 1] && scratch &&
+			  scratch->nr >= 2)) {
+		regbuf_nvme_sgl_set(&scratch->descs[0], regbuf_le64_to_cpu(c->sgl[i].addr) +
+				    (off - c->seg_start[i]), (uint32_t)(c->seg_start[j] - off),
+				    REGBUF_NVME_SGL_DATA_BLOCK);
+		regbuf_nvme_sgl_set(&scratch->descs[1], regbuf_le64_to_cpu(c->sgl[j].addr),
+				    (uint32_t)(end - c->seg_start[j]), REGBUF_NVME_SGL_DATA_BLOCK);
+		regbuf_nvme_sgl_set(sgl1, regbuf_iova_u64(scratch->iova), 32,
+				    REGBUF_NVME_SGL_LAST_SEGMENT);
+		return 2;
+	}
 	return __regbuf_dma_sgl_segs(c, off, len, i, j, sgl1, scratch);
 }
 

@@ -88,6 +88,44 @@ struct regbuf_uring_pool;
 #define REGBUF_URING_POOL_F_NO_RWV_FIXED	(1U << 5)
 /* Rings for NVMe passthrough: IORING_SETUP_SQE128 | IORING_SETUP_CQE32 added. */
 #define REGBUF_URING_POOL_F_NVME_CMD		(1U << 6)
+/* Polled rings (IORING_SETUP_IOPOLL): see DOC: Polled I/O. */
+#define REGBUF_URING_POOL_F_IOPOLL		(1U << 7)
+/* Hybrid polling (IORING_SETUP_HYBRID_IOPOLL, Linux 6.13): implies IOPOLL. */
+#define REGBUF_URING_POOL_F_HYBRID_IOPOLL	(1U << 8)
+
+/**
+ * DOC: Polled I/O
+ *
+ * A pool created with %REGBUF_URING_POOL_F_IOPOLL has IORING_SETUP_IOPOLL
+ * rings: a completion raises no interrupt, it is found by polling the
+ * device's poll queues from io_uring_enter(IORING_ENTER_GETEVENTS), in the
+ * thread that reaps (or by the SQ thread of an IORING_SETUP_SQPOLL ring).
+ * %REGBUF_URING_POOL_F_HYBRID_IOPOLL (Linux 6.13) sleeps first for about
+ * half the time completions have been taking, then polls.  The rules:
+ *
+ * - Direct I/O only, on a queue that has poll queues: O_DIRECT reads and
+ *   writes of block devices and of files on them, and NVMe passthrough
+ *   (uring_cmd iopoll, Linux 6.1).  regbuf_uring_file_init() and
+ *   regbuf_uring_nvme_open() ask regbuf_uring_poll_check(), and a polling
+ *   ring refuses I/O on a file or namespace without poll queues with
+ *   -EOPNOTSUPP before anything is queued: such a queue would take the I/O
+ *   and complete it by interrupt while the poller spins (newer kernels fail
+ *   it with -EOPNOTSUPP in the CQE instead), and neither is polled I/O.  The
+ *   kernel still fails, with -EOPNOTSUPP in the CQE, I/O on a filesystem
+ *   that cannot poll (no ->iopoll); regbuf_uring_poll_check() gives the
+ *   reason for the other cases.
+ * - Reaping polls: io_uring_submit_and_wait(), io_uring_wait_cqe() and
+ *   regbuf's own waits enter the kernel, which spins on the device until
+ *   the CQEs are there.  A CQE is never posted behind the reaper's back: a
+ *   peek at the CQ ring without entering the kernel finds only what an
+ *   earlier poll reaped.  With nothing in flight, a wait returns at once
+ *   (there is nothing to poll), so a wait loop for a CQE that no I/O will
+ *   produce spins in user space.
+ * - Buffer tags: a tag CQE (regbuf_uring_cqe_is_tag()) is posted to ring 0
+ *   when the old buffer's last I/O has been reaped, as on any ring; since
+ *   reaping is polling, the tag of a buffer updated under in-flight I/O
+ *   appears once that I/O is polled to completion.
+ */
 
 /* How the registration reached rings 1..N-1. */
 enum regbuf_uring_path {
@@ -183,11 +221,22 @@ struct regbuf_uring_status {
  * @fd: the file descriptor
  * @mem_align: required memory alignment (1 when not O_DIRECT)
  * @off_align: required file offset and length alignment (1 when not O_DIRECT)
+ * @poll: polled I/O reaches it (regbuf_uring_poll_check(), asked by
+ *	regbuf_uring_file_init()); a polling ring refuses I/O on a file without it
+ * @slot: its index in @pool's file table
+ * @pool: the pool whose rings hold @fd at @slot (regbuf_uring_pool_file_add()),
+ *	or NULL: I/O on that pool's rings names the slot (IOSQE_FIXED_FILE),
+ *	elsewhere the descriptor
+ *
+ * Zero-initialized fields past @off_align mean: not pollable, in no file table.
  */
 struct regbuf_uring_file {
 	int fd;
 	uint32_t mem_align;
 	uint32_t off_align;
+	bool poll;
+	uint32_t slot;
+	struct regbuf_uring_pool *pool;
 };
 
 /**
@@ -265,7 +314,9 @@ struct regbuf_uring_loc {
  * @ring: the liburing ring; submit and reap with liburing as usual
  *
  * Tag CQEs (user_data with REGBUF_URING_TAG_BIT set, res 0) arrive on ring 0
- * when an updated or unregistered slot's memory is finally released; test
+ * when an updated slot's memory is finally released (and an unregistered
+ * slot's, on kernels that post tags when unregistering: 6.18 does, 6.1 does
+ * not); test
  * every CQE with regbuf_uring_cqe_is_tag() before treating it as an I/O (and
  * count it with regbuf_uring_ring_count_tag() if regbuf_uring_tags_seen()
  * should see it).
@@ -279,6 +330,7 @@ struct regbuf_uring_ring {
 	bool fixed;			/* registration active (atomic) */
 	bool plain;			/* unregistered I/O: disabled, or degraded (atomic) */
 	bool rwv_fixed;			/* READV/WRITEV_FIXED supported */
+	bool iopoll;			/* IORING_SETUP_IOPOLL */
 	uint64_t tags_seen;
 	uint64_t last_tag;
 };
@@ -329,16 +381,22 @@ struct regbuf_uring_ring {
  *
  * Probes clone support (a clone from an empty table: -ENXIO means supported,
  * a non-zero offset refused with -EINVAL means 6.12 whole-table only) and
- * READV_FIXED (IORING_REGISTER_PROBE).  The rings' own memory is checked
+ * READV_FIXED (IORING_REGISTER_PROBE).  Rings are created with
+ * IORING_SETUP_NO_SQARRAY where the kernel has it (6.6): SQE i is always
+ * queued at SQ index i, so the kernel need not read an index per SQE.
+ * %REGBUF_URING_POOL_F_IOPOLL (or IORING_SETUP_IOPOLL in @setup_flags) makes
+ * polled rings (see DOC: Polled I/O).  The rings' own memory is checked
  * against RLIMIT_MEMLOCK first (regbuf_uring_pool_create_report() says why
  * it did not fit).
  *
  * Context: process context; the rings' accounting owner is the calling user
  * and process (mm).
  * Return: 0; -EINVAL @poolp NULL, @nr_rings 0 or above
- * %REGBUF_URING_POOL_MAX_RINGS, @entries 0 or unknown @flags; -ENOMEM (no
- * memory, or the rings' memory does not fit RLIMIT_MEMLOCK); -EMFILE/-ENFILE
- * no file descriptor left for a ring; or io_uring_queue_init()'s -errno
+ * %REGBUF_URING_POOL_MAX_RINGS, @entries 0 or unknown @flags; -EOPNOTSUPP
+ * %REGBUF_URING_POOL_F_HYBRID_IOPOLL on a kernel without hybrid polling
+ * (before 6.13); -ENOMEM (no memory, or the rings' memory does not fit
+ * RLIMIT_MEMLOCK); -EMFILE/-ENFILE no file descriptor left for a ring; or
+ * io_uring_setup()'s -errno
  * (-EINVAL for @entries above IORING_MAX_ENTRIES or bad @setup_flags).
  */
 REGBUF_MUST_CHECK int regbuf_uring_pool_create(struct regbuf_uring_pool **poolp,
@@ -495,6 +553,73 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, u
 					       const struct iovec *iov, uint32_t nr);
 
 /**
+ * regbuf_uring_pool_grow() - register more memory while the rings do I/O
+ * @pool: a registered pool with free slots (regbuf_uring_pool_register_sparse()
+ *	makes a table of free slots; slots emptied by an update are free too)
+ * @iov: memory the caller mapped (any the kernel pins: anonymous, shared,
+ *	hugetlb, THP, file mappings it accepts); an entry longer than the
+ *	pool's buffer length (1 GiB by default) takes consecutive slots
+ * @nr: entries of @iov
+ * @slot: the first slot taken; the pieces take consecutive slots from there
+ *
+ * Takes the first run of free slots that holds every piece, pins the memory
+ * into the first open ring (IORING_REGISTER_BUFFERS_UPDATE, with a tag per
+ * slot) and clones the range into the other rings (DST_REPLACE, 6.13+; on
+ * 6.12 the other rings' tables are dropped and cloned whole, so a submission
+ * on them in that moment fails with -EFAULT; without clone each ring pins
+ * again).  Only then does the pointer map show the new memory, so a lookup on
+ * any thread finds either nothing or memory every ring has.  Memory already
+ * registered stays registered throughout, and I/O on it may run on every
+ * ring meanwhile.  Nothing but the new pieces is charged to RLIMIT_MEMLOCK
+ * (no second table): the preflight checks the new pieces against the limit,
+ * and the status' memlock figures describe every registered slot afterwards.
+ *
+ * A failed grow leaves the registration as it was: pieces pinned before a
+ * piece the kernel could not pin, or before a ring could not follow, are
+ * released again.  Only if that undo fails too is the table dropped, as
+ * after a failed regbuf_uring_pool_update().
+ *
+ * Context: one thread at a time changes the registration (grow, shrink,
+ * update, mirror, unregister); other threads may prepare and submit I/O on
+ * their rings meanwhile.  Not with IORING_SETUP_SINGLE_ISSUER rings owned by
+ * other threads (the kernel refuses the registration with -EEXIST).
+ * Return: slots taken (> 0); -EINVAL @pool, @iov or @slot NULL, @nr 0, an
+ * entry of length 0; -ENXIO nothing registered; -EBUSY the table is a
+ * regbuf_uring_pool_mirror(); -ENOSPC no run of free slots long enough;
+ * -EFAULT/-EOVERFLOW an entry the kernel would refuse (io_buffer_validate());
+ * -ENOMEM the memlock preflight refused (the status reason says why) or out
+ * of memory; the kernel's -errno for a piece it could not pin (-EFAULT
+ * unmapped memory, -ENOMEM RLIMIT_MEMLOCK, -EOPNOTSUPP memory it does not
+ * pin) or for a ring that could not follow; -EAGAIN a piece was pinned only
+ * when tried alone (the grow was undone; try again).
+ */
+REGBUF_MUST_CHECK int regbuf_uring_pool_grow(struct regbuf_uring_pool *pool,
+					     const struct iovec *iov, uint32_t nr,
+					     uint32_t *slot);
+
+/**
+ * regbuf_uring_pool_shrink() - unregister slots while the rings do I/O
+ * @pool: a registered pool
+ * @slot: first slot
+ * @nr: slots
+ *
+ * The pointer map stops showing the slots first, then every ring's slots are
+ * emptied.  I/O in flight on the memory completes on it (the kernel keeps it
+ * pinned until then, and the first ring gets a tag CQE per slot when it lets
+ * go).  An SQE prepared from a lookup made just before the shrink is refused
+ * by the kernel with -EFAULT, never sent to other memory.  The status's memlock
+ * figures describe what stays registered.
+ *
+ * Context: as regbuf_uring_pool_grow().
+ * Return: slots emptied; -EINVAL @pool NULL, @nr 0, range beyond the table;
+ * -ENXIO nothing registered; -EBUSY the table is a regbuf_uring_pool_mirror();
+ * -ENOMEM out of memory; the kernel's -errno (the table is then dropped, as
+ * after a failed regbuf_uring_pool_update()).
+ */
+REGBUF_MUST_CHECK int regbuf_uring_pool_shrink(struct regbuf_uring_pool *pool, uint32_t slot,
+					       uint32_t nr);
+
+/**
  * regbuf_uring_pool_mirror() - make every ring's kernel table follow a regbuf table
  * @pool: the pool
  * @t: a registered regbuf table (slots <= 1 GiB, so slot i is kernel slot i)
@@ -528,6 +653,65 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_mirror(struct regbuf_uring_pool *pool,
  * 0's table.
  */
 int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool);
+
+/**
+ * regbuf_uring_pool_register_files() - a file table of @nr empty slots in every ring
+ * @pool: the pool, without a file table
+ * @nr: slots
+ *
+ * The file counterpart of the buffer table.  io_uring has no clone for files,
+ * so every ring registers a table of its own (IORING_REGISTER_FILES, every
+ * slot empty); regbuf_uring_pool_file_add() then puts a file in the same slot
+ * of every ring, and I/O on it names the slot (IOSQE_FIXED_FILE) instead of
+ * the descriptor: io_uring then looks the file up in the ring's table instead
+ * of taking and dropping a reference on the shared struct file per I/O
+ * (fget()/fput(), an atomic write every ring's thread makes to the same cache
+ * line).  The table lives until the pool is destroyed.
+ *
+ * Context: no I/O may be prepared on any ring concurrently; rings created
+ * with IORING_SETUP_SINGLE_ISSUER take registrations only from their issuer
+ * (the kernel answers -EEXIST to another task), so register before such
+ * rings are enabled in their threads.
+ * Return: 0; -EINVAL @pool NULL, @nr 0, every ring closed; -EBUSY the pool has
+ * a file table; -EMFILE @nr above RLIMIT_NOFILE or the kernel's table limit
+ * (io_sqe_files_register()); -ENOMEM; other kernel -errno unchanged.
+ */
+REGBUF_MUST_CHECK int regbuf_uring_pool_register_files(struct regbuf_uring_pool *pool,
+						       uint32_t nr);
+
+/**
+ * regbuf_uring_pool_file_add() - put a file in a free slot of every ring's file table
+ * @pool: the pool, with a file table
+ * @f: the file (regbuf_uring_file_init()), in no file table
+ *
+ * On success @f names the slot and the pool: regbuf_uring_prep_rw() and the
+ * other preps use the slot on this pool's rings and the descriptor elsewhere.
+ * The rings hold their own reference on the file: closing @f->fd does not
+ * take it out (regbuf_uring_pool_file_remove() or destroying the pool does).
+ * If a ring refuses, the rings that took the file give it back.
+ *
+ * Context: as regbuf_uring_pool_register_files().
+ * Return: 0; -EINVAL @pool or @f NULL, @f->fd negative; -EBUSY @f is in a file
+ * table already; -ENXIO @pool has no file table; -ENFILE every slot is taken;
+ * -EBADF @f->fd is not an open file, or is an io_uring (the kernel's
+ * __io_sqe_files_update()); other kernel -errno unchanged.
+ */
+REGBUF_MUST_CHECK int regbuf_uring_pool_file_add(struct regbuf_uring_pool *pool,
+						 struct regbuf_uring_file *f);
+
+/**
+ * regbuf_uring_pool_file_remove() - empty @f's slot in every ring
+ * @pool: the pool @f was added to
+ * @f: the file
+ *
+ * I/O in flight on the file keeps it (the kernel's reference lives until it
+ * completes); I/O prepared afterwards uses the descriptor again.
+ *
+ * Context: as regbuf_uring_pool_register_files().
+ * Return: 0; -EINVAL @pool or @f NULL, or @f not in @pool's file table;
+ * kernel -errno unchanged (then the slot still holds the file everywhere).
+ */
+int regbuf_uring_pool_file_remove(struct regbuf_uring_pool *pool, struct regbuf_uring_file *f);
 
 /**
  * regbuf_uring_pool_status() - what was registered, how, and at what cost
@@ -675,13 +859,36 @@ int regbuf_uring_dio_align(int fd, uint32_t *mem_align, uint32_t *off_align);
  *
  * regbuf_uring_dio_align() gives stx_dio_mem_align and stx_dio_offset_align;
  * a block device without them falls back to its logical block size.  A file not
- * opened with O_DIRECT needs no alignment.
+ * opened with O_DIRECT needs no alignment.  @f->poll says whether polled I/O
+ * reaches the file (regbuf_uring_poll_check()); @f is in no file table.
  *
  * Return: 0; -EINVAL @f NULL, @fd negative, or O_DIRECT is not supported on
  * this file (the kernel reports 0 alignment); -errno from
  * statx/fcntl/ioctl (-EBADF).
  */
 REGBUF_MUST_CHECK int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd);
+
+/**
+ * regbuf_uring_poll_check() - can a polling ring (IORING_SETUP_IOPOLL) do I/O on @fd?
+ * @fd: an open regular file, block device, or NVMe namespace char device (/dev/ngXnY)
+ * @why: if not NULL, filled with the reason on -EOPNOTSUPP
+ * @len: size of @why
+ *
+ * Polled completions come only from a queue with poll queues, which the
+ * queue's io_poll attribute shows (/sys/block/<disk>/queue/io_poll; for a
+ * file, the disk the filesystem is on; for /dev/ngXnY, nvmeXnY's).  A queue
+ * without them takes polled I/O and completes it by interrupt while the
+ * poller spins (or, on newer kernels, fails it with -EOPNOTSUPP per I/O):
+ * regbuf refuses up front instead.  Files and block devices must also be
+ * open with O_DIRECT: io_uring polls direct I/O only.  NVMe's poll queues
+ * come from the driver (the nvme module's poll_queues parameter; nr_poll_queues
+ * of a fabrics connect).
+ *
+ * Return: 0 when the file can be polled; -EOPNOTSUPP when it cannot, with the
+ * reason (the sysfs file that says so, or the missing O_DIRECT) in @why;
+ * -EINVAL @fd negative; -errno from fstat() or fcntl() (-EBADF).
+ */
+int regbuf_uring_poll_check(int fd, char *why, size_t len);
 
 /**
  * regbuf_uring_cqe_is_tag() - is @cqe a buffer tag (a slot's memory released)?
@@ -906,6 +1113,26 @@ static inline int regbuf_uring_check_align(const struct regbuf_uring_file *f, ui
 }
 
 /**
+ * regbuf_uring_sqe_file() - the file of an SQE prepared with @f->fd
+ * @sqe: an SQE whose fd is @f->fd
+ * @r: the ring it goes to
+ * @f: the file
+ *
+ * When @f is in the file table of @r's pool, the SQE names the slot
+ * (IOSQE_FIXED_FILE) instead of the descriptor.  regbuf's own preps do this;
+ * it is for SQEs the caller builds (fsync, say).
+ */
+static inline void regbuf_uring_sqe_file(struct io_uring_sqe *sqe,
+					 const struct regbuf_uring_ring *r,
+					 const struct regbuf_uring_file *f)
+{
+	if (f->pool == r->pool) {
+		sqe->fd = (int32_t)f->slot;
+		sqe->flags |= IOSQE_FIXED_FILE;
+	}
+}
+
+/**
  * __regbuf_uring_prep_rw() - regbuf_uring_prep_rw() for every case
  * @r: the calling thread's ring
  * @write: true for a write
@@ -936,12 +1163,13 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
  * @user_data: copied to every CQE of this I/O, with the piece index in bits
  *	62..48 (DOC: user_data bits); bits 63..48 must be clear
  *
- * Uses READ_FIXED/WRITE_FIXED with the slot found from @buf.  An extent that
- * crosses from one registered slot into the next (the 1 GiB split of a long
- * registration, two registrations that happen to be adjacent) is queued as
- * one SQE per slot, piece i at file offset @off plus the bytes of the pieces
- * before it; each completes on its own, so a short or failed piece is known
- * by its index (regbuf_uring_cqe_piece(), regbuf_uring_piece()).  In degraded
+ * Uses READ_FIXED/WRITE_FIXED with the slot found from @buf, on @f's slot of
+ * the pool's file table when it has one (regbuf_uring_sqe_file()).  An extent
+ * that crosses from one registered slot into the next (the 1 GiB split of a
+ * long registration, two registrations that happen to be adjacent) is queued
+ * as one SQE per slot, piece i at file offset @off plus the bytes of the
+ * pieces before it; each completes on its own, so a short or failed piece is
+ * known by its index (regbuf_uring_cqe_piece(), regbuf_uring_piece()).  In degraded
  * or disabled mode plain READ/WRITE is used.  Alignment is checked first: a
  * misaligned request, or one whose cut at a slot end leaves a misaligned
  * piece, queues nothing.  The common case (one slot) is inline; everything
@@ -953,8 +1181,9 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
  * the range past registered memory, or nothing is: the pool was never
  * registered, was unregistered, or its registration failed without
  * REGBUF_URING_POOL_F_DEGRADE; regbuf_uring_fault_explain() says which),
- * -E2BIG (more than %REGBUF_URING_MAX_PIECES pieces), -EBUSY (the SQ has no
- * room for every piece; nothing queued).
+ * -EOPNOTSUPP (@r polls and @f cannot be polled: regbuf_uring_poll_check()
+ * says why), -E2BIG (more than %REGBUF_URING_MAX_PIECES pieces), -EBUSY (the
+ * SQ has no room for every piece; nothing queued).
  */
 static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 				       const struct regbuf_uring_file *f, void *buf,
@@ -964,7 +1193,7 @@ static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 	struct io_uring_sqe *sqe;
 
 	if (REGBUF_UNLIKELY(!len || len > REGBUF_MAX_RW_COUNT ||
-			    (user_data & ~REGBUF_URING_USER_DATA_MASK) ||
+			    (user_data & ~REGBUF_URING_USER_DATA_MASK) || (r->iopoll && !f->poll) ||
 			    regbuf_uring_check_align(f, (uint64_t)(uintptr_t)buf, len, off) ||
 			    regbuf_uring_lookup(r, buf, len, &loc) || loc.len != len))
 		return __regbuf_uring_prep_rw(r, write, f, buf, len, off, user_data);
@@ -975,6 +1204,7 @@ static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 		io_uring_prep_write_fixed(sqe, f->fd, buf, len, off, (int)loc.slot);
 	else
 		io_uring_prep_read_fixed(sqe, f->fd, buf, len, off, (int)loc.slot);
+	regbuf_uring_sqe_file(sqe, r, f);
 	io_uring_sqe_set_data64(sqe, user_data);
 	return 1;
 }
@@ -998,8 +1228,9 @@ static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
  * set in @user_data, misaligned, or more than %REGBUF_MAX_RW_COUNT bytes); -EOVERFLOW (the
  * iovec lengths wrap when summed, as io_import_reg_vec()); -EFAULT (a
  * zero-length iovec, as io_import_reg_vec(); or memory not registered, or
- * nothing registered, as regbuf_uring_prep_rw()); -E2BIG (more than
- * %REGBUF_URING_MAX_PIECES pieces); -EBUSY (SQ full; nothing queued).
+ * nothing registered, as regbuf_uring_prep_rw()); -EOPNOTSUPP (as
+ * regbuf_uring_prep_rw()); -E2BIG (more than %REGBUF_URING_MAX_PIECES
+ * pieces); -EBUSY (SQ full; nothing queued).
  */
 int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 			  const struct regbuf_uring_file *f, const struct iovec *iov,
@@ -1089,6 +1320,9 @@ static inline uint64_t regbuf_uring_tags_seen(const struct regbuf_uring_ring *r)
  *	or max_segments pages where the kernel counts the rest of the buffer
  * @fixed: 0 when a passthrough read with a registered buffer worked at open,
  *	else the -errno it got (passthrough then needs unregistered I/O)
+ * @poll: polled passthrough (uring_cmd iopoll) reaches the namespace: its
+ *	queue has poll queues (regbuf_uring_poll_check()); a polling ring
+ *	refuses commands without it
  * @char_name: "ngXnY"
  * @blk_name: "nvmeXnY", the block device of the same namespace
  */
@@ -1101,6 +1335,7 @@ struct regbuf_uring_nvme_ns {
 	uint64_t chunk_bytes;
 	uint64_t max_buf_len;
 	int fixed;
+	bool poll;
 	char char_name[REGBUF_URING_NVME_MAX_NAME];
 	char blk_name[REGBUF_URING_NVME_MAX_NAME];
 };
@@ -1191,7 +1426,8 @@ REGBUF_MUST_CHECK int regbuf_uring_nvme_read_limits(struct regbuf_limits *lim,
  * ring not created for passthrough); -EFAULT @buf not registered
  * (regbuf_uring_fault_explain()); -E2BIG a kernel buffer longer than
  * @ns->max_buf_len (register after regbuf_uring_pool_set_buf_len()), or more
- * than %REGBUF_URING_MAX_PIECES commands; -EBUSY the SQ has no room for all
+ * than %REGBUF_URING_MAX_PIECES commands; -EOPNOTSUPP @r polls and the
+ * namespace has no poll queues (@ns->poll); -EBUSY the SQ has no room for all
  * the commands.
  */
 int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns,
@@ -1208,8 +1444,9 @@ int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_u
  *	63..48 clear): command i zeroes from @slba + i * 65536
  *
  * Return: SQEs queued, or -EINVAL (@nr_lbas 0, bits 63..48 set, ring not for
- * passthrough); -E2BIG more than %REGBUF_URING_MAX_PIECES commands; -EBUSY
- * the SQ has no room for all the commands.
+ * passthrough); -EOPNOTSUPP as regbuf_uring_nvme_prep_rw(); -E2BIG more than
+ * %REGBUF_URING_MAX_PIECES commands; -EBUSY the SQ has no room for all the
+ * commands.
  */
 int regbuf_uring_nvme_prep_write_zeroes(struct regbuf_uring_ring *r,
 					const struct regbuf_uring_nvme_ns *ns, uint64_t slba,
@@ -1221,8 +1458,8 @@ int regbuf_uring_nvme_prep_write_zeroes(struct regbuf_uring_ring *r,
  * @ns: the namespace
  * @user_data: copied to the CQE (bits 63..48 clear)
  *
- * Return: 1, or -EINVAL (bits 63..48 set, ring not for passthrough); -EBUSY
- * SQ full.
+ * Return: 1, or -EINVAL (bits 63..48 set, ring not for passthrough);
+ * -EOPNOTSUPP as regbuf_uring_nvme_prep_rw(); -EBUSY SQ full.
  */
 int regbuf_uring_nvme_prep_flush(struct regbuf_uring_ring *r,
 				 const struct regbuf_uring_nvme_ns *ns, uint64_t user_data);
@@ -1240,8 +1477,8 @@ int regbuf_uring_nvme_prep_flush(struct regbuf_uring_ring *r,
  * does not fit them is failed by the kernel or copied through bounce pages.
  *
  * Return: 1, or -EINVAL (@cmd NULL, bits 63..48 set, ring not for
- * passthrough); -EFAULT the data is not inside one registered slot; -EBUSY SQ
- * full.
+ * passthrough); -EOPNOTSUPP as regbuf_uring_nvme_prep_rw(); -EFAULT the data
+ * is not inside one registered slot; -EBUSY SQ full.
  */
 int regbuf_uring_nvme_prep_cmd(struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns,
 			       const struct nvme_uring_cmd *cmd, uint64_t user_data);

@@ -572,10 +572,11 @@ int __regbuf_dma_prp_list(const struct regbuf_dma_cookie *c, uint64_t pos, uint6
 }
 
 /*
- * An SGL for an I/O over descriptors i..j, i < j (the inline regbuf_dma_sgl()
- * handled i == j).  When it ends at the end of j, a Last Segment points into
- * the shared array, after a two-descriptor segment when it starts mid-i.
- * Two cut segments take two descriptors.
+ * An SGL for an I/O over descriptors i..j, i < j, that the inline
+ * regbuf_dma_sgl() left here (it handles i == j, and j == i + 1 cut at both
+ * ends when the scratch has room).  When it ends at the end of j, a Last
+ * Segment points into the shared array, after a two-descriptor segment when
+ * it starts mid-i.  Otherwise sgl_copy().
  */
 int __regbuf_dma_sgl_segs(const struct regbuf_dma_cookie *c, uint64_t off, uint64_t len,
 			  uint32_t i, uint32_t j, struct regbuf_nvme_sgl_desc *sgl1,

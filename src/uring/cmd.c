@@ -73,8 +73,7 @@ int regbuf_uring_nvme_read_limits(struct regbuf_limits *lim, uint64_t *chunk_byt
 	return regbuf_limits_validate(lim);
 }
 
-/* The sysfs name of char device @rdev when its class is nvme-generic. */
-static int generic_name(dev_t rdev, char *name, size_t len)
+int uring_nvme_generic_name(dev_t rdev, char *name, size_t len)
 {
 	char path[96], link[PATH_MAX];
 	const char *base;
@@ -261,7 +260,7 @@ int regbuf_uring_nvme_open(struct regbuf_uring_nvme_ns *ns, const char *path, un
 		return -errno;
 	if (!S_ISCHR(st.st_mode))
 		return -ENODEV;
-	ret = generic_name(st.st_rdev, ns->char_name, sizeof(ns->char_name));
+	ret = uring_nvme_generic_name(st.st_rdev, ns->char_name, sizeof(ns->char_name));
 	if (ret)
 		return ret;
 	/* ngXnY and nvmeXnY are named from the same instance numbers (nvme-core). */
@@ -282,6 +281,7 @@ int regbuf_uring_nvme_open(struct regbuf_uring_nvme_ns *ns, const char *path, un
 		goto out_close;
 	ns->lim.logical_block_size = 1U << ns->lba_shift;
 	probe_fixed(ns);
+	ns->poll = !regbuf_uring_poll_check(ns->fd, NULL, 0);
 	return 0;
 
 out_close:
@@ -302,6 +302,12 @@ static bool ring_is_cmd(const struct regbuf_uring_ring *r)
 {
 	return (r->ring.flags & (IORING_SETUP_SQE128 | IORING_SETUP_CQE32)) ==
 	       (IORING_SETUP_SQE128 | IORING_SETUP_CQE32);
+}
+
+/* A polling ring reaches the namespace only through poll queues (regbuf_uring_poll_check()). */
+static bool poll_refused(const struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns)
+{
+	return r->iopoll && !ns->poll;
 }
 
 static bool use_fixed(const struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns)
@@ -439,6 +445,8 @@ int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_u
 	ret = check_rw(r, ns, addr, len);
 	if (ret)
 		return ret;
+	if (poll_refused(r, ns))
+		return -EOPNOTSUPP;
 	/* First pass: every command must fit in the SQ, or none is queued. */
 	ret = walk_cmds(r, ns, addr, len, slba, UINT32_MAX, NULL, NULL);
 	if (ret < 0)
@@ -490,6 +498,8 @@ int regbuf_uring_nvme_prep_write_zeroes(struct regbuf_uring_ring *r,
 	if (!r || !ns || !ring_is_cmd(r) || !nr_lbas ||
 	    (user_data & ~REGBUF_URING_USER_DATA_MASK))
 		return -EINVAL;
+	if (poll_refused(r, ns))
+		return -EOPNOTSUPP;
 	if (nr > REGBUF_URING_MAX_PIECES)
 		return -E2BIG;
 	if (io_uring_sq_space_left(&r->ring) < nr)
@@ -523,6 +533,8 @@ int regbuf_uring_nvme_prep_flush(struct regbuf_uring_ring *r,
 
 	if (!r || !ns || !ring_is_cmd(r) || (user_data & ~REGBUF_URING_USER_DATA_MASK))
 		return -EINVAL;
+	if (poll_refused(r, ns))
+		return -EOPNOTSUPP;
 	sqe = cmd_sqe(&r->ring, ns->fd, user_data);
 	if (!sqe)
 		return -EBUSY;
@@ -542,6 +554,8 @@ int regbuf_uring_nvme_prep_cmd(struct regbuf_uring_ring *r, const struct regbuf_
 
 	if (!r || !ns || !cmd || !ring_is_cmd(r) || (user_data & ~REGBUF_URING_USER_DATA_MASK))
 		return -EINVAL;
+	if (poll_refused(r, ns))
+		return -EOPNOTSUPP;
 	if (cmd->data_len && use_fixed(r, ns)) {
 		if (regbuf_uring_find(r, cmd->addr, cmd->data_len, &slot) != cmd->data_len)
 			return -EFAULT;

@@ -55,6 +55,14 @@ struct io_uring_clone_buffers {
 #endif
 _Static_assert(sizeof(struct io_uring_clone_buffers) == 32, "uapi io_uring_clone_buffers");
 
+/* Setup flags: 6.6 NO_SQARRAY, 6.13 HYBRID_IOPOLL (macros: #ifndef suffices). */
+#ifndef IORING_SETUP_NO_SQARRAY
+#define IORING_SETUP_NO_SQARRAY		(1U << 16)
+#endif
+#ifndef IORING_SETUP_HYBRID_IOPOLL
+#define IORING_SETUP_HYBRID_IOPOLL	(1U << 17)
+#endif
+
 /* Kernel io_uring/rsrc.h: IORING_MAX_REG_BUFFERS. */
 #define URING_MAX_REG_BUFFERS		(1U << 14)
 

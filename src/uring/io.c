@@ -45,6 +45,7 @@ int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd)
 
 	if (!f || fd < 0)
 		return -EINVAL;
+	memset(f, 0, sizeof(*f));
 	f->fd = fd;
 	f->mem_align = 1;
 	f->off_align = 1;
@@ -53,6 +54,7 @@ int regbuf_uring_file_init(struct regbuf_uring_file *f, int fd)
 		return fl;
 	if (!(fl & O_DIRECT))
 		return 0;
+	f->poll = !regbuf_uring_poll_check(fd, NULL, 0);
 	ret = regbuf_uring_dio_align(fd, &mem_align, &off_align);
 	if (!ret) {
 		/* statx(2): 0 means direct I/O is not supported on this file. */
@@ -167,7 +169,8 @@ int regbuf_uring_piece(const struct regbuf_uring_ring *r, const void *buf, uint6
  * goes in one last SQE with no slot, which completes with -EFAULT: never into
  * other memory, never more SQEs than the room checked.
  */
-static uint32_t prep_pieces(struct regbuf_uring_ring *r, bool write, int fd, uint64_t addr,
+static uint32_t prep_pieces(struct regbuf_uring_ring *r, bool write,
+			    const struct regbuf_uring_file *f, uint64_t addr,
 			    uint64_t len, uint64_t off, uint64_t user_data, uint32_t max,
 			    uint32_t *piece)
 {
@@ -182,11 +185,12 @@ static uint32_t prep_pieces(struct regbuf_uring_ring *r, bool write, int fd, uin
 		}
 		sqe = io_uring_get_sqe(&r->ring);
 		if (write)
-			io_uring_prep_write_fixed(sqe, fd, (const void *)(uintptr_t)addr,
+			io_uring_prep_write_fixed(sqe, f->fd, (const void *)(uintptr_t)addr,
 						  (unsigned int)loc.len, off, (int)loc.slot);
 		else
-			io_uring_prep_read_fixed(sqe, fd, (void *)(uintptr_t)addr,
+			io_uring_prep_read_fixed(sqe, f->fd, (void *)(uintptr_t)addr,
 						 (unsigned int)loc.len, off, (int)loc.slot);
+		regbuf_uring_sqe_file(sqe, r, f);
 		io_uring_sqe_set_data64(sqe, piece_data(user_data, (*piece)++));
 		addr += loc.len;
 		off += loc.len;
@@ -227,6 +231,7 @@ static int prep_plain(struct regbuf_uring_ring *r, bool write, const struct regb
 		io_uring_prep_writev(sqe, f->fd, iov, nr, off);
 	else
 		io_uring_prep_readv(sqe, f->fd, iov, nr, off);
+	regbuf_uring_sqe_file(sqe, r, f);
 	io_uring_sqe_set_data64(sqe, user_data);
 	return 1;
 }
@@ -243,6 +248,8 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 		return -EINVAL;
 	if (regbuf_uring_check_align(f, addr, len, off))
 		return -EINVAL;
+	if (r->iopoll && !f->poll)
+		return -EOPNOTSUPP;
 	if (!ring_fixed(r)) {
 		struct iovec one = { buf, len };
 
@@ -256,7 +263,7 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 		return n;
 	if (io_uring_sq_space_left(&r->ring) < (unsigned int)n)
 		return -EBUSY;
-	return (int)prep_pieces(r, write, f->fd, addr, len, off, user_data, (uint32_t)n, &piece);
+	return (int)prep_pieces(r, write, f, addr, len, off, user_data, (uint32_t)n, &piece);
 }
 
 int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
@@ -285,6 +292,8 @@ int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 					     iov[i].iov_len, off))
 			return -EINVAL;
 	}
+	if (r->iopoll && !f->poll)
+		return -EOPNOTSUPP;
 	if (!ring_fixed(r))
 		return ring_plain(r) ? prep_plain(r, write, f, iov, nr, off, user_data) : -EFAULT;
 	/* Validate every piece and count SQEs before queueing anything. */
@@ -309,6 +318,7 @@ int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 		io_uring_prep_rw(write ? IORING_OP_WRITEV_FIXED : IORING_OP_READV_FIXED, sqe,
 				 f->fd, iov, nr, off);
 		sqe->buf_index = (uint16_t)slot;
+		regbuf_uring_sqe_file(sqe, r, f);
 		io_uring_sqe_set_data64(sqe, user_data);
 		return 1;
 	}
@@ -316,7 +326,7 @@ int regbuf_uring_prep_rwv(struct regbuf_uring_ring *r, bool write,
 		return -EBUSY;
 	/* Each iovec keeps room for one SQE for every iovec after it. */
 	for (i = 0, o = off; i < nr; i++) {
-		prep_pieces(r, write, f->fd, (uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len,
+		prep_pieces(r, write, f, (uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len,
 			    o, user_data, need - piece - (nr - 1 - i), &piece);
 		o += iov[i].iov_len;
 	}

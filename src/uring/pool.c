@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <regbuf/table.h>
 
@@ -19,7 +20,8 @@
 #define POOL_FLAGS (REGBUF_URING_POOL_F_DEGRADE | REGBUF_URING_POOL_F_NO_REGISTER | \
 		    REGBUF_URING_POOL_F_NO_PREFLIGHT | REGBUF_URING_POOL_F_NO_CLONE | \
 		    REGBUF_URING_POOL_F_CLONE_WHOLE_ONLY | REGBUF_URING_POOL_F_NO_RWV_FIXED | \
-		    REGBUF_URING_POOL_F_NVME_CMD)
+		    REGBUF_URING_POOL_F_NVME_CMD | REGBUF_URING_POOL_F_IOPOLL | \
+		    REGBUF_URING_POOL_F_HYBRID_IOPOLL)
 
 uint64_t uring_now_ns(void)
 {
@@ -88,6 +90,73 @@ static bool probe_rwv_fixed(struct regbuf_uring_pool *pool)
 }
 
 /*
+ * One ring, with IORING_SETUP_NO_SQARRAY (Linux 6.6) where the kernel has it:
+ * liburing queues SQE i at SQ index i, so the index array the kernel would
+ * read for every SQE says nothing.  liburing 2.3's io_uring_queue_init() fills
+ * that array at the offset the kernel reports, which for a ring without one
+ * is 0, the heads and tails: so the ring is set up and mapped here, and the
+ * identity array written only when there is one.  0 or -errno.
+ */
+static int ring_init(struct io_uring *ring, uint32_t entries, uint32_t setup_flags)
+{
+	struct io_uring_params p;
+	uint32_t i;
+	int fd, ret;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = setup_flags | IORING_SETUP_NO_SQARRAY;
+	fd = io_uring_setup(entries, &p);
+	if (fd == -EINVAL) {
+		/* Before 6.6; or the caller's flags are invalid, which this says again. */
+		memset(&p, 0, sizeof(p));
+		p.flags = setup_flags;
+		fd = io_uring_setup(entries, &p);
+	}
+	if (fd < 0)
+		return fd;
+	ret = io_uring_queue_mmap(fd, &p, ring);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	if (!(p.flags & IORING_SETUP_NO_SQARRAY))
+		for (i = 0; i < ring->sq.ring_entries; i++)
+			ring->sq.array[i] = i;
+	ring->features = p.features;
+	return 0;
+}
+
+/*
+ * The setup flags of the pool's rings.  Hybrid polling is refused by a kernel
+ * without it (before 6.13) as an unknown flag, -EINVAL: when a ring with
+ * plain IORING_SETUP_IOPOLL works, say -EOPNOTSUPP instead.
+ */
+static uint32_t pool_setup_flags(uint32_t setup_flags, unsigned int flags)
+{
+	/* NVMe passthrough carries a 64-byte command in the SQE and DW0 in the CQE. */
+	if (flags & REGBUF_URING_POOL_F_NVME_CMD)
+		setup_flags |= IORING_SETUP_SQE128 | IORING_SETUP_CQE32;
+	if (flags & (REGBUF_URING_POOL_F_IOPOLL | REGBUF_URING_POOL_F_HYBRID_IOPOLL))
+		setup_flags |= IORING_SETUP_IOPOLL;
+	if (flags & REGBUF_URING_POOL_F_HYBRID_IOPOLL)
+		setup_flags |= IORING_SETUP_HYBRID_IOPOLL;
+	return setup_flags;
+}
+
+static int hybrid_missing(uint32_t entries, uint32_t setup_flags, struct regbuf_uring_status *st)
+{
+	struct io_uring ring;
+
+	if (ring_init(&ring, entries, setup_flags & ~IORING_SETUP_HYBRID_IOPOLL))
+		return -EINVAL;
+	io_uring_queue_exit(&ring);
+	st->err = -EOPNOTSUPP;
+	snprintf(st->reason, sizeof(st->reason),
+		 "the kernel has IORING_SETUP_IOPOLL but no IORING_SETUP_HYBRID_IOPOLL (Linux 6.13)");
+	return -EOPNOTSUPP;
+}
+
+/*
  * The rings' own memory against RLIMIT_MEMLOCK (charged since Linux 6.14):
  * fills @st->memlock; -ENOMEM with the reason when it cannot fit.
  */
@@ -109,7 +178,7 @@ static int ring_preflight(uint32_t nr_rings, uint32_t entries, uint32_t setup_fl
 }
 
 /*
- * io_uring_queue_init() refused ring @i: say why.  -ENOMEM from a charged
+ * io_uring_setup() refused ring @i: say why.  -ENOMEM from a charged
  * user is RLIMIT_MEMLOCK on kernels that charge rings (the preflight cannot
  * see what the user's other processes have locked), or -EMFILE the
  * descriptors.
@@ -127,7 +196,7 @@ static void ring_refused(struct regbuf_uring_status *st, uint32_t i, uint32_t nr
 						     sizeof(st->reason) - (size_t)n);
 		return;
 	}
-	snprintf(st->reason, sizeof(st->reason), "io_uring_queue_init() of ring %u of %u: %s (%d)%s",
+	snprintf(st->reason, sizeof(st->reason), "io_uring_setup() of ring %u of %u: %s (%d)%s",
 		 i, nr_rings, strerror(-err), err,
 		 err == -EMFILE || err == -ENFILE ? "; each ring is a file descriptor: raise "
 		 "RLIMIT_NOFILE ('ulimit -n') or use fewer rings" : "");
@@ -149,9 +218,7 @@ int regbuf_uring_pool_create_report(struct regbuf_uring_pool **poolp, uint32_t n
 		snprintf(st->reason, sizeof(st->reason), "invalid argument");
 		return -EINVAL;
 	}
-	/* NVMe passthrough carries a 64-byte command in the SQE and DW0 in the CQE. */
-	if (flags & REGBUF_URING_POOL_F_NVME_CMD)
-		setup_flags |= IORING_SETUP_SQE128 | IORING_SETUP_CQE32;
+	setup_flags = pool_setup_flags(setup_flags, flags);
 	ret = ring_preflight(nr_rings, entries, setup_flags, flags, st);
 	if (ret)
 		return ret;
@@ -168,13 +235,18 @@ int regbuf_uring_pool_create_report(struct regbuf_uring_pool **poolp, uint32_t n
 	pool->max_buf_len = REGBUF_BUF_MAX_LEN;
 	pool->charged = st->memlock.charged;
 	for (i = 0; i < nr_rings; i++) {
-		ret = io_uring_queue_init(entries, &pool->rings[i].ring, setup_flags);
+		ret = ring_init(&pool->rings[i].ring, entries, setup_flags);
+		if (ret == -EINVAL && !i && (setup_flags & IORING_SETUP_HYBRID_IOPOLL) &&
+		    (setup_flags & IORING_SETUP_IOPOLL))
+			ret = hybrid_missing(entries, setup_flags, st);
 		if (ret < 0) {
-			ring_refused(st, i, nr_rings, ret);
+			if (!st->err)
+				ring_refused(st, i, nr_rings, ret);
 			goto out_exit_rings;
 		}
 		pool->rings[i].pool = pool;
 		pool->rings[i].idx = i;
+		pool->rings[i].iopoll = setup_flags & IORING_SETUP_IOPOLL;
 		pool->rings[i].map = pool->map;
 	}
 	pool->ring_bytes = pool->charged ? uring_ring_charge(&pool->rings[0].ring) * nr_rings : 0;
@@ -237,6 +309,7 @@ void regbuf_uring_pool_destroy(struct regbuf_uring_pool *pool)
 			io_uring_queue_exit(&pool->rings[i].ring);
 	drop_mirror(pool);
 	map_free(pool);
+	free(pool->files);
 	free(pool->slots);
 	free(pool->closed);
 	free(pool->rings);
@@ -411,6 +484,23 @@ static int preflight(const struct regbuf_uring_pool *pool, struct regbuf_uring_m
 	if (!(pool->flags & REGBUF_URING_POOL_F_NO_PREFLIGHT) && !regbuf_uring_memlock_fits(ml))
 		return -ENOMEM;
 	return 0;
+}
+
+/*
+ * The status's memlock figures for what is registered now: the real limits
+ * (and VmPin where they are enforced), and the charge of every slot (exact
+ * after every change).
+ */
+static void status_memlock(struct regbuf_uring_pool *pool)
+{
+	struct regbuf_uring_memlock *ml = &pool->st.memlock;
+
+	if (uring_memlock_estimate(ml, pool->slots, pool->nr_slots,
+				   pool->clone_ok ? 1 : pool->nr_rings, pool->charged)) {
+		memset(ml, 0, sizeof(*ml));
+		uring_memlock_limits(ml, pool->charged);
+	}
+	ml->rings = pool->ring_bytes;
 }
 
 /* The next open ring from index *@i on that is not @src (*@i moves past it), or NULL. */
@@ -595,6 +685,7 @@ int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool *pool, uint32_t n
 	pool->st.state = REGBUF_URING_REG_ACTIVE;
 	pool->st.path = pool_path(pool);
 	map_publish(pool, true);
+	status_memlock(pool);
 	return 0;
 
 out_unregister:
@@ -728,7 +819,224 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 			fail_diverged(pool, ret);
 		return ret;
 	}
-	return commit_update(pool, off, iov, (uint32_t)done, true);
+	ret = commit_update(pool, off, iov, (uint32_t)done, true);
+	status_memlock(pool);
+	return ret;
+}
+
+/* The first run of @nr empty slots: its index, or -ENOSPC. */
+static int64_t free_run(const struct regbuf_uring_pool *pool, uint32_t nr)
+{
+	uint32_t i, run = 0;
+
+	for (i = 0; i < pool->nr_slots; i++) {
+		run = pool->slots[i].iov_len ? 0 : run + 1;
+		if (run == nr)
+			return (int64_t)(i + 1 - nr);
+	}
+	return -ENOSPC;
+}
+
+/*
+ * Empty slots [@off, @off + @nr) in @r again (a grow being undone): the
+ * slots held nothing before, so the kernel only drops what it just pinned.
+ */
+static int empty_slots(struct io_uring *ring, uint32_t off, uint32_t nr)
+{
+	struct iovec *none = calloc(nr, sizeof(*none));
+	__u64 *tags = calloc(nr, sizeof(*tags));
+	int ret = -ENOMEM;
+
+	if (none && tags)
+		ret = io_uring_register_buffers_update_tag(ring, off, none, tags, nr);
+	free(none);
+	free(tags);
+	return ret < 0 ? ret : (uint32_t)ret == nr ? 0 : -EIO;
+}
+
+/*
+ * Give every ring slots [@off, @off + @nr) as @src has them, or undo a grow
+ * that could not be completed: @src's slots are emptied and the other rings
+ * follow.  0, or -errno when the rings could not be brought back together
+ * (the caller then drops the table: fail_diverged()).
+ */
+static int grow_undo(struct regbuf_uring_pool *pool, struct regbuf_uring_ring *src, uint32_t off,
+		     uint32_t nr)
+{
+	struct iovec *none;
+	__u64 *tags;
+	int ret;
+
+	ret = empty_slots(&src->ring, off, nr);
+	if (ret)
+		return ret;
+	none = calloc(nr, sizeof(*none));
+	tags = calloc(nr, sizeof(*tags));
+	ret = none && tags ? update_other_rings(pool, src, off, none, tags, nr) : -ENOMEM;
+	free(none);
+	free(tags);
+	return ret;
+}
+
+/* A grow the kernel refused and that was undone: the reason, the registration unchanged. */
+static void grow_refused(struct regbuf_uring_pool *pool, int err, const char *what,
+			 uint32_t piece, uint32_t nr)
+{
+	snprintf(pool->st.reason, sizeof(pool->st.reason),
+		 "grow refused, registration unchanged: %s %u of %u: %s (%d)%s", what, piece + 1,
+		 nr, strerror(-err), err,
+		 err == -ENOMEM && pool->charged ? "; RLIMIT_MEMLOCK is the usual cause: raise it "
+		 "with 'ulimit -l', /etc/security/limits.conf (memlock) or systemd LimitMEMLOCK=" :
+		 "");
+}
+
+int regbuf_uring_pool_grow(struct regbuf_uring_pool *pool, const struct iovec *iov, uint32_t nr,
+			   uint32_t *slot)
+{
+	struct regbuf_uring_memlock ml;
+	struct regbuf_uring_ring *src;
+	struct iovec *kiov;
+	int64_t first;
+	uint32_t knr, i, off;
+	__u64 *tags = NULL;
+	int ret, done;
+
+	if (!pool || !iov || !nr || !slot)
+		return -EINVAL;
+	if (!pool->registered || pool->st.state != REGBUF_URING_REG_ACTIVE)
+		return -ENXIO;
+	if (pool->mirror)
+		return -EBUSY;	/* the table's slots are regbuf_uring_pool_mirror()'s */
+	src = src_ring(pool);
+	ret = expand_iov(iov, nr, pool->max_buf_len, &kiov, &knr);
+	if (ret)
+		return ret;
+	ret = valid_prefix(kiov, knr);
+	if (ret >= 0 && (uint32_t)ret != knr)
+		ret = valid_prefix(kiov + ret, 1);
+	if (ret < 0)
+		goto out_free_kiov;
+	for (i = 0; i < knr; i++) {
+		if (!kiov[i].iov_len) {
+			ret = -EINVAL;	/* nothing to register in this entry */
+			goto out_free_kiov;
+		}
+	}
+	first = free_run(pool, knr);
+	if (first < 0) {
+		ret = (int)first;
+		goto out_free_kiov;
+	}
+	off = (uint32_t)first;
+	/* What the new pieces add (clones are free): pinned memory plus that must fit. */
+	ret = preflight(pool, &ml, kiov, knr, pool->clone_ok ? 1 : pool->nr_rings);
+	if (ret) {
+		if (ret == -ENOMEM && !regbuf_uring_memlock_fits(&ml)) {
+			regbuf_uring_memlock_explain(&ml, pool->st.reason, sizeof(pool->st.reason));
+			status_memlock(pool);
+		}
+		goto out_free_kiov;
+	}
+	tags = malloc((size_t)knr * sizeof(*tags));
+	if (!tags) {
+		ret = -ENOMEM;
+		goto out_free_kiov;
+	}
+	pool->gen++;
+	for (i = 0; i < knr; i++)
+		tags[i] = make_tag(pool, off + i);
+
+	/*
+	 * Pin into the source ring first: the slots are empty, so no ring's I/O
+	 * can use them yet, and the map does not show them until every ring
+	 * has them.  __io_sqe_buffers_update() stops at the first piece it
+	 * cannot pin and keeps the ones before it: undone here, and that piece
+	 * tried alone for its -errno.
+	 */
+	done = io_uring_register_buffers_update_tag(&src->ring, off, kiov, tags, knr);
+	if (done >= 0 && (uint32_t)done < knr) {
+		ret = io_uring_register_buffers_update_tag(&src->ring, off + (uint32_t)done,
+							   kiov + done, tags + done, 1);
+		if (ret >= 0) {
+			/* It went in alone: keep it and let the undo below drop it too. */
+			done++;
+			ret = -EAGAIN;
+		}
+		if (done && empty_slots(&src->ring, off, (uint32_t)done))
+			fail_diverged(pool, ret);
+		else
+			grow_refused(pool, ret, "pinning piece", (uint32_t)done, knr);
+		goto out_free_tags;
+	}
+	if (done < 0) {
+		ret = done;
+		grow_refused(pool, ret, "pinning piece", 0, knr);
+		goto out_free_tags;
+	}
+	ret = update_other_rings(pool, src, off, kiov, tags, knr);
+	if (ret < 0) {
+		if (grow_undo(pool, src, off, knr))
+			fail_diverged(pool, ret);
+		else
+			grow_refused(pool, ret, "another ring following piece", 0, knr);
+		goto out_free_tags;
+	}
+	/* Every ring has the pieces: now the map shows them to lookups. */
+	commit_update(pool, off, kiov, knr, true);
+	status_memlock(pool);
+	pool->st.reason[0] = '\0';
+	*slot = off;
+	ret = (int)knr;
+out_free_tags:
+	free(tags);
+out_free_kiov:
+	free(kiov);
+	return ret;
+}
+
+int regbuf_uring_pool_shrink(struct regbuf_uring_pool *pool, uint32_t slot, uint32_t nr)
+{
+	struct regbuf_uring_ring *src;
+	struct iovec *none;
+	__u64 *tags;
+	int ret;
+
+	if (!pool || !nr)
+		return -EINVAL;
+	if (!pool->registered || pool->st.state != REGBUF_URING_REG_ACTIVE)
+		return -ENXIO;
+	if (pool->mirror)
+		return -EBUSY;
+	if (slot + nr < slot || slot + nr > pool->nr_slots)
+		return -EINVAL;
+	none = calloc(nr, sizeof(*none));
+	tags = calloc(nr, sizeof(*tags));
+	if (!none || !tags) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	/*
+	 * The map first: lookups stop finding the pieces before any ring drops
+	 * them.  An SQE built from a lookup just before is refused by the kernel
+	 * once its slot is empty (-EFAULT), or completes on the old buffer,
+	 * which stays pinned until that I/O ends.
+	 */
+	commit_update(pool, slot, none, nr, true);
+	src = src_ring(pool);
+	ret = io_uring_register_buffers_update_tag(&src->ring, slot, none, tags, nr);
+	if (ret >= 0)
+		ret = (uint32_t)ret == nr ? update_other_rings(pool, src, slot, none, tags, nr)
+					  : -EIO;
+	if (ret < 0) {
+		fail_diverged(pool, ret);
+		goto out_free;
+	}
+	status_memlock(pool);
+	ret = (int)nr;
+out_free:
+	free(none);
+	free(tags);
+	return ret;
 }
 
 int regbuf_uring_pool_unregister(struct regbuf_uring_pool *pool)
@@ -891,4 +1199,117 @@ out_free:
 	free(bufs);
 	free(iov);
 	return ret;
+}
+
+/* ---- the file table ---- */
+
+/* Unregister the file table from every open ring up to (not including) @end. */
+static void files_drop(struct regbuf_uring_pool *pool, uint32_t end)
+{
+	uint32_t i;
+
+	for (i = 0; i < end; i++)
+		if (!pool->closed[i])
+			(void)io_uring_unregister_files(&pool->rings[i].ring);
+}
+
+int regbuf_uring_pool_register_files(struct regbuf_uring_pool *pool, uint32_t nr)
+{
+	uint32_t i;
+	int *fds, ret;
+
+	if (!pool || !nr || !src_ring(pool))
+		return -EINVAL;
+	if (pool->files)
+		return -EBUSY;
+	fds = malloc((size_t)nr * sizeof(*fds));
+	if (!fds)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++)
+		fds[i] = -1;
+	/*
+	 * IORING_REGISTER_FILES with every slot empty (-1): io_uring has no clone
+	 * for files, so each ring registers its own table.  Called directly, not
+	 * through liburing's wrapper, which raises RLIMIT_NOFILE behind the
+	 * caller's back when the kernel answers -EMFILE.
+	 */
+	for (i = 0; i < pool->nr_rings; i++) {
+		if (pool->closed[i])
+			continue;
+		ret = io_uring_register(pool->rings[i].ring.ring_fd, IORING_REGISTER_FILES, fds, nr);
+		if (ret < 0)
+			goto out_drop;
+	}
+	pool->files = fds;
+	pool->nr_files = nr;
+	return 0;
+
+out_drop:
+	files_drop(pool, i);
+	free(fds);
+	return ret;
+}
+
+/* Slot @slot of every open ring's file table becomes @fd (-1: empty); 0 or -errno. */
+static int files_set(struct regbuf_uring_pool *pool, uint32_t slot, int fd)
+{
+	int none = -1, ret;
+	uint32_t i;
+
+	for (i = 0; i < pool->nr_rings; i++) {
+		if (pool->closed[i])
+			continue;
+		ret = io_uring_register_files_update(&pool->rings[i].ring, slot, &fd, 1);
+		if (ret < 0)
+			goto out_undo;
+	}
+	pool->files[slot] = fd;
+	return 0;
+
+out_undo:
+	/* The rings before @i took it: put them back, so that every ring agrees. */
+	while (i--)
+		if (!pool->closed[i])
+			(void)io_uring_register_files_update(&pool->rings[i].ring, slot,
+							     fd >= 0 ? &none : &pool->files[slot],
+							     1);
+	return ret;
+}
+
+int regbuf_uring_pool_file_add(struct regbuf_uring_pool *pool, struct regbuf_uring_file *f)
+{
+	uint32_t slot;
+	int ret;
+
+	if (!pool || !f || f->fd < 0)
+		return -EINVAL;
+	if (f->pool)
+		return -EBUSY;
+	if (!pool->files)
+		return -ENXIO;
+	for (slot = 0; slot < pool->nr_files && pool->files[slot] >= 0; slot++)
+		;
+	/* io_file_bitmap_get(): a full table is -ENFILE. */
+	if (slot == pool->nr_files)
+		return -ENFILE;
+	ret = files_set(pool, slot, f->fd);
+	if (ret)
+		return ret;
+	f->slot = slot;
+	f->pool = pool;
+	return 0;
+}
+
+int regbuf_uring_pool_file_remove(struct regbuf_uring_pool *pool, struct regbuf_uring_file *f)
+{
+	int ret;
+
+	if (!pool || !f || f->pool != pool || f->slot >= pool->nr_files)
+		return -EINVAL;
+	ret = files_set(pool, f->slot, -1);
+	if (ret)
+		return ret;
+	f->pool = NULL;
+	f->slot = 0;
+	return 0;
 }

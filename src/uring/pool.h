@@ -37,6 +37,9 @@ struct regbuf_uring_pool {
 	/* The pointer -> slot map every ring reads (map.c), and room to sort it. */
 	struct regbuf_uring_map *map;
 	struct regbuf_uring_slotref *map_scratch;
+	/* The file table every ring registers (regbuf_uring_pool_register_files()): fd per slot, -1 free. */
+	int *files;
+	uint32_t nr_files;
 };
 
 /* Unregistered I/O is running: registration disabled, or degraded after a failure. */

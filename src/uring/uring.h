@@ -6,7 +6,9 @@
 #define REGBUF_SRC_URING_URING_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <regbuf/uring.h>
 
@@ -17,6 +19,9 @@
 bool uring_memlock_charged(void);
 
 uint64_t uring_now_ns(void);
+
+/* "ngXnY", the sysfs name of char device @rdev when its class is nvme-generic; else -ENODEV. */
+int uring_nvme_generic_name(dev_t rdev, char *name, size_t len);
 
 /*
  * regbuf_uring_memlock_estimate() for rings whose creator was (@charged) or

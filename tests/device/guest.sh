@@ -33,6 +33,9 @@
 #       --bin NAME          binary in the initramfs to run (default device-nvme)
 #       --args "A B"        its arguments (case names), no commas
 #       --env K=V           environment for the binary (repeatable; no spaces)
+#       --append P          a parameter for the guest kernel's command line (repeatable;
+#                           no spaces); MODULE.PARAM=V reaches the modules /init loads, as
+#                           modprobe would pass it, e.g. nvme.poll_queues=2
 #       --nvme PROPS        extra -device nvme properties, e.g. mdts=2,max_ioqpairs=2
 #       --lbs N             logical block size of the namespace (512 or 4096)
 #       --image FILE        backing image (default: a fresh sparse 256 MiB file)
@@ -170,7 +173,9 @@ mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 echo "REGBUF-INIT uptime $(cut -d' ' -f1 /proc/uptime)"
 : "${REGBUF_NVME_MODE:=vfio}" "${REGBUF_BIN:=device-nvme}"
-load() { for m in "$@"; do [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko; done; }
+# MODULE.PARAM=V words of the kernel command line, as modprobe hands them to a module
+modargs() { for w in $(cat /proc/cmdline); do case $w in "$(echo "$1" | tr - _)".*=*) echo "${w#*.}" ;; esac; done; }
+load() { for m in "$@"; do [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko $(modargs $m); done; }
 # namespaces are scanned asynchronously after the driver binds
 wait_dev() { i=0; while [ ! -e "$1" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 	echo "REGBUF-DEV $1 $([ -e "$1" ] && echo present || echo missing) after $i polls"; }
@@ -257,7 +262,8 @@ EOF
 cmd_boot() {
 	local cache=$1 initrd=$2 log=$3
 	shift 3
-	local mode=vfio bin=device-nvme args="" envs=() nvme="" lbs=512 image="" blkdebug="" dspec=""
+	local mode=vfio bin=device-nvme args="" envs=() params=() nvme="" lbs=512 image="" blkdebug=""
+	local dspec=""
 	local ns1="" ns2="" ns2img=""
 	local timeout_s=600 smp=2 mem=1G tmpimg="" append drive ns accel
 	while [ $# -gt 0 ]; do
@@ -266,6 +272,7 @@ cmd_boot() {
 		--bin) bin=$2 ;;
 		--args) args=$2 ;;
 		--env) envs+=("$2") ;;
+		--append) params+=("$2") ;;
 		--nvme) nvme=$2 ;;
 		--lbs) lbs=$2 ;;
 		--image) image=$2 ;;
@@ -292,7 +299,7 @@ cmd_boot() {
 	append="console=ttyS0 quiet panic=-1 no_timer_check REGBUF_NVME_MODE=$mode REGBUF_BIN=$bin"
 	[ -n "$args" ] && append+=" REGBUF_ARGS=${args// /,}"
 	local e
-	for e in "${envs[@]}"; do
+	for e in "${envs[@]}" "${params[@]}"; do
 		append+=" $e"
 	done
 	local iommu=()

@@ -589,6 +589,23 @@ NOMEM_CASE(uring_pool_register_sparse_enomem, pool_setup, pool_register_sparse_c
 NOMEM_CASE(uring_pool_update_enomem, pool_sparse_setup, pool_update_call,
 	   pool_update_after_failure, pool_teardown)
 NOMEM_CASE(uring_memlock_estimate_enomem, memlock_setup, memlock_call, NULL, pool_teardown)
+
+/* 16384 slots: the pool's descriptor array (64 KiB) is the call's largest allocation. */
+static long pool_register_files_call(void)
+{
+	return regbuf_uring_pool_register_files(pool, 16384);
+}
+
+/* No file table after the failure, in any ring: the pool takes one. */
+static int pool_no_files(void)
+{
+	if (regbuf_uring_pool_register_files(pool, 16))
+		return printf("the pool refuses a file table after -ENOMEM\n"), T_FAIL;
+	return 0;
+}
+
+NOMEM_CASE(uring_pool_register_files_enomem, pool_setup, pool_register_files_call,
+	   pool_no_files, pool_teardown)
 #endif
 
 static const struct t_case cases[] = {
@@ -608,6 +625,7 @@ static const struct t_case cases[] = {
 	T_CASE(uring_pool_register_sparse_enomem),
 	T_CASE(uring_pool_update_enomem),
 	T_CASE(uring_memlock_estimate_enomem),
+	T_CASE(uring_pool_register_files_enomem),
 #endif
 };
 

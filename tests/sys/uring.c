@@ -851,7 +851,7 @@ static int update_while_in_flight_path(unsigned int flags)
 	a2 = mmap(NULL, 64 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
 	t_check(a != MAP_FAILED && a2 != MAP_FAILED && b);
 	t_check_eq(pipe(pfd), 0);
-	pf = (struct regbuf_uring_file){ pfd[0], 1, 1 };
+	pf = (struct regbuf_uring_file){ .fd = pfd[0], .mem_align = 1, .off_align = 1 };
 	iov = (struct iovec){ a, 64 * KiB };
 	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, flags));
 	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
@@ -2005,6 +2005,285 @@ static int ring_creation_refused_explained(void)
 	return T_PASS;
 }
 
+/* ---- growing and shrinking a registration while other rings do I/O ---- */
+
+#define GROW_IO_LEN	(64 * KiB)
+#define GROW_THREADS	3
+
+struct grow_io {
+	struct regbuf_uring_pool *pool;
+	const struct regbuf_uring_file *f;
+	uint32_t ring;
+	uint8_t *mem;			/* this thread's part of the first piece */
+	uint64_t off;			/* and of the file */
+	int stop;			/* atomic */
+	uint64_t ios;
+	int64_t err;
+};
+
+/* Fixed write, clear, fixed read, check: over and over until told to stop. */
+static void *grow_io_fn(void *arg)
+{
+	struct grow_io *g = arg;
+	struct regbuf_uring_ring *r = regbuf_uring_pool_ring(g->pool, g->ring);
+	uint64_t salt;
+	int64_t ret;
+
+	for (salt = 100; !__atomic_load_n(&g->stop, __ATOMIC_RELAXED); salt++) {
+		t_pattern_fill(g->mem, GROW_IO_LEN, g->off, salt);
+		ret = regbuf_uring_rw_wait(r, true, g->f, g->mem, GROW_IO_LEN, g->off);
+		if (ret == (int64_t)GROW_IO_LEN) {
+			memset(g->mem, 0, GROW_IO_LEN);
+			ret = regbuf_uring_rw_wait(r, false, g->f, g->mem, GROW_IO_LEN, g->off);
+		}
+		if (ret != (int64_t)GROW_IO_LEN) {
+			g->err = ret < 0 ? ret : -EIO;
+			break;
+		}
+		if (t_pattern_check(g->mem, GROW_IO_LEN, g->off, salt) != -1) {
+			g->err = -EILSEQ;
+			break;
+		}
+		g->ios++;
+	}
+	return NULL;
+}
+
+/*
+ * VmPin once rings closed earlier have let go (the kernel frees a ring, and
+ * unpins its buffers, in a worker after close): the same value 100 ms apart.
+ */
+static uint64_t vm_pin_settled(void)
+{
+	uint64_t prev = vm_pin(), now;
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		usleep(100 * 1000);
+		now = vm_pin();
+		if (now == prev)
+			return now;
+		prev = now;
+	}
+	return prev;
+}
+
+/* VmPin of this process before the case registered anything. */
+static uint64_t grow_pin_base;
+
+/* The status after a change: every registered byte charged, VmPin the same. */
+static int grow_status_is(struct regbuf_uring_pool *pool, uint64_t bytes)
+{
+	struct regbuf_uring_status st;
+	struct rlimit rl;
+
+	regbuf_uring_pool_status(pool, &st);
+	getrlimit(RLIMIT_MEMLOCK, &rl);
+	t_check_eq(st.state, REGBUF_URING_REG_ACTIVE);
+	t_check_eq(st.nr_bytes, bytes);
+	t_check_eq(st.memlock.needed, bytes);
+	t_check_eq(st.memlock.charges, 1);
+	t_check_eq(st.memlock.soft, rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur);
+	/* VmPin is read where the limit is enforced (uring_memlock_limits()). */
+	t_check_eq(st.memlock.pinned, st.memlock.charged && st.memlock.soft != UINT64_MAX ?
+				      grow_pin_base + bytes : 0);
+	t_check_eq(vm_pin(), grow_pin_base + bytes);
+	return T_PASS;
+}
+
+/*
+ * A sparse table grown piece by piece with memory the test mapped itself
+ * (anonymous, then shared memfd, alternately), each piece used through ring 0
+ * and then dropped again, while three threads keep doing verified fixed I/O
+ * on rings 1-3 over the first piece.  A grow whose second piece cannot be
+ * pinned (PROT_NONE) fails with the kernel's -EFAULT and leaves nothing
+ * behind: no slot, no pin, and the slot it tried is empty in the kernel.
+ */
+static int grow_shrink_while_rings_do_io(void)
+{
+	const uint64_t a_len = GROW_THREADS * GROW_IO_LEN, b_len = 256 * KiB;
+	struct grow_io g[GROW_THREADS];
+	pthread_t tid[GROW_THREADS];
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct regbuf_uring_file f;
+	struct regbuf_uring_loc loc;
+	struct regbuf_uring_ring *r0;
+	uint8_t *a = map_anon(a_len), *b, *hole;
+	struct iovec iov[2];
+	uint32_t slot_a, slot, i, round;
+	int fd = scratch_file(FILE_SIZE), ret = T_PASS, mfd;
+
+	t_kernel_agrees();
+	if (!k_clone_ranges())
+		return t_skip("growing while other rings do I/O needs clone ranges (6.13+)");
+	t_check(a && fd >= 0);
+	t_ok(regbuf_uring_file_init(&f, fd));
+	t_ok(regbuf_uring_pool_create(&pool, GROW_THREADS + 1, 8, 0, 0));
+	r0 = regbuf_uring_pool_ring(pool, 0);
+	grow_pin_base = vm_pin_settled();
+	t_check_eq(regbuf_uring_pool_grow(pool, &(struct iovec){ a, a_len }, 1, &slot_a), -ENXIO);
+	t_ok(regbuf_uring_pool_register_sparse(pool, 16));
+	/* The limits are real before anything is registered. */
+	if (grow_status_is(pool, 0) != T_PASS)
+		return T_FAIL;
+	t_check_eq(regbuf_uring_pool_grow(pool, &(struct iovec){ a, a_len }, 1, &slot_a), 1);
+	t_check_eq(slot_a, 0);
+	if (grow_status_is(pool, a_len) != T_PASS)
+		return T_FAIL;
+
+	for (i = 0; i < GROW_THREADS; i++) {
+		g[i] = (struct grow_io){ pool, &f, i + 1, a + i * GROW_IO_LEN, i * GROW_IO_LEN,
+					 0, 0, 0 };
+		t_check(pthread_create(&tid[i], NULL, grow_io_fn, &g[i]) == 0);
+	}
+	for (round = 0; round < 24 && ret == T_PASS; round++) {
+		bool shared = round & 1;
+
+		mfd = shared ? memfd_create("regbuf-grow", MFD_CLOEXEC) : -1;
+		if (shared && ftruncate(mfd, (off_t)b_len))
+			b = MAP_FAILED;
+		else
+			b = mmap(NULL, b_len, PROT_READ | PROT_WRITE,
+				 (shared ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS) | MAP_POPULATE,
+				 mfd, 0);
+		if (b == MAP_FAILED) {
+			ret = T_FAILF("mmap: %s", strerror(errno));
+			break;
+		}
+		if (regbuf_uring_pool_grow(pool, &(struct iovec){ b, b_len }, 1, &slot) != 1 ||
+		    slot != 1 || grow_status_is(pool, a_len + b_len) != T_PASS ||
+		    regbuf_uring_lookup(r0, b + 4096, 4096, &loc) || loc.slot != 1 ||
+		    loc.offset != 4096) {
+			ret = T_FAILF("round %u: grow, status or lookup of the new piece", round);
+		} else {
+			t_pattern_fill(b, b_len, MiB, round);
+			if (regbuf_uring_rw_wait(r0, true, &f, b, (uint32_t)b_len, MiB) !=
+			    (int64_t)b_len || plain_check(fd, MiB, b_len, round) != -1)
+				ret = T_FAILF("round %u: fixed write from the new piece", round);
+			int sh = regbuf_uring_pool_shrink(pool, slot, 1);
+			int lk = regbuf_uring_lookup(r0, b, 1, &loc);
+			int64_t rw = regbuf_uring_rw_wait(r0, true, &f, b, 4096, MiB);
+			int pr = probe_read(&r0->ring, fd, b, 4096, (int)slot);
+
+			if (sh != 1 || lk != -EFAULT || rw != -EFAULT || pr != -EFAULT ||
+			    grow_status_is(pool, a_len) != T_PASS)
+				ret = T_FAILF("round %u: shrink %d, then lookup %d, prep %lld, "
+					      "fixed read on the slot %d", round, sh, lk,
+					      (long long)rw, pr);
+		}
+		munmap(b, b_len);
+		if (mfd >= 0)
+			close(mfd);
+	}
+
+	/* A grow the kernel cannot pin all of: the first piece is released again. */
+	b = map_anon(b_len);
+	hole = mmap(NULL, 64 * KiB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	iov[0] = (struct iovec){ b, b_len };
+	iov[1] = (struct iovec){ hole, 64 * KiB };
+	if (ret == T_PASS) {
+		int got = regbuf_uring_pool_grow(pool, iov, 2, &slot);
+
+		regbuf_uring_pool_status(pool, &st);
+		if (got != -EFAULT || st.nr_slots != 16 ||
+		    regbuf_uring_lookup(r0, b, 1, &loc) != -EFAULT ||
+		    probe_read(&r0->ring, fd, b, 4096, 1) != -EFAULT ||
+		    grow_status_is(pool, a_len) != T_PASS)
+			ret = T_FAILF("failed grow: %d, left something behind", got);
+	}
+
+	for (i = 0; i < GROW_THREADS; i++)
+		__atomic_store_n(&g[i].stop, 1, __ATOMIC_RELAXED);
+	for (i = 0; i < GROW_THREADS; i++) {
+		pthread_join(tid[i], NULL);
+		if (ret == T_PASS && (g[i].err || !g[i].ios))
+			ret = T_FAILF("ring %u: %llu I/Os, error %lld", g[i].ring,
+				      (unsigned long long)g[i].ios, (long long)g[i].err);
+	}
+	/* Ring 1 (its thread stopped) has nothing in the slot either. */
+	if (ret == T_PASS &&
+	    probe_read(&regbuf_uring_pool_ring(pool, 1)->ring, fd, b, 4096, 1) != -EFAULT)
+		ret = T_FAILF("failed grow: slot 1 of ring 1 is not empty");
+	/* The same memory alone then goes in, in the same free slot. */
+	if (ret == T_PASS && (regbuf_uring_pool_grow(pool, iov, 1, &slot) != 1 || slot != 1 ||
+			      grow_status_is(pool, a_len + b_len) != T_PASS))
+		ret = T_FAILF("grow after a failed grow");
+	fprintf(stderr, "  grow: %llu + %llu + %llu verified I/Os on rings 1-3 during 24 grows "
+		"and shrinks and a failed grow\n", (unsigned long long)g[0].ios,
+		(unsigned long long)g[1].ios, (unsigned long long)g[2].ios);
+	regbuf_uring_pool_destroy(pool);
+	munmap(hole, 64 * KiB);
+	munmap(b, b_len);
+	munmap(a, a_len);
+	close(fd);
+	return ret;
+}
+
+/*
+ * As an unprivileged user with room for one 64 KiB piece (and the rings): a
+ * second grow is refused (by the preflight, with the reason; with the
+ * preflight off, by the kernel), and the first piece keeps working with the
+ * status unchanged.
+ */
+static int grow_memlock_child(bool preflight)
+{
+	uint64_t ring = regbuf_uring_ring_memlock(8, 0), piece = 64 * KiB;
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct regbuf_uring_file f;
+	uint8_t *mem = map_anon(2 * piece);
+	uint32_t slot;
+	int fd = scratch_file(piece), ret;
+
+	CK(mem && fd >= 0);
+	if (drop_to_nobody(piece + 2 * ring + 4 * KiB))
+		return CK_FAILF("cannot become nobody");
+	CK_OK(regbuf_uring_file_init(&f, fd));
+	CK_OK(regbuf_uring_pool_create(&pool, 2, 8, 0,
+				       preflight ? 0 : REGBUF_URING_POOL_F_NO_PREFLIGHT));
+	CK_OK(regbuf_uring_pool_register_sparse(pool, 4));
+	CK_EQ(regbuf_uring_pool_grow(pool, &(struct iovec){ mem, piece }, 1, &slot), 1);
+	ret = regbuf_uring_pool_grow(pool, &(struct iovec){ mem + piece, piece }, 1, &slot);
+	regbuf_uring_pool_status(pool, &st);
+	fprintf(stderr, "  grow past RLIMIT_MEMLOCK (%s): %d; %s\n",
+		preflight ? "preflight" : "kernel", ret, st.reason);
+	CK_EQ(ret, -ENOMEM);
+	CK(!preflight || strstr(st.reason, "ulimit -l"));
+	CK_EQ(st.state, REGBUF_URING_REG_ACTIVE);
+	CK_EQ(st.nr_bytes, piece);
+	CK_EQ(st.memlock.needed, piece);
+	CK_EQ(vm_pin(), piece);
+	t_pattern_fill(mem, piece, 0, 71);
+	CK_EQ(regbuf_uring_rw_wait(regbuf_uring_pool_ring(pool, 1), true, &f, mem, piece, 0), piece);
+	CK_EQ(plain_check(fd, 0, piece, 71), -1);
+	regbuf_uring_pool_destroy(pool);
+	return T_PASS;
+}
+
+static int grow_refused_by_memlock_keeps_registration(void)
+{
+	pid_t pid;
+	int status, pre;
+
+	t_kernel_agrees();
+	if (geteuid())
+		return t_skip("needs root to switch to an unprivileged user (run as root)");
+	if (!k_clone_ranges())
+		return t_skip("needs clone ranges (6.13+)");
+	for (pre = 1; pre >= 0; pre--) {
+		uid_seq++;
+		pid = fork();
+		if (pid == 0)
+			_exit(grow_memlock_child(pre));
+		if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+			return T_FAILF("child died");
+		if (WEXITSTATUS(status) != T_PASS)
+			return WEXITSTATUS(status);
+	}
+	return T_PASS;
+}
+
 /* ---- pre-fork pools: one registration, many processes ---- */
 
 #define FORK_WORKERS	64
@@ -2923,6 +3202,387 @@ static int memlock_status_real_limits(void)
 	return ret;
 }
 
+/* ---- the file table ---- */
+
+/* One fixed read of @len at @off into @buf: the CQE's res, or a prep error. */
+static int64_t read_once(struct regbuf_uring_ring *r, const struct regbuf_uring_file *f,
+			 void *buf, uint32_t len, uint64_t off)
+{
+	return regbuf_uring_rw_wait(r, false, f, buf, len, off);
+}
+
+/*
+ * A file added to the pool's file table is reached through the slot on every
+ * ring: its descriptor can be closed and I/O still reads and writes the file
+ * (the rings hold it); once removed, I/O goes by the descriptor again, which
+ * is closed now: -EBADF.  On a pool with no file table of its own, the
+ * descriptor is used.
+ */
+static int file_table_io_every_ring(void)
+{
+	struct regbuf_uring_pool *pool, *other;
+	struct regbuf_uring_file f;
+	uint8_t *mem = map_anon(4 * MiB);
+	struct iovec iov = { mem, 4 * MiB };
+	int fd = scratch_file(FILE_SIZE), dfd;
+	uint32_t i;
+
+	t_kernel_agrees();
+	t_check(mem && fd >= 0);
+	/* A high descriptor number, so that nothing reuses it once closed. */
+	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 900);
+	t_check(dfd >= 900);
+	t_ok(regbuf_uring_file_init(&f, dfd));
+	t_check(f.pool == NULL);
+	t_ok(regbuf_uring_pool_create(&pool, 4, 16, 0, 0));
+	t_ok(regbuf_uring_pool_create(&other, 1, 16, 0, 0));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	t_ok(regbuf_uring_pool_register(other, &iov, 1, 0));
+	t_ok(regbuf_uring_pool_register_files(pool, 4));
+	t_ok(regbuf_uring_pool_file_add(pool, &f));
+	t_check(f.pool == pool);
+	t_check_eq(f.slot, 0);
+	/* The other pool has no table: its rings use the descriptor. */
+	t_pattern_fill(mem, 64 * KiB, 0, 3);
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(other, 0), true, &f, mem,
+					64 * KiB, 0), 64 * KiB);
+	close(dfd);
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(other, 0), true, &f, mem,
+					64 * KiB, 0), -EBADF);
+	for (i = 0; i < 4; i++) {
+		struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, i);
+		uint8_t *b = mem + MiB * (i % 4);
+		uint64_t off = MiB * i;
+
+		t_pattern_fill(b, 256 * KiB, off, 40 + i);
+		t_check_eq(regbuf_uring_rw_wait(r, true, &f, b, 256 * KiB, off), 256 * KiB);
+		t_check_eq(plain_check(fd, off, 256 * KiB, 40 + i), -1);
+		t_check_eq(plain_fill(fd, off + 256 * KiB, 256 * KiB, 50 + i), 0);
+		memset(b, 0, 256 * KiB);
+		t_check_eq(read_once(r, &f, b, 256 * KiB, off + 256 * KiB), 256 * KiB);
+		t_check_eq(t_pattern_check(b, 256 * KiB, off + 256 * KiB, 50 + i), -1);
+	}
+	/* Vectored I/O goes through the slot too. */
+	iov = (struct iovec){ mem + 2 * MiB, 8 * KiB };
+	t_check_eq(regbuf_uring_rwv_wait(regbuf_uring_pool_ring(pool, 1), false, &f, &iov, 1,
+					 MiB + 256 * KiB), 8 * KiB);
+	t_check_eq(t_pattern_check(mem + 2 * MiB, 8 * KiB, MiB + 256 * KiB, 51), -1);
+	t_ok(regbuf_uring_pool_file_remove(pool, &f));
+	t_check(f.pool == NULL);
+	for (i = 0; i < 4; i++)
+		t_check_eq(read_once(regbuf_uring_pool_ring(pool, i), &f, mem, 4096, 0), -EBADF);
+	regbuf_uring_pool_destroy(other);
+	regbuf_uring_pool_destroy(pool);
+	close(fd);
+	munmap(mem, 4 * MiB);
+	return T_PASS;
+}
+
+struct issuer_arg {
+	struct io_uring *ring;
+	int ret;
+};
+
+static void *enable_ring_fn(void *p)
+{
+	struct issuer_arg *a = p;
+
+	a->ret = io_uring_register(a->ring->ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	return NULL;
+}
+
+/*
+ * The file table's errors, each as documented: no table, a second table,
+ * too many slots for RLIMIT_NOFILE, a full table, a file added twice, a
+ * descriptor that is not open or is an io_uring, removal from the wrong
+ * pool, a SINGLE_ISSUER ring enabled by another thread; and a ring that
+ * refuses an add makes the rings that took it give it back.
+ */
+static int file_table_errors(void)
+{
+	struct regbuf_uring_pool *pool, *other;
+	struct regbuf_uring_file f, g, bad;
+	struct issuer_arg ia;
+	struct rlimit rl;
+	pthread_t th;
+	uint8_t *mem = map_anon(64 * KiB);
+	struct iovec iov = { mem, 64 * KiB };
+	int fd = scratch_file(MiB), fd2 = scratch_file(MiB);
+	uint64_t nr;
+
+	t_check(mem && fd >= 0 && fd2 >= 0);
+	t_ok(regbuf_uring_file_init(&f, fd));
+	t_ok(regbuf_uring_file_init(&g, fd2));
+	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, 0));
+	t_ok(regbuf_uring_pool_create(&other, 1, 8, 0, 0));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	t_check_eq(regbuf_uring_pool_file_add(pool, &f), -ENXIO);
+	t_check_eq(regbuf_uring_pool_register_files(NULL, 1), -EINVAL);
+	t_check_eq(regbuf_uring_pool_register_files(pool, 0), -EINVAL);
+	/* io_sqe_files_register(): more slots than RLIMIT_NOFILE allows. */
+	t_check(!getrlimit(RLIMIT_NOFILE, &rl));
+	nr = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (1U << 20) ? (1U << 20) + 1 :
+	     rl.rlim_cur + 1;
+	t_check_eq(regbuf_uring_pool_register_files(pool, (uint32_t)nr), -EMFILE);
+	t_check(!getrlimit(RLIMIT_NOFILE, &rl) && (rl.rlim_cur == RLIM_INFINITY ||
+						   rl.rlim_cur < nr));	/* left alone */
+	t_ok(regbuf_uring_pool_register_files(pool, 1));
+	t_check_eq(regbuf_uring_pool_register_files(pool, 1), -EBUSY);
+	t_check_eq(regbuf_uring_pool_file_add(NULL, &f), -EINVAL);
+	t_check_eq(regbuf_uring_pool_file_add(pool, NULL), -EINVAL);
+	bad = f;
+	bad.fd = -1;
+	t_check_eq(regbuf_uring_pool_file_add(pool, &bad), -EINVAL);
+	/* __io_sqe_files_update(): not an open file, or an io_uring: -EBADF; nothing taken. */
+	bad.fd = 987;
+	t_check(fcntl(987, F_GETFD) < 0);
+	t_check_eq(regbuf_uring_pool_file_add(pool, &bad), -EBADF);
+	bad.fd = regbuf_uring_pool_ring(other, 0)->ring.ring_fd;
+	t_check_eq(regbuf_uring_pool_file_add(pool, &bad), -EBADF);
+	t_check(bad.pool == NULL);
+	t_ok(regbuf_uring_pool_file_add(pool, &f));
+	t_check_eq(f.slot, 0);
+	t_check_eq(regbuf_uring_pool_file_add(pool, &f), -EBUSY);
+	/* io_file_bitmap_get(): a full table is -ENFILE. */
+	t_check_eq(regbuf_uring_pool_file_add(pool, &g), -ENFILE);
+	t_check(g.pool == NULL);
+	t_check_eq(regbuf_uring_pool_file_remove(other, &f), -EINVAL);
+	t_check_eq(regbuf_uring_pool_file_remove(pool, &g), -EINVAL);
+	t_check_eq(regbuf_uring_pool_file_remove(NULL, &f), -EINVAL);
+	t_ok(regbuf_uring_pool_file_remove(pool, &f));
+	t_check_eq(regbuf_uring_pool_file_remove(pool, &f), -EINVAL);
+	/* The freed slot is taken again. */
+	t_ok(regbuf_uring_pool_file_add(pool, &g));
+	t_check_eq(g.slot, 0);
+	t_ok(regbuf_uring_pool_file_remove(pool, &g));
+	/*
+	 * Ring 1 loses its table behind the pool's back: the add fails there
+	 * (-ENXIO from the kernel) and ring 0 gives the slot back, so a read
+	 * naming slot 0 fails on ring 0 too (-EBADF: an empty slot).
+	 */
+	t_ok(io_uring_unregister_files(&regbuf_uring_pool_ring(pool, 1)->ring));
+	t_check_eq(regbuf_uring_pool_file_add(pool, &f), -ENXIO);
+	t_check(f.pool == NULL);
+	{
+		struct regbuf_uring_ring *r0 = regbuf_uring_pool_ring(pool, 0);
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&r0->ring);
+		struct io_uring_cqe *cqe;
+
+		io_uring_prep_read_fixed(sqe, 0, mem, 4096, 0, 0);
+		sqe->flags |= IOSQE_FIXED_FILE;
+		t_check_eq(io_uring_submit_and_wait(&r0->ring, 1), 1);
+		t_ok(io_uring_wait_cqe(&r0->ring, &cqe));
+		t_check_eq(cqe->res, -EBADF);
+		io_uring_cqe_seen(&r0->ring, cqe);
+	}
+	regbuf_uring_pool_destroy(pool);
+	/* SINGLE_ISSUER: once another thread enabled the ring, it alone may register. */
+	t_ok(regbuf_uring_pool_create(&pool, 1, 8, IORING_SETUP_R_DISABLED |
+				      IORING_SETUP_SINGLE_ISSUER, 0));
+	ia.ring = &regbuf_uring_pool_ring(pool, 0)->ring;
+	t_check_eq(pthread_create(&th, NULL, enable_ring_fn, &ia), 0);
+	pthread_join(th, NULL);
+	t_check_eq(ia.ret, 0);
+	t_check_eq(regbuf_uring_pool_register_files(pool, 1), -EEXIST);
+	regbuf_uring_pool_destroy(pool);
+	regbuf_uring_pool_destroy(other);
+	close(fd);
+	close(fd2);
+	munmap(mem, 64 * KiB);
+	return T_PASS;
+}
+
+/* ---- polled I/O ---- */
+
+/* A file of this machine that polled I/O cannot reach: refused, with @want in the reason. */
+static int poll_refused_on(struct regbuf_uring_pool *pool, int fd, void *mem, const char *want)
+{
+	struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, 0);
+	struct regbuf_uring_file f;
+	struct iovec v = { mem, 4096 };
+	char why[512] = "";
+
+	t_ok(regbuf_uring_file_init(&f, fd));
+	t_check(!f.poll);
+	t_check_eq(regbuf_uring_poll_check(fd, why, sizeof(why)), -EOPNOTSUPP);
+	if (!strstr(why, want))
+		return T_FAILF("reason '%s' does not name '%s'", why, want);
+	printf("# refused: %s\n", why);
+	t_check_eq(regbuf_uring_prep_rw(r, false, &f, mem, 4096, 0, 0), -EOPNOTSUPP);
+	t_check_eq(regbuf_uring_prep_rw(r, true, &f, mem, 4096, 0, 0), -EOPNOTSUPP);
+	t_check_eq(regbuf_uring_prep_rwv(r, false, &f, &v, 1, 0, 0), -EOPNOTSUPP);
+	t_check_eq(regbuf_uring_rw_wait(r, false, &f, mem, 4096, 0), -EOPNOTSUPP);
+	t_check_eq(io_uring_sq_ready(&r->ring), 0);	/* nothing was queued */
+	return T_PASS;
+}
+
+/*
+ * This machine has no poll queues: a polling pool refuses I/O on an O_DIRECT
+ * file of the current directory's filesystem (its disk's io_poll is 0), a
+ * loop device, a file opened without O_DIRECT, a tmpfs file and a char
+ * device, each with the reason; nothing reaches the kernel.  A non-polling
+ * ring still does I/O on the same file.  What the kernel itself answers a
+ * polled read there is printed (6.18: -EOPNOTSUPP in the CQE; before, the
+ * I/O completed by interrupt).
+ */
+static int poll_refused_with_reason(void)
+{
+	char backing[] = "/tmp/regbuf-uring-loop.XXXXXX", dev[64], tmpf[] = "/dev/shm/regbuf-poll.XXXXXX";
+	struct regbuf_uring_pool *pool, *plainpool;
+	struct regbuf_uring_file f;
+	uint8_t *mem = map_anon(MiB);
+	struct iovec iov = { mem, MiB };
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int fd = scratch_file(MiB), bfd, lfd, tfd, ret, n;
+	char why[512];
+
+	t_kernel_agrees();
+	/* Written blocks: a read of a hole completes without reaching the disk. */
+	t_check(mem && fd >= 0 && plain_fill(fd, 0, MiB, 9) == 0);
+	if (!regbuf_uring_poll_check(fd, why, sizeof(why)))
+		return t_skip("this directory's disk has poll queues: the refusal needs one without");
+	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, REGBUF_URING_POOL_F_IOPOLL));
+	t_check(regbuf_uring_pool_ring(pool, 1)->ring.flags & IORING_SETUP_IOPOLL);
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	ret = poll_refused_on(pool, fd, mem, "/queue/io_poll is 0");
+	if (ret != T_PASS)
+		return ret;
+	/* The same file on a ring that does not poll. */
+	t_ok(regbuf_uring_pool_create(&plainpool, 1, 8, 0, 0));
+	t_ok(regbuf_uring_pool_register(plainpool, &iov, 1, 0));
+	t_ok(regbuf_uring_file_init(&f, fd));
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(plainpool, 0), false, &f, mem, 4096,
+					0), 4096);
+	regbuf_uring_pool_destroy(plainpool);
+	/* What the kernel answers a polled read regbuf would have refused. */
+	{
+		struct regbuf_uring_ring *r = regbuf_uring_pool_ring(pool, 0);
+
+		sqe = io_uring_get_sqe(&r->ring);
+		io_uring_prep_read_fixed(sqe, fd, mem, 4096, 0, 0);
+		t_check_eq(io_uring_submit_and_wait(&r->ring, 1), 1);
+		t_ok(io_uring_wait_cqe(&r->ring, &cqe));
+		printf("# kernel %s: a polled read on that file completes with %d\n", kern.release,
+		       cqe->res);
+		if (kern.ver >= KV(6, 18))
+			t_check_eq(cqe->res, -EOPNOTSUPP);
+		io_uring_cqe_seen(&r->ring, cqe);
+	}
+	/* Buffered. */
+	bfd = open("/proc/self/exe", O_RDONLY);
+	t_check(bfd >= 0);
+	ret = poll_refused_on(pool, bfd, mem, "O_DIRECT");
+	close(bfd);
+	if (ret != T_PASS)
+		return ret;
+	/* A char device that is not an NVMe namespace. */
+	n = open("/dev/null", O_RDWR);
+	t_check(n >= 0);
+	t_check_eq(regbuf_uring_poll_check(n, why, sizeof(why)), -EOPNOTSUPP);
+	t_check(strstr(why, "not an NVMe namespace") != NULL);
+	close(n);
+	/* tmpfs: no block device under it (O_DIRECT there is 6.6+). */
+	tfd = mkstemp(tmpf);
+	if (tfd >= 0) {
+		unlink(tmpf);
+		if (fcntl(tfd, F_SETFL, O_DIRECT) == 0 && ftruncate(tfd, MiB) == 0) {
+			ret = poll_refused_on(pool, tfd, mem, "on no block device");
+			if (ret != T_PASS)
+				return ret;
+		}
+		close(tfd);
+	}
+	/* A loop device (no poll queues), where one can be made. */
+	lfd = loop_attach(MiB, dev, sizeof(dev), backing, &ret);
+	if (lfd >= 0) {
+		ret = poll_refused_on(pool, lfd, mem, "/queue/io_poll is 0");
+		loop_detach(lfd, dev, backing);
+		if (ret != T_PASS)
+			return ret;
+	}
+	/* Unregistered I/O is refused alike. */
+	regbuf_uring_pool_destroy(pool);
+	t_ok(regbuf_uring_pool_create(&pool, 1, 8, 0,
+				      REGBUF_URING_POOL_F_IOPOLL | REGBUF_URING_POOL_F_NO_REGISTER));
+	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
+	ret = poll_refused_on(pool, fd, mem, "/queue/io_poll is 0");
+	regbuf_uring_pool_destroy(pool);
+	close(fd);
+	munmap(mem, MiB);
+	return ret;
+}
+
+/* Hybrid polling: a ring with IORING_SETUP_HYBRID_IOPOLL from 6.13, -EOPNOTSUPP before. */
+static int hybrid_iopoll_by_kernel(void)
+{
+	struct regbuf_uring_pool *pool;
+	int ret;
+
+	t_kernel_agrees();
+	ret = regbuf_uring_pool_create(&pool, 2, 8, 0, REGBUF_URING_POOL_F_HYBRID_IOPOLL);
+	if (kern.ver && kern.ver < KV(6, 13)) {
+		t_check_eq(ret, -EOPNOTSUPP);
+		return T_PASS;
+	}
+	t_ok(ret);
+	t_check_eq(regbuf_uring_pool_ring(pool, 1)->ring.flags &
+		   (IORING_SETUP_IOPOLL | IORING_SETUP_HYBRID_IOPOLL),
+		   IORING_SETUP_IOPOLL | IORING_SETUP_HYBRID_IOPOLL);
+	regbuf_uring_pool_destroy(pool);
+	/* Without IOPOLL the kernel refuses the flag: the pool never asks for that. */
+	t_check_eq(regbuf_uring_pool_create(&pool, 1, 8, IORING_SETUP_HYBRID_IOPOLL, 0), -EINVAL);
+	return T_PASS;
+}
+
+/*
+ * Buffer tags on a polling ring: updating slots with no I/O in flight posts
+ * each old buffer's tag on ring 0, as on any ring.  Waiting polls, and with
+ * nothing to poll returns at once: bounded here by a deadline (6.1 puts the
+ * old buffers from delayed work, up to a second later).  What unregistering
+ * posts is printed, not checked: 6.1 posts no tags for it, 6.18 one a slot.
+ */
+static int tags_on_polling_ring(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_ring *r0;
+	struct io_uring_cqe *cqe;
+	uint8_t *mem = map_anon(256 * KiB);
+	struct iovec iov[2] = { { mem, 64 * KiB }, { mem + 64 * KiB, 64 * KiB } };
+	struct iovec repl[2] = { { mem + 128 * KiB, 64 * KiB }, { mem + 192 * KiB, 64 * KiB } };
+	unsigned int seen = 0, tags = 0;
+	uint64_t t0;
+
+	t_kernel_agrees();
+	t_check(mem != NULL);
+	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, REGBUF_URING_POOL_F_IOPOLL));
+	t_ok(regbuf_uring_pool_register(pool, iov, 2, 0));
+	r0 = regbuf_uring_pool_ring(pool, 0);
+	t_check_eq(regbuf_uring_pool_update(pool, 0, repl, 2), 2);
+	for (t0 = uring_now_ns(); seen != 3 && uring_now_ns() - t0 < 5000000000ULL;) {
+		if (io_uring_peek_cqe(&r0->ring, &cqe))
+			continue;
+		t_check(regbuf_uring_cqe_is_tag(cqe));
+		t_check(regbuf_uring_tag_slot(cqe) < 2);
+		seen |= 1U << regbuf_uring_tag_slot(cqe);
+		io_uring_cqe_seen(&r0->ring, cqe);
+	}
+	t_check_eq(seen, 3);	/* the tags of both old buffers */
+	t_ok(regbuf_uring_pool_unregister(pool));
+	for (t0 = uring_now_ns(); uring_now_ns() - t0 < 1500000000ULL;) {
+		if (io_uring_peek_cqe(&r0->ring, &cqe))
+			continue;
+		t_check(regbuf_uring_cqe_is_tag(cqe));
+		tags++;
+		io_uring_cqe_seen(&r0->ring, cqe);
+	}
+	printf("# kernel %s: unregistering a polling ring's 2 buffers posted %u tags\n",
+	       kern.release, tags);
+	regbuf_uring_pool_destroy(pool);
+	munmap(mem, 256 * KiB);
+	return T_PASS;
+}
+
 /* What registering @iov in a fresh ring adds to VmPin: the kernel's own charge. */
 static int64_t kernel_charge(const struct iovec *iov, unsigned int nr)
 {
@@ -3032,6 +3692,8 @@ static const struct t_case cases[] = {
 	T_CASE(pool_of_1024_rings),
 	T_CASE(fork_workers_charged_once),
 	T_CASE(fork_private_memory_and_single_issuer),
+	T_CASE(grow_shrink_while_rings_do_io),
+	T_CASE(grow_refused_by_memlock_keeps_registration),
 	T_CASE(status_reports_path_and_cost),
 	T_CASE(probe_agrees_with_kernel_and_pool),
 	T_CASE(dio_align_query),
@@ -3039,6 +3701,11 @@ static const struct t_case cases[] = {
 	T_CASE(pool_api_abuse),
 	T_CASE(io_api_abuse),
 	T_CASE(memlock_status_real_limits),
+	T_CASE(file_table_io_every_ring),
+	T_CASE(file_table_errors),
+	T_CASE(poll_refused_with_reason),
+	T_CASE(hybrid_iopoll_by_kernel),
+	T_CASE(tags_on_polling_ring),
 	T_CASE(memlock_estimate_matches_kernel_thp),
 };
 

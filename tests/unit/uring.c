@@ -227,7 +227,8 @@ static int map_rewritten_under_readers(void)
 
 static int align_table(void)
 {
-	struct regbuf_uring_file dio = { 3, 512, 4096 }, buffered = { 3, 1, 1 };
+	struct regbuf_uring_file dio = { .fd = 3, .mem_align = 512, .off_align = 4096 },
+				 buffered = { .fd = 3, .mem_align = 1, .off_align = 1 };
 
 	t_check_eq(regbuf_uring_check_align(&dio, 0x1000, 4096, 8192), 0);
 	t_check_eq(regbuf_uring_check_align(&dio, 0x1200, 4096, 8192), 0);	/* mem 512 */
