@@ -49,7 +49,7 @@
 #include <regbuf/mem.h>
 #include <regbuf/uring.h>
 
-#define MAX_WORKERS	256
+#define MAX_WORKERS	1024
 #define PIECE		(64 * 1024)	/* each worker's part of the arena and the file */
 
 /* A byte that depends on the file position: a misplaced block cannot pass. */

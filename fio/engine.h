@@ -36,6 +36,7 @@ struct rb_options {
 	unsigned int enable_sgl;
 	unsigned int nsid;
 	unsigned int allow_unsafe;
+	unsigned int hipri;
 };
 
 struct rb_file {

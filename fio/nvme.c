@@ -170,13 +170,17 @@ static int rb_nvme_trim(struct rb_data *d, struct io_u *io_u)
 	regbuf_nvme_sqe_dsm(&sqe, nv.ns.nsid, 1, REGBUF_NVME_DSM_AD);
 	sqe.dptr.prp.prp1 = regbuf_cpu_to_le64(regbuf_nvme_buf_iova(nv.nbuf,
 		(uint64_t)((char *)r - (char *)regbuf_mem_addr(rb.mem))));
-	ret = regbuf_nvme_submit_cmd(d->qp, &sqe, io_u, 0);
+	ret = regbuf_nvme_submit_cmd(d->qp, &sqe, io_u, REGBUF_NVME_IO_F_DEFER);
 	if (ret)
 		rb_dsm_put(d, io_u);
 	return ret;
 }
 
-/* Each submission rings the SQ tail doorbell: commit has nothing left to do. */
+/*
+ * Reads, writes and trims are posted without the SQ tail doorbell
+ * (REGBUF_NVME_IO_F_DEFER): commit rings it once for fio's whole batch
+ * (iodepth_batch_submit), as fio commits before it waits for completions.
+ */
 static enum fio_q_status rb_nvme_queue(struct thread_data *td, struct io_u *io_u)
 {
 	struct rb_data *d = td->io_ops_data;
@@ -186,10 +190,10 @@ static enum fio_q_status rb_nvme_queue(struct thread_data *td, struct io_u *io_u
 
 	if (io_u->ddir == DDIR_READ)
 		ret = regbuf_nvme_submit_read(d->qp, nv.nsh, nv.nbuf, off, io_u->xfer_buflen,
-					      slba, io_u, d->io_flags);
+					      slba, io_u, d->io_flags | REGBUF_NVME_IO_F_DEFER);
 	else if (io_u->ddir == DDIR_WRITE)
-		ret = regbuf_nvme_submit_write(d->qp, nv.nsh, nv.nbuf, off,
-					       io_u->xfer_buflen, slba, io_u, d->io_flags);
+		ret = regbuf_nvme_submit_write(d->qp, nv.nsh, nv.nbuf, off, io_u->xfer_buflen,
+					       slba, io_u, d->io_flags | REGBUF_NVME_IO_F_DEFER);
 	else if (ddir_sync(io_u->ddir))
 		ret = regbuf_nvme_submit_flush(d->qp, nv.nsh, io_u);
 	else if (io_u->ddir == DDIR_TRIM)
@@ -204,6 +208,14 @@ static enum fio_q_status rb_nvme_queue(struct thread_data *td, struct io_u *io_u
 	}
 	d->pending[d->nr_pending++] = io_u;
 	return FIO_Q_QUEUED;
+}
+
+/* One SQ tail doorbell write for everything queue() posted since the last commit. */
+static int rb_nvme_commit(struct thread_data *td, struct rb_data *d)
+{
+	(void)td;
+	regbuf_nvme_qpair_ring(d->qp);
+	return 0;
 }
 
 /* Completions are polled: the driver has no interrupts. */
@@ -250,6 +262,7 @@ const struct rb_ops rb_nvme_ops = {
 	.report_locked = rb_nvme_report_locked,
 	.job_attach_locked = rb_nvme_attach_locked,
 	.queue = rb_nvme_queue,
+	.commit = rb_nvme_commit,
 	.reap = rb_nvme_reap,
 	.job_cleanup = rb_nvme_job_cleanup,
 	.release_locked = rb_nvme_release_locked,

@@ -771,6 +771,17 @@ static struct fio_option rb_options[] = {
 		.group	= FIO_OPT_G_INVALID,
 	},
 	{
+		.name	= "hipri",
+		.lname	= "High priority (polled) I/O",
+		.type	= FIO_OPT_BOOL,
+		.off1	= offsetof(struct rb_options, hipri),
+		.help	= "uring, uring_cmd: polled completions (IORING_SETUP_IOPOLL); the device "
+			  "needs poll queues",
+		.def	= "0",
+		.category = FIO_OPT_C_ENGINE,
+		.group	= FIO_OPT_G_INVALID,
+	},
+	{
 		.name	= "enable_sgl",
 		.lname	= "NVMe SGL",
 		.type	= FIO_OPT_STR,

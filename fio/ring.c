@@ -16,6 +16,7 @@ static struct {
 	struct regbuf_uring_pool *pool;
 	uint32_t nr_rings, next_ring;
 	unsigned int ring_flags;	/* IORING_SETUP_* of the pool's rings */
+	bool hipri;			/* polling rings (REGBUF_URING_POOL_F_IOPOLL) */
 } rp;
 
 /* The deepest queue of any job: every ring of the pool is created alike. */
@@ -37,6 +38,9 @@ static int rb_pool_create(struct thread_data *td, unsigned int entries, unsigned
 	int ret;
 
 	rp.nr_rings = (uint32_t)thread_number;
+	rp.hipri = o->hipri;
+	if (o->hipri)
+		pool_flags |= REGBUF_URING_POOL_F_IOPOLL;
 	/*
 	 * As fio's own io_uring engine: task work deferred to the submitter
 	 * (DEFER_TASKRUN, Linux 6.1, which needs SINGLE_ISSUER), else cooperative
@@ -115,9 +119,9 @@ void rb_ring_report_locked(void)
 	struct regbuf_uring_status st;
 
 	regbuf_uring_pool_status(rp.pool, &st);
-	rb_info("regbuf: uring pool: %u rings, %s, %s, %" PRIu64 " MiB in %u slots, "
+	rb_info("regbuf: uring pool: %u rings%s, %s, %s, %" PRIu64 " MiB in %u slots, "
 		"register %.3f ms, clone %.3f ms, setup %.3f ms%s%s\n",
-		st.nr_rings, regbuf_uring_state_name(st.state),
+		st.nr_rings, rp.hipri ? " polled (hipri)" : "", regbuf_uring_state_name(st.state),
 		regbuf_uring_path_name(st.path), st.nr_bytes >> 20, st.nr_slots,
 		st.register_ns / 1e6, st.clone_ns / 1e6, rb.setup_ns / 1e6,
 		st.reason[0] ? "; " : "", st.reason);
@@ -126,6 +130,12 @@ void rb_ring_report_locked(void)
 int rb_ring_attach_locked(struct thread_data *td, struct rb_data *d)
 {
 	(void)td;
+	/* The pool's rings poll, or not, for every job alike. */
+	if (!d->o->hipri != !rp.hipri) {
+		log_err("regbuf: every job of one fio process must use the same hipri (the jobs "
+			"share one ring pool)\n");
+		return -EINVAL;
+	}
 	if (rp.next_ring >= rp.nr_rings) {
 		log_err("regbuf: more jobs than rings (%u)\n", rp.nr_rings);
 		return -ENOSPC;
@@ -195,14 +205,14 @@ static unsigned int rb_ring_reap_cqes(struct rb_data *d, unsigned int have, unsi
 /*
  * The CQEs there are; @done says whether a CQE completes its I/O.  A poll
  * (@min 0) with nothing there enters the kernel once: deferred completions
- * are posted only on entering.
+ * are posted only on entering, and a polling ring's are found only then.
  */
 unsigned int rb_ring_reap(struct rb_data *d, unsigned int have, unsigned int min,
 			  unsigned int max, bool (*done)(struct rb_data *d, struct io_u *io_u,
 							 const struct io_uring_cqe *cqe))
 {
 	have = rb_ring_reap_cqes(d, have, max, done);
-	if (!have && !min && (rp.ring_flags & IORING_SETUP_DEFER_TASKRUN)) {
+	if (!have && !min && ((rp.ring_flags & IORING_SETUP_DEFER_TASKRUN) || rp.hipri)) {
 		io_uring_get_events(&d->ring->ring);
 		have = rb_ring_reap_cqes(d, have, max, done);
 	}

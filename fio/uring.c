@@ -63,6 +63,14 @@ static int rb_uring_open_file(struct thread_data *td, struct fio_file *f)
 		td_verror(td, -ret, "statx");
 		goto err_close;
 	}
+	if (d->o->hipri && !rf->uf.poll) {
+		char why[512] = "";
+
+		regbuf_uring_poll_check(f->fd, why, sizeof(why));
+		log_err("regbuf: hipri: %s cannot be polled: %s\n", f->file_name, why);
+		td_verror(td, EOPNOTSUPP, "hipri");
+		goto err_close;
+	}
 	rf->blkdev = f->filetype == FIO_TYPE_BLOCK;
 	if (d->o->registerfiles) {
 		ret = io_uring_register_files_update(&d->ring->ring, f->fileno, &f->fd, 1);

@@ -83,10 +83,17 @@ static unsigned int rb_cmd_per_io(void)
 
 static int rb_cmd_map_locked(struct thread_data *td)
 {
+	struct rb_options *o = td->eo;
+	char why[512] = "";
 	int ret = rb_cmd_setup_locked(td);
 
 	if (ret)
 		return ret;
+	if (o->hipri && !cns.poll) {
+		regbuf_uring_poll_check(cns.fd, why, sizeof(why));
+		log_err("regbuf: hipri: %s cannot be polled: %s\n", cns_path, why);
+		return -EOPNOTSUPP;
+	}
 	/*
 	 * Before Linux 6.13 a fixed passthrough command fails when the pages from
 	 * its start to the end of its registered buffer exceed max_segments: the

@@ -7,7 +7,10 @@
 # kernel: /dev/ng0n1 through regbuf's ring pool, one registration cloned or
 # registered again into both jobs' rings; damage goes through /dev/nvme0n1
 # with busybox dd, and a write QEMU's blkdebug fails must end as EIO with the
-# NVMe status printed).
+# NVMe status printed).  REGBUF_FIO_HIPRI=1 (a boot with nvme.poll_queues=N)
+# runs fio's verify with hipri=1 instead, through passthrough and through the
+# block device (backend=uring); without poll queues hipri=1 must be refused
+# with the reason.
 #
 # fio (built from the same source tree as the engine) runs regbuf-fio.so with
 # backend=nvme on the controller the guest bound to vfio-pci: every block is
@@ -76,7 +79,34 @@ verify_case() {
 	fi
 }
 
+if [ "${REGBUF_FIO_HIPRI:-0}" = 1 ]; then
+	# Polled (IORING_SETUP_IOPOLL) rings: two jobs sharing the registration,
+	# passthrough first, then the block device of the same namespace.
+	report="regbuf: uring pool: 2 rings polled (hipri)"
+	verify_case hipri_uring_cmd_crc32c --hipri=1 --name=v --numjobs=2 --rw=randwrite \
+		--bs=4k --size=8M --offset=16M --offset_increment=8M --iodepth=16 --verify=crc32c \
+		--verify_backlog=64 --verify_fatal=1
+	backend=uring dev=${REGBUF_BLK:-/dev/nvme0n1}
+	verify_case hipri_uring_block_md5 --hipri=1 --direct=1 --name=v --numjobs=2 \
+		--rw=randwrite --bsrange="$lbs-64k" --size=8M --offset=48M --offset_increment=8M \
+		--iodepth=8 --verify=md5 --verify_backlog=32 --verify_fatal=1
+	echo "$AREA: $passed passed, $failed failed, $skipped skipped"
+	[ "$failed" = 0 ] || exit 1
+	exit 0
+fi
+
 if [ "$backend" = uring_cmd ]; then
+	# hipri=1 without poll queues: refused, with the sysfs file that says why.
+	name=hipri_refused_without_poll_queues
+	if run "$name" --name=h --rw=read --bs=4k --size=64k --hipri=1; then
+		fail "$name" "fio ran hipri I/O on a namespace without poll queues"
+	elif ! grep -q "hipri: $target cannot be polled: /sys/block/nvme0n1/queue/io_poll is 0" \
+		"$name.out"; then
+		fail "$name" "not refused with the reason: $(why "$name")"
+	else
+		echo "$name: $(grep 'cannot be polled' "$name.out" | head -n 1)"
+		ok "$name"
+	fi
 	# Two jobs, each its own ring of the pool, sharing one registration.
 	# Away from bytes [4 MiB, 4 MiB + 4 KiB), where blkdebug fails writes.
 	verify_case crc32c_randwrite --name=v --numjobs=2 --rw=randwrite --bs=4k --size=8M \
@@ -125,6 +155,34 @@ corrupt_case() {
 	fi
 }
 
+# Trim: 4 MiB at 200 MiB written with fio's headers, then [201 MiB, 203 MiB)
+# trimmed in 64 KiB pieces (Dataset Management, Deallocate): fio exits 0
+# with no error, its zero-pattern verify reads the trimmed range as zeros
+# (QEMU's namespace: DLFEAT "reads of deallocated blocks return zeroes",
+# the drive discards with discard=unmap), and the blocks around it still
+# verify.
+trim_case() {
+	name=trim_dsm_deallocates
+	w="--name=t --rw=write --bs=64k --offset=200M --size=4M --iodepth=4 --verify=crc32c"
+	# shellcheck disable=SC2086 # w is a word list by construction
+	if ! run "$name.write" $w --do_verify=0; then
+		fail "$name" "write pass failed: $(why "$name.write")"
+	elif ! run "$name" --name=t --rw=randtrim --bs=64k --offset=201M --size=2M --iodepth=4; then
+		fail "$name" "fio exited non-zero: $(why "$name")"
+	elif grep -q 'err= *[1-9]' "$name.out" || ! grep -q 'trim: IOPS=' "$name.out"; then
+		fail "$name" "no trim without error: $(why "$name")"
+	elif ! run "$name.zeros" --name=z --rw=read --bs=64k --offset=201M --size=2M \
+		--verify=pattern --verify_pattern=0 --verify_fatal=1; then
+		fail "$name" "the trimmed range does not read as zeros: $(why "$name.zeros")"
+	elif ! run "$name.kept" --name=t --rw=write --bs=64k --offset=200M --size=1M \
+		--verify=crc32c --verify_only=1; then
+		fail "$name" "the blocks before the trimmed range changed: $(why "$name.kept")"
+	else
+		echo "$name: $(grep 'trim: IOPS=' "$name.out" | head -n 1)"
+		ok "$name"
+	fi
+}
+
 if [ "$backend" = uring_cmd ]; then
 	blk=${REGBUF_BLK:-/dev/nvme0n1}
 	# 4 KiB of zeroes over block 100 of the 4 MiB, through the block device.
@@ -149,6 +207,7 @@ if [ "$backend" = uring_cmd ]; then
 		echo "$name: $(grep 'NVMe Write' "$name.out" | head -n 1)"
 		ok "$name"
 	fi
+	trim_case
 	echo "$AREA: $passed passed, $failed failed, $skipped skipped"
 	[ "$failed" = 0 ] || exit 1
 	exit 0
@@ -178,6 +237,7 @@ corrupt_case md5_misplaced_block_caught md5 160 \
 	"$cli read --device $REGBUF_NVME_DEVICE --lba $(lba 160 3) --blocks $per --out /tmp/block3 &&
 	 $cli write --device $REGBUF_NVME_DEVICE --lba $(lba 160 200) --blocks $per --in /tmp/block3" \
 	'offset|bad header'
+trim_case
 
 echo "$AREA: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ] || exit 1

@@ -313,9 +313,9 @@ cmd_boot() {
 	if [ -n "$dspec" ]; then
 		drive=$dspec
 	elif [ -n "$blkdebug" ]; then
-		drive="driver=raw,if=none,id=nvm,file.driver=blkdebug,file.config=$blkdebug,file.image.filename=$image"
+		drive="driver=raw,if=none,id=nvm,discard=unmap,file.driver=blkdebug,file.config=$blkdebug,file.image.filename=$image"
 	else
-		drive="file=$image,if=none,id=nvm,format=raw"
+		drive="file=$image,if=none,id=nvm,format=raw,discard=unmap"
 	fi
 	ns="nvme-ns,drive=nvm,nsid=1,logical_block_size=$lbs,physical_block_size=$lbs${ns1:+,$ns1}"
 	local second=()
