@@ -20,9 +20,10 @@
  *   creates itself is accounted to the worker's mm, and the kernel refuses
  *   to clone into it (-EINVAL); it would have to register again and be
  *   charged again;
- * - no IORING_SETUP_SINGLE_ISSUER (nor DEFER_TASKRUN, which needs it): such
- *   a ring belongs to the task that created it and refuses a worker's
- *   submissions with -EEXIST;
+ * - IORING_SETUP_SINGLE_ISSUER (and DEFER_TASKRUN, which needs it) only
+ *   with R_DISABLED, each worker enabling its own ring
+ *   (regbuf_uring_ring_enable()): a ring belongs to the task that created or
+ *   enabled it and refuses other tasks' submissions with -EEXIST;
  * - change the registration (update, mirror, unregister) only in the parent
  *   before fork: a worker's copy of the pool does not see changes made in
  *   another process.

@@ -151,9 +151,7 @@ int rb_ring_start(struct thread_data *td, struct rb_data *d)
 
 	(void)td;
 	if (rp.ring_flags & IORING_SETUP_R_DISABLED) {
-		/* io_uring_register() directly: liburing 2.3 declares but does not export
-		 * io_uring_enable_rings(). */
-		ret = io_uring_register(d->ring->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+		ret = regbuf_uring_ring_enable(d->ring);
 		if (ret < 0) {
 			log_err("regbuf: enabling the job's ring: %s\n", strerror(-ret));
 			return ret;

@@ -361,7 +361,10 @@ struct regbuf_uring_ring {
  *   again, charged again; its status then says %REGBUF_URING_PATH_CLONE for
  *   its own rings only;
  * - IORING_SETUP_SINGLE_ISSUER (and DEFER_TASKRUN, which needs it) ties a
- *   ring to its creator: a worker's submission fails with -EEXIST;
+ *   ring to its creator: a worker's submission fails with -EEXIST; created
+ *   with R_DISABLED as well, the rings are registered and cloned disabled
+ *   and each worker enables its own (regbuf_uring_ring_enable()), becoming
+ *   its issuer (the parent's registration changes are then refused);
  * - the registration is changed (update, mirror, unregister) by the parent
  *   before fork only: a worker's copy of the pool, its map and its status are
  *   the parent's at fork and do not follow changes made elsewhere.
@@ -474,6 +477,23 @@ struct regbuf_uring_ring *regbuf_uring_pool_ring(struct regbuf_uring_pool *pool,
  * Return: 0, or -EINVAL for a NULL @pool, a bad or already closed index.
  */
 int regbuf_uring_pool_close_ring(struct regbuf_uring_pool *pool, uint32_t idx);
+
+/**
+ * regbuf_uring_ring_enable() - enable a ring created with IORING_SETUP_R_DISABLED
+ * @r: a ring of the pool
+ *
+ * IORING_REGISTER_ENABLE_RINGS.  A pool created with R_DISABLED |
+ * SINGLE_ISSUER (| DEFER_TASKRUN) can be registered and cloned while its
+ * rings are disabled; the task that enables a ring becomes its only issuer
+ * (io_register_enable_rings()).  That is how each thread, or each forked
+ * worker, gets a SINGLE_ISSUER ring of a pool made by another task.
+ *
+ * Context: the task that will submit on @r.
+ * Return: 0; -EINVAL @r NULL; -EBADFD @r is not disabled (never was, or
+ * this task enabled it already); -EEXIST another task is the ring's issuer
+ * (it enabled the ring); the kernel's -errno.
+ */
+int regbuf_uring_ring_enable(struct regbuf_uring_ring *r);
 
 /**
  * regbuf_uring_pool_register() - register memory in every ring of the pool

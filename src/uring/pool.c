@@ -342,6 +342,17 @@ int regbuf_uring_pool_close_ring(struct regbuf_uring_pool *pool, uint32_t idx)
 	return 0;
 }
 
+int regbuf_uring_ring_enable(struct regbuf_uring_ring *r)
+{
+	int ret;
+
+	if (!r)
+		return -EINVAL;
+	/* Direct: liburing 2.3 declares io_uring_enable_rings() but does not export it. */
+	ret = io_uring_register(r->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	return ret < 0 ? ret : 0;
+}
+
 /* The first open ring: the source of clones. */
 static struct regbuf_uring_ring *src_ring(struct regbuf_uring_pool *pool)
 {

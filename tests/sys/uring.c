@@ -2480,27 +2480,34 @@ out:
  * Why the arena must be shared: private memory registered before fork is
  * copied for the child (the kernel copies pages pinned for DMA at fork rather
  * than share them copy-on-write), so a child's stores go to its copy while
- * its fixed I/O moves the parent's page.  And a ring created with
+ * its fixed I/O moves the parent's page.  A ring created with
  * IORING_SETUP_SINGLE_ISSUER belongs to its creator: the child's submission
- * is refused with -EEXIST.
+ * is refused with -EEXIST.  Created R_DISABLED as well (with DEFER_TASKRUN),
+ * the pool registers and clones into the disabled rings, and the child that
+ * enables one is its issuer: its fixed I/O works, the parent's is refused.
  */
 static int fork_private_memory_and_single_issuer(void)
 {
-	struct regbuf_uring_pool *pool, *single;
+	struct regbuf_uring_pool *pool, *single, *late;
 	struct regbuf_uring_file f;
-	uint8_t *mem = map_anon(8 * KiB);
-	struct iovec iov = { mem, 8 * KiB };
-	int fd = scratch_file(8 * KiB), status, ret;
+	uint8_t *mem = map_anon(8 * KiB), *shared;
+	struct iovec iov = { mem, 8 * KiB }, siov;
+	int fd = scratch_file(16 * KiB), status, ret;
 	pid_t pid;
 
 	t_kernel_agrees();
-	t_check(mem && fd >= 0);
+	shared = mmap(NULL, 4 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	t_check(mem && fd >= 0 && shared != MAP_FAILED);
+	siov = (struct iovec){ shared, 4 * KiB };
 	t_ok(regbuf_uring_file_init(&f, fd));
 	memset(mem, 0, 8 * KiB);
 	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, 0));
 	t_ok(regbuf_uring_pool_register(pool, &iov, 1, 0));
 	t_ok(regbuf_uring_pool_create(&single, 1, 8, IORING_SETUP_SINGLE_ISSUER, 0));
 	t_ok(regbuf_uring_pool_register(single, &iov, 1, 0));
+	t_ok(regbuf_uring_pool_create(&late, 2, 8, IORING_SETUP_R_DISABLED |
+				      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, 0));
+	t_ok(regbuf_uring_pool_register(late, &siov, 1, 0));
 	pid = fork();
 	if (pid == 0) {
 		/* The child's copy of the page: the kernel's write sends the parent's zeros. */
@@ -2513,7 +2520,14 @@ static int fork_private_memory_and_single_issuer(void)
 						mem + 4 * KiB, 4 * KiB, 4 * KiB);
 		fprintf(stderr, "  fork: SINGLE_ISSUER ring used by a child: %d (%s)\n", ret,
 			strerror(-ret));
-		_exit(ret == -EEXIST ? T_PASS : T_FAIL);
+		if (ret != -EEXIST)
+			_exit(T_FAIL);
+		/* The disabled ring this child enables is its own, with the clone in it. */
+		CK_EQ(regbuf_uring_ring_enable(regbuf_uring_pool_ring(late, 1)), 0);
+		t_pattern_fill(shared, 4 * KiB, 8 * KiB, 63);
+		CK_EQ(regbuf_uring_rw_wait(regbuf_uring_pool_ring(late, 1), true, &f, shared,
+					   4 * KiB, 8 * KiB), 4 * KiB);
+		_exit(T_PASS);
 	}
 	t_check(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status));
 	t_check_eq(WEXITSTATUS(status), T_PASS);
@@ -2521,9 +2535,19 @@ static int fork_private_memory_and_single_issuer(void)
 	t_check_eq(pread(fd, mem + 4 * KiB, 4 * KiB, 0), 4 * KiB);
 	t_check(mem[4 * KiB] == 0 && !memcmp(mem + 4 * KiB, mem + 4 * KiB + 1, 4 * KiB - 1));
 	t_check(mem[0] == 0 && !memcmp(mem, mem + 1, 4 * KiB - 1));
+	/* The child's write through the ring it enabled, from the shared page. */
+	t_check_eq(plain_check(fd, 8 * KiB, 4 * KiB, 63), -1);
+	/* The child is its issuer: this task's registrations and submissions are refused. */
+	t_check_eq(regbuf_uring_ring_enable(regbuf_uring_pool_ring(late, 1)), -EEXIST);
+	t_check_eq(regbuf_uring_ring_enable(regbuf_uring_pool_ring(pool, 0)), -EBADFD);
+	t_check_eq(regbuf_uring_rw_wait(regbuf_uring_pool_ring(late, 1), true, &f, shared, 4 * KiB,
+					8 * KiB), -EEXIST);
+	t_check_eq(regbuf_uring_ring_enable(NULL), -EINVAL);
+	regbuf_uring_pool_destroy(late);
 	regbuf_uring_pool_destroy(single);
 	regbuf_uring_pool_destroy(pool);
 	close(fd);
+	munmap(shared, 4 * KiB);
 	munmap(mem, 8 * KiB);
 	return T_PASS;
 }
