@@ -604,9 +604,10 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, u
  * their rings meanwhile.  Not with IORING_SETUP_SINGLE_ISSUER rings owned by
  * other threads (the kernel refuses the registration with -EEXIST).
  * Return: slots taken (> 0); -EINVAL @pool, @iov or @slot NULL, @nr 0, an
- * entry of length 0; -ENXIO nothing registered; -EBUSY the table is a
+ * empty entry ({NULL, 0}); -ENXIO nothing registered; -EBUSY the table is a
  * regbuf_uring_pool_mirror(); -ENOSPC no run of free slots long enough;
- * -EFAULT/-EOVERFLOW an entry the kernel would refuse (io_buffer_validate());
+ * -EFAULT/-EOVERFLOW an entry the kernel would refuse (io_buffer_validate():
+ * a base with length 0, a length with a NULL base, an end that wraps);
  * -ENOMEM the memlock preflight refused (the status reason says why) or out
  * of memory; the kernel's -errno for a piece it could not pin (-EFAULT
  * unmapped memory, -ENOMEM RLIMIT_MEMLOCK, -EOPNOTSUPP memory it does not

@@ -2221,6 +2221,68 @@ static int grow_shrink_while_rings_do_io(void)
 }
 
 /*
+ * Every documented refusal of grow and shrink, each leaving the registration
+ * as it was: bad arguments, nothing registered, no run of free slots long
+ * enough (an entry over the buffer length takes several), a mirrored table.
+ */
+static int grow_shrink_refusals(void)
+{
+	struct regbuf_uring_pool *pool;
+	struct regbuf_uring_status st;
+	struct regbuf_table *t;
+	uint8_t *mem = map_anon(4 * MiB);
+	struct iovec one = { mem, 64 * KiB }, empty = { NULL, 0 }, nolen = { mem, 0 };
+	struct iovec big = { mem, 3 * MiB };
+	uint32_t slot = 99;
+
+	t_check(mem != NULL);
+	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, 0));
+	t_check_eq(regbuf_uring_pool_grow(pool, &one, 1, &slot), -ENXIO);
+	t_check_eq(regbuf_uring_pool_shrink(pool, 0, 1), -ENXIO);
+	t_ok(regbuf_uring_pool_set_buf_len(pool, MiB));
+	t_ok(regbuf_uring_pool_register_sparse(pool, 3));
+	t_check_eq(regbuf_uring_pool_grow(NULL, &one, 1, &slot), -EINVAL);
+	t_check_eq(regbuf_uring_pool_grow(pool, NULL, 1, &slot), -EINVAL);
+	t_check_eq(regbuf_uring_pool_grow(pool, &one, 0, &slot), -EINVAL);
+	t_check_eq(regbuf_uring_pool_grow(pool, &one, 1, NULL), -EINVAL);
+	t_check_eq(regbuf_uring_pool_grow(pool, &empty, 1, &slot), -EINVAL);
+	t_check_eq(regbuf_uring_pool_grow(pool, &nolen, 1, &slot), -EFAULT);	/* the kernel's rule */
+	/* 3 MiB at 1 MiB per buffer: three slots, all free. */
+	t_check_eq(regbuf_uring_pool_grow(pool, &big, 1, &slot), 3);
+	t_check_eq(slot, 0);
+	t_check_eq(regbuf_uring_pool_grow(pool, &one, 1, &slot), -ENOSPC);
+	/* The middle slot freed: one piece fits there, a two-slot one nowhere. */
+	t_check_eq(regbuf_uring_pool_shrink(pool, 1, 1), 1);
+	t_check_eq(regbuf_uring_pool_grow(pool, &(struct iovec){ mem + 3 * MiB, 2 * MiB }, 1,
+					  &slot), -ENOSPC);
+	t_check_eq(regbuf_uring_pool_grow(pool, &(struct iovec){ mem + 3 * MiB, MiB }, 1, &slot),
+		   1);
+	t_check_eq(slot, 1);
+	t_check_eq(regbuf_uring_pool_shrink(pool, 2, 2), -EINVAL);
+	t_check_eq(regbuf_uring_pool_shrink(pool, UINT32_MAX, 2), -EINVAL);
+	t_check_eq(regbuf_uring_pool_shrink(pool, 0, 0), -EINVAL);
+	t_check_eq(regbuf_uring_pool_shrink(NULL, 0, 1), -EINVAL);
+	regbuf_uring_pool_status(pool, &st);
+	t_check_eq(st.state, REGBUF_URING_REG_ACTIVE);
+	t_check_eq(st.nr_bytes, 3 * MiB);
+	t_check_eq(st.memlock.needed, 3 * MiB);
+	regbuf_uring_pool_destroy(pool);
+
+	/* A mirrored table's slots are the table's. */
+	t_ok(regbuf_table_create(&t, 0));
+	t_ok(regbuf_table_register(t, &one, 1, 0));
+	t_ok(regbuf_uring_pool_create(&pool, 2, 8, 0, 0));
+	t_check_eq(regbuf_uring_pool_mirror(pool, t, 0), 1);
+	t_check_eq(regbuf_uring_pool_grow(pool, &(struct iovec){ mem + MiB, 64 * KiB }, 1, &slot),
+		   -EBUSY);
+	t_check_eq(regbuf_uring_pool_shrink(pool, 0, 1), -EBUSY);
+	regbuf_uring_pool_destroy(pool);
+	regbuf_table_destroy(t);
+	munmap(mem, 4 * MiB);
+	return T_PASS;
+}
+
+/*
  * As an unprivileged user with room for one 64 KiB piece (and the rings): a
  * second grow is refused (by the preflight, with the reason; with the
  * preflight off, by the kernel), and the first piece keeps working with the
@@ -3718,6 +3780,7 @@ static const struct t_case cases[] = {
 	T_CASE(fork_private_memory_and_single_issuer),
 	T_CASE(grow_shrink_while_rings_do_io),
 	T_CASE(grow_refused_by_memlock_keeps_registration),
+	T_CASE(grow_shrink_refusals),
 	T_CASE(status_reports_path_and_cost),
 	T_CASE(probe_agrees_with_kernel_and_pool),
 	T_CASE(dio_align_query),
