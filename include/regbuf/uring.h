@@ -629,7 +629,8 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_grow(struct regbuf_uring_pool *pool,
  * pinned until then, and the first ring gets a tag CQE per slot when it lets
  * go).  An SQE prepared from a lookup made just before the shrink is refused
  * by the kernel with -EFAULT, never sent to other memory.  The status's memlock
- * figures describe what stays registered.
+ * charge describes what stays registered; VmPin (@pinned) drops when the
+ * kernel lets the memory go, when the tag CQE is posted.
  *
  * Context: as regbuf_uring_pool_grow().
  * Return: slots emptied; -EINVAL @pool NULL, @nr 0, range beyond the table;
