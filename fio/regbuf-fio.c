@@ -253,12 +253,128 @@ void rb_dsm_put(struct rb_data *d, struct io_u *io_u)
 	io_u->engine_data = NULL;
 }
 
+/*
+ * The prefault of a hugetlb arena, shared among the jobs' threads.  What it
+ * costs is the kernel zeroing every page, and fio's own io_uring engine pays
+ * that in each job's thread (its registration faults the job's buffers); the
+ * arena is one for all jobs, made in one job's thread, while the others wait
+ * for it.  So it is made unfaulted, and every job that arrives while it is
+ * being faulted takes parts of it (RB_FAULT_PART, whole pages) until none
+ * is left; the job that made it registers once all are done.  A THP or 4K
+ * arena is faulted by regbuf itself instead (from a thread per CPU), which
+ * also verifies THP.
+ */
+#define RB_FAULT_PART (32u << 20)
+
+static struct {
+	struct regbuf_mem *mem;		/* while parts are being faulted */
+	size_t part, nr;		/* bytes per part, parts */
+	size_t next;			/* the next part to take (atomic) */
+	size_t done;			/* parts faulted; under rb.lock */
+	int err;			/* the first error; under rb.lock */
+	unsigned int helpers;		/* jobs in rb_fault_help(); under rb.lock */
+	bool active;			/* arena made, not yet registered; under rb.lock */
+	pthread_cond_t cond;		/* done reached nr, helpers 0, or active false */
+} rbf = { .cond = PTHREAD_COND_INITIALIZER };
+
+/* Take parts and fault them until none is left; called without rb.lock. */
+static void rb_fault_help(struct regbuf_mem *mem)
+{
+	size_t i, off, len;
+	int err;
+
+	while ((i = __atomic_fetch_add(&rbf.next, 1, __ATOMIC_RELAXED)) < rbf.nr) {
+		off = i * rbf.part;
+		len = regbuf_mem_len(mem) - off < rbf.part ? regbuf_mem_len(mem) - off : rbf.part;
+		err = regbuf_mem_prefault(mem, off, len);
+		pthread_mutex_lock(&rb.lock);
+		if (err && !rbf.err)
+			rbf.err = err;
+		if (++rbf.done == rbf.nr)
+			pthread_cond_broadcast(&rbf.cond);
+		pthread_mutex_unlock(&rb.lock);
+	}
+}
+
+/*
+ * Fault rb.mem with the help of the jobs arriving meanwhile (rb_iomem_alloc()
+ * lets them in while rb.lock is dropped here): 0 or -errno.  rbf.active stays
+ * set until rb_fault_end(), after the registration.
+ */
+static int rb_fault_shared_locked(void)
+{
+	size_t page = (size_t)1 << regbuf_mem_folio_shift(rb.mem);
+
+	rbf.mem = rb.mem;
+	rbf.part = page > RB_FAULT_PART ? page : RB_FAULT_PART;
+	rbf.nr = (regbuf_mem_len(rb.mem) + rbf.part - 1) / rbf.part;
+	rbf.next = 0;
+	rbf.done = 0;
+	rbf.err = 0;
+	rbf.active = true;
+	pthread_mutex_unlock(&rb.lock);
+	rb_fault_help(rbf.mem);
+	pthread_mutex_lock(&rb.lock);
+	while (rbf.done < rbf.nr)
+		pthread_cond_wait(&rbf.cond, &rb.lock);
+	return rbf.err;
+}
+
+/* After the registration: no helper is left to take a part of a later arena's. */
+static void rb_fault_end_locked(void)
+{
+	while (rbf.helpers)
+		pthread_cond_wait(&rbf.cond, &rb.lock);
+	rbf.active = false;
+	rbf.mem = NULL;
+	pthread_cond_broadcast(&rbf.cond);
+}
+
+/* A job arriving while the arena is faulted helps, then waits for the registration. */
+static void rb_fault_join_locked(void)
+{
+	struct regbuf_mem *mem = rbf.mem;
+
+	if (!rbf.active)
+		return;
+	rbf.helpers++;
+	pthread_mutex_unlock(&rb.lock);
+	rb_fault_help(mem);
+	pthread_mutex_lock(&rb.lock);
+	if (!--rbf.helpers)
+		pthread_cond_broadcast(&rbf.cond);
+	while (rbf.active)
+		pthread_cond_wait(&rbf.cond, &rb.lock);
+}
+
+/* The arena, unfaulted when it is hugetlb (rb_fault_shared_locked() faults it): 0 or -errno. */
+static int rb_mem_create(size_t len, struct regbuf_mem_opts *mopts, bool *shared)
+{
+	enum regbuf_mem_tier t;
+	int ret;
+
+	mopts->flags |= REGBUF_MEM_F_NO_PREFAULT;
+	ret = regbuf_mem_create(&rb.mem, len, mopts);
+	mopts->flags &= ~REGBUF_MEM_F_NO_PREFAULT;
+	if (ret)
+		return ret;
+	t = regbuf_mem_tier(rb.mem);
+	*shared = t == REGBUF_MEM_TIER_1G || t == REGBUF_MEM_TIER_2M;
+	if (*shared)
+		return 0;
+	/* Nothing was faulted yet: mapping it again is cheap. */
+	regbuf_mem_destroy(rb.mem);
+	rb.mem = NULL;
+	return regbuf_mem_create(&rb.mem, len, mopts);
+}
+
 /* Arena + registration, once per process, sized for every job. */
 static int rb_setup_locked(struct thread_data *td, size_t size)
 {
 	struct rb_options *o = td->eo;
 	struct regbuf_mem_opts mopts = { 0 };
 	uint64_t t0 = rb_now_ns(), slot_len = REGBUF_BUF_MAX_LEN;
+	bool shared = false;
 	size_t len;
 	int ret;
 
@@ -285,12 +401,20 @@ static int rb_setup_locked(struct thread_data *td, size_t size)
 	mopts.tier = rb_tiers[o->mem_tier];
 	if (o->mem_require)
 		mopts.flags |= REGBUF_MEM_F_REQUIRE;
-	ret = regbuf_mem_create(&rb.mem, len, &mopts);
+	ret = rb_mem_create(len, &mopts, &shared);
 	if (ret) {
 		log_err("regbuf: arena of %zu MiB (%s%s): %s\n", len >> 20,
 			regbuf_mem_tier_name(mopts.tier), o->mem_require ? ", required" : "",
 			strerror(-ret));
 		return ret;
+	}
+	if (shared) {
+		ret = rb_fault_shared_locked();
+		if (ret) {
+			log_err("regbuf: faulting the arena of %zu MiB (%s) in: %s\n", len >> 20,
+				regbuf_mem_tier_name(regbuf_mem_tier(rb.mem)), strerror(-ret));
+			goto err_mem;
+		}
 	}
 	rb.slot_len = slot_len;
 	ret = regbuf_alloc_create(&rb.alloc, rb.mem, 0, slot_len, 4096, 0);
@@ -302,6 +426,8 @@ static int rb_setup_locked(struct thread_data *td, size_t size)
 	if (ret)
 		goto err_alloc;
 	rb.setup_ns = rb_now_ns() - t0;
+	if (shared)
+		rb_fault_end_locked();
 	return 0;
 
 err_alloc:
@@ -310,6 +436,8 @@ err_alloc:
 err_mem:
 	regbuf_mem_destroy(rb.mem);
 	rb.mem = NULL;
+	if (shared)
+		rb_fault_end_locked();
 	return ret;
 }
 
@@ -319,6 +447,7 @@ static int rb_iomem_alloc(struct thread_data *td, size_t size)
 	int ret = 0;
 
 	pthread_mutex_lock(&rb.lock);
+	rb_fault_join_locked();
 	if (!rb.mem)
 		ret = rb_setup_locked(td, size);
 	if (!ret) {

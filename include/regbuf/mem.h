@@ -155,6 +155,29 @@ int regbuf_mem_create_report(struct regbuf_mem **memp, size_t len,
 void regbuf_mem_destroy(struct regbuf_mem *mem);
 
 /**
+ * regbuf_mem_prefault() - fault part of an arena in now, from the calling thread
+ * @mem: arena, typically made with REGBUF_MEM_F_NO_PREFAULT
+ * @off: offset of the first byte, a multiple of the arena's page size
+ * @len: bytes from @off, a multiple of the page size or up to the arena's end
+ *
+ * For an application that faults its arena from threads of its own, each
+ * the part it is about to use (as fio's own engines fault each job's buffers
+ * in that job's thread), before registering the whole: pages are faulted
+ * writable (MADV_POPULATE_WRITE, Linux 5.14; before it each page is touched),
+ * so that the registration pins present pages.  Parts may be faulted from
+ * several threads at once; a part faulted twice is faulted once.  The
+ * arena's folio shift and tier are what creation found: a THP arena made
+ * with REGBUF_MEM_F_NO_PREFAULT stays unverified (12).
+ *
+ * Return: 0; -EINVAL for a NULL @mem, a range past the arena's end or not on
+ * its page boundaries; -ENOMEM when the memory could not be had (a hugetlb
+ * pool running dry, where touching the page would die of SIGBUS); -EFAULT,
+ * -EINTR or -EHWPOISON as madvise(MADV_POPULATE_WRITE) reports them.
+ */
+REGBUF_MUST_CHECK
+int regbuf_mem_prefault(struct regbuf_mem *mem, size_t off, size_t len);
+
+/**
  * regbuf_mem_addr() - first byte of the arena
  * @mem: arena
  *

@@ -463,6 +463,19 @@ void regbuf_mem_destroy(struct regbuf_mem *mem)
 	free(mem);
 }
 
+int regbuf_mem_prefault(struct regbuf_mem *mem, size_t off, size_t len)
+{
+	size_t page;
+
+	if (!mem)
+		return -EINVAL;
+	page = (size_t)1 << tier_shift(mem->tier);
+	if (off > mem->len || len > mem->len - off || (off & (page - 1)) ||
+	    ((len & (page - 1)) && off + len != mem->len))
+		return -EINVAL;
+	return len ? mem_prefault_range((char *)mem->addr + off, len) : 0;
+}
+
 void *regbuf_mem_addr(const struct regbuf_mem *mem)
 {
 	return mem->addr;

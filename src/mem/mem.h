@@ -46,4 +46,10 @@ unsigned int mem_thp_folio_shift(uint64_t huge, uint64_t len, unsigned int pmd_s
  */
 int mem_prefault(void *addr, size_t len, unsigned int folio_shift, int node);
 
+/*
+ * Fault [@addr, @addr + @len) in, writable, from this thread: 0 or -errno
+ * (-ENOMEM: a hugetlb pool ran dry).
+ */
+int mem_prefault_range(char *addr, size_t len);
+
 #endif /* REGBUF_SRC_MEM_MEM_H */

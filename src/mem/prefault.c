@@ -39,7 +39,7 @@
  * MADV_POPULATE_WRITE reports a hugetlb pool running dry as -ENOMEM where a
  * touch would die of SIGBUS; before 5.14 it is -EINVAL and we touch instead.
  */
-static int prefault_range(char *addr, size_t len)
+int mem_prefault_range(char *addr, size_t len)
 {
 	size_t step = (size_t)sysconf(_SC_PAGESIZE), off;
 	int err = sys_madvise(addr, len, MADV_POPULATE_WRITE);
@@ -63,7 +63,7 @@ static void *slice_main(void *arg)
 {
 	struct slice *s = arg;
 
-	s->err = prefault_range(s->addr, s->len);
+	s->err = mem_prefault_range(s->addr, s->len);
 	return NULL;
 }
 
@@ -145,7 +145,7 @@ int mem_prefault(void *addr, size_t len, unsigned int folio_shift, int node)
 	if (n > THREADS_MAX)
 		n = THREADS_MAX;
 	if (n < 2)
-		return prefault_range(addr, len);
+		return mem_prefault_range(addr, len);
 	/* Whole folios per slice, the remainder spread over the first ones. */
 	per = folios / n;
 	memset(s, 0, sizeof(s));
@@ -161,7 +161,7 @@ int mem_prefault(void *addr, size_t len, unsigned int folio_shift, int node)
 	start_slices(s, n, self, node >= 0 ? &cpus : NULL);
 	for (i = 0; i < n; i++) {
 		if (i == self || !s[i].started)
-			s[i].err = prefault_range(s[i].addr, s[i].len);
+			s[i].err = mem_prefault_range(s[i].addr, s[i].len);
 		else
 			pthread_join(s[i].thread, NULL);
 		if (!err)

@@ -446,6 +446,74 @@ static int arena_prefaulted_in_slices(void)
 	return T_PASS;
 }
 
+/* Resident pages of [p, p + len) (mincore). */
+static long resident_pages(const void *p, size_t len)
+{
+	size_t n = len / 4096, i;
+	unsigned char *vec = malloc(n);
+	long ret = 0;
+
+	if (!vec || mincore((void *)(uintptr_t)p, len, vec))
+		ret = -1;
+	for (i = 0; vec && ret >= 0 && i < n; i++)
+		ret += vec[i] & 1;
+	free(vec);
+	return ret;
+}
+
+/*
+ * regbuf_mem_prefault() faults exactly the part it is given of an arena made
+ * without prefault, from the calling thread; a part off the page boundaries,
+ * past the end or of no arena is refused with nothing faulted.  A hugetlb
+ * arena's part is whole 2 MiB pages.
+ */
+static int arena_prefault_part(void)
+{
+	struct regbuf_mem_opts o = { .flags = REGBUF_MEM_F_REQUIRE | REGBUF_MEM_F_NO_PREFAULT,
+				     .tier = REGBUF_MEM_TIER_4K };
+	struct regbuf_mem *m;
+	struct pool p;
+	char *a;
+	int r = T_PASS;
+
+	t_check_eq(regbuf_mem_prefault(NULL, 0, 4096), -EINVAL);
+	t_ok(regbuf_mem_create(&m, 16 * 4096, &o));
+	a = regbuf_mem_addr(m);
+	t_check_eq(resident_pages(a, 16 * 4096), 0);
+	t_check_eq(regbuf_mem_prefault(m, 100, 4096), -EINVAL);
+	t_check_eq(regbuf_mem_prefault(m, 4096, 100), -EINVAL);
+	t_check_eq(regbuf_mem_prefault(m, 8 * 4096, 9 * 4096), -EINVAL);
+	t_check_eq(regbuf_mem_prefault(m, 17 * 4096, 0), -EINVAL);
+	t_check_eq(resident_pages(a, 16 * 4096), 0);
+	t_check_eq(regbuf_mem_prefault(m, 4 * 4096, 4 * 4096), 0);
+	t_check_eq(resident_pages(a, 4 * 4096), 0);
+	t_check_eq(resident_pages(a + 4 * 4096, 4 * 4096), 4);
+	t_check_eq(resident_pages(a + 8 * 4096, 8 * 4096), 0);
+	t_check_eq(regbuf_mem_prefault(m, 12 * 4096, 4 * 4096), 0);
+	t_check_eq(resident_pages(a + 12 * 4096, 4 * 4096), 4);
+	t_check_eq(resident_pages(a, 16 * 4096), 8);
+	regbuf_mem_destroy(m);
+
+	if (pool_reserve(&p, 2048, 2))
+		return t_skip("4K arena passed; cannot reserve two 2 MiB hugetlb pages");
+	o.tier = REGBUF_MEM_TIER_2M;
+	if (regbuf_mem_create(&m, 4 * MiB, &o)) {
+		pool_restore(&p);
+		return T_FAILF("2M arena of two reserved pages not created");
+	}
+	a = regbuf_mem_addr(m);
+	if (regbuf_mem_prefault(m, 4096, 2 * MiB - 4096) != -EINVAL)
+		r = T_FAILF("a part inside a 2 MiB page accepted");
+	else if (regbuf_mem_prefault(m, 2 * MiB, 2 * MiB))
+		r = T_FAILF("the second 2 MiB page not faulted");
+	else if (resident_pages(a, 2 * MiB) != 0 || resident_pages(a + 2 * MiB, 2 * MiB) != 512)
+		r = T_FAILF("resident: %ld pages of the first 2 MiB, %ld of the second",
+			    resident_pages(a, 2 * MiB), resident_pages(a + 2 * MiB, 2 * MiB));
+	regbuf_mem_destroy(m);
+	pool_restore(&p);
+	return r;
+}
+
 /* Arenas over 1 GiB are legal (the uring layer splits them for the kernel). */
 static int arena_over_1g(void)
 {
@@ -768,6 +836,7 @@ static const struct t_case cases[] = {
 	T_CASE(thp_not_huge_detected),
 	T_CASE(base_page_arena_prefaulted),
 	T_CASE(arena_prefaulted_in_slices),
+	T_CASE(arena_prefault_part),
 	T_CASE(arena_over_1g),
 	T_CASE(numa_bind_node0),
 	T_CASE(memfd_shmem_shared_with_child),
