@@ -187,9 +187,10 @@ static int time_table(const struct iovec *iov, uint32_t n, unsigned int shift, d
  * times each (a fast registration more often, its noise is larger), taking
  * turns to go first.  What other tenants of the machine add (preemption,
  * evicted caches, contended memory) only ever makes a run slower, so the
- * fastest of each is its cost: @k and @p get the minimum.  (The thread's CPU time would leave preemption out, but in a
- * virtual machine it was seen to read a small fraction of the wall time of
- * even the fastest runs: not a cost to compare.)
+ * fastest of each is its cost: @k and @p get the minimum.  (The thread's
+ * CPU time would leave preemption out, but in a virtual machine it was seen
+ * to read a small fraction of the wall time of even the fastest runs: not a
+ * cost to compare.)
  */
 static int time_pair(const struct bench_mem *m, struct io_uring *ring, const struct iovec *iov,
 		     uint32_t n, double *k, double *p, char *why, size_t wlen)
