@@ -467,6 +467,9 @@ const char *regbuf_nvme_status_str(uint16_t status);
  *	Management, bit 3 = Write Zeroes
  * @nn: number of namespaces (bytes 519:516)
  * @sgls: SGL support (bytes 539:536); bits 1:0 non-zero = SGLs for NVM commands
+ * @ioccsz: I/O Queue Command Capsule Supported Size in 16-byte units (bytes
+ *	1795:1792; NVMe over Fabrics 1.1, 4.1): non-zero only on a fabrics
+ *	controller (reserved for PCIe)
  * @mdts_bytes: @mdts in bytes for the page size given to the parser, 0 = no limit
  */
 struct regbuf_nvme_id_ctrl {
@@ -480,6 +483,7 @@ struct regbuf_nvme_id_ctrl {
 	uint16_t oncs;
 	uint32_t nn;
 	uint32_t sgls;
+	uint32_t ioccsz;
 	uint64_t mdts_bytes;
 };
 

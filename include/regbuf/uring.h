@@ -604,9 +604,10 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, u
  * their rings meanwhile.  Not with IORING_SETUP_SINGLE_ISSUER rings owned by
  * other threads (the kernel refuses the registration with -EEXIST).
  * Return: slots taken (> 0); -EINVAL @pool, @iov or @slot NULL, @nr 0, an
- * entry of length 0; -ENXIO nothing registered; -EBUSY the table is a
+ * empty entry ({NULL, 0}); -ENXIO nothing registered; -EBUSY the table is a
  * regbuf_uring_pool_mirror(); -ENOSPC no run of free slots long enough;
- * -EFAULT/-EOVERFLOW an entry the kernel would refuse (io_buffer_validate());
+ * -EFAULT/-EOVERFLOW an entry the kernel would refuse (io_buffer_validate():
+ * a base with length 0, a length with a NULL base, an end that wraps);
  * -ENOMEM the memlock preflight refused (the status reason says why) or out
  * of memory; the kernel's -errno for a piece it could not pin (-EFAULT
  * unmapped memory, -ENOMEM RLIMIT_MEMLOCK, -EOPNOTSUPP memory it does not
@@ -628,7 +629,8 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_grow(struct regbuf_uring_pool *pool,
  * pinned until then, and the first ring gets a tag CQE per slot when it lets
  * go).  An SQE prepared from a lookup made just before the shrink is refused
  * by the kernel with -EFAULT, never sent to other memory.  The status's memlock
- * figures describe what stays registered.
+ * charge describes what stays registered; VmPin (@pinned) drops when the
+ * kernel lets the memory go, when the tag CQE is posted.
  *
  * Context: as regbuf_uring_pool_grow().
  * Return: slots emptied; -EINVAL @pool NULL, @nr 0, range beyond the table;
@@ -1345,6 +1347,15 @@ static inline uint64_t regbuf_uring_tags_seen(const struct regbuf_uring_ring *r)
  *	refuses commands without it
  * @char_name: "ngXnY"
  * @blk_name: "nvmeXnY", the block device of the same namespace
+ * @mdts_bytes: the controller's Maximum Data Transfer Size (Identify
+ *	Controller MDTS) in bytes, counted in 4 KiB units; 0 when it reports none
+ * @fabrics: the controller is an NVMe over Fabrics one (TCP, RDMA, loop):
+ *	Identify Controller reports a command capsule size (IOCCSZ)
+ *
+ * @lim.max_bytes is the smallest of max_hw_sectors_kb, @mdts_bytes and, for a
+ * fabrics controller that reports no MDTS, max_sectors_kb: such a host shows
+ * no limit in max_hw_sectors_kb while its target has one it does not
+ * advertise, and the block path's own size is one the target takes.
  */
 struct regbuf_uring_nvme_ns {
 	int fd;
@@ -1358,6 +1369,8 @@ struct regbuf_uring_nvme_ns {
 	bool poll;
 	char char_name[REGBUF_URING_NVME_MAX_NAME];
 	char blk_name[REGBUF_URING_NVME_MAX_NAME];
+	uint64_t mdts_bytes;
+	bool fabrics;
 };
 
 /**
@@ -1368,7 +1381,8 @@ struct regbuf_uring_nvme_ns {
  *
  * Checks that @path is an nvme-generic char device (sysfs class
  * nvme-generic), asks its NSID, reads Identify Namespace (CNS 0) for the size
- * and LBA format, the queue limits from sysfs, and probes a one-block read
+ * and LBA format, the queue limits from sysfs, Identify Controller (CNS 1)
+ * for MDTS and whether it is a fabrics controller, and probes a one-block read
  * into a registered buffer: once with a one-page buffer (does fixed
  * passthrough work at all) and once at the start of a buffer longer than
  * max_segments pages (does the kernel count the rest of the buffer).
@@ -1382,8 +1396,10 @@ struct regbuf_uring_nvme_ns {
  * or an inactive namespace (NSZE 0); -EOPNOTSUPP the namespace's LBA format has
  * metadata or protection information (separate metadata buffers are not
  * supported), or a block size below 512 bytes or above 64 KiB; -EIO Identify
- * Namespace failed with an NVMe status, or its data cannot be right (the
- * format in use is not among those listed, regbuf_nvme_id_ns_parse()); -EACCES/-EPERM not allowed to send
+ * Namespace or Identify Controller failed with an NVMe status, or their data
+ * cannot be right (the format in use is not among those listed,
+ * regbuf_nvme_id_ns_parse(); an MDTS of 2^64 bytes or more,
+ * regbuf_nvme_id_ctrl_parse()); -EACCES/-EPERM not allowed to send
  * Identify; -ENOMEM; other -errno from open(), ioctl() or sysfs.
  */
 REGBUF_MUST_CHECK int regbuf_uring_nvme_open(struct regbuf_uring_nvme_ns *ns, const char *path,

@@ -132,6 +132,7 @@ int regbuf_nvme_id_ctrl_parse(struct regbuf_nvme_id_ctrl *ic, const void *page,
 	ic->nn = id_le32(id + 516);
 	ic->oncs = id_le16(id + 520);
 	ic->sgls = id_le32(id + 536);
+	ic->ioccsz = id_le32(id + 1792);
 	/* 2^MDTS units of 2^(12 + MPSMIN) bytes: beyond 2^63 it cannot be real */
 	if (ic->mdts && 12 + mpsmin + ic->mdts > 63)
 		return -EIO;

@@ -100,27 +100,35 @@ int uring_nvme_generic_name(dev_t rdev, char *name, size_t len)
 	return 0;
 }
 
+/* Identify (06h) with @cns for @nsid into the 4 KiB @id, through the namespace's fd. */
+static int identify(const struct regbuf_uring_nvme_ns *ns, uint32_t cns, uint32_t nsid,
+		    uint8_t *id)
+{
+	struct nvme_passthru_cmd cmd;
+	int ret;
+
+	memset(id, 0, PAGE_4K);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opcode = REGBUF_NVME_ADM_IDENTIFY;
+	cmd.nsid = nsid;
+	cmd.addr = (uint64_t)(uintptr_t)id;
+	cmd.data_len = PAGE_4K;
+	cmd.cdw10 = cns;
+	ret = sys_ioctl(ns->fd, NVME_IOCTL_ADMIN_CMD, &cmd);
+	return ret > 0 ? -EIO : ret;	/* > 0: an NVMe status */
+}
+
 /* Identify Namespace (CNS 00h): size and the LBA format in use. */
 static int identify_ns(struct regbuf_uring_nvme_ns *ns)
 {
 	struct regbuf_nvme_id_ns id_ns;
-	struct nvme_passthru_cmd cmd;
 	uint8_t *id;
 	int ret;
 
 	id = aligned_alloc(PAGE_4K, PAGE_4K);
 	if (!id)
 		return -ENOMEM;
-	memset(id, 0, PAGE_4K);
-	memset(&cmd, 0, sizeof(cmd));
-	cmd.opcode = REGBUF_NVME_ADM_IDENTIFY;
-	cmd.nsid = ns->nsid;
-	cmd.cdw10 = REGBUF_NVME_ID_CNS_NS;
-	cmd.addr = (uint64_t)(uintptr_t)id;
-	cmd.data_len = PAGE_4K;
-	ret = sys_ioctl(ns->fd, NVME_IOCTL_ADMIN_CMD, &cmd);
-	if (ret > 0)
-		ret = -EIO;	/* an NVMe status */
+	ret = identify(ns, REGBUF_NVME_ID_CNS_NS, ns->nsid, id);
 	if (ret < 0)
 		goto out_free;
 	ret = regbuf_nvme_id_ns_parse(&id_ns, id);
@@ -134,6 +142,53 @@ static int identify_ns(struct regbuf_uring_nvme_ns *ns)
 out_free:
 	free(id);
 	return ret;
+}
+
+/*
+ * Bound @ns->lim.max_bytes by what the controller takes, from Identify
+ * Controller (CNS 01h).  MDTS is a power of two in units of CAP.MPSMIN (NVMe
+ * Base 2.0, 5.17.2.1); CAP is not reachable through passthrough, so 4 KiB
+ * (MPSMIN 0, the smallest) makes a bound that is never above the real one.
+ * The host kernel already applies a non-zero MDTS to max_hw_sectors; it is
+ * applied again here because the sysfs value is the host's, and a fabrics
+ * host does not bound it by the target at all.
+ *
+ * A fabrics controller (IOCCSZ non-zero: NVMe over Fabrics 1.1, 4.1) with
+ * MDTS 0 reports no limit, and the host then shows max_hw_sectors_kb
+ * 2147483647; yet the target has one that it does not advertise (Linux's
+ * nvmet-tcp fails commands over 4 MiB with Data SGL Length Invalid).  With
+ * nothing reported, commands are cut to the block path's own limit,
+ * max_sectors_kb: the size every read and write of the block device is split
+ * to, so a size the target is known to take.
+ */
+static int bound_by_ctrl(struct regbuf_uring_nvme_ns *ns)
+{
+	struct regbuf_nvme_id_ctrl ic;
+	uint64_t v;
+	uint8_t *id;
+	int ret;
+
+	id = aligned_alloc(PAGE_4K, PAGE_4K);
+	if (!id)
+		return -ENOMEM;
+	ret = identify(ns, REGBUF_NVME_ID_CNS_CTRL, 0, id);
+	if (!ret)
+		ret = regbuf_nvme_id_ctrl_parse(&ic, id, 0);
+	free(id);
+	if (ret < 0)
+		return ret;
+	ns->mdts_bytes = ic.mdts_bytes;
+	ns->fabrics = ic.ioccsz != 0;
+	if (ns->mdts_bytes && ns->mdts_bytes < ns->lim.max_bytes)
+		ns->lim.max_bytes = ns->mdts_bytes;
+	if (ns->fabrics && !ns->mdts_bytes) {
+		ret = read_queue_u64(ns->blk_name, "max_sectors_kb", &v);
+		if (ret)
+			return ret;
+		if (v && v << 10 < ns->lim.max_bytes)
+			ns->lim.max_bytes = v << 10;
+	}
+	return regbuf_limits_validate(&ns->lim);
 }
 
 /* Zero a 128-byte SQE: the 64-byte head and the 80-byte command area from byte 48. */
@@ -280,6 +335,9 @@ int regbuf_uring_nvme_open(struct regbuf_uring_nvme_ns *ns, const char *path, un
 	if (ret)
 		goto out_close;
 	ns->lim.logical_block_size = 1U << ns->lba_shift;
+	ret = bound_by_ctrl(ns);
+	if (ret)
+		goto out_close;
 	probe_fixed(ns);
 	ns->poll = !regbuf_uring_poll_check(ns->fd, NULL, 0);
 	return 0;

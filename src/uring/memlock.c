@@ -23,6 +23,8 @@
 #include "uring/uring.h"
 
 #define PG		UINT64_C(4096)
+
+static int kernel_version(void);
 #define THP_SIZE	(UINT64_C(2) << 20)
 
 bool uring_memlock_charged(void)
@@ -66,6 +68,9 @@ struct acct {
 	uint64_t bytes;
 	uint64_t last_hpage;	/* kernel: *last_hpage, shared across the call */
 	uint64_t a, b;		/* the buffer being charged (its whole pages) */
+	const struct iovec *iov;	/* the call's buffers, iov[0..cur) charged before */
+	uint32_t cur;
+	bool earlier_count;	/* before 6.13: earlier buffers' compound pages count */
 	bool huge;
 	int pm_fd;		/* /proc/self/pagemap once needed; -1 not yet, else -errno */
 	uint32_t nr_pending;
@@ -128,9 +133,35 @@ static bool in_pending(const struct acct *ac, uint64_t va)
 }
 
 /*
+ * Before Linux 6.13 headpage_already_acct() also looked through every buffer
+ * already in the ring's table, which io_sqe_buffers_register() filled one
+ * buffer at a time: a compound page that an earlier buffer of the call holds
+ * is not charged again.  Since 6.13 the call's buffers go into a table that
+ * is installed at its end, and only last_hpage and the buffer's own pages
+ * count.  Whether [s, e) meets one of those earlier buffers.
+ */
+static bool earlier_holds(const struct acct *ac, uint64_t s, uint64_t e)
+{
+	uint64_t a, b;
+	uint32_t j;
+
+	for (j = 0; ac->earlier_count && j < ac->cur; j++) {
+		if (!ac->iov[j].iov_len)
+			continue;
+		a = (uint64_t)(uintptr_t)ac->iov[j].iov_base & ~(PG - 1);
+		b = ((uint64_t)(uintptr_t)ac->iov[j].iov_base + ac->iov[j].iov_len + PG - 1) &
+		    ~(PG - 1);
+		if (a < e && s < b)
+			return true;
+	}
+	return false;
+}
+
+/*
  * A compound page: charged whole, unless it is the one charged just before
- * (io_buffer_account_pin(): last_hpage).  It makes the charge larger than
- * the registered pages when the buffer covers only part of it.
+ * (io_buffer_account_pin(): last_hpage), or (before 6.13) one an earlier
+ * buffer holds.  It makes the charge larger than the registered pages when
+ * the buffer covers only part of it.
  */
 static void charge_huge(struct acct *ac, uint64_t head, uint64_t size)
 {
@@ -140,6 +171,8 @@ static void charge_huge(struct acct *ac, uint64_t head, uint64_t size)
 		return;
 	ac->last_hpage = head;
 	ac->nr_pending = 0;	/* the kernel's last_hpage is known again */
+	if (earlier_holds(ac, head, head + size))
+		return;
 	ac->bytes += size;
 	if (head < ac->a || head + size > ac->b)
 		ac->huge = true;
@@ -194,6 +227,12 @@ static int charge_scanned(struct acct *ac, uint64_t a, uint64_t b)
  */
 static void charge_whole(struct acct *ac, uint64_t s, uint64_t e)
 {
+	/* before 6.13, THPs an earlier buffer holds are free: look at every block */
+	if (earlier_holds(ac, s, e)) {
+		if (charge_scanned(ac, s, e))
+			ac->bytes += e - s;
+		return;
+	}
 	if (ac->last_hpage == s || in_pending(ac, s)) {
 		if (charge_scanned(ac, s, s + THP_SIZE))
 			ac->bytes += THP_SIZE;
@@ -358,6 +397,8 @@ int uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct iovec *
 	memset(ml, 0, sizeof(*ml));
 	memset(&ac, 0, sizeof(ac));
 	ac.pm_fd = -1;
+	ac.iov = iov;
+	ac.earlier_count = kernel_version() < 6013;
 	maps_fd = sys_open("/proc/self/maps", O_RDONLY);
 	for (i = 0; i < nr && !ret; i++) {
 		if (!iov[i].iov_len)
@@ -365,6 +406,7 @@ int uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct iovec *
 		/* io_pin_pages(): the whole containing pages are pinned. */
 		a = (uint64_t)(uintptr_t)iov[i].iov_base & ~(PG - 1);
 		b = ((uint64_t)(uintptr_t)iov[i].iov_base + iov[i].iov_len + PG - 1) & ~(PG - 1);
+		ac.cur = i;
 		ret = charge_buffer(&ac, &sm, maps_fd, a, b);
 	}
 	if (ac.pm_fd >= 0)

@@ -5,10 +5,12 @@
 # an emulated NVMe controller, from Debian packages only (docs/architecture.md, "How it is
 # tested").
 #
-#   guest.sh prepare CACHE
-#       Download Debian's bookworm 6.1 kernel image package once (apt-get
-#       download + dpkg -x) into CACHE and pick out the vmlinuz and the VFIO /
-#       uio modules.  Prints the kernel release.
+#   guest.sh prepare CACHE [--kernel 6.1|6.12]
+#       Download a Debian kernel image package once (apt-get download +
+#       dpkg -x) into CACHE: bookworm's 6.1 (default) or 6.12 (bookworm-backports,
+#       linux-image-6.12.*+deb12-amd64), and pick out the vmlinuz and the
+#       modules the modes below load, with the modules they depend on
+#       (decompressed: busybox insmod takes no .ko.xz).  Prints the kernel release.
 #   guest.sh initrd CACHE OUT.cpio.gz [--dynamic FILE]... BINARY...
 #       Build a busybox initramfs holding the modules, the binaries and /init.
 #       --dynamic FILE: a dynamically linked program or shared object, put in
@@ -28,8 +30,9 @@
 #                           REGBUF_BLK=/dev/nvme0n1 for the binary);
 #                           tcp: the controller left unbound, a 1 GiB memory-backed null_blk
 #                           exported by nvmet-tcp on 127.0.0.1:4420 and attached through
-#                           /dev/nvme-fabrics (REGBUF_NG, REGBUF_BLK, REGBUF_NVMET_PORT,
-#                           REGBUF_NVMET_NQN for the binary)
+#                           /dev/nvme-fabrics (REGBUF_NG, REGBUF_BLK, REGBUF_FABRICS=tcp,
+#                           REGBUF_NVMET_PORT, REGBUF_NVMET_NQN, and REGBUF_FABRICS_DOWN /
+#                           _UP, shell commands taking the subsystem off the port and back)
 #       --bin NAME          binary in the initramfs to run (default device-nvme)
 #       --args "A B"        its arguments (case names), no commas
 #       --env K=V           environment for the binary (repeatable; no spaces)
@@ -49,65 +52,121 @@
 #       --ns2 PROPS         a second namespace (nsid 2, fresh 64 MiB image) with these
 #                           extra nvme-ns properties, e.g. ms=8 (metadata per block)
 #
+#   guest.sh pair CACHE INITRD LOG [options]
+#       Two guests joined by a QEMU socket network (virtio-net; the wire is a
+#       TCP connection between the two QEMU processes on the host's loopback,
+#       the guests' addresses IPv4 link-local): the target (mode target) binds
+#       QEMU's NVMe controller to the kernel's nvme driver and exports
+#       /dev/nvme0n1 with nvmet over TCP, or over RDMA on a soft RoCE device
+#       (rdma_rxe, added with iproute2's rdma, which the initramfs must hold);
+#       the host (mode host) attaches it through /dev/nvme-fabrics and runs the
+#       binary (REGBUF_NG, REGBUF_BLK, REGBUF_FABRICS=tcp|rdma, and
+#       REGBUF_FABRICS_DOWN / _UP taking the host's link down and up).  Prints
+#       as boot does, with the target's and the connection's lines first; the
+#       target is stopped when the host powers off.
+#     options: --transport tcp|rdma (default tcp), --bin, --args, --env,
+#       --timeout, --image, --blkdebug as for boot (the image is the target's,
+#       default a fresh sparse 1 GiB file), --mem SIZE (the host's RAM),
+#       --target-mem SIZE (the target's, default 1G).
+#
+# --bin A,B runs each binary in turn (the result is the first failure's).
 # The guest runs the binary with REGBUF_NVME_DEVICE=<BDF> and REGBUF_NVME_MODE
 # in its environment.  Under no KVM (the default here) everything is emulated
 # by TCG, which is slow but real: the NVMe controller and the VT-d IOMMU are
 # QEMU's own implementations.
 set -euo pipefail
 
+# Modules by path under the package's kernel/ directory.  Those a module
+# depends on (its .modinfo "depends=") are picked out too, and /init loads them
+# first, so the lists name what each mode loads, not every dependency; a
+# leading '?' marks a module that one of the kernels builds in (no file).
 MODULES_VFIO="virt/lib/irqbypass drivers/vfio/vfio drivers/vfio/vfio_iommu_type1
-	drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core drivers/vfio/pci/vfio-pci"
+	?drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core drivers/vfio/pci/vfio-pci"
 MODULES_UIO="drivers/uio/uio drivers/uio/uio_pci_generic"
-# mode kernel: the kernel's nvme driver (passthrough on /dev/ngXnY); its checksum helpers
-# first, in load order (t10-pi needs crc-t10dif and crc64-rocksoft).
-MODULES_NVME="lib/crc64 crypto/crc64_rocksoft_generic lib/crc64-rocksoft crypto/crct10dif_common
-	crypto/crct10dif_generic lib/crc-t10dif block/t10-pi drivers/nvme/host/nvme-core
-	drivers/nvme/host/nvme"
+# mode kernel: the kernel's nvme driver (passthrough on /dev/ngXnY); on 6.1 the
+# checksum helpers of t10-pi are modules, and the crypto ones are reached only
+# through crypto_alloc_shash() (no "depends=" names them): listed, in load order.
+MODULES_NVME="?lib/crc64 ?crypto/crc64_rocksoft_generic ?lib/crc64-rocksoft
+	?crypto/crct10dif_common ?crypto/crct10dif_generic ?lib/crc-t10dif ?block/t10-pi
+	drivers/nvme/host/nvme-core drivers/nvme/host/nvme"
 # mode tcp: an nvmet target on 127.0.0.1 over null_blk, and the nvme-tcp host
 MODULES_TCP="fs/configfs/configfs drivers/block/null_blk/null_blk drivers/nvme/host/nvme-fabrics
 	drivers/nvme/host/nvme-tcp drivers/nvme/target/nvmet drivers/nvme/target/nvmet-tcp"
+# modes target and host (two guests): a network card, and NVMe over RDMA on
+# the soft RoCE device rdma_rxe, whose packet checksum (ICRC) is the crypto
+# API's "crc32" (crypto_alloc_shash(): without crc32_generic loaded, "rdma link
+# add" fails with ENOENT)
+MODULES_NET="?drivers/virtio/virtio_pci drivers/net/virtio_net"
+MODULES_RDMA="crypto/crc32_generic drivers/infiniband/sw/rxe/rdma_rxe drivers/nvme/host/nvme-rdma
+	drivers/nvme/target/nvmet-rdma"
 # mode none: an ext4 scratch filesystem on a loop device (O_DIRECT files for the uring suite)
 MODULES_FS="drivers/block/loop lib/crc16 crypto/crc32c_generic fs/mbcache fs/jbd2/jbd2 fs/ext4/ext4"
+MODULES_ALL="$MODULES_VFIO $MODULES_UIO $MODULES_FS $MODULES_NVME $MODULES_TCP $MODULES_NET
+	$MODULES_RDMA"
 
 die() {
 	echo "guest.sh: $*" >&2
 	exit 99
 }
 
-# Pick the bookworm 6.1 kernel the linux-image-amd64 metapackage points at
-# (falling back to the newest 6.1.0-N-amd64 the archive lists).
+# The Debian kernel package of @series (6.1 or 6.12): the one its metapackage
+# (linux-image-amd64 for bookworm's 6.1, linux-image-6.12-amd64 from
+# bookworm-backports / -security) points at, else the newest the archive lists.
 kernel_package() {
-	local pkg
-	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-		sed -n 's/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-amd64\)$/\1/p' | head -n 1)
+	local series=$1 meta re pkg
+	case $series in
+	6.1) meta=linux-image-amd64 re='linux-image-6\.1\.0-[0-9]+-amd64' ;;
+	6.12) meta=linux-image-6.12-amd64 re='linux-image-6\.12\.[0-9]+\+deb12-amd64' ;;
+	*) return 1 ;;
+	esac
+	pkg=$(apt-cache depends "$meta" 2>/dev/null |
+		sed -En "s/^ *Depends: ($re)\$/\1/p" | head -n 1)
 	if [ -z "$pkg" ]; then
-		pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' 2>/dev/null |
+		pkg=$(apt-cache search --names-only "^$re\$" 2>/dev/null |
 			awk '{print $1}' | sort -V | tail -n 1)
 	fi
 	[ -n "$pkg" ] || return 1
 	echo "$pkg"
 }
 
+# A module's .modinfo field @2 ("depends", "softdep") from file @1 (.ko or .ko.xz).
+modinfo_field() {
+	case $1 in
+	*.xz) xz -dc "$1" ;;
+	*) cat "$1" ;;
+	esac | tr '\0' '\n' | sed -n "s/^$2=//p" | head -n 1
+}
+
 cmd_prepare() {
-	local cache=$1 pkg deb rel m src
+	local cache=$1 series=6.1 pkg deb rel m src name dep want
+	shift
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--kernel) series=$2 ;;
+		*) die "unknown option $1" ;;
+		esac
+		shift 2
+	done
+	case $series in 6.1 | 6.12) ;; *) die "--kernel takes 6.1 or 6.12, not $series" ;; esac
 	mkdir -p "$cache"
-	if [ -f "$cache/ready" ]; then
+	if [ -f "$cache/ready" ] && [ -f "$cache/modules/deps" ]; then
 		# a cache made before a module was added to the lists is made again
 		local missing=
-		for m in $MODULES_UIO $MODULES_FS $MODULES_NVME $MODULES_TCP; do
+		for m in $MODULES_ALL; do
+			case $m in \?*) continue ;; esac
 			[ -f "$cache/modules/$(basename "$m").ko" ] || missing=$m
 		done
-		if [ -z "$missing" ]; then
+		if [ -z "$missing" ] && grep -q "^$series\." "$cache/ready"; then
 			cat "$cache/ready"
 			return 0
 		fi
-		rm -f "$cache/ready"
 	fi
-	pkg=$(kernel_package) || {
+	rm -f "$cache/ready"
+	pkg=$(kernel_package "$series") || {
 		apt-get update -qq >/dev/null 2>&1 || true
-		pkg=$(kernel_package)
-	} || die "no linux-image-6.1.0-*-amd64 package in the apt archive (apt-get update?)"
-	rm -rf "$cache/pkg" "$cache/x"
+		pkg=$(kernel_package "$series")
+	} || die "no Debian $series kernel image package in the apt archive (apt-get update?)"
+	rm -rf "$cache/pkg" "$cache/x" "$cache/modules"
 	mkdir -p "$cache/pkg"
 	(cd "$cache/pkg" && apt-get download -qq "$pkg" >/dev/null 2>&1) ||
 		die "apt-get download $pkg failed"
@@ -116,18 +175,38 @@ cmd_prepare() {
 	rel=$(find "$cache/x/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | head -n 1)
 	cp "$cache/x/boot/vmlinuz-$rel" "$cache/vmlinuz"
 	mkdir -p "$cache/modules"
-	for m in $MODULES_VFIO $MODULES_UIO $MODULES_FS $MODULES_NVME $MODULES_TCP; do
-		src=$cache/x/lib/modules/$rel/kernel/$m.ko
-		if [ -f "$src" ]; then
-			cp "$src" "$cache/modules/"
-		elif [ -f "$src.xz" ]; then
-			# busybox insmod cannot load compressed modules
-			xz -dc "$src.xz" >"$cache/modules/$(basename "$m").ko"
-		elif [ "$m" != drivers/vfio/vfio_virqfd ]; then
+	# every module of the package by name, for the dependencies
+	find "$cache/x/lib/modules/$rel/kernel" -name '*.ko*' |
+		sed -E 's|^(.*/([^/]*)\.ko(\.xz)?)$|\2 \1|' >"$cache/index"
+	want=
+	for m in $MODULES_ALL; do
+		src=$cache/x/lib/modules/$rel/kernel/${m#\?}.ko
+		if [ -f "$src" ] || [ -f "$src.xz" ]; then
+			want+=" $(basename "$m")"
+		elif [ "${m#\?}" = "$m" ]; then
 			die "module $m missing from $pkg"
 		fi
 	done
-	rm -rf "$cache/x" "$cache/pkg"
+	: >"$cache/modules/deps"
+	# shellcheck disable=SC2086 # a word list
+	set -- $want
+	while [ $# -gt 0 ]; do
+		name=$1
+		shift
+		[ -f "$cache/modules/$name.ko" ] && continue
+		src=$(awk -v n="$name" '$1 == n { print $2; exit }' "$cache/index")
+		[ -n "$src" ] || die "module $name (a dependency) missing from $pkg"
+		# busybox insmod cannot load compressed modules
+		case $src in
+		*.xz) xz -dc "$src" >"$cache/modules/$name.ko" ;;
+		*) cp "$src" "$cache/modules/$name.ko" ;;
+		esac
+		dep=$(modinfo_field "$cache/modules/$name.ko" depends)
+		echo "$name: ${dep//,/ }" >>"$cache/modules/deps"
+		# shellcheck disable=SC2086 # a word list
+		set -- "$@" ${dep//,/ }
+	done
+	rm -rf "$cache/x" "$cache/pkg" "$cache/index"
 	echo "$rel ($pkg)" >"$cache/ready"
 	cat "$cache/ready"
 }
@@ -150,7 +229,7 @@ cmd_initrd() {
 	cp /bin/busybox "$root/bin/busybox"
 	file -L "$root/bin/busybox" 2>/dev/null | grep -q 'statically linked' ||
 		die "/bin/busybox is not static (install busybox-static)"
-	cp "$cache"/modules/*.ko "$root/lib/modules/"
+	cp "$cache"/modules/*.ko "$cache/modules/deps" "$root/lib/modules/"
 	for b in "$@"; do
 		cp "$b" "$root/bin/"
 	done
@@ -175,10 +254,66 @@ echo "REGBUF-INIT uptime $(cut -d' ' -f1 /proc/uptime)"
 : "${REGBUF_NVME_MODE:=vfio}" "${REGBUF_BIN:=device-nvme}"
 # MODULE.PARAM=V words of the kernel command line, as modprobe hands them to a module
 modargs() { for w in $(cat /proc/cmdline); do case $w in "$(echo "$1" | tr - _)".*=*) echo "${w#*.}" ;; esac; done; }
-load() { for m in "$@"; do [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko $(modargs $m); done; }
+# load MODULE...: each after what it depends on, with its parameters from the
+# command line; one the kernel built in (no file) or already loaded is passed over
+load() {
+	local m
+	for m in "$@"; do
+		[ -f /lib/modules/$m.ko ] && [ ! -d /sys/module/$(echo $m | tr - _) ] || continue
+		load $(sed -n "s/^$m: //p" /lib/modules/deps)
+		insmod /lib/modules/$m.ko $(modargs $m)
+	done
+}
 # namespaces are scanned asynchronously after the driver binds
 wait_dev() { i=0; while [ ! -e "$1" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 	echo "REGBUF-DEV $1 $([ -e "$1" ] && echo present || echo missing) after $i polls"; }
+# Two guests on one wire (guest.sh pair): IPv4 link-local addresses, which
+# no router forwards; the wire is QEMU's socket netdev between the two QEMU
+# processes on the host's loopback.
+TARGET_IP=169.254.0.1 HOST_IP=169.254.0.2
+NQN=nqn.2026-11.org.regbuf:fabrics NVMET=/sys/kernel/config/nvmet
+# net_up ADDR: eth0 (virtio-net) up with ADDR, and for RDMA a soft RoCE device on it
+net_up() {
+	load virtio_pci virtio_net
+	[ "$REGBUF_TRANSPORT" = rdma ] && load crc32_generic rdma_rxe
+	ip link set lo up
+	ip addr add $1/16 dev eth0 && ip link set eth0 up
+	if [ "$REGBUF_TRANSPORT" = rdma ]; then
+		rdma link add rxe0 type rxe netdev eth0 ||
+			echo "REGBUF-FABRICS rdma link add rxe0 failed"
+	fi
+}
+# nvmet_export DEV TRTYPE ADDR: subsystem $NQN with DEV as namespace 1 on port 1
+nvmet_export() {
+	nvmet_port=$NVMET/ports/1
+	mount -t configfs none /sys/kernel/config 2>/dev/null
+	mkdir $NVMET/subsystems/$NQN
+	echo 1 >$NVMET/subsystems/$NQN/attr_allow_any_host
+	mkdir $NVMET/subsystems/$NQN/namespaces/1
+	echo $1 >$NVMET/subsystems/$NQN/namespaces/1/device_path
+	echo 1 >$NVMET/subsystems/$NQN/namespaces/1/enable
+	mkdir $nvmet_port
+	echo $2 >$nvmet_port/addr_trtype
+	echo ipv4 >$nvmet_port/addr_adrfam
+	echo $3 >$nvmet_port/addr_traddr
+	echo 4420 >$nvmet_port/addr_trsvcid
+	ln -s $NVMET/subsystems/$NQN $nvmet_port/subsystems/$NQN
+}
+# fabrics_connect TRTYPE ADDR: attach $NQN, retrying for up to 120 s while the
+# target boots; short timeouts so errors come within seconds when the target
+# goes away (the defaults queue I/O for up to ctrl_loss_tmo=600 s)
+fabrics_connect() {
+	local t0=$(cut -d' ' -f1 /proc/uptime) n=0
+	until echo "transport=$1,traddr=$2,trsvcid=4420,nqn=$NQN,fast_io_fail_tmo=2,ctrl_loss_tmo=60,reconnect_delay=1" \
+		>/dev/nvme-fabrics 2>/dev/null; do
+		n=$((n + 1))
+		[ $n -lt 120 ] || return 1
+		sleep 1
+	done
+	wait_dev /dev/ng0n1
+	echo "REGBUF-FABRICS $1 connected after $n retries, $t0 .. $(cut -d' ' -f1 /proc/uptime) s uptime"
+	export REGBUF_NG=/dev/ng0n1 REGBUF_BLK=/dev/nvme0n1 REGBUF_FABRICS=$1
+}
 bdf=
 for d in /sys/bus/pci/devices/*; do
 	[ "$(cat $d/class)" = 0x010802 ] && { bdf=${d##*/}; break; }
@@ -194,30 +329,53 @@ kernel)	load crc64 crc64_rocksoft_generic crc64-rocksoft crct10dif_common crct10
 tcp)	load crc64 crc64_rocksoft_generic crc64-rocksoft crct10dif_common crct10dif_generic \
 		crc-t10dif t10-pi nvme-core configfs nvme-fabrics nvme-tcp nvmet nvmet-tcp
 	ip link set lo up
-	mount -t configfs none /sys/kernel/config
 	# null_blk's module parameters make nullb0; memory_backed keeps the data
 	# 20 ms per I/O (timer completion): long enough to be in flight when the
 	# test takes the target away
 	insmod /lib/modules/null_blk.ko nr_devices=1 gb=1 bs=512 memory_backed=1 irqmode=2 \
 		completion_nsec=20000000
-	nqn=nqn.2026-11.org.regbuf:tcp
-	t=/sys/kernel/config/nvmet
-	mkdir $t/subsystems/$nqn
-	echo 1 >$t/subsystems/$nqn/attr_allow_any_host
-	mkdir $t/subsystems/$nqn/namespaces/1
-	echo /dev/nullb0 >$t/subsystems/$nqn/namespaces/1/device_path
-	echo 1 >$t/subsystems/$nqn/namespaces/1/enable
-	mkdir $t/ports/1
-	echo tcp >$t/ports/1/addr_trtype
-	echo ipv4 >$t/ports/1/addr_adrfam
-	echo 127.0.0.1 >$t/ports/1/addr_traddr
-	echo 4420 >$t/ports/1/addr_trsvcid
-	ln -s $t/subsystems/$nqn $t/ports/1/subsystems/$nqn
-	# short timeouts: errors within seconds when the target goes away (the
-	# defaults queue I/O for up to ctrl_loss_tmo=600 s)
-	echo "transport=tcp,traddr=127.0.0.1,trsvcid=4420,nqn=$nqn,fast_io_fail_tmo=2,ctrl_loss_tmo=60,reconnect_delay=1" >/dev/nvme-fabrics
-	wait_dev /dev/ng0n1
-	export REGBUF_NG=/dev/ng0n1 REGBUF_BLK=/dev/nvme0n1 REGBUF_NVMET_PORT=$t/ports/1 REGBUF_NVMET_NQN=$nqn ;;
+	nvmet_export /dev/nullb0 tcp 127.0.0.1
+	fabrics_connect tcp 127.0.0.1 ||
+		echo "REGBUF-FABRICS connect failed"
+	# the test takes the target away and brings it back through the port's link
+	export REGBUF_NVMET_PORT=$nvmet_port REGBUF_NVMET_NQN=$NQN \
+		REGBUF_FABRICS_DOWN="rm $nvmet_port/subsystems/$NQN" \
+		REGBUF_FABRICS_UP="ln -s $NVMET/subsystems/$NQN $nvmet_port/subsystems/$NQN" ;;
+target)	# two guests: export QEMU's NVMe namespace (the kernel nvme driver's
+	# /dev/nvme0n1) over the network, and serve until the guest is killed
+	load crc64 crc64_rocksoft_generic crc64-rocksoft crct10dif_common crct10dif_generic \
+		crc-t10dif t10-pi nvme configfs nvmet nvmet-$REGBUF_TRANSPORT
+	net_up $TARGET_IP
+	wait_dev /dev/nvme0n1
+	nvmet_export /dev/nvme0n1 $REGBUF_TRANSPORT $TARGET_IP
+	# a control port for the host's test: "down" takes the subsystem off the
+	# nvmet port, "up" puts it back (as REGBUF_FABRICS_DOWN/_UP in mode tcp)
+	printf '#!/bin/sh\nread cmd\ncase $cmd in\ndown) rm %s ;;\nup) ln -s %s %s ;;\nesac\necho "$cmd: $?"\n' \
+		"$nvmet_port/subsystems/$NQN" "$NVMET/subsystems/$NQN" "$nvmet_port/subsystems/$NQN" \
+		>/bin/nvmet-ctl
+	chmod +x /bin/nvmet-ctl
+	nc -ll -p 4000 -e /bin/nvmet-ctl &
+	echo "REGBUF-TARGET ready: /dev/nvme0n1 on $REGBUF_TRANSPORT $TARGET_IP:4420, uptime $(cut -d' ' -f1 /proc/uptime)"
+	while :; do sleep 3600; done ;;
+host)	# two guests: attach the other guest's namespace over the network
+	load crc64 crc64_rocksoft_generic crc64-rocksoft crct10dif_common crct10dif_generic \
+		crc-t10dif t10-pi nvme-core nvme-fabrics nvme-$REGBUF_TRANSPORT
+	net_up $HOST_IP
+	fabrics_connect $REGBUF_TRANSPORT $TARGET_IP ||
+		echo "REGBUF-FABRICS connect failed"
+	if [ "$REGBUF_TRANSPORT" = tcp ]; then
+		# the test pulls the cable: the link goes down under the host's queues
+		export REGBUF_FABRICS_DOWN="ip link set eth0 down" REGBUF_FABRICS_UP="ip link set eth0 up"
+	else
+		# Over rdma_rxe the host never reconnects after a link flap: its
+		# reconnect attempts fail (rdma_resolve_addr -101) while the link is
+		# down, and the first one after the link is back never completes
+		# (6.12.118; the controller stays "connecting").  The target takes
+		# the subsystem off its port instead, told over the control port.
+		ctl="nc -w 10 $TARGET_IP 4000 | grep -q"
+		export REGBUF_FABRICS_DOWN="echo down | $ctl 'down: 0'" \
+			REGBUF_FABRICS_UP="echo up | $ctl 'up: 0'"
+	fi ;;
 none)	load loop crc16 crc32c_generic mbcache jbd2 ext4
 	truncate -s 192M /tmp/scratch.img
 	losetup /dev/loop0 /tmp/scratch.img 2>/dev/null ||
@@ -235,8 +393,13 @@ if [ -n "$bdf" ] && [ -n "$drv" ]; then
 fi
 export REGBUF_NVME_DEVICE=$bdf
 echo "REGBUF-BEGIN uptime $(cut -d' ' -f1 /proc/uptime)"
-/bin/$REGBUF_BIN $(echo "${REGBUF_ARGS:-}" | tr , ' ') </dev/null
-rc=$?
+# REGBUF_BIN=a,b: each in turn; the first failure's status is the result
+rc=0
+for b in $(echo $REGBUF_BIN | tr , ' '); do
+	/bin/$b $(echo "${REGBUF_ARGS:-}" | tr , ' ') </dev/null
+	r=$?
+	[ $rc != 0 ] || rc=$r
+done
 # REGBUF_EXAMPLE=NAME: then run examples/NAME.c (static) on the same device,
 # with LBA 1024, as one case of its own.
 if [ -n "${REGBUF_EXAMPLE:-}" ] && [ -n "$bdf" ]; then
@@ -341,6 +504,13 @@ cmd_boot() {
 	end=$(date +%s.%N)
 	[ -n "$tmpimg" ] && rm -f "$tmpimg"
 	[ -n "$ns2img" ] && rm -f "$ns2img"
+	report "$log" "$start" "$end" "$rc"
+}
+
+# report LOG START END QEMU-RC: the test binary's lines from a guest's serial
+# log, the boot and DMA-fault lines; returns the binary's status (99: none).
+report() {
+	local log=$1 start=$2 end=$3 rc=$4
 	tr -d '\r' <"$log" >"$log.clean" && mv "$log.clean" "$log"
 	# The binary's own lines (between BEGIN and RESULT).
 	sed -n '/^REGBUF-BEGIN/,/^REGBUF-RESULT/p' "$log" | grep -v '^REGBUF-' || true
@@ -364,12 +534,97 @@ cmd_boot() {
 	return "$result"
 }
 
-[ $# -ge 1 ] || die "usage: guest.sh prepare|initrd|boot ..."
+# guest.sh pair: two guests joined by a QEMU socket network on the host's
+# loopback: a target exporting QEMU's NVMe namespace with nvmet, and a host
+# attaching it with nvme-tcp or nvme-rdma and running the test binary.
+cmd_pair() {
+	local cache=$1 initrd=$2 log=$3
+	shift 3
+	local transport=tcp bin=device-passthru args="" envs=() timeout_s=600 mem=1G tmem=1G
+	local image="" blkdebug="" tmpimg="" drive append common e
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--transport) transport=$2 ;;
+		--bin) bin=$2 ;;
+		--args) args=$2 ;;
+		--env) envs+=("$2") ;;
+		--timeout) timeout_s=$2 ;;
+		--mem) mem=$2 ;;
+		--target-mem) tmem=$2 ;;
+		--image) image=$2 ;;
+		--blkdebug) blkdebug=$2 ;;
+		*) die "unknown option $1" ;;
+		esac
+		shift 2
+	done
+	case $transport in tcp | rdma) ;; *) die "--transport takes tcp or rdma" ;; esac
+	command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
+	if [ -z "$image" ]; then
+		tmpimg=$(mktemp /tmp/regbuf-nvme-img.XXXXXX)
+		truncate -s 1G "$tmpimg"
+		image=$tmpimg
+	fi
+	if [ -n "$blkdebug" ]; then
+		drive="driver=raw,if=none,id=nvm,file.driver=blkdebug,file.config=$blkdebug,file.image.filename=$image"
+	else
+		drive="file=$image,if=none,id=nvm,format=raw"
+	fi
+	common=(-machine q35 -accel tcg -cpu max -smp 2 -nographic -no-reboot -nodefaults
+		-serial stdio -monitor none -kernel "$cache/vmlinuz" -initrd "$initrd")
+	append="console=ttyS0 quiet panic=-1 no_timer_check intel_iommu=off REGBUF_TRANSPORT=$transport"
+	# The target listens on a loopback port of the host; a port another
+	# engineer's pair holds makes QEMU fail at once: try another.
+	local port tpid start end rc=0 _
+	start=$(date +%s.%N)
+	for _ in 1 2 3 4 5 6 7 8; do
+		port=$((20000 + RANDOM % 20000))
+		timeout --kill-after=5 "$timeout_s" qemu-system-x86_64 "${common[@]}" -m "$tmem" \
+			-append "$append REGBUF_NVME_MODE=target" \
+			-netdev "socket,id=n0,listen=127.0.0.1:$port" \
+			-device virtio-net-pci,netdev=n0,mac=52:54:00:00:00:01 \
+			-drive "$drive" -device nvme,id=nvme0,serial=regbuf0 \
+			-device nvme-ns,drive=nvm,nsid=1,logical_block_size=512,physical_block_size=512 \
+			</dev/null >"$log.target" 2>&1 &
+		tpid=$!
+		sleep 2
+		kill -0 "$tpid" 2>/dev/null && break
+		wait "$tpid" 2>/dev/null
+		grep -q 'Address already in use' "$log.target" || break
+	done
+	kill -0 "$tpid" 2>/dev/null || {
+		[ -n "$tmpimg" ] && rm -f "$tmpimg"
+		echo "guest-error: the target guest did not start:"
+		tail -n 5 "$log.target" | sed 's/^/guest-target: /'
+		return 99
+	}
+	for e in "${envs[@]}"; do
+		append+=" $e"
+	done
+	append+=" REGBUF_NVME_MODE=host REGBUF_BIN=$bin"
+	[ -n "$args" ] && append+=" REGBUF_ARGS=${args// /,}"
+	timeout --kill-after=5 "$timeout_s" qemu-system-x86_64 "${common[@]}" -m "$mem" \
+		-append "$append" \
+		-netdev "socket,id=n0,connect=127.0.0.1:$port" \
+		-device virtio-net-pci,netdev=n0,mac=52:54:00:00:00:02 \
+		</dev/null >"$log" 2>&1 || rc=$?
+	end=$(date +%s.%N)
+	# the target serves until it is stopped
+	kill "$tpid" 2>/dev/null
+	wait "$tpid" 2>/dev/null
+	[ -n "$tmpimg" ] && rm -f "$tmpimg"
+	tr -d '\r' <"$log.target" | grep -E '^REGBUF-(TARGET|FABRICS)|nvmet|rdma|rxe' |
+		head -n 20 | sed 's/^/guest-target: /'
+	grep -E '^REGBUF-FABRICS' "$log" | sed 's/^/guest-host: /'
+	report "$log" "$start" "$end" "$rc"
+}
+
+[ $# -ge 1 ] || die "usage: guest.sh prepare|initrd|boot|pair ..."
 sub=$1
 shift
 case $sub in
 prepare) cmd_prepare "$@" ;;
 initrd) cmd_initrd "$@" ;;
 boot) cmd_boot "$@" ;;
+pair) cmd_pair "$@" ;;
 *) die "unknown command $sub" ;;
 esac

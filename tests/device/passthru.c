@@ -35,6 +35,14 @@
 #define SALT UINT64_C(0x70617373)
 #define WAIT_S 60	/* no completion may take longer: "no hang" */
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static struct regbuf_uring_nvme_ns ns;
 static bool ns_ok;
 static uint64_t tot_ios, tot_cmds, tot_bytes;
@@ -95,13 +103,14 @@ static void arena_unmap(struct arena *a)
 		munmap(a->p, a->len);
 }
 
-/* A passthrough pool of @nr rings with @a registered, slots as this kernel needs. */
-static int pool_make(struct regbuf_uring_pool **pp, uint32_t nr, struct arena *a)
+/* A passthrough pool of @nr rings of @sq_entries with @a registered, slots as this kernel needs. */
+static int pool_make(struct regbuf_uring_pool **pp, uint32_t nr, uint32_t sq_entries,
+		     struct arena *a)
 {
 	struct iovec iov = { a->p, a->len };
 	int ret;
 
-	ret = regbuf_uring_pool_create(pp, nr, 128, 0, REGBUF_URING_POOL_F_NVME_CMD);
+	ret = regbuf_uring_pool_create(pp, nr, sq_entries, 0, REGBUF_URING_POOL_F_NVME_CMD);
 	if (ret)
 		return ret;
 	ret = regbuf_uring_pool_set_buf_len(*pp, ns.max_buf_len);
@@ -121,7 +130,8 @@ struct fix {
 	struct regbuf_uring_ring *r;
 };
 
-static int fix_init(struct fix *f, size_t len, uint32_t nr, bool try_huge)
+static int fix_init_sq(struct fix *f, size_t len, uint32_t nr, uint32_t sq_entries,
+		       bool try_huge)
 {
 	int ret;
 
@@ -129,13 +139,18 @@ static int fix_init(struct fix *f, size_t len, uint32_t nr, bool try_huge)
 	ret = arena_map(&f->a, len, try_huge);
 	if (ret)
 		return ret;
-	ret = pool_make(&f->pool, nr, &f->a);
+	ret = pool_make(&f->pool, nr, sq_entries, &f->a);
 	if (ret) {
 		arena_unmap(&f->a);
 		return ret;
 	}
 	f->r = regbuf_uring_pool_ring(f->pool, 0);
 	return 0;
+}
+
+static int fix_init(struct fix *f, size_t len, uint32_t nr, bool try_huge)
+{
+	return fix_init_sq(f, len, nr, 128, try_huge);
 }
 
 /* The namespace, then the fixture: a harness result (skip without a namespace). */
@@ -249,10 +264,11 @@ static int ns_open(void)
 	ret = need_ns();
 	if (ret)
 		return ret;
-	printf("# %s: nsid %u, %llu blocks of %llu bytes; max transfer %llu KiB, %u segments "
-	       "of <= %llu, virt boundary %#llx, dma alignment %#x, chunk %llu; fixed "
-	       "passthrough %s, kernel buffers up to %llu KiB\n",
+	printf("# %s: nsid %u, %llu blocks of %llu bytes; %s controller, MDTS %llu KiB; max "
+	       "transfer %llu KiB, %u segments of <= %llu, virt boundary %#llx, dma alignment "
+	       "%#x, chunk %llu; fixed passthrough %s, kernel buffers up to %llu KiB\n",
 	       ns.char_name, ns.nsid, (unsigned long long)ns.nr_lbas, (unsigned long long)lbs(),
+	       ns.fabrics ? "fabrics" : "PCIe", (unsigned long long)(ns.mdts_bytes >> 10),
 	       (unsigned long long)(ns.lim.max_bytes >> 10), ns.lim.max_segments,
 	       (unsigned long long)ns.lim.max_segment_size,
 	       (unsigned long long)ns.lim.virt_boundary_mask, ns.lim.dma_alignment,
@@ -260,6 +276,7 @@ static int ns_open(void)
 	       (unsigned long long)(ns.max_buf_len >> 10));
 	t_check_eq(ns.fixed, 0);
 	t_check(ns.nsid >= 1);
+	t_check_eq(ns.fabrics, env("REGBUF_FABRICS") != NULL);
 	if (env("REGBUF_EXPECT_LBS"))
 		t_check_eq(lbs(), strtoull(env("REGBUF_EXPECT_LBS"), NULL, 0));
 	if (blk) {
@@ -374,6 +391,70 @@ static int larger_than_max_hw(void)
 	return T_PASS;
 }
 
+/*
+ * Reads and writes of 1 to 36 MiB, each one call: every command regbuf cuts
+ * must be one the namespace takes whole.  Over NVMe/TCP to Linux's nvmet the
+ * host reports no max transfer (max_hw_sectors_kb 2147483647) and the target
+ * refuses commands over 4 MiB (Data SGL Length Invalid): 4 MiB + 4 KiB is
+ * the first size that broke.
+ */
+static int large_ios(void)
+{
+	static const uint64_t sizes[] = { MiB, 4 * MiB, 4 * MiB + 4 * KiB, 5 * MiB, 8 * MiB,
+					  16 * MiB, 36 * MiB };
+	const uint64_t area = 36 * MiB + 4 * KiB;
+	uint64_t lba, ios0 = tot_ios, cmds0 = tot_cmds, bytes0 = tot_bytes, max_cmds;
+	struct fix f;
+	double t0;
+	size_t i;
+	int ret, cmds;
+
+	ret = need_ns();
+	if (ret)
+		return ret;
+	lba = (32 * MiB) >> ns.lba_shift;
+	if ((2 * area) / ns.max_buf_len > 16384)
+		return t_skip("kernel buffers of %llu KiB: 72 MiB needs more than 16384",
+			      (unsigned long long)(ns.max_buf_len >> 10));
+	/* Room for a 36 MiB I/O in the SQ: a command per max transfer, and per
+	 * kernel buffer it crosses. */
+	max_cmds = 36 * MiB / ns.lim.max_bytes + 36 * MiB / ns.max_buf_len + 2;
+	if (max_cmds > 8192)
+		return t_skip("a 36 MiB I/O is %llu commands here, more than an SQ of 8192 holds",
+			      (unsigned long long)max_cmds);
+	ret = fix_init_sq(&f, 2 * area, 1, 8192, true);
+	if (ret == -ENOMEM)
+		return t_skip("no 72 MiB of guest memory for the arena");
+	if (ret)
+		return T_FAILF("arena + pool: %d", ret);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && !ret; i++) {
+		uint64_t c0 = tot_cmds;
+
+		if (lba + (sizes[i] >> ns.lba_shift) > ns.nr_lbas)
+			break;
+		t0 = now_s();
+		/* The read lands 4 KiB off the write's place in its own half. */
+		ret = roundtrip(f.r, f.a.p, f.a.p + area + 4 * KiB, sizes[i], lba, SALT ^ 8);
+		cmds = (int)(tot_cmds - c0);
+		printf("# %llu bytes: written and read back as %d commands (max transfer %llu KiB) "
+		       "in %.2f s\n", (unsigned long long)sizes[i], cmds / 2,
+		       (unsigned long long)(ns.lim.max_bytes >> 10), now_s() - t0);
+		if (!ret && (uint64_t)cmds / 2 < (sizes[i] + ns.lim.max_bytes - 1) / ns.lim.max_bytes)
+			ret = T_FAILF("%llu bytes in %d commands of at most %llu",
+				      (unsigned long long)sizes[i], cmds / 2,
+				      (unsigned long long)ns.lim.max_bytes);
+		lba += sizes[i] >> ns.lba_shift;
+	}
+	printf("# large I/Os: %llu I/Os, %llu commands, %llu bytes\n",
+	       (unsigned long long)(tot_ios - ios0), (unsigned long long)(tot_cmds - cmds0),
+	       (unsigned long long)(tot_bytes - bytes0));
+	fix_fini(&f);
+	if (!ret && i < sizeof(sizes) / sizeof(sizes[0]))
+		ret = T_FAILF("namespace of %llu blocks too small for the %llu-byte I/O",
+			      (unsigned long long)ns.nr_lbas, (unsigned long long)sizes[i]);
+	return ret;
+}
+
 /* An I/O across the 1 GiB kernel-buffer boundary of a > 1 GiB registration. */
 static int across_1g_boundary(void)
 {
@@ -417,7 +498,7 @@ static int errors(void)
 	       (unsigned long long)ns.nr_lbas, ret, c.status, c.sct, c.sc, c.dnr);
 	/* QEMU answers LBA Out of Range; nvmet on 6.1 passes the block layer's
 	 * error on (Internal Error), both with DNR. */
-	if (ret != -EIO || !c.dnr || (!env("REGBUF_NVMET_PORT") && (c.sct != 0 || c.sc != 0x80))) {
+	if (ret != -EIO || !c.dnr || (!env("REGBUF_FABRICS") && (c.sct != 0 || c.sc != 0x80))) {
 		fix_fini(&f);
 		return T_FAILF("LBA out of range gave %d status %#x", ret, c.status);
 	}
@@ -669,7 +750,7 @@ static int bounce_copy_proof(void)
 	struct fix f;
 	struct iovec iov[2];
 	uint64_t len, clen, pages, mis;
-	bool tcp = env("REGBUF_NVMET_PORT") != NULL;
+	bool tcp = env("REGBUF_FABRICS") != NULL;
 	int i, ret, err_copy = 0, err_gap = 0, err_big = 0;
 
 	ret = need_ns();
@@ -886,14 +967,6 @@ static int beyond_32bit_lba(void)
 
 /* ---- fabrics: the target goes away and comes back ---- */
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* The guest has one controller: nvme0. */
 static int ctrl_state(char *buf, size_t len)
 {
@@ -908,29 +981,39 @@ static int ctrl_state(char *buf, size_t len)
 	return 0;
 }
 
+/*
+ * The target goes away with reads in flight, and comes back: every read
+ * completes (with an error) within WAIT_S, one sent while it is away fails,
+ * and the same pool reads and writes again once the controller is live.
+ * REGBUF_FABRICS_DOWN / _UP are shell commands: in one guest they take the
+ * subsystem off nvmet's port; between two guests they take the host's link
+ * down, a pulled cable.  REGBUF_FABRICS_OUTAGE_S: the least time the target
+ * stays away, so that the target too has dropped the old association (its
+ * keep-alive timeout) before the host reconnects.
+ */
 static int target_loss(void)
 {
-	const char *port = env("REGBUF_NVMET_PORT"), *nqn = env("REGBUF_NVMET_NQN");
+	const char *down = env("REGBUF_FABRICS_DOWN"), *up = env("REGBUF_FABRICS_UP");
+	double outage = env("REGBUF_FABRICS_OUTAGE_S") ? atof(env("REGBUF_FABRICS_OUTAGE_S")) : 0;
 	const uint64_t len = 128 * KiB;
 	const int nr = 32;
 	struct regbuf_uring_nvme_cpl c;
 	struct fix f;
-	char link[256], target[256], state[32] = "";
-	double t0, t_err, t_back = 0;
+	char state[32] = "";
+	double t0, t_err, t_up, t_back = 0;
 	int i, n = 0, ret, nerr_inflight = 0, nerr_after = 0, rc_inflight, rc_after;
 
 	ret = need_ns();
 	if (ret)
 		return ret;
-	if (!port || !nqn)
-		return t_skip("not a fabrics namespace (guest.sh --mode tcp sets REGBUF_NVMET_PORT)");
-	snprintf(link, sizeof(link), "%s/subsystems/%s", port, nqn);
-	snprintf(target, sizeof(target), "/sys/kernel/config/nvmet/subsystems/%s", nqn);
+	if (!down || !up)
+		return t_skip("not a fabrics namespace (guest.sh --mode tcp and guest.sh pair set "
+			      "REGBUF_FABRICS_DOWN and _UP)");
 	ret = fix_init(&f, 8 * MiB, 1, true);
 	if (ret) {
 		return T_FAILF("arena + pool: %d", ret);
 	}
-	/* In flight while the port loses the subsystem. */
+	/* In flight while the target goes away. */
 	for (i = 0; i < nr; i++) {
 		ret = regbuf_uring_nvme_prep_rw(f.r, &ns, false, f.a.p + (uint64_t)i * len % (4 * MiB),
 						len, (uint64_t)i * (len >> ns.lba_shift), 0, 1);
@@ -942,8 +1025,8 @@ static int target_loss(void)
 	}
 	io_uring_submit(&f.r->ring);
 	t0 = now_s();
-	if (unlink(link)) {
-		ret = T_FAILF("unlink %s: %s", link, strerror(errno));
+	if (t_sh("%s", down)) {
+		ret = T_FAILF("'%s' failed", down);
 		goto out;
 	}
 	rc_inflight = reap(f.r, n, &c, &nerr_inflight);
@@ -953,19 +1036,23 @@ static int target_loss(void)
 	rc_after = reap(f.r, n, &c, &nerr_after);
 	t_err = now_s() - t0;
 	printf("# target gone: %d in-flight reads: %d failed (first %d); a read after: %d "
-	       "(status %#x) %.1f s after the port lost the subsystem\n", nr, nerr_inflight,
+	       "(status %#x) %.1f s after the outage began\n", nr, nerr_inflight,
 	       rc_inflight, rc_after, c.status, t_err);
-	if (symlink(target, link)) {
-		ret = T_FAILF("symlink %s: %s", link, strerror(errno));
+	if (t_err < outage)
+		usleep((useconds_t)((outage - t_err) * 1e6));
+	if (t_sh("%s", up)) {
+		ret = T_FAILF("'%s' failed", up);
 		goto out;
 	}
-	for (i = 0; i < 600; i++) {
+	t_up = now_s();
+	for (i = 0; i < 900; i++) {
 		if (!ctrl_state(state, sizeof(state)) && !strcmp(state, "live"))
 			break;
 		usleep(100 * 1000);
 	}
 	t_back = now_s() - t0;
-	printf("# controller %s %.1f s after the outage began\n", state, t_back);
+	printf("# controller %s %.1f s after the outage began, %.1f s after the target came "
+	       "back (reconnect)\n", state, t_back, now_s() - t_up);
 	if (rc_inflight == -ETIMEDOUT || rc_after == -ETIMEDOUT) {
 		ret = T_FAILF("an I/O did not complete within %d s", WAIT_S);
 		goto out;
@@ -987,7 +1074,7 @@ out:
 
 /* The CLI in the guest (test-nvme-guest puts regbuf-static in the initramfs). */
 /* The bench keeps its undo state in a directory of its own: /tmp in the guest. */
-#define CLI "REGBUF_STATE_DIR=/tmp /bin/regbuf-static"
+#define CLI "REGBUF_STATE_DIR=/tmp REGBUF_BENCH=/bin/regbuf-bench-static /bin/regbuf-static"
 #define CLI_BIN "/bin/regbuf-static"
 
 static int cli_info_lists_namespace(void)
@@ -1046,6 +1133,7 @@ int main(int argc, char **argv)
 		T_CASE(ns_open),
 		T_CASE(rw_every_ring),
 		T_CASE(larger_than_max_hw),
+		T_CASE(large_ios),
 		T_CASE(across_1g_boundary),
 		T_CASE(errors),
 		T_CASE(block_path_both_ways),

@@ -170,6 +170,8 @@ static int id_ctrl_fields(void)
 	page[517] = 0x01;		/* NN 256 */
 	page[520] = 0x0c;		/* ONCS: DSM, Write Zeroes */
 	page[536] = 0x01;		/* SGLS */
+	page[1792] = 0x04;		/* IOCCSZ 4 (64 bytes): a fabrics controller */
+	page[1795] = 0x01;
 	t_ok(regbuf_nvme_id_ctrl_parse(&ic, page, 0));
 	t_check_eq(ic.vid, 0x1b4f);
 	t_check(!strcmp(ic.sn, "SN123"));
@@ -183,6 +185,7 @@ static int id_ctrl_fields(void)
 	t_check(ic.oncs & REGBUF_NVME_ONCS_DSM);
 	t_check(ic.oncs & REGBUF_NVME_ONCS_WRITE_ZEROES);
 	t_check_eq(ic.sgls, 1);
+	t_check_eq(ic.ioccsz, 0x01000004);
 	/* MDTS counts minimum controller pages: 2^(12 + 2 + 5) with MPSMIN 2 */
 	t_ok(regbuf_nvme_id_ctrl_parse(&ic, page, 2));
 	t_check_eq(ic.mdts_bytes, 512 << 10);
