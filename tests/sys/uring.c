@@ -2206,6 +2206,32 @@ static int grow_shrink_in_fresh_process(void)
 			close(mfd);
 	}
 
+	/* A hugetlb piece, where 2 MiB pages can be had: charged by whole page. */
+	if (ret == T_PASS && (b = map_huge2m(2 * MiB)) != NULL) {
+		memset(b, 1, 2 * MiB);
+		if (regbuf_uring_pool_grow(pool, &(struct iovec){ b + 4096, 8192 }, 1, &slot) != 1)
+			ret = T_FAILF("grow of 8 KiB of a huge page");
+		else if ((regbuf_uring_pool_status(pool, &st), !st.memlock.huge) ||
+			 st.nr_bytes != a_len + 8192 || st.memlock.needed != a_len + 2 * MiB ||
+			 vm_pin() != a_len + 2 * MiB)
+			ret = T_FAILF("hugetlb piece: %llu bytes, needed %llu (huge %d), VmPin %llu; "
+				      "want %llu charged", (unsigned long long)st.nr_bytes,
+				      (unsigned long long)st.memlock.needed, st.memlock.huge,
+				      (unsigned long long)vm_pin(),
+				      (unsigned long long)(a_len + 2 * MiB));
+		else if (regbuf_uring_rw_wait(r0, true, &f, b + 4096, 8192, MiB) != 8192 ||
+			 regbuf_uring_pool_shrink(pool, slot, 1) != 1)
+			ret = T_FAILF("I/O on, or shrink of, the hugetlb piece");
+		else if (grow_status_is(pool, a_len, 2 * MiB) != T_PASS)
+			ret = T_FAIL;	/* its reason */
+		munmap(b, 2 * MiB);
+		fprintf(stderr, "  grow: 8 KiB of a 2 MiB hugetlb page grown in, charged 2 MiB, "
+			"shrunk\n");
+	} else if (ret == T_PASS) {
+		fprintf(stderr, "  grow: no hugetlb piece: %s\n", huge_2m.why);
+	}
+	huge_release();
+
 	/* A grow the kernel cannot pin all of: the first piece is released again. */
 	b = map_anon(b_len);
 	hole = mmap(NULL, 64 * KiB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
