@@ -47,7 +47,8 @@ struct bench_opts {
  * One experiment: its options (a table for opt_parse(), defaults in the
  * variables it points at), a check of what the table cannot express (option
  * combinations, the file given), run before anything is touched, and the run.
- * run() returns 0, 1 (a row failed: runtime error) or 2 (usage).
+ * run() returns 0, 1 (a row failed, or with --strict was skipped: bench_rows_exit())
+ * or 2 (usage).
  */
 struct opt_spec;
 struct bench_cmd {

@@ -885,18 +885,14 @@ static int open_file(struct io_env *env, const struct job_row *rows, int nrows)
 	for (i = 0; i < nrows; i++)
 		writes |= rw_writes(rows[i].cfg.rw);
 	env->fd = open_noatime(io_a.file, (writes ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
-	if (env->fd < 0) {
-		prep_err(env, "open %s: %s", io_a.file, strerror(errno));
-		return -1;
-	}
+	if (env->fd < 0)
+		return prep_err(env, "open %s: %s", io_a.file, strerror(errno));
 	snprintf(env->path, sizeof(env->path), "%s", io_a.file);
 	env->file_size = (uint64_t)lseek(env->fd, 0, SEEK_END);
 	for (i = 0; i < nrows; i++) {
-		if (!io_size_fits(env->file_size, rows[i].cfg.bs, rows[i].cfg.threads)) {
-			prep_err(env, "%s: %" PRIu64 " bytes, less than one %u-byte block per "
-				"thread", env->path, env->file_size, rows[i].cfg.bs);
-			return -1;
-		}
+		if (!io_size_fits(env->file_size, rows[i].cfg.bs, rows[i].cfg.threads))
+			return prep_err(env, "%s: %" PRIu64 " bytes, less than one %u-byte block per "
+					"thread", env->path, env->file_size, rows[i].cfg.bs);
 	}
 	if (writes)
 		fprintf(stderr, "bench io: overwriting %s (%" PRIu64 " MiB, every block the write "
@@ -912,11 +908,9 @@ static int open_passthru(struct io_env *env, const struct job_row *rows, int nro
 	int i, ret;
 
 	ret = regbuf_uring_nvme_open(&env->ns, io_a.passthru, 0);
-	if (ret) {
-		prep_err(env, "%s: %s%s", io_a.passthru, strerror(-ret),
-			ret == -ENODEV ? " (not an NVMe namespace's char device)" : "");
-		return -1;
-	}
+	if (ret)
+		return prep_err(env, "%s: %s%s", io_a.passthru, strerror(-ret),
+				ret == -ENODEV ? " (not an NVMe namespace's char device)" : "");
 	env->passthru = true;
 	env->fd = env->ns.fd;
 	snprintf(env->path, sizeof(env->path), "%s", io_a.passthru);
@@ -929,10 +923,9 @@ static int open_passthru(struct io_env *env, const struct job_row *rows, int nro
 		writes |= rw_writes(rows[i].cfg.rw);
 		if (bs % lbs || bs > max || bs / 4096 + 1 > env->ns.lim.max_segments ||
 		    !io_size_fits(env->file_size, bs, rows[i].cfg.threads)) {
-			prep_err(env, "%s: --bs %" PRIu64 " is not one command here (blocks of "
-				"%" PRIu64 ", at most %" PRIu64 " bytes per command)", env->path, bs,
-				lbs, max);
-			return -1;
+			return prep_err(env, "%s: --bs %" PRIu64 " is not one command here (blocks of "
+					"%" PRIu64 ", at most %" PRIu64 " bytes per command)", env->path, bs,
+					lbs, max);
 		}
 	}
 	if (writes)
@@ -947,18 +940,14 @@ static int check_dio(struct io_env *env, const struct job_row *rows, int nrows)
 	struct regbuf_uring_file f;
 	int i;
 
-	if (regbuf_uring_file_init(&f, env->fd)) {
-		prep_err(env, "%s: O_DIRECT not supported here (statx STATX_DIOALIGN "
-			"reports 0)", env->path);
-		return -1;
-	}
+	if (regbuf_uring_file_init(&f, env->fd))
+		return prep_err(env, "%s: O_DIRECT not supported here (statx STATX_DIOALIGN "
+				"reports 0)", env->path);
 	for (i = 0; i < nrows; i++) {
-		if (rows[i].cfg.bs % f.off_align) {
-			prep_err(env, "%s needs O_DIRECT offsets and lengths aligned to %u "
-				"bytes and memory to %u bytes (statx STATX_DIOALIGN); --bs %u is "
-				"not", env->path, f.off_align, f.mem_align, rows[i].cfg.bs);
-			return -1;
-		}
+		if (rows[i].cfg.bs % f.off_align)
+			return prep_err(env, "%s needs O_DIRECT offsets and lengths aligned to %u "
+					"bytes and memory to %u bytes (statx STATX_DIOALIGN); --bs %u is "
+					"not", env->path, f.off_align, f.mem_align, rows[i].cfg.bs);
 	}
 	return 0;
 }
@@ -988,10 +977,8 @@ static int map_buffers(struct io_env *env, const struct job_row *rows, int nrows
 	}
 	arena = (2 * arena + 4 * MiB - 1) & ~(2 * MiB - 1);
 	(void)bench_hugepages_reserve(TIER_2M, arena, why, sizeof(why));
-	if (regbuf_mem_create(&env->mem, arena, &mo)) {
-		prep_err(env, "cannot map %" PRIu64 " bytes of I/O buffers", arena);
-		return -1;
-	}
+	if (regbuf_mem_create(&env->mem, arena, &mo))
+		return prep_err(env, "cannot map %" PRIu64 " bytes of I/O buffers", arena);
 	env->mem_tier = regbuf_mem_tier_name(regbuf_mem_tier(env->mem));
 	/* Reserve by mapping once (as root) and keep the pages free for fio. */
 	if (env->fio && regbuf_mem_tier(env->mem) == REGBUF_MEM_TIER_2M &&
@@ -1231,11 +1218,10 @@ static int io_prepare(struct io_env *env, const struct job_row *rows, int nrows,
 			return -1;
 	} else {
 		ret = make_file(env, size);
-		if (ret) {
+		if (ret)
 			return prep_err(env, "cannot create an O_DIRECT file in the current "
 					"directory: %s (use --file PATH on a filesystem with O_DIRECT)",
 					strerror(-ret));
-		}
 	}
 	if (check_dio(env, rows, nrows) || check_poll(env))
 		return -1;

@@ -413,6 +413,32 @@ static int failed_tool_fails(void)
 }
 
 /*
+ * A write job on a --file that cannot be opened for writing (immutable: even
+ * root gets EPERM): nothing measured, FAILED with the reason, exit 1.
+ */
+static int immutable_file_fails(void)
+{
+	const char *args = "bench io --file big --rw randwrite --overwrite --runtime 0.2 "
+			   "--reps 1 --threads 1 --qd 4 --no-fio";
+	int rc, ret = T_PASS;
+
+	if (geteuid())
+		return t_skip("needs root to make a file immutable");
+	if (t_sh("chattr +i big 2>/dev/null"))
+		return t_skip("chattr +i: this filesystem has no immutable files");
+	rc = t_sh("%s %s >ioerr.out 2>&1", cli_path(), args);
+	if (rc != 1)
+		ret = T_FAILF("'%s' on an immutable file exited %d, not 1 (output in "
+			      "%s/ioerr.out)", args, rc, dir);
+	else if (t_sh("grep -q 'bench io: FAILED: open big: Operation not permitted' ioerr.out"))
+		ret = T_FAILF("no FAILED line naming the open error in %s/ioerr.out", dir);
+	else
+		unlink("ioerr.out");
+	t_sh("chattr -i big");
+	return ret;
+}
+
+/*
  * Writes that fail with an I/O error: a loop device over a 64 MiB sparse file
  * on a 1 MiB tmpfs, so that writing its holes runs out of space.  The regbuf
  * rows were attempted and failed: FAILED with the error, exit 1.
@@ -714,6 +740,7 @@ static const struct t_case cases[] = {
 	T_CASE(refused_registration_fails),
 	T_CASE(failed_tool_fails),
 	T_CASE(io_errors_fail),
+	T_CASE(immutable_file_fails),
 	T_CASE(missing_prerequisites_skip),
 	T_CASE(fio_rows_take_any_path),
 	T_CASE(io_uring_refused),
