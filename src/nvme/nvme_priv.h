@@ -191,7 +191,7 @@ struct nvme_req {
 	uint16_t cid;
 	uint32_t dw0;
 	/* what is left to issue when the queue had fewer free entries than pieces */
-	const struct regbuf_nvme_buf *b;
+	const struct regbuf_nvme_dmamap *b;
 	uint64_t off, len, slba, done;
 	uint32_t nsid;
 	uint8_t opc;
@@ -203,7 +203,7 @@ struct regbuf_nvme_qpair {
 	struct nvme_queue q;
 };
 
-struct regbuf_nvme_buf {
+struct regbuf_nvme_dmamap {
 	struct regbuf_nvme_ctrl *ctrl;
 	uint8_t *vaddr;
 	uint64_t len;

@@ -496,7 +496,7 @@ int regbuf_nvme_reap(struct regbuf_nvme_qpair *p, struct regbuf_nvme_cpl *cpls, 
  * The data pointer of one command: O(1) from the buffer's cookie, with the
  * command's scratch page for the rare SGL shapes that need a segment.
  */
-static int build_dptr(struct nvme_queue *q, uint16_t cid, const struct regbuf_nvme_buf *b,
+static int build_dptr(struct nvme_queue *q, uint16_t cid, const struct regbuf_nvme_dmamap *b,
 		      uint64_t off, uint64_t len, bool use_sgl, struct regbuf_nvme_sqe *sqe)
 {
 	struct regbuf_dma_sgl_scratch scratch;
@@ -523,7 +523,7 @@ static bool issue_pieces(struct nvme_queue *q, uint32_t r)
 {
 	struct nvme_req *req = &q->reqs[r];
 	struct regbuf_nvme_ctrl *c = q->ctrl;
-	const struct regbuf_nvme_buf *b = req->b;
+	const struct regbuf_nvme_dmamap *b = req->b;
 	uint64_t max = c->info.max_cmd_bytes, deadline = cmd_deadline(q);
 	bool sgl_ok = nvme_sgl_ok(c);
 
@@ -589,7 +589,7 @@ static bool issue_pieces(struct nvme_queue *q, uint32_t r)
 }
 
 static int submit_rw(struct regbuf_nvme_qpair *p, uint8_t opc, const struct regbuf_nvme_ns *ns,
-		     const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len, uint64_t slba,
+		     const struct regbuf_nvme_dmamap *b, uint64_t off, uint64_t len, uint64_t slba,
 		     void *ctx, unsigned int flags)
 {
 	struct nvme_queue *q = &p->q;
@@ -637,14 +637,14 @@ static int submit_rw(struct regbuf_nvme_qpair *p, uint8_t opc, const struct regb
 }
 
 int regbuf_nvme_submit_read(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
-			    const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len,
+			    const struct regbuf_nvme_dmamap *b, uint64_t off, uint64_t len,
 			    uint64_t slba, void *ctx, unsigned int flags)
 {
 	return submit_rw(q, REGBUF_NVME_CMD_READ, ns, b, off, len, slba, ctx, flags);
 }
 
 int regbuf_nvme_submit_write(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
-			     const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len,
+			     const struct regbuf_nvme_dmamap *b, uint64_t off, uint64_t len,
 			     uint64_t slba, void *ctx, unsigned int flags)
 {
 	return submit_rw(q, REGBUF_NVME_CMD_WRITE, ns, b, off, len, slba, ctx, flags);
@@ -710,8 +710,8 @@ void regbuf_nvme_qpair_ring(struct regbuf_nvme_qpair *p)
 }
 
 int regbuf_nvme_io(struct regbuf_nvme_qpair *q, enum regbuf_nvme_op op,
-		   const struct regbuf_nvme_ns *ns, const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len, uint64_t slba,
-		   struct regbuf_nvme_cpl *cpl, unsigned int flags)
+		   const struct regbuf_nvme_ns *ns, const struct regbuf_nvme_dmamap *b, uint64_t off,
+		   uint64_t len, uint64_t slba, struct regbuf_nvme_cpl *cpl, unsigned int flags)
 {
 	struct regbuf_nvme_cpl local;
 	int ret;
