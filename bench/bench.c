@@ -221,6 +221,24 @@ static const char *const free_path[TIER_NR] = {
 	[TIER_2M] = "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",
 	[TIER_1G] = "/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages",
 };
+static const char *const resv_path[TIER_NR] = {
+	[TIER_2M] = "/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages",
+	[TIER_1G] = "/sys/kernel/mm/hugepages/hugepages-1048576kB/resv_hugepages",
+};
+
+/*
+ * Pages a new mapping can have: free_hugepages also counts pages that other
+ * mappings reserved and have not faulted yet (resv_hugepages), which mmap()
+ * cannot take (hugetlb_acct_memory()).  < 0 without the pool.
+ */
+static long avail_pages(enum bench_tier t)
+{
+	long fr = undo_read_long(free_path[t]), resv = undo_read_long(resv_path[t]);
+
+	if (fr < 0 || resv <= 0)
+		return fr;
+	return resv < fr ? fr - resv : 0;
+}
 void bench_hugepages_restore(void)
 {
 	undo_counters_restore();
@@ -240,7 +258,7 @@ static void compact_memory(void)
 /* Make sure @need pages of the tier are free: reserve the difference as root. */
 static int reserve(enum bench_tier t, long need, char *why, size_t wlen)
 {
-	long free_pages = undo_read_long(free_path[t]), cur;
+	long free_pages = avail_pages(t), cur;
 
 	if (free_pages >= need)
 		return 0;
@@ -257,14 +275,14 @@ static int reserve(enum bench_tier t, long need, char *why, size_t wlen)
 		return -ENOMEM;
 	}
 	if (undo_counter_write(nr_path[t], cur + need - free_pages) >= 0 &&
-	    undo_read_long(free_path[t]) < need) {
+	    avail_pages(t) < need) {
 		/* Fragmented: compact once and ask again for the rest. */
 		compact_memory();
 		undo_counter_write(nr_path[t], cur + need - free_pages);
 	}
-	if (undo_read_long(free_path[t]) < need) {
+	if (avail_pages(t) < need) {
 		snprintf(why, wlen, "reserved only %ld of %ld %s pages (memory fragmented: %s)",
-			 undo_read_long(free_path[t]), need, bench_tier_name[t], nr_path[t]);
+			 avail_pages(t), need, bench_tier_name[t], nr_path[t]);
 		return -ENOMEM;
 	}
 	return 0;
