@@ -403,12 +403,16 @@ static int failed_tool_fails(void)
 	if (t_sh("grep -Eq '^  regbuf +[0-9]' tool.out"))
 		return T_FAILF("the regbuf row was not measured beside it (%s/tool.out)", dir);
 	/* JSON says "error" for it. */
-	rc = t_sh("REGBUF_T_IO_URING=/bin/false %s %s --json >tool.out 2>/dev/null", cli_path(),
+	rc = t_sh("REGBUF_T_IO_URING=/bin/false %s %s --json >tool.out 2>tool.err", cli_path(),
 		  IO_QUICK);
 	if (rc != 1 || t_sh("tr -d '\\n ' <tool.out | grep -q '\"jobname\":\"t/io_uring\",.*"
-			    "\"status\":\"error\",\"error\":\"t/io_uringexitedwithstatus1'"))
-		return T_FAILF("--json: exit %d, no t/io_uring status error in %s/tool.out", rc, dir);
+			    "\"status\":\"error\",\"error\":\"t/io_uringexitedwithstatus1'")) {
+		t_sh("tail -c 1500 tool.out | sed 's/^/# /'; tail -n 20 tool.err | sed 's/^/# /'");
+		return T_FAILF("--json: exit %d, no t/io_uring status error (its stdout and "
+			       "stderr above)", rc);
+	}
 	unlink("tool.out");
+	unlink("tool.err");
 	return T_PASS;
 }
 
