@@ -266,7 +266,7 @@ REGBUF_STATIC_ASSERT(sizeof(struct regbuf_nvme_cqe) == 16, "NVMe CQE is 16 bytes
 
 /*
  * Protection Information field (PRINFO, CDW12 bits 29:26; NVMe 1.4 §8.3.1,
- * NVM Command Set Specification 1.0 §5.2): PRACT, the controller inserts the
+ * NVM Command Set Specification 1.0, 5.2): PRACT, the controller inserts the
  * protection information on writes and strips it on reads; PRCHK, which of
  * the guard, application tag and reference tag the controller checks.  The
  * expected initial reference tag is CDW14, the application tag and its mask
@@ -292,7 +292,7 @@ static inline uint32_t regbuf_nvme_rw_cdw12(uint32_t nlb, uint32_t fua)
 
 /**
  * struct regbuf_nvme_pi - 8-byte protection information of one block (16-bit
- * guard), big-endian on the wire (NVM Command Set Specification 1.0 §5.2.1)
+ * guard), big-endian on the wire (NVM Command Set Specification 1.0, 5.2.1)
  * @guard: CRC-16 T10-DIF of the block's data (regbuf_nvme_crc16_t10dif())
  * @apptag: application tag
  * @reftag: reference tag: the LBA's low 32 bits for Type 1, as the host set it
@@ -323,7 +323,7 @@ uint16_t regbuf_nvme_crc16_t10dif(uint16_t crc, const void *buf, size_t len);
  * @pi: filled in
  * @guard: regbuf_nvme_crc16_t10dif() of the block's data and, where the
  *	protection information is the last 8 bytes of longer metadata, of the
- *	metadata bytes before it (NVM Command Set Specification 1.0 §5.2.1.1)
+ *	metadata bytes before it (NVM Command Set Specification 1.0, 5.2.1.1)
  * @apptag: application tag
  * @reftag: reference tag
  */
