@@ -262,7 +262,7 @@ int bench_mem_map(struct bench_mem *m, uint64_t len, enum bench_tier tier)
 			return ret;
 		}
 		/* Folio-aligned start, so THPs can back the whole range. */
-		al = (uint8_t *)(((uintptr_t)p + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1));
+		al = (uint8_t *)(((uintptr_t)p + (uintptr_t)(2 * MiB - 1)) & ~(uintptr_t)(2 * MiB - 1));
 		if (al > p)
 			munmap(p, (size_t)(al - p));
 		if (al + len < p + len + 2 * MiB)

@@ -48,7 +48,7 @@ struct io_res {
 	uint64_t ios, bytes, errors;
 	double elapsed_s;	/* slowest thread */
 	double iops, bw_bytes;
-	double usr_s, sys_s;	/* summed over threads (RUSAGE_THREAD, as fio) */
+	double usr_s, sys_s;	/* regbuf: the whole process during the run; fio: its jobs */
 	double cpu_ns_per_io;
 	double p50_ns, p99_ns, p999_ns;
 	bool ok;
@@ -107,7 +107,7 @@ struct worker {
 	bool ring_fd_reg;		/* ring fd registered by this thread */
 	/* results */
 	uint64_t ios, errors;
-	uint64_t elapsed_ns, usr_ns, sys_ns;
+	uint64_t elapsed_ns;
 	uint64_t hist[HIST_NR];
 	int err;
 };
@@ -280,7 +280,6 @@ static void *worker_fn(void *arg)
 	const struct io_cfg *c = w->cfg;
 	struct stream s = { .write = c->rw == RW_RANDWRITE || c->rw == RW_WRITE,
 			    .rnd = c->rw == RW_RANDREAD || c->rw == RW_RANDWRITE };
-	struct rusage ru0, ru1;
 	uint64_t start;
 
 	s.ts = calloc(c->qd, sizeof(*s.ts));
@@ -290,13 +289,9 @@ static void *worker_fn(void *arg)
 		return NULL;
 	}
 	s.blocks = (s.rnd ? w->file_size : w->region_len) / c->bs;
-	getrusage(RUSAGE_THREAD, &ru0);
 	start = cli_now_ns();
 	worker_run(w, &s, start, start + (uint64_t)(c->runtime_s * 1e9));
 	w->elapsed_ns = cli_now_ns() - start;
-	getrusage(RUSAGE_THREAD, &ru1);
-	w->usr_ns = tv_ns(&ru1.ru_utime) - tv_ns(&ru0.ru_utime);
-	w->sys_ns = tv_ns(&ru1.ru_stime) - tv_ns(&ru0.ru_stime);
 	/* The clock stopped before the buffers go back (no CQE is left to reap). */
 	worker_teardown(w);
 	free(s.ts);
@@ -432,7 +427,7 @@ static int workers_start(struct io_env *env, const struct io_cfg *c,
 /* Join @started workers and add up what they measured; 0 or the first error. */
 static int workers_collect(const struct io_cfg *c, int started, struct io_res *res)
 {
-	uint64_t hist[HIST_NR], usr = 0, sys = 0, el = 0, ios = 0;
+	uint64_t hist[HIST_NR], el = 0, ios = 0;
 	int t, err = 0;
 	uint32_t i;
 
@@ -442,8 +437,6 @@ static int workers_collect(const struct io_cfg *c, int started, struct io_res *r
 			pthread_join(workers[t].tid, NULL);
 		for (i = 0; i < HIST_NR; i++)
 			hist[i] += workers[t].hist[i];
-		usr += workers[t].usr_ns;
-		sys += workers[t].sys_ns;
 		ios += workers[t].ios;
 		res->errors += workers[t].errors;
 		if (workers[t].elapsed_ns > el)
@@ -456,9 +449,6 @@ static int workers_collect(const struct io_cfg *c, int started, struct io_res *r
 	res->elapsed_s = (double)el / 1e9;
 	res->iops = (double)ios / res->elapsed_s;
 	res->bw_bytes = res->iops * c->bs;
-	res->usr_s = (double)usr / 1e9;
-	res->sys_s = (double)sys / 1e9;
-	res->cpu_ns_per_io = ios ? (double)(usr + sys) / (double)ios : NAN;
 	res->p50_ns = hist_pct(hist, ios, 0.50);
 	res->p99_ns = hist_pct(hist, ios, 0.99);
 	res->p999_ns = hist_pct(hist, ios, 0.999);
@@ -466,9 +456,12 @@ static int workers_collect(const struct io_cfg *c, int started, struct io_res *r
 }
 
 /*
- * With --sqpoll the kernel's SQ threads (one per ring, threads of this
- * process) do the submitting: CPU is the whole process's during the run, as
- * for t/io_uring and fio then (the main thread only waits meanwhile).
+ * CPU is the whole process's during the run, as t/io_uring's: the kernel's
+ * threads of this process work for the rings too (an SQ thread per ring with
+ * --sqpoll; io-wq workers for I/O the target cannot take without blocking,
+ * e.g. a bio-based device with no IOCB_NOWAIT, where every read is punted and
+ * the submitting threads alone would show a fraction of the cost).  The main
+ * thread only waits meanwhile.
  */
 static void cpu_whole_process(struct io_res *res, const struct rusage *ru0,
 			      const struct rusage *ru1)
@@ -508,8 +501,7 @@ static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res 
 	started = workers_start(env, c, &f, pool, setup, alloc);
 	ret = started < 0 ? started : workers_collect(c, started, res);
 	getrusage(RUSAGE_SELF, &ru1);
-	if (env->sqpoll)
-		cpu_whole_process(res, &ru0, &ru1);
+	cpu_whole_process(res, &ru0, &ru1);
 	regbuf_uring_pool_destroy(pool);
 	if (ret)
 		snprintf(res->err, sizeof(res->err), "I/O error: %s", strerror(-ret));
@@ -681,7 +673,7 @@ static struct opt_spec io_opts[] = {
 	OPT_FLAG("poll", &io_a.poll, "polled I/O (IORING_SETUP_IOPOLL; fio hipri, t/io_uring -p1): "
 		 "needs a device with poll queues"),
 	OPT_FLAG("sqpoll", &io_a.sqpoll, "an SQ thread per ring (IORING_SETUP_SQPOLL; fio "
-		 "sqthread_poll); CPU is then the whole process's"),
+		 "sqthread_poll); CPU counts them (threads of the process)"),
 	OPT_END
 };
 
@@ -1141,9 +1133,9 @@ static void io_text(const struct io_env *env, const struct job_row *rows, int nr
 	       env->fio_huge ? "mmaphuge" : (env->fio ? "malloc" : "(fio not run)"),
 	       regbuf_uring_path_name(env->st.path), env->passthru ? "" : ", registered file",
 	       env->poll ? ", polled (IOPOLL)" : "", env->sqpoll ? ", SQ thread (SQPOLL)" : "");
-	printf("(medians; CPU = usr+sys of %s; latency = submit batch to reap)\n",
-	       env->sqpoll ? "the whole process, SQ threads included" :
-	       "the submitting threads, RUSAGE_THREAD as fio");
+	printf("(medians; CPU = usr+sys: regbuf's and t/io_uring's whole process, kernel threads "
+	       "included, fio's %s; latency = submit batch to reap)\n",
+	       env->sqpoll ? "whole process" : "jobs (RUSAGE_THREAD)");
 	for (i = 0; i < nrows; i++) {
 		const struct job_row *r = &rows[i];
 

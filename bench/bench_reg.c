@@ -122,6 +122,12 @@ static int time_pool(const struct bench_mem *m, double *ms, char *why, size_t wl
 	*ms = ms_since(t0);
 	if (ret)
 		snprintf(why, wlen, "regbuf_uring_pool_register: %s", strerror(-ret));
+	/*
+	 * Unpinned now, as the kernel row's unregister does: a ring's exit
+	 * would unpin in a kernel worker, on the same pages as the next run.
+	 */
+	else
+		(void)regbuf_uring_pool_unregister(pool);
 	regbuf_uring_pool_destroy(pool);
 	return ret;
 }
@@ -179,13 +185,12 @@ static int time_table(const struct iovec *iov, uint32_t n, unsigned int shift, d
 /*
  * The kernel's and the pool's registration, REG_PAIRS_MIN to REG_PAIRS_MAX
  * times each (a fast registration more often, its noise is larger), taking
- * turns to go first so that neither always runs after the other's teardown
- * (a ring's exit unpins in a kernel worker).  What other tenants of the
- * machine add (preemption, evicted caches, contended memory) only ever makes
- * a run slower, so the fastest of each is its cost: @k and @p get the
- * minimum.  (The thread's CPU time would leave preemption out, but in a
- * virtual machine it was seen to read a small fraction of the wall time of
- * even the fastest runs: not a cost to compare.)
+ * turns to go first.  What other tenants of the machine add (preemption,
+ * evicted caches, contended memory) only ever makes a run slower, so the
+ * fastest of each is its cost: @k and @p get the minimum.  (The thread's
+ * CPU time would leave preemption out, but in a virtual machine it was seen
+ * to read a small fraction of the wall time of even the fastest runs: not a
+ * cost to compare.)
  */
 static int time_pair(const struct bench_mem *m, struct io_uring *ring, const struct iovec *iov,
 		     uint32_t n, double *k, double *p, char *why, size_t wlen)

@@ -542,6 +542,7 @@ static int rb_post_init(struct thread_data *td)
 	int ret = 0;
 
 	pthread_mutex_lock(&rb.lock);
+	rb_fault_join_locked();
 	/*
 	 * fio allocates no buffers for a job that moves no data (rw=trim):
 	 * iomem_alloc never ran, yet the backend's rings or queues and the

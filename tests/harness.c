@@ -49,6 +49,41 @@ int t_skip(const char *fmt, ...)
 	return T_SKIP;
 }
 
+int t_in_child(int (*fn)(void))
+{
+	size_t got = 0;
+	int fds[2], status, ret;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(fds))
+		return t_broken("pipe: %s", strerror(errno));
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return t_broken("fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		t_reason[0] = '\0';
+		ret = fn();
+		if (write(fds[1], t_reason, strlen(t_reason)) < 0)
+			ret = T_BROKEN;
+		_exit(ret);
+	}
+	close(fds[1]);
+	while (got < sizeof(t_reason) - 1 &&
+	       (n = read(fds[0], t_reason + got, sizeof(t_reason) - 1 - got)) > 0)
+		got += (size_t)n;
+	t_reason[got] = '\0';
+	close(fds[0]);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return t_fail(__FILE__, __LINE__, "the child running the case died");
+	return WEXITSTATUS(status);
+}
+
 int t_broken(const char *fmt, ...)
 {
 	va_list ap;

@@ -44,6 +44,14 @@ int t_broken(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define T_FAILF(...) t_fail(__FILE__, __LINE__, __VA_ARGS__)
 
+/*
+ * Run @fn in a forked child and return its verdict, with its reason: for a
+ * case that must start from a fresh process (its own mm: VmPin counts only
+ * its own pins, not those of rings earlier cases closed, which the kernel
+ * releases later).
+ */
+int t_in_child(int (*fn)(void));
+
 #define t_check(cond)							\
 	do {								\
 		if (!(cond))						\

@@ -604,9 +604,10 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, u
  * their rings meanwhile.  Not with IORING_SETUP_SINGLE_ISSUER rings owned by
  * other threads (the kernel refuses the registration with -EEXIST).
  * Return: slots taken (> 0); -EINVAL @pool, @iov or @slot NULL, @nr 0, an
- * entry of length 0; -ENXIO nothing registered; -EBUSY the table is a
+ * empty entry ({NULL, 0}); -ENXIO nothing registered; -EBUSY the table is a
  * regbuf_uring_pool_mirror(); -ENOSPC no run of free slots long enough;
- * -EFAULT/-EOVERFLOW an entry the kernel would refuse (io_buffer_validate());
+ * -EFAULT/-EOVERFLOW an entry the kernel would refuse (io_buffer_validate():
+ * a base with length 0, a length with a NULL base, an end that wraps);
  * -ENOMEM the memlock preflight refused (the status reason says why) or out
  * of memory; the kernel's -errno for a piece it could not pin (-EFAULT
  * unmapped memory, -ENOMEM RLIMIT_MEMLOCK, -EOPNOTSUPP memory it does not
@@ -628,7 +629,8 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_grow(struct regbuf_uring_pool *pool,
  * pinned until then, and the first ring gets a tag CQE per slot when it lets
  * go).  An SQE prepared from a lookup made just before the shrink is refused
  * by the kernel with -EFAULT, never sent to other memory.  The status's memlock
- * figures describe what stays registered.
+ * charge describes what stays registered; VmPin (@pinned) drops when the
+ * kernel lets the memory go, when the tag CQE is posted.
  *
  * Context: as regbuf_uring_pool_grow().
  * Return: slots emptied; -EINVAL @pool NULL, @nr 0, range beyond the table;

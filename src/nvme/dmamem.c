@@ -33,7 +33,7 @@ static int chunk_map(struct regbuf_nvme_ctrl *c, uint64_t len, uint8_t **pp, boo
 	if (sys_mmap(&raw, NULL, len + NVME_CHUNK_SIZE, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
 		return -ENOMEM;
-	p = (uint8_t *)(((uintptr_t)raw + NVME_CHUNK_SIZE - 1) & ~(uintptr_t)(NVME_CHUNK_SIZE - 1));
+	p = (uint8_t *)(((uintptr_t)raw + (uintptr_t)(NVME_CHUNK_SIZE - 1)) & ~(uintptr_t)(NVME_CHUNK_SIZE - 1));
 	if (p > (uint8_t *)raw)
 		munmap(raw, (size_t)(p - (uint8_t *)raw));
 	munmap(p + len, (size_t)((uint8_t *)raw + len + NVME_CHUNK_SIZE - (p + len)));

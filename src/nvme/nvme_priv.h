@@ -159,7 +159,7 @@ struct nvme_queue {
 	struct regbuf_nvme_sqe *sq;
 	struct regbuf_nvme_cqe *cq;
 	uint64_t sq_iova, cq_iova;
-	volatile uint32_t *sq_db, *cq_db;
+	volatile regbuf_le32 *sq_db, *cq_db;
 	uint16_t sq_tail, sq_head, cq_head;
 	uint8_t phase;
 	/* per CID: device-visible scratch page (PRP list / SGL segment) */
@@ -320,15 +320,26 @@ void nvme_queue_set_db(struct nvme_queue *q);
 int nvme_admin_cmd(struct regbuf_nvme_ctrl *c, struct regbuf_nvme_sqe *sqe, void *data,
 		   size_t data_len, bool to_dev, uint32_t *dw0, uint16_t *status);
 
-/* MMIO: the controller takes 32-bit accesses; 64-bit registers are two of them. */
+/*
+ * MMIO: the controller takes 32-bit accesses; 64-bit registers are two of
+ * them.  Registers are little-endian (PCI), as the kernel's readl()/writel()
+ * assume: a big-endian CPU swaps.
+ */
 static inline uint32_t nvme_rd32(struct regbuf_nvme_ctrl *c, uint32_t off)
 {
-	return *(volatile uint32_t *)(c->bar + off);
+	return regbuf_le32_to_cpu(*(volatile regbuf_le32 *)(c->bar + off));
 }
 
 static inline void nvme_wr32(struct regbuf_nvme_ctrl *c, uint32_t off, uint32_t v)
 {
-	*(volatile uint32_t *)(c->bar + off) = v;
+	*(volatile regbuf_le32 *)(c->bar + off) = regbuf_cpu_to_le32(v);
+}
+
+/* A doorbell write (little-endian too), ordered after what it announces. */
+static inline void nvme_db_write(volatile regbuf_le32 *db, uint32_t v)
+{
+	__atomic_store_n((volatile REGBUF_FORCE uint32_t *)db,
+			 (REGBUF_FORCE uint32_t)regbuf_cpu_to_le32(v), __ATOMIC_RELEASE);
 }
 
 static inline uint64_t nvme_rd64(struct regbuf_nvme_ctrl *c, uint32_t off)

@@ -98,8 +98,8 @@ void nvme_queue_set_db(struct nvme_queue *q)
 {
 	struct regbuf_nvme_ctrl *c = q->ctrl;
 
-	q->sq_db = (volatile uint32_t *)(c->bar + NVME_REG_DBS + (2u * q->qid) * c->db_stride);
-	q->cq_db = (volatile uint32_t *)(c->bar + NVME_REG_DBS + (2u * q->qid + 1) * c->db_stride);
+	q->sq_db = (volatile regbuf_le32 *)(c->bar + NVME_REG_DBS + (2u * q->qid) * c->db_stride);
+	q->cq_db = (volatile regbuf_le32 *)(c->bar + NVME_REG_DBS + (2u * q->qid + 1) * c->db_stride);
 }
 
 void nvme_queue_fini(struct nvme_queue *q)
@@ -134,7 +134,7 @@ static inline void sq_push(struct nvme_queue *q, const struct regbuf_nvme_sqe *s
 static inline void sq_ring(struct nvme_queue *q)
 {
 	nvme_wmb();
-	__atomic_store_n(q->sq_db, q->sq_tail, __ATOMIC_RELEASE);
+	nvme_db_write(q->sq_db, q->sq_tail);
 }
 
 static inline uint16_t cid_get(struct nvme_queue *q, uint32_t req, uint64_t deadline)
@@ -286,7 +286,7 @@ static int queue_reap(struct nvme_queue *q, struct regbuf_nvme_cpl *cpls, unsign
 	}
 	if (any) {
 		/* CQ y Head Doorbell (§3.1.25): frees the entries for the controller */
-		__atomic_store_n(q->cq_db, q->cq_head, __ATOMIC_RELEASE);
+		nvme_db_write(q->cq_db, q->cq_head);
 		if (q->partial != UINT32_MAX && q->nr_free_cids && !nvme_ctrl_is_failed(c)) {
 			if (issue_pieces(q, q->partial))
 				q->partial = UINT32_MAX;

@@ -20,7 +20,8 @@
  */
 static inline int sys_kbuf_validate(uint64_t addr, uint64_t len)
 {
-	uint64_t end;
+	/* The kernel's arithmetic is in unsigned long: 32 bits on a 32-bit system. */
+	uintptr_t end;
 
 	/* io_sqe_buffer_register(): a NULL base leaves the slot empty, unless it has a length. */
 	if (!addr)
@@ -36,7 +37,7 @@ static inline int sys_kbuf_validate(uint64_t addr, uint64_t len)
 	 * unaligned buffer ending in the top page of the address space passes the
 	 * check above, but its page range cannot be represented.
 	 */
-	if (addr + len > UINT64_MAX - (SYS_KBUF_PAGE - 1))
+	if (addr + len > UINTPTR_MAX - (SYS_KBUF_PAGE - 1))
 		return -EOVERFLOW;
 	return 0;
 }

@@ -104,8 +104,12 @@ int sys_pagemap_scan(int pm_fd, uint64_t start, uint64_t end, uint64_t category_
 		a.category_mask = category_mask;
 		a.return_mask = return_mask;
 		n = ioctl(pm_fd, PAGEMAP_SCAN, &a);
+		/*
+		 * A kernel without the ioctl says -ENOTTY; qemu-user (7.2), which
+		 * does not pass it through, says -ENOSYS: both mean it is not there.
+		 */
 		if (n < 0)
-			return -errno;
+			return errno == ENOSYS ? -ENOTTY : -errno;
 		scan_mark_written(&a, vec, n);
 		for (i = 0; i < n; i++) {
 			if (vec[i].start > cur) {

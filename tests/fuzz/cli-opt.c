@@ -100,7 +100,6 @@ static struct num ref_digits(const char *s)
 	unsigned int base = hex ? 16 : 10;
 
 	for (; ; p++) {
-		unsigned __int128 w;
 		unsigned int d;
 
 		if (*p >= '0' && *p <= '9')
@@ -111,10 +110,9 @@ static struct num ref_digits(const char *s)
 			d = (unsigned int)(*p - 'A') + 10;
 		else
 			break;
-		w = (unsigned __int128)r.v * base + d;
-		if (w > UINT64_MAX)
-			over = true;
-		r.v = (uint64_t)w;
+		/* r.v * base + d, modulo 2^64, and whether it was more than UINT64_MAX */
+		over |= __builtin_mul_overflow(r.v, base, &r.v);
+		over |= __builtin_add_overflow(r.v, d, &r.v);
 	}
 	if (p == (hex ? s + 2 : s))
 		r.ret = -EINVAL;

@@ -255,7 +255,7 @@ static int sys_dma_thp(void)
 
 	if (r == MAP_FAILED)
 		return t_broken("mmap");
-	m = (char *)(((uintptr_t)r + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1));
+	m = (char *)(((uintptr_t)r + (uintptr_t)(2 * MiB - 1)) & ~(uintptr_t)(2 * MiB - 1));
 	if (madvise(m, len, MADV_HUGEPAGE)) {
 		munmap(r, raw);
 		return t_skip("madvise(MADV_HUGEPAGE) failed: enable THP "

@@ -240,7 +240,7 @@ static void *map_aligned(uint64_t len, uint64_t align, int advice)
 
 	if (p == MAP_FAILED)
 		return NULL;
-	a = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+	a = (char *)(((uintptr_t)p + (uintptr_t)(align - 1)) & ~(uintptr_t)(align - 1));
 	if (a > p)
 		munmap(p, (size_t)(a - p));
 	munmap(a + len, (size_t)(p + len + align - (a + len)));
@@ -333,7 +333,7 @@ static int sys_thp_mremap_misaligned_half(void)
 	if (area == MAP_FAILED)
 		return t_broken("mmap");
 	/* 2 MiB-aligned + 5 pages: misaligned by 20 KiB. */
-	q = (char *)(((uintptr_t)area + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1)) + 5 * PG;
+	q = (char *)(((uintptr_t)area + (uintptr_t)(2 * MiB - 1)) & ~(uintptr_t)(2 * MiB - 1)) + 5 * PG;
 	if (mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, q) != q)
 		return t_broken("mremap: %d", errno);
 	folio_of(pfn_of(q), &head, &nr);
@@ -522,7 +522,7 @@ static int sys_cve_shmem_thp_shuffled(void)
 		goto out_knob;
 	}
 	area = mmap(NULL, 4 * MiB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	big = (char *)(((uintptr_t)area + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1));
+	big = (char *)(((uintptr_t)area + (uintptr_t)(2 * MiB - 1)) & ~(uintptr_t)(2 * MiB - 1));
 	if (mmap(big, 2 * MiB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) != big) {
 		r = t_broken("mmap");
 		goto out_fd;
@@ -563,7 +563,7 @@ static int sys_cve_shmem_thp_shuffled(void)
 	if (r == T_PASS) {
 		char *w = twice + NO * PG;
 
-		w = (char *)(((uintptr_t)w + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1));
+		w = (char *)(((uintptr_t)w + (uintptr_t)(2 * MiB - 1)) & ~(uintptr_t)(2 * MiB - 1));
 		if (mmap(w, 2 * MiB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE,
 			 fd, 0) != w ||
 		    mmap(w + 2 * MiB, 2 * MiB, PROT_READ | PROT_WRITE,
@@ -655,7 +655,7 @@ static int sys_zero_page_faulted_first(void)
 		raw = mmap(NULL, lens[k] + 2 * MiB, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		t_check(raw != MAP_FAILED);
-		p = (char *)(((uintptr_t)raw + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1));
+		p = (char *)(((uintptr_t)raw + (uintptr_t)(2 * MiB - 1)) & ~(uintptr_t)(2 * MiB - 1));
 		madvise(p, lens[k], k ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 		for (i = 0; i < lens[k]; i += PG)
 			sink += p[i];
@@ -822,6 +822,8 @@ static int measure_clone(void)
 	size_t k;
 	uint32_t i;
 
+	if (UINTPTR_MAX <= 0xffffffffu)
+		return t_skip("32 GiB of made-up addresses need a 64-bit address space");
 	fake_base = fake_hole(16384 * 2 * MiB);
 	for (i = 0; i < 16384; i++) {
 		/* Made-up addresses, hinted: registration cost is not what is measured. */
@@ -896,6 +898,8 @@ static int measure_import(void)
 	struct regbuf_table *t;
 	int i;
 
+	if (UINTPTR_MAX <= 0xffffffffu)
+		return t_skip("8 GiB of made-up addresses need a 64-bit address space");
 	fake_base = fake_hole(8 * GiB);
 	for (i = 0; i < 8; i++) {
 		iov[i].iov_base = (void *)(uintptr_t)(fake_base + (uint64_t)i * GiB);

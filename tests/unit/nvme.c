@@ -212,7 +212,7 @@ struct memctrl {
 	struct regbuf_nvme_cqe cq[64];
 	struct regbuf_nvme_ns ns;
 	struct membuf mb;
-	uint32_t bar[0x2000 / 4];
+	regbuf_le32 bar[0x2000 / 4];	/* registers are little-endian */
 	uint16_t cq_tail;
 	uint8_t phase;
 };
@@ -269,8 +269,8 @@ static void memctrl_complete(struct memctrl *m, unsigned int slot, uint16_t stat
 }
 
 /* SQ 1 tail doorbell and CQ 1 head doorbell (NVMe 1.4 §3.1.24, §3.1.25, stride 4). */
-#define SQ1_TAIL(m)	((m)->bar[(0x1000 + 2 * 4) / 4])
-#define CQ1_HEAD(m)	((m)->bar[(0x1000 + 3 * 4) / 4])
+#define SQ1_TAIL(m)	regbuf_le32_to_cpu((m)->bar[(0x1000 + 2 * 4) / 4])
+#define CQ1_HEAD(m)	regbuf_le32_to_cpu((m)->bar[(0x1000 + 3 * 4) / 4])
 
 /*
  * Read/Write commands as the controller reads them (NVMe 1.4 §6.9, §6.15): opcode,
@@ -591,7 +591,7 @@ struct simctrl {
 	struct regbuf_nvme_qpair *qp[CONC_QPAIRS];
 	struct simq q[CONC_QPAIRS + 1];		/* [0] is the admin queue */
 	struct membuf mb;
-	uint32_t bar[0x2000 / 4];
+	regbuf_le32 bar[0x2000 / 4];	/* registers are little-endian */
 	uint64_t identifies;			/* answered so far (device thread only) */
 	uint32_t feat_dw0;			/* Set Features completion DW0 to post */
 	uint32_t feat_cdw10, feat_cdw11;	/* the last Set Features seen */
@@ -627,7 +627,8 @@ static void sim_identify(struct simctrl *s, void *page)
 static void sim_queue(struct simctrl *s, struct simq *sq)
 {
 	struct nvme_queue *q = sq->q;
-	uint32_t tail = __atomic_load_n(q->sq_db, __ATOMIC_ACQUIRE);
+	uint32_t tail = regbuf_le32_to_cpu((REGBUF_FORCE regbuf_le32)
+		__atomic_load_n((volatile REGBUF_FORCE uint32_t *)q->sq_db, __ATOMIC_ACQUIRE));
 
 	while (sq->sq_head != tail) {
 		const struct regbuf_nvme_sqe *e = &sq->sq[sq->sq_head];
@@ -646,7 +647,8 @@ static void sim_queue(struct simctrl *s, struct simq *sq)
 		ce->sq_head = regbuf_cpu_to_le16(sq->sq_head);
 		ce->sq_id = regbuf_cpu_to_le16(q->qid);
 		ce->cid = e->cid;
-		__atomic_store_n((uint16_t *)&ce->status, (uint16_t)sq->phase, __ATOMIC_RELEASE);
+		__atomic_store_n((REGBUF_FORCE uint16_t *)&ce->status,
+				 (REGBUF_FORCE uint16_t)regbuf_cpu_to_le16(sq->phase), __ATOMIC_RELEASE);
 		if (++sq->cq_tail == CONC_DEPTH) {
 			sq->cq_tail = 0;
 			sq->phase ^= 1;

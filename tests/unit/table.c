@@ -23,7 +23,12 @@
 #define PG 4096u
 
 /* Addresses nobody dereferences: hinted registration never walks. */
+/* A synthetic user address with room for several GiB above it (32-bit too). */
+#if UINTPTR_MAX > 0xffffffffu
 #define VA (UINT64_C(0x7f0000000000))
+#else
+#define VA (UINT64_C(0x40000000))	/* 1 GiB aligned, 3 GiB above it */
+#endif
 
 /* ---------------------------------------------------------------------- */
 /* Synthetic layouts: one entry per page (folio identity, index in folio, shift, pfn). */
@@ -438,7 +443,7 @@ static const struct reg_case reg_cases[] = {
 	{ "item1_len0_efault", VA, 0, -EFAULT },
 	{ "item1_len_1g_ok", VA, GiB, 0 },
 	{ "item1_len_1g_plus_1_efault", VA, GiB + 1, -EFAULT },
-	{ "item1_wrap_eoverflow", UINT64_MAX - 8191, 8193, -EOVERFLOW },
+	{ "item1_wrap_eoverflow", UINTPTR_MAX - 8191, 8193, -EOVERFLOW },
 	{ "item1_page_align_wrap_eoverflow", UINT64_MAX - 4095, 1, -EOVERFLOW },
 	{ "item1_top_page_ok_no_wrap", UINT64_MAX - 2 * 4096 + 1, 4096, 0 },
 };
@@ -1102,7 +1107,7 @@ static int concurrent_import_vs_clone_update_unregister(void)
 	pthread_t th[CONC_READERS];
 	struct conc c;
 	struct timespec t0, t1;
-	long elapsed;
+	int64_t elapsed;
 	unsigned long rounds = 0;
 	uint32_t i;
 	int r = 0;
@@ -1157,11 +1162,11 @@ static int concurrent_import_vs_clone_update_unregister(void)
 			break;
 		rounds++;
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		elapsed = (t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec);
+		elapsed = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
 		/* 0.7 s, or longer (up to 20 s) until the readers really ran: under
 		 * valgrind, which runs one thread at a time, they may get little time. */
-	} while (elapsed < 700000000L ||
-		 ((rounds <= 10 || atomic_load(&c.gets) <= 100) && elapsed < 20000000000L));
+	} while (elapsed < 700000000 ||
+		 ((rounds <= 10 || atomic_load(&c.gets) <= 100) && elapsed < INT64_C(20000000000)));
 	atomic_store(&c.stop, true);
 	for (i = 0; i < CONC_READERS; i++)
 		pthread_join(th[i], NULL);
@@ -1307,7 +1312,7 @@ static int table_api_abuse(void)
 {
 	static char mem[4096] __attribute__((aligned(4096)));
 	struct iovec one = { mem, 4096 };
-	struct iovec wraps = { (void *)(uintptr_t)(UINT64_MAX - 8191), 8192 + 1 };
+	struct iovec wraps = { (void *)(UINTPTR_MAX - 8191), 8192 + 1 };
 	struct iovec over = { mem, REGBUF_BUF_MAX_LEN + 1 };
 	uint8_t shift = 12, bad_shift = 11;
 	struct regbuf_table *t, *u;
