@@ -25,6 +25,7 @@
  * layouts can change between releases with the same ops version.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,11 +259,11 @@ void rb_dsm_put(struct rb_data *d, struct io_u *io_u)
  * costs is the kernel zeroing every page, and fio's own io_uring engine pays
  * that in each job's thread (its registration faults the job's buffers); the
  * arena is one for all jobs, made in one job's thread, while the others wait
- * for it.  So it is made unfaulted, and every job that arrives while it is
- * being faulted takes parts of it (RB_FAULT_PART, whole pages) until none
- * is left; the job that made it registers once all are done.  A THP or 4K
- * arena is faulted by regbuf itself instead (from a thread per CPU), which
- * also verifies THP.
+ * for it.  Where the jobs outnumber the CPUs (regbuf's own prefault runs a
+ * thread per CPU), it is made unfaulted, and every job that arrives while
+ * it is being faulted takes parts of it (RB_FAULT_PART, whole pages) until
+ * none is left; the job that made it registers once all are done.  A THP or
+ * 4K arena is always faulted by regbuf itself, which also verifies THP.
  */
 #define RB_FAULT_PART (32u << 20)
 
@@ -347,12 +348,30 @@ static void rb_fault_join_locked(void)
 		pthread_cond_wait(&rbf.cond, &rb.lock);
 }
 
-/* The arena, unfaulted when it is hugetlb (rb_fault_shared_locked() faults it): 0 or -errno. */
+/*
+ * Whether the jobs outnumber the CPUs regbuf's own prefault would use, one
+ * per CPU this thread may run on (unknown: they do).  Only then does sharing
+ * the prefault out among the jobs fault from more threads.
+ */
+static bool rb_jobs_outnumber_cpus(void)
+{
+	cpu_set_t set;
+
+	return sched_getaffinity(0, sizeof(set), &set) || (int)thread_number > CPU_COUNT(&set);
+}
+
+/*
+ * The arena, unfaulted when it is hugetlb and the jobs outnumber the CPUs
+ * (rb_fault_shared_locked() faults it then): 0 or -errno.
+ */
 static int rb_mem_create(size_t len, struct regbuf_mem_opts *mopts, bool *shared)
 {
 	enum regbuf_mem_tier t;
 	int ret;
 
+	*shared = false;
+	if (!rb_jobs_outnumber_cpus())
+		return regbuf_mem_create(&rb.mem, len, mopts);
 	mopts->flags |= REGBUF_MEM_F_NO_PREFAULT;
 	ret = regbuf_mem_create(&rb.mem, len, mopts);
 	mopts->flags &= ~REGBUF_MEM_F_NO_PREFAULT;
