@@ -98,7 +98,7 @@ struct worker {
 	struct regbuf_uring_ring *ring;
 	struct regbuf_uring_file file;
 	struct regbuf_alloc *alloc;	/* qd buffers of bs bytes come from here */
-	struct regbuf_iobuf *bufs;
+	struct regbuf_alloc_span *bufs;
 	uint64_t file_size;
 	uint64_t region_off, region_len;	/* sequential: this thread's part */
 	uint64_t seed;

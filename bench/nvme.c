@@ -48,7 +48,7 @@ static uint64_t cpu_ns(void)
 /* One random I/O of slot @slot: premapped, or classic when @bn is set. */
 static int submit_one(struct regbuf_nvme_qpair *q, struct baseline_nvme *bn,
 		      enum regbuf_nvme_op op, const struct regbuf_nvme_ns *ns,
-		      const struct regbuf_nvme_buf *b, const uint8_t *base, uint64_t off,
+		      const struct regbuf_nvme_dmamap *b, const uint8_t *base, uint64_t off,
 		      uint64_t size, uint64_t lba, uint64_t slot)
 {
 	const struct regbuf_nvme_ns_info *ni = regbuf_nvme_ns_info(ns);
@@ -81,7 +81,7 @@ static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns *n
 	uint64_t depth = slots * (classic ? (size + max - 1) / max : 1) + 1;
 	enum regbuf_nvme_op op = a->write ? REGBUF_NVME_OP_WRITE : REGBUF_NVME_OP_READ;
 	struct baseline_nvme *bn = NULL;
-	struct regbuf_nvme_buf *b = NULL;
+	struct regbuf_nvme_dmamap *b = NULL;
 	struct regbuf_nvme_cpl cpl[64];
 	struct regbuf_nvme_qpair *q;
 	uint64_t t0, c0, done = 0, end, rnd = 0x9e3779b97f4a7c15ull, i;
@@ -100,7 +100,7 @@ static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns *n
 	ret = regbuf_nvme_qpair_create(&q, c, (uint32_t)depth, 0);
 	if (ret)
 		goto out_mem;
-	ret = regbuf_nvme_buf_create(&b, c, p, size * slots, 0);
+	ret = regbuf_nvme_dmamap_create(&b, c, p, size * slots, 0);
 	if (ret)
 		goto out_q;
 	if (classic) {
@@ -157,7 +157,7 @@ static int bench_pass(struct regbuf_nvme_ctrl *c, const struct regbuf_nvme_ns *n
 	}
 	baseline_nvme_destroy(bn);
 out_buf:
-	regbuf_nvme_buf_destroy(b);
+	regbuf_nvme_dmamap_destroy(b);
 out_q:
 	regbuf_nvme_qpair_destroy(q);
 out_mem:

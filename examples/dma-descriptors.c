@@ -15,7 +15,7 @@
  *   ./a.out
  *
  * With a real device, replace regbuf_dma_ops_identity() by a translator that
- * returns IOVAs (or use regbuf_nvme_buf_create(), which does all of this).
+ * returns IOVAs (or use regbuf_nvme_dmamap_create(), which does all of this).
  * Exit status: 0 when every walk matches its I/O, 1 otherwise.
  *
  * Section numbers: NVMe Base Specification 1.4.

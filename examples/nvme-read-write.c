@@ -36,7 +36,7 @@
 struct dev {
 	struct regbuf_nvme_ctrl *ctrl;
 	struct regbuf_nvme_qpair *q;
-	struct regbuf_nvme_buf *buf;	/* the arena, as the device sees it */
+	struct regbuf_nvme_dmamap *buf;	/* the arena, as the device sees it */
 	struct regbuf_nvme_ns *ns;	/* the namespace handle I/O names */
 	uint32_t lba_size;
 };
@@ -164,7 +164,7 @@ int main(int argc, char **argv)
 		goto out_table;
 	}
 	/* One DMA mapping for the whole buffer; descriptors are built now. */
-	ret = regbuf_nvme_buf_create_slot(&d.buf, d.ctrl, t, 0, 0);
+	ret = regbuf_nvme_dmamap_create_slot(&d.buf, d.ctrl, t, 0, 0);
 	if (ret) {
 		fprintf(stderr, "nvme-read-write: DMA mapping: %s\n", strerror(-ret));
 		goto out_table;
@@ -203,7 +203,7 @@ int main(int argc, char **argv)
 out_qpair:
 	regbuf_nvme_qpair_destroy(d.q);
 out_buf:
-	regbuf_nvme_buf_destroy(d.buf);
+	regbuf_nvme_dmamap_destroy(d.buf);
 out_table:
 	regbuf_table_destroy(t);
 out_mem:

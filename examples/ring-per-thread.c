@@ -93,7 +93,7 @@ static int reap(struct regbuf_uring_ring *r, unsigned int n, struct worker *w)
 }
 
 /* One round: fill QD buffers, write them, clear them, read them back, check. */
-static int one_round(struct worker *w, struct regbuf_uring_ring *r, struct regbuf_iobuf *bufs,
+static int one_round(struct worker *w, struct regbuf_uring_ring *r, struct regbuf_alloc_span *bufs,
 		     uint64_t base)
 {
 	unsigned int i, k;
@@ -146,7 +146,7 @@ static void *worker_main(void *arg)
 	struct worker *w = (struct worker *)arg;
 	/* This thread's ring: no other thread submits on it. */
 	struct regbuf_uring_ring *r = regbuf_uring_pool_ring(w->sh->pool, w->idx);
-	struct regbuf_iobuf bufs[QD];
+	struct regbuf_alloc_span bufs[QD];
 	unsigned int got = 0, round;
 	int ret = 0;
 

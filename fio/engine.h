@@ -57,14 +57,14 @@ struct rb_file {
 struct rb_data {
 	struct rb_options *o;
 	bool holds_ref;
-	struct regbuf_iobuf iobuf;
+	struct regbuf_alloc_span iobuf;
 	bool has_iobuf;
 	struct io_u **events;		/* reaped, handed to fio by event() */
 	struct io_u **pending;		/* queued since the last commit */
 	unsigned int nr_pending;
 	unsigned int depth;
 	/* Dataset Management ranges (trim on the NVMe backends): one per I/O in flight */
-	struct regbuf_iobuf dsm;
+	struct regbuf_alloc_span dsm;
 	bool has_dsm;
 	uint32_t *dsm_free;		/* free range indices, a stack */
 	unsigned int dsm_nfree;

@@ -16,7 +16,7 @@
 
 static struct {
 	struct regbuf_nvme_ctrl *ctrl;
-	struct regbuf_nvme_buf *nbuf;
+	struct regbuf_nvme_dmamap *nbuf;
 	struct regbuf_nvme_ns *nsh;	/* what I/O names the namespace by */
 	struct regbuf_nvme_ns_info ns;
 	char bdf[32];
@@ -117,8 +117,8 @@ static int rb_nvme_map_locked(struct thread_data *td)
 
 	if (ret)
 		return ret;
-	ret = regbuf_nvme_buf_create(&nv.nbuf, nv.ctrl, regbuf_mem_addr(rb.mem),
-				     regbuf_mem_len(rb.mem), 0);
+	ret = regbuf_nvme_dmamap_create(&nv.nbuf, nv.ctrl, regbuf_mem_addr(rb.mem),
+					regbuf_mem_len(rb.mem), 0);
 	if (ret)
 		log_err("regbuf: mapping the %zu MiB arena for %s: %s\n",
 			regbuf_mem_len(rb.mem) >> 20, nv.bdf, strerror(-ret));
@@ -134,7 +134,7 @@ static void rb_nvme_report_locked(void)
 		nv.bdf, ci->mn, ci->mode == REGBUF_NVME_MODE_PHYS ? "physical" : "vfio",
 		nv.ns.nsid, nv.ns.nsze, nv.ns.lba_size, ci->io_queues,
 		(ci->sgls & 3) ? "supported" : "not supported",
-		regbuf_nvme_buf_nr_segs(nv.nbuf), rb.setup_ns / 1e6);
+		regbuf_nvme_dmamap_nr_segs(nv.nbuf), rb.setup_ns / 1e6);
 }
 
 static int rb_nvme_attach_locked(struct thread_data *td, struct rb_data *d)
@@ -176,7 +176,7 @@ static int rb_nvme_trim(struct rb_data *d, struct io_u *io_u)
 		return -EAGAIN;
 	memset(&sqe, 0, sizeof(sqe));
 	regbuf_nvme_sqe_dsm(&sqe, nv.ns.nsid, 1, REGBUF_NVME_DSM_AD);
-	sqe.dptr.prp.prp1 = regbuf_cpu_to_le64(regbuf_nvme_buf_iova(nv.nbuf,
+	sqe.dptr.prp.prp1 = regbuf_cpu_to_le64(regbuf_nvme_dmamap_iova(nv.nbuf,
 		(uint64_t)((char *)r - (char *)regbuf_mem_addr(rb.mem))));
 	ret = regbuf_nvme_submit_cmd(d->qp, &sqe, io_u, REGBUF_NVME_IO_F_DEFER);
 	if (ret)
@@ -255,7 +255,7 @@ static void rb_nvme_job_cleanup(struct thread_data *td, struct rb_data *d)
 
 static void rb_nvme_release_locked(void)
 {
-	regbuf_nvme_buf_destroy(nv.nbuf);
+	regbuf_nvme_dmamap_destroy(nv.nbuf);
 	regbuf_nvme_ctrl_destroy(nv.ctrl);
 	nv.nbuf = NULL;
 	nv.ctrl = NULL;

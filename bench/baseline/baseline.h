@@ -116,7 +116,7 @@ struct baseline_nvme;
  * @q: queue pair it submits on
  * @depth: commands it may have in flight at once
  *
- * The list pools live in memory mapped with regbuf_nvme_buf_create(); each
+ * The list pools live in memory mapped with regbuf_nvme_dmamap_create(); each
  * page translation is a buffer lookup (VFIO: the IOMMU mapping, as a driver
  * looking its mappings up per I/O) or a /proc/self/pagemap read (physical
  * mode).  Returns 0 or -errno.
@@ -146,7 +146,7 @@ void baseline_nvme_destroy(struct baseline_nvme *bn);
  * was submitted), or -errno.
  */
 int baseline_nvme_submit(struct baseline_nvme *bn, enum regbuf_nvme_op op, uint32_t nsid,
-			 uint32_t lba_size, const struct regbuf_nvme_buf *b, const void *base,
+			 uint32_t lba_size, const struct regbuf_nvme_dmamap *b, const void *base,
 			 uint64_t off, uint64_t len, uint64_t slba, void *ctx, unsigned int flags);
 
 /*
@@ -164,7 +164,7 @@ int baseline_nvme_reap(struct baseline_nvme *bn, struct regbuf_nvme_cpl *cpls, u
  * failing status, which is in @cpl.
  */
 int baseline_nvme_io(struct baseline_nvme *bn, enum regbuf_nvme_op op, uint32_t nsid,
-		     uint32_t lba_size, const struct regbuf_nvme_buf *b, const void *base,
+		     uint32_t lba_size, const struct regbuf_nvme_dmamap *b, const void *base,
 		     uint64_t off, uint64_t len, uint64_t slba, struct regbuf_nvme_cpl *cpl,
 		     unsigned int flags);
 

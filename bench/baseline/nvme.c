@@ -40,7 +40,7 @@ struct bn_req {
 struct bn_map {
 	void *va;
 	size_t maplen;
-	struct regbuf_nvme_buf *b;
+	struct regbuf_nvme_dmamap *b;
 };
 
 struct baseline_nvme {
@@ -58,7 +58,7 @@ struct baseline_nvme {
 	uint32_t *free_reqs, nr_free_reqs;
 	struct bn_map maps[MAX_POOL_MAPS];
 	/* the buffer being translated (one I/O at a time is built) */
-	const struct regbuf_nvme_buf *cur_b;
+	const struct regbuf_nvme_dmamap *cur_b;
 	uint64_t cur_base;
 };
 
@@ -83,10 +83,10 @@ static int bn_alloc(void *priv, size_t len, void **vaddr, regbuf_iova_t *iova)
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (p == MAP_FAILED)
 		return -ENOMEM;
-	ret = regbuf_nvme_buf_create(&m->b, bn->c, p, maplen, 0);
-	if (!ret && regbuf_nvme_buf_nr_segs(m->b) != 1) {
+	ret = regbuf_nvme_dmamap_create(&m->b, bn->c, p, maplen, 0);
+	if (!ret && regbuf_nvme_dmamap_nr_segs(m->b) != 1) {
 		/* the pool is indexed by one base address: it must be contiguous */
-		regbuf_nvme_buf_destroy(m->b);
+		regbuf_nvme_dmamap_destroy(m->b);
 		ret = -ENOMEM;
 	}
 	if (ret) {
@@ -96,7 +96,7 @@ static int bn_alloc(void *priv, size_t len, void **vaddr, regbuf_iova_t *iova)
 	m->va = p;
 	m->maplen = maplen;
 	*vaddr = p;
-	*iova = regbuf_iova(regbuf_nvme_buf_iova(m->b, 0));
+	*iova = regbuf_iova(regbuf_nvme_dmamap_iova(m->b, 0));
 	return 0;
 }
 
@@ -111,7 +111,7 @@ static void bn_free(void *priv, void *vaddr, size_t len, regbuf_iova_t iova)
 		struct bn_map *m = &bn->maps[i];
 
 		if (m->va == vaddr) {
-			regbuf_nvme_buf_destroy(m->b);
+			regbuf_nvme_dmamap_destroy(m->b);
 			munmap(m->va, m->maplen);
 			memset(m, 0, sizeof(*m));
 		}
@@ -131,7 +131,7 @@ static int bn_translate(void *priv, uint64_t vaddr, uint64_t len, struct regbuf_
 
 	if (!max)
 		return -E2BIG;
-	if (vaddr < bn->cur_base || vaddr - bn->cur_base + len > regbuf_nvme_buf_len(bn->cur_b))
+	if (vaddr < bn->cur_base || vaddr - bn->cur_base + len > regbuf_nvme_dmamap_len(bn->cur_b))
 		return -EFAULT;
 	if (bn->phys) {
 		if (pread(bn->pagemap_fd, &ent, 8, (off_t)((vaddr >> 12) * 8)) != 8)
@@ -140,7 +140,7 @@ static int bn_translate(void *priv, uint64_t vaddr, uint64_t len, struct regbuf_
 			return -EFAULT;
 		out->addr = (ent & PM_PFN_MASK) << 12 | (vaddr & 4095);
 	} else {
-		out->addr = regbuf_nvme_buf_iova(bn->cur_b, vaddr - bn->cur_base);
+		out->addr = regbuf_nvme_dmamap_iova(bn->cur_b, vaddr - bn->cur_base);
 	}
 	out->len = len;
 	return 1;
@@ -245,7 +245,7 @@ static void cmd_put(struct baseline_nvme *bn, struct bn_cmd *cmd)
 }
 
 int baseline_nvme_submit(struct baseline_nvme *bn, enum regbuf_nvme_op op, uint32_t nsid,
-			 uint32_t lba_size, const struct regbuf_nvme_buf *b, const void *base,
+			 uint32_t lba_size, const struct regbuf_nvme_dmamap *b, const void *base,
 			 uint64_t off, uint64_t len, uint64_t slba, void *ctx, unsigned int flags)
 {
 	uint32_t nr = (uint32_t)((len + bn->max_cmd - 1) / bn->max_cmd), r, i;
@@ -254,7 +254,7 @@ int baseline_nvme_submit(struct baseline_nvme *bn, enum regbuf_nvme_op op, uint3
 	int ret = 0;
 
 	if ((op != REGBUF_NVME_OP_READ && op != REGBUF_NVME_OP_WRITE) || !len ||
-	    len % lba_size || off > regbuf_nvme_buf_len(b) || len > regbuf_nvme_buf_len(b) - off)
+	    len % lba_size || off > regbuf_nvme_dmamap_len(b) || len > regbuf_nvme_dmamap_len(b) - off)
 		return -EINVAL;
 	if (nr > bn->nr_free_cmds || !bn->nr_free_reqs)
 		return -EAGAIN;
@@ -332,7 +332,7 @@ int baseline_nvme_reap(struct baseline_nvme *bn, struct regbuf_nvme_cpl *cpls, u
 }
 
 int baseline_nvme_io(struct baseline_nvme *bn, enum regbuf_nvme_op op, uint32_t nsid,
-		     uint32_t lba_size, const struct regbuf_nvme_buf *b, const void *base,
+		     uint32_t lba_size, const struct regbuf_nvme_dmamap *b, const void *base,
 		     uint64_t off, uint64_t len, uint64_t slba, struct regbuf_nvme_cpl *cpl,
 		     unsigned int flags)
 {

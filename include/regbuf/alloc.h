@@ -43,17 +43,27 @@ extern "C" {
  */
 
 /**
- * struct regbuf_iobuf - one I/O buffer
+ * struct regbuf_alloc_span - one I/O buffer
  * @addr: first byte, aligned to the allocator's alignment
  * @len: usable bytes, at least the length asked for (the size class, or the
  *	request rounded up to the alignment)
  * @slot: table slot whose buffer contains [@addr, @addr + @len)
  */
-struct regbuf_iobuf {
+struct regbuf_alloc_span {
 	void *addr;
 	uint32_t len;
 	uint32_t slot;
 };
+
+/*
+ * Deprecated: the name of struct regbuf_alloc_span in regbuf 0.1 ("buf" named
+ * three types: the table's registered buffer, struct regbuf_buf; this span;
+ * and the NVMe driver's DMA mapping, struct regbuf_nvme_dmamap).  Removed in
+ * the next release; using it warns.
+ */
+#define regbuf_iobuf \
+	_Pragma("GCC warning \"struct regbuf_iobuf is deprecated: use struct regbuf_alloc_span\"") \
+	regbuf_alloc_span
 
 /**
  * struct regbuf_alloc_stats - a snapshot of an allocator
@@ -128,7 +138,7 @@ void regbuf_alloc_destroy(struct regbuf_alloc *a);
  * than a slot or than u32), -ENOMEM when the arena has no room.
  */
 REGBUF_MUST_CHECK
-int regbuf_alloc_acquire(struct regbuf_alloc *a, size_t len, struct regbuf_iobuf *out);
+int regbuf_alloc_acquire(struct regbuf_alloc *a, size_t len, struct regbuf_alloc_span *out);
 
 /**
  * regbuf_alloc_release() - give a buffer back
@@ -138,7 +148,7 @@ int regbuf_alloc_acquire(struct regbuf_alloc *a, size_t len, struct regbuf_iobuf
  * Context: any thread (not necessarily the one that acquired it).  A buffer
  * outside the arena is ignored; releasing twice corrupts the allocator.
  */
-void regbuf_alloc_release(struct regbuf_alloc *a, const struct regbuf_iobuf *buf);
+void regbuf_alloc_release(struct regbuf_alloc *a, const struct regbuf_alloc_span *buf);
 
 /**
  * regbuf_alloc_flush() - return the calling thread's cached buffers

@@ -37,7 +37,7 @@ extern "C" {
  *   nature**: a wrong address is a write anywhere in RAM, nothing confines
  *   the device.  Opt in with REGBUF_NVME_F_ALLOW_UNSAFE.
  *
- * A buffer is mapped with regbuf_nvme_buf_create() (a VFIO DMA mapping or a
+ * A buffer is mapped with regbuf_nvme_dmamap_create() (a VFIO DMA mapping or a
  * physical translation) and its PRP lists / SGL descriptors are built then,
  * once.  A namespace is named by a &struct regbuf_nvme_ns handle from
  * regbuf_nvme_ns_get(), which the controller owns (as SPDK's spdk_nvme_ns):
@@ -53,7 +53,7 @@ extern "C" {
 struct regbuf_nvme_ctrl;
 struct regbuf_nvme_ns;
 struct regbuf_nvme_qpair;
-struct regbuf_nvme_buf;
+struct regbuf_nvme_dmamap;
 
 /* How to reach the device (struct regbuf_nvme_opts::mode). */
 enum regbuf_nvme_mode {
@@ -300,15 +300,15 @@ REGBUF_MUST_CHECK
 int regbuf_nvme_identify_raw(struct regbuf_nvme_ctrl *c, uint8_t cns, uint32_t nsid, void *data);
 
 /* Buffer flags. */
-#define REGBUF_NVME_BUF_F_READONLY	(1u << 0)	/* device may only read (writes from it) */
+#define REGBUF_NVME_DMAMAP_F_READONLY	(1u << 0)	/* device may only read (writes from it) */
 
 /**
- * regbuf_nvme_buf_create() - make memory reachable by the device, once
+ * regbuf_nvme_dmamap_create() - make memory reachable by the device, once
  * @bp: where to store the mapping
  * @c: controller
  * @addr: first byte; 4-byte aligned (NVMe 1.4 §4.3, dword alignment)
  * @len: bytes
- * @flags: REGBUF_NVME_BUF_F_*
+ * @flags: REGBUF_NVME_DMAMAP_F_*
  *
  * VFIO: one VFIO_IOMMU_MAP_DMA of the pages covering the range at an IOVA
  * chosen inside the IOMMU's usable ranges (VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE).
@@ -322,65 +322,65 @@ int regbuf_nvme_identify_raw(struct regbuf_nvme_ctrl *c, uint8_t cns, uint32_t n
  * memory that is not hugetlb; -EFAULT unmapped memory; -ENOMEM.
  */
 REGBUF_MUST_CHECK
-int regbuf_nvme_buf_create(struct regbuf_nvme_buf **bp, struct regbuf_nvme_ctrl *c, void *addr,
-			   size_t len, unsigned int flags);
+int regbuf_nvme_dmamap_create(struct regbuf_nvme_dmamap **bp, struct regbuf_nvme_ctrl *c,
+			      void *addr, size_t len, unsigned int flags);
 
 struct regbuf_table;
 
 /**
- * regbuf_nvme_buf_create_slot() - map a registered buffer of a regbuf table
+ * regbuf_nvme_dmamap_create_slot() - map a registered buffer of a regbuf table
  * @bp: where to store the mapping
  * @c: controller
  * @t: table
  * @slot: registered slot of @t
- * @flags: REGBUF_NVME_BUF_F_*
+ * @flags: REGBUF_NVME_DMAMAP_F_*
  *
- * Holds a reference on the slot's buffer until regbuf_nvme_buf_destroy().
- * VFIO: as regbuf_nvme_buf_create() on the buffer's range.  Physical mode:
+ * Holds a reference on the slot's buffer until regbuf_nvme_dmamap_destroy().
+ * VFIO: as regbuf_nvme_dmamap_create() on the buffer's range.  Physical mode:
  * the DMA segments are the table's physical segments (adjacent folios
  * already merged at registration), checked against /proc/self/pagemap now
  * and required to be hugetlb.
  *
- * Return: as regbuf_nvme_buf_create(); -EFAULT empty slot; -EPERM physical
+ * Return: as regbuf_nvme_dmamap_create(); -EFAULT empty slot; -EPERM physical
  * mode and the buffer was registered without frame numbers
  * (REGBUF_TABLE_F_LAYOUT_PFN, root) or is not hugetlb memory; -ESTALE the
  * memory moved since registration.
  */
 REGBUF_MUST_CHECK
-int regbuf_nvme_buf_create_slot(struct regbuf_nvme_buf **bp, struct regbuf_nvme_ctrl *c,
+int regbuf_nvme_dmamap_create_slot(struct regbuf_nvme_dmamap **bp, struct regbuf_nvme_ctrl *c,
 				struct regbuf_table *t, uint32_t slot, unsigned int flags);
 
 /**
- * regbuf_nvme_buf_destroy() - unmap a buffer
+ * regbuf_nvme_dmamap_destroy() - unmap a buffer
  * @b: buffer, or NULL; no I/O on it may be in flight
  */
-void regbuf_nvme_buf_destroy(struct regbuf_nvme_buf *b);
+void regbuf_nvme_dmamap_destroy(struct regbuf_nvme_dmamap *b);
 
 /**
- * regbuf_nvme_buf_iova() - device address of a byte of the buffer
+ * regbuf_nvme_dmamap_iova() - device address of a byte of the buffer
  * @b: buffer
  * @off: offset
  *
  * Return: the IOVA (VFIO) or physical address; 0 if @off is outside.
  */
-uint64_t regbuf_nvme_buf_iova(const struct regbuf_nvme_buf *b, uint64_t off);
+uint64_t regbuf_nvme_dmamap_iova(const struct regbuf_nvme_dmamap *b, uint64_t off);
 
 /**
- * regbuf_nvme_buf_len() - bytes of a mapped buffer
+ * regbuf_nvme_dmamap_len() - bytes of a mapped buffer
  * @b: buffer
  *
  * Return: the length it was created with.
  */
-uint64_t regbuf_nvme_buf_len(const struct regbuf_nvme_buf *b);
+uint64_t regbuf_nvme_dmamap_len(const struct regbuf_nvme_dmamap *b);
 
 /**
- * regbuf_nvme_buf_nr_segs() - DMA segments of the buffer
+ * regbuf_nvme_dmamap_nr_segs() - DMA segments of the buffer
  * @b: buffer
  *
  * Return: 1 under VFIO (one IOVA range); in physical mode, the physically
  * contiguous runs of the buffer.
  */
-uint32_t regbuf_nvme_buf_nr_segs(const struct regbuf_nvme_buf *b);
+uint32_t regbuf_nvme_dmamap_nr_segs(const struct regbuf_nvme_dmamap *b);
 
 /**
  * regbuf_nvme_qpair_create() - one I/O submission/completion queue pair
@@ -445,7 +445,7 @@ void regbuf_nvme_qpair_destroy(struct regbuf_nvme_qpair *q);
  * -EOPNOTSUPP SGL forced but unsupported; -ENXIO the controller failed.
  */
 int regbuf_nvme_submit_read(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
-			    const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len,
+			    const struct regbuf_nvme_dmamap *b, uint64_t off, uint64_t len,
 			    uint64_t slba, void *ctx, unsigned int flags);
 
 /**
@@ -462,16 +462,16 @@ int regbuf_nvme_submit_read(struct regbuf_nvme_qpair *q, const struct regbuf_nvm
  * Return: as regbuf_nvme_submit_read().
  */
 int regbuf_nvme_submit_write(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
-			     const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len,
+			     const struct regbuf_nvme_dmamap *b, uint64_t off, uint64_t len,
 			     uint64_t slba, void *ctx, unsigned int flags);
 
 /**
  * struct regbuf_nvme_md - the metadata of one read or write
- * @buf: mapped buffer holding the metadata, &struct regbuf_nvme_ns_info ms
- *	bytes per block, for a format with a separate metadata buffer; NULL for
+ * @map: DMA map holding the metadata, &struct regbuf_nvme_ns_info ms bytes
+ *	per block, for a format with a separate metadata buffer; NULL for
  *	extended LBAs, and with %REGBUF_NVME_RW_PRACT on a format whose metadata
  *	is the 8 bytes of protection information
- * @off: offset of the first block's metadata in @buf; 4-byte aligned, and
+ * @off: offset of the first block's metadata in @map; 4-byte aligned, and
  *	each command's part contiguous in device address space (MPTR, NVMe 1.4
  *	4.2: always under VFIO; in physical mode inside one segment)
  * @prinfo: %REGBUF_NVME_RW_PRACT and %REGBUF_NVME_RW_PRCHK_* bits (a
@@ -482,7 +482,7 @@ int regbuf_nvme_submit_write(struct regbuf_nvme_qpair *q, const struct regbuf_nv
  * @appmask: the bits of @apptag checked (ELBATM)
  */
 struct regbuf_nvme_md {
-	const struct regbuf_nvme_buf *buf;
+	const struct regbuf_nvme_dmamap *map;
 	uint64_t off;
 	uint32_t prinfo;
 	uint32_t reftag;
@@ -505,7 +505,7 @@ struct regbuf_nvme_md {
  * @flags: REGBUF_NVME_IO_F_*
  *
  * As regbuf_nvme_submit_read() / _write(), each command also given the
- * device address of its part of @md->buf (MPTR; PSDT 01b with an SGL for the
+ * device address of its part of @md->map (MPTR; PSDT 01b with an SGL for the
  * data), the PRINFO bits (CDW12), the reference tag of its first block
  * (CDW14) and the application tag and mask (CDW15).  A protection check the
  * controller fails completes the request with its status (SCT 2h: 82h guard,
@@ -514,12 +514,12 @@ struct regbuf_nvme_md {
  * Context: hot path: no syscall, no allocation.
  * Return: as regbuf_nvme_submit_read(), and -EINVAL for metadata that does
  * not fit the format (regbuf_nvme_md_check()), a metadata range outside
- * @md->buf or not 4-byte aligned, or @md->buf of another controller.  A
+ * @md->map or not 4-byte aligned, or @md->map of another controller.  A
  * command whose part of the metadata is not contiguous for the device (physical
  * mode) completes with %REGBUF_NVME_STATUS_BADDESC.
  */
 int regbuf_nvme_submit_rw_md(struct regbuf_nvme_qpair *q, bool write,
-			     const struct regbuf_nvme_ns *ns, const struct regbuf_nvme_buf *b,
+			     const struct regbuf_nvme_ns *ns, const struct regbuf_nvme_dmamap *b,
 			     uint64_t off, uint64_t len, uint64_t slba,
 			     const struct regbuf_nvme_md *md, void *ctx, unsigned int flags);
 
@@ -548,7 +548,7 @@ int regbuf_nvme_submit_flush(struct regbuf_nvme_qpair *q, const struct regbuf_nv
  * Zeroes, Compare, vendor commands) and for callers that build descriptors
  * themselves.  The driver does not read the data pointer: every address in
  * it (and in any PRP list or SGL segment it points to) must be device memory
- * the caller mapped, e.g. regbuf_nvme_buf_iova() of a mapped buffer, and
+ * the caller mapped, e.g. regbuf_nvme_dmamap_iova() of a mapped buffer, and
  * must stay valid until the completion is reaped.  The command completes as
  * one request (nr_cmds 1) and is subject to the timeout.
  *
@@ -620,8 +620,8 @@ enum regbuf_nvme_op {
  * Return: 0; a submission error; or regbuf_nvme_status_errno() of the status.
  */
 int regbuf_nvme_io(struct regbuf_nvme_qpair *q, enum regbuf_nvme_op op,
-		   const struct regbuf_nvme_ns *ns, const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len, uint64_t slba,
-		   struct regbuf_nvme_cpl *cpl, unsigned int flags);
+		   const struct regbuf_nvme_ns *ns, const struct regbuf_nvme_dmamap *b, uint64_t off,
+		   uint64_t len, uint64_t slba, struct regbuf_nvme_cpl *cpl, unsigned int flags);
 
 /**
  * regbuf_nvme_stats - counters of one queue pair, for tests and the CLI
@@ -645,6 +645,37 @@ struct regbuf_nvme_stats {
  * @st: result
  */
 void regbuf_nvme_qpair_stats(const struct regbuf_nvme_qpair *q, struct regbuf_nvme_stats *st);
+
+/*
+ * Deprecated names of regbuf 0.1, removed in the next release: the DMA
+ * mapping was "struct regbuf_nvme_buf", one of three types called "buf"
+ * (beside the table's struct regbuf_buf and the allocator's struct
+ * regbuf_alloc_span).  Using a function by its old name warns.
+ */
+#define regbuf_nvme_buf \
+	_Pragma("GCC warning \"struct regbuf_nvme_buf is deprecated: use struct regbuf_nvme_dmamap\"") \
+	regbuf_nvme_dmamap
+#define REGBUF_NVME_BUF_F_READONLY \
+	_Pragma("GCC warning \"REGBUF_NVME_BUF_F_READONLY is deprecated: use REGBUF_NVME_DMAMAP_F_READONLY\"") \
+	REGBUF_NVME_DMAMAP_F_READONLY
+#define regbuf_nvme_buf_create \
+	_Pragma("GCC warning \"regbuf_nvme_buf_create() is deprecated: use regbuf_nvme_dmamap_create()\"") \
+	regbuf_nvme_dmamap_create
+#define regbuf_nvme_buf_create_slot \
+	_Pragma("GCC warning \"regbuf_nvme_buf_create_slot() is deprecated: use regbuf_nvme_dmamap_create_slot()\"") \
+	regbuf_nvme_dmamap_create_slot
+#define regbuf_nvme_buf_destroy \
+	_Pragma("GCC warning \"regbuf_nvme_buf_destroy() is deprecated: use regbuf_nvme_dmamap_destroy()\"") \
+	regbuf_nvme_dmamap_destroy
+#define regbuf_nvme_buf_iova \
+	_Pragma("GCC warning \"regbuf_nvme_buf_iova() is deprecated: use regbuf_nvme_dmamap_iova()\"") \
+	regbuf_nvme_dmamap_iova
+#define regbuf_nvme_buf_len \
+	_Pragma("GCC warning \"regbuf_nvme_buf_len() is deprecated: use regbuf_nvme_dmamap_len()\"") \
+	regbuf_nvme_dmamap_len
+#define regbuf_nvme_buf_nr_segs \
+	_Pragma("GCC warning \"regbuf_nvme_buf_nr_segs() is deprecated: use regbuf_nvme_dmamap_nr_segs()\"") \
+	regbuf_nvme_dmamap_nr_segs
 
 #ifdef __cplusplus
 }

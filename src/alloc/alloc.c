@@ -426,14 +426,15 @@ void regbuf_alloc_destroy(struct regbuf_alloc *a)
 	free(a);
 }
 
-static void fill(const struct regbuf_alloc *a, uintptr_t p, uint64_t len, struct regbuf_iobuf *out)
+static void fill(const struct regbuf_alloc *a, uintptr_t p, uint64_t len,
+		 struct regbuf_alloc_span *out)
 {
 	out->addr = (void *)p;
 	out->len = (uint32_t)len;
 	out->slot = a->first_slot + (uint32_t)((p - a->base) / a->slot_len);
 }
 
-int regbuf_alloc_acquire(struct regbuf_alloc *a, size_t len, struct regbuf_iobuf *out)
+int regbuf_alloc_acquire(struct regbuf_alloc *a, size_t len, struct regbuf_alloc_span *out)
 {
 	unsigned int shift;
 	uint64_t size;
@@ -482,7 +483,7 @@ int regbuf_alloc_acquire(struct regbuf_alloc *a, size_t len, struct regbuf_iobuf
 	return 0;
 }
 
-void regbuf_alloc_release(struct regbuf_alloc *a, const struct regbuf_iobuf *buf)
+void regbuf_alloc_release(struct regbuf_alloc *a, const struct regbuf_alloc_span *buf)
 {
 	uintptr_t p = (uintptr_t)buf->addr;
 	uint64_t size = buf->len;

@@ -185,7 +185,7 @@ struct nvme_queue {
 
 /* The metadata of a request: MPTR from mb at moff (or none), PI fields. */
 struct nvme_req_md {
-	const struct regbuf_nvme_buf *mb;
+	const struct regbuf_nvme_dmamap *mb;
 	uint64_t moff;
 	uint32_t ms;
 	uint32_t prinfo;
@@ -201,7 +201,7 @@ struct nvme_req {
 	uint16_t cid;
 	uint32_t dw0;
 	/* what is left to issue when the queue had fewer free entries than pieces */
-	const struct regbuf_nvme_buf *b;
+	const struct regbuf_nvme_dmamap *b;
 	uint64_t off, len, slba, done;
 	uint64_t max;		/* bytes per command: MDTS, whole blocks */
 	uint32_t nsid;
@@ -224,7 +224,7 @@ struct regbuf_nvme_qpair {
 	struct nvme_queue q;
 };
 
-struct regbuf_nvme_buf {
+struct regbuf_nvme_dmamap {
 	struct regbuf_nvme_ctrl *ctrl;
 	uint8_t *vaddr;
 	uint64_t len;
@@ -268,9 +268,9 @@ uint64_t nvme_now_ns(void);
 int nvme_cfg_read(struct regbuf_nvme_ctrl *c, uint32_t off, void *buf, size_t len);
 int nvme_cfg_write(struct regbuf_nvme_ctrl *c, uint32_t off, const void *buf, size_t len);
 
-/* buf.c: the device address of [off, off + len) of @b if it is one contiguous run; -EINVAL */
-int nvme_buf_iova_contig(const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len,
-			 uint64_t *iova);
+/* dmamap.c: the device address of [off, off + len) of @b if it is one contiguous run; -EINVAL */
+int nvme_dmamap_iova_contig(const struct regbuf_nvme_dmamap *b, uint64_t off, uint64_t len,
+			    uint64_t *iova);
 
 /* dmamem.c: driver DMA memory, over vfio.c / phys.c */
 int nvme_dma_alloc(struct regbuf_nvme_ctrl *c, size_t len, void **vaddr, uint64_t *iova);

@@ -496,7 +496,7 @@ int regbuf_nvme_reap(struct regbuf_nvme_qpair *p, struct regbuf_nvme_cpl *cpls, 
  * The data pointer of one command: O(1) from the buffer's cookie, with the
  * command's scratch page for the rare SGL shapes that need a segment.
  */
-static int build_dptr(struct nvme_queue *q, uint16_t cid, const struct regbuf_nvme_buf *b,
+static int build_dptr(struct nvme_queue *q, uint16_t cid, const struct regbuf_nvme_dmamap *b,
 		      uint64_t off, uint64_t len, bool use_sgl, struct regbuf_nvme_sqe *sqe)
 {
 	struct regbuf_dma_sgl_scratch scratch;
@@ -523,7 +523,7 @@ static bool issue_pieces(struct nvme_queue *q, uint32_t r)
 {
 	struct nvme_req *req = &q->reqs[r];
 	struct regbuf_nvme_ctrl *c = q->ctrl;
-	const struct regbuf_nvme_buf *b = req->b;
+	const struct regbuf_nvme_dmamap *b = req->b;
 	uint64_t max = req->max, deadline = cmd_deadline(q);
 	bool sgl_ok = nvme_sgl_ok(c);
 
@@ -550,7 +550,7 @@ static bool issue_pieces(struct nvme_queue *q, uint32_t r)
 			 * reference tag and the application tag (NVM Command Set
 			 * 1.0, 3.2.4 and 5.2) */
 			if (req->md.mb)
-				ret = nvme_buf_iova_contig(req->md.mb,
+				ret = nvme_dmamap_iova_contig(req->md.mb,
 							   req->md.moff + done_blks * req->md.ms,
 							   nlb * req->md.ms, &mptr);
 			sqe.mptr = regbuf_cpu_to_le64(mptr);
@@ -614,16 +614,16 @@ static int md_setup(struct nvme_req_md *req, const struct regbuf_nvme_ctrl *c,
 	uint64_t mlen = nblk * ni->ms;
 	int ret;
 
-	ret = regbuf_nvme_md_check(ni->ms, ni->ext, ni->pi_type, md && md->buf,
+	ret = regbuf_nvme_md_check(ni->ms, ni->ext, ni->pi_type, md && md->map,
 				   md ? md->prinfo : 0);
 	if (ret || !md)
 		return ret;
-	if (md->buf && (md->buf->ctrl != c || (md->off & 3) || md->off > md->buf->len ||
-			mlen > md->buf->len - md->off))
+	if (md->map && (md->map->ctrl != c || (md->off & 3) || md->off > md->map->len ||
+			mlen > md->map->len - md->off))
 		return -EINVAL;
 	/* PRACT with the 8 bytes of protection information only: nothing moves */
-	if (md->buf && !(md->prinfo & REGBUF_NVME_RW_PRACT && ni->ms == 8))
-		req->mb = md->buf;
+	if (md->map && !(md->prinfo & REGBUF_NVME_RW_PRACT && ni->ms == 8))
+		req->mb = md->map;
 	req->moff = md->off;
 	req->ms = ni->ms;
 	req->prinfo = md->prinfo;
@@ -633,7 +633,7 @@ static int md_setup(struct nvme_req_md *req, const struct regbuf_nvme_ctrl *c,
 }
 
 static int submit_rw(struct regbuf_nvme_qpair *p, uint8_t opc, const struct regbuf_nvme_ns *ns,
-		     const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len, uint64_t slba,
+		     const struct regbuf_nvme_dmamap *b, uint64_t off, uint64_t len, uint64_t slba,
 		     const struct regbuf_nvme_md *md, void *ctx, unsigned int flags)
 {
 	struct nvme_queue *q = &p->q;
@@ -699,21 +699,21 @@ static int submit_rw(struct regbuf_nvme_qpair *p, uint8_t opc, const struct regb
 }
 
 int regbuf_nvme_submit_read(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
-			    const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len,
+			    const struct regbuf_nvme_dmamap *b, uint64_t off, uint64_t len,
 			    uint64_t slba, void *ctx, unsigned int flags)
 {
 	return submit_rw(q, REGBUF_NVME_CMD_READ, ns, b, off, len, slba, NULL, ctx, flags);
 }
 
 int regbuf_nvme_submit_write(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
-			     const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len,
+			     const struct regbuf_nvme_dmamap *b, uint64_t off, uint64_t len,
 			     uint64_t slba, void *ctx, unsigned int flags)
 {
 	return submit_rw(q, REGBUF_NVME_CMD_WRITE, ns, b, off, len, slba, NULL, ctx, flags);
 }
 
 int regbuf_nvme_submit_rw_md(struct regbuf_nvme_qpair *q, bool write,
-			     const struct regbuf_nvme_ns *ns, const struct regbuf_nvme_buf *b,
+			     const struct regbuf_nvme_ns *ns, const struct regbuf_nvme_dmamap *b,
 			     uint64_t off, uint64_t len, uint64_t slba,
 			     const struct regbuf_nvme_md *md, void *ctx, unsigned int flags)
 {
@@ -781,8 +781,8 @@ void regbuf_nvme_qpair_ring(struct regbuf_nvme_qpair *p)
 }
 
 int regbuf_nvme_io(struct regbuf_nvme_qpair *q, enum regbuf_nvme_op op,
-		   const struct regbuf_nvme_ns *ns, const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len, uint64_t slba,
-		   struct regbuf_nvme_cpl *cpl, unsigned int flags)
+		   const struct regbuf_nvme_ns *ns, const struct regbuf_nvme_dmamap *b, uint64_t off,
+		   uint64_t len, uint64_t slba, struct regbuf_nvme_cpl *cpl, unsigned int flags)
 {
 	struct regbuf_nvme_cpl local;
 	int ret;

@@ -101,7 +101,7 @@ struct arena {
 	uint8_t *p;
 	uint64_t len;
 	bool huge;
-	struct regbuf_nvme_buf *b;
+	struct regbuf_nvme_dmamap *b;
 };
 
 static int arena_get(struct arena *a, bool huge, uint64_t len)
@@ -117,7 +117,7 @@ static int arena_get(struct arena *a, bool huge, uint64_t len)
 		a->p = NULL;
 		return -errno;
 	}
-	ret = regbuf_nvme_buf_create(&a->b, ctrl, a->p, len, 0);
+	ret = regbuf_nvme_dmamap_create(&a->b, ctrl, a->p, len, 0);
 	if (ret) {
 		munmap(a->p, len);
 		a->p = NULL;
@@ -129,7 +129,7 @@ static void arena_put(struct arena *a)
 {
 	if (!a->p)
 		return;
-	regbuf_nvme_buf_destroy(a->b);
+	regbuf_nvme_dmamap_destroy(a->b);
 	munmap(a->p, a->len);
 	a->p = NULL;
 }
@@ -383,7 +383,7 @@ static int sweep_case(bool huge, unsigned int flags)
 		return T_FAILF("arena (%s): %d (reserve hugepages: vm.nr_hugepages)",
 			       huge ? "2M hugetlb" : "4K", ret);
 	if (huge)
-		printf("# 2M arena: %u DMA segments\n", regbuf_nvme_buf_nr_segs(a.b));
+		printf("# 2M arena: %u DMA segments\n", regbuf_nvme_dmamap_nr_segs(a.b));
 	ret = sweep(&a, flags, iters, 0, nblocks() * ns.lba_size);
 	arena_put(&a);
 	return ret;
@@ -437,18 +437,18 @@ static int table_slot(void)
 	printf("# table slot 0: %u virtual segments (folio shift %u), %u physical segments, "
 	       "flags 0x%x\n", info.nr_segs, info.folio_shift, info.nr_phys_segs, info.flags);
 	regbuf_buf_put(tb);
-	ret = regbuf_nvme_buf_create_slot(&a.b, ctrl, t, 0, 0);
+	ret = regbuf_nvme_dmamap_create_slot(&a.b, ctrl, t, 0, 0);
 	if (ret)
-		return T_FAILF("regbuf_nvme_buf_create_slot(0): %d", ret);
+		return T_FAILF("regbuf_nvme_dmamap_create_slot(0): %d", ret);
 	if (is_phys())
-		t_check_eq(regbuf_nvme_buf_nr_segs(a.b), info.nr_phys_segs);
+		t_check_eq(regbuf_nvme_dmamap_nr_segs(a.b), info.nr_phys_segs);
 	else
-		t_check_eq(regbuf_nvme_buf_nr_segs(a.b), 1);
-	t_check_eq(regbuf_nvme_buf_create_slot(&b2.b, ctrl, t, 7, 0), -EFAULT);
+		t_check_eq(regbuf_nvme_dmamap_nr_segs(a.b), 1);
+	t_check_eq(regbuf_nvme_dmamap_create_slot(&b2.b, ctrl, t, 7, 0), -EFAULT);
 	/* the slot outlives the table while mapped: the nvme buffer holds a reference */
-	ret = regbuf_nvme_buf_create_slot(&b2.b, ctrl, t, 1, 0);
+	ret = regbuf_nvme_dmamap_create_slot(&b2.b, ctrl, t, 1, 0);
 	if (ret)
-		return T_FAILF("regbuf_nvme_buf_create_slot(1): %d", ret);
+		return T_FAILF("regbuf_nvme_dmamap_create_slot(1): %d", ret);
 	regbuf_table_destroy(t);
 	ret = sweep(&a, 0, (unsigned int)env_u64("REGBUF_SWEEP_ITERS", 400) / 2, 0,
 		    nblocks() * ns.lba_size);
@@ -458,8 +458,8 @@ static int table_slot(void)
 		b2.huge = true;
 		ret = write_read_verify_q(&b2, 4, (3u << 20) + 4, (2u << 20) + ns.lba_size, 12345);
 	}
-	regbuf_nvme_buf_destroy(b2.b);
-	regbuf_nvme_buf_destroy(a.b);
+	regbuf_nvme_dmamap_destroy(b2.b);
+	regbuf_nvme_dmamap_destroy(a.b);
 	munmap(a.p, a.len);
 	return ret;
 }
@@ -619,7 +619,7 @@ static int deferred_batch(void)
 			memset(&cmd, 0, sizeof(cmd));
 			cmd.opcode = 0x01;
 			cmd.nsid = regbuf_cpu_to_le32(1);
-			cmd.dptr.prp.prp1 = regbuf_cpu_to_le64(regbuf_nvme_buf_iova(a.b, i * 4096));
+			cmd.dptr.prp.prp1 = regbuf_cpu_to_le64(regbuf_nvme_dmamap_iova(a.b, i * 4096));
 			cmd.cdw10 = regbuf_cpu_to_le32((uint32_t)lba);
 			cmd.cdw11 = regbuf_cpu_to_le32((uint32_t)(lba >> 32));
 			cmd.cdw12 = regbuf_cpu_to_le32(4096 / ns.lba_size - 1);
@@ -867,7 +867,7 @@ static int qpair_cycle(void)
 /* Memory the mode cannot use is refused with the documented code. */
 static int buf_refuses(void)
 {
-	struct regbuf_nvme_buf *b;
+	struct regbuf_nvme_dmamap *b;
 	uint8_t *p;
 	int ret = need_ctrl();
 
@@ -876,18 +876,18 @@ static int buf_refuses(void)
 	p = mmap(NULL, 1u << 20, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	t_check(p != MAP_FAILED);
-	t_check_eq(regbuf_nvme_buf_create(&b, ctrl, p + 2, 4096, 0), -EINVAL);
-	t_check_eq(regbuf_nvme_buf_create(&b, ctrl, p, 0, 0), -EINVAL);
-	ret = regbuf_nvme_buf_create(&b, ctrl, p, 1u << 20, 0);
+	t_check_eq(regbuf_nvme_dmamap_create(&b, ctrl, p + 2, 4096, 0), -EINVAL);
+	t_check_eq(regbuf_nvme_dmamap_create(&b, ctrl, p, 0, 0), -EINVAL);
+	ret = regbuf_nvme_dmamap_create(&b, ctrl, p, 1u << 20, 0);
 	if (is_phys()) {
 		/* 4 KiB pages can migrate under a running DMA */
 		t_check_eq(ret, -EPERM);
 	} else {
 		t_ok(ret);
-		t_check_eq(regbuf_nvme_buf_nr_segs(b), 1);
-		t_check(regbuf_nvme_buf_iova(b, 0) != 0);
-		t_check_eq(regbuf_nvme_buf_iova(b, 4096) - regbuf_nvme_buf_iova(b, 0), 4096);
-		regbuf_nvme_buf_destroy(b);
+		t_check_eq(regbuf_nvme_dmamap_nr_segs(b), 1);
+		t_check(regbuf_nvme_dmamap_iova(b, 0) != 0);
+		t_check_eq(regbuf_nvme_dmamap_iova(b, 4096) - regbuf_nvme_dmamap_iova(b, 0), 4096);
+		regbuf_nvme_dmamap_destroy(b);
 	}
 	munmap(p, 1u << 20);
 	return T_PASS;
@@ -939,7 +939,7 @@ static int dma_fault_detected(void)
 	printf("# DMAR fault lines in the guest log: %d\n", faults);
 	t_check(faults > 0);
 	qpair_put(q);
-	regbuf_nvme_buf_destroy(a.b);
+	regbuf_nvme_dmamap_destroy(a.b);
 	munmap(a.p, a.len);
 	return T_PASS;
 }
@@ -1039,7 +1039,7 @@ static int cfs_detected(void)
 	t_check_eq(regbuf_nvme_ctrl_failed(ctrl), 1);
 	t_check_eq(regbuf_nvme_submit_read(q, nsh, a.b, 0, 4096, 0, NULL, 0), -ENXIO);
 	qpair_put(q);
-	regbuf_nvme_buf_destroy(a.b);
+	regbuf_nvme_dmamap_destroy(a.b);
 	munmap(a.p, a.len);
 	regbuf_nvme_ctrl_destroy(ctrl);
 	ctrl = NULL;
@@ -1475,7 +1475,7 @@ static int md_nsid(uint32_t nsid, int *checks)
 		return T_FAILF("qpair_create: %d", ret);
 	}
 	memset(&md, 0, sizeof(md));
-	md.buf = ni->ext ? NULL : a.b;
+	md.map = ni->ext ? NULL : a.b;
 	md.off = mw;
 	md.prinfo = md_prchk(&f);
 	md.reftag = (uint32_t)lba;
@@ -1489,7 +1489,7 @@ static int md_nsid(uint32_t nsid, int *checks)
 	    -EINVAL)
 		ret = T_FAILF("a read without its separate metadata was not refused");
 	bad = md;
-	bad.buf = ni->ext ? a.b : NULL;
+	bad.map = ni->ext ? a.b : NULL;
 	bad.prinfo = ni->ext ? md.prinfo : 0;
 	if (regbuf_nvme_submit_rw_md(q, false, h, a.b, rd, ni->blk_bytes, lba, &bad, NULL, 0) !=
 	    -EINVAL)
@@ -1577,7 +1577,7 @@ static int md_nsid(uint32_t nsid, int *checks)
 		/* PRACT: the controller makes the tuples from the data and CDW14/15;
 		 * read back with their metadata, they must equal ours. */
 		bad = md;
-		bad.buf = NULL;
+		bad.map = NULL;
 		bad.prinfo = REGBUF_NVME_RW_PRACT | md_prchk(&f);
 		md_fill(&f, a.p + w, a.p + mw, nblk, lba, SALT ^ 31);
 		ret = md_io(q, true, h, &a, w, nblk, lba, &bad, 0, &cpl);

@@ -84,7 +84,7 @@ static int sizes_classes_alignment(void)
 	};
 	struct regbuf_mem *m = arena(16 * MiB);
 	struct regbuf_alloc *a;
-	struct regbuf_iobuf b;
+	struct regbuf_alloc_span b;
 	size_t i;
 	int r = T_PASS;
 
@@ -123,7 +123,7 @@ static int sizes_classes_alignment(void)
 static int exhaustion_enomem_and_reuse(void)
 {
 	struct regbuf_mem *m = arena(4 * MiB);
-	struct regbuf_iobuf *bufs, b;
+	struct regbuf_alloc_span *bufs, b;
 	struct regbuf_alloc_stats st;
 	struct regbuf_alloc *a;
 	uint32_t n = 0, i;
@@ -165,7 +165,7 @@ static int exhaustion_enomem_and_reuse(void)
 
 static int cmp_buf(const void *x, const void *y)
 {
-	const struct regbuf_iobuf *p = x, *q = y;
+	const struct regbuf_alloc_span *p = x, *q = y;
 
 	return (uintptr_t)p->addr < (uintptr_t)q->addr ? -1 : (uintptr_t)p->addr > (uintptr_t)q->addr;
 }
@@ -180,7 +180,7 @@ static int never_straddles_slot_no_overlap(void)
 	const uint64_t slot_len = 3 * MiB - 5 * 4096;
 	struct regbuf_mem *m = arena(16 * MiB);
 	struct regbuf_alloc *a;
-	struct regbuf_iobuf *bufs, b;
+	struct regbuf_alloc_span *bufs, b;
 	uintptr_t base;
 	uint32_t n = 0, i, fails = 0;
 
@@ -241,7 +241,7 @@ static int release_then_reuse(void)
 {
 	struct regbuf_mem *m = arena(4 * MiB);
 	struct regbuf_alloc *a;
-	struct regbuf_iobuf b1, b2;
+	struct regbuf_alloc_span b1, b2;
 
 	if (!m)
 		return t_broken("no arena");
@@ -270,7 +270,7 @@ static int release_then_reuse(void)
 #define LIVE 24
 
 struct live {
-	struct regbuf_iobuf b;
+	struct regbuf_alloc_span b;
 	uint64_t salt;
 };
 
@@ -402,7 +402,7 @@ static int mt_stress_four_threads(void)
 	/* The threads exited: their magazines were flushed, the arena coalesces. */
 	regbuf_alloc_flush(st.a);
 	{
-		struct regbuf_iobuf b;
+		struct regbuf_alloc_span b;
 
 		for (i = 0; i < 3; i++)
 			t_ok(regbuf_alloc_acquire(st.a, 16 * MiB, &b));

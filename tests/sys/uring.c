@@ -1404,7 +1404,7 @@ static void *alloc_worker_fn(void *arg)
 	int64_t n;
 
 	for (k = 0; k < 48; k++) {
-		struct regbuf_iobuf b;
+		struct regbuf_alloc_span b;
 		size_t len = (size_t)4096 << (k % 7);	/* 4 KiB .. 256 KiB */
 
 		if (regbuf_alloc_acquire(w->a, len, &b)) {
@@ -1446,7 +1446,7 @@ static int alloc_buffers_through_every_ring(void)
 	struct regbuf_alloc *a;
 	struct regbuf_mem *mem;
 	struct alloc_worker w[4];
-	struct regbuf_iobuf *big;
+	struct regbuf_alloc_span *big;
 	struct iovec iov;
 	int fd = scratch_file(FILE_SIZE);
 	uint32_t i, nbig = 0, in_slot1 = 0;

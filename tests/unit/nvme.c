@@ -166,7 +166,7 @@ static int ctrl_create_refuses(void)
 
 /* A buffer of host memory at one IOVA range, as VFIO maps one, with its cookie (PRP only). */
 struct membuf {
-	struct regbuf_nvme_buf b;
+	struct regbuf_nvme_dmamap b;
 	struct regbuf_seg seg;
 	uint64_t seg_off[2];
 	uint8_t *mem;

@@ -217,14 +217,14 @@ static int emit_data(const char *cmd, const struct nvme_args *a, const uint8_t *
 	return 0;
 }
 
-static int nvme_rw(const struct nvme_args *a, int write)
+static int nvme_rw(const struct nvme_args *a, bool write)
 {
 	const char *cmd = write ? "nvme write" : "nvme read";
 	uint32_t lba_size;
 	struct regbuf_nvme_ns *ns;
 	struct regbuf_nvme_ctrl *c;
 	struct regbuf_nvme_qpair *q = NULL;
-	struct regbuf_nvme_buf *b = NULL;
+	struct regbuf_nvme_dmamap *b = NULL;
 	struct regbuf_nvme_cpl cpl = { 0 };
 	size_t len, maplen;
 	uint8_t *p;
@@ -241,7 +241,7 @@ static int nvme_rw(const struct nvme_args *a, int write)
 	}
 	if (write && fill_data(cmd, a, p, len))
 		goto out_mem;
-	ret = regbuf_nvme_buf_create(&b, c, p, len, 0);
+	ret = regbuf_nvme_dmamap_create(&b, c, p, len, 0);
 	if (!ret)
 		ret = regbuf_nvme_qpair_create(&q, c, 0, 0);
 	if (!ret)
@@ -261,7 +261,7 @@ static int nvme_rw(const struct nvme_args *a, int write)
 	rc = 0;
 out_q:
 	regbuf_nvme_qpair_destroy(q);
-	regbuf_nvme_buf_destroy(b);
+	regbuf_nvme_dmamap_destroy(b);
 out_mem:
 	munmap(p, maplen);
 out_ctrl:
@@ -338,12 +338,12 @@ static int run_list(const struct nvme_args *a)
 
 static int run_read(const struct nvme_args *a)
 {
-	return nvme_rw(a, 0);
+	return nvme_rw(a, false);
 }
 
 static int run_write(const struct nvme_args *a)
 {
-	return nvme_rw(a, 1);
+	return nvme_rw(a, true);
 }
 
 static const struct nvme_sub {

@@ -38,7 +38,7 @@ static void dma_ctrl_params(const struct regbuf_nvme_ctrl *c, struct regbuf_dma_
 	p->max_bytes = c->info.max_cmd_bytes;
 }
 
-static int buf_build(struct regbuf_nvme_buf *b)
+static int buf_build(struct regbuf_nvme_dmamap *b)
 {
 	struct regbuf_nvme_ctrl *c = b->ctrl;
 	struct regbuf_dma_ctrl p;
@@ -66,7 +66,7 @@ static int buf_build(struct regbuf_nvme_buf *b)
 	return 0;
 }
 
-static void buf_unbuild(struct regbuf_nvme_buf *b)
+static void buf_unbuild(struct regbuf_nvme_dmamap *b)
 {
 	regbuf_dma_cookie_destroy(b->cookie);
 	b->cookie = NULL;
@@ -75,7 +75,7 @@ static void buf_unbuild(struct regbuf_nvme_buf *b)
 }
 
 /* The segment holding byte @off (< b->len). */
-static uint32_t buf_seg_of(const struct regbuf_nvme_buf *b, uint64_t off)
+static uint32_t dmamap_seg_of(const struct regbuf_nvme_dmamap *b, uint64_t off)
 {
 	uint32_t lo = 0, hi = b->nr_segs - 1;
 
@@ -90,24 +90,24 @@ static uint32_t buf_seg_of(const struct regbuf_nvme_buf *b, uint64_t off)
 	return lo;
 }
 
-uint64_t regbuf_nvme_buf_iova(const struct regbuf_nvme_buf *b, uint64_t off)
+uint64_t regbuf_nvme_dmamap_iova(const struct regbuf_nvme_dmamap *b, uint64_t off)
 {
 	uint32_t i;
 
 	if (off >= b->len)
 		return 0;
-	i = buf_seg_of(b, off);
+	i = dmamap_seg_of(b, off);
 	return b->segs[i].addr + (off - b->seg_off[i]);
 }
 
-int nvme_buf_iova_contig(const struct regbuf_nvme_buf *b, uint64_t off, uint64_t len,
-			 uint64_t *iova)
+int nvme_dmamap_iova_contig(const struct regbuf_nvme_dmamap *b, uint64_t off, uint64_t len,
+			    uint64_t *iova)
 {
 	uint32_t i;
 
 	if (!len || off >= b->len || len > b->len - off)
 		return -EINVAL;
-	i = buf_seg_of(b, off);
+	i = dmamap_seg_of(b, off);
 	if (off + len > b->seg_off[i] + b->segs[i].len)
 		return -EINVAL;		/* runs into the next physical segment */
 	*iova = b->segs[i].addr + (off - b->seg_off[i]);
@@ -119,17 +119,17 @@ int nvme_buf_iova_contig(const struct regbuf_nvme_buf *b, uint64_t off, uint64_t
  * segments as a table registered them (physical mode), or NULL to read them
  * from pagemap.
  */
-static int buf_map(struct regbuf_nvme_buf **bp, struct regbuf_nvme_ctrl *c, uint64_t va,
+static int buf_map(struct regbuf_nvme_dmamap **bp, struct regbuf_nvme_ctrl *c, uint64_t va,
 		   uint64_t len, const struct regbuf_seg *phys_segs, uint32_t nr_phys,
 		   struct regbuf_buf *tbuf, unsigned int flags)
 {
 	uint64_t align, iova;
-	struct regbuf_nvme_buf *b;
+	struct regbuf_nvme_dmamap *b;
 	uint32_t i;
 	int ret;
 
 	if (!bp || !c || !va || !len || (va & 3) || va + len < va ||
-	    (flags & ~REGBUF_NVME_BUF_F_READONLY))
+	    (flags & ~REGBUF_NVME_DMAMAP_F_READONLY))
 		return -EINVAL;
 	b = calloc(1, sizeof(*b));
 	if (!b)
@@ -144,7 +144,7 @@ static int buf_map(struct regbuf_nvme_buf **bp, struct regbuf_nvme_ctrl *c, uint
 		 * arena then lands on the IOMMU's 2 MiB pages */
 		align = b->map_len >= NVME_CHUNK_SIZE ? NVME_CHUNK_SIZE : 4096;
 		ret = nvme_vfio_map(c, b->map_vaddr, b->map_len, align, &iova,
-				    flags & REGBUF_NVME_BUF_F_READONLY);
+				    flags & REGBUF_NVME_DMAMAP_F_READONLY);
 		if (ret)
 			goto out_free;
 		b->map_iova = iova;
@@ -189,13 +189,13 @@ out_free:
 	return ret;
 }
 
-int regbuf_nvme_buf_create(struct regbuf_nvme_buf **bp, struct regbuf_nvme_ctrl *c, void *addr,
-			   size_t len, unsigned int flags)
+int regbuf_nvme_dmamap_create(struct regbuf_nvme_dmamap **bp, struct regbuf_nvme_ctrl *c,
+			      void *addr, size_t len, unsigned int flags)
 {
 	return buf_map(bp, c, (uint64_t)(uintptr_t)addr, len, NULL, 0, NULL, flags);
 }
 
-int regbuf_nvme_buf_create_slot(struct regbuf_nvme_buf **bp, struct regbuf_nvme_ctrl *c,
+int regbuf_nvme_dmamap_create_slot(struct regbuf_nvme_dmamap **bp, struct regbuf_nvme_ctrl *c,
 				struct regbuf_table *t, uint32_t slot, unsigned int flags)
 {
 	struct regbuf_buf_info info;
@@ -224,7 +224,7 @@ out_put:
 	return ret;
 }
 
-void regbuf_nvme_buf_destroy(struct regbuf_nvme_buf *b)
+void regbuf_nvme_dmamap_destroy(struct regbuf_nvme_dmamap *b)
 {
 	if (!b)
 		return;
@@ -237,12 +237,12 @@ void regbuf_nvme_buf_destroy(struct regbuf_nvme_buf *b)
 	free(b);
 }
 
-uint64_t regbuf_nvme_buf_len(const struct regbuf_nvme_buf *b)
+uint64_t regbuf_nvme_dmamap_len(const struct regbuf_nvme_dmamap *b)
 {
 	return b->len;
 }
 
-uint32_t regbuf_nvme_buf_nr_segs(const struct regbuf_nvme_buf *b)
+uint32_t regbuf_nvme_dmamap_nr_segs(const struct regbuf_nvme_dmamap *b)
 {
 	return b->nr_segs;
 }
