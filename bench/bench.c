@@ -8,8 +8,9 @@
  *   map    per-I/O NVMe descriptor cost (bench_map.c)
  *   nvme   random I/O on an NVMe controller, premapped vs per-I/O chain (nvme.c)
  * This is the lab binary regbuf-bench; the installed CLI runs it for
- * 'regbuf bench'.  A row this machine cannot measure is skipped with its
- * reason (--strict makes that a failure).  This file: the option parsing
+ * 'regbuf bench'.  A row this machine cannot offer (a prerequisite missing)
+ * is skipped with its reason (--strict makes that a failure); a row that was
+ * attempted and failed always fails the run.  This file: the option parsing
  * and dispatch, JSON output, and the memory tiers the experiments map
  * (hugetlb pages reserved through undo.c, so an interrupted run gives them
  * back).
@@ -76,6 +77,40 @@ void bench_progress(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+/* ---- how a row ended ---- */
+
+const char *bench_row_word(const struct bench_opts *o, enum bench_row st)
+{
+	if (st == BENCH_ROW_SKIPPED)
+		return o->strict ? "FAILED (--strict)" : "skipped";
+	return st == BENCH_ROW_FAILED ? "FAILED" : "measured";
+}
+
+void bench_row_json(struct json *j, enum bench_row st, const char *why)
+{
+	static const char *const name[] = { "measured", "skipped", "error" };
+
+	json_str(j, "status", name[st]);
+	if (st != BENCH_ROW_MEASURED)
+		json_str(j, name[st], why);
+}
+
+int bench_rows_exit(const struct bench_opts *o, int skipped, int failed)
+{
+	return failed || (skipped && o->strict) ? 1 : 0;
+}
+
+bool bench_uring_refused(int ret, char *why, size_t wlen)
+{
+	if (ret != -ENOSYS && ret != -EPERM)
+		return false;
+	snprintf(why, wlen, "io_uring refused by the kernel: %s (%s)", strerror(-ret),
+		 ret == -ENOSYS ? "a kernel built without CONFIG_IO_URING, or a sandbox that "
+		 "filters io_uring_setup()" : "sysctl kernel.io_uring_disabled=0 enables it, or "
+		 "a container's seccomp profile that allows io_uring_setup()");
+	return true;
 }
 
 /* ---- JSON ---- */
@@ -438,7 +473,7 @@ static int map_json(struct json *j)
 		;
 	if (!p || *p != '{' || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		json_open(j, "map", '{');
-		json_str(j, "error", "bench map failed or printed no JSON object");
+		bench_row_json(j, BENCH_ROW_FAILED, "bench map failed or printed no JSON object");
 		json_close(j, '{');
 		free(out);
 		return -EIO;
@@ -473,18 +508,18 @@ static const struct bench_cmd *const bench_cmds[] = {
 	&bench_reg_cmd, &bench_clone_cmd, &bench_io_cmd, &bench_map_cmd, &bench_nvme_cmd, NULL,
 };
 
-static struct bench_opts bench_o = { .reps = 5, .skip_unavailable = true };
-static bool bench_strict;
+static struct bench_opts bench_o = { .reps = 5 };
+static bool bench_skip_unavailable;	/* accepted, and what happens anyway */
 
 static struct opt_spec bench_common_opts[] = {
 	OPT_FLAG("json", &bench_o.json, "one JSON document on stdout (progress stays on stderr)"),
 	OPT_FLAG("quick", &bench_o.quick, "smaller sizes, fewer rows and repetitions"),
 	OPT_U32("reps", &bench_o.reps, 1, 32, "N", "repetitions; medians are reported"),
-	OPT_FLAG("strict", &bench_strict,
-		 "a row that cannot be measured here fails the run (exit 1) instead of being "
-		 "skipped with its reason"),
-	OPT_FLAG("skip-unavailable", &bench_o.skip_unavailable,
-		 "the default: a row that cannot be measured is skipped (for older scripts)"),
+	OPT_FLAG("strict", &bench_o.strict,
+		 "a row skipped because this machine lacks what it needs fails the run (exit 1) "
+		 "too"),
+	OPT_FLAG("skip-unavailable", &bench_skip_unavailable,
+		 "the default: a row this machine cannot offer is skipped (for older scripts)"),
 	OPT_END
 };
 
@@ -509,8 +544,10 @@ static void usage(void)
 		printf("%s: %s\n", bench_cmds[i]->name, bench_cmds[i]->summary);
 		opt_usage(stdout, own);
 	}
-	printf("exit status: 0 every row measured or skipped with its reason, 1 a row failed\n"
-	       "(or, with --strict, could not be measured), 2 bad usage (nothing was touched)\n");
+	printf("exit status: 0 every row measured, or skipped because this machine lacks what it\n"
+	       "needs (the reason says what would enable it); 1 a row was attempted and FAILED (an\n"
+	       "I/O or registration error, a tool that exited non-zero, missing repetitions), or\n"
+	       "with --strict a row was skipped; 2 bad usage (nothing was touched)\n");
 }
 
 static void usage_cmd(const struct bench_cmd *c)
@@ -604,8 +641,6 @@ int cmd_bench(int argc, char **argv)
 		if (ret)
 			return ret == OPT_HELP ? 0 : 2;
 	}
-	if (bench_strict)
-		bench_o.skip_unavailable = false;
 	/* Everything the tables cannot say, before anything is touched. */
 	for (i = 0; bench_cmds[i]; i++) {
 		if ((only && only != bench_cmds[i]) || !bench_cmds[i]->check)

@@ -37,8 +37,8 @@ void json_raw(struct json *j, const char *key, const char *text);	/* a JSON valu
 struct bench_opts {
 	bool json;
 	bool quick;
-	bool skip_unavailable;	/* a row that cannot be measured does not fail the run
-				 * (the default; --strict clears it) */
+	bool strict;		/* --strict: a row skipped for a missing prerequisite
+				 * fails the run too */
 	uint32_t reps;
 	struct json *j;		/* non-NULL when --json */
 };
@@ -47,7 +47,8 @@ struct bench_opts {
  * One experiment: its options (a table for opt_parse(), defaults in the
  * variables it points at), a check of what the table cannot express (option
  * combinations, the file given), run before anything is touched, and the run.
- * run() returns 0, 1 (a row failed: runtime error) or 2 (usage).
+ * run() returns 0, 1 (a row failed, or with --strict was skipped: bench_rows_exit())
+ * or 2 (usage).
  */
 struct opt_spec;
 struct bench_cmd {
@@ -62,6 +63,24 @@ extern const struct bench_cmd bench_reg_cmd, bench_clone_cmd, bench_io_cmd, benc
 
 /* regbuf bench [options] [experiment [options]] (bench.c); argv[0] is not read. */
 int cmd_bench(int argc, char **argv);
+
+/*
+ * How a row ended.  A row is BENCH_ROW_SKIPPED only when it was not attempted
+ * because the machine lacks a prerequisite (a memory tier's pages, fio, a fio
+ * tree, a device, a kernel feature, io_uring itself), and its reason says
+ * what would enable it; a row that was attempted and did not produce every
+ * repetition is BENCH_ROW_FAILED, always.
+ */
+enum bench_row { BENCH_ROW_MEASURED, BENCH_ROW_SKIPPED, BENCH_ROW_FAILED };
+
+/* The word before a row's reason: "skipped", "FAILED (--strict)" or "FAILED". */
+const char *bench_row_word(const struct bench_opts *o, enum bench_row st);
+/* "status": "measured" | "skipped" | "error", and the reason under "skipped" or "error". */
+void bench_row_json(struct json *j, enum bench_row st, const char *why);
+/* An experiment's exit status: 1 when a row failed, or with --strict was skipped; else 0. */
+int bench_rows_exit(const struct bench_opts *o, int skipped, int failed);
+/* Whether io_uring_setup()'s -errno means no io_uring here (-ENOSYS, -EPERM), and why in @why. */
+bool bench_uring_refused(int ret, char *why, size_t wlen);
 
 /* Progress for long steps: stderr, never stdout. */
 void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -33,6 +33,7 @@ static struct opt_spec clone_opts[] = {
 
 struct clone_row {
 	bool ok;
+	bool unavailable;	/* not attempted: no io_uring or no clone on this kernel */
 	uint32_t nr;
 	uint64_t bytes;
 	const char *tier;
@@ -147,7 +148,27 @@ static void clone_measure(struct clone_row *row, uint64_t each, int reps, struct
 out:
 	bench_hugepages_restore();
 	if (!row->ok)
-		bench_progress("clone: %u buffers: not measured: %s", row->nr, row->why);
+		bench_progress("clone: %u buffers: FAILED: %s", row->nr, row->why);
+}
+
+/* What every row needs from the kernel: io_uring and IORING_REGISTER_CLONE_BUFFERS. */
+static bool clone_unavailable(char *why, size_t wlen)
+{
+	struct regbuf_uring_features f;
+	int ret = regbuf_uring_probe(&f);
+
+	if (ret)
+		return bench_uring_refused(ret, why, wlen);
+	if (!f.clone_whole)
+		return false;
+	snprintf(why, wlen, "this kernel has no IORING_REGISTER_CLONE_BUFFERS (%s; Linux 6.12 "
+		 "has it)", strerror(-f.clone_whole));
+	return true;
+}
+
+static enum bench_row clone_status(const struct clone_row *r)
+{
+	return r->ok ? BENCH_ROW_MEASURED : r->unavailable ? BENCH_ROW_SKIPPED : BENCH_ROW_FAILED;
 }
 
 static void clone_json(struct json *j, const struct clone_row *rows, int reps)
@@ -164,6 +185,7 @@ static void clone_json(struct json *j, const struct clone_row *rows, int reps)
 		json_int(j, "nr_buffers", r->nr);
 		json_int(j, "bytes", (int64_t)r->bytes);
 		json_bool(j, "measured", r->ok);
+		bench_row_json(j, clone_status(r), r->why);
 		if (r->ok) {
 			json_str(j, "tier", r->tier);
 			json_num(j, "register_us", r->reg);
@@ -171,8 +193,6 @@ static void clone_json(struct json *j, const struct clone_row *rows, int reps)
 			json_num(j, "kernel_clone_us", r->kclone);
 			json_num(j, "regbuf_table_clone_us", r->tclone);
 			json_num(j, "ratio_register_again_over_clone", r->again / r->kclone);
-		} else {
-			json_str(j, "why", r->why);
 		}
 		json_close(j, '{');
 	}
@@ -180,7 +200,7 @@ static void clone_json(struct json *j, const struct clone_row *rows, int reps)
 	json_close(j, '{');
 }
 
-static void clone_text(const struct clone_row *rows, int reps, bool skip)
+static void clone_text(const struct clone_row *rows, int reps, const struct bench_opts *o)
 {
 	int i;
 
@@ -193,7 +213,7 @@ static void clone_text(const struct clone_row *rows, int reps, bool skip)
 
 		if (!r->ok) {
 			printf("%8u %7" PRIu64 " %s: %s\n", r->nr, r->bytes >> 20,
-			       skip ? "skipped" : "FAILED", r->why);
+			       bench_row_word(o, clone_status(r)), r->why);
 			continue;
 		}
 		printf("%8u %7" PRIu64 " %5s %12.1f %14.1f %13.1f %13.2f %11.0fx %12.0fx\n",
@@ -208,9 +228,12 @@ static int clone_run(const struct bench_opts *o)
 {
 	static const uint32_t nrs[NR_ROWS - 1] = { 1, 64, 1024, 16384 };
 	uint64_t max_gib = o->quick && !clone_opts[0].seen ? 1 : clone_max_gib;
-	int reps = o->reps > CLONE_MAX_REPS ? CLONE_MAX_REPS : (int)o->reps, i, failed = 0;
+	int reps = o->reps > CLONE_MAX_REPS ? CLONE_MAX_REPS : (int)o->reps, i;
+	int skipped = 0, failed = 0;
 	struct clone_row rows[NR_ROWS];
 	struct iovec *iov;
+	char why[sizeof(rows[0].why)];
+	bool unavailable = clone_unavailable(why, sizeof(why));
 	long avail;
 
 	iov = calloc(CLONE_MAX_IOV, sizeof(*iov));
@@ -223,18 +246,25 @@ static int clone_run(const struct bench_opts *o)
 	if ((uint64_t)avail < max_gib)
 		max_gib = avail > 1 ? (uint64_t)avail : 1;
 	memset(rows, 0, sizeof(rows));
+	if (unavailable)
+		bench_progress("clone: skipped: %s", why);
 	for (i = 0; i < NR_ROWS; i++) {
 		rows[i].nr = i < NR_ROWS - 1 ? nrs[i] : (uint32_t)max_gib;
 		rows[i].bytes = i < NR_ROWS - 1 ? (uint64_t)nrs[i] * 64 * KiB : max_gib * GiB;
-		clone_measure(&rows[i], i < NR_ROWS - 1 ? 64 * KiB : GiB, reps, iov);
-		failed += !rows[i].ok;
+		rows[i].unavailable = unavailable;
+		if (unavailable)
+			snprintf(rows[i].why, sizeof(rows[i].why), "%s", why);
+		else
+			clone_measure(&rows[i], i < NR_ROWS - 1 ? 64 * KiB : GiB, reps, iov);
+		skipped += clone_status(&rows[i]) == BENCH_ROW_SKIPPED;
+		failed += clone_status(&rows[i]) == BENCH_ROW_FAILED;
 	}
 	free(iov);
 	if (o->j)
 		clone_json(o->j, rows, reps);
 	else
-		clone_text(rows, reps, o->skip_unavailable);
-	return failed && !o->skip_unavailable ? 1 : 0;
+		clone_text(rows, reps, o);
+	return bench_rows_exit(o, skipped, failed);
 }
 
 const struct bench_cmd bench_clone_cmd = {

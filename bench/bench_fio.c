@@ -64,33 +64,33 @@ static const char *tio_path(const char **tree)
 	return path;
 }
 
-bool bench_fio_applies(enum bench_fio_kind kind, const struct bench_fio_job *job, char *why,
-		       size_t len)
+enum bench_fio_fit bench_fio_applies(enum bench_fio_kind kind, const struct bench_fio_job *job,
+				     char *why, size_t len)
 {
 	const char *tio, *tree;
 
 	if (kind != BENCH_FIO_TIO)
-		return true;
+		return BENCH_FIO_RUNS;
 	if (job->write) {
 		snprintf(why, len, "t/io_uring only reads");
-		return false;
+		return BENCH_FIO_NOT_APPLICABLE;
 	}
 	if (job->sqpoll) {
 		snprintf(why, len, "t/io_uring has no option for an SQ thread");
-		return false;
+		return BENCH_FIO_NOT_APPLICABLE;
 	}
 	tio = tio_path(&tree);
 	if (!tio) {
 		snprintf(why, len, "no fio source tree: give --fio-tree DIR or set REGBUF_FIO_TREE "
 			 "(scripts/fio-source.sh makes one with t/io_uring built)");
-		return false;
+		return BENCH_FIO_UNAVAILABLE;
 	}
 	if (access(tio, X_OK)) {
 		snprintf(why, len, "%s: %s (build it: make -C %s t/io_uring)", tio, strerror(errno),
 			 tree ? tree : "<fio tree>");
-		return false;
+		return BENCH_FIO_UNAVAILABLE;
 	}
-	return true;
+	return BENCH_FIO_RUNS;
 }
 
 static uint32_t batch_of(uint32_t qd)
@@ -388,6 +388,20 @@ static int parse_tio(const char *out, double wall_s, const struct rusage *ru,
 	return 0;
 }
 
+/* "fio exited with status 1 (<the start of its stdout>)", or killed by a signal. */
+static void exit_failed(enum bench_fio_kind kind, int status, const char *out, char *err,
+			size_t errlen)
+{
+	const char *lp = *out ? " (" : "", *rp = *out ? ")" : "";
+
+	if (WIFSIGNALED(status))
+		snprintf(err, errlen, "%s killed by signal %d%s%.150s%s", bench_fio_name(kind),
+			 WTERMSIG(status), lp, out, rp);
+	else
+		snprintf(err, errlen, "%s exited with status %d%s%.150s%s", bench_fio_name(kind),
+			 WEXITSTATUS(status), lp, out, rp);
+}
+
 int bench_fio_run(enum bench_fio_kind kind, const struct bench_fio_job *j,
 		  struct bench_fio_res *res, char *err, size_t errlen)
 {
@@ -398,7 +412,7 @@ int bench_fio_run(enum bench_fio_kind kind, const struct bench_fio_job *j,
 	int ret, status = 0;
 
 	memset(res, 0, sizeof(*res));
-	if (!bench_fio_applies(kind, j, err, errlen))
+	if (bench_fio_applies(kind, j, err, errlen) != BENCH_FIO_RUNS)
 		return -EOPNOTSUPP;
 	ret = bench_fio_argv(kind, j, &argv);
 	if (ret) {
@@ -421,9 +435,14 @@ int bench_fio_run(enum bench_fio_kind kind, const struct bench_fio_job *j,
 						(double)(t1.tv_nsec - t0.tv_nsec) / 1e9, &d, j,
 						res, err, errlen);
 		if (status)
-			snprintf(err, errlen, "t/io_uring failed (%.150s)", out);
+			exit_failed(kind, status, out, err, errlen);
 	} else {
 		ret = parse_fio(j, out, res, err, errlen);
+		/* A job error says more than the exit status; without one, the status. */
+		if (!ret && status) {
+			exit_failed(kind, status, out, err, errlen);
+			ret = -EIO;
+		}
 		if (!ret && j->sqpoll) {
 			timersub(&r1.ru_utime, &r0.ru_utime, &d.ru_utime);
 			timersub(&r1.ru_stime, &r0.ru_stime, &d.ru_stime);

@@ -38,12 +38,18 @@ struct bench_fio_res {
 
 const char *bench_fio_name(enum bench_fio_kind kind);
 
+enum bench_fio_fit {
+	BENCH_FIO_RUNS,
+	BENCH_FIO_NOT_APPLICABLE,	/* the tool cannot express the job (t/io_uring writes) */
+	BENCH_FIO_UNAVAILABLE,		/* the machine lacks it (no fio tree that built it) */
+};
+
 /*
- * Whether @kind can run @job here; if not, why and what would enable it
- * (t/io_uring only reads, and needs a fio tree that built it).
+ * Whether @kind can run @job here; if not, @why says why and, when the machine
+ * lacks it, what would enable it.
  */
-bool bench_fio_applies(enum bench_fio_kind kind, const struct bench_fio_job *job, char *why,
-		       size_t len);
+enum bench_fio_fit bench_fio_applies(enum bench_fio_kind kind, const struct bench_fio_job *job,
+				     char *why, size_t len);
 
 /* Run once; 0, or -errno with @err set. */
 int bench_fio_run(enum bench_fio_kind kind, const struct bench_fio_job *job,

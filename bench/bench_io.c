@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -52,6 +53,7 @@ struct io_res {
 	double cpu_ns_per_io;
 	double p50_ns, p99_ns, p999_ns;
 	bool ok;
+	bool unavailable;	/* not attempted: io_uring refused here (err says why) */
 	char err[640];
 };
 
@@ -312,6 +314,7 @@ struct io_env {
 	struct regbuf_uring_nvme_ns ns;	/* --passthru */
 	bool poll;			/* --poll: IORING_SETUP_IOPOLL rings, polled peers */
 	bool sqpoll;			/* --sqpoll: SQ thread rings and peers */
+	char why[640];			/* why the preparation failed */
 };
 
 static struct worker workers[MAX_THREADS];
@@ -358,7 +361,9 @@ static int pool_open(struct io_env *env, const struct io_cfg *c, struct regbuf_u
 		ret = regbuf_uring_pool_create(pool, c->threads, c->qd * 2, *setup, flags);
 	}
 	if (ret) {
-		snprintf(res->err, sizeof(res->err), "pool: %s", strerror(-ret));
+		res->unavailable = bench_uring_refused(ret, res->err, sizeof(res->err));
+		if (!res->unavailable)
+			snprintf(res->err, sizeof(res->err), "pool: %s", strerror(-ret));
 		return ret;
 	}
 	/* Passthrough: kernel buffers no longer than this kernel's fixed commands take. */
@@ -559,14 +564,10 @@ static bool eng_baseline(int e)
 	return e >= ENG_FIO;
 }
 
-static bool eng_needs_fio(int e)
-{
-	return e == ENG_FIO || e == ENG_FIO_TUNED;
-}
-
 struct job_row {
 	struct io_cfg cfg;
 	bool run[ENG_NR];
+	bool unavail[ENG_NR];		/* not attempted: the machine lacks it (err says what) */
 	struct io_res med[ENG_NR];
 	int reps;			/* asked for */
 	int reps_ok[ENG_NR];
@@ -610,13 +611,16 @@ static void run_job(struct io_env *env, struct job_row *row, int reps)
 	row->reps = reps;
 	for (e = 0; e < ENG_NR; e++)
 		row->reps_ok[e] = 0;
-	for (e = ENG_FIO; e <= ENG_FIO_TUNED; e++)
-		if (row->run[e] && !env->fio)
-			snprintf(row->err[e], sizeof(row->err[e]),
-				 "fio is not installed (apt-get install fio, or --no-fio)");
+	for (e = ENG_FIO; e <= ENG_FIO_TUNED; e++) {
+		if (row->run[e] && !env->fio) {
+			row->unavail[e] = true;
+			snprintf(row->err[e], sizeof(row->err[e]), "fio not found in PATH "
+				 "(apt-get install fio; --no-fio leaves these rows out)");
+		}
+	}
 	for (r = 0; r < reps; r++) {
 		for (e = 0; e < ENG_NR; e++) {
-			if (!row->run[e] || (eng_needs_fio(e) && !env->fio))
+			if (!row->run[e] || row->unavail[e])
 				continue;
 			c = row->cfg;
 			c.fixed = e != ENG_REGBUF_UNFIXED;
@@ -630,7 +634,11 @@ static void run_job(struct io_env *env, struct job_row *row, int reps)
 			if (ret) {
 				snprintf(row->err[e], sizeof(row->err[e]), "%s",
 					 res[e][row->reps_ok[e]].err);
-				bench_progress("io: %s failed: %s", eng_name[e], row->err[e]);
+				/* Refused before any I/O, and never measured: not offered here. */
+				row->unavail[e] = res[e][row->reps_ok[e]].unavailable &&
+						  !row->reps_ok[e];
+				bench_progress("io: %s %s: %s", eng_name[e],
+					       row->unavail[e] ? "skipped" : "FAILED", row->err[e]);
 				continue;
 			}
 			row->reps_ok[e]++;
@@ -695,6 +703,7 @@ static int io_rows_init(const struct bench_opts *o, struct job_row *rows)
 			    io_a.runtime_s, true };
 	bool custom = io_a.unfixed;
 	struct bench_fio_job fj = { .rw = NULL, .sqpoll = io_a.sqpoll };
+	enum bench_fio_fit fit;
 	int i, e, nrows;
 
 	/* What the jobs run on and how they poll leave the default jobs as they are. */
@@ -724,9 +733,10 @@ static int io_rows_init(const struct bench_opts *o, struct job_row *rows)
 		/* t/io_uring: reads only, and only from a fio tree that built it (else err says
 		 * what would enable it). */
 		fj.write = rw_writes(rows[i].cfg.rw);
-		rows[i].run[ENG_TIO] = rows[i].run[ENG_FIO] &&
-				       bench_fio_applies(BENCH_FIO_TIO, &fj, rows[i].err[ENG_TIO],
-							 sizeof(rows[i].err[ENG_TIO]));
+		fit = bench_fio_applies(BENCH_FIO_TIO, &fj, rows[i].err[ENG_TIO],
+					sizeof(rows[i].err[ENG_TIO]));
+		rows[i].run[ENG_TIO] = rows[i].run[ENG_FIO] && fit != BENCH_FIO_NOT_APPLICABLE;
+		rows[i].unavail[ENG_TIO] = fit == BENCH_FIO_UNAVAILABLE;
 	}
 	return nrows;
 }
@@ -811,6 +821,18 @@ static int open_noatime(const char *path, int flags)
 	return fd < 0 && errno == EPERM ? open(path, flags) : fd;
 }
 
+/* Why the preparation failed, for io_run() to report: -1. */
+static int __attribute__((format(printf, 2, 3))) prep_err(struct io_env *env, const char *fmt,
+							   ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(env->why, sizeof(env->why), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 /* A temporary file of real blocks (not unwritten extents), so reads reach the device. */
 static int make_file(struct io_env *env, uint64_t size)
 {
@@ -863,18 +885,14 @@ static int open_file(struct io_env *env, const struct job_row *rows, int nrows)
 	for (i = 0; i < nrows; i++)
 		writes |= rw_writes(rows[i].cfg.rw);
 	env->fd = open_noatime(io_a.file, (writes ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
-	if (env->fd < 0) {
-		cli_err("bench io", "open %s: %s", io_a.file, strerror(errno));
-		return -1;
-	}
+	if (env->fd < 0)
+		return prep_err(env, "open %s: %s", io_a.file, strerror(errno));
 	snprintf(env->path, sizeof(env->path), "%s", io_a.file);
 	env->file_size = (uint64_t)lseek(env->fd, 0, SEEK_END);
 	for (i = 0; i < nrows; i++) {
-		if (!io_size_fits(env->file_size, rows[i].cfg.bs, rows[i].cfg.threads)) {
-			cli_err("bench io", "%s: %" PRIu64 " bytes, less than one %u-byte block per "
-				"thread", env->path, env->file_size, rows[i].cfg.bs);
-			return -1;
-		}
+		if (!io_size_fits(env->file_size, rows[i].cfg.bs, rows[i].cfg.threads))
+			return prep_err(env, "%s: %" PRIu64 " bytes, less than one %u-byte block per "
+					"thread", env->path, env->file_size, rows[i].cfg.bs);
 	}
 	if (writes)
 		fprintf(stderr, "bench io: overwriting %s (%" PRIu64 " MiB, every block the write "
@@ -890,11 +908,9 @@ static int open_passthru(struct io_env *env, const struct job_row *rows, int nro
 	int i, ret;
 
 	ret = regbuf_uring_nvme_open(&env->ns, io_a.passthru, 0);
-	if (ret) {
-		cli_err("bench io", "%s: %s%s", io_a.passthru, strerror(-ret),
-			ret == -ENODEV ? " (not an NVMe namespace's char device)" : "");
-		return -1;
-	}
+	if (ret)
+		return prep_err(env, "%s: %s%s", io_a.passthru, strerror(-ret),
+				ret == -ENODEV ? " (not an NVMe namespace's char device)" : "");
 	env->passthru = true;
 	env->fd = env->ns.fd;
 	snprintf(env->path, sizeof(env->path), "%s", io_a.passthru);
@@ -907,10 +923,9 @@ static int open_passthru(struct io_env *env, const struct job_row *rows, int nro
 		writes |= rw_writes(rows[i].cfg.rw);
 		if (bs % lbs || bs > max || bs / 4096 + 1 > env->ns.lim.max_segments ||
 		    !io_size_fits(env->file_size, bs, rows[i].cfg.threads)) {
-			cli_err("bench io", "%s: --bs %" PRIu64 " is not one command here (blocks of "
-				"%" PRIu64 ", at most %" PRIu64 " bytes per command)", env->path, bs,
-				lbs, max);
-			return -1;
+			return prep_err(env, "%s: --bs %" PRIu64 " is not one command here (blocks of "
+					"%" PRIu64 ", at most %" PRIu64 " bytes per command)", env->path, bs,
+					lbs, max);
 		}
 	}
 	if (writes)
@@ -920,23 +935,19 @@ static int open_passthru(struct io_env *env, const struct job_row *rows, int nro
 }
 
 /* O_DIRECT alignment (statx STATX_DIOALIGN): say what is needed, not just EINVAL. */
-static int check_dio(const struct io_env *env, const struct job_row *rows, int nrows)
+static int check_dio(struct io_env *env, const struct job_row *rows, int nrows)
 {
 	struct regbuf_uring_file f;
 	int i;
 
-	if (regbuf_uring_file_init(&f, env->fd)) {
-		cli_err("bench io", "%s: O_DIRECT not supported here (statx STATX_DIOALIGN "
-			"reports 0)", env->path);
-		return -1;
-	}
+	if (regbuf_uring_file_init(&f, env->fd))
+		return prep_err(env, "%s: O_DIRECT not supported here (statx STATX_DIOALIGN "
+				"reports 0)", env->path);
 	for (i = 0; i < nrows; i++) {
-		if (rows[i].cfg.bs % f.off_align) {
-			cli_err("bench io", "%s needs O_DIRECT offsets and lengths aligned to %u "
-				"bytes and memory to %u bytes (statx STATX_DIOALIGN); --bs %u is "
-				"not", env->path, f.off_align, f.mem_align, rows[i].cfg.bs);
-			return -1;
-		}
+		if (rows[i].cfg.bs % f.off_align)
+			return prep_err(env, "%s needs O_DIRECT offsets and lengths aligned to %u "
+					"bytes and memory to %u bytes (statx STATX_DIOALIGN); --bs %u is "
+					"not", env->path, f.off_align, f.mem_align, rows[i].cfg.bs);
 	}
 	return 0;
 }
@@ -966,10 +977,8 @@ static int map_buffers(struct io_env *env, const struct job_row *rows, int nrows
 	}
 	arena = (2 * arena + 4 * MiB - 1) & ~(2 * MiB - 1);
 	(void)bench_hugepages_reserve(TIER_2M, arena, why, sizeof(why));
-	if (regbuf_mem_create(&env->mem, arena, &mo)) {
-		cli_err("bench io", "cannot map %" PRIu64 " bytes of I/O buffers", arena);
-		return -1;
-	}
+	if (regbuf_mem_create(&env->mem, arena, &mo))
+		return prep_err(env, "cannot map %" PRIu64 " bytes of I/O buffers", arena);
 	env->mem_tier = regbuf_mem_tier_name(regbuf_mem_tier(env->mem));
 	/* Reserve by mapping once (as root) and keep the pages free for fio. */
 	if (env->fio && regbuf_mem_tier(env->mem) == REGBUF_MEM_TIER_2M &&
@@ -993,13 +1002,24 @@ static bool row_ok(const struct job_row *r, int e)
 	return r->reps_ok[e] && r->reps_ok[e] == r->reps;
 }
 
-static void print_res_row(const struct job_row *r, int e, bool skip)
+static enum bench_row io_status(const struct job_row *r, int e)
+{
+	return row_ok(r, e) ? BENCH_ROW_MEASURED : r->unavail[e] ? BENCH_ROW_SKIPPED :
+								BENCH_ROW_FAILED;
+}
+
+static void print_res_row(const struct job_row *r, int e, const struct bench_opts *o)
 {
 	const struct io_res *m = &r->med[e];
 
+	if (io_status(r, e) == BENCH_ROW_SKIPPED) {
+		printf("  %-15s %s: %s\n", eng_name[e], bench_row_word(o, BENCH_ROW_SKIPPED),
+		       r->err[e]);
+		return;
+	}
 	if (!row_ok(r, e)) {
-		printf("  %-15s %s: %d of %d repetitions measured; %s\n", eng_name[e],
-		       skip ? "skipped" : "FAILED", r->reps_ok[e], r->reps, r->err[e]);
+		printf("  %-15s FAILED: %d of %d repetitions measured; %s\n", eng_name[e],
+		       r->reps_ok[e], r->reps, r->err[e]);
 		return;
 	}
 	printf("  %-15s %10.0f %9.1f %9.2f %9.2f %9.0f %9.1f %9.1f %9.1f\n", eng_name[e], m->iops,
@@ -1015,8 +1035,8 @@ static void json_res(struct json *j, const struct job_row *row, int e)
 	json_str(j, "jobname", eng_name[e]);
 	json_int(j, "reps", row->reps_ok[e]);
 	json_int(j, "reps_asked", row->reps);
+	bench_row_json(j, io_status(row, e), row->err[e]);
 	if (!row_ok(row, e)) {
-		json_str(j, "error", row->err[e]);
 		json_close(j, '{');
 		return;
 	}
@@ -1041,8 +1061,8 @@ static void json_res(struct json *j, const struct job_row *row, int e)
 	json_close(j, '{');
 }
 
-/* A read job whose t/io_uring row the fio tree could not give (err says what would). */
-static bool tio_skipped(const struct job_row *r)
+/* A read job t/io_uring cannot express (--sqpoll; err says why): said, not counted. */
+static bool tio_not_applicable(const struct job_row *r)
 {
 	return r->run[ENG_FIO] && !r->run[ENG_TIO] && !rw_writes(r->cfg.rw);
 }
@@ -1084,10 +1104,11 @@ static void io_json(struct json *j, const struct io_env *env, const struct job_r
 		for (e = 0; e < ENG_NR; e++)
 			if (r->run[e])
 				json_res(j, r, e);
-		if (tio_skipped(r)) {
+		if (tio_not_applicable(r)) {
 			json_open(j, eng_name[ENG_TIO], '{');
 			json_str(j, "jobname", eng_name[ENG_TIO]);
-			json_str(j, "skipped", r->err[ENG_TIO]);
+			json_str(j, "status", "not_applicable");
+			json_str(j, "not_applicable", r->err[ENG_TIO]);
 			json_close(j, '{');
 		}
 		if (row_ok(r, ENG_REGBUF) && row_ok(r, ENG_FIO)) {
@@ -1124,7 +1145,8 @@ static void io_json(struct json *j, const struct io_env *env, const struct job_r
 	json_close(j, '{');
 }
 
-static void io_text(const struct io_env *env, const struct job_row *rows, int nrows, bool skip)
+static void io_text(const struct io_env *env, const struct job_row *rows, int nrows,
+		    const struct bench_opts *o)
 {
 	int i, e, b;
 
@@ -1145,9 +1167,9 @@ static void io_text(const struct io_env *env, const struct job_row *rows, int nr
 		       "usr s", "sys s", "cpu ns/IO", "p50 us", "p99 us", "p99.9 us");
 		for (e = 0; e < ENG_NR; e++)
 			if (r->run[e])
-				print_res_row(r, e, skip);
-		if (tio_skipped(r))
-			printf("  %-15s skipped: %s\n", eng_name[ENG_TIO], r->err[ENG_TIO]);
+				print_res_row(r, e, o);
+		if (tio_not_applicable(r))
+			printf("  %-15s not applicable: %s\n", eng_name[ENG_TIO], r->err[ENG_TIO]);
 		b = best_fio(r);
 		if (row_ok(r, ENG_REGBUF) && b >= 0)
 			printf("  regbuf / best fio (%s): IOPS %.2fx, CPU per I/O %.2fx\n",
@@ -1173,14 +1195,13 @@ static void io_text(const struct io_env *env, const struct job_row *rows, int nr
 /* ---- the experiment ---- */
 
 /* --poll: the target's queue must have poll queues; else say why and run nothing. */
-static int check_poll(const struct io_env *env)
+static int check_poll(struct io_env *env)
 {
 	char why[512];
 
 	if (!env->poll || !regbuf_uring_poll_check(env->fd, why, sizeof(why)))
 		return 0;
-	cli_err("bench io", "--poll: %s cannot be polled: %s", env->path, why);
-	return -1;
+	return prep_err(env, "--poll: %s cannot be polled: %s", env->path, why);
 }
 
 static int io_prepare(struct io_env *env, const struct job_row *rows, int nrows, uint64_t size)
@@ -1197,11 +1218,10 @@ static int io_prepare(struct io_env *env, const struct job_row *rows, int nrows,
 			return -1;
 	} else {
 		ret = make_file(env, size);
-		if (ret) {
-			cli_err("bench io", "cannot create an O_DIRECT file in the current directory: "
-				"%s (use --file PATH on a filesystem with O_DIRECT)", strerror(-ret));
-			return -1;
-		}
+		if (ret)
+			return prep_err(env, "cannot create an O_DIRECT file in the current "
+					"directory: %s (use --file PATH on a filesystem with O_DIRECT)",
+					strerror(-ret));
 	}
 	if (check_dio(env, rows, nrows) || check_poll(env))
 		return -1;
@@ -1216,22 +1236,35 @@ static int io_run(const struct bench_opts *o)
 			 256 : io_a.size_mb) * MiB;
 	int reps = o->quick ? 1 : (o->reps > 3 ? 3 : (int)o->reps);
 	int head_reps = o->quick ? 1 : (o->reps > 5 ? 5 : (int)o->reps);
-	int nrows = io_rows_init(o, rows), i, e, failed = 0, rc = 1;
+	int nrows = io_rows_init(o, rows), i, e, skipped = 0, failed = 0, rc = 1;
 
 	env.fio = !io_a.no_fio && have_fio();
-	if (io_prepare(&env, rows, nrows, size))
+	if (io_prepare(&env, rows, nrows, size)) {
+		/* Nothing measured: the file, device or buffers failed (a usage error would
+		 * have been refused before anything was touched). */
+		cli_err("bench io", "FAILED: %s", env.why);
+		if (o->j) {
+			json_open(o->j, "io", '{');
+			bench_row_json(o->j, BENCH_ROW_FAILED, env.why);
+			json_close(o->j, '{');
+		}
 		goto out;
+	}
 	/* The headline (first) configuration gets more repetitions. */
 	for (i = 0; i < nrows; i++) {
 		run_job(&env, &rows[i], i == 0 ? head_reps : reps);
-		for (e = 0; e < ENG_NR; e++)
-			failed += rows[i].run[e] && !row_ok(&rows[i], e);
+		for (e = 0; e < ENG_NR; e++) {
+			if (!rows[i].run[e])
+				continue;
+			skipped += io_status(&rows[i], e) == BENCH_ROW_SKIPPED;
+			failed += io_status(&rows[i], e) == BENCH_ROW_FAILED;
+		}
 	}
 	if (o->j)
 		io_json(o->j, &env, rows, nrows);
 	else
-		io_text(&env, rows, nrows, o->skip_unavailable);
-	rc = failed && !o->skip_unavailable ? 1 : 0;
+		io_text(&env, rows, nrows, o);
+	rc = bench_rows_exit(o, skipped, failed);
 out:
 	regbuf_mem_destroy(env.mem);
 	if (env.passthru)

@@ -459,7 +459,7 @@ int bench_map(uint32_t runs, uint64_t buf_len, bool json)
 	}
 	ret = bench_setup(b, buf_len);
 	if (ret) {
-		cli_err("bench map", "setup failed: %s", strerror(-ret));
+		cli_err("bench map", "FAILED: setup: %s", strerror(-ret));
 		goto out;
 	}
 	srand(12345);
@@ -473,7 +473,7 @@ int bench_map(uint32_t runs, uint64_t buf_len, bool json)
 
 		ret = measure_size(b, sizes[s], runs, 3e5, ms, bs);
 		if (ret) {
-			cli_err("bench map", "%" PRIu64 "-byte I/Os failed: %s", sizes[s],
+			cli_err("bench map", "FAILED: %" PRIu64 "-byte I/Os: %s", sizes[s],
 				strerror(-ret));
 			goto out;
 		}

@@ -38,6 +38,7 @@ static struct opt_spec reg_opts[] = {
 
 struct reg_row {
 	bool ok;
+	bool unavailable;	/* not attempted: the tier (or io_uring) is not offered here */
 	uint64_t bytes;		/* measured on (fewer when huge pages were short) */
 	uint64_t segs, ksegs;	/* regbuf segments, kernel bvecs (predicted) */
 	bool kexact, kupper;	/* every buffer REGBUF_BUF_F_EXACT / any an upper bound */
@@ -49,22 +50,30 @@ struct reg_row {
 /*
  * One tier exactly, through regbuf_mem (REGBUF_MEM_F_REQUIRE): the arena an
  * application would get, prefaulted, with its folio size known (the hint).
+ * A huge tier the machine does not offer sets *@unavailable; 4K memory that
+ * cannot be had is a failure.
  */
-static int reg_map(struct bench_mem *m, struct regbuf_mem **rm, uint64_t len, enum bench_tier t)
+static int reg_map(struct bench_mem *m, struct regbuf_mem **rm, uint64_t len, enum bench_tier t,
+		   bool *unavailable)
 {
 	struct regbuf_mem_opts mo = { .flags = REGBUF_MEM_F_REQUIRE };
 	int ret;
 
 	memset(m, 0, sizeof(*m));
 	m->tier = t;
+	*unavailable = t != TIER_4K;	/* when it fails */
 	mo.tier = (enum regbuf_mem_tier)(TIER_1G - t);	/* 4K THP 2M 1G <-> 1G 2M THP 4K */
 	if ((t == TIER_2M || t == TIER_1G) &&
 	    bench_hugepages_reserve(t, len, m->why, sizeof(m->why)))
 		return -ENOMEM;
 	ret = regbuf_mem_create(rm, len, &mo);
+	*unavailable &= ret != 0;
 	if (ret) {
-		snprintf(m->why, sizeof(m->why), "regbuf_mem_create(%s required): %s",
-			 bench_tier_name[t], strerror(-ret));
+		snprintf(m->why, sizeof(m->why), "regbuf_mem_create(%s required): %s%s",
+			 bench_tier_name[t], strerror(-ret), t == TIER_THP ?
+			 " (/sys/kernel/mm/transparent_hugepage/enabled set to always or madvise "
+			 "enables it)" : t != TIER_4K ? " (the pool's free pages taken meanwhile: "
+			 "raise nr_hugepages)" : "");
 		return ret;
 	}
 	m->addr = regbuf_mem_addr(*rm);
@@ -229,7 +238,10 @@ static int reg_measure(const struct bench_mem *m, struct regbuf_mem *rm, int rep
 
 	ret = io_uring_queue_init(8, &ring, 0);
 	if (ret) {
-		snprintf(row->why, sizeof(row->why), "io_uring_queue_init: %s", strerror(-ret));
+		row->unavailable = bench_uring_refused(ret, row->why, sizeof(row->why));
+		if (!row->unavailable)
+			snprintf(row->why, sizeof(row->why), "io_uring_queue_init: %s",
+				 strerror(-ret));
 		return ret;
 	}
 	for (r = 0; r < reps && !ret; r++) {
@@ -265,12 +277,12 @@ static void reg_tier(enum bench_tier t, uint64_t size, int reps, struct reg_row 
 	memset(row, 0, sizeof(*row));
 	bench_progress("reg: %s: mapping and prefaulting %" PRIu64 " MiB", bench_tier_name[t],
 		       size >> 20);
-	ret = reg_map(&m, &rm, size, t);
+	ret = reg_map(&m, &rm, size, t, &row->unavailable);
 	/* Fewer huge pages than asked: measure on what can be had (>= 128 MiB);
 	 * the result is per GiB anyway. */
 	for (try_len = size / 2; ret && t == TIER_2M && try_len >= 128 * MiB; try_len /= 2) {
 		bench_hugepages_restore();
-		ret = reg_map(&m, &rm, try_len, t);
+		ret = reg_map(&m, &rm, try_len, t, &row->unavailable);
 	}
 	if (ret) {
 		snprintf(row->why, sizeof(row->why), "%s", m.why);
@@ -280,8 +292,15 @@ static void reg_tier(enum bench_tier t, uint64_t size, int reps, struct reg_row 
 		regbuf_mem_destroy(rm);
 	}
 	if (!row->ok)
-		bench_progress("reg: %s: not measured: %s", bench_tier_name[t], row->why);
+		bench_progress("reg: %s: %s: %s", bench_tier_name[t],
+			       row->unavailable ? "skipped" : "FAILED", row->why);
 	bench_hugepages_restore();
+}
+
+static enum bench_row reg_status(const struct reg_row *row)
+{
+	return row->ok ? BENCH_ROW_MEASURED : row->unavailable ? BENCH_ROW_SKIPPED :
+							  BENCH_ROW_FAILED;
 }
 
 static void reg_json(struct json *j, const struct reg_row *rows, uint64_t size, int reps)
@@ -295,7 +314,7 @@ static void reg_json(struct json *j, const struct reg_row *rows, uint64_t size, 
 	for (t = 0; t < TIER_NR; t++) {
 		json_open(j, NULL, '{');
 		json_str(j, "tier", bench_tier_name[t]);
-		json_bool(j, "available", rows[t].ok);
+		bench_row_json(j, reg_status(&rows[t]), rows[t].why);
 		json_int(j, "bytes", (int64_t)rows[t].bytes);
 		json_num(j, "kernel_register_ms_per_gib", rows[t].ok ? rows[t].kernel : NAN);
 		json_num(j, "regbuf_pool_register_ms_per_gib", rows[t].ok ? rows[t].pool : NAN);
@@ -307,8 +326,6 @@ static void reg_json(struct json *j, const struct reg_row *rows, uint64_t size, 
 		json_int(j, "kernel_bvecs", (int64_t)rows[t].ksegs);
 		json_str(j, "kernel_bvecs_prediction", rows[t].kexact ? "exact" :
 			 rows[t].kupper ? "upper_bound" : "unverified");
-		if (!rows[t].ok)
-			json_str(j, "why", rows[t].why);
 		json_close(j, '{');
 	}
 	json_close(j, '[');
@@ -317,7 +334,8 @@ static void reg_json(struct json *j, const struct reg_row *rows, uint64_t size, 
 	json_close(j, '{');
 }
 
-static void reg_text(const struct reg_row *rows, uint64_t size, int reps, bool skip)
+static void reg_text(const struct reg_row *rows, uint64_t size, int reps,
+		     const struct bench_opts *o)
 {
 	int t;
 
@@ -336,8 +354,8 @@ static void reg_text(const struct reg_row *rows, uint64_t size, int reps, bool s
 			       rows[t].kexact ? "exact" : rows[t].kupper ? "upper bound" : "unverified",
 			       rows[t].bytes != size ? "   (on fewer MiB: huge pages short)" : "");
 		else
-			printf("%-5s %s: %s\n", bench_tier_name[t], skip ? "skipped" : "FAILED",
-			       rows[t].why);
+			printf("%-5s %s: %s\n", bench_tier_name[t],
+			       bench_row_word(o, reg_status(&rows[t])), rows[t].why);
 	}
 	printf("kernel = IORING_REGISTER_BUFFERS (pin + account + coalesce); regbuf pool = memlock\n"
 	       "preflight + kernel registration, each the fastest of %d..%d runs taking turns in a\n"
@@ -356,18 +374,20 @@ static void reg_text(const struct reg_row *rows, uint64_t size, int reps, bool s
 static int reg_run(const struct bench_opts *o)
 {
 	uint64_t size = (o->quick && !reg_opts[0].seen ? 256 : reg_size_mb) * MiB;
-	int reps = o->reps > REG_MAX_REPS ? REG_MAX_REPS : (int)o->reps, t, failed = 0;
+	int reps = o->reps > REG_MAX_REPS ? REG_MAX_REPS : (int)o->reps, t;
+	int skipped = 0, failed = 0;
 	struct reg_row rows[TIER_NR];
 
 	for (t = 0; t < TIER_NR; t++) {
 		reg_tier((enum bench_tier)t, size, reps, &rows[t]);
-		failed += !rows[t].ok;
+		skipped += reg_status(&rows[t]) == BENCH_ROW_SKIPPED;
+		failed += reg_status(&rows[t]) == BENCH_ROW_FAILED;
 	}
 	if (o->j)
 		reg_json(o->j, rows, size, reps);
 	else
-		reg_text(rows, size, reps, o->skip_unavailable);
-	return failed && !o->skip_unavailable ? 1 : 0;
+		reg_text(rows, size, reps, o);
+	return bench_rows_exit(o, skipped, failed);
 }
 
 const struct bench_cmd bench_reg_cmd = {

@@ -16,16 +16,17 @@ static struct opt_spec no_opts[] = {
 	OPT_END
 };
 
+/* Nothing attempted: skipped (a failure with --strict), with what would enable it. */
 static int not_built(const struct bench_opts *o, const char *what)
 {
 	if (o->j) {
 		json_open(o->j, what, '{');
-		json_str(o->j, "error", NOT_BUILT);
+		bench_row_json(o->j, BENCH_ROW_SKIPPED, NOT_BUILT);
 		json_close(o->j, '{');
 	}
-	cli_err("bench", "%s: %s; install liburing-dev and rebuild (meson -During=enabled)", what,
-		NOT_BUILT);
-	return o->skip_unavailable ? 0 : 1;
+	cli_err("bench", "%s %s: %s; install liburing-dev and rebuild (meson -During=enabled)",
+		what, bench_row_word(o, BENCH_ROW_SKIPPED), NOT_BUILT);
+	return bench_rows_exit(o, 1, 0);
 }
 
 static int reg_run(const struct bench_opts *o)

@@ -244,13 +244,19 @@ static int nvme_run(const struct bench_opts *o)
 		json_open(o->j, "nvme", '{');
 	if (!a.dev) {
 		if (o->j)
-			json_str(o->j, "skipped", NO_DEVICE);
+			bench_row_json(o->j, BENCH_ROW_SKIPPED, NO_DEVICE);
 		else
-			printf("\n== nvme: skipped: %s\n", NO_DEVICE);
-		rc = o->skip_unavailable ? 0 : 1;
+			printf("\n== nvme: %s: %s\n", bench_row_word(o, BENCH_ROW_SKIPPED),
+			       NO_DEVICE);
+		rc = bench_rows_exit(o, 1, 0);
 		goto out;
 	}
+	/* A device was named: not opening it is a failure (the reason is on stderr). */
 	if (cli_nvme_open("bench nvme", a.dev, a.nsid, a.unsafe, &c, &ns)) {
+		if (o->j)
+			bench_row_json(o->j, BENCH_ROW_FAILED, "cannot open the controller");
+		else
+			printf("\n== nvme: FAILED: cannot open %s (the reason is above)\n", a.dev);
 		rc = 1;
 		goto out;
 	}
@@ -263,9 +269,9 @@ static int nvme_run(const struct bench_opts *o)
 	} else {
 		ret = nvme_passes(c, ns, &a, o->j);
 		if (ret) {
-			cli_err("bench nvme", "%s", strerror(-ret));
+			cli_err("bench nvme", "FAILED: %s", strerror(-ret));
 			if (o->j)
-				json_str(o->j, "error", strerror(-ret));
+				bench_row_json(o->j, BENCH_ROW_FAILED, strerror(-ret));
 			rc = 1;
 		}
 	}

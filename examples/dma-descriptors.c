@@ -75,7 +75,7 @@ static uint64_t walk_prp(const uint8_t *buf, uint64_t off, uint64_t len, uint64_
 	return len;
 }
 
-/* Follow an SGL (§4.4): Data Blocks inline or in (Last) Segments. */
+/* Follow an SGL (NVMe 1.4 §4.4): Data Blocks inline or in (Last) Segments. */
 static uint64_t walk_sgl(const uint8_t *buf, uint64_t off, uint64_t len,
 			 const struct regbuf_nvme_sgl_desc *d)
 {

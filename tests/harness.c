@@ -306,17 +306,35 @@ void t_hugepages_restore(struct t_hugepages *r)
 	r->added = 0;
 }
 
+/*
+ * Pages a new mapping can have: free_hugepages counts pages other mappings
+ * have reserved but not faulted yet (resv_hugepages), which mmap() cannot
+ * take (hugetlb_acct_memory()).  -1 without the pool.
+ */
+static long hugepages_available(unsigned long kb)
+{
+	char path[128];
+	long fr, resv;
+
+	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%lukB/free_hugepages", kb);
+	fr = read_long(path);
+	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%lukB/resv_hugepages", kb);
+	resv = read_long(path);
+	if (fr < 0)
+		return -1;
+	if (resv > 0)
+		fr = resv < fr ? fr - resv : 0;
+	return fr;
+}
+
 int t_hugepages_reserve(struct t_hugepages *r, unsigned long kb, long pages)
 {
-	char free_path[128];
 	long old, fr, now, added = 0;
 
 	snprintf(r->path, sizeof(r->path), "/sys/kernel/mm/hugepages/hugepages-%lukB/nr_hugepages",
 		 kb);
-	snprintf(free_path, sizeof(free_path),
-		 "/sys/kernel/mm/hugepages/hugepages-%lukB/free_hugepages", kb);
 	old = read_long(r->path);
-	fr = read_long(free_path);
+	fr = hugepages_available(kb);
 	if (old < 0 || fr < 0) {
 		snprintf(r->why, sizeof(r->why), "no %lu kB hugepages on this kernel", kb);
 		return -1;
@@ -327,7 +345,7 @@ int t_hugepages_reserve(struct t_hugepages *r, unsigned long kb, long pages)
 		now = read_long(r->path);
 		added = now > old ? now - old : 0;
 	}
-	if (read_long(free_path) < pages) {
+	if (hugepages_available(kb) < pages) {
 		/* Give back what this call added (the pool may have grown only partly). */
 		now = read_long(r->path);
 		if (added && now >= 0)

@@ -67,7 +67,7 @@ extern "C" {
  * array (plus, if it starts mid-segment, a two-descriptor segment in caller
  * scratch memory).  Only an I/O that ends mid-segment and touches three or
  * more segments copies the middle descriptors, O(segments touched), because
- * an SGL segment whose last descriptor is a Data Block ends the list (§4.4)
+ * an SGL segment whose last descriptor is a Data Block ends the list (NVMe 1.4 §4.4)
  * and the pre-built last descriptor is too long.
  */
 

@@ -227,7 +227,7 @@ void regbuf_nvme_ctrl_destroy(struct regbuf_nvme_ctrl *c);
  * @c: controller; no queue pair may exist
  *
  * CC.EN 1 -> 0, wait CSTS.RDY = 0, then the whole bring-up again (NVMe 1.4
- * §7.3.2).  Also the way out after CSTS.CFS.  DMA mappings survive.
+ * NVMe 1.4 §7.3.2).  Also the way out after CSTS.CFS.  DMA mappings survive.
  *
  * Return: 0; -EBUSY queue pairs still exist; as regbuf_nvme_ctrl_create().
  */
@@ -391,7 +391,7 @@ uint32_t regbuf_nvme_dmamap_nr_segs(const struct regbuf_nvme_dmamap *b);
  * @flags: 0
  *
  * Create I/O Completion Queue then Create I/O Submission Queue (NVMe 1.4
- * §5.3, §5.4), physically contiguous, no interrupts: completions are polled.
+ * NVMe 1.4 §5.3, §5.4), physically contiguous, no interrupts: completions are polled.
  * A queue pair belongs to one thread at a time.
  *
  * Return: 0; -EBUSY every queue pair the controller granted is in use;

@@ -104,7 +104,7 @@ static int build_prp_copy(struct regbuf_dma_cookie *c, unsigned int copy,
 	}
 	l = va;
 	memset(l, 0, bytes);
-	/* Chain pointers: the last slot of every list page but the last (§4.3). */
+	/* Chain pointers: the last slot of every list page but the last (NVMe 1.4 §4.3). */
 	for (p = 0; p + 1 < pages; p++)
 		l[p * (c->per_list + 1) + c->per_list] = regbuf_cpu_to_le64(regbuf_iova_u64(iova) + (p + 1) * ps);
 	/* Entry k: the controller page holding buffer position k * ps. */
@@ -534,7 +534,7 @@ void regbuf_dma_cookie_destroy(struct regbuf_dma_cookie *c)
  * An SGL for an I/O over descriptors i..j (i < j) that does not end at the
  * end of j: the first and last descriptors are cut to the I/O, so they cannot
  * come from the shared array, and an SGL segment ends at its first trailing
- * Data Block (§4.4), so the middle ones cannot be pointed at either.  Write
+ * Data Block (NVMe 1.4 §4.4), so the middle ones cannot be pointed at either.  Write
  * [first, copies of i+1..j-1, last] to the scratch and point a Last Segment
  * at it: O(j - i).  With 2 MiB segments and MDTS at most 2 MiB this is never
  * more than two descriptors.

@@ -44,7 +44,7 @@ static int wait_csts(struct regbuf_nvme_ctrl *c, uint32_t mask, uint32_t want, b
 	}
 }
 
-/* §7.6.1 steps 1-2: CC.EN 1 -> 0, then CSTS.RDY must read 0. */
+/* NVMe 1.4 §7.6.1 steps 1-2: CC.EN 1 -> 0, then CSTS.RDY must read 0. */
 static int ctrl_disable(struct regbuf_nvme_ctrl *c)
 {
 	uint32_t cc = nvme_rd32(c, NVME_REG_CC);
@@ -100,7 +100,7 @@ static int identify_ctrl(struct regbuf_nvme_ctrl *c, char *why, size_t why_len)
 }
 
 /*
- * Set Features, Number of Queues (§5.21.1.7): 0-based counts in and out.
+ * Set Features, Number of Queues (NVMe 1.4 §5.21.1.7): 0-based counts in and out.
  * The controller may grant fewer completion queues (NCQA, DW0 31:16) than
  * submission queues (NSQA, 15:0): every queue pair needs one of each.
  */
@@ -132,7 +132,7 @@ int nvme_cap_parse(struct regbuf_nvme_ctrl *c, uint64_t cap, char *why, size_t w
 {
 	uint32_t mpsmin = NVME_CAP_MPSMIN(cap), mpsmax = NVME_CAP_MPSMAX(cap);
 
-	/* MQES is 0-based and 0h is invalid (§3.1.1): a queue holds 2 entries at least */
+	/* MQES is 0-based and 0h is invalid (NVMe 1.4 §3.1.1): a queue holds 2 entries at least */
 	if (NVME_CAP_MQES(cap) == 0) {
 		nvme_why(why, why_len, "CAP.MQES 0 is invalid");
 		return -EIO;
@@ -166,7 +166,7 @@ int nvme_cap_parse(struct regbuf_nvme_ctrl *c, uint64_t cap, char *why, size_t w
 	return 0;
 }
 
-/* §7.6.1: the whole initialisation from a disabled controller. */
+/* NVMe 1.4 §7.6.1: the whole initialisation from a disabled controller. */
 static int ctrl_enable(struct regbuf_nvme_ctrl *c, uint32_t want_queues, char *why,
 		       size_t why_len)
 {
@@ -187,9 +187,9 @@ static int ctrl_enable(struct regbuf_nvme_ctrl *c, uint32_t want_queues, char *w
 			 c->timeout_ms, strerror(-ret));
 		return ret;
 	}
-	/* §3.1.3: polled operation, mask every interrupt vector */
+	/* NVMe 1.4 §3.1.3: polled operation, mask every interrupt vector */
 	nvme_wr32(c, NVME_REG_INTMS, UINT32_MAX);
-	/* admin queue: AQA sizes are 0-based (§3.1.8), bases page aligned (§3.1.9/10) */
+	/* admin queue: AQA sizes are 0-based (NVMe 1.4 §3.1.8), bases page aligned (§3.1.9/10) */
 	aq->sq_tail = aq->sq_head = aq->cq_head = 0;
 	nvme_queue_set_db(aq);	/* the stride is known only now */
 	aq->phase = 1;
@@ -375,7 +375,7 @@ void regbuf_nvme_ctrl_destroy(struct regbuf_nvme_ctrl *c)
 	if (!c)
 		return;
 	if (c->enabled && !nvme_ctrl_is_failed(c)) {
-		/* §7.6.2: normal shutdown, then wait for SHST = complete */
+		/* NVMe 1.4 §7.6.2: normal shutdown, then wait for SHST = complete */
 		uint32_t cc = nvme_rd32(c, NVME_REG_CC);
 
 		nvme_wr32(c, NVME_REG_CC, (cc & ~NVME_CC_SHN_MASK) | NVME_CC_SHN_NORMAL);

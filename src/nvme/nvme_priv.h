@@ -17,18 +17,18 @@
 
 #include <regbuf/dma.h>
 
-/* Controller registers, offsets in BAR0 (§3.1, Figure 78). */
-#define NVME_REG_CAP	0x00	/* §3.1.1 Controller Capabilities, 64 bit */
-#define NVME_REG_VS	0x08	/* §3.1.2 Version */
-#define NVME_REG_INTMS	0x0c	/* §3.1.3 Interrupt Mask Set */
-#define NVME_REG_CC	0x14	/* §3.1.5 Controller Configuration */
-#define NVME_REG_CSTS	0x1c	/* §3.1.6 Controller Status */
-#define NVME_REG_AQA	0x24	/* §3.1.8 Admin Queue Attributes */
-#define NVME_REG_ASQ	0x28	/* §3.1.9 Admin Submission Queue Base Address */
-#define NVME_REG_ACQ	0x30	/* §3.1.10 Admin Completion Queue Base Address */
-#define NVME_REG_DBS	0x1000	/* §3.1.24/§3.1.25 doorbells start here */
+/* Controller registers, offsets in BAR0 (NVMe 1.4 §3.1, Figure 78). */
+#define NVME_REG_CAP	0x00	/* NVMe 1.4 §3.1.1 Controller Capabilities, 64 bit */
+#define NVME_REG_VS	0x08	/* NVMe 1.4 §3.1.2 Version */
+#define NVME_REG_INTMS	0x0c	/* NVMe 1.4 §3.1.3 Interrupt Mask Set */
+#define NVME_REG_CC	0x14	/* NVMe 1.4 §3.1.5 Controller Configuration */
+#define NVME_REG_CSTS	0x1c	/* NVMe 1.4 §3.1.6 Controller Status */
+#define NVME_REG_AQA	0x24	/* NVMe 1.4 §3.1.8 Admin Queue Attributes */
+#define NVME_REG_ASQ	0x28	/* NVMe 1.4 §3.1.9 Admin Submission Queue Base Address */
+#define NVME_REG_ACQ	0x30	/* NVMe 1.4 §3.1.10 Admin Completion Queue Base Address */
+#define NVME_REG_DBS	0x1000	/* NVMe 1.4 §3.1.24/§3.1.25 doorbells start here */
 
-/* CAP fields (§3.1.1, Figure 79). */
+/* CAP fields (NVMe 1.4 §3.1.1, Figure 79). */
 #define NVME_CAP_MQES(cap)	((uint32_t)((cap) & 0xffff))		/* 15:00, 0-based */
 #define NVME_CAP_CQR(cap)	((uint32_t)(((cap) >> 16) & 1))		/* 16 */
 #define NVME_CAP_TO(cap)	((uint32_t)(((cap) >> 24) & 0xff))	/* 31:24, 500 ms units */
@@ -39,7 +39,7 @@
 #define NVME_CAP_CSS_NVM	(1u << 0)	/* NVM command set */
 #define NVME_CAP_CSS_IOCS	(1u << 6)	/* one or more I/O command sets (2.0) */
 
-/* CC fields (§3.1.5, Figure 84). */
+/* CC fields (NVMe 1.4 §3.1.5, Figure 84). */
 #define NVME_CC_EN		(1u << 0)
 #define NVME_CC_CSS(x)		((uint32_t)(x) << 4)	/* 06:04 */
 #define NVME_CC_CSS_NVM		0
@@ -51,7 +51,7 @@
 #define NVME_CC_IOSQES(x)	((uint32_t)(x) << 16)	/* 19:16, 2^n bytes: 6 = 64 */
 #define NVME_CC_IOCQES(x)	((uint32_t)(x) << 20)	/* 23:20, 2^n bytes: 4 = 16 */
 
-/* CSTS fields (§3.1.6, Figure 85). */
+/* CSTS fields (NVMe 1.4 §3.1.6, Figure 85). */
 #define NVME_CSTS_RDY		(1u << 0)
 #define NVME_CSTS_CFS		(1u << 1)		/* Controller Fatal Status */
 #define NVME_CSTS_SHST_MASK	(3u << 2)		/* 03:02 */

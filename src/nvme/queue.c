@@ -36,7 +36,7 @@ int nvme_queue_init_host(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint1
 	q->ctrl = c;
 	q->qid = qid;
 	q->depth = (uint16_t)depth;
-	q->phase = 1;	/* the controller writes phase 1 on its first pass (§4.6) */
+	q->phase = 1;	/* the controller writes phase 1 on its first pass (NVMe 1.4 §4.6) */
 	q->partial = UINT32_MAX;
 	q->cid_req = malloc(depth * sizeof(*q->cid_req));
 	q->cid_deadline = calloc(depth, sizeof(*q->cid_deadline));
@@ -51,7 +51,7 @@ int nvme_queue_init_host(struct regbuf_nvme_ctrl *c, struct nvme_queue *q, uint1
 		nvme_queue_fini(q);
 		return -ENOMEM;
 	}
-	/* a full queue keeps one entry empty (§4.1.2): depth - 1 commands in flight */
+	/* a full queue keeps one entry empty (NVMe 1.4 §4.1.2): depth - 1 commands in flight */
 	for (i = 0; i < depth - 1u; i++) {
 		q->free_cids[q->nr_free_cids++] = (uint16_t)(depth - 2 - i);
 		q->free_reqs[q->nr_free_reqs++] = depth - 2 - i;
@@ -93,7 +93,7 @@ out_fini:
 	return ret;
 }
 
-/* Doorbells of queue y (§3.1.24, §3.1.25): 0x1000 + (2y [+ 1]) * (4 << CAP.DSTRD). */
+/* Doorbells of queue y (NVMe 1.4 §3.1.24, §3.1.25): 0x1000 + (2y [+ 1]) * (4 << CAP.DSTRD). */
 void nvme_queue_set_db(struct nvme_queue *q)
 {
 	struct regbuf_nvme_ctrl *c = q->ctrl;
@@ -130,7 +130,7 @@ static inline void sq_push(struct nvme_queue *q, const struct regbuf_nvme_sqe *s
 		q->sq_tail = 0;
 }
 
-/* SQ y Tail Doorbell (§3.1.24): the new tail, after the entries are visible. */
+/* SQ y Tail Doorbell (NVMe 1.4 §3.1.24): the new tail, after the entries are visible. */
 static inline void sq_ring(struct nvme_queue *q)
 {
 	nvme_wmb();
@@ -240,7 +240,7 @@ int nvme_cqe_check(const struct nvme_queue *q, const struct regbuf_nvme_cqe *e)
 {
 	uint16_t cid = regbuf_le16_to_cpu(e->cid);
 
-	/* §4.6: CID of a command in flight on this SQ (or one given up on) */
+	/* NVMe 1.4 §4.6: CID of a command in flight on this SQ (or one given up on) */
 	if (cid >= q->depth || q->cid_req[cid] == NVME_CID_FREE)
 		return -EIO;
 	/* SQ Identifier: this queue; SQ Head Pointer: an entry of it */
@@ -262,7 +262,7 @@ static int queue_reap(struct nvme_queue *q, struct regbuf_nvme_cpl *cpls, unsign
 		regbuf_le16 st = (REGBUF_FORCE regbuf_le16)
 			__atomic_load_n((REGBUF_FORCE uint16_t *)&e->status, __ATOMIC_ACQUIRE);
 
-		/* §4.6: a new entry has the phase tag the controller writes this pass */
+		/* NVMe 1.4 §4.6: a new entry has the phase tag the controller writes this pass */
 		if ((regbuf_le16_to_cpu(st) & 1) != q->phase)
 			break;
 		/* one copy, checked before use: the device could rewrite the entry */
@@ -285,7 +285,7 @@ static int queue_reap(struct nvme_queue *q, struct regbuf_nvme_cpl *cpls, unsign
 		}
 	}
 	if (any) {
-		/* CQ y Head Doorbell (§3.1.25): frees the entries for the controller */
+		/* CQ y Head Doorbell (NVMe 1.4 §3.1.25): frees the entries for the controller */
 		nvme_db_write(q->cq_db, q->cq_head);
 		if (q->partial != UINT32_MAX && q->nr_free_cids && !nvme_ctrl_is_failed(c)) {
 			if (issue_pieces(q, q->partial))
@@ -342,7 +342,7 @@ int nvme_admin_cmd(struct regbuf_nvme_ctrl *c, struct regbuf_nvme_sqe *sqe, void
 		return r;
 	}
 	sqe->cid = regbuf_cpu_to_le16(cid_get(q, (uint32_t)r, cmd_deadline(q)));
-	/* admin commands use PRPs over PCIe (§4.2, PSDT); one page at most */
+	/* admin commands use PRPs over PCIe (NVMe 1.4 §4.2, PSDT); one page at most */
 	sqe->flags = 0;
 	if (data) {
 		sqe->dptr.prp.prp1 = regbuf_cpu_to_le64(c->admin_page_iova);
@@ -410,7 +410,7 @@ int regbuf_nvme_qpair_create(struct regbuf_nvme_qpair **qp, struct regbuf_nvme_c
 	ret = nvme_queue_init(c, &p->q, qid, depth);
 	if (ret)
 		goto out_qid;
-	/* Create I/O CQ (§5.3): QSIZE 0-based, PC = 1, no interrupts (IEN = 0, IV = 0) */
+	/* Create I/O CQ (NVMe 1.4 §5.3): QSIZE 0-based, PC = 1, no interrupts (IEN = 0, IV = 0) */
 	memset(&sqe, 0, sizeof(sqe));
 	sqe.opcode = REGBUF_NVME_ADM_CREATE_CQ;
 	sqe.dptr.prp.prp1 = regbuf_cpu_to_le64(p->q.cq_iova);
@@ -419,7 +419,7 @@ int regbuf_nvme_qpair_create(struct regbuf_nvme_qpair **qp, struct regbuf_nvme_c
 	ret = nvme_admin_cmd(c, &sqe, NULL, 0, false, NULL, &st);
 	if (ret)
 		goto out_fini;
-	/* Create I/O SQ (§5.4): PC = 1, QPRIO 0, CQID = its own CQ */
+	/* Create I/O SQ (NVMe 1.4 §5.4): PC = 1, QPRIO 0, CQID = its own CQ */
 	memset(&sqe, 0, sizeof(sqe));
 	sqe.opcode = REGBUF_NVME_ADM_CREATE_SQ;
 	sqe.dptr.prp.prp1 = regbuf_cpu_to_le64(p->q.sq_iova);
@@ -459,7 +459,7 @@ void regbuf_nvme_qpair_destroy(struct regbuf_nvme_qpair *p)
 	while (p->q.inflight)
 		(void)queue_reap(&p->q, cpl, 16);	/* bounded: timeouts complete them */
 	if (!nvme_ctrl_is_failed(c)) {
-		/* §5.6 then §5.5: the SQ goes first, then its CQ */
+		/* NVMe 1.4 §5.6 then §5.5: the SQ goes first, then its CQ */
 		memset(&sqe, 0, sizeof(sqe));
 		sqe.opcode = REGBUF_NVME_ADM_DELETE_SQ;
 		sqe.cdw10 = regbuf_cpu_to_le32(p->q.qid);
@@ -516,7 +516,7 @@ static int build_dptr(struct nvme_queue *q, uint16_t cid, const struct regbuf_nv
 
 /*
  * Issue the pieces of request @r that fit in the free queue entries; one
- * command per max_cmd_bytes (MDTS, §5.15.2.2: a larger transfer is refused
+ * command per max_cmd_bytes (MDTS, NVMe 1.4 §5.15.2.2: a larger transfer is refused
  * with Invalid Field).  Returns true when the whole request is issued.
  */
 static bool issue_pieces(struct nvme_queue *q, uint32_t r)

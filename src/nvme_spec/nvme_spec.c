@@ -25,7 +25,7 @@ int regbuf_nvme_status_errno(uint16_t status)
 		return -EINVAL;
 	if (!sct && !sc)
 		return 0;
-	if (sct == 0) {		/* Generic Command Status, §4.6.1.2.1 */
+	if (sct == 0) {		/* Generic Command Status, NVMe 1.4 §4.6.1.2.1 */
 		switch (sc) {
 		case 0x01: case 0x02: case 0x0d: case 0x0e: case 0x0f: case 0x10:
 		case 0x11: case 0x12: case 0x13: case 0x15: case 0x16:
@@ -76,14 +76,14 @@ const char *regbuf_nvme_status_str(uint16_t status)
 		return "NO_DESCRIPTOR";
 	if (sct == 0)
 		return status_str_generic(sc);
-	if (sct == 1) {		/* Command Specific Status, §4.6.1.2.2 */
+	if (sct == 1) {		/* Command Specific Status, NVMe 1.4 §4.6.1.2.2 */
 		switch (sc) {
 		case 0x00: return "INVALID_CQ";
 		case 0x01: return "INVALID_QID";
 		case 0x02: return "MAX_QSIZE_EXCEEDED";
 		case 0x08: return "INVALID_IRQ_VECTOR";
 		}
-	} else if (sct == 2) {	/* Media and Data Integrity Errors, §4.6.1.2.3 */
+	} else if (sct == 2) {	/* Media and Data Integrity Errors, NVMe 1.4 §4.6.1.2.3 */
 		switch (sc) {
 		case 0x80: return "WRITE_FAULT";
 		case 0x81: return "UNRECOVERED_READ";
@@ -117,7 +117,7 @@ static uint64_t id_le64(const uint8_t *p)
 	return (uint64_t)id_le32(p) | (uint64_t)id_le32(p + 4) << 32;
 }
 
-/* Identify Controller data structure, §5.15.2.2 Figure 247. */
+/* Identify Controller data structure, NVMe 1.4 §5.15.2.2 Figure 247. */
 int regbuf_nvme_id_ctrl_parse(struct regbuf_nvme_id_ctrl *ic, const void *page,
 			      unsigned int mpsmin)
 {
@@ -213,7 +213,7 @@ static unsigned int flbas_index(uint8_t flbas, unsigned int nlbaf)
 	return fmt;
 }
 
-/* Identify Namespace data structure, §5.15.2.1 Figure 245. */
+/* Identify Namespace data structure, NVMe 1.4 §5.15.2.1 Figure 245. */
 int regbuf_nvme_id_ns_parse(struct regbuf_nvme_id_ns *ns, const void *page)
 {
 	const uint8_t *id = page;
@@ -245,7 +245,7 @@ int regbuf_nvme_id_ns_parse(struct regbuf_nvme_id_ns *ns, const void *page)
 		ns->lbaf[i].rp = (uint8_t)((v >> 24) & 3);
 	}
 	f = &ns->lbaf[ns->flbas];
-	/* 2^LBADS bytes, checked before the shift; below 9 is not allowed (§5.15.2.1) */
+	/* 2^LBADS bytes, checked before the shift; below 9 is not allowed (NVMe 1.4 §5.15.2.1) */
 	if (f->lbads < 9 || f->lbads > 16)
 		return -EOPNOTSUPP;
 	ns->lba_size = 1u << f->lbads;

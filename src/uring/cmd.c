@@ -22,84 +22,6 @@
 
 #define PAGE_4K			4096u
 
-#define SYS_BLOCK		"/sys/block/"
-
-static int read_queue_u64(const char *disk, const char *attr, uint64_t *val)
-{
-	char path[128];
-
-	if ((size_t)snprintf(path, sizeof(path), SYS_BLOCK "%s/queue/%s", disk, attr) >=
-	    sizeof(path))
-		return -EINVAL;
-	return sys_read_u64(path, val);
-}
-
-int regbuf_uring_nvme_read_limits(struct regbuf_limits *lim, uint64_t *chunk_bytes,
-				  const char *disk)
-{
-	uint64_t v;
-	int ret;
-
-	if (!lim || !disk || !*disk || strchr(disk, '/'))
-		return -EINVAL;
-	regbuf_limits_default(lim);
-	ret = read_queue_u64(disk, "max_hw_sectors_kb", &v);
-	if (ret)
-		return ret;
-	lim->max_bytes = v << 10;
-	ret = read_queue_u64(disk, "max_segments", &v);
-	if (ret)
-		return ret;
-	lim->max_segments = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
-	ret = read_queue_u64(disk, "max_segment_size", &v);
-	if (ret)
-		return ret;
-	lim->max_segment_size = v;
-	ret = read_queue_u64(disk, "logical_block_size", &v);
-	if (ret)
-		return ret;
-	lim->logical_block_size = v > UINT32_MAX ? 0 : (uint32_t)v;
-	/* virt_boundary_mask and dma_alignment appeared in sysfs later than the
-	 * other limits: keep the block layer's defaults where they are missing. */
-	if (!read_queue_u64(disk, "virt_boundary_mask", &v))
-		lim->virt_boundary_mask = v;
-	if (!read_queue_u64(disk, "dma_alignment", &v))
-		lim->dma_alignment = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
-	if (chunk_bytes) {
-		*chunk_bytes = 0;
-		if (!read_queue_u64(disk, "chunk_sectors", &v))
-			*chunk_bytes = v << 9;
-	}
-	return regbuf_limits_validate(lim);
-}
-
-int uring_nvme_generic_name(dev_t rdev, char *name, size_t len)
-{
-	char path[96], link[PATH_MAX];
-	const char *base;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/subsystem", major(rdev), minor(rdev));
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return -ENODEV;		/* no such char device in sysfs */
-	link[n] = '\0';
-	base = strrchr(link, '/');
-	if (strcmp(base ? base + 1 : link, "nvme-generic"))
-		return -ENODEV;
-	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u", major(rdev), minor(rdev));
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return -errno;
-	link[n] = '\0';
-	base = strrchr(link, '/');
-	base = base ? base + 1 : link;
-	if (strncmp(base, "ng", 2) || strlen(base) >= len)
-		return -ENODEV;
-	strcpy(name, base);
-	return 0;
-}
-
 /* Identify (06h) with @cns for @nsid into the 4 KiB @id, through the namespace's fd. */
 static int identify(const struct regbuf_uring_nvme_ns *ns, uint32_t cns, uint32_t nsid,
 		    uint8_t *id)
@@ -184,7 +106,7 @@ static int bound_by_ctrl(struct regbuf_uring_nvme_ns *ns)
 	if (ns->mdts_bytes && ns->mdts_bytes < ns->lim.max_bytes)
 		ns->lim.max_bytes = ns->mdts_bytes;
 	if (ns->fabrics && !ns->mdts_bytes) {
-		ret = read_queue_u64(ns->blk_name, "max_sectors_kb", &v);
+		ret = uring_queue_read_u64(ns->blk_name, "max_sectors_kb", &v);
 		if (ret)
 			return ret;
 		if (v && v << 10 < ns->lim.max_bytes)

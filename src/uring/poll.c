@@ -32,34 +32,6 @@ static int refuse(char *why, size_t len, const char *fmt, ...)
 	return -EOPNOTSUPP;
 }
 
-/*
- * The disk whose queue serves block device @devt: the device's own
- * directory, or its parent's for a partition (the queue belongs to the
- * whole disk).  0, or -errno when there is no such block device.
- */
-static int disk_of(dev_t devt, char *disk, size_t len)
-{
-	char link[64], dir[PATH_MAX], part[PATH_MAX + 16];
-	const char *base;
-	char *slash;
-
-	snprintf(link, sizeof(link), "/sys/dev/block/%u:%u", major(devt), minor(devt));
-	if (!realpath(link, dir))
-		return -errno;
-	snprintf(part, sizeof(part), "%s/partition", dir);
-	if (!access(part, F_OK)) {
-		slash = strrchr(dir, '/');
-		if (slash)
-			*slash = '\0';
-	}
-	base = strrchr(dir, '/');
-	base = base ? base + 1 : dir;
-	if (strlen(base) >= len)
-		return -ENAMETOOLONG;
-	strcpy(disk, base);
-	return 0;
-}
-
 int regbuf_uring_poll_check(int fd, char *why, size_t len)
 {
 	char name[64], path[160];
@@ -90,7 +62,7 @@ int regbuf_uring_poll_check(int fd, char *why, size_t len)
 			return refuse(why, len, "not open with O_DIRECT: polled I/O is direct "
 				      "I/O only");
 		devt = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev;
-		if (disk_of(devt, name, sizeof(name)))
+		if (uring_disk_of(devt, name, sizeof(name)))
 			return refuse(why, len, "on no block device (/sys/dev/block/%u:%u does "
 				      "not exist; tmpfs, NFS, ...): only a block device's queue "
 				      "can be polled", major(devt), minor(devt));

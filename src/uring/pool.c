@@ -31,38 +31,6 @@ uint64_t uring_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-const char *regbuf_uring_path_name(enum regbuf_uring_path path)
-{
-	switch (path) {
-	case REGBUF_URING_PATH_SINGLE:
-		return "single ring";
-	case REGBUF_URING_PATH_CLONE:
-		return "kernel clone (ranges, 6.13+)";
-	case REGBUF_URING_PATH_CLONE_WHOLE:
-		return "kernel clone (whole table, 6.12)";
-	case REGBUF_URING_PATH_REGISTER:
-		return "registered again per ring (no clone)";
-	case REGBUF_URING_PATH_NONE:
-		break;
-	}
-	return "none";
-}
-
-const char *regbuf_uring_state_name(enum regbuf_uring_reg_state state)
-{
-	switch (state) {
-	case REGBUF_URING_REG_ACTIVE:
-		return "registered";
-	case REGBUF_URING_REG_DISABLED:
-		return "registration disabled";
-	case REGBUF_URING_REG_FAILED:
-		return "registration failed";
-	case REGBUF_URING_REG_NONE:
-		break;
-	}
-	return "not registered";
-}
-
 /* The pool's clone path, from the one clone prober (uring/probe.c). */
 static void probe_clone(struct regbuf_uring_pool *pool)
 {
@@ -901,6 +869,55 @@ static void grow_refused(struct regbuf_uring_pool *pool, int err, const char *wh
 		 "");
 }
 
+/* Every entry of a grow is a range the kernel may take, none of them empty. */
+static int grow_check(const struct iovec *kiov, uint32_t knr)
+{
+	uint32_t i;
+	int ret = valid_prefix(kiov, knr);
+
+	if (ret >= 0 && (uint32_t)ret != knr)
+		ret = valid_prefix(kiov + ret, 1);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < knr; i++)
+		if (!kiov[i].iov_len)
+			return -EINVAL;	/* nothing to register in this entry */
+	return 0;
+}
+
+/*
+ * Pin the new pieces into the source ring first: the slots are empty, so no
+ * ring's I/O can use them yet, and the map does not show them until every
+ * ring has them.  __io_sqe_buffers_update() stops at the first piece it
+ * cannot pin and keeps the ones before it: undone here, and that piece
+ * tried alone for its -errno.  0, or -errno with the pool's status set.
+ */
+static int grow_pin(struct regbuf_uring_pool *pool, struct regbuf_uring_ring *src, uint32_t off,
+		    const struct iovec *kiov, __u64 *tags, uint32_t knr)
+{
+	int done = io_uring_register_buffers_update_tag(&src->ring, off, kiov, tags, knr);
+	int ret;
+
+	if (done < 0) {
+		grow_refused(pool, done, "pinning piece", 0, knr);
+		return done;
+	}
+	if ((uint32_t)done == knr)
+		return 0;
+	ret = io_uring_register_buffers_update_tag(&src->ring, off + (uint32_t)done, kiov + done,
+						   tags + done, 1);
+	if (ret >= 0) {
+		/* It went in alone: keep it and let the undo below drop it too. */
+		done++;
+		ret = -EAGAIN;
+	}
+	if (done && empty_slots(&src->ring, off, (uint32_t)done))
+		fail_diverged(pool, ret);
+	else
+		grow_refused(pool, ret, "pinning piece", (uint32_t)done, knr);
+	return ret;
+}
+
 int regbuf_uring_pool_grow(struct regbuf_uring_pool *pool, const struct iovec *iov, uint32_t nr,
 			   uint32_t *slot)
 {
@@ -910,7 +927,7 @@ int regbuf_uring_pool_grow(struct regbuf_uring_pool *pool, const struct iovec *i
 	int64_t first;
 	uint32_t knr, i, off;
 	__u64 *tags = NULL;
-	int ret, done;
+	int ret;
 
 	if (!pool || !iov || !nr || !slot)
 		return -EINVAL;
@@ -922,17 +939,9 @@ int regbuf_uring_pool_grow(struct regbuf_uring_pool *pool, const struct iovec *i
 	ret = expand_iov(iov, nr, pool->max_buf_len, &kiov, &knr);
 	if (ret)
 		return ret;
-	ret = valid_prefix(kiov, knr);
-	if (ret >= 0 && (uint32_t)ret != knr)
-		ret = valid_prefix(kiov + ret, 1);
+	ret = grow_check(kiov, knr);
 	if (ret < 0)
 		goto out_free_kiov;
-	for (i = 0; i < knr; i++) {
-		if (!kiov[i].iov_len) {
-			ret = -EINVAL;	/* nothing to register in this entry */
-			goto out_free_kiov;
-		}
-	}
 	first = free_run(pool, knr);
 	if (first < 0) {
 		ret = (int)first;
@@ -957,33 +966,9 @@ int regbuf_uring_pool_grow(struct regbuf_uring_pool *pool, const struct iovec *i
 	for (i = 0; i < knr; i++)
 		tags[i] = make_tag(pool, off + i);
 
-	/*
-	 * Pin into the source ring first: the slots are empty, so no ring's I/O
-	 * can use them yet, and the map does not show them until every ring
-	 * has them.  __io_sqe_buffers_update() stops at the first piece it
-	 * cannot pin and keeps the ones before it: undone here, and that piece
-	 * tried alone for its -errno.
-	 */
-	done = io_uring_register_buffers_update_tag(&src->ring, off, kiov, tags, knr);
-	if (done >= 0 && (uint32_t)done < knr) {
-		ret = io_uring_register_buffers_update_tag(&src->ring, off + (uint32_t)done,
-							   kiov + done, tags + done, 1);
-		if (ret >= 0) {
-			/* It went in alone: keep it and let the undo below drop it too. */
-			done++;
-			ret = -EAGAIN;
-		}
-		if (done && empty_slots(&src->ring, off, (uint32_t)done))
-			fail_diverged(pool, ret);
-		else
-			grow_refused(pool, ret, "pinning piece", (uint32_t)done, knr);
+	ret = grow_pin(pool, src, off, kiov, tags, knr);
+	if (ret < 0)
 		goto out_free_tags;
-	}
-	if (done < 0) {
-		ret = done;
-		grow_refused(pool, ret, "pinning piece", 0, knr);
-		goto out_free_tags;
-	}
 	ret = update_other_rings(pool, src, off, kiov, tags, knr);
 	if (ret < 0) {
 		if (grow_undo(pool, src, off, knr))

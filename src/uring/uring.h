@@ -18,7 +18,18 @@
  * ctx->user (and so accounting) unless capable(CAP_IPC_LOCK). */
 bool uring_memlock_charged(void);
 
+
+/* CLOCK_MONOTONIC in nanoseconds, for the pool's timings. */
 uint64_t uring_now_ns(void);
+
+/* /sys/block/@disk/queue/@attr as a number; 0 or -errno. */
+int uring_queue_read_u64(const char *disk, const char *attr, uint64_t *val);
+
+/*
+ * The disk whose queue serves block device @devt (a partition's parent);
+ * 0, or -errno when there is no such block device.
+ */
+int uring_disk_of(dev_t devt, char *disk, size_t len);
 
 /* "ngXnY", the sysfs name of char device @rdev when its class is nvme-generic; else -ENODEV. */
 int uring_nvme_generic_name(dev_t rdev, char *name, size_t len);

@@ -6,8 +6,10 @@
  * created or changed in the working directory (which holds a FIFO, a
  * directory and files the rows point at), no state directory created, the
  * hugetlb pools unchanged.  Then every --help (stdout, exit 0, options with
- * their ranges, no benchmark banner), block devices in bench io, and what an
- * unprivileged user with a small RLIMIT_MEMLOCK is told.
+ * their ranges, no benchmark banner), block devices in bench io, and how the
+ * lab ends: a row attempted and failed (a refused registration, a tool that
+ * exited non-zero, I/O errors) fails the run; a row the machine cannot offer
+ * is skipped with its reason, and fails only with --strict.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -328,12 +330,13 @@ out:
 
 /*
  * As an unprivileged user with RLIMIT_MEMLOCK 64 KiB, registering more than
- * that fails: bench clone must say which rows were skipped and why (exit 0),
- * and with --strict call them FAILED and exit 1; bench io --strict must fail
- * the fixed-buffer row (0 of 1 repetitions) rather than report the engine
+ * that is refused by the kernel after the memory was mapped: an attempted row
+ * that failed, not a prerequisite the machine lacks.  bench clone must call
+ * the rows FAILED with the reason and exit 1 without --strict; bench io must
+ * fail the fixed-buffer row (0 of 1 repetitions) rather than report the engine
  * that ran.
  */
-static int unmeasurable_rows_fail(void)
+static int refused_registration_fails(void)
 {
 	char args[1024], sd[64];
 	int ret = T_PASS;
@@ -350,19 +353,18 @@ static int unmeasurable_rows_fail(void)
 	snprintf(args, sizeof(args), "%s --memlock=65536:65536 setpriv --reuid=65534 "
 		 "--regid=65534 --clear-groups env REGBUF_STATE_DIR=%s REGBUF_BENCH=%s %s bench "
 		 "clone --quick --reps 1", "prlimit", sd, REGBUF_BENCH_BIN, cli_path());
-	if (t_sh("cd / && %s --strict >%s/clone.out 2>&1", args, dir) != 1)
-		ret = T_FAILF("bench clone --strict as nobody with 64 KiB memlock did not exit 1");
+	if (t_sh("cd / && %s >%s/clone.out 2>&1", args, dir) != 1)
+		ret = T_FAILF("bench clone as nobody with 64 KiB memlock did not exit 1 (output "
+			      "in %s/clone.out)", dir);
 	else if (t_sh("grep -q 'FAILED: .*RLIMIT_MEMLOCK' %s/clone.out", dir))
 		ret = T_FAILF("no FAILED row with its reason in %s/clone.out", dir);
-	else if (t_sh("cd / && %s >%s/clone.out 2>&1", args, dir))
-		ret = T_FAILF("bench clone (rows skipped) did not exit 0");
-	else if (t_sh("grep -q 'skipped: .*RLIMIT_MEMLOCK' %s/clone.out", dir))
-		ret = T_FAILF("no skipped row with its reason");
+	else if (!t_sh("grep -q 'skipped' %s/clone.out", dir))
+		ret = T_FAILF("a refused registration called skipped in %s/clone.out", dir);
 	/* bench io: the fixed-buffer engine cannot register; the unfixed one runs. */
 	snprintf(args, sizeof(args), "prlimit --memlock=65536:65536 setpriv --reuid=65534 "
 		 "--regid=65534 --clear-groups env REGBUF_STATE_DIR=%s/state REGBUF_BENCH=%s %s "
-		 "bench io --quick --no-fio --size-mb 64 --runtime 0.2 --strict", sd,
-		 REGBUF_BENCH_BIN, cli_path());
+		 "bench io --quick --no-fio --size-mb 64 --runtime 0.2", sd, REGBUF_BENCH_BIN,
+		 cli_path());
 	if (ret == T_PASS && t_sh("cd %s && %s >%s/io.out 2>&1", sd, args, dir) != 1)
 		ret = T_FAILF("bench io as nobody with 64 KiB memlock did not exit 1");
 	else if (ret == T_PASS &&
@@ -371,10 +373,160 @@ static int unmeasurable_rows_fail(void)
 		ret = T_FAILF("bench io: no FAILED regbuf row with its reason in %s/io.out", dir);
 	else if (ret == T_PASS && t_sh("ls %s | grep -q regbuf-bench", sd) != 1)
 		ret = T_FAILF("bench io left its temporary file in %s", sd);
-	unlink("clone.out");
-	unlink("io.out");
+	if (ret == T_PASS) {
+		unlink("clone.out");
+		unlink("io.out");
+	}
 	t_sh("rm -rf '%s'", sd);
 	return ret;
+}
+
+/* One quick randread job on a temporary 64 MiB file: 1 thread, QD 4, one repetition. */
+#define IO_QUICK "bench io --rw randread --size-mb 64 --runtime 0.2 --reps 1 --threads 1 --qd 4"
+
+/*
+ * A tool that ran and exited non-zero is a failure, whatever else was
+ * measured: t/io_uring replaced by a program that exits 1 (the real
+ * t/io_uring's failure cannot be provoked from outside) must give a FAILED
+ * t/io_uring row with the exit status, and exit 1 without --strict.
+ */
+static int failed_tool_fails(void)
+{
+	int rc = t_sh("REGBUF_T_IO_URING=/bin/false %s %s >tool.out 2>&1", cli_path(), IO_QUICK);
+
+	if (rc != 1)
+		return T_FAILF("t/io_uring exiting 1: bench io exited %d, not 1 (output in "
+			       "%s/tool.out)", rc, dir);
+	if (t_sh("grep -Eq '^  t/io_uring +FAILED: 0 of 1 repetitions measured; t/io_uring "
+		 "exited with status 1' tool.out"))
+		return T_FAILF("no FAILED t/io_uring row with the exit status in %s/tool.out", dir);
+	if (t_sh("grep -Eq '^  regbuf +[0-9]' tool.out"))
+		return T_FAILF("the regbuf row was not measured beside it (%s/tool.out)", dir);
+	/* JSON says "error" for it. */
+	rc = t_sh("REGBUF_T_IO_URING=/bin/false %s %s --json >tool.out 2>/dev/null", cli_path(),
+		  IO_QUICK);
+	if (rc != 1 || t_sh("tr -d '\\n ' <tool.out | grep -q '\"jobname\":\"t/io_uring\",.*"
+			    "\"status\":\"error\",\"error\":\"t/io_uringexitedwithstatus1'"))
+		return T_FAILF("--json: exit %d, no t/io_uring status error in %s/tool.out", rc, dir);
+	unlink("tool.out");
+	return T_PASS;
+}
+
+/*
+ * A write job on a --file that cannot be opened for writing (immutable: even
+ * root gets EPERM): nothing measured, FAILED with the reason, exit 1.
+ */
+static int immutable_file_fails(void)
+{
+	const char *args = "bench io --file big --rw randwrite --overwrite --runtime 0.2 "
+			   "--reps 1 --threads 1 --qd 4 --no-fio";
+	int rc, ret = T_PASS;
+
+	if (geteuid())
+		return t_skip("needs root to make a file immutable");
+	if (t_sh("chattr +i big 2>/dev/null"))
+		return t_skip("chattr +i: this filesystem has no immutable files");
+	rc = t_sh("%s %s >ioerr.out 2>&1", cli_path(), args);
+	if (rc != 1)
+		ret = T_FAILF("'%s' on an immutable file exited %d, not 1 (output in "
+			      "%s/ioerr.out)", args, rc, dir);
+	else if (t_sh("grep -q 'bench io: FAILED: open big: Operation not permitted' ioerr.out"))
+		ret = T_FAILF("no FAILED line naming the open error in %s/ioerr.out", dir);
+	else
+		unlink("ioerr.out");
+	t_sh("chattr -i big");
+	return ret;
+}
+
+/*
+ * Writes that fail with an I/O error: a loop device over a 64 MiB sparse file
+ * on a 1 MiB tmpfs, so that writing its holes runs out of space.  The regbuf
+ * rows were attempted and failed: FAILED with the error, exit 1.
+ */
+static int io_errors_fail(void)
+{
+	char dev[64] = "", args[256];
+	FILE *p;
+	int rc, ret = T_PASS;
+
+	if (geteuid())
+		return t_skip("needs root to mount a tmpfs and set up a loop device");
+	if (mkdir("full", 0700) || t_sh("mount -t tmpfs -o size=1m regbuf-cli full"))
+		return t_skip("cannot mount a 1 MiB tmpfs on %s/full", dir);
+	if (t_sh("truncate -s 64M full/f")) {
+		ret = t_broken("truncate full/f");
+		goto out_umount;
+	}
+	p = popen("losetup -f --show full/f 2>/dev/null", "r");
+	if (!p || !fgets(dev, sizeof(dev), p) || strncmp(dev, "/dev/loop", 9)) {
+		if (p)
+			pclose(p);
+		ret = t_skip("no loop device (losetup -f failed)");
+		goto out_umount;
+	}
+	pclose(p);
+	dev[strcspn(dev, "\n")] = '\0';
+	snprintf(args, sizeof(args), "bench io --file %s --rw randwrite --overwrite --runtime 0.2 "
+		 "--reps 1 --threads 1 --qd 4 --no-fio", dev);
+	rc = t_sh("%s %s >ioerr.out 2>&1", cli_path(), args);
+	if (rc != 1)
+		ret = T_FAILF("'%s' on a full backing store exited %d, not 1 (output in "
+			      "%s/ioerr.out)", args, rc, dir);
+	else if (t_sh("grep -Eq '^  regbuf +FAILED: 0 of 1 repetitions measured; I/O error: ' "
+		      "ioerr.out"))
+		ret = T_FAILF("no FAILED regbuf row with the I/O error in %s/ioerr.out", dir);
+	else
+		unlink("ioerr.out");
+	t_sh("losetup -d %s", dev);
+out_umount:
+	/* The loop device lets go of its file asynchronously after losetup -d. */
+	if (t_sh("for i in $(seq 100); do umount full 2>/dev/null && exit 0; sleep 0.1; done; "
+		 "exit 1") || rmdir("full"))
+		printf("  cannot unmount %s/full\n", dir);
+	return ret;
+}
+
+/*
+ * What the machine lacks is skipped with what would enable it (exit 0), and
+ * fails the run with --strict (exit 1): fio hidden from PATH, and a fio tree
+ * without t/io_uring built.
+ */
+static int missing_prerequisites_skip(void)
+{
+	static const char *const want[] = {
+		"^  fio +%s: fio not found in PATH \\(apt-get install fio",
+		"^  fio-tuned +%s: fio not found in PATH",
+		"^  t/io_uring +%s: .*emptytree/t/io_uring: No such file or directory \\(build it",
+		"^  regbuf +[0-9]",
+	};
+	const char *word[2] = { "skipped", "FAILED \\(--strict\\)" };
+	char pat[256];
+	int strict, rc;
+	size_t i;
+
+	if (mkdir("emptytree", 0700) && errno != EEXIST)
+		return t_broken("mkdir emptytree: %s", strerror(errno));
+	for (strict = 0; strict < 2; strict++) {
+		rc = t_sh("env -u REGBUF_T_IO_URING PATH=/nonexistent REGBUF_FIO_TREE=$PWD/emptytree "
+			  "%s %s%s >skip.out 2>&1", cli_path(), IO_QUICK, strict ? " --strict" : "");
+		if (rc != strict)
+			return T_FAILF("fio and t/io_uring missing%s: exit %d, not %d (output in "
+				       "%s/skip.out)", strict ? ", --strict" : "", rc, strict, dir);
+		for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+			snprintf(pat, sizeof(pat), want[i], word[strict]);
+			if (t_sh("grep -Eq '%s' skip.out", pat))
+				return T_FAILF("%s: no line like '%s' in %s/skip.out",
+					       strict ? "--strict" : "default", pat, dir);
+		}
+	}
+	rc = t_sh("env -u REGBUF_T_IO_URING PATH=/nonexistent REGBUF_FIO_TREE=$PWD/emptytree "
+		  "%s %s --json >skip.out 2>/dev/null", cli_path(), IO_QUICK);
+	if (rc || t_sh("tr -d '\\n ' <skip.out | grep -q '\"jobname\":\"fio\",.*"
+		       "\"status\":\"skipped\",\"skipped\":\"fionotfoundinPATH'"))
+		return T_FAILF("--json: exit %d, no fio status skipped in %s/skip.out", rc, dir);
+	unlink("skip.out");
+	rmdir("emptytree");
+	return T_PASS;
 }
 
 /*
@@ -445,8 +597,15 @@ static int io_uring_refused(void)
 		cli_hugepages(hp_before, sizeof(hp_before));
 		rc = run_without_io_uring(errs[i], "bench io --rw randread --no-fio --size-mb 64 "
 					  "--runtime 0.2 --reps 1 --strict", "nouring.out");
-		if (rc != 1 || t_sh("grep -Eq '^  regbuf +FAILED: .*%s' nouring.out", why))
-			return T_FAILF("bench io without io_uring (%s): exit %d, no FAILED row with "
+		if (rc != 1 || t_sh("grep -Eq '^  regbuf +FAILED \\(--strict\\): io_uring refused by "
+				    "the kernel: %s' nouring.out", why))
+			return T_FAILF("bench io --strict without io_uring (%s): exit %d, no FAILED "
+				       "row with the reason; see %s/nouring.out", why, rc, dir);
+		rc = run_without_io_uring(errs[i], "bench io --rw randread --no-fio --size-mb 64 "
+					  "--runtime 0.2 --reps 1", "nouring.out");
+		if (rc || t_sh("grep -Eq '^  regbuf +skipped: io_uring refused by the kernel: %s' "
+			       "nouring.out", why))
+			return T_FAILF("bench io without io_uring (%s): exit %d, no skipped row with "
 				       "the reason; see %s/nouring.out", why, rc, dir);
 		rc = run_without_io_uring(errs[i], "bench reg --size-mb 64 --reps 1",
 					  "nouring.out");
@@ -578,7 +737,11 @@ static const struct t_case cases[] = {
 	T_CASE(bad_nvme_values),
 	T_CASE(help_everywhere),
 	T_CASE(io_on_block_device),
-	T_CASE(unmeasurable_rows_fail),
+	T_CASE(refused_registration_fails),
+	T_CASE(failed_tool_fails),
+	T_CASE(io_errors_fail),
+	T_CASE(immutable_file_fails),
+	T_CASE(missing_prerequisites_skip),
 	T_CASE(fio_rows_take_any_path),
 	T_CASE(io_uring_refused),
 	T_CASE(bench_without_lab),

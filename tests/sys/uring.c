@@ -94,6 +94,7 @@ static struct t_hugepages huge_2m;
 
 #define NR_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 
+/* @len bytes of 2 MiB pages, or NULL with huge_2m.why saying why (for t_skip()). */
 static void *map_huge2m(uint64_t len)
 {
 	void *p;
@@ -102,7 +103,14 @@ static void *map_huge2m(uint64_t len)
 		return NULL;
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
+	if (p != MAP_FAILED)
+		return p;
+	/* The pages were free a moment ago: another program took them, or a cgroup's
+	 * hugetlb limit refuses them. */
+	snprintf(huge_2m.why, sizeof(huge_2m.why), "mmap of %llu MiB of 2 MiB hugetlb pages: %s "
+		 "(free pages taken by another program meanwhile, or a hugetlb cgroup limit)",
+		 (unsigned long long)(len >> 20), strerror(errno));
+	return NULL;
 }
 
 static void huge_release(void)
