@@ -37,6 +37,14 @@ struct rb_options {
 	unsigned int nsid;
 	unsigned int allow_unsafe;
 	unsigned int hipri;
+	/* uring_cmd: metadata and protection information (fio 3.37's io_uring_cmd
+	 * option names; fio 3.33 has none of them) */
+	unsigned int md_per_io_size;
+	unsigned int pi_act;
+	char *pi_chk;
+	unsigned int apptag;
+	unsigned int apptag_mask;
+	unsigned int prchk;	/* pi_chk as PRCHK bits, parsed at setup (not an option) */
 };
 
 struct rb_file {
@@ -66,6 +74,7 @@ struct rb_data {
 	struct rb_file *files;		/* uring: per fio file, by fileno */
 	unsigned int nr_files;
 	uint64_t nr_ios, nr_cmds;	/* uring_cmd: fio I/Os, NVMe commands sent for them */
+	uint8_t *md;			/* uring_cmd: md_per_io_size bytes per io_u, in the arena */
 	/* nvme */
 	struct regbuf_nvme_qpair *qp;
 	struct regbuf_nvme_cpl *cpls;
@@ -84,6 +93,8 @@ struct rb_ops {
 	int (*setup_locked)(struct thread_data *td);
 	/* the file's size, for a raw backend (the device opened in setup) */
 	int (*get_file_size)(struct thread_data *td, struct fio_file *f);
+	/* arena bytes a job needs beside fio's buffers (NULL: none) */
+	size_t (*job_extra)(struct thread_data *td);
 	/* the arena exists: register or DMA-map it for every job; -errno */
 	int (*map_locked)(struct thread_data *td);
 	/* what the backend got, once per process (rb_info()) */

@@ -62,6 +62,14 @@ static int rb_nvme_bringup_locked(struct thread_data *td, const char *name)
 		nv.ns = *regbuf_nvme_ns_info(nv.nsh);
 	if (ret) {
 		log_err("regbuf: %s namespace %u: %s\n", nv.bdf, o->nsid, strerror(-ret));
+	} else if (nv.ns.ms) {
+		/* fio's buffers hold data only, and this backend sends no metadata */
+		log_err("regbuf: %s namespace %u has %u bytes of metadata per block: "
+			"backend=nvme takes formats without metadata (backend=uring_cmd "
+			"carries it)\n", nv.bdf, o->nsid, nv.ns.ms);
+		ret = -EOPNOTSUPP;
+	}
+	if (ret) {
 		regbuf_nvme_ctrl_destroy(nv.ctrl);
 		nv.ctrl = NULL;
 	}

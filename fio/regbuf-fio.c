@@ -463,8 +463,13 @@ err_mem:
 static int rb_iomem_alloc(struct thread_data *td, size_t size)
 {
 	struct rb_data *d = td->io_ops_data;
+	/* the backend's own part (uring_cmd: metadata) after fio's buffers, page aligned */
+	size_t extra = rb.ops->job_extra ? rb.ops->job_extra(td) : 0;
+	size_t at = (size + 4095) & ~(size_t)4095;
 	int ret = 0;
 
+	if (extra)
+		size = at + extra;
 	pthread_mutex_lock(&rb.lock);
 	rb_fault_join_locked();
 	if (!rb.mem)
@@ -481,6 +486,8 @@ static int rb_iomem_alloc(struct thread_data *td, size_t size)
 		return 1;
 	d->has_iobuf = true;
 	td->orig_buffer = d->iobuf.addr;
+	if (extra)
+		d->md = (uint8_t *)d->iobuf.addr + at;
 	return 0;
 }
 
@@ -825,6 +832,58 @@ static struct fio_option rb_options[] = {
 		.help	= "nvme: namespace id",
 		.def	= "1",
 		.minval	= 1,
+		.category = FIO_OPT_C_ENGINE,
+		.group	= FIO_OPT_G_INVALID,
+	},
+	{
+		.name	= "md_per_io_size",
+		.lname	= "Separate metadata buffer size per I/O",
+		.type	= FIO_OPT_INT,
+		.off1	= offsetof(struct rb_options, md_per_io_size),
+		.help	= "uring_cmd: bytes of metadata buffer per I/O (namespaces formatted "
+			  "with separate metadata)",
+		.def	= "0",
+		.category = FIO_OPT_C_ENGINE,
+		.group	= FIO_OPT_G_INVALID,
+	},
+	{
+		.name	= "pi_act",
+		.lname	= "Protection information action",
+		.type	= FIO_OPT_BOOL,
+		.off1	= offsetof(struct rb_options, pi_act),
+		.help	= "uring_cmd: PRACT, the controller inserts and strips protection "
+			  "information",
+		.def	= "1",
+		.category = FIO_OPT_C_ENGINE,
+		.group	= FIO_OPT_G_INVALID,
+	},
+	{
+		.name	= "pi_chk",
+		.lname	= "Protection information check",
+		.type	= FIO_OPT_STR_STORE,
+		.off1	= offsetof(struct rb_options, pi_chk),
+		.help	= "uring_cmd: what the controller checks: GUARD, REFTAG, APPTAG "
+			  "(comma-separated)",
+		.category = FIO_OPT_C_ENGINE,
+		.group	= FIO_OPT_G_INVALID,
+	},
+	{
+		.name	= "apptag",
+		.lname	= "Application tag",
+		.type	= FIO_OPT_INT,
+		.off1	= offsetof(struct rb_options, apptag),
+		.help	= "uring_cmd: application tag of the protection information",
+		.def	= "0x1234",
+		.category = FIO_OPT_C_ENGINE,
+		.group	= FIO_OPT_G_INVALID,
+	},
+	{
+		.name	= "apptag_mask",
+		.lname	= "Application tag mask",
+		.type	= FIO_OPT_INT,
+		.off1	= offsetof(struct rb_options, apptag_mask),
+		.help	= "uring_cmd: the bits of apptag the controller checks",
+		.def	= "0xffff",
 		.category = FIO_OPT_C_ENGINE,
 		.group	= FIO_OPT_G_INVALID,
 	},

@@ -136,6 +136,13 @@ struct regbuf_nvme_ctrl_info {
  * @ms: metadata bytes per block of that format
  * @flbas: index of the LBA format in use (&struct regbuf_nvme_id_ns flbas)
  * @nlbaf: number of LBA formats (NLBAF + 1)
+ * @ext: extended LBA: each block's metadata follows its data in the data
+ *	buffer; else (with @ms) it travels in a buffer of its own (MPTR)
+ * @pi_type: protection information type, 0 (none) or %REGBUF_NVME_PI_TYPE1..3
+ * @pi_first: the protection information is the first 8 bytes of each block's
+ *	metadata, else the last 8
+ * @blk_bytes: bytes one block takes in the data buffer: @lba_size, plus @ms
+ *	with extended LBAs
  */
 struct regbuf_nvme_ns_info {
 	uint32_t nsid;
@@ -144,6 +151,10 @@ struct regbuf_nvme_ns_info {
 	uint32_t ms;
 	uint32_t flbas;
 	uint32_t nlbaf;
+	bool ext;
+	uint8_t pi_type;
+	bool pi_first;
+	uint32_t blk_bytes;
 };
 
 /**
@@ -255,10 +266,15 @@ int regbuf_nvme_ctrl_failed(struct regbuf_nvme_ctrl *c);
  * size.  After regbuf_nvme_ctrl_reset(), ask again.
  *
  * Context: an admin command, serialised with the others; allocates.
+ * Formats with metadata (separate or extended LBA, with or without
+ * protection information) are usable: reads and writes then carry it
+ * (regbuf_nvme_submit_rw_md()).
+ *
  * Return: 0; -EINVAL @nsp or @c NULL, bad @nsid; -ENODEV inactive namespace
- * (NSZE 0); -EOPNOTSUPP a format regbuf cannot use (metadata, block size
- * outside 512 B..64 KiB); -EIO command failure, or Identify data that cannot
- * be right (the controller is then marked failed); -ETIMEDOUT; -ENOMEM.
+ * (NSZE 0); -EOPNOTSUPP a format regbuf cannot use (block size outside
+ * 512 B..64 KiB, protection information the NVM Command Set does not
+ * define); -EIO command failure, or Identify data that cannot be right (the
+ * controller is then marked failed); -ETIMEDOUT; -ENOMEM.
  */
 REGBUF_MUST_CHECK
 int regbuf_nvme_ns_get(struct regbuf_nvme_ns **nsp, struct regbuf_nvme_ctrl *c, uint32_t nsid);
@@ -411,18 +427,21 @@ void regbuf_nvme_qpair_destroy(struct regbuf_nvme_qpair *q);
  * @ns: namespace handle of the queue pair's controller
  * @b: buffer
  * @off: offset of the data in @b
- * @len: bytes; a multiple of the namespace's block size
+ * @len: bytes; a multiple of the namespace's block size (&struct
+ *	regbuf_nvme_ns_info blk_bytes: with extended LBAs, data and metadata)
  * @slba: first logical block
  * @ctx: returned in the completion
  * @flags: REGBUF_NVME_IO_F_*
  *
  * Splits at the controller's maximum transfer; every piece is a command with
  * descriptors computed from the buffer's mapping in O(1) (or O(segments
- * touched) for scattered physical memory with an SGL).
+ * touched) for scattered physical memory with an SGL).  A format with a
+ * separate metadata buffer needs regbuf_nvme_submit_rw_md().
  *
  * Context: hot path: no syscall, no allocation.
  * Return: 0; -EINVAL @ns NULL or of another controller, range outside @b,
- * length not a block multiple or 0, misaligned address; -EAGAIN not enough free queue entries (reap first);
+ * length not a block multiple or 0, misaligned address, a format with
+ * separate metadata; -EAGAIN not enough free queue entries (reap first);
  * -EOPNOTSUPP SGL forced but unsupported; -ENXIO the controller failed.
  */
 int regbuf_nvme_submit_read(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
@@ -445,6 +464,64 @@ int regbuf_nvme_submit_read(struct regbuf_nvme_qpair *q, const struct regbuf_nvm
 int regbuf_nvme_submit_write(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
 			     const struct regbuf_nvme_dmamap *b, uint64_t off, uint64_t len,
 			     uint64_t slba, void *ctx, unsigned int flags);
+
+/**
+ * struct regbuf_nvme_md - the metadata of one read or write
+ * @map: DMA map holding the metadata, &struct regbuf_nvme_ns_info ms bytes
+ *	per block, for a format with a separate metadata buffer; NULL for
+ *	extended LBAs, and with %REGBUF_NVME_RW_PRACT on a format whose metadata
+ *	is the 8 bytes of protection information
+ * @off: offset of the first block's metadata in @map; 4-byte aligned, and
+ *	each command's part contiguous in device address space (MPTR, NVMe 1.4
+ *	4.2: always under VFIO; in physical mode inside one segment)
+ * @prinfo: %REGBUF_NVME_RW_PRACT and %REGBUF_NVME_RW_PRCHK_* bits (a
+ *	namespace with protection information only)
+ * @reftag: reference tag of the first block (Type 1: its LBA's low 32 bits);
+ *	each command gets the tag of its own first block
+ * @apptag: application tag expected (ELBAT)
+ * @appmask: the bits of @apptag checked (ELBATM)
+ */
+struct regbuf_nvme_md {
+	const struct regbuf_nvme_dmamap *map;
+	uint64_t off;
+	uint32_t prinfo;
+	uint32_t reftag;
+	uint16_t apptag;
+	uint16_t appmask;
+};
+
+/**
+ * regbuf_nvme_submit_rw_md() - queue a read or write with metadata
+ * @q: queue pair
+ * @write: write from @b, else read into it
+ * @ns: namespace handle
+ * @b: buffer
+ * @off: offset of the data in @b
+ * @len: bytes; a multiple of the namespace's blk_bytes
+ * @slba: first logical block
+ * @md: metadata and protection information, or NULL (as
+ *	regbuf_nvme_submit_read() / _write())
+ * @ctx: returned in the completion
+ * @flags: REGBUF_NVME_IO_F_*
+ *
+ * As regbuf_nvme_submit_read() / _write(), each command also given the
+ * device address of its part of @md->map (MPTR; PSDT 01b with an SGL for the
+ * data), the PRINFO bits (CDW12), the reference tag of its first block
+ * (CDW14) and the application tag and mask (CDW15).  A protection check the
+ * controller fails completes the request with its status (SCT 2h: 82h guard,
+ * 83h application tag, 84h reference tag).
+ *
+ * Context: hot path: no syscall, no allocation.
+ * Return: as regbuf_nvme_submit_read(), and -EINVAL for metadata that does
+ * not fit the format (regbuf_nvme_md_check()), a metadata range outside
+ * @md->map or not 4-byte aligned, or @md->map of another controller.  A
+ * command whose part of the metadata is not contiguous for the device (physical
+ * mode) completes with %REGBUF_NVME_STATUS_BADDESC.
+ */
+int regbuf_nvme_submit_rw_md(struct regbuf_nvme_qpair *q, bool write,
+			     const struct regbuf_nvme_ns *ns, const struct regbuf_nvme_dmamap *b,
+			     uint64_t off, uint64_t len, uint64_t slba,
+			     const struct regbuf_nvme_md *md, void *ctx, unsigned int flags);
 
 /**
  * regbuf_nvme_submit_flush() - queue a Flush (NVMe 1.4 §6.8)

@@ -13,6 +13,7 @@
 #ifndef REGBUF_NVME_SPEC_H
 #define REGBUF_NVME_SPEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -263,17 +264,94 @@ REGBUF_STATIC_ASSERT(sizeof(struct regbuf_nvme_cqe) == 16, "NVMe CQE is 16 bytes
 #define REGBUF_NVME_RW_FUA		(1u << 30)
 #define REGBUF_NVME_MAX_NLB		65536u
 
+/*
+ * Protection Information field (PRINFO, CDW12 bits 29:26; NVMe 1.4 §8.3.1,
+ * NVM Command Set Specification 1.0, 5.2): PRACT, the controller inserts the
+ * protection information on writes and strips it on reads; PRCHK, which of
+ * the guard, application tag and reference tag the controller checks.  The
+ * expected initial reference tag is CDW14, the application tag and its mask
+ * CDW15 (ELBAT bits 15:0, ELBATM bits 31:16).
+ */
+#define REGBUF_NVME_RW_PRACT		(1u << 29)
+#define REGBUF_NVME_RW_PRCHK_GUARD	(1u << 28)
+#define REGBUF_NVME_RW_PRCHK_APP	(1u << 27)
+#define REGBUF_NVME_RW_PRCHK_REF	(1u << 26)
+#define REGBUF_NVME_RW_PRINFO		(0xfu << 26)
+
 /**
  * regbuf_nvme_rw_cdw12() - CDW12 of a Read, Write or Write Zeroes, host order
  * @nlb: logical blocks, 1..%REGBUF_NVME_MAX_NLB (stored 0-based)
- * @fua: %REGBUF_NVME_RW_FUA or 0
+ * @fua: %REGBUF_NVME_RW_FUA or 0, or'ed with %REGBUF_NVME_RW_PRINFO bits
  *
  * Return: the CDW12 value.
  */
 static inline uint32_t regbuf_nvme_rw_cdw12(uint32_t nlb, uint32_t fua)
 {
-	return ((nlb - 1) & 0xffff) | (fua & REGBUF_NVME_RW_FUA);
+	return ((nlb - 1) & 0xffff) | (fua & (REGBUF_NVME_RW_FUA | REGBUF_NVME_RW_PRINFO));
 }
+
+/**
+ * struct regbuf_nvme_pi - 8-byte protection information of one block (16-bit
+ * guard), big-endian on the wire (NVM Command Set Specification 1.0, 5.2.1)
+ * @guard: CRC-16 T10-DIF of the block's data (regbuf_nvme_crc16_t10dif())
+ * @apptag: application tag
+ * @reftag: reference tag: the LBA's low 32 bits for Type 1, as the host set it
+ *	for Type 2, unchecked for Type 3
+ */
+struct regbuf_nvme_pi {
+	uint8_t guard[2];
+	uint8_t apptag[2];
+	uint8_t reftag[4];
+};
+REGBUF_STATIC_ASSERT(sizeof(struct regbuf_nvme_pi) == 8, "8-byte protection information");
+
+/**
+ * regbuf_nvme_crc16_t10dif() - the guard of protection information
+ * @crc: 0 to start, or the value of the previous part
+ * @buf: data
+ * @len: bytes
+ *
+ * CRC-16 with polynomial 0x8BB7, no reflection, no final XOR (T10-DIF, as
+ * the kernel's crc_t10dif()).
+ *
+ * Return: the CRC of @buf continuing @crc.
+ */
+uint16_t regbuf_nvme_crc16_t10dif(uint16_t crc, const void *buf, size_t len);
+
+/**
+ * regbuf_nvme_pi_set() - protection information for one block, in wire order
+ * @pi: filled in
+ * @guard: regbuf_nvme_crc16_t10dif() of the block's data and, where the
+ *	protection information is the last 8 bytes of longer metadata, of the
+ *	metadata bytes before it (NVM Command Set Specification 1.0, 5.2.1.1)
+ * @apptag: application tag
+ * @reftag: reference tag
+ */
+void regbuf_nvme_pi_set(struct regbuf_nvme_pi *pi, uint16_t guard, uint16_t apptag,
+			uint32_t reftag);
+
+/**
+ * regbuf_nvme_md_check() - whether a read or write's metadata fits the format
+ * @ms: metadata bytes per block of the format in use
+ * @ext: extended LBA format (metadata after each block's data)
+ * @pi_type: protection information type of the namespace (0: none)
+ * @has_buf: the command is given a separate metadata buffer (MPTR)
+ * @prinfo: %REGBUF_NVME_RW_PRACT and %REGBUF_NVME_RW_PRCHK_* bits
+ *
+ * A format with a separate metadata buffer moves @ms bytes per block through
+ * MPTR, and a command without one would have the controller use address 0:
+ * a buffer is required, unless PRACT has the controller insert and strip the
+ * protection information that is the whole of the metadata (8 bytes; nothing
+ * is transferred then, NVM Command Set Specification 1.0, 5.2.1.1).  The
+ * same case on an extended-LBA format would change the data layout (blocks
+ * without their 8 bytes) and is refused.
+ *
+ * Return: 0; -EINVAL PRINFO bits unknown or on a namespace without protection
+ * information, a metadata buffer where nothing travels separately (no
+ * metadata, extended LBA), none where it does, or PRACT on an extended-LBA
+ * format whose metadata is only the protection information.
+ */
+int regbuf_nvme_md_check(uint32_t ms, bool ext, uint8_t pi_type, bool has_buf, uint32_t prinfo);
 
 /**
  * regbuf_nvme_sqe_rw() - the command fields of a Read, Write or Write Zeroes
@@ -283,7 +361,7 @@ static inline uint32_t regbuf_nvme_rw_cdw12(uint32_t nlb, uint32_t fua)
  * @nsid: namespace
  * @slba: first logical block
  * @nlb: logical blocks, 1..%REGBUF_NVME_MAX_NLB
- * @fua: %REGBUF_NVME_RW_FUA or 0
+ * @fua: %REGBUF_NVME_RW_FUA or 0, or'ed with %REGBUF_NVME_RW_PRINFO bits
  */
 static inline void regbuf_nvme_sqe_rw(struct regbuf_nvme_sqe *sqe, uint8_t opcode, uint32_t nsid,
 				      uint64_t slba, uint32_t nlb, uint32_t fua)
@@ -533,7 +611,7 @@ struct regbuf_nvme_lbaf {
  * @flbas: index of the format in use (FLBAS byte 26: bits 3:0, and bits 6:5
  *	as bits 5:4 of the index when more than 16 formats are listed, NVMe 2.0)
  * @ext: FLBAS bit 4: metadata travels at the end of each block's data
- *	(extended LBA), else in a separate buffer (MPTR)
+ *	(extended LBA), else in a separate buffer (MPTR); 0 without metadata
  * @mc: Metadata Capabilities (byte 27): bit 0 extended LBA, bit 1 separate
  *	buffer supported
  * @dpc: End-to-end Data Protection Capabilities (byte 28)
@@ -571,7 +649,9 @@ struct regbuf_nvme_id_ns {
  *
  * Return: 0; -ENODEV inactive namespace (NSZE 0); -EIO more than 64 formats
  * listed, or the format in use not among them; -EOPNOTSUPP a block size
- * outside 512 B..64 KiB (LBADS below 9 or above 16).
+ * outside 512 B..64 KiB (LBADS below 9 or above 16), or protection
+ * information the NVM Command Set does not define (a type past 3, or less
+ * than 8 bytes of metadata to hold it).
  */
 int regbuf_nvme_id_ns_parse(struct regbuf_nvme_id_ns *ns, const void *id);
 

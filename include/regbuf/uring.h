@@ -1351,6 +1351,15 @@ static inline uint64_t regbuf_uring_tags_seen(const struct regbuf_uring_ring *r)
  *	Controller MDTS) in bytes, counted in 4 KiB units; 0 when it reports none
  * @fabrics: the controller is an NVMe over Fabrics one (TCP, RDMA, loop):
  *	Identify Controller reports a command capsule size (IOCCSZ)
+ * @ms: metadata bytes per logical block of the format in use (0: none)
+ * @ext: the metadata travels in the data buffer, after each block's data
+ *	(extended LBA, FLBAS bit 4); else in a buffer of its own (MPTR)
+ * @pi_type: protection information type (Identify Namespace DPS bits 2:0):
+ *	0 none, %REGBUF_NVME_PI_TYPE1..3
+ * @pi_first: the protection information is the first 8 bytes of each block's
+ *	metadata (DPS bit 3), else the last 8
+ * @blk_bytes: bytes one logical block takes in the data buffer: the block
+ *	size, plus @ms with extended LBAs
  *
  * @lim.max_bytes is the smallest of max_hw_sectors_kb, @mdts_bytes and, for a
  * fabrics controller that reports no MDTS, max_sectors_kb: such a host shows
@@ -1371,6 +1380,11 @@ struct regbuf_uring_nvme_ns {
 	char blk_name[REGBUF_URING_NVME_MAX_NAME];
 	uint64_t mdts_bytes;
 	bool fabrics;
+	uint32_t ms;
+	bool ext;
+	uint8_t pi_type;
+	bool pi_first;
+	uint32_t blk_bytes;
 };
 
 /**
@@ -1391,11 +1405,15 @@ struct regbuf_uring_nvme_ns {
  * passthrough need CAP_SYS_ADMIN on kernels without nvme_cmd_allowed() (before
  * 6.2, "nvme: identify-namespace without CAP_SYS_ADMIN"); since then write
  * access to the char device is enough for I/O commands.
+ * Namespaces formatted with metadata are opened: reads and writes then carry
+ * it (regbuf_uring_nvme_prep_rw_md()).
+ *
  * Return: 0; -EINVAL @ns or @path NULL or @flags not 0; -ENODEV @path is not
  * an NVMe namespace char device (a regular file, /dev/null, a block device),
- * or an inactive namespace (NSZE 0); -EOPNOTSUPP the namespace's LBA format has
- * metadata or protection information (separate metadata buffers are not
- * supported), or a block size below 512 bytes or above 64 KiB; -EIO Identify
+ * or an inactive namespace (NSZE 0); -EOPNOTSUPP a block size below 512
+ * bytes or above 64 KiB, or protection information with less than 8 bytes of
+ * metadata or of a type past 3 (a layout the NVM Command Set does not
+ * define); -EIO Identify
  * Namespace or Identify Controller failed with an NVMe status, or their data
  * cannot be right (the format in use is not among those listed,
  * regbuf_nvme_id_ns_parse(); an MDTS of 2^64 bytes or more,
@@ -1452,11 +1470,15 @@ REGBUF_MUST_CHECK int regbuf_uring_nvme_read_limits(struct regbuf_limits *lim,
  * kernel (@ns->fixed), plain addresses are sent instead and the kernel pins
  * the pages per command.  Nothing is queued unless every command fits in the SQ.  The
  * range is not checked against the namespace size: the device answers LBA
- * Out of Range.
+ * Out of Range.  A namespace formatted with a separate metadata buffer needs
+ * regbuf_uring_nvme_prep_rw_md(): without a metadata buffer the controller
+ * would read or write the metadata at address 0, so such a read or write is
+ * refused here.
  *
  * Context: hot path; the thread owning @r.
  * Return: SQEs queued (= CQEs to expect), or -EINVAL (@len 0 or not a multiple
- * of the block size, @buf breaking the DMA alignment, a logical block of the
+ * of the block size (@ns->blk_bytes), a namespace with separate metadata,
+ * @buf breaking the DMA alignment, a logical block of the
  * buffer straddling two kernel buffers (a command addresses one; align @buf to
  * the block size to avoid it), unknown @flags, bits 63..48 in @user_data, the
  * ring not created for passthrough); -EFAULT @buf not registered
@@ -1469,6 +1491,60 @@ REGBUF_MUST_CHECK int regbuf_uring_nvme_read_limits(struct regbuf_limits *lim,
 int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns,
 			      bool write, void *buf, uint64_t len, uint64_t slba,
 			      unsigned int flags, uint64_t user_data);
+
+/**
+ * struct regbuf_uring_nvme_md - the metadata of one read or write
+ * @buf: metadata, @ns->ms bytes per block, for a format with a separate
+ *	metadata buffer (NULL otherwise, and with %REGBUF_NVME_RW_PRACT on a
+ *	format whose metadata is the 8 bytes of protection information)
+ * @prinfo: %REGBUF_NVME_RW_PRACT and %REGBUF_NVME_RW_PRCHK_* bits (a
+ *	namespace with protection information only)
+ * @reftag: reference tag of the first block (for Type 1, its LBA's low 32
+ *	bits); each command gets the tag of its own first block
+ * @apptag: application tag expected (ELBAT)
+ * @appmask: the bits of @apptag checked (ELBATM)
+ *
+ * The metadata buffer is any memory: passthrough copies it (Linux 6.1) or
+ * pins it per command (bio_integrity_map_user(), Linux 6.9 and later).
+ */
+struct regbuf_uring_nvme_md {
+	void *buf;
+	unsigned int prinfo;
+	uint32_t reftag;
+	uint16_t apptag;
+	uint16_t appmask;
+};
+
+/**
+ * regbuf_uring_nvme_prep_rw_md() - queue a Read or Write with metadata
+ * @r: the calling thread's ring
+ * @ns: the namespace
+ * @write: Write (01h) or Read (02h)
+ * @buf: registered memory; with extended LBAs each block's metadata follows
+ *	its data (@len counts both: a multiple of @ns->blk_bytes)
+ * @len: bytes of @buf
+ * @slba: first logical block
+ * @flags: REGBUF_URING_NVME_F_*
+ * @md: metadata and protection information, or NULL
+ * @user_data: as regbuf_uring_nvme_prep_rw() (piece index in bits 63..48)
+ *
+ * As regbuf_uring_nvme_prep_rw(), each command also given its part of
+ * @md->buf (MPTR, metadata_len), the PRINFO bits (CDW12), the reference tag
+ * of its first block (CDW14) and the application tag and mask (CDW15).  A
+ * protection check the controller fails completes the command with its
+ * status (SCT 2h: 82h guard, 83h application tag, 84h reference tag).
+ *
+ * Context: hot path; the thread owning @r.
+ * Return: SQEs queued, or the errors of regbuf_uring_nvme_prep_rw(), and
+ * -EINVAL for metadata that does not fit the format (regbuf_nvme_md_check():
+ * PRINFO bits unknown or on a namespace without protection information,
+ * @md->buf where no metadata travels separately, none where it does unless
+ * PRACT with 8 bytes of it, PRACT with 8 bytes on an extended-LBA format).
+ */
+int regbuf_uring_nvme_prep_rw_md(struct regbuf_uring_ring *r,
+				 const struct regbuf_uring_nvme_ns *ns, bool write, void *buf,
+				 uint64_t len, uint64_t slba, unsigned int flags,
+				 const struct regbuf_uring_nvme_md *md, uint64_t user_data);
 
 /**
  * regbuf_uring_nvme_prep_write_zeroes() - queue NVMe Write Zeroes (08h)

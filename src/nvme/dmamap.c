@@ -74,12 +74,11 @@ static void buf_unbuild(struct regbuf_nvme_dmamap *b)
 	b->seg_off = NULL;
 }
 
-uint64_t regbuf_nvme_dmamap_iova(const struct regbuf_nvme_dmamap *b, uint64_t off)
+/* The segment holding byte @off (< b->len). */
+static uint32_t dmamap_seg_of(const struct regbuf_nvme_dmamap *b, uint64_t off)
 {
 	uint32_t lo = 0, hi = b->nr_segs - 1;
 
-	if (off >= b->len)
-		return 0;
 	while (lo < hi) {
 		uint32_t mid = (lo + hi + 1) / 2;
 
@@ -88,7 +87,31 @@ uint64_t regbuf_nvme_dmamap_iova(const struct regbuf_nvme_dmamap *b, uint64_t of
 		else
 			hi = mid - 1;
 	}
-	return b->segs[lo].addr + (off - b->seg_off[lo]);
+	return lo;
+}
+
+uint64_t regbuf_nvme_dmamap_iova(const struct regbuf_nvme_dmamap *b, uint64_t off)
+{
+	uint32_t i;
+
+	if (off >= b->len)
+		return 0;
+	i = dmamap_seg_of(b, off);
+	return b->segs[i].addr + (off - b->seg_off[i]);
+}
+
+int nvme_dmamap_iova_contig(const struct regbuf_nvme_dmamap *b, uint64_t off, uint64_t len,
+			    uint64_t *iova)
+{
+	uint32_t i;
+
+	if (!len || off >= b->len || len > b->len - off)
+		return -EINVAL;
+	i = dmamap_seg_of(b, off);
+	if (off + len > b->seg_off[i] + b->segs[i].len)
+		return -EINVAL;		/* runs into the next physical segment */
+	*iova = b->segs[i].addr + (off - b->seg_off[i]);
+	return 0;
 }
 
 /*

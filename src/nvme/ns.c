@@ -25,14 +25,18 @@ int nvme_id_ns_parse(struct regbuf_nvme_ns_info *ni, const uint8_t *id, uint32_t
 	ni->ms = ns.ms;
 	ni->flbas = ns.flbas;
 	ni->nlbaf = ns.nlbaf;
-	/* metadata formats: no MPTR support yet */
-	return ns.ms ? -EOPNOTSUPP : 0;
+	ni->ext = ns.ext;
+	ni->pi_type = ns.pi_type;
+	ni->pi_first = ns.pi_first;
+	ni->blk_bytes = ns.lba_size + (ns.ext ? ns.ms : 0);
+	return 0;
 }
 
 static bool ns_same(const struct regbuf_nvme_ns_info *a, const struct regbuf_nvme_ns_info *b)
 {
 	return a->nsid == b->nsid && a->nsze == b->nsze && a->lba_size == b->lba_size &&
-	       a->ms == b->ms && a->flbas == b->flbas && a->nlbaf == b->nlbaf;
+	       a->ms == b->ms && a->flbas == b->flbas && a->nlbaf == b->nlbaf &&
+	       a->ext == b->ext && a->pi_type == b->pi_type && a->pi_first == b->pi_first;
 }
 
 int nvme_ns_publish(struct regbuf_nvme_ctrl *c, uint32_t nsid, const uint8_t *id,

@@ -183,6 +183,16 @@ struct nvme_queue {
 	struct regbuf_nvme_stats stats;
 };
 
+/* The metadata of a request: MPTR from mb at moff (or none), PI fields. */
+struct nvme_req_md {
+	const struct regbuf_nvme_dmamap *mb;
+	uint64_t moff;
+	uint32_t ms;
+	uint32_t prinfo;
+	uint32_t reftag;
+	uint32_t cdw15;
+};
+
 struct nvme_req {
 	void *ctx;
 	uint32_t pending;	/* commands not completed yet, issued or not */
@@ -193,11 +203,22 @@ struct nvme_req {
 	/* what is left to issue when the queue had fewer free entries than pieces */
 	const struct regbuf_nvme_dmamap *b;
 	uint64_t off, len, slba, done;
+	uint64_t max;		/* bytes per command: MDTS, whole blocks */
 	uint32_t nsid;
 	uint8_t opc;
 	uint8_t lbs_shift;
 	uint16_t flags;
+	/* blocks of blk_bytes, data and metadata, with extended LBAs */
+	bool ext;
+	uint32_t blk_bytes;
+	struct nvme_req_md md;
 };
+
+/* Blocks in @bytes of a request: a shift, or a division for extended LBAs. */
+static inline uint64_t nvme_req_blocks(const struct nvme_req *req, uint64_t bytes)
+{
+	return REGBUF_LIKELY(!req->ext) ? bytes >> req->lbs_shift : bytes / req->blk_bytes;
+}
 
 struct regbuf_nvme_qpair {
 	struct nvme_queue q;
@@ -246,6 +267,10 @@ uint64_t nvme_now_ns(void);
 /* pci config space through either backend */
 int nvme_cfg_read(struct regbuf_nvme_ctrl *c, uint32_t off, void *buf, size_t len);
 int nvme_cfg_write(struct regbuf_nvme_ctrl *c, uint32_t off, const void *buf, size_t len);
+
+/* dmamap.c: the device address of [off, off + len) of @b if it is one contiguous run; -EINVAL */
+int nvme_dmamap_iova_contig(const struct regbuf_nvme_dmamap *b, uint64_t off, uint64_t len,
+			    uint64_t *iova);
 
 /* dmamem.c: driver DMA memory, over vfio.c / phys.c */
 int nvme_dma_alloc(struct regbuf_nvme_ctrl *c, size_t len, void **vaddr, uint64_t *iova);

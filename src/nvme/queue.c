@@ -216,7 +216,7 @@ static unsigned int check_timeouts(struct nvme_queue *q, struct regbuf_nvme_cpl 
 	if (failed && q->partial != UINT32_MAX) {
 		/* pieces never issued will never complete: drop them from the count */
 		struct nvme_req *req = &q->reqs[q->partial];
-		uint64_t m = c->info.max_cmd_bytes;
+		uint64_t m = req->max;
 
 		req->pending -= (uint32_t)((req->len - req->done + m - 1) / m);
 		req->done = req->len;
@@ -524,25 +524,39 @@ static bool issue_pieces(struct nvme_queue *q, uint32_t r)
 	struct nvme_req *req = &q->reqs[r];
 	struct regbuf_nvme_ctrl *c = q->ctrl;
 	const struct regbuf_nvme_dmamap *b = req->b;
-	uint64_t max = c->info.max_cmd_bytes, deadline = cmd_deadline(q);
+	uint64_t max = req->max, deadline = cmd_deadline(q);
 	bool sgl_ok = nvme_sgl_ok(c);
 
 	while (req->done < req->len && q->nr_free_cids) {
 		uint64_t piece = req->len - req->done < max ? req->len - req->done : max;
-		uint64_t lba = req->slba + (req->done >> req->lbs_shift);
-		uint64_t off = req->off + req->done;
+		uint64_t done_blks = nvme_req_blocks(req, req->done);
+		uint64_t lba = req->slba + done_blks, nlb = nvme_req_blocks(req, piece);
+		uint64_t off = req->off + req->done, mptr = 0;
 		/* DMA addresses keep the in-page offset of the virtual address */
 		uint64_t in_page = ((uintptr_t)b->vaddr + off) & 4095;
 		struct regbuf_nvme_sqe sqe;
 		uint16_t cid = cid_get(q, r, deadline);
 		bool use_sgl;
-		int ret;
+		int ret = 0;
 
 		memset(&sqe, 0, sizeof(sqe));
 		sqe.cid = regbuf_cpu_to_le16(cid);
-		regbuf_nvme_sqe_rw(&sqe, req->opc, req->nsid, lba,
-				   (uint32_t)(piece >> req->lbs_shift),
-				   req->flags & REGBUF_NVME_IO_F_FUA ? REGBUF_NVME_RW_FUA : 0);
+		regbuf_nvme_sqe_rw(&sqe, req->opc, req->nsid, lba, (uint32_t)nlb,
+				   req->md.prinfo |
+				   (req->flags & REGBUF_NVME_IO_F_FUA ? REGBUF_NVME_RW_FUA : 0));
+		if (REGBUF_UNLIKELY(req->md.prinfo || req->md.mb)) {
+			/* the command's own part of the metadata (MPTR, one
+			 * contiguous run, NVMe 1.4 4.2), its first block's
+			 * reference tag and the application tag (NVM Command Set
+			 * 1.0, 3.2.4 and 5.2) */
+			if (req->md.mb)
+				ret = nvme_dmamap_iova_contig(req->md.mb,
+							   req->md.moff + done_blks * req->md.ms,
+							   nlb * req->md.ms, &mptr);
+			sqe.mptr = regbuf_cpu_to_le64(mptr);
+			sqe.cdw14 = regbuf_cpu_to_le32(req->md.reftag + (uint32_t)done_blks);
+			sqe.cdw15 = regbuf_cpu_to_le32(req->md.cdw15);
+		}
 		/*
 		 * PRP1/PRP2 alone cover up to two pages; beyond that the device
 		 * reads a PRP list, while an SGL over IOVA-contiguous memory is one
@@ -558,7 +572,8 @@ static bool issue_pieces(struct nvme_queue *q, uint32_t r)
 		else
 			use_sgl = (c->flags & REGBUF_NVME_F_ALWAYS_SGL) ||
 				  (b->contig && in_page + piece > 8192);
-		ret = build_dptr(q, cid, b, off, piece, use_sgl, &sqe);
+		if (REGBUF_LIKELY(!ret))
+			ret = build_dptr(q, cid, b, off, piece, use_sgl, &sqe);
 		if (REGBUF_UNLIKELY(ret == -EOPNOTSUPP && !(req->flags & REGBUF_NVME_IO_F_PRP) &&
 				    sgl_ok && !use_sgl)) {
 			use_sgl = true;	/* segments off page boundaries: SGL only */
@@ -588,25 +603,68 @@ static bool issue_pieces(struct nvme_queue *q, uint32_t r)
 	return req->done == req->len;
 }
 
+/*
+ * The metadata of a request, checked before anything is queued: the format's
+ * rule (regbuf_nvme_md_check()), then the separate buffer's range.
+ */
+static int md_setup(struct nvme_req_md *req, const struct regbuf_nvme_ctrl *c,
+		    const struct regbuf_nvme_ns_info *ni, uint64_t nblk,
+		    const struct regbuf_nvme_md *md)
+{
+	uint64_t mlen = nblk * ni->ms;
+	int ret;
+
+	ret = regbuf_nvme_md_check(ni->ms, ni->ext, ni->pi_type, md && md->map,
+				   md ? md->prinfo : 0);
+	if (ret || !md)
+		return ret;
+	if (md->map && (md->map->ctrl != c || (md->off & 3) || md->off > md->map->len ||
+			mlen > md->map->len - md->off))
+		return -EINVAL;
+	/* PRACT with the 8 bytes of protection information only: nothing moves */
+	if (md->map && !(md->prinfo & REGBUF_NVME_RW_PRACT && ni->ms == 8))
+		req->mb = md->map;
+	req->moff = md->off;
+	req->ms = ni->ms;
+	req->prinfo = md->prinfo;
+	req->reftag = md->reftag;
+	req->cdw15 = md->apptag | (uint32_t)md->appmask << 16;
+	return 0;
+}
+
 static int submit_rw(struct regbuf_nvme_qpair *p, uint8_t opc, const struct regbuf_nvme_ns *ns,
 		     const struct regbuf_nvme_dmamap *b, uint64_t off, uint64_t len, uint64_t slba,
-		     void *ctx, unsigned int flags)
+		     const struct regbuf_nvme_md *md, void *ctx, unsigned int flags)
 {
 	struct nvme_queue *q = &p->q;
 	struct regbuf_nvme_ctrl *c = q->ctrl;
 	uint64_t max = c->info.max_cmd_bytes;
+	struct nvme_req_md mdreq = { 0 };
 	struct nvme_req *req;
-	uint32_t nr_cmds;
+	uint32_t nr_cmds, blk;
 	int r;
 
 	if (REGBUF_UNLIKELY(nvme_ctrl_is_failed(c)))
 		return -ENXIO;
 	if (REGBUF_UNLIKELY(!ns || ns->ctrl != c || !b || !len || off > b->len ||
-			    len > b->len - off || (len & (ns->info.lba_size - 1)) || (((uintptr_t)b->vaddr + off) & 3) ||
+			    len > b->len - off || (((uintptr_t)b->vaddr + off) & 3) ||
 			    (flags & ~(REGBUF_NVME_IO_F_PRP | REGBUF_NVME_IO_F_SGL |
 				       REGBUF_NVME_IO_F_FUA | REGBUF_NVME_IO_F_DEFER)) ||
 			    (flags & REGBUF_NVME_IO_F_PRP && flags & REGBUF_NVME_IO_F_SGL)))
 		return -EINVAL;
+	blk = ns->info.blk_bytes;
+	if (REGBUF_LIKELY(!ns->info.ms && !md)) {
+		if (REGBUF_UNLIKELY(len & (blk - 1)))
+			return -EINVAL;
+	} else {
+		/* whole blocks of data (and, extended, metadata) per command */
+		if (len % blk)
+			return -EINVAL;
+		max -= max % blk;
+		r = md_setup(&mdreq, c, &ns->info, len / blk, md);
+		if (r)
+			return r;
+	}
 	/* SGLS bits 1:0 (Identify Controller bytes 539:536): SGLs for NVM I/O */
 	if (REGBUF_UNLIKELY((flags & REGBUF_NVME_IO_F_SGL) && !nvme_sgl_ok(c)))
 		return -EOPNOTSUPP;
@@ -623,10 +681,14 @@ static int submit_rw(struct regbuf_nvme_qpair *p, uint8_t opc, const struct regb
 	req->len = len;
 	req->slba = slba;
 	req->done = 0;
+	req->max = max;
 	req->nsid = ns->info.nsid;
 	req->opc = opc;
 	req->lbs_shift = ns->lbs_shift;
 	req->flags = (uint16_t)flags;
+	req->ext = ns->info.ext;
+	req->blk_bytes = blk;
+	req->md = mdreq;
 	if (nr_cmds > 1)
 		q->stats.splits++;
 	if (!issue_pieces(q, (uint32_t)r))
@@ -640,14 +702,23 @@ int regbuf_nvme_submit_read(struct regbuf_nvme_qpair *q, const struct regbuf_nvm
 			    const struct regbuf_nvme_dmamap *b, uint64_t off, uint64_t len,
 			    uint64_t slba, void *ctx, unsigned int flags)
 {
-	return submit_rw(q, REGBUF_NVME_CMD_READ, ns, b, off, len, slba, ctx, flags);
+	return submit_rw(q, REGBUF_NVME_CMD_READ, ns, b, off, len, slba, NULL, ctx, flags);
 }
 
 int regbuf_nvme_submit_write(struct regbuf_nvme_qpair *q, const struct regbuf_nvme_ns *ns,
 			     const struct regbuf_nvme_dmamap *b, uint64_t off, uint64_t len,
 			     uint64_t slba, void *ctx, unsigned int flags)
 {
-	return submit_rw(q, REGBUF_NVME_CMD_WRITE, ns, b, off, len, slba, ctx, flags);
+	return submit_rw(q, REGBUF_NVME_CMD_WRITE, ns, b, off, len, slba, NULL, ctx, flags);
+}
+
+int regbuf_nvme_submit_rw_md(struct regbuf_nvme_qpair *q, bool write,
+			     const struct regbuf_nvme_ns *ns, const struct regbuf_nvme_dmamap *b,
+			     uint64_t off, uint64_t len, uint64_t slba,
+			     const struct regbuf_nvme_md *md, void *ctx, unsigned int flags)
+{
+	return submit_rw(q, write ? REGBUF_NVME_CMD_WRITE : REGBUF_NVME_CMD_READ, ns, b, off, len,
+			 slba, md, ctx, flags);
 }
 
 int regbuf_nvme_submit_flush(struct regbuf_nvme_qpair *p, const struct regbuf_nvme_ns *ns,

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * The NVMe wire format both NVMe paths read: status names and errnos, and
- * the Identify Controller / Identify Namespace parsers.  Pure functions over
- * bytes a controller wrote; nothing here reaches a device.
+ * The NVMe wire format both NVMe paths read: status names and errnos, the
+ * Identify Controller / Identify Namespace parsers, and the guard of
+ * protection information.  Pure functions over bytes; nothing here reaches a
+ * device.
  *
  * Section numbers: NVMe Base Specification 1.4.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <regbuf/nvme_spec.h>
@@ -140,6 +142,63 @@ int regbuf_nvme_id_ctrl_parse(struct regbuf_nvme_id_ctrl *ic, const void *page,
 	return 0;
 }
 
+/* CRC-16 T10-DIF (polynomial 0x8BB7), one byte at a time from a 256-entry table. */
+static uint16_t crc16_table[256];
+static pthread_once_t crc16_once = PTHREAD_ONCE_INIT;
+
+static void crc16_init(void)
+{
+	unsigned int i, b;
+
+	for (i = 0; i < 256; i++) {
+		uint16_t c = (uint16_t)(i << 8);
+
+		for (b = 0; b < 8; b++)
+			c = (uint16_t)(c & 0x8000 ? (c << 1) ^ 0x8bb7 : c << 1);
+		crc16_table[i] = c;
+	}
+}
+
+uint16_t regbuf_nvme_crc16_t10dif(uint16_t crc, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	pthread_once(&crc16_once, crc16_init);
+	while (len--)
+		crc = (uint16_t)((crc << 8) ^ crc16_table[((crc >> 8) ^ *p++) & 0xff]);
+	return crc;
+}
+
+void regbuf_nvme_pi_set(struct regbuf_nvme_pi *pi, uint16_t guard, uint16_t apptag,
+			uint32_t reftag)
+{
+	pi->guard[0] = (uint8_t)(guard >> 8);
+	pi->guard[1] = (uint8_t)guard;
+	pi->apptag[0] = (uint8_t)(apptag >> 8);
+	pi->apptag[1] = (uint8_t)apptag;
+	pi->reftag[0] = (uint8_t)(reftag >> 24);
+	pi->reftag[1] = (uint8_t)(reftag >> 16);
+	pi->reftag[2] = (uint8_t)(reftag >> 8);
+	pi->reftag[3] = (uint8_t)reftag;
+}
+
+int regbuf_nvme_md_check(uint32_t ms, bool ext, uint8_t pi_type, bool has_buf, uint32_t prinfo)
+{
+	bool pract_only = (prinfo & REGBUF_NVME_RW_PRACT) && ms == sizeof(struct regbuf_nvme_pi);
+
+	if (prinfo & ~REGBUF_NVME_RW_PRINFO)
+		return -EINVAL;
+	if (prinfo && !pi_type)
+		return -EINVAL;		/* no protection information to act on or check */
+	if (has_buf && (!ms || ext))
+		return -EINVAL;		/* nothing travels separately */
+	if (ms && !ext && !has_buf && !pract_only)
+		return -EINVAL;		/* MPTR 0 would be an address */
+	if (ext && pract_only)
+		return -EINVAL;		/* the blocks would lose their 8 bytes */
+	return 0;
+}
+
 /*
  * The format in use (FLBAS, byte 26): bits 3:0 are the low four bits of its
  * index; NVMe 2.0 adds bits 6:5 as the upper two for namespaces that list
@@ -173,7 +232,6 @@ int regbuf_nvme_id_ns_parse(struct regbuf_nvme_id_ns *ns, const void *page)
 	ns->flbas = (uint8_t)flbas_index(id[26], ns->nlbaf);
 	if (ns->flbas >= ns->nlbaf)
 		return -EIO;		/* the format in use is not one of those listed */
-	ns->ext = (id[26] >> 4) & 1;
 	ns->mc = id[27];
 	ns->dpc = id[28];
 	ns->pi_type = id[29] & 7;
@@ -192,5 +250,11 @@ int regbuf_nvme_id_ns_parse(struct regbuf_nvme_id_ns *ns, const void *page)
 		return -EOPNOTSUPP;
 	ns->lba_size = 1u << f->lbads;
 	ns->ms = f->ms;
+	/* FLBAS bit 4 says where metadata goes: nowhere without any */
+	ns->ext = ns->ms ? (id[26] >> 4) & 1 : 0;
+	/* Protection information is 8 bytes of the metadata, and Types 1-3 are
+	 * all there is (NVM Command Set Specification 1.0, 5.2.1) */
+	if (ns->pi_type > REGBUF_NVME_PI_TYPE3 || (ns->pi_type && ns->ms < 8))
+		return -EOPNOTSUPP;
 	return 0;
 }

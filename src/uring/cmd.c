@@ -58,9 +58,11 @@ static int identify_ns(struct regbuf_uring_nvme_ns *ns)
 		goto out_free;
 	ns->nr_lbas = id_ns.nsze;
 	ns->lba_shift = (uint32_t)__builtin_ctz(id_ns.lba_size);
-	/* metadata (and so protection information) needs a buffer regbuf does not send */
-	if (id_ns.ms)
-		ret = -EOPNOTSUPP;
+	ns->ms = id_ns.ms;
+	ns->ext = id_ns.ext;
+	ns->pi_type = id_ns.pi_type;
+	ns->pi_first = id_ns.pi_first;
+	ns->blk_bytes = id_ns.lba_size + (ns->ext ? id_ns.ms : 0);
 out_free:
 	free(id);
 	return ret;
@@ -149,7 +151,7 @@ static int probe_fixed_read(const struct regbuf_uring_nvme_ns *ns, struct io_uri
 	struct io_uring_sqe *sqe;
 	struct io_uring_cqe *cqe;
 	struct iovec iov;
-	void *buf;
+	void *buf, *md = NULL;
 	int ret;
 
 	iov.iov_len = (size_t)pages * PAGE_4K;
@@ -157,6 +159,13 @@ static int probe_fixed_read(const struct regbuf_uring_nvme_ns *ns, struct io_uri
 	if (!buf)
 		return -ENOMEM;
 	memset(buf, 0, iov.iov_len);
+	if (ns->ms && !ns->ext) {
+		md = calloc(1, ns->ms);
+		if (!md) {
+			ret = -ENOMEM;
+			goto out_free;
+		}
+	}
 	iov.iov_base = buf;
 	ret = io_uring_register_buffers(ring, &iov, 1);
 	if (ret)
@@ -171,7 +180,12 @@ static int probe_fixed_read(const struct regbuf_uring_nvme_ns *ns, struct io_uri
 	cmd->opcode = REGBUF_NVME_CMD_READ;
 	cmd->nsid = ns->nsid;
 	cmd->addr = (uint64_t)(uintptr_t)buf;
-	cmd->data_len = 1U << ns->lba_shift;
+	cmd->data_len = ns->blk_bytes;
+	if (md) {
+		/* never a read without its metadata buffer: MPTR 0 is an address */
+		cmd->metadata = (uint64_t)(uintptr_t)md;
+		cmd->metadata_len = ns->ms;
+	}
 	ret = io_uring_submit_and_wait(ring, 1);
 	if (ret >= 0)
 		ret = io_uring_wait_cqe(ring, &cqe);
@@ -182,6 +196,7 @@ static int probe_fixed_read(const struct regbuf_uring_nvme_ns *ns, struct io_uri
 out_unregister:
 	io_uring_unregister_buffers(ring);
 out_free:
+	free(md);
 	free(buf);
 	return ret;
 }
@@ -202,7 +217,7 @@ static uint64_t pow2_floor(uint64_t x)
  */
 static void probe_fixed(struct regbuf_uring_nvme_ns *ns)
 {
-	uint32_t blk_pages = ((1U << ns->lba_shift) + PAGE_4K - 1) / PAGE_4K;
+	uint32_t blk_pages = (ns->blk_bytes + PAGE_4K - 1) / PAGE_4K;
 	uint64_t small = pow2_floor((uint64_t)ns->lim.max_segments * PAGE_4K);
 	struct io_uring ring;
 	int ret;
@@ -301,6 +316,19 @@ static uint64_t piece_data(uint64_t user_data, uint32_t piece)
 	return user_data | ((uint64_t)piece << REGBUF_URING_PIECE_SHIFT);
 }
 
+/* Blocks in @bytes of the data buffer, and what is left over: a shift unless
+ * blocks carry their metadata (extended LBA, not a power of two). */
+static inline uint64_t ns_blocks(const struct regbuf_uring_nvme_ns *ns, uint64_t bytes)
+{
+	return REGBUF_LIKELY(!ns->ext) ? bytes >> ns->lba_shift : bytes / ns->blk_bytes;
+}
+
+static inline uint64_t ns_rem(const struct regbuf_uring_nvme_ns *ns, uint64_t bytes)
+{
+	return REGBUF_LIKELY(!ns->ext) ? bytes & ((UINT64_C(1) << ns->lba_shift) - 1) :
+					 bytes % ns->blk_bytes;
+}
+
 /*
  * Bytes of the next command at @addr/@lba, at most @left, and its slot.
  * The walk of regbuf_seg_split() over one virtually contiguous segment, with
@@ -311,7 +339,7 @@ static int64_t next_cmd(const struct regbuf_uring_ring *r, const struct regbuf_u
 			uint64_t addr, uint64_t left, uint64_t lba, uint32_t *slot)
 {
 	struct regbuf_limits lim = ns->lim;
-	uint64_t lbs = UINT64_C(1) << ns->lba_shift;
+	uint64_t blk = ns->blk_bytes;
 	struct regbuf_seg_iter it;
 	struct regbuf_seg seg;
 	int64_t n;
@@ -322,7 +350,7 @@ static int64_t next_cmd(const struct regbuf_uring_ring *r, const struct regbuf_u
 		if (n < 0)
 			return n;
 		/* One command, one kernel buffer: a block across two cannot be sent. */
-		if ((uint64_t)n < left && ((uint64_t)n & (lbs - 1)))
+		if ((uint64_t)n < left && ns_rem(ns, (uint64_t)n))
 			return -EINVAL;
 		left = (uint64_t)n;
 		if (ns->max_buf_len < REGBUF_BUF_MAX_LEN) {
@@ -338,16 +366,22 @@ static int64_t next_cmd(const struct regbuf_uring_ring *r, const struct regbuf_u
 		lim.max_segment_size = PAGE_4K;
 	if (lim.seg_boundary_mask > PAGE_4K - 1)
 		lim.seg_boundary_mask = PAGE_4K - 1;
-	if (lim.max_bytes > (uint64_t)REGBUF_NVME_MAX_NLB << ns->lba_shift)
-		lim.max_bytes = (uint64_t)REGBUF_NVME_MAX_NLB << ns->lba_shift;
+	if (lim.max_bytes > (uint64_t)REGBUF_NVME_MAX_NLB * blk)
+		lim.max_bytes = (uint64_t)REGBUF_NVME_MAX_NLB * blk;
 	regbuf_seg_set(&seg, addr, left);
 	regbuf_seg_iter_init(&it, &seg, 1, left);
 	n = regbuf_seg_split(&it, &lim, NULL, 0);
 	if (n <= 0)
 		return n < 0 ? n : -EINVAL;
+	/* Extended LBAs: whole blocks of data and metadata, which the split
+	 * (on logical-block multiples) does not know of. */
+	n -= (int64_t)ns_rem(ns, (uint64_t)n);
+	if (!n)
+		return -EINVAL;
 	if (ns->chunk_bytes) {
 		uint64_t room = ns->chunk_bytes - ((lba << ns->lba_shift) % ns->chunk_bytes);
 
+		room = (room >> ns->lba_shift) * blk;
 		if ((uint64_t)n > room)
 			n = (int64_t)room;
 	}
@@ -367,7 +401,7 @@ static int walk_cmds(const struct regbuf_uring_ring *r, const struct regbuf_urin
 	uint32_t slot, nr = 0;
 	int64_t n;
 
-	for (left = len, lba = slba; left; left -= (uint64_t)n, lba += (uint64_t)n >> ns->lba_shift) {
+	for (left = len, lba = slba; left; left -= (uint64_t)n, lba += ns_blocks(ns, (uint64_t)n)) {
 		if (nr == REGBUF_URING_MAX_PIECES)
 			return -E2BIG;
 		n = next_cmd(r, ns, addr + (len - left), left, lba, &slot);
@@ -387,12 +421,9 @@ static int walk_cmds(const struct regbuf_uring_ring *r, const struct regbuf_urin
 static int check_rw(const struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *ns,
 		    uint64_t addr, uint64_t len)
 {
-	uint64_t lbs;
-
 	if (!r || !ns || !ring_is_cmd(r))
 		return -EINVAL;
-	lbs = UINT64_C(1) << ns->lba_shift;
-	if (!len || (len & (lbs - 1)) || (addr & ns->lim.dma_alignment))
+	if (!len || ns_rem(ns, len) || (addr & ns->lim.dma_alignment))
 		return -EINVAL;
 	return 0;
 }
@@ -415,6 +446,14 @@ int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_u
 			      bool write, void *buf, uint64_t len, uint64_t slba,
 			      unsigned int flags, uint64_t user_data)
 {
+	return regbuf_uring_nvme_prep_rw_md(r, ns, write, buf, len, slba, flags, NULL, user_data);
+}
+
+int regbuf_uring_nvme_prep_rw_md(struct regbuf_uring_ring *r,
+				 const struct regbuf_uring_nvme_ns *ns, bool write, void *buf,
+				 uint64_t len, uint64_t slba, unsigned int flags,
+				 const struct regbuf_uring_nvme_md *md, uint64_t user_data)
+{
 	uint64_t addr = (uint64_t)(uintptr_t)buf, left, lba;
 	uint32_t slot, nr, nlb, piece = 0;
 	int64_t n;
@@ -423,6 +462,10 @@ int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_u
 	if ((flags & ~REGBUF_URING_NVME_F_FUA) || (user_data & ~REGBUF_URING_USER_DATA_MASK))
 		return -EINVAL;
 	ret = check_rw(r, ns, addr, len);
+	if (ret)
+		return ret;
+	ret = regbuf_nvme_md_check(ns->ms, ns->ext, ns->pi_type, md && md->buf,
+				   md ? md->prinfo : 0);
 	if (ret)
 		return ret;
 	if (poll_refused(r, ns))
@@ -434,9 +477,10 @@ int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_u
 	nr = (uint32_t)ret;
 	if (io_uring_sq_space_left(&r->ring) < nr)
 		return -EBUSY;
-	for (left = len, lba = slba; left; left -= (uint64_t)n, lba += (uint64_t)n >> ns->lba_shift) {
+	for (left = len, lba = slba; left; left -= (uint64_t)n, lba += ns_blocks(ns, (uint64_t)n)) {
 		struct io_uring_sqe *sqe;
 		struct nvme_uring_cmd *cmd;
+		uint32_t prinfo = md ? md->prinfo : 0;
 
 		n = next_cmd(r, ns, addr + (len - left), left, lba, &slot);
 		/*
@@ -456,15 +500,25 @@ int regbuf_uring_nvme_prep_rw(struct regbuf_uring_ring *r, const struct regbuf_u
 			sqe->uring_cmd_flags = IORING_URING_CMD_FIXED;
 			sqe->buf_index = (uint16_t)slot;
 		}
-		nlb = (uint32_t)((uint64_t)n >> ns->lba_shift);
+		nlb = (uint32_t)ns_blocks(ns, (uint64_t)n);
 		cmd->opcode = write ? REGBUF_NVME_CMD_WRITE : REGBUF_NVME_CMD_READ;
 		cmd->nsid = ns->nsid;
 		cmd->addr = addr + (len - left);
 		cmd->data_len = (uint32_t)n;
 		cmd->cdw10 = (uint32_t)lba;
 		cmd->cdw11 = (uint32_t)(lba >> 32);
-		cmd->cdw12 = regbuf_nvme_rw_cdw12(nlb, (flags & REGBUF_URING_NVME_F_FUA) ?
-						  REGBUF_NVME_RW_FUA : 0);
+		cmd->cdw12 = regbuf_nvme_rw_cdw12(nlb, prinfo | ((flags & REGBUF_URING_NVME_F_FUA) ?
+								 REGBUF_NVME_RW_FUA : 0));
+		if (md) {
+			/* this command's part of the metadata, and the reference
+			 * tag of its first block (Type 1 and 2 count up per block) */
+			if (md->buf) {
+				cmd->metadata = (uint64_t)(uintptr_t)md->buf + (lba - slba) * ns->ms;
+				cmd->metadata_len = nlb * ns->ms;
+			}
+			cmd->cdw14 = md->reftag + (uint32_t)(lba - slba);
+			cmd->cdw15 = md->apptag | (uint32_t)md->appmask << 16;
+		}
 	}
 	return (int)nr;
 }

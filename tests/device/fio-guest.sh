@@ -27,6 +27,11 @@
 # names prefixed with the backend; backend=uring verifies through the block
 # device REGBUF_BLK (O_DIRECT, fixed buffers).  REGBUF_BLKDEBUG_WRITE_MIB: where
 # QEMU's blkdebug fails writes (default 4, the single-guest rule).
+#
+# REGBUF_FIO_BACKEND=uring_cmd_md: metadata and protection information through
+# the uring_cmd backend, on the namespaces whose NSIDs are REGBUF_FIO_MD_SEP (8 bytes of
+# separate metadata), _PI (8 bytes, PI Type 1), _PI3 (16 bytes, PI Type 3 in
+# the last 8) and _EXT (extended LBA, refused).
 AREA=fio-guest
 ENGINE=/bin/regbuf-fio.so
 passed=0 failed=0 skipped=0
@@ -46,7 +51,27 @@ ok() { echo "ok $pfx$1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $pfx$1: $2"; failed=$((failed + 1)); }
 eio_mib=${REGBUF_BLKDEBUG_WRITE_MIB:-4}
 
-if [ "$backend" = uring ]; then
+if [ "$backend" = uring_cmd_md ]; then
+	# The kernel names namespaces in the order it finds them (ng0n3 may be
+	# NSID 4 on 6.12): the char device of NSID $1, by its block device's nsid.
+	ng_of_nsid() {
+		for f in /sys/block/nvme0n*/nsid; do
+			[ "$(cat "$f")" = "$1" ] || continue
+			d=${f%/nsid}
+			echo "/dev/ng${d##*/nvme}"
+			return
+		done
+	}
+	i=0
+	while [ -z "$(ng_of_nsid "${REGBUF_FIO_MD_PI3:-0}")" ] && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	md_sep=$(ng_of_nsid "${REGBUF_FIO_MD_SEP:-0}") md_pi=$(ng_of_nsid "${REGBUF_FIO_MD_PI:-0}")
+	md_pi3=$(ng_of_nsid "${REGBUF_FIO_MD_PI3:-0}") md_ext=$(ng_of_nsid "${REGBUF_FIO_MD_EXT:-0}")
+	target=$md_pi
+	report="regbuf: ng0n[0-9]*: [0-9]* bytes of metadata per block, separate buffer"
+elif [ "$backend" = uring ]; then
 	target=${REGBUF_BLK:-}
 	report="regbuf: uring pool: [0-9]* rings"
 elif [ "$backend" = uring_cmd ]; then
@@ -71,8 +96,8 @@ cd /tmp || exit 99
 run() {
 	out=$backend.$1.out
 	shift
-	/bin/fio --thread=1 --ioengine="external:$ENGINE" --backend="$backend" --filename="$dev" \
-		--verify_state_save=0 $direct "$@" >"$out" 2>&1
+	/bin/fio --thread=1 --ioengine="external:$ENGINE" --backend="${backend%_md}" \
+		--filename="$dev" --verify_state_save=0 $direct "$@" >"$out" 2>&1
 }
 # the block path needs O_DIRECT for fixed buffers
 direct=
@@ -101,6 +126,63 @@ verify_case() {
 		ok "$name"
 	fi
 }
+
+# refused_case NAME EXPECT ARGS...: fio must fail before any I/O, saying EXPECT.
+refused_case() {
+	name=$1 expect=$2
+	shift 2
+	if run "$name" "$@"; then
+		fail "$name" "fio ran: $(why "$name")"
+	elif ! grep -q "$expect" "$backend.$name.out"; then
+		fail "$name" "no '$expect' in: $(why "$name")"
+	else
+		echo "$pfx$name: $(grep "$expect" "$backend.$name.out" | head -n 1)"
+		ok "$name"
+	fi
+}
+
+if [ "$backend" = uring_cmd_md ]; then
+	# md_per_io_size: 8 bytes for each of the 128 blocks of a 64 KiB I/O
+	md="--md_per_io_size=1024"
+	vfy="--rw=randwrite --bsrange=512-64k --size=8M --iodepth=8 --verify=crc32c --verify_fatal=1"
+	# shellcheck disable=SC2086 # word lists by construction
+	{
+	dev=$md_sep
+	verify_case md_separate --name=v $vfy $md
+	refused_case md_separate_needs_buffer "md_per_io_size must be at least" --name=v $vfy
+	dev=$md_pi
+	# PRACT: the controller makes and strips the tuples, checking them
+	verify_case pi_pract --name=v $vfy --pi_act=1 --pi_chk=GUARD,REFTAG,APPTAG
+	# the engine writes the tuples, the controller checks them on write and read
+	verify_case pi_host_tuples --name=v $vfy --pi_act=0 $md --pi_chk=GUARD,REFTAG,APPTAG
+	refused_case pi_chk_unknown "GUARD, REFTAG and APPTAG are the checks" --name=v $vfy \
+		--pi_act=0 $md --pi_chk=CRC
+	# a wrong application tag on read: the controller's status, as EIO
+	name=pi_apptag_mismatch_is_eio
+	if ! run "$name.write" --name=w --rw=write --bs=4k --offset=32M --size=64k --pi_act=0 $md \
+		--apptag=0x1234; then
+		fail "$name" "write failed: $(why "$name.write")"
+	elif run "$name" --name=r --rw=read --bs=4k --offset=32M --size=64k --pi_act=0 $md \
+		--apptag=0x4321 --pi_chk=APPTAG; then
+		fail "$name" "a read with the wrong application tag succeeded"
+	elif ! grep -q 'err= *5[^0-9]' "$backend.$name.out" ||
+		! grep -q "NVMe Read of 4096 bytes at 33554432: status 0x.*SCT 0x2, SC 0x83" \
+			"$backend.$name.out"; then
+		fail "$name" "not EIO with SCT 2h SC 83h: $(why "$name")"
+	else
+		echo "$pfx$name: $(grep 'NVMe Read' "$backend.$name.out" | head -n 1)"
+		ok "$name"
+	fi
+	dev=$md_pi3
+	verify_case pi3_host_tuples_last8 --name=v $vfy --pi_act=0 --md_per_io_size=2048 \
+		--pi_chk=GUARD,APPTAG
+	dev=$md_ext
+	refused_case extended_lba_refused "extended LBA format" --name=v $vfy
+	}
+	echo "$AREA: $passed passed, $failed failed, $skipped skipped"
+	[ "$failed" = 0 ] || exit 1
+	exit 0
+fi
 
 if [ "${REGBUF_FIO_HIPRI:-0}" = 1 ]; then
 	# Polled (IORING_SETUP_IOPOLL) rings: two jobs sharing the registration,

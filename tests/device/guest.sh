@@ -49,8 +49,10 @@
 #       --mem SIZE          guest RAM, QEMU -m syntax (default 1G)
 #       --ns PROPS          extra nvme-ns properties of namespace 1, e.g.
 #                           zoned=true,zoned.zone_size=512K
-#       --ns2 PROPS         a second namespace (nsid 2, fresh 64 MiB image) with these
-#                           extra nvme-ns properties, e.g. ms=8 (metadata per block)
+#       --ns-more PROPS     one more namespace (nsid 2, 3, ... in order; a fresh 64 MiB
+#                           image each, blocks of --lbs) with these extra nvme-ns properties, e.g.
+#                           ms=8,pi=1 (8 bytes of metadata per block, protection
+#                           information Type 1)
 #
 #   guest.sh pair CACHE INITRD LOG [options]
 #       Two guests joined by a QEMU socket network (virtio-net; the wire is a
@@ -325,7 +327,18 @@ phys)	load uio uio_pci_generic; drv=uio_pci_generic ;;
 kernel)	load crc64 crc64_rocksoft_generic crc64-rocksoft crct10dif_common crct10dif_generic \
 		crc-t10dif t10-pi nvme-core nvme
 	wait_dev /dev/ng0n1
-	export REGBUF_NG=/dev/ng0n1 REGBUF_BLK=/dev/nvme0n1 ;;
+	# the kernel names namespaces in the order it finds them: NSID 1 may be
+	# nvme0n3 (6.12 with several namespaces), so it is looked up by its nsid
+	i=0
+	while [ $i -lt 50 ]; do
+		for f in /sys/block/nvme0n*/nsid; do
+			[ "$(cat "$f" 2>/dev/null)" = 1 ] && ns1=${f%/nsid} && ns1=${ns1##*/nvme}
+		done
+		[ -n "${ns1:-}" ] && break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	export REGBUF_NG=/dev/ng${ns1:-0n1} REGBUF_BLK=/dev/nvme${ns1:-0n1} ;;
 tcp)	load crc64 crc64_rocksoft_generic crc64-rocksoft crct10dif_common crct10dif_generic \
 		crc-t10dif t10-pi nvme-core configfs nvme-fabrics nvme-tcp nvmet nvmet-tcp
 	ip link set lo up
@@ -427,7 +440,7 @@ cmd_boot() {
 	shift 3
 	local mode=vfio bin=device-nvme args="" envs=() params=() nvme="" lbs=512 image="" blkdebug=""
 	local dspec=""
-	local ns1="" ns2="" ns2img=""
+	local ns1="" nsx=() nsimgs=() img i
 	local timeout_s=600 smp=2 mem=1G tmpimg="" append drive ns accel
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -445,7 +458,7 @@ cmd_boot() {
 		--smp) smp=$2 ;;
 		--mem) mem=$2 ;;
 		--ns) ns1=$2 ;;
-		--ns2) ns2=$2 ;;
+		--ns-more) nsx+=("$2") ;;
 		*) die "unknown option $1" ;;
 		esac
 		shift 2
@@ -482,12 +495,13 @@ cmd_boot() {
 	fi
 	ns="nvme-ns,drive=nvm,nsid=1,logical_block_size=$lbs,physical_block_size=$lbs${ns1:+,$ns1}"
 	local second=()
-	if [ -n "$ns2" ]; then
-		ns2img=$(mktemp /tmp/regbuf-nvme-img2.XXXXXX)
-		truncate -s 64M "$ns2img"
-		second=(-drive "file=$ns2img,if=none,id=nvm2,format=raw"
-			-device "nvme-ns,drive=nvm2,nsid=2,$ns2")
-	fi
+	for ((i = 0; i < ${#nsx[@]}; i++)); do
+		img=$(mktemp /tmp/regbuf-nvme-img2.XXXXXX)
+		truncate -s 64M "$img"
+		nsimgs+=("$img")
+		second+=(-drive "file=$img,if=none,id=nvm$((i + 2)),format=raw"
+			-device "nvme-ns,drive=nvm$((i + 2)),nsid=$((i + 2)),logical_block_size=$lbs,physical_block_size=$lbs,${nsx[i]}")
+	done
 	# TCG only: the brief for this machine says no KVM, and TCG behaves the same
 	# everywhere the suite runs.
 	accel=tcg
@@ -503,7 +517,9 @@ cmd_boot() {
 		</dev/null >"$log" 2>&1 || rc=$?
 	end=$(date +%s.%N)
 	[ -n "$tmpimg" ] && rm -f "$tmpimg"
-	[ -n "$ns2img" ] && rm -f "$ns2img"
+	for img in ${nsimgs[@]+"${nsimgs[@]}"}; do
+		rm -f "$img"
+	done
 	report "$log" "$start" "$end" "$rc"
 }
 

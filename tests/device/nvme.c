@@ -35,6 +35,7 @@
 
 #include "baseline.h"
 #include "harness.h"
+#include "md.h"
 #include "nvme/nvme_priv.h"	/* dma_fault_detected unmaps behind the driver */
 
 #define SALT		UINT64_C(0x6e766d65)
@@ -1398,6 +1399,231 @@ static int beyond_32bit_lba(void)
 	return ret > 0 ? ret : ret ? T_FAILF("I/O: %d", ret) : T_PASS;
 }
 
+/* ---- metadata and protection information (MPTR, extended LBAs, PI) ---- */
+
+static uint64_t md_ios, md_cmds, md_bytes, md_md_bytes;
+
+/* One read or write with metadata, waited; counted when it succeeds. */
+static int md_io(struct regbuf_nvme_qpair *q, bool write, const struct regbuf_nvme_ns *h,
+		 struct arena *a, uint64_t off, uint64_t nblk, uint64_t lba,
+		 const struct regbuf_nvme_md *md, unsigned int flags, struct regbuf_nvme_cpl *cpl)
+{
+	const struct regbuf_nvme_ns_info *ni = regbuf_nvme_ns_info(h);
+	int ret;
+
+	memset(cpl, 0, sizeof(*cpl));
+	ret = regbuf_nvme_submit_rw_md(q, write, h, a->b, off, nblk * ni->blk_bytes, lba, md,
+				       NULL, flags);
+	if (ret)
+		return ret;
+	while (!regbuf_nvme_reap(q, cpl, 1))
+		;
+	ret = regbuf_nvme_status_errno(cpl->status);
+	if (!ret) {
+		md_ios++;
+		md_cmds += cpl->nr_cmds;
+		md_bytes += nblk * ni->lba_size;
+		md_md_bytes += nblk * ni->ms;
+	}
+	return ret;
+}
+
+/*
+ * One namespace formatted with metadata, through the userspace driver:
+ * refusals, a round trip of data and metadata split at MDTS (each command
+ * its own MPTR and reference tag) with PRPs and with SGLs, protection errors
+ * as NVMe statuses, and PRACT (the controller's tuples equal ours).
+ */
+static int md_nsid(uint32_t nsid, int *checks)
+{
+	const uint64_t lba = 1024;
+	static const unsigned int dptr[] = { REGBUF_NVME_IO_F_PRP, REGBUF_NVME_IO_F_SGL };
+	const struct regbuf_nvme_ns_info *ni;
+	struct regbuf_nvme_md md, mdr, bad;
+	struct regbuf_nvme_ns *h;
+	struct regbuf_nvme_qpair *q = NULL;
+	struct regbuf_nvme_cpl cpl;
+	struct md_fmt f;
+	struct arena a;
+	uint64_t nblk, len, mlen, w = 0, rd = 2 << 20, mw = 4 << 20, mr = 5 << 20;
+	char why[128];
+	unsigned int i, k;
+	int ret;
+
+	ret = regbuf_nvme_ns_get(&h, ctrl, nsid);
+	if (ret)
+		return T_FAILF("Identify Namespace %u: %d", nsid, ret);
+	ni = regbuf_nvme_ns_info(h);
+	f = (struct md_fmt){ .lbs = ni->lba_size, .ms = ni->ms, .ext = ni->ext,
+			     .pi_type = ni->pi_type, .pi_first = ni->pi_first };
+	/* 1 MiB of data at most: written from [w, rd), read back into [rd, mw) */
+	nblk = (1u << 20) / ni->blk_bytes < 1024 ? (1u << 20) / ni->blk_bytes : 1024;
+	nblk = md_qemu_blocks(&f, nblk);
+	len = nblk * ni->blk_bytes;
+	mlen = nblk * ni->ms;
+	printf("# nsid %u: %u + %u bytes per block, %s metadata, %s%s\n", nsid, ni->lba_size,
+	       ni->ms, ni->ext ? "extended LBA" : "separate", md_pi_name(&f),
+	       ni->pi_type ? (ni->pi_first ? " (first 8 bytes)" : " (last 8 bytes)") : "");
+	if (!ni->ms)
+		return T_FAILF("nsid %u has no metadata", nsid);
+	ret = arena_get(&a, false, 8 << 20);
+	if (ret)
+		return T_FAILF("arena: %d", ret);
+	ret = regbuf_nvme_qpair_create(&q, ctrl, 16, 0);
+	if (ret) {
+		arena_put(&a);
+		return T_FAILF("qpair_create: %d", ret);
+	}
+	memset(&md, 0, sizeof(md));
+	md.map = ni->ext ? NULL : a.b;
+	md.off = mw;
+	md.prinfo = md_prchk(&f);
+	md.reftag = (uint32_t)lba;
+	md.apptag = MD_APPTAG;
+	md.appmask = 0xffff;
+	mdr = md;
+	mdr.off = mr;
+
+	/* Refused before anything is queued: what does not fit the format. */
+	if (!ni->ext && regbuf_nvme_submit_read(q, h, a.b, rd, ni->blk_bytes, lba, NULL, 0) !=
+	    -EINVAL)
+		ret = T_FAILF("a read without its separate metadata was not refused");
+	bad = md;
+	bad.map = ni->ext ? a.b : NULL;
+	bad.prinfo = ni->ext ? md.prinfo : 0;
+	if (regbuf_nvme_submit_rw_md(q, false, h, a.b, rd, ni->blk_bytes, lba, &bad, NULL, 0) !=
+	    -EINVAL)
+		ret = T_FAILF("metadata where the format has none (or none where it has) "
+			      "was not refused");
+	if (!ni->ext) {
+		bad = md;
+		bad.off = a.len - mlen + 4;	/* the metadata would run past the buffer */
+		if (regbuf_nvme_submit_rw_md(q, false, h, a.b, rd, len, lba, &bad, NULL, 0) !=
+		    -EINVAL)
+			ret = T_FAILF("metadata past its buffer was not refused");
+	} else if (regbuf_nvme_submit_rw_md(q, false, h, a.b, rd, ni->lba_size, lba, &md, NULL,
+					    0) != -EINVAL) {
+		ret = T_FAILF("a data length without the block's metadata was not refused");
+	}
+	if (!ni->pi_type) {
+		bad = md;
+		bad.prinfo = REGBUF_NVME_RW_PRCHK_GUARD;
+		if (regbuf_nvme_submit_rw_md(q, false, h, a.b, rd, ni->blk_bytes, lba, &bad, NULL,
+					     0) != -EINVAL)
+			ret = T_FAILF("PRCHK on a namespace without PI was not refused");
+	}
+	if (ret || regbuf_nvme_qpair_inflight(q)) {
+		ret = ret ? ret : T_FAILF("a refused I/O is in flight");
+		goto out;
+	}
+	(*checks)++;
+
+	/* Round trips, PRPs then SGLs for the data (MPTR a contiguous buffer). */
+	for (i = 0; i < 2; i++) {
+		if (dptr[i] == REGBUF_NVME_IO_F_SGL &&
+		    (!(regbuf_nvme_ctrl_info(ctrl)->sgls & 3) || getenv("REGBUF_NVME_NO_SGL")))
+			continue;
+		md_fill(&f, a.p + w, a.p + mw, nblk, lba, SALT ^ (20 + i));
+		ret = md_io(q, true, h, &a, w, nblk, lba, &md, dptr[i], &cpl);
+		if (!ret) {
+			memset(a.p + rd, 0, len);
+			memset(a.p + mr, 0, mlen);
+			ret = md_io(q, false, h, &a, rd, nblk, lba, &mdr, dptr[i], &cpl);
+		}
+		printf("#   %s: %llu blocks in %u commands each way, %llu data + %llu metadata "
+		       "bytes: %d (status %#x)\n", i ? "SGL" : "PRP", (unsigned long long)nblk,
+		       cpl.nr_cmds, (unsigned long long)(nblk * ni->lba_size),
+		       (unsigned long long)mlen, ret, cpl.status);
+		if (ret) {
+			ret = T_FAILF("nsid %u round trip: %d (status %#x)", nsid, ret, cpl.status);
+			goto out;
+		}
+		if (md_diff(&f, a.p + w, a.p + rd, nblk, why, sizeof(why)) ||
+		    (!ni->ext && memcmp(a.p + mw, a.p + mr, mlen))) {
+			ret = T_FAILF("nsid %u: read back differs: %s", nsid,
+				      md_diff(&f, a.p + w, a.p + rd, nblk, why, sizeof(why)) ?
+				      why : "separate metadata");
+			goto out;
+		}
+		(*checks)++;
+	}
+
+	/* Protection errors come back as the NVMe status, never as success. */
+	for (k = 0; ni->pi_type && k < md_nr_pi_cases(&f); k++) {
+		uint8_t *m;
+
+		bad = md;
+		md_fill(&f, a.p + w, a.p + mw, 1, lba, SALT ^ 30);
+		m = ni->ext ? a.p + w + ni->lba_size : a.p + mw;
+		if (md_pi_cases[k].byte < 8)
+			m[md_pi_off(&f) + md_pi_cases[k].byte] ^= 0x01;
+		else
+			bad.reftag = (uint32_t)lba + 1;
+		ret = md_io(q, true, h, &a, w, 1, lba, &bad, 0, &cpl);
+		printf("#   write with a wrong %s: %d, status %#x (sct %u sc %#x)\n",
+		       md_pi_cases[k].what, ret, cpl.status, regbuf_nvme_status_sct(cpl.status),
+		       regbuf_nvme_status_sc(cpl.status));
+		if (ret != -EIO || regbuf_nvme_status_sct(cpl.status) != md_pi_cases[k].sct ||
+		    regbuf_nvme_status_sc(cpl.status) != md_pi_cases[k].sc) {
+			ret = T_FAILF("nsid %u: a wrong %s gave %d status %#x, not SCT %uh SC %#x",
+				      nsid, md_pi_cases[k].what, ret, cpl.status,
+				      md_pi_cases[k].sct, md_pi_cases[k].sc);
+			goto out;
+		}
+		(*checks)++;
+	}
+	ret = 0;
+	if (ni->pi_type && !ni->ext && ni->ms == 8) {
+		/* PRACT: the controller makes the tuples from the data and CDW14/15;
+		 * read back with their metadata, they must equal ours. */
+		bad = md;
+		bad.map = NULL;
+		bad.prinfo = REGBUF_NVME_RW_PRACT | md_prchk(&f);
+		md_fill(&f, a.p + w, a.p + mw, nblk, lba, SALT ^ 31);
+		ret = md_io(q, true, h, &a, w, nblk, lba, &bad, 0, &cpl);
+		if (!ret) {
+			memset(a.p + mr, 0, mlen);
+			ret = md_io(q, false, h, &a, rd, nblk, lba, &mdr, 0, &cpl);
+		}
+		if (ret || memcmp(a.p + w, a.p + rd, len) || memcmp(a.p + mw, a.p + mr, mlen)) {
+			ret = T_FAILF("nsid %u PRACT: %d (status %#x), or the controller's tuples "
+				      "differ from regbuf_nvme_pi_set()'s", nsid, ret, cpl.status);
+			goto out;
+		}
+		printf("#   PRACT: %llu tuples the controller made equal regbuf's\n",
+		       (unsigned long long)nblk);
+		(*checks)++;
+	}
+out:
+	qpair_put(q);
+	arena_put(&a);
+	return ret;
+}
+
+/* Every namespace in REGBUF_NVME_MD_NSIDS (comma-separated), each formatted with metadata. */
+static int metadata_and_pi(void)
+{
+	const char *list = getenv("REGBUF_NVME_MD_NSIDS");
+	int ret = need_ctrl(), checks = 0, nr = 0;
+	char *end;
+
+	if (ret)
+		return ret;
+	if (!list || !*list)
+		return t_skip("no namespaces with metadata (guest.sh --ns-more ms=8,...; "
+			      "REGBUF_NVME_MD_NSIDS)");
+	while (*list && ret == T_PASS) {
+		ret = md_nsid((uint32_t)strtoul(list, &end, 10), &checks);
+		nr++;
+		list = *end == ',' ? end + 1 : end;
+	}
+	printf("# metadata: %d namespaces, %d checks; %llu I/Os, %llu commands, %llu data bytes, "
+	       "%llu metadata bytes\n", nr, checks, (unsigned long long)md_ios,
+	       (unsigned long long)md_cmds, (unsigned long long)md_bytes,
+	       (unsigned long long)md_md_bytes);
+	return ret;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(guest_binding),
 	T_CASE(bringup_identify),
@@ -1416,6 +1642,7 @@ static const struct t_case cases[] = {
 	T_CASE(sweep_2m_classic),
 	T_CASE(sweep_2m_classic_sgl),
 	T_CASE(table_slot),
+	T_CASE(metadata_and_pi),
 	T_CASE(many_qpairs),
 	T_CASE(two_threads),
 	T_CASE_EXPLICIT(io_errors),

@@ -28,6 +28,7 @@
 #include <regbuf/uring.h>
 
 #include "harness.h"
+#include "md.h"
 
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)
@@ -840,17 +841,270 @@ out:
 	return ret;
 }
 
-/* A namespace formatted with metadata (QEMU ms=8): refused with a clear error. */
-static int metadata_format_refused(void)
-{
-	struct regbuf_uring_nvme_ns ns2;
-	const char *p = env("REGBUF_NG2");
+/* ---- metadata and protection information ---- */
 
-	if (!p)
-		return t_skip("no second namespace with metadata (guest.sh --ns2 ms=8)");
-	t_check_eq(regbuf_uring_nvme_open(&ns2, p, 0), -EOPNOTSUPP);
-	t_check_eq(ns2.fd, -1);
-	return T_PASS;
+static uint64_t md_ios, md_cmds, md_bytes, md_md_bytes;
+
+/* The format of @n, for md.h. */
+static struct md_fmt md_fmt_of(const struct regbuf_uring_nvme_ns *n)
+{
+	struct md_fmt f = { .lbs = 1u << n->lba_shift, .ms = n->ms, .ext = n->ext,
+			    .pi_type = n->pi_type, .pi_first = n->pi_first };
+
+	return f;
+}
+
+/* One read or write with metadata, waited; counted when it succeeds. */
+static int md_xfer(struct regbuf_uring_ring *r, const struct regbuf_uring_nvme_ns *n, bool write,
+		   uint8_t *buf, uint64_t nblk, uint64_t lba, const struct regbuf_uring_nvme_md *md,
+		   struct regbuf_uring_nvme_cpl *c, int *cmds)
+{
+	int nr, ret;
+
+	memset(c, 0, sizeof(*c));
+	nr = regbuf_uring_nvme_prep_rw_md(r, n, write, buf, nblk * n->blk_bytes, lba, 0, md, 1);
+	if (nr < 0)
+		return nr;
+	if (cmds)
+		*cmds = nr;
+	ret = io_uring_submit(&r->ring);
+	if (ret != nr)
+		return ret < 0 ? ret : -EIO;
+	ret = reap(r, nr, c, NULL);
+	if (!ret) {
+		md_ios++;
+		md_cmds += (uint64_t)nr;
+		md_bytes += nblk << n->lba_shift;
+		md_md_bytes += nblk * n->ms;
+	}
+	return ret;
+}
+
+/*
+ * One namespace formatted with metadata: refusals, a multi-command round
+ * trip of data and metadata from registered memory (per command its part of
+ * the metadata buffer and its own reference tag), protection errors as NVMe
+ * statuses, and PRACT (the controller's own tuple, checked against ours).
+ */
+static int md_namespace(const char *path, int *cases)
+{
+	const uint64_t lba = 1024;
+	uint64_t nblk = 2048;
+	struct regbuf_uring_nvme_md md, mdr;
+	struct regbuf_uring_nvme_cpl c;
+	struct regbuf_uring_nvme_ns n;
+	struct md_fmt f;
+	char why[128];
+	struct regbuf_uring_pool *pool = NULL;
+	struct regbuf_uring_ring *r;
+	struct arena a = { 0 };
+	struct iovec iov;
+	uint8_t *w, *rd, *mw, *mr;
+	uint64_t len, mlen, lbs;
+	int ret, cmds = 0;
+
+	ret = regbuf_uring_nvme_open(&n, path, 0);
+	if (ret)
+		return T_FAILF("regbuf_uring_nvme_open(%s) = %d", path, ret);
+	lbs = UINT64_C(1) << n.lba_shift;
+	f = md_fmt_of(&n);
+	/* An extended block (data + metadata, 528 bytes) cannot sit across two
+	 * kernel buffers, and short ones (before 6.13) end off its multiples:
+	 * then the I/O stays inside the first. */
+	if (n.ext && nblk * n.blk_bytes > n.max_buf_len)
+		nblk = n.max_buf_len / n.blk_bytes;
+	nblk = md_qemu_blocks(&f, nblk);
+	len = nblk * n.blk_bytes;
+	mlen = nblk * n.ms;
+	printf("# %s: %llu + %u bytes per block, %s metadata, %s%s; fixed passthrough %s\n",
+	       n.char_name, (unsigned long long)lbs, n.ms, n.ext ? "extended LBA" : "separate",
+	       md_pi_name(&f), n.pi_type ? (n.pi_first ? " (first 8 bytes)" : " (last 8 bytes)") : "",
+	       n.fixed ? strerror(-n.fixed) : "works");
+	ret = arena_map(&a, 8 * MiB, true);
+	if (!ret)
+		ret = regbuf_uring_pool_create(&pool, 1, 128, 0, REGBUF_URING_POOL_F_NVME_CMD);
+	if (!ret)
+		ret = regbuf_uring_pool_set_buf_len(pool, n.max_buf_len);
+	iov = (struct iovec){ a.p, a.len };
+	if (!ret)
+		ret = regbuf_uring_pool_register(pool, &iov, 1, 0);
+	if (ret) {
+		ret = T_FAILF("arena + pool: %d", ret);
+		goto out;
+	}
+	r = regbuf_uring_pool_ring(pool, 0);
+	/* data 0..2 MiB, read back 2..4 MiB, metadata 4 MiB and 5 MiB: all registered */
+	w = a.p;
+	rd = a.p + 2 * MiB;
+	mw = a.p + 4 * MiB;
+	mr = a.p + 5 * MiB;
+	memset(&md, 0, sizeof(md));
+	md.buf = n.ext ? NULL : mw;
+	md.prinfo = md_prchk(&f);
+	md.reftag = (uint32_t)lba;
+	md.apptag = MD_APPTAG;
+	md.appmask = 0xffff;
+	mdr = md;
+	mdr.buf = n.ext ? NULL : mr;
+
+	/* Refused before anything is queued: what does not fit the format. */
+	if (!n.ext && regbuf_uring_nvme_prep_rw(r, &n, false, rd, n.blk_bytes, lba, 0, 1) != -EINVAL)
+		ret = T_FAILF("a read without its separate metadata was not refused");
+	if (!n.pi_type) {
+		struct regbuf_uring_nvme_md bad = md;
+
+		bad.prinfo = REGBUF_NVME_RW_PRCHK_GUARD;
+		if (regbuf_uring_nvme_prep_rw_md(r, &n, false, rd, n.blk_bytes, lba, 0, &bad, 1) !=
+		    -EINVAL)
+			ret = T_FAILF("PRCHK on a namespace without PI was not refused");
+	}
+	if (n.ext) {
+		struct regbuf_uring_nvme_md bad = md;
+
+		bad.buf = mw;
+		if (regbuf_uring_nvme_prep_rw_md(r, &n, false, rd, n.blk_bytes, lba, 0, &bad, 1) !=
+		    -EINVAL)
+			ret = T_FAILF("a separate buffer on an extended-LBA namespace was not refused");
+		if (regbuf_uring_nvme_prep_rw_md(r, &n, false, rd, lbs, lba, 0, &md, 1) != -EINVAL)
+			ret = T_FAILF("a data length without the block's metadata was not refused");
+	}
+	if (ret || io_uring_sq_ready(&r->ring)) {
+		ret = ret ? ret : T_FAILF("a refused I/O left SQEs queued");
+		goto out;
+	}
+	(*cases)++;
+
+	/* Round trip: data and metadata, checked by the controller where it can. */
+	md_fill(&f, w, mw, nblk, lba, SALT ^ 9);
+	ret = md_xfer(r, &n, true, w, nblk, lba, &md, &c, &cmds);
+	if (!ret) {
+		memset(rd, 0, len);
+		memset(mr, 0, mlen);
+		ret = md_xfer(r, &n, false, rd, nblk, lba, &mdr, &c, NULL);
+	}
+	printf("#   %llu blocks: %d commands each way, %llu data + %llu metadata bytes: %d "
+	       "(status %#x)\n", (unsigned long long)nblk, cmds,
+	       (unsigned long long)(nblk * lbs), (unsigned long long)mlen, ret, c.status);
+	if (ret) {
+		ret = T_FAILF("%s round trip: %d (status %#x)", n.char_name, ret, c.status);
+		goto out;
+	}
+	if (md_diff(&f, w, rd, nblk, why, sizeof(why)) || (!n.ext && memcmp(mw, mr, mlen))) {
+		ret = T_FAILF("%s: read back differs: %s", n.char_name,
+			      md_diff(&f, w, rd, nblk, why, sizeof(why)) ? why : "separate metadata");
+		goto out;
+	}
+	(*cases)++;
+
+	if (n.pi_type) {
+		const struct md_pi_case *pc = md_pi_cases;
+		uint32_t off = md_pi_off(&f);
+		unsigned int k;
+
+		/* Protection errors come back as the NVMe status, never as success. */
+		for (k = 0; k < md_nr_pi_cases(&f); k++) {
+			struct regbuf_uring_nvme_md bad = md;
+			uint8_t *m;
+
+			md_fill(&f, w, mw, 1, lba, SALT ^ 10);
+			m = n.ext ? w + lbs : mw;
+			if (pc[k].byte < 8)
+				m[off + pc[k].byte] ^= 0x01;
+			else
+				bad.reftag = (uint32_t)lba + 1;
+			ret = md_xfer(r, &n, true, w, 1, lba, &bad, &c, NULL);
+			printf("#   write with a wrong %s: %d, status %#x (sct %u sc %#x dnr %u)\n",
+			       pc[k].what, ret, c.status, c.sct, c.sc, c.dnr);
+			if (ret != -EIO || c.sct != pc[k].sct || c.sc != pc[k].sc) {
+				ret = T_FAILF("%s: a wrong %s gave %d status %#x, not SCT %uh SC %#x",
+					      n.char_name, pc[k].what, ret, c.status, pc[k].sct,
+					      pc[k].sc);
+				goto out;
+			}
+			(*cases)++;
+		}
+		ret = 0;
+		if (!n.ext && n.ms == 8) {
+			/* PRACT: the controller makes the tuple; read raw, it must
+			 * equal ours (the CRC-16 T10-DIF of the data). */
+			struct regbuf_uring_nvme_md act = md;
+
+			act.buf = NULL;
+			act.prinfo = REGBUF_NVME_RW_PRACT | md_prchk(&f);
+			md_fill(&f, w, mw, nblk, lba, SALT ^ 11);
+			ret = md_xfer(r, &n, true, w, nblk, lba, &act, &c, NULL);
+			if (!ret) {
+				memset(mr, 0, mlen);
+				ret = md_xfer(r, &n, false, rd, nblk, lba, &mdr, &c, NULL);
+			}
+			if (ret || memcmp(w, rd, len) || memcmp(mw, mr, mlen)) {
+				ret = T_FAILF("%s PRACT: %d (status %#x), or the controller's tuples "
+					      "differ from regbuf_nvme_pi_set()'s", n.char_name, ret,
+					      c.status);
+				goto out;
+			}
+			printf("#   PRACT: %llu tuples the controller made equal regbuf's\n",
+			       (unsigned long long)nblk);
+			(*cases)++;
+		}
+	}
+out:
+	if (pool)
+		regbuf_uring_pool_destroy(pool);
+	arena_unmap(&a);
+	regbuf_uring_nvme_close(&n);
+	return ret;
+}
+
+/* Every namespace in REGBUF_NG_MD (comma-separated), each formatted with metadata. */
+/*
+ * The generic char device of namespace @nsid of controller 0: the kernel
+ * names namespaces in the order it finds them, not by NSID (ng0n3 may be NSID
+ * 4 on 6.12), so each ng0nX is asked.  Waits up to 10 s for the scan.
+ */
+static int ng_of_nsid(uint32_t nsid, char *path, size_t len)
+{
+	struct regbuf_uring_nvme_ns n;
+	unsigned int x, tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		for (x = 1; x <= 32; x++) {
+			snprintf(path, len, "/dev/ng0n%u", x);
+			if (access(path, F_OK) || regbuf_uring_nvme_open(&n, path, 0))
+				continue;
+			regbuf_uring_nvme_close(&n);
+			if (n.nsid == nsid)
+				return 0;
+		}
+		usleep(100 * 1000);
+	}
+	return -ENOENT;
+}
+
+/* Every namespace in REGBUF_NG_MD_NSIDS (comma-separated NSIDs), each formatted with metadata. */
+static int metadata_and_pi(void)
+{
+	const char *list = env("REGBUF_NG_MD_NSIDS");
+	int ret = T_PASS, cases = 0, nr = 0;
+	char path[64], *end;
+	uint32_t nsid;
+
+	if (!list)
+		return t_skip("no namespaces with metadata (guest.sh --ns-more ms=8,...; "
+			      "REGBUF_NG_MD_NSIDS)");
+	while (*list && ret == T_PASS) {
+		nsid = (uint32_t)strtoul(list, &end, 10);
+		list = *end == ',' ? end + 1 : end;
+		if (ng_of_nsid(nsid, path, sizeof(path)))
+			return T_FAILF("no /dev/ng0nX with NSID %u", nsid);
+		ret = md_namespace(path, &cases);
+		nr++;
+	}
+	printf("# metadata: %d namespaces, %d checks; %llu I/Os, %llu commands, %llu data bytes, "
+	       "%llu metadata bytes\n", nr, cases, (unsigned long long)md_ios,
+	       (unsigned long long)md_cmds, (unsigned long long)md_bytes,
+	       (unsigned long long)md_md_bytes);
+	return ret;
 }
 
 /*
@@ -1139,7 +1393,7 @@ int main(int argc, char **argv)
 		T_CASE(block_path_both_ways),
 		T_CASE(write_zeroes_flush),
 		T_CASE(bounce_copy_proof),
-		T_CASE(metadata_format_refused),
+		T_CASE(metadata_and_pi),
 		T_CASE_EXPLICIT(chunk_boundary),
 		T_CASE_EXPLICIT(beyond_32bit_lba),
 		T_CASE(target_loss),

@@ -251,6 +251,10 @@ static void fuzz_id_ns(struct fz *f)
 	FZ_CHECK(ni.lba_size >= 512 && ni.lba_size <= 65536);
 	FZ_CHECK(!(ni.lba_size & (ni.lba_size - 1)));
 	FZ_CHECK_EQ(ni.lba_size, 1u << id[128 + 4 * (id[26] & 0xf) + 2]);
+	/* a block in the data buffer: its data, and its metadata when extended */
+	FZ_CHECK_EQ(ni.blk_bytes, ni.lba_size + (ni.ext ? ni.ms : 0));
+	FZ_CHECK(ni.ms || !ni.ext);
+	FZ_CHECK(ni.pi_type <= REGBUF_NVME_PI_TYPE3 && (!ni.pi_type || ni.ms >= 8));
 	fz_stat_checked++;
 }
 

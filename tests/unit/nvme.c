@@ -229,6 +229,7 @@ static int memctrl_init(struct memctrl *m, uint64_t mdts_bytes, uint32_t depth)
 	m->ns.ctrl = &m->c;
 	m->ns.info.nsid = 1;
 	m->ns.info.lba_size = 512;
+	m->ns.info.blk_bytes = 512;
 	m->ns.info.nsze = UINT64_C(1) << 40;
 	m->ns.lbs_shift = 9;
 	m->p = calloc(1, sizeof(*m->p));
@@ -467,6 +468,18 @@ static int identify_checked(void)
 	t_check_eq(nvme_id_ns_parse(&ni, id, 1), -EOPNOTSUPP);
 	id[132 + 2] = 8;
 	t_check_eq(nvme_id_ns_parse(&ni, id, 1), -EOPNOTSUPP);
+	/* 512 + 16 bytes of metadata, extended LBA: a block is 528 bytes of data buffer */
+	id[132 + 2] = 9;
+	id[132] = 16;
+	id[26] = 0x10 | 1;
+	t_ok(nvme_id_ns_parse(&ni, id, 1));
+	t_check_eq(ni.ms, 16);
+	t_check(ni.ext);
+	t_check_eq(ni.blk_bytes, 528);
+	id[26] = 1;		/* separate: the data buffer holds data only */
+	t_ok(nvme_id_ns_parse(&ni, id, 1));
+	t_check(!ni.ext);
+	t_check_eq(ni.blk_bytes, 512);
 	memset(id, 0, 8);
 	t_check_eq(nvme_id_ns_parse(&ni, id, 1), -ENODEV);
 

@@ -150,6 +150,19 @@ static int id_ns_metadata(void)
 	t_check_eq(ns.flbas, 33);
 	t_check_eq(ns.ext, 1);
 	t_check_eq(ns.ms, 8 * 33);
+	/* extended LBA without metadata is no layout at all */
+	id_ns_page(4, 0x10 | 0);
+	t_ok(regbuf_nvme_id_ns_parse(&ns, page));
+	t_check_eq(ns.ms, 0);
+	t_check_eq(ns.ext, 0);
+	/* protection information needs 8 bytes of metadata; Types 4-7 do not exist */
+	page[29] = 1;
+	t_check_eq(regbuf_nvme_id_ns_parse(&ns, page), -EOPNOTSUPP);
+	id_ns_page(4, 1);		/* 8 bytes of metadata: Type 1 fits */
+	page[29] = 1;
+	t_ok(regbuf_nvme_id_ns_parse(&ns, page));
+	page[29] = 4;
+	t_check_eq(regbuf_nvme_id_ns_parse(&ns, page), -EOPNOTSUPP);
 	return T_PASS;
 }
 
@@ -305,6 +318,66 @@ static int command_bytes(void)
 	return T_PASS;
 }
 
+/* The guard: CRC-16 T10-DIF, its check value, parts, and the PI tuple in wire order. */
+static int pi_guard_and_tuple(void)
+{
+	static const uint8_t zeros[512];
+	struct regbuf_nvme_pi pi;
+	uint8_t *b = (uint8_t *)&pi;
+	uint16_t crc;
+
+	/* the catalogued check value of CRC-16/T10-DIF over "123456789" */
+	t_check_eq(regbuf_nvme_crc16_t10dif(0, "123456789", 9), 0xd0db);
+	/* in two parts: the same as in one */
+	crc = regbuf_nvme_crc16_t10dif(0, "1234", 4);
+	t_check_eq(regbuf_nvme_crc16_t10dif(crc, "56789", 5), 0xd0db);
+	t_check_eq(regbuf_nvme_crc16_t10dif(0, zeros, sizeof(zeros)), 0);
+	t_check_eq(regbuf_nvme_crc16_t10dif(0, "", 0), 0);
+	/* a single flipped bit changes it */
+	t_check(regbuf_nvme_crc16_t10dif(0, "123456788", 9) != 0xd0db);
+	regbuf_nvme_pi_set(&pi, 0xd0db, 0x1234, 0x89abcdef);
+	t_check_eq(b[0], 0xd0);
+	t_check_eq(b[1], 0xdb);
+	t_check_eq(b[2], 0x12);
+	t_check_eq(b[3], 0x34);
+	t_check_eq(b[4], 0x89);
+	t_check_eq(b[7], 0xef);
+	/* PRINFO bits sit in CDW12 29:26 beside FUA, NLB 0-based */
+	t_check_eq(regbuf_nvme_rw_cdw12(8, REGBUF_NVME_RW_PRACT | REGBUF_NVME_RW_PRCHK_GUARD |
+					 REGBUF_NVME_RW_PRCHK_REF | REGBUF_NVME_RW_FUA),
+		   0x74000007);
+	t_check_eq(regbuf_nvme_rw_cdw12(1, 1u << 31), 0);
+	return T_PASS;
+}
+
+/* Which metadata a read or write may carry, per format (both NVMe paths ask). */
+static int md_check_rules(void)
+{
+	const uint32_t pract = REGBUF_NVME_RW_PRACT, guard = REGBUF_NVME_RW_PRCHK_GUARD;
+
+	/* no metadata: nothing to give, nothing to check */
+	t_ok(regbuf_nvme_md_check(0, false, 0, false, 0));
+	t_check_eq(regbuf_nvme_md_check(0, false, 0, true, 0), -EINVAL);
+	t_check_eq(regbuf_nvme_md_check(0, false, 0, false, guard), -EINVAL);
+	/* separate metadata: a buffer, always */
+	t_ok(regbuf_nvme_md_check(8, false, 0, true, 0));
+	t_check_eq(regbuf_nvme_md_check(8, false, 0, false, 0), -EINVAL);
+	t_check_eq(regbuf_nvme_md_check(8, false, 0, true, pract), -EINVAL);	/* no PI */
+	/* ... except PRACT where the 8 bytes are all protection information */
+	t_ok(regbuf_nvme_md_check(8, false, 1, false, pract | guard));
+	t_ok(regbuf_nvme_md_check(8, false, 1, true, pract));
+	t_check_eq(regbuf_nvme_md_check(16, false, 1, false, pract), -EINVAL);
+	t_check_eq(regbuf_nvme_md_check(8, false, 1, false, guard), -EINVAL);
+	/* extended LBA: in the data buffer, never a separate one */
+	t_ok(regbuf_nvme_md_check(16, true, 1, false, pract | guard));
+	t_check_eq(regbuf_nvme_md_check(16, true, 1, true, 0), -EINVAL);
+	t_check_eq(regbuf_nvme_md_check(8, true, 1, false, pract), -EINVAL);
+	t_ok(regbuf_nvme_md_check(8, true, 1, false, guard));
+	/* bits outside PRINFO */
+	t_check_eq(regbuf_nvme_md_check(8, false, 1, true, REGBUF_NVME_RW_FUA), -EINVAL);
+	return T_PASS;
+}
+
 static const struct t_case cases[] = {
 	T_CASE(id_ns_format_index),
 	T_CASE(id_ns_refusals),
@@ -312,6 +385,8 @@ static const struct t_case cases[] = {
 	T_CASE(id_ctrl_fields),
 	T_CASE(status_crd),
 	T_CASE(command_bytes),
+	T_CASE(pi_guard_and_tuple),
+	T_CASE(md_check_rules),
 };
 
 int main(int argc, char **argv)

@@ -50,6 +50,7 @@ static int env_init(struct env *e, uint32_t entries, uint32_t nr, uint64_t slot_
 	e->ns.fd = 5;
 	e->ns.nsid = 7;
 	e->ns.lba_shift = 9;
+	e->ns.blk_bytes = 512;
 	e->ns.nr_lbas = 1 << 20;
 	regbuf_limits_default(&e->ns.lim);
 	e->ns.lim.max_bytes = 128 * KiB;
