@@ -2295,7 +2295,7 @@ static int grow_shrink_refusals(void)
 	struct regbuf_uring_pool *pool;
 	struct regbuf_uring_status st;
 	struct regbuf_table *t;
-	uint8_t *mem = map_anon(4 * MiB);
+	uint8_t *mem = map_4k(4 * MiB);	/* no huge page charged whole */
 	struct iovec one = { mem, 64 * KiB }, empty = { NULL, 0 }, nolen = { mem, 0 };
 	struct iovec big = { mem, 3 * MiB };
 	uint32_t slot = 99;
@@ -2330,7 +2330,10 @@ static int grow_shrink_refusals(void)
 	regbuf_uring_pool_status(pool, &st);
 	t_check_eq(st.state, REGBUF_URING_REG_ACTIVE);
 	t_check_eq(st.nr_bytes, 3 * MiB);
-	t_check_eq(st.memlock.needed, 3 * MiB);
+	/* Once with a kernel clone, per ring where each registers again (before 6.12). */
+	t_check_eq(st.memlock.charges, st.path == REGBUF_URING_PATH_CLONE ||
+				       st.path == REGBUF_URING_PATH_CLONE_WHOLE ? 1 : 2);
+	t_check_eq(st.memlock.needed, 3 * MiB * st.memlock.charges);
 	regbuf_uring_pool_destroy(pool);
 
 	/* A mirrored table's slots are the table's. */
@@ -3785,8 +3788,14 @@ static int memlock_estimate_matches_kernel_thp(void)
 	t_check(!madvise(mix, 8 * MiB, MADV_HUGEPAGE));
 	t_check(!madvise(mix + 4 * MiB, 2 * MiB, MADV_NOHUGEPAGE));
 	memset(mix, 1, 8 * MiB);
-	for (k = 0; k < 4; k++)
-		t_ok(regbuf_mem_huge_bytes(mix + k * 2 * MiB, 2 * MiB, &huge[k]));
+	for (k = 0; k < 4; k++) {
+		int ret = regbuf_mem_huge_bytes(mix + k * 2 * MiB, 2 * MiB, &huge[k]);
+
+		if (ret == -EOPNOTSUPP)
+			return t_skip("this kernel cannot tell which blocks are THPs (PAGEMAP_SCAN, "
+				      "Linux 6.7)");
+		t_ok(ret);
+	}
 	if (regbuf_mem_huge_bytes(m, 8 * MiB, &m_huge) || m_huge != 8 * MiB || huge[0] != 2 * MiB ||
 	    huge[1] != 2 * MiB || huge[2] || huge[3] != 2 * MiB)
 		return t_skip("THP did not back the mappings (/sys/kernel/mm/transparent_hugepage)");
