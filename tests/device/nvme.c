@@ -3,7 +3,7 @@
  * Device tests: run inside a QEMU guest (tests/device/guest.sh) against QEMU's
  * emulated NVMe controller, a real implementation nobody here wrote.  The
  * guest's /init passes the controller's PCI address in REGBUF_NVME_DEVICE and
- * the binding in REGBUF_NVME_MODE (vfio | phys); test-nvme-guest passes what
+ * the binding in REGBUF_NVME_MODE (vfio | phys); guest-suite passes what
  * the controller was configured with (REGBUF_EXPECT_MDTS, _LBS, _QUEUES) so
  * that Identify is checked against the truth, not against itself.
  *
@@ -78,7 +78,7 @@ static int need_ctrl(void)
 		return T_PASS;
 	if (!dev_bdf())
 		return t_skip("REGBUF_NVME_DEVICE not set: run through tests/device/guest.sh "
-			      "(build/tests/device/test-nvme-guest)");
+			      "(build/tests/device/guest-suite)");
 	o.why = why;
 	o.why_len = sizeof(why);
 	o.flags = is_phys() ? REGBUF_NVME_F_ALLOW_UNSAFE : 0;
@@ -897,7 +897,7 @@ static int buf_refuses(void)
  * The fault detector itself: unmap a buffer's IOVA range behind the driver's
  * back and read into it.  QEMU completes the read (an untranslatable data
  * address is not an NVMe error in QEMU's hw/nvme) and the guest's VT-d
- * driver logs a DMAR fault, which test-nvme-guest must see (config
+ * driver logs a DMAR fault, which guest-suite must see (config
  * vfio-fault inverts its no_dma_faults check).  Only with
  * REGBUF_EXPECT_DMA_FAULT=1.
  */
@@ -913,7 +913,7 @@ static int dma_fault_detected(void)
 	if (ret)
 		return ret;
 	if (!getenv("REGBUF_EXPECT_DMA_FAULT"))
-		return t_skip("only in the vfio-fault configuration of test-nvme-guest");
+		return t_skip("only in the vfio-fault configuration of guest-suite");
 	if (is_phys())
 		return t_skip("no IOMMU in physical mode");
 	ret = arena_get(&a, false, 1u << 20);
@@ -1018,7 +1018,7 @@ static int cfs_detected(void)
 	if (ret)
 		return ret;
 	if (!getenv("REGBUF_EXPECT_DMA_FAULT"))
-		return t_skip("only in the vfio-fault configuration of test-nvme-guest");
+		return t_skip("only in the vfio-fault configuration of guest-suite");
 	if (is_phys())
 		return t_skip("needs an IOMMU to take the queue away");
 	t_ok(arena_get(&a, false, 1u << 20));
@@ -1080,7 +1080,7 @@ static int reset_then_io(void)
 }
 
 /*
- * blkdebug config (test-nvme-guest): the first read touching byte 2 MiB fails
+ * blkdebug config (guest-suite): the first read touching byte 2 MiB fails
  * with EIO, every write touching bytes [4 MiB, 4 MiB + 512) fails with ENOSPC.
  * Both must surface as NVMe status, promptly, without touching neighbours.
  */
@@ -1095,7 +1095,7 @@ static int io_errors(void)
 	if (ret)
 		return ret;
 	if (!getenv("REGBUF_BLKDEBUG"))
-		return t_skip("needs the blkdebug configuration of test-nvme-guest");
+		return t_skip("needs the blkdebug configuration of guest-suite");
 	lbs = ns.lba_size;
 	bad_r = (2u << 20) / lbs;
 	bad_w = (4u << 20) / lbs;

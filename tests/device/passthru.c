@@ -1326,7 +1326,7 @@ out:
 	return ret;
 }
 
-/* The CLI in the guest (test-nvme-guest puts regbuf-static in the initramfs). */
+/* The CLI in the guest (guest-suite puts regbuf-static in the initramfs). */
 /* The bench keeps its undo state in a directory of its own: /tmp in the guest. */
 #define CLI "REGBUF_STATE_DIR=/tmp REGBUF_BENCH=/bin/regbuf-bench-static /bin/regbuf-static"
 #define CLI_BIN "/bin/regbuf-static"
