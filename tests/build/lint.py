@@ -5,7 +5,8 @@
 - product_text: what users and reviewers read (public headers, sources, the
   CLI, the lab, the fio engine, the tests, examples, scripts, docs, README,
   meson files) names upstream work, kernel functions
-  and spec sections, never the team's private notes.  A section sign must
+  and spec sections, never notes a reader cannot open (a Markdown file the
+  tree does not have, a path outside it, a numbered patch series).  A section sign must
   cite a named document on its own line ("NVMe 1.4 §4.6"): a declaration
   in the file header is not enough, a reader lands on the line alone.
 - uring_contained: only the uring layer includes <liburing.h>; no other layer
@@ -83,17 +84,33 @@ product = [f for f in files
            if (rel(f).startswith(product_dirs) or rel(f) in ('README.md', 'meson.build',
                                                             'meson_options.txt'))
            and rel(f) != 'tests/build/lint.py']
+# Documents a reader of the tree can open: its own Markdown files.
+tree_docs = {f.name for f in files if f.suffix == '.md'}
+md_ref = re.compile(r'\b([A-Za-z0-9_.-]+\.md)\b')
 team_refs = [
-    (re.compile(r'\bseeds? ?[0-9]{1,3}\b', re.I), 'an internal seed number'),
-    (re.compile(r'§\s*[0-9.]+\s+item', re.I), 'an internal design-note item'),
-    (re.compile(r'DESIGN\.md'), 'the team design note'),
-    (re.compile(r'kernel-rules'), 'a team reference note'),
-    (re.compile(r'ecosystem\.md'), 'a team reference note'),
-    (re.compile(r'nvme-userspace\.md|nvme-kernel-path'), 'a team reference note'),
-    (re.compile(r'style[ -]guide', re.I), 'the team style guide'),
-    (re.compile(r'(^|[\s(`"])reference/'), 'the team reference folder'),
-    (re.compile(r'/work/shared|\.\./shared/'), 'the team folder'),
+    (re.compile(r'\bseeds? ?[0-9]{1,3}\b', re.I),
+     'a numbered patch series (name the upstream series instead)'),
+    (re.compile(r'§\s*[0-9.]+\s+item', re.I), 'an item of a numbered note the tree does not have'),
+    (re.compile(re.escape(str(root.resolve().parent)) + '/'), 'a path outside the tree'),
 ]
+rel_path = re.compile(r'(?:^|[\s(`"\'])((?:\.\./)+[^\s`"\')]*)')
+
+
+def outside(f, line):
+    """A relative path on the line that leads out of the tree from @f's folder."""
+    top = root.resolve()
+    for m in rel_path.finditer(line):
+        target = (f.parent / m.group(1)).resolve()
+        if target != top and top not in target.parents:
+            return m.group(1)
+    return None
+
+
+def missing_doc(line):
+    """A Markdown file the line names that the tree does not have."""
+    return next((m.group(1) for m in md_ref.finditer(line) if m.group(1) not in tree_docs), None)
+
+
 hits = []
 for f in product:
     text = text_of(f)
@@ -103,7 +120,15 @@ for f in product:
         for rx, what in team_refs:
             if rx.search(line):
                 hits.append('%s:%d: %s: %s' % (rel(f), n, what, line.strip()[:100]))
-        if '§' in line and 'NVMe' not in line \
+        out = outside(f, line)
+        if out:
+            hits.append('%s:%d: a path outside the tree (%s): %s'
+                        % (rel(f), n, out, line.strip()[:100]))
+        doc = missing_doc(line)
+        if doc:
+            hits.append('%s:%d: cites %s, which is not in the tree: %s'
+                        % (rel(f), n, doc, line.strip()[:100]))
+        if '§' in line and 'NVMe' not in line and not missing_doc(line) \
                 and not any(rx.search(line) for rx, _ in team_refs):
             hits.append('%s:%d: a section sign that names no document on its line (write '
                         '"NVMe 1.4 §x"): %s' % (rel(f), n, line.strip()[:100]))
