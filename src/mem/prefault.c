@@ -76,18 +76,12 @@ static int node_cpus(int node, cpu_set_t *set)
 	char path[64], list[1024], *p, *end;
 	cpu_set_t allowed;
 	unsigned long a, b;
-	ssize_t got;
-	int fd;
+	int ret;
 
 	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/cpulist", node);
-	fd = sys_open(path, O_RDONLY);
-	if (fd < 0)
-		return fd;
-	got = sys_read(fd, list, sizeof(list) - 1);
-	close(fd);
-	if (got < 0)
-		return (int)got;
-	list[got] = '\0';
+	ret = sys_read_small(path, list, sizeof(list));
+	if (ret)
+		return ret;
 	if (sched_getaffinity(0, sizeof(allowed), &allowed))
 		return -errno;
 	CPU_ZERO(set);

@@ -44,16 +44,9 @@ bool uring_memlock_charged(void)
 static uint64_t vm_pinned_bytes(void)
 {
 	char buf[4096], *p;
-	ssize_t n;
-	int fd = sys_open("/proc/self/status", O_RDONLY);
 
-	if (fd < 0)
+	if (sys_read_small("/proc/self/status", buf, sizeof(buf)))
 		return 0;
-	n = sys_read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
 	p = strstr(buf, "\nVmPin:");
 	return p ? strtoull(p + 7, NULL, 10) * 1024 : 0;
 }

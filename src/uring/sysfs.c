@@ -73,18 +73,15 @@ int uring_nvme_generic_name(dev_t rdev, char *name, size_t len)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/subsystem", major(rdev), minor(rdev));
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
+	if (sys_readlink(path, link, sizeof(link)) < 0)
 		return -ENODEV;		/* no such char device in sysfs */
-	link[n] = '\0';
 	base = strrchr(link, '/');
 	if (strcmp(base ? base + 1 : link, "nvme-generic"))
 		return -ENODEV;
 	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u", major(rdev), minor(rdev));
-	n = readlink(path, link, sizeof(link) - 1);
+	n = sys_readlink(path, link, sizeof(link));
 	if (n < 0)
-		return -errno;
-	link[n] = '\0';
+		return (int)n;
 	base = strrchr(link, '/');
 	base = base ? base + 1 : link;
 	if (strncmp(base, "ng", 2) || strlen(base) >= len)
