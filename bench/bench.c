@@ -16,6 +16,7 @@
  * back).
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
@@ -66,6 +67,61 @@ double bench_median(double *v, int n)
 		return NAN;
 	qsort(v, (size_t)n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* One unsigned decimal after @key in a small /proc file; 0 or -errno. */
+static int proc_field(const char *path, const char *key, uint64_t *val)
+{
+	char buf[1024], *p, *end;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	p = key[0] ? strstr(buf, key) : buf;
+	if (!p)
+		return -ENODATA;
+	errno = 0;
+	*val = strtoull(p + strlen(key), &end, 10);
+	return end == p + strlen(key) || errno ? -ENODATA : 0;
+}
+
+int bench_proc_sample(int pid, struct bench_proc *s)
+{
+	char path[64], file[sizeof(path) + 256 + 16];
+	struct dirent *de;
+	uint64_t v;
+	DIR *dir;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	if (!pid)
+		pid = getpid();
+	snprintf(path, sizeof(path), "/proc/%d/io", pid);
+	ret = proc_field(path, "read_bytes: ", &s->read_bytes);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(file, sizeof(file), "%s/%s/schedstat", path, de->d_name);
+		/* A thread that exited meanwhile took its time with it. */
+		if (!proc_field(file, "", &v))
+			s->cpu_ns += v;
+	}
+	closedir(dir);
+	s->at_ns = cli_now_ns();
+	return 0;
 }
 
 void bench_progress(const char *fmt, ...)
