@@ -549,7 +549,14 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool
  * An old buffer stays pinned until the I/O in flight on it completes; then
  * ring 0 posts a tag CQE for the old slot (regbuf_uring_cqe_is_tag()).
  *
- * Context: no I/O may be prepared on any ring concurrently; I/O may be in flight.
+ * Context: as regbuf_uring_pool_grow(): one thread at a time changes the
+ * registration, and other threads may prepare and submit I/O on their rings
+ * meanwhile.  The pointer map changes only after every ring has the new
+ * slots, so a concurrent regbuf_uring_lookup() sees the old map or the new
+ * one; an SQE built from the old map for a slot being replaced or emptied is
+ * checked by the kernel against what the slot holds when it is issued
+ * (io_import_fixed(): the address range must lie in the slot's buffer) and
+ * fails with -EFAULT, never reaching other memory.  I/O may be in flight.
  * Entries are checked in order as __io_sqe_buffers_update() does: the first
  * invalid entry stops the update, and the slots before it are updated.
  * -ENOMEM of this library comes before any kernel table changes.  If ring 0
