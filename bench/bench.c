@@ -92,6 +92,72 @@ static int proc_field(const char *path, const char *key, uint64_t *val)
 	return end == p + strlen(key) || errno ? -ENODATA : 0;
 }
 
+/* Idle time of the online CPUs: their cpuidle states' residency (0: no cpuidle here). */
+static int cpuidle_ns(uint64_t *idle, uint32_t *ncpu)
+{
+	char path[96];
+	uint64_t us;
+	int cpu, st, got = 0;
+
+	*idle = 0;
+	*ncpu = 0;
+	for (cpu = 0; cpu < 4096; cpu++) {
+		for (st = 0; st < 16; st++) {
+			snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/cpuidle/state%d/time",
+				 cpu, st);
+			if (proc_field(path, "", &us))
+				break;
+			*idle += us * 1000;
+		}
+		if (!st) {
+			snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d", cpu);
+			if (access(path, F_OK))
+				break;
+			continue;	/* offline, or no cpuidle: not counted */
+		}
+		(*ncpu)++;
+		got = 1;
+	}
+	return got;
+}
+
+/* Idle (unless cpuidle gave it), iowait and steal of /proc/stat's "cpu" line, in ns. */
+static int stat_times(struct bench_proc *s, bool idle)
+{
+	unsigned long long v[8];
+	long hz = sysconf(_SC_CLK_TCK);
+	char buf[512];
+	FILE *f = fopen("/proc/stat", "re");
+	int n = 0;
+
+	if (f) {
+		if (fgets(buf, sizeof(buf), f))
+			n = sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+				   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+		fclose(f);
+	}
+	if (n != 8 || hz <= 0)
+		return -ENODATA;
+	s->steal_ns = v[7] * (1000000000u / (uint64_t)hz);
+	if (idle) {
+		s->idle_ns = (v[3] + v[4]) * (1000000000u / (uint64_t)hz);
+		s->ncpu = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+	}
+	return 0;
+}
+
+double bench_busy_ns(const struct bench_proc *a, const struct bench_proc *b)
+{
+	double busy;
+
+	if (!a->ncpu || a->ncpu != b->ncpu || b->at_ns <= a->at_ns)
+		return NAN;
+	busy = (double)a->ncpu * (double)(b->at_ns - a->at_ns) -
+	       ((double)b->idle_ns - (double)a->idle_ns) -
+	       ((double)b->steal_ns - (double)a->steal_ns);
+	return busy > 0 ? busy : NAN;
+}
+
 int bench_proc_sample(int pid, struct bench_proc *s)
 {
 	char path[64], file[sizeof(path) + 256 + 16];
@@ -121,6 +187,7 @@ int bench_proc_sample(int pid, struct bench_proc *s)
 	}
 	closedir(dir);
 	s->at_ns = cli_now_ns();
+	stat_times(s, !cpuidle_ns(&s->idle_ns, &s->ncpu));
 	return 0;
 }
 

@@ -101,7 +101,21 @@ struct bench_proc {
 	uint64_t cpu_ns;
 	uint64_t read_bytes;
 	uint64_t at_ns;		/* CLOCK_MONOTONIC when taken */
+	/* the machine: see bench_busy_ns() */
+	uint64_t idle_ns, steal_ns;
+	uint32_t ncpu;
 };
+
+/*
+ * Busy time of every CPU of the machine between two samples: CPUs times the
+ * time between them, less the time the CPUs were idle (the cpuidle states'
+ * residency, in microseconds, else /proc/stat's idle and iowait) and the
+ * time the hypervisor ran something else (steal).  Unlike a process's CPU
+ * time it holds the interrupts that arrived while the CPU was idle, and the
+ * kernel's work done in other tasks' time (kworkers, softirqs): on a quiet
+ * machine, all that a run cost.  NAN when the samples disagree.
+ */
+double bench_busy_ns(const struct bench_proc *a, const struct bench_proc *b);
 
 /* The steady-state window of a timed run: from this fraction of its runtime to that. */
 #define BENCH_WINDOW_FROM 0.25

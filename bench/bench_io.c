@@ -52,6 +52,7 @@ struct io_res {
 	double iops, bw_bytes;
 	double usr_s, sys_s;	/* regbuf: the whole process during the run; fio: its jobs */
 	double cpu_ns_per_io;	/* regbuf, t/io_uring: the steady-state window's (bench_proc) */
+	double machine_ns_per_io;	/* every CPU's busy time in the window (bench_busy_ns()) */
 	double p50_ns, p99_ns, p999_ns;
 	bool ok;
 	bool unavailable;	/* not attempted: io_uring refused here (err says why) */
@@ -520,6 +521,7 @@ static int io_window(const struct io_cfg *c, int started, uint64_t start, struct
 		return ret;
 	res->iops = (double)(n1 - n0) * 1e9 / (double)(p1.at_ns - p0.at_ns);
 	res->cpu_ns_per_io = n1 > n0 ? (double)(p1.cpu_ns - p0.cpu_ns) / (double)(n1 - n0) : NAN;
+	res->machine_ns_per_io = n1 > n0 ? bench_busy_ns(&p0, &p1) / (double)(n1 - n0) : NAN;
 	return 0;
 }
 
@@ -529,7 +531,7 @@ static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res 
 	struct rusage ru0, ru1;
 	struct regbuf_uring_pool *pool;
 	struct regbuf_alloc *alloc;
-	struct io_res w = { .iops = NAN, .cpu_ns_per_io = NAN };
+	struct io_res w = { .iops = NAN, .cpu_ns_per_io = NAN, .machine_ns_per_io = NAN };
 	unsigned int setup;
 	uint64_t start;
 	int ret, started, win;
@@ -558,6 +560,7 @@ static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res 
 	res->iops = w.iops;
 	res->bw_bytes = w.iops * c->bs;
 	res->cpu_ns_per_io = w.cpu_ns_per_io;
+	res->machine_ns_per_io = w.machine_ns_per_io;
 	regbuf_uring_pool_destroy(pool);
 	if (ret)
 		snprintf(res->err, sizeof(res->err), "I/O error: %s", strerror(-ret));
@@ -600,6 +603,7 @@ static int run_fio(struct io_env *env, enum bench_fio_kind kind, const struct io
 	res->usr_s = r.usr_s;
 	res->sys_s = r.sys_s;
 	res->cpu_ns_per_io = r.cpu_ns_per_io;
+	res->machine_ns_per_io = r.machine_ns_per_io;
 	res->p50_ns = r.p50_ns;
 	res->p99_ns = r.p99_ns;
 	res->p999_ns = r.p999_ns;
@@ -625,7 +629,7 @@ struct job_row {
 	bool unavail[ENG_NR];		/* not attempted: the machine lacks it (err says what) */
 	struct io_res med[ENG_NR];
 	/* per repetition, NAN where it failed: paired_ratio() compares them */
-	double rep_iops[ENG_NR][32], rep_cpu[ENG_NR][32];
+	double rep_iops[ENG_NR][32], rep_cpu[ENG_NR][32], rep_mach[ENG_NR][32];
 	int reps;			/* asked for */
 	int reps_ok[ENG_NR];
 	char err[ENG_NR][640];
@@ -644,6 +648,7 @@ static void median_res(struct io_res *r, int n, struct io_res *out)
 	MED(iops);
 	MED(bw_bytes);
 	MED(cpu_ns_per_io);
+	MED(machine_ns_per_io);
 	MED(usr_s);
 	MED(sys_s);
 	MED(elapsed_s);
@@ -677,7 +682,7 @@ static void run_job(struct io_env *env, struct job_row *row, int reps)
 	}
 	for (r = 0; r < reps; r++) {
 		for (e = 0; e < ENG_NR; e++)
-			row->rep_iops[e][r] = row->rep_cpu[e][r] = NAN;
+			row->rep_iops[e][r] = row->rep_cpu[e][r] = row->rep_mach[e][r] = NAN;
 		/*
 		 * Forwards, then backwards (A B C, C B A, ...): over two repetitions
 		 * each engine is as near in time to every other, so a machine that
@@ -706,8 +711,13 @@ static void run_job(struct io_env *env, struct job_row *row, int reps)
 					       row->unavail[e] ? "skipped" : "FAILED", row->err[e]);
 				continue;
 			}
+			bench_progress("io: %s rep %d/%d: %.0f IOPS, %.0f cpu ns/IO, %.0f machine ns/IO",
+				       eng_name[e], r + 1, reps, res[e][row->reps_ok[e]].iops,
+				       res[e][row->reps_ok[e]].cpu_ns_per_io,
+				       res[e][row->reps_ok[e]].machine_ns_per_io);
 			row->rep_iops[e][r] = res[e][row->reps_ok[e]].iops;
 			row->rep_cpu[e][r] = res[e][row->reps_ok[e]].cpu_ns_per_io;
+			row->rep_mach[e][r] = res[e][row->reps_ok[e]].machine_ns_per_io;
 			row->reps_ok[e]++;
 		}
 	}
@@ -1089,9 +1099,9 @@ static void print_res_row(const struct job_row *r, int e, const struct bench_opt
 		       r->reps_ok[e], r->reps, r->err[e]);
 		return;
 	}
-	printf("  %-15s %10.0f %9.1f %9.2f %9.2f %9.0f %9.1f %9.1f %9.1f\n", eng_name[e], m->iops,
-	       m->bw_bytes / MiB, m->usr_s, m->sys_s, m->cpu_ns_per_io, m->p50_ns / 1e3,
-	       m->p99_ns / 1e3, m->p999_ns / 1e3);
+	printf("  %-15s %10.0f %9.1f %9.2f %9.2f %9.0f %9.0f %9.1f %9.1f %9.1f\n", eng_name[e],
+	       m->iops, m->bw_bytes / MiB, m->usr_s, m->sys_s, m->cpu_ns_per_io,
+	       m->machine_ns_per_io, m->p50_ns / 1e3, m->p99_ns / 1e3, m->p999_ns / 1e3);
 }
 
 static void json_res(struct json *j, const struct job_row *row, int e)
@@ -1124,6 +1134,7 @@ static void json_res(struct json *j, const struct job_row *row, int e)
 	json_num(j, "usr_cpu_s", r->usr_s);
 	json_num(j, "sys_cpu_s", r->sys_s);
 	json_num(j, "cpu_ns_per_io", r->cpu_ns_per_io);
+	json_num(j, "machine_ns_per_io", r->machine_ns_per_io);
 	json_int(j, "errors", (int64_t)r->errors);
 	json_close(j, '{');
 }
@@ -1147,15 +1158,14 @@ static int best_fio(const struct job_row *r)
 }
 
 /*
- * @a's IOPS or CPU per I/O over @b's: the median of the per-repetition
+ * @a's figure @x (rep_iops, rep_cpu, rep_mach) over @b's: the median of the per-repetition
  * ratios (each pair ran side by side, so what drifted between repetitions
  * cancels), over the repetitions both measured; NAN when there is none.
  * @each, if not NULL, gets the ratios in the order they ran.
  */
-static double paired_ratio(const struct job_row *r, int a, int b, bool cpu, char *each,
-			   size_t len)
+static double paired_ratio(const struct job_row *r, const double (*x)[32], int a, int b,
+			   char *each, size_t len)
 {
-	const double (*x)[32] = cpu ? r->rep_cpu : r->rep_iops;
 	double v[32];
 	size_t used = 0;
 	int i, n = 0;
@@ -1241,9 +1251,11 @@ static void io_json(struct json *j, const struct io_env *env, const struct job_r
 			if (k == CMP_BEST_FIO)
 				json_str(j, "best_fio", eng_name[b]);
 			snprintf(key, sizeof(key), "iops_ratio_%s", cmp_key[k]);
-			json_num(j, key, paired_ratio(r, ENG_REGBUF, b, false, NULL, 0));
+			json_num(j, key, paired_ratio(r, r->rep_iops, ENG_REGBUF, b, NULL, 0));
 			snprintf(key, sizeof(key), "cpu_per_io_ratio_%s", cmp_key[k]);
-			json_num(j, key, paired_ratio(r, ENG_REGBUF, b, true, NULL, 0));
+			json_num(j, key, paired_ratio(r, r->rep_cpu, ENG_REGBUF, b, NULL, 0));
+			snprintf(key, sizeof(key), "machine_per_io_ratio_%s", cmp_key[k]);
+			json_num(j, key, paired_ratio(r, r->rep_mach, ENG_REGBUF, b, NULL, 0));
 		}
 		json_close(j, '{');
 	}
@@ -1264,23 +1276,25 @@ static void io_text(const struct io_env *env, const struct job_row *rows, int nr
 	printf("(medians of the repetitions, which run forwards and backwards in turn; regbuf's and "
 	       "t/io_uring's IOPS and cpu ns/IO over %.0f%%-%.0f%% of each run, every thread of the "
 	       "process (kernel threads included), usr/sys over the whole run; fio's as fio counts "
-	       "them, %s; ratios: medians of each repetition's ratio; latency = submit batch to "
-	       "reap)\n", BENCH_WINDOW_FROM * 100, BENCH_WINDOW_TO * 100,
+	       "them, %s; mach ns/IO: every CPU's busy time over the same part of each run, "
+	       "interrupts and kernel workers included, whatever else runs too; ratios: medians "
+	       "of each repetition's ratio; latency = submit batch to reap)\n",
+	       BENCH_WINDOW_FROM * 100, BENCH_WINDOW_TO * 100,
 	       env->sqpoll ? "the whole process" : "its jobs (RUSAGE_THREAD)");
 	for (i = 0; i < nrows; i++) {
 		const struct job_row *r = &rows[i];
 
 		printf("%s bs=%u qd=%u threads=%u %.1fs, %d repetitions:\n", rw_name[r->cfg.rw],
 		       r->cfg.bs, r->cfg.qd, r->cfg.threads, r->cfg.runtime_s, r->reps);
-		printf("  %-15s %10s %9s %9s %9s %9s %9s %9s %9s\n", "engine", "IOPS", "MiB/s",
-		       "usr s", "sys s", "cpu ns/IO", "p50 us", "p99 us", "p99.9 us");
+		printf("  %-15s %10s %9s %9s %9s %9s %9s %9s %9s %9s\n", "engine", "IOPS", "MiB/s",
+		       "usr s", "sys s", "cpu ns/IO", "mach ns/IO", "p50 us", "p99 us", "p99.9 us");
 		for (e = 0; e < ENG_NR; e++)
 			if (r->run[e])
 				print_res_row(r, e, o);
 		if (tio_not_applicable(r))
 			printf("  %-15s not applicable: %s\n", eng_name[ENG_TIO], r->err[ENG_TIO]);
 		for (k = 0; k < CMP_FIO; k++) {
-			char label[64], each[2][200];
+			char label[64], each[3][200];
 
 			if (!row_cmp(r, k, &b))
 				continue;
@@ -1290,11 +1304,12 @@ static void io_text(const struct io_env *env, const struct job_row *rows, int nr
 				snprintf(label, sizeof(label), "regbuf%s / %s",
 					 k == CMP_UNFIXED ? " fixed" : "",
 					 k == CMP_UNFIXED ? "unfixed" : eng_name[b]);
-			printf("  %s: IOPS %.2fx, CPU per I/O %.2fx (each repetition: IOPS %s; "
-			       "CPU %s)\n", label,
-			       paired_ratio(r, ENG_REGBUF, b, false, each[0], sizeof(each[0])),
-			       paired_ratio(r, ENG_REGBUF, b, true, each[1], sizeof(each[1])),
-			       each[0], each[1]);
+			printf("  %s: IOPS %.2fx, CPU per I/O %.2fx, machine per I/O %.2fx\n"
+			       "    (each repetition: IOPS %s; CPU %s; machine %s)\n", label,
+			       paired_ratio(r, r->rep_iops, ENG_REGBUF, b, each[0], sizeof(each[0])),
+			       paired_ratio(r, r->rep_cpu, ENG_REGBUF, b, each[1], sizeof(each[1])),
+			       paired_ratio(r, r->rep_mach, ENG_REGBUF, b, each[2], sizeof(each[2])),
+			       each[0], each[1], each[2]);
 		}
 	}
 	if (io_a.no_fio)
