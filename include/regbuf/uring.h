@@ -1073,7 +1073,11 @@ static inline int64_t regbuf_uring_find(const struct regbuf_uring_ring *r, uint6
  * past the end of registered memory (where it stops being registered).  For a
  * range that is registered it says which slots hold it.
  *
- * Context: any thread; reads the map like regbuf_uring_lookup().
+ * Context: any thread; reads the map like regbuf_uring_lookup().  When
+ * nothing is registered, the pool's state and reason are read without a lock:
+ * a registration changing them on another thread meanwhile (a grow failing,
+ * a register) can make that one line describe the state before or after it,
+ * or mix the two; the answer about the map itself is always consistent.
  * Return: the length snprintf() would write, or -EINVAL for a NULL @r, or a
  * NULL @buf with a non-zero @size.
  */
