@@ -747,9 +747,15 @@ int regbuf_uring_pool_file_remove(struct regbuf_uring_pool *pool, struct regbuf_
  * @pool: the pool
  * @st: filled in
  *
- * @st->memlock is the last preflight: the real RLIMIT_MEMLOCK limits and
- * what the registration is charged, with @st->memlock.charged false when
- * CAP_IPC_LOCK means neither is enforced.
+ * @st->memlock: the real RLIMIT_MEMLOCK limits and what the registered
+ * slots are charged, with @st->memlock.charged false when CAP_IPC_LOCK means
+ * neither is enforced; after a registration the preflight refused, that
+ * request's figures.  Registering estimates the charge only when a finite,
+ * enforced limit could refuse it; otherwise the estimate (a walk of
+ * /proc/self/maps and the page map) is made here, when asked for.
+ *
+ * Context: the thread that changes the registration, or with the same
+ * exclusion (it reads the slots).
  */
 void regbuf_uring_pool_status(const struct regbuf_uring_pool *pool,
 			      struct regbuf_uring_status *st);
