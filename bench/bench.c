@@ -16,6 +16,7 @@
  * back).
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
@@ -66,6 +67,128 @@ double bench_median(double *v, int n)
 		return NAN;
 	qsort(v, (size_t)n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* One unsigned decimal after @key in a small /proc file; 0 or -errno. */
+static int proc_field(const char *path, const char *key, uint64_t *val)
+{
+	char buf[1024], *p, *end;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	p = key[0] ? strstr(buf, key) : buf;
+	if (!p)
+		return -ENODATA;
+	errno = 0;
+	*val = strtoull(p + strlen(key), &end, 10);
+	return end == p + strlen(key) || errno ? -ENODATA : 0;
+}
+
+/* Idle time of the online CPUs: their cpuidle states' residency (0: no cpuidle here). */
+static int cpuidle_ns(uint64_t *idle, uint32_t *ncpu)
+{
+	char path[96];
+	uint64_t us;
+	int cpu, st, got = 0;
+
+	*idle = 0;
+	*ncpu = 0;
+	for (cpu = 0; cpu < 4096; cpu++) {
+		for (st = 0; st < 16; st++) {
+			snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/cpuidle/state%d/time",
+				 cpu, st);
+			if (proc_field(path, "", &us))
+				break;
+			*idle += us * 1000;
+		}
+		if (!st) {
+			snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d", cpu);
+			if (access(path, F_OK))
+				break;
+			continue;	/* offline, or no cpuidle: not counted */
+		}
+		(*ncpu)++;
+		got = 1;
+	}
+	return got;
+}
+
+/* Idle (unless cpuidle gave it), iowait and steal of /proc/stat's "cpu" line, in ns. */
+static int stat_times(struct bench_proc *s, bool idle)
+{
+	unsigned long long v[8];
+	long hz = sysconf(_SC_CLK_TCK);
+	char buf[512];
+	FILE *f = fopen("/proc/stat", "re");
+	int n = 0;
+
+	if (f) {
+		if (fgets(buf, sizeof(buf), f))
+			n = sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+				   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+		fclose(f);
+	}
+	if (n != 8 || hz <= 0)
+		return -ENODATA;
+	s->steal_ns = v[7] * (1000000000u / (uint64_t)hz);
+	if (idle) {
+		s->idle_ns = (v[3] + v[4]) * (1000000000u / (uint64_t)hz);
+		s->ncpu = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+	}
+	return 0;
+}
+
+double bench_busy_ns(const struct bench_proc *a, const struct bench_proc *b)
+{
+	double busy;
+
+	if (!a->ncpu || a->ncpu != b->ncpu || b->at_ns <= a->at_ns)
+		return NAN;
+	busy = (double)a->ncpu * (double)(b->at_ns - a->at_ns) -
+	       ((double)b->idle_ns - (double)a->idle_ns) -
+	       ((double)b->steal_ns - (double)a->steal_ns);
+	return busy > 0 ? busy : NAN;
+}
+
+int bench_proc_sample(int pid, struct bench_proc *s)
+{
+	char path[64], file[sizeof(path) + 256 + 16];
+	struct dirent *de;
+	uint64_t v;
+	DIR *dir;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	if (!pid)
+		pid = getpid();
+	snprintf(path, sizeof(path), "/proc/%d/io", pid);
+	ret = proc_field(path, "read_bytes: ", &s->read_bytes);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(file, sizeof(file), "%s/%s/schedstat", path, de->d_name);
+		/* A thread that exited meanwhile took its time with it. */
+		if (!proc_field(file, "", &v))
+			s->cpu_ns += v;
+	}
+	closedir(dir);
+	s->at_ns = cli_now_ns();
+	stat_times(s, !cpuidle_ns(&s->idle_ns, &s->ncpu));
+	return 0;
 }
 
 void bench_progress(const char *fmt, ...)

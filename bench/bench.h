@@ -87,6 +87,43 @@ void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 double bench_median(double *v, int n);
 
+/*
+ * What a process has done so far, as the kernel counts it: CPU time of every
+ * thread it has now (the first field of /proc/PID/task/TID/schedstat, the
+ * scheduler's sum_exec_runtime: user + system time, interrupts included that
+ * arrived while a thread ran), and bytes its threads submitted for reading
+ * from storage (read_bytes in /proc/PID/io, counted by the block layer as
+ * each bio is submitted, O_DIRECT and io_uring included).  Two samples taken
+ * while a run is in its steady state measure it the same way for any
+ * process, ours or a peer's, without its own setup and teardown.
+ */
+struct bench_proc {
+	uint64_t cpu_ns;
+	uint64_t read_bytes;
+	uint64_t at_ns;		/* CLOCK_MONOTONIC when taken */
+	/* the machine: see bench_busy_ns() */
+	uint64_t idle_ns, steal_ns;
+	uint32_t ncpu;
+};
+
+/*
+ * Busy time of every CPU of the machine between two samples: CPUs times the
+ * time between them, less the time the CPUs were idle (the cpuidle states'
+ * residency, in microseconds, else /proc/stat's idle and iowait) and the
+ * time the hypervisor ran something else (steal).  Unlike a process's CPU
+ * time it holds the interrupts that arrived while the CPU was idle, and the
+ * kernel's work done in other tasks' time (kworkers, softirqs): on a quiet
+ * machine, all that a run cost.  NAN when the samples disagree.
+ */
+double bench_busy_ns(const struct bench_proc *a, const struct bench_proc *b);
+
+/* The steady-state window of a timed run: from this fraction of its runtime to that. */
+#define BENCH_WINDOW_FROM 0.25
+#define BENCH_WINDOW_TO 0.9
+
+/* Sample process @pid (0: this one); 0 or -errno (the process is gone: -ENOENT). */
+int bench_proc_sample(int pid, struct bench_proc *s);
+
 /* ---- memory tiers, mapped by the bench itself (prefaulted) ---- */
 enum bench_tier { TIER_4K, TIER_THP, TIER_2M, TIER_1G, TIER_NR };
 extern const char *const bench_tier_name[TIER_NR];

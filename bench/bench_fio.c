@@ -13,8 +13,9 @@
  *               reap (reads only)
  *
  * CPU is what the I/O threads used: fio's usr_cpu/sys_cpu of the group
- * (RUSAGE_THREAD per job), and for t/io_uring the whole child process
- * (getrusage(RUSAGE_CHILDREN)), whose main thread only sleeps.  With an SQ
+ * (RUSAGE_THREAD per job); t/io_uring's IOPS and CPU per I/O are measured
+ * from outside over a steady-state window of its run, every thread of it
+ * (its main thread only sleeps), as regbuf's own rows are.  With an SQ
  * thread (sqthread_poll) the submitting is done by kernel threads of the
  * process that fio's per-job numbers leave out: then fio's CPU is the whole
  * child process's too.
@@ -25,6 +26,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -38,7 +40,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "bench_fio.h"
+#include "cli.h"
 #include "undo.h"
 
 
@@ -100,6 +104,14 @@ static uint32_t batch_of(uint32_t qd)
 	return b < 1 ? 1 : b > 32 ? 32 : b;
 }
 
+/* t/io_uring's -r counts whole seconds and reports each but the last: at least 2. */
+static unsigned int tio_secs(const struct bench_fio_job *j)
+{
+	unsigned int secs = (unsigned int)ceil(j->runtime_s);
+
+	return secs < 2 ? 2 : secs;
+}
+
 /* An argument vector and the strings it points into. */
 struct bench_fio_argv {
 	char *argv[40];
@@ -143,10 +155,8 @@ static int bench_fio_argv(enum bench_fio_kind kind, const struct bench_fio_job *
 	a->used = 0;
 	a->argv[0] = NULL;
 	if (kind == BENCH_FIO_TIO) {
-		unsigned int secs = (unsigned int)ceil(j->runtime_s);
 		const char *tree;
 
-		/* -r counts whole seconds and reports each but the last: at least 2. */
 		ret |= arg_add(a, "%s", tio_path(&tree));
 		ret |= arg_add(a, "-d%u", j->qd);
 		ret |= arg_add(a, "-s%u", batch_of(j->qd));
@@ -159,7 +169,7 @@ static int bench_fio_argv(enum bench_fio_kind kind, const struct bench_fio_job *
 		ret |= arg_add(a, "-O1");
 		ret |= arg_add(a, "-R%d", j->rnd ? 1 : 0);
 		ret |= arg_add(a, "-n%u", j->threads);
-		ret |= arg_add(a, "-r%u", secs < 2 ? 2 : secs);
+		ret |= arg_add(a, "-r%u", tio_secs(j));
 		/* One file per thread: t/io_uring gives each submitter its own files. */
 		for (t = 0; t < j->threads; t++)
 			ret |= arg_add(a, "%s", j->path);
@@ -228,13 +238,45 @@ static double jnum(const char *from, const char *key)
 }
 
 /*
+ * Two samples of a child while it runs (bench_proc_sample()), @from_ns and
+ * @to_ns after it was started; err is the first sample's failure (-ENOENT:
+ * the child had exited), or -ETIME when its output ended before both.
+ */
+struct capture_window {
+	uint64_t from_ns, to_ns;
+	struct bench_proc s[2];
+	int got;
+	int err;
+};
+
+/* Wait for @fd to be readable, or until @w's next sample is due (then take it). */
+static void capture_wait(int fd, pid_t pid, uint64_t t0, struct capture_window *w)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint64_t due, now;
+
+	while (w && w->got < 2 && !w->err) {
+		due = t0 + (w->got ? w->to_ns : w->from_ns);
+		now = cli_now_ns();
+		if (now >= due) {
+			w->err = bench_proc_sample(pid, &w->s[w->got]);
+			w->got += !w->err;
+			continue;
+		}
+		if (poll(&p, 1, (int)((due - now + 999999) / 1000000)) != 0)
+			return;
+	}
+}
+
+/*
  * Run @argv (no shell: paths go through as they are) with stderr discarded and
  * return its whole stdout, NUL-terminated, and its wait status in @status;
  * NULL with errno set when it could not run.  The child dies with this
  * process (PR_SET_PDEATHSIG, for SIGKILL) and a signal to this process stops
  * it first (undo_child_set()), so an interrupted bench leaves no fio behind.
+ * With @w, the child is sampled meanwhile.
  */
-static char *run_capture(char *const argv[], int *status)
+static char *run_capture(char *const argv[], int *status, struct capture_window *w)
 {
 	char *out = NULL, *bigger, sink[4096];
 	size_t len = 0, cap = 0;
@@ -243,11 +285,13 @@ static char *run_capture(char *const argv[], int *status)
 	sigset_t mask;
 	ssize_t n;
 	int fds[2], err, null;
+	uint64_t t0;
 
 	if (pipe2(fds, O_CLOEXEC))
 		return NULL;
 	fflush(NULL);
 	undo_signals_block(&mask);
+	t0 = cli_now_ns();
 	pid = fork();
 	if (pid == 0) {
 		undo_signals_restore(&mask);
@@ -279,6 +323,7 @@ static char *run_capture(char *const argv[], int *status)
 				nomem = true;
 			}
 		}
+		capture_wait(fds[0], pid, t0, w);
 		n = nomem ? read(fds[0], sink, sizeof(sink)) : read(fds[0], out + len, cap - len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -288,6 +333,8 @@ static char *run_capture(char *const argv[], int *status)
 			len += (size_t)n;
 	}
 	close(fds[0]);
+	if (w && w->got < 2 && !w->err)
+		w->err = -ETIME;
 	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
 		;
 	undo_child_set(0);
@@ -344,48 +391,62 @@ static double tv_s(const struct timeval *tv)
 }
 
 /*
- * t/io_uring prints "IOPS=123456, ..." (or 123.45K, 1.23M) once a second.
- * IOPS is the mean of those lines; I/Os are that rate over the child's wall
- * time (the last, unprinted, second included), so CPU per I/O is slightly
- * favourable to it (set-up time counts as I/O time).
+ * t/io_uring prints "IOPS=123456, ..." once a second, which says it ran.
+ * What is compared is measured from outside, as regbuf's own rows are
+ * (bench_io.c): over the steady-state window @w, reads submitted (its
+ * read_bytes over the block size) and the CPU time of all its threads.
+ * usr and sys are the whole child's, setup and exit included.
  */
 static int parse_tio(const char *out, double wall_s, const struct rusage *ru,
-		     const struct bench_fio_job *j, struct bench_fio_res *res, char *err,
-		     size_t errlen)
+		     const struct capture_window *w, const struct bench_fio_job *j,
+		     struct bench_fio_res *res, char *err, size_t errlen)
 {
-	const char *p = out;
-	double sum = 0, v;
-	char *end;
-	int n = 0;
+	uint64_t ios;
+	double win_s;
 
-	while ((p = strstr(p, "IOPS="))) {
-		if (p > out && p[-1] != '\n') {	/* "Maximum IOPS=" */
-			p += 5;
-			continue;
-		}
-		v = strtod(p + 5, &end);
-		if (*end == 'K')
-			v *= 1e3;
-		else if (*end == 'M')
-			v *= 1e6;
-		sum += v;
-		n++;
-		p = end;
-	}
-	if (!n) {
+	if (!strstr(out, "\nIOPS=") && strncmp(out, "IOPS=", 5)) {
 		snprintf(err, errlen, "t/io_uring reported no IOPS (%.120s)", out);
 		return -EIO;
 	}
-	res->iops = sum / n;
+	if (w->err) {
+		snprintf(err, errlen, "t/io_uring: sampling it during the run: %s",
+			 w->err == -ETIME ? "it ended first" : strerror(-w->err));
+		return w->err;
+	}
+	ios = (w->s[1].read_bytes - w->s[0].read_bytes) / j->bs;
+	win_s = (double)(w->s[1].at_ns - w->s[0].at_ns) / 1e9;
+	res->iops = (double)ios / win_s;
 	res->bw_bytes = res->iops * j->bs;
 	res->elapsed_s = wall_s;
 	res->ios = (uint64_t)(res->iops * wall_s);
 	res->bytes = res->ios * j->bs;
 	res->usr_s = tv_s(&ru->ru_utime);
 	res->sys_s = tv_s(&ru->ru_stime);
-	res->cpu_ns_per_io = res->ios ? (res->usr_s + res->sys_s) * 1e9 / (double)res->ios : NAN;
+	res->cpu_ns_per_io = ios ? (double)(w->s[1].cpu_ns - w->s[0].cpu_ns) / (double)ios : NAN;
+	res->machine_ns_per_io = ios ? bench_busy_ns(&w->s[0], &w->s[1]) / (double)ios : NAN;
 	res->p50_ns = res->p99_ns = res->p999_ns = NAN;
 	return 0;
+}
+
+/*
+ * fio's own figures stay as fio counts them; the machine's busy time per I/O
+ * comes from the same window as the other rows' (I/Os: fio's reads as the
+ * kernel counted them; for writes fio's IOPS over the window).  Not had when
+ * a sample failed (fio may set up for longer than the window's start).
+ */
+static void fio_machine(const struct bench_fio_job *j, const struct capture_window *w,
+			struct bench_fio_res *res)
+{
+	double win_s, ios;
+
+	res->machine_ns_per_io = NAN;
+	if (w->err)
+		return;
+	win_s = (double)(w->s[1].at_ns - w->s[0].at_ns) / 1e9;
+	ios = j->write ? res->iops * win_s :
+			 (double)((w->s[1].read_bytes - w->s[0].read_bytes) / j->bs);
+	if (ios > 0)
+		res->machine_ns_per_io = bench_busy_ns(&w->s[0], &w->s[1]) / ios;
 }
 
 /* "fio exited with status 1 (<the start of its stdout>)", or killed by a signal. */
@@ -408,6 +469,8 @@ int bench_fio_run(enum bench_fio_kind kind, const struct bench_fio_job *j,
 	struct rusage r0, r1, d;
 	struct timespec t0, t1;
 	struct bench_fio_argv argv;
+	struct capture_window w = { 0 };
+	double secs;
 	char *out;
 	int ret, status = 0;
 
@@ -419,9 +482,13 @@ int bench_fio_run(enum bench_fio_kind kind, const struct bench_fio_job *j,
 		snprintf(err, errlen, "command line too long");
 		return ret;
 	}
+	/* t/io_uring runs whole seconds (tio_secs()); its window is of those. */
+	secs = kind == BENCH_FIO_TIO ? tio_secs(j) : j->runtime_s;
+	w.from_ns = (uint64_t)(secs * 1e9 * BENCH_WINDOW_FROM);
+	w.to_ns = (uint64_t)(secs * 1e9 * BENCH_WINDOW_TO);
 	getrusage(RUSAGE_CHILDREN, &r0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	out = run_capture(argv.argv, &status);
+	out = run_capture(argv.argv, &status, &w);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	getrusage(RUSAGE_CHILDREN, &r1);
 	if (!out) {
@@ -432,8 +499,8 @@ int bench_fio_run(enum bench_fio_kind kind, const struct bench_fio_job *j,
 		timersub(&r1.ru_utime, &r0.ru_utime, &d.ru_utime);
 		timersub(&r1.ru_stime, &r0.ru_stime, &d.ru_stime);
 		ret = status ? -EIO : parse_tio(out, (double)(t1.tv_sec - t0.tv_sec) +
-						(double)(t1.tv_nsec - t0.tv_nsec) / 1e9, &d, j,
-						res, err, errlen);
+						(double)(t1.tv_nsec - t0.tv_nsec) / 1e9, &d, &w,
+						j, res, err, errlen);
 		if (status)
 			exit_failed(kind, status, out, err, errlen);
 	} else {
@@ -443,6 +510,8 @@ int bench_fio_run(enum bench_fio_kind kind, const struct bench_fio_job *j,
 			exit_failed(kind, status, out, err, errlen);
 			ret = -EIO;
 		}
+		if (!ret)
+			fio_machine(j, &w, res);
 		if (!ret && j->sqpoll) {
 			timersub(&r1.ru_utime, &r0.ru_utime, &d.ru_utime);
 			timersub(&r1.ru_stime, &r0.ru_stime, &d.ru_stime);

@@ -33,6 +33,7 @@ struct bench_fio_job {
 struct bench_fio_res {
 	uint64_t ios, bytes, errors;
 	double iops, bw_bytes, elapsed_s, usr_s, sys_s, cpu_ns_per_io;
+	double machine_ns_per_io;	/* bench_busy_ns() over the window's I/Os */
 	double p50_ns, p99_ns, p999_ns;	/* NaN when the tool does not report them */
 };
 

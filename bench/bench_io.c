@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <regbuf/alloc.h>
@@ -50,7 +51,8 @@ struct io_res {
 	double elapsed_s;	/* slowest thread */
 	double iops, bw_bytes;
 	double usr_s, sys_s;	/* regbuf: the whole process during the run; fio: its jobs */
-	double cpu_ns_per_io;
+	double cpu_ns_per_io;	/* regbuf, t/io_uring: the steady-state window's (bench_proc) */
+	double machine_ns_per_io;	/* every CPU's busy time in the window (bench_busy_ns()) */
 	double p50_ns, p99_ns, p999_ns;
 	bool ok;
 	bool unavailable;	/* not attempted: io_uring refused here (err says why) */
@@ -225,7 +227,8 @@ static uint32_t reap_batch(struct worker *w, struct stream *s, uint64_t now, boo
 				w->err = cqes[k]->res < 0 ? cqes[k]->res : -EIO;
 		}
 		w->hist[hist_idx(now - s->ts[i])]++;
-		w->ios++;
+		/* Read by the main thread during the run (io_window()). */
+		__atomic_store_n(&w->ios, w->ios + 1, __ATOMIC_RELAXED);
 		ret = *stopping ? 0 : submit_slot(w, s, i, now);
 		if (*stopping || ret) {
 			retired++;
@@ -460,23 +463,66 @@ static int workers_collect(const struct io_cfg *c, int started, struct io_res *r
 	return err;
 }
 
+/* usr and sys time of the whole process over the run, setup and teardown of the workers included. */
+static void cpu_whole_process(struct io_res *res, const struct rusage *ru0,
+			      const struct rusage *ru1)
+{
+	res->usr_s = (double)(tv_ns(&ru1->ru_utime) - tv_ns(&ru0->ru_utime)) / 1e9;
+	res->sys_s = (double)(tv_ns(&ru1->ru_stime) - tv_ns(&ru0->ru_stime)) / 1e9;
+}
+
+static uint64_t workers_ios(int started)
+{
+	uint64_t n = 0;
+	int t;
+
+	for (t = 0; t < started; t++)
+		n += __atomic_load_n(&workers[t].ios, __ATOMIC_RELAXED);
+	return n;
+}
+
+static void sleep_until_ns(uint64_t t)
+{
+	struct timespec ts = { .tv_sec = (time_t)(t / 1000000000u),
+			       .tv_nsec = (long)(t % 1000000000u) };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
 /*
- * CPU is the whole process's during the run, as t/io_uring's: the kernel's
+ * IOPS and CPU per I/O of the steady state, measured the same way as
+ * t/io_uring's (bench_fio.c): between BENCH_WINDOW_FROM and BENCH_WINDOW_TO
+ * of the run, the I/Os the workers completed and the CPU time of every
+ * thread of this process (bench_proc_sample()), so that neither side's
+ * setup nor teardown is counted.  CPU is the whole process's: the kernel's
  * threads of this process work for the rings too (an SQ thread per ring with
  * --sqpoll; io-wq workers for I/O the target cannot take without blocking,
  * e.g. a bio-based device with no IOCB_NOWAIT, where every read is punted and
  * the submitting threads alone would show a fraction of the cost).  The main
- * thread only waits meanwhile.
+ * thread only sleeps meanwhile.  0, or -errno when no sample could be taken.
  */
-static void cpu_whole_process(struct io_res *res, const struct rusage *ru0,
-			      const struct rusage *ru1)
+static int io_window(const struct io_cfg *c, int started, uint64_t start, struct io_res *res)
 {
-	uint64_t usr = tv_ns(&ru1->ru_utime) - tv_ns(&ru0->ru_utime);
-	uint64_t sys = tv_ns(&ru1->ru_stime) - tv_ns(&ru0->ru_stime);
+	double run_ns = c->runtime_s * 1e9;
+	struct bench_proc p0, p1;
+	uint64_t n0, n1;
+	int ret;
 
-	res->usr_s = (double)usr / 1e9;
-	res->sys_s = (double)sys / 1e9;
-	res->cpu_ns_per_io = res->ios ? (double)(usr + sys) / (double)res->ios : NAN;
+	sleep_until_ns(start + (uint64_t)(run_ns * BENCH_WINDOW_FROM));
+	n0 = workers_ios(started);
+	ret = bench_proc_sample(0, &p0);
+	if (ret)
+		return ret;
+	sleep_until_ns(start + (uint64_t)(run_ns * BENCH_WINDOW_TO));
+	n1 = workers_ios(started);
+	ret = bench_proc_sample(0, &p1);
+	if (ret)
+		return ret;
+	res->iops = (double)(n1 - n0) * 1e9 / (double)(p1.at_ns - p0.at_ns);
+	res->cpu_ns_per_io = n1 > n0 ? (double)(p1.cpu_ns - p0.cpu_ns) / (double)(n1 - n0) : NAN;
+	res->machine_ns_per_io = n1 > n0 ? bench_busy_ns(&p0, &p1) / (double)(n1 - n0) : NAN;
+	return 0;
 }
 
 static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res *res)
@@ -485,8 +531,10 @@ static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res 
 	struct rusage ru0, ru1;
 	struct regbuf_uring_pool *pool;
 	struct regbuf_alloc *alloc;
+	struct io_res w = { .iops = NAN, .cpu_ns_per_io = NAN, .machine_ns_per_io = NAN };
 	unsigned int setup;
-	int ret, started;
+	uint64_t start;
+	int ret, started, win;
 
 	memset(res, 0, sizeof(*res));
 	ret = io_mem_align(env, &f);
@@ -503,15 +551,25 @@ static int run_regbuf(struct io_env *env, const struct io_cfg *c, struct io_res 
 	if (ret)
 		goto out_alloc;
 	getrusage(RUSAGE_SELF, &ru0);
+	start = cli_now_ns();
 	started = workers_start(env, c, &f, pool, setup, alloc);
+	win = started < 0 ? started : io_window(c, started, start, &w);
 	ret = started < 0 ? started : workers_collect(c, started, res);
 	getrusage(RUSAGE_SELF, &ru1);
 	cpu_whole_process(res, &ru0, &ru1);
+	res->iops = w.iops;
+	res->bw_bytes = w.iops * c->bs;
+	res->cpu_ns_per_io = w.cpu_ns_per_io;
+	res->machine_ns_per_io = w.machine_ns_per_io;
 	regbuf_uring_pool_destroy(pool);
 	if (ret)
 		snprintf(res->err, sizeof(res->err), "I/O error: %s", strerror(-ret));
+	else if (win)
+		snprintf(res->err, sizeof(res->err), "sampling /proc/self during the run: %s",
+			 strerror(-win));
 	else
 		res->ok = true;
+	ret = ret ? ret : win;
 out_alloc:
 	regbuf_alloc_destroy(alloc);
 	return ret;
@@ -545,6 +603,7 @@ static int run_fio(struct io_env *env, enum bench_fio_kind kind, const struct io
 	res->usr_s = r.usr_s;
 	res->sys_s = r.sys_s;
 	res->cpu_ns_per_io = r.cpu_ns_per_io;
+	res->machine_ns_per_io = r.machine_ns_per_io;
 	res->p50_ns = r.p50_ns;
 	res->p99_ns = r.p99_ns;
 	res->p999_ns = r.p999_ns;
@@ -569,6 +628,8 @@ struct job_row {
 	bool run[ENG_NR];
 	bool unavail[ENG_NR];		/* not attempted: the machine lacks it (err says what) */
 	struct io_res med[ENG_NR];
+	/* per repetition, NAN where it failed: paired_ratio() compares them */
+	double rep_iops[ENG_NR][32], rep_cpu[ENG_NR][32], rep_mach[ENG_NR][32];
 	int reps;			/* asked for */
 	int reps_ok[ENG_NR];
 	char err[ENG_NR][640];
@@ -587,6 +648,7 @@ static void median_res(struct io_res *r, int n, struct io_res *out)
 	MED(iops);
 	MED(bw_bytes);
 	MED(cpu_ns_per_io);
+	MED(machine_ns_per_io);
 	MED(usr_s);
 	MED(sys_s);
 	MED(elapsed_s);
@@ -606,7 +668,7 @@ static void run_job(struct io_env *env, struct job_row *row, int reps)
 {
 	struct io_res res[ENG_NR][32];
 	struct io_cfg c;
-	int r, e, ret;
+	int r, e, k, ret;
 
 	row->reps = reps;
 	for (e = 0; e < ENG_NR; e++)
@@ -619,7 +681,15 @@ static void run_job(struct io_env *env, struct job_row *row, int reps)
 		}
 	}
 	for (r = 0; r < reps; r++) {
-		for (e = 0; e < ENG_NR; e++) {
+		for (e = 0; e < ENG_NR; e++)
+			row->rep_iops[e][r] = row->rep_cpu[e][r] = row->rep_mach[e][r] = NAN;
+		/*
+		 * Forwards, then backwards (A B C, C B A, ...): over two repetitions
+		 * each engine is as near in time to every other, so a machine that
+		 * drifts (a shared host) favours none of them in the paired ratios.
+		 */
+		for (k = 0; k < ENG_NR; k++) {
+			e = r % 2 ? ENG_NR - 1 - k : k;
 			if (!row->run[e] || row->unavail[e])
 				continue;
 			c = row->cfg;
@@ -641,6 +711,13 @@ static void run_job(struct io_env *env, struct job_row *row, int reps)
 					       row->unavail[e] ? "skipped" : "FAILED", row->err[e]);
 				continue;
 			}
+			bench_progress("io: %s rep %d/%d: %.0f IOPS, %.0f cpu ns/IO, %.0f machine ns/IO",
+				       eng_name[e], r + 1, reps, res[e][row->reps_ok[e]].iops,
+				       res[e][row->reps_ok[e]].cpu_ns_per_io,
+				       res[e][row->reps_ok[e]].machine_ns_per_io);
+			row->rep_iops[e][r] = res[e][row->reps_ok[e]].iops;
+			row->rep_cpu[e][r] = res[e][row->reps_ok[e]].cpu_ns_per_io;
+			row->rep_mach[e][r] = res[e][row->reps_ok[e]].machine_ns_per_io;
 			row->reps_ok[e]++;
 		}
 	}
@@ -1022,9 +1099,9 @@ static void print_res_row(const struct job_row *r, int e, const struct bench_opt
 		       r->reps_ok[e], r->reps, r->err[e]);
 		return;
 	}
-	printf("  %-15s %10.0f %9.1f %9.2f %9.2f %9.0f %9.1f %9.1f %9.1f\n", eng_name[e], m->iops,
-	       m->bw_bytes / MiB, m->usr_s, m->sys_s, m->cpu_ns_per_io, m->p50_ns / 1e3,
-	       m->p99_ns / 1e3, m->p999_ns / 1e3);
+	printf("  %-15s %10.0f %9.1f %9.2f %9.2f %9.0f %9.0f %9.1f %9.1f %9.1f\n", eng_name[e],
+	       m->iops, m->bw_bytes / MiB, m->usr_s, m->sys_s, m->cpu_ns_per_io,
+	       m->machine_ns_per_io, m->p50_ns / 1e3, m->p99_ns / 1e3, m->p999_ns / 1e3);
 }
 
 static void json_res(struct json *j, const struct job_row *row, int e)
@@ -1057,6 +1134,7 @@ static void json_res(struct json *j, const struct job_row *row, int e)
 	json_num(j, "usr_cpu_s", r->usr_s);
 	json_num(j, "sys_cpu_s", r->sys_s);
 	json_num(j, "cpu_ns_per_io", r->cpu_ns_per_io);
+	json_num(j, "machine_ns_per_io", r->machine_ns_per_io);
 	json_int(j, "errors", (int64_t)r->errors);
 	json_close(j, '{');
 }
@@ -1079,10 +1157,65 @@ static int best_fio(const struct job_row *r)
 	return best;
 }
 
+/*
+ * @a's figure @x (rep_iops, rep_cpu, rep_mach) over @b's: the median of the per-repetition
+ * ratios (each pair ran side by side, so what drifted between repetitions
+ * cancels), over the repetitions both measured; NAN when there is none.
+ * @each, if not NULL, gets the ratios in the order they ran.
+ */
+static double paired_ratio(const struct job_row *r, const double (*x)[32], int a, int b,
+			   char *each, size_t len)
+{
+	double v[32];
+	size_t used = 0;
+	int i, n = 0;
+
+	if (each)
+		each[0] = '\0';
+	for (i = 0; i < r->reps; i++) {
+		if (isnan(x[a][i]) || isnan(x[b][i]) || !x[b][i])
+			continue;
+		v[n] = x[a][i] / x[b][i];
+		if (each && used < len)
+			used += (size_t)snprintf(each + used, len - used, "%s%.2f", n ? " " : "",
+						 v[n]);
+		n++;
+	}
+	return bench_median(v, n);
+}
+
+/* The comparisons a row makes, in the order printed; false when @k has none here. */
+enum { CMP_BEST_FIO, CMP_TIO, CMP_UNFIXED, CMP_FIO, CMP_NR };
+
+static bool row_cmp(const struct job_row *r, int k, int *b)
+{
+	if (!row_ok(r, ENG_REGBUF))
+		return false;
+	switch (k) {
+	case CMP_BEST_FIO:
+		*b = best_fio(r);
+		return *b >= 0;
+	case CMP_TIO:
+		*b = ENG_TIO;
+		break;
+	case CMP_UNFIXED:
+		*b = ENG_REGBUF_UNFIXED;
+		break;
+	default:
+		*b = ENG_FIO;
+		break;
+	}
+	return r->run[*b] && row_ok(r, *b);
+}
+
 static void io_json(struct json *j, const struct io_env *env, const struct job_row *rows,
 		    int nrows)
 {
-	int i, e, b;
+	static const char *const cmp_key[CMP_NR] = { "regbuf_over_best_fio",
+						      "regbuf_over_t_io_uring",
+						      "fixed_over_unfixed", "regbuf_over_fio" };
+	char key[64];
+	int i, e, b, k;
 
 	json_open(j, "io", '{');
 	json_str(j, "file", env->path);
@@ -1111,33 +1244,18 @@ static void io_json(struct json *j, const struct io_env *env, const struct job_r
 			json_str(j, "not_applicable", r->err[ENG_TIO]);
 			json_close(j, '{');
 		}
-		if (row_ok(r, ENG_REGBUF) && row_ok(r, ENG_FIO)) {
-			json_num(j, "iops_ratio_regbuf_over_fio",
-				 r->med[ENG_REGBUF].iops / r->med[ENG_FIO].iops);
-			json_num(j, "cpu_per_io_ratio_regbuf_over_fio",
-				 r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_FIO].cpu_ns_per_io);
-		}
-		b = best_fio(r);
-		if (row_ok(r, ENG_REGBUF) && b >= 0) {
-			json_str(j, "best_fio", eng_name[b]);
-			json_num(j, "iops_ratio_regbuf_over_best_fio",
-				 r->med[ENG_REGBUF].iops / r->med[b].iops);
-			json_num(j, "cpu_per_io_ratio_regbuf_over_best_fio",
-				 r->med[ENG_REGBUF].cpu_ns_per_io / r->med[b].cpu_ns_per_io);
-		}
-		if (row_ok(r, ENG_REGBUF) && r->run[ENG_TIO] && row_ok(r, ENG_TIO)) {
-			json_num(j, "iops_ratio_regbuf_over_t_io_uring",
-				 r->med[ENG_REGBUF].iops / r->med[ENG_TIO].iops);
-			json_num(j, "cpu_per_io_ratio_regbuf_over_t_io_uring",
-				 r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_TIO].cpu_ns_per_io);
-		}
-		if (row_ok(r, ENG_REGBUF) && r->run[ENG_REGBUF_UNFIXED] &&
-		    row_ok(r, ENG_REGBUF_UNFIXED)) {
-			json_num(j, "iops_ratio_fixed_over_unfixed",
-				 r->med[ENG_REGBUF].iops / r->med[ENG_REGBUF_UNFIXED].iops);
-			json_num(j, "cpu_per_io_ratio_fixed_over_unfixed",
-				 r->med[ENG_REGBUF].cpu_ns_per_io /
-				 r->med[ENG_REGBUF_UNFIXED].cpu_ns_per_io);
+		/* Ratios: medians of the per-repetition ratios (paired_ratio()). */
+		for (k = 0; k < CMP_NR; k++) {
+			if (!row_cmp(r, k, &b))
+				continue;
+			if (k == CMP_BEST_FIO)
+				json_str(j, "best_fio", eng_name[b]);
+			snprintf(key, sizeof(key), "iops_ratio_%s", cmp_key[k]);
+			json_num(j, key, paired_ratio(r, r->rep_iops, ENG_REGBUF, b, NULL, 0));
+			snprintf(key, sizeof(key), "cpu_per_io_ratio_%s", cmp_key[k]);
+			json_num(j, key, paired_ratio(r, r->rep_cpu, ENG_REGBUF, b, NULL, 0));
+			snprintf(key, sizeof(key), "machine_per_io_ratio_%s", cmp_key[k]);
+			json_num(j, key, paired_ratio(r, r->rep_mach, ENG_REGBUF, b, NULL, 0));
 		}
 		json_close(j, '{');
 	}
@@ -1148,43 +1266,51 @@ static void io_json(struct json *j, const struct io_env *env, const struct job_r
 static void io_text(const struct io_env *env, const struct job_row *rows, int nrows,
 		    const struct bench_opts *o)
 {
-	int i, e, b;
+	int i, e, b, k;
 
 	printf("\n== io: %s on %s (%" PRIu64 " MiB), buffers %s, fio memory %s, pool: %s%s%s%s\n",
 	       env->passthru ? "NVMe passthrough" : "O_DIRECT", env->path, env->file_size >> 20, env->mem_tier,
 	       env->fio_huge ? "mmaphuge" : (env->fio ? "malloc" : "(fio not run)"),
 	       regbuf_uring_path_name(env->st.path), env->passthru ? "" : ", registered file",
 	       env->poll ? ", polled (IOPOLL)" : "", env->sqpoll ? ", SQ thread (SQPOLL)" : "");
-	printf("(medians; CPU = usr+sys: regbuf's and t/io_uring's whole process, kernel threads "
-	       "included, fio's %s; latency = submit batch to reap)\n",
-	       env->sqpoll ? "whole process" : "jobs (RUSAGE_THREAD)");
+	printf("(medians of the repetitions, which run forwards and backwards in turn; regbuf's and "
+	       "t/io_uring's IOPS and cpu ns/IO over %.0f%%-%.0f%% of each run, every thread of the "
+	       "process (kernel threads included), usr/sys over the whole run; fio's as fio counts "
+	       "them, %s; mach ns/IO: every CPU's busy time over the same part of each run, "
+	       "interrupts and kernel workers included, whatever else runs too; ratios: medians "
+	       "of each repetition's ratio; latency = submit batch to reap)\n",
+	       BENCH_WINDOW_FROM * 100, BENCH_WINDOW_TO * 100,
+	       env->sqpoll ? "the whole process" : "its jobs (RUSAGE_THREAD)");
 	for (i = 0; i < nrows; i++) {
 		const struct job_row *r = &rows[i];
 
 		printf("%s bs=%u qd=%u threads=%u %.1fs, %d repetitions:\n", rw_name[r->cfg.rw],
 		       r->cfg.bs, r->cfg.qd, r->cfg.threads, r->cfg.runtime_s, r->reps);
-		printf("  %-15s %10s %9s %9s %9s %9s %9s %9s %9s\n", "engine", "IOPS", "MiB/s",
-		       "usr s", "sys s", "cpu ns/IO", "p50 us", "p99 us", "p99.9 us");
+		printf("  %-15s %10s %9s %9s %9s %9s %9s %9s %9s %9s\n", "engine", "IOPS", "MiB/s",
+		       "usr s", "sys s", "cpu ns/IO", "mach ns/IO", "p50 us", "p99 us", "p99.9 us");
 		for (e = 0; e < ENG_NR; e++)
 			if (r->run[e])
 				print_res_row(r, e, o);
 		if (tio_not_applicable(r))
 			printf("  %-15s not applicable: %s\n", eng_name[ENG_TIO], r->err[ENG_TIO]);
-		b = best_fio(r);
-		if (row_ok(r, ENG_REGBUF) && b >= 0)
-			printf("  regbuf / best fio (%s): IOPS %.2fx, CPU per I/O %.2fx\n",
-			       eng_name[b], r->med[ENG_REGBUF].iops / r->med[b].iops,
-			       r->med[ENG_REGBUF].cpu_ns_per_io / r->med[b].cpu_ns_per_io);
-		if (row_ok(r, ENG_REGBUF) && r->run[ENG_TIO] && row_ok(r, ENG_TIO))
-			printf("  regbuf / t/io_uring: IOPS %.2fx, CPU per I/O %.2fx\n",
-			       r->med[ENG_REGBUF].iops / r->med[ENG_TIO].iops,
-			       r->med[ENG_REGBUF].cpu_ns_per_io / r->med[ENG_TIO].cpu_ns_per_io);
-		if (row_ok(r, ENG_REGBUF) && r->run[ENG_REGBUF_UNFIXED] &&
-		    row_ok(r, ENG_REGBUF_UNFIXED))
-			printf("  regbuf fixed / unfixed: IOPS %.2fx, CPU per I/O %.2fx\n",
-			       r->med[ENG_REGBUF].iops / r->med[ENG_REGBUF_UNFIXED].iops,
-			       r->med[ENG_REGBUF].cpu_ns_per_io /
-			       r->med[ENG_REGBUF_UNFIXED].cpu_ns_per_io);
+		for (k = 0; k < CMP_FIO; k++) {
+			char label[64], each[3][200];
+
+			if (!row_cmp(r, k, &b))
+				continue;
+			if (k == CMP_BEST_FIO)
+				snprintf(label, sizeof(label), "regbuf / best fio (%s)", eng_name[b]);
+			else
+				snprintf(label, sizeof(label), "regbuf%s / %s",
+					 k == CMP_UNFIXED ? " fixed" : "",
+					 k == CMP_UNFIXED ? "unfixed" : eng_name[b]);
+			printf("  %s: IOPS %.2fx, CPU per I/O %.2fx, machine per I/O %.2fx\n"
+			       "    (each repetition: IOPS %s; CPU %s; machine %s)\n", label,
+			       paired_ratio(r, r->rep_iops, ENG_REGBUF, b, each[0], sizeof(each[0])),
+			       paired_ratio(r, r->rep_cpu, ENG_REGBUF, b, each[1], sizeof(each[1])),
+			       paired_ratio(r, r->rep_mach, ENG_REGBUF, b, each[2], sizeof(each[2])),
+			       each[0], each[1], each[2]);
+		}
 	}
 	if (io_a.no_fio)
 		printf("fio rows left out (--no-fio)\n");
@@ -1235,7 +1361,7 @@ static int io_run(const struct bench_opts *o)
 	uint64_t size = (o->quick && !opt_seen((struct opt_spec *[]){ io_opts, NULL }, "size-mb") ?
 			 256 : io_a.size_mb) * MiB;
 	int reps = o->quick ? 1 : (o->reps > 3 ? 3 : (int)o->reps);
-	int head_reps = o->quick ? 1 : (o->reps > 5 ? 5 : (int)o->reps);
+	int head_reps = o->quick ? 1 : (int)o->reps;
 	int nrows = io_rows_init(o, rows), i, e, skipped = 0, failed = 0, rc = 1;
 
 	env.fio = !io_a.no_fio && have_fio();

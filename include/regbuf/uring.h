@@ -549,7 +549,14 @@ REGBUF_MUST_CHECK int regbuf_uring_pool_register_sparse(struct regbuf_uring_pool
  * An old buffer stays pinned until the I/O in flight on it completes; then
  * ring 0 posts a tag CQE for the old slot (regbuf_uring_cqe_is_tag()).
  *
- * Context: no I/O may be prepared on any ring concurrently; I/O may be in flight.
+ * Context: as regbuf_uring_pool_grow(): one thread at a time changes the
+ * registration, and other threads may prepare and submit I/O on their rings
+ * meanwhile.  The pointer map changes only after every ring has the new
+ * slots, so a concurrent regbuf_uring_lookup() sees the old map or the new
+ * one; an SQE built from the old map for a slot being replaced or emptied is
+ * checked by the kernel against what the slot holds when it is issued
+ * (io_import_fixed(): the address range must lie in the slot's buffer) and
+ * fails with -EFAULT, never reaching other memory.  I/O may be in flight.
  * Entries are checked in order as __io_sqe_buffers_update() does: the first
  * invalid entry stops the update, and the slots before it are updated.
  * -ENOMEM of this library comes before any kernel table changes.  If ring 0
@@ -740,9 +747,15 @@ int regbuf_uring_pool_file_remove(struct regbuf_uring_pool *pool, struct regbuf_
  * @pool: the pool
  * @st: filled in
  *
- * @st->memlock is the last preflight: the real RLIMIT_MEMLOCK limits and
- * what the registration is charged, with @st->memlock.charged false when
- * CAP_IPC_LOCK means neither is enforced.
+ * @st->memlock: the real RLIMIT_MEMLOCK limits and what the registered
+ * slots are charged, with @st->memlock.charged false when CAP_IPC_LOCK means
+ * neither is enforced; after a registration the preflight refused, that
+ * request's figures.  Registering estimates the charge only when a finite,
+ * enforced limit could refuse it; otherwise the estimate (a walk of
+ * /proc/self/maps and the page map) is made here, when asked for.
+ *
+ * Context: the thread that changes the registration, or with the same
+ * exclusion (it reads the slots).
  */
 void regbuf_uring_pool_status(const struct regbuf_uring_pool *pool,
 			      struct regbuf_uring_status *st);
@@ -1066,7 +1079,11 @@ static inline int64_t regbuf_uring_find(const struct regbuf_uring_ring *r, uint6
  * past the end of registered memory (where it stops being registered).  For a
  * range that is registered it says which slots hold it.
  *
- * Context: any thread; reads the map like regbuf_uring_lookup().
+ * Context: any thread; reads the map like regbuf_uring_lookup().  When
+ * nothing is registered, the pool's state and reason are read without a lock:
+ * a registration changing them on another thread meanwhile (a grow failing,
+ * a register) can make that one line describe the state before or after it,
+ * or mix the two; the answer about the map itself is always consistent.
  * Return: the length snprintf() would write, or -EINVAL for a NULL @r, or a
  * NULL @buf with a non-zero @size.
  */

@@ -515,6 +515,59 @@ static int build_dptr(struct nvme_queue *q, uint16_t cid, const struct regbuf_nv
 /* ---- I/O submission ---- */
 
 /*
+ * The command's own part of the metadata (MPTR, one contiguous run, NVMe 1.4
+ * 4.2), its first block's reference tag and the application tag (NVM Command
+ * Set 1.0, 3.2.4 and 5.2), for the piece starting @done_blks blocks in.
+ */
+static int piece_md(const struct nvme_req *req, uint64_t done_blks, uint64_t nlb,
+		    struct regbuf_nvme_sqe *sqe)
+{
+	uint64_t mptr = 0;
+	int ret = 0;
+
+	if (req->md.mb)
+		ret = nvme_dmamap_iova_contig(req->md.mb, req->md.moff + done_blks * req->md.ms,
+					      nlb * req->md.ms, &mptr);
+	sqe->mptr = regbuf_cpu_to_le64(mptr);
+	sqe->cdw14 = regbuf_cpu_to_le32(req->md.reftag + (uint32_t)done_blks);
+	sqe->cdw15 = regbuf_cpu_to_le32(req->md.cdw15);
+	return ret;
+}
+
+/*
+ * PRP1/PRP2 alone cover up to two pages; beyond that the device reads a PRP
+ * list, while an SGL over IOVA-contiguous memory is one inline Data Block:
+ * SGL is cheaper from the third page on (the kernel's sgl_threshold idea,
+ * decided by pages not bytes).  With physical segments a PRP pointer into the
+ * pre-built list is O(1) and an SGL may copy descriptors, so PRP stays the
+ * default there.  @in_page: the piece's offset in its first page.
+ */
+static bool piece_use_sgl(const struct nvme_req *req, const struct regbuf_nvme_ctrl *c,
+			  bool sgl_ok, uint64_t in_page, uint64_t piece)
+{
+	if (req->flags & REGBUF_NVME_IO_F_SGL)
+		return true;
+	if (req->flags & REGBUF_NVME_IO_F_PRP || !sgl_ok)
+		return false;
+	return (c->flags & REGBUF_NVME_F_ALWAYS_SGL) || (req->b->contig && in_page + piece > 8192);
+}
+
+/* A piece that cannot be described: it and the rest of request @r fail in software. */
+static void piece_fail(struct nvme_queue *q, uint32_t r, uint16_t cid)
+{
+	struct nvme_req *req = &q->reqs[r];
+	uint32_t left = (uint32_t)((req->len - req->done + req->max - 1) / req->max);
+
+	cid_put(q, cid);
+	req->pending -= left;
+	req->done = req->len;
+	if (!req->status)
+		req->status = NVME_STATUS_SW_INVALID;
+	if (!req->pending)
+		q->local_done[q->nr_local_done++] = r;
+}
+
+/*
  * Issue the pieces of request @r that fit in the free queue entries; one
  * command per max_cmd_bytes (MDTS, NVMe 1.4 §5.15.2.2: a larger transfer is refused
  * with Invalid Field).  Returns true when the whole request is issued.
@@ -530,48 +583,21 @@ static bool issue_pieces(struct nvme_queue *q, uint32_t r)
 	while (req->done < req->len && q->nr_free_cids) {
 		uint64_t piece = req->len - req->done < max ? req->len - req->done : max;
 		uint64_t done_blks = nvme_req_blocks(req, req->done);
-		uint64_t lba = req->slba + done_blks, nlb = nvme_req_blocks(req, piece);
-		uint64_t off = req->off + req->done, mptr = 0;
+		uint64_t nlb = nvme_req_blocks(req, piece), off = req->off + req->done;
 		/* DMA addresses keep the in-page offset of the virtual address */
 		uint64_t in_page = ((uintptr_t)b->vaddr + off) & 4095;
 		struct regbuf_nvme_sqe sqe;
 		uint16_t cid = cid_get(q, r, deadline);
-		bool use_sgl;
+		bool use_sgl = piece_use_sgl(req, c, sgl_ok, in_page, piece);
 		int ret = 0;
 
 		memset(&sqe, 0, sizeof(sqe));
 		sqe.cid = regbuf_cpu_to_le16(cid);
-		regbuf_nvme_sqe_rw(&sqe, req->opc, req->nsid, lba, (uint32_t)nlb,
+		regbuf_nvme_sqe_rw(&sqe, req->opc, req->nsid, req->slba + done_blks, (uint32_t)nlb,
 				   req->md.prinfo |
 				   (req->flags & REGBUF_NVME_IO_F_FUA ? REGBUF_NVME_RW_FUA : 0));
-		if (REGBUF_UNLIKELY(req->md.prinfo || req->md.mb)) {
-			/* the command's own part of the metadata (MPTR, one
-			 * contiguous run, NVMe 1.4 4.2), its first block's
-			 * reference tag and the application tag (NVM Command Set
-			 * 1.0, 3.2.4 and 5.2) */
-			if (req->md.mb)
-				ret = nvme_dmamap_iova_contig(req->md.mb,
-							   req->md.moff + done_blks * req->md.ms,
-							   nlb * req->md.ms, &mptr);
-			sqe.mptr = regbuf_cpu_to_le64(mptr);
-			sqe.cdw14 = regbuf_cpu_to_le32(req->md.reftag + (uint32_t)done_blks);
-			sqe.cdw15 = regbuf_cpu_to_le32(req->md.cdw15);
-		}
-		/*
-		 * PRP1/PRP2 alone cover up to two pages; beyond that the device
-		 * reads a PRP list, while an SGL over IOVA-contiguous memory is one
-		 * inline Data Block: SGL is cheaper from the third page on (the
-		 * kernel's sgl_threshold idea, decided by pages not bytes).  With
-		 * physical segments a PRP pointer into the pre-built list is O(1)
-		 * and an SGL may copy descriptors, so PRP stays the default there.
-		 */
-		if (req->flags & REGBUF_NVME_IO_F_SGL)
-			use_sgl = true;
-		else if (req->flags & REGBUF_NVME_IO_F_PRP || !sgl_ok)
-			use_sgl = false;
-		else
-			use_sgl = (c->flags & REGBUF_NVME_F_ALWAYS_SGL) ||
-				  (b->contig && in_page + piece > 8192);
+		if (REGBUF_UNLIKELY(req->md.prinfo || req->md.mb))
+			ret = piece_md(req, done_blks, nlb, &sqe);
 		if (REGBUF_LIKELY(!ret))
 			ret = build_dptr(q, cid, b, off, piece, use_sgl, &sqe);
 		if (REGBUF_UNLIKELY(ret == -EOPNOTSUPP && !(req->flags & REGBUF_NVME_IO_F_PRP) &&
@@ -580,16 +606,7 @@ static bool issue_pieces(struct nvme_queue *q, uint32_t r)
 			ret = build_dptr(q, cid, b, off, piece, use_sgl, &sqe);
 		}
 		if (REGBUF_UNLIKELY(ret)) {
-			/* cannot describe this piece: fail it (and the rest) in software */
-			uint32_t left = (uint32_t)((req->len - req->done + max - 1) / max);
-
-			cid_put(q, cid);
-			req->pending -= left;
-			req->done = req->len;
-			if (!req->status)
-				req->status = NVME_STATUS_SW_INVALID;
-			if (!req->pending)
-				q->local_done[q->nr_local_done++] = r;
+			piece_fail(q, r, cid);
 			break;
 		}
 		if (use_sgl)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -455,31 +456,47 @@ static int valid_prefix(const struct iovec *iov, uint32_t nr)
 static int preflight(const struct regbuf_uring_pool *pool, struct regbuf_uring_memlock *ml,
 		     const struct iovec *iov, uint32_t nr, uint32_t charges)
 {
-	int ret = uring_memlock_estimate(ml, iov, nr, charges, pool->charged);
+	struct rlimit rl;
+	int ret;
 
+	/*
+	 * Only an enforced, finite RLIMIT_MEMLOCK can refuse.  Otherwise the
+	 * estimate (a walk of /proc/self/maps and the page map) is left to
+	 * regbuf_uring_pool_status(), and registering costs what the kernel's
+	 * own registration costs.
+	 */
+	if ((pool->flags & REGBUF_URING_POOL_F_NO_PREFLIGHT) || !pool->charged ||
+	    getrlimit(RLIMIT_MEMLOCK, &rl) || rl.rlim_cur == RLIM_INFINITY) {
+		memset(ml, 0, sizeof(*ml));
+		uring_memlock_limits(ml, pool->charged);
+		ml->rings = pool->ring_bytes;
+		return 0;
+	}
+	ret = uring_memlock_estimate(ml, iov, nr, charges, pool->charged);
 	if (ret)
 		return ret;
 	ml->rings = pool->ring_bytes;
-	if (!(pool->flags & REGBUF_URING_POOL_F_NO_PREFLIGHT) && !regbuf_uring_memlock_fits(ml))
-		return -ENOMEM;
-	return 0;
+	return regbuf_uring_memlock_fits(ml) ? 0 : -ENOMEM;
 }
 
 /*
- * The status's memlock figures for what is registered now: the real limits
- * (and VmPin where they are enforced), and the charge of every slot (exact
- * after every change).
+ * The memlock figures for what is registered now: the real limits (and
+ * VmPin where they are enforced), and the charge of every slot.
  */
-static void status_memlock(struct regbuf_uring_pool *pool)
+static void memlock_now(const struct regbuf_uring_pool *pool, struct regbuf_uring_memlock *ml)
 {
-	struct regbuf_uring_memlock *ml = &pool->st.memlock;
-
 	if (uring_memlock_estimate(ml, pool->slots, pool->nr_slots,
 				   pool->clone_ok ? 1 : pool->nr_rings, pool->charged)) {
 		memset(ml, 0, sizeof(*ml));
 		uring_memlock_limits(ml, pool->charged);
 	}
 	ml->rings = pool->ring_bytes;
+}
+
+/* The registration changed: the status's memlock figures are made when asked for. */
+static void status_memlock(struct regbuf_uring_pool *pool)
+{
+	pool->memlock_lazy = true;
 }
 
 /* The next open ring from index *@i on that is not @src (*@i moves past it), or NULL. */
@@ -610,6 +627,7 @@ int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iove
 		return 0;
 	}
 
+	pool->memlock_lazy = false;
 	ret = preflight(pool, &pool->st.memlock, kiov, knr,
 			pool->clone_ok ? 1 : pool->nr_rings);
 	if (!ret)
@@ -619,6 +637,7 @@ int regbuf_uring_pool_register(struct regbuf_uring_pool *pool, const struct iove
 		map_publish(pool, false);
 		return degrades(pool) ? 0 : ret;
 	}
+	status_memlock(pool);
 	pool->st.state = REGBUF_URING_REG_ACTIVE;
 	pool->st.path = pool_path(pool);
 	map_publish(pool, true);
@@ -771,6 +790,7 @@ int regbuf_uring_pool_update(struct regbuf_uring_pool *pool, uint32_t off,
 	if (ret) {
 		if (ret == -ENOMEM && !regbuf_uring_memlock_fits(&ml)) {
 			pool->st.memlock = ml;
+			pool->memlock_lazy = false;
 			regbuf_uring_memlock_explain(&ml, pool->st.reason,
 						     sizeof(pool->st.reason));
 		}
@@ -1065,6 +1085,8 @@ void regbuf_uring_pool_status(const struct regbuf_uring_pool *pool,
 			      struct regbuf_uring_status *st)
 {
 	*st = pool->st;
+	if (pool->memlock_lazy)
+		memlock_now(pool, &st->memlock);
 }
 
 /* The table's current buffers: a reference and an iovec per slot ({NULL, 0} if empty). */

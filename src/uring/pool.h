@@ -24,6 +24,7 @@ struct regbuf_uring_pool {
 	bool degraded;			/* failed with REGBUF_URING_POOL_F_DEGRADE: unregistered I/O */
 	uint64_t max_buf_len;		/* longest kernel buffer (regbuf_uring_pool_set_buf_len()) */
 	uint64_t ring_bytes;		/* memlock charged for the rings themselves */
+	bool memlock_lazy;		/* st.memlock is made when the status is asked for */
 	struct regbuf_uring_ring *rings;
 	bool *closed;
 	/* The slot table as registered: base/len per kernel buffer. */

@@ -417,6 +417,54 @@ static int failed_tool_fails(void)
 }
 
 /*
+ * t/io_uring's figures are measured from outside over the steady state of its
+ * run (its /proc/PID/io and threads' CPU), never taken from what it prints:
+ * a stand-in that prints an IOPS line and exits at once must give a FAILED
+ * row that says it ended before it could be measured; one that prints the
+ * same line and then reads the file with O_DIRECT for 3 s must be measured,
+ * at the rate the kernel counted its reads, not the 1 IOPS it printed.
+ */
+static int t_io_uring_measured_from_outside(void)
+{
+	FILE *f = fopen("tio-early", "w");
+	FILE *g = fopen("tio-reads", "w");
+	int rc;
+
+	if (!f || !g) {
+		if (f)
+			fclose(f);
+		if (g)
+			fclose(g);
+		return T_FAILF("cannot write stand-ins in %s", dir);
+	}
+	fputs("#!/bin/sh\necho IOPS=1\n", f);
+	/* The last argument is the file; dd runs again until 3 s have passed. */
+	fputs("#!/bin/sh\nfor f; do :; done\necho IOPS=1\nend=$(($(date +%s) + 3))\n"
+	      "while [ \"$(date +%s)\" -lt $end ]; do\n"
+	      "\tdd if=\"$f\" of=/dev/null bs=4k iflag=direct status=none || exit 1\ndone\n", g);
+	fclose(f);
+	fclose(g);
+	if (chmod("tio-early", 0755) || chmod("tio-reads", 0755))
+		return T_FAILF("chmod: %s", strerror(errno));
+	rc = t_sh("REGBUF_T_IO_URING=$PWD/tio-early %s %s >tool.out 2>&1", cli_path(), IO_QUICK);
+	if (rc != 1 || t_sh("grep -Eq '^  t/io_uring +FAILED: 0 of 1 repetitions measured; "
+			    "t/io_uring: sampling it during the run: it ended first' tool.out"))
+		return T_FAILF("a t/io_uring that printed IOPS and exited: bench io exited %d, "
+			       "not 1 with the reason (output in %s/tool.out)", rc, dir);
+	rc = t_sh("REGBUF_T_IO_URING=$PWD/tio-reads %s %s --json >tool.out 2>tool.err", cli_path(),
+		  IO_QUICK);
+	if (rc || t_sh("tr -d '\\n ' <tool.out | grep -o '\"jobname\":\"t/io_uring\".*' | "
+		       "grep -o '\"iops\":[0-9.e+]*' | head -n 1 | awk -F: '{ exit !($2 > 100) }'"))
+		return T_FAILF("a t/io_uring reading with O_DIRECT: exit %d, or not the kernel's "
+			       "count of its reads as IOPS (> 100; output in %s/tool.out)", rc, dir);
+	unlink("tool.out");
+	unlink("tool.err");
+	unlink("tio-early");
+	unlink("tio-reads");
+	return T_PASS;
+}
+
+/*
  * A write job on a --file that cannot be opened for writing (immutable: even
  * root gets EPERM): nothing measured, FAILED with the reason, exit 1.
  */
@@ -743,6 +791,7 @@ static const struct t_case cases[] = {
 	T_CASE(io_on_block_device),
 	T_CASE(refused_registration_fails),
 	T_CASE(failed_tool_fails),
+	T_CASE(t_io_uring_measured_from_outside),
 	T_CASE(io_errors_fail),
 	T_CASE(immutable_file_fails),
 	T_CASE(missing_prerequisites_skip),
