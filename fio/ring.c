@@ -214,6 +214,19 @@ int rb_ring_map_locked(struct thread_data *td, unsigned int per_io, unsigned int
 				nr_slots, strerror(-ret));
 			goto err_pool;
 		}
+		/*
+		 * A kernel that clones only whole tables (Linux 6.12) makes a grow
+		 * empty every other ring's table before cloning it again, and a job
+		 * submitting meanwhile would see -EFAULT.
+		 */
+		regbuf_uring_pool_status(rp.pool, &st);
+		if (st.path == REGBUF_URING_PATH_CLONE_WHOLE) {
+			log_err("regbuf: lazy_register: this kernel clones only whole buffer tables "
+				"(Linux 6.12), so registering a piece would empty the other jobs' "
+				"tables while they submit; run without lazy_register\n");
+			ret = -EOPNOTSUPP;
+			goto err_pool;
+		}
 		return 0;
 	}
 	iov.iov_base = regbuf_mem_addr(rb.mem);

@@ -228,6 +228,21 @@ if [ "$backend" = uring_cmd ] || [ "$backend" = uring ]; then
 	# MDTS, the fabrics hosts' block-path limit), so each is several commands.
 	verify_case crc32c_2m --name=v --rw=write --bs=2m --offset=96M --size=16M --iodepth=4 \
 		--verify=crc32c --verify_fatal=1
+	# lazy_register=1: the arena's 2 MiB pieces registered by the first I/O that
+	# reaches each; fio's 1536 KiB buffers cross pieces, so some I/Os are sent
+	# over two kernel buffers.
+	verify_case lazy_register_crc32c --lazy_register=1 --name=v --numjobs=2 --rw=randwrite \
+		--bs=1536k --size=12M --offset=16M --offset_increment=12M --iodepth=4 \
+		--verify=crc32c --verify_fatal=1
+	name=lazy_register_reported
+	if grep -q 'regbuf: uring pool: 2 rings, .*lazy: ' "$backend.lazy_register_crc32c.out" &&
+		grep -q 'regbuf: lazy_register: [1-9][0-9]* KiB of the arena' \
+			"$backend.lazy_register_crc32c.out"; then
+		echo "$pfx$name: $(grep 'regbuf: lazy_register: ' "$backend.lazy_register_crc32c.out")"
+		ok "$name"
+	else
+		fail "$name" "no lazy pool or no registration report: $(why lazy_register_crc32c)"
+	fi
 fi
 if [ "$backend" = uring_cmd ]; then
 	# "regbuf: ng0n1: job v: N I/Os sent as M NVMe commands": M > N, or no
