@@ -44,6 +44,7 @@ struct rb_options {
 	char *pi_chk;
 	unsigned int apptag;
 	unsigned int apptag_mask;
+	unsigned int lazy_register;
 	unsigned int prchk;	/* pi_chk as PRCHK bits, parsed at setup (not an option) */
 };
 
@@ -74,6 +75,7 @@ struct rb_data {
 	struct rb_file *files;		/* uring: per fio file, by fileno */
 	unsigned int nr_files;
 	uint64_t nr_ios, nr_cmds;	/* uring_cmd: fio I/Os, NVMe commands sent for them */
+	uint64_t nr_split, nr_split_sqes; /* uring: I/Os over several kernel buffers, their SQEs */
 	uint8_t *md;			/* uring_cmd: md_per_io_size bytes per io_u, in the arena */
 	/* nvme */
 	struct regbuf_nvme_qpair *qp;
@@ -89,6 +91,8 @@ struct rb_ops {
 	const char *name;
 	/* filename= names a device handle, not a file fio may create or extend */
 	bool raw;
+	/* can register the arena piece by piece as I/O reaches it (lazy_register=1) */
+	bool lazy;
 	/* fio's setup hook, before the files are sized: open the device once */
 	int (*setup_locked)(struct thread_data *td);
 	/* the file's size, for a raw backend (the device opened in setup) */
@@ -155,9 +159,15 @@ void rb_set_raw(struct thread_data *td);
 const char *rb_first_file(struct thread_data *td, const char *what);
 
 /* ring.c: the ring pool of both io_uring backends. */
+unsigned long long rb_max_bs(void);
 int rb_ring_map_locked(struct thread_data *td, unsigned int per_io, unsigned int pool_flags,
 		       uint64_t buf_len, const char *buf_len_what);
 void rb_ring_report_locked(void);
+/*
+ * lazy_register: register the arena's pieces that hold [@buf, @buf + @len)
+ * if they are not yet; 0, or -errno with the reason logged (fail the I/O).
+ */
+int rb_ring_reach(struct thread_data *td, const void *buf, uint64_t len);
 int rb_ring_attach_locked(struct thread_data *td, struct rb_data *d);
 int rb_ring_start(struct thread_data *td, struct rb_data *d);
 int rb_ring_commit(struct thread_data *td, struct rb_data *d);

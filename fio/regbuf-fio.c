@@ -362,15 +362,19 @@ static bool rb_jobs_outnumber_cpus(void)
 
 /*
  * The arena, unfaulted when it is hugetlb and the jobs outnumber the CPUs
- * (rb_fault_shared_locked() faults it then): 0 or -errno.
+ * (rb_fault_shared_locked() faults it then), or with @lazy (lazy_register:
+ * the pages an I/O reaches are faulted when its piece is registered): 0 or
+ * -errno.
  */
-static int rb_mem_create(size_t len, struct regbuf_mem_opts *mopts, bool *shared)
+static int rb_mem_create(size_t len, struct regbuf_mem_opts *mopts, bool lazy, bool *shared)
 {
 	enum regbuf_mem_tier t;
 	int ret;
 
 	*shared = false;
-	if (!rb_jobs_outnumber_cpus())
+	if (lazy)
+		mopts->flags |= REGBUF_MEM_F_NO_PREFAULT;
+	if (lazy || !rb_jobs_outnumber_cpus())
 		return regbuf_mem_create(&rb.mem, len, mopts);
 	mopts->flags |= REGBUF_MEM_F_NO_PREFAULT;
 	ret = regbuf_mem_create(&rb.mem, len, mopts);
@@ -417,10 +421,16 @@ static int rb_setup_locked(struct thread_data *td, size_t size)
 		len = per * (size_t)thread_number;
 		slot_len = per;
 	}
+	if (o->lazy_register && !rb.ops->lazy) {
+		log_err("regbuf: lazy_register: backend=%s maps the whole arena at setup (the "
+			"io_uring backends, uring and uring_cmd, register it as I/O reaches it)\n",
+			rb.ops->name);
+		return -EOPNOTSUPP;
+	}
 	mopts.tier = rb_tiers[o->mem_tier];
 	if (o->mem_require)
 		mopts.flags |= REGBUF_MEM_F_REQUIRE;
-	ret = rb_mem_create(len, &mopts, &shared);
+	ret = rb_mem_create(len, &mopts, o->lazy_register, &shared);
 	if (ret) {
 		log_err("regbuf: arena of %zu MiB (%s%s): %s\n", len >> 20,
 			regbuf_mem_tier_name(mopts.tier), o->mem_require ? ", required" : "",
@@ -804,6 +814,19 @@ static struct fio_option rb_options[] = {
 		.off1	= offsetof(struct rb_options, hipri),
 		.help	= "uring, uring_cmd: polled completions (IORING_SETUP_IOPOLL); the device "
 			  "needs poll queues",
+		.def	= "0",
+		.category = FIO_OPT_C_ENGINE,
+		.group	= FIO_OPT_G_INVALID,
+	},
+	{
+		.name	= "lazy_register",
+		.lname	= "Register buffers on first use",
+		.type	= FIO_OPT_BOOL,
+		.off1	= offsetof(struct rb_options, lazy_register),
+		.help	= "uring, uring_cmd: fault and register the arena in pieces (2 MiB, or the "
+			  "page when larger) as I/O first reaches them, not all at setup; the "
+			  "rings are then COOP_TASKRUN, without SINGLE_ISSUER/DEFER_TASKRUN (a "
+			  "piece is registered from any job's thread into every ring)",
 		.def	= "0",
 		.category = FIO_OPT_C_ENGINE,
 		.group	= FIO_OPT_G_INVALID,

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <stdlib.h>
@@ -21,6 +22,11 @@
 #define BLOCK_URING_CMD_DISCARD	_IO(0x12, 0)
 #endif
 
+/*
+ * With lazy_register an I/O may cross from one registered piece of the arena
+ * into the next: regbuf_uring_prep_rw() sends it as one SQE per kernel
+ * buffer, and ring.c adds room for those.
+ */
 static int rb_uring_map_locked(struct thread_data *td)
 {
 	return rb_ring_map_locked(td, 1, 0, 0, NULL);
@@ -101,7 +107,13 @@ static int rb_uring_close_file(struct thread_data *td, struct fio_file *f)
 	return generic_close_file(td, f);
 }
 
-/* Not in one slot, or not registered (the pool degraded): regbuf's general path. */
+/*
+ * Not in one slot, or not registered (the pool degraded): regbuf's general
+ * path, which sends an I/O over several kernel buffers as one SQE per
+ * buffer.  Such an I/O counts its CQEs still to come in engine_data and its
+ * bytes still to do in resid; every other I/O has engine_data NULL (it is in
+ * a union with fio's io_u index: set on every queue).
+ */
 static enum fio_q_status rb_uring_queue_plain(struct rb_data *d, struct rb_file *rf,
 					      struct io_u *io_u)
 {
@@ -111,9 +123,17 @@ static enum fio_q_status rb_uring_queue_plain(struct rb_data *d, struct rb_file 
 
 	if (ret == -EBUSY)
 		return FIO_Q_BUSY;
-	if (ret != 1) {
+	if (ret < 1) {
 		io_u->error = ret < 0 ? -ret : EINVAL;
 		return FIO_Q_COMPLETED;
+	}
+	io_u->engine_data = NULL;
+	if (ret > 1) {
+		io_u->engine_data = (void *)(uintptr_t)ret;
+		io_u->error = 0;
+		io_u->resid = io_u->xfer_buflen;
+		d->nr_split++;
+		d->nr_split_sqes += (uint64_t)ret;
 	}
 	d->pending[d->nr_pending++] = io_u;
 	return FIO_Q_QUEUED;
@@ -128,14 +148,24 @@ static enum fio_q_status rb_uring_queue(struct thread_data *td, struct io_u *io_
 	struct regbuf_uring_loc loc;
 	struct io_uring_sqe *sqe;
 	uint64_t addr = (uint64_t)(uintptr_t)io_u->xfer_buf;
+	int ret;
 
 	if (io_u->ddir == DDIR_READ || io_u->ddir == DDIR_WRITE) {
 		if (regbuf_uring_check_align(&rf->uf, addr, io_u->xfer_buflen, io_u->offset)) {
 			io_u->error = EINVAL;
 			return FIO_Q_COMPLETED;
 		}
-		if (regbuf_uring_lookup(r, io_u->xfer_buf, io_u->xfer_buflen, &loc) ||
-		    loc.len != io_u->xfer_buflen)
+		ret = regbuf_uring_lookup(r, io_u->xfer_buf, io_u->xfer_buflen, &loc);
+		if (ret && d->o->lazy_register) {
+			/* Not registered yet: register it, then look again. */
+			ret = rb_ring_reach(td, io_u->xfer_buf, io_u->xfer_buflen);
+			if (ret) {
+				io_u->error = -ret;
+				return FIO_Q_COMPLETED;
+			}
+			ret = regbuf_uring_lookup(r, io_u->xfer_buf, io_u->xfer_buflen, &loc);
+		}
+		if (ret || loc.len != io_u->xfer_buflen)
 			return rb_uring_queue_plain(d, rf, io_u);
 		sqe = io_uring_get_sqe(&r->ring);
 		if (!sqe)
@@ -174,14 +204,34 @@ static enum fio_q_status rb_uring_queue(struct thread_data *td, struct io_u *io_
 	if (rf->fixed)
 		sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)io_u);
+	io_u->engine_data = NULL;
 	d->pending[d->nr_pending++] = io_u;
 	return FIO_Q_QUEUED;
 }
 
-/* A CQE: its result; every CQE completes its I/O (a sync or trim returns 0). */
+/*
+ * A CQE: its result.  It completes its I/O, unless the I/O was sent as
+ * several SQEs (engine_data counts those still to come): then the first
+ * failure is kept and the bytes done are taken off resid.  The kernel ends a
+ * piece short only at the end of the file, where every later piece does 0
+ * bytes, so what was done is the I/O's head, as fio takes resid to mean.
+ */
 static bool rb_uring_done(struct rb_data *d, struct io_u *io_u, const struct io_uring_cqe *cqe)
 {
+	uintptr_t left = (uintptr_t)io_u->engine_data;
+
 	(void)d;
+	if (left) {
+		if (cqe->res < 0) {
+			if (!io_u->error)
+				io_u->error = -cqe->res;
+		} else {
+			io_u->resid -= (unsigned long long)cqe->res < io_u->resid ?
+				       (unsigned long long)cqe->res : io_u->resid;
+		}
+		io_u->engine_data = (void *)(left - 1);
+		return left == 1;
+	}
 	if (cqe->res < 0)
 		io_u->error = -cqe->res;
 	else if ((unsigned long long)cqe->res != io_u->xfer_buflen && !ddir_sync(io_u->ddir) &&
@@ -200,6 +250,9 @@ static unsigned int rb_uring_reap(struct rb_data *d, unsigned int have, unsigned
 
 static void rb_uring_job_cleanup(struct thread_data *td, struct rb_data *d)
 {
+	if (d->nr_split)
+		rb_info("regbuf: job %s: %" PRIu64 " I/Os crossed a kernel buffer, sent as %"
+			PRIu64 " SQEs\n", td->o.name, d->nr_split, d->nr_split_sqes);
 	if (d->ring && d->o->registerfiles)
 		io_uring_unregister_files(&d->ring->ring);
 	rb_ring_job_cleanup(td, d);
@@ -208,6 +261,7 @@ static void rb_uring_job_cleanup(struct thread_data *td, struct rb_data *d)
 
 const struct rb_ops rb_uring_ops = {
 	.name = "uring",
+	.lazy = true,
 	.map_locked = rb_uring_map_locked,
 	.report_locked = rb_ring_report_locked,
 	.job_attach_locked = rb_ring_attach_locked,

@@ -156,16 +156,8 @@ static int rb_cmd_get_file_size(struct thread_data *td, struct fio_file *f)
  */
 static unsigned int rb_cmd_per_io(void)
 {
-	unsigned long long max_bs = 0, cmd;
-	struct thread_data *t;
-	int i;
+	unsigned long long max_bs = rb_max_bs(), cmd;
 
-	for_each_td(t, i) {
-		if (t->o.max_bs[DDIR_READ] > max_bs)
-			max_bs = t->o.max_bs[DDIR_READ];
-		if (t->o.max_bs[DDIR_WRITE] > max_bs)
-			max_bs = t->o.max_bs[DDIR_WRITE];
-	}
 	cmd = (unsigned long long)cns.lim.max_segments * 4096;
 	if (cns.lim.max_bytes && cns.lim.max_bytes < cmd)
 		cmd = cns.lim.max_bytes;
@@ -249,10 +241,11 @@ static void rb_cmd_md(struct thread_data *td, struct rb_data *d, struct io_u *io
 
 /*
  * Trim: Dataset Management with Deallocate over one range (NVM Command Set
- * 1.0, 3.2.3), the range in the arena (registered: a fixed command).
+ * 1.0, 3.2.3), the range in the arena (registered, with lazy_register on its
+ * first use: a fixed command).
  * Returns 1, or -errno (-EBUSY: no range or no SQE free).
  */
-static int rb_cmd_trim(struct rb_data *d, struct io_u *io_u)
+static int rb_cmd_trim(struct thread_data *td, struct rb_data *d, struct io_u *io_u)
 {
 	uint64_t lbs = UINT64_C(1) << cns.lba_shift;
 	struct regbuf_nvme_dsm_range *r;
@@ -265,6 +258,11 @@ static int rb_cmd_trim(struct rb_data *d, struct io_u *io_u)
 	r = rb_dsm_get(d, io_u, cns.lba_shift);
 	if (!r)
 		return -EBUSY;
+	ret = d->o->lazy_register ? rb_ring_reach(td, r, sizeof(*r)) : 0;
+	if (ret) {
+		rb_dsm_put(d, io_u);
+		return ret;
+	}
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.opcode = REGBUF_NVME_CMD_DSM;
 	cmd.nsid = cns.nsid;
@@ -294,6 +292,12 @@ static enum fio_q_status rb_cmd_queue(struct thread_data *td, struct io_u *io_u)
 			io_u->error = EINVAL;
 			return FIO_Q_COMPLETED;
 		}
+		/* lazy_register: the arena's pieces under the I/O registered first */
+		ret = d->o->lazy_register ? rb_ring_reach(td, io_u->xfer_buf, io_u->xfer_buflen) : 0;
+		if (ret) {
+			io_u->error = -ret;
+			return FIO_Q_COMPLETED;
+		}
 		if (cns.ms)
 			rb_cmd_md(td, d, io_u, &md);
 		ret = regbuf_uring_nvme_prep_rw_md(d->ring, &cns, io_u->ddir == DDIR_WRITE,
@@ -303,7 +307,7 @@ static enum fio_q_status rb_cmd_queue(struct thread_data *td, struct io_u *io_u)
 	} else if (ddir_sync(io_u->ddir)) {
 		ret = regbuf_uring_nvme_prep_flush(d->ring, &cns, (uint64_t)(uintptr_t)io_u);
 	} else if (io_u->ddir == DDIR_TRIM) {
-		ret = rb_cmd_trim(d, io_u);
+		ret = rb_cmd_trim(td, d, io_u);
 	} else {
 		return rb_unsupported(td, io_u, "uring_cmd");
 	}
@@ -383,6 +387,7 @@ static void rb_cmd_release_locked(void)
 const struct rb_ops rb_uring_cmd_ops = {
 	.name = "uring_cmd",
 	.raw = true,
+	.lazy = true,
 	.setup_locked = rb_cmd_setup_locked,
 	.get_file_size = rb_cmd_get_file_size,
 	.job_extra = rb_cmd_job_extra,
