@@ -158,6 +158,25 @@ double bench_busy_ns(const struct bench_proc *a, const struct bench_proc *b)
 	return busy > 0 ? busy : NAN;
 }
 
+void bench_settle(void)
+{
+	struct bench_proc a, b;
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	double busy;
+	int i;
+
+	for (i = 0; i < 60; i++) {
+		if (bench_proc_sample(0, &a))
+			return;
+		nanosleep(&ts, NULL);
+		if (bench_proc_sample(0, &b))
+			return;
+		busy = bench_busy_ns(&a, &b);
+		if (isnan(busy) || busy < 0.1 * a.ncpu * (double)(b.at_ns - a.at_ns))
+			return;
+	}
+}
+
 int bench_proc_sample(int pid, struct bench_proc *s)
 {
 	char path[64], file[sizeof(path) + 256 + 16];

@@ -117,6 +117,14 @@ struct bench_proc {
  */
 double bench_busy_ns(const struct bench_proc *a, const struct bench_proc *b);
 
+/*
+ * Wait (up to 3 s) until the machine is quiet: less than a tenth of its CPUs
+ * busy over 50 ms.  What a run leaves behind (a ring's exit unpinning its
+ * buffers in a kernel worker, a process's memory being freed) would
+ * otherwise be counted in the next run's window.
+ */
+void bench_settle(void);
+
 /* The steady-state window of a timed run: from this fraction of its runtime to that. */
 #define BENCH_WINDOW_FROM 0.25
 #define BENCH_WINDOW_TO 0.9

@@ -696,6 +696,7 @@ static void run_job(struct io_env *env, struct job_row *row, int reps)
 			c.fixed = e != ENG_REGBUF_UNFIXED;
 			bench_progress("io: %s %s bs=%u qd=%u threads=%u, rep %d/%d", eng_name[e],
 				       rw_name[c.rw], c.bs, c.qd, c.threads, r + 1, reps);
+			bench_settle();
 			if (eng_baseline(e))
 				ret = run_fio(env, (enum bench_fio_kind)(e - ENG_FIO), &c,
 					      &res[e][row->reps_ok[e]]);
