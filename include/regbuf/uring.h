@@ -333,6 +333,9 @@ struct regbuf_uring_ring {
 	bool iopoll;			/* IORING_SETUP_IOPOLL */
 	uint64_t tags_seen;
 	uint64_t last_tag;
+	/* the map entry this ring's last lookup found, while map->seq == cache_seq */
+	struct regbuf_uring_slotref cache;
+	uint32_t cache_seq;
 };
 
 /*
@@ -1190,6 +1193,45 @@ int __regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 			   const struct regbuf_uring_file *f, void *buf, uint32_t len,
 			   uint64_t off, uint64_t user_data);
 
+/*
+ * regbuf_uring_lookup() through the ring's one-entry cache: the map entry its
+ * last lookup found serves again while the map's sequence count says the
+ * map was not rewritten since (a ring is one thread's, so the cache needs no
+ * ordering of its own).  An I/O stream over one registration then costs a
+ * compare and a load per I/O instead of a search.  A 32-bit count could come
+ * round to the cached value after 2^31 rewrites without a miss on this ring;
+ * even then the kernel checks the address range against what the slot holds,
+ * so a stale entry fails with -EFAULT and reaches no other memory.
+ */
+static inline int __regbuf_uring_lookup_cached(struct regbuf_uring_ring *r, const void *addr,
+					       uint64_t len, struct regbuf_uring_loc *loc)
+{
+	uint64_t a = (uint64_t)(uintptr_t)addr, off = a - r->cache.base, end;
+	uint32_t seq;
+	int ret;
+
+	/* cache.len is 0 until a lookup succeeded, so the map is there when it is not */
+	if (REGBUF_LIKELY(off < r->cache.len &&
+			  __atomic_load_n(&r->map->seq, __ATOMIC_ACQUIRE) == r->cache_seq)) {
+		end = r->cache.len - off;
+		loc->slot = r->cache.slot;
+		loc->offset = off;
+		loc->len = len < end ? len : end;
+		loc->slot_len = r->cache.len;
+		return 0;
+	}
+	seq = r->map ? __atomic_load_n(&r->map->seq, __ATOMIC_ACQUIRE) : 1;
+	ret = regbuf_uring_lookup(r, addr, len, loc);
+	/* The same even count before and after: the entry found is the map's at that count. */
+	if (!ret && !(seq & 1) && __atomic_load_n(&r->map->seq, __ATOMIC_ACQUIRE) == seq) {
+		r->cache.base = a - loc->offset;
+		r->cache.len = loc->slot_len;
+		r->cache.slot = loc->slot;
+		r->cache_seq = seq;
+	}
+	return ret;
+}
+
 /**
  * regbuf_uring_prep_rw() - queue one read or write of registered memory
  * @r: the calling thread's ring
@@ -1234,7 +1276,7 @@ static inline int regbuf_uring_prep_rw(struct regbuf_uring_ring *r, bool write,
 	if (REGBUF_UNLIKELY(!len || len > REGBUF_MAX_RW_COUNT ||
 			    (user_data & ~REGBUF_URING_USER_DATA_MASK) || (r->iopoll && !f->poll) ||
 			    regbuf_uring_check_align(f, (uint64_t)(uintptr_t)buf, len, off) ||
-			    regbuf_uring_lookup(r, buf, len, &loc) || loc.len != len))
+			    __regbuf_uring_lookup_cached(r, buf, len, &loc) || loc.len != len))
 		return __regbuf_uring_prep_rw(r, write, f, buf, len, off, user_data);
 	sqe = io_uring_get_sqe(&r->ring);
 	if (REGBUF_UNLIKELY(!sqe))

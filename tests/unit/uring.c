@@ -77,6 +77,53 @@ static int find_table(void)
 	return T_PASS;
 }
 
+/*
+ * The ring's lookup cache serves only while the map is the one it was filled
+ * from: the same answers as regbuf_uring_lookup() before and after the map
+ * is rewritten (an address moved to another slot, a slot emptied), and
+ * nothing cached from a lookup that failed.
+ */
+static int lookup_cache_follows_the_map(void)
+{
+	uint64_t base = 0x7f0000000000ULL;
+	struct regbuf_uring_loc loc, want;
+	struct regbuf_uring_ring r;
+	void *p = (void *)(uintptr_t)(base + GiB + 4096);
+
+	memset(&r, 0, sizeof(r));
+	t_check_eq(__regbuf_uring_lookup_cached(&r, p, 4096, &loc), -EFAULT);	/* no map */
+	r.map = demo_map();
+	t_check_eq(__regbuf_uring_lookup_cached(&r, (void *)0x1000, 16, &loc), -EFAULT);
+	t_check_eq(r.cache.len, 0);
+	/* A miss fills the cache; the same slot again is answered from it, alike. */
+	t_check_eq(__regbuf_uring_lookup_cached(&r, p, 4096, &loc), 0);
+	t_check(loc.slot == 1 && loc.offset == 4096 && loc.len == 4096 && loc.slot_len == GiB);
+	t_check(r.cache.slot == 1 && r.cache.base == base + GiB && r.cache.len == GiB);
+	t_check_eq(__regbuf_uring_lookup_cached(&r, (void *)(uintptr_t)(base + 2 * GiB - 8), 64,
+						&loc), 0);
+	t_ok(regbuf_uring_lookup(&r, (void *)(uintptr_t)(base + 2 * GiB - 8), 64, &want));
+	t_check(loc.slot == want.slot && loc.offset == want.offset && loc.len == want.len &&
+		loc.len == 8 && loc.slot_len == want.slot_len);
+	/* Another slot: looked up (not the cached one) and cached instead. */
+	t_check_eq(__regbuf_uring_lookup_cached(&r, (void *)(uintptr_t)(base + 5), 1, &loc), 0);
+	t_check(loc.slot == 0 && r.cache.slot == 0);
+	t_check_eq(__regbuf_uring_lookup_cached(&r, p, 4096, &loc), 0);
+	t_check_eq(loc.slot, 1);
+	/* The map rewritten as a pool does (odd count, entries, even count): slot 1's memory is slot 9 now. */
+	r.map->seq++;
+	r.map->e[2].slot = 9;
+	r.map->seq++;
+	t_check_eq(__regbuf_uring_lookup_cached(&r, p, 4096, &loc), 0);
+	t_check(loc.slot == 9 && r.cache.slot == 9 && r.cache_seq == r.map->seq);
+	/* Emptied: the cached entry is not used once the count moved. */
+	r.map->seq++;
+	r.map->e[2].len = 0;
+	r.map->seq++;
+	t_check_eq(__regbuf_uring_lookup_cached(&r, p, 4096, &loc), -EFAULT);
+	free(r.map);
+	return T_PASS;
+}
+
 /* regbuf_uring_lookup(): slot, offset inside it, bytes in it, the slot's length. */
 static int lookup_offsets(void)
 {
@@ -353,6 +400,7 @@ static int tag_test_is_pure(void)
 static const struct t_case cases[] = {
 	T_CASE(find_table),
 	T_CASE(lookup_offsets),
+	T_CASE(lookup_cache_follows_the_map),
 	T_CASE(cqe_pieces),
 	T_CASE(map_rewritten_under_readers),
 	T_CASE(memlock_explain_ring_creation),
