@@ -158,19 +158,24 @@ double bench_busy_ns(const struct bench_proc *a, const struct bench_proc *b)
 	return busy > 0 ? busy : NAN;
 }
 
+/* The machine's part of a sample (bench_busy_ns()): when, and every CPU's idle and steal time. */
+static void machine_sample(struct bench_proc *s)
+{
+	s->at_ns = cli_now_ns();
+	stat_times(s, !cpuidle_ns(&s->idle_ns, &s->ncpu));
+}
+
 void bench_settle(void)
 {
-	struct bench_proc a, b;
+	struct bench_proc a = { 0 }, b = { 0 };
 	struct timespec ts = { 0, 50 * 1000 * 1000 };
 	double busy;
 	int i;
 
 	for (i = 0; i < 60; i++) {
-		if (bench_proc_sample(0, &a))
-			return;
+		machine_sample(&a);
 		nanosleep(&ts, NULL);
-		if (bench_proc_sample(0, &b))
-			return;
+		machine_sample(&b);
 		busy = bench_busy_ns(&a, &b);
 		if (isnan(busy) || busy < 0.1 * a.ncpu * (double)(b.at_ns - a.at_ns))
 			return;
@@ -205,8 +210,7 @@ int bench_proc_sample(int pid, struct bench_proc *s)
 			s->cpu_ns += v;
 	}
 	closedir(dir);
-	s->at_ns = cli_now_ns();
-	stat_times(s, !cpuidle_ns(&s->idle_ns, &s->ncpu));
+	machine_sample(s);
 	return 0;
 }
 

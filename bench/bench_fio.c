@@ -249,6 +249,17 @@ struct capture_window {
 	int err;
 };
 
+/* Seconds between @w's samples, and the reads of @bs bytes the child submitted meanwhile. */
+static double window_s(const struct capture_window *w)
+{
+	return (double)(w->s[1].at_ns - w->s[0].at_ns) / 1e9;
+}
+
+static uint64_t window_reads(const struct capture_window *w, uint32_t bs)
+{
+	return (w->s[1].read_bytes - w->s[0].read_bytes) / bs;
+}
+
 /* Wait for @fd to be readable, or until @w's next sample is due (then take it). */
 static void capture_wait(int fd, pid_t pid, uint64_t t0, struct capture_window *w)
 {
@@ -402,7 +413,6 @@ static int parse_tio(const char *out, double wall_s, const struct rusage *ru,
 		     struct bench_fio_res *res, char *err, size_t errlen)
 {
 	uint64_t ios;
-	double win_s;
 
 	if (!strstr(out, "\nIOPS=") && strncmp(out, "IOPS=", 5)) {
 		snprintf(err, errlen, "t/io_uring reported no IOPS (%.120s)", out);
@@ -413,9 +423,8 @@ static int parse_tio(const char *out, double wall_s, const struct rusage *ru,
 			 w->err == -ETIME ? "it ended first" : strerror(-w->err));
 		return w->err;
 	}
-	ios = (w->s[1].read_bytes - w->s[0].read_bytes) / j->bs;
-	win_s = (double)(w->s[1].at_ns - w->s[0].at_ns) / 1e9;
-	res->iops = (double)ios / win_s;
+	ios = window_reads(w, j->bs);
+	res->iops = (double)ios / window_s(w);
 	res->bw_bytes = res->iops * j->bs;
 	res->elapsed_s = wall_s;
 	res->ios = (uint64_t)(res->iops * wall_s);
@@ -437,14 +446,12 @@ static int parse_tio(const char *out, double wall_s, const struct rusage *ru,
 static void fio_machine(const struct bench_fio_job *j, const struct capture_window *w,
 			struct bench_fio_res *res)
 {
-	double win_s, ios;
+	double ios;
 
 	res->machine_ns_per_io = NAN;
 	if (w->err)
 		return;
-	win_s = (double)(w->s[1].at_ns - w->s[0].at_ns) / 1e9;
-	ios = j->write ? res->iops * win_s :
-			 (double)((w->s[1].read_bytes - w->s[0].read_bytes) / j->bs);
+	ios = j->write ? res->iops * window_s(w) : (double)window_reads(w, j->bs);
 	if (ios > 0)
 		res->machine_ns_per_io = bench_busy_ns(&w->s[0], &w->s[1]) / ios;
 }

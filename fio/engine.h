@@ -141,6 +141,8 @@ extern struct rb_proc rb;
 
 /* regbuf-fio.c: what regbuf got, with fio's normal output (stderr under json/terse). */
 void rb_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* CLOCK_MONOTONIC in ns. */
+uint64_t rb_now_ns(void);
 /* Set @td's error (-errno or errno) so that fio reports the job failed and exits non-zero. */
 void rb_fail(struct thread_data *td, int err, const char *what);
 /* An operation @backend cannot do: logged with its name, the I/O failed with EOPNOTSUPP. */

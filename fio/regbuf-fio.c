@@ -55,7 +55,7 @@ static const struct rb_ops *rb_ops_of(struct thread_data *td)
 	return rb_backends[o->backend];
 }
 
-static uint64_t rb_now_ns(void)
+uint64_t rb_now_ns(void)
 {
 	struct timespec ts;
 

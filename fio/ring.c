@@ -16,7 +16,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine.h"
 
@@ -45,14 +44,6 @@ static struct {
 	pthread_mutex_t grow_lock;	/* one grow at a time (regbuf_uring_pool_grow()) */
 	uint64_t reached_bytes, nr_grows, grow_ns;	/* under grow_lock */
 } rp = { .grow_lock = PTHREAD_MUTEX_INITIALIZER };
-
-static uint64_t rb_ring_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* The largest block any job reads or writes. */
 unsigned long long rb_max_bs(void)
@@ -279,9 +270,9 @@ static int rb_grow_locked(struct thread_data *td, size_t i)
 		len = rp.piece;
 	iov.iov_base = (char *)regbuf_mem_addr(rb.mem) + off;
 	iov.iov_len = len;
-	t0 = rb_ring_now_ns();
+	t0 = rb_now_ns();
 	ret = regbuf_uring_pool_grow(rp.pool, &iov, 1, &slot);
-	rp.grow_ns += rb_ring_now_ns() - t0;
+	rp.grow_ns += rb_now_ns() - t0;
 	if (ret < 0) {
 		regbuf_uring_pool_status(rp.pool, &st);
 		log_err("regbuf: lazy_register: job %s: registering the %" PRIu64 " KiB at %"

@@ -417,6 +417,13 @@ int uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct iovec *
 	return 0;
 }
 
+bool uring_memlock_enforced(bool charged)
+{
+	struct rlimit rl;
+
+	return charged && !getrlimit(RLIMIT_MEMLOCK, &rl) && rl.rlim_cur != RLIM_INFINITY;
+}
+
 void uring_memlock_limits(struct regbuf_uring_memlock *ml, bool charged)
 {
 	struct rlimit rl;

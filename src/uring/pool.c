@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -456,7 +455,6 @@ static int valid_prefix(const struct iovec *iov, uint32_t nr)
 static int preflight(const struct regbuf_uring_pool *pool, struct regbuf_uring_memlock *ml,
 		     const struct iovec *iov, uint32_t nr, uint32_t charges)
 {
-	struct rlimit rl;
 	int ret;
 
 	/*
@@ -465,8 +463,8 @@ static int preflight(const struct regbuf_uring_pool *pool, struct regbuf_uring_m
 	 * regbuf_uring_pool_status(), and registering costs what the kernel's
 	 * own registration costs.
 	 */
-	if ((pool->flags & REGBUF_URING_POOL_F_NO_PREFLIGHT) || !pool->charged ||
-	    getrlimit(RLIMIT_MEMLOCK, &rl) || rl.rlim_cur == RLIM_INFINITY) {
+	if ((pool->flags & REGBUF_URING_POOL_F_NO_PREFLIGHT) ||
+	    !uring_memlock_enforced(pool->charged)) {
 		memset(ml, 0, sizeof(*ml));
 		uring_memlock_limits(ml, pool->charged);
 		ml->rings = pool->ring_bytes;

@@ -46,6 +46,8 @@ int uring_memlock_estimate(struct regbuf_uring_memlock *ml, const struct iovec *
  * is enforced (@charged and a finite soft limit), else 0.
  */
 void uring_memlock_limits(struct regbuf_uring_memlock *ml, bool charged);
+/* Whether RLIMIT_MEMLOCK can refuse a registration: charged (@charged) and finite. */
+bool uring_memlock_enforced(bool charged);
 
 /* Bytes of RLIMIT_MEMLOCK a ring like @ring was charged at creation. */
 uint64_t uring_ring_charge(const struct io_uring *ring);
